@@ -1,0 +1,166 @@
+"""A run folder: where the stages keep their tables, `manifest.json`, and atomic writes.
+
+Layout of RUN/:
+  traces.parquet steps.parquet diagnoses.parquet modes.parquet novel_modes.parquet   (stage 1)
+  clusters.parquet novel_assignments.parquet                                         (stage 2)
+  report.html summary.json summary.md                                                (stage 3)
+  manifest.json   inputs (with hashes), options, seeds, models, prompt version, versions, counts, timings
+  cache/          judge reply cache and embedding cache
+
+Every write goes to a temporary file in the same folder and is renamed into place, so a killed run never leaves
+a half-written table. `manifest.json` has one section per stage; a stage updates only its own section.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from trajfm import schemas
+from trajfm.errors import RunFolderError, SchemaError
+
+MANIFEST = "manifest.json"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success it is renamed onto `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def package_versions(names: tuple[str, ...] = (
+    "trajfm", "polars", "pyarrow", "sentence-transformers", "torch", "hdbscan", "umap-learn", "scikit-learn",
+    "altair", "vl-convert-python", "typer", "httpx", "pydantic", "numpy",
+)) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for n in names:
+        try:
+            out[n] = metadata.version(n)
+        except metadata.PackageNotFoundError:
+            out[n] = None
+    return out
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """Paths and helpers for one run folder."""
+
+    root: Path
+
+    @classmethod
+    def create(cls, root: Path | str) -> RunFolder:
+        root = Path(root)
+        if root.exists() and not root.is_dir():
+            raise RunFolderError(f"{root} exists and is not a folder; choose another --out")
+        root.mkdir(parents=True, exist_ok=True)
+        return cls(root)
+
+    @classmethod
+    def open(cls, root: Path | str, *, need: tuple[str, ...] = ()) -> RunFolder:
+        root = Path(root)
+        if not root.is_dir():
+            raise RunFolderError(f"run folder {root} does not exist; create it with `trajfm extract TRACES --out {root}`")
+        run = cls(root)
+        for table in need:
+            if not run.table_path(table).exists():
+                raise RunFolderError(
+                    f"run folder {root} has no {table}.parquet; run the stage that writes it first "
+                    f"({'trajfm extract' if table in ('traces', 'steps', 'diagnoses', 'modes', 'novel_modes') else 'trajfm cluster'})"
+                )
+        return run
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.root / "cache"
+
+    def table_path(self, table: str) -> Path:
+        return self.root / f"{table}.parquet"
+
+    def has(self, table: str) -> bool:
+        return self.table_path(table).exists()
+
+    def write_table(self, table: str, df: pl.DataFrame) -> Path:
+        df = schemas.check(table, df)
+        path = self.table_path(table)
+        with atomic_path(path) as tmp:
+            df.write_parquet(tmp)
+        return path
+
+    def read_table(self, table: str) -> pl.DataFrame:
+        path = self.table_path(table)
+        if not path.exists():
+            raise RunFolderError(f"{path} does not exist; run the stage that writes {table!r} first")
+        try:
+            df = pl.read_parquet(path)
+        except Exception as exc:  # a corrupt or foreign file: say which
+            raise SchemaError(f"{path} is not a readable parquet table ({exc}); re-run the stage that writes it") from exc
+        return schemas.check(table, df, source=str(path))
+
+    # --- manifest ---------------------------------------------------------------------------------------------
+    def read_manifest(self) -> dict[str, Any]:
+        path = self.root / MANIFEST
+        if not path.exists():
+            return {}
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise RunFolderError(f"{path} is not valid JSON ({exc}); delete it and re-run the stages") from exc
+
+    def update_manifest(self, stage: str, section: dict[str, Any]) -> dict[str, Any]:
+        """Replace this stage's section of manifest.json (atomically) and return the whole manifest."""
+        manifest = self.read_manifest()
+        manifest.setdefault("trajfm_version", package_versions(("trajfm",))["trajfm"])
+        manifest["schema_version"] = schemas.SCHEMA_VERSION
+        manifest["machine"] = {"python": platform.python_version(), "platform": platform.platform()}
+        manifest.setdefault("stages", {})
+        section = dict(section)
+        section.setdefault("finished_at", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        manifest["stages"][stage] = section
+        manifest["package_versions"] = package_versions()
+        atomic_write_text(self.root / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True, default=str))
+        return manifest

@@ -1,0 +1,161 @@
+"""The polars schema of every table a stage writes to a run folder, and SCHEMA_VERSION.
+
+Tables are checked against these on write and on read (`check`): a missing or wrongly typed column is a
+`SchemaError` that names the table and column. Extra columns are refused too, so a stage never silently
+depends on something another stage does not promise. Bump SCHEMA_VERSION when a table changes shape.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from trajfm.errors import SchemaError
+
+SCHEMA_VERSION = 1
+
+# --- stage 1: extract ------------------------------------------------------------------------------------------
+TRACES_SCHEMA: dict[str, pl.DataType] = {
+    "trace_id": pl.String(),
+    "source_path": pl.String(),
+    "source_format": pl.String(),
+    "task": pl.String(),
+    "final_answer": pl.String(),
+    "agent_model": pl.String(),
+    "vendor": pl.String(),
+    "scenario": pl.String(),
+    "utterance_id": pl.String(),
+    "run_id": pl.String(),
+    "multi_agent": pl.Boolean(),
+    "reward": pl.Float64(),
+    "is_correct": pl.Boolean(),
+    "review_status": pl.String(),
+    "n_steps": pl.Int64(),
+    "n_chars": pl.Int64(),
+    "agents": pl.List(pl.String()),
+    "meta": pl.String(),  # JSON object or null
+}
+
+STEPS_SCHEMA: dict[str, pl.DataType] = {
+    "trace_id": pl.String(),
+    "position": pl.Int64(),
+    "index": pl.Int64(),
+    "step_id": pl.String(),
+    "parent_id": pl.String(),
+    "depth": pl.Int64(),
+    "kind": pl.String(),
+    "agent": pl.String(),
+    "tool_name": pl.String(),
+    "tool_input": pl.String(),
+    "content": pl.String(),
+    "is_error": pl.Boolean(),
+    "start_time": pl.Float64(),
+    "end_time": pl.Float64(),
+    "meta": pl.String(),
+}
+
+DIAGNOSES_SCHEMA: dict[str, pl.DataType] = {
+    "trace_id": pl.String(),
+    "judge": pl.String(),
+    "judge_model": pl.String(),
+    "prompt_version": pl.String(),
+    "status": pl.String(),  # ok | parse_error | backend_error | skipped
+    "error": pl.String(),
+    "task_completed": pl.Boolean(),
+    "summary": pl.String(),
+    "root_cause_step": pl.Int64(),
+    "root_cause_agent": pl.String(),
+    "tokens_in": pl.Int64(),
+    "tokens_out": pl.Int64(),
+    "latency_s": pl.Float64(),
+    "calls": pl.Int64(),
+    "cached": pl.Boolean(),
+    "raw_reply": pl.String(),  # kept only when the reply could not be parsed
+}
+DIAGNOSIS_STATUSES = ("ok", "parse_error", "backend_error", "skipped")
+
+MODES_SCHEMA: dict[str, pl.DataType] = {
+    "trace_id": pl.String(),
+    "mode_id": pl.String(),
+    "mode_name": pl.String(),
+    "category": pl.String(),
+    "detected": pl.Boolean(),
+    "steps": pl.List(pl.Int64()),
+    "evidence": pl.String(),
+    "evidence_verified": pl.Boolean(),
+    "rationale": pl.String(),
+    "confidence": pl.Float64(),
+}
+
+NOVEL_MODES_SCHEMA: dict[str, pl.DataType] = {
+    "novel_id": pl.String(),
+    "trace_id": pl.String(),
+    "title": pl.String(),
+    "description": pl.String(),
+    "steps": pl.List(pl.Int64()),
+    "evidence": pl.String(),
+}
+
+# --- stage 2: cluster -----------------------------------------------------------------------------------------
+CLUSTERS_SCHEMA: dict[str, pl.DataType] = {
+    "cluster_id": pl.Int64(),  # -1 is the outlier group
+    "name": pl.String(),
+    "keywords": pl.List(pl.String()),
+    "size": pl.Int64(),
+    "share": pl.Float64(),
+    "representatives": pl.List(pl.String()),
+    "nearest_mode": pl.String(),
+    "similarity": pl.Float64(),
+    "is_novel": pl.Boolean(),
+    "new_since_baseline": pl.Boolean(),
+    "stability": pl.Float64(),
+    "definition": pl.String(),
+}
+
+NOVEL_ASSIGNMENTS_SCHEMA: dict[str, pl.DataType] = {
+    "novel_id": pl.String(),
+    "cluster_id": pl.Int64(),
+    "probability": pl.Float64(),
+    "assigned": pl.Boolean(),  # True when an outlier was attached by --assign-outliers
+    "x": pl.Float64(),
+    "y": pl.Float64(),
+}
+
+TABLES: dict[str, dict[str, pl.DataType]] = {
+    "traces": TRACES_SCHEMA,
+    "steps": STEPS_SCHEMA,
+    "diagnoses": DIAGNOSES_SCHEMA,
+    "modes": MODES_SCHEMA,
+    "novel_modes": NOVEL_MODES_SCHEMA,
+    "clusters": CLUSTERS_SCHEMA,
+    "novel_assignments": NOVEL_ASSIGNMENTS_SCHEMA,
+}
+
+
+def empty(table: str) -> pl.DataFrame:
+    """An empty frame with the table's schema."""
+    return pl.DataFrame(schema=TABLES[table])
+
+
+def check(table: str, df: pl.DataFrame, *, source: str | None = None) -> pl.DataFrame:
+    """Check `df` against the schema of `table`; return it with columns in schema order.
+
+    Raises SchemaError naming the table, the column and what was expected.
+    """
+    if table not in TABLES:
+        raise SchemaError(f"unknown table {table!r}; known tables: {', '.join(TABLES)}")
+    schema = TABLES[table]
+    where = f"table {table!r}" + (f" ({source})" if source else "")
+    missing = [c for c in schema if c not in df.columns]
+    if missing:
+        raise SchemaError(
+            f"{where} is missing column(s) {', '.join(missing)}; re-run the stage that writes it "
+            f"(schema version {SCHEMA_VERSION})"
+        )
+    extra = [c for c in df.columns if c not in schema]
+    if extra:
+        raise SchemaError(f"{where} has unexpected column(s) {', '.join(extra)} not in schema version {SCHEMA_VERSION}")
+    for name, dtype in schema.items():
+        got = df.schema[name]
+        if got != dtype and not (got == pl.Null() and df.height == 0) and got != pl.Null():
+            raise SchemaError(f"{where}: column {name!r} has type {got}, expected {dtype}")
+    return df.select(list(schema)).cast(schema)  # type: ignore[arg-type]

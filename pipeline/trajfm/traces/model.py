@@ -1,0 +1,176 @@
+"""The normalized trace model every loader produces and every judge reads.
+
+Contract:
+- `Trace.steps` is in reading order; `Step.position` is 0..n-1 in that order and unique within a trace.
+- `Step.index` is the step number *as the source numbers it*, so human labels that point at steps stay valid
+  (Who&When `mistake_step` is 0-based into `history`, AgentRx `step_number` is 1-based into `traj`, AssetOpsBench
+  numbers ReAct steps from 1). Several steps may share an index (thought, action and observation of one ReAct
+  step; nested sub-agent steps keep their parent's index).
+- `Step.step_id` is unique within a trace (a span id for span trees); `parent_id` links nested steps.
+- `Trace.trace_id` is stable across runs for the same input file (derived from the path relative to the root
+  the user named, plus a record number for multi-trace files).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import polars as pl
+
+StepKind = Literal[
+    "thought", "action", "observation", "message", "tool_call", "tool_result", "span", "answer", "system"
+]
+STEP_KINDS: tuple[str, ...] = (
+    "thought", "action", "observation", "message", "tool_call", "tool_result", "span", "answer", "system",
+)
+
+
+@dataclass(slots=True)
+class Step:
+    """One step of a trace: a thought, an action, an observation, a chat message, a tool call or a span."""
+
+    position: int
+    index: int
+    kind: str
+    content: str
+    step_id: str = ""
+    agent: str | None = None
+    tool_name: str | None = None
+    tool_input: str | None = None
+    is_error: bool = False
+    parent_id: str | None = None
+    depth: int = 0
+    start_time: float | None = None
+    end_time: float | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.step_id:
+            self.step_id = str(self.position)
+
+
+@dataclass(slots=True)
+class Trace:
+    """One agent run: the task, its ordered steps, the final answer and what is known about the outcome."""
+
+    trace_id: str
+    source_path: str
+    source_format: str
+    steps: list[Step] = field(default_factory=list)
+    task: str = ""
+    final_answer: str | None = None
+    agent_model: str | None = None
+    vendor: str | None = None
+    scenario: str | None = None
+    utterance_id: str | None = None
+    run_id: str | None = None
+    multi_agent: bool | None = None
+    reward: float | None = None
+    is_correct: bool | None = None
+    review_status: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def agents(self) -> list[str]:
+        """Distinct agent or role names in order of first appearance."""
+        seen: dict[str, None] = {}
+        for s in self.steps:
+            if s.agent:
+                seen.setdefault(s.agent, None)
+        return list(seen)
+
+    @property
+    def n_chars(self) -> int:
+        return len(self.task) + len(self.final_answer or "") + sum(len(s.content) for s in self.steps)
+
+    def step_indices(self) -> set[int]:
+        return {s.index for s in self.steps}
+
+    def text(self) -> str:
+        """All text of the trace (task, steps, final answer), for evidence checks."""
+        parts = [self.task]
+        parts.extend(s.content for s in self.steps)
+        parts.extend(s.tool_input or "" for s in self.steps)
+        parts.append(self.final_answer or "")
+        return "\n".join(parts)
+
+
+def _json_or_none(d: dict[str, Any]) -> str | None:
+    return json.dumps(d, sort_keys=True, default=str) if d else None
+
+
+def traces_to_frames(traces: list[Trace]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Turn traces into the `traces` and `steps` tables (see `trajfm.schemas`)."""
+    from trajfm.schemas import STEPS_SCHEMA, TRACES_SCHEMA
+
+    trace_rows: dict[str, list[Any]] = {name: [] for name in TRACES_SCHEMA}
+    step_rows: dict[str, list[Any]] = {name: [] for name in STEPS_SCHEMA}
+    for t in traces:
+        trace_rows["trace_id"].append(t.trace_id)
+        trace_rows["source_path"].append(t.source_path)
+        trace_rows["source_format"].append(t.source_format)
+        trace_rows["task"].append(t.task)
+        trace_rows["final_answer"].append(t.final_answer)
+        trace_rows["agent_model"].append(t.agent_model)
+        trace_rows["vendor"].append(t.vendor)
+        trace_rows["scenario"].append(t.scenario)
+        trace_rows["utterance_id"].append(t.utterance_id)
+        trace_rows["run_id"].append(t.run_id)
+        trace_rows["multi_agent"].append(t.multi_agent)
+        trace_rows["reward"].append(t.reward)
+        trace_rows["is_correct"].append(t.is_correct)
+        trace_rows["review_status"].append(t.review_status)
+        trace_rows["n_steps"].append(len(t.steps))
+        trace_rows["n_chars"].append(t.n_chars)
+        trace_rows["agents"].append(t.agents)
+        trace_rows["meta"].append(_json_or_none(t.meta))
+        for s in t.steps:
+            step_rows["trace_id"].append(t.trace_id)
+            step_rows["position"].append(s.position)
+            step_rows["index"].append(s.index)
+            step_rows["step_id"].append(s.step_id)
+            step_rows["parent_id"].append(s.parent_id)
+            step_rows["depth"].append(s.depth)
+            step_rows["kind"].append(s.kind)
+            step_rows["agent"].append(s.agent)
+            step_rows["tool_name"].append(s.tool_name)
+            step_rows["tool_input"].append(s.tool_input)
+            step_rows["content"].append(s.content)
+            step_rows["is_error"].append(s.is_error)
+            step_rows["start_time"].append(s.start_time)
+            step_rows["end_time"].append(s.end_time)
+            step_rows["meta"].append(_json_or_none(s.meta))
+    return (
+        pl.DataFrame(trace_rows, schema=TRACES_SCHEMA),
+        pl.DataFrame(step_rows, schema=STEPS_SCHEMA),
+    )
+
+
+def traces_from_frames(traces_df: pl.DataFrame, steps_df: pl.DataFrame) -> list[Trace]:
+    """Rebuild `Trace` objects from the `traces` and `steps` tables (inverse of `traces_to_frames`)."""
+    by_trace: dict[str, list[Step]] = {}
+    for r in steps_df.sort(["trace_id", "position"]).iter_rows(named=True):
+        by_trace.setdefault(r["trace_id"], []).append(
+            Step(
+                position=r["position"], index=r["index"], kind=r["kind"], content=r["content"],
+                step_id=r["step_id"], agent=r["agent"], tool_name=r["tool_name"], tool_input=r["tool_input"],
+                is_error=r["is_error"], parent_id=r["parent_id"], depth=r["depth"],
+                start_time=r["start_time"], end_time=r["end_time"],
+                meta=json.loads(r["meta"]) if r["meta"] else {},
+            )
+        )
+    out = []
+    for r in traces_df.iter_rows(named=True):
+        out.append(
+            Trace(
+                trace_id=r["trace_id"], source_path=r["source_path"], source_format=r["source_format"],
+                steps=by_trace.get(r["trace_id"], []), task=r["task"], final_answer=r["final_answer"],
+                agent_model=r["agent_model"], vendor=r["vendor"], scenario=r["scenario"],
+                utterance_id=r["utterance_id"], run_id=r["run_id"], multi_agent=r["multi_agent"],
+                reward=r["reward"], is_correct=r["is_correct"], review_status=r["review_status"],
+                meta=json.loads(r["meta"]) if r["meta"] else {},
+            )
+        )
+    return out
