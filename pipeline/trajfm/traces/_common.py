@@ -1,0 +1,236 @@
+"""Helpers shared by the format loaders: where a record came from, building steps, reading loose JSON.
+
+Contract:
+- Every loader's `parse(doc, source)` takes an already-decoded JSON document (or text for raw logs) plus a
+  `Source`, returns a list of `Trace`, and raises only `TraceLoadError` for input it cannot understand. The
+  helpers here raise `TraceLoadError` (never KeyError/TypeError) so a loader that uses them for every field
+  access stays clean on hostile input.
+- `StepBuilder` numbers `Step.position` 0..n-1 in append order and keeps `step_id` unique within a trace.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from trajfm.errors import TraceLoadError
+from trajfm.traces.model import Step, Trace
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a document came from.
+
+    `path` is the file as the user named or found it; `rel` is the path relative to the root the user named
+    (with the root's own name in front, so two roots cannot collide), '/'-separated; it is the base of every
+    trace id. `record` is the record number inside a multi-trace file (None for single-trace files).
+    """
+
+    path: str
+    rel: str
+    record: int | str | None = None
+
+    def trace_id(self, record: int | str | None = None) -> str:
+        rec = self.record if record is None else record
+        return self.rel if rec is None else f"{self.rel}#{rec}"
+
+    def with_record(self, record: int | str | None) -> Source:
+        return Source(self.path, self.rel, record)
+
+    def error(self, reason: str, *, record: int | str | None = None) -> TraceLoadError:
+        rec = self.record if record is None else record
+        return TraceLoadError(reason, path=self.path, trace_id=None if rec is None else self.trace_id(rec))
+
+
+class StepBuilder:
+    """Appends steps with consecutive positions and unique step ids."""
+
+    __slots__ = ("steps", "_ids")
+
+    def __init__(self) -> None:
+        self.steps: list[Step] = []
+        self._ids: set[str] = set()
+
+    def add(
+        self,
+        *,
+        index: int,
+        kind: str,
+        content: str,
+        step_id: str = "",
+        agent: str | None = None,
+        tool_name: str | None = None,
+        tool_input: str | None = None,
+        is_error: bool = False,
+        parent_id: str | None = None,
+        depth: int = 0,
+        start_time: float | None = None,
+        end_time: float | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> Step:
+        position = len(self.steps)
+        sid = step_id or str(position)
+        if sid in self._ids:
+            # Duplicate ids happen in hand-edited or merged exports; keep both steps, make the id unique.
+            n = 2
+            while f"{sid}~{n}" in self._ids:
+                n += 1
+            sid = f"{sid}~{n}"
+        self._ids.add(sid)
+        step = Step(
+            position=position,
+            index=index,
+            kind=kind,
+            content=content,
+            step_id=sid,
+            agent=agent,
+            tool_name=tool_name,
+            tool_input=tool_input,
+            is_error=is_error,
+            parent_id=parent_id,
+            depth=depth,
+            start_time=start_time,
+            end_time=end_time,
+            meta=meta or {},
+        )
+        self.steps.append(step)
+        return step
+
+
+# ---- field access that fails with TraceLoadError ---------------------------------------------------------------
+
+
+def require_dict(value: Any, what: str, source: Source) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise source.error(f"{what} should be a JSON object, found {type_name(value)}")
+    return value
+
+
+def require_list(value: Any, what: str, source: Source) -> list[Any]:
+    if not isinstance(value, list):
+        raise source.error(f"{what} should be a JSON list, found {type_name(value)}")
+    return value
+
+
+def type_name(value: Any) -> str:
+    return {
+        dict: "an object",
+        list: "a list",
+        str: "a string",
+        int: "a number",
+        float: "a number",
+        bool: "a boolean",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
+
+
+def opt_str(value: Any) -> str | None:
+    """A scalar as text, or None for null/empty/containers (used for ids, names, models)."""
+    if value is None or isinstance(value, dict | list):
+        return None
+    text = value if isinstance(value, str) else str(value)
+    text = text.strip()
+    return text or None
+
+
+def opt_float(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float):
+        f = float(value)
+        return f if f == f and f not in (float("inf"), float("-inf")) else None
+    if isinstance(value, str):
+        try:
+            f = float(value.strip())
+        except ValueError:
+            return None
+        return f if f == f and f not in (float("inf"), float("-inf")) else None
+    return None
+
+
+def opt_bool(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        v = value.strip().lower()
+        if v in ("true", "yes", "1"):
+            return True
+        if v in ("false", "no", "0"):
+            return False
+    return None
+
+
+def opt_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        v = value.strip()
+        if v.lstrip("-").isdigit() and len(v) < 19:
+            return int(v)
+    return None
+
+
+def to_text(value: Any) -> str:
+    """Any JSON value as readable text: strings as is, content-part lists joined, the rest as JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        if all(isinstance(v, str) for v in value):
+            return "\n".join(value)
+        if all(isinstance(v, dict) for v in value):
+            # OpenAI / Anthropic content parts: [{"type": "text", "text": "..."}]
+            texts = [v.get("text") for v in value]
+            if texts and all(isinstance(t, str) for t in texts):
+                return "\n".join(texts)  # type: ignore[arg-type]
+    return dumps(value)
+
+
+def dumps(value: Any) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        # orjson refuses integers beyond 64 bits and non-str keys; the stdlib does not.
+        return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def loads_maybe(text: str) -> Any:
+    """Decode text that may hold JSON; returns the text itself when it is not JSON."""
+    s = text.strip()
+    if not s or s[0] not in '[{"':
+        return text
+    try:
+        return orjson.loads(s)
+    except orjson.JSONDecodeError:
+        return text
+
+
+def finish_trace(trace: Trace, steps: Iterable[Any], source: Source) -> Trace:
+    """Attach steps; an empty trajectory is an error the user should see, not an empty trace."""
+    trace.steps = list(steps)
+    if not trace.steps:
+        raise source.error("empty trajectory: the record has no steps, messages or spans")
+    return trace
+
+
+# ---- lenient JSON ------------------------------------------------------------------------------------------------
+
+# A string literal or a comma right before a closing bracket; matching strings first keeps commas inside
+# strings untouched. Linear in the text length.
+_TRAILING_COMMA = re.compile(r'"(?:[^"\\]|\\.)*"|,(\s*[}\]])')
+
+
+def strip_trailing_commas(text: str) -> str:
+    return _TRAILING_COMMA.sub(lambda m: m.group(1) if m.group(1) is not None else m.group(0), text)
