@@ -1,0 +1,410 @@
+"""Running any judge over many traces: cache, concurrency, rate limit, bounded retries, progress. One place.
+
+Contract of `run_judge(judge, traces, taxonomy, ...) -> list[Diagnosis]` (a sync entry point):
+- Returns one Diagnosis per input trace, in input order, always: a trace that fails ends as a Diagnosis with
+  status `backend_error` or `parse_error`, the last error message and (for parse errors) the raw reply.
+- Sync judges (`diagnose`) run inline in the calling thread; async judges (`adiagnose`) run on an asyncio loop
+  with at most `concurrency` traces in flight and at most `rate_limit` attempts started per second.
+- Retries: a `BackendError` with `retryable=True` (429, 5xx, timeouts, connection errors) and a `ParseError`
+  are retried up to `max_retries` times, waiting `retry_after` when the backend gave one and otherwise an
+  exponential backoff with jitter. Other exceptions are judge bugs: recorded as `backend_error` at once, named.
+- Cache: with a `JudgeCache`, a trace whose key is stored is not judged again (`cached=True`, `calls=0`), and
+  every ok diagnosis is committed to the cache as soon as it arrives, before `on_result` sees it, so a killed run
+  resumes where it stopped.
+- `on_result(diagnosis)` is called once per trace as results arrive (cached ones first), in the calling
+  thread for sync judges and on the loop thread for async ones.
+- `stats` (optional, compatible extension of the shared signature): a `RunStats` filled with counts of ok,
+  failed, cached, calls, retries, tokens and wall time, for the manifest.
+The judge never sleeps or retries; the runner does both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import inspect
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from trajfm.errors import BackendError, ParseError
+from trajfm.judges.base import Diagnosis
+from trajfm.judges.cache import JudgeCache, cache_key
+from trajfm.taxonomy import Taxonomy
+from trajfm.traces.model import Trace
+
+BACKOFF_BASE_S = 0.5
+BACKOFF_CAP_S = 30.0
+
+
+@dataclass
+class RunStats:
+    """What one `run_judge` call did (for the manifest and the console)."""
+
+    traces: int = 0
+    ok: int = 0
+    parse_error: int = 0
+    backend_error: int = 0
+    cached: int = 0
+    calls: int = 0  # backend calls made by this run, failed attempts included
+    retries: int = 0
+    tokens_in: int = 0  # spent by this run (cache hits cost nothing)
+    tokens_out: int = 0
+    wall_s: float = 0.0
+    concurrency: int = 1
+    max_retries: int = 0
+    rate_limit: float | None = None
+    errors: dict[str, int] = field(default_factory=dict)  # first line of the final error -> traces
+
+    @property
+    def failed(self) -> int:
+        return self.parse_error + self.backend_error
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["failed"] = self.failed
+        return d
+
+
+def backoff_delay(attempt: int, retry_after: float | None, *, base: float, cap: float) -> float:
+    """Seconds to wait before retry number `attempt` (1-based): the backend's retry-after when given (plus a
+    little jitter so waiting clients do not return in lockstep), else exponential with equal jitter."""
+    if retry_after is not None:
+        return max(0.0, retry_after) * (1.0 + 0.1 * random.random())
+    ceiling = min(cap, base * (2 ** (attempt - 1)))
+    return ceiling / 2 + random.random() * ceiling / 2
+
+
+class RateLimiter:
+    """At most `rate` acquisitions per second, evenly spaced (no bursts). Used on one event loop."""
+
+    def __init__(self, rate: float) -> None:
+        if rate <= 0:
+            raise ValueError(f"rate_limit must be positive, got {rate}")
+        self.interval = 1.0 / rate
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            now = time.monotonic()
+            wait = self._next - now
+            self._next = max(now, self._next) + self.interval
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+
+def _failure(
+    judge: Any,
+    trace: Trace,
+    status: str,
+    error: str,
+    raw: str | None,
+    attempts: int,
+    calls: int,
+    errors: list[str],
+) -> Diagnosis:
+    return Diagnosis(
+        trace_id=trace.trace_id,
+        judge=getattr(judge, "name", type(judge).__name__),
+        judge_model=getattr(judge, "model", None),
+        prompt_version=getattr(judge, "prompt_version", None),
+        status=status,
+        error=error,
+        raw_reply=raw,
+        calls=calls,
+        extra={"attempts": attempts, "attempt_errors": errors},
+    )
+
+
+class _Tracker:
+    """Counts, cache writes, callbacks and the progress bar, shared by the sync and async paths."""
+
+    def __init__(
+        self,
+        judge: Any,
+        n: int,
+        stats: RunStats,
+        cache: JudgeCache | None,
+        on_result: Callable[[Diagnosis], None] | None,
+        progress: bool,
+    ) -> None:
+        self.judge, self.stats, self.cache, self.on_result = judge, stats, cache, on_result
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]judging[/] {task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[counts]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            disable=not progress,
+        )
+        self.task = self.progress.add_task(getattr(judge, "name", "judge"), total=n, counts=self._counts())
+
+    def _counts(self) -> str:
+        s = self.stats
+        return f"[green]ok {s.ok}[/] [red]failed {s.failed}[/] [cyan]cached {s.cached}[/]"
+
+    def record(self, d: Diagnosis, key: str | None) -> None:
+        s = self.stats
+        if d.cached:
+            s.cached += 1
+        else:
+            s.calls += d.calls
+            s.tokens_in += d.tokens_in
+            s.tokens_out += d.tokens_out
+        if d.status == "ok":
+            s.ok += 1
+            if self.cache is not None and key is not None and not d.cached:
+                self.cache.put(key, d)  # committed before anyone downstream sees the result
+        elif d.status == "parse_error":
+            s.parse_error += 1
+        elif d.status == "backend_error":
+            s.backend_error += 1
+        if d.status != "ok" and d.error:
+            first = d.error.splitlines()[0][:160]
+            s.errors[first] = s.errors.get(first, 0) + 1
+        self.progress.update(self.task, advance=1, counts=self._counts())
+        if self.on_result is not None:
+            self.on_result(d)
+
+
+def _from_cache(cache: JudgeCache | None, key: str | None, trace: Trace) -> Diagnosis | None:
+    if cache is None or key is None:
+        return None
+    hit = cache.get(key)
+    if hit is None:
+        return None
+    hit.trace_id = trace.trace_id  # identical content under another id shares the verdict
+    hit.cached = True
+    hit.calls = 0
+    hit.latency_s = 0.0
+    return hit
+
+
+def _final_ok(d: Diagnosis, attempts: int, failed_calls: int, errors: list[str]) -> Diagnosis:
+    d.calls += failed_calls
+    d.extra = dict(d.extra)
+    d.extra["attempts"] = attempts
+    if errors:
+        d.extra["attempt_errors"] = errors
+    return d
+
+
+def _run_sync(
+    judge: Any,
+    traces: Sequence[Trace],
+    taxonomy: Taxonomy,
+    keys: list[str | None],
+    results: list[Diagnosis | None],
+    tracker: _Tracker,
+    max_retries: int,
+    base: float,
+    cap: float,
+) -> None:
+    for i, trace in enumerate(traces):
+        if results[i] is not None:
+            continue
+        errors: list[str] = []
+        failed_calls = 0
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                d = judge.diagnose(trace, taxonomy)
+            except (BackendError, ParseError) as exc:
+                failed_calls += getattr(exc, "calls", 1)
+                errors.append(f"{type(exc).__name__}: {exc}")
+                retryable = isinstance(exc, ParseError) or exc.retryable
+                if retryable and attempt <= max_retries:
+                    tracker.stats.retries += 1
+                    time.sleep(backoff_delay(attempt, getattr(exc, "retry_after", None), base=base, cap=cap))
+                    continue
+                status = "parse_error" if isinstance(exc, ParseError) else "backend_error"
+                d = _failure(
+                    judge, trace, status, str(exc), getattr(exc, "raw", None), attempt, failed_calls, errors
+                )
+            except Exception as exc:  # a bug in the judge: record it on this trace, keep the run going
+                errors.append(f"{type(exc).__name__}: {exc}")
+                d = _failure(
+                    judge,
+                    trace,
+                    "backend_error",
+                    f"judge failed unexpectedly: {type(exc).__name__}: {exc}",
+                    None,
+                    attempt,
+                    failed_calls,
+                    errors,
+                )
+            else:
+                d = _final_ok(d, attempt, failed_calls, errors)
+            break
+        results[i] = d
+        tracker.record(d, keys[i])
+
+
+async def _run_async(
+    judge: Any,
+    traces: Sequence[Trace],
+    taxonomy: Taxonomy,
+    keys: list[str | None],
+    results: list[Diagnosis | None],
+    tracker: _Tracker,
+    concurrency: int,
+    max_retries: int,
+    rate_limit: float | None,
+    timeout: float | None,
+    base: float,
+    cap: float,
+) -> None:
+    limiter = RateLimiter(rate_limit) if rate_limit else None
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(i: int, trace: Trace) -> None:
+        async with gate:
+            errors: list[str] = []
+            failed_calls = 0
+            attempt = 0
+            while True:
+                attempt += 1
+                if limiter is not None:
+                    await limiter.acquire()
+                try:
+                    coro = judge.adiagnose(trace, taxonomy)
+                    d = await (asyncio.wait_for(coro, timeout) if timeout else coro)
+                except (BackendError, ParseError, TimeoutError) as exc:
+                    if isinstance(exc, TimeoutError):
+                        exc = BackendError(f"no reply within {timeout} s (runner timeout)")
+                    failed_calls += getattr(exc, "calls", 1)
+                    errors.append(f"{type(exc).__name__}: {exc}")
+                    retryable = isinstance(exc, ParseError) or exc.retryable
+                    if retryable and attempt <= max_retries:
+                        tracker.stats.retries += 1
+                        delay = backoff_delay(attempt, getattr(exc, "retry_after", None), base=base, cap=cap)
+                        await asyncio.sleep(delay)
+                        continue
+                    status = "parse_error" if isinstance(exc, ParseError) else "backend_error"
+                    d = _failure(
+                        judge,
+                        trace,
+                        status,
+                        str(exc),
+                        getattr(exc, "raw", None),
+                        attempt,
+                        failed_calls,
+                        errors,
+                    )
+                except Exception as exc:  # a bug in the judge: record it on this trace, keep the run going
+                    errors.append(f"{type(exc).__name__}: {exc}")
+                    d = _failure(
+                        judge,
+                        trace,
+                        "backend_error",
+                        f"judge failed unexpectedly: {type(exc).__name__}: {exc}",
+                        None,
+                        attempt,
+                        failed_calls,
+                        errors,
+                    )
+                else:
+                    d = _final_ok(d, attempt, failed_calls, errors)
+                break
+        results[i] = d
+        tracker.record(d, keys[i])
+
+    try:
+        await asyncio.gather(*(one(i, t) for i, t in enumerate(traces) if results[i] is None))
+    finally:
+        aclose = getattr(judge, "aclose", None)
+        if callable(aclose):
+            await aclose()
+
+
+def _run_in_fresh_loop(coro_factory: Callable[[], Any]) -> None:
+    """asyncio.run, also from code that already runs an event loop (a notebook): then in a worker thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(coro_factory())
+        return
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(lambda: asyncio.run(coro_factory())).result()
+
+
+def run_judge(
+    judge: Any,
+    traces: Sequence[Trace],
+    taxonomy: Taxonomy,
+    *,
+    concurrency: int = 8,
+    cache: JudgeCache | None = None,
+    max_retries: int = 4,
+    rate_limit: float | None = None,
+    progress: bool = True,
+    on_result: Callable[[Diagnosis], None] | None = None,
+    stats: RunStats | None = None,
+    timeout: float | None = None,
+    backoff_base: float = BACKOFF_BASE_S,
+    backoff_cap: float = BACKOFF_CAP_S,
+) -> list[Diagnosis]:
+    """Judge every trace (see the module docstring). `timeout` bounds one async attempt in seconds."""
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+    is_async = hasattr(judge, "adiagnose") and inspect.iscoroutinefunction(judge.adiagnose)
+    if not is_async and not hasattr(judge, "diagnose"):
+        raise TypeError(f"{judge!r} is not a judge: it has neither diagnose() nor async adiagnose()")
+    stats = stats if stats is not None else RunStats()
+    stats.traces += len(traces)
+    stats.concurrency, stats.max_retries, stats.rate_limit = concurrency, max_retries, rate_limit
+    started = time.perf_counter()
+    prepare = getattr(judge, "prepare", None)
+    if callable(prepare):
+        prepare(concurrency=concurrency)
+    keys: list[str | None] = [cache_key(judge, t, taxonomy) if cache is not None else None for t in traces]
+    results: list[Diagnosis | None] = [None] * len(traces)
+    tracker = _Tracker(judge, len(traces), stats, cache, on_result, progress)
+    with tracker.progress:
+        for i, trace in enumerate(traces):
+            hit = _from_cache(cache, keys[i], trace)
+            if hit is not None:
+                results[i] = hit
+                tracker.record(hit, keys[i])
+        if is_async:
+            _run_in_fresh_loop(
+                lambda: _run_async(
+                    judge,
+                    traces,
+                    taxonomy,
+                    keys,
+                    results,
+                    tracker,
+                    concurrency,
+                    max_retries,
+                    rate_limit,
+                    timeout,
+                    backoff_base,
+                    backoff_cap,
+                )
+            )
+        else:
+            _run_sync(judge, traces, taxonomy, keys, results, tracker, max_retries, backoff_base, backoff_cap)
+    stats.wall_s += time.perf_counter() - started
+    missing = [traces[i].trace_id for i, r in enumerate(results) if r is None]
+    if missing:  # cannot happen unless a coroutine was cancelled; never return a short list silently
+        raise RuntimeError(f"run_judge lost results for {len(missing)} traces, e.g. {missing[:3]}")
+    return [r for r in results if r is not None]
