@@ -1,0 +1,371 @@
+"""The report's charts as Vega-Lite specs, built with Altair from the figures dict.
+
+`build_charts(figures, map_points)` returns `{chart_name: vega-lite spec dict}`; the HTML renders each spec with
+the inlined vega-embed bundle (see `render.py`) into `<div id="chart-NAME">`. Charts only read the figures, never
+the tables, so a chart can show nothing that summary.json does not hold (except the 2-D map, whose points are
+the novel modes themselves). Tooltips carry counts and 95% Wilson intervals.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import altair as alt
+
+CATEGORY_COLOURS = ["#4C78A8", "#F58518", "#54A24B", "#B279A2", "#E45756", "#72B7B2"]
+FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
+
+
+def _config(chart: alt.TopLevelMixin) -> dict[str, Any]:
+    return (
+        chart.configure(font=FONT)
+        .configure_view(stroke=None)
+        .configure_axis(labelFontSize=11, titleFontSize=12, gridColor="#eceff3")
+        .configure_legend(labelFontSize=11, titleFontSize=12, labelLimit=260)
+        .to_dict()
+    )
+
+
+def _pct(v: float | None) -> float | None:
+    return None if v is None else round(100 * v, 2)
+
+
+def taxonomy_chart(fig: dict[str, Any]) -> dict[str, Any]:
+    rows = []
+    for m in fig["taxonomy"]["modes"]:
+        label = f"{m['mode_id']} {m['name']}"
+        for measure, key in (
+            ("share of traces (%)", "share_traces"),
+            ("share of all flags (%)", "share_flags"),
+        ):
+            rows.append(
+                {
+                    "mode": label,
+                    "category": f"{m['category']} {m['category_name']}",
+                    "measure": measure,
+                    "value": _pct(m[key]) or 0.0,
+                    "n_traces": m["n_traces"],
+                }
+            )
+    order = [f"{m['mode_id']} {m['name']}" for m in fig["taxonomy"]["modes"]]
+    base = (
+        alt.Chart(alt.Data(values=rows))
+        .mark_bar(cornerRadiusEnd=2)
+        .encode(
+            y=alt.Y("mode:N", sort=order, title=None, axis=alt.Axis(labelLimit=240)),
+            x=alt.X("value:Q", title=None),
+            color=alt.Color(
+                "category:N",
+                title="category",
+                scale=alt.Scale(range=CATEGORY_COLOURS),
+                legend=alt.Legend(orient="bottom"),
+            ),
+            tooltip=[
+                alt.Tooltip("mode:N"),
+                alt.Tooltip("category:N"),
+                alt.Tooltip("measure:N"),
+                alt.Tooltip("value:Q", format=".1f", title="%"),
+                alt.Tooltip("n_traces:Q", title="traces"),
+            ],
+        )
+        .properties(width=260, height=alt.Step(18))
+    )
+    chart = base.facet(column=alt.Column("measure:N", title=None, header=alt.Header(labelFontSize=12)))
+    return _config(chart.resolve_scale(x="independent"))
+
+
+def category_chart(fig: dict[str, Any]) -> dict[str, Any]:
+    rows = []
+    for c in fig["taxonomy"]["categories"]:
+        for measure, key in (
+            ("share of traces (%)", "share_traces"),
+            ("share of all flags (%)", "share_flags"),
+        ):
+            rows.append(
+                {
+                    "category": f"{c['category']} {c['name']}",
+                    "measure": measure,
+                    "value": _pct(c[key]) or 0.0,
+                    "n_flags": c["n_flags"],
+                    "n_traces": c["n_traces"],
+                }
+            )
+    chart = (
+        alt.Chart(alt.Data(values=rows))
+        .mark_bar(cornerRadiusEnd=2)
+        .encode(
+            y=alt.Y("category:N", title=None, axis=alt.Axis(labelLimit=240)),
+            yOffset="measure:N",
+            x=alt.X("value:Q", title="%"),
+            color=alt.Color(
+                "measure:N",
+                title=None,
+                scale=alt.Scale(range=["#9ecae1", "#3182bd"]),
+                legend=alt.Legend(orient="bottom"),
+            ),
+            tooltip=[
+                alt.Tooltip("category:N"),
+                alt.Tooltip("measure:N"),
+                alt.Tooltip("value:Q", format=".1f", title="%"),
+                alt.Tooltip("n_flags:Q", title="flags"),
+                alt.Tooltip("n_traces:Q", title="traces"),
+            ],
+        )
+        .properties(width=420, height=alt.Step(14))
+    )
+    return _config(chart)
+
+
+def heatmap_chart(fig: dict[str, Any]) -> dict[str, Any]:
+    rows = []
+    names = {m["mode_id"]: m["name"] for m in fig["taxonomy"]["modes"]}
+    for m in fig["models"]:
+        for mode_id, r in m["modes"].items():
+            if not r["of"]:
+                continue
+            rows.append(
+                {
+                    "model": m["model"],
+                    "mode": f"{mode_id} {names.get(mode_id, '')}".strip(),
+                    "mode_id": mode_id,
+                    "rate": _pct(r["rate"]),
+                    "ci_low": _pct(r["ci_low"]),
+                    "ci_high": _pct(r["ci_high"]),
+                    "n": r["n"],
+                    "of": r["of"],
+                    "label": f"{round(100 * r['rate'])}" if r["n"] else "",
+                }
+            )
+    order = [f"{m['mode_id']} {m['name']}" for m in fig["taxonomy"]["modes"]]
+    models = [m["model"] for m in fig["models"] if m["n_diagnosed"]]
+    base = alt.Chart(alt.Data(values=rows)).encode(
+        x=alt.X("mode:N", sort=order, title=None, axis=alt.Axis(labelAngle=-40, labelLimit=200)),
+        y=alt.Y("model:N", sort=models, title=None, axis=alt.Axis(labelLimit=260)),
+    )
+    rect = base.mark_rect(stroke="white", strokeWidth=1).encode(
+        color=alt.Color("rate:Q", title="% of traces", scale=alt.Scale(scheme="orangered", domainMin=0)),
+        tooltip=[
+            alt.Tooltip("model:N"),
+            alt.Tooltip("mode:N"),
+            alt.Tooltip("rate:Q", format=".1f", title="rate %"),
+            alt.Tooltip("ci_low:Q", format=".1f", title="95% CI low %"),
+            alt.Tooltip("ci_high:Q", format=".1f", title="95% CI high %"),
+            alt.Tooltip("n:Q", title="traces with mode"),
+            alt.Tooltip("of:Q", title="diagnosed traces"),
+        ],
+    )
+    text = base.mark_text(fontSize=10).encode(
+        text="label:N",
+        color=alt.condition("datum.rate > 35", alt.value("white"), alt.value("#333")),
+    )
+    return _config((rect + text).properties(width=alt.Step(44), height=alt.Step(26)))
+
+
+def completion_chart(fig: dict[str, Any]) -> dict[str, Any]:
+    rows = [
+        {
+            "model": m["model"],
+            "rate": _pct(m["completion"]["rate"]),
+            "ci_low": _pct(m["completion"]["ci_low"]),
+            "ci_high": _pct(m["completion"]["ci_high"]),
+            "n": m["completion"]["n"],
+            "of": m["completion"]["of"],
+        }
+        for m in fig["models"]
+        if m["completion"]["of"]
+    ]
+    order = [r["model"] for r in rows]
+    return _config(_rate_bars(rows, "model", order, "task completed (% of traces, judge)", "#4C78A8"))
+
+
+def setup_chart(fig: dict[str, Any]) -> dict[str, Any]:
+    rows = []
+    for s in fig["agent_setup"]:
+        for measure, key in (("completed (judge)", "completion"), ("correct (source)", "source_correct")):
+            r = s[key]
+            if r["of"]:
+                rows.append(
+                    {
+                        "setup": s["setup"],
+                        "measure": measure,
+                        "rate": _pct(r["rate"]),
+                        "ci_low": _pct(r["ci_low"]),
+                        "ci_high": _pct(r["ci_high"]),
+                        "n": r["n"],
+                        "of": r["of"],
+                    }
+                )
+    base = alt.Chart(alt.Data(values=rows)).encode(
+        y=alt.Y("setup:N", title=None),
+        yOffset="measure:N",
+    )
+    bars = base.mark_bar(cornerRadiusEnd=2).encode(
+        x=alt.X("rate:Q", title="% of traces", scale=alt.Scale(domain=[0, 100])),
+        color=alt.Color(
+            "measure:N",
+            title=None,
+            scale=alt.Scale(range=["#4C78A8", "#9ecae1"]),
+            legend=alt.Legend(orient="bottom"),
+        ),
+        tooltip=_rate_tooltip("setup") + [alt.Tooltip("measure:N")],
+    )
+    rules = base.mark_rule(color="#333").encode(x="ci_low:Q", x2="ci_high:Q")
+    return _config((bars + rules).properties(width=420, height=alt.Step(16)))
+
+
+def _rate_tooltip(key: str) -> list[alt.Tooltip]:
+    return [
+        alt.Tooltip(f"{key}:N"),
+        alt.Tooltip("rate:Q", format=".1f", title="%"),
+        alt.Tooltip("ci_low:Q", format=".1f", title="95% CI low %"),
+        alt.Tooltip("ci_high:Q", format=".1f", title="95% CI high %"),
+        alt.Tooltip("n:Q", title="count"),
+        alt.Tooltip("of:Q", title="of"),
+    ]
+
+
+def _rate_bars(
+    rows: list[dict[str, Any]], key: str, order: list[str], title: str, colour: str
+) -> alt.LayerChart:
+    base = alt.Chart(alt.Data(values=rows)).encode(
+        y=alt.Y(f"{key}:N", sort=order, title=None, axis=alt.Axis(labelLimit=260)),
+    )
+    bars = base.mark_bar(color=colour, cornerRadiusEnd=2).encode(
+        x=alt.X("rate:Q", title=title, scale=alt.Scale(domain=[0, 100])), tooltip=_rate_tooltip(key)
+    )
+    rules = base.mark_rule(color="#333").encode(x="ci_low:Q", x2="ci_high:Q", tooltip=_rate_tooltip(key))
+    return (bars + rules).properties(width=420, height=alt.Step(20))
+
+
+def families_chart(fig: dict[str, Any]) -> dict[str, Any]:
+    rows = [
+        {
+            "family": f["name"],
+            "size": f["size"],
+            "share": _pct(f["share"]),
+            "traces": f["n_traces"],
+            "novel": "outliers" if f["is_outliers"] else ("novel" if f["is_novel"] else "near a known mode"),
+        }
+        for f in fig["novel"]["families"]
+    ]
+    chart = (
+        alt.Chart(alt.Data(values=rows))
+        .mark_bar(cornerRadiusEnd=2)
+        .encode(
+            y=alt.Y("family:N", sort="-x", title=None, axis=alt.Axis(labelLimit=300)),
+            x=alt.X("size:Q", title="novel-mode instances"),
+            color=alt.Color(
+                "novel:N",
+                title=None,
+                legend=alt.Legend(orient="bottom"),
+                scale=alt.Scale(
+                    domain=["novel", "near a known mode", "outliers"], range=["#E45756", "#4C78A8", "#BAB0AC"]
+                ),
+            ),
+            tooltip=[
+                alt.Tooltip("family:N"),
+                alt.Tooltip("size:Q"),
+                alt.Tooltip("share:Q", format=".1f", title="share %"),
+                alt.Tooltip("traces:Q"),
+                alt.Tooltip("novel:N"),
+            ],
+        )
+        .properties(width=420, height=alt.Step(20))
+    )
+    return _config(chart)
+
+
+def map_chart(points: list[dict[str, Any]]) -> dict[str, Any]:
+    chart = (
+        alt.Chart(alt.Data(values=points))
+        .mark_circle(size=46, opacity=0.75)
+        .encode(
+            x=alt.X("x:Q", title=None, axis=alt.Axis(labels=False, ticks=False, grid=False)),
+            y=alt.Y("y:Q", title=None, axis=alt.Axis(labels=False, ticks=False, grid=False)),
+            color=alt.Color(
+                "family:N",
+                title="family",
+                scale=alt.Scale(scheme="tableau20"),
+                legend=alt.Legend(orient="right", symbolLimit=40),
+            ),
+            tooltip=[
+                alt.Tooltip("title:N"),
+                alt.Tooltip("family:N"),
+                alt.Tooltip("model:N"),
+                alt.Tooltip("trace:N"),
+                alt.Tooltip("probability:Q", format=".2f"),
+            ],
+        )
+        .properties(width=560, height=400)
+    )
+    return _config(chart.interactive())
+
+
+def cooccurrence_chart(fig: dict[str, Any]) -> dict[str, Any]:
+    co = fig["cooccurrence"]
+    rows = [dict(c, share=_pct(c["share_of_a"])) for c in co["cells"]]
+    base = alt.Chart(alt.Data(values=rows)).encode(
+        x=alt.X("b:N", sort=co["modes"], title="with mode", axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("a:N", sort=co["modes"], title="traces with mode"),
+    )
+    rect = base.mark_rect(stroke="white").encode(
+        color=alt.Color(
+            "share:Q", title="% of row's traces", scale=alt.Scale(scheme="blues", domain=[0, 100])
+        ),
+        tooltip=[
+            alt.Tooltip("a:N", title="row mode"),
+            alt.Tooltip("b:N", title="column mode"),
+            alt.Tooltip("n:Q", title="traces with both"),
+            alt.Tooltip("share:Q", format=".1f", title="% of row"),
+        ],
+    )
+    text = base.mark_text(fontSize=9).encode(
+        text="n:Q", color=alt.condition("datum.share > 60", alt.value("white"), alt.value("#333"))
+    )
+    return _config((rect + text).properties(width=alt.Step(30), height=alt.Step(22)))
+
+
+def root_cause_chart(fig: dict[str, Any]) -> dict[str, Any]:
+    rows = [
+        {"from": round(100 * b["lo"]), "to": round(100 * b["hi"]), "n": b["n"]}
+        for b in fig["root_cause"]["bins"]
+    ]
+    chart = (
+        alt.Chart(alt.Data(values=rows))
+        .mark_bar(color="#B279A2", cornerRadiusEnd=2)
+        .encode(
+            x=alt.X(
+                "from:Q",
+                bin="binned",
+                title="position of the root-cause step in the trace (% of the way)",
+                scale=alt.Scale(domain=[0, 100]),
+            ),
+            x2="to:Q",
+            y=alt.Y("n:Q", title="traces"),
+            tooltip=[
+                alt.Tooltip("from:Q", title="from %"),
+                alt.Tooltip("to:Q", title="to %"),
+                alt.Tooltip("n:Q", title="traces"),
+            ],
+        )
+        .properties(width=420, height=200)
+    )
+    return _config(chart)
+
+
+def build_charts(fig: dict[str, Any], map_points: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    charts: dict[str, dict[str, Any]] = {
+        "taxonomy": taxonomy_chart(fig),
+        "categories": category_chart(fig),
+        "heatmap": heatmap_chart(fig),
+        "completion": completion_chart(fig),
+        "setup": setup_chart(fig),
+        "root_cause": root_cause_chart(fig),
+    }
+    if fig["cooccurrence"]["modes"]:
+        charts["cooccurrence"] = cooccurrence_chart(fig)
+    if fig["novel"]["clustered"] and fig["novel"]["families"]:
+        charts["families"] = families_chart(fig)
+        if map_points:
+            charts["novel_map"] = map_chart(map_points)
+    return charts

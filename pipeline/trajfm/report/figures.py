@@ -1,0 +1,434 @@
+"""Every figure of the report, computed from the run tables with polars.
+
+`compute_figures(tables)` returns a plain JSON-able dict; it is written as `summary.json` and every number the
+HTML shows comes from it, so the two never disagree. Definitions (tests recompute them independently):
+- A trace is *diagnosed* when its diagnoses row has status `ok`. Rates are over diagnosed traces; traces whose
+  judge call failed are counted in `overview.statuses` and left out of rates rather than counted as clean.
+- A *flag* is one (trace, mode) row with `detected`. `share_flags` = flags of a mode / all flags (IBM's measure);
+  `share_traces` = diagnosed traces with the mode / diagnosed traces.
+- Completion is the judge's `task_completed` over diagnosed traces where it is not null; `source_correct` is the
+  source's own `is_correct` where the source records it.
+- Intervals are 95% Wilson score intervals.
+- Root-cause position of a trace = (root_cause_step - first step index) / (last step index - first step index),
+  0 when the trace has one step index; steps outside the trace's index range are counted, not binned.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from itertools import combinations
+from typing import Any
+
+import polars as pl
+
+from trajfm.report.load import RunTables
+from trajfm.report.stats import wilson
+
+UNKNOWN_MODEL = "unknown"
+TOP_MODES_PER_MODEL = 3
+EVIDENCE_PER_MODE = 3
+EXAMPLES_PER_FAMILY = 3
+EXCERPT_CHARS = 300
+ROOT_CAUSE_BINS = 10
+
+
+def _rate(k: int, n: int) -> dict[str, Any]:
+    lo, hi = wilson(k, n)
+    return {"n": k, "of": n, "rate": (k / n) if n else None, "ci_low": lo, "ci_high": hi}
+
+
+def _excerpt(text: str | None, limit: int = EXCERPT_CHARS) -> str:
+    text = (text or "").strip()
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _setup_label(multi: bool | None) -> str:
+    return "unknown" if multi is None else ("multi-agent" if multi else "single-agent")
+
+
+def compute_figures(t: RunTables) -> dict[str, Any]:
+    traces = t.traces.with_columns(pl.col("agent_model").fill_null(UNKNOWN_MODEL))
+    diag = t.diagnoses.unique("trace_id", keep="first", maintain_order=True)
+    ok_ids = diag.filter(pl.col("status") == "ok")["trace_id"]
+    dtraces = traces.join(diag.select("trace_id", "status", "task_completed"), on="trace_id", how="left")
+    ok = dtraces.filter(pl.col("trace_id").is_in(ok_ids.implode()))
+    flags = (
+        t.modes.filter(pl.col("detected") & pl.col("trace_id").is_in(ok_ids.implode()))
+        .unique(["trace_id", "mode_id"])
+        .join(traces.select("trace_id", "agent_model"), on="trace_id", how="left")
+    )
+    novel = t.novel_modes.filter(pl.col("trace_id").is_in(ok_ids.implode()))
+    n_diag = ok.height
+
+    figures: dict[str, Any] = {
+        "overview": _overview(t, traces, diag, ok, flags, novel),
+        "taxonomy": _taxonomy(t, flags, n_diag),
+        "models": _models(t, ok, flags, novel),
+        "agent_setup": _agent_setup(ok, flags, traces),
+        "novel": _novel(t, novel, n_diag),
+        "feedback": [],
+        "cooccurrence": _cooccurrence(t, flags),
+        "root_cause": _root_cause(t, diag),
+    }
+    figures["feedback"] = _feedback(t, figures["models"], flags)
+    return figures
+
+
+def _overview(t: RunTables, traces, diag, ok, flags, novel) -> dict[str, Any]:
+    n_diag = ok.height
+    known = ok.filter(pl.col("task_completed").is_not_null())
+    n_completed = int(known["task_completed"].sum())
+    src = traces.filter(pl.col("is_correct").is_not_null())
+    n_any = flags["trace_id"].n_unique()
+    n_novel_traces = novel["trace_id"].n_unique()
+    judges = (
+        diag.group_by("judge", "judge_model")
+        .len()
+        .sort(["len", "judge"], descending=[True, False])
+        .iter_rows()
+    )
+    return {
+        "n_traces": traces.height,
+        "n_diagnosed": n_diag,
+        "statuses": dict(sorted(Counter(diag["status"].to_list()).items())),
+        "n_models": traces["agent_model"].n_unique(),
+        "models": [
+            {"model": m, "n_traces": n}
+            for m, n in traces.group_by("agent_model")
+            .len()
+            .sort(["len", "agent_model"], descending=[True, False])
+            .iter_rows()
+        ],
+        "judges": [{"judge": j, "judge_model": jm, "n_traces": n} for j, jm, n in judges],
+        "completion": _rate(n_completed, known.height),
+        "source_correct": _rate(int(src["is_correct"].sum()), src.height),
+        "n_flags": flags.height,
+        "modes_per_trace": (flags.height / n_diag) if n_diag else None,
+        "traces_with_any_mode": _rate(n_any, n_diag),
+        "n_novel_modes": novel.height,
+        "traces_with_novel": _rate(n_novel_traces, n_diag),
+        "calls": int(diag["calls"].fill_null(0).sum()),
+        "tokens_in": int(diag["tokens_in"].fill_null(0).sum()),
+        "tokens_out": int(diag["tokens_out"].fill_null(0).sum()),
+        "cached": int(diag["cached"].fill_null(False).sum()),
+        "judge_latency_s": float(diag["latency_s"].fill_null(0.0).sum()),
+    }
+
+
+def _taxonomy(t: RunTables, flags: pl.DataFrame, n_diag: int) -> dict[str, Any]:
+    per_mode = dict(flags.group_by("mode_id").len().iter_rows())
+    n_flags = flags.height
+    known = {m.id for m in t.taxonomy.modes}
+    modes = [
+        {"mode_id": m.id, "name": m.name, "category": m.category, "category_name": m.category_name}
+        for m in t.taxonomy.modes
+    ]
+    # A judge may flag codes the taxonomy file does not list (e.g. a custom judge); show them, never drop them.
+    extra = flags.filter(~pl.col("mode_id").is_in(list(known))).unique("mode_id").sort("mode_id")
+    for r in (
+        t.modes.filter(pl.col("mode_id").is_in(extra["mode_id"].implode()))
+        .unique("mode_id")
+        .sort("mode_id")
+        .iter_rows(named=True)
+    ):
+        modes.append(
+            {
+                "mode_id": r["mode_id"],
+                "name": r["mode_name"],
+                "category": r["category"],
+                "category_name": t.taxonomy.categories.get(r["category"], r["category"]),
+            }
+        )
+    for m in modes:
+        n = per_mode.get(m["mode_id"], 0)
+        m.update(
+            n_traces=n,
+            share_traces=(n / n_diag) if n_diag else None,
+            share_flags=(n / n_flags) if n_flags else None,
+        )
+    cat_of = {m["mode_id"]: m["category"] for m in modes}
+    categories = []
+    for cat in dict.fromkeys(m["category"] for m in modes):
+        mode_ids = [k for k, c in cat_of.items() if c == cat]
+        in_cat = flags.filter(pl.col("mode_id").is_in(mode_ids))
+        categories.append(
+            {
+                "category": cat,
+                "name": t.taxonomy.categories.get(cat, cat),
+                "n_flags": in_cat.height,
+                "share_flags": (in_cat.height / n_flags) if n_flags else None,
+                "n_traces": in_cat["trace_id"].n_unique(),
+                "share_traces": (in_cat["trace_id"].n_unique() / n_diag) if n_diag else None,
+            }
+        )
+    return {"name": t.taxonomy.name, "title": t.taxonomy.title, "modes": modes, "categories": categories}
+
+
+def _models(t: RunTables, ok, flags, novel) -> list[dict[str, Any]]:
+    out = []
+    counts = ok.group_by("agent_model").len().sort(["len", "agent_model"], descending=[True, False])
+    all_traces = dict(
+        t.traces.with_columns(pl.col("agent_model").fill_null(UNKNOWN_MODEL))
+        .group_by("agent_model")
+        .len()
+        .iter_rows()
+    )
+    novel_by_model = novel.join(ok.select("trace_id", "agent_model"), on="trace_id")
+    for model, n in counts.iter_rows():
+        mine = ok.filter(pl.col("agent_model") == model)
+        known = mine.filter(pl.col("task_completed").is_not_null())
+        mflags = flags.filter(pl.col("agent_model") == model)
+        per_mode = dict(mflags.group_by("mode_id").len().iter_rows())
+        out.append(
+            {
+                "model": model,
+                "n_traces": all_traces.get(model, n),
+                "n_diagnosed": n,
+                "completion": _rate(int(known["task_completed"].sum()), known.height),
+                "modes_per_trace": mflags.height / n,
+                "traces_with_novel": _rate(
+                    novel_by_model.filter(pl.col("agent_model") == model)["trace_id"].n_unique(), n
+                ),
+                "modes": {m.id: _rate(per_mode.get(m.id, 0), n) for m in t.taxonomy.modes}
+                | {k: _rate(v, n) for k, v in per_mode.items() if k not in t.taxonomy.ids},
+            }
+        )
+    # Traces of a model whose every diagnosis failed still show up, with no rates.
+    for model, n in sorted(all_traces.items()):
+        if model not in counts["agent_model"].to_list():
+            out.append(
+                {
+                    "model": model,
+                    "n_traces": n,
+                    "n_diagnosed": 0,
+                    "completion": _rate(0, 0),
+                    "modes_per_trace": None,
+                    "traces_with_novel": _rate(0, 0),
+                    "modes": {m.id: _rate(0, 0) for m in t.taxonomy.modes},
+                }
+            )
+    return out
+
+
+def _agent_setup(ok, flags, traces) -> list[dict[str, Any]]:
+    out = []
+    any_mode = set(flags["trace_id"].to_list())
+    for multi in (False, True, None):
+        allt = traces.filter(
+            pl.col("multi_agent").is_null() if multi is None else pl.col("multi_agent") == multi
+        )
+        if allt.height == 0:
+            continue
+        mine = ok.filter(pl.col("multi_agent").is_null() if multi is None else pl.col("multi_agent") == multi)
+        known = mine.filter(pl.col("task_completed").is_not_null())
+        src = allt.filter(pl.col("is_correct").is_not_null())
+        ids = mine["trace_id"].to_list()
+        n_flags = flags.filter(pl.col("trace_id").is_in(ids)).height
+        out.append(
+            {
+                "setup": _setup_label(multi),
+                "n_traces": allt.height,
+                "n_diagnosed": mine.height,
+                "completion": _rate(int(known["task_completed"].sum()), known.height),
+                "source_correct": _rate(int(src["is_correct"].sum()), src.height),
+                "modes_per_trace": (n_flags / mine.height) if mine.height else None,
+                "traces_with_any_mode": _rate(sum(1 for i in ids if i in any_mode), mine.height),
+            }
+        )
+    return out
+
+
+def _novel(t: RunTables, novel: pl.DataFrame, n_diag: int) -> dict[str, Any]:
+    top_titles = [
+        {"title": title, "n": n}
+        for title, n in novel.group_by("title")
+        .len()
+        .sort(["len", "title"], descending=[True, False])
+        .head(15)
+        .iter_rows()
+    ]
+    base: dict[str, Any] = {
+        "clustered": t.clustered,
+        "n_novel_modes": novel.height,
+        "n_distinct_titles": novel["title"].n_unique(),
+        "top_titles": top_titles,
+    }
+    if not t.clustered:
+        base["note"] = "The cluster stage was not run for this run folder (no clusters.parquet): " + (
+            "there are no novel failure modes to group."
+            if novel.height == 0
+            else "run `trajfm cluster RUN` and then `trajfm report RUN` to group the novel modes into families."
+        )
+        base["families"] = []
+        return base
+    assert t.clusters is not None and t.novel_assignments is not None
+    assign = t.novel_assignments.join(t.novel_modes, on="novel_id", how="left")
+    n_items = t.novel_assignments.height
+    n_out = t.novel_assignments.filter(pl.col("cluster_id") == -1).height
+    families = []
+    for c in t.clusters.sort(["cluster_id"]).iter_rows(named=True):
+        members = assign.filter(pl.col("cluster_id") == c["cluster_id"])
+        examples = members.sort(["probability", "novel_id"], descending=[True, False], nulls_last=True).head(
+            EXAMPLES_PER_FAMILY
+        )
+        families.append(
+            {
+                "cluster_id": c["cluster_id"],
+                "name": c["name"],
+                "is_outliers": c["cluster_id"] == -1,
+                "size": c["size"],
+                "share": c["share"],
+                "n_traces": members["trace_id"].drop_nulls().n_unique(),
+                "keywords": list(c["keywords"] or []),
+                "nearest_mode": c["nearest_mode"],
+                "similarity": c["similarity"],
+                "is_novel": c["is_novel"],
+                "new_since_baseline": c["new_since_baseline"],
+                "stability": c["stability"],
+                "definition": c["definition"],
+                "examples": [
+                    {
+                        "novel_id": e["novel_id"],
+                        "trace_id": e["trace_id"],
+                        "title": e["title"],
+                        "description": _excerpt(e["description"]),
+                        "steps": list(e["steps"] or []),
+                        "evidence": _excerpt(e["evidence"]),
+                    }
+                    for e in examples.iter_rows(named=True)
+                ],
+            }
+        )
+    base.update(
+        n_clustered_items=n_items,
+        n_outliers=n_out,
+        outlier_share=(n_out / n_items) if n_items else None,
+        n_families=sum(1 for f in families if not f["is_outliers"]),
+        families=families,
+    )
+    return base
+
+
+def _feedback(t: RunTables, models: list[dict[str, Any]], flags: pl.DataFrame) -> list[dict[str, Any]]:
+    mode_rows = t.modes.filter(pl.col("detected")).join(
+        flags.select("trace_id", "mode_id", "agent_model"), on=["trace_id", "mode_id"], how="inner"
+    )
+    out = []
+    for m in models:
+        ranked = sorted(
+            ((k, v) for k, v in m["modes"].items() if v["n"] > 0), key=lambda kv: (-kv[1]["n"], kv[0])
+        )[:TOP_MODES_PER_MODEL]
+        top = []
+        for mode_id, rate in ranked:
+            rows = (
+                (
+                    mode_mine := mode_rows.filter(
+                        (pl.col("agent_model") == m["model"]) & (pl.col("mode_id") == mode_id)
+                    )
+                )
+                .with_columns(has_ev=pl.col("evidence").fill_null("").str.len_chars() > 0)
+                .sort(
+                    ["has_ev", "evidence_verified", "trace_id"],
+                    descending=[True, True, False],
+                    nulls_last=True,
+                )
+            )
+            try:
+                fm = t.taxonomy.mode(mode_id)
+                name, suggestion = fm.name, fm.suggestion
+            except KeyError:
+                name = mode_mine["mode_name"][0] if mode_mine.height else mode_id
+                suggestion = ""
+            top.append(
+                {
+                    "mode_id": mode_id,
+                    "name": name,
+                    "n": rate["n"],
+                    "rate": rate["rate"],
+                    "suggestion": suggestion,
+                    "evidence": [
+                        {
+                            "trace_id": r["trace_id"],
+                            "steps": list(r["steps"] or []),
+                            "excerpt": _excerpt(r["evidence"]),
+                            "verified": bool(r["evidence_verified"]),
+                            "rationale": _excerpt(r["rationale"], 200),
+                        }
+                        for r in rows.head(EVIDENCE_PER_MODE).iter_rows(named=True)
+                    ],
+                }
+            )
+        out.append({"model": m["model"], "n_diagnosed": m["n_diagnosed"], "top_modes": top})
+    return out
+
+
+def _cooccurrence(t: RunTables, flags: pl.DataFrame) -> dict[str, Any]:
+    per_trace = flags.group_by("trace_id").agg(pl.col("mode_id").sort())
+    order = [m.id for m in t.taxonomy.modes] + sorted(set(flags["mode_id"].to_list()) - set(t.taxonomy.ids))
+    present = [m for m in order if m in set(flags["mode_id"].to_list())]
+    single = Counter(flags["mode_id"].to_list())
+    pairs: Counter[tuple[str, str]] = Counter()
+    for ids in per_trace["mode_id"].to_list():
+        for a, b in combinations(sorted(set(ids)), 2):
+            pairs[(a, b)] += 1
+    cells = []
+    for a in present:
+        for b in present:
+            n = single[a] if a == b else pairs[(min(a, b), max(a, b))]
+            cells.append({"a": a, "b": b, "n": n, "share_of_a": n / single[a] if single[a] else None})
+    top_pairs = [
+        {"a": a, "b": b, "n": n} for (a, b), n in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
+    ]
+    return {"modes": present, "cells": cells, "top_pairs": top_pairs}
+
+
+def _root_cause(t: RunTables, diag: pl.DataFrame) -> dict[str, Any]:
+    spans = t.steps.group_by("trace_id").agg(lo=pl.col("index").min(), hi=pl.col("index").max())
+    rc = (
+        diag.filter((pl.col("status") == "ok") & pl.col("root_cause_step").is_not_null())
+        .select("trace_id", "root_cause_step")
+        .join(spans, on="trace_id", how="left")
+    )
+    inside = rc.filter(
+        pl.col("lo").is_not_null()
+        & (pl.col("root_cause_step") >= pl.col("lo"))
+        & (pl.col("root_cause_step") <= pl.col("hi"))
+    ).with_columns(
+        rel=pl.when(pl.col("hi") > pl.col("lo"))
+        .then((pl.col("root_cause_step") - pl.col("lo")) / (pl.col("hi") - pl.col("lo")))
+        .otherwise(0.0)
+    )
+    bins = [0] * ROOT_CAUSE_BINS
+    for rel in inside["rel"].to_list():
+        bins[min(int(rel * ROOT_CAUSE_BINS), ROOT_CAUSE_BINS - 1)] += 1
+    return {
+        "n_with_root_cause": rc.height,
+        "n_outside_trace": rc.height - inside.height,
+        "median_position": float(inside["rel"].median()) if inside.height else None,
+        "bins": [
+            {"lo": i / ROOT_CAUSE_BINS, "hi": (i + 1) / ROOT_CAUSE_BINS, "n": n} for i, n in enumerate(bins)
+        ],
+    }
+
+
+def run_metadata(manifest: dict[str, Any]) -> dict[str, Any]:
+    """What the report shows about how the run was made: per stage its recorded settings, shortened."""
+
+    def short(v: Any) -> str:
+        s = v if isinstance(v, str) else json.dumps(v, sort_keys=True, default=str)
+        return s if len(s) <= 240 else s[:239] + "…"
+
+    stages = {
+        name: {k: short(v) for k, v in sorted(section.items())}
+        for name, section in manifest.get("stages", {}).items()
+        if isinstance(section, dict)
+    }
+    versions = {k: v for k, v in (manifest.get("package_versions") or {}).items() if v}
+    return {
+        "trajfm_version": manifest.get("trajfm_version"),
+        "schema_version": manifest.get("schema_version"),
+        "machine": manifest.get("machine", {}),
+        "stages": stages,
+        "package_versions": versions,
+    }

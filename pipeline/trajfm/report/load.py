@@ -1,0 +1,72 @@
+"""Read what stage 3 needs from a run folder.
+
+`load_run(path)` returns a `RunTables`: the stage-1 tables (required), the stage-2 tables (optional: absent when
+the cluster stage was skipped, e.g. a run with no novel modes), the manifest and the taxonomy the run was judged
+against (as recorded by extract in the manifest, `mast` when not recorded). Every table is checked against
+`trajfm.schemas` on read, so a wrong column is a `SchemaError` naming the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from trajfm.runs import RunFolder
+from trajfm.taxonomy import Taxonomy, load_taxonomy
+
+STAGE1_TABLES = ("traces", "steps", "diagnoses", "modes", "novel_modes")
+
+
+@dataclass(frozen=True)
+class RunTables:
+    """Everything the report reads from one run folder."""
+
+    run: RunFolder
+    traces: pl.DataFrame
+    steps: pl.DataFrame
+    diagnoses: pl.DataFrame
+    modes: pl.DataFrame
+    novel_modes: pl.DataFrame
+    clusters: pl.DataFrame | None
+    novel_assignments: pl.DataFrame | None
+    manifest: dict[str, Any]
+    taxonomy: Taxonomy
+
+    @property
+    def clustered(self) -> bool:
+        return self.clusters is not None and self.novel_assignments is not None
+
+
+def taxonomy_of_run(manifest: dict[str, Any]) -> str:
+    """The taxonomy extract recorded for this run (name or path), `mast` when the manifest does not say."""
+    extract = manifest.get("stages", {}).get("extract", {})
+    options = extract.get("options", {}) if isinstance(extract.get("options"), dict) else {}
+    name = extract.get("taxonomy") or options.get("taxonomy") or "mast"
+    if isinstance(name, dict):  # a manifest may record {name, version}
+        name = name.get("name") or "mast"
+    return str(name)
+
+
+def load_run(path: Path | str, *, taxonomy: str | Path | None = None) -> RunTables:
+    run = RunFolder.open(path, need=STAGE1_TABLES)
+    manifest = run.read_manifest()
+    clusters = run.read_table("clusters") if run.has("clusters") else None
+    assignments = run.read_table("novel_assignments") if run.has("novel_assignments") else None
+    if (clusters is None) != (assignments is None):
+        # One without the other means a half-finished cluster stage; report it as not clustered.
+        clusters = assignments = None
+    return RunTables(
+        run=run,
+        traces=run.read_table("traces"),
+        steps=run.read_table("steps"),
+        diagnoses=run.read_table("diagnoses"),
+        modes=run.read_table("modes"),
+        novel_modes=run.read_table("novel_modes"),
+        clusters=clusters,
+        novel_assignments=assignments,
+        manifest=manifest,
+        taxonomy=load_taxonomy(taxonomy if taxonomy is not None else taxonomy_of_run(manifest)),
+    )

@@ -1,0 +1,127 @@
+"""summary.json (every figure of the report, for machines) and summary.md (for a pull request or a ticket).
+
+summary.json = `{"summary_version", "generated_at", "run": run metadata, <every key of compute_figures>}`.
+The markdown is short: headline numbers, categories, the top modes, per-model completion, families, and the
+top failure mode per model with its suggestion. Untrusted text (model names, titles) is escaped for markdown
+tables so a trace cannot inject table cells, links or HTML into a PR comment.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+SUMMARY_VERSION = 1
+
+
+def summary_json(figures: dict[str, Any], meta: dict[str, Any], generated_at: str) -> dict[str, Any]:
+    return {"summary_version": SUMMARY_VERSION, "generated_at": generated_at, "run": meta, **figures}
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")
+
+
+def md(text: Any, limit: int = 120) -> str:
+    """Escape untrusted text for one markdown table cell or line."""
+    s = " ".join(str(text if text is not None else "–").split())
+    if len(s) > limit:
+        s = s[: limit - 1] + "…"
+    return _MD_SPECIAL.sub(r"\\\1", s)
+
+
+def _pct(v: float | None) -> str:
+    return "–" if v is None else f"{100 * v:.1f}%"
+
+
+def _rate(r: dict[str, Any]) -> str:
+    return "–" if not r.get("of") else f"{_pct(r['rate'])} ({r['n']}/{r['of']})"
+
+
+def summary_markdown(s: dict[str, Any], title: str) -> str:
+    ov = s["overview"]
+    judges = ", ".join(
+        f"{j['judge']}{' / ' + j['judge_model'] if j['judge_model'] else ''}" for j in ov["judges"]
+    )
+    lines = [
+        f"## trajfm: {md(title)}",
+        "",
+        f"- **{ov['n_traces']:,} traces** from {ov['n_models']} agent models; {ov['n_diagnosed']:,} diagnosed by "
+        f"{md(judges)}" + (f" ({ov['calls']:,} judge calls)" if ov["calls"] else ""),
+        f"- Task completed (judge): **{_rate(ov['completion'])}**"
+        + (f"; source says correct: {_rate(ov['source_correct'])}" if ov["source_correct"]["of"] else ""),
+        f"- Failure modes per trace: **{ov['modes_per_trace']:.2f}**; traces with at least one: "
+        f"{_rate(ov['traces_with_any_mode'])}"
+        if ov["modes_per_trace"] is not None
+        else "- No diagnosed traces",
+        f"- Traces with novel failure modes: **{_rate(ov['traces_with_novel'])}** "
+        f"({ov['n_novel_modes']:,} instances)",
+        "",
+        f"### {md(s['taxonomy']['name']).upper()} categories (share of all {ov['n_flags']:,} flags / share of traces)",
+        "",
+        "| category | flags | share of flags | share of traces |",
+        "|---|---:|---:|---:|",
+    ]
+    for c in s["taxonomy"]["categories"]:
+        lines.append(
+            f"| {md(c['category'])} {md(c['name'])} | {c['n_flags']} | {_pct(c['share_flags'])} | {_pct(c['share_traces'])} |"
+        )
+    top = sorted(
+        (m for m in s["taxonomy"]["modes"] if m["n_traces"]), key=lambda m: (-m["n_traces"], m["mode_id"])
+    )[:5]
+    if top:
+        lines += [
+            "",
+            "### Most frequent modes",
+            "",
+            "| mode | traces | share of traces | share of flags |",
+            "|---|---:|---:|---:|",
+        ]
+        for m in top:
+            lines.append(
+                f"| {md(m['mode_id'])} {md(m['name'])} | {m['n_traces']} | {_pct(m['share_traces'])} | {_pct(m['share_flags'])} |"
+            )
+    lines += [
+        "",
+        "### Per agent model",
+        "",
+        "| model | diagnosed | completed | modes / trace | top mode |",
+        "|---|---:|---:|---:|---|",
+    ]
+    top_mode = {f["model"]: f["top_modes"][0] for f in s["feedback"] if f["top_modes"]}
+    for m in s["models"]:
+        tm = top_mode.get(m["model"])
+        mpt = "–" if m["modes_per_trace"] is None else f"{m['modes_per_trace']:.2f}"
+        lines.append(
+            f"| {md(m['model'])} | {m['n_diagnosed']} | {_rate(m['completion'])} | {mpt} | "
+            + (f"{md(tm['mode_id'])} {md(tm['name'])} ({_pct(tm['rate'])})" if tm else "–")
+            + " |"
+        )
+    nv = s["novel"]
+    lines += ["", "### Novel failure families", ""]
+    if not nv["clustered"]:
+        lines.append(md(nv["note"], 400))
+    else:
+        lines += [
+            f"{nv['n_families']} families; {nv['n_outliers']} of {nv['n_clustered_items']} items "
+            f"({_pct(nv['outlier_share'])}) are outliers.",
+            "",
+            "| family | size | share | nearest mode | novel | new since baseline |",
+            "|---|---:|---:|---|---|---|",
+        ]
+        for f in nv["families"]:
+            lines.append(
+                f"| {md(f['name'])} | {f['size']} | {_pct(f['share'])} | {md(f['nearest_mode'])} | "
+                f"{'–' if f['is_outliers'] else ('yes' if f['is_novel'] else 'no')} | {'yes' if f['new_since_baseline'] else 'no'} |"
+            )
+    if top_mode:
+        lines += ["", "### What to fix first", ""]
+        for model, tm in top_mode.items():
+            lines.append(
+                f"- **{md(model)}**: {md(tm['mode_id'])} {md(tm['name'])}. {md(tm['suggestion'], 300)}"
+            )
+    lines += [
+        "",
+        "Full report: `report.html` (self-contained; open it in a browser). Every figure: `summary.json`.",
+        "",
+    ]
+    return "\n".join(lines)
