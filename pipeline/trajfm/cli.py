@@ -62,6 +62,56 @@ def version() -> None:
 
 # ---- bench ------------------------------------------------------------------------------------------------------
 
+
+def _parse_judge_options(pairs: list[str]) -> dict[str, object]:
+    """KEY=VALUE pairs for the judge factory; values that look like JSON numbers/booleans are parsed."""
+    import json
+
+    from trajfm.errors import UsageError
+
+    options: dict[str, object] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise UsageError(f"--judge-option {pair!r} should look like KEY=VALUE (e.g. model=gpt-4.1)")
+        key, value = pair.split("=", 1)
+        try:
+            options[key.strip().replace("-", "_")] = json.loads(value)
+        except ValueError:
+            options[key.strip().replace("-", "_")] = value
+    return options
+
+
+@app.command()
+def bench(
+    dataset: str = typer.Argument(..., help="whowhen | agentrx | trail | mast | assetops"),
+    path: str = typer.Argument(..., help="The dataset folder (e.g. ../shared/datasets/who_and_when)."),
+    out: str = typer.Option(..., "--out", "-o", help="Run folder to write bench.json into."),
+    judge: str = typer.Option("rules", "--judge", "-j", help="Registered judge name: rules, llm, ..."),
+    judge_option: list[str] | None = typer.Option(  # noqa: B008 - typer's declaration style
+        None, "--judge-option", help="KEY=VALUE passed to the judge (repeatable), e.g. model=gpt-4.1."
+    ),
+    limit: int | None = typer.Option(None, "--limit", help="Score only the first N labelled traces per part."),
+    details: bool = typer.Option(True, "--details/--no-details", help="Also print per-mode/behaviour tables."),
+    progress: bool = typer.Option(False, "--progress/--no-progress", help="Show the judge's progress bar."),
+) -> None:
+    """Score a judge on a human-labelled dataset with its own metric, beside published and naive baselines."""
+    from pathlib import Path
+
+    try:
+        from trajfm.bench import run_bench
+        from trajfm.bench.table import print_results
+
+        results = run_bench(
+            dataset, Path(path), out=Path(out), judge=judge, judge_options=_parse_judge_options(judge_option or []),
+            limit=limit, progress=progress,
+        )
+    except TrajfmError as exc:
+        _fail(exc)
+        return
+    print_results(results, Console(), details=details)
+    typer.echo(f"wrote {Path(out) / 'bench.json'}")
+
+
 # ---- serve-test-endpoint (a local OpenAI-compatible endpoint for tests and setup checks) -----------------------
 
 if __name__ == "__main__":  # pragma: no cover

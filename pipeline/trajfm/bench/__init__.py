@@ -1,0 +1,47 @@
+"""`trajfm bench`: score a judge on public human-labelled traces with each dataset's own metric.
+
+One module per dataset (`whowhen`, `agentrx`, `trail`, `mast`, `assetops`), each exposing
+`run(path, *, judge, judge_options, limit, progress) -> list[BenchResult]` (one result per dataset part).
+`run_bench` runs one, writes RUN/bench.json, and returns the results; `trajfm.bench.table` prints them beside the
+published and naive baselines. Shared scoring lives in `metrics`, naive guesses in `baselines`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from trajfm.bench.core import BenchResult, merge_results, write_bench_json
+from trajfm.errors import UsageError
+
+DATASETS = ("whowhen", "agentrx", "trail", "mast", "assetops")
+
+
+def run_bench(
+    dataset: str,
+    path: Path,
+    *,
+    out: Path | None = None,
+    judge: str = "rules",
+    judge_options: dict[str, Any] | None = None,
+    limit: int | None = None,
+    progress: bool = False,
+) -> list[BenchResult]:
+    """Run the `dataset` benchmark on PATH with `judge`; write OUT/bench.json when `out` is given."""
+    if dataset not in DATASETS:
+        raise UsageError(f"unknown dataset {dataset!r}: choose one of {', '.join(DATASETS)}")
+    if limit is not None and limit < 1:
+        raise UsageError(f"--limit must be at least 1, got {limit}")
+    module = importlib.import_module(f"trajfm.bench.{dataset}")
+    results: list[BenchResult] = module.run(
+        Path(path), judge=judge, judge_options=judge_options or {}, limit=limit, progress=progress
+    )
+    if out is not None:
+        document = merge_results(dataset, results)
+        document["options"] = {"judge": judge, "judge_options": judge_options or {}, "limit": limit}
+        write_bench_json(Path(out), document)
+    return results
+
+
+__all__ = ["DATASETS", "BenchResult", "run_bench"]

@@ -1,0 +1,371 @@
+"""AgentRx (Barke et al. 2026): the critical failure step of a failed run, its agent and its category.
+
+Data (PATH = the agentrx folder):
+- tau-bench retail part: `tau_retail/tau_dataset_failed.json` (the failed runs with `task_id`, `traj`; the
+  `_full` file lacks two labelled runs) and
+  `ground_truth/tau_ground_truth.json` (per failed run: `trajectory_id` = `task_id`, `failures` with
+  `step_number` (1-based into `traj`), `failure_category`, `failed_agent`, and one `root_cause.failure_id`, an int
+  or a string).
+- Magentic-One part: `magentic_dataset/<id>.json` with `ground_truth/magentic_one_ground_truth.json` in the same
+  label schema. Supported when present; it is not in ../shared/datasets, so it was never measured here.
+
+Metric: root-cause step accuracy (exact, +-1, +-3), root-cause agent accuracy (case-insensitive) and category
+agreement (the judge's root-cause category, run with `taxonomy/agentrx.json`, against the gold category).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trajfm.bench import baselines as bl
+from trajfm.bench import metrics as m
+from trajfm.bench.core import (
+    BenchResult,
+    LabelNormaliser,
+    Timer,
+    load_dataset_traces,
+    read_json_lenient,
+    run_judge_on,
+)
+from trajfm.errors import UsageError
+from trajfm.judges.base import Diagnosis
+from trajfm.taxonomy import load_taxonomy
+from trajfm.traces.model import Trace
+
+METRIC_NAMES = {
+    "step_acc": "root-cause step accuracy",
+    "step_acc_pm1": "step accuracy +-1",
+    "step_acc_pm3": "step accuracy +-3",
+    "agent_acc": "root-cause agent accuracy",
+    "category_acc": "root-cause category agreement",
+}
+# Older releases of the label set call plan adherence "instruction adherence".
+CATEGORY_ALIASES = {"Instruction Adherence Failure": "plan_adherence_failure"}
+
+
+def category_normaliser() -> LabelNormaliser:
+    tax = load_taxonomy("agentrx")
+    return LabelNormaliser({mode.name: mode.id for mode in tax.modes}, CATEGORY_ALIASES)
+
+
+@dataclass
+class FailedRun:
+    run_id: str
+    part: str
+    source: Path
+    record: int | None
+    speakers: list[str | None]
+    contents: list[str]
+    root_step: int
+    root_agent: str
+    root_category: str | None
+    raw_category: str
+
+
+def _root_failure(gt: dict[str, Any], where: str) -> dict[str, Any]:
+    want = str(gt.get("root_cause", {}).get("failure_id", "")).strip()
+    for f in gt.get("failures", []):
+        if str(f.get("failure_id", "")).strip() == want:
+            return f
+    raise UsageError(
+        f"{where}: trajectory {gt.get('trajectory_id')}: root_cause.failure_id {want!r} names no failure"
+    )
+
+
+def _tau_speaker_content(item: dict[str, Any]) -> tuple[str | None, str]:
+    role = item.get("role")
+    content = item.get("content")
+    text = "" if content is None else str(content)
+    if item.get("tool_calls"):
+        text = (text + "\n" if text else "") + str(item["tool_calls"])
+    return (str(role) if role else None), text
+
+
+def tau_runs_file(root: Path) -> Path:
+    failed = root / "tau_retail" / "tau_dataset_failed.json"
+    return failed if failed.is_file() else root / "tau_retail" / "tau_dataset_full.json"
+
+
+def read_tau(root: Path, *, limit: int | None = None) -> list[FailedRun]:
+    gt_path = root / "ground_truth" / "tau_ground_truth.json"
+    # The failed-runs file holds every labelled run (the "full" file lacks task ids 104 and 105).
+    runs_path = tau_runs_file(root)
+    labels = read_json_lenient(gt_path)
+    records = read_json_lenient(runs_path)
+    by_task = {str(r["task_id"]): (i, r) for i, r in enumerate(records)}
+    norm = category_normaliser()
+    out = []
+    for gt in labels[: limit if limit is not None else None]:
+        key = str(gt["trajectory_id"])
+        if key not in by_task:
+            raise UsageError(f"{gt_path}: trajectory {key} has no run with that task_id in {runs_path}")
+        record_no, record = by_task[key]
+        root = _root_failure(gt, str(gt_path))
+        pairs = [_tau_speaker_content(item) for item in record["traj"]]
+        out.append(
+            FailedRun(
+                run_id=key,
+                part="tau-bench retail",
+                source=runs_path,
+                record=record_no,
+                speakers=[p[0] for p in pairs],
+                contents=[p[1] for p in pairs],
+                root_step=int(root["step_number"]),
+                root_agent=str(root["failed_agent"]),
+                root_category=norm(str(root["failure_category"])),
+                raw_category=str(root["failure_category"]),
+            )
+        )
+    return out
+
+
+def read_magentic(root: Path, *, limit: int | None = None) -> list[FailedRun]:
+    """The Magentic-One part: labels only; speakers come from the loaded traces (format not seen here)."""
+    gt_path = root / "ground_truth" / "magentic_one_ground_truth.json"
+    labels = read_json_lenient(gt_path)
+    norm = category_normaliser()
+    out = []
+    for gt in labels[: limit if limit is not None else None]:
+        key = str(gt["trajectory_id"])
+        src = root / "magentic_dataset" / f"{key}.json"
+        root_f = _root_failure(gt, str(gt_path))
+        out.append(
+            FailedRun(
+                run_id=key,
+                part="Magentic-One",
+                source=src,
+                record=None,
+                speakers=[],
+                contents=[],
+                root_step=int(root_f["step_number"]),
+                root_agent=str(root_f["failed_agent"]),
+                root_category=norm(str(root_f["failure_category"])),
+                raw_category=str(root_f["failure_category"]),
+            )
+        )
+    return out
+
+
+def root_cause_category(d: Diagnosis) -> str | None:
+    """The category the judge gives the root cause: the detected mode citing the root-cause step, else the
+    most confident detected mode."""
+    found = d.detected
+    if not found:
+        return None
+    if d.root_cause_step is not None:
+        at_root = [f for f in found if d.root_cause_step in f.steps]
+        if at_root:
+            return max(at_root, key=lambda f: f.confidence).mode_id
+    return max(found, key=lambda f: f.confidence).mode_id
+
+
+def _agent_name(name: str | None) -> str | None:
+    return name.strip().lower() if name else None
+
+
+def score(runs: list[FailedRun], preds: list[tuple[str | None, int | None, str | None]]) -> dict[str, float]:
+    """Step / agent / category accuracy of (agent, step, category) predictions, one per run."""
+    gold_steps = [r.root_step for r in runs]
+    steps = [p[1] for p in preds]
+    return {
+        "step_acc": m.step_accuracy_within(steps, gold_steps, 0),
+        "step_acc_pm1": m.step_accuracy_within(steps, gold_steps, 1),
+        "step_acc_pm3": m.step_accuracy_within(steps, gold_steps, 3),
+        "agent_acc": m.accuracy(
+            [_agent_name(p[0]) for p in preds], [_agent_name(r.root_agent) for r in runs]
+        ),
+        "category_acc": m.accuracy([p[2] for p in preds], [r.root_category for r in runs]),
+    }
+
+
+def _as_step(guess: tuple[str | None, int]) -> tuple[str | None, int]:
+    """Positions are 0-based; AgentRx step numbers are 1-based."""
+    return guess[0], guess[1] + 1
+
+
+def naive_baselines(runs: list[FailedRun]) -> dict[str, dict[str, float]]:
+    runs = [r for r in runs if r.contents]
+    n = len(runs)
+    if n == 0:
+        return {}
+    top_cat = bl.most_common([r.root_category for r in runs if r.root_category])
+    top_agent = bl.most_common([r.root_agent for r in runs]) or ""
+    rnd = {
+        "step_acc": sum(bl.expected_random_step(len(r.contents), r.root_step, 0, first=1) for r in runs) / n,
+        "step_acc_pm1": sum(bl.expected_random_step(len(r.contents), r.root_step, 1, first=1) for r in runs)
+        / n,
+        "step_acc_pm3": sum(bl.expected_random_step(len(r.contents), r.root_step, 3, first=1) for r in runs)
+        / n,
+        "agent_acc": sum(bl.expected_random_agent(r.speakers, r.root_agent) for r in runs) / n,
+        "category_acc": 1 / len(load_taxonomy("agentrx").modes),
+    }
+    out = {"random (expected)": rnd}
+
+    def positional(guesses: list[tuple[str | None, int]]) -> dict[str, float]:
+        return score(runs, [(a, s, top_cat) for a, s in guesses])
+
+    out[f"first {top_agent} step, modal category (label prior)"] = positional(
+        [_as_step(bl.first_step_of(r.speakers, top_agent)) for r in runs]
+    )
+    out[f"last {top_agent} step, modal category (label prior)"] = positional(
+        [_as_step(_last_of(r.speakers, top_agent)) for r in runs]
+    )
+    out["speaker before first error signal, modal category"] = positional(
+        [_as_step(bl.blame_before_first_error(r.speakers, r.contents)) for r in runs]
+    )
+    return out
+
+
+def _last_of(speakers: list[str | None], agent: str) -> tuple[str | None, int]:
+    want = agent.lower()
+    for pos in range(len(speakers) - 1, -1, -1):
+        if (speakers[pos] or "").lower() == want:
+            return speakers[pos], pos
+    return bl.last_position(speakers)
+
+
+def match_traces(runs: list[FailedRun], traces: list[Trace]) -> dict[str, Trace]:
+    """Map each run id to its loaded trace: by task id / record number for tau, by file name for Magentic-One."""
+    out: dict[str, Trace] = {}
+    by_record: dict[str, Trace] = {}
+    for t in traces:
+        for key in (t.utterance_id, t.meta.get("task_id"), t.meta.get("record")):
+            if key is not None:
+                by_record.setdefault(str(key), t)
+        by_record.setdefault(Path(t.source_path).stem, t)
+    for r in runs:
+        t = by_record.get(r.run_id)
+        if t is not None:
+            out[r.run_id] = t
+    return out
+
+
+def _fill_from_traces(runs: list[FailedRun], matched: dict[str, Trace]) -> None:
+    """Runs read from labels only (Magentic-One) take their speakers and contents from the loaded trace."""
+    for r in runs:
+        t = matched.get(r.run_id)
+        if not r.contents and t is not None:
+            r.speakers = [s.agent for s in t.steps]
+            r.contents = [s.content for s in t.steps]
+
+
+def _score_part(
+    part: str,
+    runs: list[FailedRun],
+    traces: list[Trace],
+    *,
+    judge: str,
+    judge_options: dict[str, Any],
+    progress: bool,
+    path: Path,
+    seconds_before: float,
+) -> BenchResult:
+    with Timer() as timer:
+        matched = match_traces(runs, traces)
+        _fill_from_traces(runs, matched)
+        ordered = [matched[r.run_id] for r in runs if r.run_id in matched]
+        diagnoses, status = run_judge_on(
+            ordered, judge=judge, judge_options=judge_options, taxonomy="agentrx", progress=progress
+        )
+        by_trace = {d.trace_id: d for d in diagnoses}
+        preds: list[tuple[str | None, int | None, str | None]] = []
+        per_trace = []
+        for r in runs:
+            t = matched.get(r.run_id)
+            d = by_trace.get(t.trace_id) if t is not None else None
+            if d is not None and d.status == "ok":
+                pred = (d.root_cause_agent, d.root_cause_step, root_cause_category(d))
+            else:
+                pred = (None, None, None)
+            preds.append(pred)
+            per_trace.append(
+                {
+                    "trajectory_id": r.run_id,
+                    "gold_step": r.root_step,
+                    "gold_agent": r.root_agent,
+                    "gold_category": r.root_category,
+                    "pred_agent": pred[0],
+                    "pred_step": pred[1],
+                    "pred_category": pred[2],
+                    "status": d.status if d is not None else "not loaded",
+                }
+            )
+        metrics = score(runs, preds)
+    notes = []
+    missing = len(runs) - len(matched)
+    if missing:
+        notes.append(f"{missing} of {len(runs)} runs could not be loaded and are scored as wrong.")
+    return BenchResult(
+        dataset="agentrx",
+        part=part,
+        judge=judge,
+        path=str(path),
+        n_traces=len(runs),
+        n_scored=sum(1 for p in preds if p[1] is not None),
+        metrics=metrics,
+        metric_names=METRIC_NAMES,
+        baselines=naive_baselines(runs),
+        published={},
+        published_source="AgentRx publishes its own scores per domain; none are listed in ../shared/datasets/README.md",
+        notes=notes,
+        per_trace=per_trace,
+        judge_status=status,
+        seconds=seconds_before + timer.seconds,
+    )
+
+
+def run(
+    path: Path,
+    *,
+    judge: str = "rules",
+    judge_options: dict[str, Any] | None = None,
+    limit: int | None = None,
+    progress: bool = False,
+) -> list[BenchResult]:
+    """Score a judge on the AgentRx parts found under PATH (the agentrx folder)."""
+    if not path.is_dir():
+        raise UsageError(f"AgentRx path {path} is not a folder; pass the agentrx folder")
+    results = []
+    has_tau = (path / "ground_truth" / "tau_ground_truth.json").is_file()
+    has_mag = (path / "ground_truth" / "magentic_one_ground_truth.json").is_file()
+    if not (has_tau or has_mag):
+        raise UsageError(
+            f"no AgentRx labels under {path}: expected ground_truth/tau_ground_truth.json or "
+            "ground_truth/magentic_one_ground_truth.json"
+        )
+    if has_tau:
+        with Timer() as t0:
+            runs = read_tau(path, limit=limit)
+            traces = load_dataset_traces([tau_runs_file(path)])
+        res = _score_part(
+            "tau-bench retail",
+            runs,
+            traces,
+            judge=judge,
+            judge_options=judge_options or {},
+            progress=progress,
+            path=path,
+            seconds_before=t0.seconds,
+        )
+        if not has_mag:
+            res.notes.append("The Magentic-One part is not in this folder and was not measured.")
+        results.append(res)
+    if has_mag:
+        with Timer() as t0:
+            runs = read_magentic(path, limit=limit)
+            traces = load_dataset_traces([r.source for r in runs if r.source.is_file()])
+        results.append(
+            _score_part(
+                "Magentic-One",
+                runs,
+                traces,
+                judge=judge,
+                judge_options=judge_options or {},
+                progress=progress,
+                path=path,
+                seconds_before=t0.seconds,
+            )
+        )
+    return results

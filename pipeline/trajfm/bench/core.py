@@ -1,0 +1,182 @@
+"""What every benchmark shares: the result record, label-spelling normalisation, lenient JSON, running a judge.
+
+Contract:
+- A benchmark module (`whowhen`, `agentrx`, `trail`, `mast`, `assetops`) exposes `run(path, *, judge, judge_options,
+  limit) -> BenchResult`. It reads the human labels itself (never through the judge), computes naive baselines from
+  the raw files and labels, loads the traces with the normal loaders, runs the judge through the same machinery as
+  `trajfm extract` (`judges.registry.get_judge` + `judges.runner.run_judge`), and scores the diagnoses.
+- `BenchResult.metrics` holds our figures; `baselines` the naive ones computed on the same traces; `published`
+  the papers' figures (copied from ../shared/datasets/README.md, cited in `published_source`). Every figure is a
+  float in [0, 1] (kappa in [-1, 1]) or nan when it cannot be computed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trajfm.errors import TraceLoadError, UsageError
+from trajfm.judges.base import Diagnosis
+from trajfm.traces.model import Trace
+
+# Words that label sets add or drop freely ("Tool Selection" / "Tool Selection Errors"); removed before matching.
+_GENERIC_WORDS = {"error", "errors", "failure", "failures", "issue", "issues"}
+
+
+def label_key(name: str) -> str:
+    """A spelling-insensitive key for a category name: lower case, punctuation and generic suffix words dropped.
+
+    "Context Handling Failures", "context handling failure" and " Context-Handling Failure" share one key.
+    """
+    words = [w for w in re.split(r"[^a-z0-9]+", name.lower()) if w and w not in _GENERIC_WORDS]
+    return "".join(words)
+
+
+class LabelNormaliser:
+    """Maps the many spellings of a dataset's category names to taxonomy mode ids, and records the unknown ones."""
+
+    def __init__(self, names_to_ids: dict[str, str], aliases: dict[str, str] | None = None) -> None:
+        self._by_key = {label_key(n): i for n, i in names_to_ids.items()}
+        for alias, target in (aliases or {}).items():
+            self._by_key[label_key(alias)] = target
+        self.unknown: dict[str, int] = {}
+
+    def __call__(self, name: str) -> str | None:
+        found = self._by_key.get(label_key(name))
+        if found is None:
+            self.unknown[name] = self.unknown.get(name, 0) + 1
+        return found
+
+
+def read_json_lenient(path: Path) -> Any:
+    """Parse a JSON file; on failure retry with trailing commas before `]` / `}` removed (a known defect of one
+    TRAIL label file). Raises TraceLoadError naming the file when it still cannot be parsed."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as first:
+        repaired = re.sub(r",(\s*[\]}])", r"\1", text)
+        try:
+            return json.loads(repaired)
+        except json.JSONDecodeError:
+            raise TraceLoadError(
+                f"not valid JSON ({first.msg} at line {first.lineno} column {first.colno}), even with trailing "
+                "commas removed; fix or remove the file",
+                path=str(path),
+            ) from first
+
+
+@dataclass
+class BenchResult:
+    """The outcome of one benchmark run: our figures, naive and published baselines, and notes."""
+
+    dataset: str
+    part: str
+    judge: str
+    path: str
+    n_traces: int
+    n_scored: int
+    metrics: dict[str, float]
+    metric_names: dict[str, str]
+    baselines: dict[str, dict[str, float]] = field(default_factory=dict)
+    published: dict[str, dict[str, float]] = field(default_factory=dict)
+    published_source: str = ""
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    per_trace: list[dict[str, Any]] = field(default_factory=list)
+    judge_status: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    extra_tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return _nan_to_none(asdict(self))
+
+
+def _nan_to_none(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _nan_to_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nan_to_none(v) for v in value]
+    return value
+
+
+def merge_results(dataset: str, results: list[BenchResult]) -> dict[str, Any]:
+    """The bench.json document for one command (one dataset, possibly several parts)."""
+    return {"dataset": dataset, "parts": [r.to_json() for r in results]}
+
+
+def load_dataset_traces(paths: list[Path], *, fmt: str | None = None) -> list[Trace]:
+    """Load traces with the project's loaders (the same code path `trajfm extract` uses).
+
+    One unreadable file never stops the benchmark: loaders report it and it is scored as a missing diagnosis.
+    """
+    from trajfm.traces import load_traces
+
+    kwargs: dict[str, Any] = {}
+    if fmt is not None:
+        kwargs["fmt"] = fmt
+    loaded = load_traces(paths, **kwargs)
+    # load_traces may return a list or a result object carrying traces and per-file errors.
+    if isinstance(loaded, list):
+        return loaded
+    traces = getattr(loaded, "traces", None)
+    if traces is None:
+        raise UsageError("trajfm.traces.load_traces returned neither a list nor an object with .traces")
+    return list(traces)
+
+
+def run_judge_on(
+    traces: list[Trace],
+    *,
+    judge: str,
+    judge_options: dict[str, Any],
+    taxonomy: str,
+    progress: bool = False,
+    on_result: Callable[[Diagnosis], None] | None = None,
+) -> tuple[list[Diagnosis], dict[str, int]]:
+    """Run a registered judge over traces with the shared runner; return diagnoses and a count per status."""
+    from trajfm.judges.registry import get_judge
+    from trajfm.judges.runner import run_judge
+    from trajfm.taxonomy import load_taxonomy
+
+    tax = load_taxonomy(taxonomy)
+    the_judge = get_judge(judge, **judge_options)
+    diagnoses = run_judge(the_judge, traces, tax, progress=progress, on_result=on_result)
+    status: dict[str, int] = {}
+    for d in diagnoses:
+        status[d.status] = status.get(d.status, 0) + 1
+    return diagnoses, status
+
+
+class Timer:
+    def __enter__(self) -> Timer:
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.start
+
+
+def index_by(items: Iterable[Any], key: Callable[[Any], str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for it in items:
+        out[key(it)] = it
+    return out
+
+
+def write_bench_json(out: Path, document: dict[str, Any]) -> Path:
+    """Write RUN/bench.json atomically (creates RUN)."""
+    from trajfm.runs import atomic_write_text
+
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / "bench.json"
+    atomic_write_text(target, json.dumps(document, indent=1, sort_keys=False, default=str) + "\n")
+    return target

@@ -1,0 +1,241 @@
+"""trajfm bench: metric functions on hand-made cases, label readers and naive baselines on the real datasets,
+and each benchmark end to end on a small slice (skipped when ../shared/datasets is absent)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from trajfm.bench import baselines as bl
+from trajfm.bench import metrics as m
+from trajfm.bench.core import LabelNormaliser, label_key, read_json_lenient
+from trajfm.errors import TraceLoadError, UsageError
+
+# ---- metrics on hand-made cases --------------------------------------------------------------------------------
+
+
+def test_accuracy_counts_none_as_wrong() -> None:
+    assert m.accuracy(["a", None, "c"], ["a", "b", "x"]) == pytest.approx(1 / 3)
+    assert math.isnan(m.accuracy([], []))
+    with pytest.raises(ValueError):
+        m.accuracy([1], [1, 2])
+
+
+def test_step_tolerance() -> None:
+    pred, gold = [3, 5, None, 0], [3, 6, 2, 4]
+    assert m.step_accuracy_within(pred, gold, 0) == 0.25
+    assert m.step_accuracy_within(pred, gold, 1) == 0.5
+    assert m.step_accuracy_within(pred, gold, 3) == 0.5
+    assert m.step_accuracy_within(pred, gold, 4) == 0.75
+
+
+def test_multilabel_f1_matches_hand_computation() -> None:
+    gold = [{"a", "b"}, {"a"}, {"c"}]
+    pred = [{"a"}, {"a", "c"}, set()]
+    # a: tp2 fp0 fn0 -> f1 1, support 2; b: fn1 -> 0, support 1; c: fp1 fn1 -> 0, support 1
+    assert m.multilabel_f1(pred, gold, "weighted") == pytest.approx(2 / 4)
+    assert m.multilabel_f1(pred, gold, "macro") == pytest.approx(1 / 3)
+    # pooled: tp2 fp1 fn2 -> p 2/3 r 1/2
+    assert m.multilabel_f1(pred, gold, "micro") == pytest.approx(2 * (2 / 3) * 0.5 / (2 / 3 + 0.5))
+
+
+def test_multilabel_f1_agrees_with_sklearn() -> None:
+    sklearn = pytest.importorskip("sklearn.metrics")
+    import numpy as np
+
+    labels = ["a", "b", "c", "d"]
+    gold = [{"a", "b"}, {"c"}, {"a", "d"}, {"b"}, set()]
+    pred = [{"a"}, {"c", "d"}, {"a", "b", "c", "d"}, set(), {"a"}]
+    y = np.array([[lab in g for lab in labels] for g in gold])
+    p = np.array([[lab in s for lab in labels] for s in pred])
+    for avg in ("weighted", "micro", "macro"):
+        want = sklearn.f1_score(y, p, average=avg, zero_division=0)
+        assert m.multilabel_f1(pred, gold, avg, labels=labels) == pytest.approx(want), avg
+
+
+def test_location_recall_and_precision() -> None:
+    gold = [{"s1", "s2"}, {"s3"}, set()]
+    pred = [{"s1", "s9", "s8", "s7"}, set(), {"s5"}]
+    # recall over traces with gold: (1/2 + 0) / 2; precision over traces with predictions: (1/4 + 0) / 2
+    assert m.set_recall_mean(pred, gold) == pytest.approx(0.25)
+    assert m.set_precision_mean(pred, gold) == pytest.approx(0.125)
+    assert m.set_prf_micro(pred, gold) == pytest.approx(m.prf(1, 4, 2))
+    assert m.harmonic(0.25, 0.125) == pytest.approx(2 * 0.25 * 0.125 / 0.375)
+
+
+def test_cohen_kappa_known_values() -> None:
+    assert m.cohen_kappa([True, False, True, False], [True, False, True, False]) == 1.0
+    # po = 0.5, pa = pb = 0.5 -> pe = 0.5 -> kappa 0
+    assert m.cohen_kappa([True, True, False, False], [True, False, True, False]) == 0.0
+    # po = 3/4; pa = 3/4, pb = 1/2 -> pe = 3/8 + 1/8 = 1/2 -> kappa 1/2
+    assert m.cohen_kappa([True, True, True, False], [True, True, False, False]) == pytest.approx(0.5)
+    assert math.isnan(m.cohen_kappa([False, False], [False, False]))
+
+
+# ---- label handling ----------------------------------------------------------------------------------------------
+
+
+def test_label_key_ignores_spelling_variants() -> None:
+    assert label_key("Context Handling Failures") == label_key(" context-handling failure")
+    assert label_key("Tool Selection") == label_key("Tool Selection Errors")
+    assert label_key("Under-specified User Intent") == label_key("Underspecified User Intent")
+    assert label_key("Goal Deviation") != label_key("Task Orchestration")
+
+
+def test_normaliser_records_unknown_names() -> None:
+    norm = LabelNormaliser({"Goal Deviation": "goal"}, {"Drift": "goal"})
+    assert norm("goal deviation") == "goal"
+    assert norm("drift") == "goal"
+    assert norm("Something Else") is None
+    assert norm.unknown == {"Something Else": 1}
+
+
+def test_lenient_json_accepts_trailing_comma(tmp_path: Path) -> None:
+    f = tmp_path / "labels.json"
+    f.write_text('{"errors": [{"category": "A", "location": "x"},\n    ],\n}')
+    assert read_json_lenient(f) == {"errors": [{"category": "A", "location": "x"}]}
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"errors": [')
+    with pytest.raises(TraceLoadError, match="bad.json"):
+        read_json_lenient(bad)
+
+
+def test_taxonomies_have_the_published_label_sets() -> None:
+    from trajfm.taxonomy import load_taxonomy
+
+    trail = load_taxonomy("trail")
+    assert len(trail.modes) == 20
+    assert {"Formatting Errors", "Resource Abuse", "Rate Limiting", "Language-only"} <= {
+        x.name for x in trail.modes
+    }
+    agentrx = load_taxonomy("agentrx")
+    assert len(agentrx.modes) == 9
+    assert "Invention of New Information" in {x.name for x in agentrx.modes}
+
+
+def test_agentrx_old_category_name_maps_to_plan_adherence() -> None:
+    from trajfm.bench.agentrx import category_normaliser
+
+    norm = category_normaliser()
+    assert norm("Instruction Adherence Failure") == "plan_adherence_failure"
+    assert norm("Intent–Plan Misalignment") == norm("Intent Plan Misalignment") == "intent_plan_misalignment"
+
+
+def test_mast_old_mode_names_map_by_name() -> None:
+    from trajfm.bench.mast import mode_of
+
+    assert mode_of("2.2 Step repetition\n\nUnnecessary ...") == ("1.3", True)
+    assert mode_of("4.3 Lack of critical verification\n") == ("3.2", True)
+    assert mode_of("3.3 Incorrect Verification") == ("3.3", True)
+    assert mode_of("2.1 Unbatched repetitive execution") == (None, True)
+    assert mode_of("9.9 Never heard of it") == (None, False)
+
+
+# ---- naive baselines on hand-made runs ---------------------------------------------------------------------------
+
+
+def test_blame_before_first_error() -> None:
+    speakers = ["planner", "coder", "terminal", "coder", "terminal"]
+    contents = ["plan", "run this", "exitcode: 1 (execution failed)\nTraceback ...", "fix", "ok"]
+    assert bl.blame_before_first_error(speakers, contents) == ("coder", 1)
+    # no error signal: the "always step 1" guess
+    assert bl.blame_before_first_error(speakers, ["a", "b", "c", "d", "e"]) == ("coder", 1)
+    # an error in the first step blames the first step
+    assert bl.blame_before_first_error(["a", "b"], ["Error: bad input", "x"]) == ("a", 0)
+
+
+def test_expected_random_baselines() -> None:
+    assert bl.expected_random_agent(["a", "b", "a", "c"], "B") == pytest.approx(1 / 3)
+    assert bl.expected_random_agent(["a"], "z") == 0.0
+    assert bl.expected_random_step(10, 0) == pytest.approx(0.1)
+    assert bl.expected_random_step(10, 0, tol=1) == pytest.approx(0.2)  # steps 0 and 1
+    assert bl.expected_random_step(10, 5, tol=1, first=1) == pytest.approx(0.3)  # steps 4..6 of 1..10
+
+
+def test_whowhen_scoring_and_baselines_on_handmade_logs(tmp_path: Path) -> None:
+    from trajfm.bench import whowhen
+
+    logs = {
+        "1.json": (["A", "terminal", "B"], ["code", "exitcode: 1\nError", "TERMINATE"], "A", 0),
+        "2.json": (
+            ["A", "B", "terminal", "B"],
+            ["plan", "code", "Traceback (most recent call last)", "x"],
+            "B",
+            1,
+        ),
+    }
+    for name, (speakers, contents, agent, step) in logs.items():
+        history = [{"name": s, "role": "user", "content": c} for s, c in zip(speakers, contents, strict=True)]
+        doc = {"history": history, "mistake_agent": agent, "mistake_step": str(step), "question": "q"}
+        (tmp_path / name).write_text(json.dumps(doc))
+    runs = whowhen.read_runs(tmp_path)
+    assert [r.mistake_step for r in runs] == [0, 1]
+    base = whowhen.naive_baselines(runs)
+    assert base["speaker before first error signal"]["agent_acc"] == 1.0
+    assert base["speaker before first error signal"]["step_acc"] == 1.0
+    assert base["always step 1"]["step_acc"] == 0.5
+    got = whowhen.score(runs, [("a", 1), (None, None)])
+    assert got == {"agent_acc": 0.5, "step_acc": 0.0, "step_acc_pm1": 0.5, "step_acc_pm3": 0.5}
+
+
+def test_unknown_dataset_is_a_usage_error(tmp_path: Path) -> None:
+    from trajfm.bench import run_bench
+
+    with pytest.raises(UsageError, match="unknown dataset"):
+        run_bench("nope", tmp_path)
+
+
+# ---- real datasets: label readers and baselines ------------------------------------------------------------------
+
+
+@pytest.mark.datasets
+def test_whowhen_labels_and_published_naive_figures(datasets_dir: Path) -> None:
+    from trajfm.bench import whowhen
+
+    runs = whowhen.read_runs(datasets_dir / "who_and_when" / "Algorithm-Generated")
+    assert len(runs) == 126
+    base = whowhen.naive_baselines(runs)
+    # The README's measured figure for "always step 1" is 27.0 %; the random agent expectation matches the paper.
+    assert base["always step 1"]["step_acc"] == pytest.approx(0.270, abs=0.001)
+    assert base["random (expected)"]["agent_acc"] == pytest.approx(0.291, abs=0.001)
+
+
+@pytest.mark.datasets
+def test_trail_labels_reproduce_readme_naive_figures(datasets_dir: Path) -> None:
+    from trajfm.bench import trail
+
+    parts = trail.find_parts(datasets_dir / "trail")
+    assert [p[0] for p in parts] == ["GAIA"]
+    _, traces_dir, labels_dir = parts[0]
+    gold, notes = trail.read_part(traces_dir, labels_dir, trail.category_normaliser())
+    assert len(gold) == 113
+    assert any("no raw trace" in n for n in notes)
+    assert not any("not in taxonomy" in n for n in notes)  # every spelling variant normalised
+    base = trail.naive_baselines(gold)["every LLM span, every category"]
+    assert base["location_acc"] == pytest.approx(0.93, abs=0.01)
+    assert base["location_precision"] == pytest.approx(0.32, abs=0.01)
+    assert base["category_f1_weighted"] > 0.389  # beats the best published figure, as the README warns
+
+
+@pytest.mark.datasets
+def test_agentrx_labels(datasets_dir: Path) -> None:
+    from trajfm.bench import agentrx
+
+    runs = agentrx.read_tau(datasets_dir / "agentrx")
+    assert len(runs) == 29
+    assert all(r.root_category is not None for r in runs)
+    assert {r.root_agent for r in runs} <= {"Assistant", "User"}
+    assert all(1 <= r.root_step <= len(r.contents) for r in runs)
+
+
+@pytest.mark.datasets
+def test_mast_majority_labels(datasets_dir: Path) -> None:
+    from trajfm.bench import mast
+
+    records, notes = mast.read_records(datasets_dir / "mast_mad_human")
+    assert len(records) == 19 and not notes
+    assert records[15].gold["3.3"] is True and records[18].gold["3.3"] is False
+    assert "1.4" not in records[0].gold  # the first taxonomy version has no Loss of Conversation History
