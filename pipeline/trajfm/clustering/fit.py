@@ -1,0 +1,423 @@
+"""The in-memory clustering pipeline: items -> clusters and assignments, deterministic and order-free.
+
+Contract: `cluster_items(items, embedder=..., config=..., taxonomy=...)` returns a `ClusterOutcome` holding the
+`clusters` and `novel_assignments` tables (schemas in `trajfm.schemas`) and the manifest section. It never reads
+or writes files except through the optional embedding cache; `trajfm.cluster` does the run-folder work.
+
+Determinism (the same items in any order give the same output; the same seed gives the same output):
+1. Each item's text (title, description or both) is keyed by sha256; the distinct texts are sorted by
+   (key, text), and duplicates are fitted once with their count as weight. Sizes and shares count items.
+2. Embedding, reduction and clustering run on that canonical order with explicit seeds.
+3. Cluster ids are canonical: by size (items) descending, then by the first member in canonical order. -1 stays
+   the outlier group. The output tables are sorted by id / novel_id.
+
+Outliers are never hidden: their count and share go to the manifest and an outlier row (-1) to the clusters
+table. `assign_outliers` attaches an outlier to the cluster whose centroid it is most similar to (cosine, in the
+embedding space) if it is at least as similar as that cluster's 10th-percentile member; attached items keep
+`assigned = True`. The reducer `auto` rule: UMAP when there are at least `umap_min_points` distinct texts,
+otherwise none (a neighbour graph over a handful of points says nothing; the choice and reason are recorded).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from trajfm import schemas
+from trajfm.clustering import naming, novelty
+from trajfm.clustering.clusterers import Clusterer, Partition, get_clusterer
+from trajfm.clustering.embed import Embedder, EmbeddingCache, embed_texts
+from trajfm.clustering.reduce import IdentityReducer, Reducer, get_reducer, layout_2d
+from trajfm.clustering.stability import subsample_stability
+from trajfm.errors import UsageError
+from trajfm.taxonomy import Taxonomy
+
+TEXT_MODES = ("title", "description", "both")
+ASSIGN_PERCENTILE = 10.0
+
+
+@dataclass(frozen=True)
+class Item:
+    novel_id: str
+    title: str
+    description: str
+
+
+@dataclass
+class ClusterConfig:
+    method: str = "hdbscan"
+    text: str | None = (
+        None  # None: "both" for hdbscan, "title" for kmeans-silhouette (IBM embedded titles only)
+    )
+    seed: int = 0
+    assign_outliers: bool = False
+    reducer: str = "auto"  # auto | umap | none
+    umap_min_points: int = 50
+    umap_epochs: int | None = None
+    stability_rounds: int = 20
+    stability_max_points: int = 3000
+    novelty_threshold: float = novelty.NOVELTY_THRESHOLD
+    baseline_threshold: float = novelty.BASELINE_THRESHOLD
+
+    def text_mode(self) -> str:
+        mode = self.text or ("title" if self.method.startswith("kmeans") else "both")
+        if mode not in TEXT_MODES:
+            raise UsageError(f"--text must be one of {', '.join(TEXT_MODES)}, got {mode!r}")
+        return mode
+
+
+@dataclass
+class ClusterOutcome:
+    clusters: pl.DataFrame
+    assignments: pl.DataFrame
+    manifest: dict[str, Any]
+    centroids: dict[int, np.ndarray] = field(default_factory=dict)
+
+
+def item_text(title: str | None, description: str | None, mode: str) -> str:
+    t, d = (title or "").strip(), (description or "").strip()
+    if mode == "title":
+        return t
+    if mode == "description":
+        return d
+    if t and d:
+        return f"{t}{'' if t[-1] in '.:!?' else '.'} {d}"
+    return t or d
+
+
+def _key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _centroid(vectors: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    c = (vectors * weights[:, None]).sum(axis=0)
+    n = np.linalg.norm(c)
+    return c / n if n > 0 else c
+
+
+def _canonical_ids(labels: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Relabel clusters 0..k-1 by size (items) descending, then first member in canonical order."""
+    ids = sorted(set(labels.tolist()) - {-1})
+    order = sorted(ids, key=lambda c: (-float(weights[labels == c].sum()), int(np.argmax(labels == c))))
+    mapping = {old: new for new, old in enumerate(order)}
+    return np.array([mapping.get(int(x), -1) for x in labels], dtype=np.int64)
+
+
+def cluster_items(
+    items: Sequence[Item],
+    *,
+    embedder: Embedder,
+    config: ClusterConfig,
+    taxonomy: Taxonomy,
+    cache: EmbeddingCache | None = None,
+    namer: naming.LlmNamer | None = None,
+    baseline_centroids: np.ndarray | None = None,
+    clusterer: Clusterer | None = None,
+    reducer: Reducer | None = None,
+) -> ClusterOutcome:
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    mode = config.text_mode()
+    clusterer = clusterer or get_clusterer(config.method)
+
+    # 1. canonical distinct texts with weights
+    texts = [item_text(it.title, it.description, mode) for it in items]
+    if len({it.novel_id for it in items}) != len(items):
+        raise UsageError("novel_id values must be unique; the input repeats at least one")
+    by_text: dict[str, list[int]] = {}
+    empty: list[int] = []
+    for i, t in enumerate(texts):
+        (by_text.setdefault(t, []) if t else empty).append(i)
+    uniq = sorted(by_text, key=lambda t: (_key(t), t))
+    weights = np.array([len(by_text[t]) for t in uniq], dtype=np.float64)
+    n_items, n_unique = len(items), len(uniq)
+    # Representative (title, description) of a distinct text: its item with the smallest novel_id.
+    rep_item = [min((items[i] for i in by_text[t]), key=lambda it: it.novel_id) for t in uniq]
+    timings["prepare_s"] = time.perf_counter() - t0
+
+    # 2. embed
+    t1 = time.perf_counter()
+    vectors, cache_stats = embed_texts(uniq, embedder, cache)
+    timings["embed_s"] = time.perf_counter() - t1
+
+    # 3. reduce
+    t2 = time.perf_counter()
+    reducer_info: dict[str, Any]
+    if config.method.startswith("kmeans"):
+        reducer_used: Reducer = IdentityReducer()
+        reducer_info = {
+            "name": "identity",
+            "reason": "kmeans-silhouette clusters the embeddings directly, as IBM did",
+        }
+    elif reducer is not None:
+        reducer_used, reducer_info = reducer, {"name": reducer.name, "reason": "given"}
+    elif config.reducer == "auto":
+        if n_unique >= config.umap_min_points:
+            reducer_used = get_reducer("umap", n_epochs=config.umap_epochs)
+            reducer_info = {
+                "name": "umap",
+                "reason": f"auto: {n_unique} distinct texts >= {config.umap_min_points}",
+            }
+        else:
+            reducer_used = IdentityReducer()
+            reducer_info = {
+                "name": "identity",
+                "reason": f"auto: only {n_unique} distinct texts (< {config.umap_min_points}); a UMAP neighbour "
+                "graph over so few points is noise, so clustering runs on the normalised embeddings",
+            }
+    else:
+        reducer_used = get_reducer(config.reducer, n_epochs=config.umap_epochs)
+        reducer_info = {"name": reducer_used.name, "reason": f"--reducer {config.reducer}"}
+    points = reducer_used.fit_transform(vectors, config.seed) if n_unique else np.zeros((0, 2))
+    reducer_info["params"] = reducer_used.params()
+    timings["reduce_s"] = time.perf_counter() - t2
+
+    # 4. cluster
+    t3 = time.perf_counter()
+    min_points = 4 if clusterer.name == "hdbscan" else 3
+    if n_unique < min_points:
+        partition = Partition(
+            np.arange(n_unique, dtype=np.int64),
+            np.ones(n_unique),
+            {"rule": f"fewer than {min_points} distinct texts: one cluster per distinct text"},
+        )
+    else:
+        partition = clusterer.fit(points, weights, config.seed)
+    labels = _canonical_ids(partition.labels, weights)
+    fitted_labels = labels.copy()
+    timings["cluster_s"] = time.perf_counter() - t3
+
+    # 5. outliers
+    n_out_items = int(weights[labels == -1].sum()) + len(empty)
+    share_before = n_out_items / n_items if n_items else 0.0
+    assigned_mask = np.zeros(n_unique, dtype=bool)
+    cluster_ids = sorted(set(labels.tolist()) - {-1})
+    if config.assign_outliers and cluster_ids and (labels == -1).any():
+        cents = np.stack([_centroid(vectors[labels == c], weights[labels == c]) for c in cluster_ids])
+        floor = np.array(
+            [
+                np.percentile(vectors[labels == c] @ cents[k], ASSIGN_PERCENTILE)
+                for k, c in enumerate(cluster_ids)
+            ]
+        )
+        for j in np.flatnonzero(labels == -1):
+            sims = cents @ vectors[j]
+            k = int(np.argmax(sims))
+            if sims[k] >= floor[k]:
+                labels[j] = cluster_ids[k]
+                assigned_mask[j] = True
+    n_out_after = int(weights[labels == -1].sum()) + len(empty)
+
+    # 6. stability (on the fitted labels, before any outlier assignment)
+    t4 = time.perf_counter()
+    if n_unique >= min_points and "rule" not in partition.params:
+        stab = subsample_stability(
+            points,
+            weights,
+            fitted_labels,
+            clusterer,
+            partition.params,
+            config.seed,
+            rounds=config.stability_rounds,
+            max_points=config.stability_max_points,
+        )
+    else:
+        stab = None
+    timings["stability_s"] = time.perf_counter() - t4
+
+    # 7. names, representatives, centroids
+    t5 = time.perf_counter()
+    all_ids = sorted(set(labels.tolist()))
+    keywords = naming.ctfidf_keywords(uniq, weights, labels) if n_unique else {}
+    centroids: dict[int, np.ndarray] = {}
+    ordered_members: dict[int, np.ndarray] = {}
+    for c in all_ids:
+        members, cent = naming.centrality_order(vectors, weights, np.flatnonzero(labels == c))
+        centroids[c], ordered_members[c] = cent, members
+    real_ids = [c for c in all_ids if c != -1]
+
+    def titles_of(c: int) -> list[str]:
+        seen: list[str] = []
+        for j in ordered_members[c]:
+            t = rep_item[j].title.strip()
+            if t and t not in seen:
+                seen.append(t)
+        return seen
+
+    def examples_of(c: int, k: int) -> list[str]:
+        out: list[str] = []
+        for j in ordered_members[c][:k]:
+            it = rep_item[j]
+            out.append(item_text(it.title, it.description, "both"))
+        return out
+
+    definitions: dict[int, str] = {}
+    if namer is not None:
+        proposals = []
+        for c in real_ids:
+            name, definition = namer.name(keywords.get(c, []), examples_of(c, 8))
+            proposals.append(([name, *titles_of(c)], keywords.get(c, [])))
+            definitions[c] = definition
+        names = dict(zip(real_ids, naming.unique_names(proposals), strict=True))
+    else:
+        names = dict(
+            zip(
+                real_ids,
+                naming.unique_names([(titles_of(c), keywords.get(c, [])) for c in real_ids]),
+                strict=True,
+            )
+        )
+        for c in real_ids:
+            definitions[c] = rep_item[ordered_members[c][0]].description.strip()
+    if -1 in all_ids:
+        names[-1] = naming.OUTLIER_NAME
+        definitions[-1] = "Items no cluster is dense enough to hold; read them one by one."
+    timings["name_s"] = time.perf_counter() - t5
+
+    # 8. novelty against the taxonomy, and against a baseline
+    t6 = time.perf_counter()
+    mode_vecs, _ = embed_texts(novelty.mode_texts(taxonomy), embedder, cache)
+    cent_mat = (
+        np.stack([centroids[c] for c in real_ids])
+        if real_ids
+        else np.zeros((0, vectors.shape[1] if n_unique else 1))
+    )
+    nov = dict(
+        zip(
+            real_ids,
+            novelty.compare_with_modes(cent_mat, mode_vecs, taxonomy.ids, config.novelty_threshold),
+            strict=True,
+        )
+    )
+    base: dict[int, tuple[bool, float]] = {}
+    if baseline_centroids is not None:
+        base = dict(
+            zip(
+                real_ids,
+                novelty.compare_with_baseline(cent_mat, baseline_centroids, config.baseline_threshold),
+                strict=True,
+            )
+        )
+    timings["novelty_s"] = time.perf_counter() - t6
+
+    # 9. tables
+    xy = layout_2d(points) if n_unique else np.zeros((0, 2))
+    rows = []
+    for c in all_ids:
+        size = int(weights[labels == c].sum()) + (len(empty) if c == -1 else 0)
+        rows.append(
+            {
+                "cluster_id": c,
+                "name": names[c],
+                "keywords": keywords.get(c, []),
+                "size": size,
+                "share": size / n_items if n_items else 0.0,
+                "representatives": examples_of(c, 3),
+                "nearest_mode": nov[c][0] if c in nov else None,
+                "similarity": nov[c][1] if c in nov else None,
+                "is_novel": nov[c][2] if c in nov else None,
+                "new_since_baseline": base[c][0] if c in base else None,
+                "stability": stab.clusters.get(c) if (stab and c != -1) else None,
+                "definition": definitions.get(c, ""),
+            }
+        )
+    if empty and -1 not in all_ids:
+        rows.append(
+            {
+                "cluster_id": -1,
+                "name": naming.OUTLIER_NAME,
+                "keywords": [],
+                "size": len(empty),
+                "share": len(empty) / n_items,
+                "representatives": [],
+                "nearest_mode": None,
+                "similarity": None,
+                "is_novel": None,
+                "new_since_baseline": None,
+                "stability": None,
+                "definition": "Items with an empty text.",
+            }
+        )
+    clusters = schemas.check(
+        "clusters", pl.DataFrame(rows, schema=schemas.CLUSTERS_SCHEMA) if rows else schemas.empty("clusters")
+    )
+
+    uidx = {t: j for j, t in enumerate(uniq)}
+    arows = []
+    for it, t in zip(items, texts, strict=True):
+        if not t:
+            arows.append(
+                {
+                    "novel_id": it.novel_id,
+                    "cluster_id": -1,
+                    "probability": 0.0,
+                    "assigned": False,
+                    "x": None,
+                    "y": None,
+                }
+            )
+            continue
+        j = uidx[t]
+        arows.append(
+            {
+                "novel_id": it.novel_id,
+                "cluster_id": int(labels[j]),
+                "probability": float(partition.probabilities[j]) if partition.probabilities.size else 0.0,
+                "assigned": bool(assigned_mask[j]),
+                "x": float(xy[j, 0]),
+                "y": float(xy[j, 1]),
+            }
+        )
+    assignments = (
+        pl.DataFrame(arows, schema=schemas.NOVEL_ASSIGNMENTS_SCHEMA)
+        if arows
+        else schemas.empty("novel_assignments")
+    )
+    assignments = schemas.check("novel_assignments", assignments.sort("novel_id"))
+    timings["total_s"] = time.perf_counter() - t0
+
+    manifest: dict[str, Any] = {
+        "method": clusterer.name,
+        "text": mode,
+        "seed": config.seed,
+        "embedder": {
+            "model_id": embedder.model_id,
+            "path": str(getattr(embedder, "path", "")) or None,
+            **cache_stats,
+        },
+        "reducer": reducer_info,
+        "parameters": {k: v for k, v in partition.params.items()},
+        "scan": partition.scan,
+        "counts": {
+            "items": n_items,
+            "distinct_texts": n_unique,
+            "empty_texts": len(empty),
+            "clusters": len(real_ids),
+            "novel_clusters": sum(1 for c in real_ids if nov[c][2]),
+        },
+        "outliers": {
+            "count": n_out_items,
+            "share": round(share_before, 4),
+            "assign_outliers": config.assign_outliers,
+            "assigned": int(weights[assigned_mask].sum()),
+            "count_after_assignment": n_out_after,
+            "share_after_assignment": round(n_out_after / n_items, 4) if n_items else 0.0,
+            "assign_rule": f"cosine to centroid >= the cluster's {ASSIGN_PERCENTILE:g}th-percentile member",
+        },
+        "stability": (
+            {"partition_ari": stab.partition, **stab.details}
+            if stab
+            else {"skipped": "too few distinct texts"}
+        ),
+        "novelty": {"taxonomy": taxonomy.name, "threshold": config.novelty_threshold},
+        "baseline_threshold": config.baseline_threshold if baseline_centroids is not None else None,
+        "namer": namer.describe() if namer is not None else {"namer": "keywords"},
+        "timings": {k: round(v, 3) for k, v in timings.items()},
+    }
+    return ClusterOutcome(clusters, assignments, manifest, centroids)
