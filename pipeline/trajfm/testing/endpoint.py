@@ -1,0 +1,444 @@
+"""A real OpenAI-compatible HTTP server on 127.0.0.1 for tests, benchmarks and users checking their setup.
+
+Contract:
+- `POST /v1/chat/completions` answers in the OpenAI chat-completion format; `GET /v1/models` lists the models.
+  `GET /_trajfm/requests` returns the request log as JSON (so a test in another process can count calls).
+- Replies come from, in order: the `script` (a list of reply texts or `Fault`s consumed one per request), then
+  `reply_fn(request_body)` when given, else the deterministic judge reply: built from the trace fenced in the
+  prompt (repeated actions -> 1.3, an error observation -> 3.2 plus a novel "Ineffective Error Recovery", no
+  final answer -> 3.1), with step numbers and verbatim quotes taken from the trace, so a full corpus run yields
+  sensible, verifiable content. It understands the prompt of `trajfm.judges.prompt` (mode lines `[id] ...`,
+  the fence `<<<TRACE tag>>>`).
+- Latency: every reply waits `latency_ms`. Faults: with probability `fault_rate` (or when `decide(record)`
+  returns a kind) a request gets one of FAULT_KINDS: "429" (Retry-After / retry-after-ms headers), "500",
+  "hang" (no reply for `hang_s`), "malformed" (broken JSON content), "truncated" (content cut off,
+  finish_reason "length"), "wrong_keys" (valid JSON, wrong keys), "bad_envelope" (HTTP body cut mid-JSON).
+- `api_key`: when set, a request without `Authorization: Bearer <api_key>` gets 401. The key is never logged.
+- `structured_output=False` makes the server refuse `response_format` json_schema with HTTP 400, like servers
+  that do not support it.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+FAULT_KINDS = ("429", "500", "hang", "malformed", "truncated", "wrong_keys", "bad_envelope")
+DEFAULT_MODEL = "trajfm-test"
+
+_MODE_LINE = re.compile(r"^\[([^\]\s]+)\] ", re.M)
+_FENCE = re.compile(r"<<<TRACE (\w+)>>>\n([\s\S]*?)\n<<<END TRACE \1>>>")
+_STEP = re.compile(r"^STEP (-?\d+)$")
+_LINE = re.compile(r"^(\s*)([A-Z][A-Z ]*?)(?: \(([^)]*)\))?: (.*)$")
+_ERRORISH = re.compile(r"error|exception|failed|not found|does not exist|invalid", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """A scripted fault for one request (one of FAULT_KINDS)."""
+
+    kind: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {self.kind!r}; known: {', '.join(FAULT_KINDS)}")
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """One request as the server saw it (no headers, no key)."""
+
+    n: int
+    started: float
+    path: str
+    model: str | None = None
+    task: str | None = None  # first line of the trace's task, to tell traces apart
+    fence_tag: str | None = None
+    structured: bool = False
+    fault: str | None = None
+    status: int = 200
+    authorized: bool = True
+
+
+@dataclass
+class EndpointConfig:
+    latency_ms: float = 0.0
+    fault_rate: float = 0.0
+    faults: tuple[str, ...] = FAULT_KINDS
+    retry_after_s: float = 0.2
+    hang_s: float = 30.0
+    seed: int = 0
+    structured_output: bool = True
+    api_key: str | None = None
+    models: tuple[str, ...] = (DEFAULT_MODEL,)
+    script: list[str | Fault] = field(default_factory=list)
+    reply_fn: Callable[[dict[str, Any]], str] | None = None
+    decide: Callable[[RequestRecord], str | None] | None = None
+
+    def __post_init__(self) -> None:
+        bad = [f for f in self.faults if f not in FAULT_KINDS]
+        if bad:
+            raise ValueError(f"unknown fault kinds {bad}; known: {', '.join(FAULT_KINDS)}")
+        if not 0.0 <= self.fault_rate <= 1.0:
+            raise ValueError(f"fault_rate must be within 0..1, got {self.fault_rate}")
+
+
+# --- the deterministic judge reply -----------------------------------------------------------------------------
+@dataclass(slots=True)
+class _Line:
+    step: int
+    label: str
+    meta: str
+    text: str
+
+
+def _parse_fenced_trace(body: str) -> tuple[str, list[_Line], str | None]:
+    """(task, labelled lines with their step, final answer or None) from the rendered trace."""
+    task_lines: list[str] = []
+    final_lines: list[str] = []
+    lines: list[_Line] = []
+    section = "head"
+    step: int | None = None
+    for raw in body.splitlines():
+        if raw == "TASK:":
+            section = "task"
+            continue
+        if raw == "FINAL ANSWER:":
+            section = "final"
+            continue
+        m = _STEP.match(raw)
+        if m and section != "final":
+            section, step = "steps", int(m.group(1))
+            continue
+        if section == "task":
+            task_lines.append(raw)
+        elif section == "final":
+            final_lines.append(raw)
+        elif section == "steps" and step is not None:
+            lm = _LINE.match(raw)
+            if lm:
+                lines.append(_Line(step, lm.group(2), lm.group(3) or "", lm.group(4)))
+    final = "\n".join(final_lines).strip()
+    return "\n".join(task_lines).strip(), lines, (None if not final or final.startswith("(none:") else final)
+
+
+def _quote(text: str) -> str:
+    """A verbatim piece of one rendered line: never across an omission marker."""
+    text = text.split(" [... ", 1)[0]
+    return text[:80].strip()
+
+
+def _agent(meta: str) -> str | None:
+    m = re.search(r"(?:sub-agent|agent) ([^,]+)", meta)
+    return m.group(1).strip() if m else None
+
+
+def deterministic_reply(system: str, user: str) -> str:
+    """A valid judge reply for the trace fenced in `user`, labelled against the mode ids listed in `system`."""
+    ids = _MODE_LINE.findall(system)
+    fence = _FENCE.search(user)
+    task, lines, final = _parse_fenced_trace(fence.group(2) if fence else "")
+    steps = sorted({ln.step for ln in lines})
+    modes: dict[str, dict[str, Any]] = {
+        i: {"detected": False, "steps": [], "evidence": "", "rationale": "No sign of it in the trace."}
+        for i in ids
+    }
+    novel: list[dict[str, Any]] = []
+    found: list[tuple[int, str | None]] = []  # (step, agent) of each detection
+
+    def detect(mode_id: str, at: list[int], quote: str, why: str, agent: str | None) -> None:
+        target = mode_id if mode_id in modes else (ids[0] if ids else None)
+        if target is None or not quote or modes[target]["detected"]:
+            return
+        modes[target] = {"detected": True, "steps": at, "evidence": quote, "rationale": why}
+        found.append((at[0], agent))
+
+    seen: dict[str, int] = {}
+    for ln in lines:
+        if ln.label == "ACTION" and ln.text.strip():
+            if ln.text in seen and seen[ln.text] != ln.step:
+                detect(
+                    "1.3",
+                    [seen[ln.text], ln.step],
+                    _quote(ln.text),
+                    "The same action is taken again.",
+                    _agent(ln.meta),
+                )
+                break
+            seen.setdefault(ln.text, ln.step)
+    errors = [
+        ln for ln in lines if ln.label == "OBSERVATION" and ("error" in ln.meta or _ERRORISH.search(ln.text))
+    ]
+    if errors:
+        e = errors[0]
+        quote = _quote(e.text)
+        detect(
+            "3.2",
+            [e.step],
+            quote,
+            "A tool reported a failure and nothing checked the result.",
+            _agent(e.meta),
+        )
+        if quote:
+            novel.append(
+                {
+                    "title": "Ineffective Error Recovery",
+                    "description": f"After the failure observed at step {e.step}, the agent carries on without "
+                    "repairing the call or reporting the problem.",
+                    "steps": [e.step],
+                    "evidence": quote,
+                }
+            )
+    if final is None and lines:
+        last = lines[-1]
+        detect(
+            "3.1", [last.step], _quote(last.text), "The run ends without a final answer.", _agent(last.meta)
+        )
+    found.sort(key=lambda f: f[0])
+    completed = final is not None and not errors and not found
+    reply = {
+        "summary": f"The agent worked on '{task.splitlines()[0][:60] if task else 'the task'}' over {len(steps)} "
+        f"steps and {'completed it' if completed else 'did not fully complete it'}.",
+        "task_completed": completed,
+        "failure_modes": modes,
+        "novel_failure_modes": novel,
+        "root_cause": {"step": found[0][0] if found else None, "agent": found[0][1] if found else None},
+    }
+    return json.dumps(reply)
+
+
+# --- the server ------------------------------------------------------------------------------------------------
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False  # hanging requests must not hold up stop()
+    request_queue_size = 256  # the default 5 refuses connections when a client opens its pool at once
+    endpoint: LocalEndpoint
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are separate writes: do not wait for delayed ACKs
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # the request log is structured, not stderr
+        return
+
+    def _send(
+        self, status: int, body: bytes, headers: dict[str, str] | None = None, length: int | None = None
+    ) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(length if length is not None else len(body)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (its timeout): nothing left to tell it
+
+    def do_GET(self) -> None:
+        ep = self.server.endpoint
+        if self.path.rstrip("/") == "/v1/models":
+            data = [{"id": m, "object": "model", "owned_by": "trajfm"} for m in ep.config.models]
+            self._send(200, json.dumps({"object": "list", "data": data}).encode())
+        elif self.path.rstrip("/") == "/_trajfm/requests":
+            self._send(200, json.dumps([asdict(r) for r in ep.requests]).encode())
+        else:
+            self._send(404, json.dumps({"error": {"message": f"no route {self.path}"}}).encode())
+
+    def do_POST(self) -> None:
+        ep = self.server.endpoint
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        if self.path.rstrip("/") != "/v1/chat/completions":
+            self._send(404, json.dumps({"error": {"message": f"no route {self.path}"}}).encode())
+            return
+        status, body, headers, length_override = ep.handle(raw, self.headers.get("Authorization"))
+        self._send(status, body, headers, length_override)
+
+
+class LocalEndpoint:
+    """The server: `with LocalEndpoint(EndpointConfig(latency_ms=200)) as ep: ... ep.url ...`."""
+
+    def __init__(
+        self, config: EndpointConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError("the test endpoint only listens on the loopback interface")
+        self.config = config or EndpointConfig()
+        self._server = _Server((host, port), _Handler)
+        self._server.endpoint = self
+        self._lock = threading.Lock()
+        self._rng = random.Random(self.config.seed)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.requests: list[RequestRecord] = []
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """The base URL to give a client (ends in /v1)."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> LocalEndpoint:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="trajfm-test-endpoint", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
+    def stop(self) -> None:
+        self._stop.set()  # wakes hanging requests
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> LocalEndpoint:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- one request ------------------------------------------------------------------------------------------
+    def handle(self, raw: bytes, authorization: str | None) -> tuple[int, bytes, dict[str, str], int | None]:
+        cfg = self.config
+        with self._lock:
+            rec = RequestRecord(n=len(self.requests), started=time.time(), path="/v1/chat/completions")
+            self.requests.append(rec)
+            scripted = cfg.script.pop(0) if cfg.script else None
+            random_fault = self._rng.random() < cfg.fault_rate
+            random_kind = self._rng.choice(cfg.faults) if cfg.faults else None
+        try:
+            req = json.loads(raw or b"{}")
+            messages = req["messages"]
+            system = next((m["content"] for m in messages if m.get("role") == "system"), "")
+            user = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
+        except (ValueError, KeyError, TypeError, StopIteration) as exc:
+            rec.status = 400
+            return 400, json.dumps({"error": {"message": f"bad request: {exc!r}"}}).encode(), {}, None
+        rec.model = req.get("model")
+        fence = _FENCE.search(user)
+        rec.fence_tag = fence.group(1) if fence else None
+        if fence:
+            task, _, _ = _parse_fenced_trace(fence.group(2))
+            rec.task = task.splitlines()[0] if task else ""
+        rec.structured = (req.get("response_format") or {}).get("type") == "json_schema"
+        if cfg.api_key is not None and authorization != f"Bearer {cfg.api_key}":
+            rec.authorized, rec.status = False, 401
+            return 401, json.dumps({"error": {"message": "invalid api key"}}).encode(), {}, None
+        if rec.structured and not cfg.structured_output:
+            rec.status = 400
+            msg = "response_format of type json_schema is not supported by this server"
+            return 400, json.dumps({"error": {"message": msg}}).encode(), {}, None
+        if rec.model not in cfg.models:
+            rec.status = 404
+            return (
+                404,
+                json.dumps({"error": {"message": f"model {rec.model!r} not found"}}).encode(),
+                {},
+                None,
+            )
+
+        fault: str | None = None
+        if isinstance(scripted, Fault):
+            fault = scripted.kind
+        elif scripted is None:
+            fault = cfg.decide(rec) if cfg.decide is not None else None
+            if fault is None and random_fault:
+                fault = random_kind
+        rec.fault = fault
+        if cfg.latency_ms > 0:
+            self._stop.wait(cfg.latency_ms / 1000.0)
+        if fault == "hang":
+            self._stop.wait(cfg.hang_s)
+            rec.status = 504
+            return 504, json.dumps({"error": {"message": "hung request finally answered"}}).encode(), {}, None
+        if fault == "429":
+            rec.status = 429
+            headers = {
+                "Retry-After": str(max(1, round(cfg.retry_after_s))),
+                "retry-after-ms": str(int(cfg.retry_after_s * 1000)),
+            }
+            return (
+                429,
+                json.dumps({"error": {"message": "rate limit reached (injected)"}}).encode(),
+                headers,
+                None,
+            )
+        if fault == "500":
+            rec.status = 500
+            return (
+                500,
+                json.dumps({"error": {"message": "internal server error (injected)"}}).encode(),
+                {},
+                None,
+            )
+
+        if isinstance(scripted, str):
+            content = scripted
+        elif cfg.reply_fn is not None:
+            content = cfg.reply_fn(req)
+        else:
+            content = deterministic_reply(system, user)
+        finish = "stop"
+        if fault == "malformed":
+            content = '{"summary": "The agent tried", "task_completed": tru, "failure_modes": {"1.1": {"detec'
+        elif fault == "truncated":
+            content, finish = content[: max(1, len(content) * 3 // 5)], "length"
+        elif fault == "wrong_keys":
+            content = json.dumps(
+                {"result": "failed", "modes": ids_or_empty(system), "explanation": "wrong shape"}
+            )
+        envelope = {
+            "id": f"chatcmpl-trajfm-{rec.n}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": rec.model,
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}
+            ],
+            "usage": {
+                "prompt_tokens": (len(system) + len(user) + 3) // 4,
+                "completion_tokens": (len(content) + 3) // 4,
+                "total_tokens": (len(system) + len(user) + len(content) + 6) // 4,
+            },
+        }
+        body = json.dumps(envelope).encode()
+        if fault == "bad_envelope":
+            body = body[: len(body) // 2]
+        return 200, body, {}, None
+
+
+def ids_or_empty(system: str) -> list[str]:
+    return _MODE_LINE.findall(system)
+
+
+def serve(
+    config: EndpointConfig, *, port: int = 8000, on_ready: Callable[[LocalEndpoint], None] | None = None
+) -> None:
+    """Run the endpoint in the foreground until interrupted (the `trajfm serve-test-endpoint` command)."""
+    ep = LocalEndpoint(config, port=port)
+    if on_ready is not None:
+        on_ready(ep)
+    try:
+        ep.serve_forever()
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how the user stops it
+    finally:
+        ep._stop.set()
+        ep._server.server_close()
