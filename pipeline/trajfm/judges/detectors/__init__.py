@@ -1,0 +1,84 @@
+"""Rules detectors: deterministic, offline checks over a trace's normalized steps that emit typed findings.
+
+One module per concern; `DETECTORS` lists them in a fixed order (the order only matters for ties between
+findings at the same step). Each detector is `detect(view) -> list[Finding]` over a shared `TraceView`
+(`base.py`). Which taxonomy modes a finding kind stands for lives in `mapping.py`, as data.
+
+| module         | finding kinds                                                         |
+|----------------|-----------------------------------------------------------------------|
+| repetition     | repeated_action, repeated_thought                                     |
+| errors         | error_retried_identically, error_unresolved, error_ignored            |
+| actions        | invalid_action, action_reasoning_mismatch                             |
+| entities       | hallucinated_entity                                                   |
+| completion     | overstated_completion, unverified_subagent_failure                    |
+| output         | output_format_ignored, leftover_artefacts                             |
+| termination    | continued_after_answer, max_steps_reached, premature_termination      |
+| ambiguity      | no_clarification                                                      |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from trajfm.judges.detectors.actions import detect_action_reasoning_mismatch, detect_invalid_actions
+from trajfm.judges.detectors.ambiguity import detect_no_clarification
+from trajfm.judges.detectors.base import Act, Finding, TraceView, build_view
+from trajfm.judges.detectors.completion import (
+    detect_overstated_completion,
+    detect_unverified_subagent_failure,
+)
+from trajfm.judges.detectors.entities import detect_hallucinated_entities
+from trajfm.judges.detectors.errors import detect_error_recovery, detect_message_errors
+from trajfm.judges.detectors.mapping import FINDING_KINDS, KindSpec, modes_for
+from trajfm.judges.detectors.output import detect_leftover_artefacts, detect_output_format
+from trajfm.judges.detectors.repetition import detect_repeated_actions, detect_repeated_thoughts
+from trajfm.judges.detectors.termination import detect_continued_after_answer, detect_termination
+from trajfm.traces.model import Trace
+
+Detector = Callable[[TraceView], list[Finding]]
+
+DETECTORS: tuple[Detector, ...] = (
+    detect_invalid_actions,
+    detect_error_recovery,
+    detect_message_errors,
+    detect_repeated_actions,
+    detect_repeated_thoughts,
+    detect_hallucinated_entities,
+    detect_unverified_subagent_failure,
+    detect_action_reasoning_mismatch,
+    detect_no_clarification,
+    detect_continued_after_answer,
+    detect_termination,
+    detect_overstated_completion,
+    detect_output_format,
+    detect_leftover_artefacts,
+)
+
+
+def run_detectors(trace: Trace, detectors: tuple[Detector, ...] = DETECTORS) -> list[Finding]:
+    """All findings for one trace, ordered by where they start in the trace (then by detector order)."""
+    view = build_view(trace)
+    found: list[Finding] = []
+    for detect in detectors:
+        found.extend(detect(view))
+    unknown = [f.kind for f in found if f.kind not in FINDING_KINDS]
+    if unknown:  # a detector bug, not user input: fail loudly rather than drop the finding
+        raise ValueError(
+            f"detector emitted unknown finding kind(s) {unknown}; add them to detectors/mapping.py"
+        )
+    # sorted() is stable: findings at the same position keep detector order.
+    return sorted(found, key=lambda f: f.position)
+
+
+__all__ = [
+    "DETECTORS",
+    "FINDING_KINDS",
+    "Act",
+    "Detector",
+    "Finding",
+    "KindSpec",
+    "TraceView",
+    "build_view",
+    "modes_for",
+    "run_detectors",
+]

@@ -1,0 +1,251 @@
+"""Invalid or unparseable actions, and actions that contradict the reasoning just before them.
+
+`invalid_action`: the environment answered that the action was malformed (cannot parse, unknown tool,
+incorrectly formatted), or the action itself cannot be a call: a tool name with spaces, brackets or line breaks
+in it, no tool name at all, or an input that opens like JSON and does not parse.
+
+`action_reasoning_mismatch`: the reasoning announces one thing and the action does another: it says it will use
+tool A and calls tool B without naming B, or it names entity X-6 and the action sends X-9 (same kind of
+identifier, different number).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from trajfm.judges.detectors import text as tx
+from trajfm.judges.detectors.base import Finding, TraceView
+
+_MALFORMED = re.compile(
+    r"incorrectly formatted|improperly formatted|wrongly formatted|invalid (?:action|format|json|tool call|tool name|"
+    r"function call|arguments?)\b|(?:could not|cannot|can't|unable to|failed to) (?:parse|decode)|unpars(?:e)?able|"
+    r"not a valid (?:tool|action|json|function)|unknown (?:tool|action|function)\b|no such (?:tool|action|function)|"
+    r"(?:tool|action|function) [\w.\-]{1,60} (?:is )?(?:not found|does not exist|is not available|not recogni[sz]ed)|"
+    r"malformed|invalid syntax|json ?decode ?error|expecting (?:value|property name)|action (?:input )?is missing|"
+    r"missing (?:action|tool name)",
+    re.I,
+)
+_TOOL_NAME_OK = re.compile(r"^[A-Za-z_][\w.\-:/ ]{0,80}$")
+
+
+def _bad_tool_name(tool: str) -> bool:
+    if not tool:
+        return True
+    if "\n" in tool or "[" in tool or "(" in tool or "{" in tool:
+        return True
+    return _TOOL_NAME_OK.match(tool) is None or tool.count(" ") > 3
+
+
+def _bad_json_input(args: str) -> bool:
+    s = args.strip()
+    if not s or s[0] not in "{[" or len(s) > 20000:
+        return False
+    try:
+        json.loads(s)
+    except ValueError:
+        return True
+    return False
+
+
+def detect_invalid_actions(view: TraceView) -> list[Finding]:
+    out: list[Finding] = []
+    for a in view.main_acts:
+        content = a.step.content
+        reason = ""
+        evidence = ""
+        if a.result is not None and a.result is not a.step:
+            m = _MALFORMED.search(view.head(a.result)[:600])
+            if m:
+                evidence = tx.quote_match(a.result.content, m)
+                reason = f'the environment rejected the action: "{tx.short(evidence, 90)}"'
+        if not reason and (content.strip() or a.args):
+            if _bad_tool_name(a.tool) and not (a.tool == "" and not content.strip()):
+                evidence = (
+                    tx.quote(content, max_len=120) if content.strip() else tx.quote(a.args, max_len=120)
+                )
+                reason = (
+                    f'the action names no callable tool ("{tx.short(a.tool or content, 60)}")'
+                    if a.tool
+                    else "the action could not be read as a tool call"
+                )
+            elif _bad_json_input(a.args):
+                src = a.step.tool_input if a.step.tool_input and a.args in a.step.tool_input else content
+                evidence = tx.quote(src, max_len=120)
+                reason = f"the input to {a.tool} opens as JSON but does not parse"
+        if reason and evidence:
+            out.append(
+                Finding(
+                    kind="invalid_action",
+                    steps=[a.index],
+                    evidence=evidence,
+                    detail=f"step {a.index}: {reason}",
+                    position=a.step.position,
+                    agent=a.step.agent,
+                    tool=a.tool or None,
+                    error=tx.short(evidence, 100),
+                )
+            )
+    return out
+
+
+# Identifiers like "Chiller 6", "CWC04009", "mp_1", "AHU-2B": a word and a number. Months, units and trace
+# scaffolding words are not entities.
+_IDENT = re.compile(r"\b([A-Za-z]{2,12})[ _\-]?(\d{1,8}[A-Za-z]?)\b")
+_NOT_ENTITY = frozenset(
+    [
+        "step",
+        "steps",
+        "action",
+        "input",
+        "observation",
+        "thought",
+        "question",
+        "answer",
+        "top",
+        "last",
+        "first",
+        "next",
+        "past",
+        "day",
+        "days",
+        "week",
+        "weeks",
+        "month",
+        "months",
+        "year",
+        "years",
+        "hour",
+        "hours",
+        "minute",
+        "minutes",
+        "second",
+        "seconds",
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+        "jan",
+        "feb",
+        "mar",
+        "apr",
+        "jun",
+        "jul",
+        "aug",
+        "sep",
+        "sept",
+        "oct",
+        "nov",
+        "dec",
+        "q",
+        "version",
+        "v",
+        "page",
+        "line",
+        "option",
+        "item",
+        "items",
+        "sample",
+        "samples",
+        "iteration",
+        "round",
+        "attempt",
+        "top",
+        "version",
+        "model",
+        "gpt",
+        "llama",
+        "granite",
+        "mistral",
+        "qwen",
+        "claude",
+        "utc",
+        "gmt",
+        "h",
+        "m",
+        "s",
+        "k",
+        "no",
+        "number",
+    ]
+)
+_INTENT = (
+    r"(?:use|call|query|ask|invoke|run|using|consult|request|via|delegate to|hand (?:it )?to|send (?:it )?to)"
+)
+
+
+def _idents(text: str) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for m in _IDENT.finditer(text[:1500]):
+        word = m.group(1).lower()
+        if word in _NOT_ENTITY:
+            continue
+        out.setdefault(word, set()).add(m.group(2).lower().lstrip("0") or "0")
+    return out
+
+
+def detect_action_reasoning_mismatch(view: TraceView) -> list[Finding]:
+    out: list[Finding] = []
+    tools = sorted((t for t in view.tools if t and not tx.is_finish_tool(t)), key=len, reverse=True)
+    for a in view.main_acts:
+        th = a.thought
+        if th is None or a.is_finish or not th.content:
+            continue
+        thought = th.content[:1500]
+        finding: Finding | None = None
+        # 1. The reasoning announces another tool than the one called.
+        if a.tool and a.tool not in thought:
+            for t in tools:
+                if t == a.tool or t not in thought:
+                    continue
+                m = re.search(_INTENT + r"\W+(?:the\W+)?" + re.escape(t), thought, re.I)
+                if m:
+                    finding = Finding(
+                        kind="action_reasoning_mismatch",
+                        steps=[a.index],
+                        evidence=tx.quote_match(thought, m, context=40),
+                        detail=f"step {a.index}: the reasoning says it will use {t} but the action calls {a.tool}",
+                        position=th.position,
+                        agent=a.step.agent,
+                        tool=a.tool,
+                    )
+                    break
+        # 2. The reasoning names one entity and the action sends another of the same kind.
+        if finding is None and a.args:
+            said = _idents(thought)
+            sent = _idents(a.args)
+            for word, nums in said.items():
+                other = sent.get(word)
+                if other and not (other & nums):
+                    m = _IDENT.search(thought)
+                    mm = re.search(
+                        r"\b" + re.escape(word) + r"[ _\-]?0*(?:" + "|".join(map(re.escape, nums)) + r")\b",
+                        thought,
+                        re.I,
+                    )
+                    hit = mm or m
+                    assert hit is not None
+                    finding = Finding(
+                        kind="action_reasoning_mismatch",
+                        steps=[a.index],
+                        evidence=tx.quote_match(thought, hit, context=40),
+                        detail=(
+                            f"step {a.index}: the reasoning is about {word} {', '.join(sorted(nums))} but the action "
+                            f"sends {word} {', '.join(sorted(other))}"
+                        ),
+                        position=th.position,
+                        agent=a.step.agent,
+                        tool=a.tool or None,
+                    )
+                    break
+        if finding is not None:
+            out.append(finding)
+    return out

@@ -1,0 +1,89 @@
+"""Proceeding on an ambiguous request without asking for clarification.
+
+Two signals, both generic:
+- the environment says the request is ambiguous: several matches, "which one", "please specify", "did you mean";
+- the agent's own reasoning says something needed was not given and it will assume or pick one ("the site is not
+  specified, I will assume", "no time range was given, so I'll use").
+The finding is raised when, after such a signal, the agent never asked: no step or final answer puts a question
+to the user (a sentence ending in "?" that asks which / what / could you / please confirm), no clarification tool.
+"""
+
+from __future__ import annotations
+
+import re
+
+from trajfm.judges.detectors import text as tx
+from trajfm.judges.detectors.base import Finding, TraceView
+
+_ENV_AMBIGUOUS = re.compile(
+    r"\b(?:ambiguous|multiple (?:assets|sites|sensors|matches|entries|records|results|items|users|orders|files) "
+    r"(?:match|found|named|with)|more than one (?:asset|site|sensor|match|entry|record|item)|which (?:one|of these)|"
+    r"please (?:specify|clarify|be more specific)|did you mean|could refer to)\b",
+    re.I,
+)
+_AGENT_ASSUMES = re.compile(
+    r"\b(?:(?:is|was|were|are|wasn't|isn't|weren't|aren't) not (?:specified|provided|given|mentioned|stated|clear)|"
+    r"(?:wasn't|isn't|weren't|aren't) (?:specified|provided|given|mentioned|stated|clear)|"
+    r"(?:not|never) (?:specified|provided|given|mentioned) (?:in|by) the (?:task|question|request|user)|"
+    r"unspecified|is ambiguous|unclear which|without (?:a |any )?(?:specific|specified)|"
+    r"i(?:'ll| will| shall)? assume|assuming (?:that |the |it |a |an )|i(?:'ll| will) (?:just )?(?:pick|choose|go with|"
+    r"default to)|by default,? i(?:'ll| will))",
+    re.I,
+)
+_ASKS_USER = re.compile(
+    r"(?:which|what|could you|can you|would you|do you|please (?:confirm|specify|clarify)|did you mean)[^?\n]{0,200}\?",
+    re.I,
+)
+_CLARIFY_TOOL = re.compile(r"ask|clarif|human|user_input|request_info", re.I)
+
+
+def detect_no_clarification(view: TraceView) -> list[Finding]:
+    signal = None  # (step, match, source text, what)
+    for a in view.main_acts:
+        if a.thought is not None:
+            m = _AGENT_ASSUMES.search(a.thought.content[:2000])
+            if m:
+                signal = (
+                    a.thought,
+                    m,
+                    a.thought.content,
+                    "the agent's reasoning notes missing information and assumes",
+                )
+                break
+        if a.result is not None and a.result is not a.step:
+            head = view.head(a.result)[:1500]
+            m = _ENV_AMBIGUOUS.search(head)
+            if m:
+                signal = (a.result, m, a.result.content, "a tool reported the request as ambiguous")
+                break
+    if signal is None:
+        for st in view.messages[:20]:
+            m = _AGENT_ASSUMES.search(st.content[:2000])
+            if m and st.kind == "message":
+                signal = (st, m, st.content, "the agent notes missing information and assumes")
+                break
+    if signal is None:
+        return []
+    step, m, src, what = signal
+    # Did the agent ask? A clarification tool, or a question to the user after the signal.
+    if any(_CLARIFY_TOOL.search(a.tool) for a in view.main_acts if a.tool):
+        return []
+    if _ASKS_USER.search(view.final_answer[:3000]):
+        return []
+    for st in view.trace.steps:
+        if (
+            st.position > step.position
+            and st.kind in ("message", "answer")
+            and _ASKS_USER.search(st.content[:2000])
+        ):
+            return []
+    return [
+        Finding(
+            kind="no_clarification",
+            steps=[step.index],
+            evidence=tx.quote_match(src, m, context=60),
+            detail=f'{what} ("{tx.short(m.group(0), 40)}") and went on without asking the user',
+            position=step.position,
+            agent=step.agent,
+        )
+    ]

@@ -1,0 +1,212 @@
+"""What every rules detector reads (`TraceView`) and emits (`Finding`).
+
+Contract:
+- A detector is a function `detect(view: TraceView) -> list[Finding]`; it is pure, deterministic and never reads
+  anything but the view (no clock, no randomness, no network), so the rules judge gives the same verdict for the
+  same trace every time.
+- `Finding.steps` are step indices *as the source numbers them* (`Step.index`); `Finding.evidence` is a verbatim
+  slice of a step's content, a step's tool input, the task or the final answer (never paraphrased), so
+  `trajfm.judges.evidence.verify` accepts it.
+- `Finding.kind` is one of the kinds in `trajfm.judges.detectors.mapping.FINDING_KINDS`; the mapping, not the
+  detector, decides which taxonomy modes and novel family a kind stands for.
+
+The view is built once per trace and shared by all detectors: it pairs each action with the thought before it
+and the observation after it, independent of the agent framework. A ReAct log (thought/action/observation), a
+tool-calling chat (tool_call/tool_result), a multi-agent chat log (message) and a span tree (span) all become the
+same `Act` records; detectors never look at `Trace.source_format`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from trajfm.judges.detectors import text as tx
+from trajfm.traces.model import Step, Trace
+
+# Step kinds written by the agent itself versus kinds that carry what the environment returned.
+AGENT_KINDS = frozenset({"thought", "action", "tool_call", "answer"})
+ACTION_KINDS = frozenset({"action", "tool_call"})
+RESULT_KINDS = frozenset({"observation", "tool_result"})
+
+# Long observations (sub-agent JSON, file dumps) are only scanned up to this many characters: the signals the
+# detectors look for (an error prefix, a review status, "does not exist") sit near the top, and scanning whole
+# 100 KB dumps would cost more than every other detector together.
+SCAN_CHARS = 3000
+
+
+@dataclass(slots=True)
+class Finding:
+    """One typed observation a detector made about a trace."""
+
+    kind: str
+    steps: list[int]
+    evidence: str
+    detail: str
+    position: int = 0  # reading-order position of the first step involved (orders findings, picks root cause)
+    agent: str | None = None
+    tool: str | None = None
+    error: str | None = None  # the error or status text involved, if any (feeds novel-mode descriptions)
+    confidence: float | None = None  # overrides the kind's default confidence when set
+
+
+@dataclass(slots=True)
+class Act:
+    """One action of an agent: a tool call with the reasoning before it and the result after it."""
+
+    step: Step
+    tool: str  # normalised tool name ("" when the action names none)
+    args: str  # the tool input as written
+    signature: str  # normalised tool + args, for duplicate detection
+    tokens: frozenset[str]
+    thought: Step | None = None
+    result: Step | None = None
+    group: tuple[str, int] = ("", 0)  # (parent_id, depth): actions are only compared within one group
+    next: Act | None = None  # the next action in the same group
+
+    @property
+    def index(self) -> int:
+        return self.step.index
+
+    @property
+    def is_finish(self) -> bool:
+        return tx.is_finish_tool(self.tool)
+
+
+@dataclass(slots=True)
+class TraceView:
+    """A framework-independent reading of one trace, computed once and shared by every detector."""
+
+    trace: Trace
+    acts: list[Act]
+    thoughts: list[Step]
+    results: list[Step]
+    messages: list[Step]
+    final_answer: str
+    task: str
+    tools: set[str] = field(default_factory=set)
+    main_acts: list[Act] = field(default_factory=list)  # actions of the top agent level (see build_view)
+    result_heads: dict[int, str] = field(default_factory=dict)  # position -> first SCAN_CHARS of a result
+    memo: dict[tuple[str, int], object] = field(
+        default_factory=dict
+    )  # (check, position) -> result, per trace
+
+    def head(self, step: Step) -> str:
+        """The scanned part of a step's content (long results are cut to SCAN_CHARS)."""
+        h = self.result_heads.get(step.position)
+        if h is None:
+            h = step.content[:SCAN_CHARS]
+        return h
+
+    def acts_in_group(self, group: tuple[str, int]) -> list[Act]:
+        return [a for a in self.acts if a.group == group]
+
+    def later_acts(self, act: Act) -> list[Act]:
+        """All actions after `act` in the same group (same agent level), in order."""
+        out = []
+        a = act.next
+        while a is not None:
+            out.append(a)
+            a = a.next
+        return out
+
+    def last_index(self) -> int | None:
+        return self.trace.steps[-1].index if self.trace.steps else None
+
+
+def _tool_and_args(step: Step) -> tuple[str, str]:
+    """Tool name and arguments of an action step, from the structured fields or, failing that, the content."""
+    if step.tool_name:
+        return step.tool_name.strip(), (step.tool_input or "").strip()
+    return tx.parse_action_text(step.content)
+
+
+def build_view(trace: Trace) -> TraceView:
+    """Pair actions with their reasoning and results. Linear in the number of steps."""
+    acts: list[Act] = []
+    thoughts: list[Step] = []
+    results: list[Step] = []
+    messages: list[Step] = []
+    tools: set[str] = set()
+    heads: dict[int, str] = {}
+    # The last thought seen per (parent, depth, agent): the reasoning an action at that level acts on.
+    last_thought: dict[tuple[str, int, str | None], Step] = {}
+    open_acts: dict[tuple[str, int], Act] = {}  # the action in each group still waiting for its result
+    open_last: dict[tuple[str, int], Act] = {}  # the latest action in each group
+    for step in trace.steps:
+        group = (step.parent_id or "", step.depth)
+        kind = step.kind
+        if kind == "thought":
+            thoughts.append(step)
+            last_thought[(group[0], group[1], step.agent)] = step
+        elif kind in ACTION_KINDS:
+            tool, args = _tool_and_args(step)
+            sig = tx.normalise(f"{tool} {args}")
+            act = Act(
+                step=step,
+                tool=tool,
+                args=args,
+                signature=sig,
+                tokens=frozenset(tx.tokens(sig)),
+                thought=last_thought.pop((group[0], group[1], step.agent), None),
+                group=group,
+            )
+            if tool:
+                tools.add(tool)
+            prev = open_last.get(group)
+            if prev is not None:
+                prev.next = act
+            open_last[group] = act
+            acts.append(act)
+            open_acts[group] = act
+        elif kind in RESULT_KINDS:
+            results.append(step)
+            if len(step.content) > SCAN_CHARS:
+                heads[step.position] = step.content[:SCAN_CHARS]
+            act = open_acts.pop(group, None)
+            if act is not None and act.result is None:
+                act.result = step
+        elif kind == "span" and step.tool_name:
+            # A tool span carries the call and its result in one step.
+            tool, args = _tool_and_args(step)
+            sig = tx.normalise(f"{tool} {args}")
+            act = Act(
+                step=step,
+                tool=tool,
+                args=args,
+                signature=sig,
+                tokens=frozenset(tx.tokens(sig)),
+                result=step,
+                group=("", 0),
+            )
+            tools.add(tool)
+            prev = open_last.get(act.group)
+            if prev is not None:
+                prev.next = act
+            open_last[act.group] = act
+            acts.append(act)
+            if len(step.content) > SCAN_CHARS:
+                heads[step.position] = step.content[:SCAN_CHARS]
+        elif kind in ("message", "span", "system"):
+            messages.append(step)
+            if len(step.content) > SCAN_CHARS:
+                heads[step.position] = step.content[:SCAN_CHARS]
+    # Nested sub-agent steps (depth > 0 under a result) are the sub-agent's own business; the detectors judge the
+    # agent level that owns the task, the shallowest one. Span trees nest by call structure, not by agent, so
+    # their tool spans all count.
+    if acts:
+        top = min(a.group[1] for a in acts)
+        main = [a for a in acts if a.group[1] == top or a.step.kind == "span"]
+    else:
+        main = []
+    return TraceView(
+        trace=trace,
+        main_acts=main,
+        acts=acts,
+        thoughts=thoughts,
+        results=results,
+        messages=messages,
+        final_answer=trace.final_answer or "",
+        task=trace.task or "",
+        tools=tools,
+        result_heads=heads,
+    )

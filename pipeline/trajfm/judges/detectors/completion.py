@@ -1,0 +1,135 @@
+"""Final answers that claim success the observations contradict, and sub-agent failures accepted unchecked.
+
+`overstated_completion`: the final answer claims the work was done ("successfully", "has been created",
+"completed") while a call it depends on failed and was never made to succeed, or a result came back empty
+(no data, zero records, not available) and nothing later filled the gap, and the answer admits none of it.
+
+`unverified_subagent_failure`: a sub-agent (or tool) reported through its own review that it did not accomplish
+its task ("Not Accomplished", "Partially accomplished", "failed"), and the agent neither called it again nor
+said in its final answer that part of the work failed: the negative review was accepted without a check.
+"""
+
+from __future__ import annotations
+
+import re
+
+from trajfm.judges.detectors import text as tx
+from trajfm.judges.detectors.base import Act, Finding, TraceView
+from trajfm.judges.detectors.errors import ADMITS_FAILURE, error_in, result_failed, review_failed_in
+
+_CLAIM = re.compile(
+    r"\b(?:successfully|has been (?:successfully )?(?:completed|created|generated|downloaded|scheduled|submitted|"
+    r"retrieved|analy[sz]ed|done|resolved|executed|updated|fixed|identified|detected|forecast(?:ed)?)|have (?:been )?"
+    r"(?:successfully )?(?:completed|created|generated|downloaded|scheduled|retrieved|analy[sz]ed|finished|identified)|"
+    r"(?:task|request|analysis|job) (?:is|was|has been) (?:complete|completed|done|accomplished|finished)|"
+    r"completed (?:successfully|the task)|all (?:requested |the )?(?:steps|tasks|items|data)[^.\n]{0,40}"
+    r"(?:complete|completed|done|retrieved)|as requested)\b",
+    re.I,
+)
+_EMPTY = re.compile(
+    r"\b(?:0|zero|no) (?:observations|records|rows|results|entries|data points|items|matches)\b|"
+    r"\bno (?:data|records|results|observations|entries|matches) (?:was |were )?(?:found|available|returned|exist)|"
+    r"\b(?:data|dataset|file|results?) (?:is |are )?not available\b|\bempty (?:result|response|list|file|dataset)\b|"
+    r"\"total_\w+\"\s*:\s*0\b|^\s*(?:\[\s*\]|\{\s*\}|null|none)\s*$",
+    re.I | re.M,
+)
+
+
+def _failed_unrepaired(view: TraceView) -> list[tuple[Act, str]]:
+    """Main-level calls that failed or came back empty and whose tool never succeeded afterwards."""
+    acts = [a for a in view.main_acts if not a.is_finish]
+    out: list[tuple[Act, str]] = []
+    for k, a in enumerate(acts):
+        r = a.result
+        if r is None:
+            continue
+        head = view.head(r)
+        m = error_in(view, r) or review_failed_in(view, r) or _EMPTY.search(head[:1500])
+        if m is None:
+            continue
+        repaired = any(
+            b.tool == a.tool
+            and b.result is not None
+            and not result_failed(view, b)
+            and not _EMPTY.search(view.head(b.result)[:1500])
+            for b in acts[k + 1 :]
+        )
+        if not repaired:
+            q = tx.quote_match(r.content, m) if m.end() <= len(r.content) else tx.first_line(r.content)
+            out.append((a, q or tx.first_line(r.content)))
+    return out
+
+
+def detect_overstated_completion(view: TraceView) -> list[Finding]:
+    answer = view.final_answer
+    if not answer.strip():
+        return []
+    claim = _CLAIM.search(answer)
+    if claim is None or ADMITS_FAILURE.search(answer):
+        return []
+    broken = _failed_unrepaired(view)
+    if not broken:
+        return []
+    act, problem = broken[0]
+    last = view.last_index()
+    steps = sorted({a.index for a, _ in broken} | ({last} if last is not None else set()))
+    return [
+        Finding(
+            kind="overstated_completion",
+            steps=steps,
+            evidence=tx.quote_match(answer, claim, context=60),
+            detail=(
+                f'the final answer claims success ("{tx.short(claim.group(0), 40)}") although {act.tool or "a call"} '
+                f'at step {act.index} returned "{tx.short(problem, 80)}" and was never made to succeed'
+            ),
+            position=act.step.position,
+            agent=act.step.agent,
+            tool=act.tool or None,
+            error=tx.short(problem, 100),
+        )
+    ]
+
+
+_ACKNOWLEDGE = re.compile(
+    r"\b(?:not accomplished|did not (?:accomplish|complete|succeed)|failed|unsuccessful|incomplete|partial(?:ly)?|"
+    r"verify|double[- ]check|re-?check|retry|try again|unable|could not|couldn't)\b",
+    re.I,
+)
+
+
+def detect_unverified_subagent_failure(view: TraceView) -> list[Finding]:
+    out: list[Finding] = []
+    acts = [a for a in view.main_acts if not a.is_finish]
+    answer_admits = bool(ADMITS_FAILURE.search(view.final_answer))
+    for k, a in enumerate(acts):
+        r = a.result
+        if r is None or r is a.step:
+            continue
+        m = review_failed_in(view, r)
+        if m is None:
+            continue
+        later = acts[k + 1 :]
+        rechecked = any(b.tool == a.tool for b in later)
+        nxt = later[0] if later else None
+        next_thought = nxt.thought.content[:1500] if nxt is not None and nxt.thought is not None else ""
+        if rechecked or answer_admits:
+            continue
+        if next_thought and _ACKNOWLEDGE.search(next_thought) and nxt is not None and nxt.tool == a.tool:
+            continue
+        status = m.group("status")
+        out.append(
+            Finding(
+                kind="unverified_subagent_failure",
+                steps=sorted({a.index} | ({nxt.index} if nxt is not None else set())),
+                evidence=tx.quote_match(r.content, m, context=50),
+                detail=(
+                    f'{a.tool or "a sub-agent"} reported its own task as "{status}" at step {a.index}; the agent '
+                    "went on without calling it again or checking the result, and the final answer does not say so"
+                ),
+                position=r.position,
+                agent=a.step.agent,
+                tool=a.tool or None,
+                error=f"review status {status}",
+            )
+        )
+    return out

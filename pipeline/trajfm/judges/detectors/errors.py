@@ -1,0 +1,224 @@
+"""Tool and system errors, and what the agent did next.
+
+An error is a result (observation, tool result, chat message from a tool or terminal) flagged `is_error` by the
+loader or whose opening text reads as an error (an exception name, "error encountered", "execution failed", a
+non-zero exit code, an HTTP 4xx/5xx, a JSON status of "error"). Only the head of a result is scanned: errors
+announce themselves at the start, and the body of a long result is data, where words like "failure" are
+domain vocabulary (failure modes of a pump), not errors.
+
+For each run of consecutive failed calls at one agent level the detector classifies the reaction:
+- `error_retried_identically`: the next call repeats the failed call unchanged (same tool, same input);
+- `error_unresolved`: the agent changed its input but the tool kept failing and never succeeded;
+- `error_ignored`: the agent moved on (another tool, or finished) and neither fixed the call later nor said in
+  its final answer that something failed.
+A failed call followed by a changed call that succeeds, or an honest final answer, yields no finding.
+"""
+
+from __future__ import annotations
+
+import re
+
+from trajfm.judges.detectors import text as tx
+from trajfm.judges.detectors.base import Act, Finding, TraceView
+from trajfm.traces.model import Step
+
+ERROR_HEAD_CHARS = 400
+
+_ERROR = re.compile(
+    r"^\W{0,3}(?:error|exception|traceback|fatal)\b"
+    r"|\berror (?:encountered|occurred|occured|while|calling|executing|in tool|from tool)"
+    r"|\b(?:execution|request|call|tool call|tool execution|invocation) failed\b"
+    r"|\bfailed (?:to (?:execute|call|run|load|connect|fetch|parse|process|invoke|reach|open|read)|with (?:status|error|code))"
+    r"|\bexit ?code:? ?[1-9]"
+    r"|\bexecution failed\b"
+    r"|\"(?:status|state|result)\"\s*:\s*\"(?:error|failure|failed)\""
+    r"|\"error\"\s*:\s*\"[^\"]"
+    r"|\b(?:timed out|timeout error|connection (?:refused|reset|error))"
+    r"|\bis not supported\b|\bnot supported (?:for|by|in)\b"
+    r"|\bstatus(?: code)?:? [45]\d\d\b|\bhttp ?[45]\d\d\b"
+    r"|(?-i:\b[A-Z][a-z]+(?:[A-Z][a-z]+)*(?:Error|Exception):)",
+    re.I | re.M,
+)
+
+# A sub-agent's own verdict that it did not do the job ("status": "Not Accomplished", "Task Status: Failed").
+REVIEW_FAILED = re.compile(
+    r"(?:task[ _]status|\"?status\"?)\s*[:=]\s*\"?(?P<status>not accomplished|partially accomplished|not completed|"
+    r"incomplete|unsuccessful|failed)\b",
+    re.I,
+)
+
+# Words of a final answer that admit a limitation: an honest answer is not an ignored error.
+ADMITS_FAILURE = re.compile(
+    r"\b(?:error|errors|fail(?:ed|ure to|s to)?|unable|could not|couldn't|cannot|can't|not (?:be )?(?:available|"
+    r"possible|supported|retrieved|completed|found|able)|unfortunately|was not able|wasn't able|did not succeed|"
+    r"no data|not accessible|unavailable|issue|problem)\b",
+    re.I,
+)
+
+
+def error_in(view: TraceView, step: Step) -> re.Match[str] | None:
+    """The error match in a result step's head, or None. `is_error` without a recognisable phrase matches the
+    first line. Memoised per trace: several detectors ask about the same steps."""
+    key = ("error", step.position)
+    if key in view.memo:
+        return view.memo[key]  # type: ignore[return-value]
+    m = _error_in(view, step)
+    view.memo[key] = m
+    return m
+
+
+def _error_in(view: TraceView, step: Step) -> re.Match[str] | None:
+    head = view.head(step)[:ERROR_HEAD_CHARS]
+    m = _ERROR.search(head)
+    if m is None and step.is_error and head.strip():
+        m = re.search(r"\S[^\n]*", head)
+    return m
+
+
+def review_failed_in(view: TraceView, step: Step) -> re.Match[str] | None:
+    key = ("review", step.position)
+    if key in view.memo:
+        return view.memo[key]  # type: ignore[return-value]
+    m = REVIEW_FAILED.search(view.head(step))
+    view.memo[key] = m
+    return m
+
+
+def result_failed(view: TraceView, act: Act) -> bool:
+    """Did this call fail (an error, or a sub-agent that reported not accomplishing its task)?"""
+    r = act.result
+    if r is None:
+        return False
+    return error_in(view, r) is not None or review_failed_in(view, r) is not None
+
+
+def _call_error(view: TraceView, act: Act) -> re.Match[str] | None:
+    """An error of this call that is not just a sub-agent's negative review (reviews.py judges those)."""
+    r = act.result
+    if r is None:
+        return None
+    if review_failed_in(view, r) is not None and not r.is_error:
+        return None
+    return error_in(view, r)
+
+
+def detect_error_recovery(view: TraceView) -> list[Finding]:
+    out: list[Finding] = []
+    acts = [a for a in view.main_acts if not a.is_finish]
+    n = len(acts)
+    i = 0
+    answer_admits = bool(ADMITS_FAILURE.search(view.final_answer))
+    while i < n:
+        first = acts[i]
+        m = _call_error(view, first)
+        if m is None:
+            i += 1
+            continue
+        # Collect the run of consecutive failed calls starting here.
+        chain = [first]
+        j = i + 1
+        while j < n and _call_error(view, acts[j]) is not None:
+            chain.append(acts[j])
+            j += 1
+        after = acts[j] if j < n else None  # the first call that did not fail, if any
+        assert first.result is not None
+        err_quote = tx.quote_match(first.result.content, m) if m.start() < len(first.result.content) else ""
+        if not err_quote or err_quote not in first.result.content:
+            err_quote = tx.first_line(first.result.content)
+        err_line = tx.short(err_quote, 100)
+        tool = first.tool or "a tool"
+        identical = [
+            b
+            for a, b in zip(chain, chain[1:], strict=False)
+            if a.tool == b.tool and a.signature == b.signature
+        ]
+        failed_tools = {a.tool for a in chain}
+        recovered = after is not None and after.tool in failed_tools and not result_failed(view, after)
+        later_success = any(a.tool in failed_tools and not result_failed(view, a) for a in acts[j:])
+        steps = sorted({a.index for a in chain} | ({after.index} if after is not None else set()))
+        if identical:
+            out.append(
+                Finding(
+                    kind="error_retried_identically",
+                    steps=sorted({a.index for a in chain}),
+                    evidence=err_quote,
+                    detail=(
+                        f'{tool} failed with "{err_line}" and the agent repeated the identical call '
+                        f"{len(identical)} time(s) without changing its input"
+                    ),
+                    position=first.step.position,
+                    agent=first.step.agent,
+                    tool=first.tool or None,
+                    error=err_line,
+                )
+            )
+        elif len(chain) >= 2 and not later_success and not recovered:
+            out.append(
+                Finding(
+                    kind="error_unresolved",
+                    steps=sorted({a.index for a in chain}),
+                    evidence=err_quote,
+                    detail=(
+                        f'{tool} failed {len(chain)} times in a row ("{err_line}"); changing the input never '
+                        "produced a successful call"
+                    ),
+                    position=first.step.position,
+                    agent=first.step.agent,
+                    tool=first.tool or None,
+                    error=err_line,
+                )
+            )
+        elif not later_success and not answer_admits and not recovered:
+            nxt = f"moved on to {after.tool}" if after is not None and after.tool else "finished"
+            out.append(
+                Finding(
+                    kind="error_ignored",
+                    steps=steps,
+                    evidence=err_quote,
+                    detail=(
+                        f'{tool} failed with "{err_line}"; the agent {nxt} without fixing the call, and the final '
+                        "answer does not mention the failure"
+                    ),
+                    position=first.step.position,
+                    agent=first.step.agent,
+                    tool=first.tool or None,
+                    error=err_line,
+                    confidence=0.7,
+                )
+            )
+        i = j
+    return out
+
+
+def detect_message_errors(view: TraceView) -> list[Finding]:
+    """Chat logs without actions: an error reported in a message, followed by the same code or request being
+    sent again unchanged, is an identical retry; an error followed by the end of the log is left unresolved."""
+    if view.acts:
+        return []
+    out: list[Finding] = []
+    msgs = view.messages
+    for k, msg in enumerate(msgs):
+        m = error_in(view, msg)
+        if m is None:
+            continue
+        before = msgs[k - 1] if k > 0 else None
+        again = msgs[k + 1 :]
+        if (
+            before is not None
+            and before.content.strip()
+            and any(x.agent == before.agent and x.content.strip() == before.content.strip() for x in again)
+        ):
+            err_quote = tx.quote_match(msg.content, m)
+            out.append(
+                Finding(
+                    kind="error_retried_identically",
+                    steps=[before.index, msg.index],
+                    evidence=err_quote,
+                    detail=f'{before.agent or "the agent"} sent the same content again after "{tx.short(err_quote, 80)}"',
+                    position=before.position,
+                    agent=before.agent,
+                    error=tx.short(err_quote, 100),
+                )
+            )
+            break
+    return out

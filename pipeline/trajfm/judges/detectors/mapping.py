@@ -1,0 +1,150 @@
+"""Finding kinds and how they map onto taxonomy modes and novel families: data, not code.
+
+`FINDING_KINDS[kind]` describes one kind of finding the detectors emit:
+- `modes[taxonomy_name]`: the mode ids of that taxonomy the kind is evidence for. A kind with no entry for the
+  taxonomy being used (or an empty tuple) fits no mode and becomes a novel mode.
+- `novel_family`: when set, the kind is also reported as a novel mode of that family even when it maps to a
+  mode, because it is more specific than any taxonomy mode (e.g. "Ineffective Error Recovery" is a kind of MAST
+  3.2 that users want counted on its own, as the anchor's judge did).
+- `decisive`: can be the root cause of a failed run (cosmetic kinds such as leftover artefacts cannot).
+- `blocks_completion`: the task cannot count as completed when this kind is found.
+- `confidence`: default confidence of a mode detected from this kind alone.
+
+To support another taxonomy, add its name to `modes` of the kinds that fit; nothing else changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class KindSpec:
+    title: str
+    modes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    novel_family: str | None = None
+    decisive: bool = True
+    blocks_completion: bool = False
+    confidence: float = 0.7
+
+
+FINDING_KINDS: dict[str, KindSpec] = {
+    "repeated_action": KindSpec(
+        "Step Repetition",
+        {"mast": ("1.3",), "trail": ("resource_abuse",), "agentrx": ("plan_adherence_failure",)},
+        confidence=0.85,
+    ),
+    "repeated_thought": KindSpec(
+        "Repeated Reasoning",
+        {"mast": ("1.3",), "trail": ("context_handling_failures",)},
+        decisive=False,
+        confidence=0.6,
+    ),
+    "error_retried_identically": KindSpec(
+        "Identical Retry After Tool Error",
+        {"mast": ("3.2",), "trail": ("tool_related",), "agentrx": ("system_failure",)},
+        novel_family="Ineffective Error Recovery",
+        blocks_completion=True,
+        confidence=0.85,
+    ),
+    "error_ignored": KindSpec(
+        "Tool Error Ignored",
+        {
+            "mast": ("3.2",),
+            "trail": ("tool_output_misinterpretation",),
+            "agentrx": ("misinterpretation_of_tool_output",),
+        },
+        novel_family="Ineffective Error Recovery",
+        blocks_completion=True,
+        confidence=0.75,
+    ),
+    "error_unresolved": KindSpec(
+        "Tool Error Never Resolved",
+        {"mast": ("3.2",), "trail": ("tool_related",), "agentrx": ("system_failure",)},
+        novel_family="Ineffective Error Recovery",
+        blocks_completion=True,
+        confidence=0.75,
+    ),
+    "invalid_action": KindSpec(
+        "Invalid Action Format",
+        {"mast": ("1.1",), "trail": ("formatting_errors",), "agentrx": ("invalid_invocation",)},
+        novel_family="Invalid Action Formatting",
+        confidence=0.9,
+    ),
+    "hallucinated_entity": KindSpec(
+        "Non-existent Entity Used",
+        {"mast": ("3.3",), "trail": ("resource_not_found",), "agentrx": ("invention_of_new_information",)},
+        novel_family="Hallucinated Asset or Sensor",
+        blocks_completion=True,
+        confidence=0.8,
+    ),
+    "overstated_completion": KindSpec(
+        "Success Claimed Despite Failure",
+        {
+            "mast": ("3.2",),
+            "trail": ("tool_output_misinterpretation",),
+            "agentrx": ("misinterpretation_of_tool_output",),
+        },
+        novel_family="Overstatement of Task Completion",
+        blocks_completion=True,
+        confidence=0.8,
+    ),
+    "unverified_subagent_failure": KindSpec(
+        "Sub-agent Failure Accepted Unchecked",
+        {
+            "mast": ("2.5", "3.2"),
+            "trail": ("tool_output_misinterpretation",),
+            "agentrx": ("misinterpretation_of_tool_output",),
+        },
+        blocks_completion=True,
+        confidence=0.8,
+    ),
+    "output_format_ignored": KindSpec(
+        "Requested Output Format Not Followed",
+        {"mast": ("1.1",), "trail": ("instruction_non_compliance",), "agentrx": ("plan_adherence_failure",)},
+        confidence=0.75,
+    ),
+    "continued_after_answer": KindSpec(
+        "Continued After Reaching an Answer",
+        {"mast": ("1.5",), "trail": ("task_orchestration",), "agentrx": ("plan_adherence_failure",)},
+        confidence=0.8,
+    ),
+    "max_steps_reached": KindSpec(
+        "Step Limit Reached",
+        {"mast": ("1.5",), "trail": ("resource_exhaustion",), "agentrx": ("plan_adherence_failure",)},
+        blocks_completion=True,
+        confidence=0.85,
+    ),
+    "premature_termination": KindSpec(
+        "Ended Before the Task Was Done",
+        {"mast": ("3.1",), "trail": ("task_orchestration",), "agentrx": ("plan_adherence_failure",)},
+        blocks_completion=True,
+        confidence=0.7,
+    ),
+    "leftover_artefacts": KindSpec(
+        "Extraneous Output Artefacts",
+        {},
+        novel_family="Extraneous Output Artefacts",
+        decisive=False,
+        confidence=0.9,
+    ),
+    "action_reasoning_mismatch": KindSpec(
+        "Action Contradicts Reasoning",
+        {"mast": ("2.6",), "trail": ("tool_selection_errors",), "agentrx": ("intent_plan_misalignment",)},
+        confidence=0.7,
+    ),
+    "no_clarification": KindSpec(
+        "Proceeded on an Ambiguous Request",
+        {
+            "mast": ("2.2",),
+            "trail": ("incorrect_problem_identification",),
+            "agentrx": ("underspecified_user_intent",),
+        },
+        confidence=0.65,
+    ),
+}
+
+
+def modes_for(kind: str, taxonomy_name: str) -> tuple[str, ...]:
+    """The mode ids of `taxonomy_name` that a finding of `kind` is evidence for (empty: fits no mode)."""
+    return FINDING_KINDS[kind].modes.get(taxonomy_name, ())

@@ -1,0 +1,208 @@
+"""The final answer as text: the requested output format, and scaffolding left in it.
+
+`output_format_ignored`: the task asks for a form of answer (JSON, a table, CSV, a bulleted or numbered list, a
+yes/no, a single number, a date format, "in N words/sentences") and the final answer is not in that form. Each
+rule is a (request pattern, check) pair; only checks that can be decided from the text alone are included.
+
+`leftover_artefacts`: the final answer carries text meant for the agent loop, not the user: ReAct labels
+("Thought 2:", "Action Input:", "Observation"), step headers from the model's own chain of thought ("## Step 1:"),
+prompt scaffolding ("(END OF FEEDBACK)", "Question:", "Now it's your turn"), chat-template tokens
+("<|eot_id|>", "[INST]"), a repeated "Final Answer:" label, or an unclosed code fence.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+
+from trajfm.judges.detectors import text as tx
+from trajfm.judges.detectors.base import Finding, TraceView
+
+
+def _is_json(answer: str) -> bool:
+    s = answer.strip()
+    fence = re.search(r"```(?:json)?\s*(.*?)```", s, re.S)
+    if fence:
+        s = fence.group(1).strip()
+    if not s or s[0] not in "[{":
+        m = re.search(r"[\[{]", s)
+        if m is None:
+            return False
+        s = s[m.start() :]
+    try:
+        json.loads(s)
+    except ValueError:
+        # A JSON value followed by a short remark still honours the request.
+        end = max(s.rfind("}"), s.rfind("]"))
+        try:
+            json.loads(s[: end + 1])
+        except ValueError:
+            return False
+    return True
+
+
+def _is_table(answer: str) -> bool:
+    rows = [ln for ln in answer.splitlines() if ln.count("|") >= 2]
+    return len(rows) >= 2 or bool(re.search(r"<table", answer, re.I))
+
+
+def _is_csv(answer: str) -> bool:
+    rows = [ln for ln in answer.strip().splitlines() if ln.count(",") >= 1]
+    return len(rows) >= 2
+
+
+def _is_list(answer: str) -> bool:
+    items = re.findall(r"(?m)^\s*(?:[-*•]|\d+[.)])\s+\S", answer)
+    inline = re.findall(r"(?:^|\s)\d+[.)]\s+\S", answer)
+    return len(items) >= 2 or len(inline) >= 2
+
+
+def _is_yes_no(answer: str) -> bool:
+    return re.match(r"\W*(?:yes|no)\b", answer.strip(), re.I) is not None
+
+
+def _is_number(answer: str) -> bool:
+    s = answer.strip().rstrip(".")
+    return re.fullmatch(r"[^\d\n]{0,40}?-?\d[\d,]*(?:\.\d+)?\s*[%\w/]{0,12}", s) is not None and len(s) <= 60
+
+
+def _is_iso_date(answer: str) -> bool:
+    return re.search(r"\b\d{4}-\d{2}-\d{2}\b", answer) is not None
+
+
+_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "ten": 10, "a single": 1, "a": 1}
+
+FormatRule = tuple[re.Pattern[str], str, Callable[[str, re.Match[str]], bool]]
+
+# (what the task says, the form it asks for, does the answer honour it)
+FORMAT_RULES: tuple[FormatRule, ...] = (
+    (
+        re.compile(
+            r"\b(?:in|as|using|return(?:ed)?|output|formatted as|respond with|give me)\s+(?:a\s+|valid\s+)?json\b|"
+            r"\bjson (?:format|object|array|output)\b",
+            re.I,
+        ),
+        "JSON",
+        lambda a, m: _is_json(a),
+    ),
+    (
+        re.compile(r"\b(?:in|as) (?:a |markdown )?table\b|\btabular (?:form|format)\b", re.I),
+        "a table",
+        lambda a, m: _is_table(a),
+    ),
+    (re.compile(r"\b(?:in|as) (?:a )?csv\b|\bcsv format\b", re.I), "CSV", lambda a, m: _is_csv(a)),
+    (
+        re.compile(r"\b(?:as|in) a (?:bulleted|bullet(?:-point)?|numbered) list\b|\bbullet points\b", re.I),
+        "a list",
+        lambda a, m: _is_list(a),
+    ),
+    (
+        re.compile(
+            r"\b(?:answer|respond|reply)(?: only)? with (?:a )?(?:simple )?(?:yes or no|yes/no)\b|"
+            r"\b(?:yes or no|yes/no) (?:answer|only)\b",
+            re.I,
+        ),
+        "yes or no",
+        lambda a, m: _is_yes_no(a),
+    ),
+    (
+        re.compile(
+            r"\b(?:only|just) (?:the|a) (?:number|count|value|total)\b|\bas a single number\b|"
+            r"\breturn (?:only )?the (?:number|count)\b",
+            re.I,
+        ),
+        "a single number",
+        lambda a, m: _is_number(a),
+    ),
+    (
+        re.compile(r"\b(?:yyyy-mm-dd|iso(?: 8601)? (?:date )?format)\b", re.I),
+        "ISO dates",
+        lambda a, m: _is_iso_date(a),
+    ),
+    (
+        re.compile(
+            r"\bin (?:no more than |at most |under )?(one|two|three|four|five|ten|a single|\d+) "
+            r"(word|words|sentence|sentences)\b",
+            re.I,
+        ),
+        "a length limit",
+        lambda a, m: _within_length(a, m),
+    ),
+)
+
+
+def _within_length(answer: str, m: re.Match[str]) -> bool:
+    raw = m.group(1).lower()
+    n = int(raw) if raw.isdigit() else _WORDS.get(raw, 1)
+    if m.group(2).lower().startswith("word"):
+        return len(answer.split()) <= n + 2
+    sentences = [s for s in re.split(r"[.!?]+(?:\s|$)", answer.strip()) if s.strip()]
+    return len(sentences) <= n + 1
+
+
+def detect_output_format(view: TraceView) -> list[Finding]:
+    answer = view.final_answer
+    task = view.task
+    if not answer.strip() or not task:
+        return []
+    for pattern, form, ok in FORMAT_RULES:
+        m = pattern.search(task)
+        if m is None or ok(answer, m):
+            continue
+        last = view.trace.steps[-1] if view.trace.steps else None
+        return [
+            Finding(
+                kind="output_format_ignored",
+                steps=[last.index] if last is not None else [],
+                evidence=tx.quote(answer, max_len=120),
+                detail=f'the task asks for {form} ("{tx.short(m.group(0), 40)}") but the final answer is not in that form',
+                position=last.position if last is not None else 0,
+                agent=view.main_acts[-1].step.agent if view.main_acts else None,
+            )
+        ]
+    return []
+
+
+_ARTEFACT = re.compile(
+    r"(?:^|\s)#{1,4}\s*step\s*\d+\s*:|\bthought\s*\d*\s*:|\baction(?:\s+input)?\s*\d+\s*:|\bobservation\s*\d*\s*:|"
+    r"\(end of feedback\)|\bnow it'?s your turn\b|(?:^|\n)\s*question\s*:?\s*$|\bquestion\s*:\s|"
+    r"<\|[a-z_]+\|>|\[/?inst\]|</?s>|<\|?im_(?:start|end)\|?>|\bassistant\s*:\s*$",
+    re.I | re.M,
+)
+_TRAILING_LABEL = re.compile(r"\b(?:question|thought|action|observation)\s*$", re.I)
+
+
+def detect_leftover_artefacts(view: TraceView) -> list[Finding]:
+    answer = view.final_answer
+    if not answer.strip():
+        return []
+    m = _ARTEFACT.search(answer)
+    what = ""
+    if m is None:
+        m = _TRAILING_LABEL.search(answer.rstrip())
+        if m is not None:
+            what = f'a dangling "{m.group(0).strip()}" label at the end'
+    if m is None:
+        finals = list(re.finditer(r"\bfinal answer(?: is)?\s*:", answer, re.I))
+        if len(finals) >= 2:
+            m = finals[1]
+            what = 'the "final answer" label repeated'
+    if m is None and answer.count("```") % 2 == 1:
+        m = re.search(r"```", answer)
+        what = "an unclosed code fence"
+    if m is None:
+        return []
+    if not what:
+        what = f'agent-loop text ("{tx.short(m.group(0).strip(), 30)}")'
+    last = view.trace.steps[-1] if view.trace.steps else None
+    return [
+        Finding(
+            kind="leftover_artefacts",
+            steps=[last.index] if last is not None else [],
+            evidence=tx.quote_match(answer, m, context=50),
+            detail=f"the final answer contains {what}",
+            position=last.position if last is not None else 0,
+            agent=view.main_acts[-1].step.agent if view.main_acts else None,
+        )
+    ]

@@ -1,0 +1,157 @@
+"""How the run ended: looping after the answer, hitting the step limit, ending before the work was done.
+
+`continued_after_answer`: the agent wrote its final answer (a "Final Answer:" in its reasoning or a finish-style
+action) and then kept calling tools at later steps, or at the same step called a tool instead of finishing.
+
+`max_steps_reached`: the trace says a step or iteration limit was hit, or `Trace.meta["max_steps"]` is reached,
+or the run stops without a final answer or finish action after many calls (it was cut off, not finished).
+
+`premature_termination`: the run ended without a final answer after only a few calls, or the final answer (or
+the last reasoning) still announces work to be done ("next I will", "still need to", "once the data is
+available").
+"""
+
+from __future__ import annotations
+
+import re
+
+from trajfm.judges.detectors import text as tx
+from trajfm.judges.detectors.base import Finding, TraceView
+
+_FINAL_MARK = re.compile(r"\bfinal answer\s*:", re.I)
+_LIMIT = re.compile(
+    r"\b(?:max(?:imum)?[ _](?:steps|iterations|turns|rounds)|step limit|iteration limit|recursion limit|turn limit)"
+    r"[^.\n]{0,30}\b(?:reached|exceeded|hit)\b|\b(?:reached|exceeded|hit) (?:the )?(?:max(?:imum)?|step|iteration|turn)"
+    r" (?:limit|number of (?:steps|iterations|turns))|\bagent stopped due to (?:iteration|time) limit",
+    re.I,
+)
+_PENDING = re.compile(
+    r"\b(?:next,? (?:i|we) (?:will|would|need|should|can)|i will now|i'll now|then (?:i|we) (?:will|would)|"
+    r"still needs? to|remaining steps?|not yet (?:been )?(?:done|completed|performed|run|executed)|"
+    r"to be (?:done|continued|completed)|once (?:the|this|that) [^.\n]{1,40} (?:is|are) (?:available|ready|done)|"
+    r"(?:i|we) (?:would|will) need to (?:first )?(?:call|run|use|retrieve|download|fetch|analy[sz]e|check)|"
+    r"in the next step|let me (?:now )?(?:call|run|use|retrieve|download|fetch|analy[sz]e))\b",
+    re.I,
+)
+CUT_OFF_MIN_ACTS = 6
+
+
+def detect_continued_after_answer(view: TraceView) -> list[Finding]:
+    acts = view.main_acts
+    for k, a in enumerate(acts):
+        answered_at = None
+        ev = ""
+        if a.is_finish:
+            answered_at = a
+            ev = tx.quote(a.step.content, max_len=100)
+        elif a.thought is not None:
+            m = _FINAL_MARK.search(a.thought.content[:3000])
+            if m:
+                answered_at = a
+                ev = tx.quote_match(a.thought.content, m, context=0, max_len=100)
+        if answered_at is None:
+            continue
+        after = [b for b in acts[k + 1 :] if not b.is_finish]
+        if not answered_at.is_finish:
+            after = [answered_at, *after]  # the tool call at the very step that gave the answer
+        if not after:
+            continue
+        steps = sorted({answered_at.index} | {b.index for b in after})
+        tools = sorted({b.tool for b in after if b.tool})
+        return [
+            Finding(
+                kind="continued_after_answer",
+                steps=steps,
+                evidence=ev,
+                detail=(
+                    f"the agent had its final answer at step {answered_at.index} but went on to call "
+                    f"{', '.join(tools) or 'more tools'} ({len(after)} more call(s))"
+                ),
+                position=(answered_at.thought or answered_at.step).position,
+                agent=answered_at.step.agent,
+                tool=tools[0] if tools else None,
+            )
+        ]
+    return []
+
+
+def detect_termination(view: TraceView) -> list[Finding]:
+    """max_steps_reached or premature_termination (at most one of them)."""
+    trace = view.trace
+    if not trace.steps:
+        return []
+    answer = view.final_answer.strip()
+    acts = view.main_acts
+    finished = any(a.is_finish for a in acts)
+    last = trace.steps[-1]
+    # An explicit limit message in the last results or messages.
+    for st in reversed(trace.steps[-6:]):
+        m = _LIMIT.search(view.head(st)[:1500])
+        if m:
+            return [
+                _limit_finding(
+                    view, tx.quote_match(st.content, m), "the trace reports that the step limit was hit"
+                )
+            ]
+    max_steps = trace.meta.get("max_steps") if isinstance(trace.meta, dict) else None
+    n_main = len({a.index for a in acts})
+    if isinstance(max_steps, int) and max_steps > 0 and n_main >= max_steps and not finished:
+        ev = tx.quote(last.content, max_len=100) or tx.quote(acts[-1].step.content, max_len=100)
+        return [_limit_finding(view, ev, f"the run used all {max_steps} allowed steps without finishing")]
+    if not answer and not finished:
+        if len(acts) >= CUT_OFF_MIN_ACTS:
+            ev = tx.quote(acts[-1].step.content, max_len=100)
+            return [_limit_finding(view, ev, f"the run stopped after {len(acts)} calls with no final answer")]
+        ev_step = acts[-1].step if acts else last
+        return [
+            Finding(
+                kind="premature_termination",
+                steps=[ev_step.index],
+                evidence=tx.quote(ev_step.content, max_len=100),
+                detail=f"the run ended after {len(acts)} call(s) without any final answer",
+                position=ev_step.position,
+                agent=ev_step.agent,
+            )
+        ]
+    if not answer and finished:
+        fin = next(a for a in acts if a.is_finish)
+        return [
+            Finding(
+                kind="premature_termination",
+                steps=[fin.index],
+                evidence=tx.quote(fin.step.content, max_len=100),
+                detail=f"the agent finished at step {fin.index} with an empty answer",
+                position=fin.step.position,
+                agent=fin.step.agent,
+            )
+        ]
+    # The answer or the last reasoning announces work still to do.
+    m = _PENDING.search(answer[:3000])
+    if m:
+        idx = view.last_index()
+        return [
+            Finding(
+                kind="premature_termination",
+                steps=[idx] if idx is not None else [],
+                evidence=tx.quote_match(answer, m, context=50),
+                detail='the final answer announces work that was never done ("'
+                + tx.short(m.group(0), 50)
+                + '")',
+                position=last.position,
+                agent=acts[-1].step.agent if acts else last.agent,
+            )
+        ]
+    return []
+
+
+def _limit_finding(view: TraceView, evidence: str, detail: str) -> Finding:
+    last = view.trace.steps[-1]
+    acts = view.main_acts
+    return Finding(
+        kind="max_steps_reached",
+        steps=sorted({a.index for a in acts[-3:]}) or [last.index],
+        evidence=evidence,
+        detail=detail,
+        position=(acts[-1].step if acts else last).position,
+        agent=acts[-1].step.agent if acts else last.agent,
+    )

@@ -1,0 +1,118 @@
+"""Small text helpers shared by the rules detectors: normalisation, token sets, verbatim quotes.
+
+Everything here is framework-independent and cheap (compiled regexes, no allocation-heavy parsing), because the
+rules judge must handle thousands of traces per second on one core.
+"""
+
+from __future__ import annotations
+
+import re
+
+_WS = re.compile(r"\s+")
+_NON_WORD = re.compile(r"[^\w\s]+")
+_TOKEN = re.compile(r"[a-z0-9_]+")
+
+# Names an agent framework uses for "I am done, here is the answer" pseudo-tools.
+_FINISH_TOOLS = frozenset(
+    {
+        "finish",
+        "final_answer",
+        "finalanswer",
+        "final answer",
+        "answer",
+        "submit",
+        "done",
+        "respond",
+        "terminate",
+    }
+)
+
+# "Tool Name: X , Tool Parameter: ...", "X[args]", "X(args)", "Action: X\nAction Input: args": the common ways an
+# action is written as plain text when the loader had no structured tool name.
+_ACTION_FORMS = (
+    re.compile(
+        r"tool\s*name\s*:\s*(?P<tool>[^,\n]*?)\s*,\s*tool\s*parameter\s*:\s*(?P<args>.*)", re.I | re.S
+    ),
+    re.compile(
+        r"^\s*action\s*\d*\s*:\s*(?P<tool>[^\n]*)\n\s*action\s+input\s*\d*\s*:\s*(?P<args>.*)", re.I | re.S
+    ),
+    re.compile(r"^\s*(?P<tool>[A-Za-z_][\w.\-]*)\s*[\[(](?P<args>.*)[\])]\s*$", re.S),
+)
+
+
+def normalise(text: str, limit: int = 4000) -> str:
+    """Lower case, punctuation to spaces, whitespace collapsed: the form duplicate detection compares."""
+    t = text[:limit].lower()
+    t = _NON_WORD.sub(" ", t)
+    return _WS.sub(" ", t).strip()
+
+
+def squash(text: str) -> str:
+    """Whitespace collapsed, case kept: the form verbatim-evidence checks compare."""
+    return _WS.sub(" ", text).strip()
+
+
+def tokens(normalised: str) -> list[str]:
+    return _TOKEN.findall(normalised)
+
+
+def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    if not a or not b:
+        return 0.0
+    inter = len(a & b)
+    return inter / (len(a) + len(b) - inter)
+
+
+def is_finish_tool(tool: str) -> bool:
+    return tool.strip().lower() in _FINISH_TOOLS
+
+
+def parse_action_text(content: str) -> tuple[str, str]:
+    """Best-effort (tool, args) from an action written as text; ("", content) when no form matches."""
+    for form in _ACTION_FORMS:
+        m = form.search(content[:2000])
+        if m:
+            return m.group("tool").strip(), m.group("args").strip()
+    return "", content.strip()
+
+
+def quote(text: str, start: int = 0, end: int | None = None, *, max_len: int = 160) -> str:
+    """A verbatim slice of `text` around [start, end), at most `max_len` characters, trimmed to whole words
+    where possible and stripped of surrounding whitespace. Always a substring of `text`."""
+    if end is None:
+        end = len(text)
+    if end - start > max_len:
+        end = start + max_len
+        cut = text.rfind(" ", start + max_len // 2, end)
+        if cut > start:
+            end = cut
+    return text[start:end].strip()
+
+
+def quote_match(text: str, m: re.Match[str], *, context: int = 60, max_len: int = 160) -> str:
+    """A verbatim quote of a regex match with up to `context` characters either side, cut at word bounds."""
+    s = max(0, m.start() - context)
+    e = min(len(text), m.end() + context)
+    if s > 0:
+        sp = text.find(" ", s, m.start())
+        if sp != -1:
+            s = sp + 1
+    if e < len(text):
+        sp = text.rfind(" ", m.end(), e)
+        if sp != -1:
+            e = sp
+    return quote(text, s, e, max_len=max(max_len, m.end() - m.start()))
+
+
+def first_line(text: str, max_len: int = 120) -> str:
+    """The first non-empty line of `text`, verbatim, cut to `max_len` at a word boundary."""
+    for line in text.splitlines():
+        if line.strip():
+            return quote(line, max_len=max_len)
+    return ""
+
+
+def short(text: str, max_len: int = 80) -> str:
+    """A one-line abbreviation for descriptions (not evidence: it may be cut and re-spaced)."""
+    s = squash(text)
+    return s if len(s) <= max_len else s[: max_len - 1].rstrip() + "…"

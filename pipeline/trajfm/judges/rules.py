@@ -1,0 +1,199 @@
+"""The rules judge: deterministic, offline, fast. Findings from `trajfm.judges.detectors`, mapped to modes.
+
+Contract:
+- `RulesJudge().diagnose(trace, taxonomy) -> Diagnosis` with one `ModeFinding` per taxonomy mode, in taxonomy
+  order. A mode is detected when at least one finding whose kind maps to it (`detectors/mapping.py`) fired; its
+  steps are the union of those findings' steps, its evidence the verbatim quote of the most confident one, its
+  rationale their details. An undetected mode that some rule checks has confidence 0.6 (rules miss things); one
+  that no rule checks has confidence 0.0 and says so in its rationale.
+- Novel modes: a finding whose kind has a novel family, or that fits no mode of the taxonomy in use, becomes a
+  `NovelMode` (one per family per trace, at most `MAX_NOVEL`), titled by the family and the tool involved and
+  described with the tools and error text of the actual trace.
+- `task_completed` is False when a completion-blocking finding fired or there is no final answer.
+- The root cause is chosen by `select_root_cause` (one small function, meant to be improved).
+- `Diagnosis.extra["findings"]` keeps every raw finding (kind, steps, evidence, detail) for benchmarks and
+  debugging. The judge makes no calls (`calls=0`), never sleeps, and reads nothing but the trace: text inside
+  the trace is data, so an instruction written into a trace cannot change the verdict except through the
+  signals the detectors measure.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from trajfm.errors import JudgeError
+from trajfm.judges.base import Diagnosis, ModeFinding, NovelMode
+from trajfm.judges.detectors import FINDING_KINDS, Finding, run_detectors
+from trajfm.judges.detectors import text as tx
+from trajfm.taxonomy import Taxonomy
+from trajfm.traces.model import Trace
+
+RULES_VERSION = "rules-1"
+MAX_NOVEL = 3
+UNDETECTED_CONFIDENCE = 0.6
+
+
+def select_root_cause(findings: list[Finding], trace: Trace) -> tuple[int | None, str | None]:
+    """The root-cause step and agent of a failed run: the earliest decisive finding.
+
+    Findings are ordered by their reading-order position; kinds marked `decisive=False` in the mapping (cosmetic
+    ones such as leftover artefacts, or repeated reasoning) never count. The agent is the finding's agent, else
+    the agent of the first step with the finding's index, else the trace's first agent. Returns (None, None) when
+    no decisive finding fired. Improve here (e.g. weighting kinds, or blaming the speaker before the first error in
+    chat logs) without touching the detectors.
+    """
+    decisive = [f for f in findings if FINDING_KINDS[f.kind].decisive and f.steps]
+    if not decisive:
+        return None, None
+    first = min(decisive, key=lambda f: (f.position, min(f.steps)))
+    step = min(first.steps)
+    agent = first.agent
+    if agent is None:
+        agent = next((s.agent for s in trace.steps if s.index == step and s.agent), None)
+    if agent is None and trace.agents:
+        agent = trace.agents[0]
+    return step, agent
+
+
+def _confidence(f: Finding) -> float:
+    return f.confidence if f.confidence is not None else FINDING_KINDS[f.kind].confidence
+
+
+def _novel_title(family: str, group: list[Finding]) -> str:
+    tools = [f.tool for f in group if f.tool]
+    return f"{family} ({tools[0]})" if tools else family
+
+
+def _novel_description(group: list[Finding]) -> str:
+    parts = []
+    for f in group[:3]:
+        d = f.detail[:1].upper() + f.detail[1:]
+        parts.append(d.rstrip(".") + ".")
+    return " ".join(parts)
+
+
+def _summary(findings: list[Finding], trace: Trace, completed: bool, root: int | None) -> str:
+    n_steps = len(trace.step_indices())
+    if not findings:
+        return f"No failure signal found in {n_steps} steps; the agent returned a final answer."
+    lead = next((f for f in findings if f.steps and min(f.steps) == root), findings[0])
+    kinds = sorted({FINDING_KINDS[f.kind].title.lower() for f in findings if f is not lead})
+    more = f"; also {', '.join(kinds)}" if kinds else ""
+    done = "task completed" if completed else "task not completed"
+    return (
+        f"{FINDING_KINDS[lead.kind].title} at step {min(lead.steps) if lead.steps else '?'}{more} ({done})."
+    )
+
+
+class RulesJudge:
+    """Deterministic detectors mapped onto a taxonomy (see the module docstring)."""
+
+    name = "rules"
+    model: str | None = None
+    prompt_version = RULES_VERSION
+
+    def cache_material(self) -> dict[str, Any]:
+        return {"judge": self.name, "version": RULES_VERSION}
+
+    def manifest_info(self) -> dict[str, Any]:
+        return {
+            "judge": self.name,
+            "model": None,
+            "prompt_version": RULES_VERSION,
+            "detectors": sorted(FINDING_KINDS),
+        }
+
+    def diagnose(self, trace: Trace, taxonomy: Taxonomy) -> Diagnosis:
+        started = time.perf_counter()
+        findings = run_detectors(trace)
+        tax = taxonomy.name
+        by_mode: dict[str, list[Finding]] = {}
+        novel_groups: dict[str, list[Finding]] = {}
+        mode_ids = set(taxonomy.ids)
+        for f in findings:
+            spec = FINDING_KINDS[f.kind]
+            mapped = [m for m in spec.modes.get(tax, ()) if m in mode_ids]
+            for m in mapped:
+                by_mode.setdefault(m, []).append(f)
+            family = spec.novel_family or (None if mapped else spec.title)
+            if family:
+                novel_groups.setdefault(family, []).append(f)
+        checked = {m for spec in FINDING_KINDS.values() for m in spec.modes.get(tax, ())}
+        modes: list[ModeFinding] = []
+        for mode in taxonomy.modes:
+            hits = by_mode.get(mode.id)
+            if hits:
+                best = max(hits, key=_confidence)
+                modes.append(
+                    ModeFinding(
+                        mode_id=mode.id,
+                        detected=True,
+                        steps=sorted({s for f in hits for s in f.steps}),
+                        evidence=best.evidence,
+                        rationale="; ".join(dict.fromkeys(f.detail for f in hits[:4])),
+                        confidence=round(max(_confidence(f) for f in hits), 3),
+                    )
+                )
+            elif mode.id in checked:
+                modes.append(ModeFinding(mode.id, False, rationale="no rule for this mode fired",
+                                         confidence=UNDETECTED_CONFIDENCE))  # fmt: skip
+            else:
+                modes.append(
+                    ModeFinding(mode.id, False, rationale="no rule checks this mode", confidence=0.0)
+                )
+        novel = [
+            NovelMode(
+                title=_novel_title(family, group),
+                description=_novel_description(group),
+                steps=sorted({s for f in group for s in f.steps}),
+                evidence=group[0].evidence,
+            )
+            for family, group in list(novel_groups.items())[:MAX_NOVEL]
+        ]
+        blocking = any(FINDING_KINDS[f.kind].blocks_completion for f in findings)
+        completed = bool((trace.final_answer or "").strip()) and not blocking
+        root_step, root_agent = select_root_cause(findings, trace)
+        return Diagnosis(
+            trace_id=trace.trace_id,
+            judge=self.name,
+            judge_model=None,
+            prompt_version=RULES_VERSION,
+            status="ok",
+            task_completed=completed,
+            summary=_summary(findings, trace, completed, root_step),
+            root_cause_step=root_step,
+            root_cause_agent=root_agent,
+            modes=modes,
+            novel=novel,
+            latency_s=time.perf_counter() - started,
+            calls=0,
+            extra={
+                "findings": [
+                    {
+                        "kind": f.kind,
+                        "steps": f.steps,
+                        "evidence": f.evidence,
+                        "detail": f.detail,
+                        "tool": f.tool,
+                        "error": f.error and tx.short(f.error, 120),
+                    }  # fmt: skip
+                    for f in findings
+                ]
+            },
+        )
+
+
+_LLM_ONLY = ("model", "base_url", "samples", "dry_run", "temperature", "seed", "redact")
+
+
+def make_rules_judge(**options: Any) -> RulesJudge:
+    """Registry factory. Options meant for model-backed judges are refused when set (None values are ignored),
+    so `--judge rules --model X` is an error rather than a silently ignored flag."""
+    given = sorted(k for k, v in options.items() if v is not None and k not in ("concurrency",))
+    if given:
+        raise JudgeError(
+            f"the rules judge takes no {', '.join('--' + k.replace('_', '-') for k in given)}: it runs offline and "
+            "deterministically; use --judge llm for a model-backed judge"
+        )
+    return RulesJudge()
