@@ -58,7 +58,156 @@ def version() -> None:
 
 # ---- cluster (stage 2) ------------------------------------------------------------------------------------------
 
+
+@app.command()
+def cluster(
+    run: str = typer.Argument(..., help="The run folder (made by `trajfm extract`, or created with --from-csv)."),
+    from_csv: str | None = typer.Option(
+        None, "--from-csv", help="Cluster a CSV of title,description instead (written into RUN/novel_modes.parquet)."
+    ),
+    text: str | None = typer.Option(
+        None, "--text", help="What to embed: title | description | both (default: both; title for kmeans-silhouette)."
+    ),
+    method: str = typer.Option("hdbscan", "--method", help="hdbscan (default) | kmeans-silhouette (IBM TrajFM's)."),
+    baseline: str | None = typer.Option(
+        None, "--baseline", help="A previous run folder: flag clusters with no counterpart there as new."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed for UMAP, KMeans and the stability subsamples."),
+    assign_outliers: bool = typer.Option(
+        False, "--assign-outliers", help="Attach outliers to the nearest cluster when close enough (marked assigned)."
+    ),
+    namer: str = typer.Option("keywords", "--namer", help="keywords (c-TF-IDF + central title) | llm."),
+    model_path: str | None = typer.Option(
+        None, "--model-path", help="A local sentence-transformers model folder (default: all-MiniLM-L6-v2)."
+    ),
+    embedder: str = typer.Option("minilm", "--embedder", help="minilm (default) | fake (hashing, for tests)."),
+    reducer: str = typer.Option("auto", "--reducer", help="auto (UMAP from 50 distinct texts) | umap | none."),
+    umap_epochs: int | None = typer.Option(None, "--umap-epochs", help="UMAP optimisation epochs (default: umap's)."),
+    base_url: str | None = typer.Option(
+        None, "--base-url", help="OpenAI-compatible endpoint for --namer llm (or env TRAJFM_BASE_URL)."
+    ),
+    llm_model: str | None = typer.Option(None, "--llm-model", help="Model for --namer llm (or env TRAJFM_MODEL)."),
+) -> None:
+    """Group novel failure modes into named, stable families and flag the ones no taxonomy mode covers."""
+    from pathlib import Path
+
+    try:
+        from trajfm.cluster import ClusterOptions, run_cluster
+
+        outcome = run_cluster(
+            Path(run),
+            ClusterOptions(
+                from_csv=Path(from_csv) if from_csv else None, text=text, method=method,
+                baseline=Path(baseline) if baseline else None, seed=seed, assign_outliers=assign_outliers,
+                namer=namer, model_path=Path(model_path) if model_path else None, embedder=embedder,
+                reducer=reducer, umap_epochs=umap_epochs, base_url=base_url, llm_model=llm_model,
+            ),
+        )
+    except TrajfmError as exc:
+        _fail(exc)
+        return
+    from trajfm.clustering.report import print_summary
+
+    print_summary(outcome, Console())
+    typer.echo(f"wrote {Path(run) / 'clusters.parquet'} and {Path(run) / 'novel_assignments.parquet'}")
+
+
 # ---- report / run (stage 3) -------------------------------------------------------------------------------------
+
+
+def _print_report(result: object) -> None:
+    from trajfm.report import ReportResult
+
+    assert isinstance(result, ReportResult)
+    ov = result.summary["overview"]
+    comp = ov["completion"]
+    typer.echo(
+        f"{ov['n_traces']} traces ({ov['n_diagnosed']} diagnosed), {ov['n_models']} models; "
+        f"completed {comp['n']}/{comp['of']}; {ov['n_flags']} failure-mode flags; "
+        f"{ov['traces_with_novel']['n']} traces with novel modes"
+    )
+    typer.echo(f"wrote {result.html_path} ({result.html_bytes / 1e6:.1f} MB, {result.seconds:.1f} s)")
+    typer.echo(f"wrote {result.summary_json_path}")
+    typer.echo(f"wrote {result.summary_md_path}")
+
+
+def _text_budget(step_chars: int, max_text_mb: float) -> object:
+    from trajfm.errors import UsageError
+    from trajfm.report import TextBudget
+
+    if step_chars < 50 or max_text_mb <= 0:
+        raise UsageError("--step-chars must be at least 50 and --max-text-mb positive")
+    return TextBudget(step_chars=step_chars, total_chars=int(max_text_mb * 1_000_000))
+
+
+@app.command()
+def report(
+    run: str = typer.Argument(..., help="The run folder (made by `trajfm extract`, optionally `trajfm cluster`)."),
+    taxonomy: str | None = typer.Option(
+        None, "--taxonomy", help="Taxonomy name or .json path (default: the one extract recorded, else mast)."
+    ),
+    step_chars: int = typer.Option(
+        1200, "--step-chars", help="Show at most this many characters per step in the drill-down (cut visibly)."
+    ),
+    max_text_mb: float = typer.Option(
+        7.0, "--max-text-mb", help="Step text budget of the drill-down; the per-step cap shrinks to fit it."
+    ),
+) -> None:
+    """Stage 3: write RUN/report.html (self-contained, opens offline), RUN/summary.json and RUN/summary.md."""
+    try:
+        from trajfm.report import build_report
+
+        result = build_report(run, taxonomy=taxonomy, budget=_text_budget(step_chars, max_text_mb))  # type: ignore[arg-type]
+    except TrajfmError as exc:
+        _fail(exc)
+        return
+    _print_report(result)
+
+
+@app.command("run")
+def run_all(
+    traces: list[str] = typer.Argument(..., help="Trace files or folders (e.g. traces/)."),  # noqa: B008
+    out: str = typer.Option(..., "--out", "-o", help="The run folder to write (created if missing)."),
+    judge: str = typer.Option("rules", "--judge", "-j", help="Judge: rules (offline) or llm."),
+    model: str | None = typer.Option(None, "--model", help="LLM judge model name."),
+    base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint of the LLM judge."),
+    concurrency: int = typer.Option(8, "--concurrency", help="Concurrent judge calls."),
+    taxonomy: str | None = typer.Option(None, "--taxonomy", help="Taxonomy name or .json path (default mast)."),
+    limit: int | None = typer.Option(None, "--limit", help="Diagnose only the first N traces."),
+    cluster: bool = typer.Option(True, "--cluster/--no-cluster", help="Run the cluster stage (skipped anyway when there are no novel modes)."),
+    method: str = typer.Option("hdbscan", "--method", help="Clustering: hdbscan or kmeans-silhouette (IBM's)."),
+    text: str | None = typer.Option(None, "--text", help="What to embed: title, description or both."),
+    baseline: str | None = typer.Option(None, "--baseline", help="A previous run folder: flag families new since it."),
+    seed: int = typer.Option(0, "--seed", help="Clustering seed (recorded in the manifest)."),
+    assign_outliers: bool = typer.Option(False, "--assign-outliers", help="Attach outliers to the nearest family."),
+    step_chars: int = typer.Option(1200, "--step-chars", help="Report: characters shown per step."),
+    max_text_mb: float = typer.Option(7.0, "--max-text-mb", help="Report: step text budget of the drill-down."),
+) -> None:
+    """All three stages: extract (diagnose every trace) -> cluster (novel-mode families) -> report."""
+    from pathlib import Path
+
+    try:
+        from trajfm.run import run_pipeline
+
+        extract_options: dict[str, object] = {"judge": judge, "concurrency": concurrency}
+        for key, value in (("model", model), ("base_url", base_url), ("limit", limit)):
+            if value is not None:
+                extract_options[key] = value
+        cluster_options: dict[str, object] = {
+            "method": method, "text": text, "seed": seed, "assign_outliers": assign_outliers,
+            "baseline": Path(baseline) if baseline else None,
+        }
+        result = run_pipeline(
+            [Path(p) for p in traces], Path(out), extract_options=extract_options, cluster_options=cluster_options,
+            cluster=cluster, taxonomy=taxonomy, budget=_text_budget(step_chars, max_text_mb),  # type: ignore[arg-type]
+        )
+    except TrajfmError as exc:
+        _fail(exc)
+        return
+    if result.cluster_skip_reason:
+        typer.echo(f"cluster stage skipped: {result.cluster_skip_reason}")
+    _print_report(result.report)
+
 
 # ---- bench ------------------------------------------------------------------------------------------------------
 
@@ -113,6 +262,59 @@ def bench(
 
 
 # ---- serve-test-endpoint (a local OpenAI-compatible endpoint for tests and setup checks) -----------------------
+
+
+@app.command("serve-test-endpoint")
+def serve_test_endpoint(
+    port: int = typer.Option(8000, "--port", help="Port on 127.0.0.1 (0 picks a free one)."),
+    latency_ms: float = typer.Option(0.0, "--latency-ms", help="Delay before every reply, in milliseconds."),
+    fault_rate: float = typer.Option(0.0, "--fault-rate", help="Share of requests that get an injected fault (0..1)."),
+    faults: str = typer.Option(
+        "429,500,hang,malformed,truncated,wrong_keys,bad_envelope", "--faults", help="Comma-separated fault kinds."
+    ),
+    retry_after: float = typer.Option(1.0, "--retry-after", help="Seconds a 429 fault asks the client to wait."),
+    hang_s: float = typer.Option(30.0, "--hang-s", help="How long a 'hang' fault keeps the request open."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the fault draws."),
+    model: list[str] = typer.Option(["trajfm-test"], "--model", help="Model name(s) the server accepts."),
+    no_structured_output: bool = typer.Option(
+        False, "--no-structured-output", help="Refuse response_format json_schema with HTTP 400, like some servers."
+    ),
+) -> None:
+    """Run a local OpenAI-compatible endpoint with deterministic judge replies, latency and injected faults.
+
+    Point the LLM judge at it to check a setup or a pipeline without spending anything:
+    TRAJFM_BASE_URL=http://127.0.0.1:PORT/v1 trajfm extract traces/ --judge llm --model trajfm-test
+    """
+    from trajfm.errors import UsageError
+
+    try:
+        from trajfm.testing.endpoint import EndpointConfig, serve
+
+        try:
+            config = EndpointConfig(
+                latency_ms=latency_ms, fault_rate=fault_rate,
+                faults=tuple(f.strip() for f in faults.split(",") if f.strip()), retry_after_s=retry_after,
+                hang_s=hang_s, seed=seed, models=tuple(model), structured_output=not no_structured_output,
+            )  # fmt: skip
+        except ValueError as exc:
+            raise UsageError(f"serve-test-endpoint: {exc}") from exc
+
+        def ready(ep: object) -> None:
+            url = getattr(ep, "url", "")
+            err_console.print(
+                f"trajfm test endpoint listening on [bold]{url}[/] (models: {', '.join(model)}; latency "
+                f"{latency_ms:g} ms; fault rate {fault_rate:g}). Ctrl-C stops it.\n"
+                f"Try: TRAJFM_BASE_URL={url} trajfm extract traces/ --judge llm --model {model[0]}",
+                highlight=False,
+            )
+
+        try:
+            serve(config, port=port, on_ready=ready)
+        except OSError as exc:
+            raise UsageError(f"cannot listen on 127.0.0.1:{port} ({exc}); choose another --port") from exc
+    except TrajfmError as exc:
+        _fail(exc)
+
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

@@ -1,0 +1,79 @@
+"""`trajfm run TRACES... --out RUN`: extract -> cluster -> report in one run folder.
+
+Calls the real stage functions (`trajfm.extract.run_extract`, `trajfm.cluster.run_cluster`,
+`trajfm.report.build_report`) with the options of each, in order. The cluster stage is skipped when the extract
+stage found no novel failure modes (there is nothing to group); any clusters left in the folder by an earlier run
+are then removed so the report cannot show stale families, and the report says the stage was skipped. The
+orchestration is recorded in the manifest's "run" section (stages run or skipped, why, and wall times).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trajfm.report import ReportResult, TextBudget, build_report
+from trajfm.runs import RunFolder
+
+
+@dataclass
+class PipelineResult:
+    run_dir: Path
+    report: ReportResult
+    clustered: bool
+    cluster_skip_reason: str | None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def run_pipeline(
+    inputs: list[Path],
+    out: Path,
+    *,
+    extract_options: dict[str, Any] | None = None,
+    cluster_options: dict[str, Any] | None = None,
+    cluster: bool = True,
+    taxonomy: str | None = None,
+    budget: TextBudget | None = None,
+) -> PipelineResult:
+    """Run all three stages into `out`. Option dicts are passed to each stage's options as keyword arguments."""
+    from trajfm.cluster import ClusterOptions, run_cluster
+    from trajfm.extract import run_extract
+
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    run_extract(list(inputs), out, **({"taxonomy": taxonomy} if taxonomy else {}), **(extract_options or {}))
+    seconds["extract"] = round(time.perf_counter() - t0, 3)
+
+    run = RunFolder.open(out)
+    n_novel = run.read_table("novel_modes").height
+    skip_reason = None
+    if not cluster:
+        skip_reason = "the cluster stage was turned off (--no-cluster)"
+    elif n_novel == 0:
+        skip_reason = "extract found no novel failure modes, so there is nothing to group"
+    if skip_reason is None:
+        t0 = time.perf_counter()
+        run_cluster(
+            out, ClusterOptions(**({"taxonomy": taxonomy} if taxonomy else {}), **(cluster_options or {}))
+        )
+        seconds["cluster"] = round(time.perf_counter() - t0, 3)
+    else:
+        # Tables from an earlier run in this folder would describe other traces: drop them.
+        for table in ("clusters", "novel_assignments"):
+            run.table_path(table).unlink(missing_ok=True)
+
+    t0 = time.perf_counter()
+    report = build_report(out, taxonomy=taxonomy, budget=budget)
+    seconds["report"] = round(time.perf_counter() - t0, 3)
+    run.update_manifest(
+        "run",
+        {
+            "inputs": [str(p) for p in inputs],
+            "stages": ["extract", *(["cluster"] if skip_reason is None else []), "report"],
+            "cluster_skipped": skip_reason,
+            "seconds": seconds,
+        },
+    )
+    return PipelineResult(Path(out), report, skip_reason is None, skip_reason, seconds)

@@ -1,0 +1,258 @@
+"""Stage 3: summary.json equals figures recomputed from the run tables; hostile trace text stays inert;
+the report works without the cluster stage; long texts are cut visibly; the CLI writes all three files."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sys
+from collections import Counter
+from itertools import combinations
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from trajfm.cli import app
+from trajfm.report import TextBudget, build_report
+
+sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "report"))
+from make_run import HOSTILE, make_run  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = make_run(tmp_path_factory.mktemp("run") / "run", n_traces=30)
+    build_report(run)
+    return run
+
+
+def _wilson(k: int, n: int) -> tuple[float, float]:
+    z = 1.959963984540054
+    p = k / n
+    c = (p + z * z / (2 * n)) / (1 + z * z / n)
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, c - h), min(1.0, c + h)
+
+
+def _close(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def test_summary_figures_equal_a_recomputation_from_the_tables(built: Path) -> None:
+    s = json.loads((built / "summary.json").read_text())
+    traces = pl.read_parquet(built / "traces.parquet").with_columns(
+        pl.col("agent_model").fill_null("unknown")
+    )
+    diag = pl.read_parquet(built / "diagnoses.parquet")
+    modes = pl.read_parquet(built / "modes.parquet")
+    novel = pl.read_parquet(built / "novel_modes.parquet")
+    ok = set(diag.filter(pl.col("status") == "ok")["trace_id"])
+    flags = modes.filter(pl.col("detected") & pl.col("trace_id").is_in(list(ok)))
+    n = len(ok)
+
+    ov = s["overview"]
+    assert ov["n_traces"] == traces.height == 30
+    assert ov["n_diagnosed"] == n and n < 30  # the fixture has failed diagnoses
+    assert ov["n_flags"] == flags.height > 0
+    assert _close(ov["modes_per_trace"], flags.height / n)
+    comp = diag.filter(pl.col("status") == "ok").drop_nulls("task_completed")
+    assert ov["completion"]["n"] == comp["task_completed"].sum() and ov["completion"]["of"] == comp.height
+    assert _close(ov["completion"]["ci_low"], _wilson(comp["task_completed"].sum(), comp.height)[0])
+    nov = novel.filter(pl.col("trace_id").is_in(list(ok)))
+    assert ov["traces_with_novel"]["n"] == nov["trace_id"].n_unique()
+    assert ov["n_novel_modes"] == nov.height
+
+    per_mode = Counter(flags["mode_id"])
+    for m in s["taxonomy"]["modes"]:
+        assert m["n_traces"] == per_mode.get(m["mode_id"], 0), m["mode_id"]
+        assert _close(m["share_flags"], per_mode.get(m["mode_id"], 0) / flags.height)
+        assert _close(m["share_traces"], per_mode.get(m["mode_id"], 0) / n)
+    cat_flags = Counter(flags["category"])
+    assert sum(c["share_flags"] for c in s["taxonomy"]["categories"]) == pytest.approx(1.0)
+    for c in s["taxonomy"]["categories"]:
+        assert c["n_flags"] == cat_flags.get(c["category"], 0)
+        assert c["n_traces"] == flags.filter(pl.col("category") == c["category"])["trace_id"].n_unique()
+
+    model_of = dict(traces.select("trace_id", "agent_model").iter_rows())
+    n_model = Counter(model_of[t] for t in ok)
+    for m in s["models"]:
+        if not m["n_diagnosed"]:
+            continue
+        assert m["n_diagnosed"] == n_model[m["model"]]
+        for mode_id, r in m["modes"].items():
+            k = sum(
+                1 for t in flags.filter(pl.col("mode_id") == mode_id)["trace_id"] if model_of[t] == m["model"]
+            )
+            assert (r["n"], r["of"]) == (k, n_model[m["model"]]), (m["model"], mode_id)
+            lo, hi = _wilson(k, r["of"])
+            assert _close(r["ci_low"], lo) and _close(r["ci_high"], hi)
+            assert r["ci_low"] <= r["rate"] <= r["ci_high"]
+
+    multi = dict(traces.select("trace_id", "multi_agent").iter_rows())
+    for row in s["agent_setup"]:
+        want = {"single-agent": False, "multi-agent": True, "unknown": None}[row["setup"]]
+        assert row["n_traces"] == sum(1 for v in multi.values() if v is want)
+        assert row["n_diagnosed"] == sum(1 for t in ok if multi[t] is want)
+
+    assign = pl.read_parquet(built / "novel_assignments.parquet")
+    sizes = Counter(assign["cluster_id"])
+    assert s["novel"]["clustered"] is True
+    assert s["novel"]["n_outliers"] == sizes.get(-1, 0)
+    for f in s["novel"]["families"]:
+        assert f["size"] == sizes[f["cluster_id"]]
+        assert len(f["examples"]) == min(3, sizes[f["cluster_id"]])
+
+    pairs: Counter[tuple[str, str]] = Counter()
+    for ids in flags.group_by("trace_id").agg(pl.col("mode_id"))["mode_id"]:
+        pairs.update(combinations(sorted(set(ids)), 2))
+    got = {(c["a"], c["b"]): c["n"] for c in s["cooccurrence"]["cells"] if c["a"] < c["b"]}
+    assert got == {k: pairs.get(k, 0) for k in got} and sum(got.values()) == sum(pairs.values())
+
+    steps = (
+        pl.read_parquet(built / "steps.parquet")
+        .group_by("trace_id")
+        .agg(lo=pl.col("index").min(), hi=pl.col("index").max())
+    )
+    span = {r[0]: (r[1], r[2]) for r in steps.iter_rows()}
+    bins = [0] * 10
+    rc = diag.filter((pl.col("status") == "ok") & pl.col("root_cause_step").is_not_null())
+    for tid, step in rc.select("trace_id", "root_cause_step").iter_rows():
+        lo, hi = span[tid]
+        rel = (step - lo) / (hi - lo) if hi > lo else 0.0
+        bins[min(int(rel * 10), 9)] += 1
+    assert [b["n"] for b in s["root_cause"]["bins"]] == bins and sum(bins) == rc.height > 0
+
+    top = {f["model"]: f["top_modes"] for f in s["feedback"]}
+    for m in s["models"]:
+        ranked = sorted(
+            ((k, v["n"]) for k, v in m["modes"].items() if v["n"]), key=lambda kv: (-kv[1], kv[0])
+        )[:3]
+        assert [t["mode_id"] for t in top[m["model"]]] == [k for k, _ in ranked]
+        for t in top[m["model"]]:
+            assert t["suggestion"], "every MAST mode has a suggestion"
+            for e in t["evidence"]:
+                assert model_of[e["trace_id"]] == m["model"]
+
+
+def _script_blocks(html: str) -> dict[str, str]:
+    return dict(re.findall(r'<script type="application/json" id="([^"]+)">(.*?)</script>', html, flags=re.S))
+
+
+def test_hostile_payloads_never_appear_unescaped(built: Path) -> None:
+    html = (built / "report.html").read_text()
+    for payload in HOSTILE:
+        assert payload not in html, payload
+    # Exactly our five script elements; no payload opened another one or ended one early.
+    assert len(re.findall(r"<script\b", html)) == 5
+    assert html.count("</script>") == 5
+    assert "<!--" not in html
+    # The JSON data blocks hold no raw "<" at all, so nothing in them can end the element.
+    for block in _script_blocks(html).values():
+        assert "<" not in block and ">" not in block
+    markup = re.sub(r"<script\b[^>]*>.*?</script>", "", html, flags=re.S)
+    assert not re.search(r"<(img|svg|iframe|object|embed)\b", markup, flags=re.I)
+    assert not re.search(r"<\w+\b[^>]*\son\w+\s*=", markup, flags=re.I)
+    assert not re.search(r"""(href|src)\s*=\s*["']?\s*javascript:""", markup, flags=re.I)
+    # The payloads survive as data: JSON.parse of the block gives the original text back.
+    drill = json.loads(_script_blocks(html)["trajfm-traces"])
+    contents = "\n".join(s[6] for t in drill["traces"] for s in t["steps"])
+    for payload in HOSTILE:
+        assert payload in contents
+    assert any(t["model"] == "<script>alert('model')</script>" for t in drill["traces"])
+    # ...and as escaped text in the markup (a model name, a cluster name).
+    assert "&lt;script&gt;alert(&#39;model&#39;)&lt;/script&gt;" in html
+    md = (built / "summary.md").read_text()
+    assert "<script>" not in md and "<img" not in md
+
+
+def test_report_is_self_contained(built: Path) -> None:
+    html = (built / "report.html").read_text()
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html, flags=re.I)
+    assert "<link" not in html and "@import" not in html
+    assert "Content-Security-Policy" in html and "default-src 'none'" in html
+    charts = json.loads(_script_blocks(html)["trajfm-charts"])
+    for name in (
+        "taxonomy",
+        "categories",
+        "heatmap",
+        "completion",
+        "setup",
+        "root_cause",
+        "families",
+        "novel_map",
+    ):
+        assert f'id="chart-{name}"' in html and name in charts
+    # Evidence links point into the drill-down, never at a URL.
+    for href in re.findall(r'href="([^"]*)"', html):
+        assert href.startswith("#"), href
+
+
+def test_report_without_cluster_stage_says_so(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run", n_traces=10, with_clusters=False)
+    result = build_report(run)
+    html = result.html_path.read_text()
+    s = json.loads(result.summary_json_path.read_text())
+    assert s["novel"]["clustered"] is False and s["novel"]["families"] == []
+    assert "trajfm cluster RUN" in s["novel"]["note"]
+    assert 'id="no-clusters"' in html and "cluster stage was not run" in html
+    assert 'id="chart-novel_map"' not in html
+    assert s["novel"]["top_titles"], "novel titles are still listed"
+
+
+def test_report_of_a_run_with_no_failures(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run", n_traces=1, hostile=False, with_clusters=False)
+    s = build_report(run).summary
+    assert s["overview"]["n_flags"] == 0 and s["overview"]["n_novel_modes"] == 0
+    assert "no novel failure modes" in s["novel"]["note"]
+    assert all(m["share_flags"] is None for m in s["taxonomy"]["modes"])
+
+
+def test_long_steps_are_cut_with_their_full_length(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run", n_traces=6, hostile=False, step_chars=3000)
+    build_report(run, budget=TextBudget(step_chars=400, evidence_step_chars=1000, total_chars=10_000_000))
+    drill = json.loads(_script_blocks((run / "report.html").read_text())["trajfm-traces"])
+    diag = pl.read_parquet(run / "diagnoses.parquet")
+    rc = dict(diag.select("trace_id", "root_cause_step").iter_rows())
+    seen_cut = seen_evidence = False
+    for t in drill["traces"]:
+        cited = {s for m in t["modes"] for s in m["steps"]} | {s for n in t["novel"] for s in n["steps"]}
+        cited |= {rc[t["id"]]} - {None}
+        for st in t["steps"]:
+            shown, full = st[6], st[7]
+            assert full > 3000
+            limit = 1000 if st[0] in cited else 400
+            assert len(shown) == limit
+            seen_evidence |= st[0] in cited
+            seen_cut = True
+    assert seen_cut and seen_evidence
+    assert drill["n_steps_truncated"] > 0
+
+
+def test_total_budget_lowers_the_step_cap(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run", n_traces=6, hostile=False, step_chars=3000)
+    result = build_report(run, budget=TextBudget(step_chars=2000, total_chars=60_000))
+    drill = json.loads(_script_blocks(result.html_path.read_text())["trajfm-traces"])
+    assert drill["step_cap"] < 2000
+    assert sum(min(len(s[6]), drill["step_cap"]) for t in drill["traces"] for s in t["steps"]) <= 60_000
+
+
+def test_cli_report_writes_three_files_and_manifest(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run", n_traces=8)
+    res = CliRunner().invoke(app, ["report", str(run)])
+    assert res.exit_code == 0, res.output
+    for name in ("report.html", "summary.json", "summary.md"):
+        assert (run / name).stat().st_size > 0
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["stages"]["report"]["html_bytes"] == (run / "report.html").stat().st_size
+    assert "report.html" in res.output
+
+
+def test_cli_report_on_a_missing_run_folder_fails_clearly(tmp_path: Path) -> None:
+    res = CliRunner().invoke(app, ["report", str(tmp_path / "nope")])
+    assert res.exit_code != 0
+    assert "does not exist" in res.output
