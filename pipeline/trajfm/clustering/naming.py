@@ -15,15 +15,20 @@ Contract:
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
 from trajfm.errors import TrajfmError
 
 OUTLIER_NAME = "Unclustered (outliers)"
+URL_ENVS = ("TRAJFM_BASE_URL", "OPENAI_BASE_URL")
+KEY_ENVS = ("TRAJFM_API_KEY", "OPENAI_API_KEY")
+MODEL_ENV = "TRAJFM_MODEL"
 
 
 class NamerError(TrajfmError):
@@ -65,10 +70,15 @@ def ctfidf_keywords(
             if score[i, j] <= 0 or len(picked) >= top_n:
                 break
             term = str(vocab[j])
-            # Skip a word already inside a picked pair, and a pair whose words are both picked: no echoes.
-            if any(term in p.split() for p in picked) or (
-                " " in term and all(t in picked for t in term.split())
-            ):
+            parts = term.split()
+            if any(term in p.split() for p in picked):
+                continue  # a word already inside a picked pair adds nothing
+            absorbed = [p for p in picked if p in parts]
+            if absorbed:
+                # A pair that extends picked words replaces them: "adaptive" + "adaptive learning" -> the pair.
+                at = picked.index(absorbed[0])
+                picked = [p for p in picked if p not in absorbed]
+                picked.insert(at, term)
                 continue
             picked.append(term)
         out[c] = picked
@@ -116,21 +126,30 @@ _SYSTEM = (
 class LlmNamer:
     """Names clusters through an OpenAI-compatible chat endpoint (temperature 0, one call per cluster)."""
 
-    def __init__(
-        self, base_url: str | None, model: str | None, api_key: str | None = None, *, timeout: float = 60.0
-    ):
-        if not base_url:
+    def __init__(self, base_url: str | None = None, model: str | None = None, *, timeout: float = 60.0):
+        # Same configuration as the LLM judge: option, else TRAJFM_BASE_URL / OPENAI_BASE_URL, TRAJFM_MODEL;
+        # the key only from TRAJFM_API_KEY / OPENAI_API_KEY (never an option, never written anywhere).
+        url = base_url or next((os.environ[e] for e in URL_ENVS if os.environ.get(e)), None)
+        if not url:
             raise NamerError(
-                "--namer llm needs an OpenAI-compatible endpoint: pass --base-url (or set TRAJFM_BASE_URL) "
-                "and --llm-model; use --namer keywords to name clusters without one"
+                "--namer llm needs an OpenAI-compatible endpoint: pass --base-url (e.g. http://127.0.0.1:8000/v1) "
+                "or set TRAJFM_BASE_URL; use --namer keywords to name clusters without one"
             )
-        self.base_url = base_url.rstrip("/")
-        self.model = model or "default"
-        self.api_key = api_key
+        self.base_url = url.rstrip("/")
+        self.model = model or os.environ.get(MODEL_ENV) or ""
+        if not self.model:
+            raise NamerError("--namer llm needs a model name: pass --llm-model or set TRAJFM_MODEL")
+        self.api_key = next((os.environ[e] for e in KEY_ENVS if os.environ.get(e)), None)
         self.timeout = timeout
 
     def describe(self) -> dict[str, Any]:
-        return {"namer": "llm", "base_url": self.base_url, "model": self.model}
+        parts = urlsplit(self.base_url)  # never record a user:password part of the URL
+        host = f"{parts.hostname or ''}{':' + str(parts.port) if parts.port else ''}"
+        return {
+            "namer": "llm",
+            "base_url": urlunsplit((parts.scheme, host, parts.path, "", "")),
+            "model": self.model,
+        }
 
     def name(self, keywords: Sequence[str], examples: Sequence[str]) -> tuple[str, str]:
         import httpx

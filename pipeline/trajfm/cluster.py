@@ -1,0 +1,212 @@
+"""Stage 2, `trajfm cluster RUN`: novel failure modes -> named, stable families, and which of them are new.
+
+Reads RUN/novel_modes.parquet (written by `trajfm extract`), or with `from_csv` a CSV of `title,description`
+(IBM TrajFM's format), which is written into RUN/novel_modes.parquet first so later stages work on it. Writes
+RUN/clusters.parquet and RUN/novel_assignments.parquet (schemas in `trajfm.schemas`) and the manifest's "cluster"
+section (inputs with hashes, method, chosen parameters and the scan behind them, seeds, model, counts, outliers,
+stability, timings). Embeddings are cached in RUN/cache/embeddings/.
+
+The work itself is `trajfm.clustering.fit.cluster_items`; this module does the run-folder side: inputs, the
+baseline run, the namer configuration, writing tables and the manifest.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from trajfm.clustering.embed import Embedder, EmbeddingCache, embed_texts, get_embedder
+from trajfm.clustering.fit import ClusterConfig, ClusterOutcome, Item, cluster_items, item_text
+from trajfm.clustering.naming import LlmNamer
+from trajfm.errors import RunFolderError, UsageError
+from trajfm.runs import RunFolder, file_sha256
+from trajfm.taxonomy import load_taxonomy
+
+CSV_ORIGIN = "csv"
+
+
+@dataclass
+class ClusterOptions:
+    from_csv: Path | None = None
+    text: str | None = None
+    method: str = "hdbscan"
+    baseline: Path | None = None
+    seed: int = 0
+    assign_outliers: bool = False
+    namer: str = "keywords"
+    model_path: Path | None = None
+    embedder: str = "minilm"
+    reducer: str = "auto"
+    umap_epochs: int | None = None
+    base_url: str | None = None
+    llm_model: str | None = None
+    taxonomy: str | None = None
+
+
+def novel_modes_from_csv(path: Path) -> pl.DataFrame:
+    """A novel_modes table from a CSV with `title` and `description` columns (other columns are ignored)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"--from-csv {path}: no such file")
+    try:
+        df = pl.read_csv(path, infer_schema=False)
+    except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--from-csv {path} is not a readable CSV: {exc}") from exc
+    missing = [c for c in ("title", "description") if c not in df.columns]
+    if missing:
+        raise UsageError(
+            f"--from-csv {path} lacks column(s) {', '.join(missing)}; it needs a header with title,description "
+            f"(found: {', '.join(df.columns) or 'no columns'})"
+        )
+    n = df.height
+    return pl.DataFrame(
+        {
+            # Row numbers make stable ids: the same CSV always gives the same novel_id per row.
+            "novel_id": [f"csv-{i + 1:06d}" for i in range(n)],
+            "trace_id": [None] * n,
+            "title": df["title"].fill_null("").to_list(),
+            "description": df["description"].fill_null("").to_list(),
+            "steps": [[] for _ in range(n)],
+            "evidence": [""] * n,
+        },
+        schema={
+            "novel_id": pl.String(),
+            "trace_id": pl.String(),
+            "title": pl.String(),
+            "description": pl.String(),
+            "steps": pl.List(pl.Int64()),
+            "evidence": pl.String(),
+        },
+    )
+
+
+def _prepare_run(run_dir: Path, from_csv: Path | None) -> tuple[RunFolder, dict[str, Any]]:
+    if from_csv is None:
+        run = RunFolder.open(run_dir, need=("novel_modes",))
+        path = run.table_path("novel_modes")
+        return run, {"novel_modes": str(path), "novel_modes_sha256": file_sha256(path)}
+    run = RunFolder.create(run_dir)
+    stages = run.read_manifest().get("stages", {})
+    if run.has("novel_modes") and (stages.get("cluster", {}).get("inputs", {}).get("origin") != CSV_ORIGIN):
+        # Never overwrite what `trajfm extract` wrote: that table is another stage's output.
+        raise UsageError(
+            f"{run.table_path('novel_modes')} already exists and was not made from a CSV; "
+            "use a new run folder with --from-csv, or drop --from-csv to cluster that run's novel modes"
+        )
+    run.write_table("novel_modes", novel_modes_from_csv(from_csv))
+    return run, {
+        "origin": CSV_ORIGIN,
+        "csv": str(Path(from_csv).resolve()),
+        "csv_sha256": file_sha256(Path(from_csv)),
+    }
+
+
+def _items(df: pl.DataFrame) -> list[Item]:
+    return [
+        Item(str(r["novel_id"]), r["title"] or "", r["description"] or "")
+        for r in df.select("novel_id", "title", "description").iter_rows(named=True)
+    ]
+
+
+def baseline_centroids(
+    baseline_dir: Path, *, text: str, embedder: Embedder, cache: EmbeddingCache | None
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Unit centroids of a previous run's clusters (outlier group excluded), its members embedded as ours are."""
+    base = RunFolder.open(baseline_dir, need=("novel_modes", "novel_assignments", "clusters"))
+    modes = base.read_table("novel_modes")
+    assign = base.read_table("novel_assignments").filter(pl.col("cluster_id") >= 0)
+    joined = assign.join(modes.select("novel_id", "title", "description"), on="novel_id", how="inner")
+    if joined.height == 0:
+        return np.zeros((0, 1), dtype=np.float32), {"path": str(baseline_dir), "clusters": 0}
+    joined = joined.with_columns(
+        pl.struct("title", "description")
+        .map_elements(lambda r: item_text(r["title"], r["description"], text), return_dtype=pl.String())
+        .alias("text")
+    ).filter(pl.col("text") != "")
+    texts = sorted(set(joined["text"].to_list()))
+    vecs, _ = embed_texts(texts, embedder, cache)
+    index = {t: i for i, t in enumerate(texts)}
+    cents = []
+    ids = sorted(set(joined["cluster_id"].to_list()))
+    for c in ids:
+        rows = joined.filter(pl.col("cluster_id") == c)["text"].to_list()
+        v = vecs[[index[t] for t in rows]].sum(axis=0)
+        cents.append(v / (np.linalg.norm(v) or 1.0))
+    return np.stack(cents), {"path": str(Path(baseline_dir).resolve()), "clusters": len(ids)}
+
+
+def run_cluster(run_dir: Path | str, options: ClusterOptions | None = None) -> ClusterOutcome:
+    """Cluster a run's novel modes; write clusters.parquet, novel_assignments.parquet and the manifest section."""
+    opts = options or ClusterOptions()
+    started = time.perf_counter()
+    run, inputs = _prepare_run(Path(run_dir), opts.from_csv)
+    if opts.namer not in ("keywords", "llm"):
+        raise UsageError(f"--namer must be keywords or llm, got {opts.namer!r}")
+    namer = LlmNamer(opts.base_url, opts.llm_model) if opts.namer == "llm" else None
+    config = ClusterConfig(
+        method=opts.method,
+        text=opts.text,
+        seed=opts.seed,
+        assign_outliers=opts.assign_outliers,
+        reducer=opts.reducer,
+        umap_epochs=opts.umap_epochs,
+    )
+    text_mode = config.text_mode()
+    extract = run.read_manifest().get("stages", {}).get("extract", {})
+    taxonomy_name = opts.taxonomy or (
+        extract.get("taxonomy") if isinstance(extract.get("taxonomy"), str) else None
+    )
+    taxonomy = load_taxonomy(taxonomy_name or "mast")
+    embedder = get_embedder(opts.embedder, model_path=opts.model_path)
+    cache = EmbeddingCache(run.cache_dir / "embeddings", embedder.model_id)
+
+    base_cents, base_info = None, None
+    if opts.baseline is not None:
+        if Path(opts.baseline).resolve() == run.root.resolve():
+            raise UsageError("--baseline must be another run folder, not the run being clustered")
+        try:
+            base_cents, base_info = baseline_centroids(
+                Path(opts.baseline), text=text_mode, embedder=embedder, cache=cache
+            )
+        except RunFolderError as exc:
+            raise UsageError(f"--baseline {opts.baseline}: {exc}") from exc
+
+    items = _items(run.read_table("novel_modes"))
+    outcome = cluster_items(
+        items,
+        embedder=embedder,
+        config=config,
+        taxonomy=taxonomy,
+        cache=cache,
+        namer=namer,
+        baseline_centroids=base_cents,
+    )
+    run.write_table("clusters", outcome.clusters)
+    run.write_table("novel_assignments", outcome.assignments)
+    section = {
+        "inputs": inputs,
+        "options": {
+            "method": opts.method,
+            "text": text_mode,
+            "seed": opts.seed,
+            "assign_outliers": opts.assign_outliers,
+            "namer": opts.namer,
+            "embedder": opts.embedder,
+            "model_path": str(opts.model_path) if opts.model_path else None,
+            "reducer": opts.reducer,
+            "umap_epochs": opts.umap_epochs,
+            "taxonomy": taxonomy.name,
+            "baseline": str(opts.baseline) if opts.baseline else None,
+        },
+        "baseline": base_info,
+        **outcome.manifest,
+        "wall_s": round(time.perf_counter() - started, 3),
+    }
+    run.update_manifest("cluster", section)
+    outcome.manifest = section
+    return outcome
