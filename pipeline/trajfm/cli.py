@@ -275,7 +275,7 @@ def serve_test_endpoint(
     retry_after: float = typer.Option(1.0, "--retry-after", help="Seconds a 429 fault asks the client to wait."),
     hang_s: float = typer.Option(30.0, "--hang-s", help="How long a 'hang' fault keeps the request open."),
     seed: int = typer.Option(0, "--seed", help="Seed of the fault draws."),
-    model: list[str] = typer.Option(["trajfm-test"], "--model", help="Model name(s) the server accepts."),
+    model: str = typer.Option("trajfm-test", "--model", help="Model name(s) the server accepts, comma-separated."),
     no_structured_output: bool = typer.Option(
         False, "--no-structured-output", help="Refuse response_format json_schema with HTTP 400, like some servers."
     ),
@@ -290,11 +290,12 @@ def serve_test_endpoint(
     try:
         from trajfm.testing.endpoint import EndpointConfig, serve
 
+        models = [m.strip() for m in model.split(",") if m.strip()]
         try:
             config = EndpointConfig(
                 latency_ms=latency_ms, fault_rate=fault_rate,
                 faults=tuple(f.strip() for f in faults.split(",") if f.strip()), retry_after_s=retry_after,
-                hang_s=hang_s, seed=seed, models=tuple(model), structured_output=not no_structured_output,
+                hang_s=hang_s, seed=seed, models=tuple(models), structured_output=not no_structured_output,
             )  # fmt: skip
         except ValueError as exc:
             raise UsageError(f"serve-test-endpoint: {exc}") from exc
@@ -302,10 +303,11 @@ def serve_test_endpoint(
         def ready(ep: object) -> None:
             url = getattr(ep, "url", "")
             err_console.print(
-                f"trajfm test endpoint listening on [bold]{url}[/] (models: {', '.join(model)}; latency "
+                f"trajfm test endpoint listening on [bold]{url}[/] (models: {', '.join(models)}; latency "
                 f"{latency_ms:g} ms; fault rate {fault_rate:g}). Ctrl-C stops it.\n"
-                f"Try: TRAJFM_BASE_URL={url} trajfm extract traces/ --judge llm --model {model[0]}",
+                f"Try: TRAJFM_BASE_URL={url} trajfm extract traces/ --judge llm --model {models[0]}",
                 highlight=False,
+                soft_wrap=True,
             )
 
         try:
