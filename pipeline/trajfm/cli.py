@@ -52,6 +52,44 @@ def version() -> None:
 # ---- traces (foundation) ----------------------------------------------------------------------------------------
 # (implemented by the loaders work: see trajfm.traces)
 
+
+@app.command("traces")
+def traces_command(
+    paths: list[str] = typer.Argument(  # noqa: B008 - typer's declaration style
+        ..., help="Trace files or folders (walked recursively; .gz read as is)."
+    ),
+    format: str | None = typer.Option(  # noqa: A002
+        None,
+        "--format",
+        "-f",
+        help="Read every file with this loader instead of detecting: assetops, whowhen, agentrx, otel, mast, chat.",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (for machines)."),
+    strict: bool = typer.Option(
+        False, "--strict", help="Exit non-zero when any file or record fails to load."
+    ),
+) -> None:
+    """Summarize traces before spending money on a judge: traces per format, model and agent, steps and
+    characters per trace, and the files that failed to load and why.
+
+    Exits non-zero only when nothing loaded, or with --strict when something failed.
+    """
+    import json as _json
+
+    from trajfm.traces.summary import check_outcome, load_with_progress, render, summarize
+
+    try:
+        result = load_with_progress(paths, format, console=err_console)
+        summary = summarize(result)
+        if as_json:
+            typer.echo(_json.dumps(summary, indent=2, ensure_ascii=False))
+        else:
+            render(summary, Console(soft_wrap=False))
+        check_outcome(result, paths, strict=strict)
+    except TrajfmError as exc:
+        _fail(exc)
+
+
 # ---- synth (bundled corpus) -------------------------------------------------------------------------------------
 
 # ---- extract / export (stage 1) ---------------------------------------------------------------------------------

@@ -220,6 +220,9 @@ def loads_maybe(text: str) -> Any:
 def finish_trace(trace: Trace, steps: Iterable[Any], source: Source) -> Trace:
     """Attach steps; an empty trajectory is an error the user should see, not an empty trace."""
     trace.steps = list(steps)
+    if source.record is not None:
+        # Record number inside a multi-trace file, for readers that match labels by position.
+        trace.meta.setdefault("record", source.record)
     if not trace.steps:
         raise source.error("empty trajectory: the record has no steps, messages or spans")
     return trace

@@ -1,0 +1,177 @@
+"""AgentRx runs: tau-bench records (`traj` of chat messages with tool calls) and Magentic-One message lists.
+
+Contract:
+- tau-bench: a record {task_id, trial, reward, info, traj}; a file holds one record or a list of them (one
+  trace per record, trace id `<file>#<record number>`, 0-based). One step per `traj` message; `Step.index` is the
+  1-based position in `traj` (what the ground truth's `step_number` counts; the messages' own `index` field agrees
+  and is kept in meta when it differs). Roles map to kinds: system -> system, user -> message, assistant with
+  tool_calls -> tool_call (tool_name/tool_input from the first call, all calls in meta), assistant -> message,
+  tool -> tool_result (an "Error..." result sets is_error). Task = `info.task.instruction` (the simulated user's
+  goal); reward -> `Trace.reward`, and `is_correct` = reward >= 1 (tau rewards are 0/1).
+- Magentic-One: a list of {content, role} whose roles name agents (not only system/user/assistant/tool): one trace,
+  one step per message, `Step.index` 1-based like tau, agent = role without its "(...)" annotation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trajfm.traces._common import (
+    Source,
+    StepBuilder,
+    dumps,
+    finish_trace,
+    opt_float,
+    opt_int,
+    opt_str,
+    require_dict,
+    require_list,
+    to_text,
+)
+from trajfm.traces.model import Trace
+from trajfm.traces.whowhen import agent_of
+
+FORMAT = "agentrx"
+
+CHAT_ROLES = frozenset({"system", "user", "assistant", "tool", "function", "developer", "human", "ai"})
+
+
+def is_tau_record(doc: Any) -> bool:
+    return isinstance(doc, dict) and isinstance(doc.get("traj"), list)
+
+
+def is_magentic_list(doc: Any) -> bool:
+    """A list of {content, role} where at least one role is an agent name rather than a chat role."""
+    if not isinstance(doc, list) or not doc:
+        return False
+    roles = []
+    for item in doc[:50]:
+        if not (isinstance(item, dict) and "role" in item and "content" in item):
+            return False
+        roles.append(str(item.get("role")).lower())
+    return any(r not in CHAT_ROLES for r in roles)
+
+
+def sniff(doc: Any) -> bool:
+    if is_tau_record(doc) or is_magentic_list(doc):
+        return True
+    return isinstance(doc, list) and bool(doc) and is_tau_record(doc[0])
+
+
+def parse(doc: Any, source: Source) -> list[Trace]:
+    if is_magentic_list(doc):
+        return [_parse_magentic(doc, source)]
+    if isinstance(doc, list):
+        if not doc:
+            raise source.error("empty list: no AgentRx records")
+        return [_parse_tau(rec, source.with_record(n)) for n, rec in enumerate(doc)]
+    return [_parse_tau(doc, source)]
+
+
+def _tool_call_parts(calls: list[Any]) -> tuple[str | None, str | None, list[dict[str, Any]]]:
+    parsed: list[dict[str, Any]] = []
+    for call in calls:
+        if not isinstance(call, dict):
+            continue
+        fn = call.get("function") if isinstance(call.get("function"), dict) else call
+        name = opt_str(fn.get("name"))
+        args = fn.get("arguments", fn.get("args", fn.get("input")))
+        parsed.append({"id": opt_str(call.get("id")), "name": name, "arguments": to_text(args)})
+    if not parsed:
+        return None, None, parsed
+    return parsed[0]["name"], parsed[0]["arguments"] or None, parsed
+
+
+def add_chat_message(builder: StepBuilder, msg: dict[str, Any], *, index: int, step_id: str) -> None:
+    """One OpenAI-style chat message as a step (shared with the generic chat loader)."""
+    role = opt_str(msg.get("role")) or ""
+    content = to_text(msg.get("content"))
+    meta: dict[str, Any] = {"role": role} if role else {}
+    native = opt_int(msg.get("index"))
+    if native is not None and native != index:
+        meta["native_index"] = native
+    calls = msg.get("tool_calls")
+    lrole = role.lower()
+    if lrole == "assistant" and isinstance(calls, list) and calls:
+        tool_name, tool_input, parsed = _tool_call_parts(calls)
+        meta["tool_calls"] = parsed
+        rendered = "\n".join(f"{c['name']}({c['arguments']})" for c in parsed)
+        builder.add(index=index, kind="tool_call", content=f"{content}\n{rendered}" if content else rendered,
+                    step_id=step_id, agent="assistant", tool_name=tool_name, tool_input=tool_input, meta=meta)  # fmt: skip
+        return
+    if lrole in ("tool", "function"):
+        name = opt_str(msg.get("name"))
+        call_id = opt_str(msg.get("tool_call_id"))
+        if call_id:
+            meta["tool_call_id"] = call_id
+        is_error = content.lstrip()[:6].lower() == "error"
+        builder.add(index=index, kind="tool_result", content=content, step_id=step_id, agent="tool",
+                    tool_name=name, is_error=is_error, meta=meta)  # fmt: skip
+        return
+    kind = "system" if lrole in ("system", "developer") else "message"
+    # A system prompt is configuration, not a participant: no agent, so per-agent counts stay meaningful.
+    agent = None if kind == "system" else (opt_str(msg.get("name")) or role or None)
+    builder.add(index=index, kind=kind, content=content, step_id=step_id, agent=agent, meta=meta)
+
+
+def _parse_tau(rec: Any, source: Source) -> Trace:
+    rec = require_dict(rec, "an AgentRx tau-bench record", source)
+    traj = require_list(rec.get("traj"), "'traj'", source)
+    builder = StepBuilder()
+    for i, msg in enumerate(traj, start=1):
+        if not isinstance(msg, dict):
+            raise source.error(f"traj message {i} should be an object with role and content")
+        add_chat_message(builder, msg, index=i, step_id=str(i))
+    info = rec.get("info") if isinstance(rec.get("info"), dict) else {}
+    task_block = info.get("task") if isinstance(info.get("task"), dict) else {}
+    reward = opt_float(rec.get("reward"))
+    final = next(
+        (
+            s.content
+            for s in reversed(builder.steps)
+            if s.kind == "message" and s.agent == "assistant" and s.content
+        ),
+        None,
+    )
+    meta: dict[str, Any] = {}
+    for key in ("task_id", "trial"):
+        if key in rec and not isinstance(rec[key], dict | list):
+            meta[key] = rec[key] if isinstance(rec[key], int | str) else dumps(rec[key])
+    user_id = opt_str(task_block.get("user_id"))
+    if user_id:
+        meta["user_id"] = user_id
+    trace = Trace(
+        trace_id=source.trace_id(),
+        source_path=source.path,
+        source_format=FORMAT,
+        task=to_text(task_block.get("instruction")),
+        final_answer=final,
+        utterance_id=opt_str(rec.get("task_id")),
+        run_id=opt_str(rec.get("trial")),
+        multi_agent=False,
+        reward=reward,
+        is_correct=None if reward is None else reward >= 1.0,
+        meta=meta,
+    )
+    return finish_trace(trace, builder.steps, source)
+
+
+def _parse_magentic(messages: list[Any], source: Source) -> Trace:
+    builder = StepBuilder()
+    for i, msg in enumerate(messages, start=1):
+        if not isinstance(msg, dict):
+            raise source.error(f"message {i} should be an object with content and role")
+        role = opt_str(msg.get("role"))
+        builder.add(index=i, kind="message", content=to_text(msg.get("content")), step_id=str(i),
+                    agent=agent_of(msg), meta={"role": role} if role else {})  # fmt: skip
+    task = next((s.content for s in builder.steps if (s.agent or "").lower() in ("human", "user")), "")
+    agents = {s.agent for s in builder.steps if s.agent}
+    trace = Trace(
+        trace_id=source.trace_id(),
+        source_path=source.path,
+        source_format=FORMAT,
+        task=task,
+        multi_agent=len(agents - {"human", "user"}) > 1,
+        meta={"form": "magentic_one"},
+    )
+    return finish_trace(trace, builder.steps, source)

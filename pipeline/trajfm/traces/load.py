@@ -1,0 +1,472 @@
+"""Load traces from files and folders: walk, read (.gz transparently), detect, parse, and report what failed.
+
+Contract:
+- `load_traces(paths, format=None, strict=False) -> LoadResult(traces, failures, skipped)`. A folder is walked
+  recursively in sorted order (names starting with "." are ignored). Every file ends up in exactly one place:
+  it yields traces, or a `LoadFailure` (path, reason, and the record for multi-trace files), or a `SkippedFile`
+  (path and why it is not a trace: a .md/.csv/... extension, or a recognised non-trace document such as a label
+  file or a scenario list). One bad file or record never stops the others.
+- Failure reasons a user sees: empty file, binary data, not UTF-8 text, truncated JSON, malformed JSON (with line
+  and column), unknown format (with the keys found and the --format hint), empty trajectory, or the loader's own
+  TraceLoadError message naming the field. `strict=True` raises `TraceLoadError` after loading when anything
+  failed.
+- `format` forces one loader for every file (detection is skipped; extension-based skipping still applies to
+  folders walked, not to files named explicitly).
+- Trace ids are the file path relative to the root the user named, prefixed with the root's name (a file named
+  directly is its own name), plus `#<record>` in multi-trace files; duplicates across roots get `~2`, `~3`.
+- JSON files are read once; .jsonl/.ndjson files are streamed line by line. A JSON document that is a list of
+  trace records is split into records and each is parsed (and may fail) on its own.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from trajfm.errors import TraceLoadError
+from trajfm.traces import detect as _detect
+from trajfm.traces._common import Source, strip_trailing_commas
+from trajfm.traces.model import Trace
+
+SKIP_EXTENSIONS = frozenset(
+    [
+        ".md",
+        ".markdown",
+        ".rst",
+        ".csv",
+        ".tsv",
+        ".html",
+        ".htm",
+        ".css",
+        ".js",
+        ".py",
+        ".ipynb",
+        ".yaml",
+        ".yml",
+        ".toml",
+        ".ini",
+        ".cfg",
+        ".lock",
+        ".sh",
+        ".png",
+        ".jpg",
+        ".jpeg",
+        ".gif",
+        ".svg",
+        ".pdf",
+        ".parquet",
+        ".arrow",
+        ".feather",
+        ".pkl",
+        ".pickle",
+        ".npy",
+        ".npz",
+        ".zip",
+        ".tar",
+        ".whl",
+        ".xlsx",
+        ".xls",
+        ".docx",
+        ".pt",
+        ".bin",
+        ".safetensors",
+    ]
+)
+TEXT_LOG_EXTENSIONS = frozenset({".txt", ".log"})
+JSONL_EXTENSIONS = frozenset({".jsonl", ".ndjson"})
+_SNIFF_BYTES = 8192
+
+
+@dataclass(frozen=True, slots=True)
+class LoadFailure:
+    """A file (or one record of a multi-trace file) that could not be loaded, and why."""
+
+    path: str
+    reason: str
+    record: int | str | None = None
+
+    def __str__(self) -> str:
+        where = self.path if self.record is None else f"{self.path} (record {self.record})"
+        return f"{where}: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedFile:
+    """A file that is not a trace (documentation, a table, a label file), with the reason it was skipped."""
+
+    path: str
+    note: str
+
+
+@dataclass(slots=True)
+class FileOutcome:
+    path: str
+    traces: list[Trace] = field(default_factory=list)
+    failures: list[LoadFailure] = field(default_factory=list)
+    skipped: SkippedFile | None = None
+
+
+@dataclass(slots=True)
+class LoadResult:
+    traces: list[Trace] = field(default_factory=list)
+    failures: list[LoadFailure] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)
+    files: int = 0
+
+
+# ---- walking ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    path: Path
+    rel: str
+    explicit: bool  # named by the user, not found by walking a folder
+
+
+def _targets(paths: Iterable[str | Path]) -> Iterator[_Target | LoadFailure]:
+    for raw in paths:
+        root = Path(raw)
+        if root.is_file():
+            yield _Target(root, root.name, True)
+        elif root.is_dir():
+            base = root.resolve().name or "root"
+            for dirpath, dirnames, filenames in os.walk(root):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__pycache__")
+                rel_dir = Path(dirpath).relative_to(root).as_posix()
+                for name in sorted(filenames):
+                    if name.startswith("."):
+                        continue
+                    rel = f"{base}/{name}" if rel_dir == "." else f"{base}/{rel_dir}/{name}"
+                    yield _Target(Path(dirpath) / name, rel, False)
+        elif root.exists():
+            yield LoadFailure(str(root), "not a regular file or folder")
+        else:
+            yield LoadFailure(str(root), "no such file or folder")
+
+
+def _suffixes(path: Path) -> tuple[str, bool]:
+    """(the extension that tells the content, whether the file is gzip-compressed by name)."""
+    name = path.name.lower()
+    gz = name.endswith(".gz")
+    if gz:
+        name = name[:-3]
+    dot = name.rfind(".")
+    return (name[dot:] if dot > 0 else ""), gz
+
+
+# ---- reading ---------------------------------------------------------------------------------------------------
+
+
+def _open(path: Path) -> IO[bytes]:
+    fh = open(path, "rb")  # noqa: SIM115 - returned to the caller, closed there
+    magic = fh.read(2)
+    fh.seek(0)
+    if magic == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=fh, mode="rb")
+    return fh
+
+
+def _decode_error(data: bytes, exc: Exception) -> str:
+    pos = getattr(exc, "pos", None)
+    if isinstance(pos, int) and pos >= len(data.rstrip()) - 1:
+        return f"truncated JSON: the document ends before it is complete (at byte {len(data)}); is the file cut off?"
+    line = getattr(exc, "lineno", None)
+    col = getattr(exc, "colno", None)
+    where = f" at line {line}, column {col}" if line else ""
+    return f"malformed JSON{where}: {getattr(exc, 'msg', None) or exc}"
+
+
+def decode_json(data: bytes) -> Any:
+    """Decode JSON fast, falling back to the stdlib (NaN, huge integers) and to trailing-comma repair.
+
+    Raises ValueError with a user-facing reason.
+    """
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as fast_exc:
+        first: Exception = fast_exc
+    text = data.decode("utf-8", errors="strict")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        first = exc
+    except RecursionError:
+        raise ValueError("JSON nested too deeply to read") from None
+    try:
+        return json.loads(strip_trailing_commas(text))
+    except (json.JSONDecodeError, RecursionError):
+        raise ValueError(_decode_error(data, first)) from None
+
+
+def _check_text(head: bytes) -> str | None:
+    if b"\x00" in head:
+        return "binary data, not a text trace file"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A multi-byte character cut at the sniff boundary is fine; anything earlier is not UTF-8.
+        if exc.start < len(head) - 4:
+            return "not UTF-8 text (binary or another encoding)"
+    return None
+
+
+# ---- parsing ---------------------------------------------------------------------------------------------------
+
+
+def _parse_with(fmt: str, doc: Any, source: Source) -> list[Trace]:
+    return _detect.loader(fmt).parse(doc, source)
+
+
+def _parse_document(doc: Any, source: Source, forced: str | None, out: FileOutcome) -> None:
+    """Parse one decoded document into `out`, splitting lists of trace records into separately-failing records."""
+    if forced is not None:
+        if isinstance(doc, list) and doc and not _detect.FORMATS[forced].sniff(doc):
+            _parse_records(doc, source, lambda _rec: forced, out)
+        else:
+            _guard(lambda: _parse_with(forced, doc, source), source, out)
+        return
+    if isinstance(doc, list) and doc and not _detect.is_single_trace_list(doc):
+        first_fmt = _detect.detect(doc[0])
+        if first_fmt is not None:
+            _parse_records(doc, source, _detect.detect, out)
+            return
+    fmt = _detect.detect(doc)
+    if fmt is not None:
+        _guard(lambda: _parse_with(fmt, doc, source), source, out)
+        return
+    note = _detect.non_trace_note(doc)
+    if note is not None:
+        out.skipped = SkippedFile(source.path, note)
+        return
+    out.failures.append(LoadFailure(source.path, _unknown_reason(doc), source.record))
+
+
+def _parse_records(
+    records: list[Any], source: Source, fmt_of: Callable[[Any], str | None], out: FileOutcome
+) -> None:
+    for n, rec in enumerate(records):
+        rec_source = source.with_record(n)
+        fmt = fmt_of(rec)
+        if fmt is None:
+            out.failures.append(LoadFailure(source.path, _unknown_reason(rec), n))
+            continue
+        _guard(lambda fmt=fmt, rec=rec, s=rec_source: _parse_with(fmt, rec, s), rec_source, out)
+
+
+def _guard(parse: Callable[[], list[Trace]], source: Source, out: FileOutcome) -> None:
+    try:
+        out.traces.extend(parse())
+    except TraceLoadError as exc:
+        out.failures.append(LoadFailure(source.path, exc.reason, source.record))
+    except RecursionError:
+        out.failures.append(LoadFailure(source.path, "structure nested too deeply to read", source.record))
+
+
+def _unknown_reason(doc: Any) -> str:
+    if isinstance(doc, dict):
+        keys = ", ".join(list(doc)[:8]) or "none"
+        shape = f"an object with keys: {keys}"
+    elif isinstance(doc, list):
+        shape = f"a list of {len(doc)} items" if doc else "an empty list"
+    else:
+        shape = f"a JSON {type(doc).__name__}"
+    names = ", ".join(_detect.FORMATS)
+    return f"unknown format ({shape}); if it is a trace, name its format with --format ({names})"
+
+
+def _jsonl_records(lines: Iterable[bytes], source: Source, out: FileOutcome) -> Iterator[tuple[int, Any]]:
+    """Decoded JSONL records with their 0-based line numbers; bad lines become failures as they are met."""
+    for n, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            yield n, decode_json(line)
+        except (ValueError, UnicodeDecodeError) as exc:
+            out.failures.append(LoadFailure(source.path, f"line {n + 1}: {exc}", n))
+
+
+def _parse_jsonl(
+    records: Iterator[tuple[int, Any]], source: Source, forced: str | None, out: FileOutcome
+) -> None:
+    """One trace per line, streamed; except files of spans or single chat messages, which are one trace."""
+    first = next(records, None)
+    if first is None:
+        if not out.failures:
+            out.failures.append(LoadFailure(source.path, "empty file: no JSON lines"))
+        return
+    doc0 = first[1]
+    whole_file = None
+    if forced in (None, "otel") and _detect.otel.is_span(doc0):
+        whole_file = "otel"
+    elif forced in (None, "chat") and _detect.chat.is_message(doc0):
+        whole_file = "chat"
+    if whole_file is not None:
+        rest = list(records)
+        docs = [doc0, *(d for _, d in rest)]
+        if whole_file == "otel" and all(_detect.otel.is_span(d) for d in docs):
+            _guard(lambda: _parse_with("otel", docs, source), source, out)
+            return
+        if whole_file == "chat" and all(_detect.chat.is_message(d) for d in docs):
+            _guard(lambda: _parse_with("chat", docs, source), source, out)
+            return
+        records = iter(rest)
+    elif forced is None and _detect.detect(doc0) is None:
+        note = _detect.non_trace_note(doc0)
+        if note is not None:
+            out.skipped = SkippedFile(source.path, f"JSON lines, each {note}")
+            return
+    _parse_document(doc0, source.with_record(first[0]), forced, out)
+    for n, doc in records:
+        _parse_document(doc, source.with_record(n), forced, out)
+
+
+def load_file(target: Path, rel: str, *, forced: str | None = None, explicit: bool = True) -> FileOutcome:
+    """Load one file. Never raises for bad content: everything goes into the outcome."""
+    path = str(target)
+    out = FileOutcome(path)
+    source = Source(path, rel)
+    ext, _ = _suffixes(target)
+    if ext in SKIP_EXTENSIONS and (forced is None or not explicit):
+        out.skipped = SkippedFile(path, f"not a trace file ({ext})")
+        return out
+    try:
+        with _open(target) as fh:
+            head = fh.read(_SNIFF_BYTES)
+            if not head:
+                out.failures.append(LoadFailure(path, "empty file"))
+                return out
+            bad = _check_text(head)
+            if bad:
+                out.failures.append(LoadFailure(path, bad))
+                return out
+            if ext in JSONL_EXTENSIONS:
+                lines = _chain_lines(head, fh)
+                _parse_jsonl(_jsonl_records(lines, source, out), source, forced, out)
+                return out
+            data = head + fh.read()
+    except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        out.failures.append(LoadFailure(path, f"cannot read file: {exc}"))
+        return out
+    _parse_bytes(data, source, ext, forced, out)
+    return out
+
+
+def _chain_lines(head: bytes, fh: IO[bytes]) -> Iterator[bytes]:
+    rest = fh.readline()
+    first_chunk = head + rest
+    yield from first_chunk.splitlines()
+    yield from fh
+
+
+def _parse_bytes(data: bytes, source: Source, ext: str, forced: str | None, out: FileOutcome) -> None:
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    stripped = data.lstrip()
+    if not stripped:
+        out.failures.append(LoadFailure(source.path, "empty file"))
+        return
+    if stripped[:1] in (b"{", b"["):
+        try:
+            doc = decode_json(data)
+        except UnicodeDecodeError:
+            out.failures.append(LoadFailure(source.path, "not UTF-8 text (binary or another encoding)"))
+            return
+        except ValueError as exc:
+            # Several JSON objects one per line in a file without a .jsonl extension.
+            lines = data.splitlines()
+            if len(lines) > 1 and stripped[:1] == b"{":
+                try:
+                    first = decode_json(lines[0])
+                except (ValueError, UnicodeDecodeError):
+                    first = None
+                if isinstance(first, dict):
+                    _parse_jsonl(_jsonl_records(lines, source, out), source, forced, out)
+                    return
+            out.failures.append(LoadFailure(source.path, str(exc)))
+            return
+        _parse_document(doc, source, forced, out)
+        return
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        out.failures.append(LoadFailure(source.path, "not UTF-8 text (binary or another encoding)"))
+        return
+    if forced is not None and forced != "mast":
+        out.failures.append(LoadFailure(source.path, f"not JSON, so not a {forced} trace"))
+        return
+    if forced == "mast" or ext in TEXT_LOG_EXTENSIONS:
+        _guard(lambda: _parse_with("mast", text, source), source, out)
+        return
+    out.failures.append(
+        LoadFailure(
+            source.path,
+            "unknown format: not JSON; raw text logs are read from .txt/.log files or with --format mast",
+        )
+    )
+
+
+# ---- public API ------------------------------------------------------------------------------------------------
+
+
+def iter_load(paths: Iterable[str | Path], format: str | None = None) -> Iterator[FileOutcome]:  # noqa: A002
+    """Load file by file (for streaming consumers); see `load_traces`."""
+    if format is not None:
+        _detect.loader(format)  # unknown names are a usage error before any work
+    for target in _targets(paths):
+        if isinstance(target, LoadFailure):
+            yield FileOutcome(target.path, failures=[target])
+            continue
+        yield load_file(target.path, target.rel, forced=format, explicit=target.explicit)
+
+
+def collect_targets(paths: Iterable[str | Path]) -> list[Path]:
+    """The files `load_traces` would read (for progress bars and counts)."""
+    return [t.path for t in _targets(paths) if isinstance(t, _Target)]
+
+
+def load_traces(
+    paths: Iterable[str | Path] | str | Path,
+    format: str | None = None,  # noqa: A002 - the CLI's option name
+    strict: bool = False,
+    *,
+    on_file: Callable[[str], None] | None = None,
+    fmt: str | None = None,
+) -> LoadResult:
+    """Load every trace under `paths` (files or folders). See the module docstring for the contract.
+
+    `on_file(path)` is called after each file (progress bars); `fmt` is an alias of `format`.
+    """
+    if fmt is not None:
+        format = fmt  # noqa: A001
+    if isinstance(paths, str | Path):
+        paths = [paths]
+    result = LoadResult()
+    seen: dict[str, int] = {}
+    for outcome in iter_load(list(paths), format):
+        result.files += 1
+        for trace in outcome.traces:
+            n = seen.get(trace.trace_id, 0) + 1
+            seen[trace.trace_id] = n
+            if n > 1:
+                trace.trace_id = f"{trace.trace_id}~{n}"
+            result.traces.append(trace)
+        result.failures.extend(outcome.failures)
+        if outcome.skipped is not None:
+            result.skipped.append(outcome.skipped)
+        if on_file is not None:
+            on_file(outcome.path)
+    if strict and result.failures:
+        first = result.failures[0]
+        more = f" (and {len(result.failures) - 1} more)" if len(result.failures) > 1 else ""
+        raise TraceLoadError(f"{first.reason}{more}; fix or remove the file, or run without --strict",
+                             path=first.path)  # fmt: skip
+    return result

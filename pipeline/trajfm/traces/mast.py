@@ -1,0 +1,177 @@
+"""MAST records and raw text logs of multi-agent systems (ChatDev, MetaGPT, AG2, AppWorld, HyperAgent, Magentic-One,
+OpenManus), split into turns where the text shows who speaks.
+
+Accepted shapes: a MAST record {trace: str, mas_name, benchmark_name, trace_id, ...}, a list of records (one trace
+per record, trace id `<file>#<record number>`, 0-based), or raw text (a .txt/.log file, or any file with
+`--format mast`). A record's text that is itself JSON (AG2, HyperAgent, MetaGPT exports) is decoded: a message
+list becomes one step per message; a list of log lines or a `content` log is split like raw text.
+
+Splitting: each line is matched against a few anchored speaker patterns (ChatDev "[ts INFO] Role: **",
+loguru "ts | LEVEL | module:fn:line - Name(Role): ", MetaGPT "FROM: X TO:", AppWorld "Response from X Agent",
+Magentic-One "---------- X ----------", AG2 "X (to Y):", HyperAgent "X's Response:", "User:"/"Assistant:").
+A matching line starts a new turn (kind "message", agent = speaker); other lines continue the current turn; text
+before the first speaker line is a preamble step without agent. Fewer than two speaker lines -> one step holding
+the whole text. No text is dropped: the steps' contents joined by newlines give back the log. `Step.index` is
+the 0-based turn number. Work is linear in the text length (one anchored match per line per pattern).
+Annotations (the human labels) are not copied into the trace.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+from trajfm.traces._common import Source, StepBuilder, finish_trace, opt_str, require_dict, to_text
+from trajfm.traces.model import Trace
+
+FORMAT = "mast"
+
+_TS = r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}"
+# (compiled pattern, kind); group "who" is the speaker.
+_SPEAKERS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(rf"^\[{_TS} INFO\] (?P<who>[A-Za-z][A-Za-z ]{{0,40}}): \*\*"), "message"),
+    (re.compile(rf"^\[{_TS} INFO\] \*\*\[(?P<who>[^\]]{{1,60}})\]\*\*"), "system"),
+    (re.compile(rf"^{_TS}\.\d+ \| *[A-Z]+ *\| [\w.]+:\w+:\d+ - (?:\w+)\((?P<who>\w+)\): "), "message"),
+    (re.compile(rf"^{_TS}\.\d+ \| *[A-Z]+ *\| (?:[\w]+\.)*(?P<who>\w+):\w+:\d+ - "), "message"),
+    (re.compile(rf"^\[{_TS}\] FROM: (?P<who>\S+) TO:"), "message"),
+    (re.compile(r"^(?P<who>[A-Z][a-z]+(?:[A-Z][a-z0-9]*)+):(?:\s|$)"), "message"),
+    (re.compile(r"^\s*Response from (?P<who>.{1,60}? Agent)\s*$"), "message"),
+    (re.compile(r"^\s*(?:Message to .{1,60} Agent|Code Execution Output)\s*$"), "observation"),
+    (re.compile(r"^-{5,} (?P<who>\S.{0,60}?) -{5,}\s*$"), "message"),
+    (re.compile(r"^(?P<who>\w[\w .-]{0,60}) \(to \w[\w .-]{0,60}\):\s*$"), "message"),
+    (re.compile(r"^\S+ - INFO - (?P<who>[\w -]{1,60})'s Response:"), "message"),
+    (re.compile(r"^(?P<who>User|Assistant|System|Human|AI|USER|ASSISTANT|SYSTEM)\s*:(?:\s|$)"), "message"),
+]
+_MAX_LINE_FOR_MATCH = 400  # speaker lines are short; skipping long lines keeps matching cheap on dumps
+
+
+def sniff(doc: Any) -> bool:
+    if isinstance(doc, dict):
+        return isinstance(doc.get("trace"), str) and any(
+            k in doc for k in ("mas_name", "benchmark_name", "annotations", "mast_annotation", "trace_id")
+        )
+    return isinstance(doc, list) and bool(doc) and sniff(doc[0])
+
+
+def split_turns(text: str) -> list[tuple[str | None, str, str, str | None]]:
+    """(speaker, kind, text, header) turns of a raw log; one turn with the whole text when no speakers are found.
+
+    Framework section headers (ChatDev's "**[Seminar Conclusion]**") start a turn of kind "system" with no
+    speaker; their name is returned as `header`.
+    """
+    lines = text.split("\n")
+    starts: list[tuple[int, str | None, str, str | None]] = []
+    for n, line in enumerate(lines):
+        if not line or len(line) > _MAX_LINE_FOR_MATCH:
+            continue
+        for pattern, kind in _SPEAKERS:
+            m = pattern.match(line)
+            if m:
+                who = m.groupdict().get("who")
+                who = who.strip() if who else None
+                if kind == "system":
+                    starts.append((n, None, kind, who))
+                elif kind == "observation":
+                    starts.append((n, "environment", kind, line.strip()))
+                else:
+                    starts.append((n, who, kind, None))
+                break
+    if len(starts) < 2:
+        return [(None, "message", text, None)]
+    turns: list[tuple[str | None, str, str, str | None]] = []
+    if starts[0][0] > 0:
+        turns.append((None, "message", "\n".join(lines[: starts[0][0]]), None))
+    for k, (n, speaker, kind, header) in enumerate(starts):
+        end = starts[k + 1][0] if k + 1 < len(starts) else len(lines)
+        turns.append((speaker, kind, "\n".join(lines[n:end]), header))
+    return turns
+
+
+def parse(doc: Any, source: Source) -> list[Trace]:
+    if isinstance(doc, str):
+        return [_build(doc, {}, source)]
+    if isinstance(doc, list):
+        if not doc:
+            raise source.error("empty list: no MAST records")
+        return [_parse_record(rec, source.with_record(n)) for n, rec in enumerate(doc)]
+    return [_parse_record(doc, source)]
+
+
+def _parse_record(rec: Any, source: Source) -> Trace:
+    rec = require_dict(rec, "a MAST record", source)
+    text = rec.get("trace")
+    if not isinstance(text, str):
+        raise source.error("a MAST record needs 'trace' (the log text) as a string")
+    return _build(text, rec, source)
+
+
+def _build(text: str, rec: dict[str, Any], source: Source) -> Trace:
+    if not text.strip():
+        raise source.error("empty trajectory: the log text is empty")
+    builder = StepBuilder()
+    task = ""
+    inner: Any = None
+    stripped = text.lstrip()
+    if stripped.startswith("{"):
+        try:
+            inner = orjson.loads(stripped)
+        except orjson.JSONDecodeError:
+            inner = None
+    if isinstance(inner, dict):
+        task = to_text(inner.get("problem_statement", inner.get("prompt", inner.get("task"))))
+        traj = inner.get("trajectory")
+        if isinstance(traj, list) and traj and all(isinstance(m, dict) for m in traj):
+            for i, msg in enumerate(traj):
+                agent = opt_str(msg.get("name")) or opt_str(msg.get("role"))
+                builder.add(index=i, kind="message", content=to_text(msg.get("content")), step_id=str(i),
+                            agent=agent, meta={"role": opt_str(msg.get("role"))} if msg.get("role") else {})  # fmt: skip
+        else:
+            if isinstance(traj, list):
+                log = "\n".join(to_text(x) for x in traj)
+            elif isinstance(inner.get("content"), str):
+                log = inner["content"]
+            else:
+                log = text
+            _add_turns(builder, log)
+    else:
+        _add_turns(builder, text)
+        task = _task_from_log(text, builder)
+    meta: dict[str, Any] = {}
+    for key in ("mas_name", "benchmark_name", "round"):
+        value = opt_str(rec.get(key))
+        if value:
+            meta[key] = value
+    native = rec.get("trace_id")
+    if native is not None and not isinstance(native, dict | list):
+        meta["native_trace_id"] = native if isinstance(native, int | str) else str(native)
+    agents = {s.agent for s in builder.steps if s.agent and s.agent != "environment"}
+    trace = Trace(
+        trace_id=source.trace_id(),
+        source_path=source.path,
+        source_format=FORMAT,
+        task=task,
+        scenario=opt_str(rec.get("benchmark_name")),
+        multi_agent=len(agents) > 1,
+        meta=meta,
+    )
+    return finish_trace(trace, builder.steps, source)
+
+
+def _add_turns(builder: StepBuilder, log: str) -> None:
+    for i, (speaker, kind, chunk, header) in enumerate(split_turns(log)):
+        builder.add(index=i, kind=kind, content=chunk, step_id=str(i), agent=speaker,
+                    meta={"header": header} if header else {})  # fmt: skip
+
+
+def _task_from_log(text: str, builder: StepBuilder) -> str:
+    # ChatDev writes the task as a "**task_prompt**:" line; chat-style logs open with the user's turn.
+    cut = text.find("**task_prompt**:")
+    if cut >= 0:
+        end = text.find("\n", cut)
+        return text[cut + len("**task_prompt**:") : end if end >= 0 else len(text)].strip()
+    for s in builder.steps:
+        if (s.agent or "").lower() in ("user", "human"):
+            return s.content
+    return ""

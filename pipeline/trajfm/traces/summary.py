@@ -1,0 +1,145 @@
+"""What `trajfm traces` prints: a summary of a `LoadResult` a user reads before spending money on a judge.
+
+Contract: `summarize(result)` returns a plain JSON-able dict (the `--json` output) with counts per format, model
+and agent (an agent counts once per trace it speaks in), steps and characters per trace (median, max, total),
+per-format step/character figures, the failures (path, record, reason) and skipped files (path, note).
+`render(summary, console)` prints the same as rich tables. No figure here is estimated: all are counted.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from trajfm.errors import TraceLoadError
+from trajfm.traces.load import LoadResult
+
+_TOP = 15
+
+
+def _stats(values: list[int]) -> dict[str, float | int]:
+    if not values:
+        return {"median": 0, "max": 0, "total": 0}
+    return {"median": statistics.median(values), "max": max(values), "total": sum(values)}
+
+
+def summarize(result: LoadResult) -> dict[str, Any]:
+    by_format: Counter[str] = Counter()
+    by_model: Counter[str] = Counter()
+    by_agent: Counter[str] = Counter()
+    steps: list[int] = []
+    chars: list[int] = []
+    per_format: dict[str, tuple[list[int], list[int]]] = {}
+    for t in result.traces:
+        by_format[t.source_format] += 1
+        by_model[t.agent_model or "(unknown)"] += 1
+        for agent in t.agents:
+            by_agent[agent] += 1
+        n_steps, n_chars = len(t.steps), t.n_chars
+        steps.append(n_steps)
+        chars.append(n_chars)
+        fs, fc = per_format.setdefault(t.source_format, ([], []))
+        fs.append(n_steps)
+        fc.append(n_chars)
+    return {
+        "files": result.files,
+        "traces": len(result.traces),
+        "failed_files": len({f.path for f in result.failures}),
+        "failures": [{"path": f.path, "record": f.record, "reason": f.reason} for f in result.failures],
+        "skipped": [{"path": s.path, "note": s.note} for s in result.skipped],
+        "by_format": dict(by_format.most_common()),
+        "by_model": dict(by_model.most_common()),
+        "by_agent": dict(by_agent.most_common()),
+        "steps_per_trace": _stats(steps),
+        "chars_per_trace": _stats(chars),
+        "per_format": {
+            fmt: {"traces": len(fs), "steps": _stats(fs), "chars": _stats(fc)}
+            for fmt, (fs, fc) in per_format.items()
+        },
+    }
+
+
+def _num(x: float | int) -> str:
+    return f"{x:,.0f}" if float(x).is_integer() else f"{x:,.1f}"
+
+
+def render(summary: dict[str, Any], console: Console) -> None:
+    console.print(
+        f"[bold]{summary['traces']}[/] traces from {summary['files']} files; "
+        f"{len(summary['failures'])} failed, {len(summary['skipped'])} skipped (not traces)"
+    )
+    if summary["traces"]:
+        table = Table(title="Traces per format", title_justify="left")
+        for col in ("format", "traces", "steps median", "steps max", "chars median", "chars max"):
+            table.add_column(col, justify="left" if col == "format" else "right")
+        for fmt, row in summary["per_format"].items():
+            table.add_row(fmt, str(row["traces"]), _num(row["steps"]["median"]), _num(row["steps"]["max"]),
+                          _num(row["chars"]["median"]), _num(row["chars"]["max"]))  # fmt: skip
+        s, c = summary["steps_per_trace"], summary["chars_per_trace"]
+        table.add_row("[bold]all[/]", str(summary["traces"]), _num(s["median"]), _num(s["max"]), _num(c["median"]),
+                      _num(c["max"]))  # fmt: skip
+        console.print(table)
+        for key, title in (("by_model", "Traces per model"), ("by_agent", "Traces per agent")):
+            counts: dict[str, int] = summary[key]
+            t = Table(title=title, title_justify="left")
+            t.add_column(key.removeprefix("by_"))
+            t.add_column("traces", justify="right")
+            for name, n in list(counts.items())[:_TOP]:
+                t.add_row(name, str(n))
+            if len(counts) > _TOP:
+                t.add_row(f"... {len(counts) - _TOP} more (see --json)", "")
+            console.print(t)
+    if summary["failures"]:
+        t = Table(title="Failed (not loaded)", title_justify="left")
+        t.add_column("file")
+        t.add_column("reason")
+        for f in summary["failures"]:
+            where = f["path"] if f["record"] is None else f"{f['path']} (record {f['record']})"
+            t.add_row(where, f["reason"])
+        console.print(t)
+    if summary["skipped"]:
+        notes = Counter(s["note"] for s in summary["skipped"])
+        t = Table(title="Skipped (not traces)", title_justify="left")
+        t.add_column("why")
+        t.add_column("files", justify="right")
+        for note, n in notes.most_common():
+            t.add_row(note, str(n))
+        console.print(t)
+
+
+def load_with_progress(
+    paths: list[str] | list[Path], fmt: str | None, *, console: Console, min_files: int = 20
+) -> LoadResult:
+    """`load_traces` with a progress bar on `console` when there are many files and it is a terminal."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from trajfm.traces.load import collect_targets, load_traces
+
+    show = console.is_terminal and len(collect_targets(paths)) >= min_files
+    if not show:
+        return load_traces(paths, format=fmt)
+    total = len(collect_targets(paths))
+    columns = (TextColumn("loading traces"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("load", total=total)
+        return load_traces(paths, format=fmt, on_file=lambda _p: progress.advance(task))
+
+
+def check_outcome(result: LoadResult, paths: list[str] | list[Path], *, strict: bool) -> None:
+    """Raise TraceLoadError when nothing loaded, or with `strict` when any file failed (exit non-zero)."""
+    if not result.traces:
+        named = ", ".join(str(p) for p in paths)
+        raise TraceLoadError(
+            f"no traces loaded from {named} ({len(result.failures)} failed, {len(result.skipped)} skipped); "
+            "see the reasons above, or name the format with --format"
+        )
+    if strict and result.failures:
+        raise TraceLoadError(
+            f"{len(result.failures)} file(s) or record(s) failed to load and --strict is set; "
+            f"first: {result.failures[0]}"
+        )
