@@ -15,7 +15,7 @@ def _fmt(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     if isinstance(value, float):
-        return f"{value:.3f}"
+        return f"{value + 0.0:.3f}" if round(value, 3) != 0 else "0.000"
     return str(value)
 
 
