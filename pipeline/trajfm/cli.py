@@ -94,6 +94,70 @@ def traces_command(
 
 # ---- extract / export (stage 1) ---------------------------------------------------------------------------------
 
+
+@app.command("extract")
+def extract_command(
+    traces: list[str] = typer.Argument(..., help="Trace files or folders (e.g. traces/)."),  # noqa: B008
+    out: str = typer.Option(..., "--out", "-o", help="The run folder to write (created if missing)."),
+    judge: str = typer.Option("rules", "--judge", "-j", help="Judge: rules (offline, deterministic) or llm."),
+    model: str | None = typer.Option(None, "--model", help="LLM judge: model name (or TRAJFM_MODEL)."),
+    base_url: str | None = typer.Option(None, "--base-url", help="LLM judge: OpenAI-compatible endpoint URL."),
+    concurrency: int = typer.Option(8, "--concurrency", help="Traces judged at once (LLM judge)."),
+    taxonomy: str = typer.Option("mast", "--taxonomy", help="Taxonomy name (mast, trail, agentrx) or .json path."),
+    limit: int | None = typer.Option(None, "--limit", help="Judge only the first N traces (sorted paths)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the calls and tokens judging would spend; write nothing."),
+    samples: int | None = typer.Option(None, "--samples", help="LLM judge: samples per trace (majority vote)."),
+    format: str | None = typer.Option(None, "--format", help="Force a trace format instead of detecting it."),  # noqa: A002
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Stage 1: diagnose every trace against the taxonomy, with evidence, into a run folder."""
+    from pathlib import Path
+
+    try:
+        from trajfm.extract import run_extract
+
+        result = run_extract(
+            [Path(p) for p in traces], Path(out), judge=judge, model=model, base_url=base_url,
+            concurrency=concurrency, taxonomy=taxonomy, limit=limit, dry_run=dry_run, samples=samples,
+            format=format, progress=progress and sys.stderr.isatty(),
+        )  # fmt: skip
+    except TrajfmError as exc:
+        _fail(exc)
+        return
+    for failure in result.load_failures[:20]:
+        err_console.print(f"[yellow]could not load[/] {failure}", highlight=False, soft_wrap=True)
+    if len(result.load_failures) > 20:
+        err_console.print(f"... and {len(result.load_failures) - 20} more load failures (see manifest.json)")
+    if result.plan is not None:
+        typer.echo(f"dry run: {result.traces} traces, nothing written")
+        for key, value in result.plan.items():
+            typer.echo(f"  {key}: {value}")
+        return
+    statuses = ", ".join(f"{k} {v}" for k, v in sorted(result.statuses.items()))
+    typer.echo(
+        f"judged {result.traces} traces ({statuses}); {result.detected} modes detected, {result.novel} novel modes, "
+        f"{result.unverified} unverified evidence quotes; {result.calls} calls, {result.cache_hits} cache hits; "
+        f"{len(result.load_failures)} files failed to load"
+    )
+    typer.echo(f"wrote {Path(out)} (traces, steps, diagnoses, modes, novel_modes, manifest.json)")
+
+
+@app.command("export")
+def export_command(
+    run: str = typer.Argument(..., help="The run folder (made by `trajfm extract`)."),
+    format: str = typer.Option("trajfm-csv", "--format", help="Export format: trajfm-csv (IBM TrajFM's tables)."),  # noqa: A002
+    out: str | None = typer.Option(None, "--out", "-o", help="Folder for the files (default RUN/export)."),
+) -> None:
+    """Write a run's diagnoses as IBM TrajFM's wide table and title/description CSV."""
+    try:
+        from trajfm.export import export_run
+
+        result = export_run(run, format=format, out=out)
+    except TrajfmError as exc:
+        _fail(exc)
+        return
+    typer.echo(f"wrote {result.rows} rows and {result.novel_rows} novel modes: " + ", ".join(map(str, result.files)))
+
 # ---- cluster (stage 2) ------------------------------------------------------------------------------------------
 
 

@@ -26,6 +26,7 @@ from trajfm.errors import JudgeError
 from trajfm.judges.base import Diagnosis, ModeFinding, NovelMode
 from trajfm.judges.detectors import FINDING_KINDS, Finding, run_detectors
 from trajfm.judges.detectors import text as tx
+from trajfm.judges.detectors.actions import bad_tool_name
 from trajfm.taxonomy import Taxonomy
 from trajfm.traces.model import Trace
 
@@ -61,7 +62,8 @@ def _confidence(f: Finding) -> float:
 
 
 def _novel_title(family: str, group: list[Finding]) -> str:
-    tools = [f.tool for f in group if f.tool]
+    # Only a well-formed tool name goes into a title: a malformed one is the finding, not a name.
+    tools = [f.tool for f in group if f.tool and not bad_tool_name(f.tool)]
     return f"{family} ({tools[0]})" if tools else family
 
 

@@ -17,19 +17,36 @@ import re
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.base import Finding, TraceView
 
-_MALFORMED = re.compile(
+_MALFORMED = tx.Pattern(
     r"incorrectly formatted|improperly formatted|wrongly formatted|invalid (?:action|format|json|tool call|tool name|"
     r"function call|arguments?)\b|(?:could not|cannot|can't|unable to|failed to) (?:parse|decode)|unpars(?:e)?able|"
     r"not a valid (?:tool|action|json|function)|unknown (?:tool|action|function)\b|no such (?:tool|action|function)|"
     r"(?:tool|action|function) [\w.\-]{1,60} (?:is )?(?:not found|does not exist|is not available|not recogni[sz]ed)|"
     r"malformed|invalid syntax|json ?decode ?error|expecting (?:value|property name)|action (?:input )?is missing|"
     r"missing (?:action|tool name)",
-    re.I,
+    needles=(
+        "format",
+        "invalid",
+        "pars",
+        "decod",
+        "not a valid",
+        "unknown",
+        "no such",
+        "not found",
+        "does not exist",
+        "not available",
+        "recogni",
+        "malformed",
+        "syntax",
+        "json",
+        "expecting",
+        "missing",
+    ),
 )
 _TOOL_NAME_OK = re.compile(r"^[A-Za-z_][\w.\-:/ ]{0,80}$")
 
 
-def _bad_tool_name(tool: str) -> bool:
+def bad_tool_name(tool: str) -> bool:
     if not tool:
         return True
     if "\n" in tool or "[" in tool or "(" in tool or "{" in tool:
@@ -55,12 +72,12 @@ def detect_invalid_actions(view: TraceView) -> list[Finding]:
         reason = ""
         evidence = ""
         if a.result is not None and a.result is not a.step:
-            m = _MALFORMED.search(view.head(a.result)[:600])
+            m = _MALFORMED.search(view.head(a.result)[:600], view.low(a.result)[:600])
             if m:
                 evidence = tx.quote_match(a.result.content, m)
                 reason = f'the environment rejected the action: "{tx.short(evidence, 90)}"'
         if not reason and (content.strip() or a.args):
-            if _bad_tool_name(a.tool) and not (a.tool == "" and not content.strip()):
+            if bad_tool_name(a.tool) and not (a.tool == "" and not content.strip()):
                 evidence = (
                     tx.quote(content, max_len=120) if content.strip() else tx.quote(a.args, max_len=120)
                 )

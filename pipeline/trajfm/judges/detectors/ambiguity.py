@@ -15,24 +15,36 @@ import re
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.base import Finding, TraceView
 
-_ENV_AMBIGUOUS = re.compile(
+_ENV_AMBIGUOUS = tx.Pattern(
     r"\b(?:ambiguous|multiple (?:assets|sites|sensors|matches|entries|records|results|items|users|orders|files) "
     r"(?:match|found|named|with)|more than one (?:asset|site|sensor|match|entry|record|item)|which (?:one|of these)|"
     r"please (?:specify|clarify|be more specific)|did you mean|could refer to)\b",
-    re.I,
+    needles=("ambiguous", "multiple", "more than one", "which", "please", "did you mean", "could refer"),
 )
-_AGENT_ASSUMES = re.compile(
+_AGENT_ASSUMES = tx.Pattern(
     r"\b(?:(?:is|was|were|are|wasn't|isn't|weren't|aren't) not (?:specified|provided|given|mentioned|stated|clear)|"
     r"(?:wasn't|isn't|weren't|aren't) (?:specified|provided|given|mentioned|stated|clear)|"
     r"(?:not|never) (?:specified|provided|given|mentioned) (?:in|by) the (?:task|question|request|user)|"
     r"unspecified|is ambiguous|unclear which|without (?:a |any )?(?:specific|specified)|"
     r"i(?:'ll| will| shall)? assume|assuming (?:that |the |it |a |an )|i(?:'ll| will) (?:just )?(?:pick|choose|go with|"
     r"default to)|by default,? i(?:'ll| will))",
-    re.I,
+    needles=(
+        "not ",
+        "n't",
+        "never",
+        "unspecified",
+        "ambiguous",
+        "unclear",
+        "without",
+        "assum",
+        "pick",
+        "choose",
+        "go with",
+        "default",
+    ),
 )
-_ASKS_USER = re.compile(
+_ASKS_USER = tx.Pattern(
     r"(?:which|what|could you|can you|would you|do you|please (?:confirm|specify|clarify)|did you mean)[^?\n]{0,200}\?",
-    re.I,
 )
 _CLARIFY_TOOL = re.compile(r"ask|clarif|human|user_input|request_info", re.I)
 
@@ -52,7 +64,7 @@ def detect_no_clarification(view: TraceView) -> list[Finding]:
                 break
         if a.result is not None and a.result is not a.step:
             head = view.head(a.result)[:1500]
-            m = _ENV_AMBIGUOUS.search(head)
+            m = _ENV_AMBIGUOUS.search(head, view.low(a.result)[:1500])
             if m:
                 signal = (a.result, m, a.result.content, "a tool reported the request as ambiguous")
                 break

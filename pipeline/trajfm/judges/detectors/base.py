@@ -97,6 +97,15 @@ class TraceView:
             h = step.content[:SCAN_CHARS]
         return h
 
+    def low(self, step: Step) -> str:
+        """The scanned head of a step, lower-cased (memoised: several detectors search the same steps)."""
+        key = ("low", step.position)
+        v = self.memo.get(key)
+        if v is None:
+            v = self.head(step).lower()
+            self.memo[key] = v
+        return v  # type: ignore[return-value]
+
     def acts_in_group(self, group: tuple[str, int]) -> list[Act]:
         return [a for a in self.acts if a.group == group]
 
@@ -140,13 +149,12 @@ def build_view(trace: Trace) -> TraceView:
             last_thought[(group[0], group[1], step.agent)] = step
         elif kind in ACTION_KINDS:
             tool, args = _tool_and_args(step)
-            sig = tx.normalise(f"{tool} {args}")
             act = Act(
                 step=step,
                 tool=tool,
                 args=args,
-                signature=sig,
-                tokens=frozenset(tx.tokens(sig)),
+                signature="",
+                tokens=frozenset(),
                 thought=last_thought.pop((group[0], group[1], step.agent), None),
                 group=group,
             )
@@ -168,13 +176,12 @@ def build_view(trace: Trace) -> TraceView:
         elif kind == "span" and step.tool_name:
             # A tool span carries the call and its result in one step.
             tool, args = _tool_and_args(step)
-            sig = tx.normalise(f"{tool} {args}")
             act = Act(
                 step=step,
                 tool=tool,
                 args=args,
-                signature=sig,
-                tokens=frozenset(tx.tokens(sig)),
+                signature="",
+                tokens=frozenset(),
                 result=step,
                 group=("", 0),
             )
@@ -198,6 +205,9 @@ def build_view(trace: Trace) -> TraceView:
         main = [a for a in acts if a.group[1] == top or a.step.kind == "span"]
     else:
         main = []
+    for a in main:  # only the compared actions need their normalised signature
+        a.signature = tx.normalise(f"{a.tool} {a.args}")
+        a.tokens = frozenset(tx.tokens(a.signature))
     return TraceView(
         trace=trace,
         main_acts=main,

@@ -17,21 +17,20 @@ from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.base import Act, Finding, TraceView
 from trajfm.judges.detectors.errors import ADMITS_FAILURE, error_in, result_failed, review_failed_in
 
-_CLAIM = re.compile(
+_CLAIM = tx.Pattern(
     r"\b(?:successfully|has been (?:successfully )?(?:completed|created|generated|downloaded|scheduled|submitted|"
     r"retrieved|analy[sz]ed|done|resolved|executed|updated|fixed|identified|detected|forecast(?:ed)?)|have (?:been )?"
     r"(?:successfully )?(?:completed|created|generated|downloaded|scheduled|retrieved|analy[sz]ed|finished|identified)|"
     r"(?:task|request|analysis|job) (?:is|was|has been) (?:complete|completed|done|accomplished|finished)|"
     r"completed (?:successfully|the task)|all (?:requested |the )?(?:steps|tasks|items|data)[^.\n]{0,40}"
     r"(?:complete|completed|done|retrieved)|as requested)\b",
-    re.I,
 )
-_EMPTY = re.compile(
+_EMPTY = tx.Pattern(
     r"\b(?:0|zero|no) (?:observations|records|rows|results|entries|data points|items|matches)\b|"
     r"\bno (?:data|records|results|observations|entries|matches) (?:was |were )?(?:found|available|returned|exist)|"
     r"\b(?:data|dataset|file|results?) (?:is |are )?not available\b|\bempty (?:result|response|list|file|dataset)\b|"
     r"\"total_\w+\"\s*:\s*0\b|^\s*(?:\[\s*\]|\{\s*\}|null|none)\s*$",
-    re.I | re.M,
+    re.M,
 )
 
 
@@ -44,14 +43,14 @@ def _failed_unrepaired(view: TraceView) -> list[tuple[Act, str]]:
         if r is None:
             continue
         head = view.head(r)
-        m = error_in(view, r) or review_failed_in(view, r) or _EMPTY.search(head[:1500])
+        m = error_in(view, r) or review_failed_in(view, r) or _EMPTY.search(head[:1500], view.low(r)[:1500])
         if m is None:
             continue
         repaired = any(
             b.tool == a.tool
             and b.result is not None
             and not result_failed(view, b)
-            and not _EMPTY.search(view.head(b.result)[:1500])
+            and not _EMPTY.search(view.head(b.result)[:1500], view.low(b.result)[:1500])
             for b in acts[k + 1 :]
         )
         if not repaired:
@@ -90,10 +89,9 @@ def detect_overstated_completion(view: TraceView) -> list[Finding]:
     ]
 
 
-_ACKNOWLEDGE = re.compile(
+_ACKNOWLEDGE = tx.Pattern(
     r"\b(?:not accomplished|did not (?:accomplish|complete|succeed)|failed|unsuccessful|incomplete|partial(?:ly)?|"
     r"verify|double[- ]check|re-?check|retry|try again|unable|could not|couldn't)\b",
-    re.I,
 )
 
 

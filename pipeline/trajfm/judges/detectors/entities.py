@@ -15,13 +15,13 @@ import re
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.base import Finding, TraceView
 
-_MISSING = re.compile(
+_MISSING = tx.Pattern(
     r"\b(?:does not exist|doesn't exist|do not exist|don't exist|not found|could not be found|cannot be found|"
     r"was not found|were not found|no such|unknown (?:asset|sensor|site|equipment|entity|item|id|identifier|"
     r"device|component|product|user|order|file|column|table|variable)|is not (?:a )?(?:valid|known|recogni[sz]ed|"
     r"registered|available) (?:asset|sensor|site|equipment|id|identifier|device|name|entity)|"
     r"not (?:present|listed|available) (?:in|at|on|for) (?:the )?(?:system|site|database|inventory|records?|list))",
-    re.I,
+    needles=("exist", "found", "no such", "unknown", "is not", "not present", "not listed", "not available"),
 )
 _QUOTED = re.compile(r"[\"'‘“]([^\"'’”\n]{2,60})[\"'’”]")
 _ID = re.compile(
@@ -87,7 +87,7 @@ def detect_hallucinated_entities(view: TraceView) -> list[Finding]:
         if r is None:
             continue
         head = view.head(r)
-        for m in _MISSING.finditer(head):
+        for m in _MISSING.finditer(head, view.low(r)):
             for name in _names_near(head, m):
                 key = name.lower()
                 if key in reported or len(key) < 3:

@@ -24,7 +24,7 @@ from trajfm.traces.model import Step
 
 ERROR_HEAD_CHARS = 400
 
-_ERROR = re.compile(
+_ERROR = tx.Pattern(
     r"^\W{0,3}(?:error|exception|traceback|fatal)\b"
     r"|\berror (?:encountered|occurred|occured|while|calling|executing|in tool|from tool)"
     r"|\b(?:execution|request|call|tool call|tool execution|invocation) failed\b"
@@ -35,24 +35,38 @@ _ERROR = re.compile(
     r"|\"error\"\s*:\s*\"[^\"]"
     r"|\b(?:timed out|timeout error|connection (?:refused|reset|error))"
     r"|\bis not supported\b|\bnot supported (?:for|by|in)\b"
-    r"|\bstatus(?: code)?:? [45]\d\d\b|\bhttp ?[45]\d\d\b"
-    r"|(?-i:\b[A-Z][a-z]+(?:[A-Z][a-z]+)*(?:Error|Exception):)",
-    re.I | re.M,
+    r"|\bstatus(?: code)?:? [45]\d\d\b|\bhttp ?[45]\d\d\b",
+    re.M,
+    needles=(
+        "error",
+        "exception",
+        "traceback",
+        "fatal",
+        "fail",
+        "exit",
+        "timed out",
+        "timeout",
+        "connection",
+        "supported",
+        "status",
+        "http",
+    ),
 )
+# Exception class names ("KeyError:", "ValueError:") are matched case-sensitively on the original text.
+_EXCEPTION_NAME = re.compile(r"\b[A-Z][a-z]+(?:[A-Z][a-z]+)*(?:Error|Exception):")
 
 # A sub-agent's own verdict that it did not do the job ("status": "Not Accomplished", "Task Status: Failed").
-REVIEW_FAILED = re.compile(
+REVIEW_FAILED = tx.Pattern(
     r"(?:task[ _]status|\"?status\"?)\s*[:=]\s*\"?(?P<status>not accomplished|partially accomplished|not completed|"
     r"incomplete|unsuccessful|failed)\b",
-    re.I,
+    needles=("status",),
 )
 
 # Words of a final answer that admit a limitation: an honest answer is not an ignored error.
-ADMITS_FAILURE = re.compile(
+ADMITS_FAILURE = tx.Pattern(
     r"\b(?:error|errors|fail(?:ed|ure to|s to)?|unable|could not|couldn't|cannot|can't|not (?:be )?(?:available|"
     r"possible|supported|retrieved|completed|found|able)|unfortunately|was not able|wasn't able|did not succeed|"
-    r"no data|not accessible|unavailable|issue|problem)\b",
-    re.I,
+    r"no data|not accessible|unavailable)\b",
 )
 
 
@@ -69,7 +83,7 @@ def error_in(view: TraceView, step: Step) -> re.Match[str] | None:
 
 def _error_in(view: TraceView, step: Step) -> re.Match[str] | None:
     head = view.head(step)[:ERROR_HEAD_CHARS]
-    m = _ERROR.search(head)
+    m = _ERROR.search(head, view.low(step)[:ERROR_HEAD_CHARS]) or _EXCEPTION_NAME.search(head)
     if m is None and step.is_error and head.strip():
         m = re.search(r"\S[^\n]*", head)
     return m
@@ -79,7 +93,7 @@ def review_failed_in(view: TraceView, step: Step) -> re.Match[str] | None:
     key = ("review", step.position)
     if key in view.memo:
         return view.memo[key]  # type: ignore[return-value]
-    m = REVIEW_FAILED.search(view.head(step))
+    m = REVIEW_FAILED.search(view.head(step), view.low(step))
     view.memo[key] = m
     return m
 

@@ -19,19 +19,18 @@ from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.base import Finding, TraceView
 
 _FINAL_MARK = re.compile(r"\bfinal answer\s*:", re.I)
-_LIMIT = re.compile(
+_LIMIT = tx.Pattern(
     r"\b(?:max(?:imum)?[ _](?:steps|iterations|turns|rounds)|step limit|iteration limit|recursion limit|turn limit)"
     r"[^.\n]{0,30}\b(?:reached|exceeded|hit)\b|\b(?:reached|exceeded|hit) (?:the )?(?:max(?:imum)?|step|iteration|turn)"
     r" (?:limit|number of (?:steps|iterations|turns))|\bagent stopped due to (?:iteration|time) limit",
-    re.I,
+    needles=("max", "limit", "reached", "exceeded", "hit "),
 )
-_PENDING = re.compile(
+_PENDING = tx.Pattern(
     r"\b(?:next,? (?:i|we) (?:will|would|need|should|can)|i will now|i'll now|then (?:i|we) (?:will|would)|"
     r"still needs? to|remaining steps?|not yet (?:been )?(?:done|completed|performed|run|executed)|"
     r"to be (?:done|continued|completed)|once (?:the|this|that) [^.\n]{1,40} (?:is|are) (?:available|ready|done)|"
     r"(?:i|we) (?:would|will) need to (?:first )?(?:call|run|use|retrieve|download|fetch|analy[sz]e|check)|"
     r"in the next step|let me (?:now )?(?:call|run|use|retrieve|download|fetch|analy[sz]e))\b",
-    re.I,
 )
 CUT_OFF_MIN_ACTS = 6
 
@@ -86,7 +85,7 @@ def detect_termination(view: TraceView) -> list[Finding]:
     last = trace.steps[-1]
     # An explicit limit message in the last results or messages.
     for st in reversed(trace.steps[-6:]):
-        m = _LIMIT.search(view.head(st)[:1500])
+        m = _LIMIT.search(view.head(st)[:1500], view.low(st)[:1500])
         if m:
             return [
                 _limit_finding(

@@ -116,3 +116,37 @@ def short(text: str, max_len: int = 80) -> str:
     """A one-line abbreviation for descriptions (not evidence: it may be cut and re-spaced)."""
     s = squash(text)
     return s if len(s) <= max_len else s[: max_len - 1].rstrip() + "…"
+
+
+class Pattern:
+    """A case-insensitive regex that runs fast: CPython's `re` is several times slower with re.IGNORECASE, so the
+    pattern (written in lower case) is searched case-sensitively in the lower-cased text. Match offsets refer to
+    the original text (lower-casing keeps lengths for all but a few non-ASCII letters; when it does not, the
+    search falls back to re.IGNORECASE on the original). `group()` of a match is lower-cased text."""
+
+    __slots__ = ("fast", "slow", "pattern", "needles")
+
+    def __init__(self, pattern: str, flags: int = 0, *, needles: tuple[str, ...] = ()) -> None:
+        """`needles`: lower-case substrings at least one of which every match contains. When given, text with
+        none of them is skipped without running the regex (substring tests are far cheaper than alternations)."""
+        self.pattern = pattern
+        self.fast = re.compile(pattern, flags)
+        self.slow = re.compile(pattern, flags | re.I)
+        self.needles = needles
+
+    def _skip(self, low: str) -> bool:
+        return bool(self.needles) and not any(n in low for n in self.needles)
+
+    def search(self, text: str, low: str | None = None) -> re.Match[str] | None:
+        if low is None:
+            low = text.lower()
+        if len(low) != len(text):
+            return self.slow.search(text)
+        return None if self._skip(low) else self.fast.search(low)
+
+    def finditer(self, text: str, low: str | None = None) -> list[re.Match[str]]:
+        if low is None:
+            low = text.lower()
+        if len(low) != len(text):
+            return list(self.slow.finditer(text))
+        return [] if self._skip(low) else list(self.fast.finditer(low))

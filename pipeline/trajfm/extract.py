@@ -1,0 +1,317 @@
+"""Stage 1, `trajfm extract`: traces -> diagnoses, written as tables into a run folder.
+
+Contract of `run_extract(inputs, out, *, judge="rules", ...) -> ExtractResult`:
+- Loads every trace under `inputs` with `trajfm.traces.load_traces`; files that fail to load are listed (in the
+  result and in the manifest) and the rest are processed. No trace at all is a `TraceLoadError`.
+- `--limit N` keeps the first N traces in load order (sorted paths), so the same N every time.
+- Judges through the registry (`get_judge(judge, model=..., base_url=..., samples=...)`: options left at None are
+  "not given", so the same code drives any judge) and `trajfm.judges.runner.run_judge`, which owns retries,
+  concurrency, rate limits and the reply cache (RUN/cache/, used for judges that make calls).
+- `evidence_verified` is computed here, for every judge alike, with `trajfm.judges.evidence.verify_evidence`:
+  a detected mode's quote counts as verified only when it occurs in the trace's own text.
+- Writes traces.parquet and steps.parquet before judging (they do not depend on the judge), then
+  diagnoses.parquet (one row per trace), modes.parquet (one row per trace x taxonomy mode, detected or not, for
+  every trace judged `ok`; a failed trace has no mode rows because nothing is known about it),
+  novel_modes.parquet, and the manifest's "extract" section (inputs with sha256, options, judge, model, prompt
+  version, taxonomy, counts per status, timings, load failures). Every write is atomic.
+- `dry_run=True` writes nothing: it returns what judging would cost (`judge.plan(...)` for judges that make
+  calls; zero calls otherwise), not counting traces already in the run's cache.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from trajfm.errors import TraceLoadError, UsageError
+from trajfm.judges.base import Diagnosis
+from trajfm.judges.evidence import verify_evidence
+from trajfm.runs import RunFolder, file_sha256
+from trajfm.schemas import DIAGNOSES_SCHEMA, MODES_SCHEMA, NOVEL_MODES_SCHEMA
+from trajfm.taxonomy import Taxonomy, load_taxonomy
+from trajfm.traces import load_traces
+from trajfm.traces.load import collect_targets
+from trajfm.traces.model import Trace, traces_to_frames
+
+MAX_LISTED_FAILURES = 200  # the manifest lists this many load failures in full, then counts the rest
+
+
+@dataclass
+class ExtractResult:
+    """What one extract run did (the CLI prints it; `trajfm run` chains on it)."""
+
+    run: RunFolder | None
+    traces: int
+    statuses: dict[str, int] = field(default_factory=dict)
+    load_failures: list[str] = field(default_factory=list)
+    skipped_files: int = 0
+    detected: int = 0
+    novel: int = 0
+    unverified: int = 0
+    cache_hits: int = 0
+    calls: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+    plan: dict[str, Any] | None = None  # set by a dry run
+
+
+def _judge_options(
+    model: str | None, base_url: str | None, samples: int | None, extra: dict[str, Any] | None
+) -> dict[str, Any]:
+    options: dict[str, Any] = {"model": model, "base_url": base_url, "samples": samples}
+    options.update(extra or {})
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def _inputs_manifest(inputs: list[Path]) -> list[dict[str, Any]]:
+    """Every input file with its size and sha256 (folders are expanded the way the loader walks them)."""
+    out: list[dict[str, Any]] = []
+    for path in collect_targets(inputs):
+        try:
+            out.append({"path": str(path), "bytes": path.stat().st_size, "sha256": file_sha256(path)})
+        except OSError as exc:
+            out.append({"path": str(path), "error": str(exc)})
+    return out
+
+
+def verify_diagnosis(d: Diagnosis, trace: Trace) -> int:
+    """Set `evidence_verified` on every mode of `d` against the trace's text; return how many detected modes
+    have evidence that is not verbatim in the trace."""
+    unverified = 0
+    for m in d.modes:
+        m.evidence_verified = bool(m.evidence) and verify_evidence(m.evidence, trace)
+        if m.detected and not m.evidence_verified:
+            unverified += 1
+    return unverified
+
+
+def diagnosis_frames(
+    diagnoses: list[Diagnosis], taxonomy: Taxonomy
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The diagnoses, modes and novel_modes tables for a list of diagnoses (see the module docstring)."""
+    drows: dict[str, list[Any]] = {c: [] for c in DIAGNOSES_SCHEMA}
+    mrows: dict[str, list[Any]] = {c: [] for c in MODES_SCHEMA}
+    nrows: dict[str, list[Any]] = {c: [] for c in NOVEL_MODES_SCHEMA}
+    for d in diagnoses:
+        drows["trace_id"].append(d.trace_id)
+        drows["judge"].append(d.judge)
+        drows["judge_model"].append(d.judge_model)
+        drows["prompt_version"].append(d.prompt_version)
+        drows["status"].append(d.status)
+        drows["error"].append(d.error)
+        drows["task_completed"].append(d.task_completed if d.status == "ok" else None)
+        drows["summary"].append(d.summary)
+        drows["root_cause_step"].append(d.root_cause_step)
+        drows["root_cause_agent"].append(d.root_cause_agent)
+        drows["tokens_in"].append(d.tokens_in)
+        drows["tokens_out"].append(d.tokens_out)
+        drows["latency_s"].append(d.latency_s)
+        drows["calls"].append(d.calls)
+        drows["cached"].append(d.cached)
+        drows["raw_reply"].append(d.raw_reply if d.status == "parse_error" else None)
+        if d.status != "ok":
+            continue
+        by_id = {m.mode_id: m for m in d.modes}
+        for mode in taxonomy.modes:
+            m = by_id.get(mode.id)
+            mrows["trace_id"].append(d.trace_id)
+            mrows["mode_id"].append(mode.id)
+            mrows["mode_name"].append(mode.name)
+            mrows["category"].append(mode.category)
+            if m is None:  # the judge said nothing about this mode: not detected, no confidence
+                mrows["detected"].append(False)
+                mrows["steps"].append([])
+                mrows["evidence"].append(None)
+                mrows["evidence_verified"].append(False)
+                mrows["rationale"].append("the judge did not report on this mode")
+                mrows["confidence"].append(0.0)
+                continue
+            mrows["detected"].append(m.detected)
+            mrows["steps"].append(sorted(set(m.steps)))
+            mrows["evidence"].append(m.evidence or None)
+            mrows["evidence_verified"].append(m.evidence_verified)
+            mrows["rationale"].append(m.rationale or None)
+            mrows["confidence"].append(float(m.confidence))
+        for k, n in enumerate(d.novel, start=1):
+            nrows["novel_id"].append(f"{d.trace_id}::novel{k}")
+            nrows["trace_id"].append(d.trace_id)
+            nrows["title"].append(n.title)
+            nrows["description"].append(n.description)
+            nrows["steps"].append(sorted(set(n.steps)))
+            nrows["evidence"].append(n.evidence or None)
+    return (
+        pl.DataFrame(drows, schema=DIAGNOSES_SCHEMA),
+        pl.DataFrame(mrows, schema=MODES_SCHEMA),
+        pl.DataFrame(nrows, schema=NOVEL_MODES_SCHEMA),
+    )
+
+
+def _cacheable(judge: Any) -> bool:
+    """Judges that make calls are cached; a judge can say otherwise with a `cacheable` attribute."""
+    return bool(getattr(judge, "cacheable", hasattr(judge, "adiagnose")))
+
+
+def _plan(judge: Any, traces: list[Trace], taxonomy: Taxonomy, out: Path) -> dict[str, Any]:
+    from trajfm.judges.cache import DEFAULT_FILENAME, JudgeCache, cache_key
+
+    skip: set[str] = set()
+    cache_file = out / "cache" / DEFAULT_FILENAME
+    if _cacheable(judge) and cache_file.exists():
+        with JudgeCache(cache_file) as cache:
+            skip = {t.trace_id for t in traces if cache.get(cache_key(judge, t, taxonomy)) is not None}
+    plan = getattr(judge, "plan", None)
+    if callable(plan):
+        result = dict(plan(traces, taxonomy, skip=skip))
+    else:
+        result = {"traces": len(traces), "traces_to_judge": len(traces) - len(skip), "calls": 0,
+                  "est_tokens_in": 0, "note": f"the {getattr(judge, 'name', 'selected')} judge makes no calls"}  # fmt: skip
+    result.setdefault("cached_traces", len(skip))
+    return result
+
+
+def run_extract(
+    inputs: list[Path] | list[str],
+    out: Path | str,
+    *,
+    judge: str = "rules",
+    model: str | None = None,
+    base_url: str | None = None,
+    concurrency: int = 8,
+    taxonomy: str | Path = "mast",
+    limit: int | None = None,
+    dry_run: bool = False,
+    samples: int | None = None,
+    format: str | None = None,  # noqa: A002 - the CLI's option name
+    max_retries: int = 4,
+    rate_limit: float | None = None,
+    progress: bool = False,
+    judge_options: dict[str, Any] | None = None,
+) -> ExtractResult:
+    """Run stage 1 (see the module docstring)."""
+    from trajfm.judges.registry import get_judge
+    from trajfm.judges.runner import RunStats, run_judge
+
+    if concurrency < 1:
+        raise UsageError(f"--concurrency must be at least 1, got {concurrency}")
+    if limit is not None and limit < 1:
+        raise UsageError(f"--limit must be at least 1, got {limit}")
+    if samples is not None and samples < 1:
+        raise UsageError(f"--samples must be at least 1, got {samples}")
+    paths = [Path(p) for p in inputs]
+    if not paths:
+        raise UsageError(
+            "name at least one trace file or folder, e.g. `trajfm extract traces/ --out runs/demo`"
+        )
+    out = Path(out)
+    seconds: dict[str, float] = {}
+    tax = load_taxonomy(taxonomy)
+
+    t0 = time.perf_counter()
+    loaded = load_traces(paths, format=format)
+    seconds["load"] = round(time.perf_counter() - t0, 3)
+    failures = [str(f) for f in loaded.failures]
+    traces = loaded.traces
+    if not traces:
+        detail = f"; {len(failures)} file(s) failed, first: {failures[0]}" if failures else ""
+        raise TraceLoadError(
+            f"no traces found in {', '.join(map(str, paths))}{detail}. Check the paths, or force a loader with "
+            "--format"
+        )
+    if limit is not None:
+        traces = traces[:limit]
+
+    the_judge = get_judge(judge, **_judge_options(model, base_url, samples, judge_options))
+    if dry_run:
+        plan = _plan(the_judge, traces, tax, out)
+        return ExtractResult(run=None, traces=len(traces), load_failures=failures,
+                             skipped_files=len(loaded.skipped), plan=plan, seconds=seconds)  # fmt: skip
+
+    run = RunFolder.create(out)
+    t0 = time.perf_counter()
+    traces_df, steps_df = traces_to_frames(traces)
+    run.write_table("traces", traces_df)
+    run.write_table("steps", steps_df)
+    seconds["write_traces"] = round(time.perf_counter() - t0, 3)
+
+    cache = None
+    if _cacheable(the_judge):
+        from trajfm.judges.cache import JudgeCache
+
+        cache = JudgeCache.in_run(run.root)
+    stats = RunStats()
+    t0 = time.perf_counter()
+    try:
+        diagnoses = run_judge(
+            the_judge, traces, tax, concurrency=concurrency, cache=cache, max_retries=max_retries,
+            rate_limit=rate_limit, progress=progress, stats=stats,
+        )  # fmt: skip
+    finally:
+        if cache is not None:
+            cache.close()
+    seconds["judge"] = round(time.perf_counter() - t0, 3)
+
+    t0 = time.perf_counter()
+    by_id = {t.trace_id: t for t in traces}
+    unverified = 0
+    for d in diagnoses:
+        if d.status == "ok":
+            unverified += verify_diagnosis(d, by_id[d.trace_id])
+    seconds["verify_evidence"] = round(time.perf_counter() - t0, 3)
+
+    t0 = time.perf_counter()
+    diag_df, modes_df, novel_df = diagnosis_frames(diagnoses, tax)
+    run.write_table("diagnoses", diag_df)
+    run.write_table("modes", modes_df)
+    run.write_table("novel_modes", novel_df)
+    seconds["write_diagnoses"] = round(time.perf_counter() - t0, 3)
+
+    statuses = dict(Counter(d.status for d in diagnoses))
+    detected = int(modes_df["detected"].sum()) if modes_df.height else 0
+    info = getattr(the_judge, "manifest_info", None)
+    judge_info = info() if callable(info) else {"judge": the_judge.name, "model": the_judge.model}
+    run.update_manifest(
+        "extract",
+        {
+            "inputs": _inputs_manifest(paths),
+            "options": {
+                "judge": judge,
+                "model": model,
+                "base_url": judge_info.get("base_url", base_url),
+                "concurrency": concurrency,
+                "taxonomy": str(taxonomy),
+                "limit": limit,
+                "samples": samples,
+                "format": format,
+                "max_retries": max_retries,
+                "rate_limit": rate_limit,
+            },  # fmt: skip
+            "judge": judge_info,
+            "model": the_judge.model,
+            "prompt_version": the_judge.prompt_version,
+            "taxonomy": tax.name,
+            "taxonomy_version": tax.version,
+            "counts": {
+                "files": loaded.files,
+                "traces_loaded": len(loaded.traces),
+                "traces_judged": len(traces),
+                "load_failures": len(failures),
+                "skipped_files": len(loaded.skipped),
+                "statuses": statuses,
+                "modes_detected": detected,
+                "evidence_unverified": unverified,
+                "novel_modes": novel_df.height,
+            },
+            "runner": stats.as_dict(),
+            "load_failures": failures[:MAX_LISTED_FAILURES],
+            "timings_s": seconds,
+        },
+    )
+    return ExtractResult(
+        run=run, traces=len(traces), statuses=statuses, load_failures=failures, skipped_files=len(loaded.skipped),
+        detected=detected, novel=novel_df.height, unverified=unverified, cache_hits=stats.cached, calls=stats.calls,
+        seconds=seconds,
+    )  # fmt: skip
