@@ -131,17 +131,20 @@ _WORD = re.compile(r"[a-z0-9]+")
 class FakeEmbedder:
     """Deterministic hashed bag of words and word pairs (for tests; not a language model)."""
 
-    def __init__(self, dim: int = 64):
+    def __init__(self, dim: int = 256):
         self.dim = dim
         self.model_id = f"fake-hash-{dim}"
 
     def _vector(self, text: str) -> np.ndarray:
         words = _WORD.findall(text.lower())
-        feats = words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+        # Words count fully, adjacent pairs half: word order matters a little, as in a real sentence embedder.
+        feats = [(w, 1.0) for w in words] + [
+            (f"{a} {b}", 0.5) for a, b in zip(words, words[1:], strict=False)
+        ]
         v = np.zeros(self.dim, dtype=np.float64)
-        for f in feats:
+        for f, weight in feats:
             d = hashlib.sha256(f.encode()).digest()
-            v[int.from_bytes(d[:4], "little") % self.dim] += 1.0 if d[4] & 1 else -1.0
+            v[int.from_bytes(d[:4], "little") % self.dim] += weight if d[4] & 1 else -weight
         n = np.linalg.norm(v)
         if n == 0:  # no words: a fixed unit vector keeps rows normalised
             v[0], n = 1.0, 1.0

@@ -33,7 +33,9 @@ def print_summary(outcome: ClusterOutcome, console: Console) -> None:
     else:
         console.print(f"stability: {stab.get('skipped')}", highlight=False)
     # Plain lines rather than a table: readable at any terminal width and easy to grep.
-    console.print("  id   size  share  stab.  mode  sim.  novel  new  name [keywords]", highlight=False, markup=False)
+    console.print(
+        "  id   size  share  stab.  mode  sim.  novel  new  name [keywords]", highlight=False, markup=False
+    )
     for r in outcome.clusters.iter_rows(named=True):
         new = r["new_since_baseline"]
         novel = "-" if r["is_novel"] is None else ("yes" if r["is_novel"] else "no")
