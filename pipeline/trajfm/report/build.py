@@ -107,6 +107,7 @@ def build_report(
             "meta": meta,
             "cost": cost,
             "charts": charts,
+            "has_map": "novel_map" in charts,
             "drill": drill,
             "drill_caps": {"step": drill["step_cap"], "evidence": drill["evidence_step_cap"]},
             "mode_names": {m["mode_id"]: m["name"] for m in figures["taxonomy"]["modes"]},

@@ -143,7 +143,9 @@ def heatmap_chart(fig: dict[str, Any]) -> dict[str, Any]:
         y=alt.Y("model:N", sort=models, title=None, axis=alt.Axis(labelLimit=260)),
     )
     rect = base.mark_rect(stroke="white", strokeWidth=1).encode(
-        color=alt.Color("rate:Q", title="% of traces", scale=alt.Scale(scheme="orangered", domainMin=0)),
+        color=alt.Color(
+            "rate:Q", title="% of traces", scale=alt.Scale(domainMin=0, range=["#fbf8f4", "#fc8d59", "#b30000"])
+        ),
         tooltip=[
             alt.Tooltip("model:N"),
             alt.Tooltip("mode:N"),
@@ -253,7 +255,7 @@ def families_chart(fig: dict[str, Any]) -> dict[str, Any]:
         .mark_bar(cornerRadiusEnd=2)
         .encode(
             y=alt.Y("family:N", sort="-x", title=None, axis=alt.Axis(labelLimit=300)),
-            x=alt.X("size:Q", title="novel-mode instances"),
+            x=alt.X("size:Q", title="novel-mode instances", axis=alt.Axis(tickMinStep=1, format="d")),
             color=alt.Color(
                 "novel:N",
                 title=None,
@@ -319,36 +321,33 @@ def cooccurrence_chart(fig: dict[str, Any]) -> dict[str, Any]:
             alt.Tooltip("share:Q", format=".1f", title="% of row"),
         ],
     )
-    text = base.mark_text(fontSize=9).encode(
-        text="n:Q", color=alt.condition("datum.share > 60", alt.value("white"), alt.value("#333"))
+    text = (
+        base.mark_text(fontSize=9)
+        .transform_filter("datum.n > 0")
+        .encode(text="n:Q", color=alt.condition("datum.share > 60", alt.value("white"), alt.value("#333")))
     )
     return _config((rect + text).properties(width=alt.Step(30), height=alt.Step(22)))
 
 
 def root_cause_chart(fig: dict[str, Any]) -> dict[str, Any]:
     rows = [
-        {"from": round(100 * b["lo"]), "to": round(100 * b["hi"]), "n": b["n"]}
-        for b in fig["root_cause"]["bins"]
+        {"position": f"{round(100 * b['lo'])}–{round(100 * b['hi'])}%", "order": i, "n": b["n"]}
+        for i, b in enumerate(fig["root_cause"]["bins"])
     ]
     chart = (
         alt.Chart(alt.Data(values=rows))
         .mark_bar(color="#B279A2", cornerRadiusEnd=2)
         .encode(
             x=alt.X(
-                "from:Q",
-                bin="binned",
-                title="position of the root-cause step in the trace (% of the way)",
-                scale=alt.Scale(domain=[0, 100]),
+                "position:O",
+                sort=alt.SortField("order"),
+                title="position of the root-cause step in the trace (start → end)",
+                axis=alt.Axis(labelAngle=0),
             ),
-            x2="to:Q",
-            y=alt.Y("n:Q", title="traces"),
-            tooltip=[
-                alt.Tooltip("from:Q", title="from %"),
-                alt.Tooltip("to:Q", title="to %"),
-                alt.Tooltip("n:Q", title="traces"),
-            ],
+            y=alt.Y("n:Q", title="traces", axis=alt.Axis(tickMinStep=1, format="d")),
+            tooltip=[alt.Tooltip("position:O", title="position"), alt.Tooltip("n:Q", title="traces")],
         )
-        .properties(width=420, height=200)
+        .properties(width=alt.Step(44), height=200)
     )
     return _config(chart)
 

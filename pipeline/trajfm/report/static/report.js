@@ -182,6 +182,7 @@
     detail.appendChild(steps);
     detail.appendChild(el('h4', { text: 'Final answer' }));
     detail.appendChild(block('', t.answer === null ? '(none)' : t.answer, t.answer_len));
+    detail.scrollTop = 0;
     if (scroll) document.getElementById('traces').scrollIntoView();
   }
 
