@@ -292,8 +292,12 @@ class LocalEndpoint:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def start(self) -> LocalEndpoint:
+        # A short poll interval so stop() returns quickly (shutdown waits for the serve loop's next poll).
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="trajfm-test-endpoint", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="trajfm-test-endpoint",
+            daemon=True,
         )
         self._thread.start()
         return self
