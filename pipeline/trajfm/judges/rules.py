@@ -24,9 +24,10 @@ from typing import Any
 
 from trajfm.errors import JudgeError
 from trajfm.judges.base import Diagnosis, ModeFinding, NovelMode
-from trajfm.judges.detectors import FINDING_KINDS, Finding, run_detectors
+from trajfm.judges.detectors import FINDING_KINDS, Finding, build_view, run_detectors
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.actions import bad_tool_name
+from trajfm.judges.detectors.origin import first_error_origin, first_reply
 from trajfm.taxonomy import Taxonomy
 from trajfm.traces.model import Trace
 
@@ -35,21 +36,45 @@ MAX_NOVEL = 3
 UNDETECTED_CONFIDENCE = 0.6
 
 
-def select_root_cause(findings: list[Finding], trace: Trace) -> tuple[int | None, str | None]:
-    """The root-cause step and agent of a failed run: the earliest decisive finding.
+# Kinds that say how a run ended, not why it failed: they sit at the end of the run, so they decide the root cause
+# only through `first_reply` when nothing earlier explains the failure.
+END_OF_RUN_KINDS = frozenset({"premature_termination", "max_steps_reached", "continued_after_answer"})
 
-    Findings are ordered by their reading-order position; kinds marked `decisive=False` in the mapping (cosmetic
-    ones such as leftover artefacts, or repeated reasoning) never count. The agent is the finding's agent, else
-    the agent of the first step with the finding's index, else the trace's first agent. Returns (None, None) when
-    no decisive finding fired. Improve here (e.g. weighting kinds, or blaming the speaker before the first error in
-    chat logs) without touching the detectors.
+
+def select_root_cause(findings: list[Finding], trace: Trace) -> tuple[int | None, str | None]:
+    """The root-cause step and agent of a failed run (one with a decisive finding), earliest cause first.
+
+    Candidates, by reading-order position: the step that produced the first error signal
+    (`detectors.origin.first_error_origin`: the call whose result failed, or the speaker whose code a terminal
+    rejected) and every decisive finding that is not an end-of-run symptom. The earliest candidate wins. With no
+    candidate, the first agent reply after the opening step is blamed (`detectors.origin.first_reply`): a run
+    that failed without any visible error usually went wrong at its first choice, not where it stopped. Kinds
+    marked `decisive=False` (cosmetic ones such as leftover artefacts, or repeated reasoning) never count.
+    The agent is the candidate's agent, else the agent of the first step with that index, else the trace's first
+    agent. Returns (None, None) when no decisive finding fired and the source does not record a failure.
     """
     decisive = [f for f in findings if FINDING_KINDS[f.kind].decisive and f.steps]
-    if not decisive:
+    # The source's own outcome (Who&When's is_correct, a tau-bench reward below 1) also marks a failed run.
+    if not decisive and trace.is_correct is not False:
         return None, None
-    first = min(decisive, key=lambda f: (f.position, min(f.steps)))
-    step = min(first.steps)
-    agent = first.agent
+    view = build_view(trace)
+    candidates: list[tuple[int, int, str | None]] = [
+        (f.position, min(f.steps), f.agent) for f in decisive if f.kind not in END_OF_RUN_KINDS
+    ]
+    origin = first_error_origin(view)
+    if origin is not None:
+        candidates.append((origin.position, origin.index, origin.agent))
+    if candidates:
+        _, step, agent = min(candidates, key=lambda c: (c[0], c[1]))
+    else:
+        reply = first_reply(view)
+        if reply is not None:
+            step, agent = reply.index, reply.agent
+        elif decisive:
+            first = min(decisive, key=lambda f: (f.position, min(f.steps)))
+            step, agent = min(first.steps), first.agent
+        else:
+            return None, None
     if agent is None:
         agent = next((s.agent for s in trace.steps if s.index == step and s.agent), None)
     if agent is None and trace.agents:
