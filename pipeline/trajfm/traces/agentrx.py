@@ -37,7 +37,7 @@ CHAT_ROLES = frozenset({"system", "user", "assistant", "tool", "function", "deve
 
 
 def is_tau_record(doc: Any) -> bool:
-    return isinstance(doc, dict) and isinstance(doc.get("traj"), list)
+    return isinstance(doc, dict) and "traj" in doc
 
 
 def is_magentic_list(doc: Any) -> bool:
@@ -104,7 +104,7 @@ def add_chat_message(builder: StepBuilder, msg: dict[str, Any], *, index: int, s
         call_id = opt_str(msg.get("tool_call_id"))
         if call_id:
             meta["tool_call_id"] = call_id
-        is_error = content.lstrip()[:6].lower() == "error"
+        is_error = content.lstrip()[:5].lower() == "error"
         builder.add(index=index, kind="tool_result", content=content, step_id=step_id, agent="tool",
                     tool_name=name, is_error=is_error, meta=meta)  # fmt: skip
         return

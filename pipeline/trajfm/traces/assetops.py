@@ -20,7 +20,8 @@ ReAct form (extensionless JSON files in `<run>/<vendor>/<model>/<utterance id>` 
 
 Plan-execute form (AgentHive): `{id, text, trajectory: [{task_number, task_description, agent_name, response}]}`:
 each task gives an action step (the task description, tool_name = agent_name) and an observation step (the
-response), both with index = task_number (1-based position when absent).
+response), both with index = task_number (1-based position when absent). Model and vendor come from the path
+only under a timestamp-like run folder (else from an optional `model` field); utterance id = `id`.
 """
 
 from __future__ import annotations
@@ -57,13 +58,13 @@ _E2E = re.compile(r"e2e|end.?to.?end|multi.?agent", re.IGNORECASE)
 
 def sniff(doc: Any) -> bool:
     """True for a document in either AssetOpsBench form."""
-    if not isinstance(doc, dict):
+    if not isinstance(doc, dict) or "trajectory" not in doc:
         return False
+    if "trajectroy_log" in doc or doc.get("type") == "mpe-agent":
+        return True  # unmistakably this format: a malformed trajectory is reported by parse
     traj = doc.get("trajectory")
     if not isinstance(traj, list):
         return False
-    if "trajectroy_log" in doc or doc.get("type") == "mpe-agent":
-        return True
     first = traj[0] if traj else None
     if isinstance(first, dict):
         return bool({"thought", "action", "observation"} & first.keys()) or "task_description" in first
@@ -332,6 +333,10 @@ def _parse_react(doc: dict[str, Any], traj: list[Any], source: Source) -> Trace:
 
 def _parse_plan_execute(doc: dict[str, Any], traj: list[Any], source: Source) -> Trace:
     info = path_info(source.path.replace("\\", "/"))
+    if info["run_id"] is None:
+        # Plan-execute files do not follow the <run>/<vendor>/<model>/<id> layout unless a run folder says so:
+        # without one, the parent folder is just a folder, not a model name.
+        info = {**info, "model": None, "vendor": None}
     builder = StepBuilder()
     agents: set[str] = set()
     for pos, item in enumerate(traj, start=1):

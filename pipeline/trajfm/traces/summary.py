@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from trajfm.errors import TraceLoadError
@@ -95,13 +96,11 @@ def render(summary: dict[str, Any], console: Console) -> None:
                 t.add_row(f"... {len(counts) - _TOP} more (see --json)", "")
             console.print(t)
     if summary["failures"]:
-        t = Table(title="Failed (not loaded)", title_justify="left")
-        t.add_column("file")
-        t.add_column("reason")
+        # One plain line per failure, never wrapped inside a cell, so paths can be copied.
+        console.print(f"[bold red]Failed (not loaded): {len(summary['failures'])}[/]")
         for f in summary["failures"]:
             where = f["path"] if f["record"] is None else f"{f['path']} (record {f['record']})"
-            t.add_row(where, f["reason"])
-        console.print(t)
+            console.print(f"  {escape(where)}: {escape(f['reason'])}", soft_wrap=True, highlight=False)
     if summary["skipped"]:
         notes = Counter(s["note"] for s in summary["skipped"])
         t = Table(title="Skipped (not traces)", title_justify="left")

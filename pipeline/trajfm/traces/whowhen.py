@@ -35,12 +35,19 @@ _MARKERS = ("question", "question_ID", "mistake_agent", "mistake_step", "is_corr
 def sniff(doc: Any) -> bool:
     if not isinstance(doc, dict):
         return False
+    if "history" not in doc or "trajectory" in doc:
+        return False
+    # With Who&When's own fields present, a malformed history is this format's error to report, not unknown.
+    if any(k in doc for k in _MARKERS):
+        return True
     history = doc.get("history")
-    if not isinstance(history, list) or "trajectory" in doc:
-        return False
-    if history and not (isinstance(history[0], dict) and "content" in history[0] and "role" in history[0]):
-        return False
-    return any(k in doc for k in _MARKERS)
+    return (
+        isinstance(history, list)
+        and bool(history)
+        and isinstance(history[0], dict)
+        and "role" in history[0]
+        and ("name" in history[0])
+    )
 
 
 def agent_of(item: dict[str, Any]) -> str | None:
