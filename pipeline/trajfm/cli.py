@@ -92,6 +92,51 @@ def traces_command(
 
 # ---- synth (bundled corpus) -------------------------------------------------------------------------------------
 
+
+@app.command("synth")
+def synth_command(
+    out: str = typer.Option(
+        "traces/assetops", "--out", help="Folder to write the corpus and labels.jsonl into."
+    ),
+    seed: int | None = typer.Option(
+        None, "--seed", help="Random seed (default: the committed corpus's seed)."
+    ),
+    limit: int | None = typer.Option(
+        None, "--limit", help="Write only this many runs, spread over models/tasks."
+    ),
+    overwrite: bool = typer.Option(
+        False,
+        "--overwrite",
+        help="Replace an earlier synthetic corpus in --out (run folders and labels.jsonl).",
+    ),
+    stats: str | None = typer.Option(
+        None, "--stats", help="Print behaviour rates of an existing corpus (folder or labels.jsonl) and exit."
+    ),
+) -> None:
+    """Write the bundled synthetic corpus: 881 AssetOpsBench-style runs with planted, labelled failures.
+
+    Same seed, byte-identical files. The sidecar labels.jsonl says per trace which behaviours were planted and at
+    which steps. See traces/README.md.
+    """
+    from pathlib import Path
+
+    from trajfm.synth import DEFAULT_SEED, corpus_stats, generate_corpus
+
+    try:
+        if stats is not None:
+            typer.echo(corpus_stats(Path(stats)))
+            return
+        used = DEFAULT_SEED if seed is None else seed
+        summary = generate_corpus(Path(out), used, limit=limit, overwrite=overwrite)
+        per_model = ", ".join(f"{m} {n}" for m, n in summary.per_model.items())
+        typer.echo(
+            f"wrote {summary.n_traces} traces to {summary.out} (seed {used}, {summary.total_bytes:,} bytes)"
+        )
+        typer.echo(f"per model: {per_model}")
+    except TrajfmError as exc:
+        _fail(exc)
+
+
 # ---- extract / export (stage 1) ---------------------------------------------------------------------------------
 
 
