@@ -9,6 +9,7 @@ findings at the same step). Each detector is `detect(view) -> list[Finding]` ove
 | repetition     | repeated_action, repeated_thought                                     |
 | errors         | error_retried_identically, error_unresolved, error_ignored            |
 | actions        | invalid_action, action_reasoning_mismatch                             |
+| call_errors    | invalid_action (rejected calls in span trees and chat logs)           |
 | entities       | hallucinated_entity                                                   |
 | completion     | overstated_completion, unverified_subagent_failure                    |
 | output         | output_format_ignored, leftover_artefacts                             |
@@ -23,6 +24,7 @@ from collections.abc import Callable
 from trajfm.judges.detectors.actions import detect_action_reasoning_mismatch, detect_invalid_actions
 from trajfm.judges.detectors.ambiguity import detect_no_clarification
 from trajfm.judges.detectors.base import Act, Finding, TraceView, build_view
+from trajfm.judges.detectors.call_errors import detect_rejected_calls
 from trajfm.judges.detectors.completion import (
     detect_overstated_completion,
     detect_unverified_subagent_failure,
@@ -39,6 +41,7 @@ Detector = Callable[[TraceView], list[Finding]]
 
 DETECTORS: tuple[Detector, ...] = (
     detect_invalid_actions,
+    detect_rejected_calls,
     detect_error_recovery,
     detect_message_errors,
     detect_repeated_actions,

@@ -1,0 +1,106 @@
+"""Calls the environment rejected for their form, blamed on the step that issued them (`invalid_action`).
+
+`actions.detect_invalid_actions` checks ReAct actions whose result is a separate step. This module covers the
+layouts it does not reach, where the rejection shows up away from the call:
+- span trees, where a tool span carries call and result together and the call was written by an earlier model
+  span (the model output that named the tool), or where a parent step span reports that the framework could not
+  parse the model output of its child span;
+- multi-agent chat logs, where a terminal or tool speaks the error in its own message after the message whose
+  code or request it rejected;
+- tool results that reject the arguments in words the other detector does not look for (Python's
+  "unexpected keyword argument", "missing 1 required positional argument", a schema "validation error").
+
+A rejected form is a formatting problem of the caller, not of the tool, so the finding points at the caller:
+- result of an action: the action;
+- span with a tool name: the nearest earlier step (or descendant of the same parent) naming the same tool that
+  was written by a model (it has a model name or is an action/tool call), else the span itself;
+- span without a tool name (a step span whose output says the model output could not be parsed): the last model
+  span nested under it, else the nearest earlier model span;
+- chat message: the nearest earlier message by another speaker.
+Only the head of a step is scanned (`ERROR_HEAD_CHARS`), like the other error detectors.
+"""
+
+from __future__ import annotations
+
+from trajfm.judges.detectors import text as tx
+from trajfm.judges.detectors.base import ACTION_KINDS, RESULT_KINDS, Finding, TraceView
+from trajfm.traces.model import Step
+
+ERROR_HEAD_CHARS = 600
+
+REJECTED_CALL = tx.Pattern(
+    r"unexpected keyword argument|missing \d+ required (?:positional |keyword-only )?arguments?|"
+    r"takes (?:from )?\d+ (?:to \d+ )?positional arguments? but \d+ (?:were|was) given|"
+    r"got multiple values for (?:keyword )?argument|error in code parsing|"
+    r"regex pattern .{0,120}? was not found|(?:code|tool call|function call|output) (?:could not|cannot) be parsed|"
+    r"\bvalidation errors? for\b|invalid (?:arguments?|parameters?|input) (?:for|to|provided|given)\b|"
+    r"required (?:argument|parameter|property) [\w'\"`]{1,40} (?:is )?(?:missing|not provided)",
+    needles=("argument", "pars", "regex", "validation", "invalid", "required"),
+)
+
+
+def _written_by_model(step: Step) -> bool:
+    return step.kind in ACTION_KINDS or bool(step.meta.get("model"))
+
+
+def _caller(view: TraceView, k: int) -> Step:
+    steps = view.trace.steps
+    err = steps[k]
+    if err.kind in RESULT_KINDS:
+        for act in view.acts:
+            if act.result is err and act.step is not err:
+                return act.step
+    if err.kind == "span":
+        if err.tool_name:
+            for j in range(k - 1, -1, -1):
+                prev = steps[j]
+                if prev.tool_name == err.tool_name and _written_by_model(prev):
+                    return prev
+            return err
+        nested = [s for s in steps[k + 1 :] if s.parent_id == err.step_id and _written_by_model(s)]
+        if nested:
+            return nested[-1]
+        for j in range(k - 1, -1, -1):
+            if _written_by_model(steps[j]):
+                return steps[j]
+        return err
+    if err.kind == "message":
+        for j in range(k - 1, -1, -1):
+            prev = steps[j]
+            if prev.kind == "message" and prev.agent != err.agent:
+                return prev
+    return err
+
+
+def detect_rejected_calls(view: TraceView) -> list[Finding]:
+    out: list[Finding] = []
+    seen: set[int] = set()
+    for k, step in enumerate(view.trace.steps):
+        if not (step.kind in RESULT_KINDS or step.kind in ("span", "message")) or not step.content:
+            continue
+        head = view.head(step)[:ERROR_HEAD_CHARS]
+        m = REJECTED_CALL.search(head, view.low(step)[:ERROR_HEAD_CHARS])
+        if m is None:
+            continue
+        caller = _caller(view, k)
+        if caller.position in seen:
+            continue
+        seen.add(caller.position)
+        evidence = tx.quote_match(step.content, m)
+        tool = step.tool_name or caller.tool_name
+        out.append(
+            Finding(
+                kind="invalid_action",
+                steps=[caller.index],
+                evidence=evidence,
+                detail=(
+                    f"step {caller.index}: the call{f' to {tool}' if tool else ''} was rejected for its form "
+                    f'(step {step.index}: "{tx.short(evidence, 90)}")'
+                ),
+                position=caller.position,
+                agent=caller.agent,
+                tool=tool,
+                error=tx.short(evidence, 100),
+            )
+        )
+    return out
