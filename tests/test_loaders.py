@@ -257,10 +257,11 @@ def test_every_fixture_is_detected_as_its_folder_format() -> None:
         assert t.source_format == folder, t.trace_id
         assert_valid(t)
     assert {Path(s.path).name for s in result.skipped} == {
-        "README.md", "ground_truth.json", "labels_spans.json", "scenarios.jsonl", "metadata.json",
+        "README.md", "ground_truth.json", "labels_spans.json", "scenarios.jsonl", "metadata.json", "labels.jsonl",
     }  # fmt: skip
     notes = {Path(s.path).name: s.note for s in result.skipped}
     assert "label file" in notes["labels_spans.json"] and "label file" in notes["ground_truth.json"]
+    assert notes["labels.jsonl"] == "JSON lines of failure labels (a label file), not a trace"
 
 
 def test_trace_ids_are_stable_and_unique_across_roots(tmp_path: Path) -> None:

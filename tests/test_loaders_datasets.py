@@ -38,7 +38,9 @@ def test_every_trace_loads_with_the_readme_counts(everything) -> None:
 def test_non_traces_are_skipped_not_failed(everything) -> None:
     notes = Counter(s.note for s in everything.skipped)
     assert notes["span-level error annotations (a label file), not a trace"] == 117
-    assert notes["failure annotations (a label file), not a trace"] == 1
+    assert notes["failure labels (a label file), not a trace"] == 1
+    assert notes["task/scenario descriptions without steps, not a trace"] == 10
+    assert notes["JSON lines of task/scenario descriptions without steps, not a trace"] == 3
     skipped = {Path(s.path).name for s in everything.skipped}
     assert {"FORMAT.md", "SCENARIO_STATS.md", "addtional_fm.csv", "all_utterance.jsonl"} <= skipped
 

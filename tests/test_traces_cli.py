@@ -22,7 +22,7 @@ def _run(*args: str):
 def test_summary_of_fixtures_counts_formats_models_agents() -> None:
     res = _run(str(FIX))
     assert res.exit_code == 0, res.output
-    assert "20 traces from 20 files; 0 failed, 5 skipped" in res.output
+    assert "20 traces from 21 files; 0 failed, 6 skipped" in res.output
     assert "Traces per format" in res.output and "Traces per model" in res.output
     assert "tiny-planner-7b" in res.output and "WebSurfer" in res.output
 
@@ -43,7 +43,7 @@ def test_json_summary_is_machine_readable() -> None:
     assert summary["by_model"]["tiny-llm"] == 3
     assert summary["steps_per_trace"]["max"] == 19  # the AssetOpsBench fixture with nested sub-agent steps
     assert summary["per_format"]["whowhen"]["steps"] == {"median": 4, "max": 4, "total": 8}
-    assert len(summary["skipped"]) == 5
+    assert len(summary["skipped"]) == 6
 
 
 def _mixed(tmp_path: Path) -> Path:

@@ -54,34 +54,39 @@ def is_single_trace_list(doc: Any) -> bool:
 
 
 def non_trace_note(doc: Any) -> str | None:
-    """Why a decoded document is not a trace, when it is a recognisable non-trace document; else None."""
+    """What a recognisable non-trace document is (a noun phrase, e.g. "failure labels (a label file)"); else None."""
     if isinstance(doc, dict):
         if "@context" in doc:
-            return "dataset metadata (JSON-LD), not a trace"
+            return "dataset metadata (JSON-LD)"
         errors = doc.get("errors")
         if isinstance(errors, list) and all(isinstance(e, dict) and "location" in e for e in errors[:20]):
-            return "span-level error annotations (a label file), not a trace"
+            return "span-level error annotations (a label file)"
         if _is_failure_label(doc):
-            return "failure annotations (a label file), not a trace"
+            return "failure labels (a label file)"
         if _is_scenario(doc):
-            return "a task/scenario description without steps, not a trace"
+            return "task/scenario descriptions without steps"
         return None
     if isinstance(doc, list) and doc:
         sample = doc[:20]
         if all(isinstance(d, dict) and _is_failure_label(d) for d in sample):
-            return "failure annotations (a label file), not a trace"
+            return "failure labels (a label file)"
         if all(isinstance(d, dict) and _is_scenario(d) for d in sample):
-            return "a list of tasks/scenarios without steps, not a trace"
+            return "task/scenario descriptions without steps"
     return None
 
 
+_LABEL_KEYS = ("root_cause", "mistake_step", "behaviours", "behaviors", "labels", "decisive_step", "gold")
+_REFERENCE_KEYS = ("trace_path", "trajectory_id", "trace_id", "trace_file")
+
+
 def _is_failure_label(d: dict[str, Any]) -> bool:
+    """Labels about traces: they point at a trace (or carry failure fields) but have no steps of their own."""
     if any(k in d for k in _STEP_KEYS):
         return False
     failures = d.get("failures")
     if isinstance(failures, list) and all(isinstance(f, dict) for f in failures[:10]):
         return True
-    return "root_cause" in d or ("mistake_step" in d and "mistake_agent" in d)
+    return any(k in d for k in _LABEL_KEYS) and (any(k in d for k in _REFERENCE_KEYS) or "root_cause" in d)
 
 
 def _is_scenario(d: dict[str, Any]) -> bool:

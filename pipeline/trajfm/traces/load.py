@@ -245,7 +245,7 @@ def _parse_document(doc: Any, source: Source, forced: str | None, out: FileOutco
         return
     note = _detect.non_trace_note(doc)
     if note is not None:
-        out.skipped = SkippedFile(source.path, note)
+        out.skipped = SkippedFile(source.path, f"{note}, not a trace")
         return
     out.failures.append(LoadFailure(source.path, _unknown_reason(doc), source.record))
 
@@ -322,7 +322,7 @@ def _parse_jsonl(
     elif forced is None and _detect.detect(doc0) is None:
         note = _detect.non_trace_note(doc0)
         if note is not None:
-            out.skipped = SkippedFile(source.path, f"JSON lines, each {note}")
+            out.skipped = SkippedFile(source.path, f"JSON lines of {note}, not a trace")
             return
     _parse_document(doc0, source.with_record(first[0]), forced, out)
     for n, doc in records:
