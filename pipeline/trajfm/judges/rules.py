@@ -32,6 +32,7 @@ from trajfm.taxonomy import Taxonomy
 from trajfm.traces.model import Trace
 
 RULES_VERSION = "rules-1"
+_CALL_KINDS = frozenset({"action", "tool_call"})
 MAX_NOVEL = 3
 UNDETECTED_CONFIDENCE = 0.6
 
@@ -100,14 +101,19 @@ def _novel_description(group: list[Finding]) -> str:
     return " ".join(parts)
 
 
-def _summary(findings: list[Finding], trace: Trace, completed: bool, root: int | None) -> str:
+def _summary(findings: list[Finding], trace: Trace, completed: bool | None, root: int | None) -> str:
     n_steps = len(trace.step_indices())
     if not findings:
-        return f"No failure signal found in {n_steps} steps; the agent returned a final answer."
+        ending = (
+            "the agent returned a final answer"
+            if (trace.final_answer or "").strip()
+            else "no final answer recorded"
+        )
+        return f"No failure signal found in {n_steps} steps; {ending}."
     lead = next((f for f in findings if f.steps and min(f.steps) == root), findings[0])
     kinds = sorted({FINDING_KINDS[f.kind].title.lower() for f in findings if f is not lead})
     more = f"; also {', '.join(kinds)}" if kinds else ""
-    done = "task completed" if completed else "task not completed"
+    done = {True: "task completed", False: "task not completed", None: "completion unknown"}[completed]
     return (
         f"{FINDING_KINDS[lead.kind].title} at step {min(lead.steps) if lead.steps else '?'}{more} ({done})."
     )
@@ -179,7 +185,11 @@ class RulesJudge:
             for family, group in list(novel_groups.items())[:MAX_NOVEL]
         ]
         blocking = any(FINDING_KINDS[f.kind].blocks_completion for f in findings)
-        completed = bool((trace.final_answer or "").strip()) and not blocking
+        completed: bool | None = bool((trace.final_answer or "").strip()) and not blocking
+        if not (trace.final_answer or "").strip() and not any(s.kind in _CALL_KINDS for s in trace.steps):
+            # A chat log keeps its answer in its last message: without a final-answer field nothing says
+            # whether the task was done, unless a blocking finding already says it was not.
+            completed = False if blocking else None
         root_step, root_agent = select_root_cause(findings, trace)
         return Diagnosis(
             trace_id=trace.trace_id,

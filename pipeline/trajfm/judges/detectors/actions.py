@@ -194,6 +194,7 @@ _NOT_ENTITY = frozenset(
         "number",
     ]
 )
+_TOOL_LIKE = re.compile(r"\b[A-Z][A-Za-z]*(?:Agent|Tool|API)\b")
 _INTENT = (
     r"(?:use|call|query|ask|invoke|run|using|consult|request|via|delegate to|hand (?:it )?to|send (?:it )?to)"
 )
@@ -211,12 +212,14 @@ def _idents(text: str) -> dict[str, set[str]]:
 
 def detect_action_reasoning_mismatch(view: TraceView) -> list[Finding]:
     out: list[Finding] = []
-    tools = sorted((t for t in view.tools if t and not tx.is_finish_tool(t)), key=len, reverse=True)
+    used = {t for t in view.tools if t and not tx.is_finish_tool(t) and not bad_tool_name(t)}
     for a in view.main_acts:
         th = a.thought
         if th is None or a.is_finish or not th.content:
             continue
         thought = th.content[:1500]
+        # Tools the trace used, plus tool-like names the reasoning mentions (FooAgent, BarTool, BazAPI).
+        tools = sorted(used | set(_TOOL_LIKE.findall(thought)), key=len, reverse=True)
         finding: Finding | None = None
         # 1. The reasoning announces another tool than the one called.
         if a.tool and a.tool not in thought:

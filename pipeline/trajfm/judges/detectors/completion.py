@@ -18,12 +18,22 @@ from trajfm.judges.detectors.base import Act, Finding, TraceView
 from trajfm.judges.detectors.errors import ADMITS_FAILURE, error_in, result_failed, review_failed_in
 
 _CLAIM = tx.Pattern(
-    r"\b(?:successfully|has been (?:successfully )?(?:completed|created|generated|downloaded|scheduled|submitted|"
-    r"retrieved|analy[sz]ed|done|resolved|executed|updated|fixed|identified|detected|forecast(?:ed)?)|have (?:been )?"
-    r"(?:successfully )?(?:completed|created|generated|downloaded|scheduled|retrieved|analy[sz]ed|finished|identified)|"
-    r"(?:task|request|analysis|job) (?:is|was|has been) (?:complete|completed|done|accomplished|finished)|"
-    r"completed (?:successfully|the task)|all (?:requested |the )?(?:steps|tasks|items|data)[^.\n]{0,40}"
-    r"(?:complete|completed|done|retrieved)|as requested)\b",
+    r"\b(?:successfully|(?:has|have) (?:now )?(?:been )?(?:successfully )?(?:[a-z]+ed|done|sent|made|set up|"
+    r"written|run|forecast|built)\b|(?:task|request|analysis|job) (?:is|was|has been) (?:complete|completed|done|"
+    r"accomplished|finished)|completed (?:successfully|the task)|all (?:requested |the )?(?:steps|tasks|items|data)"
+    r"[^.\n]{0,40}(?:complete|completed|done|retrieved)|as requested)\b",
+    needles=(
+        "success",
+        "has ",
+        "have ",
+        "task",
+        "request",
+        "analysis",
+        "job",
+        "completed",
+        "all ",
+        "as requested",
+    ),
 )
 _EMPTY = tx.Pattern(
     r"\b(?:0|zero|no) (?:observations|records|rows|results|entries|data points|items|matches)\b|"

@@ -2,9 +2,9 @@
 
 A result that says an entity does not exist ("asset X not found", "no sensor named 'Y'", "X does not exist",
 "unknown site Z") yields the entity names quoted or written as identifiers near that phrase. The finding is raised
-when the agent itself introduced the entity (it appears in the agent's actions or reasoning but not in the task
-or in any result before the agent first used it), or when the agent's final answer still presents the entity
-after being told it does not exist. An agent that tries an entity the *user* named and then reports it missing is
+when the agent's final answer still presents the entity after being told it does not exist, or when the agent
+itself introduced the entity (it appears in the agent's actions or reasoning but not in the task or in any result
+before the agent first used it) and kept using it afterwards. An agent that tries an entity the *user* named and then reports it missing is
 behaving well and yields nothing here.
 """
 
@@ -60,16 +60,27 @@ _NOT_NAMES = frozenset(
 )
 
 
+_SEARCH_MISS = re.compile(r"\b(?:search|query|queries|results?|on (?:this|the) page|matching)\b", re.I)
+
+
+def _looks_like_entity(name: str) -> bool:
+    """An identifier ("CWC04009", "Chiller 6", "mp_1") or a proper name ("Chiller Nine"), not a plain phrase."""
+    return any(c.isdigit() for c in name) or any(c.isupper() for c in name)
+
+
 def _names_near(text: str, m: re.Match[str]) -> list[str]:
-    """Entity names in the sentence around a "does not exist" phrase: quoted names first, then identifiers."""
+    """Entity names in the sentence around a "does not exist" phrase: quoted names first, then identifiers.
+    A search that found nothing ("the search string 'x' was not found on this page") names no entity."""
     s = max(text.rfind(".", 0, m.start()), text.rfind("\n", 0, m.start()), m.start() - 200)
     e = text.find(".", m.end())
     e = min(e if e != -1 else len(text), m.end() + 120)
     window = text[s + 1 : e]
+    if _SEARCH_MISS.search(window):
+        return []
     names = [q.strip() for q in _QUOTED.findall(window)]
     if not names:
         names = [x.group(0).strip() for x in _ID.finditer(window)]
-    return [n for n in names if n.lower() not in _NOT_NAMES and len(n) >= 2 and any(c.isalnum() for c in n)]
+    return [n for n in names if n.lower() not in _NOT_NAMES and len(n) >= 2 and _looks_like_entity(n)]
 
 
 def detect_hallucinated_entities(view: TraceView) -> list[Finding]:
@@ -98,7 +109,9 @@ def detect_hallucinated_entities(view: TraceView) -> list[Finding]:
                     continue
                 first_use = used_at[0]
                 introduced = key not in task_l and key not in _env_before(view, first_use, seen_env)
-                in_answer = key in answer_l and not re.search(
+                in_answer = re.search(
+                    r"(?<!\w)" + re.escape(key) + r"(?!\w)", answer_l
+                ) is not None and not re.search(
                     re.escape(key)
                     + r".{0,80}"
                     + _MISSING.pattern
@@ -109,12 +122,17 @@ def detect_hallucinated_entities(view: TraceView) -> list[Finding]:
                     answer_l,
                     re.I,
                 )
-                if not (introduced or in_answer):
+                # An invented name that the agent dropped after being told it does not exist was a slip it
+                # corrected; it counts when the agent keeps using the name or the answer still presents it.
+                reused = introduced and any(key in t for _, t in act_texts[k + 1 :])
+                if not (reused or in_answer):
                     continue
                 reported.add(key)
                 evidence = tx.quote_match(head, m, context=70)
                 where = "introduced by the agent" if introduced else "named by the user"
-                tail = " and the final answer still presents it" if in_answer else ""
+                tail = (
+                    " and the final answer still presents it" if in_answer else " and the agent kept using it"
+                )
                 out.append(
                     Finding(
                         kind="hallucinated_entity",

@@ -136,10 +136,10 @@ def detect_error_recovery(view: TraceView) -> list[Finding]:
             j += 1
         after = acts[j] if j < n else None  # the first call that did not fail, if any
         assert first.result is not None
-        err_quote = tx.quote_match(first.result.content, m) if m.start() < len(first.result.content) else ""
-        if not err_quote or err_quote not in first.result.content:
+        err_quote = tx.line_of(first.result.content, m) if m.end() <= len(first.result.content) else ""
+        if not err_quote:
             err_quote = tx.first_line(first.result.content)
-        err_line = tx.short(err_quote, 100)
+        err_line = tx.short(err_quote, 140)
         tool = first.tool or "a tool"
         identical = [
             b

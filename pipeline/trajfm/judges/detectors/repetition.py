@@ -19,9 +19,13 @@ MIN_THOUGHT_CHARS = 40
 
 
 def _same_call(a: Act, b: Act) -> tuple[bool, bool]:
-    """(is a repeat, is exact)."""
+    """(is a repeat, is exact). A call without arguments (page down, next, refresh) acts on state that may have
+    changed, so it only repeats when it also got the same result back."""
     if a.tool.lower() != b.tool.lower():
         return False, False
+    if len(a.tokens) <= 1 + len(a.tool.split()):
+        same_result = a.result is not None and b.result is not None and a.result.content == b.result.content
+        return (same_result and a.signature == b.signature), True
     if a.signature == b.signature:
         return True, True
     if (

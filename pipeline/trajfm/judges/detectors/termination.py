@@ -97,6 +97,10 @@ def detect_termination(view: TraceView) -> list[Finding]:
     if isinstance(max_steps, int) and max_steps > 0 and n_main >= max_steps and not finished:
         ev = tx.quote(last.content, max_len=100) or tx.quote(acts[-1].step.content, max_len=100)
         return [_limit_finding(view, ev, f"the run used all {max_steps} allowed steps without finishing")]
+    if not answer and not acts:
+        # A chat log without tool calls keeps its answer in its last message, not in `final_answer`: the
+        # absence of a final-answer field says nothing about how the run ended.
+        return []
     if not answer and not finished:
         if len(acts) >= CUT_OFF_MIN_ACTS:
             ev = tx.quote(acts[-1].step.content, max_len=100)

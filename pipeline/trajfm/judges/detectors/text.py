@@ -104,6 +104,15 @@ def quote_match(text: str, m: re.Match[str], *, context: int = 60, max_len: int 
     return quote(text, s, e, max_len=max(max_len, m.end() - m.start()))
 
 
+def line_of(text: str, m: re.Match[str], *, max_len: int = 200) -> str:
+    """The whole line a match sits on (from the line start, or the match when the line is long), verbatim."""
+    s = text.rfind("\n", 0, m.start()) + 1
+    if m.start() - s > max_len // 2:
+        s = m.start()
+    e = text.find("\n", m.end())
+    return quote(text, s, len(text) if e == -1 else e, max_len=max_len)
+
+
 def first_line(text: str, max_len: int = 120) -> str:
     """The first non-empty line of `text`, verbatim, cut to `max_len` at a word boundary."""
     for line in text.splitlines():
