@@ -29,21 +29,26 @@ from trajfm.traces.model import Trace
 FORMAT = "mast"
 
 _TS = r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}"
-# (compiled pattern, kind); group "who" is the speaker.
-_SPEAKERS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(rf"^\[{_TS} INFO\] (?P<who>[A-Za-z][A-Za-z ]{{0,40}}): \*\*"), "message"),
-    (re.compile(rf"^\[{_TS} INFO\] \*\*\[(?P<who>[^\]]{{1,60}})\]\*\*"), "system"),
-    (re.compile(rf"^{_TS}\.\d+ \| *[A-Z]+ *\| [\w.]+:\w+:\d+ - (?:\w+)\((?P<who>\w+)\): "), "message"),
-    (re.compile(rf"^{_TS}\.\d+ \| *[A-Z]+ *\| (?:[\w]+\.)*(?P<who>\w+):\w+:\d+ - "), "message"),
-    (re.compile(rf"^\[{_TS}\] FROM: (?P<who>\S+) TO:"), "message"),
-    (re.compile(r"^(?P<who>[A-Z][a-z]+(?:[A-Z][a-z0-9]*)+):(?:\s|$)"), "message"),
-    (re.compile(r"^\s*Response from (?P<who>.{1,60}? Agent)\s*$"), "message"),
-    (re.compile(r"^\s*(?:Message to .{1,60} Agent|Code Execution Output)\s*$"), "observation"),
-    (re.compile(r"^-{5,} (?P<who>\S.{0,60}?) -{5,}\s*$"), "message"),
-    (re.compile(r"^(?P<who>\w[\w .-]{0,60}) \(to \w[\w .-]{0,60}\):\s*$"), "message"),
-    (re.compile(r"^\S+ - INFO - (?P<who>[\w -]{1,60})'s Response:"), "message"),
-    (re.compile(r"^(?P<who>User|Assistant|System|Human|AI|USER|ASSISTANT|SYSTEM)\s*:(?:\s|$)"), "message"),
+# (pattern, kind); the optional group "who" is the speaker. Tried in order: the first that matches wins.
+_SPEAKERS: list[tuple[str, str]] = [
+    (rf"\[{_TS} INFO\] (?P<who>[A-Za-z][A-Za-z ]{{0,40}}): \*\*", "message"),  # ChatDev role line
+    (rf"\[{_TS} INFO\] \*\*\[(?P<who>[^\]]{{1,60}})\]\*\*", "system"),  # ChatDev section header
+    (rf"{_TS}\.\d+ \| *[A-Z]+ *\| [\w.]+:\w+:\d+ - (?:\w+)\((?P<who>\w+)\): ", "message"),  # MetaGPT loguru
+    (rf"{_TS}\.\d+ \| *[A-Z]+ *\| (?:[\w]+\.)*(?P<who>\w+):\w+:\d+ - ", "message"),  # loguru module
+    (rf"\[{_TS}\] FROM: (?P<who>\S+) TO:", "message"),  # MetaGPT message log
+    (r"(?P<who>[A-Z][a-z]+(?:[A-Z][a-z0-9]*)+):(?:\s|$)", "message"),  # "SimpleCoder:"
+    (r"\s*Response from (?P<who>.{1,60}? Agent)\s*$", "message"),  # AppWorld
+    (r"\s*(?:Message to .{1,60} Agent|Code Execution Output)\s*$", "observation"),  # AppWorld input/output
+    (r"-{5,} (?P<who>\S.{0,60}?) -{5,}\s*$", "message"),  # Magentic-One console
+    (r"(?P<who>\w[\w .-]{0,60}) \(to \w[\w .-]{0,60}\):\s*$", "message"),  # AG2 console
+    (r"\S+ - INFO - (?P<who>[\w -]{1,60})'s Response:", "message"),  # HyperAgent
+    (r"(?P<who>User|Assistant|System|Human|AI|USER|ASSISTANT|SYSTEM)\s*:(?:\s|$)", "message"),
 ]
+# One anchored alternation, so each line costs one match call in C; group p<i> tells which pattern matched.
+_SPEAKER_RE = re.compile(
+    "|".join(f"(?P<p{i}>{pat.replace('(?P<who>', f'(?P<w{i}>')})" for i, (pat, _) in enumerate(_SPEAKERS))
+)
+_KINDS = [kind for _, kind in _SPEAKERS]
 _MAX_LINE_FOR_MATCH = 400  # speaker lines are short; skipping long lines keeps matching cheap on dumps
 
 
@@ -66,18 +71,19 @@ def split_turns(text: str) -> list[tuple[str | None, str, str, str | None]]:
     for n, line in enumerate(lines):
         if not line or len(line) > _MAX_LINE_FOR_MATCH:
             continue
-        for pattern, kind in _SPEAKERS:
-            m = pattern.match(line)
-            if m:
-                who = m.groupdict().get("who")
-                who = who.strip() if who else None
-                if kind == "system":
-                    starts.append((n, None, kind, who))
-                elif kind == "observation":
-                    starts.append((n, "environment", kind, line.strip()))
-                else:
-                    starts.append((n, who, kind, None))
-                break
+        m = _SPEAKER_RE.match(line)
+        if m is None:
+            continue
+        i = int((m.lastgroup or "p0")[1:])
+        kind = _KINDS[i]
+        who = m.groupdict().get(f"w{i}")
+        who = who.strip() if who else None
+        if kind == "system":
+            starts.append((n, None, kind, who))
+        elif kind == "observation":
+            starts.append((n, "environment", kind, line.strip()))
+        else:
+            starts.append((n, who, kind, None))
     if len(starts) < 2:
         return [(None, "message", text, None)]
     turns: list[tuple[str | None, str, str, str | None]] = []
