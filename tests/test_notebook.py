@@ -32,7 +32,6 @@ def _execute(run: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return "\n".join(texts)
 
 
-@pytest.mark.slow
 def test_notebook_runs_on_a_clustered_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     run = make_run(tmp_path / "run", n_traces=20, hostile=False)
     out = _execute(run, monkeypatch)
@@ -43,7 +42,6 @@ def test_notebook_runs_on_a_clustered_run(tmp_path: Path, monkeypatch: pytest.Mo
     assert "Ineffective Error Recovery" in out and "stability" in out
 
 
-@pytest.mark.slow
 def test_notebook_runs_without_clusters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     run = make_run(tmp_path / "run", n_traces=8, hostile=False, with_clusters=False)
     out = _execute(run, monkeypatch)

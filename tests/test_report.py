@@ -256,3 +256,57 @@ def test_cli_report_on_a_missing_run_folder_fails_clearly(tmp_path: Path) -> Non
     res = CliRunner().invoke(app, ["report", str(tmp_path / "nope")])
     assert res.exit_code != 0
     assert "does not exist" in res.output
+
+
+# ---- end to end: `trajfm run` over the real stages on a small synthetic corpus ------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from trajfm.synth import DEFAULT_SEED, generate_corpus
+
+    root = tmp_path_factory.mktemp("corpus")
+    generate_corpus(root / "assetops", DEFAULT_SEED, limit=40)
+    (root / "assetops" / "labels.jsonl").rename(root / "labels.jsonl")  # the sidecar is not a trace
+    return root
+
+
+@pytest.mark.slow
+def test_run_pipeline_chains_the_real_stages(small_corpus: Path, tmp_path: Path) -> None:
+    from trajfm.run import run_pipeline
+
+    result = run_pipeline(
+        [small_corpus / "assetops"], tmp_path / "run", cluster_options={"embedder": "fake", "seed": 3}
+    )
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert set(manifest["stages"]) >= {"extract", "cluster", "report", "run"}
+    assert manifest["stages"]["cluster"]["options"]["seed"] == 3  # options reach the stage
+    assert manifest["stages"]["run"]["stages"] == ["extract", "cluster", "report"]
+    s = result.report.summary
+    assert s["overview"]["n_traces"] == 40 and s["novel"]["clustered"] is True
+    assert (
+        s["overview"]["n_novel_modes"] == pl.read_parquet(tmp_path / "run" / "novel_modes.parquet").height > 0
+    )
+    assert sum(f["size"] for f in s["novel"]["families"]) == s["novel"]["n_clustered_items"]
+    assert result.load_failures == []
+
+
+def test_cli_run_without_cluster_stage_reports_why(small_corpus: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    # Stale tables from an earlier clustering must not leak into this run's report.
+    make_run(run, n_traces=3, hostile=False)
+    res = CliRunner().invoke(
+        app, ["run", str(small_corpus / "assetops"), "--out", str(run), "--no-cluster", "--limit", "12"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "cluster stage skipped" in res.output and "report.html" in res.output
+    assert not (run / "clusters.parquet").exists()
+    s = json.loads((run / "summary.json").read_text())
+    assert s["overview"]["n_traces"] == 12 and s["novel"]["clustered"] is False
+    assert 'id="no-clusters"' in (run / "report.html").read_text()
+
+
+def test_cli_run_with_a_bad_input_fails_clearly(tmp_path: Path) -> None:
+    res = CliRunner().invoke(app, ["run", str(tmp_path / "missing"), "--out", str(tmp_path / "run")])
+    assert res.exit_code != 0
+    assert "missing" in res.output

@@ -327,8 +327,11 @@ def run_all(
     baseline: str | None = typer.Option(None, "--baseline", help="A previous run folder: flag families new since it."),
     seed: int = typer.Option(0, "--seed", help="Clustering seed (recorded in the manifest)."),
     assign_outliers: bool = typer.Option(False, "--assign-outliers", help="Attach outliers to the nearest family."),
+    namer: str = typer.Option("keywords", "--namer", help="Family names: keywords, or llm (uses --model/--base-url)."),
+    samples: int | None = typer.Option(None, "--samples", help="LLM judge: samples per trace (majority vote)."),
     step_chars: int = typer.Option(1200, "--step-chars", help="Report: characters shown per step."),
     max_text_mb: float = typer.Option(7.0, "--max-text-mb", help="Report: step text budget of the drill-down."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the judge's progress bar."),
 ) -> None:
     """All three stages: extract (diagnose every trace) -> cluster (novel-mode families) -> report."""
     from pathlib import Path
@@ -336,14 +339,18 @@ def run_all(
     try:
         from trajfm.run import run_pipeline
 
-        extract_options: dict[str, object] = {"judge": judge, "concurrency": concurrency}
-        for key, value in (("model", model), ("base_url", base_url), ("limit", limit)):
+        extract_options: dict[str, object] = {
+            "judge": judge, "concurrency": concurrency, "progress": progress and sys.stderr.isatty(),
+        }
+        for key, value in (("model", model), ("base_url", base_url), ("limit", limit), ("samples", samples)):
             if value is not None:
                 extract_options[key] = value
         cluster_options: dict[str, object] = {
-            "method": method, "text": text, "seed": seed, "assign_outliers": assign_outliers,
+            "method": method, "text": text, "seed": seed, "assign_outliers": assign_outliers, "namer": namer,
             "baseline": Path(baseline) if baseline else None,
         }
+        if namer == "llm":
+            cluster_options.update(base_url=base_url, llm_model=model)
         result = run_pipeline(
             [Path(p) for p in traces], Path(out), extract_options=extract_options, cluster_options=cluster_options,
             cluster=cluster, taxonomy=taxonomy, budget=_text_budget(step_chars, max_text_mb),  # type: ignore[arg-type]
@@ -351,6 +358,11 @@ def run_all(
     except TrajfmError as exc:
         _fail(exc)
         return
+    for failure in result.load_failures[:20]:
+        err_console.print(f"[yellow]could not load[/] {failure}", highlight=False, soft_wrap=True)
+    if len(result.load_failures) > 20:
+        err_console.print(f"... and {len(result.load_failures) - 20} more load failures (see manifest.json)")
+    typer.echo(f"stages: {', '.join(f'{k} {v:.1f} s' for k, v in result.seconds.items())}")
     if result.cluster_skip_reason:
         typer.echo(f"cluster stage skipped: {result.cluster_skip_reason}")
     _print_report(result.report)

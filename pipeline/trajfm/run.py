@@ -25,6 +25,7 @@ class PipelineResult:
     clustered: bool
     cluster_skip_reason: str | None
     seconds: dict[str, float] = field(default_factory=dict)
+    load_failures: list[str] = field(default_factory=list)
 
 
 def run_pipeline(
@@ -43,7 +44,9 @@ def run_pipeline(
 
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    run_extract(list(inputs), out, **({"taxonomy": taxonomy} if taxonomy else {}), **(extract_options or {}))
+    extracted = run_extract(
+        list(inputs), out, **({"taxonomy": taxonomy} if taxonomy else {}), **(extract_options or {})
+    )
     seconds["extract"] = round(time.perf_counter() - t0, 3)
 
     run = RunFolder.open(out)
@@ -76,4 +79,5 @@ def run_pipeline(
             "seconds": seconds,
         },
     )
-    return PipelineResult(Path(out), report, skip_reason is None, skip_reason, seconds)
+    failures = [str(f) for f in getattr(extracted, "load_failures", [])]
+    return PipelineResult(Path(out), report, skip_reason is None, skip_reason, seconds, failures)

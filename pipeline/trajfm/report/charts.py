@@ -144,7 +144,9 @@ def heatmap_chart(fig: dict[str, Any]) -> dict[str, Any]:
     )
     rect = base.mark_rect(stroke="white", strokeWidth=1).encode(
         color=alt.Color(
-            "rate:Q", title="% of traces", scale=alt.Scale(domainMin=0, range=["#fbf8f4", "#fc8d59", "#b30000"])
+            "rate:Q",
+            title="% of traces",
+            scale=alt.Scale(domainMin=0, range=["#fbf8f4", "#fc8d59", "#b30000"]),
         ),
         tooltip=[
             alt.Tooltip("model:N"),
@@ -282,8 +284,18 @@ def map_chart(points: list[dict[str, Any]]) -> dict[str, Any]:
         alt.Chart(alt.Data(values=points))
         .mark_circle(size=46, opacity=0.75)
         .encode(
-            x=alt.X("x:Q", title=None, axis=alt.Axis(labels=False, ticks=False, grid=False)),
-            y=alt.Y("y:Q", title=None, axis=alt.Axis(labels=False, ticks=False, grid=False)),
+            x=alt.X(
+                "x:Q",
+                title=None,
+                scale=alt.Scale(zero=False),
+                axis=alt.Axis(labels=False, ticks=False, grid=False),
+            ),
+            y=alt.Y(
+                "y:Q",
+                title=None,
+                scale=alt.Scale(zero=False),
+                axis=alt.Axis(labels=False, ticks=False, grid=False),
+            ),
             color=alt.Color(
                 "family:N",
                 title="family",

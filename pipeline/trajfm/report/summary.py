@@ -18,7 +18,7 @@ def summary_json(figures: dict[str, Any], meta: dict[str, Any], generated_at: st
     return {"summary_version": SUMMARY_VERSION, "generated_at": generated_at, "run": meta, **figures}
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|<>~])")
 
 
 def md(text: Any, limit: int = 120) -> str:

@@ -71,6 +71,12 @@
     return true;
   }
 
+  // The list shows the last part of a path-like id (the model has its own column); the full id is the tooltip.
+  function shortId(id) {
+    var parts = String(id).split('/');
+    return parts.length > 1 ? '…/' + parts[parts.length - 1] : id;
+  }
+
   function outcomeText(t) {
     if (t.status !== 'ok') return 'diagnosis ' + t.status;
     return t.completed === true ? 'yes' : (t.completed === false ? 'no' : '?');
@@ -82,7 +88,7 @@
     tbody.textContent = '';
     hits.slice(0, shown).forEach(function (t) {
       var row = el('tr', { 'data-trace': t.id, tabindex: '0' }, [
-        el('td', { cls: 'tid', text: t.id }),
+        el('td', { cls: 'tid', text: shortId(t.id), title: t.id }),
         el('td', { text: t.model }),
         el('td', { cls: 'oc ' + (t.completed === false ? 'bad' : ''), text: outcomeText(t) }),
         el('td', { text: t.modes.map(function (m) { return m.mode; }).join(' ') + (t.novel.length ? ' +' + t.novel.length + ' novel' : '') }),
