@@ -138,6 +138,17 @@ def test_whowhen_steps_are_zero_based_history_positions() -> None:
     assert "mistake_step" not in json.dumps(t.meta)  # labels never leak into the trace a judge reads
 
 
+def test_whowhen_code_executor_failures_are_errors() -> None:
+    from trajfm.traces.whowhen import is_execution_error
+
+    assert is_execution_error("exitcode: 1 (execution failed)\nCode output: boom")
+    assert is_execution_error("  exitcode: 124 (execution failed)")
+    assert not is_execution_error("exitcode: 0 (execution succeeded)")
+    assert not is_execution_error("the exitcode: 1 was expected")
+    t = _one(FIX / "whowhen" / "ag2_log.json")
+    assert [s.is_error for s in t.steps] == [False, False, False, False]
+
+
 def test_whowhen_magentic_role_form() -> None:
     t = _one(FIX / "whowhen" / "magentic_role.json")
     assert [s.agent for s in t.steps] == ["human", "Orchestrator", "Orchestrator", "WebSurfer"]

@@ -58,6 +58,9 @@ def test_whowhen_every_mistake_step_resolves(datasets_dir: Path) -> None:
         # the step is the history item the label counts
         at = [s for s in trace.steps if s.index == step]
         assert at[0].content == (label["history"][step]["content"] or "")
+        failed_runs = [h for h in label["history"] if (h["content"] or "").lstrip().startswith("exitcode: ")]
+        failed_runs = [h for h in failed_runs if not h["content"].lstrip().startswith("exitcode: 0 ")]
+        assert sum(s.is_error for s in trace.steps) == len(failed_runs)
         checked += 1
     assert checked == 126
 

@@ -4,8 +4,8 @@ Contract:
 - A document is an object with `history`: a list of {content, role, name} (Algorithm-Generated) or {content, role}
   where the role is the agent, e.g. "Orchestrator (thought)", "WebSurfer" (Hand-Crafted, Magentic-One).
 - One step per history item, kind "message", `Step.index` = 0-based position in `history`, which is what the
-  `mistake_step` labels count. Agent = `name`, else the role with a trailing "(...)" annotation removed (the full
-  role stays in `meta["role"]`).
+  `mistake_step` labels count. A code-executor reply with a non-zero "exitcode:" sets is_error. Agent = `name`,
+  else the role with a trailing "(...)" annotation removed (the full role stays in `meta["role"]`).
 - Task = `question`; `is_correct` parsed from bool or "True"/"False"; the reference answer (`ground_truth`),
   `question_ID` and `level` go to `Trace.meta`. The failure labels (`mistake_*`) are NOT copied into the trace:
   judges read traces, and a label in the trace would leak the answer. The bench reads them from the source file.
@@ -61,6 +61,15 @@ def agent_of(item: dict[str, Any]) -> str | None:
     return role
 
 
+def is_execution_error(content: str) -> bool:
+    """AG2's code executor reports "exitcode: N (execution failed)"; any non-zero exit code is a tool error."""
+    head = content.lstrip()[:24]
+    if not head.startswith("exitcode:"):
+        return False
+    code = head[len("exitcode:") :].split(None, 1)[0] if head[len("exitcode:") :].strip() else ""
+    return code != "0"
+
+
 def parse(doc: Any, source: Source) -> list[Trace]:
     doc = require_dict(doc, "a Who&When log", source)
     history = require_list(doc.get("history"), "'history'", source)
@@ -72,8 +81,9 @@ def parse(doc: Any, source: Source) -> list[Trace]:
         role = opt_str(item.get("role"))
         if role:
             meta["role"] = role
-        builder.add(index=i, kind="message", content=to_text(item.get("content")), step_id=str(i),
-                    agent=agent_of(item), meta=meta)  # fmt: skip
+        content = to_text(item.get("content"))
+        builder.add(index=i, kind="message", content=content, step_id=str(i), agent=agent_of(item),
+                    is_error=is_execution_error(content), meta=meta)  # fmt: skip
     meta: dict[str, Any] = {}
     for key, out in (
         ("question_ID", "question_id"),
