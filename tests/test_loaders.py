@@ -464,3 +464,36 @@ def test_truncated_fixture_files_fail_cleanly(tmp_path: Path, which: int, cut: f
         assert_valid(t)
     if cut < 0.5 and src.suffix not in (".log", ".jsonl"):
         assert outcome.failures, f"{src.name} cut at {cut:.2f} should not load"
+
+
+def test_thousands_of_files_with_a_few_bad(tmp_path: Path) -> None:
+    good = json.loads((FIX / "whowhen" / "ag2_log.json").read_text())
+    folder = tmp_path / "many"
+    for shard in range(10):
+        d = folder / f"shard{shard}"
+        d.mkdir(parents=True)
+        for i in range(200):
+            (d / f"{i:04d}.json").write_text(json.dumps({**good, "question_ID": f"{shard}-{i}"}))
+    bad = [folder / "shard3" / "0007.json", folder / "shard8" / "0150.json", folder / "shard9" / "0199.json"]
+    bad[0].write_text("{")
+    bad[1].write_bytes(b"\x00" * 64)
+    bad[2].write_text(json.dumps({**good, "history": []}))
+    result = load_traces([folder])
+    assert len(result.traces) == 2000 - 3
+    assert sorted(f.path for f in result.failures) == sorted(str(p) for p in bad)
+    assert len({t.trace_id for t in result.traces}) == 2000 - 3
+
+
+def test_progress_bar_on_a_terminal_gives_the_same_result() -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from trajfm.traces.summary import load_with_progress
+
+    buf = StringIO()
+    console = Console(file=buf, force_terminal=True, width=100)
+    shown = load_with_progress([str(FIX)], None, console=console, min_files=1)
+    plain = load_traces([FIX])
+    assert [t.trace_id for t in shown.traces] == [t.trace_id for t in plain.traces]
+    assert "loading traces" in buf.getvalue()
