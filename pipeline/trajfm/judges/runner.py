@@ -25,6 +25,7 @@ import concurrent.futures
 import inspect
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -408,3 +409,42 @@ def run_judge(
     if missing:  # cannot happen unless a coroutine was cancelled; never return a short list silently
         raise RuntimeError(f"run_judge lost results for {len(missing)} traces, e.g. {missing[:3]}")
     return [r for r in results if r is not None]
+
+
+def judge_manifest(
+    judge: Any, diagnoses: Sequence[Diagnosis], stats: RunStats | None = None
+) -> dict[str, Any]:
+    """The judge's part of the extract manifest: configuration (`manifest_info()` when the judge has it, else
+    name, model, prompt version and `cache_material()`), what rendering had to shorten or split (per trace ids),
+    statuses, and this run's calls, cache hits, retries and tokens. Never holds credentials."""
+    info_fn = getattr(judge, "manifest_info", None)
+    if callable(info_fn):
+        info = dict(info_fn())
+    else:
+        info = {
+            "judge": getattr(judge, "name", type(judge).__name__),
+            "model": getattr(judge, "model", None),
+            "prompt_version": getattr(judge, "prompt_version", None),
+            "parameters": judge.cache_material(),
+        }
+    truncated, chunked, redactions, elided = [], [], Counter(), 0
+    for d in diagnoses:
+        render = d.extra.get("render") if d.extra else None
+        if not render:
+            continue
+        if render.get("elided_steps"):
+            truncated.append(d.trace_id)
+            elided += int(render.get("elided_chars", 0))
+        if render.get("chunks", 1) > 1:
+            chunked.append(d.trace_id)
+        redactions.update(render.get("redactions") or {})
+    info["rendering_outcome"] = {
+        "truncated_traces": truncated,
+        "elided_chars": elided,
+        "chunked_traces": chunked,
+        "redactions": dict(redactions),
+    }
+    info["statuses"] = dict(Counter(d.status for d in diagnoses))
+    if stats is not None:
+        info["run"] = stats.as_dict()
+    return info

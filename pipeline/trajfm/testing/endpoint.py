@@ -9,8 +9,9 @@ Contract:
   final answer -> 3.1), with step numbers and verbatim quotes taken from the trace, so a full corpus run yields
   sensible, verifiable content. It understands the prompt of `trajfm.judges.prompt` (mode lines `[id] ...`,
   the fence `<<<TRACE tag>>>`).
-- Latency: every reply waits `latency_ms`. Faults: with probability `fault_rate` (or when `decide(record)`
-  returns a kind) a request gets one of FAULT_KINDS: "429" (Retry-After / retry-after-ms headers), "500",
+- Latency: every reply waits `latency_ms`. Faults: with probability `fault_rate` a request gets one of
+  FAULT_KINDS (request n always gets the n-th draw of the seeded generator); otherwise `decide(record)`, when
+  given, may force one: "429" (Retry-After / retry-after-ms headers), "500",
   "hang" (no reply for `hang_s`), "malformed" (broken JSON content), "truncated" (content cut off,
   finish_reason "length"), "wrong_keys" (valid JSON, wrong keys), "bad_envelope" (HTTP body cut mid-JSON).
 - `api_key`: when set, a request without `Authorization: Bearer <api_key>` gets 401. The key is never logged.
@@ -362,9 +363,10 @@ class LocalEndpoint:
         if isinstance(scripted, Fault):
             fault = scripted.kind
         elif scripted is None:
-            fault = cfg.decide(rec) if cfg.decide is not None else None
-            if fault is None and random_fault:
-                fault = random_kind
+            # The random draw wins, so request n always gets draw n (a seed fixes the fault sequence).
+            fault = random_kind if random_fault else None
+            if fault is None and cfg.decide is not None:
+                fault = cfg.decide(rec)
         rec.fault = fault
         if cfg.latency_ms > 0:
             self._stop.wait(cfg.latency_ms / 1000.0)
