@@ -9,7 +9,7 @@ Metrics:
   planted behaviours imply, over all traces; micro-averaged overall;
 - per planted behaviour: precision / recall. A behaviour counts as found when the judge names it in
   `Diagnosis.extra["behaviours"]`, or, for a behaviour with a novel family, reports a novel mode whose title is
-  that family's title, or, for one without, detects every MAST mode it implies. `clean_success` counts as found
+  that family's title (optionally followed by a qualifier), or, for one without, detects every MAST mode it implies. `clean_success` counts as found
   when the judge detects nothing at all. Since several behaviours imply the same mode, behaviour-level figures
   are the stricter test;
 - root cause: decisive step and agent accuracy where the sidecar gives them.
@@ -107,7 +107,9 @@ def behaviours_found(d: Diagnosis, catalogue: dict[str, dict[str, Any]]) -> set[
             if not detected and not d.novel:
                 found.add(bid)
         elif family:
-            if label_key(str(family)) in titles:
+            # Judges title a novel mode by its family, sometimes with a qualifier ("... (IoTAgent)").
+            fam = label_key(str(family))
+            if any(t.startswith(fam) for t in titles):
                 found.add(bid)
         elif modes and modes <= detected:
             found.add(bid)
@@ -224,10 +226,25 @@ def run(
         )
         by_trace = {d.trace_id: d for d in diagnoses}
         ds: list[Diagnosis | None] = []
+        per_trace = []
+        catalogue = _catalogue(planted)
         for p in planted:
             t = matched.get(p.rel)
             d = by_trace.get(t.trace_id) if t is not None else None
-            ds.append(d if d is not None and d.status == "ok" else None)
+            ok = d if d is not None and d.status == "ok" else None
+            ds.append(ok)
+            per_trace.append(
+                {
+                    "trace": p.rel,
+                    "gold_behaviours": sorted(p.behaviour_ids),
+                    "pred_behaviours": sorted(behaviours_found(ok, catalogue)) if ok else [],
+                    "gold_modes": sorted(p.modes),
+                    "pred_modes": sorted(f.mode_id for f in ok.detected) if ok else [],
+                    "gold_step": p.decisive_step,
+                    "pred_step": ok.root_cause_step if ok else None,
+                    "status": d.status if d is not None else "not loaded",
+                }
+            )
         metrics, tables = score(planted, ds)
     notes = ["Synthetic corpus with planted behaviours: checks the detectors, not accuracy on real failures."]
     missing = len(planted) - len(matched)
@@ -245,6 +262,7 @@ def run(
             metric_names=METRIC_NAMES,
             baselines=naive_baselines(planted),
             notes=notes,
+            per_trace=per_trace,
             judge_status=status,
             seconds=timer.seconds,
             extra_tables=tables,
