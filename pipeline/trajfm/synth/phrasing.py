@@ -189,11 +189,19 @@ RETRY_THOUGHT = (
     "It failed again, but it may work on the next attempt.",
 )
 
+# These name the sub-agent loosely ("the IoT agent"), never by tool name: the next action calls another tool.
+RECOVER_THOUGHT = (
+    "That request was too broad and failed; narrowing it.",
+    "The last call errored. I will send a tighter request instead.",
+    "Trying again with a more specific request.",
+    "The tool rejected that; rephrasing the request.",
+)
+
 MOVE_ON_THOUGHT = (
-    "{tool} has responded, so that part is done. Moving on.",
-    "Got the result from {tool}; next step.",
-    "{tool} returned its answer. I can continue with the plan.",
-    "That step is complete according to {tool}. Continuing.",
+    "The {label} has responded, so that part is done. Moving on.",
+    "Got the result from the {label}; next step.",
+    "The {label} returned its answer. I can continue with the plan.",
+    "That step is complete according to the {label}. Continuing.",
 )
 
 MISMATCH_THOUGHT = (

@@ -50,6 +50,15 @@ FAILING = {
 # Models whose Finish input carries the "answer=" prefix (and so does their final_answer, as in the real files).
 ANSWER_PREFIX_MODELS = {"mistral-large", "granite-3-3-8b-instruct"}
 
+RECOVERED_ERROR_RATE = 0.12
+RECOVERY_SUFFIXES = (
+    " for all sites",
+    " at full resolution",
+    " including every sensor",
+    " with raw timestamps",
+    " for the whole year",
+)
+
 MALFORMED = (
     "{tool}[{arg}]",
     '{{"tool": "{tool}", "input": "{arg}"}}',
@@ -100,7 +109,7 @@ def _cut_points(scenario: Scenario) -> list[int]:
     out = []
     for c in range(1, len(subs)):
         before = {s.tool for s in subs[:c]}
-        if any(s.tool not in before and s.tool in SUB_AGENTS for s in subs[c:]):
+        if any(s.tool not in before and s.tool in (*SUB_AGENTS, "jsonreader") for s in subs[c:]):
             out.append(c)
     return out
 
@@ -138,12 +147,36 @@ def build_episode(rng: random.Random, scenario: Scenario, model: str, behaviours
     for b in order:
         if b in behaviours:
             PLANTERS[b](rng, ep)
+    if rng.random() < RECOVERED_ERROR_RATE and ep.finished and len(ep.steps) < ep.max_steps - 1:
+        _recovered_error(rng, ep)
     _finish(rng, ep)
     ep.task_success = not (set(ep.planted) & FAILING) and ep.finished
     return ep
 
 
 # ---- planters -------------------------------------------------------------------------------------------------
+
+
+def _recovered_error(rng: random.Random, ep: Episode) -> None:
+    """Not a failure: a call errors and the agent changes its request, which then works (no label).
+
+    Present so that a judge learns that an error in a trace is not by itself an ineffective recovery.
+    """
+    pool = [s for s in ep.steps if s.tool in AGENT_LABEL and s.subtask is not None and not s.tags]
+    if not pool:
+        return
+    k = rng.choice(pool)
+    sloppy = k.tool_input + rng.choice(RECOVERY_SUFFIXES)
+    failed = SynthStep(
+        k.thought,
+        k.tool,
+        sloppy,
+        P.say(rng, P.ERRORS, tool=k.tool),
+        state="Invalid Action",
+        subtask=k.subtask,
+    )
+    ep.steps.insert(ep.steps.index(k), failed)
+    k.thought = P.say(rng, P.RECOVER_THOUGHT) + " " + k.thought
 
 
 def _no_clarification(rng: random.Random, ep: Episode) -> None:
@@ -196,17 +229,18 @@ def _error_recovery(rng: random.Random, ep: Episode) -> None:
 def _overstated(rng: random.Random, ep: Episode) -> None:
     k = ep.flags.get("failed_step")
     if k is None:
-        k = _pick(rng, ep.steps)
-        if k is None:
+        # The last delegation fails, so no later step could have used its (missing) result.
+        pool = [s for s in ep.steps if s.tool in AGENT_LABEL and s.subtask is not None and not s.tags]
+        if not pool:
             return
+        k = pool[-1]
         if rng.random() < 0.6:
             answer = P.say(rng, P.NO_DATA_ANSWER, subject=k.subtask.subject or "the asset")
             k.observation = subagent_observation(rng, k.tool, answer)
         else:
             k.observation = P.say(rng, P.ERRORS, tool=k.tool)
             k.state = "Invalid Action"
-        if rng.random() < 0.5:
-            ep.steps = ep.steps[: ep.steps.index(k) + 1]
+        ep.steps = ep.steps[: ep.steps.index(k) + 1]
     ep.tag("overstated_completion", k)
     ep.flags["overstated_step"] = k
     ep.flags["mode"] = "overstate"
@@ -221,7 +255,7 @@ def _unverified(rng: random.Random, ep: Episode) -> None:
     )
     k.observation = subagent_observation(rng, k.tool, answer, status="Not Accomplished")
     pos = ep.steps.index(k)
-    move_on = P.say(rng, P.MOVE_ON_THOUGHT, tool=k.tool)
+    move_on = P.say(rng, P.MOVE_ON_THOUGHT, label=AGENT_LABEL[k.tool].replace(" Agent", " agent"))
     if pos + 1 < len(ep.steps):
         nxt = ep.steps[pos + 1]
         nxt.thought = move_on + " " + nxt.thought
@@ -281,7 +315,10 @@ def _invalid_format(rng: random.Random, ep: Episode) -> None:
     pool = [s for s in ep.steps if s.subtask is not None and s.state == "Valid Action"]
     if not pool:
         return
-    k = rng.choice([s for s in pool if not s.tags] or pool)
+    pool = [s for s in pool if not s.tags]  # a tagged step's thought may carry another behaviour
+    if not pool:
+        return
+    k = rng.choice(pool)
     arg = k.tool_input.split("=", 1)[-1]
     raw = rng.choice(MALFORMED).format(tool=k.tool, arg=arg, low=k.tool.lower())
     bad = SynthStep(

@@ -55,14 +55,14 @@ def e2e(rng: random.Random, uid: int) -> Scenario:
     tsad = SubTask(
         "TSFMAgent",
         f"run anomaly detection on {sensor} in {path}",
-        f"{n_anom} anomalous windows found in {sensor}; the largest deviation reached {hi} {unit}.",
+        f"{n_anom} anomalous windows found in {sensor}; the largest deviation reached {with_unit(hi, unit)}.",
         "tsfm.anomaly",
         subject=asset.name,
     )
     fcst = SubTask(
         "TSFMAgent",
         f"forecast {sensor} for the next 48 hours using {path}",
-        f"48-hour forecast of {sensor}: mean {mean} {unit}, range {lo} to {hi} {unit}.",
+        f"48-hour forecast of {sensor}: mean {with_unit(mean, unit)}, range {lo} to {with_unit(hi, unit)}.",
         "tsfm.forecast",
         subject=asset.name,
     )

@@ -96,15 +96,15 @@ def tsfm_file_task(rng: random.Random, uid: int) -> Scenario:
         st = SubTask(
             "TSFMAgent",
             f"forecast {sensor} for {horizon} hours using {fname}",
-            f"Forecast written for {horizon} hours of {sensor}; expected range {lo} to {hi} {unit}, "
-            f"mean {mean} {unit}.",
+            f"Forecast written for {horizon} hours of {sensor}; expected range {lo} to {with_unit(hi, unit)}, "
+            f"mean {with_unit(mean, unit)}.",
             "tsfm.forecast",
             subject=asset.name,
         )
         facts = [
             ("horizon", f"{horizon} h"),
             ("expected mean", with_unit(mean, unit)),
-            ("range", f"{lo} to {hi} {unit}"),
+            ("range", f"{lo} to {with_unit(hi, unit)}"),
         ]
         return Scenario(
             uid,
