@@ -188,6 +188,7 @@ def test_trail_tree_one_step_per_span_in_time_order() -> None:
     assert [s.depth for s in t.steps] == [0, 1, 1, 1] and t.steps[1].parent_id == "s-root"
     llm, tool, err = t.steps[1:]
     assert llm.content == "Thought: compute it with python." and llm.meta["model"] == "tiny-llm"
+    assert llm.tool_input == "What is 6 times 7?" and llm.meta["input_messages"] == 1
     assert (tool.tool_name, tool.tool_input, tool.content) == ("python_interpreter", "print(6*7)", "42")
     assert err.is_error and "rate limited (429)" in err.content
     assert t.task == "What is 6 times 7?" and t.final_answer == "42" and t.agent_model == "tiny-llm"

@@ -10,10 +10,12 @@ Accepted shapes:
 
 Contract: one step per span, kind "span", `Step.index` = position in start-time order (0-based; ties keep file
 order), `step_id` = span_id, `parent_id` = parent span id, depth = nesting depth. OpenInference attributes fill
-the step: LLM spans -> content = output messages (model and token counts in meta); TOOL spans -> tool_name =
-`tool.name`, tool_input = `input.value`, content = `output.value`; other spans -> tool_input = their input value,
-content = their output. Span kind and name are in `meta`. Status error (or an exception event) -> is_error, and
-the status message is appended to the content. Agent = the nearest enclosing AGENT span's name.
+the step: LLM spans -> content = output messages (and the tool call they make, whose name is tool_name),
+tool_input = the newest input message only (the earlier ones repeat what other spans hold; their count is in
+meta), model and token counts in meta; TOOL spans -> tool_name = `tool.name`, tool_input = `input.value`,
+content = `output.value`; other spans -> tool_input = their input value, content = their output. Span kind and
+name are in `meta`. Status error (or an exception event) -> is_error, and the status message is appended to the
+content. Agent = the nearest enclosing AGENT span's name.
 """
 
 from __future__ import annotations
@@ -317,16 +319,20 @@ def _build(spans: list[_Span], source: Source, record: str | None) -> Trace:
             call = opt_str(attrs.get("llm.output_messages.0.message.tool_calls.0.tool_call.function.name"))
             if call:
                 tool_name = call
-                tool_input = to_text(
+                args = to_text(
                     attrs.get("llm.output_messages.0.message.tool_calls.0.tool_call.function.arguments")
                 )
-                if not content:
-                    content = f"{tool_name}({tool_input})"
-            if not task:
-                for role, text in _messages(attrs, "llm.input_messages"):
-                    if role == "user" and text:
-                        task = text
-                        break
+                rendered = f"{call}({args})"
+                content = f"{content}\n{rendered}" if content else rendered
+            inputs = _messages(attrs, "llm.input_messages")
+            if inputs:
+                meta["input_messages"] = len(inputs)
+                # Only the newest input message: earlier ones repeat the conversation already in other spans.
+                tool_input = inputs[-1][1]
+                if not task:
+                    task = next((text for role, text in inputs if role == "user" and text), "")
+            elif input_value is not None:
+                tool_input = _last_input_message(input_value)
             last_llm_output = content or last_llm_output
         else:
             content = _value_text(attrs.get("output.value"))
@@ -364,6 +370,19 @@ def _build(spans: list[_Span], source: Source, record: str | None) -> Trace:
         meta={"otel_trace_id": native} if native else {},
     )
     return finish_trace(trace, builder.steps, source.with_record(record))
+
+
+def _last_input_message(value: Any) -> str:
+    """The newest message of an LLM span's `input.value` ({"messages": [...]} JSON), else the value as text."""
+    if isinstance(value, str) and value.lstrip().startswith("{"):
+        try:
+            decoded = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return value
+        msgs = decoded.get("messages") if isinstance(decoded, dict) else None
+        if isinstance(msgs, list) and msgs and isinstance(msgs[-1], dict):
+            return to_text(msgs[-1].get("content"))
+    return to_text(value)
 
 
 def _has_agent_ancestor(span: _Span, by_id: dict[str, _Span]) -> bool:
