@@ -35,7 +35,12 @@ def run_bench(
         raise UsageError(f"--limit must be at least 1, got {limit}")
     module = importlib.import_module(f"trajfm.bench.{dataset}")
     results: list[BenchResult] = module.run(
-        Path(path), judge=judge, judge_options=judge_options or {}, limit=limit, progress=progress
+        Path(path),
+        judge=judge,
+        judge_options=judge_options or {},
+        limit=limit,
+        progress=progress,
+        out=Path(out) if out is not None else None,
     )
     if out is not None:
         document = merge_results(dataset, results)

@@ -261,13 +261,14 @@ def _score_part(
     progress: bool,
     path: Path,
     seconds_before: float,
+    out: Path | None = None,
 ) -> BenchResult:
     with Timer() as timer:
         matched = match_traces(runs, traces)
         _fill_from_traces(runs, matched)
         ordered = [matched[r.run_id] for r in runs if r.run_id in matched]
         diagnoses, status = run_judge_on(
-            ordered, judge=judge, judge_options=judge_options, taxonomy="agentrx", progress=progress
+            ordered, judge=judge, judge_options=judge_options, taxonomy="agentrx", progress=progress, out=out
         )
         by_trace = {d.trace_id: d for d in diagnoses}
         preds: list[tuple[str | None, int | None, str | None]] = []
@@ -323,6 +324,7 @@ def run(
     judge_options: dict[str, Any] | None = None,
     limit: int | None = None,
     progress: bool = False,
+    out: Path | None = None,
 ) -> list[BenchResult]:
     """Score a judge on the AgentRx parts found under PATH (the agentrx folder)."""
     if not path.is_dir():
@@ -348,6 +350,7 @@ def run(
             progress=progress,
             path=path,
             seconds_before=t0.seconds,
+            out=out,
         )
         if not has_mag:
             res.notes.append("The Magentic-One part is not in this folder and was not measured.")
@@ -366,6 +369,7 @@ def run(
                 progress=progress,
                 path=path,
                 seconds_before=t0.seconds,
+                out=out,
             )
         )
     return results

@@ -207,6 +207,7 @@ def run(
     judge_options: dict[str, Any] | None = None,
     limit: int | None = None,
     progress: bool = False,
+    out: Path | None = None,
 ) -> list[BenchResult]:
     with Timer() as timer:
         planted = read_sidecar(path, limit=limit)
@@ -222,7 +223,12 @@ def run(
                     break
         ordered = [matched[p.rel] for p in planted if p.rel in matched]
         diagnoses, status = run_judge_on(
-            ordered, judge=judge, judge_options=judge_options or {}, taxonomy="mast", progress=progress
+            ordered,
+            judge=judge,
+            judge_options=judge_options or {},
+            taxonomy="mast",
+            progress=progress,
+            out=out,
         )
         by_trace = {d.trace_id: d for d in diagnoses}
         ds: list[Diagnosis | None] = []

@@ -140,16 +140,42 @@ def run_judge_on(
     judge_options: dict[str, Any],
     taxonomy: str,
     progress: bool = False,
+    out: Path | None = None,
     on_result: Callable[[Diagnosis], None] | None = None,
 ) -> tuple[list[Diagnosis], dict[str, int]]:
-    """Run a registered judge over traces with the shared runner; return diagnoses and a count per status."""
+    """Run a registered judge over traces with the shared runner; return diagnoses and a count per status.
+
+    Like `trajfm extract`, a judge that makes calls gets the reply cache of the run folder (OUT/cache/), so an
+    interrupted LLM bench resumes where it stopped and a re-run costs nothing. `judge_options` may carry
+    `concurrency` for the runner; the rest goes to the judge factory.
+    """
     from trajfm.judges.registry import get_judge
     from trajfm.judges.runner import run_judge
     from trajfm.taxonomy import load_taxonomy
 
     tax = load_taxonomy(taxonomy)
-    the_judge = get_judge(judge, **judge_options)
-    diagnoses = run_judge(the_judge, traces, tax, progress=progress, on_result=on_result)
+    options = dict(judge_options)
+    concurrency = int(options.pop("concurrency", 8))
+    the_judge = get_judge(judge, **options)
+    cache = None
+    if out is not None and getattr(the_judge, "cacheable", hasattr(the_judge, "adiagnose")):
+        from trajfm.judges.cache import JudgeCache
+
+        out.mkdir(parents=True, exist_ok=True)
+        cache = JudgeCache.in_run(out)
+    try:
+        diagnoses = run_judge(
+            the_judge,
+            traces,
+            tax,
+            concurrency=concurrency,
+            cache=cache,
+            progress=progress,
+            on_result=on_result,
+        )
+    finally:
+        if cache is not None:
+            cache.close()
     status: dict[str, int] = {}
     for d in diagnoses:
         status[d.status] = status.get(d.status, 0) + 1

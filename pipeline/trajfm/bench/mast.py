@@ -216,6 +216,7 @@ def run(
     judge_options: dict[str, Any] | None = None,
     limit: int | None = None,
     progress: bool = False,
+    out: Path | None = None,
 ) -> list[BenchResult]:
     with Timer() as timer:
         records, notes = read_records(path, limit=limit)
@@ -224,7 +225,12 @@ def run(
         matched = match_traces(records, traces)
         ordered = [matched[r.record] for r in records if r.record in matched]
         diagnoses, status = run_judge_on(
-            ordered, judge=judge, judge_options=judge_options or {}, taxonomy="mast", progress=progress
+            ordered,
+            judge=judge,
+            judge_options=judge_options or {},
+            taxonomy="mast",
+            progress=progress,
+            out=out,
         )
         by_trace = {d.trace_id: d for d in diagnoses}
         preds: list[set[str] | None] = []

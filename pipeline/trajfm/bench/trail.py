@@ -244,6 +244,7 @@ def run(
     judge_options: dict[str, Any] | None = None,
     limit: int | None = None,
     progress: bool = False,
+    out: Path | None = None,
 ) -> list[BenchResult]:
     """Score a judge on every TRAIL part under PATH (the trail folder)."""
     results = []
@@ -254,7 +255,12 @@ def run(
             matched = match_traces(gold, traces)
             ordered = [matched[g.trace_file.name] for g in gold if g.trace_file.name in matched]
             diagnoses, status = run_judge_on(
-                ordered, judge=judge, judge_options=judge_options or {}, taxonomy="trail", progress=progress
+                ordered,
+                judge=judge,
+                judge_options=judge_options or {},
+                taxonomy="trail",
+                progress=progress,
+                out=out,
             )
             by_trace = {d.trace_id: d for d in diagnoses}
             p_cat, p_loc, p_pair, per_trace = [], [], [], []

@@ -166,6 +166,7 @@ def run(
     judge_options: dict[str, Any] | None = None,
     limit: int | None = None,
     progress: bool = False,
+    out: Path | None = None,
 ) -> list[BenchResult]:
     """Score a judge on every Who&When part found under PATH."""
     results = []
@@ -176,7 +177,12 @@ def run(
             matched = match_traces(runs, traces)
             ordered = [matched[r.rel] for r in runs if r.rel in matched]
             diagnoses, status = run_judge_on(
-                ordered, judge=judge, judge_options=judge_options or {}, taxonomy="mast", progress=progress
+                ordered,
+                judge=judge,
+                judge_options=judge_options or {},
+                taxonomy="mast",
+                progress=progress,
+                out=out,
             )
             by_trace: dict[str, Diagnosis] = {d.trace_id: d for d in diagnoses}
             predictions: list[tuple[str | None, int | None]] = []
