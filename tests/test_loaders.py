@@ -498,3 +498,23 @@ def test_progress_bar_on_a_terminal_gives_the_same_result() -> None:
     plain = load_traces([FIX])
     assert [t.trace_id for t in shown.traces] == [t.trace_id for t in plain.traces]
     assert "loading traces" in buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt", [None, "agentrx"])
+def test_one_bad_record_in_a_list_file_fails_alone(tmp_path: Path, fmt: str | None) -> None:
+    records = json.loads((FIX / "agentrx" / "tau_runs.json").read_text())
+    records[1]["traj"] = "not a list"
+    path = tmp_path / "runs.json"
+    path.write_text(json.dumps(records))
+    result = load_traces([path], format=fmt)
+    assert [t.trace_id for t in result.traces] == ["runs.json#0"]
+    [failure] = result.failures
+    assert failure.record == 1 and "'traj' should be a JSON list" in failure.reason
+
+
+def test_jsonl_of_agent_role_messages_is_one_agentrx_trace(tmp_path: Path) -> None:
+    messages = json.loads((FIX / "agentrx" / "magentic_run.json").read_text())
+    path = tmp_path / "run.jsonl"
+    path.write_text("\n".join(json.dumps(m) for m in messages))
+    t = _one(path)
+    assert t.source_format == "agentrx" and [s.index for s in t.steps] == [1, 2, 3, 4]

@@ -229,7 +229,7 @@ def _parse_with(fmt: str, doc: Any, source: Source) -> list[Trace]:
 def _parse_document(doc: Any, source: Source, forced: str | None, out: FileOutcome) -> None:
     """Parse one decoded document into `out`, splitting lists of trace records into separately-failing records."""
     if forced is not None:
-        if isinstance(doc, list) and doc and not _detect.FORMATS[forced].sniff(doc):
+        if isinstance(doc, list) and doc and not _detect.is_single_trace_list(doc):
             _parse_records(doc, source, lambda _rec: forced, out)
         else:
             _guard(lambda: _parse_with(forced, doc, source), source, out)
@@ -316,7 +316,9 @@ def _parse_jsonl(
             _guard(lambda: _parse_with("otel", docs, source), source, out)
             return
         if whole_file == "chat" and all(_detect.chat.is_message(d) for d in docs):
-            _guard(lambda: _parse_with("chat", docs, source), source, out)
+            # Messages whose roles name agents (Magentic-One) belong to the AgentRx loader unless forced.
+            fmt = "agentrx" if forced is None and _detect.agentrx.is_magentic_list(docs) else "chat"
+            _guard(lambda: _parse_with(fmt, docs, source), source, out)
             return
         records = iter(rest)
     elif forced is None and _detect.detect(doc0) is None:
