@@ -38,6 +38,7 @@ class ReportResult:
     seconds: float
     timings: dict[str, float] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
+    step_chars_shown: int = 0  # the drill-down's per-step cap after fitting the text budget
 
 
 def map_points(t: RunTables) -> list[dict[str, Any]]:
@@ -135,4 +136,6 @@ def build_report(
             "outputs": ["report.html", "summary.json", "summary.md"],
         },
     )
-    return ReportResult(html_path, json_path, md_path, html_bytes, seconds, timings, summary)
+    return ReportResult(
+        html_path, json_path, md_path, html_bytes, seconds, timings, summary, drill["step_cap"]
+    )

@@ -36,7 +36,8 @@ STEP_FIELDS = (
 
 @dataclass(frozen=True)
 class TextBudget:
-    """How much text the drill-down keeps. `total_chars` lowers the per-step caps until the payload fits."""
+    """How much text the drill-down keeps. `total_chars` (all step, tool-input, task and answer text) lowers
+    every cap together until the payload fits; 7 M characters keeps an 881-trace report near 10 MB."""
 
     step_chars: int = 1200
     evidence_step_chars: int = 4000
@@ -51,12 +52,38 @@ def _cut(text: str | None, limit: int) -> str | None:
     return text if len(text) <= limit else text[:limit]
 
 
-def _step_cap(lengths: list[int], budget: TextBudget) -> int:
-    """The largest per-step cap (halving from `step_chars`) whose total stays within `total_chars`."""
-    cap = budget.step_chars
-    while cap > budget.min_step_chars and sum(min(n, cap) for n in lengths) > budget.total_chars:
-        cap //= 2
-    return max(cap, budget.min_step_chars)
+@dataclass(frozen=True)
+class Caps:
+    step: int
+    evidence_step: int
+    task: int
+
+
+def fit_caps(
+    step_lens: list[int], cited: list[bool], input_lens: list[int], text_lens: list[int], budget: TextBudget
+) -> Caps:
+    """The largest caps (all halved together from the budget's) whose total text fits `total_chars`.
+
+    Every cap stops at `min_step_chars`; if the text still does not fit there, that is the best the budget can do
+    (the report stays readable rather than dropping steps).
+    """
+
+    def total(c: Caps) -> int:
+        steps = sum(min(n, c.evidence_step if ev else c.step) for n, ev in zip(step_lens, cited, strict=True))
+        return steps + sum(min(n, c.step) for n in input_lens) + sum(min(n, c.task) for n in text_lens)
+
+    floor = budget.min_step_chars
+    scale = 1.0
+    while True:
+        caps = Caps(
+            max(floor, int(budget.step_chars * scale)),
+            max(floor, int(budget.evidence_step_chars * scale)),
+            max(floor, int(budget.task_chars * scale)),
+        )
+        at_floor = caps.step == caps.evidence_step == caps.task == floor
+        if at_floor or total(caps) <= budget.total_chars:
+            return caps
+        scale /= 2
 
 
 def build_drilldown(t: RunTables, budget: TextBudget | None = None) -> dict[str, Any]:
@@ -97,28 +124,27 @@ def build_drilldown(t: RunTables, budget: TextBudget | None = None) -> dict[str,
             cited.setdefault(tid, set()).add(d["root_cause_step"])
 
     steps = t.steps.sort(["trace_id", "position"])
-    cap = _step_cap(steps["content"].str.len_chars().fill_null(0).to_list(), budget)
+    step_rows = list(steps.iter_rows(named=True))
+    is_cited = [r["index"] in cited.get(r["trace_id"], ()) for r in step_rows]
+    caps = fit_caps(
+        [len(r["content"] or "") for r in step_rows],
+        is_cited,
+        [len(r["tool_input"] or "") for r in step_rows],
+        [len(r["task"] or "") for r in traces.iter_rows(named=True)]
+        + [len(r["final_answer"] or "") for r in traces.iter_rows(named=True)],
+        budget,
+    )
     by_trace: dict[str, list[list[Any]]] = {}
     n_cut = 0
-    for r in steps.iter_rows(named=True):
-        limit = budget.evidence_step_chars if r["index"] in cited.get(r["trace_id"], ()) else cap
+    for r, ev in zip(step_rows, is_cited, strict=True):
+        limit = caps.evidence_step if ev else caps.step
         content = r["content"] or ""
         tool_input = r["tool_input"]
         n_cut += len(content) > limit
         by_trace.setdefault(r["trace_id"], []).append(
-            [
-                r["index"],
-                r["kind"],
-                r["agent"],
-                r["tool_name"],
-                r["depth"],
-                bool(r["is_error"]),
-                _cut(content, limit),
-                len(content),
-                _cut(tool_input, cap),
-                len(tool_input) if tool_input else 0,
-            ]
-        )
+            [r["index"], r["kind"], r["agent"], r["tool_name"], r["depth"], bool(r["is_error"]),
+             _cut(content, limit), len(content), _cut(tool_input, caps.step), len(tool_input) if tool_input else 0]
+        )  # fmt: skip
     rows = []
     for r in traces.iter_rows(named=True):
         tid = r["trace_id"]
@@ -131,9 +157,9 @@ def build_drilldown(t: RunTables, budget: TextBudget | None = None) -> dict[str,
                 "multi": r["multi_agent"],
                 "correct": r["is_correct"],
                 "source": r["source_path"],
-                "task": _cut(r["task"], budget.task_chars),
+                "task": _cut(r["task"], caps.task),
                 "task_len": len(r["task"] or ""),
-                "answer": _cut(r["final_answer"], budget.task_chars),
+                "answer": _cut(r["final_answer"], caps.task),
                 "answer_len": len(r["final_answer"] or ""),
                 "status": d.get("status"),
                 "error": d.get("error"),
@@ -148,8 +174,9 @@ def build_drilldown(t: RunTables, budget: TextBudget | None = None) -> dict[str,
         )
     return {
         "step_fields": list(STEP_FIELDS),
-        "step_cap": cap,
-        "evidence_step_cap": budget.evidence_step_chars,
+        "step_cap": caps.step,
+        "evidence_step_cap": caps.evidence_step,
+        "task_cap": caps.task,
         "n_steps_truncated": n_cut,
         "traces": rows,
     }

@@ -1,0 +1,97 @@
+"""Report build time and file size for 881 traces (targets: < 20 s, < 15 MB).
+
+Two cases, each timed with `trajfm.report.build_report` only (the stages before it are set-up, not timed):
+1. bundled: the 881-trace synthetic AssetOpsBench corpus (traces/assetops if present, else generated with
+   `trajfm.synth` into a temp folder), diagnosed by the rules judge and clustered (fake embedder by default:
+   clustering quality does not change the report's cost; pass --embedder minilm for the real model).
+2. long: 881 traces with 10 ReAct steps of 3,000 characters each (~80 M characters of step text), built by the
+   test fixture, to show the drill-down's text budget keeps the file small when traces are large.
+Usage: python benchmarks/bench_report.py [--run EXISTING_RUN] [--embedder fake|minilm] [--repeat N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "fixtures" / "report"))
+
+from trajfm.report import build_report  # noqa: E402
+from trajfm.report.render import vega_bundle  # noqa: E402
+
+TARGET_S = 20.0
+TARGET_MB = 15.0
+
+
+def bundled_run(work: Path, embedder: str) -> Path:
+    from trajfm.cluster import ClusterOptions, run_cluster
+    from trajfm.extract import run_extract
+
+    corpus = REPO / "traces" / "assetops"
+    if not any(corpus.glob("*/*/*/*")):
+        from trajfm.synth import DEFAULT_SEED, generate_corpus
+
+        corpus = work / "corpus" / "assetops"
+        generate_corpus(corpus, DEFAULT_SEED)
+    # The labels sidecar is not a trace; give the loader only the run folders.
+    inputs = sorted(p for p in corpus.iterdir() if p.is_dir())
+    run = work / "bundled"
+    run_extract(inputs, run)
+    run_cluster(run, ClusterOptions(embedder=embedder))
+    return run
+
+
+def long_run(work: Path) -> Path:
+    from make_run import make_run
+
+    return make_run(work / "long", n_traces=881, hostile=False, steps_per_trace=10, step_chars=3000)
+
+
+def measure(name: str, run: Path, repeat: int) -> bool:
+    vega_bundle.cache_clear()  # the first build pays for the Vega bundle, as a fresh `trajfm report` does
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = build_report(run)
+        times.append(time.perf_counter() - t0)
+    cold = times[0]
+    mb = result.html_bytes / 1e6
+    s = result.summary["overview"]
+    ok = cold < TARGET_S and mb < TARGET_MB
+    print(
+        f"{name:8s} traces={s['n_traces']:4d}  build={cold:6.2f} s cold (all runs: {', '.join(f'{t:.2f}' for t in times)})"
+        f"  report.html={mb:5.2f} MB  step cap={result.step_chars_shown}"
+        f"  {'PASS' if ok else 'FAIL'}\n         phases={result.timings}"
+    )
+    return ok
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", type=Path, help="Time the report of this existing run folder instead of case 1.")
+    ap.add_argument("--embedder", default="fake", choices=("fake", "minilm"))
+    ap.add_argument("--repeat", type=int, default=2)
+    args = ap.parse_args()
+    print(f"targets: build < {TARGET_S:.0f} s, report.html < {TARGET_MB:.0f} MB (881 traces)")
+    work = Path(tempfile.mkdtemp(prefix="trajfm-bench-report-"))
+    try:
+        ok = True
+        if args.run:
+            copy = work / "given"
+            shutil.copytree(args.run, copy)  # the report writes into the run folder; leave the user's alone
+            ok &= measure("given", copy, args.repeat)
+        else:
+            ok &= measure("bundled", bundled_run(work, args.embedder), args.repeat)
+        ok &= measure("long", long_run(work), args.repeat)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
