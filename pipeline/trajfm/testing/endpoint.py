@@ -98,6 +98,7 @@ class _Line:
     label: str
     meta: str
     text: str
+    more: list[str] = field(default_factory=list)  # the step's continuation lines
 
 
 def _parse_fenced_trace(body: str) -> tuple[str, list[_Line], str | None]:
@@ -126,14 +127,20 @@ def _parse_fenced_trace(body: str) -> tuple[str, list[_Line], str | None]:
             lm = _LINE.match(raw)
             if lm:
                 lines.append(_Line(step, lm.group(2), lm.group(3) or "", lm.group(4)))
+            elif lines and raw.strip():
+                lines[-1].more.append(raw.strip())
     final = "\n".join(final_lines).strip()
     return "\n".join(task_lines).strip(), lines, (None if not final or final.startswith("(none:") else final)
 
 
-def _quote(text: str) -> str:
-    """A verbatim piece of one rendered line: never across an omission marker."""
-    text = text.split(" [... ", 1)[0]
-    return text[:80].strip()
+def _quote(line: _Line) -> str:
+    """A verbatim piece of one rendered line of the step (the first with some substance, e.g. not a lone "{"):
+    never across an omission marker."""
+    for text in (line.text, *line.more):
+        text = text.split(" [... ", 1)[0][:80].strip()
+        if len(text) >= 8:
+            return text
+    return line.text[:80].strip()
 
 
 def _agent(meta: str) -> str | None:
@@ -168,7 +175,7 @@ def deterministic_reply(system: str, user: str) -> str:
                 detect(
                     "1.3",
                     [seen[ln.text], ln.step],
-                    _quote(ln.text),
+                    _quote(ln),
                     "The same action is taken again.",
                     _agent(ln.meta),
                 )
@@ -179,7 +186,7 @@ def deterministic_reply(system: str, user: str) -> str:
     ]
     if errors:
         e = errors[0]
-        quote = _quote(e.text)
+        quote = _quote(e)
         detect(
             "3.2",
             [e.step],
@@ -199,9 +206,7 @@ def deterministic_reply(system: str, user: str) -> str:
             )
     if final is None and lines:
         last = lines[-1]
-        detect(
-            "3.1", [last.step], _quote(last.text), "The run ends without a final answer.", _agent(last.meta)
-        )
+        detect("3.1", [last.step], _quote(last), "The run ends without a final answer.", _agent(last.meta))
     found.sort(key=lambda f: f[0])
     completed = final is not None and not errors and not found
     reply = {
@@ -262,7 +267,11 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.rstrip("/") != "/v1/chat/completions":
             self._send(404, json.dumps({"error": {"message": f"no route {self.path}"}}).encode())
             return
-        status, body, headers, length_override = ep.handle(raw, self.headers.get("Authorization"))
+        try:
+            status, body, headers, length_override = ep.handle(raw, self.headers.get("Authorization"))
+        except Exception as exc:  # a bug in the reply builder: say so to the client instead of dropping it
+            msg = f"test endpoint failed: {type(exc).__name__}: {exc}"
+            status, body, headers, length_override = 500, json.dumps({"error": {"message": msg}}).encode(), {}, None
         self._send(status, body, headers, length_override)
 
 
