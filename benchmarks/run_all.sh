@@ -20,6 +20,17 @@ for script in bench_load bench_rules_judge bench_llm_judge bench_cluster bench_r
   fi
 done
 
+# Accuracy of the rules judge and the clustering on the bundled corpus's planted labels.
+if [[ -f benchmarks/rules_vs_sidecar.py && -f traces/assetops/labels.jsonl ]]; then
+  echo "== rules_vs_sidecar"
+  python benchmarks/rules_vs_sidecar.py traces/assetops 2>&1 | tee "$OUT/rules_vs_sidecar.txt" || status=1
+fi
+if [[ -f benchmarks/cluster_vs_sidecar.py && -f traces/assetops/labels.jsonl ]]; then
+  echo "== cluster_vs_sidecar"
+  trajfm extract traces/assetops --out "$OUT/corpus-run" >/dev/null 2>&1 \
+    && python benchmarks/cluster_vs_sidecar.py "$OUT/corpus-run" 2>&1 | tee "$OUT/cluster_vs_sidecar.txt" || status=1
+fi
+
 declare -A BENCH_PATHS=(
   [whowhen]="$DATASETS/who_and_when"
   [agentrx]="$DATASETS/agentrx"

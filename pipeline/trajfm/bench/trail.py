@@ -186,6 +186,28 @@ def score(
     }
 
 
+def category_table(gold: list[LabelledTrace], pred_categories: list[set[str]]) -> list[dict[str, Any]]:
+    """Per TRAIL category: traces with it in gold (support), predicted, precision, recall, F1."""
+    counts = m.per_label_counts(pred_categories, [g.gold_categories for g in gold])
+    rows = []
+    for mode in load_taxonomy("trail").modes:
+        c = counts.get(mode.id, {"tp": 0, "fp": 0, "fn": 0, "support": 0})
+        if not (c["support"] or c["tp"] + c["fp"]):
+            continue
+        p, r, f = m.prf(c["tp"], c["fp"], c["fn"])
+        rows.append(
+            {
+                "mode": mode.name,
+                "support": c["support"],
+                "predicted": c["tp"] + c["fp"],
+                "precision": p,
+                "recall": r,
+                "f1": f,
+            }
+        )
+    return sorted(rows, key=lambda row: -row["support"])
+
+
 def naive_baselines(gold: list[LabelledTrace]) -> dict[str, dict[str, float]]:
     if not gold:
         return {}
@@ -282,6 +304,7 @@ def run(
                     }
                 )
             metrics = score(gold, p_cat, p_loc, p_pair)
+            per_category = category_table(gold, p_cat)
         missing = len(gold) - len(matched)
         if missing:
             notes.append(
@@ -306,6 +329,7 @@ def run(
                 per_trace=per_trace,
                 judge_status=status,
                 seconds=timer.seconds,
+                extra_tables={"per_category": per_category},
             )
         )
     return results
