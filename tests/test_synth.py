@@ -321,6 +321,8 @@ def test_unlabelled_traces_do_not_show_the_behaviours(corpus: Path) -> None:
         actions = [norm_action(s["action"]) for s in doc["trajectory"]]
         if not ids & {"step_repetition", "ineffective_error_recovery"}:
             assert len(set(actions)) == len(actions), r["trace_path"]
+            thoughts = [s["thought"] for s in doc["trajectory"]]
+            assert len(set(thoughts)) == len(thoughts), r["trace_path"]
         for i, s in enumerate(doc["trajectory"], start=1):
             p = payload(s["observation"])
             if p and p["review"]["status"] != "Accomplished":

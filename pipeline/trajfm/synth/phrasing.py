@@ -242,6 +242,11 @@ EXTRA_THOUGHT = (
     "Let me confirm the result with one more call.",
     "I'll look at this from another angle first.",
     "One more check would not hurt.",
+    "It may be worth verifying a related detail.",
+    "Some extra context could make the answer stronger.",
+    "Let me make sure nothing else is relevant here.",
+    "A quick cross-check before I wrap up.",
+    "I want to rule out anything I may have missed.",
 )
 
 PREMATURE_THOUGHT = (

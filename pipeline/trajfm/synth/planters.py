@@ -51,6 +51,12 @@ FAILING = {
 ANSWER_PREFIX_MODELS = {"mistral-large", "granite-3-3-8b-instruct"}
 
 RECOVERED_ERROR_RATE = 0.12
+FORMAT_FIX = (
+    "Fixing the action format. ",
+    "Let me format that correctly. ",
+    "Retrying with a valid action. ",
+    "Same step, proper format this time. ",
+)
 RECOVERY_SUFFIXES = (
     " for all sites",
     " at full resolution",
@@ -330,7 +336,7 @@ def _invalid_format(rng: random.Random, ep: Episode) -> None:
         malformed=raw,
     )
     ep.steps.insert(ep.steps.index(k), bad)
-    k.thought = rng.choice(("Fixing the action format. ", "Let me format that correctly. ", "")) + k.thought
+    k.thought = rng.choice(FORMAT_FIX) + k.thought
     ep.tag("invalid_action_format", bad, decisive=bad)
 
 
@@ -355,8 +361,9 @@ def _ignored_termination(rng: random.Random, ep: Episode) -> None:
     requests = [r.format(asset=name, site=site, sensor=s) for r in EXTRA_REQUESTS for s in sensors]
     requests = [r for r in dict.fromkeys(requests) if f"request={r}" not in used]
     rng.shuffle(requests)
+    thoughts = rng.sample(P.EXTRA_THOUGHT, len(P.EXTRA_THOUGHT))  # distinct: these steps are not repetitions
     extra = []
-    for req in requests[:n_extra]:
+    for n, req in enumerate(requests[:n_extra]):
         answer = rng.choice(
             (
                 f"Done: {req}.",
@@ -366,7 +373,7 @@ def _ignored_termination(rng: random.Random, ep: Episode) -> None:
         )
         extra.append(
             SynthStep(
-                P.say(rng, P.EXTRA_THOUGHT),
+                thoughts[n % len(thoughts)],
                 "IoTAgent",
                 f"request={req}",
                 subagent_observation(rng, "IoTAgent", answer),

@@ -42,15 +42,26 @@ INCOMPATIBLE = {
 
 # Probability that a run is clean, single-agent task; multi-agent runs use it times MULTI_CLEAN_FACTOR.
 CLEAN_SINGLE: dict[str, float] = {
-    "mistral-large": 0.56,
-    "llama-3-405b-instruct": 0.58,
-    "llama-3-3-70b-instruct": 0.52,
-    "llama-4-maverick-17b-128e-instruct-fp8": 0.54,
-    "llama-4-scout-17b-16e-instruct": 0.48,
-    "gpt-4.1-2025-04-14": 0.68,
-    "granite-3-3-8b-instruct": 0.40,
+    "mistral-large": 0.63,
+    "llama-3-405b-instruct": 0.65,
+    "llama-3-3-70b-instruct": 0.59,
+    "llama-4-maverick-17b-128e-instruct-fp8": 0.61,
+    "llama-4-scout-17b-16e-instruct": 0.55,
+    "gpt-4.1-2025-04-14": 0.75,
+    "granite-3-3-8b-instruct": 0.47,
 }
 MULTI_CLEAN_FACTOR = 0.62
+
+# Probability of assuming an asset (no_clarification) on an ambiguous task.
+ASSUME_RATE: dict[str, float] = {
+    "mistral-large": 0.7,
+    "llama-3-405b-instruct": 0.75,
+    "llama-3-3-70b-instruct": 0.7,
+    "llama-4-maverick-17b-128e-instruct-fp8": 0.65,
+    "llama-4-scout-17b-16e-instruct": 0.7,
+    "gpt-4.1-2025-04-14": 0.45,
+    "granite-3-3-8b-instruct": 0.85,
+}
 
 _BASE = {
     "step_repetition": 1.0,
@@ -60,7 +71,7 @@ _BASE = {
     "hallucinated_entity": 0.5,
     "premature_termination": 0.5,
     "ignored_termination": 0.6,
-    "no_clarification": 3.0,
+    "no_clarification": 0.0,  # decided by ASSUME_RATE, not drawn here
     "action_reasoning_mismatch": 0.6,
     "output_format_ignored": 1.2,
     "unverified_subagent_failure": 0.6,
@@ -69,7 +80,7 @@ _BASE = {
 # Per-model multipliers on _BASE: each model has its own characteristic failures.
 _MODEL_BIAS: dict[str, dict[str, float]] = {
     "mistral-large": {"step_repetition": 1.8, "ignored_termination": 1.6, "invalid_action_format": 1.2},
-    "llama-3-405b-instruct": {"overstated_completion": 1.6, "no_clarification": 1.3},
+    "llama-3-405b-instruct": {"overstated_completion": 1.6, "hallucinated_entity": 1.2},
     "llama-3-3-70b-instruct": {"ineffective_error_recovery": 1.8, "step_repetition": 1.4},
     "llama-4-maverick-17b-128e-instruct-fp8": {"leftover_artefacts": 2.6, "overstated_completion": 1.3},
     "llama-4-scout-17b-16e-instruct": {
@@ -107,12 +118,16 @@ def weights(model: str, multi_agent: bool) -> dict[str, float]:
 
 def sample_behaviours(rng: random.Random, scenario: Scenario, model: str) -> list[str]:
     """Planted behaviour ids for one run (empty list = a clean run)."""
+    # Agents rarely ask back: on an ambiguous task most runs assume an asset, whatever else happens.
+    assume = scenario.ambiguous and rng.random() < ASSUME_RATE[model]
     p_clean = CLEAN_SINGLE[model] * (MULTI_CLEAN_FACTOR if scenario.multi_agent else 1.0)
     if rng.random() < p_clean:
-        return []
-    w = {b: v for b, v in weights(model, scenario.multi_agent).items() if applicable(scenario, b)}
+        return ["no_clarification"] if assume else []
+    w = {b: v for b, v in weights(model, scenario.multi_agent).items() if v > 0 and applicable(scenario, b)}
     n = 1 + (rng.random() < 0.45) + (rng.random() < 0.15)
     chosen: list[str] = []
+    if assume:
+        chosen.append("no_clarification")
     while w and len(chosen) < n:
         names = sorted(w)
         b = rng.choices(names, weights=[w[x] for x in names])[0]
