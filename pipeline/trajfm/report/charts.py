@@ -343,7 +343,7 @@ def cooccurrence_chart(fig: dict[str, Any]) -> dict[str, Any]:
 
 def root_cause_chart(fig: dict[str, Any]) -> dict[str, Any]:
     rows = [
-        {"position": f"{round(100 * b['lo'])}–{round(100 * b['hi'])}%", "order": i, "n": b["n"]}
+        {"position": f"{round(100 * b['lo'])}–{round(100 * b['hi'])}", "order": i, "n": b["n"]}
         for i, b in enumerate(fig["root_cause"]["bins"])
     ]
     chart = (
@@ -353,13 +353,13 @@ def root_cause_chart(fig: dict[str, Any]) -> dict[str, Any]:
             x=alt.X(
                 "position:O",
                 sort=alt.SortField("order"),
-                title="position of the root-cause step in the trace (start → end)",
+                title="position of the root-cause step in the trace (% of the way, start → end)",
                 axis=alt.Axis(labelAngle=0),
             ),
             y=alt.Y("n:Q", title="traces", axis=alt.Axis(tickMinStep=1, format="d")),
-            tooltip=[alt.Tooltip("position:O", title="position"), alt.Tooltip("n:Q", title="traces")],
+            tooltip=[alt.Tooltip("position:O", title="position %"), alt.Tooltip("n:Q", title="traces")],
         )
-        .properties(width=alt.Step(44), height=200)
+        .properties(width=alt.Step(48), height=200)
     )
     return _config(chart)
 
