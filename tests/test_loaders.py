@@ -306,6 +306,7 @@ def _broken_folder(tmp_path: Path) -> Path:
     whole = (FIX / "whowhen" / "ag2_log.json").read_bytes()
     (bad / "truncated.json").write_bytes(whole[: len(whole) // 2])
     (bad / "malformed.json").write_text('{"history": [1, 2,, 3]}')
+    (bad / "cut_in_string.json").write_text('{"history": [{"content": "a long message that was cut')
     (bad / "junk.dat").write_bytes(bytes(range(256)) * 4)
     (bad / "empty.json").write_bytes(b"")
     (bad / "unknown.json").write_text('{"foo": 1, "bar": [1, 2]}')
@@ -330,10 +331,11 @@ def test_mixed_folder_loads_good_and_lists_broken(tmp_path: Path) -> None:
     assert len(result.traces) == 2 + 2 + 2  # two Who&When logs, two tau records, two good JSONL lines
     reasons = {Path(f.path).name: f.reason for f in result.failures}
     assert set(reasons) == {
-        "truncated.json", "malformed.json", "junk.dat", "empty.json", "unknown.json", "empty_traj",
+        "truncated.json", "cut_in_string.json", "malformed.json", "junk.dat", "empty.json", "unknown.json", "empty_traj",
         "wrong_type.json", "notgzip.json.gz", "cut.json.gz", "lines.jsonl",
     }  # fmt: skip
     assert reasons["truncated.json"].startswith("truncated JSON")
+    assert reasons["cut_in_string.json"].startswith("truncated JSON")
     assert reasons["malformed.json"].startswith("malformed JSON at line 1")
     assert reasons["junk.dat"].startswith("binary data")
     assert reasons["empty.json"] == "empty file"

@@ -177,7 +177,9 @@ def _open(path: Path) -> IO[bytes]:
 
 def _decode_error(data: bytes, exc: Exception) -> str:
     pos = getattr(exc, "pos", None)
-    if isinstance(pos, int) and pos >= len(data.rstrip()) - 1:
+    msg = str(getattr(exc, "msg", "") or exc)
+    # A string still open at the end, or an error at the very end, means the document was cut off.
+    if msg.startswith("Unterminated string") or (isinstance(pos, int) and pos >= len(data.rstrip()) - 1):
         return f"truncated JSON: the document ends before it is complete (at byte {len(data)}); is the file cut off?"
     line = getattr(exc, "lineno", None)
     col = getattr(exc, "colno", None)
