@@ -14,6 +14,7 @@ findings at the same step). Each detector is `detect(view) -> list[Finding]` ove
 | completion     | overstated_completion, unverified_subagent_failure                    |
 | output         | output_format_ignored, leftover_artefacts                             |
 | termination    | continued_after_answer, max_steps_reached, premature_termination      |
+| coverage       | premature_termination (requests never acted on), continued_after_answer (calls after the answer was known) |
 | ambiguity      | no_clarification                                                      |
 """
 
@@ -29,9 +30,10 @@ from trajfm.judges.detectors.completion import (
     detect_overstated_completion,
     detect_unverified_subagent_failure,
 )
+from trajfm.judges.detectors.coverage import detect_calls_after_answer_known, detect_unmet_requests
 from trajfm.judges.detectors.entities import detect_hallucinated_entities
 from trajfm.judges.detectors.errors import detect_error_recovery, detect_message_errors
-from trajfm.judges.detectors.mapping import FINDING_KINDS, KindSpec, modes_for
+from trajfm.judges.detectors.mapping import FINDING_KINDS, SUPERSEDES, KindSpec, modes_for
 from trajfm.judges.detectors.output import detect_leftover_artefacts, detect_output_format
 from trajfm.judges.detectors.repetition import detect_repeated_actions, detect_repeated_thoughts
 from trajfm.judges.detectors.termination import detect_continued_after_answer, detect_termination
@@ -51,7 +53,9 @@ DETECTORS: tuple[Detector, ...] = (
     detect_action_reasoning_mismatch,
     detect_no_clarification,
     detect_continued_after_answer,
+    detect_calls_after_answer_known,
     detect_termination,
+    detect_unmet_requests,
     detect_overstated_completion,
     detect_output_format,
     detect_leftover_artefacts,
@@ -69,8 +73,21 @@ def run_detectors(trace: Trace, detectors: tuple[Detector, ...] = DETECTORS) -> 
         raise ValueError(
             f"detector emitted unknown finding kind(s) {unknown}; add them to detectors/mapping.py"
         )
+    found = _drop_superseded(found)
     # sorted() is stable: findings at the same position keep detector order.
     return sorted(found, key=lambda f: f.position)
+
+
+def _drop_superseded(found: list[Finding]) -> list[Finding]:
+    """Drop a finding that a more specific one explains at the same step (see `mapping.SUPERSEDES`)."""
+    out = []
+    for f in found:
+        covered = any(
+            g is not f and f.kind in SUPERSEDES.get(g.kind, ()) and set(f.steps) & set(g.steps) for g in found
+        )
+        if not covered:
+            out.append(f)
+    return out
 
 
 __all__ = [

@@ -194,7 +194,14 @@ _NOT_ENTITY = frozenset(
         "number",
     ]
 )
-_TOOL_LIKE = re.compile(r"\b[A-Z][A-Za-z]*(?:Agent|Tool|API)\b")
+_TOOL_LIKE = re.compile(
+    r"\b[A-Z][A-Za-z]*(?:Agent|Tool|API)\b|(?:(?<=use )|(?<=call ))[a-z]+(?:_[a-z]+)+\b|(?:(?<=use )|(?<=call ))[a-z]+(?:reader|writer|"
+    r"agent|tool|api|search|lookup|finder|parser)\b"
+)
+# "<Tool> can ...; I will call it", "<Tool> handles this": the tool is announced as the subject.
+_SUBJECT_INTENT = (
+    r"\W+(?:can|will|handles|should|is able to)\b[^.\n]{0,80}\b(?:i will|i'll|let me|calling|call it|use it)"
+)
 _INTENT = (
     r"(?:use|call|query|ask|invoke|run|using|consult|request|via|delegate to|hand (?:it )?to|send (?:it )?to)"
 )
@@ -212,7 +219,8 @@ def _idents(text: str) -> dict[str, set[str]]:
 
 def detect_action_reasoning_mismatch(view: TraceView) -> list[Finding]:
     out: list[Finding] = []
-    used = {t for t in view.tools if t and not tx.is_finish_tool(t) and not bad_tool_name(t)}
+    # The tools of this agent level (a sub-agent's own tools are not the top agent's to call).
+    used = {a.tool for a in view.main_acts if a.tool and not a.is_finish and not bad_tool_name(a.tool)}
     for a in view.main_acts:
         th = a.thought
         if th is None or a.is_finish or not th.content:
@@ -226,7 +234,9 @@ def detect_action_reasoning_mismatch(view: TraceView) -> list[Finding]:
             for t in tools:
                 if t == a.tool or t not in thought:
                     continue
-                m = re.search(_INTENT + r"\W+(?:the\W+)?" + re.escape(t), thought, re.I)
+                m = re.search(_INTENT + r"\W+(?:the\W+)?" + re.escape(t), thought, re.I) or re.search(
+                    re.escape(t) + _SUBJECT_INTENT, thought, re.I
+                )
                 if m:
                     finding = Finding(
                         kind="action_reasoning_mismatch",

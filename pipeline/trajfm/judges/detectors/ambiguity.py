@@ -25,25 +25,33 @@ _AGENT_ASSUMES = tx.Pattern(
     r"\b(?:(?:is|was|were|are|wasn't|isn't|weren't|aren't) not (?:specified|provided|given|mentioned|stated|clear)|"
     r"(?:wasn't|isn't|weren't|aren't) (?:specified|provided|given|mentioned|stated|clear)|"
     r"(?:not|never) (?:specified|provided|given|mentioned) (?:in|by) the (?:task|question|request|user)|"
-    r"unspecified|is ambiguous|unclear which|without (?:a |any )?(?:specific|specified)|"
+    r"no [a-z ]{1,40} (?:was|were|is|are) (?:given|specified|provided|mentioned|named|stated)|"
+    r"unspecified|is ambiguous|unclear which|without (?:a |any )?(?:specific|specified)|presumably|"
+    r"(?:most likely|probably) (?:the user|they|you|this|it) (?:means?|meant|wants?|refers?)|"
     r"i(?:'ll| will| shall)? assume|assuming (?:that |the |it |a |an )|i(?:'ll| will) (?:just )?(?:pick|choose|go with|"
-    r"default to)|by default,? i(?:'ll| will))",
+    r"default to|take)\b[^.\n]{0,40}\bas (?:the|a|an)\b|i(?:'ll| will) (?:just )?(?:pick|choose|go with|default to)|"
+    r"by default,? i(?:'ll| will))",
     needles=(
         "not ",
         "n't",
         "never",
+        "no ",
         "unspecified",
         "ambiguous",
         "unclear",
         "without",
+        "presumably",
+        "likely",
+        "probably",
         "assum",
         "pick",
         "choose",
         "go with",
         "default",
+        "take",
     ),
 )
-_ASKS_USER = tx.Pattern(
+ASKS_USER = tx.Pattern(
     r"(?:which|what|could you|can you|would you|do you|please (?:confirm|specify|clarify)|did you mean)[^?\n]{0,200}\?",
 )
 _CLARIFY_TOOL = re.compile(r"ask|clarif|human|user_input|request_info", re.I)
@@ -80,13 +88,13 @@ def detect_no_clarification(view: TraceView) -> list[Finding]:
     # Did the agent ask? A clarification tool, or a question to the user after the signal.
     if any(_CLARIFY_TOOL.search(a.tool) for a in view.main_acts if a.tool):
         return []
-    if _ASKS_USER.search(view.final_answer[:3000]):
+    if ASKS_USER.search(view.final_answer[:3000]):
         return []
     for st in view.trace.steps:
         if (
             st.position > step.position
             and st.kind in ("message", "answer")
-            and _ASKS_USER.search(st.content[:2000])
+            and ASKS_USER.search(st.content[:2000])
         ):
             return []
     return [

@@ -18,12 +18,15 @@ from trajfm.judges.detectors.base import Act, Finding, TraceView
 from trajfm.judges.detectors.errors import ADMITS_FAILURE, error_in, result_failed, review_failed_in
 
 _CLAIM = tx.Pattern(
-    r"\b(?:successfully|(?:has|have) (?:now )?(?:been )?(?:successfully )?(?:[a-z]+ed|done|sent|made|set up|"
-    r"written|run|forecast|built)\b|(?:task|request|analysis|job) (?:is|was|has been) (?:complete|completed|done|"
-    r"accomplished|finished)|completed (?:successfully|the task)|all (?:requested |the )?(?:steps|tasks|items|data)"
-    r"[^.\n]{0,40}(?:complete|completed|done|retrieved)|as requested)\b",
+    r"\b(?:successfully|success|accomplished|verified|(?:has|have) (?:now )?(?:been )?(?:successfully )?(?:[a-z]+ed|"
+    r"done|sent|made|set up|written|run|forecast|built)\b|(?:task|request|analysis|job) (?:is|was|has been) (?:complete|"
+    r"completed|done|finished)|completed (?:successfully|the task)|everything (?:was|is|has been) [a-z]+ed|"
+    r"all (?:requested |the )?(?:steps|tasks|items|data)[^.\n]{0,40}(?:complete|completed|done|retrieved)|"
+    r"as requested)\b",
     needles=(
         "success",
+        "accomplished",
+        "verified",
         "has ",
         "have ",
         "task",
@@ -31,14 +34,16 @@ _CLAIM = tx.Pattern(
         "analysis",
         "job",
         "completed",
+        "everything",
         "all ",
         "as requested",
     ),
 )
 _EMPTY = tx.Pattern(
     r"\b(?:0|zero|no) (?:observations|records|rows|results|entries|data points|items|matches)\b|"
-    r"\bno (?:data|records|results|observations|entries|matches) (?:was |were )?(?:found|available|returned|exist)|"
-    r"\b(?:data|dataset|file|results?) (?:is |are )?not available\b|\bempty (?:result|response|list|file|dataset)\b|"
+    r"\bno (?:data|records|results|observations|entries|matches|rows) (?:was |were )?(?:found|available|returned|exist|"
+    r"matched|match)|\b(?:data|dataset|file|results?) (?:is |are )?not available\b|\bempty (?:result|response|list|"
+    r"file|dataset)\b|\b(?:result|response|list|dataset|result set) (?:is|was|are|were) empty\b|"
     r"\"total_\w+\"\s*:\s*0\b|^\s*(?:\[\s*\]|\{\s*\}|null|none)\s*$",
     re.M,
 )

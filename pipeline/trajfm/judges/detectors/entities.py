@@ -1,11 +1,15 @@
 """Entities the agent named that the observations say do not exist.
 
-A result that says an entity does not exist ("asset X not found", "no sensor named 'Y'", "X does not exist",
-"unknown site Z") yields the entity names quoted or written as identifiers near that phrase. The finding is raised
-when the agent's final answer still presents the entity after being told it does not exist, or when the agent
-itself introduced the entity (it appears in the agent's actions or reasoning but not in the task or in any result
-before the agent first used it) and kept using it afterwards. An agent that tries an entity the *user* named and then reports it missing is
-behaving well and yields nothing here.
+A result that says an entity does not exist ("asset X not found", "no sensor named Y exists", "X is not
+registered", "X does not exist", "unknown site Z") yields the entity it is about: the name written just before
+the phrase ("Cooling Tower 7 is not registered"), or just after it ("no asset named Chiller 14"), or a quoted
+name in the same sentence. A search that found nothing ("the search string 'x' was not found on this page")
+names no entity. The finding is raised when
+- the agent's final answer still presents the entity after being told it does not exist, or
+- the agent itself introduced the entity (it is in the agent's action or reasoning but not in the task nor in any
+  result before the agent first used it) and did not correct the slip with its next call (same tool, and that
+  call succeeded).
+An agent that tries an entity the *user* named and then reports it missing is behaving well and yields nothing.
 """
 
 from __future__ import annotations
@@ -13,22 +17,40 @@ from __future__ import annotations
 import re
 
 from trajfm.judges.detectors import text as tx
-from trajfm.judges.detectors.base import Finding, TraceView
+from trajfm.judges.detectors.base import Act, Finding, TraceView
+from trajfm.judges.detectors.errors import result_failed
 
 _MISSING = tx.Pattern(
     r"\b(?:does not exist|doesn't exist|do not exist|don't exist|not found|could not be found|cannot be found|"
-    r"was not found|were not found|no such|unknown (?:asset|sensor|site|equipment|entity|item|id|identifier|"
-    r"device|component|product|user|order|file|column|table|variable)|is not (?:a )?(?:valid|known|recogni[sz]ed|"
-    r"registered|available) (?:asset|sensor|site|equipment|id|identifier|device|name|entity)|"
-    r"not (?:present|listed|available) (?:in|at|on|for) (?:the )?(?:system|site|database|inventory|records?|list))",
-    needles=("exist", "found", "no such", "unknown", "is not", "not present", "not listed", "not available"),
+    r"no such|unknown (?:asset|sensor|site|equipment|entity|item|id|identifier|device|component|product|user|order|"
+    r"file|column|table|variable)|(?:is|are) not (?:a )?(?:valid|known|recogni[sz]ed|registered|defined|listed)"
+    r"|not registered|no (?:asset|sensor|site|equipment|device|item|entity|record|file|user|order|product)s?"
+    r"(?: or (?:asset|sensor|site|equipment|device|item|entity)s?)? (?:named|called|with (?:the )?(?:name|id))|"
+    r"not (?:present|listed|available) (?:in|at|on|for) (?:the )?(?:system|site|database|inventory|records?|list|"
+    r"registry|catalog(?:ue)?))",
+    needles=(
+        "exist",
+        "found",
+        "no such",
+        "unknown",
+        "not ",
+        "registered",
+        "named",
+        "called",
+        "with the",
+        "with id",
+    ),
 )
+_AFTER = tx.Pattern(r"\b(?:named|called|no such \w+|unknown \w+|with (?:the )?(?:name|id))\s*$")
 _QUOTED = re.compile(r"[\"'‘“]([^\"'’”\n]{2,60})[\"'’”]")
-_ID = re.compile(
-    r"\b[A-Za-z][A-Za-z]*[ _\-]?\d+[A-Za-z0-9_\-]*\b|\b[A-Z][A-Za-z]+(?:[ _][A-Z0-9][A-Za-z0-9]*){0,3}\b"
+# An identifier ("CWC04009", "Chiller 6", "mp_1", "AHU 3 East") or a capitalised name of up to four words.
+_NAME = re.compile(
+    r"[A-Za-z][A-Za-z]*[ _\-]?\d+[A-Za-z0-9_\-]*(?: [A-Z][a-z]+)?|[A-Z][A-Za-z0-9]*(?:[ _\-][A-Z0-9][A-Za-z0-9]*){0,3}"
 )
+_NAME_AT_END = re.compile(r"(?:" + _NAME.pattern + r")[\"'’”]?\s*$")
+_SEARCH_MISS = re.compile(r"\b(?:search|query|queries|results?|on (?:this|the) page|matching)\b", re.I)
 _NOT_NAMES = frozenset(
-    {
+    [
         "the",
         "error",
         "not",
@@ -53,110 +75,113 @@ _NOT_NAMES = frozenset(
         "question",
         "note",
         "however",
-        "available sensors",
-        "the asset",
-        "the sensor",
-    }
+        "lookup",
+        "failed",
+        "warning",
+        "result",
+    ]
 )
 
 
-_SEARCH_MISS = re.compile(r"\b(?:search|query|queries|results?|on (?:this|the) page|matching)\b", re.I)
-
-
 def _looks_like_entity(name: str) -> bool:
-    """An identifier ("CWC04009", "Chiller 6", "mp_1") or a proper name ("Chiller Nine"), not a plain phrase."""
+    """An identifier or a proper name, not a plain phrase."""
     return any(c.isdigit() for c in name) or any(c.isupper() for c in name)
 
 
-def _names_near(text: str, m: re.Match[str]) -> list[str]:
-    """Entity names in the sentence around a "does not exist" phrase: quoted names first, then identifiers.
-    A search that found nothing ("the search string 'x' was not found on this page") names no entity."""
-    s = max(text.rfind(".", 0, m.start()), text.rfind("\n", 0, m.start()), m.start() - 200)
+def _clean(name: str) -> str:
+    return name.strip().strip("\"'‘’“”").strip()
+
+
+def names_missing(text: str, m: re.Match[str]) -> list[str]:
+    """The entity names a "does not exist" match is about (see the module docstring)."""
+    s = max(text.rfind(".", 0, m.start()), text.rfind("\n", 0, m.start()), text.rfind(":", 0, m.start()),
+            m.start() - 200)  # fmt: skip
     e = text.find(".", m.end())
     e = min(e if e != -1 else len(text), m.end() + 120)
     window = text[s + 1 : e]
     if _SEARCH_MISS.search(window):
         return []
-    names = [q.strip() for q in _QUOTED.findall(window)]
-    if not names:
-        names = [x.group(0).strip() for x in _ID.finditer(window)]
-    return [n for n in names if n.lower() not in _NOT_NAMES and len(n) >= 2 and _looks_like_entity(n)]
+    names: list[str] = []
+    before = text[s + 1 : m.start()]
+    phrase = text[m.start() : m.end()]
+    if _AFTER.search(phrase, phrase.lower()) is not None:
+        after = _NAME.match(text, m.end() + (1 if text[m.end() : m.end() + 1] == " " else 0))
+        if after:
+            names.append(after.group(0))
+    else:
+        tail = _NAME_AT_END.search(before.rstrip(" ,"))
+        if tail:
+            names.append(tail.group(0))
+    names.extend(_QUOTED.findall(window))
+    out = []
+    for n in map(_clean, names):
+        if n and n.lower() not in _NOT_NAMES and len(n) >= 3 and _looks_like_entity(n) and n not in out:
+            out.append(n)
+    return out
+
+
+def _mentions(text_l: str, key: str) -> bool:
+    return re.search(r"(?<!\w)" + re.escape(key) + r"(?!\w)", text_l) is not None
+
+
+def _presents(answer_l: str, key: str) -> bool:
+    """The answer names the entity, and not in a sentence saying it does not exist."""
+    for sentence in re.split(r"(?<=[.!?\n])\s+", answer_l):
+        if _mentions(sentence, key) and _MISSING.search(sentence, sentence) is None:
+            return True
+    return False
 
 
 def detect_hallucinated_entities(view: TraceView) -> list[Finding]:
     out: list[Finding] = []
     task_l = view.task.lower()
-    answer = view.final_answer
-    answer_l = answer.lower()
+    answer_l = view.final_answer.lower()
     reported: set[str] = set()
-    # What the environment had said up to each point, to tell an entity the agent invented from one it read.
-    seen_env = task_l
-    acts = view.main_acts
+    acts = [a for a in view.main_acts if not a.is_finish]
     act_texts = [(a, (a.args + " " + (a.thought.content[:1500] if a.thought else "")).lower()) for a in acts]
+    env_before: list[str] = []  # lower-cased results before each act
+    seen = ""
+    for a in acts:
+        env_before.append(seen)
+        if a.result is not None and a.result is not a.step:
+            seen += "\n" + view.low(a.result)
     for k, (act, _) in enumerate(act_texts):
         r = act.result
         if r is None:
             continue
         head = view.head(r)
         for m in _MISSING.finditer(head, view.low(r)):
-            for name in _names_near(head, m):
+            for name in names_missing(head, m):
                 key = name.lower()
-                if key in reported or len(key) < 3:
+                if key in reported:
                     continue
-                # The agent used the name itself: in this call or an earlier one.
-                used_at = [a for a, t in act_texts[: k + 1] if key in t]
+                used_at = [i for i, (_, t) in enumerate(act_texts[: k + 1]) if _mentions(t, key)]
                 if not used_at:
                     continue
-                first_use = used_at[0]
-                introduced = key not in task_l and key not in _env_before(view, first_use, seen_env)
-                in_answer = re.search(
-                    r"(?<!\w)" + re.escape(key) + r"(?!\w)", answer_l
-                ) is not None and not re.search(
-                    re.escape(key)
-                    + r".{0,80}"
-                    + _MISSING.pattern
-                    + "|"
-                    + _MISSING.pattern
-                    + r".{0,80}"
-                    + re.escape(key),
-                    answer_l,
-                    re.I,
-                )
-                # An invented name that the agent dropped after being told it does not exist was a slip it
-                # corrected; it counts when the agent keeps using the name or the answer still presents it.
-                reused = introduced and any(key in t for _, t in act_texts[k + 1 :])
-                if not (reused or in_answer):
+                first = used_at[0]
+                introduced = not _mentions(task_l, key) and not _mentions(env_before[first], key)
+                in_answer = _presents(answer_l, key)
+                nxt: Act | None = acts[k + 1] if k + 1 < len(acts) else None
+                corrected = nxt is not None and nxt.tool == act.tool and not result_failed(view, nxt)
+                if not (in_answer or (introduced and not corrected)):
                     continue
                 reported.add(key)
-                evidence = tx.quote_match(head, m, context=70)
+                first_act = act_texts[first][0]
                 where = "introduced by the agent" if introduced else "named by the user"
-                tail = (
-                    " and the final answer still presents it" if in_answer else " and the agent kept using it"
-                )
+                tail = " and the final answer still presents it" if in_answer else ""
                 out.append(
                     Finding(
                         kind="hallucinated_entity",
-                        steps=sorted({first_use.index, act.index}),
-                        evidence=evidence,
+                        steps=sorted({first_act.index, act.index}),
+                        evidence=tx.quote_match(head, m, context=70),
                         detail=(
                             f"'{tx.short(name, 50)}' ({where}) was sent to {act.tool or 'a tool'}, which answered that it "
                             f"does not exist{tail}"
                         ),
-                        position=first_use.step.position,
-                        agent=first_use.step.agent,
+                        position=first_act.step.position,
+                        agent=first_act.step.agent,
                         tool=act.tool or None,
-                        error=tx.short(evidence, 100),
+                        error=tx.short(tx.line_of(head, m), 120),
                     )
                 )
     return out
-
-
-def _env_before(view: TraceView, act: object, seen: str) -> str:
-    """Lower-cased text of all results before `act` (the task is passed in `seen`)."""
-    parts = [seen]
-    for a in view.main_acts:
-        if a is act:
-            break
-        if a.result is not None:
-            parts.append(view.head(a.result).lower())
-    return "\n".join(parts)

@@ -64,7 +64,7 @@ REVIEW_FAILED = tx.Pattern(
 
 # Words of a final answer that admit a limitation: an honest answer is not an ignored error.
 ADMITS_FAILURE = tx.Pattern(
-    r"\b(?:error|errors|fail(?:ed|ure to|s to)?|unable|could not|couldn't|cannot|can't|not (?:be )?(?:available|"
+    r"\b(?:error|errors|fail(?:ed|ing|ure to|s to)?|no results?|unable|could not|couldn't|cannot|can't|not (?:be )?(?:available|"
     r"possible|supported|retrieved|completed|found|able)|unfortunately|was not able|wasn't able|did not succeed|"
     r"no data|not accessible|unavailable)\b",
 )

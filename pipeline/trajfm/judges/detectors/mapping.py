@@ -145,6 +145,14 @@ FINDING_KINDS: dict[str, KindSpec] = {
 }
 
 
+# A finding of the key kind explains findings of the listed kinds that share a step with it: an error the agent
+# hid behind a claim of success is reported as overstated completion, not also as an ignored error.
+SUPERSEDES: dict[str, tuple[str, ...]] = {
+    "overstated_completion": ("error_ignored",),
+    "unverified_subagent_failure": ("error_ignored",),
+}
+
+
 def modes_for(kind: str, taxonomy_name: str) -> tuple[str, ...]:
     """The mode ids of `taxonomy_name` that a finding of `kind` is evidence for (empty: fits no mode)."""
     return FINDING_KINDS[kind].modes.get(taxonomy_name, ())

@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.base import Finding, TraceView
+from trajfm.judges.detectors.errors import ADMITS_FAILURE
 
 
 def _is_json(answer: str) -> bool:
@@ -55,7 +56,7 @@ def _is_csv(answer: str) -> bool:
 def _is_list(answer: str) -> bool:
     items = re.findall(r"(?m)^\s*(?:[-*•]|\d+[.)])\s+\S", answer)
     inline = re.findall(r"(?:^|\s)\d+[.)]\s+\S", answer)
-    return len(items) >= 2 or len(inline) >= 2
+    return len(items) >= 1 or len(inline) >= 2
 
 
 def _is_yes_no(answer: str) -> bool:
@@ -146,6 +147,8 @@ def detect_output_format(view: TraceView) -> list[Finding]:
     task = view.task
     if not answer.strip() or not task:
         return []
+    if ADMITS_FAILURE.search(answer):
+        return []  # a report that the work failed owes no particular form
     for pattern, form, ok in FORMAT_RULES:
         m = pattern.search(task)
         if m is None or ok(answer, m):

@@ -3,8 +3,8 @@
 An action repeats when the same tool is called with the same (normalised) input, or with inputs whose token
 Jaccard similarity is at least `NEAR_DUPLICATE`, at a later step of the same agent level, and the first call did
 not fail (a repeat after an error is a retry; `errors.py` judges those). Finish-style pseudo-tools never count.
-Thoughts repeat when their normalised text is identical or near-identical and long enough to carry content.
-Multi-agent chat logs have no actions: there a message that repeats an earlier message of the same speaker counts.
+Reasoning repeats only matters in logs without actions (multi-agent chat logs): there a message that repeats an
+earlier message of the same speaker, identically or near-identically and long enough to carry content, counts.
 """
 
 from __future__ import annotations
@@ -95,11 +95,11 @@ def detect_repeated_thoughts(view: TraceView) -> list[Finding]:
     out: list[Finding] = []
     seen: dict[tuple[str | None, str], int] = {}  # (agent, normalised thought) -> index of first occurrence
     token_sets: list[tuple[frozenset[str], int, str | None]] = []
-    if view.thoughts:
-        top = min(t.depth for t in view.thoughts)
-        units = [t for t in view.thoughts if t.depth == top]
-    else:
-        units = [m for m in view.messages if m.kind == "message"]
+    if view.acts:
+        # With actions, a restated thought followed by a different action is not a repeated step (and one
+        # followed by the same action is already a repeated action): only action-less logs are judged here.
+        return []
+    units = [m for m in view.messages if m.kind == "message"] or view.thoughts
     for st in units:
         if len(st.content) < MIN_THOUGHT_CHARS:
             continue

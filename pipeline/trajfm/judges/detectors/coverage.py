@@ -1,0 +1,276 @@
+"""What the task asked for against what the agent did, and what the answer used against when it was known.
+
+`premature_termination` (ending before required steps): the task is split into its requests (clauses separated
+by commas, "and", "then", colons); a request none of whose content words (compared by a five-letter prefix, so
+"anomalies" meets "anomaly") appears in any of the agent's calls or in its final answer was never acted on.
+Requests about the form of the answer (JSON, a table, a list), conditions ("if any are found") and context
+("based on last week's data") are not requests for work. An answer that admits failure or asks the user a
+question is not a premature ending.
+
+`continued_after_answer` (looping after the answer): every fact of the final answer that came from a tool
+(words and numbers of the answer that are not in the task but are in some result) was already known after call
+k, yet the agent made two or more further calls, none of which failed, whose results the answer does not use.
+"""
+
+from __future__ import annotations
+
+import re
+
+from trajfm.judges.detectors import text as tx
+from trajfm.judges.detectors.ambiguity import ASKS_USER
+from trajfm.judges.detectors.base import Act, Finding, TraceView
+from trajfm.judges.detectors.errors import ADMITS_FAILURE, result_failed
+
+_WORD = re.compile(r"[a-z][a-z\-]{2,}|\d+(?:\.\d+)?")
+_STOP = frozenset(
+    [
+        "the",
+        "and",
+        "for",
+        "with",
+        "from",
+        "that",
+        "this",
+        "these",
+        "those",
+        "what",
+        "which",
+        "when",
+        "where",
+        "who",
+        "whom",
+        "whose",
+        "how",
+        "why",
+        "are",
+        "was",
+        "were",
+        "has",
+        "have",
+        "had",
+        "been",
+        "being",
+        "into",
+        "onto",
+        "over",
+        "under",
+        "about",
+        "after",
+        "before",
+        "during",
+        "between",
+        "each",
+        "every",
+        "any",
+        "all",
+        "some",
+        "its",
+        "their",
+        "them",
+        "they",
+        "you",
+        "your",
+        "our",
+        "can",
+        "could",
+        "would",
+        "should",
+        "will",
+        "shall",
+        "may",
+        "might",
+        "must",
+        "please",
+        "give",
+        "show",
+        "tell",
+        "get",
+        "find",
+        "check",
+        "make",
+        "use",
+        "using",
+        "used",
+        "need",
+        "needed",
+        "needs",
+        "want",
+        "let",
+        "also",
+        "then",
+        "than",
+        "there",
+        "here",
+        "just",
+        "only",
+        "very",
+        "more",
+        "most",
+        "less",
+        "least",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "per",
+        "via",
+        "not",
+        "yes",
+        "no",
+        "none",
+        "whether",
+        "does",
+        "did",
+        "done",
+        "doing",
+    ]
+)
+# Words that ask for a form of answer, not for work: handled by the output-format check.
+_FORMAT = re.compile(
+    r"\b(?:json|table|tabular|csv|list|bullet|numbered|reply|respond|return|format|summar\w*|present\w*|answer\w*|"
+    r"words?|sentences?)\b",
+    re.I,
+)
+_QUESTION = re.compile(
+    r"\?|^(?:what|which|how|when|where|who|whom|whose|why|is|are|can|could|does|do|did|should|will)\b", re.I
+)
+_SPLIT = re.compile(r"[,;:]|\band then\b|\bthen\b|\band\b|\bif\b|\.\s", re.I)
+_CONTEXT = re.compile(r"(?:based on|using|given|for|over|during|from|in|on|at|with)\b", re.I)
+_GENERIC = frozenset(
+    [
+        "data",
+        "value",
+        "values",
+        "result",
+        "results",
+        "week",
+        "month",
+        "year",
+        "day",
+        "days",
+        "hours",
+        "time",
+        "period",
+        "window",
+    ]
+)
+
+
+MAX_TASK_CHARS = 600
+
+
+def _stem(word: str) -> str:
+    if word.endswith("s") and len(word) > 3:
+        word = word[:-1]
+    return word[:5]
+
+
+def _stems(text: str) -> set[str]:
+    return {
+        _stem(w)
+        for w in _WORD.findall(text.lower())
+        if not w[0].isdigit() and w not in _STOP and w not in _GENERIC
+    }
+
+
+def _requests(task: str) -> list[tuple[str, set[str]]]:
+    """The task's requests that ask for work: not the form of the answer, not a condition ("if any are found"),
+    not context ("based on last week's data"), not a question (the answer answers it)."""
+    out = []
+    parts = _SPLIT.split(task)
+    seps = _SPLIT.findall(task)
+    prev_format = False
+    for k, clause in enumerate(parts):
+        clause = clause.strip()
+        after_if = k > 0 and seps[k - 1].strip().lower() == "if"
+        # "Return the min, mean and max as JSON": the fragments after a format request belong to it.
+        fragment = prev_format and len(clause.split()) <= 2
+        is_format = bool(_FORMAT.search(clause)) or fragment
+        prev_format = is_format
+        if not clause or after_if or is_format or _CONTEXT.match(clause) or _QUESTION.search(clause):
+            continue
+        stems = _stems(clause)
+        if stems:
+            out.append((clause, stems))
+    return out
+
+
+def detect_unmet_requests(view: TraceView) -> list[Finding]:
+    acts = view.main_acts
+    answer = view.final_answer
+    if not acts or not answer.strip() or ADMITS_FAILURE.search(answer) or ASKS_USER.search(answer[:3000]):
+        return []  # an honest failure report or a clarifying question is not a premature ending
+    # A request counts as met when a call acted on it or the answer addresses it.
+    done = _stems(answer)
+    for a in acts:
+        if not a.is_finish:
+            done |= _stems(f"{a.tool} {a.args}")
+    if len(view.task) > MAX_TASK_CHARS:
+        return []  # a long prompt mixes instructions with context; clause matching says little there
+    unmet = [clause for clause, stems in _requests(view.task) if not stems & done]
+    if not unmet:
+        return []
+    last = acts[-1]
+    return [
+        Finding(
+            kind="premature_termination",
+            steps=[last.index],
+            evidence=tx.quote(unmet[0], max_len=120),
+            detail=(
+                f"the agent answered after {len([a for a in acts if not a.is_finish])} call(s) without acting on "
+                f"the request(s) {'; '.join(repr(tx.short(c, 60)) for c in unmet[:3])}"
+            ),
+            position=last.step.position,
+            agent=last.step.agent,
+        )
+    ]
+
+
+def _facts(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
+
+
+def detect_calls_after_answer_known(view: TraceView) -> list[Finding]:
+    acts: list[Act] = [a for a in view.main_acts if not a.is_finish and a.result is not None]
+    answer = view.final_answer
+    if len(acts) < 3 or not answer.strip():
+        return []
+    wanted = _facts(answer) - _facts(view.task)
+    results = [_facts(view.head(a.result)[:2000]) for a in acts if a.result is not None]
+    used = wanted & set().union(*results)
+    if len(used) < 2:
+        return []
+    known: set[str] = set()
+    ready = None
+    for i, r in enumerate(results):
+        known |= r & used
+        if known == used:
+            ready = i
+            break
+    if ready is None:
+        return []
+    extra = acts[ready + 1 :]
+    if len(extra) < 2 or any(result_failed(view, a) for a in extra):
+        return []
+    first = extra[0]
+    tools = sorted({a.tool for a in extra if a.tool})
+    return [
+        Finding(
+            kind="continued_after_answer",
+            steps=[a.index for a in extra],
+            evidence=tx.quote(first.args or first.step.content, max_len=120),
+            detail=(
+                f"everything the final answer reports was known after step {acts[ready].index}, yet the agent made "
+                f"{len(extra)} more call(s) to {', '.join(tools) or 'tools'} that the answer does not use"
+            ),
+            position=first.step.position,
+            agent=first.step.agent,
+            tool=tools[0] if tools else None,
+        )
+    ]
