@@ -520,3 +520,20 @@ def test_jsonl_of_agent_role_messages_is_one_agentrx_trace(tmp_path: Path) -> No
     path.write_text("\n".join(json.dumps(m) for m in messages))
     t = _one(path)
     assert t.source_format == "agentrx" and [s.index for s in t.steps] == [1, 2, 3, 4]
+
+
+def test_a_loader_bug_is_reported_per_file_not_raised(monkeypatch: pytest.MonkeyPatch) -> None:
+    from trajfm.traces import whowhen
+
+    def broken(doc: Any, source: Source) -> list[Trace]:
+        raise KeyError("boom")
+
+    monkeypatch.setattr(whowhen, "parse", broken)
+    monkeypatch.delenv("TRAJFM_DEBUG", raising=False)
+    result = load_traces([FIX / "whowhen", FIX / "chat"])
+    assert len(result.traces) == 4  # the chat files still load
+    assert len(result.failures) == 2
+    assert all(f.reason.startswith("internal error in the loader (KeyError") for f in result.failures)
+    monkeypatch.setenv("TRAJFM_DEBUG", "1")
+    with pytest.raises(KeyError):
+        load_traces([FIX / "whowhen"])

@@ -8,7 +8,8 @@ Contract:
   file or a scenario list). One bad file or record never stops the others.
 - Failure reasons a user sees: empty file, binary data, not UTF-8 text, truncated JSON, malformed JSON (with line
   and column), unknown format (with the keys found and the --format hint), empty trajectory, or the loader's own
-  TraceLoadError message naming the field. `strict=True` raises `TraceLoadError` after loading when anything
+  TraceLoadError message naming the field. A bug in a loader (any other exception) is recorded as an "internal
+  error" failure for that file, not raised, unless TRAJFM_DEBUG is set. `strict=True` raises `TraceLoadError` after loading when anything
   failed.
 - `format` forces one loader for every file (detection is skipped; extension-based skipping still applies to
   folders walked, not to files named explicitly).
@@ -271,6 +272,14 @@ def _guard(parse: Callable[[], list[Trace]], source: Source, out: FileOutcome) -
         out.failures.append(LoadFailure(source.path, exc.reason, source.record))
     except RecursionError:
         out.failures.append(LoadFailure(source.path, "structure nested too deeply to read", source.record))
+    except Exception as exc:  # noqa: BLE001 - a loader bug must not kill the run; it is reported, not hidden
+        if os.environ.get("TRAJFM_DEBUG"):
+            raise
+        reason = (
+            f"internal error in the loader ({type(exc).__name__}: {exc}); this is a trajfm bug, please report it "
+            "with the file (TRAJFM_DEBUG=1 shows the traceback)"
+        )
+        out.failures.append(LoadFailure(source.path, reason, source.record))
 
 
 def _unknown_reason(doc: Any) -> str:
