@@ -50,11 +50,12 @@ class Source:
 class StepBuilder:
     """Appends steps with consecutive positions and unique step ids."""
 
-    __slots__ = ("steps", "_ids")
+    __slots__ = ("steps", "_ids", "_dups")
 
     def __init__(self) -> None:
         self.steps: list[Step] = []
         self._ids: set[str] = set()
+        self._dups: dict[str, int] = {}  # next suffix per duplicated id, so many duplicates stay linear
 
     def add(
         self,
@@ -77,9 +78,10 @@ class StepBuilder:
         sid = step_id or str(position)
         if sid in self._ids:
             # Duplicate ids happen in hand-edited or merged exports; keep both steps, make the id unique.
-            n = 2
+            n = self._dups.get(sid, 2)
             while f"{sid}~{n}" in self._ids:
                 n += 1
+            self._dups[sid] = n + 1
             sid = f"{sid}~{n}"
         self._ids.add(sid)
         step = Step(
