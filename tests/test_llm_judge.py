@@ -538,3 +538,54 @@ def test_api_key_never_reaches_the_run_folder(tmp_path: Path, monkeypatch: pytes
     manifest = json.loads((run.root / "manifest.json").read_text())["stages"]["extract"]
     assert manifest["api_key_from"] == "TRAJFM_API_KEY" and manifest["prompt_version"] == PROMPT_VERSION
     assert manifest["run"]["calls"] == stats.calls and manifest["statuses"]["ok"] == stats.ok
+
+
+@pytest.mark.slow
+def test_extract_cli_killed_with_sigkill_resumes_without_loss_or_duplicates(
+    tmp_path: Path, repo_root: Path
+) -> None:
+    """The same through `trajfm extract --judge llm` on the bundled corpus (first 60 traces)."""
+    corpus = repo_root / "traces" / "assetops"
+    if not corpus.is_dir():
+        pytest.skip(f"bundled corpus {corpus} not present")
+    from trajfm.judges.prompt import fence_tag
+    from trajfm.traces.load import load_traces
+
+    n = 60
+    traces = load_traces([corpus]).traces[:n]
+    render_judge = LLMJudge("trajfm-test", base_url="http://127.0.0.1:1/v1")
+    tag_of = {fence_tag(render_judge.render(t).chunks[0].text): t.trace_id for t in traces}
+    assert len(tag_of) == n  # every trace renders differently, so the fence tag names it
+    run_root = tmp_path / "run"
+    env = {k: v for k, v in os.environ.items() if k not in ("TRAJFM_BASE_URL", "OPENAI_BASE_URL")}
+    with LocalEndpoint(EndpointConfig(latency_ms=100)) as ep:
+        cmd = [sys.executable, "-m", "trajfm.cli", "extract", str(corpus), "--out", str(run_root), "--judge", "llm",
+               "--model", "trajfm-test", "--base-url", ep.url, "--concurrency", "4", "--limit", str(n),
+               "--no-progress"]  # fmt: skip
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 90
+        while len(ep.requests) < 24 and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        assert proc.returncode == -signal.SIGKILL
+        n_killed = len(ep.requests)
+        assert not (run_root / "diagnoses.parquet").exists()
+        with JudgeCache.in_run(run_root) as cache:
+            committed = set(cache.trace_ids())
+        assert 0 < len(committed) < n
+
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+        assert done.returncode == 0, done.stderr
+        second = [tag_of[r.fence_tag] for r in ep.requests[n_killed:]]
+    assert f"{len(committed)} cache hits" in done.stdout, done.stdout
+    assert not set(second) & committed
+    assert sorted(second) == sorted(set(tag_of.values()) - committed)
+    run = RunFolder.open(run_root)
+    diagnoses = run.read_table("diagnoses")
+    assert diagnoses.height == n and diagnoses["trace_id"].n_unique() == n
+    assert set(diagnoses["trace_id"]) == set(tag_of.values()) and set(diagnoses["status"]) == {"ok"}
+    modes = run.read_table("modes")
+    assert modes.height == n * len(TAX.modes)
+    assert modes.select(["trace_id", "mode_id"]).n_unique() == modes.height  # no duplicated rows
+    assert n_killed - len(committed) <= 4
