@@ -271,7 +271,12 @@ class _Handler(BaseHTTPRequestHandler):
             status, body, headers, length_override = ep.handle(raw, self.headers.get("Authorization"))
         except Exception as exc:  # a bug in the reply builder: say so to the client instead of dropping it
             msg = f"test endpoint failed: {type(exc).__name__}: {exc}"
-            status, body, headers, length_override = 500, json.dumps({"error": {"message": msg}}).encode(), {}, None
+            status, body, headers, length_override = (
+                500,
+                json.dumps({"error": {"message": msg}}).encode(),
+                {},
+                None,
+            )
         self._send(status, body, headers, length_override)
 
 
