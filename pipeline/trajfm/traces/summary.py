@@ -1,7 +1,8 @@
 """What `trajfm traces` prints: a summary of a `LoadResult` a user reads before spending money on a judge.
 
 Contract: `summarize(result)` returns a plain JSON-able dict (the `--json` output) with counts per format, model
-and agent (an agent counts once per trace it speaks in), steps and characters per trace (median, max, total),
+and agent (an agent counts once per trace it speaks in), steps and characters per trace (median, max, total;
+characters = all of `Trace.text()`: task, step contents, tool inputs and final answer, what a judge reads),
 per-format step/character figures, the failures (path, record, reason) and skipped files (path, note).
 `render(summary, console)` prints the same as rich tables. No figure here is estimated: all are counted.
 """
@@ -41,7 +42,8 @@ def summarize(result: LoadResult) -> dict[str, Any]:
         by_model[t.agent_model or "(unknown)"] += 1
         for agent in t.agents:
             by_agent[agent] += 1
-        n_steps, n_chars = len(t.steps), t.n_chars
+        # All text a judge would read (task, step contents, tool inputs, final answer), not only step contents.
+        n_steps, n_chars = len(t.steps), len(t.text())
         steps.append(n_steps)
         chars.append(n_chars)
         fs, fc = per_format.setdefault(t.source_format, ([], []))
