@@ -260,12 +260,14 @@ def cluster(
 
 
 # ---- report / run (stage 3) -------------------------------------------------------------------------------------
+from typing import TYPE_CHECKING  # noqa: E402 - kept inside this command's section
 
 
-def _print_report(result: object) -> None:
-    from trajfm.report import ReportResult
+if TYPE_CHECKING:  # the report stage is imported lazily, when a command runs
+    from trajfm.report import ReportResult, TextBudget
 
-    assert isinstance(result, ReportResult)
+
+def _print_report(result: ReportResult) -> None:
     ov = result.summary["overview"]
     comp = ov["completion"]
     typer.echo(
@@ -278,7 +280,7 @@ def _print_report(result: object) -> None:
     typer.echo(f"wrote {result.summary_md_path}")
 
 
-def _text_budget(step_chars: int, max_text_mb: float) -> object:
+def _text_budget(step_chars: int, max_text_mb: float) -> TextBudget:
     from trajfm.errors import UsageError
     from trajfm.report import TextBudget
 
@@ -289,12 +291,16 @@ def _text_budget(step_chars: int, max_text_mb: float) -> object:
 
 @app.command()
 def report(
-    run: str = typer.Argument(..., help="The run folder (made by `trajfm extract`, optionally `trajfm cluster`)."),
+    run: str = typer.Argument(
+        ..., help="The run folder (made by `trajfm extract`, optionally `trajfm cluster`)."
+    ),
     taxonomy: str | None = typer.Option(
         None, "--taxonomy", help="Taxonomy name or .json path (default: the one extract recorded, else mast)."
     ),
     step_chars: int = typer.Option(
-        1200, "--step-chars", help="Show at most this many characters per step in the drill-down (cut visibly)."
+        1200,
+        "--step-chars",
+        help="Show at most this many characters per step in the drill-down (cut visibly).",
     ),
     max_text_mb: float = typer.Option(
         7.0, "--max-text-mb", help="Step text budget of the drill-down; the per-step cap shrinks to fit it."
@@ -304,7 +310,7 @@ def report(
     try:
         from trajfm.report import build_report
 
-        result = build_report(run, taxonomy=taxonomy, budget=_text_budget(step_chars, max_text_mb))  # type: ignore[arg-type]
+        result = build_report(run, taxonomy=taxonomy, budget=_text_budget(step_chars, max_text_mb))
     except TrajfmError as exc:
         _fail(exc)
         return
@@ -317,20 +323,40 @@ def run_all(
     out: str = typer.Option(..., "--out", "-o", help="The run folder to write (created if missing)."),
     judge: str = typer.Option("rules", "--judge", "-j", help="Judge: rules (offline) or llm."),
     model: str | None = typer.Option(None, "--model", help="LLM judge model name."),
-    base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint of the LLM judge."),
+    base_url: str | None = typer.Option(
+        None, "--base-url", help="OpenAI-compatible endpoint of the LLM judge."
+    ),
     concurrency: int = typer.Option(8, "--concurrency", help="Concurrent judge calls."),
-    taxonomy: str | None = typer.Option(None, "--taxonomy", help="Taxonomy name or .json path (default mast)."),
+    taxonomy: str | None = typer.Option(
+        None, "--taxonomy", help="Taxonomy name or .json path (default mast)."
+    ),
     limit: int | None = typer.Option(None, "--limit", help="Diagnose only the first N traces."),
-    cluster: bool = typer.Option(True, "--cluster/--no-cluster", help="Run the cluster stage (skipped anyway when there are no novel modes)."),
-    method: str = typer.Option("hdbscan", "--method", help="Clustering: hdbscan or kmeans-silhouette (IBM's)."),
+    cluster: bool = typer.Option(
+        True,
+        "--cluster/--no-cluster",
+        help="Run the cluster stage (skipped anyway when there are no novel modes).",
+    ),
+    method: str = typer.Option(
+        "hdbscan", "--method", help="Clustering: hdbscan or kmeans-silhouette (IBM's)."
+    ),
     text: str | None = typer.Option(None, "--text", help="What to embed: title, description or both."),
-    baseline: str | None = typer.Option(None, "--baseline", help="A previous run folder: flag families new since it."),
+    baseline: str | None = typer.Option(
+        None, "--baseline", help="A previous run folder: flag families new since it."
+    ),
     seed: int = typer.Option(0, "--seed", help="Clustering seed (recorded in the manifest)."),
-    assign_outliers: bool = typer.Option(False, "--assign-outliers", help="Attach outliers to the nearest family."),
-    namer: str = typer.Option("keywords", "--namer", help="Family names: keywords, or llm (uses --model/--base-url)."),
-    samples: int | None = typer.Option(None, "--samples", help="LLM judge: samples per trace (majority vote)."),
+    assign_outliers: bool = typer.Option(
+        False, "--assign-outliers", help="Attach outliers to the nearest family."
+    ),
+    namer: str = typer.Option(
+        "keywords", "--namer", help="Family names: keywords, or llm (uses --model/--base-url)."
+    ),
+    samples: int | None = typer.Option(
+        None, "--samples", help="LLM judge: samples per trace (majority vote)."
+    ),
     step_chars: int = typer.Option(1200, "--step-chars", help="Report: characters shown per step."),
-    max_text_mb: float = typer.Option(7.0, "--max-text-mb", help="Report: step text budget of the drill-down."),
+    max_text_mb: float = typer.Option(
+        7.0, "--max-text-mb", help="Report: step text budget of the drill-down."
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the judge's progress bar."),
 ) -> None:
     """All three stages: extract (diagnose every trace) -> cluster (novel-mode families) -> report."""
@@ -340,20 +366,31 @@ def run_all(
         from trajfm.run import run_pipeline
 
         extract_options: dict[str, object] = {
-            "judge": judge, "concurrency": concurrency, "progress": progress and sys.stderr.isatty(),
+            "judge": judge,
+            "concurrency": concurrency,
+            "progress": progress and sys.stderr.isatty(),
         }
         for key, value in (("model", model), ("base_url", base_url), ("limit", limit), ("samples", samples)):
             if value is not None:
                 extract_options[key] = value
         cluster_options: dict[str, object] = {
-            "method": method, "text": text, "seed": seed, "assign_outliers": assign_outliers, "namer": namer,
+            "method": method,
+            "text": text,
+            "seed": seed,
+            "assign_outliers": assign_outliers,
+            "namer": namer,
             "baseline": Path(baseline) if baseline else None,
         }
         if namer == "llm":
             cluster_options.update(base_url=base_url, llm_model=model)
         result = run_pipeline(
-            [Path(p) for p in traces], Path(out), extract_options=extract_options, cluster_options=cluster_options,
-            cluster=cluster, taxonomy=taxonomy, budget=_text_budget(step_chars, max_text_mb),  # type: ignore[arg-type]
+            [Path(p) for p in traces],
+            Path(out),
+            extract_options=extract_options,
+            cluster_options=cluster_options,
+            cluster=cluster,
+            taxonomy=taxonomy,
+            budget=_text_budget(step_chars, max_text_mb),
         )
     except TrajfmError as exc:
         _fail(exc)
