@@ -28,7 +28,8 @@ def run_bench(
     limit: int | None = None,
     progress: bool = False,
 ) -> list[BenchResult]:
-    """Run the `dataset` benchmark on PATH with `judge`; write OUT/bench.json when `out` is given."""
+    """Run the `dataset` benchmark on PATH with `judge`; write OUT/bench.json (and the tables as OUT/bench.md)
+    when `out` is given."""
     if dataset not in DATASETS:
         raise UsageError(f"unknown dataset {dataset!r}: choose one of {', '.join(DATASETS)}")
     if limit is not None and limit < 1:
@@ -46,6 +47,10 @@ def run_bench(
         document = merge_results(dataset, results)
         document["options"] = {"judge": judge, "judge_options": judge_options or {}, "limit": limit}
         write_bench_json(Path(out), document)
+        from trajfm.bench.table import markdown
+        from trajfm.runs import atomic_write_text
+
+        atomic_write_text(Path(out) / "bench.md", markdown(results))
     return results
 
 

@@ -66,3 +66,30 @@ def print_results(
             console.print(f"note: {n}", style="dim")
         if r.judge_status:
             console.print(f"judge status: {r.judge_status}; {r.seconds:.1f} s", style="dim")
+
+
+def markdown(results: list[BenchResult]) -> str:
+    """The same tables as `print_results`, as GitHub markdown (written to RUN/bench.md for READMEs)."""
+    lines: list[str] = []
+    for r in results:
+        keys = list(r.metric_names)
+        lines.append(
+            f"**{r.dataset} · {r.part}** · judge `{r.judge}` · {r.n_scored}/{r.n_traces} traces scored"
+        )
+        lines.append("")
+        lines.append("| scorer | " + " | ".join(r.metric_names[k] for k in keys) + " |")
+        lines.append("|---|" + "---:|" * len(keys))
+        rows = [(f"**trajfm ({r.judge} judge)**", r.metrics)]
+        rows += [(f"{name}", figs) for name, figs in r.published.items()]
+        rows += [(f"naive: {name}", figs) for name, figs in r.baselines.items()]
+        for name, figs in rows:
+            lines.append(f"| {name} | " + " | ".join(_fmt(figs.get(k)) for k in keys) + " |")
+        lines.append("")
+        for w in r.warnings:
+            lines.append(f"> warning: {w}")
+        for n in r.notes:
+            lines.append(f"- {n}")
+        if r.published_source:
+            lines.append(f"- published figures: {r.published_source}")
+        lines.append("")
+    return "\n".join(lines)

@@ -6,7 +6,7 @@ Not a detector (it emits no finding and no mode): these helpers serve root-cause
 Contract, framework-neutral (never looks at `Trace.source_format`):
 - `first_error_origin(view)`: the first step, in reading order, whose head reads as an error
   (`errors.error_in`: a traceback, a non-zero exit code, an exception name, "execution failed", an HTTP 4xx/5xx,
-  a JSON error status ...), mapped to the step that *caused* it: for the result of an action, that action; for a
+  a JSON error status ...) or that carries an error label ("Error:", "Exception:") anywhere in its head, mapped to the step that *caused* it: for the result of an action, that action; for a
   chat message (a terminal or tool speaking in a multi-agent log), the nearest earlier message by another
   speaker, the one whose code or request produced the output; otherwise the step itself (an error span).
   On Who&When's labelled logs this "blame the producer of the first error" rule finds the experts' decisive step
@@ -17,9 +17,17 @@ Contract, framework-neutral (never looks at `Trace.source_format`):
 
 from __future__ import annotations
 
+import re
+
 from trajfm.judges.detectors.base import RESULT_KINDS, TraceView
 from trajfm.judges.detectors.errors import error_in
 from trajfm.traces.model import Step
+
+# An error label anywhere in the head ("Code output: Error: cannot open file", "Exception: no results"): tools
+# and terminals print one after their own prefix, where `errors.error_in` (which wants it at a line start, to
+# keep domain words such as "failure" out) does not look.
+_ERROR_LABEL = re.compile(r"\b(?:error|exception|fatal)\s*:", re.I)
+HEAD_CHARS = 400
 
 # Steps that carry the environment's words rather than an agent's choice.
 _NOT_AGENT_KINDS = frozenset({"system", "observation", "tool_result"})
@@ -44,7 +52,9 @@ def first_error_origin(view: TraceView) -> Step | None:
     """The step that produced the trace's first error signal (see the module docstring), or None."""
     for k, step in enumerate(view.trace.steps):
         can_show_error = step.kind in RESULT_KINDS or step.kind in ("message", "span")
-        if can_show_error and step.content and error_in(view, step) is not None:
+        if not (can_show_error and step.content):
+            continue
+        if error_in(view, step) is not None or _ERROR_LABEL.search(view.head(step)[:HEAD_CHARS]):
             return _producer(view, k)
     return None
 
