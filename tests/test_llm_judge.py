@@ -341,6 +341,12 @@ def test_very_long_traces_are_chunked_judged_and_merged() -> None:
     manifest = judge_manifest(judge, [d])
     assert manifest["rendering_outcome"]["chunked_traces"] == ["t/1"]
     assert manifest["rendering_outcome"]["truncated_traces"] == ["t/1"]
+    # the judge's own manifest_info (what extract records) says the same, also for a cache hit
+    assert judge.manifest_info()["rendering_outcome"]["chunked_traces"] == ["t/1"]
+    fresh = LLMJudge("trajfm-test", base_url="http://127.0.0.1:1/v1", **judge_kw)
+    assert fresh.manifest_info()["rendering_outcome"]["chunked_traces"] == []
+    fresh.cache_input(t, TAX)  # the runner computes the key of every trace, cached or not
+    assert fresh.manifest_info()["rendering_outcome"]["truncated_traces"] == ["t/1"]
 
 
 def test_redaction_keeps_secrets_and_emails_on_this_machine() -> None:

@@ -153,6 +153,8 @@ class LLMJudge:
         self.__api_key = os.environ.get(self._key_env) if self._key_env else None
         self._client: httpx.AsyncClient | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
+        # Traces whose rendering had to be shortened or split, by trace id (for the manifest: never cut silently).
+        self._shortened: dict[str, dict[str, Any]] = {}
 
     def __repr__(self) -> str:
         return (
@@ -178,7 +180,7 @@ class LLMJudge:
     def cache_input(self, trace: Trace, taxonomy: Taxonomy) -> dict[str, Any]:
         """What the model sees for this trace (every message of every chunk), plus what evidence and step checks
         read (the trace's full text and its step numbers)."""
-        rendering = self.render(trace)
+        rendering = self._render_judged(trace)
         return {
             "messages": [build_messages(c, taxonomy) for c in rendering.chunks],
             "trace_text_sha256": hashlib.sha256(trace.text().encode("utf-8")).hexdigest(),
@@ -206,6 +208,7 @@ class LLMJudge:
                 "min_step_chars": self.min_step_chars,
                 "redact": self.redact,
             },
+            "rendering_outcome": self.rendering_outcome(),
             "structured_output": {
                 "requested": self.structured_output,
                 "used": "json_schema" if self._use_schema else "json_in_text_with_repair",
@@ -221,6 +224,27 @@ class LLMJudge:
             min_step_chars=self.min_step_chars,
             redact_secrets=self.redact,
         )
+
+    def _render_judged(self, trace: Trace) -> Rendering:
+        """Render a trace that is being judged (or looked up in the cache) and remember any shortening."""
+        rendering = self.render(trace)
+        if rendering.truncated or rendering.chunked or rendering.redactions:
+            self._shortened[trace.trace_id] = rendering.info()
+        return rendering
+
+    def rendering_outcome(self) -> dict[str, Any]:
+        """Which traces judged by this judge so far were shortened (middles of long steps elided, marked in the
+        prompt) or split into chunks, and how many secrets were redacted: the manifest records it."""
+        infos = self._shortened
+        redactions: Counter[str] = Counter()
+        for info in infos.values():
+            redactions.update(info["redactions"])
+        return {
+            "truncated_traces": sorted(t for t, i in infos.items() if i["elided_steps"]),
+            "elided_chars": sum(i["elided_chars"] for i in infos.values()),
+            "chunked_traces": sorted(t for t, i in infos.items() if i["chunks"] > 1),
+            "redactions": dict(redactions),
+        }
 
     def plan(
         self, traces: Sequence[Trace], taxonomy: Taxonomy, *, skip: set[str] | None = None
@@ -357,7 +381,7 @@ class LLMJudge:
 
     async def adiagnose(self, trace: Trace, taxonomy: Taxonomy) -> Diagnosis:
         started = time.perf_counter()
-        rendering = self.render(trace)
+        rendering = self._render_judged(trace)
         jobs = [(c, k) for c in rendering.chunks for k in range(self.samples)]
         outcomes = await asyncio.gather(
             *(self._call(build_messages(c, taxonomy), taxonomy, k) for c, k in jobs), return_exceptions=True
