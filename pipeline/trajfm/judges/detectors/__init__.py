@@ -30,7 +30,10 @@ from trajfm.judges.detectors.completion import (
     detect_overstated_completion,
     detect_unverified_subagent_failure,
 )
-from trajfm.judges.detectors.coverage import detect_calls_after_answer_known, detect_unmet_requests
+from trajfm.judges.detectors.coverage import (
+    detect_calls_after_answer_known,
+    detect_unmet_requests,
+)
 from trajfm.judges.detectors.entities import detect_hallucinated_entities
 from trajfm.judges.detectors.errors import detect_error_recovery, detect_message_errors
 from trajfm.judges.detectors.mapping import FINDING_KINDS, SUPERSEDES, KindSpec, modes_for

@@ -15,7 +15,13 @@ import re
 
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.base import Act, Finding, TraceView
-from trajfm.judges.detectors.errors import ADMITS_FAILURE, error_in, result_failed, review_failed_in
+from trajfm.judges.detectors.errors import (
+    ADMITS_FAILURE,
+    error_in,
+    result_failed,
+    review_failed_in,
+    same_request,
+)
 
 _CLAIM = tx.Pattern(
     r"\b(?:successfully|success|accomplished|verified|(?:has|have) (?:now )?(?:been )?(?:successfully )?(?:[a-z]+ed|"
@@ -42,7 +48,8 @@ _CLAIM = tx.Pattern(
 _EMPTY = tx.Pattern(
     r"\b(?:0|zero|no) (?:observations|records|rows|results|entries|data points|items|matches)\b|"
     r"\bno (?:data|records|results|observations|entries|matches|rows) (?:was |were )?(?:found|available|returned|exist|"
-    r"matched|match)|\b(?:data|dataset|file|results?) (?:is |are )?not available\b|\bempty (?:result|response|list|"
+    r"matched|match)|\b(?:data|dataset|file|results?|records?|values?)\b[^.\n]{0,60}?\b(?:is|are|was|were) "
+    r"(?:not |un)available\b|\bempty (?:result|response|list|"
     r"file|dataset)\b|\b(?:result|response|list|dataset|result set) (?:is|was|are|were) empty\b|"
     r"\"total_\w+\"\s*:\s*0\b|^\s*(?:\[\s*\]|\{\s*\}|null|none)\s*$",
     re.M,
@@ -62,7 +69,7 @@ def _failed_unrepaired(view: TraceView) -> list[tuple[Act, str]]:
         if m is None:
             continue
         repaired = any(
-            b.tool == a.tool
+            same_request(a, b)
             and b.result is not None
             and not result_failed(view, b)
             and not _EMPTY.search(view.head(b.result)[:1500], view.low(b.result)[:1500])
@@ -72,6 +79,16 @@ def _failed_unrepaired(view: TraceView) -> list[tuple[Act, str]]:
             q = tx.quote_match(r.content, m) if m.end() <= len(r.content) else tx.first_line(r.content)
             out.append((a, q or tx.first_line(r.content)))
     return out
+
+
+def result_empty(view: TraceView, act: Act) -> bool:
+    """Did this call come back empty (no data, zero records, not available)?"""
+    r = act.result
+    return (
+        r is not None
+        and r is not act.step
+        and _EMPTY.search(view.head(r)[:1500], view.low(r)[:1500]) is not None
+    )
 
 
 def detect_overstated_completion(view: TraceView) -> list[Finding]:

@@ -19,6 +19,7 @@ import re
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.ambiguity import ASKS_USER
 from trajfm.judges.detectors.base import Act, Finding, TraceView
+from trajfm.judges.detectors.completion import result_empty
 from trajfm.judges.detectors.errors import ADMITS_FAILURE, result_failed
 
 _WORD = re.compile(r"[a-z][a-z\-]{2,}|\d+(?:\.\d+)?")
@@ -206,7 +207,9 @@ def detect_unmet_requests(view: TraceView) -> list[Finding]:
     answer = view.final_answer
     if not acts or not answer.strip() or ADMITS_FAILURE.search(answer) or ASKS_USER.search(answer[:3000]):
         return []  # an honest failure report or a clarifying question is not a premature ending
-    # A request counts as met when a call acted on it or the answer addresses it.
+    # A request counts as met when a call acted on it or the answer addresses it. (Requiring a call or a result
+    # alone was tried: task and calls use different words for the same operation, "predict" for "forecast",
+    # "pull" for "download", and half the flags were wrong.)
     done = _stems(answer)
     for a in acts:
         if not a.is_finish:
@@ -256,7 +259,7 @@ def detect_calls_after_answer_known(view: TraceView) -> list[Finding]:
     if ready is None:
         return []
     extra = acts[ready + 1 :]
-    if len(extra) < 2 or any(result_failed(view, a) for a in extra):
+    if len(extra) < 2 or any(result_failed(view, a) or result_empty(view, a) for a in extra):
         return []
     first = extra[0]
     tools = sorted({a.tool for a in extra if a.tool})

@@ -48,6 +48,7 @@ _NAME = re.compile(
     r"[A-Za-z][A-Za-z]*[ _\-]?\d+[A-Za-z0-9_\-]*(?: [A-Z][a-z]+)?|[A-Z][A-Za-z0-9]*(?:[ _\-][A-Z0-9][A-Za-z0-9]*){0,3}"
 )
 _NAME_AT_END = re.compile(r"(?:" + _NAME.pattern + r")[\"'’”]?\s*$")
+_COPULA_AT_END = re.compile(r"\s+(?:is|are|was|were|has been|have been|does|do|could|can)\s*$", re.I)
 _SEARCH_MISS = re.compile(r"\b(?:search|query|queries|results?|on (?:this|the) page|matching)\b", re.I)
 _NOT_NAMES = frozenset(
     [
@@ -109,7 +110,8 @@ def names_missing(text: str, m: re.Match[str]) -> list[str]:
         if after:
             names.append(after.group(0))
     else:
-        tail = _NAME_AT_END.search(before.rstrip(" ,"))
+        subject = _COPULA_AT_END.sub("", before).rstrip(" ,")
+        tail = _NAME_AT_END.search(subject)
         if tail:
             names.append(tail.group(0))
     names.extend(_QUOTED.findall(window))

@@ -106,6 +106,19 @@ def result_failed(view: TraceView, act: Act) -> bool:
     return error_in(view, r) is not None or review_failed_in(view, r) is not None
 
 
+SAME_REQUEST = 0.5
+
+
+def same_request(a: Act, b: Act) -> bool:
+    """Is `b` another try at `a`'s request (same tool, input tokens mostly shared)? A tool that serves many kinds
+    of request (a sub-agent) succeeding on another request does not repair a failed one."""
+    if a.tool != b.tool:
+        return False
+    if not a.tokens or not b.tokens:
+        return a.signature == b.signature
+    return tx.jaccard(a.tokens, b.tokens) >= SAME_REQUEST
+
+
 def _call_error(view: TraceView, act: Act) -> re.Match[str] | None:
     """An error of this call that is not just a sub-agent's negative review (reviews.py judges those)."""
     r = act.result
@@ -146,9 +159,14 @@ def detect_error_recovery(view: TraceView) -> list[Finding]:
             for a, b in zip(chain, chain[1:], strict=False)
             if a.tool == b.tool and a.signature == b.signature
         ]
-        failed_tools = {a.tool for a in chain}
-        recovered = after is not None and after.tool in failed_tools and not result_failed(view, after)
-        later_success = any(a.tool in failed_tools and not result_failed(view, a) for a in acts[j:])
+        recovered = (
+            after is not None
+            and any(same_request(c, after) for c in chain)
+            and not result_failed(view, after)
+        )
+        later_success = any(
+            any(same_request(c, a) for c in chain) and not result_failed(view, a) for a in acts[j:]
+        )
         steps = sorted({a.index for a in chain} | ({after.index} if after is not None else set()))
         if identical:
             out.append(

@@ -1,7 +1,8 @@
 """The final answer as text: the requested output format, and scaffolding left in it.
 
 `output_format_ignored`: the task asks for a form of answer (JSON, a table, CSV, a bulleted or numbered list, a
-yes/no, a single number, a date format, "in N words/sentences") and the final answer is not in that form. Each
+yes/no, a single number, a unit such as Fahrenheit, a date format, "in N words/sentences") and the final answer is
+not in that form. Each
 rule is a (request pattern, check) pair; only checks that can be decided from the text alone are included.
 
 `leftover_artefacts`: the final answer carries text meant for the agent loop, not the user: ReAct labels
@@ -72,6 +73,30 @@ def _is_iso_date(answer: str) -> bool:
     return re.search(r"\b\d{4}-\d{2}-\d{2}\b", answer) is not None
 
 
+# Units a task can ask for, grouped by what they measure. An answer breaks the request when it gives values in
+# another unit of the same group; an answer with no unit at all cannot be judged from the text.
+_UNIT_GROUPS: tuple[dict[str, re.Pattern[str]], ...] = (
+    {
+        "fahrenheit": re.compile(r"°\s?f\b|\bdeg\s?f\b|\bfahrenheit\b", re.I),
+        "celsius": re.compile(r"°\s?c\b|\bdeg\s?c\b|\bcelsius\b", re.I),
+        "kelvin": re.compile(r"\bkelvin\b|\d\s?k\b", re.I),
+    },
+    {
+        "psi": re.compile(r"\bpsi\b", re.I),
+        "kpa": re.compile(r"\bkpa\b", re.I),
+        "bar": re.compile(r"\d\s?bar\b", re.I),
+    },
+)
+
+
+def _uses_unit(answer: str, m: re.Match[str]) -> bool:
+    unit = m.group("unit").lower()
+    group = next(g for g in _UNIT_GROUPS if unit in g)
+    if group[unit].search(answer):
+        return True
+    return not any(p.search(answer) for u, p in group.items() if u != unit)
+
+
 _WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "ten": 10, "a single": 1, "a": 1}
 
 FormatRule = tuple[re.Pattern[str], str, Callable[[str, re.Match[str]], bool]]
@@ -88,13 +113,19 @@ FORMAT_RULES: tuple[FormatRule, ...] = (
         lambda a, m: _is_json(a),
     ),
     (
-        re.compile(r"\b(?:in|as) (?:a |markdown )?table\b|\btabular (?:form|format)\b", re.I),
+        re.compile(
+            r"\b(?:in|as|use|using|with) (?:a |markdown )?table\b|\btabular (?:form|format)\b|\ba table with\b",
+            re.I,
+        ),
         "a table",
         lambda a, m: _is_table(a),
     ),
     (re.compile(r"\b(?:in|as) (?:a )?csv\b|\bcsv format\b", re.I), "CSV", lambda a, m: _is_csv(a)),
     (
-        re.compile(r"\b(?:as|in) a (?:bulleted|bullet(?:-point)?|numbered) list\b|\bbullet points\b", re.I),
+        re.compile(
+            r"\b(?:as|in) a (?:bulleted|bullet(?:-point)?|numbered) list\b|\bbullet points\b|\b(?:as|in) bullets\b",
+            re.I,
+        ),
         "a list",
         lambda a, m: _is_list(a),
     ),
@@ -115,6 +146,11 @@ FORMAT_RULES: tuple[FormatRule, ...] = (
         ),
         "a single number",
         lambda a, m: _is_number(a),
+    ),
+    (
+        re.compile(r"\b(?:in|into|as) (?:degrees )?(?P<unit>fahrenheit|celsius|kelvin|psi|kpa|bar)\b", re.I),
+        "values in the requested unit",
+        _uses_unit,
     ),
     (
         re.compile(r"\b(?:yyyy-mm-dd|iso(?: 8601)? (?:date )?format)\b", re.I),
@@ -168,7 +204,7 @@ def detect_output_format(view: TraceView) -> list[Finding]:
 
 
 _ARTEFACT = re.compile(
-    r"(?:^|\s)#{1,4}\s*step\s*\d+\s*:|\bthought\s*\d*\s*:|\baction(?:\s+input)?\s*\d+\s*:|\bobservation\s*\d*\s*:|"
+    r"(?:^|\s)#{1,4}\s*step\s*\d+\s*:|\bthought\s*\d*\s*:|\baction\s+input\s*\d*\s*:|\baction\s*\d+\s*:|\bobservation\s*\d*\s*:|"
     r"\(end of feedback\)|\bnow it'?s your turn\b|(?:^|\n)\s*question\s*:?\s*$|\bquestion\s*:\s|"
     r"<\|[a-z_]+\|>|\[/?inst\]|</?s>|<\|?im_(?:start|end)\|?>|\bassistant\s*:\s*$",
     re.I | re.M,
