@@ -343,3 +343,31 @@ def test_bench_assetops_on_a_small_generated_corpus(tmp_path: Path) -> None:
     assert "clean_success" in rows
     # Every planted behaviour of the sidecar is scored, and the judge beats "every mode always" on precision.
     assert res.metrics["mode_precision_micro"] > res.baselines["every mode always"]["mode_precision_micro"]
+
+
+def test_whowhen_hand_crafted_magentic_form(tmp_path: Path) -> None:
+    """The Hand-Crafted part (Magentic-One logs: the agent is the role, no name) is read and scored end to end;
+    it is not in ../shared/datasets, so this hand-made log stands in for it."""
+    from trajfm.bench import run_bench
+
+    part = tmp_path / "Hand-Crafted"
+    part.mkdir()
+    history = [
+        {"role": "human", "content": "How many studio albums did the band release before 2010?"},
+        {"role": "Orchestrator (thought)", "content": "Plan: ask WebSurfer to search the discography."},
+        {"role": "Orchestrator (-> WebSurfer)", "content": "Search for the band's discography."},
+        {"role": "WebSurfer", "content": "Error: the page could not be loaded (HTTP 404)."},
+        {"role": "Orchestrator (thought)", "content": "The answer is 3."},
+    ]
+    doc = {"history": history, "question": "q", "mistake_agent": "Orchestrator", "mistake_step": "2",
+           "mistake_reason": "asked for the wrong page", "is_correct": False}  # fmt: skip
+    (part / "1.json").write_text(json.dumps(doc))
+    (res,) = run_bench("whowhen", tmp_path, out=tmp_path / "run")
+    assert res.part == "Hand-Crafted" and res.n_traces == 1
+    assert res.baselines["speaker before first error signal"] == {
+        "agent_acc": 1.0, "step_acc": 1.0, "step_acc_pm1": 1.0, "step_acc_pm3": 1.0
+    }  # fmt: skip
+    # The rules judge blames the message whose request the failing page load answered.
+    assert res.per_trace[0]["pred_step"] == 2
+    assert res.metrics["agent_acc"] == 1.0
+    assert (tmp_path / "run" / "bench.md").read_text().startswith("**whowhen · Hand-Crafted**")

@@ -72,8 +72,15 @@ def find_parts(path: Path) -> list[tuple[str, Path]]:
 
 
 def _speaker(item: dict[str, Any]) -> str | None:
-    name = item.get("name") or item.get("role")
-    return str(name) if name else None
+    """The agent of a history item: `name`, else the role without a Magentic-One annotation such as
+    "Orchestrator (thought)" (the labels name the agent, "Orchestrator")."""
+    name = item.get("name")
+    if name:
+        return str(name)
+    role = str(item.get("role") or "").strip()
+    if role.endswith(")") and " (" in role:
+        role = role[: role.index(" (")].strip()
+    return role or None
 
 
 def read_runs(part_dir: Path, *, limit: int | None = None) -> list[FailedRun]:
