@@ -106,6 +106,10 @@ def _check_drilldown(b: Browser, models: list[str], modes: list[str]) -> None:
     assert 0 < len(by_mode) < len(all_rows) and by_mode != by_model
     _select(b, "f-mode", "")
     assert b.evaluate(ROWS) == all_rows
+    if b.evaluate("!document.getElementById('more').hidden"):
+        before = len(all_rows)
+        b.evaluate("document.getElementById('more').click()")
+        assert len(b.evaluate(ROWS)) > before
     # Open a trace from the list: its steps show, evidence steps are highlighted.
     b.evaluate("document.querySelector('#trace-list tbody tr').click()")
     assert b.evaluate("document.querySelectorAll('#trace-detail li.step').length") > 0

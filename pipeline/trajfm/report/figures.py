@@ -419,8 +419,18 @@ def run_metadata(manifest: dict[str, Any]) -> dict[str, Any]:
         s = v if isinstance(v, str) else json.dumps(v, sort_keys=True, default=str)
         return s if len(s) <= 240 else s[:239] + "…"
 
+    def flat(section: dict[str, Any]) -> dict[str, str]:
+        # One level of nesting becomes "key.sub" rows: readable without hiding anything.
+        out: dict[str, str] = {}
+        for k, v in sorted(section.items()):
+            if isinstance(v, dict) and v:
+                out.update({f"{k}.{sk}": short(sv) for sk, sv in sorted(v.items())})
+            else:
+                out[k] = short(v)
+        return out
+
     stages = {
-        name: {k: short(v) for k, v in sorted(section.items())}
+        name: flat(section)
         for name, section in manifest.get("stages", {}).items()
         if isinstance(section, dict)
     }

@@ -114,10 +114,14 @@ def summary_markdown(s: dict[str, Any], title: str) -> str:
                 f"{'–' if f['is_outliers'] else ('yes' if f['is_novel'] else 'no')} | {'yes' if f['new_since_baseline'] else 'no'} |"
             )
     if top_mode:
-        lines += ["", "### What to fix first", ""]
+        lines += ["", "### What to fix first (each model's most frequent mode)", ""]
+        by_mode: dict[str, list[str]] = {}
         for model, tm in top_mode.items():
+            by_mode.setdefault(tm["mode_id"], []).append(model)
+        for mode_id, models in by_mode.items():
+            tm = top_mode[models[0]]
             lines.append(
-                f"- **{md(model)}**: {md(tm['mode_id'])} {md(tm['name'])}. {md(tm['suggestion'], 300)}"
+                f"- **{md(mode_id)} {md(tm['name'])}** ({', '.join(md(m) for m in models)}): {md(tm['suggestion'], 300)}"
             )
     lines += [
         "",
