@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from trajfm.bench import baselines as bl
 from trajfm.bench import metrics as m
 from trajfm.bench.core import BenchResult, Timer, label_key, load_dataset_traces, run_judge_on
 from trajfm.errors import UsageError
@@ -189,14 +190,19 @@ def naive_baselines(planted: list[PlantedTrace]) -> dict[str, dict[str, float]]:
     all_modes = load_taxonomy("mast").ids
     from trajfm.judges.base import ModeFinding
 
-    def fake(modes: list[str]) -> Diagnosis:
+    def fake(modes: list[str], step: int | None = None, agent: str | None = None) -> Diagnosis:
         return Diagnosis(
-            trace_id="", judge="baseline", modes=[ModeFinding(mode_id=x, detected=True) for x in modes]
-        )
+            trace_id="", judge="baseline", modes=[ModeFinding(mode_id=x, detected=True) for x in modes],
+            root_cause_step=step, root_cause_agent=agent,
+        )  # fmt: skip
 
+    top_agent = bl.most_common([str(p.decisive_agent) for p in planted if p.decisive_agent])
     return {
         "every mode always": score(planted, [fake(all_modes) for _ in planted])[0],
         "no mode ever": score(planted, [fake([]) for _ in planted])[0],
+        f"no mode, root cause step 1 by {top_agent} (label prior)": score(
+            planted, [fake([], 1, top_agent) for _ in planted]
+        )[0],
     }
 
 
