@@ -261,6 +261,29 @@ def test_structured_output_falls_back_to_json_in_text_and_says_so() -> None:
     assert info == {"requested": "auto", "used": "json_in_text_with_repair", "refused_by_endpoint": True}
 
 
+def test_max_completion_tokens_endpoints_are_handled() -> None:
+    with LocalEndpoint(EndpointConfig(max_tokens_param="max_completion_tokens")) as ep:
+        out = run_judge(
+            LLMJudge("trajfm-test", base_url=ep.url), synthetic_traces(3), TAX, concurrency=1, **FAST
+        )
+        assert [r.status for r in ep.requests] == [400, 200, 200, 200]
+    assert [d.status for d in out] == ["ok"] * 3
+
+
+def test_an_endpoint_echoing_the_key_does_not_put_it_in_errors_or_raw_replies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    key = "sk-echoed-key-abcdef0123456789"
+    monkeypatch.setenv("TRAJFM_API_KEY", key)
+    with LocalEndpoint(EndpointConfig(reply_fn=lambda req: f"cannot parse, your key is {key}")) as ep:
+        [d] = run_judge(
+            LLMJudge("trajfm-test", base_url=ep.url), synthetic_traces(1), TAX, max_retries=0, **FAST
+        )
+    assert d.status == "parse_error"
+    assert key not in (d.raw_reply or "") and "[API key]" in (d.raw_reply or "")
+    assert key not in (d.error or "")
+
+
 def test_bad_credentials_fail_fast_with_a_hint(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRAJFM_API_KEY", "sk-wrong-key-000000000000")
     with LocalEndpoint(EndpointConfig(api_key="sk-right-key-111111111111")) as ep:

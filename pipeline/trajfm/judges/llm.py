@@ -155,6 +155,8 @@ class LLMJudge:
         self._client_loop: asyncio.AbstractEventLoop | None = None
         # Traces whose rendering had to be shortened or split, by trace id (for the manifest: never cut silently).
         self._shortened: dict[str, dict[str, Any]] = {}
+        # Newer OpenAI models refuse "max_tokens" and want "max_completion_tokens": switched on their 400.
+        self._max_tokens_param = "max_tokens"
 
     def __repr__(self) -> str:
         return (
@@ -301,7 +303,7 @@ class LLMJudge:
         payload: dict[str, Any] = {
             "model": self.model,
             "messages": messages,
-            "max_tokens": self.max_tokens,
+            self._max_tokens_param: self.max_tokens,
             "temperature": self.temperature,
         }
         if self.seed is not None or self.samples > 1:
@@ -325,26 +327,46 @@ class LLMJudge:
             ) from exc
         except httpx.TransportError as exc:
             raise BackendError(f"cannot reach {_public_url(url)}: {type(exc).__name__}: {exc}") from exc
+        try:
+            return self._read_response(resp, messages, schema_sent)
+        except (BackendError, ParseError) as exc:
+            # Never let an endpoint that echoes the key put it into a message or a stored raw reply.
+            exc.args = (self._scrub(str(exc)),)
+            if isinstance(exc, ParseError) and exc.raw:
+                exc.raw = self._scrub(exc.raw)
+            raise
+
+    def _scrub(self, text: str) -> str:
+        key = self.__api_key
+        return text.replace(key, "[API key]") if key and len(key) >= 8 else text
+
+    def _read_response(
+        self, resp: httpx.Response, messages: list[dict[str, str]], schema_sent: bool
+    ) -> CallResult:
         status = resp.status_code
+        body = resp.text
         if status == 429:
             raise BackendError(
-                f"rate limited by the endpoint (HTTP 429): {resp.text[:200]}", retry_after=_retry_after(resp)
+                f"rate limited by the endpoint (HTTP 429): {body[:200]}", retry_after=_retry_after(resp)
             )
         if status >= 500 or status == 408:
-            raise BackendError(
-                f"endpoint error HTTP {status}: {resp.text[:200]}", retry_after=_retry_after(resp)
-            )
+            raise BackendError(f"endpoint error HTTP {status}: {body[:200]}", retry_after=_retry_after(resp))
         if (
             status == 400
             and schema_sent
             and self.structured_output == "auto"
-            and "response_format" in resp.text
+            and any(word in body for word in ("response_format", "json_schema", "structured"))
         ):
             # The endpoint does not do structured output: use JSON in text from now on, recorded in the manifest.
             self._use_schema = False
             self._schema_refused = True
             raise BackendError(
-                f"endpoint refused response_format json_schema (HTTP 400); switching to JSON in text: {resp.text[:200]}"
+                f"endpoint refused response_format json_schema (HTTP 400); switching to JSON in text: {body[:200]}"
+            )
+        if status == 400 and self._max_tokens_param == "max_tokens" and "max_completion_tokens" in body:
+            self._max_tokens_param = "max_completion_tokens"
+            raise BackendError(
+                f"endpoint wants max_completion_tokens instead of max_tokens (HTTP 400): {body[:200]}"
             )
         if status in (401, 403):
             raise BackendError(
@@ -353,7 +375,7 @@ class LLMJudge:
             )
         if status >= 400:
             raise BackendError(
-                f"endpoint rejected the request (HTTP {status}) for model {self.model!r}: {resp.text[:300]}",
+                f"endpoint rejected the request (HTTP {status}) for model {self.model!r}: {body[:300]}",
                 retryable=False,
             )
         try:
@@ -371,13 +393,15 @@ class LLMJudge:
             )
         if choice.get("finish_reason") == "length":
             raise ParseError(
-                f"the reply was cut off at max_tokens={self.max_tokens}; raise --max-tokens", raw=text
+                f"the reply was cut off at max_tokens={self.max_tokens} (finish_reason length); raise the judge's "
+                "max_tokens option",
+                raw=text,
             )
         usage = envelope.get("usage") or {}
         if isinstance(usage.get("prompt_tokens"), int) and isinstance(usage.get("completion_tokens"), int):
-            return CallResult(text, usage["prompt_tokens"], usage["completion_tokens"], False)
+            return CallResult(self._scrub(text), usage["prompt_tokens"], usage["completion_tokens"], False)
         chars_in = sum(len(m["content"]) for m in messages)
-        return CallResult(text, estimate_tokens(chars_in), estimate_tokens(len(text)), True)
+        return CallResult(self._scrub(text), estimate_tokens(chars_in), estimate_tokens(len(text)), True)
 
     async def adiagnose(self, trace: Trace, taxonomy: Taxonomy) -> Diagnosis:
         started = time.perf_counter()

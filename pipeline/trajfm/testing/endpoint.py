@@ -16,7 +16,8 @@ Contract:
   finish_reason "length"), "wrong_keys" (valid JSON, wrong keys), "bad_envelope" (HTTP body cut mid-JSON).
 - `api_key`: when set, a request without `Authorization: Bearer <api_key>` gets 401. The key is never logged.
 - `structured_output=False` makes the server refuse `response_format` json_schema with HTTP 400, like servers
-  that do not support it.
+  that do not support it; `max_tokens_param="max_completion_tokens"` makes it refuse `max_tokens`, like newer
+  OpenAI models.
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ class EndpointConfig:
     hang_s: float = 30.0
     seed: int = 0
     structured_output: bool = True
+    # "max_completion_tokens": refuse requests that send "max_tokens", like newer OpenAI models do.
+    max_tokens_param: str = "max_tokens"
     api_key: str | None = None
     models: tuple[str, ...] = (DEFAULT_MODEL,)
     script: list[str | Fault] = field(default_factory=list)
@@ -363,6 +366,10 @@ class LocalEndpoint:
         if rec.structured and not cfg.structured_output:
             rec.status = 400
             msg = "response_format of type json_schema is not supported by this server"
+            return 400, json.dumps({"error": {"message": msg}}).encode(), {}, None
+        if cfg.max_tokens_param == "max_completion_tokens" and "max_tokens" in req:
+            rec.status = 400
+            msg = "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens'."
             return 400, json.dumps({"error": {"message": msg}}).encode(), {}, None
         if rec.model not in cfg.models:
             rec.status = 404
