@@ -195,8 +195,8 @@ _NOT_ENTITY = frozenset(
     ]
 )
 _TOOL_LIKE = re.compile(
-    r"\b[A-Z][A-Za-z]*(?:Agent|Tool|API)\b|(?:(?<=use )|(?<=call ))[a-z]+(?:_[a-z]+)+\b|(?:(?<=use )|(?<=call ))[a-z]+(?:reader|writer|"
-    r"agent|tool|api|search|lookup|finder|parser)\b"
+    r"\b[A-Z][A-Za-z]*(?:Agent|Tool|API)\b|(?:(?<=use )|(?<=call ))[a-z]+(?:_[a-z]+)+\b|"
+    r"\b[a-z]+(?:reader|writer|agent|tool|api|search|lookup|finder|parser)\b"
 )
 # "<Tool> can ...; I will call it", "<Tool> handles this": the tool is announced as the subject.
 _SUBJECT_INTENT = (

@@ -143,6 +143,7 @@ _QUESTION = re.compile(
 )
 _SPLIT = re.compile(r"[,;:]|\band then\b|\bthen\b|\band\b|\bif\b|\.\s", re.I)
 _CONTEXT = re.compile(r"(?:based on|using|given|for|over|during|from|in|on|at|with)\b", re.I)
+# Words that do not name a specific request: any data satisfies "data", any call "analyse".
 _GENERIC = frozenset(
     [
         "data",
@@ -159,6 +160,22 @@ _GENERIC = frozenset(
         "time",
         "period",
         "window",
+        # verbs any call satisfies ("analyse its data", "look into it"): they name no specific request
+        "analyse",
+        "analyze",
+        "analysis",
+        "investigate",
+        "examine",
+        "look",
+        "review",
+        "assess",
+        "evaluate",
+        "study",
+        "process",
+        "handle",
+        "perform",
+        "information",
+        "details",
     ]
 )
 
@@ -202,10 +219,26 @@ def _requests(task: str) -> list[tuple[str, set[str]]]:
     return out
 
 
+_USER_ROLES = frozenset({"user", "human", "customer", "client"})
+
+
+def is_dialogue(view: TraceView) -> bool:
+    """A run where the user speaks again after the agent started acting: the task is then a brief, the final
+    answer closes only the last turn, and neither can be held against the calls."""
+    if not view.acts:
+        return False
+    first = view.acts[0].step.position
+    return any(m.position > first and (m.agent or "").lower() in _USER_ROLES for m in view.messages)
+
+
 def detect_unmet_requests(view: TraceView) -> list[Finding]:
+    if is_dialogue(view):
+        return []
     acts = view.main_acts
     answer = view.final_answer
-    if not acts or not answer.strip() or ADMITS_FAILURE.search(answer) or ASKS_USER.search(answer[:3000]):
+    if not any(not a.is_finish for a in acts):
+        return []  # no calls to compare with: the agent worked some other way (e.g. code in its own replies)
+    if not answer.strip() or ADMITS_FAILURE.search(answer) or ASKS_USER.search(answer[:3000]):
         return []  # an honest failure report or a clarifying question is not a premature ending
     # A request counts as met when a call acted on it or the answer addresses it. (Requiring a call or a result
     # alone was tried: task and calls use different words for the same operation, "predict" for "forecast",
@@ -240,6 +273,8 @@ def _facts(text: str) -> set[str]:
 
 
 def detect_calls_after_answer_known(view: TraceView) -> list[Finding]:
+    if is_dialogue(view):
+        return []
     acts: list[Act] = [a for a in view.main_acts if not a.is_finish and a.result is not None]
     answer = view.final_answer
     if len(acts) < 3 or not answer.strip():
@@ -261,6 +296,9 @@ def detect_calls_after_answer_known(view: TraceView) -> list[Finding]:
     extra = acts[ready + 1 :]
     if len(extra) < 2 or any(result_failed(view, a) or result_empty(view, a) for a in extra):
         return []
+    earlier = acts[: ready + 1]
+    if all(any(a.tool == b.tool and tx.jaccard(a.tokens, b.tokens) >= 0.85 for b in earlier) for a in extra):
+        return []  # every extra call repeats an earlier one: that is step repetition, reported as such
     first = extra[0]
     tools = sorted({a.tool for a in extra if a.tool})
     return [

@@ -150,6 +150,8 @@ FINDING_KINDS: dict[str, KindSpec] = {
 SUPERSEDES: dict[str, tuple[str, ...]] = {
     "overstated_completion": ("error_ignored",),
     "unverified_subagent_failure": ("error_ignored",),
+    # a call after the answer that retries a malformed call is explained by the invalid action
+    "invalid_action": ("continued_after_answer",),
 }
 
 
