@@ -618,3 +618,54 @@ def test_extract_cli_killed_with_sigkill_resumes_without_loss_or_duplicates(
     assert modes.height == n * len(TAX.modes)
     assert modes.select(["trace_id", "mode_id"]).n_unique() == modes.height  # no duplicated rows
     assert n_killed - len(committed) <= 4
+
+
+# --- hostile input (property tests) ----------------------------------------------------------------------------
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_json_like = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.one_of(st.text(max_size=400), _json_like.map(json.dumps), _json_like.map(lambda v: json.dumps(v)[:-1]))
+)
+def test_parse_reply_only_ever_raises_parse_error(text: str) -> None:
+    try:
+        reply = parse_reply(text, TAX, {1, 2, 3})
+    except ParseError as exc:
+        assert exc.raw == text
+    else:  # anything accepted is complete and points at real steps
+        assert set(reply.failure_modes) == set(TAX.ids)
+        assert all(set(v.steps) <= {1, 2, 3} for v in reply.failure_modes.values())
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.text(max_size=300), min_size=1, max_size=6),
+    st.text(max_size=200),
+    st.one_of(st.none(), st.text(max_size=200)),
+)
+def test_any_trace_text_stays_inside_one_fence(contents: list[str], task: str, final: str | None) -> None:
+    steps = [Step(i, i + 1, "observation", c) for i, c in enumerate(contents)]
+    trace = Trace("h", "h", "test", steps=steps, task=task, final_answer=final)
+    rendering = render_trace(trace, budget_chars=2_000, min_step_chars=50)
+    for chunk in rendering.chunks:
+        user = user_message(chunk)
+        tag = fence_tag_of(chunk.text)
+        assert user.count(f"\n<<<TRACE {tag}>>>\n") == 1 and user.count(f"\n<<<END TRACE {tag}>>>\n") == 1
+        start, end = f"\n<<<TRACE {tag}>>>\n", f"\n<<<END TRACE {tag}>>>\n"
+        assert user[user.index(start) + len(start) : user.index(end)] == chunk.text
+    headers = [int(n) for c in rendering.chunks for n in re.findall(r"^STEP (\d+)$", c.text, re.M)]
+    assert sorted(set(headers)) == list(range(1, len(contents) + 1))
+
+
+def fence_tag_of(text: str) -> str:
+    from trajfm.judges.prompt import fence_tag
+
+    return fence_tag(text)
