@@ -2,7 +2,7 @@
 
 Contract:
 - A benchmark module (`whowhen`, `agentrx`, `trail`, `mast`, `assetops`) exposes `run(path, *, judge, judge_options,
-  limit) -> BenchResult`. It reads the human labels itself (never through the judge), computes naive baselines from
+  limit, progress, out) -> list[BenchResult]` (one result per dataset part). It reads the human labels itself (never through the judge), computes naive baselines from
   the raw files and labels, loads the traces with the normal loaders, runs the judge through the same machinery as
   `trajfm extract` (`judges.registry.get_judge` + `judges.runner.run_judge`), and scores the diagnoses.
 - `BenchResult.metrics` holds our figures; `baselines` the naive ones computed on the same traces; `published`
@@ -16,12 +16,12 @@ import json
 import math
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trajfm.errors import TraceLoadError, UsageError
+from trajfm.errors import TraceLoadError
 from trajfm.judges.base import Diagnosis
 from trajfm.traces.model import Trace
 
@@ -116,21 +116,12 @@ def merge_results(dataset: str, results: list[BenchResult]) -> dict[str, Any]:
 def load_dataset_traces(paths: list[Path], *, fmt: str | None = None) -> list[Trace]:
     """Load traces with the project's loaders (the same code path `trajfm extract` uses).
 
-    One unreadable file never stops the benchmark: loaders report it and it is scored as a missing diagnosis.
+    One unreadable file never stops the benchmark: the loader records it as a failure, its trace is missing,
+    and the benchmark scores it as a wrong (empty) prediction and says how many were missing.
     """
     from trajfm.traces import load_traces
 
-    kwargs: dict[str, Any] = {}
-    if fmt is not None:
-        kwargs["fmt"] = fmt
-    loaded = load_traces(paths, **kwargs)
-    # load_traces may return a list or a result object carrying traces and per-file errors.
-    if isinstance(loaded, list):
-        return loaded
-    traces = getattr(loaded, "traces", None)
-    if traces is None:
-        raise UsageError("trajfm.traces.load_traces returned neither a list nor an object with .traces")
-    return list(traces)
+    return list(load_traces(paths, fmt=fmt).traces)
 
 
 def run_judge_on(
@@ -189,13 +180,6 @@ class Timer:
 
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self.start
-
-
-def index_by(items: Iterable[Any], key: Callable[[Any], str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for it in items:
-        out[key(it)] = it
-    return out
 
 
 def write_bench_json(out: Path, document: dict[str, Any]) -> Path:
