@@ -371,3 +371,17 @@ def test_whowhen_hand_crafted_magentic_form(tmp_path: Path) -> None:
     assert res.per_trace[0]["pred_step"] == 2
     assert res.metrics["agent_acc"] == 1.0
     assert (tmp_path / "run" / "bench.md").read_text().startswith("**whowhen · Hand-Crafted**")
+
+
+def test_cli_reports_bad_options_without_traceback(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from trajfm.cli import app
+
+    runner = CliRunner()
+    bad_option = runner.invoke(app, ["bench", "whowhen", str(tmp_path), "--out", str(tmp_path / "r"),
+                                     "--judge-option", "model"])  # fmt: skip
+    assert bad_option.exit_code == 2 and "KEY=VALUE" in bad_option.output
+    missing = runner.invoke(app, ["bench", "trail", str(tmp_path / "nope"), "--out", str(tmp_path / "r")])
+    assert missing.exit_code == 2 and "no TRAIL data" in missing.output
+    assert "Traceback" not in missing.output
