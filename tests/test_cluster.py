@@ -133,9 +133,9 @@ def test_outliers_are_reported_and_assign_outliers_marks_them() -> None:
     items, _ = make_items()
     # Stray items that share a little vocabulary with the families but sit between them.
     strays = [
-        Item("z1", "Odd", "retried sensor json claimed"),
-        Item("z2", "Odd", "loop chiller bracket success"),
-        Item("z3", "Odd", "tool asset parser despite"),
+        Item("z1", "Retried Sensor", "retried sensor json claimed"),
+        Item("z2", "Chiller Success", "loop chiller bracket success"),
+        Item("z3", "Parser Asset", "tool asset parser despite"),
     ]
     out = run(items + strays)
     n_out = out.manifest["outliers"]["count"]
@@ -346,10 +346,9 @@ def test_cli_from_csv_end_to_end(tmp_path: Path) -> None:
     )
     assert res2.exit_code == 0, res2.output
     section2 = json.loads((run_dir / "manifest.json").read_text())["stages"]["cluster"]
-    assert (
-        section2["embedder"]["computed"] == 0
-        and section2["embedder"]["cached"] == section["counts"]["distinct_texts"]
-    )
+    assert section2["embedder"]["computed"] == 0
+    # "both" embeds titles and descriptions separately: 4 distinct titles + 60 distinct descriptions
+    assert section2["embedder"]["cached"] == section["embedder"]["computed"] == 64
     assert pl.read_parquet(run_dir / "clusters.parquet").equals(clusters)
 
 
@@ -420,3 +419,61 @@ def test_llm_namer_names_through_the_local_endpoint() -> None:
             taxonomy=load_taxonomy("mast"),
             namer=LlmNamer(ep.url, endpoint.DEFAULT_MODEL),
         )
+
+
+# --- specifics masking and repeated texts ---------------------------------------------------------------------------
+def test_mask_specifics_removes_instance_details_only() -> None:
+    from trajfm.clustering.text import mask_specifics
+
+    a = mask_specifics(
+        'IoTAgent failed with "Error: timeout after 120 s" reading /tmp/x/data_7.json for mp_1'
+    )
+    b = mask_specifics(
+        'TSFMAgent failed with "Error encountered: bad file" reading /data/y.csv for chiller_6'
+    )
+    assert a == b == "<name> failed with <quote> reading <path> for <name>"
+    plain = "The agent retried the same failing call without changing its input."
+    assert mask_specifics(plain) == plain
+    assert mask_specifics(a) == a  # idempotent
+
+
+def test_masking_merges_families_split_by_tool_names() -> None:
+    tools = ["IoTAgent", "TSFMAgent", "FMSRAgent", "WOAgent"]
+    items = []
+    for i in range(24):
+        t = tools[i % 4]
+        items.append(
+            Item(
+                f"r{i:02d}",
+                f"Retry Loop ({t})",
+                f'{t} failed with "err {i}" and the call was repeated {i} times',
+            )
+        )
+        items.append(
+            Item(f"f{i:02d}", f"Bad Syntax ({t})", f"The action for {t} had malformed brackets at step {i}")
+        )
+    masked = run(items)
+    unmasked = run(items, mask_specifics=False)
+    got = labels_by_id(masked)
+    assert len({got[f"r{i:02d}"] for i in range(24)}) == 1 and len({got[f"f{i:02d}"] for i in range(24)}) == 1
+    assert masked.manifest["mask_specifics"] is True and unmasked.manifest["mask_specifics"] is False
+    assert masked.manifest["counts"]["distinct_texts"] < unmasked.manifest["counts"]["distinct_texts"]
+
+
+def test_a_text_repeated_as_often_as_a_cluster_is_a_cluster() -> None:
+    from trajfm.clustering.clusterers import promote_heavy_outliers
+
+    labels = np.array([0, 0, 1, 1, -1, -1])
+    weights = np.array([3.0, 3.0, 2.0, 2.0, 4.0, 1.0])
+    promoted, n = promote_heavy_outliers(labels, weights)
+    assert n == 1 and promoted.tolist() == [0, 0, 1, 1, 2, -1]
+    # end to end: 30 copies of one unusual text next to three families
+    items, _ = make_items()
+    items += [
+        Item(f"c{i:02d}", "Leftover Files", "scratch files left in the answer folder") for i in range(30)
+    ]
+    out = run(items)
+    got = labels_by_id(out)
+    c = {got[f"c{i:02d}"] for i in range(30)}
+    assert len(c) == 1 and c.pop() >= 0
+    assert out.manifest["counts"]["clusters"] == 5

@@ -13,6 +13,10 @@ Contract: `fit(points, weights, seed) -> Partition`. `points` are the distinct t
      declaring hard points noise, which is the "noise cluster swallows 30-50%" failure; the penalty prices it.
   3. The best score wins among candidates with at least two clusters; ties go to fewer outliers, then to larger
      m. Every candidate's numbers go to the manifest.
+  Duplicates: the scan and fit see each distinct text once (density = variety of wording, not repetition).
+  One rule gives repetition its due: an outlier text repeated at least as often as the smallest cluster has
+  items becomes a cluster of its own ("promoted"; counted in the manifest). A text the judge wrote 50 times is a
+  family even if no other wording sits near it; a text written as often as every other text (repeated runs) is not.
   With more than `scan_sample` distinct texts the scan runs on the first `scan_sample` of them in canonical
   (text-hash) order, which is a uniform random sample that does not depend on input order; the winner is refitted
   on all points with m and min_samples scaled by n_all / n_sample (both count points, so they scale with n).
@@ -51,6 +55,23 @@ class Clusterer(Protocol):
     def refit(
         self, points: np.ndarray, weights: np.ndarray, params: dict[str, Any], seed: int
     ) -> np.ndarray: ...
+
+
+def promote_heavy_outliers(labels: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, int]:
+    """Outlier texts weighing at least as many items as the smallest cluster become clusters of their own."""
+    ids = sorted(set(labels.tolist()) - {-1})
+    if not ids:
+        return labels, 0
+    smallest = min(float(weights[labels == c].sum()) for c in ids)
+    out = labels.copy()
+    next_id = max(ids) + 1
+    promoted = 0
+    for j in np.flatnonzero(labels == -1):  # canonical order, so ids do not depend on input order
+        if weights[j] >= smallest:
+            out[j] = next_id
+            next_id += 1
+            promoted += 1
+    return out, promoted
 
 
 def outlier_share(labels: np.ndarray, weights: np.ndarray) -> float:
@@ -105,8 +126,8 @@ class HdbscanScan:
         scan: list[dict[str, Any]] = []
         for mcs, ms, sel in self.candidates(n_scan):
             model = self._hdbscan(sub, mcs, ms, sel, tree=True)
-            labels = model.labels_
-            k = int(labels.max()) + 1 if labels.size else 0
+            k = int(model.labels_.max()) + 1 if model.labels_.size else 0
+            labels, promoted = promote_heavy_outliers(np.asarray(model.labels_, dtype=np.int64), wsub)
             share = outlier_share(labels, wsub)
             row: dict[str, Any] = {
                 "min_cluster_size": mcs,
@@ -114,15 +135,14 @@ class HdbscanScan:
                 "selection": sel,
                 "n_clusters": k,
                 "outlier_share": round(share, 4),
+                "promoted": promoted,
             }
             try:
                 dbcv = float(model.relative_validity_) if k >= 2 else float("nan")
-            except (
-                ValueError,
-                ZeroDivisionError,
-                IndexError,
-            ) as exc:  # hdbscan's estimate fails on odd trees
+            except (ValueError, ZeroDivisionError, IndexError) as exc:  # the estimate fails on odd trees
                 dbcv, row["error"] = float("nan"), f"relative_validity failed: {exc}"
+            if not math.isfinite(dbcv):
+                dbcv = float("nan")
             row["relative_validity"] = None if math.isnan(dbcv) else round(dbcv, 4)
             row["score"] = None if math.isnan(dbcv) else round(dbcv - self.outlier_penalty * share, 4)
             scan.append(row)
@@ -152,9 +172,13 @@ class HdbscanScan:
         model = self._hdbscan(
             points, params["min_cluster_size"], params["min_samples"], params["selection"], tree=False
         )
-        return Partition(
-            np.asarray(model.labels_, dtype=np.int64), np.asarray(model.probabilities_), params, scan
+        labels, promoted = promote_heavy_outliers(np.asarray(model.labels_, dtype=np.int64), weights)
+        probs = np.asarray(model.probabilities_, dtype=np.float64).copy()
+        probs[(labels != -1) & (np.asarray(model.labels_) == -1)] = (
+            1.0  # a promoted text is its own exact cluster
         )
+        params["promoted_texts"] = promoted
+        return Partition(labels, probs, params, scan)
 
     def scale_params(self, params: dict[str, Any], ratio: float) -> dict[str, Any]:
         """Parameters for a subsample holding `ratio` of the points (sizes count points, so they scale)."""
@@ -168,7 +192,7 @@ class HdbscanScan:
         model = self._hdbscan(
             points, params["min_cluster_size"], params["min_samples"], params["selection"], tree=False
         )
-        return np.asarray(model.labels_, dtype=np.int64)
+        return promote_heavy_outliers(np.asarray(model.labels_, dtype=np.int64), weights)[0]
 
 
 class KMeansSilhouette:

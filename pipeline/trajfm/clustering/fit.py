@@ -35,6 +35,7 @@ from trajfm.clustering.clusterers import Clusterer, Partition, get_clusterer
 from trajfm.clustering.embed import Embedder, EmbeddingCache, embed_texts
 from trajfm.clustering.reduce import IdentityReducer, Reducer, get_reducer, layout_2d
 from trajfm.clustering.stability import subsample_stability
+from trajfm.clustering.text import mask_specifics
 from trajfm.errors import UsageError
 from trajfm.taxonomy import Taxonomy
 
@@ -57,6 +58,8 @@ class ClusterConfig:
     )
     seed: int = 0
     assign_outliers: bool = False
+    # None: mask for hdbscan, not for kmeans-silhouette (IBM embedded raw titles). See clustering/text.py.
+    mask_specifics: bool | None = None
     reducer: str = "auto"  # auto | umap | none
     umap_min_points: int = 50
     umap_epochs: int | None = None
@@ -64,6 +67,11 @@ class ClusterConfig:
     stability_max_points: int = 3000
     novelty_threshold: float = novelty.NOVELTY_THRESHOLD
     baseline_threshold: float = novelty.BASELINE_THRESHOLD
+
+    def masks(self) -> bool:
+        return (
+            self.mask_specifics if self.mask_specifics is not None else not self.method.startswith("kmeans")
+        )
 
     def text_mode(self) -> str:
         mode = self.text or ("title" if self.method.startswith("kmeans") else "both")
@@ -101,6 +109,29 @@ def _centroid(vectors: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return c / n if n > 0 else c
 
 
+def _embed_both(
+    reps: Sequence[Item], embedder: Embedder, cache: EmbeddingCache | None
+) -> tuple[np.ndarray, dict[str, int]]:
+    """Title and description embedded separately, then averaged (unit vectors) and re-normalised.
+
+    Why not embed "title. description" as one text: descriptions are long and often templated around quoted
+    specifics (error messages, tool names, file paths), so in one embedding they drown the title, which is the
+    judge's own one-line name for the failure. Averaging gives the name and the account equal say.
+    """
+    parts = sorted({p for it in reps for p in (it.title.strip(), it.description.strip()) if p})
+    if not reps:
+        return np.zeros((0, 1), dtype=np.float32), {"cached": 0, "computed": 0}
+    vecs, stats = embed_texts(parts, embedder, cache)
+    index = {p: i for i, p in enumerate(parts)}
+    out = np.zeros((len(reps), vecs.shape[1]), dtype=np.float32)
+    for j, it in enumerate(reps):
+        for p in (it.title.strip(), it.description.strip()):
+            if p:
+                out[j] += vecs[index[p]]
+    out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+    return out, stats
+
+
 def _canonical_ids(labels: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Relabel clusters 0..k-1 by size (items) descending, then first member in canonical order."""
     ids = sorted(set(labels.tolist()) - {-1})
@@ -127,7 +158,9 @@ def cluster_items(
     clusterer = clusterer or get_clusterer(config.method)
 
     # 1. canonical distinct texts with weights
-    texts = [item_text(it.title, it.description, mode) for it in items]
+    masking = config.masks()
+    prep = mask_specifics if masking else str
+    texts = [item_text(prep(it.title or ""), prep(it.description or ""), mode) for it in items]
     if len({it.novel_id for it in items}) != len(items):
         raise UsageError("novel_id values must be unique; the input repeats at least one")
     by_text: dict[str, list[int]] = {}
@@ -143,7 +176,14 @@ def cluster_items(
 
     # 2. embed
     t1 = time.perf_counter()
-    vectors, cache_stats = embed_texts(uniq, embedder, cache)
+    if mode == "both":
+        vectors, cache_stats = _embed_both(
+            [Item(it.novel_id, prep(it.title or ""), prep(it.description or "")) for it in rep_item],
+            embedder,
+            cache,
+        )
+    else:
+        vectors, cache_stats = embed_texts(uniq, embedder, cache)
     timings["embed_s"] = time.perf_counter() - t1
 
     # 3. reduce
@@ -385,6 +425,7 @@ def cluster_items(
     manifest: dict[str, Any] = {
         "method": clusterer.name,
         "text": mode,
+        "mask_specifics": masking,
         "seed": config.seed,
         "embedder": {
             "model_id": embedder.model_id,

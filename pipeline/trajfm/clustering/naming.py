@@ -38,14 +38,14 @@ class NamerError(TrajfmError):
 def ctfidf_keywords(
     texts: Sequence[str], weights: np.ndarray, labels: np.ndarray, top_n: int = 5
 ) -> dict[int, list[str]]:
-    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
     classes = sorted(set(labels.tolist()))
     if not texts:
         return {}
-    vec = CountVectorizer(
-        stop_words="english", ngram_range=(1, 2), token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z]+\b"
-    )
+    # The placeholders of clustering/text.py are not words of any cluster.
+    stop = sorted(ENGLISH_STOP_WORDS | {"quote", "path", "name", "id"})
+    vec = CountVectorizer(stop_words=stop, ngram_range=(1, 2), token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z]+\b")
     try:
         counts = vec.fit_transform(texts)
     except ValueError:  # only stop words: nothing distinctive to say
