@@ -3,6 +3,7 @@ the report works without the cluster stage; long texts are cut visibly; the CLI 
 
 from __future__ import annotations
 
+import html as htmllib
 import json
 import math
 import re
@@ -188,7 +189,21 @@ def test_report_is_self_contained(built: Path) -> None:
     html = (built / "report.html").read_text()
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html, flags=re.I)
     assert "<link" not in html and "@import" not in html
-    assert "Content-Security-Policy" in html and "default-src 'none'" in html
+    found = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', html)
+    assert found
+    policy = htmllib.unescape(found.group(1))  # the attribute value as the browser reads it
+    assert "default-src 'none'" in policy
+    assert "unsafe-eval" not in policy  # charts run on Vega's expression interpreter
+    assert "'unsafe-inline'" not in policy.split("script-src")[1].split(";")[0]
+    # The script-src hashes are those of the two inline scripts, so exactly those may run.
+    import base64
+    import hashlib
+
+    scripts = re.findall(r"<script>(.*?)</script>", html, flags=re.S)
+    assert len(scripts) == 2
+    for body in scripts:
+        digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in policy
     charts = json.loads(_script_blocks(html)["trajfm-charts"])
     for name in (
         "taxonomy",

@@ -159,6 +159,14 @@ def test_fixture_report_renders_offline_and_hostile_text_stays_inert(chromium: s
         b.evaluate("document.querySelector('#feedback a[href^=\"#trace=\"]').click()")
         b.pump(0.3)
         assert b.evaluate("document.querySelectorAll('#trace-detail li.step.ev').length") > 0
+        # Defence in depth: even a script element that got into the page would not run (CSP lists two hashes).
+        b.evaluate(
+            "(() => { const s = document.createElement('script'); s.textContent = 'window.__injected = 1';"
+            " document.body.appendChild(s); })()"
+        )
+        b.pump(0.2)
+        assert b.evaluate("window.__injected === undefined")
+        assert any("Content Security Policy" in e for e in b.errors())
         b.screenshot(_shots(tmp_path) / "report_fixture.png")
         b.evaluate("document.getElementById('traces').scrollIntoView()")
         b.screenshot(_shots(tmp_path) / "report_fixture_drilldown.png", full_page=False)
