@@ -35,7 +35,7 @@ _ERROR = tx.Pattern(
     r"|\"error\"\s*:\s*\"[^\"]"
     r"|\b(?:timed out|timeout error|connection (?:refused|reset|error))"
     r"|\bis not supported\b|\bnot supported (?:for|by|in)\b"
-    r"|\bstatus(?: code)?:? [45]\d\d\b|\bhttp ?[45]\d\d\b",
+    r"|\bhttp ?[45]\d\d\b",
     re.M,
     needles=(
         "error",
@@ -48,12 +48,13 @@ _ERROR = tx.Pattern(
         "timeout",
         "connection",
         "supported",
-        "status",
         "http",
     ),
 )
-# Exception class names ("KeyError:", "ValueError:") are matched case-sensitively on the original text.
+# Exception class names ("KeyError:", "ValueError:") are matched case-sensitively on the original text, and
+# HTTP status codes separately: both are cheap literal-led searches run only when their keyword is present.
 _EXCEPTION_NAME = re.compile(r"\b[A-Z][a-z]+(?:[A-Z][a-z]+)*(?:Error|Exception):")
+_STATUS_CODE = re.compile(r"\bstatus(?: code)?:? [45]\d\d\b")
 
 # A sub-agent's own verdict that it did not do the job ("status": "Not Accomplished", "Task Status: Failed").
 REVIEW_FAILED = tx.Pattern(
@@ -83,7 +84,12 @@ def error_in(view: TraceView, step: Step) -> re.Match[str] | None:
 
 def _error_in(view: TraceView, step: Step) -> re.Match[str] | None:
     head = view.head(step)[:ERROR_HEAD_CHARS]
-    m = _ERROR.search(head, view.low(step)[:ERROR_HEAD_CHARS]) or _EXCEPTION_NAME.search(head)
+    low = view.low(step)[:ERROR_HEAD_CHARS]
+    m = _ERROR.search(head, low)
+    if m is None and ("error:" in low or "exception:" in low):
+        m = _EXCEPTION_NAME.search(head)
+    if m is None and "status" in low and len(low) == len(head):
+        m = _STATUS_CODE.search(low)
     if m is None and step.is_error and head.strip():
         m = re.search(r"\S[^\n]*", head)
     return m
