@@ -193,7 +193,7 @@ def run_extract(
 ) -> ExtractResult:
     """Run stage 1 (see the module docstring)."""
     from trajfm.judges.registry import get_judge
-    from trajfm.judges.runner import RunStats, run_judge
+    from trajfm.judges.runner import RunStats, judge_manifest, run_judge
 
     if concurrency < 1:
         raise UsageError(f"--concurrency must be at least 1, got {concurrency}")
@@ -271,8 +271,8 @@ def run_extract(
 
     statuses = dict(Counter(d.status for d in diagnoses))
     detected = int(modes_df["detected"].sum()) if modes_df.height else 0
-    info = getattr(the_judge, "manifest_info", None)
-    judge_info = info() if callable(info) else {"judge": the_judge.name, "model": the_judge.model}
+    # The judge's configuration, what rendering had to shorten or split, and this run's calls (no credentials).
+    judge_info = judge_manifest(the_judge, diagnoses, stats)
     run.update_manifest(
         "extract",
         {
@@ -280,7 +280,7 @@ def run_extract(
             "options": {
                 "judge": judge,
                 "model": model,
-                "base_url": judge_info.get("base_url", base_url),
+                "base_url": judge_info.get("base_url"),  # the judge's public form: never credentials
                 "concurrency": concurrency,
                 "taxonomy": str(taxonomy),
                 "limit": limit,
@@ -305,7 +305,6 @@ def run_extract(
                 "evidence_unverified": unverified,
                 "novel_modes": novel_df.height,
             },
-            "runner": stats.as_dict(),
             "load_failures": failures[:MAX_LISTED_FAILURES],
             "timings_s": seconds,
         },
