@@ -12,6 +12,8 @@ What it measures (all calls go to a real HTTP server on 127.0.0.1 that answers a
    client timeout, malformed / truncated / wrong-key JSON, cut HTTP bodies), max 4 retries, with a reply cache;
    then the same run again: it must make zero calls for traces already done (cache hits printed) and finish the
    rest.
+4. The same with no retries, so some traces really end failed (each with its error recorded), then a re-run with
+   faults still on and 4 retries: zero calls for traces already done, the rest completed.
 The traces are the bundled corpus when --traces exists (loaded with trajfm's loaders), otherwise synthetic
 in-memory traces of the same count (reported). Not a timed test: run it by hand or from benchmarks/run_all.sh.
 """
@@ -43,6 +45,19 @@ def load_corpus(path: Path, n_fallback: int) -> tuple[list, str]:
                 f"{path} ({len(result.traces)} traces, {len(result.failures)} load failures)",
             )
     return synthetic_traces(n_fallback), f"{n_fallback} synthetic in-memory traces ({path} not found)"
+
+
+def done_tags(judge, traces: list, diagnoses: list) -> set[str]:
+    """Fence tags of the traces judged ok. A fence tag hashes the rendered trace, so it names a trace's calls in
+    the endpoint's log (task texts repeat across the corpus, tags do not)."""
+    from trajfm.judges.prompt import fence_tag
+
+    return {
+        fence_tag(c.text)
+        for t, d in zip(traces, diagnoses, strict=True)
+        if d.status == "ok"
+        for c in judge.render(t).chunks
+    }
 
 
 def main() -> int:
@@ -133,14 +148,45 @@ def main() -> int:
               f"(max allowed 5); failures without a recorded error: {len(unrecorded)}")  # fmt: skip
         for err, count in sorted(s1.errors.items(), key=lambda kv: -kv[1])[:5]:
             print(f"      {count} x {err}")
-        done = {t.task.splitlines()[0] for t, d in zip(traces, out1, strict=True) if d.status == "ok"}
+        tag_done = done_tags(judge, traces, out1)
 
         ep.config.fault_rate = 0.0
         s2 = RunStats()
         out2 = run_judge(judge, traces, tax, concurrency=conc, cache=cache, stats=s2, progress=False)
         second = ep.requests[len(first) :]
-        repeated = sum(1 for r in second if r.task in done)
+        repeated = sum(1 for r in second if r.fence_tag in tag_done)
         print(f"    re-run: cache hits {s2.cached}, calls {s2.calls}, calls for traces already done {repeated}, "
+              f"statuses {dict(Counter(d.status for d in out2))}")  # fmt: skip
+
+    # 4. the same faults with no retries at all, so some traces really end failed; then re-run (faults still on)
+    cfg = EndpointConfig(
+        latency_ms=args.latency_ms,
+        fault_rate=args.fault_rate,
+        retry_after_s=0.5,
+        hang_s=3 * args.timeout_s,
+        seed=2,
+    )
+    with tempfile.TemporaryDirectory() as tmp, LocalEndpoint(cfg) as ep:
+        cache = JudgeCache(Path(tmp) / "cache" / "judge_cache.sqlite")
+        judge = LLMJudge("trajfm-test", base_url=ep.url, timeout_s=args.timeout_s)
+        s1 = RunStats()
+        out1 = run_judge(
+            judge, traces, tax, concurrency=conc, cache=cache, max_retries=0, stats=s1, progress=False
+        )
+        first = len(ep.requests)
+        failed = [d for d in out1 if d.status != "ok"]
+        print(f"[4] {args.fault_rate:.0%} faults and --max-retries 0: statuses {dict(Counter(d.status for d in out1))}; "
+              f"{sum(1 for d in failed if d.error)} of {len(failed)} failures carry their error, "
+              f"{sum(1 for d in failed if d.status == 'parse_error' and d.raw_reply)} parse errors keep the raw reply")  # fmt: skip
+        tag_done = done_tags(judge, traces, out1)
+        s2 = RunStats()
+        out2 = run_judge(
+            judge, traces, tax, concurrency=conc, cache=cache, max_retries=4, stats=s2, progress=False
+        )
+        second = ep.requests[first:]
+        repeated = sum(1 for r in second if r.fence_tag in tag_done)
+        print(f"    re-run (faults still on, 4 retries): cache hits {s2.cached}, calls {s2.calls} for "
+              f"{len(failed)} unfinished traces, calls for traces already done {repeated}, "
               f"statuses {dict(Counter(d.status for d in out2))}")  # fmt: skip
     return 0
 
