@@ -42,6 +42,7 @@ class ClusterOptions:
     model_path: Path | None = None
     embedder: str = "minilm"
     reducer: str = "auto"
+    mask_specifics: bool | None = None  # None: the method's default (masked for hdbscan, raw for kmeans-silhouette)
     umap_epochs: int | None = None
     base_url: str | None = None
     llm_model: str | None = None
@@ -155,6 +156,7 @@ def run_cluster(run_dir: Path | str, options: ClusterOptions | None = None) -> C
         assign_outliers=opts.assign_outliers,
         reducer=opts.reducer,
         umap_epochs=opts.umap_epochs,
+        mask_specifics=opts.mask_specifics,
     )
     text_mode = config.text_mode()
     extract = run.read_manifest().get("stages", {}).get("extract", {})
