@@ -228,7 +228,10 @@ def cluster(
         None, "--model-path", help="A local sentence-transformers model folder (default: all-MiniLM-L6-v2)."
     ),
     embedder: str = typer.Option("minilm", "--embedder", help="minilm (default) | fake (hashing, for tests)."),
-    reducer: str = typer.Option("auto", "--reducer", help="auto (UMAP from 50 distinct texts) | umap | none."),
+    reducer: str = typer.Option("auto", "--reducer", help="auto (UMAP from 2,000 distinct texts) | umap | none."),
+    keep_specifics: bool = typer.Option(
+        False, "--keep-specifics", help="Embed quotes, paths, tool and asset names as written (default: masked)."
+    ),
     umap_epochs: int | None = typer.Option(None, "--umap-epochs", help="UMAP optimisation epochs (default: umap's)."),
     base_url: str | None = typer.Option(
         None, "--base-url", help="OpenAI-compatible endpoint for --namer llm (or env TRAJFM_BASE_URL)."
@@ -248,6 +251,7 @@ def cluster(
                 baseline=Path(baseline) if baseline else None, seed=seed, assign_outliers=assign_outliers,
                 namer=namer, model_path=Path(model_path) if model_path else None, embedder=embedder,
                 reducer=reducer, umap_epochs=umap_epochs, base_url=base_url, llm_model=llm_model,
+                mask_specifics=False if keep_specifics else None,
             ),
         )
     except TrajfmError as exc:
