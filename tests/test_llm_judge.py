@@ -330,6 +330,37 @@ def test_samples_majority_vote_with_agreement_as_confidence() -> None:
     assert judge.temperature > 0  # samples must be able to differ
 
 
+def _verdicts(detected: dict[str, list[int]], **kw: Any) -> Any:
+    from trajfm.judges.base import Diagnosis, ModeFinding
+
+    modes = [
+        ModeFinding(m.id, m.id in detected, detected.get(m.id, []), "q" if m.id in detected else "")
+        for m in TAX.modes
+    ]
+    return Diagnosis("t", "llm", modes=modes, **kw)
+
+
+def test_vote_tie_is_not_a_majority_and_chunks_merge_by_any() -> None:
+    from trajfm.judges.combine import merge_chunks, vote_samples
+
+    voted = vote_samples(
+        [_verdicts({"1.3": [2]}, task_completed=True), _verdicts({}, task_completed=False)], TAX
+    )
+    m13 = next(m for m in voted.modes if m.mode_id == "1.3")
+    assert not m13.detected and m13.confidence == 0.5 and m13.steps == []
+    merged = merge_chunks(
+        [
+            _verdicts({"1.3": [2]}, task_completed=True, root_cause_step=2, summary="a"),
+            _verdicts({"1.3": [9], "3.1": [9]}, task_completed=False, root_cause_step=9, summary="b"),
+        ],
+        TAX,
+    )
+    by = {m.mode_id: m for m in merged.detected}
+    assert set(by) == {"1.3", "3.1"} and by["1.3"].steps == [2, 9]
+    assert merged.task_completed is False  # the last part holds the final answer
+    assert merged.root_cause_step == 2 and merged.summary == "a b"
+
+
 def _long_trace(n_steps: int, chars: int) -> Trace:
     steps: list[Step] = []
     for i in range(1, n_steps + 1):

@@ -38,8 +38,9 @@ import httpx
 
 from trajfm.errors import BackendError, JudgeError, ParseError
 from trajfm.judges.base import Diagnosis, ModeFinding, NovelMode
+from trajfm.judges.combine import merge_chunks, vote_samples
 from trajfm.judges.evidence import verify_evidence
-from trajfm.judges.prompt import MAX_NOVEL, PROMPT_VERSION, build_messages, reply_json_schema
+from trajfm.judges.prompt import PROMPT_VERSION, build_messages, reply_json_schema
 from trajfm.judges.render import (
     DEFAULT_BUDGET_CHARS,
     DEFAULT_MIN_STEP_CHARS,
@@ -437,8 +438,8 @@ class LLMJudge:
                     raise
                 dropped.update(reply.dropped_steps)
                 sample_diags.append(self._to_diagnosis(trace, taxonomy, reply, extra_text))
-            chunk_diags.append(_vote(sample_diags, taxonomy))
-        d = _merge_chunks(chunk_diags, taxonomy)
+            chunk_diags.append(vote_samples(sample_diags, taxonomy))
+        d = merge_chunks(chunk_diags, taxonomy)
         d.tokens_in = sum(r.tokens_in for r in results)
         d.tokens_out = sum(r.tokens_out for r in results)
         d.calls = len(jobs)
@@ -488,105 +489,6 @@ class LLMJudge:
         if reply.dropped_novel:
             d.extra["novel_dropped"] = reply.dropped_novel
         return d
-
-
-def _vote(samples: list[Diagnosis], taxonomy: Taxonomy) -> Diagnosis:
-    """Majority vote across samples of one chunk; per-mode confidence = share of samples agreeing."""
-    if len(samples) == 1:
-        return samples[0]
-    k = len(samples)
-    first = samples[0]
-    modes = []
-    for i, m in enumerate(taxonomy.modes):
-        verdicts = [s.modes[i] for s in samples]
-        n_yes = sum(v.detected for v in verdicts)
-        detected = n_yes * 2 > k  # a tie is not a majority: not detected
-        agreeing = [v for v in verdicts if v.detected == detected]
-        best = next((v for v in agreeing if v.evidence_verified), agreeing[0])
-        modes.append(
-            ModeFinding(
-                mode_id=m.id,
-                detected=detected,
-                steps=sorted({s for v in agreeing for s in v.steps}) if detected else [],
-                evidence=best.evidence if detected else "",
-                evidence_verified=best.evidence_verified if detected else False,
-                rationale=best.rationale,
-                confidence=len(agreeing) / k,
-            )
-        )
-    completed = Counter(s.task_completed for s in samples).most_common(1)[0][0]
-    voice = next(s for s in samples if s.task_completed == completed)
-    root = Counter((s.root_cause_step, s.root_cause_agent) for s in samples).most_common(1)[0][0]
-    d = Diagnosis(
-        trace_id=first.trace_id,
-        judge=first.judge,
-        judge_model=first.judge_model,
-        prompt_version=first.prompt_version,
-        task_completed=completed,
-        summary=voice.summary,
-        root_cause_step=root[0],
-        root_cause_agent=root[1],
-        modes=modes,
-        novel=list(voice.novel),
-        extra={"novel_evidence_verified": voice.extra.get("novel_evidence_verified", [])},
-    )
-    d.extra["task_completed_agreement"] = sum(s.task_completed == completed for s in samples) / k
-    return d
-
-
-def _merge_chunks(chunks: list[Diagnosis], taxonomy: Taxonomy) -> Diagnosis:
-    """One diagnosis from the diagnoses of a trace's parts: any part's detection counts, the last part (which
-    holds the final answer) decides task completion, the earliest root cause wins."""
-    if len(chunks) == 1:
-        return chunks[0]
-    last = chunks[-1]
-    modes = []
-    for i, m in enumerate(taxonomy.modes):
-        verdicts = [c.modes[i] for c in chunks]
-        hits = [v for v in verdicts if v.detected]
-        if hits:
-            best = next((v for v in hits if v.evidence_verified), hits[0])
-            modes.append(
-                ModeFinding(
-                    m.id,
-                    True,
-                    sorted({s for v in hits for s in v.steps}),
-                    best.evidence,
-                    best.evidence_verified,
-                    best.rationale,
-                    max(v.confidence for v in hits),
-                )
-            )
-        else:
-            modes.append(
-                ModeFinding(
-                    m.id, False, [], "", False, verdicts[-1].rationale, min(v.confidence for v in verdicts)
-                )
-            )
-    novel: list[NovelMode] = []
-    verified: list[bool] = []
-    for c in chunks:
-        for n, ok in zip(
-            c.novel, c.extra.get("novel_evidence_verified", [False] * len(c.novel)), strict=False
-        ):
-            if len(novel) < MAX_NOVEL and n.title.casefold() not in {x.title.casefold() for x in novel}:
-                novel.append(n)
-                verified.append(ok)
-    roots = [(c.root_cause_step, c.root_cause_agent) for c in chunks if c.root_cause_step is not None]
-    root = min(roots, key=lambda r: r[0]) if roots else (None, last.root_cause_agent)
-    return Diagnosis(
-        trace_id=last.trace_id,
-        judge=last.judge,
-        judge_model=last.judge_model,
-        prompt_version=last.prompt_version,
-        task_completed=last.task_completed,
-        summary=" ".join(c.summary for c in chunks if c.summary),
-        root_cause_step=root[0],
-        root_cause_agent=root[1],
-        modes=modes,
-        novel=novel,
-        extra={"novel_evidence_verified": verified, "chunk_summaries": [c.summary for c in chunks]},
-    )
 
 
 def make_llm_judge(**options: Any) -> LLMJudge:

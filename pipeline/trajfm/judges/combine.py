@@ -1,0 +1,120 @@
+"""Combining several replies about one trace into one Diagnosis (used by the LLM judge).
+
+Contract:
+- `vote_samples(diagnoses, taxonomy)`: K samples of the same prompt. A mode is detected when more than half of
+  the samples detect it (a tie is not a majority); its confidence is the share of samples that agree with the
+  verdict; its steps are the union of the agreeing samples' steps and its evidence the first verified quote among
+  them. Task completion and the root cause are the most common answers; summary and novel modes come from the
+  first sample that agrees on task completion. One sample is returned unchanged.
+- `merge_chunks(diagnoses, taxonomy)`: the parts of a chunked trace. A mode is detected when any part detects it
+  (steps unioned); the last part, which holds the final answer, decides task completion; the earliest root-cause
+  step wins; novel modes are kept up to MAX_NOVEL, distinct by title; summaries are joined in order.
+Both expect every diagnosis to list the taxonomy's modes in taxonomy order (as the LLM judge builds them).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from trajfm.judges.base import Diagnosis, ModeFinding, NovelMode
+from trajfm.judges.prompt import MAX_NOVEL
+from trajfm.taxonomy import Taxonomy
+
+
+def vote_samples(samples: list[Diagnosis], taxonomy: Taxonomy) -> Diagnosis:
+    """Majority vote across samples of one chunk; per-mode confidence = share of samples agreeing."""
+    if len(samples) == 1:
+        return samples[0]
+    k = len(samples)
+    first = samples[0]
+    modes = []
+    for i, m in enumerate(taxonomy.modes):
+        verdicts = [s.modes[i] for s in samples]
+        n_yes = sum(v.detected for v in verdicts)
+        detected = n_yes * 2 > k  # a tie is not a majority: not detected
+        agreeing = [v for v in verdicts if v.detected == detected]
+        best = next((v for v in agreeing if v.evidence_verified), agreeing[0])
+        modes.append(
+            ModeFinding(
+                mode_id=m.id,
+                detected=detected,
+                steps=sorted({s for v in agreeing for s in v.steps}) if detected else [],
+                evidence=best.evidence if detected else "",
+                evidence_verified=best.evidence_verified if detected else False,
+                rationale=best.rationale,
+                confidence=len(agreeing) / k,
+            )
+        )
+    completed = Counter(s.task_completed for s in samples).most_common(1)[0][0]
+    voice = next(s for s in samples if s.task_completed == completed)
+    root = Counter((s.root_cause_step, s.root_cause_agent) for s in samples).most_common(1)[0][0]
+    d = Diagnosis(
+        trace_id=first.trace_id,
+        judge=first.judge,
+        judge_model=first.judge_model,
+        prompt_version=first.prompt_version,
+        task_completed=completed,
+        summary=voice.summary,
+        root_cause_step=root[0],
+        root_cause_agent=root[1],
+        modes=modes,
+        novel=list(voice.novel),
+        extra={"novel_evidence_verified": voice.extra.get("novel_evidence_verified", [])},
+    )
+    d.extra["task_completed_agreement"] = sum(s.task_completed == completed for s in samples) / k
+    return d
+
+
+def merge_chunks(chunks: list[Diagnosis], taxonomy: Taxonomy) -> Diagnosis:
+    """One diagnosis from the diagnoses of a trace's parts: any part's detection counts, the last part (which
+    holds the final answer) decides task completion, the earliest root cause wins."""
+    if len(chunks) == 1:
+        return chunks[0]
+    last = chunks[-1]
+    modes = []
+    for i, m in enumerate(taxonomy.modes):
+        verdicts = [c.modes[i] for c in chunks]
+        hits = [v for v in verdicts if v.detected]
+        if hits:
+            best = next((v for v in hits if v.evidence_verified), hits[0])
+            modes.append(
+                ModeFinding(
+                    m.id,
+                    True,
+                    sorted({s for v in hits for s in v.steps}),
+                    best.evidence,
+                    best.evidence_verified,
+                    best.rationale,
+                    max(v.confidence for v in hits),
+                )
+            )
+        else:
+            modes.append(
+                ModeFinding(
+                    m.id, False, [], "", False, verdicts[-1].rationale, min(v.confidence for v in verdicts)
+                )
+            )
+    novel: list[NovelMode] = []
+    verified: list[bool] = []
+    for c in chunks:
+        for n, ok in zip(
+            c.novel, c.extra.get("novel_evidence_verified", [False] * len(c.novel)), strict=False
+        ):
+            if len(novel) < MAX_NOVEL and n.title.casefold() not in {x.title.casefold() for x in novel}:
+                novel.append(n)
+                verified.append(ok)
+    roots = [(c.root_cause_step, c.root_cause_agent) for c in chunks if c.root_cause_step is not None]
+    root = min(roots, key=lambda r: r[0]) if roots else (None, last.root_cause_agent)
+    return Diagnosis(
+        trace_id=last.trace_id,
+        judge=last.judge,
+        judge_model=last.judge_model,
+        prompt_version=last.prompt_version,
+        task_completed=last.task_completed,
+        summary=" ".join(c.summary for c in chunks if c.summary),
+        root_cause_step=root[0],
+        root_cause_agent=root[1],
+        modes=modes,
+        novel=novel,
+        extra={"novel_evidence_verified": verified, "chunk_summaries": [c.summary for c in chunks]},
+    )
