@@ -15,6 +15,8 @@ Contract of `run_judge(judge, traces, taxonomy, ...) -> list[Diagnosis]` (a sync
   thread for sync judges and on the loop thread for async ones.
 - `stats` (optional, compatible extension of the shared signature): a `RunStats` filled with counts of ok,
   failed, cached, calls, retries, tokens and wall time, for the manifest.
+`judge_manifest(judge, diagnoses, stats)` is the judge's section for manifest.json: its configuration, which
+traces were shortened or chunked, statuses, calls, cache hits, retries and tokens.
 The judge never sleeps or retries; the runner does both.
 """
 
