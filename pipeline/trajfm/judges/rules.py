@@ -89,7 +89,11 @@ def _confidence(f: Finding) -> float:
 
 def _novel_title(family: str, group: list[Finding]) -> str:
     # Only a well-formed tool name goes into a title: a malformed one is the finding, not a name.
-    tools = [f.tool for f in group if f.tool and not bad_tool_name(f.tool)]
+    tools = [
+        f.tool
+        for f in group
+        if f.tool and not bad_tool_name(f.tool) and " " not in f.tool and len(f.tool) <= 40
+    ]
     return f"{family} ({tools[0]})" if tools else family
 
 

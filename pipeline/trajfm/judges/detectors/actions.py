@@ -51,7 +51,9 @@ def bad_tool_name(tool: str) -> bool:
         return True
     if "\n" in tool or "[" in tool or "(" in tool or "{" in tool:
         return True
-    return _TOOL_NAME_OK.match(tool) is None or tool.count(" ") > 3
+    # Real tool names have at most a couple of words ("Final Answer"); "call jsonreader with /tmp/x.json" is a
+    # sentence written where the name belongs.
+    return _TOOL_NAME_OK.match(tool) is None or tool.count(" ") > 2
 
 
 def _bad_json_input(args: str) -> bool:
