@@ -11,10 +11,12 @@ echo "# $(date -u '+%Y-%m-%d %H:%M UTC')  $(uname -m)  $(nproc) cpus  $(python -
 grep -m1 "model name" /proc/cpuinfo 2>/dev/null | tee -a "$OUT/machine.txt"
 
 status=0
+declare -A SCRIPT_ARGS=([bench_cluster]="--sizes 513,10000,100000")
 for script in bench_load bench_rules_judge bench_llm_judge bench_cluster bench_report; do
   if [[ -f "benchmarks/$script.py" ]]; then
     echo "== $script"
-    python "benchmarks/$script.py" 2>&1 | tee "$OUT/$script.txt" || status=1
+    # shellcheck disable=SC2086  # the arguments are meant to split
+    python "benchmarks/$script.py" ${SCRIPT_ARGS[$script]:-} 2>&1 | tee "$OUT/$script.txt" || status=1
   else
     echo "== $script: benchmarks/$script.py not present, skipped"
   fi
