@@ -225,8 +225,8 @@ def detect_action_reasoning_mismatch(view: TraceView) -> list[Finding]:
     used = {a.tool for a in view.main_acts if a.tool and not a.is_finish and not bad_tool_name(a.tool)}
     for a in view.main_acts:
         th = a.thought
-        if th is None or a.is_finish or not th.content:
-            continue
+        if th is None or a.is_finish or not th.content or bad_tool_name(a.tool):
+            continue  # a malformed call ("FMSRAgent: which sensors...") is an invalid action, not a contradiction
         thought = th.content[:1500]
         # Tools the trace used, plus tool-like names the reasoning mentions (FooAgent, BarTool, BazAPI).
         tools = sorted(used | set(_TOOL_LIKE.findall(thought)), key=len, reverse=True)

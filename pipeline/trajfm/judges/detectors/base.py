@@ -56,8 +56,8 @@ class Act:
     step: Step
     tool: str  # normalised tool name ("" when the action names none)
     args: str  # the tool input as written
-    signature: str  # normalised tool + args, for duplicate detection
-    tokens: frozenset[str]
+    signature: str  # normalised tool + args, for duplicate detection (set for main-level actions only)
+    tokens: frozenset[str]  # tokens of the signature (main-level actions only)
     thought: Step | None = None
     result: Step | None = None
     group: tuple[str, int] = ("", 0)  # (parent_id, depth): actions are only compared within one group
