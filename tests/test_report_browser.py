@@ -181,6 +181,16 @@ def test_report_without_clusters_renders_with_a_note(chromium: str, tmp_path: Pa
         assert "cluster stage was not run" in b.evaluate("document.getElementById('no-clusters').textContent")
 
 
+def test_report_of_an_empty_run_has_no_errors(chromium: str, tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run", n_traces=0)
+    html = build_report(run).html_path
+    with Browser(chromium) as b:
+        charts = _open_clean(b, html)
+        assert {c["id"] for c in charts} == {"chart-taxonomy", "chart-categories"}
+        assert b.evaluate("document.querySelectorAll('.empty-chart').length") >= 3
+        assert b.evaluate(ROWS) == []
+
+
 def _bundled_corpus() -> Path | None:
     path = REPO / "traces"
     if importlib.util.find_spec("trajfm.extract") is None or not any(path.glob("assetops/*")):

@@ -365,14 +365,16 @@ def root_cause_chart(fig: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_charts(fig: dict[str, Any], map_points: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    charts: dict[str, dict[str, Any]] = {
-        "taxonomy": taxonomy_chart(fig),
-        "categories": category_chart(fig),
-        "heatmap": heatmap_chart(fig),
-        "completion": completion_chart(fig),
-        "setup": setup_chart(fig),
-        "root_cause": root_cause_chart(fig),
-    }
+    """Every chart that has data; a chart with nothing to draw is left out (the page says so instead)."""
+    charts: dict[str, dict[str, Any]] = {"taxonomy": taxonomy_chart(fig), "categories": category_chart(fig)}
+    if any(m["n_diagnosed"] for m in fig["models"]):
+        charts["heatmap"] = heatmap_chart(fig)
+    if any(m["completion"]["of"] for m in fig["models"]):
+        charts["completion"] = completion_chart(fig)
+    if any(s["completion"]["of"] or s["source_correct"]["of"] for s in fig["agent_setup"]):
+        charts["setup"] = setup_chart(fig)
+    if fig["root_cause"]["n_with_root_cause"] > fig["root_cause"]["n_outside_trace"]:
+        charts["root_cause"] = root_cause_chart(fig)
     if fig["cooccurrence"]["modes"]:
         charts["cooccurrence"] = cooccurrence_chart(fig)
     if fig["novel"]["clustered"] and fig["novel"]["families"]:

@@ -79,6 +79,7 @@
   }
 
   function outcomeText(t) {
+    if (!t.status) return 'not diagnosed';
     if (t.status !== 'ok') return 'diagnosis ' + t.status;
     return t.completed === true ? 'yes' : (t.completed === false ? 'no' : '?');
   }
