@@ -14,6 +14,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from trajfm.cli import app
@@ -251,12 +253,12 @@ def test_long_steps_are_cut_with_their_full_length(tmp_path: Path) -> None:
     for t in drill["traces"]:
         cited = {s for m in t["modes"] for s in m["steps"]} | {s for n in t["novel"] for s in n["steps"]}
         cited |= {rc[t["id"]]} - {None}
-        for st in t["steps"]:
-            shown, full = st[6], st[7]
+        for step in t["steps"]:
+            shown, full = step[6], step[7]
             assert full > 3000
-            limit = 1000 if st[0] in cited else 400
+            limit = 1000 if step[0] in cited else 400
             assert len(shown) == limit
-            seen_evidence |= st[0] in cited
+            seen_evidence |= step[0] in cited
             seen_cut = True
     assert seen_cut and seen_evidence
     assert drill["n_steps_truncated"] > 0
@@ -350,3 +352,24 @@ def test_wilson_interval_known_values() -> None:
     assert wilson(0, 20)[0] == 0.0 and wilson(20, 20)[1] == 1.0
     assert wilson(0, 20)[1] == pytest.approx(0.1611, abs=1e-4)
     assert wilson(0, 0) == (None, None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_safe_json_round_trips_and_never_closes_a_script(text: str) -> None:
+    from trajfm.report.render import safe_json
+
+    out = safe_json({"t": text, "l": [text]})
+    assert "<" not in out and ">" not in out and "&" not in out
+    assert json.loads(out) == {"t": text, "l": [text]}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_markdown_cells_cannot_inject_markup_or_cells(text: str) -> None:
+    from trajfm.report.summary import md
+
+    cell = md(text, limit=10_000)
+    assert "\n" not in cell
+    # Once every backslash escape is taken out, no character that makes markup or a table cell is left.
+    assert not re.search(r"[|<>\[\]`]", re.sub(r"\\[\\`*_\[\]|<>~]", "", cell))
