@@ -385,3 +385,33 @@ def test_cli_reports_bad_options_without_traceback(tmp_path: Path) -> None:
     missing = runner.invoke(app, ["bench", "trail", str(tmp_path / "nope"), "--out", str(tmp_path / "r")])
     assert missing.exit_code == 2 and "no TRAIL data" in missing.output
     assert "Traceback" not in missing.output
+
+
+def test_agentrx_magentic_part_from_handmade_files(tmp_path: Path) -> None:
+    """The Magentic-One part of AgentRx (absent from ../shared/datasets) is read from its documented layout."""
+    from trajfm.bench import run_bench
+
+    (tmp_path / "magentic_dataset").mkdir()
+    (tmp_path / "ground_truth").mkdir()
+    messages = [
+        {"role": "human", "content": "Find the opening hours of the museum."},
+        {"role": "Orchestrator (thought)", "content": "Ask WebSurfer to open the museum site."},
+        {"role": "WebSurfer", "content": "I typed the address into the browser."},
+        {"role": "WebSurfer", "content": "Error: the page returned HTTP 404 not found."},
+        {"role": "Orchestrator (thought)", "content": "The museum is open 9 to 5."},
+    ]
+    (tmp_path / "magentic_dataset" / "7.json").write_text(json.dumps(messages))
+    labels = [{"trajectory_id": 7, "failures": [
+        {"failure_id": 1, "step_number": 3, "failure_category": "Invalid Invocation", "failed_agent": "WebSurfer"},
+        {"failure_id": 2, "step_number": 5, "failure_category": "Invention of New Information",
+         "failed_agent": "Orchestrator"}], "root_cause": {"failure_id": "2"}}]  # fmt: skip
+    (tmp_path / "ground_truth" / "magentic_one_ground_truth.json").write_text(json.dumps(labels))
+    (res,) = run_bench("agentrx", tmp_path)
+    assert res.part == "Magentic-One" and res.n_traces == 1
+    row = res.per_trace[0]
+    assert (row["gold_step"], row["gold_agent"], row["gold_category"]) == (
+        5, "Orchestrator", "invention_of_new_information"
+    )  # fmt: skip
+    assert row["status"] == "ok"  # loaded through the Magentic-One loader and judged
+    # Speakers for the baselines come from the loaded trace: 5 steps, uniform guess.
+    assert res.baselines["random (expected)"]["step_acc"] == pytest.approx(1 / 5)
