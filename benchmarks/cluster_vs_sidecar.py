@@ -73,7 +73,8 @@ def sidecar_families(run: RunFolder, labels_path: Path | None) -> tuple[dict[str
                 continue
             base, lp = hit
         try:
-            rel = src.resolve().relative_to(base.resolve()).as_posix()
+            # a gzipped trace (`0001.gz`) has the sidecar's extensionless trace_path
+            rel = src.resolve().relative_to(base.resolve()).as_posix().removesuffix(".gz")
         except ValueError:
             why["trace outside the labels folder"] += 1
             continue

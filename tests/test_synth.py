@@ -6,6 +6,7 @@ passes only if the content at its step indices shows the behaviour.
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 from collections import Counter
@@ -16,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from trajfm.cli import app
-from trajfm.synth import DEFAULT_SEED, generate_corpus
+from trajfm.synth import DEFAULT_SEED, generate_corpus, trace_file
 from trajfm.synth.domain import ASSETS, MODELS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,6 +45,15 @@ def corpus_files(root: Path) -> dict[str, bytes]:
         for p in sorted(root.rglob("*"))
         if p.is_file() and p.name != "README.md"
     }
+
+
+def read_trace(root: Path, trace_path: str) -> dict[str, Any]:
+    """The MetaAgent JSON of a sidecar trace_path, from the plain file or its `.gz` (gzip.open checks the CRC)."""
+    path = trace_file(root, trace_path)
+    if path.suffix == ".gz":
+        with gzip.open(path, "rb") as fh:
+            return json.loads(fh.read())
+    return json.loads(path.read_bytes())
 
 
 def read_labels(root: Path) -> list[dict[str, Any]]:
@@ -203,7 +213,7 @@ def test_different_seed_changes_wording(tmp_path: Path) -> None:
         for rel, data in corpus_files(root).items():
             if rel == "labels.jsonl":
                 continue
-            doc = json.loads(data)
+            doc = json.loads(gzip.decompress(data))
             tasks.add(doc["task"])
             thoughts.update(s["thought"] for s in doc["trajectory"])
         return thoughts, tasks
@@ -230,6 +240,41 @@ def test_committed_corpus_matches_regeneration(tmp_path: Path) -> None:
     assert corpus_files(tmp_path) == corpus_files(COMMITTED)
 
 
+def test_gz_files_hold_exactly_the_plain_bytes(tmp_path: Path) -> None:
+    generate_corpus(tmp_path / "gz", 11, limit=12)
+    generate_corpus(tmp_path / "plain", 11, limit=12, compress=False)
+    gz, plain = corpus_files(tmp_path / "gz"), corpus_files(tmp_path / "plain")
+    assert gz.pop("labels.jsonl") == plain.pop("labels.jsonl")
+    assert len(plain) == 12 and not any(rel.endswith(".gz") for rel in plain)
+    assert sorted(gz) == sorted(rel + ".gz" for rel in plain)
+    for rel, data in plain.items():
+        packed = gz[rel + ".gz"]
+        assert gzip.decompress(packed) == data, rel
+        assert len(packed) < len(data) / 3, rel
+        # deflate, no FNAME/FCOMMENT/FEXTRA flags, mtime 0: nothing in the header depends on when or where
+        assert packed[:4] == b"\x1f\x8b\x08\x00" and packed[4:8] == b"\x00\x00\x00\x00", rel
+
+
+def test_gz_and_plain_corpora_load_to_the_same_traces(tmp_path: Path) -> None:
+    from trajfm.traces.load import load_traces
+
+    generate_corpus(tmp_path / "gz" / "assetops", 11, limit=12)
+    generate_corpus(tmp_path / "plain" / "assetops", 11, limit=12, compress=False)
+
+    def loaded(root: Path) -> list[tuple[Any, ...]]:
+        result = load_traces([root])
+        assert not result.failures, result.failures
+        return sorted(
+            (t.trace_id, t.utterance_id, t.agent_model, t.vendor, t.run_id, t.final_answer,
+             [(s.index, s.kind, s.content) for s in t.steps])
+            for t in result.traces
+        )  # fmt: skip
+
+    gz, plain = loaded(tmp_path / "gz" / "assetops"), loaded(tmp_path / "plain" / "assetops")
+    assert len(gz) == 12 and gz == plain
+    assert all(not row[0].endswith(".gz") and len(row[1]) == 4 for row in gz)
+
+
 def test_refuses_to_overwrite_foreign_folder(tmp_path: Path) -> None:
     from trajfm.synth import SynthError
 
@@ -247,7 +292,9 @@ def test_layout_counts_and_sidecar_contract(corpus: Path) -> None:
     assert len(labels) == 881
     assert Counter(r["model"] for r in labels) == {m: n for m, (_, n) in MODELS.items()}
     files = [rel for rel in corpus_files(corpus) if rel != "labels.jsonl"]
-    assert sorted(files) == sorted(r["trace_path"] for r in labels)
+    # The corpus is gzipped (`<id>.gz`); trace_path stays the extensionless path of the real layout.
+    assert all(rel.endswith(".gz") for rel in files)
+    assert sorted(rel.removesuffix(".gz") for rel in files) == sorted(r["trace_path"] for r in labels)
     keys = [
         "trace_path",
         "model",
@@ -286,7 +333,7 @@ def test_rates_differ_by_model_and_multi_agent_fails_more(corpus: Path) -> None:
 def test_no_two_traces_read_alike(corpus: Path) -> None:
     seen: dict[str, str] = {}
     for r in read_labels(corpus):
-        doc = json.loads((corpus / r["trace_path"]).read_text())
+        doc = read_trace(corpus, r["trace_path"])
         text = "\n".join(s["thought"] for s in doc["trajectory"]) + doc["final_answer"]
         assert text not in seen, (r["trace_path"], seen.get(text))
         seen[text] = r["trace_path"]
@@ -299,7 +346,7 @@ def test_every_label_shows_in_content(corpus: Path) -> None:
     """Every planted behaviour in the corpus (not only a sample: it is fast) is visible at its step indices."""
     checked: Counter[str] = Counter()
     for r in read_labels(corpus):
-        doc = json.loads((corpus / r["trace_path"]).read_text())
+        doc = read_trace(corpus, r["trace_path"])
         for b in r["behaviours"]:
             if b["id"] == "clean_success":
                 continue
@@ -315,7 +362,7 @@ def test_unlabelled_traces_do_not_show_the_behaviours(corpus: Path) -> None:
     """Evidence appears only where a label says so: clean runs have no errors, repeats, artefacts or lapses."""
     recovered = 0
     for r in read_labels(corpus):
-        doc = json.loads((corpus / r["trace_path"]).read_text())
+        doc = read_trace(corpus, r["trace_path"])
         ids = {b["id"] for b in r["behaviours"]}
         tagged = {i for b in r["behaviours"] for i in b["steps"]}
         actions = [norm_action(s["action"]) for s in doc["trajectory"]]
@@ -387,7 +434,7 @@ def test_structure_matches_real_assetopsbench_files(datasets_dir: Path, corpus: 
         _signature(doc, "$", real)
     ours: dict[str, set[str]] = {}
     for r in read_labels(corpus)[::7]:
-        doc = json.loads((corpus / r["trace_path"]).read_text())
+        doc = read_trace(corpus, r["trace_path"])
         assert tuple(doc) in real_orders
         _signature(doc, "$", ours)
     assert set(ours) == set(real), set(ours) ^ set(real)
@@ -407,7 +454,9 @@ def test_loader_reads_the_corpus_with_label_indices(tmp_path: Path) -> None:
     assert not failed, failed
     for t in traces:
         rel = Path(t.source_path).resolve().relative_to(tmp_path.resolve()).as_posix()
-        label = labels[rel]
+        assert rel.endswith(".gz") and t.trace_id == f"{tmp_path.name}/{rel.removesuffix('.gz')}"
+        assert t.utterance_id == rel.removesuffix(".gz").rsplit("/", 1)[1]
+        label = labels[rel.removesuffix(".gz")]
         assert t.agent_model == label["model"]
         top = {s.index for s in t.steps if s.depth == 0}
         assert all(i in top for b in label["behaviours"] for i in b["steps"])
@@ -422,3 +471,9 @@ def test_cli_writes_and_reports(tmp_path: Path) -> None:
     assert res.exit_code == 0 and "task success" in res.output and "single" in res.output
     res = runner.invoke(app, ["synth", "--out", str(tmp_path / "c"), "--limit", "3"])
     assert res.exit_code != 0 and "--overwrite" in res.output
+    assert len(list((tmp_path / "c").rglob("*.gz"))) == 14
+    res = runner.invoke(app, ["synth", "--out", str(tmp_path / "p"), "--limit", "3", "--no-compress"])
+    assert res.exit_code == 0, res.output
+    files = [p for p in (tmp_path / "p").rglob("*") if p.is_file() and p.name != "labels.jsonl"]
+    assert len(files) == 3 and all(re.fullmatch(r"\d{4}", p.name) for p in files)
+    assert json.loads(files[0].read_bytes())["type"] == "mpe-agent"

@@ -112,11 +112,17 @@ def synth_command(
     stats: str | None = typer.Option(
         None, "--stats", help="Print behaviour rates of an existing corpus (folder or labels.jsonl) and exit."
     ),
+    compress: bool = typer.Option(
+        True,
+        "--compress/--no-compress",
+        help="Write each run as <id>.gz (deterministic gzip, the committed form) or as the plain extensionless "
+        "JSON file of the real AssetOpsBench layout.",
+    ),
 ) -> None:
     """Write the bundled synthetic corpus: 881 AssetOpsBench-style runs with planted, labelled failures.
 
-    Same seed, byte-identical files. The sidecar labels.jsonl says per trace which behaviours were planted and at
-    which steps. See traces/README.md.
+    Same seed, byte-identical files (gzipped by default; --no-compress for plain files). The sidecar labels.jsonl
+    says per trace which behaviours were planted and at which steps. See traces/README.md.
     """
     from pathlib import Path
 
@@ -127,11 +133,12 @@ def synth_command(
             typer.echo(corpus_stats(Path(stats)))
             return
         used = DEFAULT_SEED if seed is None else seed
-        summary = generate_corpus(Path(out), used, limit=limit, overwrite=overwrite)
+        summary = generate_corpus(Path(out), used, limit=limit, overwrite=overwrite, compress=compress)
         per_model = ", ".join(f"{m} {n}" for m, n in summary.per_model.items())
-        typer.echo(
-            f"wrote {summary.n_traces} traces to {summary.out} (seed {used}, {summary.total_bytes:,} bytes)"
-        )
+        size = f"{summary.total_bytes:,} bytes of JSON"
+        if compress:
+            size += f", {summary.disk_bytes:,} bytes on disk gzipped"
+        typer.echo(f"wrote {summary.n_traces} traces to {summary.out} (seed {used}, {size})")
         typer.echo(f"per model: {per_model}")
     except TrajfmError as exc:
         _fail(exc)

@@ -1,8 +1,8 @@
 """The bundled AssetOpsBench-style corpus (`traces/assetops/`): does the judge find the behaviours we planted?
 
 Data: the corpus folder with the sidecar `labels.jsonl`, one JSON object per trace: `{trace_path (relative to
-the corpus folder), model, scenario, multi_agent, task_success, behaviours: [{id, mast, novel_family, steps}],
-decisive_step, decisive_agent}` (contract in the team brief).
+the corpus folder, without the `.gz` the file on disk may carry), model, scenario, multi_agent, task_success,
+behaviours: [{id, mast, novel_family, steps}], decisive_step, decisive_agent}` (contract in the team brief).
 
 Metrics:
 - per MAST mode: precision / recall / F1 of the judge's detected modes against the union of the modes the
@@ -79,9 +79,12 @@ def read_sidecar(root: Path, *, limit: int | None = None) -> list[PlantedTrace]:
                 f"{sidecar} line {lineno}: not a label row ({exc!r}); it needs trace_path and behaviours"
             ) from exc
         step = row.get("decisive_step")
+        path = root / rel
+        if not path.exists() and path.with_name(path.name + ".gz").exists():
+            path = path.with_name(path.name + ".gz")  # trace_path has no .gz; the bundled corpus is gzipped
         out.append(
             PlantedTrace(
-                trace_path=root / rel,
+                trace_path=path,
                 rel=rel,
                 behaviours=behaviours,
                 decisive_step=int(step) if step is not None else None,

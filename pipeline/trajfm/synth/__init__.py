@@ -1,9 +1,12 @@
 """The bundled synthetic corpus: 881 AssetOpsBench-style MetaAgent runs with known, labelled failures.
 
 Public API:
-- `generate_corpus(out, seed, limit=None, overwrite=False) -> CorpusSummary`: write the runs in the MetaAgent
-  layout `<out>/<run-timestamp>/<vendor>/<model>/<4-digit id>` plus the ground-truth sidecar `<out>/labels.jsonl`.
+- `generate_corpus(out, seed, limit=None, overwrite=False, compress=True) -> CorpusSummary`: write the runs in the
+  MetaAgent layout `<out>/<run-timestamp>/<vendor>/<model>/<4-digit id>` plus the ground-truth sidecar
+  `<out>/labels.jsonl`. With `compress` (default) each file is `<4-digit id>.gz`, a byte-deterministic gzip of
+  exactly the plain file's bytes; `compress=False` writes the plain extensionless files.
   Same seed -> byte-identical files; another seed -> other wording, values and behaviour draws.
+- `trace_file(root, trace_path) -> Path`: the file on disk for a sidecar `trace_path` (plain or `.gz`).
 - `corpus_stats(labels_path) -> str`: behaviour rates per model and single vs multi-agent, from the sidecar.
 - `DEFAULT_SEED`: the seed of the committed corpus in `traces/assetops`.
 
@@ -13,8 +16,8 @@ Modules: `domain` (sites, assets, sensors, failure modes), `scenarios` (utteranc
 """
 
 from trajfm.synth.stats import corpus_stats
-from trajfm.synth.writer import CorpusSummary, SynthError, generate_corpus
+from trajfm.synth.writer import CorpusSummary, SynthError, generate_corpus, trace_file
 
 DEFAULT_SEED = 20250729
 
-__all__ = ["DEFAULT_SEED", "CorpusSummary", "SynthError", "corpus_stats", "generate_corpus"]
+__all__ = ["DEFAULT_SEED", "CorpusSummary", "SynthError", "corpus_stats", "generate_corpus", "trace_file"]

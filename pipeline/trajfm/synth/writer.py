@@ -6,6 +6,11 @@ demonstration, scratchpad, endstate, trajectroy_log (sic), history, trajectory, 
 reflections, overall_metric. Sub-agent observations are double-encoded JSON strings; some sub-agent calls carry
 their own nested run as a JSON string in `trajectroy_log[i].step_trajectory_json`.
 Layout: `<out>/<run-timestamp>/<vendor>/<model>/<4-digit utterance id>`, plus `<out>/labels.jsonl`.
+Compression (`compress=True`, the default and the form committed in traces/assetops): each file is written as
+`<4-digit id>.gz` holding exactly the bytes of the extensionless file, as one gzip member with a fixed header
+(no file name, mtime 0, XFL 2, OS 255) and deflate level 9, so the bytes depend only on the content and zlib.
+`compress=False` writes the plain extensionless files of the real layout. The sidecar's `trace_path` is always
+the extensionless relative path; `trace_file(root, trace_path)` finds the file on disk in either form.
 Determinism: every run draws from its own `random.Random(f"{seed}:{model}:{uid}")`, so a subset (`limit`) writes
 byte-identical copies of the same files as the full corpus; nothing reads the clock or uuid4.
 """
@@ -16,6 +21,8 @@ import json
 import random
 import re
 import shutil
+import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +45,10 @@ from trajfm.synth.scenarios import Scenario
 
 RUN_DIR = re.compile(r"^\d{4}-\d\d-\d\dT\d\d_\d\d_\d\d$")
 LABELS_NAME = "labels.jsonl"
+GZ_LEVEL = 9
+# ID1 ID2, CM=deflate, FLG=0 (no name/comment/extra), MTIME=0, XFL=2 (max compression), OS=255 (unknown): written
+# here rather than by the gzip module, so the header cannot change with the Python version.
+_GZ_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
 NESTED_RATE = 0.12
 _NESTED_TOOL = {
     "iot.sites": "sites",
@@ -68,7 +79,22 @@ class CorpusSummary:
     seed: int
     n_traces: int
     per_model: dict[str, int]
+    # bytes of the plain JSON files plus the sidecar, and bytes written to disk (the .gz files when compressed)
     total_bytes: int
+    disk_bytes: int = 0
+
+
+def gzip_bytes(data: bytes) -> bytes:
+    """`data` as one gzip member whose bytes depend only on `data` (and zlib): see the module docstring."""
+    body = zlib.compress(data, GZ_LEVEL, wbits=-15)  # raw deflate; header and trailer are ours
+    return _GZ_HEADER + body + struct.pack("<II", zlib.crc32(data), len(data) & 0xFFFFFFFF)
+
+
+def trace_file(root: Path, trace_path: str) -> Path:
+    """The file on disk for a sidecar `trace_path`: `<root>/<trace_path>` or, in a compressed corpus, `.gz`."""
+    plain = root / trace_path
+    gz = plain.with_name(plain.name + ".gz")
+    return gz if not plain.exists() and gz.exists() else plain
 
 
 # ---- one run -> MetaAgent record --------------------------------------------------------------------------------
@@ -371,9 +397,12 @@ def _clear(out: Path, overwrite: bool) -> None:
 
 
 def generate_corpus(
-    out: Path, seed: int, *, limit: int | None = None, overwrite: bool = False
+    out: Path, seed: int, *, limit: int | None = None, overwrite: bool = False, compress: bool = True
 ) -> CorpusSummary:
-    """Write the synthetic corpus (all 881 runs, or `limit` runs spread over models and tasks) and its sidecar."""
+    """Write the synthetic corpus (all 881 runs, or `limit` runs spread over models and tasks) and its sidecar.
+
+    `compress` writes `<id>.gz` files (same content, byte-deterministic gzip); False writes plain `<id>` files.
+    """
     jobs = plan_corpus(seed)
     if limit is not None:
         if limit < 1:
@@ -384,20 +413,23 @@ def generate_corpus(
     out.mkdir(parents=True, exist_ok=True)
     labels = []
     per_model: dict[str, int] = {}
-    total = 0
+    total = disk = 0
     for model, vendor, sc, stamp in jobs:
         rng = random.Random(f"{seed}:{model}:{sc.uid}")
         ep = build_episode(rng, sc, model, sample_behaviours(rng, sc, model))
         record = episode_record(rng, ep)
         rel = f"{stamp}/{vendor}/{model}/{sc.uid:04d}"
-        path = out / rel
+        path = out / (rel + ".gz" if compress else rel)
         path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(record, indent=2)
-        path.write_text(text, encoding="utf-8")
-        total += len(text.encode("utf-8"))
+        data = json.dumps(record, indent=2).encode("utf-8")
+        written = gzip_bytes(data) if compress else data
+        path.write_bytes(written)
+        total += len(data)
+        disk += len(written)
         labels.append(episode_label(ep, rel, vendor))
         per_model[model] = per_model.get(model, 0) + 1
     labels.sort(key=lambda r: r["trace_path"])
     body = "".join(json.dumps(r) + "\n" for r in labels)
     (out / LABELS_NAME).write_text(body, encoding="utf-8")
-    return CorpusSummary(out, seed, len(labels), per_model, total + len(body.encode("utf-8")))
+    side = len(body.encode("utf-8"))
+    return CorpusSummary(out, seed, len(labels), per_model, total + side, disk + side)

@@ -14,9 +14,11 @@ ReAct form (extensionless JSON files in `<run>/<vendor>/<model>/<utterance id>` 
   between the action and the observation, in the order they happened. Deeper nesting is not expanded.
 - `Trace.review_status` is the status of the last entry of `reviews` ("Task Status: X").
 - Model, vendor, run id and utterance id come from the path (the files do not name them): the file name is the
-  utterance id, its folder the model; a timestamp-like ancestor folder is the run, and a single folder between
-  run and model is the vendor. `multi_agent` is True when more than one distinct sub-agent (a tool whose name
-  ends in "Agent") is called, or when an optional `scenario` field says end-to-end / multi-agent.
+  utterance id (a trailing `.gz` or `.json` dropped), its folder the model; a timestamp-like ancestor folder is
+  the run, and a single folder between run and model is the vendor. A gzipped `0001.gz` gets the trace id the
+  plain `0001` would get (no `.gz`), so compressing a corpus does not change its ids. `multi_agent` is True
+  when more than one distinct sub-agent (a tool whose name ends in "Agent") is called, or when an optional
+  `scenario` field says end-to-end / multi-agent.
 
 Plan-execute form (AgentHive): `{id, text, trajectory: [{task_number, task_description, agent_name, response}]}`:
 each task gives an action step (the task description, tool_name = agent_name) and an observation step (the
@@ -27,6 +29,7 @@ only under a timestamp-like run folder (else from an optional `model` field); ut
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -72,6 +75,9 @@ def sniff(doc: Any) -> bool:
 
 
 def parse(doc: Any, source: Source) -> list[Trace]:
+    if source.rel.endswith(".gz") and len(source.rel) > 3:
+        # `0001.gz` is the same run as the extensionless `0001` (the bundled corpus ships gzipped): same trace id.
+        source = replace(source, rel=source.rel[:-3])
     doc = require_dict(doc, "an AssetOpsBench trajectory", source)
     traj = require_list(doc.get("trajectory"), "'trajectory'", source)
     if traj and isinstance(traj[0], dict) and "task_description" in traj[0] and "thought" not in traj[0]:
