@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from trajfm.clustering.embed import Embedder, EmbeddingCache, embed_texts, get_embedder
-from trajfm.clustering.fit import ClusterConfig, ClusterOutcome, Item, cluster_items, item_text
+from trajfm.clustering.embed import Embedder, EmbeddingCache, get_embedder
+from trajfm.clustering.fit import ClusterConfig, ClusterOutcome, Item, cluster_items, embed_items
 from trajfm.clustering.naming import LlmNamer
 from trajfm.errors import RunFolderError, UsageError
 from trajfm.runs import RunFolder, file_sha256
@@ -42,7 +42,9 @@ class ClusterOptions:
     model_path: Path | None = None
     embedder: str = "minilm"
     reducer: str = "auto"
-    mask_specifics: bool | None = None  # None: the method's default (masked for hdbscan, raw for kmeans-silhouette)
+    mask_specifics: bool | None = (
+        None  # None: the method's default (masked for hdbscan, raw for kmeans-silhouette)
+    )
     umap_epochs: int | None = None
     base_url: str | None = None
     llm_model: str | None = None
@@ -115,30 +117,26 @@ def _items(df: pl.DataFrame) -> list[Item]:
 
 
 def baseline_centroids(
-    baseline_dir: Path, *, text: str, embedder: Embedder, cache: EmbeddingCache | None
+    baseline_dir: Path, *, config: ClusterConfig, embedder: Embedder, cache: EmbeddingCache | None
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """Unit centroids of a previous run's clusters (outlier group excluded), its members embedded as ours are."""
+    """Unit centroids of a previous run's clusters (outlier group excluded), members embedded as ours are."""
     base = RunFolder.open(baseline_dir, need=("novel_modes", "novel_assignments", "clusters"))
     modes = base.read_table("novel_modes")
     assign = base.read_table("novel_assignments").filter(pl.col("cluster_id") >= 0)
     joined = assign.join(modes.select("novel_id", "title", "description"), on="novel_id", how="inner")
+    info = {"path": str(Path(baseline_dir).resolve()), "clusters": 0}
     if joined.height == 0:
-        return np.zeros((0, 1), dtype=np.float32), {"path": str(baseline_dir), "clusters": 0}
-    joined = joined.with_columns(
-        pl.struct("title", "description")
-        .map_elements(lambda r: item_text(r["title"], r["description"], text), return_dtype=pl.String())
-        .alias("text")
-    ).filter(pl.col("text") != "")
-    texts = sorted(set(joined["text"].to_list()))
-    vecs, _ = embed_texts(texts, embedder, cache)
-    index = {t: i for i, t in enumerate(texts)}
+        return np.zeros((0, 1), dtype=np.float32), info
+    items = _items(joined)
+    vecs = embed_items(items, mode=config.text_mode(), masking=config.masks(), embedder=embedder, cache=cache)
+    labels = np.asarray(joined["cluster_id"].to_list())
+    ids = sorted(set(labels.tolist()))
     cents = []
-    ids = sorted(set(joined["cluster_id"].to_list()))
     for c in ids:
-        rows = joined.filter(pl.col("cluster_id") == c)["text"].to_list()
-        v = vecs[[index[t] for t in rows]].sum(axis=0)
+        v = vecs[labels == c].sum(axis=0)
         cents.append(v / (np.linalg.norm(v) or 1.0))
-    return np.stack(cents), {"path": str(Path(baseline_dir).resolve()), "clusters": len(ids)}
+    info["clusters"] = len(ids)
+    return np.stack(cents), info
 
 
 def run_cluster(run_dir: Path | str, options: ClusterOptions | None = None) -> ClusterOutcome:
@@ -173,7 +171,7 @@ def run_cluster(run_dir: Path | str, options: ClusterOptions | None = None) -> C
             raise UsageError("--baseline must be another run folder, not the run being clustered")
         try:
             base_cents, base_info = baseline_centroids(
-                Path(opts.baseline), text=text_mode, embedder=embedder, cache=cache
+                Path(opts.baseline), config=config, embedder=embedder, cache=cache
             )
         except RunFolderError as exc:
             raise UsageError(f"--baseline {opts.baseline}: {exc}") from exc

@@ -5,7 +5,7 @@ Contract: `fit(points, weights, seed) -> Partition`. `points` are the distinct t
 `refit(points, weights, params, seed)` re-runs with parameters fixed (used by the stability check).
 
 `HdbscanScan` (the default) picks HDBSCAN's parameters by a rule, not a constant:
-  1. Candidates: min_cluster_size m in {max(2, round(f * n)) for f in 1%, 2%, 3%, 5%, 8%} (plus 3 when n >= 12),
+  1. Candidates: min_cluster_size m in {max(2, round(f * n)) for f in 1%, 2%, 3%, 5%, 8%} (plus 3 when 12 <= n < 300),
      kept if m <= n / 2; min_samples in {1, m // 2, m}; cluster selection "eom" and "leaf".
   2. Each candidate is fitted and scored  score = relative_validity - OUTLIER_PENALTY * outlier_share, where
      relative_validity is hdbscan's fast DBCV estimate (density-based cluster validity, higher = denser, better
@@ -94,7 +94,7 @@ class HdbscanScan:
 
     def candidates(self, n: int) -> list[tuple[int, int, str]]:
         sizes = {max(2, round(f * n)) for f in self.FRACTIONS}
-        if n >= 12:
+        if 12 <= n < 300:  # small inputs: fractions alone would only offer m = 2
             sizes.add(3)
         sizes = {m for m in sizes if m <= n // 2}
         out: list[tuple[int, int, str]] = []
