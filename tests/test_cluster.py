@@ -477,3 +477,25 @@ def test_a_text_repeated_as_often_as_a_cluster_is_a_cluster() -> None:
     c = {got[f"c{i:02d}"] for i in range(30)}
     assert len(c) == 1 and c.pop() >= 0
     assert out.manifest["counts"]["clusters"] == 5
+
+
+def test_names_drop_one_members_instance_details() -> None:
+    from trajfm.clustering.text import name_from_title
+
+    assert name_from_title("Ineffective Error Recovery (IoTAgent)") == "Ineffective Error Recovery"
+    assert (
+        name_from_title("Invalid Action Formatting (call reader with /tmp/a/b.json)")
+        == "Invalid Action Formatting"
+    )
+    assert name_from_title("Retry (see docs)") == "Retry (see docs)"
+    tools = ["IoTAgent", "TSFMAgent", "WOAgent"]
+    items = [
+        Item(f"i{i}", f"Retry Loop ({tools[i % 3]})", f"{tools[i % 3]} failed and was called again {i}")
+        for i in range(12)
+    ]
+    items += [Item(f"j{i}", "Bad Syntax", f"malformed brackets in the action number {i}") for i in range(12)]
+    out = run(items)
+    assert set(out.clusters["name"]) == {"Retry Loop", "Bad Syntax"}
+    assert any(
+        "(" in r for reps in out.clusters["representatives"] for r in reps
+    )  # representatives keep originals

@@ -38,7 +38,7 @@ from trajfm.clustering.clusterers import Clusterer, Partition, get_clusterer
 from trajfm.clustering.embed import Embedder, EmbeddingCache, embed_texts
 from trajfm.clustering.reduce import IdentityReducer, Reducer, get_reducer, layout_2d
 from trajfm.clustering.stability import subsample_stability
-from trajfm.clustering.text import mask_specifics
+from trajfm.clustering.text import mask_specifics, name_from_title
 from trajfm.errors import UsageError
 from trajfm.taxonomy import Taxonomy
 
@@ -321,7 +321,8 @@ def cluster_items(
     def titles_of(c: int) -> list[str]:
         seen: list[str] = []
         for j in ordered_members[c]:
-            t = rep_item[j].title.strip()
+            # With masking, a name drops the instance details of one member ("(IoTAgent)"): the cluster spans many.
+            t = name_from_title(rep_item[j].title) if masking else rep_item[j].title.strip()
             if t and t not in seen:
                 seen.append(t)
         return seen

@@ -42,3 +42,16 @@ def mask_specifics(text: str) -> str:
     t = _IDENT.sub("<name>", t)
     t = _NUMBER.sub("<n>", t)
     return _SPACES.sub(" ", t).strip()
+
+
+_PLACEHOLDER_GROUP = re.compile(r"\([^()]*<\w+>[^()]*\)")  # a parenthesis holding any instance detail
+_PLACEHOLDER = re.compile(r"<\w+>")
+
+
+def name_from_title(title: str) -> str:
+    """A cluster name from a member's title: specifics masked, then placeholders dropped ("Retry (IoTAgent)" ->
+    "Retry"). Falls back to the title as written when nothing would be left."""
+    t = _PLACEHOLDER_GROUP.sub("", mask_specifics(title))
+    t = _SPACES.sub(" ", _PLACEHOLDER.sub("", t)).strip(" ,;:-/")
+    t = re.sub(r"\(\s*\)", "", t).strip()
+    return t or title.strip()
