@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.metrics import adjusted_rand_score
 from typer.testing import CliRunner
 
@@ -499,3 +501,13 @@ def test_names_drop_one_members_instance_details() -> None:
     assert any(
         "(" in r for reps in out.clusters["representatives"] for r in reps
     )  # representatives keep originals
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=200))
+def test_mask_specifics_is_total_and_idempotent(text: str) -> None:
+    from trajfm.clustering.text import mask_specifics, name_from_title
+
+    once = mask_specifics(text)
+    assert mask_specifics(once) == once
+    assert isinstance(name_from_title(text), str)
