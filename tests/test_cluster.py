@@ -511,3 +511,12 @@ def test_mask_specifics_is_total_and_idempotent(text: str) -> None:
     once = mask_specifics(text)
     assert mask_specifics(once) == once
     assert isinstance(name_from_title(text), str)
+
+
+def test_empty_input_writes_empty_tables(tmp_path: Path) -> None:
+    csv = tmp_path / "empty.csv"
+    csv.write_text("title,description\n")
+    out = run_cluster(tmp_path / "run", ClusterOptions(from_csv=csv, embedder="fake"))
+    assert out.clusters.height == 0 and out.assignments.height == 0
+    assert out.manifest["counts"]["items"] == 0 and out.manifest["outliers"]["share"] == 0.0
+    assert pl.read_parquet(tmp_path / "run" / "clusters.parquet").height == 0
