@@ -469,6 +469,9 @@ def test_a_text_repeated_as_often_as_a_cluster_is_a_cluster() -> None:
     weights = np.array([3.0, 3.0, 2.0, 2.0, 4.0, 1.0])
     promoted, n = promote_heavy_outliers(labels, weights)
     assert n == 1 and promoted.tolist() == [0, 0, 1, 1, 2, -1]
+    # no cluster at all: a text counts as a family from min_cluster_size items
+    none, n = promote_heavy_outliers(np.array([-1, -1, -1]), np.array([5.0, 1.0, 3.0]), 2)
+    assert n == 2 and none.tolist() == [0, -1, 1]
     # end to end: 30 copies of one unusual text next to three families
     items, _ = make_items()
     items += [

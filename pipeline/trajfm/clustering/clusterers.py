@@ -15,7 +15,8 @@ Contract: `fit(points, weights, seed) -> Partition`. `points` are the distinct t
      m. Every candidate's numbers go to the manifest.
   Duplicates: the scan and fit see each distinct text once (density = variety of wording, not repetition).
   One rule gives repetition its due: an outlier text repeated at least as often as the smallest cluster has
-  items becomes a cluster of its own ("promoted"; counted in the manifest). A text the judge wrote 50 times is a
+  items (or, when no cluster formed, at least min_cluster_size items) becomes a cluster of its own ("promoted";
+  counted in the manifest). A text the judge wrote 50 times is a
   family even if no other wording sits near it; a text written as often as every other text (repeated runs) is not.
   With more than `scan_sample` distinct texts the scan runs on the first `scan_sample` of them in canonical
   (text-hash) order, which is a uniform random sample that does not depend on input order; the winner is refitted
@@ -57,14 +58,15 @@ class Clusterer(Protocol):
     ) -> np.ndarray: ...
 
 
-def promote_heavy_outliers(labels: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, int]:
-    """Outlier texts weighing at least as many items as the smallest cluster become clusters of their own."""
+def promote_heavy_outliers(
+    labels: np.ndarray, weights: np.ndarray, min_cluster_size: int = 2
+) -> tuple[np.ndarray, int]:
+    """Outlier texts weighing at least as many items as the smallest cluster become clusters of their own
+    (with no cluster at all, at least `min_cluster_size` items)."""
     ids = sorted(set(labels.tolist()) - {-1})
-    if not ids:
-        return labels, 0
-    smallest = min(float(weights[labels == c].sum()) for c in ids)
+    smallest = min(float(weights[labels == c].sum()) for c in ids) if ids else float(min_cluster_size)
     out = labels.copy()
-    next_id = max(ids) + 1
+    next_id = max(ids) + 1 if ids else 0
     promoted = 0
     for j in np.flatnonzero(labels == -1):  # canonical order, so ids do not depend on input order
         if weights[j] >= smallest:
@@ -137,7 +139,7 @@ class HdbscanScan:
         for mcs, ms, sel in self.candidates(n_scan):
             model = self._hdbscan(sub, mcs, ms, sel, tree=True)
             k = int(model.labels_.max()) + 1 if model.labels_.size else 0
-            labels, promoted = promote_heavy_outliers(np.asarray(model.labels_, dtype=np.int64), wsub)
+            labels, promoted = promote_heavy_outliers(np.asarray(model.labels_, dtype=np.int64), wsub, mcs)
             share = outlier_share(labels, wsub)
             row: dict[str, Any] = {
                 "min_cluster_size": mcs,
@@ -182,7 +184,9 @@ class HdbscanScan:
         model = self._hdbscan(
             points, params["min_cluster_size"], params["min_samples"], params["selection"], tree=False
         )
-        labels, promoted = promote_heavy_outliers(np.asarray(model.labels_, dtype=np.int64), weights)
+        labels, promoted = promote_heavy_outliers(
+            np.asarray(model.labels_, dtype=np.int64), weights, params["min_cluster_size"]
+        )
         probs = np.asarray(model.probabilities_, dtype=np.float64).copy()
         probs[(labels != -1) & (np.asarray(model.labels_) == -1)] = (
             1.0  # a promoted text is its own exact cluster
@@ -202,7 +206,9 @@ class HdbscanScan:
         model = self._hdbscan(
             points, params["min_cluster_size"], params["min_samples"], params["selection"], tree=False
         )
-        return promote_heavy_outliers(np.asarray(model.labels_, dtype=np.int64), weights)[0]
+        return promote_heavy_outliers(
+            np.asarray(model.labels_, dtype=np.int64), weights, params["min_cluster_size"]
+        )[0]
 
 
 class KMeansSilhouette:

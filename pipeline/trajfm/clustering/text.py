@@ -19,7 +19,7 @@ import re
 
 _QUOTED = re.compile(r"\"[^\"]*\"?|“[^”]*”?|(?<!\w)'[^']*'(?!\w)")
 _URL = re.compile(r"\b\w+://\S+")
-_PATH = re.compile(r"(?<![\w<])(?:~|\.{1,2})?/(?:[\w.\-]+/)*[\w.\-]+")
+_PATH = re.compile(r"(?<![\w<>])(?:~|\.{1,2})?/(?:[\w.\-]+/)*[\w.\-]+")
 _UUID = re.compile(
     r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b|\b[0-9a-fA-F]{16,}\b"
 )
@@ -33,8 +33,8 @@ _SPACES = re.compile(r"\s+")
 _QUOTE_RUN = re.compile(r"<quote>(?:[^<.!?]{0,80}<quote>)+")
 
 
-def mask_specifics(text: str) -> str:
-    t = _QUOTED.sub("<quote>", text)
+def _mask_once(t: str) -> str:
+    t = _QUOTED.sub("<quote>", t)
     t = _QUOTE_RUN.sub("<quote>", t)
     t = _URL.sub("<path>", t)
     t = _PATH.sub("<path>", t)
@@ -42,6 +42,18 @@ def mask_specifics(text: str) -> str:
     t = _IDENT.sub("<name>", t)
     t = _NUMBER.sub("<n>", t)
     return _SPACES.sub(" ", t).strip()
+
+
+def mask_specifics(text: str) -> str:
+    # A replacement can create a new context for an earlier rule ("0/A" -> "<n>/A"); repeat to a fixed point so
+    # masking is idempotent (a property test checks it). Two or three passes suffice in practice; capped at 10.
+    t = _mask_once(text)
+    for _ in range(10):
+        nxt = _mask_once(t)
+        if nxt == t:
+            break
+        t = nxt
+    return t
 
 
 _PLACEHOLDER_GROUP = re.compile(r"\([^()]*<\w+>[^()]*\)")  # a parenthesis holding any instance detail
