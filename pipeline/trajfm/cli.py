@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
+
 import typer
 from rich.console import Console
 
@@ -153,12 +155,20 @@ def extract_command(
     out: str = typer.Option(..., "--out", "-o", help="The run folder to write (created if missing)."),
     judge: str = typer.Option("rules", "--judge", "-j", help="Judge: rules (offline, deterministic) or llm."),
     model: str | None = typer.Option(None, "--model", help="LLM judge: model name (or TRAJFM_MODEL)."),
-    base_url: str | None = typer.Option(None, "--base-url", help="LLM judge: OpenAI-compatible endpoint URL."),
+    base_url: str | None = typer.Option(
+        None, "--base-url", help="LLM judge: OpenAI-compatible endpoint URL."
+    ),
     concurrency: int = typer.Option(8, "--concurrency", help="Traces judged at once (LLM judge)."),
-    taxonomy: str = typer.Option("mast", "--taxonomy", help="Taxonomy name (mast, trail, agentrx) or .json path."),
+    taxonomy: str = typer.Option(
+        "mast", "--taxonomy", help="Taxonomy name (mast, trail, agentrx) or .json path."
+    ),
     limit: int | None = typer.Option(None, "--limit", help="Judge only the first N traces (sorted paths)."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the calls and tokens judging would spend; write nothing."),
-    samples: int | None = typer.Option(None, "--samples", help="LLM judge: samples per trace (majority vote)."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print the calls and tokens judging would spend; write nothing."
+    ),
+    samples: int | None = typer.Option(
+        None, "--samples", help="LLM judge: samples per trace (majority vote)."
+    ),
     format: str | None = typer.Option(None, "--format", help="Force a trace format instead of detecting it."),  # noqa: A002
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
@@ -197,7 +207,9 @@ def extract_command(
 @app.command("export")
 def export_command(
     run: str = typer.Argument(..., help="The run folder (made by `trajfm extract`)."),
-    format: str = typer.Option("trajfm-csv", "--format", help="Export format: trajfm-csv (IBM TrajFM's tables)."),  # noqa: A002
+    format: str = typer.Option(
+        "trajfm-csv", "--format", help="Export format: trajfm-csv (IBM TrajFM's tables)."
+    ),  # noqa: A002
     out: str | None = typer.Option(None, "--out", "-o", help="Folder for the files (default RUN/export)."),
 ) -> None:
     """Write a run's diagnoses as IBM TrajFM's wide table and title/description CSV."""
@@ -208,42 +220,65 @@ def export_command(
     except TrajfmError as exc:
         _fail(exc)
         return
-    typer.echo(f"wrote {result.rows} rows and {result.novel_rows} novel modes: " + ", ".join(map(str, result.files)))
+    typer.echo(
+        f"wrote {result.rows} rows and {result.novel_rows} novel modes: " + ", ".join(map(str, result.files))
+    )
+
 
 # ---- cluster (stage 2) ------------------------------------------------------------------------------------------
 
 
 @app.command()
 def cluster(
-    run: str = typer.Argument(..., help="The run folder (made by `trajfm extract`, or created with --from-csv)."),
+    run: str = typer.Argument(
+        ..., help="The run folder (made by `trajfm extract`, or created with --from-csv)."
+    ),
     from_csv: str | None = typer.Option(
-        None, "--from-csv", help="Cluster a CSV of title,description instead (written into RUN/novel_modes.parquet)."
+        None,
+        "--from-csv",
+        help="Cluster a CSV of title,description instead (written into RUN/novel_modes.parquet).",
     ),
     text: str | None = typer.Option(
-        None, "--text", help="What to embed: title | description | both (default: both; title for kmeans-silhouette)."
+        None,
+        "--text",
+        help="What to embed: title | description | both (default: both; title for kmeans-silhouette).",
     ),
-    method: str = typer.Option("hdbscan", "--method", help="hdbscan (default) | kmeans-silhouette (IBM TrajFM's)."),
+    method: str = typer.Option(
+        "hdbscan", "--method", help="hdbscan (default) | kmeans-silhouette (IBM TrajFM's)."
+    ),
     baseline: str | None = typer.Option(
         None, "--baseline", help="A previous run folder: flag clusters with no counterpart there as new."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed for UMAP, KMeans and the stability subsamples."),
     assign_outliers: bool = typer.Option(
-        False, "--assign-outliers", help="Attach outliers to the nearest cluster when close enough (marked assigned)."
+        False,
+        "--assign-outliers",
+        help="Attach outliers to the nearest cluster when close enough (marked assigned).",
     ),
     namer: str = typer.Option("keywords", "--namer", help="keywords (c-TF-IDF + central title) | llm."),
     model_path: str | None = typer.Option(
         None, "--model-path", help="A local sentence-transformers model folder (default: all-MiniLM-L6-v2)."
     ),
-    embedder: str = typer.Option("minilm", "--embedder", help="minilm (default) | fake (hashing, for tests)."),
-    reducer: str = typer.Option("auto", "--reducer", help="auto (UMAP from 2,000 distinct texts) | umap | none."),
-    keep_specifics: bool = typer.Option(
-        False, "--keep-specifics", help="Embed quotes, paths, tool and asset names as written (default: masked)."
+    embedder: str = typer.Option(
+        "minilm", "--embedder", help="minilm (default) | fake (hashing, for tests)."
     ),
-    umap_epochs: int | None = typer.Option(None, "--umap-epochs", help="UMAP optimisation epochs (default: umap's)."),
+    reducer: str = typer.Option(
+        "auto", "--reducer", help="auto (UMAP from 2,000 distinct texts) | umap | none."
+    ),
+    keep_specifics: bool = typer.Option(
+        False,
+        "--keep-specifics",
+        help="Embed quotes, paths, tool and asset names as written (default: masked).",
+    ),
+    umap_epochs: int | None = typer.Option(
+        None, "--umap-epochs", help="UMAP optimisation epochs (default: umap's)."
+    ),
     base_url: str | None = typer.Option(
         None, "--base-url", help="OpenAI-compatible endpoint for --namer llm (or env TRAJFM_BASE_URL)."
     ),
-    llm_model: str | None = typer.Option(None, "--llm-model", help="Model for --namer llm (or env TRAJFM_MODEL)."),
+    llm_model: str | None = typer.Option(
+        None, "--llm-model", help="Model for --namer llm (or env TRAJFM_MODEL)."
+    ),
 ) -> None:
     """Group novel failure modes into named, stable families and flag the ones no taxonomy mode covers."""
     from pathlib import Path
@@ -254,10 +289,19 @@ def cluster(
         outcome = run_cluster(
             Path(run),
             ClusterOptions(
-                from_csv=Path(from_csv) if from_csv else None, text=text, method=method,
-                baseline=Path(baseline) if baseline else None, seed=seed, assign_outliers=assign_outliers,
-                namer=namer, model_path=Path(model_path) if model_path else None, embedder=embedder,
-                reducer=reducer, umap_epochs=umap_epochs, base_url=base_url, llm_model=llm_model,
+                from_csv=Path(from_csv) if from_csv else None,
+                text=text,
+                method=method,
+                baseline=Path(baseline) if baseline else None,
+                seed=seed,
+                assign_outliers=assign_outliers,
+                namer=namer,
+                model_path=Path(model_path) if model_path else None,
+                embedder=embedder,
+                reducer=reducer,
+                umap_epochs=umap_epochs,
+                base_url=base_url,
+                llm_model=llm_model,
                 mask_specifics=False if keep_specifics else None,
             ),
         )
@@ -271,9 +315,6 @@ def cluster(
 
 
 # ---- report / run (stage 3) -------------------------------------------------------------------------------------
-from typing import TYPE_CHECKING  # noqa: E402 - kept inside this command's section
-
-
 if TYPE_CHECKING:  # the report stage is imported lazily, when a command runs
     from trajfm.report import ReportResult, TextBudget
 
@@ -446,8 +487,12 @@ def bench(
     judge_option: list[str] | None = typer.Option(  # noqa: B008 - typer's declaration style
         None, "--judge-option", help="KEY=VALUE passed to the judge (repeatable), e.g. model=gpt-4.1."
     ),
-    limit: int | None = typer.Option(None, "--limit", help="Score only the first N labelled traces per part."),
-    details: bool = typer.Option(True, "--details/--no-details", help="Also print per-mode/behaviour tables."),
+    limit: int | None = typer.Option(
+        None, "--limit", help="Score only the first N labelled traces per part."
+    ),
+    details: bool = typer.Option(
+        True, "--details/--no-details", help="Also print per-mode/behaviour tables."
+    ),
     progress: bool = typer.Option(False, "--progress/--no-progress", help="Show the judge's progress bar."),
 ) -> None:
     """Score a judge on a human-labelled dataset with its own metric, beside published and naive baselines."""
@@ -458,8 +503,13 @@ def bench(
         from trajfm.bench.table import print_results
 
         results = run_bench(
-            dataset, Path(path), out=Path(out), judge=judge, judge_options=_parse_judge_options(judge_option or []),
-            limit=limit, progress=progress,
+            dataset,
+            Path(path),
+            out=Path(out),
+            judge=judge,
+            judge_options=_parse_judge_options(judge_option or []),
+            limit=limit,
+            progress=progress,
         )
     except TrajfmError as exc:
         _fail(exc)
@@ -475,16 +525,26 @@ def bench(
 def serve_test_endpoint(
     port: int = typer.Option(8000, "--port", help="Port on 127.0.0.1 (0 picks a free one)."),
     latency_ms: float = typer.Option(0.0, "--latency-ms", help="Delay before every reply, in milliseconds."),
-    fault_rate: float = typer.Option(0.0, "--fault-rate", help="Share of requests that get an injected fault (0..1)."),
-    faults: str = typer.Option(
-        "429,500,hang,malformed,truncated,wrong_keys,bad_envelope", "--faults", help="Comma-separated fault kinds."
+    fault_rate: float = typer.Option(
+        0.0, "--fault-rate", help="Share of requests that get an injected fault (0..1)."
     ),
-    retry_after: float = typer.Option(1.0, "--retry-after", help="Seconds a 429 fault asks the client to wait."),
+    faults: str = typer.Option(
+        "429,500,hang,malformed,truncated,wrong_keys,bad_envelope",
+        "--faults",
+        help="Comma-separated fault kinds.",
+    ),
+    retry_after: float = typer.Option(
+        1.0, "--retry-after", help="Seconds a 429 fault asks the client to wait."
+    ),
     hang_s: float = typer.Option(30.0, "--hang-s", help="How long a 'hang' fault keeps the request open."),
     seed: int = typer.Option(0, "--seed", help="Seed of the fault draws."),
-    model: str = typer.Option("trajfm-test", "--model", help="Model name(s) the server accepts, comma-separated."),
+    model: str = typer.Option(
+        "trajfm-test", "--model", help="Model name(s) the server accepts, comma-separated."
+    ),
     no_structured_output: bool = typer.Option(
-        False, "--no-structured-output", help="Refuse response_format json_schema with HTTP 400, like some servers."
+        False,
+        "--no-structured-output",
+        help="Refuse response_format json_schema with HTTP 400, like some servers.",
     ),
 ) -> None:
     """Run a local OpenAI-compatible endpoint with deterministic judge replies, latency and injected faults.

@@ -73,10 +73,24 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def package_versions(names: tuple[str, ...] = (
-    "trajfm", "polars", "pyarrow", "sentence-transformers", "torch", "hdbscan", "umap-learn", "scikit-learn",
-    "altair", "vl-convert-python", "typer", "httpx", "pydantic", "numpy",
-)) -> dict[str, str | None]:
+def package_versions(
+    names: tuple[str, ...] = (
+        "trajfm",
+        "polars",
+        "pyarrow",
+        "sentence-transformers",
+        "torch",
+        "hdbscan",
+        "umap-learn",
+        "scikit-learn",
+        "altair",
+        "vl-convert-python",
+        "typer",
+        "httpx",
+        "pydantic",
+        "numpy",
+    ),
+) -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     for n in names:
         try:
@@ -104,7 +118,9 @@ class RunFolder:
     def open(cls, root: Path | str, *, need: tuple[str, ...] = ()) -> RunFolder:
         root = Path(root)
         if not root.is_dir():
-            raise RunFolderError(f"run folder {root} does not exist; create it with `trajfm extract TRACES --out {root}`")
+            raise RunFolderError(
+                f"run folder {root} does not exist; create it with `trajfm extract TRACES --out {root}`"
+            )
         run = cls(root)
         for table in need:
             if not run.table_path(table).exists():
@@ -138,7 +154,9 @@ class RunFolder:
         try:
             df = pl.read_parquet(path)
         except Exception as exc:  # a corrupt or foreign file: say which
-            raise SchemaError(f"{path} is not a readable parquet table ({exc}); re-run the stage that writes it") from exc
+            raise SchemaError(
+                f"{path} is not a readable parquet table ({exc}); re-run the stage that writes it"
+            ) from exc
         return schemas.check(table, df, source=str(path))
 
     # --- manifest ---------------------------------------------------------------------------------------------
@@ -149,7 +167,9 @@ class RunFolder:
         try:
             return json.loads(path.read_text())
         except json.JSONDecodeError as exc:
-            raise RunFolderError(f"{path} is not valid JSON ({exc}); delete it and re-run the stages") from exc
+            raise RunFolderError(
+                f"{path} is not valid JSON ({exc}); delete it and re-run the stages"
+            ) from exc
 
     def update_manifest(self, stage: str, section: dict[str, Any]) -> dict[str, Any]:
         """Replace this stage's section of manifest.json (atomically) and return the whole manifest."""

@@ -153,7 +153,9 @@ def check(table: str, df: pl.DataFrame, *, source: str | None = None) -> pl.Data
         )
     extra = [c for c in df.columns if c not in schema]
     if extra:
-        raise SchemaError(f"{where} has unexpected column(s) {', '.join(extra)} not in schema version {SCHEMA_VERSION}")
+        raise SchemaError(
+            f"{where} has unexpected column(s) {', '.join(extra)} not in schema version {SCHEMA_VERSION}"
+        )
     for name, dtype in schema.items():
         got = df.schema[name]
         if got != dtype and not (got == pl.Null() and df.height == 0) and got != pl.Null():

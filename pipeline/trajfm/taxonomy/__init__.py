@@ -66,13 +66,18 @@ def load_taxonomy(name_or_path: str | Path = "mast") -> Taxonomy:
         cats = {str(k): str(v) for k, v in raw["categories"].items()}
         modes = tuple(
             FailureMode(
-                id=str(m["id"]), name=str(m["name"]), category=str(m["category"]),
+                id=str(m["id"]),
+                name=str(m["name"]),
+                category=str(m["category"]),
                 category_name=cats.get(str(m["category"]), str(m["category"])),
-                definition=str(m["definition"]), suggestion=str(m.get("suggestion", "")),
+                definition=str(m["definition"]),
+                suggestion=str(m.get("suggestion", "")),
             )
             for m in raw["modes"]
         )
-        return Taxonomy(str(raw["name"]), str(raw.get("version", "1")), str(raw.get("title", raw["name"])), cats, modes)
+        return Taxonomy(
+            str(raw["name"]), str(raw.get("version", "1")), str(raw.get("title", raw["name"])), cats, modes
+        )
     except (KeyError, TypeError, ValueError) as exc:
         raise UsageError(
             f"taxonomy {origin} is malformed ({exc!r}); it needs name, categories and modes with id, name, "

@@ -23,7 +23,15 @@ StepKind = Literal[
     "thought", "action", "observation", "message", "tool_call", "tool_result", "span", "answer", "system"
 ]
 STEP_KINDS: tuple[str, ...] = (
-    "thought", "action", "observation", "message", "tool_call", "tool_result", "span", "answer", "system",
+    "thought",
+    "action",
+    "observation",
+    "message",
+    "tool_call",
+    "tool_result",
+    "span",
+    "answer",
+    "system",
 )
 
 
@@ -154,10 +162,19 @@ def traces_from_frames(traces_df: pl.DataFrame, steps_df: pl.DataFrame) -> list[
     for r in steps_df.sort(["trace_id", "position"]).iter_rows(named=True):
         by_trace.setdefault(r["trace_id"], []).append(
             Step(
-                position=r["position"], index=r["index"], kind=r["kind"], content=r["content"],
-                step_id=r["step_id"], agent=r["agent"], tool_name=r["tool_name"], tool_input=r["tool_input"],
-                is_error=r["is_error"], parent_id=r["parent_id"], depth=r["depth"],
-                start_time=r["start_time"], end_time=r["end_time"],
+                position=r["position"],
+                index=r["index"],
+                kind=r["kind"],
+                content=r["content"],
+                step_id=r["step_id"],
+                agent=r["agent"],
+                tool_name=r["tool_name"],
+                tool_input=r["tool_input"],
+                is_error=r["is_error"],
+                parent_id=r["parent_id"],
+                depth=r["depth"],
+                start_time=r["start_time"],
+                end_time=r["end_time"],
                 meta=json.loads(r["meta"]) if r["meta"] else {},
             )
         )
@@ -165,11 +182,21 @@ def traces_from_frames(traces_df: pl.DataFrame, steps_df: pl.DataFrame) -> list[
     for r in traces_df.iter_rows(named=True):
         out.append(
             Trace(
-                trace_id=r["trace_id"], source_path=r["source_path"], source_format=r["source_format"],
-                steps=by_trace.get(r["trace_id"], []), task=r["task"], final_answer=r["final_answer"],
-                agent_model=r["agent_model"], vendor=r["vendor"], scenario=r["scenario"],
-                utterance_id=r["utterance_id"], run_id=r["run_id"], multi_agent=r["multi_agent"],
-                reward=r["reward"], is_correct=r["is_correct"], review_status=r["review_status"],
+                trace_id=r["trace_id"],
+                source_path=r["source_path"],
+                source_format=r["source_format"],
+                steps=by_trace.get(r["trace_id"], []),
+                task=r["task"],
+                final_answer=r["final_answer"],
+                agent_model=r["agent_model"],
+                vendor=r["vendor"],
+                scenario=r["scenario"],
+                utterance_id=r["utterance_id"],
+                run_id=r["run_id"],
+                multi_agent=r["multi_agent"],
+                reward=r["reward"],
+                is_correct=r["is_correct"],
+                review_status=r["review_status"],
                 meta=json.loads(r["meta"]) if r["meta"] else {},
             )
         )
