@@ -448,7 +448,8 @@ def test_other_taxonomies_map_and_unknown_ones_turn_findings_into_novel_modes(tm
         "Done.",
     )
     trail = diagnose(t, load_taxonomy("trail"))
-    assert "tool_related" in detected(trail)
+    # the same failed call sent twice is TRAIL's Resource Abuse (the same call again and again)
+    assert "resource_abuse" in detected(trail) and "tool_related" not in detected(trail)
     custom = tmp_path / "mine.json"
     custom.write_text(json.dumps({"name": "mine", "categories": {"A": "All"},
                                   "modes": [{"id": "A1", "name": "Anything", "category": "A", "definition": "d"}]}))  # fmt: skip

@@ -42,7 +42,9 @@ FINDING_KINDS: dict[str, KindSpec] = {
     ),
     "error_retried_identically": KindSpec(
         "Identical Retry After Tool Error",
-        {"mast": ("3.2",), "trail": ("tool_related",), "agentrx": ("system_failure",)},
+        # TRAIL files the same failed call sent again under Resource Abuse ("the same call again and again"),
+        # not Tool-related, which is about fabricated tool calls or results.
+        {"mast": ("3.2",), "trail": ("resource_abuse",), "agentrx": ("system_failure",)},
         novel_family="Ineffective Error Recovery",
         blocks_completion=True,
         confidence=0.85,
