@@ -16,6 +16,7 @@ findings at the same step). Each detector is `detect(view) -> list[Finding]` ove
 | termination    | continued_after_answer, max_steps_reached, premature_termination      |
 | coverage       | premature_termination (requests never acted on), continued_after_answer (calls after the answer was known) |
 | ambiguity      | no_clarification                                                      |
+| model_turns    | invalid_action (failed model calls in span trees), unsupported_answer, claimed_unseen_result, announced_call_missing |
 """
 
 from __future__ import annotations
@@ -37,6 +38,12 @@ from trajfm.judges.detectors.coverage import (
 from trajfm.judges.detectors.entities import detect_hallucinated_entities
 from trajfm.judges.detectors.errors import detect_error_recovery, detect_message_errors
 from trajfm.judges.detectors.mapping import FINDING_KINDS, SUPERSEDES, KindSpec, modes_for
+from trajfm.judges.detectors.model_turns import (
+    detect_announced_calls_not_made,
+    detect_failed_model_turns,
+    detect_unsupported_answers,
+    relocate_to_callers,
+)
 from trajfm.judges.detectors.output import detect_leftover_artefacts, detect_output_format
 from trajfm.judges.detectors.repetition import detect_repeated_actions, detect_repeated_thoughts
 from trajfm.judges.detectors.termination import detect_continued_after_answer, detect_termination
@@ -47,6 +54,7 @@ Detector = Callable[[TraceView], list[Finding]]
 DETECTORS: tuple[Detector, ...] = (
     detect_invalid_actions,
     detect_rejected_calls,
+    detect_failed_model_turns,
     detect_error_recovery,
     detect_message_errors,
     detect_repeated_actions,
@@ -60,6 +68,8 @@ DETECTORS: tuple[Detector, ...] = (
     detect_termination,
     detect_unmet_requests,
     detect_overstated_completion,
+    detect_unsupported_answers,
+    detect_announced_calls_not_made,
     detect_output_format,
     detect_leftover_artefacts,
 )
@@ -76,7 +86,7 @@ def run_detectors(trace: Trace, detectors: tuple[Detector, ...] = DETECTORS) -> 
         raise ValueError(
             f"detector emitted unknown finding kind(s) {unknown}; add them to detectors/mapping.py"
         )
-    found = _drop_superseded(found)
+    found = _drop_superseded(relocate_to_callers(view, found))
     # sorted() is stable: findings at the same position keep detector order.
     return sorted(found, key=lambda f: f.position)
 

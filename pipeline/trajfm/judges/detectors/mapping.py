@@ -135,6 +135,39 @@ FINDING_KINDS: dict[str, KindSpec] = {
         {"mast": ("2.6",), "trail": ("tool_selection_errors",), "agentrx": ("intent_plan_misalignment",)},
         confidence=0.7,
     ),
+    "unsupported_answer": KindSpec(
+        "Answer Given Without Evidence",
+        # An answer no tool result supports is a claim in plain text (Language-only), made without the tools the
+        # task needed (Tool Selection) and off the plan of looking things up (Goal Deviation); in MAST terms the
+        # answer was never checked against anything (3.2).
+        {
+            "mast": ("3.2",),
+            "trail": ("language_only", "goal_deviation", "tool_selection_errors"),
+            "agentrx": ("invention_of_new_information",),
+        },
+        confidence=0.6,
+    ),
+    "claimed_unseen_result": KindSpec(
+        "Claimed a Lookup That Never Happened",
+        # TRAIL's Tool-related covers claiming a tool result the trace does not show.
+        {
+            "mast": ("3.2",),
+            "trail": ("tool_related",),
+            "agentrx": ("invention_of_new_information",),
+        },
+        confidence=0.6,
+    ),
+    "announced_call_missing": KindSpec(
+        "Announced Call Never Made",
+        # the reasoning says one thing, the code does another (MAST 2.6); in TRAIL the hand-off to the named
+        # tool or agent is lost (Task Orchestration) and the work goes to no tool (Tool Selection)
+        {
+            "mast": ("2.6",),
+            "trail": ("task_orchestration", "tool_selection_errors"),
+            "agentrx": ("intent_plan_misalignment",),
+        },
+        confidence=0.6,
+    ),
     "no_clarification": KindSpec(
         "Proceeded on an Ambiguous Request",
         {

@@ -1,0 +1,174 @@
+"""The rules judge on span trees (OpenTelemetry / OpenInference layout): failed model calls, answers without
+evidence, claimed lookups, announced calls never made, and findings located on the model call that issued a tool
+call rather than on the tool span. Hand-built span trees, one model call per span as the otel loader emits them."""
+
+from __future__ import annotations
+
+from trajfm.judges.detectors import run_detectors
+from trajfm.judges.evidence import verify_evidence
+from trajfm.judges.rules import RulesJudge
+from trajfm.taxonomy import load_taxonomy
+from trajfm.traces.model import Step, Trace
+
+TRAIL = load_taxonomy("trail")
+MAST = load_taxonomy("mast")
+
+
+class Spans:
+    """Builds a span tree in time order: an agent span, step spans under it, model and tool spans under steps."""
+
+    def __init__(self, agent: str = "CodeAgent") -> None:
+        self.steps: list[Step] = []
+        self.agent = agent
+        self.root = self._add("span", "", meta={"span_kind": "AGENT", "name": f"{agent}.run"})
+
+    def _add(self, kind: str, content: str, parent: str | None = None, **kw: object) -> str:
+        n = len(self.steps)
+        self.steps.append(
+            Step(position=n, index=n, kind=kind, content=content, step_id=f"s{n}", parent_id=parent,
+                 agent=self.agent, **kw)  # type: ignore[arg-type]
+        )  # fmt: skip
+        return f"s{n}"
+
+    def step(self, error: str | None = None) -> str:
+        content = f"[status error] {error}" if error else ""
+        return self._add("span", content, self.root, is_error=bool(error), meta={"span_kind": "CHAIN"})
+
+    def model(self, parent: str, output: str, newest_input: str = "", tool: str | None = None) -> str:
+        meta = {"span_kind": "LLM", "model": "m"}
+        return self._add("span", output, parent, tool_input=newest_input, tool_name=tool, meta=meta)
+
+    def tool(self, parent: str, name: str, args: str, output: str, error: bool = False) -> str:
+        meta = {"span_kind": "TOOL"}
+        return self._add("span", output, parent, tool_name=name, tool_input=args, is_error=error, meta=meta)
+
+    def trace(self, answer: str = "42") -> Trace:
+        return Trace(trace_id="t", source_path="t.json", source_format="otel", steps=self.steps,
+                     task="How many papers?", final_answer=answer)  # fmt: skip
+
+
+def index_of(trace: Trace, step_id: str) -> int:
+    return next(s.index for s in trace.steps if s.step_id == step_id)
+
+
+def findings(trace: Trace, kind: str) -> list:
+    return [f for f in run_detectors(trace) if f.kind == kind]
+
+
+def test_form_error_points_at_the_model_call_that_wrote_it_and_the_one_shown_the_error() -> None:
+    b = Spans("ToolCallingAgent")
+    s1 = b.step("AgentExecutionError: Error when executing tool page_down with arguments {'': ''}: "
+                "TypeError: PageDownTool.forward() got an unexpected keyword argument ''")  # fmt: skip
+    caller = b.model(s1, 'page_down({"": ""})', "Observation: page 1", tool="page_down")
+    b.tool(s1, "page_down", '{"": ""}', "TypeError: got an unexpected keyword argument ''", error=True)
+    s2 = b.step()
+    shown = b.model(
+        s2, "page_down({})", "Error:\nError when executing tool page_down with arguments", tool="page_down"
+    )
+    b.tool(s2, "page_down", "{}", "Viewport position: page 2")
+    s3 = b.step()
+    b.model(s3, "final_answer(42)", "Observation: Viewport position: page 2", tool="final_answer")
+    t = b.trace()
+    found = findings(t, "invalid_action")
+    marked = {i for f in found for i in f.steps}
+    assert {index_of(t, caller), index_of(t, shown)} <= marked
+    # no finding stays on a tool span: the model wrote the call
+    tool_spans = {s.index for s in t.steps if s.meta.get("span_kind") == "TOOL"}
+    assert not any(set(f.steps) & tool_spans for f in run_detectors(t))
+    d = RulesJudge().diagnose(t, TRAIL)
+    assert "formatting_errors" in {m.mode_id for m in d.detected}
+    assert all(verify_evidence(m.evidence, t) for m in d.detected)
+
+
+def test_an_error_that_is_not_about_form_is_not_an_invalid_action() -> None:
+    b = Spans()
+    s1 = b.step("AgentExecutionError: Error when executing tool web_search: HTTP 503 service unavailable")
+    b.model(s1, "Code:\n```py\nweb_search('x')\n```", "task")
+    t = b.trace()
+    assert findings(t, "invalid_action") == []
+
+
+def test_answer_before_any_tool_result_is_unsupported_and_maps_to_trail_and_mast() -> None:
+    b = Spans()
+    s1 = b.step()
+    answer = b.model(
+        s1, "Thought: the count is 42.\nCode:\n```py\nfinal_answer(42)\n```", "[PLAN]: search first"
+    )
+    b.tool(s1, "final_answer", '{"args": [42]}', "")
+    t = b.trace()
+    found = findings(t, "unsupported_answer")
+    assert [f.steps for f in found] == [[index_of(t, answer)]]
+    trail = {m.mode_id for m in RulesJudge().diagnose(t, TRAIL).detected}
+    assert {"language_only", "goal_deviation", "tool_selection_errors"} <= trail
+    assert "3.2" in {m.mode_id for m in RulesJudge().diagnose(t, MAST).detected}
+
+
+def test_answer_after_a_tool_result_is_supported_unless_it_says_it_assumed() -> None:
+    b = Spans()
+    s1 = b.step()
+    b.model(s1, "Code:\n```py\nprint(web_search('papers 2020'))\n```", "task")
+    b.tool(s1, "web_search", '{"query": "papers 2020"}', "Nature published 1002 articles in 2020.")
+    s2 = b.step()
+    b.model(s2, "Thought: the search says 1002.\nCode:\n```py\nfinal_answer(1002)\n```", "Observation: 1002")
+    assert findings(b.trace(), "unsupported_answer") == []
+    b2 = Spans()
+    s1 = b2.step()
+    b2.model(s1, "Code:\n```py\nprint(web_search('papers 2020'))\n```", "task")
+    b2.tool(s1, "web_search", '{"query": "papers 2020"}', "No results.")
+    s2 = b2.step()
+    hedged = b2.model(
+        s2, "Thought: assuming about 1000 papers.\nCode:\n```py\nfinal_answer(1000)\n```", "obs"
+    )
+    t = b2.trace()
+    found = findings(t, "unsupported_answer")
+    assert [f.steps for f in found] == [[index_of(t, hedged)]] and "assum" in found[0].evidence.lower()
+    # a result was seen, so claiming a lookup is not a fabricated one
+    assert findings(t, "claimed_unseen_result") == []
+
+
+def test_claiming_a_lookup_with_nothing_retrieved_is_tool_related() -> None:
+    b = Spans()
+    s1 = b.step()
+    b.model(
+        s1,
+        "Thought: According to the USGS record the count is 3.\nCode:\n```py\nfinal_answer(3)\n```",
+        "plan",
+    )
+    t = b.trace()
+    assert len(findings(t, "claimed_unseen_result")) == 1
+    assert "tool_related" in {m.mode_id for m in RulesJudge().diagnose(t, TRAIL).detected}
+
+
+def test_announced_call_that_is_only_printed_is_a_lost_hand_off() -> None:
+    b = Spans()
+    s1 = b.step()
+    printed = b.model(
+        s1,
+        "Thought: I will ask our search_agent team member to find it.\nCode:\n```py\nprint('find it')\n```",
+        "t",
+    )
+    s2 = b.step()
+    b.model(
+        s2,
+        "Thought: I will ask our search_agent to find it.\nCode:\n```py\nsearch_agent(task='find it')\n```",
+        "t",
+    )
+    t = b.trace()
+    found = findings(t, "announced_call_missing")
+    assert [f.steps for f in found] == [[index_of(t, printed)]]
+    trail = {m.mode_id for m in RulesJudge().diagnose(t, TRAIL).detected}
+    assert {"task_orchestration", "tool_selection_errors"} <= trail
+
+
+def test_traces_without_model_spans_get_none_of_these_findings() -> None:
+    steps = [
+        Step(
+            position=0, index=1, kind="thought", content="I assume the answer is 42, according to the docs."
+        ),
+        Step(position=1, index=1, kind="action", content="Finish[42]", tool_name="Finish", tool_input="42"),
+    ]
+    t = Trace(
+        trace_id="r", source_path="r.json", source_format="test", steps=steps, task="q", final_answer="42"
+    )
+    kinds = {f.kind for f in run_detectors(t)}
+    assert not kinds & {"unsupported_answer", "claimed_unseen_result", "announced_call_missing"}
