@@ -172,3 +172,36 @@ def test_traces_without_model_spans_get_none_of_these_findings() -> None:
     )
     kinds = {f.kind for f in run_detectors(t)}
     assert not kinds & {"unsupported_answer", "claimed_unseen_result", "announced_call_missing"}
+
+
+def test_three_searches_in_a_row_without_reading_are_search_churn() -> None:
+    b = Spans("ToolCallingAgent")
+    calls = []
+    for q in ("pie menus 2015", "pie menus dblp 2015", "pie vs linear menus paper"):
+        s = b.step()
+        calls.append(b.model(s, f"web_search({q!r})", "Observation: results", tool="web_search"))
+        b.tool(s, "web_search", f'{{"query": "{q}"}}', f"1. A page about {q}")
+    t = b.trace()
+    found = findings(t, "search_churn")
+    # the third search onwards, located on the model call that issued it
+    assert [f.steps for f in found] == [[index_of(t, calls[2])]]
+    assert "poor_information_retrieval" in {m.mode_id for m in RulesJudge().diagnose(t, TRAIL).detected}
+    b2 = Spans("ToolCallingAgent")
+    for i, (tool, q) in enumerate([("web_search", "a"), ("visit_page", "http://x"), ("web_search", "b")]):
+        s = b2.step()
+        b2.model(s, f"{tool}({q!r})", "obs", tool=tool)
+        b2.tool(s, tool, f'{{"q": "{q}"}}', f"result {i}")
+    assert findings(b2.trace(), "search_churn") == []
+
+
+def test_failure_answer_when_the_task_rules_it_out_is_an_ignored_instruction() -> None:
+    task = "Failure or 'I cannot answer' or 'None found' will not be tolerated. How many papers?"
+    steps = [
+        Step(position=0, index=1, kind="action", content="Finish[x]", tool_name="Finish", tool_input="x")
+    ]
+    t = Trace(trace_id="f", source_path="f.json", source_format="test", steps=steps, task=task,
+              final_answer="Unable to determine the number of papers.")  # fmt: skip
+    assert [f.kind for f in run_detectors(t)].count("output_format_ignored") == 1
+    assert "instruction_non_compliance" in {m.mode_id for m in RulesJudge().diagnose(t, TRAIL).detected}
+    t.task = "How many papers?"  # without the rule, an honest report of failure owes no form
+    assert "output_format_ignored" not in [f.kind for f in run_detectors(t)]

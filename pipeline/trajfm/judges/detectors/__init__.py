@@ -16,6 +16,7 @@ findings at the same step). Each detector is `detect(view) -> list[Finding]` ove
 | termination    | continued_after_answer, max_steps_reached, premature_termination      |
 | coverage       | premature_termination (requests never acted on), continued_after_answer (calls after the answer was known) |
 | ambiguity      | no_clarification                                                      |
+| retrieval      | search_churn                                                          |
 | model_turns    | invalid_action (failed model calls in span trees), unsupported_answer, claimed_unseen_result, announced_call_missing |
 """
 
@@ -46,6 +47,7 @@ from trajfm.judges.detectors.model_turns import (
 )
 from trajfm.judges.detectors.output import detect_leftover_artefacts, detect_output_format
 from trajfm.judges.detectors.repetition import detect_repeated_actions, detect_repeated_thoughts
+from trajfm.judges.detectors.retrieval import detect_search_churn
 from trajfm.judges.detectors.termination import detect_continued_after_answer, detect_termination
 from trajfm.traces.model import Trace
 
@@ -59,6 +61,7 @@ DETECTORS: tuple[Detector, ...] = (
     detect_message_errors,
     detect_repeated_actions,
     detect_repeated_thoughts,
+    detect_search_churn,
     detect_hallucinated_entities,
     detect_unverified_subagent_failure,
     detect_action_reasoning_mismatch,

@@ -168,6 +168,14 @@ FINDING_KINDS: dict[str, KindSpec] = {
         },
         confidence=0.6,
     ),
+    "search_churn": KindSpec(
+        "Search After Search Without Reading",
+        # queries reformulated again and again without reading a result: shallow retrieval (TRAIL); the search
+        # step repeated without progress (MAST 1.3)
+        {"mast": ("1.3",), "trail": ("poor_information_retrieval",)},
+        decisive=False,
+        confidence=0.55,
+    ),
     "no_clarification": KindSpec(
         "Proceeded on an Ambiguous Request",
         {

@@ -5,6 +5,9 @@ yes/no, a single number, a unit such as Fahrenheit, a date format, "in N words/s
 not in that form. Each
 rule is a (request pattern, check) pair; only checks that can be decided from the text alone are included.
 
+A task that rules out a report of failure as the answer ("'I cannot answer' will not be tolerated") is broken
+by a final answer that reports failure.
+
 `leftover_artefacts`: the final answer carries text meant for the agent loop, not the user: ReAct labels
 ("Thought 2:", "Action Input:", "Observation"), step headers from the model's own chain of thought ("## Step 1:"),
 prompt scaffolding ("(END OF FEEDBACK)", "Question:", "Now it's your turn"), chat-template tokens
@@ -178,29 +181,47 @@ def _within_length(answer: str, m: re.Match[str]) -> bool:
     return len(sentences) <= n + 1
 
 
+# The task rules out a report of failure as the answer ("Failure or 'I cannot answer' will not be tolerated").
+_FAILURE_FORBIDDEN = re.compile(
+    r"\b(?:i cannot answer|none found|i don't know|unable to (?:answer|determine))\W{0,3}[^.\n]{0,40}?"
+    r"\b(?:will not|won't|is not|are not) (?:be )?(?:tolerated|accepted|allowed)\b|"
+    r"\b(?:do not|don't|never) (?:answer|reply|respond) (?:with )?\W?(?:i (?:cannot|can't|don't know)|unknown|none)\b",
+    re.I,
+)
+
+
 def detect_output_format(view: TraceView) -> list[Finding]:
     answer = view.final_answer
     task = view.task
     if not answer.strip() or not task:
         return []
+    rule: tuple[str, str] | None = None  # (the form asked for, the words of the task that ask for it)
     if ADMITS_FAILURE.search(answer):
-        return []  # a report that the work failed owes no particular form
-    for pattern, form, ok in FORMAT_RULES:
-        m = pattern.search(task)
-        if m is None or ok(answer, m):
-            continue
-        last = view.trace.steps[-1] if view.trace.steps else None
-        return [
-            Finding(
-                kind="output_format_ignored",
-                steps=[last.index] if last is not None else [],
-                evidence=tx.quote(answer, max_len=120),
-                detail=f'the task asks for {form} ("{tx.short(m.group(0), 40)}") but the final answer is not in that form',
-                position=last.position if last is not None else 0,
-                agent=view.main_acts[-1].step.agent if view.main_acts else None,
-            )
-        ]
-    return []
+        # a report that the work failed owes no particular form, unless the task ruled such a report out
+        forbidden = _FAILURE_FORBIDDEN.search(task)
+        if forbidden is None:
+            return []
+        rule = ("an answer, not a report of failure", forbidden.group(0))
+    else:
+        for pattern, form, ok in FORMAT_RULES:
+            m = pattern.search(task)
+            if m is not None and not ok(answer, m):
+                rule = (form, m.group(0))
+                break
+    if rule is None:
+        return []
+    form, asked = rule
+    last = view.trace.steps[-1] if view.trace.steps else None
+    return [
+        Finding(
+            kind="output_format_ignored",
+            steps=[last.index] if last is not None else [],
+            evidence=tx.quote(answer, max_len=120),
+            detail=f'the task asks for {form} ("{tx.short(asked, 40)}") but the final answer is not in that form',
+            position=last.position if last is not None else 0,
+            agent=view.main_acts[-1].step.agent if view.main_acts else None,
+        )
+    ]
 
 
 _ARTEFACT = re.compile(
