@@ -205,3 +205,17 @@ def test_failure_answer_when_the_task_rules_it_out_is_an_ignored_instruction() -
     assert "instruction_non_compliance" in {m.mode_id for m in RulesJudge().diagnose(t, TRAIL).detected}
     t.task = "How many papers?"  # without the rule, an honest report of failure owes no form
     assert "output_format_ignored" not in [f.kind for f in run_detectors(t)]
+
+
+def test_unsupported_answer_ignores_an_instruction_to_verify_only_when_the_task_gives_one() -> None:
+    b = Spans()
+    s1 = b.step()
+    b.model(s1, "Thought: it is 42.\nCode:\n```py\nfinal_answer(42)\n```", "plan")
+    t = b.trace()
+    assert findings(t, "verification_instruction_ignored") == []
+    t.task = (
+        "Run verification steps if needed, you must make sure you find the correct answer. How many papers?"
+    )
+    found = findings(t, "verification_instruction_ignored")
+    assert len(found) == 1 and found[0].evidence.lower() in t.task.lower()
+    assert "instruction_non_compliance" in {m.mode_id for m in RulesJudge().diagnose(t, TRAIL).detected}

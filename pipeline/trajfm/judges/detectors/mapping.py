@@ -31,7 +31,13 @@ class KindSpec:
 FINDING_KINDS: dict[str, KindSpec] = {
     "repeated_action": KindSpec(
         "Step Repetition",
-        {"mast": ("1.3",), "trail": ("resource_abuse",), "agentrx": ("plan_adherence_failure",)},
+        # TRAIL: calling the same tool again and again (Resource Abuse) is also repeating work already done
+        # (Context Handling Failures, whose definition names it)
+        {
+            "mast": ("1.3",),
+            "trail": ("resource_abuse", "context_handling_failures"),
+            "agentrx": ("plan_adherence_failure",),
+        },
         confidence=0.85,
     ),
     "repeated_thought": KindSpec(
@@ -144,6 +150,16 @@ FINDING_KINDS: dict[str, KindSpec] = {
             "mast": ("3.2",),
             "trail": ("language_only", "goal_deviation", "tool_selection_errors"),
             "agentrx": ("invention_of_new_information",),
+        },
+        confidence=0.6,
+    ),
+    "verification_instruction_ignored": KindSpec(
+        "Told to Verify, Answered Without Evidence",
+        # an explicit instruction of the task (verify, use the tools) not followed
+        {
+            "mast": ("1.1",),
+            "trail": ("instruction_non_compliance",),
+            "agentrx": ("plan_adherence_failure",),
         },
         confidence=0.6,
     ),

@@ -14,7 +14,12 @@ model call (the framework hands the error back to the model). This module reads 
   where a reader of the trace meets it).
 - `unsupported_answer` (`detect_unsupported_answers`): a model call issues the final answer (a finish tool, or
   code that calls one) although no tool or other agent had returned anything before it in the run, or while its
-  own reasoning says the answer rests on assumptions, typical values or general knowledge.
+  own reasoning says the answer rests on assumptions, typical values or general knowledge. When the task tells
+  the agent to verify its answer or to use its tools, such an answer also ignores that instruction
+  (`verification_instruction_ignored`); when its reasoning says it looked something up although nothing had
+  been retrieved, it claims a result that never existed (`claimed_unseen_result`).
+- `announced_call_missing` (`detect_announced_calls_not_made`): a code-writing model call announces a call to a
+  named tool or agent and its code never makes it.
 """
 
 from __future__ import annotations
@@ -96,6 +101,13 @@ _CLAIMS_RETRIEVAL = tx.Pattern(
         "research",
         "after",
     ),
+)
+# The task tells the agent to verify its answer or to use its tools: an answer without evidence ignores that.
+_ASKS_VERIFICATION = tx.Pattern(
+    r"\b(?:run|perform|do|include) (?:the )?verification(?: steps?)?\b|\bverify (?:the|your|that|each|all)\b|"
+    r"\bmust make sure\b|\bdouble[- ]check\b|\buse (?:the |your )?(?:provided|available|given) tools\b|"
+    r"\bmust use (?:the |your )?tools?\b",
+    needles=("verif", "make sure", "double", "tools"),
 )
 # "I will ask our search_agent ...", "Now I'll call inspect_file_as_text ...": the reasoning names the call it is
 # about to make (a snake_case tool or agent name).
@@ -225,6 +237,23 @@ def detect_unsupported_answers(view: TraceView) -> list[Finding]:
                 tool=step.tool_name,
             )
         )
+        asked = _ASKS_VERIFICATION.search(view.task)
+        if asked is not None:
+            quoted = tx.quote_match(view.task, asked)
+            out.append(
+                Finding(
+                    kind="verification_instruction_ignored",
+                    steps=[step.index],
+                    evidence=quoted,
+                    detail=(
+                        f'step {step.index}: the task says "{tx.short(quoted, 80)}" and the model answered without '
+                        "evidence"
+                    ),
+                    position=step.position,
+                    agent=step.agent,
+                    tool=step.tool_name,
+                )
+            )
         claim = None if evidence_seen else _CLAIMS_RETRIEVAL.search(text, text.lower())
         if claim is not None:
             quoted = tx.quote_match(text, claim)
