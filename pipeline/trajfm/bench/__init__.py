@@ -1,7 +1,7 @@
 """`trajfm bench`: score a judge on public human-labelled traces with each dataset's own metric.
 
 One module per dataset (`whowhen`, `agentrx`, `trail`, `mast`, `assetops`), each exposing
-`run(path, *, judge, judge_options, limit, progress) -> list[BenchResult]` (one result per dataset part).
+`run(path, settings: BenchSettings) -> list[BenchResult]` (one result per dataset part).
 `run_bench` runs one, writes RUN/bench.json, and returns the results; `trajfm.bench.table` prints them beside the
 published and naive baselines. Shared scoring lives in `metrics`, naive guesses in `baselines`.
 """
@@ -12,7 +12,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from trajfm.bench.core import BenchResult, merge_results, write_bench_json
+from trajfm.bench.core import BenchResult, BenchSettings, merge_results, write_bench_json
 from trajfm.errors import UsageError
 
 DATASETS = ("whowhen", "agentrx", "trail", "mast", "assetops")
@@ -35,14 +35,14 @@ def run_bench(
     if limit is not None and limit < 1:
         raise UsageError(f"--limit must be at least 1, got {limit}")
     module = importlib.import_module(f"trajfm.bench.{dataset}")
-    results: list[BenchResult] = module.run(
-        Path(path),
+    settings = BenchSettings(
         judge=judge,
         judge_options=judge_options or {},
         limit=limit,
         progress=progress,
         out=Path(out) if out is not None else None,
     )
+    results: list[BenchResult] = module.run(Path(path), settings)
     if out is not None:
         document = merge_results(dataset, results)
         document["options"] = {"judge": judge, "judge_options": judge_options or {}, "limit": limit}

@@ -23,11 +23,12 @@ from trajfm.bench import baselines as bl
 from trajfm.bench import metrics as m
 from trajfm.bench.core import (
     BenchResult,
+    BenchSettings,
     LabelNormaliser,
     Timer,
     load_dataset_traces,
+    not_loaded_notes,
     read_json_lenient,
-    run_judge_on,
 )
 from trajfm.errors import UsageError
 from trajfm.judges.base import Diagnosis
@@ -255,28 +256,20 @@ def _score_part(
     part: str,
     runs: list[FailedRun],
     traces: list[Trace],
+    settings: BenchSettings,
     *,
-    judge: str,
-    judge_options: dict[str, Any],
-    progress: bool,
     path: Path,
     seconds_before: float,
-    out: Path | None = None,
 ) -> BenchResult:
     with Timer() as timer:
         matched = match_traces(runs, traces)
         _fill_from_traces(runs, matched)
-        ordered = [matched[r.run_id] for r in runs if r.run_id in matched]
-        diagnoses, status = run_judge_on(
-            ordered, judge=judge, judge_options=judge_options, taxonomy="agentrx", progress=progress, out=out
-        )
-        by_trace = {d.trace_id: d for d in diagnoses}
+        judged, status = settings.judge_labelled(runs, lambda r: r.run_id, matched, taxonomy="agentrx")
         preds: list[tuple[str | None, int | None, str | None]] = []
         per_trace = []
-        for r in runs:
-            t = matched.get(r.run_id)
-            d = by_trace.get(t.trace_id) if t is not None else None
-            if d is not None and d.status == "ok":
+        for j in judged:
+            r, d = j.label, j.ok
+            if d is not None:
                 pred = (d.root_cause_agent, d.root_cause_step, root_cause_category(d))
             else:
                 pred = (None, None, None)
@@ -290,18 +283,14 @@ def _score_part(
                     "pred_agent": pred[0],
                     "pred_step": pred[1],
                     "pred_category": pred[2],
-                    "status": d.status if d is not None else "not loaded",
+                    "status": j.status,
                 }
             )
         metrics = score(runs, preds)
-    notes = []
-    missing = len(runs) - len(matched)
-    if missing:
-        notes.append(f"{missing} of {len(runs)} runs could not be loaded and are scored as wrong.")
     return BenchResult(
         dataset="agentrx",
         part=part,
-        judge=judge,
+        judge=settings.judge,
         path=str(path),
         n_traces=len(runs),
         n_scored=sum(1 for p in preds if p[1] is not None),
@@ -310,66 +299,45 @@ def _score_part(
         baselines=naive_baselines(runs),
         published={},
         published_source="AgentRx publishes its own scores per domain; none are listed in ../shared/datasets/README.md",
-        notes=notes,
+        notes=not_loaded_notes(len(runs), len(matched), "runs", "wrong"),
         per_trace=per_trace,
         judge_status=status,
         seconds=seconds_before + timer.seconds,
     )
 
 
-def run(
-    path: Path,
-    *,
-    judge: str = "rules",
-    judge_options: dict[str, Any] | None = None,
-    limit: int | None = None,
-    progress: bool = False,
-    out: Path | None = None,
-) -> list[BenchResult]:
+def _read_tau_part(root: Path, limit: int | None) -> tuple[list[FailedRun], list[Trace]]:
+    runs = read_tau(root, limit=limit)
+    return runs, load_dataset_traces([tau_runs_file(root)])
+
+
+def _read_magentic_part(root: Path, limit: int | None) -> tuple[list[FailedRun], list[Trace]]:
+    runs = read_magentic(root, limit=limit)
+    return runs, load_dataset_traces([r.source for r in runs if r.source.is_file()])
+
+
+# (part, its label file under the agentrx folder, reader of its runs and traces), in the order they are scored.
+PARTS = (
+    ("tau-bench retail", Path("ground_truth") / "tau_ground_truth.json", _read_tau_part),
+    ("Magentic-One", Path("ground_truth") / "magentic_one_ground_truth.json", _read_magentic_part),
+)
+
+
+def run(path: Path, settings: BenchSettings) -> list[BenchResult]:
     """Score a judge on the AgentRx parts found under PATH (the agentrx folder)."""
     if not path.is_dir():
         raise UsageError(f"AgentRx path {path} is not a folder; pass the agentrx folder")
-    results = []
-    has_tau = (path / "ground_truth" / "tau_ground_truth.json").is_file()
-    has_mag = (path / "ground_truth" / "magentic_one_ground_truth.json").is_file()
-    if not (has_tau or has_mag):
+    present = [(part, read) for part, labels, read in PARTS if (path / labels).is_file()]
+    if not present:
         raise UsageError(
             f"no AgentRx labels under {path}: expected ground_truth/tau_ground_truth.json or "
             "ground_truth/magentic_one_ground_truth.json"
         )
-    if has_tau:
+    results = []
+    for part, read in present:
         with Timer() as t0:
-            runs = read_tau(path, limit=limit)
-            traces = load_dataset_traces([tau_runs_file(path)])
-        res = _score_part(
-            "tau-bench retail",
-            runs,
-            traces,
-            judge=judge,
-            judge_options=judge_options or {},
-            progress=progress,
-            path=path,
-            seconds_before=t0.seconds,
-            out=out,
-        )
-        if not has_mag:
-            res.notes.append("The Magentic-One part is not in this folder and was not measured.")
-        results.append(res)
-    if has_mag:
-        with Timer() as t0:
-            runs = read_magentic(path, limit=limit)
-            traces = load_dataset_traces([r.source for r in runs if r.source.is_file()])
-        results.append(
-            _score_part(
-                "Magentic-One",
-                runs,
-                traces,
-                judge=judge,
-                judge_options=judge_options or {},
-                progress=progress,
-                path=path,
-                seconds_before=t0.seconds,
-                out=out,
-            )
-        )
+            runs, traces = read(path, settings.limit)
+        results.append(_score_part(part, runs, traces, settings, path=path, seconds_before=t0.seconds))
+    if "Magentic-One" not in [part for part, _ in present]:  # then the one result is the tau-bench part
+        results[0].notes.append("The Magentic-One part is not in this folder and was not measured.")
     return results

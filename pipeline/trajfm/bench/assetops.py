@@ -25,7 +25,14 @@ from typing import Any
 
 from trajfm.bench import baselines as bl
 from trajfm.bench import metrics as m
-from trajfm.bench.core import BenchResult, Timer, label_key, load_dataset_traces, run_judge_on
+from trajfm.bench.core import (
+    BenchResult,
+    BenchSettings,
+    Timer,
+    label_key,
+    load_dataset_traces,
+    not_loaded_notes,
+)
 from trajfm.errors import UsageError
 from trajfm.judges.base import Diagnosis
 from trajfm.taxonomy import load_taxonomy
@@ -209,17 +216,9 @@ def naive_baselines(planted: list[PlantedTrace]) -> dict[str, dict[str, float]]:
     }
 
 
-def run(
-    path: Path,
-    *,
-    judge: str = "rules",
-    judge_options: dict[str, Any] | None = None,
-    limit: int | None = None,
-    progress: bool = False,
-    out: Path | None = None,
-) -> list[BenchResult]:
+def run(path: Path, settings: BenchSettings) -> list[BenchResult]:
     with Timer() as timer:
-        planted = read_sidecar(path, limit=limit)
+        planted = read_sidecar(path, limit=settings.limit)
         traces = load_dataset_traces([p.trace_path for p in planted if p.trace_path.exists()])
         by_path: dict[str, Trace] = {}
         for t in traces:
@@ -230,23 +229,12 @@ def run(
                 if key == p.rel or key.endswith("/" + p.rel) or Path(key) == p.trace_path:
                     matched[p.rel] = t
                     break
-        ordered = [matched[p.rel] for p in planted if p.rel in matched]
-        diagnoses, status = run_judge_on(
-            ordered,
-            judge=judge,
-            judge_options=judge_options or {},
-            taxonomy="mast",
-            progress=progress,
-            out=out,
-        )
-        by_trace = {d.trace_id: d for d in diagnoses}
+        judged, status = settings.judge_labelled(planted, lambda p: p.rel, matched, taxonomy="mast")
         ds: list[Diagnosis | None] = []
         per_trace = []
         catalogue = _catalogue(planted)
-        for p in planted:
-            t = matched.get(p.rel)
-            d = by_trace.get(t.trace_id) if t is not None else None
-            ok = d if d is not None and d.status == "ok" else None
+        for j in judged:
+            p, ok = j.label, j.ok
             ds.append(ok)
             per_trace.append(
                 {
@@ -257,19 +245,17 @@ def run(
                     "pred_modes": sorted(f.mode_id for f in ok.detected) if ok else [],
                     "gold_step": p.decisive_step,
                     "pred_step": ok.root_cause_step if ok else None,
-                    "status": d.status if d is not None else "not loaded",
+                    "status": j.status,
                 }
             )
         metrics, tables = score(planted, ds)
     notes = ["Synthetic corpus with planted behaviours: checks the detectors, not accuracy on real failures."]
-    missing = len(planted) - len(matched)
-    if missing:
-        notes.append(f"{missing} of {len(planted)} traces could not be loaded and are scored as empty.")
+    notes += not_loaded_notes(len(planted), len(matched), "traces", "empty")
     return [
         BenchResult(
             dataset="assetops",
             part="bundled corpus",
-            judge=judge,
+            judge=settings.judge,
             path=str(path),
             n_traces=len(planted),
             n_scored=sum(1 for d in ds if d is not None),

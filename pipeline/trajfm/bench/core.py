@@ -1,10 +1,11 @@
 """What every benchmark shares: the result record, label-spelling normalisation, lenient JSON, running a judge.
 
 Contract:
-- A benchmark module (`whowhen`, `agentrx`, `trail`, `mast`, `assetops`) exposes `run(path, *, judge, judge_options,
-  limit, progress, out) -> list[BenchResult]` (one result per dataset part). It reads the human labels itself (never through the judge), computes naive baselines from
-  the raw files and labels, loads the traces with the normal loaders, runs the judge through the same machinery as
-  `trajfm extract` (`judges.registry.get_judge` + `judges.runner.run_judge`), and scores the diagnoses.
+- A benchmark module (`whowhen`, `agentrx`, `trail`, `mast`, `assetops`) exposes `run(path, settings:
+  BenchSettings) -> list[BenchResult]` (one result per dataset part). It reads the human labels itself (never
+  through the judge), computes naive baselines from the raw files and labels, loads the traces with the normal
+  loaders, runs the judge through the same machinery as `trajfm extract` (`judges.registry.get_judge` +
+  `judges.runner.run_judge`) with `BenchSettings.judge_labelled`, and scores the diagnoses.
 - `BenchResult.metrics` holds our figures; `baselines` the naive ones computed on the same traces; `published`
   the papers' figures (copied from ../shared/datasets/README.md, cited in `published_source`). Every figure is a
   float in [0, 1] (kappa in [-1, 1]) or nan when it cannot be computed.
@@ -16,10 +17,10 @@ import json
 import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from trajfm.errors import TraceLoadError
 from trajfm.judges.base import Diagnosis
@@ -171,6 +172,75 @@ def run_judge_on(
     for d in diagnoses:
         status[d.status] = status.get(d.status, 0) + 1
     return diagnoses, status
+
+
+L = TypeVar("L")
+
+
+@dataclass
+class Judged(Generic[L]):
+    """One labelled item after judging: its loaded trace and diagnosis, both None when the trace was not loaded."""
+
+    label: L
+    trace: Trace | None
+    diagnosis: Diagnosis | None
+
+    @property
+    def ok(self) -> Diagnosis | None:
+        """The diagnosis when the judge succeeded, else None (a failed or missing trace is an empty prediction)."""
+        d = self.diagnosis
+        return d if d is not None and d.status == "ok" else None
+
+    @property
+    def status(self) -> str:
+        """The judge's status for the per-trace table; "not loaded" when there was no trace to judge."""
+        return self.diagnosis.status if self.diagnosis is not None else "not loaded"
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """What `run_bench` tells every benchmark module: which judge with which options, how many labelled items
+    at most, whether to show progress, and the run folder (whose cache/ a judge that makes calls uses)."""
+
+    judge: str = "rules"
+    judge_options: dict[str, Any] = field(default_factory=dict)
+    limit: int | None = None
+    progress: bool = False
+    out: Path | None = None
+
+    def judge_labelled(
+        self,
+        labels: Sequence[L],
+        key: Callable[[L], Hashable],
+        matched: Mapping[Hashable, Trace],
+        *,
+        taxonomy: str,
+    ) -> tuple[list[Judged[L]], dict[str, int]]:
+        """Judge the loaded traces in label order (`matched` maps `key(label)` to its trace); return one `Judged`
+        per label, in label order, and a count of diagnoses per status."""
+        ordered = [matched[key(x)] for x in labels if key(x) in matched]
+        diagnoses, status = run_judge_on(
+            ordered,
+            judge=self.judge,
+            judge_options=self.judge_options,
+            taxonomy=taxonomy,
+            progress=self.progress,
+            out=self.out,
+        )
+        by_trace = {d.trace_id: d for d in diagnoses}
+        judged = []
+        for x in labels:
+            t = matched.get(key(x))
+            judged.append(Judged(x, t, by_trace.get(t.trace_id) if t is not None else None))
+        return judged, status
+
+
+def not_loaded_notes(n_labelled: int, n_loaded: int, items: str, scored_as: str) -> list[str]:
+    """The note saying how many labelled items had no loaded trace and how they were scored (none when all did)."""
+    missing = n_labelled - n_loaded
+    if not missing:
+        return []
+    return [f"{missing} of {n_labelled} {items} could not be loaded and are scored as {scored_as}."]
 
 
 class Timer:

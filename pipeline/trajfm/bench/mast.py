@@ -22,11 +22,12 @@ from typing import Any
 from trajfm.bench import metrics as m
 from trajfm.bench.core import (
     BenchResult,
+    BenchSettings,
     Timer,
     label_key,
     load_dataset_traces,
+    not_loaded_notes,
     read_json_lenient,
-    run_judge_on,
 )
 from trajfm.errors import UsageError
 from trajfm.taxonomy import load_taxonomy
@@ -209,36 +210,18 @@ def match_traces(records: list[LabelledRecord], traces: list[Trace]) -> dict[int
     return out
 
 
-def run(
-    path: Path,
-    *,
-    judge: str = "rules",
-    judge_options: dict[str, Any] | None = None,
-    limit: int | None = None,
-    progress: bool = False,
-    out: Path | None = None,
-) -> list[BenchResult]:
+def run(path: Path, settings: BenchSettings) -> list[BenchResult]:
     with Timer() as timer:
-        records, notes = read_records(path, limit=limit)
+        records, notes = read_records(path, limit=settings.limit)
         file = path / FILE_NAME if path.is_dir() else path
         traces = load_dataset_traces([file])
         matched = match_traces(records, traces)
-        ordered = [matched[r.record] for r in records if r.record in matched]
-        diagnoses, status = run_judge_on(
-            ordered,
-            judge=judge,
-            judge_options=judge_options or {},
-            taxonomy="mast",
-            progress=progress,
-            out=out,
-        )
-        by_trace = {d.trace_id: d for d in diagnoses}
+        judged, status = settings.judge_labelled(records, lambda r: r.record, matched, taxonomy="mast")
         preds: list[set[str] | None] = []
         per_trace = []
-        for r in records:
-            t = matched.get(r.record)
-            d = by_trace.get(t.trace_id) if t is not None else None
-            pred = {f.mode_id for f in d.detected} if d is not None and d.status == "ok" else None
+        for j in judged:
+            r, d = j.label, j.ok
+            pred = {f.mode_id for f in d.detected} if d is not None else None
             preds.append(pred)
             per_trace.append(
                 {
@@ -247,18 +230,16 @@ def run(
                     "round": r.round,
                     "gold": sorted(k for k, v in r.gold.items() if v),
                     "pred": sorted(pred or []),
-                    "status": d.status if d is not None else "not loaded",
+                    "status": j.status,
                 }
             )
         metrics, per_mode = score(records, preds)
-    missing = len(records) - len(matched)
-    if missing:
-        notes.append(f"{missing} of {len(records)} records could not be loaded and are scored as no modes.")
+    notes += not_loaded_notes(len(records), len(matched), "records", "no modes")
     return [
         BenchResult(
             dataset="mast",
             part="MAD human-labelled",
-            judge=judge,
+            judge=settings.judge,
             path=str(file),
             n_traces=len(records),
             n_scored=sum(1 for p in preds if p is not None),

@@ -26,11 +26,12 @@ from trajfm.bench import baselines as bl
 from trajfm.bench import metrics as m
 from trajfm.bench.core import (
     BenchResult,
+    BenchSettings,
     LabelNormaliser,
     Timer,
     load_dataset_traces,
+    not_loaded_notes,
     read_json_lenient,
-    run_judge_on,
 )
 from trajfm.errors import UsageError
 from trajfm.judges.base import Diagnosis
@@ -259,37 +260,21 @@ def match_traces(gold: list[LabelledTrace], traces: list[Trace]) -> dict[str, Tr
     return {g.trace_file.name: by_name[g.trace_file.name] for g in gold if g.trace_file.name in by_name}
 
 
-def run(
-    path: Path,
-    *,
-    judge: str = "rules",
-    judge_options: dict[str, Any] | None = None,
-    limit: int | None = None,
-    progress: bool = False,
-    out: Path | None = None,
-) -> list[BenchResult]:
+def run(path: Path, settings: BenchSettings) -> list[BenchResult]:
     """Score a judge on every TRAIL part under PATH (the trail folder)."""
     results = []
     for part, traces_dir, labels_dir in find_parts(path):
         with Timer() as timer:
-            gold, notes = read_part(traces_dir, labels_dir, category_normaliser(), limit=limit)
+            gold, notes = read_part(traces_dir, labels_dir, category_normaliser(), limit=settings.limit)
             traces = load_dataset_traces([g.trace_file for g in gold])
             matched = match_traces(gold, traces)
-            ordered = [matched[g.trace_file.name] for g in gold if g.trace_file.name in matched]
-            diagnoses, status = run_judge_on(
-                ordered,
-                judge=judge,
-                judge_options=judge_options or {},
-                taxonomy="trail",
-                progress=progress,
-                out=out,
+            judged, status = settings.judge_labelled(
+                gold, lambda g: g.trace_file.name, matched, taxonomy="trail"
             )
-            by_trace = {d.trace_id: d for d in diagnoses}
             p_cat, p_loc, p_pair, per_trace = [], [], [], []
-            for g in gold:
-                t = matched.get(g.trace_file.name)
-                d = by_trace.get(t.trace_id) if t is not None else None
-                cats, locs, pairs = predictions_from(d, t)
+            for j in judged:
+                g = j.label
+                cats, locs, pairs = predictions_from(j.diagnosis, j.trace)
                 p_cat.append(cats)
                 p_loc.append(locs)
                 p_pair.append(pairs)
@@ -300,23 +285,19 @@ def run(
                         "pred_categories": sorted(cats),
                         "gold_locations": sorted(g.gold_locations),
                         "pred_locations": sorted(locs),
-                        "status": d.status if d is not None else "not loaded",
+                        "status": j.status,
                     }
                 )
             metrics = score(gold, p_cat, p_loc, p_pair)
             per_category = category_table(gold, p_cat)
-        missing = len(gold) - len(matched)
-        if missing:
-            notes.append(
-                f"{missing} of {len(gold)} traces could not be loaded and are scored as empty predictions."
-            )
+        notes += not_loaded_notes(len(gold), len(matched), "traces", "empty predictions")
         if not any(p == "SWE Bench" for p, _, _ in find_parts(path)):
             notes.append("The SWE Bench part is not in this folder and was not measured.")
         results.append(
             BenchResult(
                 dataset="trail",
                 part=part,
-                judge=judge,
+                judge=settings.judge,
                 path=str(traces_dir),
                 n_traces=len(gold),
                 n_scored=sum(1 for r in per_trace if r["status"] == "ok"),

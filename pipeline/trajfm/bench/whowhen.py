@@ -17,9 +17,15 @@ from typing import Any
 
 from trajfm.bench import baselines as bl
 from trajfm.bench import metrics as m
-from trajfm.bench.core import BenchResult, Timer, load_dataset_traces, read_json_lenient, run_judge_on
+from trajfm.bench.core import (
+    BenchResult,
+    BenchSettings,
+    Timer,
+    load_dataset_traces,
+    not_loaded_notes,
+    read_json_lenient,
+)
 from trajfm.errors import UsageError
-from trajfm.judges.base import Diagnosis
 from trajfm.traces.model import Trace
 
 PARTS = ("Algorithm-Generated", "Hand-Crafted")
@@ -166,39 +172,20 @@ def match_traces(runs: list[FailedRun], traces: list[Trace]) -> dict[str, Trace]
     return {r.rel: by_name[r.rel] for r in runs if r.rel in by_name}
 
 
-def run(
-    path: Path,
-    *,
-    judge: str = "rules",
-    judge_options: dict[str, Any] | None = None,
-    limit: int | None = None,
-    progress: bool = False,
-    out: Path | None = None,
-) -> list[BenchResult]:
+def run(path: Path, settings: BenchSettings) -> list[BenchResult]:
     """Score a judge on every Who&When part found under PATH."""
     results = []
     for part, part_dir in find_parts(path):
         with Timer() as timer:
-            runs = read_runs(part_dir, limit=limit)
+            runs = read_runs(part_dir, limit=settings.limit)
             traces = load_dataset_traces([r.path for r in runs])
             matched = match_traces(runs, traces)
-            ordered = [matched[r.rel] for r in runs if r.rel in matched]
-            diagnoses, status = run_judge_on(
-                ordered,
-                judge=judge,
-                judge_options=judge_options or {},
-                taxonomy="mast",
-                progress=progress,
-                out=out,
-            )
-            by_trace: dict[str, Diagnosis] = {d.trace_id: d for d in diagnoses}
+            judged, status = settings.judge_labelled(runs, lambda r: r.rel, matched, taxonomy="mast")
             predictions: list[tuple[str | None, int | None]] = []
             per_trace = []
-            for r in runs:
-                t = matched.get(r.rel)
-                d = by_trace.get(t.trace_id) if t is not None else None
-                ok = d is not None and d.status == "ok"
-                pred = (d.root_cause_agent, d.root_cause_step) if ok and d is not None else (None, None)
+            for j in judged:
+                r, d = j.label, j.ok
+                pred = (d.root_cause_agent, d.root_cause_step) if d is not None else (None, None)
                 predictions.append(pred)
                 per_trace.append(
                     {
@@ -207,7 +194,7 @@ def run(
                         "gold_step": r.mistake_step,
                         "pred_agent": pred[0],
                         "pred_step": pred[1],
-                        "status": d.status if d is not None else "not loaded",
+                        "status": j.status,
                     }
                 )
             metrics = score(runs, predictions)
@@ -216,14 +203,12 @@ def run(
             notes.append(
                 "The Hand-Crafted (Magentic-One) part is not in ../shared/datasets and was not measured."
             )
-        missing = len(runs) - len(matched)
-        if missing:
-            notes.append(f"{missing} of {len(runs)} logs could not be loaded and are scored as wrong.")
+        notes += not_loaded_notes(len(runs), len(matched), "logs", "wrong")
         results.append(
             BenchResult(
                 dataset="whowhen",
                 part=part,
-                judge=judge,
+                judge=settings.judge,
                 path=str(part_dir),
                 n_traces=len(runs),
                 n_scored=sum(1 for p in predictions if p != (None, None)),
