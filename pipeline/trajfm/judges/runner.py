@@ -209,6 +209,66 @@ def _final_ok(d: Diagnosis, attempts: int, failed_calls: int, errors: list[str])
     return d
 
 
+class _Attempts:
+    """One trace's attempts, shared by the sync and async paths: what each outcome means (retry after a delay,
+    a final failure, a judge bug, success) and the errors and failed calls so far. The caller does the waiting."""
+
+    def __init__(
+        self, judge: Any, trace: Trace, tracker: _Tracker, max_retries: int, base: float, cap: float
+    ) -> None:
+        self.judge, self.trace, self.tracker = judge, trace, tracker
+        self.max_retries, self.base, self.cap = max_retries, base, cap
+        self.errors: list[str] = []
+        self.failed_calls = 0
+        self.attempt = 0
+
+    def start(self) -> None:
+        self.attempt += 1
+
+    def retry_delay(self, exc: BackendError | ParseError) -> float | None:
+        """Record a failed attempt; the seconds to wait before trying again, or None when it is final."""
+        self.failed_calls += getattr(exc, "calls", 1)
+        self.errors.append(f"{type(exc).__name__}: {exc}")
+        retryable = isinstance(exc, ParseError) or exc.retryable
+        if retryable and self.attempt <= self.max_retries:
+            self.tracker.stats.retries += 1
+            return backoff_delay(
+                self.attempt, getattr(exc, "retry_after", None), base=self.base, cap=self.cap
+            )
+        return None
+
+    def failed(self, exc: BackendError | ParseError) -> Diagnosis:
+        """The diagnosis of a trace whose last attempt failed for good (after `retry_delay` said so)."""
+        status = "parse_error" if isinstance(exc, ParseError) else "backend_error"
+        return _failure(
+            self.judge,
+            self.trace,
+            status,
+            str(exc),
+            getattr(exc, "raw", None),
+            self.attempt,
+            self.failed_calls,
+            self.errors,
+        )
+
+    def crashed(self, exc: Exception) -> Diagnosis:
+        """A bug in the judge: recorded on this trace at once, never retried, so the run keeps going."""
+        self.errors.append(f"{type(exc).__name__}: {exc}")
+        return _failure(
+            self.judge,
+            self.trace,
+            "backend_error",
+            f"judge failed unexpectedly: {type(exc).__name__}: {exc}",
+            None,
+            self.attempt,
+            self.failed_calls,
+            self.errors,
+        )
+
+    def succeeded(self, d: Diagnosis) -> Diagnosis:
+        return _final_ok(d, self.attempt, self.failed_calls, self.errors)
+
+
 def _run_sync(
     judge: Any,
     traces: Sequence[Trace],
@@ -223,39 +283,21 @@ def _run_sync(
     for i, trace in enumerate(traces):
         if results[i] is not None:
             continue
-        errors: list[str] = []
-        failed_calls = 0
-        attempt = 0
+        attempts = _Attempts(judge, trace, tracker, max_retries, base, cap)
         while True:
-            attempt += 1
+            attempts.start()
             try:
                 d = judge.diagnose(trace, taxonomy)
             except (BackendError, ParseError) as exc:
-                failed_calls += getattr(exc, "calls", 1)
-                errors.append(f"{type(exc).__name__}: {exc}")
-                retryable = isinstance(exc, ParseError) or exc.retryable
-                if retryable and attempt <= max_retries:
-                    tracker.stats.retries += 1
-                    time.sleep(backoff_delay(attempt, getattr(exc, "retry_after", None), base=base, cap=cap))
+                delay = attempts.retry_delay(exc)
+                if delay is not None:
+                    time.sleep(delay)
                     continue
-                status = "parse_error" if isinstance(exc, ParseError) else "backend_error"
-                d = _failure(
-                    judge, trace, status, str(exc), getattr(exc, "raw", None), attempt, failed_calls, errors
-                )
+                d = attempts.failed(exc)
             except Exception as exc:  # a bug in the judge: record it on this trace, keep the run going
-                errors.append(f"{type(exc).__name__}: {exc}")
-                d = _failure(
-                    judge,
-                    trace,
-                    "backend_error",
-                    f"judge failed unexpectedly: {type(exc).__name__}: {exc}",
-                    None,
-                    attempt,
-                    failed_calls,
-                    errors,
-                )
+                d = attempts.crashed(exc)
             else:
-                d = _final_ok(d, attempt, failed_calls, errors)
+                d = attempts.succeeded(d)
             break
         results[i] = d
         tracker.record(d, keys[i])
@@ -280,11 +322,9 @@ async def _run_async(
 
     async def one(i: int, trace: Trace) -> None:
         async with gate:
-            errors: list[str] = []
-            failed_calls = 0
-            attempt = 0
+            attempts = _Attempts(judge, trace, tracker, max_retries, base, cap)
             while True:
-                attempt += 1
+                attempts.start()
                 if limiter is not None:
                     await limiter.acquire()
                 try:
@@ -293,39 +333,15 @@ async def _run_async(
                 except (BackendError, ParseError, TimeoutError) as exc:
                     if isinstance(exc, TimeoutError):
                         exc = BackendError(f"no reply within {timeout} s (runner timeout)")
-                    failed_calls += getattr(exc, "calls", 1)
-                    errors.append(f"{type(exc).__name__}: {exc}")
-                    retryable = isinstance(exc, ParseError) or exc.retryable
-                    if retryable and attempt <= max_retries:
-                        tracker.stats.retries += 1
-                        delay = backoff_delay(attempt, getattr(exc, "retry_after", None), base=base, cap=cap)
+                    delay = attempts.retry_delay(exc)
+                    if delay is not None:
                         await asyncio.sleep(delay)
                         continue
-                    status = "parse_error" if isinstance(exc, ParseError) else "backend_error"
-                    d = _failure(
-                        judge,
-                        trace,
-                        status,
-                        str(exc),
-                        getattr(exc, "raw", None),
-                        attempt,
-                        failed_calls,
-                        errors,
-                    )
+                    d = attempts.failed(exc)
                 except Exception as exc:  # a bug in the judge: record it on this trace, keep the run going
-                    errors.append(f"{type(exc).__name__}: {exc}")
-                    d = _failure(
-                        judge,
-                        trace,
-                        "backend_error",
-                        f"judge failed unexpectedly: {type(exc).__name__}: {exc}",
-                        None,
-                        attempt,
-                        failed_calls,
-                        errors,
-                    )
+                    d = attempts.crashed(exc)
                 else:
-                    d = _final_ok(d, attempt, failed_calls, errors)
+                    d = attempts.succeeded(d)
                 break
         results[i] = d
         tracker.record(d, keys[i])
