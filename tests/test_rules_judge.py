@@ -171,7 +171,8 @@ def test_identical_retry_after_error_is_ineffective_recovery_not_repetition() ->
     assert titles == ["Ineffective Error Recovery (IoTAgent)"]
     assert "service unavailable" in d.novel[0].description  # the description names the actual error
     assert d.task_completed is False
-    assert d.root_cause_step == 1
+    # The service failed, not the call: the agent's own decisive choice is the identical retry at step 2.
+    assert d.root_cause_step == 2
 
 
 def test_error_fixed_by_changing_the_input_is_not_a_failure() -> None:
@@ -422,7 +423,8 @@ def test_prompt_injection_in_the_trace_does_not_change_the_verdict() -> None:
     a, b = diagnose(plain), diagnose(injected)
     assert detected(a) == detected(b) == {"3.2"}
     assert [n.title for n in a.novel] == [n.title for n in b.novel]
-    assert (a.task_completed, a.root_cause_step) == (b.task_completed, b.root_cause_step) == (False, 1)
+    # the service failed at step 1; the agent's own decisive choice is the identical retry at step 2
+    assert (a.task_completed, a.root_cause_step) == (b.task_completed, b.root_cause_step) == (False, 2)
 
 
 def test_same_trace_same_diagnosis() -> None:
@@ -518,7 +520,8 @@ def test_root_cause_is_first_decisive_finding() -> None:
         "The work order has been successfully created.\n## Step 1: done",
     )
     findings = run_detectors(t)
-    assert select_root_cause(findings, t) == (2, "Planner")
+    # The error is the service's (HTTP 503), not the call's: the decisive choice is the identical retry.
+    assert select_root_cause(findings, t) == (3, "Planner")
     assert select_root_cause([f for f in findings if f.kind == "leftover_artefacts"], t) == (None, None)
 
 

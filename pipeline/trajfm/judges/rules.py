@@ -27,7 +27,7 @@ from trajfm.judges.base import Diagnosis, ModeFinding, NovelMode
 from trajfm.judges.detectors import FINDING_KINDS, Finding, build_view, run_detectors
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.actions import bad_tool_name
-from trajfm.judges.detectors.origin import first_error_origin, first_reply
+from trajfm.judges.detectors.origin import first_error_origin, first_reply, first_state_change
 from trajfm.taxonomy import Taxonomy
 from trajfm.traces.model import Trace
 
@@ -47,9 +47,13 @@ def select_root_cause(findings: list[Finding], trace: Trace) -> tuple[int | None
 
     Candidates, by reading-order position: the step that produced the first error signal
     (`detectors.origin.first_error_origin`: the call whose result failed, or the speaker whose code a terminal
-    rejected) and every decisive finding that is not an end-of-run symptom. The earliest candidate wins. With no
-    candidate, the first agent reply after the opening step is blamed (`detectors.origin.first_reply`): a run
-    that failed without any visible error usually went wrong at its first choice, not where it stopped. Kinds
+    rejected; an error the agent recovered from is skipped, and for a failure of the service itself the agent's
+    reaction is blamed) and every decisive finding that is not an end-of-run symptom, placed at the step of the
+    agent's own choice (`KindSpec.cause`: a repetition at its repeat, a false success claim where it is made).
+    The earliest candidate wins. With no candidate, the first call that changes state is blamed
+    (`detectors.origin.first_state_change`: a misread request or result becomes consequential there), else the
+    first agent reply after the opening step (`detectors.origin.first_reply`): a run that failed without any
+    visible error usually went wrong at a choice, not where it stopped. Kinds
     marked `decisive=False` (cosmetic ones such as leftover artefacts, or repeated reasoning) never count.
     The agent is the candidate's agent, else the agent of the first step with that index, else the trace's first
     agent. Returns (None, None) when no decisive finding fired and the source does not record a failure.
@@ -59,16 +63,25 @@ def select_root_cause(findings: list[Finding], trace: Trace) -> tuple[int | None
     if not decisive and trace.is_correct is not False:
         return None, None
     view = build_view(trace)
-    candidates: list[tuple[int, int, str | None]] = [
-        (f.position, min(f.steps), f.agent) for f in decisive if f.kind not in END_OF_RUN_KINDS
-    ]
+    # Reading-order position of each step number's first main-level step (where a cause step is placed).
+    first_pos: dict[int, int] = {}
+    for s in trace.steps:
+        if s.depth == 0:
+            first_pos.setdefault(s.index, s.position)
+    candidates: list[tuple[int, int, str | None]] = []
+    for f in decisive:
+        if f.kind in END_OF_RUN_KINDS:
+            continue
+        step = _cause_step(f)
+        pos = f.position if step == min(f.steps) else first_pos.get(step, f.position)
+        candidates.append((pos, step, f.agent))
     origin = first_error_origin(view)
     if origin is not None:
         candidates.append((origin.position, origin.index, origin.agent))
     if candidates:
         _, step, agent = min(candidates, key=lambda c: (c[0], c[1]))
     else:
-        reply = first_reply(view)
+        reply = first_state_change(view) or first_reply(view)
         if reply is not None:
             step, agent = reply.index, reply.agent
         elif decisive:
@@ -81,6 +94,17 @@ def select_root_cause(findings: list[Finding], trace: Trace) -> tuple[int | None
     if agent is None and trace.agents:
         agent = trace.agents[0]
     return step, agent
+
+
+def _cause_step(f: Finding) -> int:
+    """The step of a finding where the agent made its own decisive choice (`KindSpec.cause`)."""
+    steps = sorted(set(f.steps))
+    cause = FINDING_KINDS[f.kind].cause
+    if cause == "repeat" and len(steps) > 1:
+        return steps[1]
+    if cause == "last":
+        return steps[-1]
+    return steps[0]
 
 
 def _confidence(f: Finding) -> float:

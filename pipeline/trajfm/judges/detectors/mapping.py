@@ -9,6 +9,9 @@
 - `decisive`: can be the root cause of a failed run (cosmetic kinds such as leftover artefacts cannot).
 - `blocks_completion`: the task cannot count as completed when this kind is found.
 - `confidence`: default confidence of a mode detected from this kind alone.
+- `cause`: which of the finding's steps is the agent's own decisive choice, for root-cause selection: "first"
+  (default), "repeat" (the second step: a repetition or an identical retry goes wrong when it repeats, not at
+  the call it repeats) or "last" (a claim of success is wrong where it is made, not at the error it hides).
 
 To support another taxonomy, add its name to `modes` of the kinds that fit; nothing else changes.
 """
@@ -26,6 +29,7 @@ class KindSpec:
     decisive: bool = True
     blocks_completion: bool = False
     confidence: float = 0.7
+    cause: str = "first"
 
 
 FINDING_KINDS: dict[str, KindSpec] = {
@@ -39,6 +43,7 @@ FINDING_KINDS: dict[str, KindSpec] = {
             "agentrx": ("plan_adherence_failure",),
         },
         confidence=0.85,
+        cause="repeat",
     ),
     "repeated_thought": KindSpec(
         "Repeated Reasoning",
@@ -54,6 +59,7 @@ FINDING_KINDS: dict[str, KindSpec] = {
         novel_family="Ineffective Error Recovery",
         blocks_completion=True,
         confidence=0.85,
+        cause="repeat",
     ),
     "error_ignored": KindSpec(
         "Tool Error Ignored",
@@ -96,6 +102,7 @@ FINDING_KINDS: dict[str, KindSpec] = {
         novel_family="Overstatement of Task Completion",
         blocks_completion=True,
         confidence=0.8,
+        cause="last",
     ),
     "unverified_subagent_failure": KindSpec(
         "Sub-agent Failure Accepted Unchecked",

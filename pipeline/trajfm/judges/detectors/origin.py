@@ -11,15 +11,23 @@ Contract, framework-neutral (never looks at `Trace.source_format`):
   speaker, the one whose code or request produced the output; otherwise the step itself (an error span).
   On Who&When's labelled logs this "blame the producer of the first error" rule finds the experts' decisive step
   far more often than any other signal the rules see (see `trajfm bench whowhen`).
+  Two kinds of error are not blamed on the call: a failure of the environment itself (an HTTP 5xx, "service
+  unavailable", a timeout, a refused or reset connection, a rate limit: the call was fine, the service was not,
+  so the step blamed is the agent's reaction, the next agent step by another speaker) and an error the agent recovered from (a later call of the
+  same operation, same tool or same first two name words such as `find_user_id_by_email` then
+  `find_user_id_by_name_zip`, succeeded): the run went on past it, so it did not decide the outcome.
 - `first_reply(view)`: the first agent step after the opening one (the task statement, or an agent restating
   it), skipping system steps and tool output: the earliest point at which an agent made a choice.
+- `first_state_change(view)`: the first main-level call whose tool name starts with a verb that changes state
+  (modify, cancel, return, exchange, update, delete, create, transfer, book, send, submit ...): in a failed run
+  with no visible error, a wrong reading of the request or of a result becomes consequential there.
 """
 
 from __future__ import annotations
 
 import re
 
-from trajfm.judges.detectors.base import RESULT_KINDS, TraceView
+from trajfm.judges.detectors.base import RESULT_KINDS, Act, TraceView
 from trajfm.judges.detectors.errors import error_in
 from trajfm.traces.model import Step
 
@@ -28,6 +36,47 @@ from trajfm.traces.model import Step
 # keep domain words such as "failure" out) does not look.
 _ERROR_LABEL = re.compile(r"\b(?:error|exception|fatal)\s*:", re.I)
 HEAD_CHARS = 400
+# The environment failed, not the call: server errors, unavailability, timeouts, dropped connections, throttling.
+_ENVIRONMENT = re.compile(
+    r"\b(?:(?:http|status|error|code)\s*:?\s*5\d\d\b|5\d\d (?:internal server error|bad gateway|service unavailable|"
+    r"gateway time-?out)|service (?:is )?(?:temporarily )?unavailable|timed? ?out\b(?!\s*=)|connection (?:refused|"
+    r"reset|aborted|error|closed)|rate limit|too many requests|upstream service)",
+    re.I,
+)
+# Tool names that change the state of the world (their first word); "get", "find", "list", "search" only read.
+_STATE_VERBS = frozenset(
+    [
+        "modify",
+        "cancel",
+        "return",
+        "exchange",
+        "update",
+        "delete",
+        "remove",
+        "create",
+        "transfer",
+        "book",
+        "send",
+        "submit",
+        "place",
+        "pay",
+        "refund",
+        "write",
+        "edit",
+        "insert",
+        "rename",
+        "move",
+        "upload",
+        "purchase",
+        "order",
+        "reserve",
+        "schedule",
+        "assign",
+        "approve",
+        "reject",
+    ]
+)
+_NAME_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 
 # Steps that carry the environment's words rather than an agent's choice.
 _NOT_AGENT_KINDS = frozenset({"system", "observation", "tool_result"})
@@ -48,14 +97,71 @@ def _producer(view: TraceView, k: int) -> Step:
     return err
 
 
+def _name_words(tool: str) -> list[str]:
+    return [w.lower() for w in _NAME_WORD.findall(tool)]
+
+
+def _operation(tool: str) -> tuple[str, ...]:
+    return tuple(_name_words(tool)[:2])
+
+
+def _failed(view: TraceView, step: Step) -> bool:
+    return error_in(view, step) is not None or bool(_ERROR_LABEL.search(view.head(step)[:HEAD_CHARS]))
+
+
+def _recovered(view: TraceView, act: Act) -> bool:
+    """A later call of the same operation succeeded: the agent got past this error."""
+    op = _operation(act.tool)
+    for b in view.acts:
+        if b.step.position <= act.step.position or b.result is None or b.step.depth != act.step.depth:
+            continue
+        if (b.tool == act.tool or (op and len(op) == 2 and _operation(b.tool) == op)) and not _failed(
+            view, b.result
+        ):
+            return True
+    return False
+
+
 def first_error_origin(view: TraceView) -> Step | None:
     """The step that produced the trace's first error signal (see the module docstring), or None."""
+    acts_by_result = {id(a.result): a for a in view.acts if a.result is not None}
     for k, step in enumerate(view.trace.steps):
         can_show_error = step.kind in RESULT_KINDS or step.kind in ("message", "span")
         if not (can_show_error and step.content):
             continue
-        if error_in(view, step) is not None or _ERROR_LABEL.search(view.head(step)[:HEAD_CHARS]):
+        if _failed(view, step):
+            act = acts_by_result.get(id(step))
+            if act is not None and _recovered(view, act):
+                continue
+            # only the error's own words, not a traceback's source lines ("timeout=timeout")
+            if _ENVIRONMENT.search(view.head(step)[:HEAD_CHARS].split("Traceback", 1)[0]):
+                reaction = _reaction(view, k)
+                if reaction is not None:
+                    return reaction
+                continue
             return _producer(view, k)
+    return None
+
+
+def _reaction(view: TraceView, k: int) -> Step | None:
+    """The first agent step after the failed step k, at the level of the step that failed, by another speaker."""
+    steps = view.trace.steps
+    err = steps[k]
+    for st in steps[k + 1 :]:
+        if st.kind in _NOT_AGENT_KINDS or st.depth > err.depth or not st.agent:
+            continue
+        if err.kind == "message" and st.agent == err.agent:
+            continue
+        return st
+    return None
+
+
+def first_state_change(view: TraceView) -> Step | None:
+    """The first main-level call of a state-changing tool (see the module docstring), or None."""
+    for a in view.main_acts:
+        words = _name_words(a.tool)
+        if words and words[0] in _STATE_VERBS and not a.is_finish:
+            return a.step
     return None
 
 
