@@ -27,6 +27,8 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,6 +62,27 @@ def done_tags(judge, traces: list, diagnoses: list) -> set[str]:
     }
 
 
+@contextmanager
+def faulty_endpoint(args: argparse.Namespace, *, seed: int) -> Iterator[tuple]:
+    """The set-up of steps 3 and 4: an endpoint failing --fault-rate of requests (hangs outlast the client
+    timeout), an LLM judge talking to it, and an empty reply cache in a temporary folder."""
+    from trajfm.judges.cache import JudgeCache
+    from trajfm.judges.llm import LLMJudge
+    from trajfm.testing import EndpointConfig, LocalEndpoint
+
+    cfg = EndpointConfig(
+        latency_ms=args.latency_ms,
+        fault_rate=args.fault_rate,
+        retry_after_s=0.5,
+        hang_s=3 * args.timeout_s,
+        seed=seed,
+    )
+    with tempfile.TemporaryDirectory() as tmp, LocalEndpoint(cfg) as ep:
+        cache = JudgeCache(Path(tmp) / "cache" / "judge_cache.sqlite")
+        judge = LLMJudge("trajfm-test", base_url=ep.url, timeout_s=args.timeout_s)
+        yield ep, judge, cache
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--traces", default=str(REPO / "traces" / "assetops"))
@@ -71,7 +94,6 @@ def main() -> int:
     ap.add_argument("--skip-faults", action="store_true")
     args = ap.parse_args()
 
-    from trajfm.judges.cache import JudgeCache
     from trajfm.judges.llm import LLMJudge
     from trajfm.judges.runner import RunStats, run_judge
     from trajfm.taxonomy import load_taxonomy
@@ -121,16 +143,7 @@ def main() -> int:
     if args.skip_faults:
         return 0
     # 3. faults, then a re-run over the same cache
-    cfg = EndpointConfig(
-        latency_ms=args.latency_ms,
-        fault_rate=args.fault_rate,
-        retry_after_s=0.5,
-        hang_s=3 * args.timeout_s,
-        seed=1,
-    )
-    with tempfile.TemporaryDirectory() as tmp, LocalEndpoint(cfg) as ep:
-        cache = JudgeCache(Path(tmp) / "cache" / "judge_cache.sqlite")
-        judge = LLMJudge("trajfm-test", base_url=ep.url, timeout_s=args.timeout_s)
+    with faulty_endpoint(args, seed=1) as (ep, judge, cache):
         s1 = RunStats()
         t0 = time.perf_counter()
         out1 = run_judge(
@@ -159,16 +172,7 @@ def main() -> int:
               f"statuses {dict(Counter(d.status for d in out2))}")  # fmt: skip
 
     # 4. the same faults with no retries at all, so some traces really end failed; then re-run (faults still on)
-    cfg = EndpointConfig(
-        latency_ms=args.latency_ms,
-        fault_rate=args.fault_rate,
-        retry_after_s=0.5,
-        hang_s=3 * args.timeout_s,
-        seed=2,
-    )
-    with tempfile.TemporaryDirectory() as tmp, LocalEndpoint(cfg) as ep:
-        cache = JudgeCache(Path(tmp) / "cache" / "judge_cache.sqlite")
-        judge = LLMJudge("trajfm-test", base_url=ep.url, timeout_s=args.timeout_s)
+    with faulty_endpoint(args, seed=2) as (ep, judge, cache):
         s1 = RunStats()
         out1 = run_judge(
             judge, traces, tax, concurrency=conc, cache=cache, max_retries=0, stats=s1, progress=False
