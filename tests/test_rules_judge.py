@@ -574,3 +574,41 @@ def test_public_datasets_every_detected_mode_has_steps_and_verbatim_evidence(dat
             for nm in d.novel:
                 assert verify_evidence(nm.evidence, t), (t.trace_id, nm.title, nm.evidence)
     assert n > 50  # the detectors do fire on real traces
+
+
+def test_root_cause_skips_a_recovered_error_and_falls_back_to_the_first_state_change() -> None:
+    t = react(
+        "Cancel my pending order.",
+        [
+            ("Find the user.", "find_user_id_by_email", "a@b.c", "Error: user not found"),
+            ("By name.", "find_user_id_by_name_zip", "Ann Lee 12345", "ann_lee_1"),
+            ("Orders.", "get_user_details", "ann_lee_1", '{"orders": ["#W1"]}'),
+            ("Cancel.", "cancel_pending_order", "#W1", '{"status": "cancelled"}'),
+        ],
+        "Your order #W1 is cancelled.",
+    )
+    t.is_correct = False  # the source says the run failed; no detector fires
+    findings = run_detectors(t)
+    # the lookup error was recovered by the same operation (find_user ...) at step 2: not the cause
+    assert select_root_cause(findings, t) == (4, "Planner")
+
+
+def test_root_cause_of_an_accepted_sub_agent_failure_is_the_sub_agent() -> None:
+    t = react(
+        "Download the history of Chiller 6 and summarise it.",
+        [
+            (
+                "Download.",
+                "IoTAgent",
+                "request=download history of Chiller 6",
+                sub_agent("No data.", "Not Accomplished"),
+            )
+        ],
+        "Chiller 6: mean 4.2 kW.",
+    )
+    for s in t.steps:
+        if s.kind == "observation":
+            s.agent = "IoTAgent"  # the sub-agent answers under its own name
+    findings = run_detectors(t)
+    assert "unverified_subagent_failure" in [f.kind for f in findings]
+    assert select_root_cause(findings, t) == (1, "IoTAgent")

@@ -74,7 +74,7 @@ def select_root_cause(findings: list[Finding], trace: Trace) -> tuple[int | None
             continue
         step = _cause_step(f)
         pos = f.position if step == min(f.steps) else first_pos.get(step, f.position)
-        candidates.append((pos, step, f.agent))
+        candidates.append((pos, step, _callee(f, trace) or f.agent))
     origin = first_error_origin(view)
     if origin is not None:
         candidates.append((origin.position, origin.index, origin.agent))
@@ -105,6 +105,13 @@ def _cause_step(f: Finding) -> int:
     if cause == "last":
         return steps[-1]
     return steps[0]
+
+
+def _callee(f: Finding, trace: Trace) -> str | None:
+    """The agent a finding's call went to, when its kind blames the callee and the tool is an agent of the trace."""
+    if not (FINDING_KINDS[f.kind].blame_callee and f.tool):
+        return None
+    return next((a for a in trace.agents if a.lower() == f.tool.lower()), None)
 
 
 def _confidence(f: Finding) -> float:

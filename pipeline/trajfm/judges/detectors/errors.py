@@ -165,13 +165,17 @@ def detect_error_recovery(view: TraceView) -> list[Finding]:
             for a, b in zip(chain, chain[1:], strict=False)
             if a.tool == b.tool and a.signature == b.signature
         ]
+        # Another tool of the same operation (find_user_id_by_email, then find_user_id_by_name_zip) that
+        # succeeds also repairs the failure: the agent reached the result another way.
         recovered = (
             after is not None
-            and any(same_request(c, after) for c in chain)
+            and any(same_request(c, after) or tx.alternative_tool(c.tool, after.tool) for c in chain)
             and not result_failed(view, after)
         )
         later_success = any(
-            any(same_request(c, a) for c in chain) and not result_failed(view, a) for a in acts[j:]
+            any(same_request(c, a) or tx.alternative_tool(c.tool, a.tool) for c in chain)
+            and not result_failed(view, a)
+            for a in acts[j:]
         )
         steps = sorted({a.index for a in chain} | ({after.index} if after is not None else set()))
         if identical:

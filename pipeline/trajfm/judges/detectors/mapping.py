@@ -12,6 +12,7 @@
 - `cause`: which of the finding's steps is the agent's own decisive choice, for root-cause selection: "first"
   (default), "repeat" (the second step: a repetition or an identical retry goes wrong when it repeats, not at
   the call it repeats) or "last" (a claim of success is wrong where it is made, not at the error it hides).
+- `blame_callee`: the root cause is the agent the call went to (a sub-agent that failed its task), not the caller.
 
 To support another taxonomy, add its name to `modes` of the kinds that fit; nothing else changes.
 """
@@ -30,6 +31,7 @@ class KindSpec:
     blocks_completion: bool = False
     confidence: float = 0.7
     cause: str = "first"
+    blame_callee: bool = False
 
 
 FINDING_KINDS: dict[str, KindSpec] = {
@@ -113,6 +115,7 @@ FINDING_KINDS: dict[str, KindSpec] = {
         },
         blocks_completion=True,
         confidence=0.8,
+        blame_callee=True,
     ),
     "output_format_ignored": KindSpec(
         "Requested Output Format Not Followed",

@@ -6,13 +6,15 @@ Not a detector (it emits no finding and no mode): these helpers serve root-cause
 Contract, framework-neutral (never looks at `Trace.source_format`):
 - `first_error_origin(view)`: the first step, in reading order, whose head reads as an error
   (`errors.error_in`: a traceback, a non-zero exit code, an exception name, "execution failed", an HTTP 4xx/5xx,
-  a JSON error status ...) or that carries an error label ("Error:", "Exception:") anywhere in its head, mapped to the step that *caused* it: for the result of an action, that action; for a
+  a JSON error status ...) or that carries an error label ("Error:", "Exception:") anywhere in its head, mapped to the step that *caused* it: for the result of an action, that action (or, when the call went to another
+  agent of the trace that answers under its own name, that agent's result: the sub-agent failed); for a
   chat message (a terminal or tool speaking in a multi-agent log), the nearest earlier message by another
   speaker, the one whose code or request produced the output; otherwise the step itself (an error span).
   On Who&When's labelled logs this "blame the producer of the first error" rule finds the experts' decisive step
   far more often than any other signal the rules see (see `trajfm bench whowhen`).
   Two kinds of error are not blamed on the call: a failure of the environment itself (an HTTP 5xx, "service
-  unavailable", a timeout, a refused or reset connection, a rate limit: the call was fine, the service was not,
+  unavailable", a timeout, a refused or reset connection, a rate limit, an exception "raised inside" the callee
+  or an "internal error": the call was fine, the service was not,
   so the step blamed is the agent's reaction, the next agent step by another speaker) and an error the agent recovered from (a later call of the
   same operation, same tool or same first two name words such as `find_user_id_by_email` then
   `find_user_id_by_name_zip`, succeeded): the run went on past it, so it did not decide the outcome.
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import re
 
+from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.base import RESULT_KINDS, Act, TraceView
 from trajfm.judges.detectors.errors import error_in
 from trajfm.traces.model import Step
@@ -40,7 +43,8 @@ HEAD_CHARS = 400
 _ENVIRONMENT = re.compile(
     r"\b(?:(?:http|status|error|code)\s*:?\s*5\d\d\b|5\d\d (?:internal server error|bad gateway|service unavailable|"
     r"gateway time-?out)|service (?:is )?(?:temporarily )?unavailable|timed? ?out\b(?!\s*=)|connection (?:refused|"
-    r"reset|aborted|error|closed)|rate limit|too many requests|upstream service)",
+    r"reset|aborted|error|closed)|rate limit|too many requests|upstream service|raised inside|internal (?:server )?"
+    r"error)",
     re.I,
 )
 # Tool names that change the state of the world (their first word); "get", "find", "list", "search" only read.
@@ -76,7 +80,6 @@ _STATE_VERBS = frozenset(
         "reject",
     ]
 )
-_NAME_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 
 # Steps that carry the environment's words rather than an agent's choice.
 _NOT_AGENT_KINDS = frozenset({"system", "observation", "tool_result"})
@@ -88,6 +91,14 @@ def _producer(view: TraceView, k: int) -> Step:
     if err.kind in RESULT_KINDS:
         for act in view.acts:
             if act.result is err:
+                # A call to another agent of the trace (the result speaks as the agent the call named): that
+                # agent failed at its task, not the caller at its request.
+                if (
+                    err.agent
+                    and act.tool
+                    and err.agent.lower() == act.tool.lower() != (act.step.agent or "").lower()
+                ):
+                    return err
                 return act.step
     if err.kind == "message":
         for j in range(k - 1, -1, -1):
@@ -97,27 +108,16 @@ def _producer(view: TraceView, k: int) -> Step:
     return err
 
 
-def _name_words(tool: str) -> list[str]:
-    return [w.lower() for w in _NAME_WORD.findall(tool)]
-
-
-def _operation(tool: str) -> tuple[str, ...]:
-    return tuple(_name_words(tool)[:2])
-
-
 def _failed(view: TraceView, step: Step) -> bool:
     return error_in(view, step) is not None or bool(_ERROR_LABEL.search(view.head(step)[:HEAD_CHARS]))
 
 
 def _recovered(view: TraceView, act: Act) -> bool:
     """A later call of the same operation succeeded: the agent got past this error."""
-    op = _operation(act.tool)
     for b in view.acts:
         if b.step.position <= act.step.position or b.result is None or b.step.depth != act.step.depth:
             continue
-        if (b.tool == act.tool or (op and len(op) == 2 and _operation(b.tool) == op)) and not _failed(
-            view, b.result
-        ):
+        if (b.tool == act.tool or tx.alternative_tool(b.tool, act.tool)) and not _failed(view, b.result):
             return True
     return False
 
@@ -159,7 +159,7 @@ def _reaction(view: TraceView, k: int) -> Step | None:
 def first_state_change(view: TraceView) -> Step | None:
     """The first main-level call of a state-changing tool (see the module docstring), or None."""
     for a in view.main_acts:
-        words = _name_words(a.tool)
+        words = tx.name_words(a.tool)
         if words and words[0] in _STATE_VERBS and not a.is_finish:
             return a.step
     return None

@@ -159,3 +159,20 @@ class Pattern:
         if len(low) != len(text):
             return list(self.slow.finditer(text))
         return [] if self._skip(low) else list(self.fast.finditer(low))
+
+
+_NAME_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+
+
+def name_words(tool: str) -> list[str]:
+    """The words of a tool name, lowercased: `find_user_id_by_email` and `findUserIdByEmail` give the same."""
+    return [w.lower() for w in _NAME_WORD.findall(tool)]
+
+
+def alternative_tool(a: str, b: str) -> bool:
+    """Two different tools of one operation, sharing their first two name words (`find_user_id_by_email`,
+    `find_user_id_by_name_zip`): alternative ways to one result."""
+    if a == b:
+        return False
+    wa, wb = name_words(a)[:2], name_words(b)[:2]
+    return len(wa) == 2 and wa == wb
