@@ -140,6 +140,11 @@ def test_injected_trace_is_judged_like_any_other() -> None:
 
 
 # --- reply parsing ---------------------------------------------------------------------------------------------
+def _detected(steps: list[Any], evidence: str, rationale: str = "r") -> dict[str, Any]:
+    """One detected mode as a reply spells it."""
+    return {"detected": True, "steps": steps, "evidence": evidence, "rationale": rationale}
+
+
 def _valid_reply(**changes: Any) -> dict[str, Any]:
     reply: dict[str, Any] = {
         "summary": "s",
@@ -150,12 +155,7 @@ def _valid_reply(**changes: Any) -> dict[str, Any]:
         "novel_failure_modes": [],
         "root_cause": {"step": 2, "agent": None},
     }
-    reply["failure_modes"]["1.3"] = {
-        "detected": True,
-        "steps": [2, "step 3", 99],
-        "evidence": "x",
-        "rationale": "r",
-    }
+    reply["failure_modes"]["1.3"] = _detected([2, "step 3", 99], "x")
     reply.update(changes)
     return reply
 
@@ -233,14 +233,8 @@ def test_fabricated_quotes_are_marked_unverified() -> None:
 
     def reply(req: dict[str, Any]) -> str:
         r = _valid_reply()
-        r["failure_modes"]["1.3"] = {"detected": True, "steps": [2], "evidence": "the agent deleted the database",
-                                     "rationale": "r"}  # fmt: skip
-        r["failure_modes"]["1.1"] = {
-            "detected": True,
-            "steps": [1],
-            "evidence": "act again",
-            "rationale": "r",
-        }
+        r["failure_modes"]["1.3"] = _detected([2], "the agent deleted the database")
+        r["failure_modes"]["1.1"] = _detected([1], "act again")
         return json.dumps(r)
 
     with LocalEndpoint(EndpointConfig(reply_fn=reply)) as ep:
@@ -303,19 +297,9 @@ def test_samples_majority_vote_with_agreement_as_confidence() -> None:
         seeds.append(sample)
         r = json.loads(deterministic_reply(req["messages"][0]["content"], req["messages"][1]["content"]))
         if sample in (0, 1):  # 2 of 3 samples see 1.1
-            r["failure_modes"]["1.1"] = {
-                "detected": True,
-                "steps": [sample + 1],
-                "evidence": "think",
-                "rationale": "",
-            }
+            r["failure_modes"]["1.1"] = _detected([sample + 1], "think", "")
         if sample == 0:  # 1 of 3 sees 2.2
-            r["failure_modes"]["2.2"] = {
-                "detected": True,
-                "steps": [1],
-                "evidence": "observe",
-                "rationale": "",
-            }
+            r["failure_modes"]["2.2"] = _detected([1], "observe", "")
         return json.dumps(r)
 
     with LocalEndpoint(EndpointConfig(reply_fn=reply)) as ep:
