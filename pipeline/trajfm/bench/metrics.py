@@ -107,26 +107,26 @@ def multilabel_f1(
     raise ValueError(f"unknown average {average!r}: use weighted, micro or macro")
 
 
+def _mean_share_found(base: Sequence[Iterable[Hashable]], other: Sequence[Iterable[Hashable]]) -> float:
+    """Mean over traces with a non-empty `base` set of |base ∩ other| / |base|."""
+    vals = []
+    for b_items, o_items in zip(base, other, strict=True):
+        b = set(b_items)
+        if b:
+            vals.append(len(b & set(o_items)) / len(b))
+    return _mean(vals)
+
+
 def set_recall_mean(pred: Sequence[Iterable[Hashable]], gold: Sequence[Iterable[Hashable]]) -> float:
     """Mean over traces with a non-empty gold set of |gold ∩ pred| / |gold| (TRAIL's location/joint accuracy)."""
-    vals = []
-    for p_items, g_items in zip(pred, gold, strict=True):
-        g = set(g_items)
-        if g:
-            vals.append(len(g & set(p_items)) / len(g))
-    return _mean(vals)
+    return _mean_share_found(gold, pred)
 
 
 def set_precision_mean(pred: Sequence[Iterable[Hashable]], gold: Sequence[Iterable[Hashable]]) -> float:
     """Mean over traces with a non-empty prediction of |gold ∩ pred| / |pred|; a trace with an empty
     prediction but a non-empty gold set counts as precision 0 would reward silence, so it is left out and the
     recall side carries the miss."""
-    vals = []
-    for p_items, g_items in zip(pred, gold, strict=True):
-        p = set(p_items)
-        if p:
-            vals.append(len(p & set(g_items)) / len(p))
-    return _mean(vals)
+    return _mean_share_found(pred, gold)
 
 
 def set_prf_micro(
