@@ -36,6 +36,7 @@ KIND_TO_BEHAVIOUR: dict[str, str] = {
     "invalid_action": "invalid_action_format",
     "hallucinated_entity": "hallucinated_entity",
     "premature_termination": "premature_termination",
+    "stopped_on_a_guess": "premature_termination",
     "continued_after_answer": "ignored_termination",
     "max_steps_reached": "ignored_termination",
     "no_clarification": "no_clarification",

@@ -612,3 +612,20 @@ def test_root_cause_of_an_accepted_sub_agent_failure_is_the_sub_agent() -> None:
     findings = run_detectors(t)
     assert "unverified_subagent_failure" in [f.kind for f in findings]
     assert select_root_cause(findings, t) == (1, "IoTAgent")
+
+
+def test_stopping_on_a_hedge_is_a_guessed_stop_and_the_root_cause() -> None:
+    steps = [
+        ("Download.", "IoTAgent", "request=download history of Chiller 6", sub_agent("Saved 120 readings."))
+    ]
+    hedged = react("Find anomalies in Chiller 6's history.", steps, "Chiller 6: anomalous windows: 2.")
+    hedged.steps[-2].content = "That should be enough to answer."  # the reasoning at the Finish step
+    sure = react("Find anomalies in Chiller 6's history.", steps, "Chiller 6: anomalous windows: 2.")
+    assert "stopped_on_a_guess" in kinds(hedged) and "stopped_on_a_guess" not in kinds(sure)
+    d = diagnose(hedged)
+    assert "3.1" in detected(d) and d.task_completed is False
+    assert d.root_cause_step == 2  # the decision to stop, not the first call
+    # an answer that admits it could not finish is honest, not a guess
+    honest = react("Find anomalies in Chiller 6's history.", steps, "I could not run the anomaly detection.")
+    honest.steps[-2].content = "No need to go further."
+    assert "stopped_on_a_guess" not in kinds(honest)

@@ -18,7 +18,7 @@ MARGIN = 0.05
 # behaviour: (precision, recall) measured on the bundled corpus
 MEASURED = {
     "action_reasoning_mismatch": (1.000, 1.000),
-    "clean_success": (0.991, 1.000),
+    "clean_success": (1.000, 1.000),
     "hallucinated_entity": (1.000, 0.984),
     "ignored_termination": (0.982, 1.000),
     "ineffective_error_recovery": (1.000, 1.000),
@@ -27,7 +27,7 @@ MEASURED = {
     "no_clarification": (1.000, 1.000),
     "output_format_ignored": (1.000, 1.000),
     "overstated_completion": (1.000, 1.000),
-    "premature_termination": (0.778, 0.400),
+    "premature_termination": (0.897, 1.000),
     "step_repetition": (0.982, 1.000),
     "unverified_subagent_failure": (1.000, 0.983),
 }
@@ -64,8 +64,12 @@ def test_precision_and_recall_floor(scores: dict, behaviour: str) -> None:
 
 
 def test_mast_modes_from_planted_behaviours(scores: dict) -> None:
-    """Every MAST mode the corpus implies is found with F1 >= 0.9, except 3.1 (premature termination), whose
-    rules are deliberately conservative (F1 0.53 measured)."""
+    """Every MAST mode the corpus implies is found with F1 >= 0.89 (3.1, premature termination, measured 0.946:
+    four false alarms where a request was worded unlike the calls that served it)."""
     for mode, c in scores["modes"].items():
-        floor = 0.45 if mode == "3.1" else 0.9
-        assert c["f1"] >= floor, (mode, c)
+        assert c["f1"] >= 0.89, (mode, c)
+
+
+def test_decisive_step_floor(scores: dict) -> None:
+    """The root cause names the sidecar's decisive step (0.774 measured on 452 labelled traces)."""
+    assert scores["decisive_step_accuracy"] >= 0.774 - MARGIN, scores["decisive"]

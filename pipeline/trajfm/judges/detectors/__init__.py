@@ -13,7 +13,7 @@ findings at the same step). Each detector is `detect(view) -> list[Finding]` ove
 | entities       | hallucinated_entity                                                   |
 | completion     | overstated_completion, unverified_subagent_failure                    |
 | output         | output_format_ignored, leftover_artefacts                             |
-| termination    | continued_after_answer, max_steps_reached, premature_termination      |
+| termination    | continued_after_answer, max_steps_reached, premature_termination, stopped_on_a_guess |
 | coverage       | premature_termination (requests never acted on), continued_after_answer (calls after the answer was known) |
 | ambiguity      | no_clarification                                                      |
 | retrieval      | search_churn                                                          |
@@ -48,7 +48,11 @@ from trajfm.judges.detectors.model_turns import (
 from trajfm.judges.detectors.output import detect_leftover_artefacts, detect_output_format
 from trajfm.judges.detectors.repetition import detect_repeated_actions, detect_repeated_thoughts
 from trajfm.judges.detectors.retrieval import detect_search_churn
-from trajfm.judges.detectors.termination import detect_continued_after_answer, detect_termination
+from trajfm.judges.detectors.termination import (
+    detect_continued_after_answer,
+    detect_stopped_on_a_guess,
+    detect_termination,
+)
 from trajfm.traces.model import Trace
 
 Detector = Callable[[TraceView], list[Finding]]
@@ -69,6 +73,7 @@ DETECTORS: tuple[Detector, ...] = (
     detect_continued_after_answer,
     detect_calls_after_answer_known,
     detect_termination,
+    detect_stopped_on_a_guess,
     detect_unmet_requests,
     detect_overstated_completion,
     detect_unsupported_answers,

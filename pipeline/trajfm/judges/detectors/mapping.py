@@ -139,6 +139,14 @@ FINDING_KINDS: dict[str, KindSpec] = {
         blocks_completion=True,
         confidence=0.7,
     ),
+    "stopped_on_a_guess": KindSpec(
+        "Stopped on a Guess That the Work Was Done",
+        # the run ended before the work was verified done (MAST 3.1); the end of the task was decided wrongly
+        # (TRAIL Task Orchestration); a required step was skipped (AgentRx)
+        {"mast": ("3.1",), "trail": ("task_orchestration",), "agentrx": ("plan_adherence_failure",)},
+        blocks_completion=True,
+        confidence=0.6,
+    ),
     "leftover_artefacts": KindSpec(
         "Extraneous Output Artefacts",
         {},

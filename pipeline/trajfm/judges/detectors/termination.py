@@ -9,6 +9,11 @@ or the run stops without a final answer or finish action after many calls (it wa
 `premature_termination`: the run ended without a final answer after only a few calls, or the final answer (or
 the last reasoning) still announces work to be done ("next I will", "still need to", "once the data is
 available").
+
+`stopped_on_a_guess`: the reasoning that ends the run judges the work done by a hedge rather than by what the
+results show ("that should be enough", "I think I can answer already", "no need to go further", "I have the
+gist"), and the answer does not admit a failure. Unlike the kinds above this is the agent's own decision, not a
+symptom of how the run ended, so it can be the root cause (at the finishing step).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import re
 
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.base import Finding, TraceView
+from trajfm.judges.detectors.errors import ADMITS_FAILURE
 
 _FINAL_MARK = re.compile(r"\bfinal answer\s*:", re.I)
 _LIMIT = tx.Pattern(
@@ -33,6 +39,28 @@ _PENDING = tx.Pattern(
     r"in the next step|let me (?:now )?(?:call|run|use|retrieve|download|fetch|analy[sz]e))\b",
 )
 CUT_OFF_MIN_ACTS = 6
+# Stopping on a hedge: sufficiency asserted by guess ("should be enough"), not established by a result.
+_GUESSED_STOP = tx.Pattern(
+    r"\b(?:should|ought to|probably|likely|might|may) be (?:enough|sufficient|good enough)\b|"
+    r"\b(?:i think|i guess|i suppose|presumably|probably) (?:i|we) (?:can|could) (?:answer|finish|stop|respond|"
+    r"wrap up|conclude)|\b(?:can|could) (?:answer|respond|finish) already\b|"
+    r"\bno need to (?:go (?:any ?)?further|continue|check|verify|look (?:any ?)?further|dig (?:any )?deeper)\b|"
+    r"\b(?:have|got) the gist\b|\b(?:is|are|seems?) (?:sufficient|enough) for (?:a |an )?(?:response|reply|answer)\b|"
+    r"\bgood enough to (?:answer|respond|report)\b|\bskip (?:the rest|the remaining|further)\b",
+    needles=(
+        "enough",
+        "sufficient",
+        "think",
+        "guess",
+        "suppose",
+        "presumably",
+        "probably",
+        "already",
+        "no need",
+        "gist",
+        "skip",
+    ),  # fmt: skip
+)
 
 
 def detect_continued_after_answer(view: TraceView) -> list[Finding]:
@@ -145,6 +173,27 @@ def detect_termination(view: TraceView) -> list[Finding]:
             )
         ]
     return []
+
+
+def detect_stopped_on_a_guess(view: TraceView) -> list[Finding]:
+    fin = next((a for a in view.main_acts if a.is_finish), None)
+    if fin is None or fin.thought is None:
+        return []
+    # the reasoning before its own "Final Answer:" (the answer itself is judged elsewhere)
+    text = _FINAL_MARK.split(fin.thought.content[:3000], maxsplit=1)[0]
+    m = _GUESSED_STOP.search(text)
+    if m is None or ADMITS_FAILURE.search(view.final_answer[:3000]):
+        return []
+    return [
+        Finding(
+            kind="stopped_on_a_guess",
+            steps=[fin.index],
+            evidence=tx.quote_match(text, m, context=40),
+            detail=f'the agent ended the run on a guess that it had enough ("{tx.short(m.group(0), 50)}")',
+            position=fin.thought.position,
+            agent=fin.step.agent,
+        )
+    ]
 
 
 def _limit_finding(view: TraceView, evidence: str, detail: str) -> Finding:
