@@ -137,22 +137,7 @@ def _catalogue(planted: list[PlantedTrace]) -> dict[str, dict[str, Any]]:
 
 
 def _prf_rows(gold: list[set[str]], pred: list[set[str]], labels: list[str]) -> list[dict[str, Any]]:
-    counts = m.per_label_counts(pred, gold)
-    rows = []
-    for lab in labels:
-        c = counts.get(lab, {"tp": 0, "fp": 0, "fn": 0, "support": 0})
-        p, r, f = m.prf(c["tp"], c["fp"], c["fn"])
-        rows.append(
-            {
-                "label": lab,
-                "support": c["support"],
-                "predicted": c["tp"] + c["fp"],
-                "precision": p,
-                "recall": r,
-                "f1": f,
-            }
-        )
-    return rows
+    return [{"label": lab, **row} for lab, row in m.per_label_prf(pred, gold, labels).items()]
 
 
 def score(
@@ -163,14 +148,8 @@ def score(
     pred_modes = [{f.mode_id for f in d.detected} if d is not None else set() for d in diagnoses]
     gold_beh = [p.behaviour_ids or {"clean_success"} for p in planted]
     pred_beh = [behaviours_found(d, catalogue) if d is not None else set() for d in diagnoses]
-    tp = sum(len(g & p) for g, p in zip(gold_modes, pred_modes, strict=True))
-    fp = sum(len(p - g) for g, p in zip(gold_modes, pred_modes, strict=True))
-    fn = sum(len(g - p) for g, p in zip(gold_modes, pred_modes, strict=True))
-    mp, mr, mf = m.prf(tp, fp, fn)
-    btp = sum(len(g & p) for g, p in zip(gold_beh, pred_beh, strict=True))
-    bfp = sum(len(p - g) for g, p in zip(gold_beh, pred_beh, strict=True))
-    bfn = sum(len(g - p) for g, p in zip(gold_beh, pred_beh, strict=True))
-    bp, br, _ = m.prf(btp, bfp, bfn)
+    mp, mr, mf = m.set_prf_micro(pred_modes, gold_modes)
+    bp, br, _ = m.set_prf_micro(pred_beh, gold_beh)
     with_step = [(p, d) for p, d in zip(planted, diagnoses, strict=True) if p.decisive_step is not None]
     with_agent = [(p, d) for p, d in zip(planted, diagnoses, strict=True) if p.decisive_agent]
     metrics = {

@@ -139,6 +139,14 @@ def read_records(path: Path, *, limit: int | None = None) -> tuple[list[Labelled
     return out, notes
 
 
+def _f1(gold: list[bool], pred: list[bool]) -> float:
+    """F1 of binary predictions against binary gold, cell by cell."""
+    tp = sum(1 for a, b in zip(gold, pred, strict=True) if a and b)
+    fp = sum(1 for a, b in zip(gold, pred, strict=True) if b and not a)
+    fn = sum(1 for a, b in zip(gold, pred, strict=True) if a and not b)
+    return m.prf(tp, fp, fn)[2]
+
+
 def score(
     records: list[LabelledRecord], preds: list[set[str] | None]
 ) -> tuple[dict[str, float], list[dict[str, Any]]]:
@@ -156,10 +164,7 @@ def score(
                 p.append(mode in (pred or set()))
         if not g:
             continue
-        tp = sum(1 for a, b in zip(g, p, strict=True) if a and b)
-        fp = sum(1 for a, b in zip(g, p, strict=True) if b and not a)
-        fn = sum(1 for a, b in zip(g, p, strict=True) if a and not b)
-        _, _, f1 = m.prf(tp, fp, fn)
+        f1 = _f1(g, p)
         if any(g):
             f1s.append(f1)
         per_mode.append(
@@ -174,13 +179,10 @@ def score(
         )
         cells_g.extend(g)
         cells_p.extend(p)
-    tp = sum(1 for a, b in zip(cells_g, cells_p, strict=True) if a and b)
-    fp = sum(1 for a, b in zip(cells_g, cells_p, strict=True) if b and not a)
-    fn = sum(1 for a, b in zip(cells_g, cells_p, strict=True) if a and not b)
     metrics = {
         "accuracy": m.accuracy(cells_p, cells_g),
         "kappa": m.cohen_kappa(cells_p, cells_g),
-        "f1_micro": m.prf(tp, fp, fn)[2],
+        "f1_micro": _f1(cells_g, cells_p),
         "f1_macro": sum(f1s) / len(f1s) if f1s else m.NAN,
     }
     return metrics, per_mode

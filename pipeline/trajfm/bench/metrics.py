@@ -71,6 +71,25 @@ def per_label_counts(
     return counts
 
 
+def per_label_prf(
+    pred: Sequence[Iterable[Hashable]], gold: Sequence[Iterable[Hashable]], labels: Iterable[Hashable]
+) -> dict[Hashable, dict[str, float]]:
+    """Per label of `labels`: gold support, times predicted, precision, recall, F1 (the per-label tables)."""
+    counts = per_label_counts(pred, gold)
+    out: dict[Hashable, dict[str, float]] = {}
+    for lab in labels:
+        c = counts.get(lab, {"tp": 0, "fp": 0, "fn": 0, "support": 0})
+        p, r, f = prf(c["tp"], c["fp"], c["fn"])
+        out[lab] = {
+            "support": c["support"],
+            "predicted": c["tp"] + c["fp"],
+            "precision": p,
+            "recall": r,
+            "f1": f,
+        }
+    return out
+
+
 def multilabel_f1(
     pred: Sequence[Iterable[Hashable]],
     gold: Sequence[Iterable[Hashable]],

@@ -189,23 +189,15 @@ def score(
 
 def category_table(gold: list[LabelledTrace], pred_categories: list[set[str]]) -> list[dict[str, Any]]:
     """Per TRAIL category: traces with it in gold (support), predicted, precision, recall, F1."""
-    counts = m.per_label_counts(pred_categories, [g.gold_categories for g in gold])
-    rows = []
-    for mode in load_taxonomy("trail").modes:
-        c = counts.get(mode.id, {"tp": 0, "fp": 0, "fn": 0, "support": 0})
-        if not (c["support"] or c["tp"] + c["fp"]):
-            continue
-        p, r, f = m.prf(c["tp"], c["fp"], c["fn"])
-        rows.append(
-            {
-                "mode": mode.name,
-                "support": c["support"],
-                "predicted": c["tp"] + c["fp"],
-                "precision": p,
-                "recall": r,
-                "f1": f,
-            }
-        )
+    modes = load_taxonomy("trail").modes
+    per_mode = m.per_label_prf(
+        pred_categories, [g.gold_categories for g in gold], [mode.id for mode in modes]
+    )
+    rows = [
+        {"mode": mode.name, **per_mode[mode.id]}
+        for mode in modes
+        if per_mode[mode.id]["support"] or per_mode[mode.id]["predicted"]
+    ]
     return sorted(rows, key=lambda row: -row["support"])
 
 
