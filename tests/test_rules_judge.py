@@ -375,7 +375,8 @@ def test_leftover_artefacts_are_novel_only_and_do_not_block_completion() -> None
     assert detected(d) == set()
     assert [n.title for n in d.novel] == ["Extraneous Output Artefacts"]
     assert d.task_completed is True
-    assert d.root_cause_step is None  # cosmetic findings are never the root cause
+    # with nothing decisive, the cosmetic flaw is the step to look at (it never outranks a decisive finding)
+    assert (d.root_cause_step, d.root_cause_agent) == (2, "Planner")
 
 
 def test_action_reasoning_mismatch_tool_and_entity() -> None:
@@ -522,7 +523,9 @@ def test_root_cause_is_first_decisive_finding() -> None:
     findings = run_detectors(t)
     # The error is the service's (HTTP 503), not the call's: the decisive choice is the identical retry.
     assert select_root_cause(findings, t) == (3, "Planner")
-    assert select_root_cause([f for f in findings if f.kind == "leftover_artefacts"], t) == (None, None)
+    leftover = [f for f in findings if f.kind == "leftover_artefacts"]
+    assert leftover and select_root_cause(leftover, t) == (4, "Planner")  # named only when alone
+    assert select_root_cause([], t) == (None, None)
 
 
 def test_registry_builtins_options_and_plugins() -> None:

@@ -56,12 +56,21 @@ def select_root_cause(findings: list[Finding], trace: Trace) -> tuple[int | None
     visible error usually went wrong at a choice, not where it stopped. Kinds
     marked `decisive=False` (cosmetic ones such as leftover artefacts, or repeated reasoning) never count.
     The agent is the candidate's agent, else the agent of the first step with that index, else the trace's first
-    agent. Returns (None, None) when no decisive finding fired and the source does not record a failure.
+    agent. When only non-decisive findings fired and the source does not record a failure, the first of them
+    is named (the flaw to look at); with no finding at all, (None, None).
     """
     decisive = [f for f in findings if FINDING_KINDS[f.kind].decisive and f.steps]
     # The source's own outcome (Who&When's is_correct, a tau-bench reward below 1) also marks a failed run.
     if not decisive and trace.is_correct is not False:
-        return None, None
+        # Only cosmetic flaws (leftover artefacts, repeated reasoning) in a run not known to have failed: the first
+        # of them is the step a reader should look at; with none, there is nothing to blame.
+        minor = [f for f in findings if f.steps]
+        if not minor:
+            return None, None
+        first = min(minor, key=lambda f: (f.position, min(f.steps)))
+        return min(first.steps), first.agent or next(
+            (s.agent for s in trace.steps if s.index == min(first.steps) and s.agent), None
+        )
     view = build_view(trace)
     # Reading-order position of each step number's first main-level step (where a cause step is placed).
     first_pos: dict[int, int] = {}
