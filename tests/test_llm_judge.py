@@ -516,6 +516,15 @@ _RUN_SCRIPT = textwrap.dedent(
 )
 
 
+def _sigkill_after_requests(proc: subprocess.Popen, ep: LocalEndpoint, n: int, *, within_s: float) -> None:
+    """SIGKILL `proc` mid-run: once the endpoint has seen `n` requests (or `within_s` passed, or it ended)."""
+    deadline = time.time() + within_s
+    while len(ep.requests) < n and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+
+
 @pytest.mark.slow
 def test_sigkill_mid_run_then_restart_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     n = 60
@@ -528,11 +537,7 @@ def test_sigkill_mid_run_then_restart_loses_and_duplicates_nothing(tmp_path: Pat
     with LocalEndpoint(EndpointConfig(latency_ms=100)) as ep:
         proc = subprocess.Popen([sys.executable, str(script), ep.url, str(run_root), str(n)], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-        deadline = time.time() + 60
-        while len(ep.requests) < 24 and time.time() < deadline and proc.poll() is None:
-            time.sleep(0.01)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+        _sigkill_after_requests(proc, ep, 24, within_s=60)
         assert proc.returncode == -signal.SIGKILL
         n_killed = len(ep.requests)
         assert not (run_root / "diagnoses.parquet").exists()  # the first run never finished
@@ -607,11 +612,7 @@ def test_extract_cli_killed_with_sigkill_resumes_without_loss_or_duplicates(
                "--model", "trajfm-test", "--base-url", ep.url, "--concurrency", "4", "--limit", str(n),
                "--no-progress"]  # fmt: skip
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.time() + 90
-        while len(ep.requests) < 24 and time.time() < deadline and proc.poll() is None:
-            time.sleep(0.01)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+        _sigkill_after_requests(proc, ep, 24, within_s=90)
         assert proc.returncode == -signal.SIGKILL
         n_killed = len(ep.requests)
         assert not (run_root / "diagnoses.parquet").exists()
