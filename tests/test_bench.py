@@ -322,6 +322,8 @@ def test_bench_mast_slice_warns_labels_unreliable(datasets_dir: Path) -> None:
     (res,) = run_bench("mast", datasets_dir / "mast_mad_human", limit=3)
     _check_result(res, 3)
     assert res.warnings and "unreliable" in res.warnings[0]
+    # all three records in the slice load, so no "could not be loaded" note (it once went negative with --limit)
+    assert not any("could not be loaded" in n for n in res.notes), res.notes
     assert {row["mode"] for row in res.extra_tables["per_mode"]} <= {
         f"{a}.{b}" for a in (1, 2, 3) for b in range(1, 7)
     }

@@ -217,7 +217,9 @@ def run(path: Path, settings: BenchSettings) -> list[BenchResult]:
         records, notes = read_records(path, limit=settings.limit)
         file = path / FILE_NAME if path.is_dir() else path
         traces = load_dataset_traces([file])
-        matched = match_traces(records, traces)
+        # Only the labelled records in scope (a --limit keeps the first N) count as matched.
+        wanted = {r.record for r in records}
+        matched = {k: t for k, t in match_traces(records, traces).items() if k in wanted}
         judged, status = settings.judge_labelled(records, lambda r: r.record, matched, taxonomy="mast")
         preds: list[set[str] | None] = []
         per_trace = []
