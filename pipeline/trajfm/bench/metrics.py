@@ -103,7 +103,8 @@ def multilabel_f1(
     mean over the label columns; `micro` pools the counts.
     """
     counts = per_label_counts(pred, gold)
-    cols = list(labels) if labels is not None else list(counts)
+    # Sorted so float sums run in one order whatever the set iteration order (PYTHONHASHSEED) was.
+    cols = sorted(labels if labels is not None else counts, key=str)
     if not cols:
         return NAN
     zero = {"tp": 0, "fp": 0, "fn": 0, "support": 0}
