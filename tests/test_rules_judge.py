@@ -632,3 +632,33 @@ def test_stopping_on_a_hedge_is_a_guessed_stop_and_the_root_cause() -> None:
     honest = react("Find anomalies in Chiller 6's history.", steps, "I could not run the anomaly detection.")
     honest.steps[-2].content = "No need to go further."
     assert "stopped_on_a_guess" not in kinds(honest)
+
+
+def _chat(messages: list[tuple[str, str, str | None]]) -> Trace:
+    """A tool-calling chat: (role, content, tool name or None); a tool result follows each call."""
+    steps: list[Step] = []
+    for i, (role, content, tool) in enumerate(messages, start=1):
+        if tool:
+            steps.append(Step(position=len(steps), index=i, kind="tool_call", content=f"{tool}({{}})",
+                              agent="assistant", tool_name=tool, tool_input="{}"))  # fmt: skip
+        elif role == "tool":
+            steps.append(
+                Step(position=len(steps), index=i, kind="tool_result", content=content, agent="tool")
+            )
+        else:
+            steps.append(Step(position=len(steps), index=i, kind="message", content=content, agent=role))
+    return Trace("chat", "c.json", "test", steps=steps, task="How many shirts are there?", final_answer=None)
+
+
+def test_a_count_no_result_contains_is_an_unsupported_count() -> None:
+    result = '{"variants": {"a": {"available": true}, "b": {"available": true}, "c": {"available": false}}}'
+    counted = _chat([("user", "How many shirt options are available?", None), ("assistant", "", "get_product"),
+                     ("tool", result, None), ("assistant", "There are 3 available shirt options.", None)])  # fmt: skip
+    found = [f for f in run_detectors(counted) if f.kind == "unsupported_count"]
+    assert [f.steps for f in found] == [[4]] and "3 available shirt options" in found[0].evidence
+    assert "misinterpretation_of_tool_output" in detected(diagnose(counted, load_taxonomy("agentrx")))
+    # a count the result states is supported; a price with decimals is not a count
+    stated = _chat([("user", "How many shirt options are available?", None), ("assistant", "", "get_product"),
+                    ("tool", '{"available_count": 2}', None),
+                    ("assistant", "There are 2 available shirt options at 12.50 each.", None)])  # fmt: skip
+    assert "unsupported_count" not in kinds(stated)

@@ -69,7 +69,7 @@ def _failed_unrepaired(view: TraceView) -> list[tuple[Act, str]]:
         if m is None:
             continue
         repaired = any(
-            same_request(a, b)
+            (same_request(a, b) or tx.alternative_tool(a.tool, b.tool))
             and b.result is not None
             and not result_failed(view, b)
             and not _EMPTY.search(view.head(b.result)[:1500], view.low(b.result)[:1500])

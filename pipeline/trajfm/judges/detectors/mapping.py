@@ -147,6 +147,17 @@ FINDING_KINDS: dict[str, KindSpec] = {
         blocks_completion=True,
         confidence=0.6,
     ),
+    "unsupported_count": KindSpec(
+        "Reported a Count No Result Contains",
+        # a figure told to the user that no tool gave: the agent read it off a result itself, unchecked (MAST
+        # 3.2); reading a tool's output wrongly is TRAIL's and AgentRx's misinterpretation of tool output
+        {
+            "mast": ("3.2",),
+            "trail": ("tool_output_misinterpretation",),
+            "agentrx": ("misinterpretation_of_tool_output",),
+        },
+        confidence=0.5,
+    ),
     "leftover_artefacts": KindSpec(
         "Extraneous Output Artefacts",
         {},

@@ -8,7 +8,7 @@ Contract, framework-neutral (never looks at `Trace.source_format`):
   (`errors.error_in`: a traceback, a non-zero exit code, an exception name, "execution failed", an HTTP 4xx/5xx,
   a JSON error status ...) or that carries an error label ("Error:", "Exception:") anywhere in its head, mapped to the step that *caused* it: for the result of an action, that action (or, when the call went to another
   agent of the trace that answers under its own name, that agent's result: the sub-agent failed); for a
-  chat message (a terminal or tool speaking in a multi-agent log), the nearest earlier message by another
+  chat message (a terminal or tool speaking in a multi-agent log without tool calls), the nearest earlier message by another
   speaker, the one whose code or request produced the output; otherwise the step itself (an error span).
   On Who&When's labelled logs this "blame the producer of the first error" rule finds the experts' decisive step
   far more often than any other signal the rules see (see `trajfm bench whowhen`).
@@ -125,8 +125,11 @@ def _recovered(view: TraceView, act: Act) -> bool:
 def first_error_origin(view: TraceView) -> Step | None:
     """The step that produced the trace's first error signal (see the module docstring), or None."""
     acts_by_result = {id(a.result): a for a in view.acts if a.result is not None}
+    # In a log with tool calls, errors come back as tool results; a message there is a participant speaking
+    # ("splitting the payment is not supported" is an answer, not a failure of the previous speaker).
+    shown_by = ("span",) if view.acts else ("message", "span")
     for k, step in enumerate(view.trace.steps):
-        can_show_error = step.kind in RESULT_KINDS or step.kind in ("message", "span")
+        can_show_error = step.kind in RESULT_KINDS or step.kind in shown_by
         if not (can_show_error and step.content):
             continue
         if _failed(view, step):
