@@ -662,3 +662,20 @@ def test_a_count_no_result_contains_is_an_unsupported_count() -> None:
                     ("tool", '{"available_count": 2}', None),
                     ("assistant", "There are 2 available shirt options at 12.50 each.", None)])  # fmt: skip
     assert "unsupported_count" not in kinds(stated)
+
+
+def test_a_run_cut_off_at_its_step_limit_is_blamed_where_it_stopped_progressing() -> None:
+    steps = [
+        (
+            "Download.",
+            "IoTAgent",
+            "request=download history of Chiller 6",
+            "Saved 120 readings, mean 4.2 kW.",
+        ),
+        ("Read it.", "jsonreader", "file=a.json", '[{"t": 1, "kW": 4.1}, {"t": 2, "kW": 4.3}]'),
+    ] + [(f"Check {k}.", "IoTAgent", f"request=check detail {k}", "Nothing new.") for k in "abcd"]
+    t = react("Summarise Chiller 6's power.", steps, None, finish=False)
+    t.meta = {"max_steps": 6}
+    findings = run_detectors(t)
+    assert "max_steps_reached" in [f.kind for f in findings]
+    assert select_root_cause(findings, t) == (3, "Planner")  # the first call after which nothing new came

@@ -27,7 +27,7 @@ from trajfm.judges.base import Diagnosis, ModeFinding, NovelMode
 from trajfm.judges.detectors import FINDING_KINDS, Finding, build_view, run_detectors
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.actions import bad_tool_name
-from trajfm.judges.detectors.origin import first_error_origin, first_reply, first_state_change
+from trajfm.judges.detectors.origin import first_error_origin, first_reply, first_state_change, stalled_from
 from trajfm.taxonomy import Taxonomy
 from trajfm.traces.model import Trace
 
@@ -50,7 +50,9 @@ def select_root_cause(findings: list[Finding], trace: Trace) -> tuple[int | None
     rejected; an error the agent recovered from is skipped, and for a failure of the service itself the agent's
     reaction is blamed) and every decisive finding that is not an end-of-run symptom, placed at the step of the
     agent's own choice (`KindSpec.cause`: a repetition at its repeat, a false success claim where it is made).
-    The earliest candidate wins. With no candidate, the first call that changes state is blamed
+    The earliest candidate wins. With no candidate, a run that hit its step limit or looped after its answer is
+    blamed where its trailing calls stopped telling anything new (`detectors.origin.stalled_from`); otherwise
+    the first call that changes state is blamed
     (`detectors.origin.first_state_change`: a misread request or result becomes consequential there), else the
     first agent reply after the opening step (`detectors.origin.first_reply`): a run that failed without any
     visible error usually went wrong at a choice, not where it stopped. Kinds
@@ -90,7 +92,9 @@ def select_root_cause(findings: list[Finding], trace: Trace) -> tuple[int | None
     if candidates:
         _, step, agent = min(candidates, key=lambda c: (c[0], c[1]))
     else:
-        reply = first_state_change(view) or first_reply(view)
+        # A run cut off at its step limit or looping after its answer went wrong where it stopped progressing.
+        stalled = stalled_from(view) if any(f.kind in END_OF_RUN_KINDS for f in decisive) else None
+        reply = stalled or first_state_change(view) or first_reply(view)
         if reply is not None:
             step, agent = reply.index, reply.agent
         elif decisive:

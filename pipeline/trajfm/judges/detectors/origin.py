@@ -20,6 +20,9 @@ Contract, framework-neutral (never looks at `Trace.source_format`):
   `find_user_id_by_name_zip`, succeeded): the run went on past it, so it did not decide the outcome.
 - `first_reply(view)`: the first agent step after the opening one (the task statement, or an agent restating
   it), skipping system steps and tool output: the earliest point at which an agent made a choice.
+- `stalled_from(view)`: the first call of the run's trailing stretch of at least `STALL_MIN_CALLS` calls whose
+  results tell nothing new (no number that is not already in an earlier step or in the call itself):
+  where a run that hit its step limit or kept going after its answer stopped making progress.
 - `first_state_change(view)`: the first main-level call whose tool name starts with a verb that changes state
   (modify, cancel, return, exchange, update, delete, create, transfer, book, send, submit ...): in a failed run
   with no visible error, a wrong reading of the request or of a result becomes consequential there.
@@ -157,6 +160,32 @@ def _reaction(view: TraceView, k: int) -> Step | None:
             continue
         return st
     return None
+
+
+STALL_MIN_CALLS = 3
+# Information a result can add: numbers (readings, counts, ids). Words are not counted: results phrase the same
+# nothing ("no change from the earlier answer", "nothing new", "Done: <the request>") in ever new words.
+_INFO_WORD = re.compile(r"\d+(?:\.\d+)?")
+
+
+def stalled_from(view: TraceView) -> Step | None:
+    """The first call of the trailing no-progress stretch (see the module docstring), or None."""
+    acts = [a for a in view.main_acts if not a.is_finish]
+    if len(acts) < STALL_MIN_CALLS:
+        return None
+    seen: set[str] = set(_INFO_WORD.findall(view.task.lower()))
+    new_info: list[bool] = []
+    for a in acts:
+        own = set(_INFO_WORD.findall(f"{a.tool} {a.args}".lower()))
+        got = set(_INFO_WORD.findall(view.head(a.result)[:2000].lower())) if a.result is not None else set()
+        new_info.append(bool(got - seen - own))
+        seen |= got | own
+    k = len(acts)
+    while k > 0 and not new_info[k - 1]:
+        k -= 1
+    if len(acts) - k < STALL_MIN_CALLS:
+        return None
+    return acts[k].step
 
 
 def first_state_change(view: TraceView) -> Step | None:
