@@ -679,3 +679,25 @@ def test_a_run_cut_off_at_its_step_limit_is_blamed_where_it_stopped_progressing(
     findings = run_detectors(t)
     assert "max_steps_reached" in [f.kind for f in findings]
     assert select_root_cause(findings, t) == (3, "Planner")  # the first call after which nothing new came
+
+
+def test_a_slip_the_run_got_past_is_not_the_root_cause_when_a_weightier_finding_follows() -> None:
+    t = react(
+        "Get the tonnage of Chiller 6.",
+        [
+            ("Get it.", "IoTAgent", "request=tonnage of Chiller 6", "410"),
+            ("Get it again.", "IoTAgent", "request=tonnage of Chiller 6", "410"),  # a repeat: a slip
+            (
+                "Now Chiller 99.",
+                "IoTAgent",
+                "request=tonnage of Chiller 99",
+                "No asset named Chiller 99 exists.",
+            ),
+        ],
+        "Chiller 99 has a tonnage of 410.",
+    )
+    findings = run_detectors(t)
+    assert {"repeated_action", "hallucinated_entity"} <= {f.kind for f in findings}
+    assert select_root_cause(findings, t)[0] == 3
+    alone = [f for f in findings if f.kind == "repeated_action"]
+    assert select_root_cause(alone, t)[0] == 2  # with nothing weightier, the slip is named (at its repeat)

@@ -38,7 +38,7 @@ UNDETECTED_CONFIDENCE = 0.6
 
 
 # Kinds that say how a run ended, not why it failed: they sit at the end of the run, so they decide the root cause
-# only through `first_reply` when nothing earlier explains the failure.
+# only through where the run stopped progressing (`stalled_from`) or the fallbacks.
 END_OF_RUN_KINDS = frozenset({"premature_termination", "max_steps_reached", "continued_after_answer"})
 
 
@@ -50,10 +50,11 @@ def select_root_cause(findings: list[Finding], trace: Trace) -> tuple[int | None
     rejected; an error the agent recovered from is skipped, and for a failure of the service itself the agent's
     reaction is blamed) and every decisive finding that is not an end-of-run symptom, placed at the step of the
     agent's own choice (`KindSpec.cause`: a repetition at its repeat, a false success claim where it is made).
-    The earliest candidate wins. With no candidate, a run that hit its step limit or looped after its answer is
-    blamed where its trailing calls stopped telling anything new (`detectors.origin.stalled_from`); otherwise
-    the first call that changes state is blamed
-    (`detectors.origin.first_state_change`: a misread request or result becomes consequential there), else the
+    The earliest candidate wins, except that a slip the run got past (`KindSpec.slip`: a repeated call, a
+    malformed action then retried, a call at odds with its reasoning) yields to any later weightier candidate;
+    a run that hit its step limit or looped after its answer adds where its trailing calls stopped telling
+    anything new (`detectors.origin.stalled_from`). With no candidate, the first call that changes state is
+    blamed (`detectors.origin.first_state_change`: a misread request or result becomes consequential there), else the
     first agent reply after the opening step (`detectors.origin.first_reply`): a run that failed without any
     visible error usually went wrong at a choice, not where it stopped. Kinds
     marked `decisive=False` (cosmetic ones such as leftover artefacts, or repeated reasoning) never count.
@@ -79,22 +80,28 @@ def select_root_cause(findings: list[Finding], trace: Trace) -> tuple[int | None
     for s in trace.steps:
         if s.depth == 0:
             first_pos.setdefault(s.index, s.position)
-    candidates: list[tuple[int, int, str | None]] = []
+    # (position, step, agent, weighty): a slip the run got past (`KindSpec.slip`) is not weighty
+    candidates: list[tuple[int, int, str | None, bool]] = []
     for f in decisive:
         if f.kind in END_OF_RUN_KINDS:
             continue
         step = _cause_step(f)
         pos = f.position if step == min(f.steps) else first_pos.get(step, f.position)
-        candidates.append((pos, step, _callee(f, trace) or f.agent))
+        candidates.append((pos, step, _callee(f, trace) or f.agent, not FINDING_KINDS[f.kind].slip))
     origin = first_error_origin(view)
     if origin is not None:
-        candidates.append((origin.position, origin.index, origin.agent))
+        candidates.append((origin.position, origin.index, origin.agent, True))
+    # A run cut off at its step limit or looping after its answer went wrong where it stopped progressing.
+    stalled = stalled_from(view) if any(f.kind in END_OF_RUN_KINDS for f in decisive) else None
+    if stalled is not None:
+        candidates.append((stalled.position, stalled.index, stalled.agent, True))
+    # A slip the run got past (a repeated call, a malformed action that was retried, reasoning at odds with the
+    # call) explains less than a later choice or error: the earliest weighty candidate wins, else the earliest.
+    weighty = [c for c in candidates if c[3]]
     if candidates:
-        _, step, agent = min(candidates, key=lambda c: (c[0], c[1]))
+        _, step, agent, _ = min(weighty or candidates, key=lambda c: (c[0], c[1]))
     else:
-        # A run cut off at its step limit or looping after its answer went wrong where it stopped progressing.
-        stalled = stalled_from(view) if any(f.kind in END_OF_RUN_KINDS for f in decisive) else None
-        reply = stalled or first_state_change(view) or first_reply(view)
+        reply = first_state_change(view) or first_reply(view)
         if reply is not None:
             step, agent = reply.index, reply.agent
         elif decisive:

@@ -13,6 +13,8 @@
   (default), "repeat" (the second step: a repetition or an identical retry goes wrong when it repeats, not at
   the call it repeats) or "last" (a claim of success is wrong where it is made, not at the error it hides).
 - `blame_callee`: the root cause is the agent the call went to (a sub-agent that failed its task), not the caller.
+- `slip`: a mistake the run usually gets past (a repeated call, a malformed action that is then retried, a call
+  at odds with its reasoning); for the root cause, a later finding that is not a slip explains more.
 
 To support another taxonomy, add its name to `modes` of the kinds that fit; nothing else changes.
 """
@@ -32,6 +34,7 @@ class KindSpec:
     confidence: float = 0.7
     cause: str = "first"
     blame_callee: bool = False
+    slip: bool = False
 
 
 FINDING_KINDS: dict[str, KindSpec] = {
@@ -46,6 +49,7 @@ FINDING_KINDS: dict[str, KindSpec] = {
         },
         confidence=0.85,
         cause="repeat",
+        slip=True,
     ),
     "repeated_thought": KindSpec(
         "Repeated Reasoning",
@@ -86,6 +90,7 @@ FINDING_KINDS: dict[str, KindSpec] = {
         {"mast": ("1.1",), "trail": ("formatting_errors",), "agentrx": ("invalid_invocation",)},
         novel_family="Invalid Action Formatting",
         confidence=0.9,
+        slip=True,
     ),
     "hallucinated_entity": KindSpec(
         "Non-existent Entity Used",
@@ -169,6 +174,7 @@ FINDING_KINDS: dict[str, KindSpec] = {
         "Action Contradicts Reasoning",
         {"mast": ("2.6",), "trail": ("tool_selection_errors",), "agentrx": ("intent_plan_misalignment",)},
         confidence=0.7,
+        slip=True,
     ),
     "unsupported_answer": KindSpec(
         "Answer Given Without Evidence",
