@@ -21,7 +21,8 @@ Contract, framework-neutral (never looks at `Trace.source_format`):
 - `first_reply(view)`: the first agent step after the opening one (the task statement, or an agent restating
   it), skipping system steps and tool output: the earliest point at which an agent made a choice.
 - `stalled_from(view)`: the first call of the run's trailing stretch of at least `STALL_MIN_CALLS` calls whose
-  results tell nothing new (no number that is not already in an earlier step or in the call itself):
+  results tell nothing new (fewer than two numbers or names that are not already in the task, an earlier result
+  or the call itself):
   where a run that hit its step limit or kept going after its answer stopped making progress.
 - `first_state_change(view)`: the first main-level call whose tool name starts with a verb that changes state
   (modify, cancel, return, exchange, update, delete, create, transfer, book, send, submit ...): in a failed run
@@ -45,7 +46,7 @@ HEAD_CHARS = 400
 # The environment failed, not the call: server errors, unavailability, timeouts, dropped connections, throttling.
 _ENVIRONMENT = re.compile(
     r"\b(?:(?:http|status|error|code)\s*:?\s*5\d\d\b|5\d\d (?:internal server error|bad gateway|service unavailable|"
-    r"gateway time-?out)|service (?:is )?(?:temporarily )?unavailable|timed? ?out\b(?!\s*=)|connection (?:refused|"
+    r"gateway time-?out)|(?:service|endpoint|server|backend|host|api) (?:is )?(?:temporarily )?unavailable|timed? ?out\b(?!\s*=)|connection (?:refused|"
     r"reset|aborted|error|closed)|rate limit|too many requests|upstream service|raised inside|internal (?:server )?"
     r"error)",
     re.I,
@@ -163,9 +164,11 @@ def _reaction(view: TraceView, k: int) -> Step | None:
 
 
 STALL_MIN_CALLS = 3
-# Information a result can add: numbers (readings, counts, ids). Words are not counted: results phrase the same
-# nothing ("no change from the earlier answer", "nothing new", "Done: <the request>") in ever new words.
-_INFO_WORD = re.compile(r"\d+(?:\.\d+)?")
+# Information a result can add: numbers (readings, counts, ids) and names (capitalised words). Lower-case words
+# are not counted: results phrase the same nothing ("no change from the earlier answer", "nothing new") in ever
+# new words. Two new items at least, so one capitalised sentence opening ("Done:") is not news.
+_INFO_WORD = re.compile(r"\d+(?:\.\d+)?|\b[A-Z][A-Za-z]+")
+MIN_NEW_ITEMS = 2
 
 
 def stalled_from(view: TraceView) -> Step | None:
@@ -173,12 +176,16 @@ def stalled_from(view: TraceView) -> Step | None:
     acts = [a for a in view.main_acts if not a.is_finish]
     if len(acts) < STALL_MIN_CALLS:
         return None
-    seen: set[str] = set(_INFO_WORD.findall(view.task.lower()))
+    seen: set[str] = {w.lower() for w in _INFO_WORD.findall(view.task)}
     new_info: list[bool] = []
     for a in acts:
-        own = set(_INFO_WORD.findall(f"{a.tool} {a.args}".lower()))
-        got = set(_INFO_WORD.findall(view.head(a.result)[:2000].lower())) if a.result is not None else set()
-        new_info.append(bool(got - seen - own))
+        own = {w.lower() for w in _INFO_WORD.findall(f"{a.tool} {a.args}")}
+        got = (
+            {w.lower() for w in _INFO_WORD.findall(view.head(a.result)[:2000])}
+            if a.result is not None
+            else set()
+        )
+        new_info.append(len(got - seen - own) >= MIN_NEW_ITEMS)
         seen |= got | own
     k = len(acts)
     while k > 0 and not new_info[k - 1]:
