@@ -701,3 +701,17 @@ def test_a_slip_the_run_got_past_is_not_the_root_cause_when_a_weightier_finding_
     assert select_root_cause(findings, t)[0] == 3
     alone = [f for f in findings if f.kind == "repeated_action"]
     assert select_root_cause(alone, t)[0] == 2  # with nothing weightier, the slip is named (at its repeat)
+
+
+def test_saying_an_entity_lacks_a_field_its_result_shows_is_a_contradicted_absence() -> None:
+    order = '{"order_id": "#W1154986", "status": "cancelled", "fulfillments": [{"tracking_id": ["2864223"]}]}'
+    wrong = _chat([("user", "What is the tracking number of #W1154986?", None), ("assistant", "", "get_order"),
+                   ("tool", order, None),
+                   ("assistant", "Order #W1154986 does not have a tracking number: it was cancelled.", None)])  # fmt: skip
+    found = [f for f in run_detectors(wrong) if f.kind == "contradicted_absence"]
+    assert [f.steps for f in found] == [[4]]
+    # the same sentence about another order (whose result was not read) is not contradicted
+    other = _chat([("user", "What is the tracking number of #W1154986?", None), ("assistant", "", "get_order"),
+                   ("tool", order, None),
+                   ("assistant", "Order #W2222222 does not have a tracking number yet.", None)])  # fmt: skip
+    assert "contradicted_absence" not in kinds(other)

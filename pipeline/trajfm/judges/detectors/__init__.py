@@ -17,7 +17,7 @@ findings at the same step). Each detector is `detect(view) -> list[Finding]` ove
 | coverage       | premature_termination (requests never acted on), continued_after_answer (calls after the answer was known) |
 | ambiguity      | no_clarification                                                      |
 | retrieval      | search_churn                                                          |
-| counts         | unsupported_count (a count told to the user that no step contains)    |
+| claims         | unsupported_count, contradicted_absence (what an agent tells the user vs its results) |
 | model_turns    | invalid_action (failed model calls in span trees), unsupported_answer, claimed_unseen_result, announced_call_missing |
 """
 
@@ -29,11 +29,11 @@ from trajfm.judges.detectors.actions import detect_action_reasoning_mismatch, de
 from trajfm.judges.detectors.ambiguity import detect_no_clarification
 from trajfm.judges.detectors.base import Act, Finding, TraceView, build_view
 from trajfm.judges.detectors.call_errors import detect_rejected_calls
+from trajfm.judges.detectors.claims import detect_contradicted_absence, detect_unsupported_counts
 from trajfm.judges.detectors.completion import (
     detect_overstated_completion,
     detect_unverified_subagent_failure,
 )
-from trajfm.judges.detectors.counts import detect_unsupported_counts
 from trajfm.judges.detectors.coverage import (
     detect_calls_after_answer_known,
     detect_unmet_requests,
@@ -81,6 +81,7 @@ DETECTORS: tuple[Detector, ...] = (
     detect_unsupported_answers,
     detect_announced_calls_not_made,
     detect_unsupported_counts,
+    detect_contradicted_absence,
     detect_output_format,
     detect_leftover_artefacts,
 )

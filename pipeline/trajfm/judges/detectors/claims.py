@@ -1,4 +1,6 @@
-"""Counts an agent reports that nothing it was given contains: `unsupported_count`.
+"""What an agent tells the user against what its tool results say.
+
+`unsupported_count`: a count nothing it was given contains.
 
 In a log where an agent calls tools and talks to a user (a tool-calling chat), what the agent tells the user
 about the world should come from the results it got. A count ("11 available options", "3 orders") whose number
@@ -7,8 +9,12 @@ itself from a result, and counting entries of a long result by reading is where 
 points at that message. Only whole numbers followed by a word are counts; amounts with decimals are usually
 sums the agent computed, and they are not checked.
 
-Framework-neutral: it needs message steps by an agent that also makes tool calls, so ReAct logs (no messages),
-multi-agent chats without tool calls and span trees are not checked. At most one finding per trace (the first).
+`contradicted_absence`: the agent says an entity has no X ("order #W115 does not have a tracking number") while
+an earlier result that names the same entity (an id with four or more digits) has a field named like X
+("tracking_id"): it overlooked what the result showed.
+
+Framework-neutral: both need message steps by an agent that also makes tool calls, so ReAct logs (no messages),
+multi-agent chats without tool calls and span trees are not checked. At most one finding of each kind per trace (the first).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from __future__ import annotations
 import re
 
 from trajfm.judges.detectors import text as tx
-from trajfm.judges.detectors.base import Finding, TraceView
+from trajfm.judges.detectors.base import RESULT_KINDS, Finding, TraceView
 
 _USER_ROLES = frozenset({"user", "human", "customer", "client"})
 # "11 available T-shirt options": a whole number, then one to three words; not part of an id, price, date or
@@ -52,4 +58,75 @@ def detect_unsupported_counts(view: TraceView) -> list[Finding]:
         seen.update(_NUMBER.findall(text))
         if st.tool_input:
             seen.update(_NUMBER.findall(st.tool_input))
+    return []
+
+
+_ABSENCE = re.compile(
+    r"\b(?:does not|doesn't|did not|didn't|do not|don't) (?:have|include|contain|show|list) (?:a |an |any )?"
+    r"([a-z]+)|\b(?:has|have|had|there (?:is|are|was|were)) no ([a-z]+)",
+    re.I,
+)
+_ENTITY_ID = re.compile(r"#?[A-Za-z]*\d{4,}")
+# Nouns too general to name a field ("no problem", "no other option", "does not have any details").
+_VAGUE = frozenset(
+    [
+        "other",
+        "more",
+        "further",
+        "such",
+        "problem",
+        "issue",
+        "issues",
+        "access",
+        "information",
+        "record",
+        "records",
+        "details",
+        "data",
+        "need",
+        "way",
+        "idea",
+        "longer",
+    ]
+)
+
+
+def detect_contradicted_absence(view: TraceView) -> list[Finding]:
+    callers = {a.step.agent for a in view.acts if a.step.agent}
+    if not callers:
+        return []
+    results: list[str] = []
+    for st in view.trace.steps:
+        if st.kind in RESULT_KINDS:
+            results.append(st.content or "")
+            continue
+        if not (st.kind == "message" and st.agent in callers and (st.agent or "").lower() not in _USER_ROLES):
+            continue
+        text = st.content or ""
+        ids = set(_ENTITY_ID.findall(text))
+        if not ids:
+            continue
+        for m in _ABSENCE.finditer(text):
+            noun = (m.group(1) or m.group(2) or "").lower()
+            if len(noun) < 4 or noun in _VAGUE:
+                continue
+            # a field name (a quoted JSON key) that starts like the noun, in a result about the same entity
+            field = re.compile(r'"' + re.escape(noun[:6]) + r'[\w ]*"\s*:')
+            shown = next(
+                (r for r in results if ids & set(_ENTITY_ID.findall(r)) and field.search(r.lower())), None
+            )
+            if shown is not None:
+                return [
+                    Finding(
+                        kind="contradicted_absence",
+                        steps=[st.index],
+                        evidence=tx.quote_match(text, m, context=40),
+                        detail=(
+                            f'the agent said "{tx.short(m.group(0), 60)}" but an earlier result about '
+                            f"{sorted(ids)[0]} has a {noun} field"
+                        ),
+                        position=st.position,
+                        agent=st.agent,
+                    )
+                ]
     return []

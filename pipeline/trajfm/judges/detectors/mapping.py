@@ -163,6 +163,16 @@ FINDING_KINDS: dict[str, KindSpec] = {
         },
         confidence=0.5,
     ),
+    "contradicted_absence": KindSpec(
+        "Said Something Was Missing That a Result Shows",
+        # a tool result read wrongly (TRAIL, AgentRx) and a claim made without checking it (MAST 3.2)
+        {
+            "mast": ("3.2",),
+            "trail": ("tool_output_misinterpretation",),
+            "agentrx": ("misinterpretation_of_tool_output",),
+        },
+        confidence=0.6,
+    ),
     "leftover_artefacts": KindSpec(
         "Extraneous Output Artefacts",
         {},
