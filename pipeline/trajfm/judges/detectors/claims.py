@@ -14,7 +14,8 @@ an earlier result that names the same entity (an id with four or more digits) ha
 ("tracking_id"): it overlooked what the result showed.
 
 Framework-neutral: both need message steps by an agent that also makes tool calls, so ReAct logs (no messages),
-multi-agent chats without tool calls and span trees are not checked. At most one finding of each kind per trace (the first).
+multi-agent chats without tool calls and span trees are not checked. At most one finding of each kind per trace
+(the first).
 """
 
 from __future__ import annotations

@@ -6,24 +6,25 @@ Not a detector (it emits no finding and no mode): these helpers serve root-cause
 Contract, framework-neutral (never looks at `Trace.source_format`):
 - `first_error_origin(view)`: the first step, in reading order, whose head reads as an error
   (`errors.error_in`: a traceback, a non-zero exit code, an exception name, "execution failed", an HTTP 4xx/5xx,
-  a JSON error status ...) or that carries an error label ("Error:", "Exception:") anywhere in its head, mapped to the step that *caused* it: for the result of an action, that action (or, when the call went to another
-  agent of the trace that answers under its own name, that agent's result: the sub-agent failed); for a
-  chat message (a terminal or tool speaking in a multi-agent log without tool calls), the nearest earlier message by another
+  a JSON error status ...) or that carries an error label ("Error:", "Exception:") anywhere in its head, mapped
+  to the step that *caused* it: for the result of an action, that action (or, when the call went to another
+  agent of the trace that answers under its own name, that agent's result: the sub-agent failed); for a chat
+  message (a terminal speaking in a multi-agent log without tool calls; where there are tool calls, errors come
+  back as tool results and messages are participants speaking), the nearest earlier message by another
   speaker, the one whose code or request produced the output; otherwise the step itself (an error span).
   On Who&When's labelled logs this "blame the producer of the first error" rule finds the experts' decisive step
   far more often than any other signal the rules see (see `trajfm bench whowhen`).
-  Two kinds of error are not blamed on the call: a failure of the environment itself (an HTTP 5xx, "service
-  unavailable", a timeout, a refused or reset connection, a rate limit, an exception "raised inside" the callee
-  or an "internal error": the call was fine, the service was not,
-  so the step blamed is the agent's reaction, the next agent step by another speaker) and an error the agent recovered from (a later call of the
-  same operation, same tool or same first two name words such as `find_user_id_by_email` then
+  Two kinds of error are not blamed on the call. A failure of the environment itself (an HTTP 5xx, "service" or
+  "endpoint unavailable", a timeout, a refused or reset connection, a rate limit, an exception "raised inside"
+  the callee, an "internal error"): the call was fine, the service was not, so the step blamed is the agent's
+  reaction, the next agent step by another speaker. And an error the agent recovered from (a later call of the
+  same tool, or of an alternative tool with the same first two name words such as `find_user_id_by_email` then
   `find_user_id_by_name_zip`, succeeded): the run went on past it, so it did not decide the outcome.
 - `first_reply(view)`: the first agent step after the opening one (the task statement, or an agent restating
   it), skipping system steps and tool output: the earliest point at which an agent made a choice.
 - `stalled_from(view)`: the first call of the run's trailing stretch of at least `STALL_MIN_CALLS` calls whose
   results tell nothing new (fewer than two numbers or names that are not already in the task, an earlier result
-  or the call itself):
-  where a run that hit its step limit or kept going after its answer stopped making progress.
+  or the call itself): where a run that hit its step limit or kept going after its answer stopped progressing.
 - `first_state_change(view)`: the first main-level call whose tool name starts with a verb that changes state
   (modify, cancel, return, exchange, update, delete, create, transfer, book, send, submit ...): in a failed run
   with no visible error, a wrong reading of the request or of a result becomes consequential there.
@@ -46,9 +47,9 @@ HEAD_CHARS = 400
 # The environment failed, not the call: server errors, unavailability, timeouts, dropped connections, throttling.
 _ENVIRONMENT = re.compile(
     r"\b(?:(?:http|status|error|code)\s*:?\s*5\d\d\b|5\d\d (?:internal server error|bad gateway|service unavailable|"
-    r"gateway time-?out)|(?:service|endpoint|server|backend|host|api) (?:is )?(?:temporarily )?unavailable|timed? ?out\b(?!\s*=)|connection (?:refused|"
-    r"reset|aborted|error|closed)|rate limit|too many requests|upstream service|raised inside|internal (?:server )?"
-    r"error)",
+    r"gateway time-?out)|(?:service|endpoint|server|backend|host|api) (?:is )?(?:temporarily )?unavailable|"
+    r"timed? ?out\b(?!\s*=)|connection (?:refused|reset|aborted|error|closed)|rate limit|too many requests|"
+    r"upstream service|raised inside|internal (?:server )?error)",
     re.I,
 )
 # Tool names that change the state of the world (their first word); "get", "find", "list", "search" only read.
