@@ -147,6 +147,10 @@ def synth_command(
 
 
 # ---- extract / export (stage 1) ---------------------------------------------------------------------------------
+if TYPE_CHECKING:  # imported lazily, when a command runs
+    from pathlib import Path
+
+    from trajfm.extract import ExtractResult
 
 
 @app.command("extract")
@@ -186,22 +190,49 @@ def extract_command(
     except TrajfmError as exc:
         _fail(exc)
         return
-    for failure in result.load_failures[:20]:
-        err_console.print(f"[yellow]could not load[/] {failure}", highlight=False, soft_wrap=True)
-    if len(result.load_failures) > 20:
-        err_console.print(f"... and {len(result.load_failures) - 20} more load failures (see manifest.json)")
     if result.plan is not None:
+        _print_load_failures(result.load_failures)
         typer.echo(f"dry run: {result.traces} traces, nothing written")
         for key, value in result.plan.items():
             typer.echo(f"  {key}: {value}")
         return
+    _print_extract(result, Path(out))
+    typer.echo(f"wrote {Path(out)} (traces, steps, diagnoses, modes, novel_modes, manifest.json)")
+
+
+def _print_load_failures(failures: list[str]) -> None:
+    for failure in failures[:20]:
+        err_console.print(f"[yellow]could not load[/] {failure}", highlight=False, soft_wrap=True)
+    if len(failures) > 20:
+        err_console.print(f"... and {len(failures) - 20} more load failures (see manifest.json)")
+
+
+def _print_extract(result: ExtractResult, out: Path) -> None:
+    """What extract did, the traces it could not judge (with the most common reason) and stale tables it removed."""
+    _print_load_failures(result.load_failures)
     statuses = ", ".join(f"{k} {v}" for k, v in sorted(result.statuses.items()))
     typer.echo(
         f"judged {result.traces} traces ({statuses}); {result.detected} modes detected, {result.novel} novel modes, "
         f"{result.unverified} unverified evidence quotes; {result.calls} calls, {result.cache_hits} cache hits; "
         f"{len(result.load_failures)} files failed to load"
     )
-    typer.echo(f"wrote {Path(out)} (traces, steps, diagnoses, modes, novel_modes, manifest.json)")
+    for status, (n, message) in sorted(result.errors.items()):
+        if status == "skipped":
+            continue
+        # Failed traces are not cached: the same command judges only them again.
+        err_console.print(
+            f"[yellow]{n} traces {status}[/], most common: {message} (re-run the same command to retry them; "
+            f"see {out / 'diagnoses.parquet'})",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if result.removed_stale:
+        err_console.print(
+            f"removed {', '.join(result.removed_stale)}: made from the earlier novel modes; run `trajfm cluster "
+            f"{out}` to group the new ones",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @app.command("export")
@@ -447,10 +478,10 @@ def run_all(
     except TrajfmError as exc:
         _fail(exc)
         return
-    for failure in result.load_failures[:20]:
-        err_console.print(f"[yellow]could not load[/] {failure}", highlight=False, soft_wrap=True)
-    if len(result.load_failures) > 20:
-        err_console.print(f"... and {len(result.load_failures) - 20} more load failures (see manifest.json)")
+    if result.extract is not None:
+        _print_extract(result.extract, Path(out))
+    else:
+        _print_load_failures(result.load_failures)
     typer.echo(f"stages: {', '.join(f'{k} {v:.1f} s' for k, v in result.seconds.items())}")
     if result.cluster_skip_reason:
         typer.echo(f"cluster stage skipped: {result.cluster_skip_reason}")

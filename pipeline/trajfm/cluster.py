@@ -93,6 +93,7 @@ def _prepare_run(run_dir: Path, from_csv: Path | None) -> tuple[RunFolder, dict[
         run = RunFolder.open(run_dir, need=("novel_modes",))
         path = run.table_path("novel_modes")
         return run, {"novel_modes": str(path), "novel_modes_sha256": file_sha256(path)}
+    novel = novel_modes_from_csv(from_csv)  # read first: a bad CSV must not leave an empty run folder behind
     run = RunFolder.create(run_dir)
     stages = run.read_manifest().get("stages", {})
     if run.has("novel_modes") and (stages.get("cluster", {}).get("inputs", {}).get("origin") != CSV_ORIGIN):
@@ -101,7 +102,7 @@ def _prepare_run(run_dir: Path, from_csv: Path | None) -> tuple[RunFolder, dict[
             f"{run.table_path('novel_modes')} already exists and was not made from a CSV; "
             "use a new run folder with --from-csv, or drop --from-csv to cluster that run's novel modes"
         )
-    run.write_table("novel_modes", novel_modes_from_csv(from_csv))
+    run.write_table("novel_modes", novel)
     return run, {
         "origin": CSV_ORIGIN,
         "csv": str(Path(from_csv).resolve()),

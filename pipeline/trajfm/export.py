@@ -117,7 +117,12 @@ def export_run(
     run = RunFolder.open(run_path, need=("traces", "diagnoses", "modes", "novel_modes"))
     wide, novel = wide_table(run)
     out_dir = Path(out) if out is not None else run.root / "export"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # --out names a file, or a folder we may not create: say so, no traceback
+        raise UsageError(
+            f"cannot write the export into {out_dir} ({exc.strerror or exc}); choose another --out"
+        ) from exc
     files = []
     for name, df in ((WIDE_FILE, wide), (NOVEL_FILE, novel)):
         path = out_dir / name

@@ -16,6 +16,14 @@ Contract of `run_extract(inputs, out, *, judge="rules", ...) -> ExtractResult`:
   version, taxonomy, counts per status, timings, load failures). Every write is atomic.
 - `dry_run=True` writes nothing: it returns what judging would cost (`judge.plan(...)` for judges that make
   calls; zero calls otherwise), not counting traces already in the run's cache.
+- Before judging, a judge with a `base_url` (the LLM judge) must be reachable: if nothing answers there, a
+  `JudgeError` names the URL at once instead of every trace spending its retries on a dead endpoint.
+- When no trace could be judged (every one a `backend_error`/`parse_error`), the tables are still written (the
+  cache keeps nothing bad) and then a `JudgeError` gives the most common error, so the CLI exits non-zero and
+  `trajfm run` does not go on to cluster and report nothing. Partial failures are returned in `errors`.
+- Re-extracting into a run folder whose clusters were made from other novel modes removes clusters.parquet and
+  novel_assignments.parquet (they would describe modes that are no longer there) and says so in
+  `removed_stale`; unchanged novel modes keep their clusters.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from typing import Any
 
 import polars as pl
 
-from trajfm.errors import TraceLoadError, UsageError
+from trajfm.errors import JudgeError, RunFolderError, SchemaError, TraceLoadError, UsageError
 from trajfm.judges.base import Diagnosis
 from trajfm.judges.evidence import verify_evidence
 from trajfm.runs import RunFolder, file_sha256
@@ -57,6 +65,11 @@ class ExtractResult:
     calls: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
     plan: dict[str, Any] | None = None  # set by a dry run
+    # status -> (how many traces, the most common error message) for traces not judged ok
+    errors: dict[str, tuple[int, str]] = field(default_factory=dict)
+    removed_stale: list[str] = field(
+        default_factory=list
+    )  # stage-2 tables dropped because novel modes changed
 
 
 def _judge_options(
@@ -173,6 +186,74 @@ def _plan(judge: Any, traces: list[Trace], taxonomy: Taxonomy, out: Path) -> dic
     return result
 
 
+def _public_url(url: str) -> str:
+    """The URL without credentials or query (safe to print)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def check_endpoint(judge: Any, timeout_s: float = 10.0) -> None:
+    """Raise `JudgeError` when the judge's endpoint (`judge.base_url`) cannot be reached at all.
+
+    Any HTTP answer counts as reachable (even 401/404: those are per-request errors the judge records); only a
+    refused connection, a connect timeout, or a URL that is not http(s) fails here. Judges without a `base_url`
+    make no calls and pass."""
+    base_url = getattr(judge, "base_url", None)
+    if not isinstance(base_url, str) or not hasattr(judge, "adiagnose"):
+        return
+    import httpx
+
+    url = _public_url(base_url)
+    try:
+        httpx.get(f"{base_url.rstrip('/')}/models", timeout=timeout_s)
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+        raise JudgeError(
+            f"nothing answers at --base-url {url} ({type(exc).__name__}: {exc}); start the endpoint or fix the "
+            "URL (it should end in /v1, e.g. http://127.0.0.1:8000/v1). Nothing was judged"
+        ) from exc
+    except httpx.HTTPError:
+        return  # it answered something (or timed out reading): the judge's own retries handle the rest
+
+
+def _error_summary(diagnoses: list[Diagnosis]) -> dict[str, tuple[int, str]]:
+    """status -> (traces with that status, the most common error) for every status other than ok."""
+    by_status: dict[str, Counter[str]] = {}
+    for d in diagnoses:
+        if d.status != "ok":
+            by_status.setdefault(d.status, Counter())[(d.error or "no error message").strip()] += 1
+    return {s: (sum(c.values()), c.most_common(1)[0][0]) for s, c in by_status.items()}
+
+
+def _old_novel(run: RunFolder) -> pl.DataFrame | None:
+    """The novel modes an earlier extract left in this folder (None when absent or unreadable)."""
+    if not run.has("novel_modes"):
+        return None
+    try:
+        return run.read_table("novel_modes").select("novel_id", "title", "description")
+    except (RunFolderError, SchemaError):
+        return None
+
+
+def _drop_stale_clusters(run: RunFolder, old: pl.DataFrame | None, new: pl.DataFrame) -> list[str]:
+    """Remove stage-2 tables made from other novel modes than `new` (see the module docstring)."""
+    present = [t for t in ("clusters", "novel_assignments") if run.has(t)]
+    if not present:
+        return []
+    same_novel = old is not None and old.equals(new.select("novel_id", "title", "description"))
+    try:  # the assignments must also cover exactly these novel modes (they may come from another folder's run)
+        covered = set(run.read_table("novel_assignments")["novel_id"].to_list())
+    except (RunFolderError, SchemaError):
+        covered = None
+    if same_novel and covered == set(new["novel_id"].to_list()):
+        return []
+    for table in present:
+        run.table_path(table).unlink(missing_ok=True)
+    return [f"{t}.parquet" for t in present]
+
+
 def run_extract(
     inputs: list[Path] | list[str],
     out: Path | str,
@@ -230,6 +311,7 @@ def run_extract(
         return ExtractResult(run=None, traces=len(traces), load_failures=failures,
                              skipped_files=len(loaded.skipped), plan=plan, seconds=seconds)  # fmt: skip
 
+    check_endpoint(the_judge)  # before creating anything: a dead endpoint leaves no half-made run folder
     run = RunFolder.create(out)
     t0 = time.perf_counter()
     traces_df, steps_df = traces_to_frames(traces)
@@ -264,9 +346,11 @@ def run_extract(
 
     t0 = time.perf_counter()
     diag_df, modes_df, novel_df = diagnosis_frames(diagnoses, tax)
+    old_novel = _old_novel(run)
     run.write_table("diagnoses", diag_df)
     run.write_table("modes", modes_df)
     run.write_table("novel_modes", novel_df)
+    removed_stale = _drop_stale_clusters(run, old_novel, novel_df)
     seconds["write_diagnoses"] = round(time.perf_counter() - t0, 3)
 
     statuses = dict(Counter(d.status for d in diagnoses))
@@ -306,11 +390,21 @@ def run_extract(
                 "novel_modes": novel_df.height,
             },
             "load_failures": failures[:MAX_LISTED_FAILURES],
+            "removed_stale": removed_stale,
             "timings_s": seconds,
         },
     )
+    errors = _error_summary(diagnoses)
+    failed = sum(n for s, (n, _) in errors.items() if s in ("backend_error", "parse_error"))
+    if failed and not statuses.get("ok"):
+        status, (_, message) = max(errors.items(), key=lambda kv: kv[1][0])
+        raise JudgeError(
+            f"no trace could be judged ({', '.join(f'{n} {s}' for s, (n, _) in errors.items())}); most common "
+            f"{status}: {message}. Fix the judge set-up (--base-url, --model, TRAJFM_API_KEY) and re-run the same "
+            f"command: the failures are recorded in {run.table_path('diagnoses')}, nothing bad is cached"
+        )
     return ExtractResult(
         run=run, traces=len(traces), statuses=statuses, load_failures=failures, skipped_files=len(loaded.skipped),
         detected=detected, novel=novel_df.height, unverified=unverified, cache_hits=stats.cached, calls=stats.calls,
-        seconds=seconds,
+        seconds=seconds, errors=errors, removed_stale=removed_stale,
     )  # fmt: skip

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trajfm.extract import ExtractResult
 from trajfm.report import ReportResult, TextBudget, build_report
 from trajfm.runs import RunFolder
 
@@ -26,6 +27,7 @@ class PipelineResult:
     cluster_skip_reason: str | None
     seconds: dict[str, float] = field(default_factory=dict)
     load_failures: list[str] = field(default_factory=list)
+    extract: ExtractResult | None = None  # what the extract stage did (calls, cache hits, failed traces)
 
 
 def run_pipeline(
@@ -80,4 +82,4 @@ def run_pipeline(
         },
     )
     failures = [str(f) for f in getattr(extracted, "load_failures", [])]
-    return PipelineResult(Path(out), report, skip_reason is None, skip_reason, seconds, failures)
+    return PipelineResult(Path(out), report, skip_reason is None, skip_reason, seconds, failures, extracted)

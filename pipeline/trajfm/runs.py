@@ -111,12 +111,21 @@ class RunFolder:
         root = Path(root)
         if root.exists() and not root.is_dir():
             raise RunFolderError(f"{root} exists and is not a folder; choose another --out")
-        root.mkdir(parents=True, exist_ok=True)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # e.g. a parent is a file, or no permission: name the path, not a traceback
+            raise RunFolderError(
+                f"cannot create run folder {root} ({exc.strerror or exc}); choose another --out"
+            ) from exc
         return cls(root)
 
     @classmethod
     def open(cls, root: Path | str, *, need: tuple[str, ...] = ()) -> RunFolder:
         root = Path(root)
+        if root.exists() and not root.is_dir():
+            raise RunFolderError(
+                f"{root} is a file, not a run folder; pass the folder `trajfm extract TRACES --out RUN` wrote"
+            )
         if not root.is_dir():
             raise RunFolderError(
                 f"run folder {root} does not exist; create it with `trajfm extract TRACES --out {root}`"

@@ -3,7 +3,8 @@
 `load_run(path)` returns a `RunTables`: the stage-1 tables (required), the stage-2 tables (optional: absent when
 the cluster stage was skipped, e.g. a run with no novel modes), the manifest and the taxonomy the run was judged
 against (as recorded by extract in the manifest, `mast` when not recorded). Every table is checked against
-`trajfm.schemas` on read, so a wrong column is a `SchemaError` naming the file.
+`trajfm.schemas` on read, so a wrong column is a `SchemaError` naming the file. Clusters made from other novel
+modes than the ones in novel_modes.parquet (extract re-run since) are a `RunFolderError` asking to re-cluster.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 import polars as pl
 
+from trajfm.errors import RunFolderError
 from trajfm.runs import RunFolder
 from trajfm.taxonomy import Taxonomy, load_taxonomy
 
@@ -58,13 +60,23 @@ def load_run(path: Path | str, *, taxonomy: str | Path | None = None) -> RunTabl
     if (clusters is None) != (assignments is None):
         # One without the other means a half-finished cluster stage; report it as not clustered.
         clusters = assignments = None
+    novel_modes = run.read_table("novel_modes")
+    if assignments is not None:
+        stale = set(assignments["novel_id"].to_list()) ^ set(novel_modes["novel_id"].to_list())
+        if stale:
+            # The families would point at novel modes that are gone (or miss new ones): never draw them.
+            raise RunFolderError(
+                f"{run.table_path('clusters')} was made from other novel modes than {run.table_path('novel_modes')} "
+                f"({len(stale)} differ; extract was re-run since): run `trajfm cluster {run.root}` again, then "
+                "`trajfm report`"
+            )
     return RunTables(
         run=run,
         traces=run.read_table("traces"),
         steps=run.read_table("steps"),
         diagnoses=run.read_table("diagnoses"),
         modes=run.read_table("modes"),
-        novel_modes=run.read_table("novel_modes"),
+        novel_modes=novel_modes,
         clusters=clusters,
         novel_assignments=assignments,
         manifest=manifest,

@@ -1,0 +1,250 @@
+"""What a user sees when something is wrong: every user-fixable problem is a one-line error naming the file,
+trace or field and what to do, with a non-zero exit code and no traceback; nothing already done is lost.
+
+End to end through the typer app on tiny fixtures (the rules fixtures, a report run built from tables, a local
+OpenAI-compatible endpoint on 127.0.0.1 for the LLM judge).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from trajfm.cli import app
+from trajfm.errors import BackendError
+from trajfm.judges.base import Diagnosis, ModeFinding
+from trajfm.judges.registry import register_judge
+from trajfm.runs import RunFolder
+from trajfm.taxonomy import Taxonomy
+from trajfm.testing.endpoint import EndpointConfig, LocalEndpoint
+from trajfm.traces.model import Trace
+
+HERE = Path(__file__).resolve().parent
+TRACES = HERE / "fixtures" / "rules" / "assetops"  # 4 good traces and one truncated file
+sys.path.insert(0, str(HERE / "fixtures" / "report"))
+from make_run import make_run  # noqa: E402 - the report fixture builder lives beside the fixtures
+
+runner = CliRunner()
+
+
+def _invoke(*args: str, env: dict[str, str] | None = None) -> Any:
+    return runner.invoke(app, list(args), env={"TRAJFM_DEBUG": "", **(env or {})})
+
+
+def _assert_clean_error(res: Any, *needles: str) -> None:
+    """A non-zero exit, an `error:` line holding every needle, and no traceback."""
+    assert res.exit_code != 0, res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
+    assert "Traceback" not in res.output
+    line = next((x for x in res.output.splitlines() if x.startswith("error:")), "")
+    for needle in needles:
+        assert needle in res.output, (needle, res.output)
+    assert line, res.output
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# --- output paths that cannot be folders ---------------------------------------------------------------------
+
+
+def test_out_below_a_file_is_an_error_naming_the_path(tmp_path: Path) -> None:
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder")
+    res = _invoke("extract", str(TRACES), "--out", str(blocker / "run"), "--no-progress")
+    _assert_clean_error(res, f"cannot create run folder {blocker / 'run'}", "choose another --out")
+
+
+def test_report_on_a_file_says_it_is_a_file(tmp_path: Path) -> None:
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    res = _invoke("report", str(blocker))
+    _assert_clean_error(res, f"{blocker} is a file, not a run folder")
+    assert "does not exist" not in res.output
+
+
+def test_export_into_a_file_is_an_error(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert _invoke("extract", str(TRACES), "--out", str(run), "--no-progress").exit_code == 0
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    res = _invoke("export", str(run), "--out", str(blocker))
+    _assert_clean_error(res, f"cannot write the export into {blocker}", "choose another --out")
+
+
+# --- cluster --from-csv --------------------------------------------------------------------------------------
+
+
+def test_csv_without_the_columns_names_what_it_found(tmp_path: Path) -> None:
+    csv = tmp_path / "bad.csv"
+    csv.write_text("name,text\na,b\n")
+    run = tmp_path / "run"
+    res = _invoke("cluster", str(run), "--from-csv", str(csv), "--embedder", "fake")
+    _assert_clean_error(res, "lacks column(s) title, description", "found: name, text")
+    assert res.exit_code == 2 and not run.exists()
+
+
+# --- re-running extract on a clustered run --------------------------------------------------------------------
+
+
+def test_report_refuses_clusters_made_from_other_novel_modes(tmp_path: Path) -> None:
+    root = make_run(tmp_path / "run", n_traces=8, hostile=False)
+    run = RunFolder(root)
+    novel = run.read_table("novel_modes")
+    assert novel.height > 1
+    run.write_table("novel_modes", novel.head(1))  # as if extract had been re-run on fewer traces
+    res = _invoke("report", str(root))
+    _assert_clean_error(res, "clusters.parquet was made from other novel modes", f"trajfm cluster {root}")
+    assert not (root / "report.html").exists()
+
+
+def test_re_extract_with_other_novel_modes_removes_stale_clusters_and_says_so(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert _invoke("extract", str(TRACES), "--out", str(out), "--no-progress").exit_code == 0
+    run = RunFolder(out)
+    # Pretend an earlier cluster stage grouped novel modes that this extract does not produce.
+    make_run(tmp_path / "other", n_traces=4, hostile=False)
+    for table in ("clusters", "novel_assignments"):
+        shutil.copy(tmp_path / "other" / f"{table}.parquet", run.table_path(table))
+    res = _invoke("extract", str(TRACES), "--out", str(out), "--no-progress")
+    assert res.exit_code == 0, res.output
+    assert "removed clusters.parquet, novel_assignments.parquet" in res.output
+    assert f"trajfm cluster {out}" in res.output
+    assert not run.has("clusters") and not run.has("novel_assignments")
+    res = _invoke("report", str(out))
+    assert res.exit_code == 0, res.output  # the report now shows the run as not clustered, not stale families
+
+
+def test_re_extract_with_the_same_novel_modes_keeps_clusters(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert _invoke("extract", str(TRACES), "--out", str(out), "--no-progress").exit_code == 0
+    res = _invoke("cluster", str(out), "--embedder", "fake", "--reducer", "none")
+    assert res.exit_code == 0, res.output
+    run = RunFolder(out)
+    clusters = run.read_table("clusters")
+    assert (
+        run.read_table("novel_modes").height == 3
+    )  # the fixtures' rules findings the taxonomy does not name
+    res = _invoke("extract", str(TRACES), "--out", str(out), "--no-progress")
+    assert res.exit_code == 0, res.output
+    assert "removed" not in res.output
+    assert run.read_table("clusters").equals(clusters)  # nothing already done is lost
+
+
+# --- the LLM judge: dead endpoint, wrong model, partial failures ------------------------------------------------
+
+
+def test_llm_judge_with_nothing_listening_fails_fast_and_writes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    url = f"http://127.0.0.1:{_free_port()}/v1"
+    res = _invoke(
+        "extract", str(TRACES), "--out", str(out), "--judge", "llm", "--model", "m", "--base-url", url,
+        "--no-progress", env={"TRAJFM_API_KEY": "test"},
+    )  # fmt: skip
+    _assert_clean_error(res, f"nothing answers at --base-url {url}", "Nothing was judged")
+    assert not out.exists()
+
+
+def test_llm_judge_base_url_without_scheme_is_named(tmp_path: Path) -> None:
+    res = _invoke(
+        "extract", str(TRACES), "--out", str(tmp_path / "run"), "--judge", "llm", "--model", "m",
+        "--base-url", "localhost-8000", "--no-progress",
+    )  # fmt: skip
+    _assert_clean_error(res, "nothing answers at --base-url localhost-8000", "http://")
+
+
+def test_llm_judge_model_the_endpoint_does_not_serve_exits_non_zero_with_the_reason(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    with LocalEndpoint(EndpointConfig()) as ep:
+        res = _invoke(
+            "run", str(TRACES), "--out", str(out), "--judge", "llm", "--model", "not-served", "--base-url", ep.url,
+            "--no-progress", env={"TRAJFM_API_KEY": "test"},
+        )  # fmt: skip
+    _assert_clean_error(res, "no trace could be judged (4 backend_error)", "not-served", "--model")
+    # the attempt is recorded, and the pipeline stopped before clustering and reporting nothing
+    assert set(RunFolder(out).read_table("diagnoses")["status"]) == {"backend_error"}
+    assert not (out / "report.html").exists()
+
+
+def test_llm_run_then_rerun_makes_no_calls_and_run_prints_them(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = ["run", str(TRACES), "--out", str(out), "--judge", "llm", "--model", "trajfm-test", "--no-progress",
+            "--no-cluster"]  # fmt: skip
+    with LocalEndpoint(EndpointConfig()) as ep:
+        first = _invoke(*args, "--base-url", ep.url, env={"TRAJFM_API_KEY": "test"})
+        assert first.exit_code == 0, first.output
+        assert "judged 4 traces (ok 4)" in first.output and "4 calls, 0 cache hits" in first.output
+        n = len(ep.requests)
+        second = _invoke(*args, "--base-url", ep.url, env={"TRAJFM_API_KEY": "test"})
+        assert second.exit_code == 0, second.output
+        assert "0 calls, 4 cache hits" in second.output
+        assert len(ep.requests) == n
+
+
+class _HalfBroken:
+    """A judge that fails on every trace whose id ends in 0002 (recorded as backend_error by the runner)."""
+
+    name = "half-broken"
+    model = "fake"
+    prompt_version = "t1"
+    cacheable = False
+
+    def cache_material(self) -> dict[str, Any]:
+        return {"model": self.model}
+
+    def diagnose(self, trace: Trace, taxonomy: Taxonomy) -> Diagnosis:
+        if trace.trace_id.endswith("0002"):
+            raise BackendError("HTTP 503 from the gateway", retryable=False)
+        return Diagnosis(trace_id=trace.trace_id, judge=self.name, judge_model=self.model, prompt_version="t1",
+                         task_completed=True, summary="fine",
+                         modes=[ModeFinding(m.id, False) for m in taxonomy.modes])  # fmt: skip
+
+
+def test_partial_judge_failures_are_listed_with_the_reason_and_exit_zero(tmp_path: Path) -> None:
+    register_judge("half-broken", lambda **_: _HalfBroken())
+    out = tmp_path / "run"
+    res = _invoke("extract", str(TRACES), "--out", str(out), "--judge", "half-broken", "--no-progress")
+    assert res.exit_code == 0, res.output
+    assert "1 traces backend_error" in res.output and "HTTP 503 from the gateway" in res.output
+    assert "re-run the same command to retry them" in res.output
+    diags = RunFolder(out).read_table("diagnoses")
+    assert diags.filter(pl.col("status") == "ok").height == 3  # the good traces are kept
+
+
+def test_debug_env_shows_the_traceback(tmp_path: Path) -> None:
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    res = runner.invoke(app, ["report", str(blocker)], env={"TRAJFM_DEBUG": "1"})
+    assert res.exit_code != 0
+    from trajfm.errors import RunFolderError
+
+    assert isinstance(res.exception, RunFolderError)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["extract", "{traces}", "--out", "{out}", "--judge", "nope"], "unknown judge 'nope'"),
+        (["extract", "{traces}", "--out", "{out}", "--taxonomy", "nope"], "unknown taxonomy 'nope'"),
+        (["extract", "{traces}", "--out", "{out}", "--format", "nope"], "unknown trace format 'nope'"),
+        (["extract", "{traces}", "--out", "{out}", "--judge", "llm"], "--model"),
+        (["extract", "{traces}", "--out", "{out}", "--judge", "llm", "--model", "m"], "--base-url"),
+        (["extract", "{missing}", "--out", "{out}"], "no such file or folder"),
+        (["export", "{out}", "--format", "xlsx"], "unknown export format 'xlsx'"),
+    ],
+)
+def test_bad_options_are_one_line_errors(tmp_path: Path, args: list[str], needle: str) -> None:
+    values = {"traces": str(TRACES), "out": str(tmp_path / "run"), "missing": str(tmp_path / "missing")}
+    res = _invoke(*[a.format(**values) for a in args], env={"TRAJFM_MODEL": "", "TRAJFM_BASE_URL": "",
+                                                             "OPENAI_BASE_URL": ""})  # fmt: skip
+    _assert_clean_error(res, needle)
