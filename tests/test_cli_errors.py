@@ -248,3 +248,36 @@ def test_bad_options_are_one_line_errors(tmp_path: Path, args: list[str], needle
     res = _invoke(*[a.format(**values) for a in args], env={"TRAJFM_MODEL": "", "TRAJFM_BASE_URL": "",
                                                              "OPENAI_BASE_URL": ""})  # fmt: skip
     _assert_clean_error(res, needle)
+
+
+@pytest.mark.parametrize(
+    ("option", "needle"),
+    [
+        (["--method", "nope"], "unknown --method 'nope'"),
+        (["--text", "nope"], "--text must be one of"),
+        (["--baseline", "{missing}"], "no such run folder"),
+    ],
+)
+def test_run_checks_cluster_options_before_extract_spends_anything(
+    tmp_path: Path, option: list[str], needle: str
+) -> None:
+    out = tmp_path / "run"
+    opts = [o.format(missing=tmp_path / "missing") for o in option]
+    res = _invoke("run", str(TRACES), "--out", str(out), "--no-progress", *opts)
+    _assert_clean_error(res, needle)
+    assert not out.exists()  # nothing was extracted (with an LLM judge that would have cost calls)
+
+
+def test_missing_taxonomy_file_says_the_file_is_missing(tmp_path: Path) -> None:
+    missing = tmp_path / "mine.json"
+    res = _invoke("extract", str(TRACES), "--out", str(tmp_path / "run"), "--taxonomy", str(missing))
+    _assert_clean_error(res, f"taxonomy file {missing} does not exist")
+    assert "unknown taxonomy" not in res.output
+
+
+def test_traces_on_an_empty_folder_says_it_is_empty(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = _invoke("traces", str(empty))
+    _assert_clean_error(res, f"no files found in {empty}")
+    assert "see the reasons above" not in res.output

@@ -140,6 +140,28 @@ def baseline_centroids(
     return np.stack(cents), info
 
 
+def check_options(opts: ClusterOptions) -> None:
+    """Raise the option errors `run_cluster` would raise, without reading data or loading a model, so
+    `trajfm run` stops before spending anything on extract when a cluster option is wrong."""
+    from trajfm.clustering.clusterers import get_clusterer
+    from trajfm.clustering.reduce import get_reducer
+
+    if opts.namer not in ("keywords", "llm"):
+        raise UsageError(f"--namer must be keywords or llm, got {opts.namer!r}")
+    get_clusterer(opts.method)  # cheap: builds the object, fits nothing
+    ClusterConfig(method=opts.method, text=opts.text).text_mode()
+    if opts.reducer not in ("auto", "umap", "none", "identity"):
+        get_reducer(opts.reducer)  # raises the reducer's own error naming the choices
+    if opts.embedder not in ("minilm", "fake"):
+        get_embedder(opts.embedder)  # raises the embedder's own error naming the choices
+    if opts.namer == "llm":
+        LlmNamer(opts.base_url, opts.llm_model)  # raises when the endpoint or model is not configured
+    if opts.baseline is not None and not Path(opts.baseline).is_dir():
+        raise UsageError(
+            f"--baseline {opts.baseline}: no such run folder; pass a folder an earlier run wrote"
+        )
+
+
 def run_cluster(run_dir: Path | str, options: ClusterOptions | None = None) -> ClusterOutcome:
     """Cluster a run's novel modes; write clusters.parquet, novel_assignments.parquet and the manifest section."""
     opts = options or ClusterOptions()

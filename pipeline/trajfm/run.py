@@ -41,9 +41,13 @@ def run_pipeline(
     budget: TextBudget | None = None,
 ) -> PipelineResult:
     """Run all three stages into `out`. Option dicts are passed to each stage's options as keyword arguments."""
-    from trajfm.cluster import ClusterOptions, run_cluster
+    from trajfm.cluster import ClusterOptions, check_options, run_cluster
     from trajfm.extract import run_extract
 
+    if cluster:  # a wrong cluster option should stop the run before extract spends judge calls, not after
+        check_options(
+            ClusterOptions(**({"taxonomy": taxonomy} if taxonomy else {}), **(cluster_options or {}))
+        )
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     extracted = run_extract(

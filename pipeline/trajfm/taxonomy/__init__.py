@@ -51,7 +51,12 @@ def builtin_names() -> list[str]:
 def load_taxonomy(name_or_path: str | Path = "mast") -> Taxonomy:
     """Load a built-in taxonomy by name, or a taxonomy JSON file by path."""
     p = Path(str(name_or_path))
-    if p.suffix == ".json" and p.exists():
+    if p.suffix == ".json" and not p.is_file():  # clearly meant as a file: say it is missing, not "unknown"
+        raise UsageError(
+            f"taxonomy file {p} does not exist; pass the path of a taxonomy .json file or a built-in name "
+            f"({', '.join(builtin_names())})"
+        )
+    if p.suffix == ".json":
         text, origin = p.read_text(), str(p)
     else:
         name = str(name_or_path)

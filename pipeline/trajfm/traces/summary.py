@@ -135,6 +135,10 @@ def check_outcome(result: LoadResult, paths: list[str] | list[Path], *, strict: 
     """Raise TraceLoadError when nothing loaded, or with `strict` when any file failed (exit non-zero)."""
     if not result.traces:
         named = ", ".join(str(p) for p in paths)
+        if not result.failures and not result.skipped:  # nothing to give reasons about: the folder is empty
+            raise TraceLoadError(
+                f"no files found in {named}; point at the folder or files holding the traces"
+            )
         raise TraceLoadError(
             f"no traces loaded from {named} ({len(result.failures)} failed, {len(result.skipped)} skipped); "
             "see the reasons above, or name the format with --format"
