@@ -281,3 +281,34 @@ def test_traces_on_an_empty_folder_says_it_is_empty(tmp_path: Path) -> None:
     res = _invoke("traces", str(empty))
     _assert_clean_error(res, f"no files found in {empty}")
     assert "see the reasons above" not in res.output
+
+
+def test_ctrl_c_during_llm_extract_says_how_to_resume_and_resuming_reuses_the_cache(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import time
+
+    out = tmp_path / "run"
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("TRAJFM_DEBUG", "TRAJFM_BASE_URL", "OPENAI_BASE_URL")
+    }
+    env["TRAJFM_API_KEY"] = "test"
+    with LocalEndpoint(EndpointConfig(latency_ms=300)) as ep:
+        cmd = [sys.executable, "-m", "trajfm.cli", "extract", str(TRACES), "--out", str(out), "--judge", "llm",
+               "--model", "trajfm-test", "--base-url", ep.url, "--concurrency", "1", "--no-progress"]  # fmt: skip
+        proc = subprocess.Popen(
+            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while len(ep.requests) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        assert "interrupted" in err and "run the same command again" in err and "Traceback" not in err
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    hits = int(done.stdout.split(" cache hits")[0].rsplit(" ", 1)[-1])
+    assert hits >= 1  # what was judged before Ctrl-C was not judged again

@@ -176,7 +176,20 @@ def extract_command(
     format: str | None = typer.Option(None, "--format", help="Force a trace format instead of detecting it."),  # noqa: A002
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
-    """Stage 1: diagnose every trace against the taxonomy, with evidence, into a run folder."""
+    """Stage 1: diagnose every trace against the taxonomy, with evidence, into a run folder.
+
+    Examples:
+
+      trajfm extract traces/ --out runs/demo                      (rules judge: offline, free)
+
+      trajfm extract traces/ --out runs/llm --judge llm --model M --base-url URL --dry-run   (the cost first)
+
+    The LLM judge reads its key from TRAJFM_API_KEY; URL is any OpenAI-compatible endpoint, e.g.
+    https://api.openai.com/v1 or http://127.0.0.1:8000/v1 (try `trajfm serve-test-endpoint`).
+
+    LLM replies are cached in RUN/cache/: re-running the same command costs no calls, and a killed run resumes
+    where it stopped. Failed traces are listed and retried on the next run. Next: trajfm cluster RUN.
+    """
     from pathlib import Path
 
     try:
@@ -190,6 +203,8 @@ def extract_command(
     except TrajfmError as exc:
         _fail(exc)
         return
+    except KeyboardInterrupt:
+        _interrupted(out)
     if result.plan is not None:
         _print_load_failures(result.load_failures)
         typer.echo(f"dry run: {result.traces} traces, nothing written")
@@ -198,6 +213,19 @@ def extract_command(
         return
     _print_extract(result, Path(out))
     typer.echo(f"wrote {Path(out)} (traces, steps, diagnoses, modes, novel_modes, manifest.json)")
+
+
+def _interrupted(out: str) -> None:
+    """Ctrl-C during extract/run: say what is kept (the judge cache commits every reply) and how to resume."""
+    if os.environ.get("TRAJFM_DEBUG"):
+        raise KeyboardInterrupt
+    err_console.print(
+        f"interrupted: LLM judge replies received so far are kept in {out}/cache/; run the same command again "
+        "to resume (judged traces cost no calls)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    raise typer.Exit(130)
 
 
 def _print_load_failures(failures: list[str]) -> None:
@@ -243,7 +271,10 @@ def export_command(
     ),  # noqa: A002
     out: str | None = typer.Option(None, "--out", "-o", help="Folder for the files (default RUN/export)."),
 ) -> None:
-    """Write a run's diagnoses as IBM TrajFM's wide table and title/description CSV."""
+    """Write a run's diagnoses as IBM TrajFM's wide table and title/description CSV.
+
+    Example:  trajfm export runs/demo   (writes runs/demo/export/*.csv)
+    """
     try:
         from trajfm.export import export_run
 
@@ -311,7 +342,18 @@ def cluster(
         None, "--llm-model", help="Model for --namer llm (or env TRAJFM_MODEL)."
     ),
 ) -> None:
-    """Group novel failure modes into named, stable families and flag the ones no taxonomy mode covers."""
+    """Stage 2: group novel failure modes into named, stable families and flag the ones no taxonomy mode covers.
+
+    Examples:
+
+      trajfm cluster runs/demo
+
+      trajfm cluster runs/demo --method kmeans-silhouette          (IBM TrajFM's method, for comparison)
+
+      trajfm cluster runs/from-csv --from-csv novel_modes.csv      (a CSV with a title,description header)
+
+    Next: trajfm report RUN.
+    """
     from pathlib import Path
 
     try:
@@ -389,7 +431,10 @@ def report(
         7.0, "--max-text-mb", help="Step text budget of the drill-down; the per-step cap shrinks to fit it."
     ),
 ) -> None:
-    """Stage 3: write RUN/report.html (self-contained, opens offline), RUN/summary.json and RUN/summary.md."""
+    """Stage 3: write RUN/report.html (self-contained, opens offline), RUN/summary.json and RUN/summary.md.
+
+    Example:  trajfm report runs/demo   (then open runs/demo/report.html)
+    """
     try:
         from trajfm.report import build_report
 
@@ -442,7 +487,16 @@ def run_all(
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the judge's progress bar."),
 ) -> None:
-    """All three stages: extract (diagnose every trace) -> cluster (novel-mode families) -> report."""
+    """All three stages: extract (diagnose every trace) -> cluster (novel-mode families) -> report.
+
+    Examples:
+
+      trajfm run traces/ --out runs/demo                          (rules judge, offline; open runs/demo/report.html)
+
+      trajfm run traces/ --out runs/llm --judge llm --model M --base-url URL   (key from TRAJFM_API_KEY)
+
+    Re-running into the same --out reuses the LLM judge's cached replies (no calls for traces already judged).
+    """
     from pathlib import Path
 
     try:
@@ -478,6 +532,8 @@ def run_all(
     except TrajfmError as exc:
         _fail(exc)
         return
+    except KeyboardInterrupt:
+        _interrupted(out)
     if result.extract is not None:
         _print_extract(result.extract, Path(out))
     else:
@@ -526,7 +582,10 @@ def bench(
     ),
     progress: bool = typer.Option(False, "--progress/--no-progress", help="Show the judge's progress bar."),
 ) -> None:
-    """Score a judge on a human-labelled dataset with its own metric, beside published and naive baselines."""
+    """Score a judge on a human-labelled dataset with its own metric, beside published and naive baselines.
+
+    Example:  trajfm bench whowhen ../shared/datasets/who_and_when --out runs/bench-whowhen --limit 20
+    """
     from pathlib import Path
 
     try:
@@ -581,7 +640,12 @@ def serve_test_endpoint(
     """Run a local OpenAI-compatible endpoint with deterministic judge replies, latency and injected faults.
 
     Point the LLM judge at it to check a setup or a pipeline without spending anything:
-    TRAJFM_BASE_URL=http://127.0.0.1:PORT/v1 trajfm extract traces/ --judge llm --model trajfm-test
+
+      trajfm serve-test-endpoint --port 8000 --fault-rate 0.1 &
+
+      trajfm run traces/ --out runs/llm-test --judge llm --model trajfm-test --base-url http://127.0.0.1:8000/v1
+
+    It answers only the model names given with --model (others get HTTP 404, like a real server).
     """
     from trajfm.errors import UsageError
 
@@ -603,7 +667,8 @@ def serve_test_endpoint(
             err_console.print(
                 f"trajfm test endpoint listening on [bold]{url}[/] (models: {', '.join(models)}; latency "
                 f"{latency_ms:g} ms; fault rate {fault_rate:g}). Ctrl-C stops it.\n"
-                f"Try: TRAJFM_BASE_URL={url} trajfm extract traces/ --judge llm --model {models[0]}",
+                f"Try: trajfm run traces/ --out runs/llm-test --judge llm --model {models[0]} --base-url {url}\n"
+                f"(only these model names are answered; others get HTTP 404)",
                 highlight=False,
                 soft_wrap=True,
             )
