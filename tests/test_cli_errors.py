@@ -312,3 +312,34 @@ def test_ctrl_c_during_llm_extract_says_how_to_resume_and_resuming_reuses_the_ca
     assert done.returncode == 0, done.stderr
     hits = int(done.stdout.split(" cache hits")[0].rsplit(" ", 1)[-1])
     assert hits >= 1  # what was judged before Ctrl-C was not judged again
+
+
+@pytest.mark.slow
+def test_cluster_with_the_real_model_prints_no_loading_bar(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert _invoke("extract", str(TRACES), "--out", str(out), "--no-progress").exit_code == 0
+    res = _invoke("cluster", str(out), "--reducer", "none")
+    assert res.exit_code == 0, res.output
+    assert "Loading weights" not in res.output and "wrote" in res.output
+
+
+def test_file_system_errors_no_stage_caught_are_one_line_errors_naming_the_path(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    cmd = [sys.executable, "-m", "trajfm.cli", "synth", "--out", str(blocker / "sub"), "--limit", "1"]
+    env = {k: v for k, v in os.environ.items() if k != "TRAJFM_DEBUG"}
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1
+    assert f"error: {blocker / 'sub'}: Not a directory" in res.stderr and "Traceback" not in res.stderr
+    debug = subprocess.run(cmd, env={**env, "TRAJFM_DEBUG": "1"}, capture_output=True, text=True, timeout=120)
+    assert debug.returncode != 0 and "Traceback" in debug.stderr and "NotADirectoryError" in debug.stderr
+
+
+def test_synth_into_a_file_says_it_is_a_file(tmp_path: Path) -> None:
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    res = _invoke("synth", "--out", str(blocker), "--limit", "1")
+    _assert_clean_error(res, f"--out {blocker} is a file, not a folder")

@@ -8,14 +8,35 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 
 from trajfm.errors import TrajfmError
 
-app = typer.Typer(
+
+class _Trajfm(typer.Typer):
+    """The app, plus a last net under every command: a file-system error that no stage turned into a
+    `TrajfmError` (a path below a file, no permission, a full disk) is printed as one line naming the path
+    instead of a traceback (TRAJFM_DEBUG=1 shows it). Errors without a file name are bugs and still raise."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except OSError as exc:
+            if os.environ.get("TRAJFM_DEBUG") or not exc.filename:
+                raise
+            err_console.print(
+                f"[bold red]error:[/] {exc.filename}: {exc.strerror or exc}; check that path (a folder where one "
+                "is expected, permissions, free space) or choose another",
+                highlight=False,
+                soft_wrap=True,
+            )
+            sys.exit(1)
+
+
+app = _Trajfm(
     name="trajfm",
     help=(
         "Find out why AI agents fail.\n\n"

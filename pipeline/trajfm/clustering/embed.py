@@ -105,6 +105,8 @@ class SentenceTransformerEmbedder:
         # The hub stays off: the model is local and a run must not reach the network.
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["TRANSFORMERS_OFFLINE"] = "1"
+        # transformers draws a "Loading weights" bar on stderr for a sub-second local load: noise in CLI output.
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         import torch
         from sentence_transformers import SentenceTransformer
 

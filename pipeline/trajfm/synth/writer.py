@@ -381,6 +381,8 @@ def plan_corpus(seed: int) -> list[tuple[str, str, Scenario, str]]:
 def _clear(out: Path, overwrite: bool) -> None:
     if not out.exists():
         return
+    if not out.is_dir():
+        raise SynthError(f"--out {out} is a file, not a folder; pick another --out")
     entries = [p for p in out.iterdir() if p.name != "README.md"]
     if not entries:
         return
