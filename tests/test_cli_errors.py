@@ -343,3 +343,13 @@ def test_synth_into_a_file_says_it_is_a_file(tmp_path: Path) -> None:
     blocker.write_text("x")
     res = _invoke("synth", "--out", str(blocker), "--limit", "1")
     _assert_clean_error(res, f"--out {blocker} is a file, not a folder")
+
+
+def test_corrupt_manifest_fails_extract_before_judging(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert _invoke("extract", str(TRACES), "--out", str(out), "--no-progress").exit_code == 0
+    (out / "manifest.json").write_text("{bad")
+    before = (out / "diagnoses.parquet").stat().st_mtime_ns
+    res = _invoke("extract", str(TRACES), "--out", str(out), "--no-progress")
+    _assert_clean_error(res, f"{out / 'manifest.json'} is not valid JSON", "delete it")
+    assert (out / "diagnoses.parquet").stat().st_mtime_ns == before  # nothing was re-judged or rewritten

@@ -313,6 +313,7 @@ def run_extract(
 
     check_endpoint(the_judge)  # before creating anything: a dead endpoint leaves no half-made run folder
     run = RunFolder.create(out)
+    run.read_manifest()  # a corrupt manifest.json fails here, before judging, not after all the calls
     t0 = time.perf_counter()
     traces_df, steps_df = traces_to_frames(traces)
     run.write_table("traces", traces_df)
