@@ -353,3 +353,15 @@ def test_corrupt_manifest_fails_extract_before_judging(tmp_path: Path) -> None:
     res = _invoke("extract", str(TRACES), "--out", str(out), "--no-progress")
     _assert_clean_error(res, f"{out / 'manifest.json'} is not valid JSON", "delete it")
     assert (out / "diagnoses.parquet").stat().st_mtime_ns == before  # nothing was re-judged or rewritten
+
+
+def test_run_announces_the_stages_that_have_no_progress_bar(tmp_path: Path) -> None:
+    from trajfm.run import run_pipeline
+
+    said: list[str] = []
+    result = run_pipeline(
+        [TRACES], tmp_path / "run", extract_options={"progress": False},
+        cluster_options={"embedder": "fake", "reducer": "none"}, on_stage=said.append,
+    )  # fmt: skip
+    assert said == ["clustering 3 novel failure modes into families ...", "writing the report ..."]
+    assert result.extract is not None and result.extract.statuses == {"ok": 4}

@@ -466,6 +466,10 @@ def report(
     _print_report(result)
 
 
+def _stage_line(message: str) -> None:
+    err_console.print(f"[dim]{message}[/]", highlight=False)
+
+
 @app.command("run")
 def run_all(
     traces: list[str] = typer.Argument(..., help="Trace files or folders (e.g. traces/)."),  # noqa: B008
@@ -549,6 +553,7 @@ def run_all(
             cluster=cluster,
             taxonomy=taxonomy,
             budget=_text_budget(step_chars, max_text_mb),
+            on_stage=_stage_line if progress and sys.stderr.isatty() else None,
         )
     except TrajfmError as exc:
         _fail(exc)

@@ -10,6 +10,7 @@ orchestration is recorded in the manifest's "run" section (stages run or skipped
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,8 +40,11 @@ def run_pipeline(
     cluster: bool = True,
     taxonomy: str | None = None,
     budget: TextBudget | None = None,
+    on_stage: Callable[[str], None] | None = None,
 ) -> PipelineResult:
-    """Run all three stages into `out`. Option dicts are passed to each stage's options as keyword arguments."""
+    """Run all three stages into `out`. Option dicts are passed to each stage's options as keyword arguments.
+    `on_stage(message)` is told when the cluster and report stages start (the CLI shows it: they have no bar)."""
+    say = on_stage or (lambda _message: None)
     from trajfm.cluster import ClusterOptions, check_options, run_cluster
     from trajfm.extract import run_extract
 
@@ -63,6 +67,7 @@ def run_pipeline(
     elif n_novel == 0:
         skip_reason = "extract found no novel failure modes, so there is nothing to group"
     if skip_reason is None:
+        say(f"clustering {n_novel} novel failure modes into families ...")
         t0 = time.perf_counter()
         run_cluster(
             out, ClusterOptions(**({"taxonomy": taxonomy} if taxonomy else {}), **(cluster_options or {}))
@@ -73,6 +78,7 @@ def run_pipeline(
         for table in ("clusters", "novel_assignments"):
             run.table_path(table).unlink(missing_ok=True)
 
+    say("writing the report ...")
     t0 = time.perf_counter()
     report = build_report(out, taxonomy=taxonomy, budget=budget)
     seconds["report"] = round(time.perf_counter() - t0, 3)
