@@ -365,3 +365,16 @@ def test_run_announces_the_stages_that_have_no_progress_bar(tmp_path: Path) -> N
     )  # fmt: skip
     assert said == ["clustering 3 novel failure modes into families ...", "writing the report ..."]
     assert result.extract is not None and result.extract.statuses == {"ok": 4}
+
+
+def test_bench_llm_judge_errors_name_the_bench_options(tmp_path: Path) -> None:
+    env = {"TRAJFM_MODEL": "", "TRAJFM_BASE_URL": "", "OPENAI_BASE_URL": ""}
+    res = _invoke("bench", "whowhen", str(tmp_path), "--out", str(tmp_path / "b"), "--judge", "llm", env=env)
+    _assert_clean_error(res, "needs a model", "--judge-option model=NAME")
+    url = f"http://127.0.0.1:{_free_port()}/v1"
+    res = _invoke(
+        "bench", "whowhen", str(tmp_path), "--out", str(tmp_path / "b"), "--judge", "llm",
+        "--judge-option", "model=m", "--judge-option", f"base_url={url}", env=env,
+    )  # fmt: skip
+    _assert_clean_error(res, f"nothing answers at --base-url {url}")
+    assert not (tmp_path / "b" / "bench.json").exists()

@@ -614,16 +614,28 @@ def bench(
     """
     from pathlib import Path
 
+    from trajfm.errors import JudgeError
+
     try:
         from trajfm.bench import run_bench
         from trajfm.bench.table import print_results
+        from trajfm.extract import check_endpoint
+        from trajfm.judges.registry import get_judge
 
+        judge_options = _parse_judge_options(judge_option or [])
+        try:
+            # Configure the judge once up front: a bad option or a dead endpoint is said before any scoring.
+            check_endpoint(get_judge(judge, **judge_options))
+        except JudgeError as exc:
+            # The judge's own hints name extract's options; bench passes them as --judge-option KEY=VALUE.
+            hint = " (bench takes judge settings as --judge-option model=NAME --judge-option base_url=URL)"
+            raise JudgeError(f"{exc}{hint if judge == 'llm' else ''}") from exc
         results = run_bench(
             dataset,
             Path(path),
             out=Path(out),
             judge=judge,
-            judge_options=_parse_judge_options(judge_option or []),
+            judge_options=judge_options,
             limit=limit,
             progress=progress,
         )
