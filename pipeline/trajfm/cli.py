@@ -96,6 +96,8 @@ def traces_command(
     characters per trace, and the files that failed to load and why.
 
     Exits non-zero only when nothing loaded, or with --strict when something failed.
+
+    Example:  trajfm traces traces/            (or --json for machines)
     """
     import json as _json
 
@@ -178,7 +180,12 @@ if TYPE_CHECKING:  # imported lazily, when a command runs
 def extract_command(
     traces: list[str] = typer.Argument(..., help="Trace files or folders (e.g. traces/)."),  # noqa: B008
     out: str = typer.Option(..., "--out", "-o", help="The run folder to write (created if missing)."),
-    judge: str = typer.Option("rules", "--judge", "-j", help="Judge: rules (offline, deterministic) or llm."),
+    judge: str = typer.Option(
+        "rules",
+        "--judge",
+        "-j",
+        help="Judge: rules (offline, deterministic) or llm (needs --model, --base-url; key from TRAJFM_API_KEY).",
+    ),
     model: str | None = typer.Option(None, "--model", help="LLM judge: model name (or TRAJFM_MODEL)."),
     base_url: str | None = typer.Option(
         None, "--base-url", help="LLM judge: OpenAI-compatible endpoint URL."
