@@ -378,3 +378,14 @@ def test_bench_llm_judge_errors_name_the_bench_options(tmp_path: Path) -> None:
     )  # fmt: skip
     _assert_clean_error(res, f"nothing answers at --base-url {url}")
     assert not (tmp_path / "b" / "bench.json").exists()
+
+
+def test_report_with_another_taxonomy_than_the_run_was_judged_against_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert _invoke("extract", str(TRACES), "--out", str(out), "--no-progress").exit_code == 0
+    res = _invoke("report", str(out), "--taxonomy", "trail")
+    _assert_clean_error(
+        res, "mode ids the trail taxonomy does not have", "judged against mast", "drop --taxonomy"
+    )
+    assert not (out / "report.html").exists()
+    assert _invoke("report", str(out)).exit_code == 0  # the recorded taxonomy still works

@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 
-from trajfm.errors import RunFolderError
+from trajfm.errors import RunFolderError, UsageError
 from trajfm.runs import RunFolder
 from trajfm.taxonomy import Taxonomy, load_taxonomy
 
@@ -70,15 +70,25 @@ def load_run(path: Path | str, *, taxonomy: str | Path | None = None) -> RunTabl
                 f"({len(stale)} differ; extract was re-run since): run `trajfm cluster {run.root}` again, then "
                 "`trajfm report`"
             )
+    tax = load_taxonomy(taxonomy if taxonomy is not None else taxonomy_of_run(manifest))
+    modes = run.read_table("modes")
+    unknown = sorted(set(modes["mode_id"].unique().to_list()) - {m.id for m in tax.modes})
+    if unknown:
+        # Another taxonomy's ids would be dropped from every chart without a word: refuse instead.
+        raise UsageError(
+            f"{run.table_path('modes')} holds mode ids the {tax.name} taxonomy does not have "
+            f"({', '.join(unknown[:5])}{', ...' if len(unknown) > 5 else ''}); the run was judged against "
+            f"{taxonomy_of_run(manifest)}: drop --taxonomy, or re-run extract with --taxonomy {taxonomy}"
+        )
     return RunTables(
         run=run,
         traces=run.read_table("traces"),
         steps=run.read_table("steps"),
         diagnoses=run.read_table("diagnoses"),
-        modes=run.read_table("modes"),
+        modes=modes,
         novel_modes=novel_modes,
         clusters=clusters,
         novel_assignments=assignments,
         manifest=manifest,
-        taxonomy=load_taxonomy(taxonomy if taxonomy is not None else taxonomy_of_run(manifest)),
+        taxonomy=tax,
     )
