@@ -389,3 +389,18 @@ def test_report_with_another_taxonomy_than_the_run_was_judged_against_is_refused
     )
     assert not (out / "report.html").exists()
     assert _invoke("report", str(out)).exit_code == 0  # the recorded taxonomy still works
+
+
+def test_bench_where_the_judge_judged_nothing_exits_non_zero(tmp_path: Path, datasets_dir: Path) -> None:
+    whowhen = datasets_dir / "who_and_when"
+    if not whowhen.is_dir():
+        pytest.skip(f"{whowhen} not present")
+    out = tmp_path / "b"
+    with LocalEndpoint(EndpointConfig()) as ep:
+        res = _invoke(
+            "bench", "whowhen", str(whowhen), "--out", str(out), "--limit", "2", "--judge", "llm",
+            "--judge-option", "model=not-served", "--judge-option", f"base_url={ep.url}",
+            env={"TRAJFM_API_KEY": "test"},
+        )  # fmt: skip
+    _assert_clean_error(res, "could not judge any trace", "backend_error", "measure nothing")
+    assert (out / "bench.json").exists()  # what was measured is still written

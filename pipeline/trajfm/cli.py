@@ -651,6 +651,19 @@ def bench(
         return
     print_results(results, Console(), details=details)
     typer.echo(f"wrote {Path(out) / 'bench.json'}")
+    statuses: dict[str, int] = {}
+    for r in results:
+        for status, n in r.judge_status.items():
+            statuses[status] = statuses.get(status, 0) + n
+    if statuses and not statuses.get("ok"):
+        # Scores over zero judged traces are not a measurement: say so and exit non-zero (bench.json is kept).
+        _fail(
+            JudgeError(
+                f"the {judge} judge could not judge any trace ({', '.join(f'{n} {s}' for s, n in statuses.items())}),"
+                " so the scores above measure nothing; check the judge settings (--judge-option model=NAME, "
+                "base_url=URL, TRAJFM_API_KEY) and run again"
+            )
+        )
 
 
 # ---- serve-test-endpoint (a local OpenAI-compatible endpoint for tests and setup checks) -----------------------
