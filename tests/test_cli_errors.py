@@ -404,3 +404,14 @@ def test_bench_where_the_judge_judged_nothing_exits_non_zero(tmp_path: Path, dat
         )  # fmt: skip
     _assert_clean_error(res, "could not judge any trace", "backend_error", "measure nothing")
     assert (out / "bench.json").exists()  # what was measured is still written
+
+
+def test_out_inside_the_traces_folder_is_refused(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    shutil.copytree(TRACES, corpus)
+    for out in (corpus, corpus / "runs" / "demo"):
+        res = _invoke("run", str(corpus), "--out", str(out), "--no-progress")
+        _assert_clean_error(
+            res, f"--out {out} is inside the traces folder {corpus}", "choose a folder outside it"
+        )
+    assert not (corpus / "manifest.json").exists() and not (corpus / "runs").exists()

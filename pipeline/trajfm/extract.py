@@ -16,6 +16,7 @@ Contract of `run_extract(inputs, out, *, judge="rules", ...) -> ExtractResult`:
   version, taxonomy, counts per status, timings, load failures). Every write is atomic.
 - `dry_run=True` writes nothing: it returns what judging would cost (`judge.plan(...)` for judges that make
   calls; zero calls otherwise), not counting traces already in the run's cache.
+- `out` may not be (inside) a traces folder given as input (its files would be read as traces next time).
 - Before judging, a judge with a `base_url` (the LLM judge) must be reachable: if nothing answers there, a
   `JudgeError` names the URL at once instead of every trace spending its retries on a dead endpoint.
 - When no trace could be judged (every one a `backend_error`/`parse_error`), the tables are still written (the
@@ -288,6 +289,13 @@ def run_extract(
             "name at least one trace file or folder, e.g. `trajfm extract traces/ --out runs/demo`"
         )
     out = Path(out)
+    for p in paths:
+        # A run folder inside the traces folder would have its manifest and cache read as traces next time.
+        if p.is_dir() and (out.resolve() == p.resolve() or p.resolve() in out.resolve().parents):
+            raise UsageError(
+                f"--out {out} is inside the traces folder {p}: its manifest.json and tables would be read as "
+                "traces on the next run; choose a folder outside it (e.g. runs/NAME)"
+            )
     seconds: dict[str, float] = {}
     tax = load_taxonomy(taxonomy)
 
