@@ -202,6 +202,16 @@ def extract_command(
         None, "--samples", help="LLM judge: samples per trace (majority vote)."
     ),
     format: str | None = typer.Option(None, "--format", help="Force a trace format instead of detecting it."),  # noqa: A002
+    redact: bool = typer.Option(
+        False,
+        "--redact",
+        help="LLM judge: mask API keys, tokens, passwords and e-mail addresses before sending.",
+    ),
+    judge_option: list[str] = typer.Option(  # noqa: B008
+        [],
+        "--judge-option",
+        help="KEY=VALUE passed to the judge (repeatable), e.g. max_tokens=2000, timeout=60.",
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Stage 1: diagnose every trace against the taxonomy, with evidence, into a run folder.
@@ -227,6 +237,7 @@ def extract_command(
             [Path(p) for p in traces], Path(out), judge=judge, model=model, base_url=base_url,
             concurrency=concurrency, taxonomy=taxonomy, limit=limit, dry_run=dry_run, samples=samples,
             format=format, progress=progress and sys.stderr.isatty(),
+            judge_options=_llm_judge_options(judge, redact, judge_option),
         )  # fmt: skip
     except TrajfmError as exc:
         _fail(exc)
@@ -513,6 +524,14 @@ def run_all(
     samples: int | None = typer.Option(
         None, "--samples", help="LLM judge: samples per trace (majority vote)."
     ),
+    redact: bool = typer.Option(
+        False,
+        "--redact",
+        help="LLM judge: mask API keys, tokens, passwords and e-mail addresses before sending.",
+    ),
+    judge_option: list[str] = typer.Option(  # noqa: B008
+        [], "--judge-option", help="KEY=VALUE passed to the judge (repeatable), e.g. max_tokens=2000."
+    ),
     step_chars: int = typer.Option(1200, "--step-chars", help="Report: characters shown per step."),
     max_text_mb: float = typer.Option(
         7.0, "--max-text-mb", help="Report: step text budget of the drill-down."
@@ -542,6 +561,9 @@ def run_all(
         for key, value in (("model", model), ("base_url", base_url), ("limit", limit), ("samples", samples)):
             if value is not None:
                 extract_options[key] = value
+        judge_options = _llm_judge_options(judge, redact, judge_option)
+        if judge_options:
+            extract_options["judge_options"] = judge_options
         cluster_options: dict[str, object] = {
             "method": method,
             "text": text,
@@ -578,6 +600,18 @@ def run_all(
 
 
 # ---- bench ------------------------------------------------------------------------------------------------------
+
+
+def _llm_judge_options(judge: str, redact: bool, pairs: list[str]) -> dict[str, object]:
+    """Extra judge options from --redact and --judge-option (extract and run); --redact needs the LLM judge."""
+    from trajfm.errors import UsageError
+
+    options = _parse_judge_options(pairs)
+    if redact:
+        if judge != "llm":
+            raise UsageError("--redact only applies to --judge llm (the rules judge sends nothing anywhere)")
+        options["redact"] = True
+    return options
 
 
 def _parse_judge_options(pairs: list[str]) -> dict[str, object]:
