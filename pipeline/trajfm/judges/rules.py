@@ -24,7 +24,7 @@ from typing import Any
 
 from trajfm.errors import JudgeError
 from trajfm.judges.base import Diagnosis, ModeFinding, NovelMode
-from trajfm.judges.detectors import FINDING_KINDS, Finding, build_view, run_detectors
+from trajfm.judges.detectors import FINDING_KINDS, Finding, TraceView, build_view, run_detectors
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.actions import bad_tool_name
 from trajfm.judges.detectors.origin import first_error_origin, first_reply, first_state_change, stalled_from
@@ -42,7 +42,9 @@ UNDETECTED_CONFIDENCE = 0.6
 END_OF_RUN_KINDS = frozenset({"premature_termination", "max_steps_reached", "continued_after_answer"})
 
 
-def select_root_cause(findings: list[Finding], trace: Trace) -> tuple[int | None, str | None]:
+def select_root_cause(
+    findings: list[Finding], trace: Trace, view: TraceView | None = None
+) -> tuple[int | None, str | None]:
     """The root-cause step and agent of a failed run (one with a decisive finding), earliest cause first.
 
     Candidates, by reading-order position: the step that produced the first error signal
@@ -74,7 +76,8 @@ def select_root_cause(findings: list[Finding], trace: Trace) -> tuple[int | None
         return min(first.steps), first.agent or next(
             (s.agent for s in trace.steps if s.index == min(first.steps) and s.agent), None
         )
-    view = build_view(trace)
+    if view is None:  # the judge passes the view its detectors read; other callers get a fresh one
+        view = build_view(trace)
     # Reading-order position of each step number's first main-level step (where a cause step is placed).
     first_pos: dict[int, int] = {}
     for s in trace.steps:
@@ -194,7 +197,8 @@ class RulesJudge:
 
     def diagnose(self, trace: Trace, taxonomy: Taxonomy) -> Diagnosis:
         started = time.perf_counter()
-        findings = run_detectors(trace)
+        view = build_view(trace)  # built once, read by every detector and by root-cause selection
+        findings = run_detectors(trace, view=view)
         tax = taxonomy.name
         by_mode: dict[str, list[Finding]] = {}
         novel_groups: dict[str, list[Finding]] = {}
@@ -245,7 +249,7 @@ class RulesJudge:
             # A chat log keeps its answer in its last message: without a final-answer field nothing says
             # whether the task was done, unless a blocking finding already says it was not.
             completed = False if blocking else None
-        root_step, root_agent = select_root_cause(findings, trace)
+        root_step, root_agent = select_root_cause(findings, trace, view)
         return Diagnosis(
             trace_id=trace.trace_id,
             judge=self.name,

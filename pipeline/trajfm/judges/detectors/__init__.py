@@ -87,9 +87,15 @@ DETECTORS: tuple[Detector, ...] = (
 )
 
 
-def run_detectors(trace: Trace, detectors: tuple[Detector, ...] = DETECTORS) -> list[Finding]:
-    """All findings for one trace, ordered by where they start in the trace (then by detector order)."""
-    view = build_view(trace)
+def run_detectors(
+    trace: Trace, detectors: tuple[Detector, ...] = DETECTORS, *, view: TraceView | None = None
+) -> list[Finding]:
+    """All findings for one trace, ordered by where they start in the trace (then by detector order).
+
+    `view`: the trace's `build_view(trace)` when the caller already built it (the rules judge shares it with
+    root-cause selection, so the per-trace pairing and memoised checks are computed once)."""
+    if view is None:
+        view = build_view(trace)
     found: list[Finding] = []
     for detect in detectors:
         found.extend(detect(view))

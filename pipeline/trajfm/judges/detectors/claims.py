@@ -24,6 +24,7 @@ import re
 
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.base import RESULT_KINDS, Finding, TraceView
+from trajfm.traces.model import Step
 
 _USER_ROLES = frozenset({"user", "human", "customer", "client"})
 # "11 available T-shirt options": a whole number, then one to three words; not part of an id, price, date or
@@ -32,14 +33,25 @@ _COUNT = re.compile(r"(?<![\w.$#/:,-])(\d{1,4}) (?:[A-Za-z][\w-]* ){0,2}[A-Za-z]
 _NUMBER = re.compile(r"\d+")
 
 
+def _checked(st: Step, callers: set[str | None]) -> bool:
+    """A message an agent that makes tool calls sent (not the user's side): where counts are checked."""
+    return st.kind == "message" and st.agent in callers and (st.agent or "").lower() not in _USER_ROLES
+
+
 def detect_unsupported_counts(view: TraceView) -> list[Finding]:
     callers = {a.step.agent for a in view.acts if a.step.agent}
     if not callers:
         return []
+    steps = view.trace.steps
+    # Only messages by a calling agent are checked, and the scan stops at the last one: the numbers of the steps
+    # after it are never compared. A ReAct log (no such message) skips reading its long results for numbers.
+    last = next((k for k in range(len(steps) - 1, -1, -1) if _checked(steps[k], callers)), -1)
+    if last < 0:
+        return []
     seen: set[str] = set(_NUMBER.findall(view.task))
-    for st in view.trace.steps:
+    for st in steps[: last + 1]:
         text = st.content or ""
-        if st.kind == "message" and st.agent in callers and (st.agent or "").lower() not in _USER_ROLES:
+        if _checked(st, callers):
             for m in _COUNT.finditer(text):
                 if m.group(1) not in seen:
                     return [
