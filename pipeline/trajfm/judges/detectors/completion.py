@@ -22,6 +22,7 @@ from trajfm.judges.detectors.errors import (
     review_failed_in,
     same_request,
 )
+from trajfm.traces.model import Step
 
 _CLAIM = tx.Pattern(
     r"\b(?:successfully|success|accomplished|verified|(?:has|have) (?:now )?(?:been )?(?:successfully )?(?:[a-z]+ed|"
@@ -56,6 +57,17 @@ _EMPTY = tx.Pattern(
 )
 
 
+def _empty_in(view: TraceView, step: Step) -> re.Match[str] | None:
+    """The "came back empty" match in the first 1,500 characters of a result, or None. Memoised per trace: the
+    repair check asks it of every later call for every failed one."""
+    key = ("empty", step.position)
+    if key in view.memo:
+        return view.memo[key]  # type: ignore[return-value]
+    m = _EMPTY.search(view.head(step)[:1500], view.low(step)[:1500])
+    view.memo[key] = m
+    return m
+
+
 def _failed_unrepaired(view: TraceView) -> list[tuple[Act, str]]:
     """Main-level calls that failed or came back empty and whose tool never succeeded afterwards."""
     acts = [a for a in view.main_acts if not a.is_finish]
@@ -64,15 +76,14 @@ def _failed_unrepaired(view: TraceView) -> list[tuple[Act, str]]:
         r = a.result
         if r is None:
             continue
-        head = view.head(r)
-        m = error_in(view, r) or review_failed_in(view, r) or _EMPTY.search(head[:1500], view.low(r)[:1500])
+        m = error_in(view, r) or review_failed_in(view, r) or _empty_in(view, r)
         if m is None:
             continue
         repaired = any(
             (same_request(a, b) or tx.alternative_tool(a.tool, b.tool))
             and b.result is not None
             and not result_failed(view, b)
-            and not _EMPTY.search(view.head(b.result)[:1500], view.low(b.result)[:1500])
+            and not _empty_in(view, b.result)
             for b in acts[k + 1 :]
         )
         if not repaired:
@@ -84,11 +95,7 @@ def _failed_unrepaired(view: TraceView) -> list[tuple[Act, str]]:
 def result_empty(view: TraceView, act: Act) -> bool:
     """Did this call come back empty (no data, zero records, not available)?"""
     r = act.result
-    return (
-        r is not None
-        and r is not act.step
-        and _EMPTY.search(view.head(r)[:1500], view.low(r)[:1500]) is not None
-    )
+    return r is not None and r is not act.step and _empty_in(view, r) is not None
 
 
 def detect_overstated_completion(view: TraceView) -> list[Finding]:

@@ -243,13 +243,16 @@ def detect_unmet_requests(view: TraceView) -> list[Finding]:
     # A request counts as met when a call acted on it or the answer addresses it. (Requiring a call or a result
     # alone was tried: task and calls use different words for the same operation, "predict" for "forecast",
     # "pull" for "download", and half the flags were wrong.)
+    if len(view.task) > MAX_TASK_CHARS:
+        return []  # a long prompt mixes instructions with context; clause matching says little there
+    requests = _requests(view.task)
+    if not requests:
+        return []  # nothing asked for work: no need to collect what the calls and the answer covered
     done = _stems(answer)
     for a in acts:
         if not a.is_finish:
             done |= _stems(f"{a.tool} {a.args}")
-    if len(view.task) > MAX_TASK_CHARS:
-        return []  # a long prompt mixes instructions with context; clause matching says little there
-    unmet = [clause for clause, stems in _requests(view.task) if not stems & done]
+    unmet = [clause for clause, stems in requests if not stems & done]
     if not unmet:
         return []
     last = acts[-1]

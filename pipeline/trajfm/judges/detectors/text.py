@@ -6,6 +6,7 @@ rules judge must handle thousands of traces per second on one core.
 
 from __future__ import annotations
 
+import functools
 import re
 
 _WS = re.compile(r"\s+")
@@ -63,7 +64,9 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return inter / (len(a) + len(b) - inter)
 
 
+@functools.lru_cache(maxsize=4096)
 def is_finish_tool(tool: str) -> bool:
+    # Cached: every detector asks it of every action, and a trace has only a handful of distinct tool names.
     return tool.strip().lower() in _FINISH_TOOLS
 
 
@@ -144,7 +147,13 @@ class Pattern:
         self.needles = needles
 
     def _skip(self, low: str) -> bool:
-        return bool(self.needles) and not any(n in low for n in self.needles)
+        if not self.needles:
+            return False
+        # A plain loop, not any() over a generator: this runs for every step a pattern is asked about.
+        for n in self.needles:  # noqa: SIM110 (a generator costs more than the substring tests)
+            if n in low:
+                return False
+        return True
 
     def search(self, text: str, low: str | None = None) -> re.Match[str] | None:
         if low is None:
