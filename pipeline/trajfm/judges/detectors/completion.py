@@ -46,14 +46,29 @@ _CLAIM = tx.Pattern(
         "as requested",
     ),
 )
-_EMPTY = tx.Pattern(
-    r"\b(?:0|zero|no) (?:observations|records|rows|results|entries|data points|items|matches)\b|"
-    r"\bno (?:data|records|results|observations|entries|matches|rows) (?:was |were )?(?:found|available|returned|exist|"
-    r"matched|match)|\b(?:data|dataset|file|results?|records?|values?)\b[^.\n]{0,60}?\b(?:is|are|was|were) "
-    r"(?:not |un)available\b|\bempty (?:result|response|list|"
-    r"file|dataset)\b|\b(?:result|response|list|dataset|result set) (?:is|was|are|were) empty\b|"
-    r"\"total_\w+\"\s*:\s*0\b|^\s*(?:\[\s*\]|\{\s*\}|null|none)\s*$",
-    re.M,
+# Results that came back empty. One alternation would run every branch at every position of a long JSON result;
+# searched as separate alternatives (`tx.AnyOf`, same match), each skips text without its keyword.
+_EMPTY = tx.AnyOf(
+    tx.Pattern(
+        r"\b(?:0|zero|no) (?:observations|records|rows|results|entries|data points|items|matches)\b",
+        needles=("0 ", "zero ", "no "),
+    ),
+    tx.Pattern(
+        r"\bno (?:data|records|results|observations|entries|matches|rows) (?:was |were )?(?:found|available|returned|"
+        r"exist|matched|match)",
+        needles=("no ",),
+    ),
+    tx.Pattern(
+        r"\b(?:data|dataset|file|results?|records?|values?)\b[^.\n]{0,60}?\b(?:is|are|was|were) "
+        r"(?:not |un)available\b",
+        needles=("available",),
+    ),
+    tx.Pattern(r"\bempty (?:result|response|list|file|dataset)\b", needles=("empty ",)),
+    tx.Pattern(
+        r"\b(?:result|response|list|dataset|result set) (?:is|was|are|were) empty\b", needles=(" empty",)
+    ),
+    tx.Pattern(r"\"total_\w+\"\s*:\s*0\b", needles=('"total_',)),
+    tx.Pattern(r"^\s*(?:\[\s*\]|\{\s*\}|null|none)\s*$", re.M),
 )
 
 

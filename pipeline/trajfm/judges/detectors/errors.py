@@ -24,32 +24,41 @@ from trajfm.traces.model import Step
 
 ERROR_HEAD_CHARS = 400
 
-_ERROR = tx.Pattern(
-    r"^\W{0,3}(?:error|exception|traceback|fatal)\b"
-    r"|\berror (?:encountered|occurred|occured|while|calling|executing|in tool|from tool)"
-    r"|\b(?:execution|request|call|tool call|tool execution|invocation) failed\b"
-    r"|\bfailed (?:to (?:execute|call|run|load|connect|fetch|parse|process|invoke|reach|open|read)|with (?:status|error|code))"
-    r"|\bexit ?code:? ?[1-9]"
-    r"|\bexecution failed\b"
-    r"|\"(?:status|state|result)\"\s*:\s*\"(?:error|failure|failed)\""
-    r"|\"error\"\s*:\s*\"[^\"]"
-    r"|\b(?:timed out|timeout error|connection (?:refused|reset|error))"
-    r"|\bis not supported\b|\bnot supported (?:for|by|in)\b"
-    r"|\bhttp ?[45]\d\d\b",
-    re.M,
-    needles=(
-        "error",
-        "exception",
-        "traceback",
-        "fatal",
-        "fail",
-        "exit",
-        "timed out",
-        "timeout",
-        "connection",
-        "supported",
-        "http",
+# One alternative at a time (`tx.AnyOf`, same match as their alternation), each run only when its keyword is in
+# the text: most results contain "error" or "fail" somewhere, but few contain the words of every branch.
+_ERROR = tx.AnyOf(
+    tx.Pattern(
+        r"^\W{0,3}(?:error|exception|traceback|fatal)\b",
+        re.M,
+        needles=("error", "exception", "traceback", "fatal"),
     ),
+    tx.Pattern(
+        r"\berror (?:encountered|occurred|occured|while|calling|executing|in tool|from tool)",
+        needles=("error ",),
+    ),
+    tx.Pattern(
+        r"\b(?:execution|request|call|tool call|tool execution|invocation) failed\b", needles=(" failed",)
+    ),
+    tx.Pattern(
+        r"\bfailed (?:to (?:execute|call|run|load|connect|fetch|parse|process|invoke|reach|open|read)|with "
+        r"(?:status|error|code))",
+        needles=("failed ",),
+    ),
+    tx.Pattern(r"\bexit ?code:? ?[1-9]", needles=("exit",)),
+    tx.Pattern(r"\bexecution failed\b", needles=("execution failed",)),
+    tx.Pattern(
+        r"\"(?:status|state|result)\"\s*:\s*\"(?:error|failure|failed)\"",
+        needles=('"status"', '"state"', '"result"'),
+        requires=('"error"', '"failure"', '"failed"'),
+    ),
+    tx.Pattern(r"\"error\"\s*:\s*\"[^\"]", needles=('"error"',)),
+    tx.Pattern(
+        r"\b(?:timed out|timeout error|connection (?:refused|reset|error))",
+        needles=("timed out", "timeout error", "connection "),
+    ),
+    tx.Pattern(r"\bis not supported\b", needles=("is not supported",)),
+    tx.Pattern(r"\bnot supported (?:for|by|in)\b", needles=("not supported ",)),
+    tx.Pattern(r"\bhttp ?[45]\d\d\b", needles=("http",)),
 )
 # Exception class names ("KeyError:", "ValueError:") are matched case-sensitively on the original text, and
 # HTTP status codes separately: both are cheap literal-led searches run only when their keyword is present.
@@ -61,6 +70,14 @@ REVIEW_FAILED = tx.Pattern(
     r"(?:task[ _]status|\"?status\"?)\s*[:=]\s*\"?(?P<status>not accomplished|partially accomplished|not completed|"
     r"incomplete|unsuccessful|failed)\b",
     needles=("status",),
+    requires=(
+        "not accomplished",
+        "partially accomplished",
+        "not completed",
+        "incomplete",
+        "unsuccessful",
+        "failed",
+    ),
 )
 
 # Words of a final answer that admit a limitation: an honest answer is not an ignored error.

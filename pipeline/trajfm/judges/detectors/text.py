@@ -130,30 +130,40 @@ def short(text: str, max_len: int = 80) -> str:
     return s if len(s) <= max_len else s[: max_len - 1].rstrip() + "…"
 
 
+def _none_in(needles: tuple[str, ...], low: str) -> bool:
+    """True when `needles` is non-empty and none of them occurs in `low`."""
+    if not needles:
+        return False
+    # A plain loop, not any() over a generator: this runs for every step a pattern is asked about.
+    for n in needles:  # noqa: SIM110 (a generator costs more than the substring tests)
+        if n in low:
+            return False
+    return True
+
+
 class Pattern:
     """A case-insensitive regex that runs fast: CPython's `re` is several times slower with re.IGNORECASE, so the
     pattern (written in lower case) is searched case-sensitively in the lower-cased text. Match offsets refer to
     the original text (lower-casing keeps lengths for all but a few non-ASCII letters; when it does not, the
     search falls back to re.IGNORECASE on the original). `group()` of a match is lower-cased text."""
 
-    __slots__ = ("fast", "slow", "pattern", "needles")
+    __slots__ = ("fast", "slow", "pattern", "needles", "requires")
 
-    def __init__(self, pattern: str, flags: int = 0, *, needles: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, pattern: str, flags: int = 0, *, needles: tuple[str, ...] = (), requires: tuple[str, ...] = ()
+    ) -> None:
         """`needles`: lower-case substrings at least one of which every match contains. When given, text with
-        none of them is skipped without running the regex (substring tests are far cheaper than alternations)."""
+        none of them is skipped without running the regex (substring tests are far cheaper than alternations).
+        `requires`: a second such set (every match also contains one of these), for patterns whose first keyword
+        is common ("status") and whose rarer part ("not accomplished") sits later in the match."""
         self.pattern = pattern
         self.fast = re.compile(pattern, flags)
         self.slow = re.compile(pattern, flags | re.I)
         self.needles = needles
+        self.requires = requires
 
     def _skip(self, low: str) -> bool:
-        if not self.needles:
-            return False
-        # A plain loop, not any() over a generator: this runs for every step a pattern is asked about.
-        for n in self.needles:  # noqa: SIM110 (a generator costs more than the substring tests)
-            if n in low:
-                return False
-        return True
+        return _none_in(self.needles, low) or _none_in(self.requires, low)
 
     def search(self, text: str, low: str | None = None) -> re.Match[str] | None:
         if low is None:
@@ -168,6 +178,31 @@ class Pattern:
         if len(low) != len(text):
             return list(self.slow.finditer(text))
         return [] if self._skip(low) else list(self.fast.finditer(low))
+
+
+class AnyOf:
+    """The alternation `a|b|c` of several `Pattern`s, searched one alternative at a time so that each can skip text
+    without its own needles. Gives the same match span as the single alternation: that returns the leftmost match,
+    and at one start position its first alternative that matches there, which is what taking the earliest start
+    over the alternatives (ties to the earlier one) gives. Only `search` (no finditer)."""
+
+    __slots__ = ("alternatives", "pattern")
+
+    def __init__(self, *alternatives: Pattern) -> None:
+        self.alternatives = alternatives
+        self.pattern = "|".join(a.pattern for a in alternatives)
+
+    def search(self, text: str, low: str | None = None) -> re.Match[str] | None:
+        if low is None:
+            low = text.lower()
+        best: re.Match[str] | None = None
+        for alt in self.alternatives:
+            m = alt.search(text, low)
+            if m is not None and (best is None or m.start() < best.start()):
+                best = m
+                if best.start() == 0:
+                    break  # nothing starts earlier, and earlier alternatives win ties
+        return best
 
 
 _NAME_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
