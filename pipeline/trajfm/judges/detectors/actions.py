@@ -228,11 +228,11 @@ def detect_action_reasoning_mismatch(view: TraceView) -> list[Finding]:
         if th is None or a.is_finish or not th.content or bad_tool_name(a.tool):
             continue  # a malformed call ("FMSRAgent: which sensors...") is an invalid action, not a contradiction
         thought = th.content[:1500]
-        # Tools the trace used, plus tool-like names the reasoning mentions (FooAgent, BarTool, BazAPI).
-        tools = sorted(used | set(_TOOL_LIKE.findall(thought)), key=len, reverse=True)
         finding: Finding | None = None
         # 1. The reasoning announces another tool than the one called.
         if a.tool and a.tool not in thought:
+            # Tools the trace used, plus tool-like names the reasoning mentions (FooAgent, BarTool, BazAPI).
+            tools = sorted(used | set(_TOOL_LIKE.findall(thought)), key=len, reverse=True)
             for t in tools:
                 if t == a.tool or t not in thought:
                     continue

@@ -272,7 +272,9 @@ def detect_unmet_requests(view: TraceView) -> list[Finding]:
 
 
 def _facts(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
+    return set(_WORD.findall(text.lower())).difference(
+        _STOP
+    )  # set difference: faster than a filtering comprehension
 
 
 def detect_calls_after_answer_known(view: TraceView) -> list[Finding]:
@@ -283,6 +285,8 @@ def detect_calls_after_answer_known(view: TraceView) -> list[Finding]:
     if len(acts) < 3 or not answer.strip():
         return []
     wanted = _facts(answer) - _facts(view.task)
+    if len(wanted) < 2:
+        return []  # fewer than two answer facts to look for: `used` below could not reach two
     results = [_facts(view.head(a.result)[:2000]) for a in acts if a.result is not None]
     used = wanted & set().union(*results)
     if len(used) < 2:
