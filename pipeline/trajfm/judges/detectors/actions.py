@@ -17,30 +17,34 @@ import re
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.base import Finding, TraceView
 
-_MALFORMED = tx.Pattern(
-    r"incorrectly formatted|improperly formatted|wrongly formatted|invalid (?:action|format|json|tool call|tool name|"
-    r"function call|arguments?)\b|(?:could not|cannot|can't|unable to|failed to) (?:parse|decode)|unpars(?:e)?able|"
-    r"not a valid (?:tool|action|json|function)|unknown (?:tool|action|function)\b|no such (?:tool|action|function)|"
-    r"(?:tool|action|function) [\w.\-]{1,60} (?:is )?(?:not found|does not exist|is not available|not recogni[sz]ed)|"
-    r"malformed|invalid syntax|json ?decode ?error|expecting (?:value|property name)|action (?:input )?is missing|"
-    r"missing (?:action|tool name)",
-    needles=(
-        "format",
-        "invalid",
-        "pars",
-        "decod",
-        "not a valid",
-        "unknown",
-        "no such",
-        "not found",
-        "does not exist",
-        "not available",
-        "recogni",
-        "malformed",
-        "syntax",
-        "json",
-        "expecting",
-        "missing",
+# The environment's ways of saying an action was malformed, searched as three groups of branches (`tx.AnyOf`, the
+# same match as one alternation), each only when one of its keywords is in the text: the "tool ... not found"
+# branch would otherwise be tried at every "tool" and "action" of a result.
+_MALFORMED = tx.AnyOf(
+    tx.Pattern(
+        r"incorrectly formatted|improperly formatted|wrongly formatted|invalid (?:action|format|json|tool call|"
+        r"tool name|function call|arguments?)\b|(?:could not|cannot|can't|unable to|failed to) (?:parse|decode)|"
+        r"unpars(?:e)?able|not a valid (?:tool|action|json|function)|unknown (?:tool|action|function)\b|"
+        r"no such (?:tool|action|function)",
+        needles=(
+            "formatted",
+            "invalid ",
+            " parse",
+            " decode",
+            "unpars",
+            "not a valid ",
+            "unknown ",
+            "no such ",
+        ),
+    ),
+    tx.Pattern(
+        r"(?:tool|action|function) [\w.\-]{1,60} (?:is )?(?:not found|does not exist|is not available|not recogni[sz]ed)",
+        needles=("not found", "does not exist", "is not available", "not recogni"),
+    ),
+    tx.Pattern(
+        r"malformed|invalid syntax|json ?decode ?error|expecting (?:value|property name)|action (?:input )?is missing|"
+        r"missing (?:action|tool name)",
+        needles=("malformed", "invalid syntax", "decode", "expecting ", "missing"),
     ),
 )
 _TOOL_NAME_OK = re.compile(r"^[A-Za-z_][\w.\-:/ ]{0,80}$")

@@ -16,7 +16,7 @@ import re
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.base import Act, Finding, TraceView
 from trajfm.judges.detectors.errors import (
-    ADMITS_FAILURE,
+    answer_admits_failure,
     error_in,
     result_failed,
     review_failed_in,
@@ -118,7 +118,7 @@ def detect_overstated_completion(view: TraceView) -> list[Finding]:
     if not answer.strip():
         return []
     claim = _CLAIM.search(answer)
-    if claim is None or ADMITS_FAILURE.search(answer):
+    if claim is None or answer_admits_failure(view):
         return []
     broken = _failed_unrepaired(view)
     if not broken:
@@ -152,7 +152,7 @@ _ACKNOWLEDGE = tx.Pattern(
 def detect_unverified_subagent_failure(view: TraceView) -> list[Finding]:
     out: list[Finding] = []
     acts = [a for a in view.main_acts if not a.is_finish]
-    answer_admits = bool(ADMITS_FAILURE.search(view.final_answer))
+    answer_admits = answer_admits_failure(view)
     for k, a in enumerate(acts):
         r = a.result
         if r is None or r is a.step:

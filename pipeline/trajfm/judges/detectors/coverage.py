@@ -20,7 +20,7 @@ from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.ambiguity import ASKS_USER
 from trajfm.judges.detectors.base import Act, Finding, TraceView
 from trajfm.judges.detectors.completion import result_empty
-from trajfm.judges.detectors.errors import ADMITS_FAILURE, result_failed
+from trajfm.judges.detectors.errors import answer_admits_failure, result_failed
 
 _WORD = re.compile(r"[a-z][a-z\-]{2,}|\d+(?:\.\d+)?")
 _STOP = frozenset(
@@ -238,7 +238,7 @@ def detect_unmet_requests(view: TraceView) -> list[Finding]:
     answer = view.final_answer
     if not any(not a.is_finish for a in acts):
         return []  # no calls to compare with: the agent worked some other way (e.g. code in its own replies)
-    if not answer.strip() or ADMITS_FAILURE.search(answer) or ASKS_USER.search(answer[:3000]):
+    if not answer.strip() or answer_admits_failure(view) or ASKS_USER.search(answer[:3000]):
         return []  # an honest failure report or a clarifying question is not a premature ending
     # A request counts as met when a call acted on it or the answer addresses it. (Requiring a call or a result
     # alone was tried: task and calls use different words for the same operation, "predict" for "forecast",

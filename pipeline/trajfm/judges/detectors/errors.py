@@ -88,6 +88,15 @@ ADMITS_FAILURE = tx.Pattern(
 )
 
 
+def answer_admits_failure(view: TraceView) -> bool:
+    """Does the final answer admit a limitation (`ADMITS_FAILURE`)? Memoised per trace: five detectors ask."""
+    key = ("admits", -1)
+    v = view.memo.get(key)
+    if v is None:
+        v = view.memo[key] = ADMITS_FAILURE.search(view.final_answer) is not None
+    return v  # type: ignore[return-value]
+
+
 def error_in(view: TraceView, step: Step) -> re.Match[str] | None:
     """The error match in a result step's head, or None. `is_error` without a recognisable phrase matches the
     first line. Memoised per trace: several detectors ask about the same steps."""
@@ -157,7 +166,7 @@ def detect_error_recovery(view: TraceView) -> list[Finding]:
     acts = [a for a in view.main_acts if not a.is_finish]
     n = len(acts)
     i = 0
-    answer_admits = bool(ADMITS_FAILURE.search(view.final_answer))
+    answer_admits = answer_admits_failure(view)
     while i < n:
         first = acts[i]
         m = _call_error(view, first)

@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.base import Finding, TraceView
-from trajfm.judges.detectors.errors import ADMITS_FAILURE
+from trajfm.judges.detectors.errors import answer_admits_failure
 
 
 def _is_json(answer: str) -> bool:
@@ -196,7 +196,7 @@ def detect_output_format(view: TraceView) -> list[Finding]:
     if not answer.strip() or not task:
         return []
     rule: tuple[str, str] | None = None  # (the form asked for, the words of the task that ask for it)
-    if ADMITS_FAILURE.search(answer):
+    if answer_admits_failure(view):
         # a report that the work failed owes no particular form, unless the task ruled such a report out
         forbidden = _FAILURE_FORBIDDEN.search(task)
         if forbidden is None:
