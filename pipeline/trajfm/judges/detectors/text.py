@@ -10,7 +10,7 @@ import functools
 import re
 
 _WS = re.compile(r"\s+")
-_NON_WORD = re.compile(r"[^\w\s]+")
+_WORD_RUN = re.compile(r"\w+")
 _TOKEN = re.compile(r"[a-z0-9_]+")
 
 # Names an agent framework uses for "I am done, here is the answer" pseudo-tools.
@@ -43,9 +43,9 @@ _ACTION_FORMS = (
 
 def normalise(text: str, limit: int = 4000) -> str:
     """Lower case, punctuation to spaces, whitespace collapsed: the form duplicate detection compares."""
-    t = text[:limit].lower()
-    t = _NON_WORD.sub(" ", t)
-    return _WS.sub(" ", t).strip()
+    # Every character is a word character, whitespace or punctuation, so replacing punctuation runs by spaces and
+    # collapsing whitespace leaves exactly the word runs joined by single spaces: one findall instead of two subs.
+    return " ".join(_WORD_RUN.findall(text[:limit].lower()))
 
 
 def squash(text: str) -> str:
