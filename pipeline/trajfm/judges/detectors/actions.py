@@ -256,8 +256,8 @@ def detect_action_reasoning_mismatch(view: TraceView) -> list[Finding]:
                     break
         # 2. The reasoning names one entity and the action sends another of the same kind.
         if finding is None and a.args:
-            said = _idents(thought)
             sent = _idents(a.args)
+            said = _idents(thought) if sent else {}  # with no identifier sent there is nothing to contradict
             for word, nums in said.items():
                 other = sent.get(word)
                 if other and not (other & nums):

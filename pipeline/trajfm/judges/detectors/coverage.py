@@ -287,7 +287,13 @@ def detect_calls_after_answer_known(view: TraceView) -> list[Finding]:
     wanted = _facts(answer) - _facts(view.task)
     if len(wanted) < 2:
         return []  # fewer than two answer facts to look for: `used` below could not reach two
-    results = [_facts(view.head(a.result)[:2000]) for a in acts if a.result is not None]
+    # Only the wanted facts of each result matter below (`known` collects `r & used`, and used is within wanted);
+    # wanted has no stop words, so intersecting the raw words with it equals intersecting `_facts`.
+    results = [
+        wanted.intersection(_WORD.findall(view.head(a.result)[:2000].lower()))
+        for a in acts
+        if a.result is not None
+    ]
     used = wanted & set().union(*results)
     if len(used) < 2:
         return []

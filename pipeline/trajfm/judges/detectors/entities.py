@@ -141,12 +141,14 @@ def detect_hallucinated_entities(view: TraceView) -> list[Finding]:
     reported: set[str] = set()
     acts = [a for a in view.main_acts if not a.is_finish]
     act_texts = [(a, (a.args + " " + (a.thought.content[:1500] if a.thought else "")).lower()) for a in acts]
-    env_before: list[str] = []  # lower-cased results before each act
-    seen = ""
+    # The lower-cased results before each act, joined only when a name needs them (building every prefix up
+    # front copied the results quadratically in the number of calls).
+    env_parts: list[str] = []
+    env_count: list[int] = []  # how many of env_parts come before each act
     for a in acts:
-        env_before.append(seen)
+        env_count.append(len(env_parts))
         if a.result is not None and a.result is not a.step:
-            seen += "\n" + view.low(a.result)
+            env_parts.append("\n" + view.low(a.result))
     for k, (act, _) in enumerate(act_texts):
         r = act.result
         if r is None:
@@ -161,7 +163,9 @@ def detect_hallucinated_entities(view: TraceView) -> list[Finding]:
                 if not used_at:
                     continue
                 first = used_at[0]
-                introduced = not _mentions(task_l, key) and not _mentions(env_before[first], key)
+                introduced = not _mentions(task_l, key) and not _mentions(
+                    "".join(env_parts[: env_count[first]]), key
+                )
                 in_answer = _presents(answer_l, key)
                 nxt: Act | None = acts[k + 1] if k + 1 < len(acts) else None
                 corrected = nxt is not None and nxt.tool == act.tool and not result_failed(view, nxt)
