@@ -199,7 +199,8 @@ def naive_baselines(records: list[LabelledRecord]) -> dict[str, dict[str, float]
 
 
 def match_traces(records: list[LabelledRecord], traces: list[Trace]) -> dict[int, Trace]:
-    """Records are matched to traces by their position in the file (the loader numbers records in order)."""
+    """Records are matched to traces by their position in the file (the loader numbers records in order).
+    Only the given records are matched (a --limit keeps the first N), like the other datasets' matchers."""
     out: dict[int, Trace] = {}
     for t in traces:
         rec = t.meta.get("record", t.meta.get("record_index"))
@@ -209,7 +210,8 @@ def match_traces(records: list[LabelledRecord], traces: list[Trace]) -> dict[int
             out.setdefault(int(rec), t)
     if not out and len(traces) == len(records):
         out = dict(enumerate(traces))
-    return out
+    wanted = {r.record for r in records}
+    return {k: t for k, t in out.items() if k in wanted}
 
 
 def run(path: Path, settings: BenchSettings) -> list[BenchResult]:
@@ -217,9 +219,7 @@ def run(path: Path, settings: BenchSettings) -> list[BenchResult]:
         records, notes = read_records(path, limit=settings.limit)
         file = path / FILE_NAME if path.is_dir() else path
         traces = load_dataset_traces([file])
-        # Only the labelled records in scope (a --limit keeps the first N) count as matched.
-        wanted = {r.record for r in records}
-        matched = {k: t for k, t in match_traces(records, traces).items() if k in wanted}
+        matched = match_traces(records, traces)
         judged, status = settings.judge_labelled(records, lambda r: r.record, matched, taxonomy="mast")
         preds: list[set[str] | None] = []
         per_trace = []
