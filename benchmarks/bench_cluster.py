@@ -112,7 +112,7 @@ def make_csv(source: Path, n: int, seed: int, out: Path) -> None:
 
 def child(csv: Path, run: Path, seed: int) -> None:
     t0 = time.perf_counter()
-    from trajfm.cluster import ClusterOptions, run_cluster
+    from trajfm.clustering.stage import ClusterOptions, run_cluster
 
     out = run_cluster(run, ClusterOptions(from_csv=csv, seed=seed))
     m = out.manifest

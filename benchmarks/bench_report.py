@@ -29,7 +29,7 @@ TARGET_MB = 15.0
 
 
 def bundled_run(work: Path, embedder: str) -> Path:
-    from trajfm.cluster import ClusterOptions, run_cluster
+    from trajfm.clustering.stage import ClusterOptions, run_cluster
     from trajfm.extract import run_extract
 
     corpus = REPO / "traces" / "assetops"

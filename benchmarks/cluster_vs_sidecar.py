@@ -29,7 +29,7 @@ from sklearn.metrics import adjusted_rand_score
 from trajfm.clustering.embed import EmbeddingCache, get_embedder
 from trajfm.clustering.fit import ClusterConfig, Item, cluster_items
 from trajfm.clustering.reduce import ReducerError
-from trajfm.runs import RunFolder
+from trajfm.runfolder import RunFolder
 from trajfm.taxonomy import load_taxonomy
 
 

@@ -21,7 +21,7 @@ from trajfm.cli import app
 from trajfm.errors import BackendError
 from trajfm.judges.base import Diagnosis, ModeFinding
 from trajfm.judges.registry import register_judge
-from trajfm.runs import RunFolder
+from trajfm.runfolder import RunFolder
 from trajfm.taxonomy import Taxonomy
 from trajfm.testing.endpoint import EndpointConfig, LocalEndpoint
 from trajfm.traces.model import Trace
@@ -356,7 +356,7 @@ def test_corrupt_manifest_fails_extract_before_judging(tmp_path: Path) -> None:
 
 
 def test_run_announces_the_stages_that_have_no_progress_bar(tmp_path: Path) -> None:
-    from trajfm.run import run_pipeline
+    from trajfm.orchestrate import run_pipeline
 
     said: list[str] = []
     result = run_pipeline(

@@ -19,12 +19,12 @@ from sklearn.metrics import adjusted_rand_score
 from typer.testing import CliRunner
 
 from trajfm.cli import app
-from trajfm.cluster import ClusterOptions, run_cluster
 from trajfm.clustering.embed import EmbeddingCache, FakeEmbedder, embed_texts
 from trajfm.clustering.fit import ClusterConfig, Item, cluster_items
 from trajfm.clustering.naming import LlmNamer, NamerError, ctfidf_keywords, unique_names
 from trajfm.clustering.reduce import ReducerError, UmapReducer, get_reducer
 from trajfm.clustering.stability import weighted_ari
+from trajfm.clustering.stage import ClusterOptions, run_cluster
 from trajfm.errors import UsageError
 from trajfm.taxonomy import load_taxonomy
 
@@ -369,7 +369,7 @@ def test_cli_errors_name_the_problem(tmp_path: Path) -> None:
 
 
 def test_from_csv_never_overwrites_extract_output(tmp_path: Path) -> None:
-    from trajfm.runs import RunFolder
+    from trajfm.runfolder import RunFolder
     from trajfm.schemas import empty
 
     run = RunFolder.create(tmp_path / "run")

@@ -13,9 +13,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from trajfm.cluster import ClusterOptions, run_cluster
 from trajfm.clustering.embed import FakeEmbedder, SentenceTransformerEmbedder, default_model_path
 from trajfm.clustering.fit import ClusterConfig, Item, cluster_items
+from trajfm.clustering.stage import ClusterOptions, run_cluster
 from trajfm.taxonomy import load_taxonomy
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ from trajfm.cli import app
 from trajfm.errors import RunFolderError, UsageError
 from trajfm.export import export_run
 from trajfm.extract import run_extract
-from trajfm.runs import RunFolder
+from trajfm.runfolder import RunFolder
 from trajfm.taxonomy import load_taxonomy
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "rules" / "assetops"

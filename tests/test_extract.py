@@ -16,7 +16,7 @@ from trajfm.errors import BackendError, TraceLoadError, UsageError
 from trajfm.extract import run_extract
 from trajfm.judges.base import Diagnosis, ModeFinding
 from trajfm.judges.registry import register_judge
-from trajfm.runs import RunFolder
+from trajfm.runfolder import RunFolder
 from trajfm.taxonomy import Taxonomy, load_taxonomy
 from trajfm.traces.model import Trace
 

@@ -24,7 +24,7 @@ from trajfm.judges.registry import get_judge
 from trajfm.judges.render import render_trace
 from trajfm.judges.reply import parse_reply
 from trajfm.judges.runner import RunStats, judge_manifest, run_judge
-from trajfm.runs import RunFolder
+from trajfm.runfolder import RunFolder
 from trajfm.taxonomy import load_taxonomy
 from trajfm.testing import EndpointConfig, LocalEndpoint, deterministic_reply, synthetic_traces
 from trajfm.traces.model import Step, Trace
@@ -499,7 +499,7 @@ _RUN_SCRIPT = textwrap.dedent(
     from trajfm.judges.cache import JudgeCache
     from trajfm.judges.llm import LLMJudge
     from trajfm.judges.runner import RunStats, run_judge
-    from trajfm.runs import RunFolder
+    from trajfm.runfolder import RunFolder
     from trajfm.schemas import DIAGNOSES_SCHEMA
     from trajfm.taxonomy import load_taxonomy
     from trajfm.testing import synthetic_traces

@@ -304,7 +304,7 @@ def small_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.slow
 def test_run_pipeline_chains_the_real_stages(small_corpus: Path, tmp_path: Path) -> None:
-    from trajfm.run import run_pipeline
+    from trajfm.orchestrate import run_pipeline
 
     result = run_pipeline(
         [small_corpus / "assetops"], tmp_path / "run", cluster_options={"embedder": "fake", "seed": 3}

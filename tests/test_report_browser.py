@@ -203,7 +203,7 @@ def test_bundled_run_report_in_browser(chromium: str, tmp_path: Path) -> None:
     corpus = _bundled_corpus()
     if corpus is None:
         pytest.skip("the bundled corpus (traces/assetops) or trajfm.extract is not available")
-    from trajfm.run import run_pipeline
+    from trajfm.orchestrate import run_pipeline
 
     result = run_pipeline([corpus], tmp_path / "bundled")
     summary = result.report.summary

@@ -66,7 +66,7 @@ def _root() -> None:
 @app.command()
 def version() -> None:
     """Print the trajfm version and the versions of the libraries it runs on."""
-    from trajfm.runs import package_versions
+    from trajfm.runfolder import package_versions
 
     for name, v in package_versions().items():
         typer.echo(f"{name} {v or 'not installed'}")
@@ -396,7 +396,7 @@ def cluster(
     from pathlib import Path
 
     try:
-        from trajfm.cluster import ClusterOptions, run_cluster
+        from trajfm.clustering.stage import ClusterOptions, run_cluster
 
         outcome = run_cluster(
             Path(run),
@@ -551,7 +551,7 @@ def run_all(
     from pathlib import Path
 
     try:
-        from trajfm.run import run_pipeline
+        from trajfm.orchestrate import run_pipeline
 
         extract_options: dict[str, object] = {
             "judge": judge,

@@ -24,7 +24,7 @@ from pathlib import Path
 import polars as pl
 
 from trajfm.errors import UsageError
-from trajfm.runs import RunFolder, atomic_path
+from trajfm.runfolder import RunFolder, atomic_path
 from trajfm.taxonomy import load_taxonomy
 
 FORMATS = ("trajfm-csv",)

@@ -40,7 +40,7 @@ import polars as pl
 from trajfm.errors import JudgeError, RunFolderError, SchemaError, TraceLoadError, UsageError
 from trajfm.judges.base import Diagnosis
 from trajfm.judges.evidence import verify_evidence
-from trajfm.runs import RunFolder, file_sha256
+from trajfm.runfolder import RunFolder, file_sha256
 from trajfm.schemas import DIAGNOSES_SCHEMA, MODES_SCHEMA, NOVEL_MODES_SCHEMA
 from trajfm.taxonomy import Taxonomy, load_taxonomy
 from trajfm.traces import load_traces

@@ -48,7 +48,7 @@ def run_bench(
         document["options"] = {"judge": judge, "judge_options": judge_options or {}, "limit": limit}
         write_bench_json(Path(out), document)
         from trajfm.bench.table import markdown
-        from trajfm.runs import atomic_write_text
+        from trajfm.runfolder import atomic_write_text
 
         atomic_write_text(Path(out) / "bench.md", markdown(results))
     return results

@@ -254,7 +254,7 @@ class Timer:
 
 def write_bench_json(out: Path, document: dict[str, Any]) -> Path:
     """Write RUN/bench.json atomically (creates RUN)."""
-    from trajfm.runs import atomic_write_text
+    from trajfm.runfolder import atomic_write_text
 
     out.mkdir(parents=True, exist_ok=True)
     target = out / "bench.json"

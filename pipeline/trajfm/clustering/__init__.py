@@ -12,5 +12,5 @@ the others (the shape BERTopic's constructor has, without its size):
 - `naming`: class-based TF-IDF keywords, the most central title, unique names; optional LLM namer.
 - `novelty`: cluster centroids against the taxonomy's mode definitions and against a baseline run.
 - `stability`: subsampling stability of the whole partition (adjusted Rand) and of each cluster (Jaccard).
-- `fit`: the in-memory pipeline that ties the parts together; `trajfm.cluster` is the stage entry (run folder).
+- `fit`: the in-memory pipeline that ties the parts together; `trajfm.clustering.stage` is the stage entry (run folder).
 """

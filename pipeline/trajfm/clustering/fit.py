@@ -2,7 +2,7 @@
 
 Contract: `cluster_items(items, embedder=..., config=..., taxonomy=...)` returns a `ClusterOutcome` holding the
 `clusters` and `novel_assignments` tables (schemas in `trajfm.schemas`) and the manifest section. It never reads
-or writes files except through the optional embedding cache; `trajfm.cluster` does the run-folder work.
+or writes files except through the optional embedding cache; `trajfm.clustering.stage` does the run-folder work.
 
 Determinism (the same items in any order give the same output; the same seed gives the same output):
 1. Each item's text (title, description or both) is keyed by sha256; the distinct texts are sorted by

@@ -22,7 +22,7 @@ from trajfm.report.figures import UNKNOWN_MODEL, compute_figures, run_metadata
 from trajfm.report.load import RunTables, load_run
 from trajfm.report.render import clean_json, render_html
 from trajfm.report.summary import summary_json, summary_markdown
-from trajfm.runs import atomic_write_text
+from trajfm.runfolder import atomic_write_text
 
 MAP_TITLE_CHARS = 140
 

@@ -16,7 +16,7 @@ from typing import Any
 import polars as pl
 
 from trajfm.errors import RunFolderError, UsageError
-from trajfm.runs import RunFolder
+from trajfm.runfolder import RunFolder
 from trajfm.taxonomy import Taxonomy, load_taxonomy
 
 STAGE1_TABLES = ("traces", "steps", "diagnoses", "modes", "novel_modes")

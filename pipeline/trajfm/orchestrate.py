@@ -1,6 +1,6 @@
 """`trajfm run TRACES... --out RUN`: extract -> cluster -> report in one run folder.
 
-Calls the real stage functions (`trajfm.extract.run_extract`, `trajfm.cluster.run_cluster`,
+Calls the real stage functions (`trajfm.extract.run_extract`, `trajfm.clustering.stage.run_cluster`,
 `trajfm.report.build_report`) with the options of each, in order. The cluster stage is skipped when the extract
 stage found no novel failure modes (there is nothing to group); any clusters left in the folder by an earlier run
 are then removed so the report cannot show stale families, and the report says the stage was skipped. The
@@ -17,7 +17,7 @@ from typing import Any
 
 from trajfm.extract import ExtractResult
 from trajfm.report import ReportResult, TextBudget, build_report
-from trajfm.runs import RunFolder
+from trajfm.runfolder import RunFolder
 
 
 @dataclass
@@ -45,7 +45,7 @@ def run_pipeline(
     """Run all three stages into `out`. Option dicts are passed to each stage's options as keyword arguments.
     `on_stage(message)` is told when the cluster and report stages start (the CLI shows it: they have no bar)."""
     say = on_stage or (lambda _message: None)
-    from trajfm.cluster import ClusterOptions, check_options, run_cluster
+    from trajfm.clustering.stage import ClusterOptions, check_options, run_cluster
     from trajfm.extract import run_extract
 
     if cluster:  # a wrong cluster option should stop the run before extract spends judge calls, not after

@@ -12,7 +12,7 @@ import pytest
 
 from trajfm import schemas
 from trajfm.errors import RunFolderError, SchemaError
-from trajfm.runs import FILE_MODE, RunFolder, atomic_write_text
+from trajfm.runfolder import FILE_MODE, RunFolder, atomic_write_text
 from trajfm.traces.model import Step, Trace, traces_from_frames, traces_to_frames
 
 

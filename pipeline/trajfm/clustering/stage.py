@@ -24,7 +24,7 @@ from trajfm.clustering.embed import Embedder, EmbeddingCache, get_embedder
 from trajfm.clustering.fit import ClusterConfig, ClusterOutcome, Item, cluster_items, embed_items
 from trajfm.clustering.naming import LlmNamer
 from trajfm.errors import RunFolderError, UsageError
-from trajfm.runs import RunFolder, file_sha256
+from trajfm.runfolder import RunFolder, file_sha256
 from trajfm.taxonomy import load_taxonomy
 
 CSV_ORIGIN = "csv"
