@@ -17,10 +17,10 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
+from trajfm import plugins
 from trajfm.cli import app
 from trajfm.errors import BackendError
-from trajfm.judges.base import Diagnosis, ModeFinding
-from trajfm.judges.registry import register_judge
+from trajfm.judges.base import Diagnosis, Judge, ModeFinding
 from trajfm.runfolder import RunFolder
 from trajfm.taxonomy import Taxonomy
 from trajfm.testing.endpoint import EndpointConfig, LocalEndpoint
@@ -191,7 +191,7 @@ def test_llm_run_then_rerun_makes_no_calls_and_run_prints_them(tmp_path: Path) -
         assert len(ep.requests) == n
 
 
-class _HalfBroken:
+class _HalfBroken(Judge):
     """A judge that fails on every trace whose id ends in 0002 (recorded as backend_error by the runner)."""
 
     name = "half-broken"
@@ -211,9 +211,9 @@ class _HalfBroken:
 
 
 def test_partial_judge_failures_are_listed_with_the_reason_and_exit_zero(tmp_path: Path) -> None:
-    register_judge("half-broken", lambda **_: _HalfBroken())
     out = tmp_path / "run"
-    res = _invoke("extract", str(TRACES), "--out", str(out), "--judge", "half-broken", "--no-progress")
+    with plugins.override("judges", "half-broken", _HalfBroken):
+        res = _invoke("extract", str(TRACES), "--out", str(out), "--judge", "half-broken", "--no-progress")
     assert res.exit_code == 0, res.output
     assert "1 traces backend_error" in res.output and "HTTP 503 from the gateway" in res.output
     assert "re-run the same command to retry them" in res.output

@@ -11,11 +11,12 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
+from trajfm import plugins
 from trajfm.cli import app
 from trajfm.errors import BackendError, TraceLoadError, UsageError
 from trajfm.extract import run_extract
-from trajfm.judges.base import Diagnosis, ModeFinding
-from trajfm.judges.registry import register_judge
+from trajfm.judges.base import Diagnosis, Judge, ModeFinding
+from trajfm.judges.rules_version import RULES_VERSION
 from trajfm.runfolder import RunFolder
 from trajfm.taxonomy import Taxonomy, load_taxonomy
 from trajfm.traces.model import Trace
@@ -46,7 +47,7 @@ def test_cli_extract_writes_every_table_and_lists_the_bad_file(tmp_path: Path) -
 
     manifest = json.loads((out / "manifest.json").read_text())
     ex = manifest["stages"]["extract"]
-    assert ex["judge"]["judge"] == "rules" and ex["taxonomy"] == "mast" and ex["prompt_version"] == "rules-1"
+    assert ex["judge"]["judge"] == "rules" and ex["taxonomy"] == "mast" and ex["prompt_version"] == RULES_VERSION
     assert ex["counts"]["statuses"] == {"ok": 4} and ex["counts"]["load_failures"] == 1
     assert any("0005" in f for f in ex["load_failures"])
     hashed = {Path(i["path"]).name: i["sha256"] for i in ex["inputs"]}
@@ -99,7 +100,7 @@ def test_bad_options_are_usage_errors(tmp_path: Path) -> None:
         run_extract([FIXTURES], tmp_path / "run", limit=0)
 
 
-class QuotingJudge:
+class QuotingJudge(Judge):
     """A fake model-backed judge: quotes the task verbatim for 1.1, invents a quote for 3.3, and fails on the
     trace whose id ends in 0003 (the runner records it as backend_error)."""
 
@@ -126,8 +127,8 @@ class QuotingJudge:
 def test_evidence_is_verified_by_extract_for_any_judge_and_failed_traces_have_no_mode_rows(
     tmp_path: Path,
 ) -> None:
-    register_judge("quoting", lambda **_: QuotingJudge())
-    result = run_extract([FIXTURES], tmp_path / "run", judge="quoting", max_retries=0)
+    with plugins.override("judges", "quoting", QuotingJudge):
+        result = run_extract([FIXTURES], tmp_path / "run", judge="quoting", max_retries=0)
     assert result.statuses == {"ok": 3, "backend_error": 1}
     run = RunFolder.open(tmp_path / "run")
     diags = run.read_table("diagnoses")

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from trajfm import plugins
 from trajfm.errors import JudgeError
-from trajfm.judges.base import Diagnosis
+from trajfm.judges.base import Diagnosis, Judge
 from trajfm.judges.detectors import FINDING_KINDS, run_detectors
 from trajfm.judges.evidence import verify_evidence
-from trajfm.judges.registry import get_judge, judge_names, register_judge
+from trajfm.judges.registry import get_judge, judge_names
 from trajfm.judges.rules import RulesJudge, select_root_cause
 from trajfm.taxonomy import Taxonomy, load_taxonomy
 from trajfm.traces.model import Step, Trace
@@ -539,11 +540,27 @@ def test_registry_builtins_options_and_plugins() -> None:
     llm = get_judge("llm", model="m", base_url="http://127.0.0.1:9/v1")
     assert llm.name == "llm" and llm.model == "m"
 
-    class Echo:
-        name, model, prompt_version = "echo", None, "1"
+    class Echo(Judge):
+        name = "echo"
 
-    register_judge("echo", lambda **_: Echo())
-    assert isinstance(get_judge("echo"), Echo)
+        def diagnose(self, trace: Trace, taxonomy: Taxonomy) -> Diagnosis:
+            return Diagnosis(trace_id=trace.trace_id, judge=self.name)
+
+    with plugins.override("judges", "echo", Echo):
+        assert isinstance(get_judge("echo"), Echo)
+        assert "echo" in judge_names()
+        with pytest.raises(JudgeError, match="echo judge has no option"):
+            get_judge("echo", model="m")
+    # nothing registered in a test outlives it
+    assert "echo" not in judge_names()
+    with pytest.raises(JudgeError, match="unknown judge 'echo'"):
+        get_judge("echo")
+
+    class NotAJudge:
+        name = "not-a-judge"
+
+    with plugins.override("judges", "odd", lambda **_: NotAJudge()), pytest.raises(JudgeError, match="not a"):
+        get_judge("odd")
 
 
 def test_bundled_fixtures_get_the_expected_verdicts(repo_root: Path) -> None:

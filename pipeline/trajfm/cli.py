@@ -72,6 +72,35 @@ def version() -> None:
         typer.echo(f"{name} {v or 'not installed'}")
 
 
+@app.command("plugins")
+def plugins_command(
+    as_json: bool = typer.Option(False, "--json", help="Print the list as JSON (for machines)."),
+) -> None:
+    """List the judges, embedders, taxonomies and trace formats trajfm can use, where each comes from (built in
+    or the installed package that declares it) and whether it loads. A plugin that fails to load is listed with
+    its error; the others keep working.
+
+    A package adds parts through the entry-point groups trajfm.judges, trajfm.embedders, trajfm.taxonomies and
+    trajfm.formats (see trajfm.plugins).
+    """
+    import json as _json
+
+    from trajfm import plugins
+
+    rows = plugins.status()
+    if as_json:
+        typer.echo(_json.dumps([r.__dict__ for r in rows], indent=2))
+        return
+    for kind in plugins.KINDS:
+        typer.echo(f"{kind} (entry points: {plugins.group(kind)})")
+        mine = [r for r in rows if r.kind == kind]
+        if not mine:
+            typer.echo("  (none)")
+        for r in mine:
+            state = "ok" if r.ok else f"BROKEN: {r.error}"
+            typer.echo(f"  {r.name:<16} {r.source:<28} {r.value}  {state}")
+
+
 # ---- traces (foundation) ----------------------------------------------------------------------------------------
 # (implemented by the loaders work: see trajfm.traces)
 

@@ -44,6 +44,12 @@ class JudgeError(TrajfmError):
     """A judge could not be configured (unknown judge, missing endpoint or model)."""
 
 
+class PluginError(TrajfmError):
+    """A plugin (judge, embedder, taxonomy or format found through entry points) is unknown or fails to load."""
+
+    exit_code = 2
+
+
 class BackendError(Exception):
     """A judge backend call failed (HTTP error, timeout). Not user-facing by itself: recorded per trace."""
 

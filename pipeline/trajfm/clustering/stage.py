@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from trajfm.clustering.embed import Embedder, EmbeddingCache, get_embedder
+from trajfm.clustering.embed import Embedder, EmbeddingCache, embedder_names, get_embedder
 from trajfm.clustering.fit import ClusterConfig, ClusterOutcome, Item, cluster_items, embed_items
 from trajfm.clustering.naming import LlmNamer
 from trajfm.errors import RunFolderError, UsageError
@@ -152,7 +152,7 @@ def check_options(opts: ClusterOptions) -> None:
     ClusterConfig(method=opts.method, text=opts.text).text_mode()
     if opts.reducer not in ("auto", "umap", "none", "identity"):
         get_reducer(opts.reducer)  # raises the reducer's own error naming the choices
-    if opts.embedder not in ("minilm", "fake"):
+    if opts.embedder not in embedder_names():
         get_embedder(opts.embedder)  # raises the embedder's own error naming the choices
     if opts.namer == "llm":
         LlmNamer(opts.base_url, opts.llm_model)  # raises when the endpoint or model is not configured

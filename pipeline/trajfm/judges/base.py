@@ -5,17 +5,22 @@ it was detected, at which steps (indices as the source numbers them), a short ve
 rationale and a confidence; up to a few novel modes (failures the taxonomy does not name); a one-sentence
 summary; whether the task was completed; and a root-cause step and agent.
 
-Judges are either synchronous (`diagnose`, e.g. the rules judge) or asynchronous (`adiagnose`, e.g. the LLM
-judge). A judge never sleeps and never retries: retry, rate limiting, caching and concurrency wrap any judge in
+`Judge` is the base class of every judge (built-in or a plugin registered under the entry-point group
+`trajfm.judges`, see `trajfm.plugins`). Judges are either synchronous (`diagnose`, e.g. the rules judge) or
+asynchronous (`adiagnose`, e.g. the LLM judge). A judge never sleeps and never retries: retry, rate limiting, caching and concurrency wrap any judge in
 one place (`trajfm.judges.runner`). A judge signals a failed call with `trajfm.errors.BackendError` and an
 unusable reply with `trajfm.errors.ParseError`; the runner turns those into a Diagnosis row with a status.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar
 
+from trajfm.errors import JudgeError
 from trajfm.taxonomy import Taxonomy
 from trajfm.traces.model import Trace
 
@@ -72,21 +77,93 @@ class Diagnosis:
         return [m for m in self.modes if m.detected]
 
 
-@runtime_checkable
-class Judge(Protocol):
-    """What every judge provides. `cache_material` returns everything that changes the output (model, prompt
-    version, parameters, taxonomy version), used for cache keys and the manifest."""
+class Judge:
+    """The base class of every judge, built-in or plugin. Subclass it and implement `diagnose` (a sync judge, e.g.
+    rules) or `async adiagnose` (a judge that waits on a backend, e.g. the LLM judge); everything else has a
+    default that does nothing or says "no calls".
 
-    name: str
-    model: str | None
-    prompt_version: str
+    Attributes a judge sets: `name` (what `--judge` calls it and what its diagnoses record), `model` (the model it
+    asks, None for an offline judge), `prompt_version` (changes whenever the same input can give another verdict).
 
-    def cache_material(self) -> dict[str, Any]: ...
+    Capabilities, declared on the class (nothing probes for methods):
+    - `cacheable`: store ok verdicts in RUN/cache/ and never judge the same input twice (judges that make calls).
+    - `needs_endpoint`: `base_url` must answer before judging starts (checked once, so a dead endpoint fails at
+      once instead of every trace spending its retries).
+    - `is_async`: set automatically for a subclass that defines `adiagnose`.
 
+    Hooks with defaults (override what applies):
+    - `from_options(**options)`: build from CLI options (`--model`, `--base-url`, `--samples`, `--judge-option
+      KEY=VALUE`; None means "not given"). The default passes given options to `__init__` and refuses unknown
+      ones with a `JudgeError` naming them.
+    - `cache_material()`: everything besides the trace that changes the output (model, prompt version,
+      parameters); part of every cache key and of the manifest. Default: name and prompt version.
+    - `cache_input(trace, taxonomy)`: what this judge reads of the trace, for cache keys. Default: the whole trace.
+    - `manifest_info()`: the judge's configuration for manifest.json (never credentials).
+    - `plan(traces, taxonomy, skip=...)`: what judging would cost (`--dry-run`). Default: no calls.
+    - `prepare(concurrency=...)`: told the runner's concurrency before judging. `aclose()`: after an async run.
+    """
 
-class SyncJudge(Judge, Protocol):
-    def diagnose(self, trace: Trace, taxonomy: Taxonomy) -> Diagnosis: ...
+    name: ClassVar[str] = "judge"
+    model: str | None = None
+    prompt_version: str = "1"
+    base_url: str | None = None
+    cacheable: ClassVar[bool] = False
+    needs_endpoint: ClassVar[bool] = False
+    is_async: ClassVar[bool] = False
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.is_async = cls.adiagnose is not Judge.adiagnose
+        if not cls.is_async and cls.diagnose is Judge.diagnose:
+            # A judge that judges nothing is a mistake in the subclass: say so when it is defined.
+            raise TypeError(f"judge class {cls.__qualname__} must define diagnose() or async adiagnose()")
 
-class AsyncJudge(Judge, Protocol):
-    async def adiagnose(self, trace: Trace, taxonomy: Taxonomy) -> Diagnosis: ...
+    @classmethod
+    def from_options(cls, **options: Any) -> Judge:
+        known = set(inspect.signature(cls.__init__).parameters) - {"self", "args", "kwargs"}
+        given = {k: v for k, v in options.items() if v is not None}
+        unknown = sorted(set(given) - known)
+        if unknown:
+            raise JudgeError(
+                f"the {cls.name} judge has no option(s) {', '.join(unknown)}"
+                + (f"; it takes {', '.join(sorted(known))}" if known else "; it takes none")
+            )
+        return cls(**given)
+
+    def diagnose(self, trace: Trace, taxonomy: Taxonomy) -> Diagnosis:
+        raise NotImplementedError(f"{type(self).__name__} is an async judge: call adiagnose")
+
+    async def adiagnose(self, trace: Trace, taxonomy: Taxonomy) -> Diagnosis:
+        return self.diagnose(trace, taxonomy)
+
+    def cache_material(self) -> dict[str, Any]:
+        return {"judge": self.name, "prompt_version": self.prompt_version}
+
+    def cache_input(self, trace: Trace, taxonomy: Taxonomy) -> Any:
+        return dataclasses.asdict(trace)
+
+    def manifest_info(self) -> dict[str, Any]:
+        return {
+            "judge": self.name,
+            "model": self.model,
+            "prompt_version": self.prompt_version,
+            "parameters": self.cache_material(),
+        }
+
+    def plan(
+        self, traces: Sequence[Trace], taxonomy: Taxonomy, *, skip: set[str] | None = None
+    ) -> dict[str, Any]:
+        todo = [t for t in traces if not skip or t.trace_id not in skip]
+        return {
+            "traces": len(traces),
+            "traces_to_judge": len(todo),
+            "calls": 0,
+            "est_tokens_in": 0,
+            "note": f"the {self.name} judge makes no calls",
+        }
+
+    def prepare(self, *, concurrency: int) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None

@@ -4,8 +4,8 @@ Contract:
 - Keys are `trajfm-judge-v1:` + sha256 of the canonical JSON (sorted keys, no whitespace) of a dict holding
   everything that changes a judge's output: the judge name and `cache_material()` (model, prompt version,
   parameters), the taxonomy (name, version and the mode definitions), and the judge's input for this trace
-  (`cache_input(trace, taxonomy)` when the judge has it, e.g. the rendered prompt of the LLM judge; otherwise
-  the full content of the trace). `cache_key` builds it.
+  (`Judge.cache_input(trace, taxonomy)`: e.g. the rendered prompt of the LLM judge; by default the full
+  content of the trace). `cache_key` builds it.
 - Storage is one sqlite file in WAL mode with one committed transaction per stored reply, so a process killed
   with SIGKILL keeps every reply it stored before the kill and none half-written. Only `ok` diagnoses are stored:
   failures are retried by the next run.
@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from trajfm.judges.base import Diagnosis, ModeFinding, NovelMode
+from trajfm.judges.base import Diagnosis, Judge, ModeFinding, NovelMode
 from trajfm.taxonomy import Taxonomy
 from trajfm.traces.model import Trace
 
@@ -48,14 +48,13 @@ def trace_material(trace: Trace) -> dict[str, Any]:
     return dataclasses.asdict(trace)
 
 
-def cache_key(judge: Any, trace: Trace, taxonomy: Taxonomy) -> str:
+def cache_key(judge: Judge, trace: Trace, taxonomy: Taxonomy) -> str:
     """The cache key of `judge`'s verdict on `trace` (see the module docstring)."""
-    cache_input = getattr(judge, "cache_input", None)
     material = {
-        "judge": getattr(judge, "name", type(judge).__name__),
+        "judge": judge.name,
         "judge_material": judge.cache_material(),
         "taxonomy": taxonomy_material(taxonomy),
-        "input": cache_input(trace, taxonomy) if callable(cache_input) else trace_material(trace),
+        "input": judge.cache_input(trace, taxonomy),
     }
     return KEY_PREFIX + hashlib.sha256(canonical_json(material).encode("utf-8")).hexdigest()
 

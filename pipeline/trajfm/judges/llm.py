@@ -37,7 +37,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from trajfm.errors import BackendError, JudgeError, ParseError
-from trajfm.judges.base import Diagnosis, ModeFinding, NovelMode
+from trajfm.judges.base import Diagnosis, Judge, ModeFinding, NovelMode
 from trajfm.judges.combine import merge_chunks, vote_samples
 from trajfm.judges.evidence import verify_evidence
 from trajfm.judges.prompt import PROMPT_VERSION, build_messages, reply_json_schema
@@ -97,10 +97,12 @@ def _public_url(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
-class LLMJudge:
+class LLMJudge(Judge):
     """Judge traces with an OpenAI-compatible chat model (see the module docstring)."""
 
     name = "llm"
+    cacheable = True
+    needs_endpoint = True
     prompt_version = PROMPT_VERSION
 
     def __init__(

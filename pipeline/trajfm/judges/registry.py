@@ -1,59 +1,41 @@
-"""Looking up judges by name: `get_judge(name, **options)` and `register_judge(name, factory)`.
+"""Looking up judges by name: `get_judge(name, **options) -> Judge`.
 
-Built-in judges register through the same table as any plugin would: `BUILTIN` maps a name to
-"module:factory", imported only when that judge is asked for, so `get_judge("rules")` never imports the HTTP
-stack of the LLM judge and a missing optional module only matters to whoever asks for it. A factory takes keyword
-options (None meaning "not given") and returns a judge (see `trajfm.judges.base`); it raises `JudgeError` for
-options it cannot honour. `register_judge` adds or replaces a factory at run time (tests, plugins).
+Every judge, built-in or installed, is an entry point of the group `trajfm.judges` (see `trajfm.plugins`). The
+entry point names either a `Judge` subclass (built with `Judge.from_options(**options)`) or a factory
+`(**options) -> Judge`; options left at None mean "not given". Whatever it builds must be a `Judge`: anything else
+is a `JudgeError` naming the plugin. Unknown names and plugins that fail to load are `JudgeError`s too.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from typing import Any
 
-from trajfm.errors import JudgeError
-
-JudgeFactory = Callable[..., Any]
-
-BUILTIN: dict[str, str] = {
-    "rules": "trajfm.judges.rules:make_rules_judge",
-    "llm": "trajfm.judges.llm:make_llm_judge",
-}
-
-_registered: dict[str, JudgeFactory] = {}
-
-
-def register_judge(name: str, factory: JudgeFactory) -> None:
-    """Make `get_judge(name, ...)` call `factory(**options)`. Replaces an earlier registration of `name`."""
-    if not name or not name.replace("-", "_").isidentifier():
-        raise ValueError(f"judge name {name!r} must be a simple identifier")
-    _registered[name] = factory
+from trajfm import plugins
+from trajfm.errors import JudgeError, PluginError
+from trajfm.judges.base import Judge
 
 
 def judge_names() -> list[str]:
-    return sorted(set(BUILTIN) | set(_registered))
+    return plugins.names("judges")
 
 
-def _load_builtin(name: str) -> JudgeFactory:
-    module_name, _, attr = BUILTIN[name].partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise JudgeError(f"judge {name!r} is not available: importing {module_name} failed ({exc})") from exc
-    factory = getattr(module, attr, None)
-    if factory is None:
-        raise JudgeError(f"judge {name!r} is not available: {module_name} has no {attr}")
-    _registered.setdefault(name, factory)
-    return _registered[name]
-
-
-def get_judge(name: str, **options: Any) -> Any:
+def get_judge(name: str, **options: Any) -> Judge:
     """A configured judge by name. Unknown names are a `JudgeError` listing the known ones."""
-    factory = _registered.get(name)
-    if factory is None:
-        if name not in BUILTIN:
-            raise JudgeError(f"unknown judge {name!r}; known judges: {', '.join(judge_names())}")
-        factory = _load_builtin(name)
-    return factory(**options)
+    try:
+        part = plugins.load("judges", name)
+    except PluginError as exc:
+        raise JudgeError(str(exc)) from exc
+    if isinstance(part, type) and issubclass(part, Judge):
+        judge = part.from_options(**options)
+    elif callable(part):
+        judge = part(**options)
+    else:
+        raise JudgeError(
+            f"judge plugin {name!r} names {part!r}, which is neither a Judge subclass nor a factory"
+        )
+    if not isinstance(judge, Judge):
+        raise JudgeError(
+            f"judge plugin {name!r} built {type(judge).__name__}, not a trajfm.judges.base.Judge subclass; "
+            "derive the judge class from trajfm.judges.base.Judge"
+        )
+    return judge

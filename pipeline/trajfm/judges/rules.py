@@ -23,15 +23,15 @@ import time
 from typing import Any
 
 from trajfm.errors import JudgeError
-from trajfm.judges.base import Diagnosis, ModeFinding, NovelMode
+from trajfm.judges.base import Diagnosis, Judge, ModeFinding, NovelMode
 from trajfm.judges.detectors import FINDING_KINDS, Finding, TraceView, build_view, run_detectors
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.actions import bad_tool_name
 from trajfm.judges.detectors.origin import first_error_origin, first_reply, first_state_change, stalled_from
+from trajfm.judges.rules_version import RULES_VERSION
 from trajfm.taxonomy import Taxonomy
 from trajfm.traces.model import Trace
 
-RULES_VERSION = "rules-1"
 _CALL_KINDS = frozenset({"action", "tool_call"})
 MAX_NOVEL = 3
 UNDETECTED_CONFIDENCE = 0.6
@@ -177,7 +177,7 @@ def _summary(findings: list[Finding], trace: Trace, completed: bool | None, root
     )
 
 
-class RulesJudge:
+class RulesJudge(Judge):
     """Deterministic detectors mapped onto a taxonomy (see the module docstring)."""
 
     name = "rules"
@@ -199,19 +199,23 @@ class RulesJudge:
         started = time.perf_counter()
         view = build_view(trace)  # built once, read by every detector and by root-cause selection
         findings = run_detectors(trace, view=view)
-        tax = taxonomy.name
+        # Which findings are evidence for which mode: the taxonomy's own `rules` data when it has some (a plugin
+        # taxonomy), else the detectors' mapping for this taxonomy's name.
+        rule_map = taxonomy.rule_map
+        if rule_map is None:
+            rule_map = {kind: spec.modes.get(taxonomy.name, ()) for kind, spec in FINDING_KINDS.items()}
         by_mode: dict[str, list[Finding]] = {}
         novel_groups: dict[str, list[Finding]] = {}
         mode_ids = set(taxonomy.ids)
         for f in findings:
             spec = FINDING_KINDS[f.kind]
-            mapped = [m for m in spec.modes.get(tax, ()) if m in mode_ids]
+            mapped = [m for m in rule_map.get(f.kind, ()) if m in mode_ids]
             for m in mapped:
                 by_mode.setdefault(m, []).append(f)
             family = spec.novel_family or (None if mapped else spec.title)
             if family:
                 novel_groups.setdefault(family, []).append(f)
-        checked = {m for spec in FINDING_KINDS.values() for m in spec.modes.get(tax, ())}
+        checked = {m for modes_of_kind in rule_map.values() for m in modes_of_kind}
         modes: list[ModeFinding] = []
         for mode in taxonomy.modes:
             hits = by_mode.get(mode.id)

@@ -3,7 +3,7 @@
 Contract of `run_judge(judge, traces, taxonomy, ...) -> list[Diagnosis]` (a sync entry point):
 - Returns one Diagnosis per input trace, in input order, always: a trace that fails ends as a Diagnosis with
   status `backend_error` or `parse_error`, the last error message and (for parse errors) the raw reply.
-- Sync judges (`diagnose`) run inline in the calling thread; async judges (`adiagnose`) run on an asyncio loop
+- `judge` is a `trajfm.judges.base.Judge`; anything else is a TypeError. Sync judges (`diagnose`) run inline in the calling thread; async judges (`adiagnose`) run on an asyncio loop
   with at most `concurrency` traces in flight and at most `rate_limit` attempts started per second.
 - Retries: a `BackendError` with `retryable=True` (429, 5xx, timeouts, connection errors) and a `ParseError`
   are retried up to `max_retries` times, waiting `retry_after` when the backend gave one and otherwise an
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import inspect
 import random
 import time
 from collections import Counter
@@ -44,7 +43,7 @@ from rich.progress import (
 )
 
 from trajfm.errors import BackendError, ParseError
-from trajfm.judges.base import Diagnosis
+from trajfm.judges.base import Diagnosis, Judge
 from trajfm.judges.cache import JudgeCache, cache_key
 from trajfm.taxonomy import Taxonomy
 from trajfm.traces.model import Trace
@@ -111,7 +110,7 @@ class RateLimiter:
 
 
 def _failure(
-    judge: Any,
+    judge: Judge,
     trace: Trace,
     status: str,
     error: str,
@@ -122,9 +121,9 @@ def _failure(
 ) -> Diagnosis:
     return Diagnosis(
         trace_id=trace.trace_id,
-        judge=getattr(judge, "name", type(judge).__name__),
-        judge_model=getattr(judge, "model", None),
-        prompt_version=getattr(judge, "prompt_version", None),
+        judge=judge.name,
+        judge_model=judge.model,
+        prompt_version=judge.prompt_version,
         status=status,
         error=error,
         raw_reply=raw,
@@ -138,7 +137,7 @@ class _Tracker:
 
     def __init__(
         self,
-        judge: Any,
+        judge: Judge,
         n: int,
         stats: RunStats,
         cache: JudgeCache | None,
@@ -157,7 +156,7 @@ class _Tracker:
             console=Console(stderr=True),
             disable=not progress,
         )
-        self.task = self.progress.add_task(getattr(judge, "name", "judge"), total=n, counts=self._counts())
+        self.task = self.progress.add_task(judge.name, total=n, counts=self._counts())
 
     def _counts(self) -> str:
         s = self.stats
@@ -214,7 +213,7 @@ class _Attempts:
     a final failure, a judge bug, success) and the errors and failed calls so far. The caller does the waiting."""
 
     def __init__(
-        self, judge: Any, trace: Trace, tracker: _Tracker, max_retries: int, base: float, cap: float
+        self, judge: Judge, trace: Trace, tracker: _Tracker, max_retries: int, base: float, cap: float
     ) -> None:
         self.judge, self.trace, self.tracker = judge, trace, tracker
         self.max_retries, self.base, self.cap = max_retries, base, cap
@@ -270,7 +269,7 @@ class _Attempts:
 
 
 def _run_sync(
-    judge: Any,
+    judge: Judge,
     traces: Sequence[Trace],
     taxonomy: Taxonomy,
     keys: list[str | None],
@@ -304,7 +303,7 @@ def _run_sync(
 
 
 async def _run_async(
-    judge: Any,
+    judge: Judge,
     traces: Sequence[Trace],
     taxonomy: Taxonomy,
     keys: list[str | None],
@@ -349,9 +348,7 @@ async def _run_async(
     try:
         await asyncio.gather(*(one(i, t) for i, t in enumerate(traces) if results[i] is None))
     finally:
-        aclose = getattr(judge, "aclose", None)
-        if callable(aclose):
-            await aclose()
+        await judge.aclose()
 
 
 def _run_in_fresh_loop(coro_factory: Callable[[], Any]) -> None:
@@ -366,7 +363,7 @@ def _run_in_fresh_loop(coro_factory: Callable[[], Any]) -> None:
 
 
 def run_judge(
-    judge: Any,
+    judge: Judge,
     traces: Sequence[Trace],
     taxonomy: Taxonomy,
     *,
@@ -384,16 +381,14 @@ def run_judge(
     """Judge every trace (see the module docstring). `timeout` bounds one async attempt in seconds."""
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, got {concurrency}")
-    is_async = hasattr(judge, "adiagnose") and inspect.iscoroutinefunction(judge.adiagnose)
-    if not is_async and not hasattr(judge, "diagnose"):
-        raise TypeError(f"{judge!r} is not a judge: it has neither diagnose() nor async adiagnose()")
+    if not isinstance(judge, Judge):
+        raise TypeError(f"{judge!r} is not a judge: derive its class from trajfm.judges.base.Judge")
+    is_async = judge.is_async
     stats = stats if stats is not None else RunStats()
     stats.traces += len(traces)
     stats.concurrency, stats.max_retries, stats.rate_limit = concurrency, max_retries, rate_limit
     started = time.perf_counter()
-    prepare = getattr(judge, "prepare", None)
-    if callable(prepare):
-        prepare(concurrency=concurrency)
+    judge.prepare(concurrency=concurrency)
     keys: list[str | None] = [cache_key(judge, t, taxonomy) if cache is not None else None for t in traces]
     results: list[Diagnosis | None] = [None] * len(traces)
     tracker = _Tracker(judge, len(traces), stats, cache, on_result, progress)
@@ -430,21 +425,11 @@ def run_judge(
 
 
 def judge_manifest(
-    judge: Any, diagnoses: Sequence[Diagnosis], stats: RunStats | None = None
+    judge: Judge, diagnoses: Sequence[Diagnosis], stats: RunStats | None = None
 ) -> dict[str, Any]:
-    """The judge's part of the extract manifest: configuration (`manifest_info()` when the judge has it, else
-    name, model, prompt version and `cache_material()`), what rendering had to shorten or split (per trace ids),
+    """The judge's part of the extract manifest: configuration (`manifest_info()`), what rendering had to shorten or split (per trace ids),
     statuses, and this run's calls, cache hits, retries and tokens. Never holds credentials."""
-    info_fn = getattr(judge, "manifest_info", None)
-    if callable(info_fn):
-        info = dict(info_fn())
-    else:
-        info = {
-            "judge": getattr(judge, "name", type(judge).__name__),
-            "model": getattr(judge, "model", None),
-            "prompt_version": getattr(judge, "prompt_version", None),
-            "parameters": judge.cache_material(),
-        }
+    info = dict(judge.manifest_info())
     truncated, chunked, redactions, elided = [], [], Counter(), 0
     for d in diagnoses:
         render = d.extra.get("render") if d.extra else None

@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from trajfm.judges.base import Diagnosis, ModeFinding
+from trajfm.judges.base import Diagnosis, Judge, ModeFinding
 from trajfm.taxonomy import Taxonomy
 from trajfm.traces.model import Trace
 
@@ -41,7 +41,7 @@ def clean_diagnosis(trace: Trace, taxonomy: Taxonomy, *, judge: str = "scripted"
     )
 
 
-class ScriptedJudge:
+class ScriptedJudge(Judge):
     """A sync judge that plays back scripted outcomes (see the module docstring)."""
 
     name = "scripted"
@@ -82,7 +82,10 @@ class ScriptedJudge:
 
 
 class AsyncScriptedJudge(ScriptedJudge):
-    """The async twin of ScriptedJudge, with a per-call delay and an in-flight high-water mark."""
+    """The async twin of ScriptedJudge, with a per-call delay and an in-flight high-water mark. Its verdicts
+    are cached in a run folder, like those of any judge that makes calls."""
+
+    cacheable = True
 
     def __init__(
         self, script: dict[str, list[Outcome]] | None = None, *, delay_s: float = 0.0, **kw: Any
