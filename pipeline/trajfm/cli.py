@@ -1,29 +1,42 @@
 """The `trajfm` command line: parses options, calls one stage function, maps TrajfmError to exit codes.
 
 No pipeline logic lives here. Each command below imports its stage module lazily so `trajfm --help` stays fast.
-A `TrajfmError` is printed without a traceback (set TRAJFM_DEBUG=1 to see it) and exits with its exit code.
+A `TrajfmError` is printed without a traceback (set TRAJFM_DEBUG=1 to see it) and exits with its exit code, in
+one place (`_Command`). Stage options are declared once in `trajfm.cli_options` and shared by the commands that
+run the stage (`run` takes those of extract, cluster and report).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
+from typer.core import TyperCommand
 
+from trajfm.cli_options import STAGE_OPTIONS, CliOptions, with_options
 from trajfm.errors import TrajfmError
 
 
-class _Trajfm(typer.Typer):
-    """The app, plus a last net under every command: a file-system error that no stage turned into a
-    `TrajfmError` (a path below a file, no permission, a full disk) is printed as one line naming the path
-    instead of a traceback (TRAJFM_DEBUG=1 shows it). Errors without a file name are bugs and still raise."""
+class _Command(TyperCommand):
+    """Every command runs inside the one error handler of the CLI:
+    - a `TrajfmError` (something the user can fix) is printed as one line without a traceback and exits with its
+      exit code;
+    - Ctrl-C says what is kept (the judge cache commits every reply) and how to resume, exit 130;
+    - a file-system error that no stage turned into a `TrajfmError` (a path below a file, no permission, a full
+      disk) is printed as one line naming the path. Errors without a file name are bugs and still raise.
+    TRAJFM_DEBUG=1 shows the traceback instead."""
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:
         try:
-            return super().__call__(*args, **kwargs)
+            return super().invoke(ctx)
+        except TrajfmError as exc:
+            _fail(exc)
+        except KeyboardInterrupt:
+            _interrupted(ctx.params.get("out"))
         except OSError as exc:
             if os.environ.get("TRAJFM_DEBUG") or not exc.filename:
                 raise
@@ -33,7 +46,15 @@ class _Trajfm(typer.Typer):
                 highlight=False,
                 soft_wrap=True,
             )
-            sys.exit(1)
+            raise typer.Exit(1) from None
+
+
+class _Trajfm(typer.Typer):
+    """The app: every command gets the one error handler (`_Command`)."""
+
+    def command(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("cls", _Command)
+        return super().command(*args, **kwargs)
 
 
 app = _Trajfm(
@@ -51,11 +72,11 @@ app = _Trajfm(
 err_console = Console(stderr=True)
 
 
-def _fail(exc: TrajfmError) -> None:
+def _fail(exc: TrajfmError) -> NoReturn:
     if os.environ.get("TRAJFM_DEBUG"):
         raise exc
     err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-    raise typer.Exit(exc.exit_code)
+    raise typer.Exit(exc.exit_code) from None
 
 
 @app.callback()
@@ -132,16 +153,13 @@ def traces_command(
 
     from trajfm.traces.summary import check_outcome, load_with_progress, render, summarize
 
-    try:
-        result = load_with_progress(paths, format, console=err_console)
-        summary = summarize(result)
-        if as_json:
-            typer.echo(_json.dumps(summary, indent=2, ensure_ascii=False))
-        else:
-            render(summary, Console(soft_wrap=False))
-        check_outcome(result, paths, strict=strict)
-    except TrajfmError as exc:
-        _fail(exc)
+    result = load_with_progress(paths, format, console=err_console)
+    summary = summarize(result)
+    if as_json:
+        typer.echo(_json.dumps(summary, indent=2, ensure_ascii=False))
+    else:
+        render(summary, Console(soft_wrap=False))
+    check_outcome(result, paths, strict=strict)
 
 
 # ---- synth (bundled corpus) -------------------------------------------------------------------------------------
@@ -182,66 +200,33 @@ def synth_command(
 
     from trajfm.synth import DEFAULT_SEED, corpus_stats, generate_corpus
 
-    try:
-        if stats is not None:
-            typer.echo(corpus_stats(Path(stats)))
-            return
-        used = DEFAULT_SEED if seed is None else seed
-        summary = generate_corpus(Path(out), used, limit=limit, overwrite=overwrite, compress=compress)
-        per_model = ", ".join(f"{m} {n}" for m, n in summary.per_model.items())
-        size = f"{summary.total_bytes:,} bytes of JSON"
-        if compress:
-            size += f", {summary.disk_bytes:,} bytes on disk gzipped"
-        typer.echo(f"wrote {summary.n_traces} traces to {summary.out} (seed {used}, {size})")
-        typer.echo(f"per model: {per_model}")
-    except TrajfmError as exc:
-        _fail(exc)
+    if stats is not None:
+        typer.echo(corpus_stats(Path(stats)))
+        return
+    used = DEFAULT_SEED if seed is None else seed
+    summary = generate_corpus(Path(out), used, limit=limit, overwrite=overwrite, compress=compress)
+    per_model = ", ".join(f"{m} {n}" for m, n in summary.per_model.items())
+    size = f"{summary.total_bytes:,} bytes of JSON"
+    if compress:
+        size += f", {summary.disk_bytes:,} bytes on disk gzipped"
+    typer.echo(f"wrote {summary.n_traces} traces to {summary.out} (seed {used}, {size})")
+    typer.echo(f"per model: {per_model}")
 
 
 # ---- extract / export (stage 1) ---------------------------------------------------------------------------------
 if TYPE_CHECKING:  # imported lazily, when a command runs
     from pathlib import Path
 
+    from trajfm.clustering.stage import ClusterOptions
     from trajfm.extract import ExtractResult
 
 
 @app.command("extract")
+@with_options(*STAGE_OPTIONS["extract"])
 def extract_command(
     traces: list[str] = typer.Argument(..., help="Trace files or folders (e.g. traces/)."),  # noqa: B008
-    out: str = typer.Option(..., "--out", "-o", help="The run folder to write (created if missing)."),
-    judge: str = typer.Option(
-        "rules",
-        "--judge",
-        "-j",
-        help="Judge: rules (offline, deterministic) or llm (needs --model, --base-url; key from TRAJFM_API_KEY).",
-    ),
-    model: str | None = typer.Option(None, "--model", help="LLM judge: model name (or TRAJFM_MODEL)."),
-    base_url: str | None = typer.Option(
-        None, "--base-url", help="LLM judge: OpenAI-compatible endpoint URL."
-    ),
-    concurrency: int = typer.Option(8, "--concurrency", help="Traces judged at once (LLM judge)."),
-    taxonomy: str = typer.Option(
-        "mast", "--taxonomy", help="Taxonomy name (mast, trail, agentrx) or .json path."
-    ),
-    limit: int | None = typer.Option(None, "--limit", help="Judge only the first N traces (sorted paths)."),
-    dry_run: bool = typer.Option(
-        False, "--dry-run", help="Print the calls and tokens judging would spend; write nothing."
-    ),
-    samples: int | None = typer.Option(
-        None, "--samples", help="LLM judge: samples per trace (majority vote)."
-    ),
-    format: str | None = typer.Option(None, "--format", help="Force a trace format instead of detecting it."),  # noqa: A002
-    redact: bool = typer.Option(
-        False,
-        "--redact",
-        help="LLM judge: mask API keys, tokens, passwords and e-mail addresses before sending.",
-    ),
-    judge_option: list[str] = typer.Option(  # noqa: B008
-        [],
-        "--judge-option",
-        help="KEY=VALUE passed to the judge (repeatable), e.g. max_tokens=2000, timeout=60.",
-    ),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    *,
+    opts: CliOptions,
 ) -> None:
     """Stage 1: diagnose every trace against the taxonomy, with evidence, into a run folder.
 
@@ -259,37 +244,40 @@ def extract_command(
     """
     from pathlib import Path
 
-    try:
-        from trajfm.extract import run_extract
+    from trajfm.extract import run_extract
 
-        result = run_extract(
-            [Path(p) for p in traces], Path(out), judge=judge, model=model, base_url=base_url,
-            concurrency=concurrency, taxonomy=taxonomy, limit=limit, dry_run=dry_run, samples=samples,
-            format=format, progress=progress and sys.stderr.isatty(),
-            judge_options=_llm_judge_options(judge, redact, judge_option),
-        )  # fmt: skip
-    except TrajfmError as exc:
-        _fail(exc)
-        return
-    except KeyboardInterrupt:
-        _interrupted(out)
+    result = run_extract([Path(p) for p in traces], Path(opts.out), **_extract_kwargs(opts))
     if result.plan is not None:
-        _print_load_failures(result.load_failures)
-        typer.echo(f"dry run: {result.traces} traces, nothing written")
-        for key, value in result.plan.items():
-            typer.echo(f"  {key}: {value}")
+        _print_plan(result)
         return
-    _print_extract(result, Path(out))
-    typer.echo(f"wrote {Path(out)} (traces, steps, diagnoses, modes, novel_modes, manifest.json)")
+    _print_extract(result, Path(opts.out))
+    typer.echo(f"wrote {Path(opts.out)} (traces, steps, diagnoses, modes, novel_modes, manifest.json)")
 
 
-def _interrupted(out: str) -> None:
-    """Ctrl-C during extract/run: say what is kept (the judge cache commits every reply) and how to resume."""
+def _extract_kwargs(opts: CliOptions) -> dict[str, Any]:
+    """`run_extract`'s keyword arguments from the extract options (shared by extract and run)."""
+    return {
+        "judge": opts.judge, "model": opts.model, "base_url": opts.base_url, "concurrency": opts.concurrency,
+        "taxonomy": opts.taxonomy or "mast", "limit": opts.limit, "dry_run": opts.dry_run, "samples": opts.samples,
+        "format": opts.format, "progress": opts.progress and sys.stderr.isatty(),
+        "judge_options": _llm_judge_options(opts.judge, opts.redact, opts.judge_option),
+    }  # fmt: skip
+
+
+def _print_plan(result: ExtractResult) -> None:
+    _print_load_failures(result.load_failures)
+    typer.echo(f"dry run: {result.traces} traces, nothing written")
+    for key, value in (result.plan or {}).items():
+        typer.echo(f"  {key}: {value}")
+
+
+def _interrupted(out: str | None) -> NoReturn:
+    """Ctrl-C: say what is kept (the judge cache commits every reply) and how to resume."""
     if os.environ.get("TRAJFM_DEBUG"):
         raise KeyboardInterrupt
+    kept = f"LLM judge replies received so far are kept in {out}/cache/; " if out else ""
     err_console.print(
-        f"interrupted: LLM judge replies received so far are kept in {out}/cache/; run the same command again "
-        "to resume (judged traces cost no calls)",
+        f"interrupted: {kept}run the same command again to resume (judged traces cost no calls)",
         highlight=False,
         soft_wrap=True,
     )
@@ -343,13 +331,9 @@ def export_command(
 
     Example:  trajfm export runs/demo   (writes runs/demo/export/*.csv)
     """
-    try:
-        from trajfm.export import export_run
+    from trajfm.export import export_run
 
-        result = export_run(run, format=format, out=out)
-    except TrajfmError as exc:
-        _fail(exc)
-        return
+    result = export_run(run, format=format, out=out)
     typer.echo(
         f"wrote {result.rows} rows and {result.novel_rows} novel modes: " + ", ".join(map(str, result.files))
     )
@@ -359,56 +343,13 @@ def export_command(
 
 
 @app.command()
+@with_options(*STAGE_OPTIONS["cluster"])
 def cluster(
     run: str = typer.Argument(
         ..., help="The run folder (made by `trajfm extract`, or created with --from-csv)."
     ),
-    from_csv: str | None = typer.Option(
-        None,
-        "--from-csv",
-        help="Cluster a CSV of title,description instead (written into RUN/novel_modes.parquet).",
-    ),
-    text: str | None = typer.Option(
-        None,
-        "--text",
-        help="What to embed: title | description | both (default: both; title for kmeans-silhouette).",
-    ),
-    method: str = typer.Option(
-        "hdbscan", "--method", help="hdbscan (default) | kmeans-silhouette (IBM TrajFM's)."
-    ),
-    baseline: str | None = typer.Option(
-        None, "--baseline", help="A previous run folder: flag clusters with no counterpart there as new."
-    ),
-    seed: int = typer.Option(0, "--seed", help="Seed for UMAP, KMeans and the stability subsamples."),
-    assign_outliers: bool = typer.Option(
-        False,
-        "--assign-outliers",
-        help="Attach outliers to the nearest cluster when close enough (marked assigned).",
-    ),
-    namer: str = typer.Option("keywords", "--namer", help="keywords (c-TF-IDF + central title) | llm."),
-    model_path: str | None = typer.Option(
-        None, "--model-path", help="A local sentence-transformers model folder (default: all-MiniLM-L6-v2)."
-    ),
-    embedder: str = typer.Option(
-        "minilm", "--embedder", help="minilm (default) | fake (hashing, for tests)."
-    ),
-    reducer: str = typer.Option(
-        "auto", "--reducer", help="auto (UMAP from 2,000 distinct texts) | umap | none."
-    ),
-    keep_specifics: bool = typer.Option(
-        False,
-        "--keep-specifics",
-        help="Embed quotes, paths, tool and asset names as written (default: masked).",
-    ),
-    umap_epochs: int | None = typer.Option(
-        None, "--umap-epochs", help="UMAP optimisation epochs (default: umap's)."
-    ),
-    base_url: str | None = typer.Option(
-        None, "--base-url", help="OpenAI-compatible endpoint for --namer llm (or env TRAJFM_BASE_URL)."
-    ),
-    llm_model: str | None = typer.Option(
-        None, "--llm-model", help="Model for --namer llm (or env TRAJFM_MODEL)."
-    ),
+    *,
+    opts: CliOptions,
 ) -> None:
     """Stage 2: group novel failure modes into named, stable families and flag the ones no taxonomy mode covers.
 
@@ -424,35 +365,39 @@ def cluster(
     """
     from pathlib import Path
 
-    try:
-        from trajfm.clustering.stage import ClusterOptions, run_cluster
-
-        outcome = run_cluster(
-            Path(run),
-            ClusterOptions(
-                from_csv=Path(from_csv) if from_csv else None,
-                text=text,
-                method=method,
-                baseline=Path(baseline) if baseline else None,
-                seed=seed,
-                assign_outliers=assign_outliers,
-                namer=namer,
-                model_path=Path(model_path) if model_path else None,
-                embedder=embedder,
-                reducer=reducer,
-                umap_epochs=umap_epochs,
-                base_url=base_url,
-                llm_model=llm_model,
-                mask_specifics=False if keep_specifics else None,
-            ),
-        )
-    except TrajfmError as exc:
-        _fail(exc)
-        return
     from trajfm.clustering.report import print_summary
+    from trajfm.clustering.stage import run_cluster
 
+    outcome = run_cluster(Path(run), _cluster_options(opts))
     print_summary(outcome, Console())
     typer.echo(f"wrote {Path(run) / 'clusters.parquet'} and {Path(run) / 'novel_assignments.parquet'}")
+
+
+def _cluster_options(opts: CliOptions) -> ClusterOptions:
+    """The cluster stage's options (shared by cluster and run). In `run`, --namer llm uses the judge's --model
+    unless --llm-model says otherwise."""
+    from pathlib import Path
+
+    from trajfm.clustering.stage import ClusterOptions
+
+    return ClusterOptions(
+        from_csv=Path(opts.from_csv) if opts.from_csv else None,
+        text=opts.text,
+        method=opts.method,
+        baseline=Path(opts.baseline) if opts.baseline else None,
+        seed=opts.seed,
+        assign_outliers=opts.assign_outliers,
+        namer=opts.namer,
+        model_path=Path(opts.model_path) if opts.model_path else None,
+        embedder=opts.embedder,
+        reducer=opts.reducer,
+        umap_epochs=opts.umap_epochs,
+        base_url=opts.base_url,
+        llm_model=opts.llm_model or opts.model,
+        mask_specifics=False if opts.keep_specifics else None,
+        taxonomy=opts.taxonomy,
+    )
+
 
 
 # ---- report / run (stage 3) -------------------------------------------------------------------------------------
@@ -483,34 +428,23 @@ def _text_budget(step_chars: int, max_text_mb: float) -> TextBudget:
 
 
 @app.command()
+@with_options(*STAGE_OPTIONS["report"])
 def report(
     run: str = typer.Argument(
         ..., help="The run folder (made by `trajfm extract`, optionally `trajfm cluster`)."
     ),
-    taxonomy: str | None = typer.Option(
-        None, "--taxonomy", help="Taxonomy name or .json path (default: the one extract recorded, else mast)."
-    ),
-    step_chars: int = typer.Option(
-        1200,
-        "--step-chars",
-        help="Show at most this many characters per step in the drill-down (cut visibly).",
-    ),
-    max_text_mb: float = typer.Option(
-        7.0, "--max-text-mb", help="Step text budget of the drill-down; the per-step cap shrinks to fit it."
-    ),
+    *,
+    opts: CliOptions,
 ) -> None:
     """Stage 3: write RUN/report.html (self-contained, opens offline), RUN/summary.json and RUN/summary.md.
 
     Example:  trajfm report runs/demo   (then open runs/demo/report.html)
     """
-    try:
-        from trajfm.report import build_report
+    from trajfm.report import build_report
 
-        result = build_report(run, taxonomy=taxonomy, budget=_text_budget(step_chars, max_text_mb))
-    except TrajfmError as exc:
-        _fail(exc)
-        return
+    result = build_report(run, taxonomy=opts.taxonomy, budget=_text_budget(opts.step_chars, opts.max_text_mb))
     _print_report(result)
+
 
 
 def _stage_line(message: str) -> None:
@@ -518,58 +452,15 @@ def _stage_line(message: str) -> None:
 
 
 @app.command("run")
+@with_options(*STAGE_OPTIONS["run"])
 def run_all(
     traces: list[str] = typer.Argument(..., help="Trace files or folders (e.g. traces/)."),  # noqa: B008
-    out: str = typer.Option(..., "--out", "-o", help="The run folder to write (created if missing)."),
-    judge: str = typer.Option("rules", "--judge", "-j", help="Judge: rules (offline) or llm."),
-    model: str | None = typer.Option(None, "--model", help="LLM judge model name."),
-    base_url: str | None = typer.Option(
-        None, "--base-url", help="OpenAI-compatible endpoint of the LLM judge."
-    ),
-    concurrency: int = typer.Option(8, "--concurrency", help="Concurrent judge calls."),
-    taxonomy: str | None = typer.Option(
-        None, "--taxonomy", help="Taxonomy name or .json path (default mast)."
-    ),
-    limit: int | None = typer.Option(None, "--limit", help="Diagnose only the first N traces."),
-    cluster: bool = typer.Option(
-        True,
-        "--cluster/--no-cluster",
-        help="Run the cluster stage (skipped anyway when there are no novel modes).",
-    ),
-    method: str = typer.Option(
-        "hdbscan", "--method", help="Clustering: hdbscan or kmeans-silhouette (IBM's)."
-    ),
-    text: str | None = typer.Option(None, "--text", help="What to embed: title, description or both."),
-    baseline: str | None = typer.Option(
-        None, "--baseline", help="A previous run folder: flag families new since it."
-    ),
-    seed: int = typer.Option(0, "--seed", help="Clustering seed (recorded in the manifest)."),
-    assign_outliers: bool = typer.Option(
-        False, "--assign-outliers", help="Attach outliers to the nearest family."
-    ),
-    namer: str = typer.Option(
-        "keywords", "--namer", help="Family names: keywords, or llm (uses --model/--base-url)."
-    ),
-    samples: int | None = typer.Option(
-        None, "--samples", help="LLM judge: samples per trace (majority vote)."
-    ),
-    redact: bool = typer.Option(
-        False,
-        "--redact",
-        help="LLM judge: mask API keys, tokens, passwords and e-mail addresses before sending.",
-    ),
-    judge_option: list[str] = typer.Option(  # noqa: B008
-        [], "--judge-option", help="KEY=VALUE passed to the judge (repeatable), e.g. max_tokens=2000."
-    ),
-    step_chars: int = typer.Option(1200, "--step-chars", help="Report: characters shown per step."),
-    max_text_mb: float = typer.Option(
-        7.0, "--max-text-mb", help="Report: step text budget of the drill-down."
-    ),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the judge's progress bar."),
+    *,
+    opts: CliOptions,
 ) -> None:
     """All three stages: extract (diagnose every trace) -> cluster (novel-mode families) -> report.
 
-    Examples:
+    Takes every option of extract, cluster and report. Examples:
 
       trajfm run traces/ --out runs/demo                          (rules judge, offline; open runs/demo/report.html)
 
@@ -579,53 +470,36 @@ def run_all(
     """
     from pathlib import Path
 
-    try:
-        from trajfm.orchestrate import run_pipeline
+    from trajfm.extract import run_extract
+    from trajfm.orchestrate import run_pipeline
 
-        extract_options: dict[str, object] = {
-            "judge": judge,
-            "concurrency": concurrency,
-            "progress": progress and sys.stderr.isatty(),
-        }
-        for key, value in (("model", model), ("base_url", base_url), ("limit", limit), ("samples", samples)):
-            if value is not None:
-                extract_options[key] = value
-        judge_options = _llm_judge_options(judge, redact, judge_option)
-        if judge_options:
-            extract_options["judge_options"] = judge_options
-        cluster_options: dict[str, object] = {
-            "method": method,
-            "text": text,
-            "seed": seed,
-            "assign_outliers": assign_outliers,
-            "namer": namer,
-            "baseline": Path(baseline) if baseline else None,
-        }
-        if namer == "llm":
-            cluster_options.update(base_url=base_url, llm_model=model)
-        result = run_pipeline(
-            [Path(p) for p in traces],
-            Path(out),
-            extract_options=extract_options,
-            cluster_options=cluster_options,
-            cluster=cluster,
-            taxonomy=taxonomy,
-            budget=_text_budget(step_chars, max_text_mb),
-            on_stage=_stage_line if progress and sys.stderr.isatty() else None,
-        )
-    except TrajfmError as exc:
-        _fail(exc)
+    extract_kwargs = _extract_kwargs(opts)
+    if opts.dry_run:  # the cost of the extract stage; nothing is written, so there is nothing to cluster
+        result = run_extract([Path(p) for p in traces], Path(opts.out), **extract_kwargs)
+        _print_plan(result)
         return
-    except KeyboardInterrupt:
-        _interrupted(out)
-    if result.extract is not None:
-        _print_extract(result.extract, Path(out))
+    del extract_kwargs["taxonomy"]  # run_pipeline passes --taxonomy to every stage
+    cluster_options = dataclasses.asdict(_cluster_options(opts))
+    del cluster_options["taxonomy"]
+    piped = run_pipeline(
+        [Path(p) for p in traces],
+        Path(opts.out),
+        extract_options=extract_kwargs,
+        cluster_options=cluster_options,
+        cluster=opts.cluster,
+        taxonomy=opts.taxonomy,
+        budget=_text_budget(opts.step_chars, opts.max_text_mb),
+        on_stage=_stage_line if opts.progress and sys.stderr.isatty() else None,
+    )
+    if piped.extract is not None:
+        _print_extract(piped.extract, Path(opts.out))
     else:
-        _print_load_failures(result.load_failures)
-    typer.echo(f"stages: {', '.join(f'{k} {v:.1f} s' for k, v in result.seconds.items())}")
-    if result.cluster_skip_reason:
-        typer.echo(f"cluster stage skipped: {result.cluster_skip_reason}")
-    _print_report(result.report)
+        _print_load_failures(piped.load_failures)
+    typer.echo(f"stages: {', '.join(f'{k} {v:.1f} s' for k, v in piped.seconds.items())}")
+    if piped.cluster_skip_reason:
+        typer.echo(f"cluster stage skipped: {piped.cluster_skip_reason}")
+    _print_report(piped.report)
+
 
 
 # ---- bench ------------------------------------------------------------------------------------------------------
@@ -684,34 +558,29 @@ def bench(
     """
     from pathlib import Path
 
+    from trajfm.bench import run_bench
+    from trajfm.bench.table import print_results
     from trajfm.errors import JudgeError
+    from trajfm.extract import check_endpoint
+    from trajfm.judges.registry import get_judge
 
+    judge_options = _parse_judge_options(judge_option or [])
     try:
-        from trajfm.bench import run_bench
-        from trajfm.bench.table import print_results
-        from trajfm.extract import check_endpoint
-        from trajfm.judges.registry import get_judge
-
-        judge_options = _parse_judge_options(judge_option or [])
-        try:
-            # Configure the judge once up front: a bad option or a dead endpoint is said before any scoring.
-            check_endpoint(get_judge(judge, **judge_options))
-        except JudgeError as exc:
-            # The judge's own hints name extract's options; bench passes them as --judge-option KEY=VALUE.
-            hint = " (bench takes judge settings as --judge-option model=NAME --judge-option base_url=URL)"
-            raise JudgeError(f"{exc}{hint if judge == 'llm' else ''}") from exc
-        results = run_bench(
-            dataset,
-            Path(path),
-            out=Path(out),
-            judge=judge,
-            judge_options=judge_options,
-            limit=limit,
-            progress=progress,
-        )
-    except TrajfmError as exc:
-        _fail(exc)
-        return
+        # Configure the judge once up front: a bad option or a dead endpoint is said before any scoring.
+        check_endpoint(get_judge(judge, **judge_options))
+    except JudgeError as exc:
+        # The judge's own hints name extract's options; bench passes them as --judge-option KEY=VALUE.
+        hint = " (bench takes judge settings as --judge-option model=NAME --judge-option base_url=URL)"
+        raise JudgeError(f"{exc}{hint if judge == 'llm' else ''}") from exc
+    results = run_bench(
+        dataset,
+        Path(path),
+        out=Path(out),
+        judge=judge,
+        judge_options=judge_options,
+        limit=limit,
+        progress=progress,
+    )
     print_results(results, Console(), details=details)
     typer.echo(f"wrote {Path(out) / 'bench.json'}")
     statuses: dict[str, int] = {}
@@ -720,12 +589,10 @@ def bench(
             statuses[status] = statuses.get(status, 0) + n
     if statuses and not statuses.get("ok"):
         # Scores over zero judged traces are not a measurement: say so and exit non-zero (bench.json is kept).
-        _fail(
-            JudgeError(
-                f"the {judge} judge could not judge any trace ({', '.join(f'{n} {s}' for s, n in statuses.items())}),"
-                " so the scores above measure nothing; check the judge settings (--judge-option model=NAME, "
-                "base_url=URL, TRAJFM_API_KEY) and run again"
-            )
+        raise JudgeError(
+            f"the {judge} judge could not judge any trace ({', '.join(f'{n} {s}' for s, n in statuses.items())}),"
+            " so the scores above measure nothing; check the judge settings (--judge-option model=NAME, "
+            "base_url=URL, TRAJFM_API_KEY) and run again"
         )
 
 
@@ -769,37 +636,33 @@ def serve_test_endpoint(
     It answers only the model names given with --model (others get HTTP 404, like a real server).
     """
     from trajfm.errors import UsageError
+    from trajfm.testing.endpoint import EndpointConfig, serve
+
+    models = [m.strip() for m in model.split(",") if m.strip()]
+    try:
+        config = EndpointConfig(
+            latency_ms=latency_ms, fault_rate=fault_rate,
+            faults=tuple(f.strip() for f in faults.split(",") if f.strip()), retry_after_s=retry_after,
+            hang_s=hang_s, seed=seed, models=tuple(models), structured_output=not no_structured_output,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise UsageError(f"serve-test-endpoint: {exc}") from exc
+
+    def ready(ep: object) -> None:
+        url = getattr(ep, "url", "")
+        err_console.print(
+            f"trajfm test endpoint listening on [bold]{url}[/] (models: {', '.join(models)}; latency "
+            f"{latency_ms:g} ms; fault rate {fault_rate:g}). Ctrl-C stops it.\n"
+            f"Try: trajfm run traces/ --out runs/llm-test --judge llm --model {models[0]} --base-url {url}\n"
+            f"(only these model names are answered; others get HTTP 404)",
+            highlight=False,
+            soft_wrap=True,
+        )
 
     try:
-        from trajfm.testing.endpoint import EndpointConfig, serve
-
-        models = [m.strip() for m in model.split(",") if m.strip()]
-        try:
-            config = EndpointConfig(
-                latency_ms=latency_ms, fault_rate=fault_rate,
-                faults=tuple(f.strip() for f in faults.split(",") if f.strip()), retry_after_s=retry_after,
-                hang_s=hang_s, seed=seed, models=tuple(models), structured_output=not no_structured_output,
-            )  # fmt: skip
-        except ValueError as exc:
-            raise UsageError(f"serve-test-endpoint: {exc}") from exc
-
-        def ready(ep: object) -> None:
-            url = getattr(ep, "url", "")
-            err_console.print(
-                f"trajfm test endpoint listening on [bold]{url}[/] (models: {', '.join(models)}; latency "
-                f"{latency_ms:g} ms; fault rate {fault_rate:g}). Ctrl-C stops it.\n"
-                f"Try: trajfm run traces/ --out runs/llm-test --judge llm --model {models[0]} --base-url {url}\n"
-                f"(only these model names are answered; others get HTTP 404)",
-                highlight=False,
-                soft_wrap=True,
-            )
-
-        try:
-            serve(config, port=port, on_ready=ready)
-        except OSError as exc:
-            raise UsageError(f"cannot listen on 127.0.0.1:{port} ({exc}); choose another --port") from exc
-    except TrajfmError as exc:
-        _fail(exc)
+        serve(config, port=port, on_ready=ready)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on 127.0.0.1:{port} ({exc}); choose another --port") from exc
 
 
 if __name__ == "__main__":  # pragma: no cover
