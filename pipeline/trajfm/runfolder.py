@@ -8,7 +8,11 @@ Layout of RUN/:
   cache/          judge reply cache and embedding cache
 
 Every write goes to a temporary file in the same folder and is renamed into place, so a killed run never leaves
-a half-written table. `manifest.json` has one section per stage; a stage updates only its own section.
+a half-written table. `manifest.json` (`trajfm.manifest.Manifest`) has one section per stage; a stage updates
+only its own section.
+
+Opening or creating a folder checks its schema version: an older folder is migrated by the named migrations of
+`trajfm.migrations`, a newer one is refused with a message naming the trajfm that wrote it.
 """
 
 from __future__ import annotations
@@ -27,9 +31,11 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from pydantic import ValidationError
 
 from trajfm import schemas
 from trajfm.errors import RunFolderError, SchemaError
+from trajfm.manifest import Manifest, StageRecord
 
 MANIFEST = "manifest.json"
 
@@ -130,6 +136,9 @@ class RunFolder:
             raise RunFolderError(
                 f"cannot create run folder {root} ({exc.strerror or exc}); choose another --out"
             ) from exc
+        from trajfm.migrations import check_and_migrate
+
+        check_and_migrate(root)  # an earlier run's folder: refused if newer, migrated if older
         return cls(root)
 
     @classmethod
@@ -143,6 +152,9 @@ class RunFolder:
             raise RunFolderError(
                 f"run folder {root} does not exist; create it with `trajfm extract TRACES --out {root}`"
             )
+        from trajfm.migrations import check_and_migrate
+
+        check_and_migrate(root)
         run = cls(root)
         for table in need:
             if not run.table_path(table).exists():
@@ -182,27 +194,44 @@ class RunFolder:
         return schemas.check(table, df, source=str(path))
 
     # --- manifest ---------------------------------------------------------------------------------------------
-    def read_manifest(self) -> dict[str, Any]:
+    def manifest(self) -> Manifest | None:
+        """manifest.json checked against `trajfm.manifest.Manifest`; None when there is none yet."""
         path = self.root / MANIFEST
         if not path.exists():
-            return {}
+            return None
         try:
-            return json.loads(path.read_text())
+            raw = json.loads(path.read_text())
         except json.JSONDecodeError as exc:
             raise RunFolderError(
                 f"{path} is not valid JSON ({exc}); delete it and re-run the stages"
             ) from exc
+        try:
+            return Manifest.model_validate(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+            raise RunFolderError(
+                f"{path} does not match the manifest of schema version {schemas.SCHEMA_VERSION}: {where}: "
+                f"{first['msg']} ({exc.error_count()} problem(s)); re-run the stages into a new folder"
+            ) from exc
+
+    def read_manifest(self) -> dict[str, Any]:
+        """manifest.json as a dict (checked, see `manifest()`); {} when there is none yet."""
+        manifest = self.manifest()
+        return manifest.as_dict() if manifest is not None else {}
 
     def update_manifest(self, stage: str, section: dict[str, Any]) -> dict[str, Any]:
         """Replace this stage's section of manifest.json (atomically) and return the whole manifest."""
-        manifest = self.read_manifest()
-        manifest.setdefault("trajfm_version", package_versions(("trajfm",))["trajfm"])
-        manifest["schema_version"] = schemas.SCHEMA_VERSION
-        manifest["machine"] = {"python": platform.python_version(), "platform": platform.platform()}
-        manifest.setdefault("stages", {})
-        section = dict(section)
+        version = package_versions(("trajfm",))["trajfm"]
+        manifest = self.manifest() or Manifest(schema_version=schemas.SCHEMA_VERSION)
+        manifest.schema_version = schemas.SCHEMA_VERSION
+        manifest.trajfm_version = version
+        manifest.machine = {"python": platform.python_version(), "platform": platform.platform()}
+        section = json.loads(json.dumps(section, default=str))  # plain JSON values, as they will be read back
         section.setdefault("finished_at", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-        manifest["stages"][stage] = section
-        manifest["package_versions"] = package_versions()
-        atomic_write_text(self.root / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True, default=str))
-        return manifest
+        section["trajfm_version"] = version
+        manifest.stages[stage] = StageRecord.model_validate(section)
+        manifest.package_versions = package_versions()
+        data = manifest.as_dict()
+        atomic_write_text(self.root / MANIFEST, json.dumps(data, indent=2, sort_keys=True, default=str))
+        return data

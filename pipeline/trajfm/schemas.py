@@ -1,17 +1,37 @@
-"""The polars schema of every table a stage writes to a run folder, and SCHEMA_VERSION.
+"""The polars schema of every table a stage writes to a run folder, SCHEMA_VERSION, and the closed value sets.
 
 Tables are checked against these on write and on read (`check`): a missing or wrongly typed column is a
 `SchemaError` that names the table and column. Extra columns are refused too, so a stage never silently
-depends on something another stage does not promise. Bump SCHEMA_VERSION when a table changes shape.
+depends on something another stage does not promise. A closed set of values (a diagnosis status) is an enum
+here and an `Enum` column in the table, so a value outside it is refused on write.
+
+Bump SCHEMA_VERSION when a table or the manifest changes shape, and add a named migration from the previous
+version in `trajfm.migrations` (run folders are checked and migrated when opened).
 """
 
 from __future__ import annotations
+
+from enum import StrEnum
 
 import polars as pl
 
 from trajfm.errors import SchemaError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+
+class DiagnosisStatus(StrEnum):
+    """How judging one trace ended."""
+
+    OK = "ok"
+    PARSE_ERROR = "parse_error"  # the judge's reply could not be used (kept in raw_reply)
+    BACKEND_ERROR = "backend_error"  # the call failed for good, or the judge raised
+    SKIPPED = "skipped"  # not judged on purpose
+
+
+def enum_dtype(values: type[StrEnum]) -> pl.Enum:
+    return pl.Enum([v.value for v in values])
+
 
 # --- stage 1: extract ------------------------------------------------------------------------------------------
 TRACES_SCHEMA: dict[str, pl.DataType] = {
@@ -58,7 +78,7 @@ DIAGNOSES_SCHEMA: dict[str, pl.DataType] = {
     "judge": pl.String(),
     "judge_model": pl.String(),
     "prompt_version": pl.String(),
-    "status": pl.String(),  # ok | parse_error | backend_error | skipped
+    "status": enum_dtype(DiagnosisStatus),
     "error": pl.String(),
     "task_completed": pl.Boolean(),
     "summary": pl.String(),
@@ -71,7 +91,7 @@ DIAGNOSES_SCHEMA: dict[str, pl.DataType] = {
     "cached": pl.Boolean(),
     "raw_reply": pl.String(),  # kept only when the reply could not be parsed
 }
-DIAGNOSIS_STATUSES = ("ok", "parse_error", "backend_error", "skipped")
+DIAGNOSIS_STATUSES = tuple(s.value for s in DiagnosisStatus)
 
 MODES_SCHEMA: dict[str, pl.DataType] = {
     "trace_id": pl.String(),
@@ -158,6 +178,16 @@ def check(table: str, df: pl.DataFrame, *, source: str | None = None) -> pl.Data
         )
     for name, dtype in schema.items():
         got = df.schema[name]
+        if isinstance(dtype, pl.Enum) and got == pl.String():
+            # Strings are accepted for a closed set when every value belongs to it (then stored as the enum).
+            allowed = set(dtype.categories.to_list())
+            bad = sorted(set(df[name].drop_nulls().to_list()) - allowed)
+            if bad:
+                raise SchemaError(
+                    f"{where}: column {name!r} has value(s) {', '.join(map(repr, bad[:5]))} outside "
+                    f"{', '.join(sorted(allowed))}"
+                )
+            continue
         # An all-null column (polars infers Null) casts to any type, so it is accepted.
         if got != dtype and got != pl.Null():
             raise SchemaError(f"{where}: column {name!r} has type {got}, expected {dtype}")

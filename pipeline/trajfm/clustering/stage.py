@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from trajfm import schemas
 from trajfm.clustering.embed import Embedder, EmbeddingCache, embedder_names, get_embedder
 from trajfm.clustering.fit import ClusterConfig, ClusterOutcome, Item, cluster_items, embed_items
 from trajfm.clustering.naming import LlmNamer
@@ -77,14 +78,7 @@ def novel_modes_from_csv(path: Path) -> pl.DataFrame:
             "steps": [[] for _ in range(n)],
             "evidence": [""] * n,
         },
-        schema={
-            "novel_id": pl.String(),
-            "trace_id": pl.String(),
-            "title": pl.String(),
-            "description": pl.String(),
-            "steps": pl.List(pl.Int64()),
-            "evidence": pl.String(),
-        },
+        schema=schemas.NOVEL_MODES_SCHEMA,
     )
 
 

@@ -1,0 +1,145 @@
+"""Named migrations that bring a run folder written by an older trajfm to the current schema.
+
+Contract:
+- A run folder's `manifest.json` says its `schema_version` (a folder without a manifest has nothing versioned
+  yet and is taken as current). `check_and_migrate(root)` runs when a folder is opened or created:
+  - the current version: nothing happens;
+  - an older version: every migration from that version up is applied in order, in place, each write atomic,
+    and recorded in the manifest's `migrations` list (name, versions, when, by which trajfm, what changed);
+  - a newer version, or an older one no migration starts from: a `RunFolderError` saying which trajfm wrote the
+    folder and what to do (upgrade trajfm, or re-run the stages into a new folder).
+- A migration is a function of the folder that returns what it changed (one line each); it reads tables without
+  the current schema check (they are in the old shape) and writes them in the new one.
+
+To change the run-folder shape: bump `schemas.SCHEMA_VERSION`, add a `Migration` from the previous version here,
+and keep a folder written by the previous release under tests/fixtures/runs/ so the test opens it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from trajfm import schemas
+from trajfm.errors import RunFolderError
+
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class Migration:
+    name: str
+    from_version: int
+    apply: Callable[[Path, dict[str, Any]], list[str]]  # (folder, manifest dict to update) -> what changed
+
+    @property
+    def to_version(self) -> int:
+        return self.from_version + 1
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    from trajfm.runfolder import atomic_write_text
+
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def _v1_to_v2(root: Path, manifest: dict[str, Any]) -> list[str]:
+    """Schema 2: diagnoses.status is an enum column (`schemas.DiagnosisStatus`); each stage section records the
+    trajfm that ran it (v1 kept only the first writer's version at the top: the best known for every stage)."""
+    from trajfm.runfolder import atomic_path
+
+    changes: list[str] = []
+    path = root / "diagnoses.parquet"
+    if path.exists():
+        df = pl.read_parquet(path)
+        if "status" in df.columns and df.schema["status"] != schemas.DIAGNOSES_SCHEMA["status"]:
+            unknown = sorted(
+                set(df["status"].drop_nulls().to_list()) - {s.value for s in schemas.DiagnosisStatus}
+            )
+            if unknown:
+                raise RunFolderError(
+                    f"{path}: status value(s) {', '.join(map(repr, unknown))} are not statuses of any trajfm "
+                    "release; the folder was not written by trajfm, re-run `trajfm extract` into a new folder"
+                )
+            with atomic_path(path) as tmp:
+                df.with_columns(pl.col("status").cast(schemas.DIAGNOSES_SCHEMA["status"])).write_parquet(tmp)
+            changes.append("diagnoses.status: string -> enum")
+    first_writer = manifest.get("trajfm_version")
+    for stage, section in (manifest.get("stages") or {}).items():
+        if isinstance(section, dict) and "trajfm_version" not in section:
+            section["trajfm_version"] = first_writer
+            changes.append(f"stages.{stage}.trajfm_version = {first_writer} (from the manifest's top level)")
+    return changes
+
+
+MIGRATIONS: tuple[Migration, ...] = (Migration("v1-to-v2-status-enum-and-stage-versions", 1, _v1_to_v2),)
+
+
+def _this_trajfm() -> str | None:
+    try:
+        return metadata.version("trajfm")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def check_and_migrate(root: Path) -> list[str]:
+    """Bring the run folder at `root` to the current schema (see the module docstring); the names of the
+    migrations applied (empty when it already was current)."""
+    path = root / MANIFEST
+    if not path.exists():
+        return []
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise RunFolderError(f"{path} is not valid JSON ({exc}); delete it and re-run the stages") from exc
+    if not isinstance(manifest, dict):
+        raise RunFolderError(
+            f"{path} is not a trajfm manifest (not a JSON object); delete it and re-run the stages"
+        )
+    version = manifest.get("schema_version")
+    writer = manifest.get("trajfm_version") or "an unknown trajfm version"
+    current = schemas.SCHEMA_VERSION
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise RunFolderError(
+            f"{path} has no valid schema_version ({version!r}); it was not written by trajfm, or was edited. "
+            "Re-run the stages into a new folder"
+        )
+    if version == current:
+        return []
+    if version > current:
+        raise RunFolderError(
+            f"run folder {root} has schema version {version}, written by trajfm {writer}; this trajfm "
+            f"({_this_trajfm() or 'unknown version'}) reads schema versions up to {current}. Upgrade trajfm "
+            "(pip install -U trajfm) to read it, or re-run the stages into a new folder with this version"
+        )
+    applied: list[str] = []
+    while version < current:
+        step = next((m for m in MIGRATIONS if m.from_version == version), None)
+        if step is None:
+            raise RunFolderError(
+                f"run folder {root} has schema version {version} (written by trajfm {writer}) and no migration "
+                f"leads from it to version {current}; re-run the stages into a new folder"
+            )
+        changes = step.apply(root, manifest)
+        manifest["schema_version"] = step.to_version
+        manifest.setdefault("migrations", []).append(
+            {
+                "name": step.name,
+                "from_version": step.from_version,
+                "to_version": step.to_version,
+                "applied_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "by": _this_trajfm(),
+                "changes": changes,
+            }
+        )
+        _write_json(path, manifest)  # after each step: a killed migration resumes from the last finished one
+        applied.append(step.name)
+        version = step.to_version
+    return applied
