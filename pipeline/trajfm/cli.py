@@ -30,7 +30,7 @@ class _Command(TyperCommand):
       disk) is printed as one line naming the path. Errors without a file name are bugs and still raise.
     TRAJFM_DEBUG=1 shows the traceback instead."""
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except TrajfmError as exc:

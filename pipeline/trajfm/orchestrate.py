@@ -48,15 +48,12 @@ def run_pipeline(
     from trajfm.clustering.stage import ClusterOptions, check_options, run_cluster
     from trajfm.extract import run_extract
 
+    by_taxonomy: dict[str, Any] = {"taxonomy": taxonomy} if taxonomy else {}
     if cluster:  # a wrong cluster option should stop the run before extract spends judge calls, not after
-        check_options(
-            ClusterOptions(**({"taxonomy": taxonomy} if taxonomy else {}), **(cluster_options or {}))
-        )
+        check_options(ClusterOptions(**by_taxonomy, **(cluster_options or {})))
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    extracted = run_extract(
-        list(inputs), out, **({"taxonomy": taxonomy} if taxonomy else {}), **(extract_options or {})
-    )
+    extracted = run_extract(list(inputs), out, **by_taxonomy, **(extract_options or {}))
     seconds["extract"] = round(time.perf_counter() - t0, 3)
 
     run = RunFolder.open(out)
@@ -69,9 +66,7 @@ def run_pipeline(
     if skip_reason is None:
         say(f"clustering {n_novel} novel failure modes into families ...")
         t0 = time.perf_counter()
-        run_cluster(
-            out, ClusterOptions(**({"taxonomy": taxonomy} if taxonomy else {}), **(cluster_options or {}))
-        )
+        run_cluster(out, ClusterOptions(**by_taxonomy, **(cluster_options or {})))
         seconds["cluster"] = round(time.perf_counter() - t0, 3)
     else:
         # Tables from an earlier run in this folder would describe other traces: drop them.
@@ -91,5 +86,5 @@ def run_pipeline(
             "seconds": seconds,
         },
     )
-    failures = [str(f) for f in getattr(extracted, "load_failures", [])]
+    failures = [str(f) for f in extracted.load_failures]
     return PipelineResult(Path(out), report, skip_reason is None, skip_reason, seconds, failures, extracted)

@@ -103,7 +103,7 @@ def read_tau(root: Path, *, limit: int | None = None) -> list[FailedRun]:
         if key not in by_task:
             raise UsageError(f"{gt_path}: trajectory {key} has no run with that task_id in {runs_path}")
         record_no, record = by_task[key]
-        root = _root_failure(gt, str(gt_path))
+        failure = _root_failure(gt, str(gt_path))
         pairs = [_tau_speaker_content(item) for item in record["traj"]]
         out.append(
             FailedRun(
@@ -113,10 +113,10 @@ def read_tau(root: Path, *, limit: int | None = None) -> list[FailedRun]:
                 record=record_no,
                 speakers=[p[0] for p in pairs],
                 contents=[p[1] for p in pairs],
-                root_step=int(root["step_number"]),
-                root_agent=str(root["failed_agent"]),
-                root_category=norm(str(root["failure_category"])),
-                raw_category=str(root["failure_category"]),
+                root_step=int(failure["step_number"]),
+                root_agent=str(failure["failed_agent"]),
+                root_category=norm(str(failure["failure_category"])),
+                raw_category=str(failure["failure_category"]),
             )
         )
     return out
@@ -237,9 +237,9 @@ def match_traces(runs: list[FailedRun], traces: list[Trace]) -> dict[str, Trace]
                 by_record.setdefault(str(key), t)
         by_record.setdefault(Path(t.source_path).stem, t)
     for r in runs:
-        t = by_record.get(r.run_id)
-        if t is not None:
-            out[r.run_id] = t
+        found = by_record.get(r.run_id)
+        if found is not None:
+            out[r.run_id] = found
     return out
 
 

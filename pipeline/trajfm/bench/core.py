@@ -212,7 +212,7 @@ class BenchSettings:
         self,
         labels: Sequence[L],
         key: Callable[[L], Hashable],
-        matched: Mapping[Hashable, Trace],
+        matched: Mapping[Any, Trace],
         *,
         taxonomy: str,
     ) -> tuple[list[Judged[L]], dict[str, int]]:

@@ -171,7 +171,7 @@ class FakeEmbedder(Embedder):
         for f, weight in feats:
             d = hashlib.sha256(f.encode()).digest()
             v[int.from_bytes(d[:4], "little") % self.dim] += weight if d[4] & 1 else -weight
-        n = np.linalg.norm(v)
+        n = float(np.linalg.norm(v))
         if n == 0:  # no words: a fixed unit vector keeps rows normalised
             v[0], n = 1.0, 1.0
         return (v / n).astype(np.float32)
@@ -259,5 +259,6 @@ def embed_texts(
     if missing:
         new = embedder.encode([texts[i] for i in missing])
         cache.put_many([keys[i] for i in missing], new)
-    out = np.stack([cache.get(k) for k in keys]) if keys else np.zeros((0, 0), dtype=np.float32)
+    rows = [cache.get(k) for k in keys]
+    out = np.stack([r for r in rows if r is not None]) if keys else np.zeros((0, 0), dtype=np.float32)
     return out.astype(np.float32), {"cached": len(texts) - len(missing), "computed": len(missing)}

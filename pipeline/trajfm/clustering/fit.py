@@ -440,15 +440,15 @@ def cluster_items(
                 }
             )
             continue
-        j = uidx[t]
+        row = uidx[t]
         arows.append(
             {
                 "novel_id": it.novel_id,
-                "cluster_id": int(labels[j]),
-                "probability": float(partition.probabilities[j]) if partition.probabilities.size else 0.0,
-                "assigned": bool(assigned_mask[j]),
-                "x": float(xy[j, 0]),
-                "y": float(xy[j, 1]),
+                "cluster_id": int(labels[row]),
+                "probability": float(partition.probabilities[row]) if partition.probabilities.size else 0.0,
+                "assigned": bool(assigned_mask[row]),
+                "x": float(xy[row, 0]),
+                "y": float(xy[row, 1]),
             }
         )
     assignments = (

@@ -36,7 +36,7 @@ def weighted_ari(a: np.ndarray, b: np.ndarray, w: np.ndarray | None = None) -> f
     np.add.at(table, (ai, bi), w)
     n = table.sum()
 
-    def comb2(x: np.ndarray | float) -> np.ndarray | float:
+    def comb2(x: Any) -> Any:  # elementwise on arrays, plain on a number
         return x * (x - 1) / 2.0
 
     sum_ij = comb2(table).sum()

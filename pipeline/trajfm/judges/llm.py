@@ -101,6 +101,7 @@ class LLMJudge(Judge):
     """Judge traces with an OpenAI-compatible chat model (see the module docstring)."""
 
     name = "llm"
+    base_url: str  # always set (from the option or the environment)
     cacheable = True
     needs_endpoint = True
     prompt_version = PROMPT_VERSION
@@ -420,7 +421,7 @@ class LLMJudge(Judge):
                     raise f
             # A backend failure outranks a parse failure (it decides the wait); tell the runner how many calls.
             first = next((f for f in failures if isinstance(f, BackendError)), failures[0])
-            first.calls = len(jobs)  # type: ignore[union-attr]
+            first.calls = len(jobs)  # type: ignore[attr-defined]
             raise first
         results = [o for o in outcomes if isinstance(o, CallResult)]
         valid = trace.step_indices()

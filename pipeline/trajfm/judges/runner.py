@@ -430,7 +430,10 @@ def judge_manifest(
     """The judge's part of the extract manifest: configuration (`manifest_info()`), what rendering had to shorten or split (per trace ids),
     statuses, and this run's calls, cache hits, retries and tokens. Never holds credentials."""
     info = dict(judge.manifest_info())
-    truncated, chunked, redactions, elided = [], [], Counter(), 0
+    truncated: list[str] = []
+    chunked: list[str] = []
+    redactions: Counter[str] = Counter()
+    elided = 0
     for d in diagnoses:
         render = d.extra.get("render") if d.extra else None
         if not render:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from itertools import combinations
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 
@@ -120,7 +120,7 @@ def _taxonomy(t: RunTables, flags: pl.DataFrame, n_diag: int) -> dict[str, Any]:
     per_mode = dict(flags.group_by("mode_id").len().iter_rows())
     n_flags = flags.height
     known = {m.id for m in t.taxonomy.modes}
-    modes = [
+    modes: list[dict[str, Any]] = [
         {"mode_id": m.id, "name": m.name, "category": m.category, "category_name": m.category_name}
         for m in t.taxonomy.modes
     ]
@@ -405,7 +405,7 @@ def _root_cause(t: RunTables, diag: pl.DataFrame) -> dict[str, Any]:
     return {
         "n_with_root_cause": rc.height,
         "n_outside_trace": rc.height - inside.height,
-        "median_position": float(inside["rel"].median()) if inside.height else None,
+        "median_position": float(cast(float, inside["rel"].median())) if inside.height else None,
         "bins": [
             {"lo": i / ROOT_CAUSE_BINS, "hi": (i + 1) / ROOT_CAUSE_BINS, "n": n} for i, n in enumerate(bins)
         ],

@@ -59,7 +59,8 @@ def vega_bundle() -> str:
     """vega + vega-lite + vega-embed as one script, from vl-convert (no network)."""
     import vl_convert
 
-    js = vl_convert.javascript_bundle(vl_version=VEGA_LITE_VERSION)
+    # vl-convert's stub marks `snippet` as required; without one it bundles the whole of vega (what we want).
+    js = vl_convert.javascript_bundle(vl_version=VEGA_LITE_VERSION)  # type: ignore[call-arg]
     # The bundle is code, not data: a literal "</script" in it would end the element early. Inside JS strings
     # "<\/" means the same as "</".
     return js.replace("</script", "<\\/script").replace("<!--", "<\\!--")

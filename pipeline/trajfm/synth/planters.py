@@ -240,6 +240,7 @@ def _overstated(rng: random.Random, ep: Episode) -> None:
         if not pool:
             return
         k = pool[-1]
+        assert k.subtask is not None  # the pool holds delegations with a subtask only
         if rng.random() < 0.6:
             answer = P.say(rng, P.NO_DATA_ANSWER, subject=k.subtask.subject or "the asset")
             k.observation = subagent_observation(rng, k.tool, answer)
@@ -256,9 +257,8 @@ def _unverified(rng: random.Random, ep: Episode) -> None:
     k = _pick(rng, ep.steps)
     if k is None:
         return
-    answer = rng.choice(
-        (P.say(rng, P.FAILED_ANSWER), P.say(rng, P.NO_DATA_ANSWER, subject=k.subtask.subject or "the asset"))
-    )
+    subject = (k.subtask.subject if k.subtask is not None else None) or "the asset"
+    answer = rng.choice((P.say(rng, P.FAILED_ANSWER), P.say(rng, P.NO_DATA_ANSWER, subject=subject)))
     k.observation = subagent_observation(rng, k.tool, answer, status="Not Accomplished")
     pos = ep.steps.index(k)
     move_on = P.say(rng, P.MOVE_ON_THOUGHT, label=AGENT_LABEL[k.tool].replace(" Agent", " agent"))

@@ -196,7 +196,7 @@ def to_text(value: Any) -> str:
             # OpenAI / Anthropic content parts: [{"type": "text", "text": "..."}]
             texts = [v.get("text") for v in value]
             if texts and all(isinstance(t, str) for t in texts):
-                return "\n".join(texts)  # type: ignore[arg-type]
+                return "\n".join(t for t in texts if isinstance(t, str))
     return dumps(value)
 
 

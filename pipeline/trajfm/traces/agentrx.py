@@ -73,7 +73,8 @@ def _tool_call_parts(calls: list[Any]) -> tuple[str | None, str | None, list[dic
     for call in calls:
         if not isinstance(call, dict):
             continue
-        fn = call.get("function") if isinstance(call.get("function"), dict) else call
+        function = call.get("function")
+        fn = function if isinstance(function, dict) else call
         name = opt_str(fn.get("name"))
         args = fn.get("arguments", fn.get("args", fn.get("input")))
         parsed.append({"id": opt_str(call.get("id")), "name": name, "arguments": to_text(args)})
@@ -123,7 +124,8 @@ def _parse_tau(rec: Any, source: Source) -> Trace:
             raise source.error(f"traj message {i} should be an object with role and content")
         add_chat_message(builder, msg, index=i, step_id=str(i))
     info = rec.get("info") if isinstance(rec.get("info"), dict) else {}
-    task_block = info.get("task") if isinstance(info.get("task"), dict) else {}
+    task_raw = info.get("task")
+    task_block = task_raw if isinstance(task_raw, dict) else {}
     reward = opt_float(rec.get("reward"))
     final = next(
         (

@@ -21,6 +21,7 @@ Contract:
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import os
@@ -172,7 +173,7 @@ def _open(path: Path) -> IO[bytes]:
     magic = fh.read(2)
     fh.seek(0)
     if magic == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=fh, mode="rb")
+        return gzip.GzipFile(fileobj=fh, mode="rb")  # type: ignore[return-value]
     return fh
 
 
@@ -262,7 +263,7 @@ def _parse_records(
         if fmt is None:
             out.failures.append(LoadFailure(source.path, _unknown_reason(rec), n))
             continue
-        _guard(lambda fmt=fmt, rec=rec, s=rec_source: _parse_with(fmt, rec, s), rec_source, out)
+        _guard(functools.partial(_parse_with, fmt, rec, rec_source), rec_source, out)
 
 
 def _guard(parse: Callable[[], list[Trace]], source: Source, out: FileOutcome) -> None:

@@ -186,7 +186,8 @@ class _Span:
     def __init__(
         self, raw: dict[str, Any], order: int, parent_hint: str | None, trace_hint: str | None
     ) -> None:
-        ctx = raw.get("context") if isinstance(raw.get("context"), dict) else {}
+        context = raw.get("context")
+        ctx = context if isinstance(context, dict) else {}
         self.raw = raw
         self.order = order
         self.span_id = opt_str(raw.get("span_id", raw.get("spanId", ctx.get("span_id")))) or f"span{order}"

@@ -84,7 +84,7 @@ def parse(doc: Any, source: Source) -> list[Trace]:
         content = to_text(item.get("content"))
         builder.add(index=i, kind="message", content=content, step_id=str(i), agent=agent_of(item),
                     is_error=is_execution_error(content), meta=meta)  # fmt: skip
-    meta: dict[str, Any] = {}
+    meta = {}
     for key, out in (
         ("question_ID", "question_id"),
         ("level", "level"),

@@ -170,8 +170,8 @@ def build_view(trace: Trace) -> TraceView:
             results.append(step)
             if len(step.content) > SCAN_CHARS:
                 heads[step.position] = step.content[:SCAN_CHARS]
-            act = open_acts.pop(group, None)
-            if act is not None and act.result is None:
+            closed = open_acts.pop(group, None)
+            if closed is not None and closed.result is None:
                 act.result = step
         elif kind == "span" and step.tool_name:
             # A tool span carries the call and its result in one step.

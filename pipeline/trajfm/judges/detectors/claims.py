@@ -33,7 +33,7 @@ _COUNT = re.compile(r"(?<![\w.$#/:,-])(\d{1,4}) (?:[A-Za-z][\w-]* ){0,2}[A-Za-z]
 _NUMBER = re.compile(r"\d+")
 
 
-def _checked(st: Step, callers: set[str | None]) -> bool:
+def _checked(st: Step, callers: set[str]) -> bool:
     """A message an agent that makes tool calls sent (not the user's side): where counts are checked."""
     return st.kind == "message" and st.agent in callers and (st.agent or "").lower() not in _USER_ROLES
 
