@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from trajfm import schemas
 from trajfm.cli import app
 from trajfm.errors import RunFolderError
+from trajfm.migrations import ADDED_IN_V2, V1_UNCHECKED_RATIONALE
 from trajfm.runfolder import RunFolder
 
 V1 = Path(__file__).parent / "fixtures" / "runs" / "v1_schema1"
@@ -38,14 +39,22 @@ def test_v1_folder_opens_through_the_migration_and_keeps_its_data(v1_run: Path) 
     manifest = run.read_manifest()
     assert manifest["schema_version"] == schemas.SCHEMA_VERSION
     [migration] = manifest["migrations"]
-    assert migration["name"] == "v1-to-v2-status-enum-and-stage-versions"
+    assert migration["name"] == "v1-to-v2-status-enum-root-cause-columns-unchecked-modes"
     assert (migration["from_version"], migration["to_version"]) == (1, 2)
     assert "diagnoses.status: string -> enum" in migration["changes"]
     assert manifest["stages"]["extract"]["trajfm_version"] == "0.1.0"
     for table, old in before.items():
         new = run.read_table(table)  # checked against the current schema
-        assert new.height == old.height and new.columns == old.columns, table
-        assert new.with_columns(pl.col(pl.Enum).cast(pl.String)).equals(old), table
+        assert new.height == old.height, table
+        added = [c for c in new.columns if c not in old.columns]
+        assert added == list(ADDED_IN_V2.get(table, ())), table
+        assert new.select(added).null_count().row(0) == (new.height,) * len(added)
+        kept = new.drop(added).with_columns(pl.col(pl.Enum).cast(pl.String))
+        if table == "modes":  # a mode no rule checked: False in schema 1, null (not checked) now
+            unchecked = old["rationale"] == V1_UNCHECKED_RATIONALE
+            assert unchecked.sum() > 0 and kept.filter(unchecked)["detected"].null_count() == unchecked.sum()
+            kept = kept.with_columns(pl.col("detected").fill_null(False))
+        assert kept.equals(old.select(kept.columns)), table
     assert run.read_table("diagnoses").schema["status"] == schemas.DIAGNOSES_SCHEMA["status"]
     assert RunFolder.open(v1_run).read_manifest()["migrations"] == manifest["migrations"]  # applied once
 

@@ -50,15 +50,24 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
+# Columns schema 2 added to tables that schema 1 had (null in a migrated folder: the old judge did not say).
+ADDED_IN_V2: dict[str, tuple[str, ...]] = {"diagnoses": ("root_cause_confidence", "source_outcome")}
+# The rationale the schema-1 rules judge gave a mode that no rule checks (then detected=False; now null).
+V1_UNCHECKED_RATIONALE = "no rule checks this mode"
+
+
 def _v1_to_v2(root: Path, manifest: dict[str, Any]) -> list[str]:
-    """Schema 2: diagnoses.status is an enum column (`schemas.DiagnosisStatus`); each stage section records the
-    trajfm that ran it (v1 kept only the first writer's version at the top: the best known for every stage)."""
+    """Schema 2: diagnoses.status is an enum column (`schemas.DiagnosisStatus`); diagnoses gained
+    root_cause_confidence and source_outcome (null here); a mode no rule checked is detected=null, not False;
+    each stage section records the trajfm that ran it (v1 kept only the first writer's version at the top: the
+    best known for every stage). Each step is skipped where the folder already has it."""
     from trajfm.runfolder import atomic_path
 
     changes: list[str] = []
     path = root / "diagnoses.parquet"
     if path.exists():
         df = pl.read_parquet(path)
+        before = df
         if "status" in df.columns and df.schema["status"] != schemas.DIAGNOSES_SCHEMA["status"]:
             unknown = sorted(
                 set(df["status"].drop_nulls().to_list()) - {s.value for s in schemas.DiagnosisStatus}
@@ -68,9 +77,27 @@ def _v1_to_v2(root: Path, manifest: dict[str, Any]) -> list[str]:
                     f"{path}: status value(s) {', '.join(map(repr, unknown))} are not statuses of any trajfm "
                     "release; the folder was not written by trajfm, re-run `trajfm extract` into a new folder"
                 )
-            with atomic_path(path) as tmp:
-                df.with_columns(pl.col("status").cast(schemas.DIAGNOSES_SCHEMA["status"])).write_parquet(tmp)
+            df = df.with_columns(pl.col("status").cast(schemas.DIAGNOSES_SCHEMA["status"]))
             changes.append("diagnoses.status: string -> enum")
+        for column in ADDED_IN_V2["diagnoses"]:
+            if column not in df.columns:
+                df = df.with_columns(pl.lit(None, dtype=schemas.DIAGNOSES_SCHEMA[column]).alias(column))
+                changes.append(f"diagnoses.{column}: added (null)")
+        if df is not before:
+            with atomic_path(path) as tmp:
+                df.select([c for c in schemas.DIAGNOSES_SCHEMA if c in df.columns]).write_parquet(tmp)
+    path = root / "modes.parquet"
+    if path.exists():
+        df = pl.read_parquet(path)
+        unchecked = (pl.col("rationale") == V1_UNCHECKED_RATIONALE) & (pl.col("detected") == False)  # noqa: E712
+        n = df.filter(unchecked).height
+        if n:
+            df = df.with_columns(
+                pl.when(unchecked).then(None).otherwise(pl.col("detected")).alias("detected")
+            )
+            with atomic_path(path) as tmp:
+                df.write_parquet(tmp)
+            changes.append(f"modes.detected: {n} rows no rule checked -> null (not checked)")
     first_writer = manifest.get("trajfm_version")
     for stage, section in (manifest.get("stages") or {}).items():
         if isinstance(section, dict) and "trajfm_version" not in section:
@@ -79,7 +106,9 @@ def _v1_to_v2(root: Path, manifest: dict[str, Any]) -> list[str]:
     return changes
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration("v1-to-v2-status-enum-and-stage-versions", 1, _v1_to_v2),)
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration("v1-to-v2-status-enum-root-cause-columns-unchecked-modes", 1, _v1_to_v2),
+)
 
 
 def _this_trajfm() -> str | None:
