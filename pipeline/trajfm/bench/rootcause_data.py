@@ -38,9 +38,9 @@ def labelled_failures(dataset: str, path: Path) -> list[tuple[Trace, set[int]]]:
         for _part, labels, read in ax.PARTS:
             if not (path / labels).is_file():
                 continue
-            runs, traces = read(path, None)
-            matched = ax.match_traces(runs, traces)
-            out += [(matched[r.run_id], {r.root_step}) for r in runs if r.run_id in matched]
+            failed, traces = read(path, None)
+            by_run = ax.match_traces(failed, traces)
+            out += [(by_run[r.run_id], {r.root_step}) for r in failed if r.run_id in by_run]
         return out
     if dataset == "trail":
         from trajfm.bench import trail as tr

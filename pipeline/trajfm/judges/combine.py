@@ -30,7 +30,7 @@ def vote_samples(samples: list[Diagnosis], taxonomy: Taxonomy) -> Diagnosis:
     modes = []
     for i, m in enumerate(taxonomy.modes):
         verdicts = [s.modes[i] for s in samples]
-        n_yes = sum(v.detected for v in verdicts)
+        n_yes = sum(v.detected is True for v in verdicts)
         detected = n_yes * 2 > k  # a tie is not a majority: not detected
         agreeing = [v for v in verdicts if v.detected == detected]
         best = next((v for v in agreeing if v.evidence_verified), agreeing[0])

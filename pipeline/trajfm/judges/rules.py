@@ -170,8 +170,8 @@ def choose_root_cause(
         later = [
             k for k in range(i + 1, len(table.steps)) if table.roles[k] == "agent" and table.steps[k].agent
         ]
-        k = (earlier or later or [None])[0]
-        agent = table.steps[k].agent if k is not None else None
+        nearest = (earlier or later)[:1]
+        agent = table.steps[nearest[0]].agent if nearest else None
     if agent is None:
         agent = step.agent or (trace.agents[0] if trace.agents else None)
     return step.index, agent, round(confidence, 3)
