@@ -27,3 +27,15 @@ def datasets_dir() -> Path:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test that uses the public datasets must say so with the `datasets` marker (so `-m "not datasets"`
+    deselects it): a test using the fixture without the marker is an error at collection, not a surprise."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if "datasets_dir" in getattr(item, "fixturenames", ()) and item.get_closest_marker("datasets") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(f"tests use datasets_dir without @pytest.mark.datasets: {', '.join(unmarked)}")

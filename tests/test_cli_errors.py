@@ -391,6 +391,7 @@ def test_report_with_another_taxonomy_than_the_run_was_judged_against_is_refused
     assert _invoke("report", str(out)).exit_code == 0  # the recorded taxonomy still works
 
 
+@pytest.mark.datasets
 def test_bench_where_the_judge_judged_nothing_exits_non_zero(tmp_path: Path, datasets_dir: Path) -> None:
     whowhen = datasets_dir / "who_and_when"
     if not whowhen.is_dir():

@@ -43,6 +43,7 @@ def test_real_model_loads_offline_from_the_package(monkeypatch: pytest.MonkeyPat
     assert emb.model_id.startswith("sentence-transformers/all-MiniLM-L6-v2@")
 
 
+@pytest.mark.datasets
 def test_real_modes_cluster_with_few_outliers_and_order_free(datasets_dir: Path, tmp_path: Path) -> None:
     items = _real_modes(datasets_dir)
     emb = SentenceTransformerEmbedder()
@@ -60,6 +61,7 @@ def test_real_modes_cluster_with_few_outliers_and_order_free(datasets_dir: Path,
     assert again.assignments.equals(out.assignments) and again.clusters.equals(out.clusters)
 
 
+@pytest.mark.datasets
 def test_ibm_method_on_real_modes_picks_k_by_silhouette(datasets_dir: Path) -> None:
     out = cluster_items(
         _real_modes(datasets_dir),
@@ -91,6 +93,7 @@ def test_umap_path_is_order_free_and_seeded() -> None:
     assert a.manifest["counts"]["clusters"] == 5
 
 
+@pytest.mark.datasets
 def test_cli_stage_with_real_model_writes_manifest(datasets_dir: Path, tmp_path: Path) -> None:
     out = run_cluster(
         tmp_path / "run", ClusterOptions(from_csv=datasets_dir / "assetopsbench" / "addtional_fm.csv")

@@ -573,6 +573,7 @@ def test_bundled_fixtures_get_the_expected_verdicts(repo_root: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.datasets
 def test_public_datasets_every_detected_mode_has_steps_and_verbatim_evidence(datasets_dir: Path) -> None:
     from trajfm.traces import load_traces
 

@@ -417,6 +417,7 @@ def _signature(value: Any, path: str, out: dict[str, set[str]]) -> None:
         _signature(json.loads(value), f"{path}<json>", out)
 
 
+@pytest.mark.datasets
 def test_structure_matches_real_assetopsbench_files(datasets_dir: Path, corpus: Path) -> None:
     root = datasets_dir / "assetopsbench"
     # The codabench runs and the two mistral samples share one MetaAgent version; the claude sample is a later

@@ -52,6 +52,23 @@ BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 30.0
 
 
+class Clock:
+    """Where the runner reads the time and waits: the real clock, replaced in tests by a fake one so that waits
+    are checked as numbers rather than measured on a busy machine."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    async def asleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+CLOCK = Clock()
+
+
 @dataclass
 class RunStats:
     """What one `run_judge` call did (for the manifest and the console)."""
@@ -102,11 +119,11 @@ class RateLimiter:
 
     async def acquire(self) -> None:
         async with self._lock:
-            now = time.monotonic()
+            now = CLOCK.monotonic()
             wait = self._next - now
             self._next = max(now, self._next) + self.interval
         if wait > 0:
-            await asyncio.sleep(wait)
+            await CLOCK.asleep(wait)
 
 
 def _failure(
@@ -290,7 +307,7 @@ def _run_sync(
             except (BackendError, ParseError) as exc:
                 delay = attempts.retry_delay(exc)
                 if delay is not None:
-                    time.sleep(delay)
+                    CLOCK.sleep(delay)
                     continue
                 d = attempts.failed(exc)
             except Exception as exc:  # a bug in the judge: record it on this trace, keep the run going
@@ -334,7 +351,7 @@ async def _run_async(
                         exc = BackendError(f"no reply within {timeout} s (runner timeout)")
                     delay = attempts.retry_delay(exc)
                     if delay is not None:
-                        await asyncio.sleep(delay)
+                        await CLOCK.asleep(delay)
                         continue
                     d = attempts.failed(exc)
                 except Exception as exc:  # a bug in the judge: record it on this trace, keep the run going
