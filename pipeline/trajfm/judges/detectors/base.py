@@ -172,7 +172,7 @@ def build_view(trace: Trace) -> TraceView:
                 heads[step.position] = step.content[:SCAN_CHARS]
             closed = open_acts.pop(group, None)
             if closed is not None and closed.result is None:
-                act.result = step
+                closed.result = step
         elif kind == "span" and step.tool_name:
             # A tool span carries the call and its result in one step.
             tool, args = _tool_and_args(step)
