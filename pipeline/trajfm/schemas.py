@@ -29,6 +29,13 @@ class DiagnosisStatus(StrEnum):
     SKIPPED = "skipped"  # not judged on purpose
 
 
+class SourceOutcome(StrEnum):
+    """What the trace's own record says about the run (is_correct, a reward, a review status), when it says."""
+
+    FAILED = "failed"
+    SUCCEEDED = "succeeded"
+
+
 def enum_dtype(values: type[StrEnum]) -> pl.Enum:
     return pl.Enum([v.value for v in values])
 
@@ -85,7 +92,7 @@ DIAGNOSES_SCHEMA: dict[str, pl.DataType] = {
     "root_cause_step": pl.Int64(),
     "root_cause_agent": pl.String(),
     "root_cause_confidence": pl.Float64(),
-    "source_outcome": pl.String(),  # failed | succeeded | null: the outcome the trace itself records
+    "source_outcome": enum_dtype(SourceOutcome),  # null: the trace records no outcome
     "tokens_in": pl.Int64(),
     "tokens_out": pl.Int64(),
     "latency_s": pl.Float64(),
