@@ -70,6 +70,13 @@ DIAGNOSES_SCHEMA: dict[str, pl.DataType] = {
     "calls": pl.Int64(),
     "cached": pl.Boolean(),
     "raw_reply": pl.String(),  # kept only when the reply could not be parsed
+    # the six scorecard dimensions (trajfm.judges.dimensions): true, false or null (not assessed)
+    "dim_task_completion": pl.Boolean(),
+    "dim_data_retrieval": pl.Boolean(),
+    "dim_result_verification": pl.Boolean(),
+    "dim_sequence": pl.Boolean(),
+    "dim_clarity": pl.Boolean(),
+    "dim_hallucination": pl.Boolean(),
 }
 DIAGNOSIS_STATUSES = ("ok", "parse_error", "backend_error", "skipped")
 

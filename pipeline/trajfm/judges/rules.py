@@ -10,6 +10,8 @@ Contract:
   `NovelMode` (one per family per trace, at most `MAX_NOVEL`), titled by the family and the tool involved and
   described with the tools and error text of the actual trace.
 - `task_completed` is False when a completion-blocking finding fired or there is no final answer.
+- The six scorecard dimensions come from the kinds of finding (`trajfm.judges.dimensions.rules_dimensions`);
+  clarity stays null (no rule can measure it).
 - The root cause is chosen by `select_root_cause` (one small function, meant to be improved).
 - `Diagnosis.extra["findings"]` keeps every raw finding (kind, steps, evidence, detail) for benchmarks and
   debugging. The judge makes no calls (`calls=0`), never sleeps, and reads nothing but the trace: text inside
@@ -28,6 +30,7 @@ from trajfm.judges.detectors import FINDING_KINDS, Finding, TraceView, build_vie
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.actions import bad_tool_name
 from trajfm.judges.detectors.origin import first_error_origin, first_reply, first_state_change, stalled_from
+from trajfm.judges.dimensions import rules_dimensions
 from trajfm.taxonomy import Taxonomy
 from trajfm.traces.model import Trace
 
@@ -262,6 +265,11 @@ class RulesJudge:
             root_cause_agent=root_agent,
             modes=modes,
             novel=novel,
+            dimensions=rules_dimensions(
+                (f.kind for f in findings),
+                task_completed=completed,
+                has_tool_calls=any(s.kind in _CALL_KINDS for s in trace.steps),
+            ),
             latency_s=time.perf_counter() - started,
             calls=0,
             extra={

@@ -18,9 +18,11 @@ import polars as pl
 
 from trajfm.report.charts import build_charts
 from trajfm.report.drilldown import TextBudget, build_drilldown
+from trajfm.report.families import merge_near_identical
 from trajfm.report.figures import UNKNOWN_MODEL, compute_figures, run_metadata
 from trajfm.report.load import RunTables, load_run
 from trajfm.report.render import clean_json, render_html
+from trajfm.report.scorecard import DEFAULT_READINESS_BAR
 from trajfm.report.summary import summary_json, summary_markdown
 from trajfm.runfolder import atomic_write_text
 
@@ -42,7 +44,9 @@ class ReportResult:
 
 
 def map_points(t: RunTables) -> list[dict[str, Any]]:
-    """One point per clustered novel mode, for the 2-D map (empty when the run was not clustered)."""
+    """The 2-D map's points (empty when the run was not clustered): novel modes of one family at the same place
+    (identical texts embed identically) are one point whose `count` sizes it, so 305 items never show as 12
+    indistinguishable dots."""
     if not t.clustered:
         return []
     assert t.clusters is not None and t.novel_assignments is not None
@@ -55,17 +59,28 @@ def map_points(t: RunTables) -> list[dict[str, Any]]:
             on="trace_id",
             how="left",
         )
+        .with_columns(px=pl.col("x").round(3), py=pl.col("y").round(3))
         .sort("novel_id")
+        .group_by("cluster_id", "px", "py", maintain_order=True)
+        .agg(
+            family=pl.col("family").first(),
+            title=pl.col("title").first(),
+            trace=pl.col("trace_id").first(),
+            models=pl.col("model").n_unique(),
+            probability=pl.col("probability").mean(),
+            count=pl.len(),
+        )
     )
     return [
         {
-            "x": round(r["x"], 4),
-            "y": round(r["y"], 4),
+            "x": r["px"],
+            "y": r["py"],
             "family": r["family"] or f"cluster {r['cluster_id']}",
             "title": (r["title"] or "")[:MAP_TITLE_CHARS],
-            "trace": r["trace_id"],
-            "model": r["model"],
+            "trace": r["trace"],
+            "models": r["models"],
             "probability": r["probability"],
+            "count": r["count"],
         }
         for r in pts.iter_rows(named=True)
     ]
@@ -76,6 +91,7 @@ def build_report(
     *,
     taxonomy: str | Path | None = None,
     budget: TextBudget | None = None,
+    readiness_bar: float = DEFAULT_READINESS_BAR,
 ) -> ReportResult:
     started = time.perf_counter()
     timings: dict[str, float] = {}
@@ -86,9 +102,9 @@ def build_report(
         return now
 
     t0 = started
-    tables = load_run(run_dir, taxonomy=taxonomy)
+    tables, merges = merge_near_identical(load_run(run_dir, taxonomy=taxonomy))
     t0 = lap("load", t0)
-    figures = compute_figures(tables)
+    figures = compute_figures(tables, readiness_bar=readiness_bar, merges=merges)
     meta = run_metadata(tables.manifest)
     t0 = lap("figures", t0)
     charts = build_charts(figures, map_points(tables))

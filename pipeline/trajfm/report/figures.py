@@ -8,7 +8,11 @@ HTML shows comes from it, so the two never disagree. Definitions (tests recomput
   `share_traces` = diagnosed traces with the mode / diagnosed traces.
 - Completion is the judge's `task_completed` over diagnosed traces where it is not null; `source_correct` is the
   source's own `is_correct` where the source records it.
-- Intervals are 95% Wilson score intervals.
+- A mode is *checked* on a trace when the judge gave a verdict (`detected` not null); a judge that has no way
+  to check a mode leaves it null. Rates of a mode are over the traces where it was checked, and a mode checked
+  on no trace is "not checked" (`checked` false, no rate), never 0%.
+- Intervals are 95% Wilson score intervals. The scorecard (`scorecard.py`) and impact / fix-first figures
+  (`impact.py`) define theirs in their own modules.
 - Root-cause position of a trace = (root_cause_step - first step index) / (last step index - first step index),
   0 when the trace has one step index; steps outside the trace's index range are counted, not binned.
 """
@@ -22,8 +26,12 @@ from typing import Any
 
 import polars as pl
 
+from trajfm.judges.dimensions import DIMENSION_KEYS
+from trajfm.report import impact as imp
+from trajfm.report import scorecard as sc
+from trajfm.report.families import readable_keywords
 from trajfm.report.load import RunTables
-from trajfm.report.stats import wilson
+from trajfm.report.stats import diff_interval, wilson
 
 UNKNOWN_MODEL = "unknown"
 TOP_MODES_PER_MODEL = 3
@@ -47,32 +55,73 @@ def _setup_label(multi: bool | None) -> str:
     return "unknown" if multi is None else ("multi-agent" if multi else "single-agent")
 
 
-def compute_figures(t: RunTables) -> dict[str, Any]:
+def compute_figures(
+    t: RunTables,
+    *,
+    readiness_bar: float = sc.DEFAULT_READINESS_BAR,
+    merges: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     traces = t.traces.with_columns(pl.col("agent_model").fill_null(UNKNOWN_MODEL))
     diag = t.diagnoses.unique("trace_id", keep="first", maintain_order=True)
     ok_ids = diag.filter(pl.col("status") == "ok")["trace_id"]
     dtraces = traces.join(diag.select("trace_id", "status", "task_completed"), on="trace_id", how="left")
     ok = dtraces.filter(pl.col("trace_id").is_in(ok_ids.implode()))
-    flags = (
-        t.modes.filter(pl.col("detected") & pl.col("trace_id").is_in(ok_ids.implode()))
-        .unique(["trace_id", "mode_id"])
+    modes_ok = t.modes.filter(pl.col("trace_id").is_in(ok_ids.implode())).unique(["trace_id", "mode_id"])
+    checked = (
+        modes_ok.filter(pl.col("detected").is_not_null())
         .join(traces.select("trace_id", "agent_model"), on="trace_id", how="left")
+        .select("trace_id", "mode_id", "agent_model")
+    )
+    flags = modes_ok.filter(pl.col("detected").fill_null(False)).join(
+        traces.select("trace_id", "agent_model"), on="trace_id", how="left"
     )
     novel = t.novel_modes.filter(pl.col("trace_id").is_in(ok_ids.implode()))
     n_diag = ok.height
+    scored = sc.with_scores(diag.filter(pl.col("status") == "ok")).join(
+        traces.select("trace_id", "agent_model"), on="trace_id", how="left"
+    )
+    tool_res = sc.tool_results(t.steps.filter(pl.col("trace_id").is_in(ok_ids.implode())))
 
     figures: dict[str, Any] = {
         "overview": _overview(t, traces, diag, ok, flags, novel),
-        "taxonomy": _taxonomy(t, flags, n_diag),
-        "models": _models(t, ok, flags, novel),
+        "taxonomy": _taxonomy(t, flags, checked, n_diag),
+        "models": _models(t, ok, flags, checked, novel, scored, tool_res, readiness_bar),
         "agent_setup": _agent_setup(ok, flags, traces),
-        "novel": _novel(t, novel, n_diag),
+        "novel": _novel(t, novel, n_diag, merges or []),
         "feedback": [],
         "cooccurrence": _cooccurrence(t, flags),
         "root_cause": _root_cause(t, diag),
     }
+    figures["overview"]["readiness"] = sc.readiness(scored, readiness_bar)
+    figures["overview"]["dimensions"] = sc.dimension_rates(scored)
+    figures["overview"]["tool_call_success"] = sc.tool_call_success(tool_res, ok["trace_id"].to_list())
+    figures["scorecard"] = {
+        "bar": readiness_bar,
+        "dimensions": sc.dimension_definitions(),
+        "tool_calls": sc.tool_call_correlation([m for m in figures["models"] if m["n_diagnosed"]]),
+        "judge_is_agent": sc.judge_is_agent(diag.filter(pl.col("status") == "ok"), traces),
+    }
+    figures["setup_gap"] = _setup_gap(figures["agent_setup"])
     figures["feedback"] = _feedback(t, figures["models"], flags)
+    _add_impact(t, figures, ok, flags, checked, traces)
+    figures["honesty"] = _honesty(t, diag)
     return figures
+
+
+def _setup_gap(setups: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Single- minus multi-agent task completion, in points, with a Newcombe 95% interval."""
+    by = {s["setup"]: s["completion"] for s in setups}
+    single, multi = by.get("single-agent"), by.get("multi-agent")
+    if not single or not multi or not single["of"] or not multi["of"]:
+        return None
+    d, lo, hi = diff_interval(single["n"], single["of"], multi["n"], multi["of"])
+    return {
+        "single": single["rate"],
+        "multi": multi["rate"],
+        "drop_points": None if d is None else 100 * d,
+        "ci_low": None if lo is None else 100 * lo,
+        "ci_high": None if hi is None else 100 * hi,
+    }
 
 
 def _overview(t: RunTables, traces, diag, ok, flags, novel) -> dict[str, Any]:
@@ -116,8 +165,9 @@ def _overview(t: RunTables, traces, diag, ok, flags, novel) -> dict[str, Any]:
     }
 
 
-def _taxonomy(t: RunTables, flags: pl.DataFrame, n_diag: int) -> dict[str, Any]:
+def _taxonomy(t: RunTables, flags: pl.DataFrame, checked: pl.DataFrame, n_diag: int) -> dict[str, Any]:
     per_mode = dict(flags.group_by("mode_id").len().iter_rows())
+    n_checked = dict(checked.group_by("mode_id").len().iter_rows())
     n_flags = flags.height
     known = {m.id for m in t.taxonomy.modes}
     modes = [
@@ -142,9 +192,12 @@ def _taxonomy(t: RunTables, flags: pl.DataFrame, n_diag: int) -> dict[str, Any]:
         )
     for m in modes:
         n = per_mode.get(m["mode_id"], 0)
+        of = n_checked.get(m["mode_id"], 0)
         m.update(
+            checked=of > 0,
+            n_checked=of,
             n_traces=n,
-            share_traces=(n / n_diag) if n_diag else None,
+            share_traces=(n / of) if of else None,
             share_flags=(n / n_flags) if n_flags else None,
         )
     cat_of = {m["mode_id"]: m["category"] for m in modes}
@@ -165,8 +218,9 @@ def _taxonomy(t: RunTables, flags: pl.DataFrame, n_diag: int) -> dict[str, Any]:
     return {"name": t.taxonomy.name, "title": t.taxonomy.title, "modes": modes, "categories": categories}
 
 
-def _models(t: RunTables, ok, flags, novel) -> list[dict[str, Any]]:
+def _models(t: RunTables, ok, flags, checked, novel, scored, tool_res, bar) -> list[dict[str, Any]]:
     out = []
+    checked_of = {(mo, md): n for mo, md, n in checked.group_by("agent_model", "mode_id").len().iter_rows()}
     counts = ok.group_by("agent_model").len().sort(["len", "agent_model"], descending=[True, False])
     all_traces = dict(
         t.traces.with_columns(pl.col("agent_model").fill_null(UNKNOWN_MODEL))
@@ -180,6 +234,7 @@ def _models(t: RunTables, ok, flags, novel) -> list[dict[str, Any]]:
         known = mine.filter(pl.col("task_completed").is_not_null())
         mflags = flags.filter(pl.col("agent_model") == model)
         per_mode = dict(mflags.group_by("mode_id").len().iter_rows())
+        mscored = scored.filter(pl.col("agent_model") == model)
         out.append(
             {
                 "model": model,
@@ -190,8 +245,18 @@ def _models(t: RunTables, ok, flags, novel) -> list[dict[str, Any]]:
                 "traces_with_novel": _rate(
                     novel_by_model.filter(pl.col("agent_model") == model)["trace_id"].n_unique(), n
                 ),
-                "modes": {m.id: _rate(per_mode.get(m.id, 0), n) for m in t.taxonomy.modes}
-                | {k: _rate(v, n) for k, v in per_mode.items() if k not in t.taxonomy.ids},
+                "modes": {
+                    m.id: _rate(per_mode.get(m.id, 0), checked_of.get((model, m.id), 0))
+                    for m in t.taxonomy.modes
+                }
+                | {
+                    k: _rate(v, checked_of.get((model, k), 0))
+                    for k, v in per_mode.items()
+                    if k not in t.taxonomy.ids
+                },
+                "dimensions": sc.dimension_rates(mscored),
+                "readiness": sc.readiness(mscored, bar),
+                "tool_call_success": sc.tool_call_success(tool_res, mine["trace_id"].to_list()),
             }
         )
     # Traces of a model whose every diagnosis failed still show up, with no rates.
@@ -206,6 +271,9 @@ def _models(t: RunTables, ok, flags, novel) -> list[dict[str, Any]]:
                     "modes_per_trace": None,
                     "traces_with_novel": _rate(0, 0),
                     "modes": {m.id: _rate(0, 0) for m in t.taxonomy.modes},
+                    "dimensions": {k: _rate(0, 0) for k in DIMENSION_KEYS},
+                    "readiness": sc.readiness(scored.clear(), bar),
+                    "tool_call_success": _rate(0, 0),
                 }
             )
     return out
@@ -239,7 +307,7 @@ def _agent_setup(ok, flags, traces) -> list[dict[str, Any]]:
     return out
 
 
-def _novel(t: RunTables, novel: pl.DataFrame, n_diag: int) -> dict[str, Any]:
+def _novel(t: RunTables, novel: pl.DataFrame, n_diag: int, merges: list[dict[str, Any]]) -> dict[str, Any]:
     top_titles = [
         {"title": title, "n": n}
         for title, n in novel.group_by("title")
@@ -253,6 +321,7 @@ def _novel(t: RunTables, novel: pl.DataFrame, n_diag: int) -> dict[str, Any]:
         "n_novel_modes": novel.height,
         "n_distinct_titles": novel["title"].n_unique(),
         "top_titles": top_titles,
+        "merged": merges,
     }
     if not t.clustered:
         base["note"] = "The cluster stage was not run for this run folder (no clusters.parquet): " + (
@@ -263,6 +332,11 @@ def _novel(t: RunTables, novel: pl.DataFrame, n_diag: int) -> dict[str, Any]:
         base["families"] = []
         return base
     assert t.clusters is not None and t.novel_assignments is not None
+    # "New since baseline" means something only when the cluster stage was given a baseline run.
+    cluster_stage = t.manifest.get("stages", {}).get("cluster", {})
+    base["baseline_given"] = bool(
+        cluster_stage.get("baseline") or (cluster_stage.get("options") or {}).get("baseline")
+    )
     assign = t.novel_assignments.join(t.novel_modes, on="novel_id", how="left")
     n_items = t.novel_assignments.height
     n_out = t.novel_assignments.filter(pl.col("cluster_id") == -1).height
@@ -280,11 +354,14 @@ def _novel(t: RunTables, novel: pl.DataFrame, n_diag: int) -> dict[str, Any]:
                 "size": c["size"],
                 "share": c["share"],
                 "n_traces": members["trace_id"].drop_nulls().n_unique(),
-                "keywords": list(c["keywords"] or []),
+                "keywords": readable_keywords(
+                    list(c["keywords"] or []),
+                    members["title"].drop_nulls().to_list() + members["description"].drop_nulls().to_list(),
+                ),
                 "nearest_mode": c["nearest_mode"],
                 "similarity": c["similarity"],
                 "is_novel": c["is_novel"],
-                "new_since_baseline": c["new_since_baseline"],
+                "new_since_baseline": c["new_since_baseline"] if base["baseline_given"] else None,
                 "stability": c["stability"],
                 "definition": c["definition"],
                 "examples": [
@@ -441,4 +518,156 @@ def run_metadata(manifest: dict[str, Any]) -> dict[str, Any]:
         "machine": manifest.get("machine", {}),
         "stages": stages,
         "package_versions": versions,
+    }
+
+
+def _add_impact(t: RunTables, fig: dict[str, Any], ok, flags, checked, traces) -> None:
+    """Impact fields on every mode and family, and the ranked `fix_first` list (see `impact.py`)."""
+    failed = imp.outcomes(ok)
+    model_of = dict(traces.select("trace_id", "agent_model").iter_rows())
+    checked_ids = {m: set(ids) for m, ids in checked.group_by("mode_id").agg("trace_id").iter_rows()}
+    flag_ids = {m: set(ids) for m, ids in flags.group_by("mode_id").agg("trace_id").iter_rows()}
+    of_by_model = {m["model"]: m for m in fig["models"] if m["n_diagnosed"]}
+    candidates: list[dict[str, Any]] = []
+    for m in fig["taxonomy"]["modes"]:
+        mode_id = m["mode_id"]
+        universe = {tid: f for tid, f in failed.items() if tid in checked_ids.get(mode_id, set())}
+        with_ids = flag_ids.get(mode_id, set())
+        m.update(imp.impact_of(with_ids, universe))
+        if not m["checked"]:
+            continue
+        rows = [
+            {"trace_id": r["trace_id"], "model": r["agent_model"], "steps": r["steps"], "evidence": r["evidence"],
+             "verified": r["evidence_verified"]}
+            for r in flags.filter(pl.col("mode_id") == mode_id).sort("trace_id").iter_rows(named=True)
+        ]  # fmt: skip
+        try:
+            advice = t.taxonomy.mode(mode_id).suggestion
+        except KeyError:
+            advice = ""
+        of = {name: mm["modes"].get(mode_id, {"of": 0})["of"] for name, mm in of_by_model.items()}
+        candidates.append(
+            _card("mode", mode_id, m["name"], m, with_ids, rows, failed, model_of, of, advice, "")
+        )
+    nv = fig["novel"]
+    if nv["clustered"]:
+        assert t.novel_assignments is not None
+        members = t.novel_assignments.join(t.novel_modes, on="novel_id", how="inner").filter(
+            pl.col("trace_id").is_in(ok["trace_id"].implode())
+        )
+        of = {name: mm["n_diagnosed"] for name, mm in of_by_model.items()}
+        names = {mode["mode_id"]: mode["name"] for mode in fig["taxonomy"]["modes"]}
+        for f in nv["families"]:
+            mine = members.filter(pl.col("cluster_id") == f["cluster_id"]).sort("novel_id")
+            with_ids = set(mine["trace_id"].to_list())
+            f.update(imp.impact_of(with_ids, failed), checked=True)
+            if f["is_outliers"]:
+                continue
+            advice, source = _family_advice(t, f, names)
+            rows = [
+                {"trace_id": r["trace_id"], "model": model_of.get(r["trace_id"], UNKNOWN_MODEL),
+                 "steps": r["steps"], "evidence": r["evidence"], "verified": False}
+                for r in mine.iter_rows(named=True)
+            ]  # fmt: skip
+            card = _card(
+                "family", f["cluster_id"], f["name"], f, with_ids, rows, failed, model_of, of, advice, source
+            )
+            candidates.append(card)
+    fig["fix_first"] = imp.fix_first(candidates)
+
+
+def _family_advice(t: RunTables, f: dict[str, Any], names: dict[str, str]) -> tuple[str, str]:
+    """Advice for a family: its nearest known mode's suggestion, saying so; else a generic next step."""
+    near = f.get("nearest_mode")
+    if near:
+        try:
+            suggestion = t.taxonomy.mode(near).suggestion
+        except KeyError:
+            suggestion = ""
+        if suggestion:
+            return suggestion, f"from the nearest known mode, {near} {names.get(near, '')}".rstrip()
+    return (
+        "No known mode is close to this family: read the example traces, then add a check for this pattern to "
+        "the agent (or its prompt) and re-run the traces.",
+        "generic (no nearest known mode; configure an LLM judge for written advice)",
+    )
+
+
+def _card(kind, ident, name, figs, with_ids, rows, failed, model_of, of, advice, source) -> dict[str, Any]:
+    links = sorted(with_ids, key=lambda tid: (failed.get(tid) is not True, tid))[: imp.TRACE_LINKS]
+    return {
+        "kind": kind,
+        "id": ident,
+        "name": name,
+        "checked": True,
+        "n_traces": len(with_ids),
+        **{
+            k: figs[k]
+            for k in (
+                "failed_with",
+                "completed_with",
+                "fail_rate_with",
+                "fail_rate_without",
+                "lift",
+                "lift_ci_low",
+                "lift_ci_high",
+                "excess_failed",
+            )
+        },  # fmt: skip
+        "models": imp.per_model(with_ids, model_of, of),
+        "advice": advice,
+        "advice_from": source or "taxonomy",
+        "evidence": imp.pick_quotes(rows, failed),
+        "trace_ids": links,
+    }
+
+
+_RELIABILITY: dict[str, Any] | None = None
+
+
+def judge_reliability() -> dict[str, Any]:
+    global _RELIABILITY
+    if _RELIABILITY is None:
+        from importlib import resources
+
+        text = (resources.files("trajfm.report") / "judge_reliability.json").read_text(encoding="utf-8")
+        _RELIABILITY = json.loads(text)
+    return _RELIABILITY
+
+
+def _honesty(t: RunTables, diag: pl.DataFrame) -> dict[str, Any]:
+    """What a reader needs to weigh the figures: synthetic corpus, judge reliability, sampling and limits."""
+    extract = t.manifest.get("stages", {}).get("extract", {})
+    options = extract.get("options") if isinstance(extract.get("options"), dict) else {}
+    declared = [d for d in (extract.get("corpus_declarations") or []) if isinstance(d, dict)]
+    data = judge_reliability()
+    judges = []
+    for (name,) in diag.select("judge").unique().sort("judge").iter_rows():
+        known = data.get(name)
+        judges.append(
+            {
+                "judge": name,
+                "measured": known.get("measured") if known else None,
+                "figures": known.get("figures", []) if known else [],
+                "caveat": known.get("caveat") if known else "No accuracy figures are known for this judge.",
+            }
+        )
+    limit = options.get("limit")
+    sample = options.get("sample")
+    return {
+        "synthetic": any(d.get("synthetic") for d in declared),
+        "corpus_declarations": declared,
+        "judges": judges,
+        "sampling": {
+            "limit": limit,
+            "sample": sample,
+            "samples_per_trace": options.get("samples"),
+            "note": (
+                f"Only part of the input was judged ({'--limit ' + str(limit) if limit else ''}"
+                f"{' ' if limit and sample else ''}{'--sample ' + str(sample) if sample else ''}); "
+                "rates describe that part."
+                if limit or sample
+                else None
+            ),
+        },
     }
