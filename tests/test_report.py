@@ -525,3 +525,127 @@ def test_markdown_cells_cannot_inject_markup_or_cells(text: str) -> None:
     assert "\n" not in cell
     # Once every backslash escape is taken out, no character that makes markup or a table cell is left.
     assert not re.search(r"[|<>\[\]`]", re.sub(r"\\[\\`*_\[\]|<>~]", "", cell))
+
+
+# ---- fix first, feedback, baseline, readability helpers -----------------------------------------------------
+
+
+def test_quotes_are_cut_at_sentence_ends_and_widened_to_whole_sentences() -> None:
+    from trajfm.report.impact import sentence_cut, widen_to_sentences
+
+    text = "The pump was fine. Then the call failed with error 500 because the service was down. Retrying."
+    assert widen_to_sentences("call failed with error", [text]) == (
+        "Then the call failed with error 500 because the service was down."
+    )
+    assert widen_to_sentences("not in the trace", [text]) == "not in the trace"
+    long = "First sentence here. " + "word " * 80
+    cut = sentence_cut(long, 60)
+    assert cut.endswith("…") and not cut.endswith("wor …") and len(cut) <= 62
+    assert sentence_cut("One. Two three four five six seven.", 20) == "One. Two three four …"
+    assert sentence_cut("A whole sentence. " * 20, 100).endswith(".")
+
+
+def test_cli_feedback_writes_issue_ready_cards(built: Path, tmp_path: Path) -> None:
+    s = json.loads((built / "summary.json").read_text())
+    res = CliRunner().invoke(app, ["feedback", str(built)])
+    assert res.exit_code == 0, res.output
+    out = res.output
+    assert out.startswith("# trajfm feedback")
+    for c in s["fix_first"]:
+        assert f"## {c['rank']}. " in out
+        for e in c["evidence"]:
+            assert e["quote"] in out  # inside a fence, verbatim
+    # Untrusted text outside code fences is escaped; inside a fence it is shown as text by any markdown viewer.
+    fenced = False
+    for line in out.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced:
+            assert "<script>" not in line and "<img" not in line, line
+    res = CliRunner().invoke(
+        app, ["feedback", str(built), "--format", "json", "--out", str(tmp_path / "f.json")]
+    )
+    assert res.exit_code == 0, res.output
+    data = json.loads((tmp_path / "f.json").read_text())
+    assert [(c["kind"], c["id"]) for c in data["cards"]] == [(c["kind"], c["id"]) for c in s["fix_first"]]
+    bad = CliRunner().invoke(app, ["feedback", str(built), "--format", "html"])
+    assert bad.exit_code != 0 and "--format" in bad.output
+
+
+def test_report_against_a_baseline_ranks_changes(tmp_path: Path) -> None:
+    old = make_run(tmp_path / "old", n_traces=12, hostile=False, seed=1)
+    new = make_run(tmp_path / "new", n_traces=30, hostile=False, seed=2)
+    res = CliRunner().invoke(app, ["report", str(new), "--baseline", str(old), "--readiness-bar", "70"])
+    assert res.exit_code == 0, res.output
+    s = json.loads((new / "summary.json").read_text())
+    old_s = build_report(old).summary
+    bl = s["baseline"]
+    assert bl["baseline"] == str(old) and s["scorecard"]["bar"] == 70
+    order = ("new", "grown", "shrunk", "gone", "steady", "not comparable")
+    assert [order.index(r["status"]) for r in bl["changes"]] == sorted(
+        order.index(r["status"]) for r in bl["changes"]
+    )
+    before = {m["mode_id"]: m for m in old_s["taxonomy"]["modes"]}
+    for r in bl["changes"]:
+        if r["kind"] != "mode":
+            continue
+        now = next(m for m in s["taxonomy"]["modes"] if m["mode_id"] == r["id"])
+        assert (r["now"]["n"], r["now"]["of"]) == (now["n_traces"], now["n_checked"])
+        assert (r["before"]["n"], r["before"]["of"]) == (
+            before[r["id"]]["n_traces"],
+            before[r["id"]]["n_checked"],
+        )
+        if r["status"] == "grown":
+            assert r["ci_low"] > 0
+        if r["status"] == "new":
+            assert r["before"]["n"] == 0 < r["now"]["n"]
+        if r["status"] == "not comparable":
+            assert not r["now"]["of"] or not r["before"]["of"]
+    assert 'id="baseline-table"' in (new / "report.html").read_text()
+    assert "Since baseline" in (new / "summary.md").read_text()
+    same = CliRunner().invoke(app, ["report", str(new), "--baseline", str(new)])
+    assert same.exit_code != 0 and "is the run being reported" in same.output
+
+
+def test_a_run_written_before_the_dimensions_reads_them_as_not_assessed(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run", n_traces=9, hostile=False)
+    path = run / "diagnoses.parquet"
+    pl.read_parquet(path).drop(
+        [c for c in pl.read_parquet(path).columns if c.startswith("dim_")]
+    ).write_parquet(path)
+    s = build_report(run).summary
+    assert all(r["of"] == 0 for m in s["models"] for r in m["dimensions"].values())
+    assert all(m["readiness"]["score"] is None for m in s["models"])
+    assert s["overview"]["readiness"]["dims_assessed"] == []
+
+
+def test_synthetic_corpus_declaration_reaches_the_report(tmp_path: Path) -> None:
+    from trajfm.traces.declared import corpus_declarations
+
+    corpus = tmp_path / "corpus"
+    (corpus / "sub").mkdir(parents=True)
+    (corpus / "trajfm-corpus.toml").write_text('synthetic = true\ndescription = "made by a generator"\n')
+    (decl,) = corpus_declarations([corpus / "sub"])
+    assert decl["synthetic"] is True and decl["description"] == "made by a generator"
+    (corpus / "trajfm-corpus.toml").write_text("synthetic = [broken")
+    (bad,) = corpus_declarations([corpus])
+    assert "could not read" in bad["error"]
+    assert corpus_declarations([tmp_path / "elsewhere"]) == []
+    run = make_run(tmp_path / "run", n_traces=6, hostile=False)
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["stages"]["extract"]["corpus_declarations"] = [dict(decl, path="corpus/trajfm-corpus.toml")]
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    s = build_report(run).summary
+    assert s["honesty"]["synthetic"] is True
+    html = (run / "report.html").read_text()
+    assert 'id="synthetic-banner"' in html and "made by a generator" in html
+
+
+def test_bundled_corpus_declares_itself_synthetic() -> None:
+    from trajfm.traces.declared import corpus_declarations
+
+    repo = Path(__file__).resolve().parents[1]
+    if not (repo / "traces" / "assetops").is_dir():
+        pytest.skip("the bundled corpus is not present")
+    decls = corpus_declarations([repo / "traces" / "assetops"])
+    assert [d["synthetic"] for d in decls] == [True]

@@ -16,6 +16,8 @@ from typing import Any
 
 import polars as pl
 
+from trajfm.errors import UsageError
+from trajfm.report.baseline import compare
 from trajfm.report.charts import build_charts
 from trajfm.report.drilldown import TextBudget, build_drilldown
 from trajfm.report.families import merge_near_identical
@@ -86,13 +88,27 @@ def map_points(t: RunTables) -> list[dict[str, Any]]:
     ]
 
 
+def run_figures(
+    run_dir: Path | str,
+    *,
+    taxonomy: str | Path | None = None,
+    readiness_bar: float = DEFAULT_READINESS_BAR,
+) -> tuple[dict[str, Any], RunTables]:
+    """Every figure of one run folder (what summary.json holds, without run metadata), and its tables."""
+    tables, merges = merge_near_identical(load_run(run_dir, taxonomy=taxonomy))
+    return compute_figures(tables, readiness_bar=readiness_bar, merges=merges), tables
+
+
 def build_report(
     run_dir: Path | str,
     *,
     taxonomy: str | Path | None = None,
     budget: TextBudget | None = None,
     readiness_bar: float = DEFAULT_READINESS_BAR,
+    baseline: Path | str | None = None,
 ) -> ReportResult:
+    """Write report.html, summary.json and summary.md into the run folder. With `baseline` (an earlier run
+    folder), the report and summary also say how each mode and family changed since (`baseline.py`)."""
     started = time.perf_counter()
     timings: dict[str, float] = {}
 
@@ -105,6 +121,17 @@ def build_report(
     tables, merges = merge_near_identical(load_run(run_dir, taxonomy=taxonomy))
     t0 = lap("load", t0)
     figures = compute_figures(tables, readiness_bar=readiness_bar, merges=merges)
+    figures["baseline"] = None
+    if baseline is not None:
+        if Path(baseline).resolve() == tables.run.root.resolve():
+            raise UsageError(f"--baseline {baseline} is the run being reported; give an earlier run folder")
+        old, _ = run_figures(baseline, taxonomy=taxonomy, readiness_bar=readiness_bar)
+        if old["taxonomy"]["name"] != figures["taxonomy"]["name"]:
+            raise UsageError(
+                f"--baseline {baseline} was judged against taxonomy {old['taxonomy']['name']}, this run against "
+                f"{figures['taxonomy']['name']}: modes cannot be compared; pick a baseline judged the same way"
+            )
+        figures["baseline"] = compare(figures, old, str(baseline))
     meta = run_metadata(tables.manifest)
     t0 = lap("figures", t0)
     charts = build_charts(figures, map_points(tables))
@@ -150,6 +177,8 @@ def build_report(
             "step_chars_shown": drill["step_cap"],
             "steps_truncated": drill["n_steps_truncated"],
             "outputs": ["report.html", "summary.json", "summary.md"],
+            "readiness_bar": readiness_bar,
+            "baseline": str(baseline) if baseline is not None else None,
         },
     )
     return ReportResult(

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from itertools import combinations
+from itertools import combinations, zip_longest
 from typing import Any
 
 import polars as pl
@@ -428,7 +428,7 @@ def _feedback(t: RunTables, models: list[dict[str, Any]], flags: pl.DataFrame) -
                         {
                             "trace_id": r["trace_id"],
                             "steps": list(r["steps"] or []),
-                            "excerpt": _excerpt(r["evidence"]),
+                            "excerpt": imp.sentence_cut(r["evidence"], EXCERPT_CHARS),
                             "verified": bool(r["evidence_verified"]),
                             "rationale": _excerpt(r["rationale"], 200),
                         }
@@ -529,6 +529,15 @@ def _add_impact(t: RunTables, fig: dict[str, Any], ok, flags, checked, traces) -
     flag_ids = {m: set(ids) for m, ids in flags.group_by("mode_id").agg("trace_id").iter_rows()}
     of_by_model = {m["model"]: m for m in fig["models"] if m["n_diagnosed"]}
     candidates: list[dict[str, Any]] = []
+    answers = dict(t.traces.select("trace_id", "final_answer").iter_rows())
+
+    def context(trace_id: str, steps: list[int]) -> list[str]:
+        """The texts a quote of this trace may come from: its cited steps first, then the final answer."""
+        rows = t.steps.filter(pl.col("trace_id") == trace_id)
+        cited = rows.filter(pl.col("index").is_in(steps)) if steps else rows
+        texts = [x for x in cited["content"].to_list() + cited["tool_input"].to_list() if x]
+        return texts + [answers.get(trace_id) or ""]
+
     for m in fig["taxonomy"]["modes"]:
         mode_id = m["mode_id"]
         universe = {tid: f for tid, f in failed.items() if tid in checked_ids.get(mode_id, set())}
@@ -547,7 +556,7 @@ def _add_impact(t: RunTables, fig: dict[str, Any], ok, flags, checked, traces) -
             advice = ""
         of = {name: mm["modes"].get(mode_id, {"of": 0})["of"] for name, mm in of_by_model.items()}
         candidates.append(
-            _card("mode", mode_id, m["name"], m, with_ids, rows, failed, model_of, of, advice, "")
+            _card("mode", mode_id, m["name"], m, with_ids, rows, failed, model_of, of, advice, "", context)
         )
     nv = fig["novel"]
     if nv["clustered"]:
@@ -570,7 +579,18 @@ def _add_impact(t: RunTables, fig: dict[str, Any], ok, flags, checked, traces) -
                 for r in mine.iter_rows(named=True)
             ]  # fmt: skip
             card = _card(
-                "family", f["cluster_id"], f["name"], f, with_ids, rows, failed, model_of, of, advice, source
+                "family",
+                f["cluster_id"],
+                f["name"],
+                f,
+                with_ids,
+                rows,
+                failed,
+                model_of,
+                of,
+                advice,
+                source,
+                context,
             )
             candidates.append(card)
     fig["fix_first"] = imp.fix_first(candidates)
@@ -585,16 +605,22 @@ def _family_advice(t: RunTables, f: dict[str, Any], names: dict[str, str]) -> tu
         except KeyError:
             suggestion = ""
         if suggestion:
-            return suggestion, f"from the nearest known mode, {near} {names.get(near, '')}".rstrip()
+            return suggestion, f"advice of the nearest known mode, {near} {names.get(near, '')}".rstrip()
     return (
         "No known mode is close to this family: read the example traces, then add a check for this pattern to "
         "the agent (or its prompt) and re-run the traces.",
-        "generic (no nearest known mode; configure an LLM judge for written advice)",
+        "generic advice: no known mode is near (written advice for a family needs an LLM, not configured)",
     )
 
 
-def _card(kind, ident, name, figs, with_ids, rows, failed, model_of, of, advice, source) -> dict[str, Any]:
-    links = sorted(with_ids, key=lambda tid: (failed.get(tid) is not True, tid))[: imp.TRACE_LINKS]
+def _card(
+    kind, ident, name, figs, with_ids, rows, failed, model_of, of, advice, source, context
+) -> dict[str, Any]:
+    # Failed traces first, taking the models in turn so the links show the problem across models.
+    by_model: dict[str, list[str]] = {}
+    for tid in sorted(with_ids, key=lambda tid: (failed.get(tid) is not True, tid)):
+        by_model.setdefault(model_of.get(tid, UNKNOWN_MODEL), []).append(tid)
+    links = [tid for group in zip_longest(*by_model.values()) for tid in group if tid][: imp.TRACE_LINKS]
     return {
         "kind": kind,
         "id": ident,
@@ -616,8 +642,8 @@ def _card(kind, ident, name, figs, with_ids, rows, failed, model_of, of, advice,
         },  # fmt: skip
         "models": imp.per_model(with_ids, model_of, of),
         "advice": advice,
-        "advice_from": source or "taxonomy",
-        "evidence": imp.pick_quotes(rows, failed),
+        "advice_from": source or "the taxonomy's advice for this mode",
+        "evidence": imp.pick_quotes(rows, failed, context),
         "trace_ids": links,
     }
 

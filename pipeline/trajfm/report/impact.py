@@ -18,6 +18,7 @@ Definitions (tests recompute them from the tables):
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import polars as pl
@@ -45,6 +46,43 @@ def sentence_cut(text: str | None, limit: int = QUOTE_CHARS) -> str:
         return window[: ends[-1]]
     cut = window.rsplit(" ", 1)[0] if " " in window[int(0.4 * limit) :] else window
     return cut.rstrip(",;:-– ") + " …"
+
+
+_END_AHEAD = re.compile(r"[.!?](?=[\s\"')\]]|$)|\n")
+_START_BEHIND = re.compile(r"(?:[.!?][\"')\]]?\s+|\n)")
+
+
+def widen_to_sentences(quote: str, texts: list[str], ahead: int = 200, behind: int = 120) -> str:
+    """The quote widened to whole sentences of the trace text it was taken from: a judge's quote often starts or
+    stops mid-sentence. Unchanged when it is not found verbatim in `texts` or no sentence boundary is near."""
+    q = quote.strip()
+    if not q:
+        return quote
+    for text in texts:
+        i = text.find(q)
+        if i < 0:
+            continue
+        start, end = i, i + len(q)
+        if not re.search(r"[.!?][\"')\]]?$", q):
+            m = _END_AHEAD.search(text, end, min(len(text), end + ahead))
+            if m:
+                end = m.end() if m.group() != "\n" else m.start()
+            elif len(text) - end <= ahead:
+                end = len(text)
+            else:  # no sentence ends near: finish the word and say the text goes on
+                space = re.compile(r"\s").search(text, end)
+                return text[start_of(text, start, behind) : space.start() if space else end].strip() + " …"
+        return text[start_of(text, start, behind) : end].strip()
+    return quote
+
+
+def start_of(text: str, start: int, behind: int) -> int:
+    """Where the sentence holding `start` begins, when that is at most `behind` characters back."""
+    if start == 0 or text[start - 1] == "\n":
+        return start
+    lo = max(0, start - behind)
+    cuts = [m.end() for m in _START_BEHIND.finditer(text, lo, start)]
+    return cuts[-1] if cuts else (0 if lo == 0 else start)
 
 
 def outcomes(ok: pl.DataFrame) -> dict[str, bool]:
@@ -76,9 +114,14 @@ def impact_of(with_ids: set[str], universe: dict[str, bool]) -> dict[str, Any]:
     }
 
 
-def pick_quotes(rows: list[dict[str, Any]], failed: dict[str, bool]) -> list[dict[str, Any]]:
+def pick_quotes(
+    rows: list[dict[str, Any]],
+    failed: dict[str, bool],
+    context: Callable[[str, list[int]], list[str]] | None = None,
+) -> list[dict[str, Any]]:
     """Up to QUOTES_PER_CARD quotes that show the failure (see the module docstring). `rows` hold trace_id,
-    model, steps, evidence and verified."""
+    model, steps, evidence and verified; `context(trace_id, steps)` gives the trace texts a quote is widened
+    to whole sentences from."""
 
     def rank(r: dict[str, Any]) -> tuple:
         text = r.get("evidence") or ""
@@ -107,7 +150,11 @@ def pick_quotes(rows: list[dict[str, Any]], failed: dict[str, bool]) -> list[dic
                     "trace_id": r["trace_id"],
                     "model": r["model"],
                     "steps": list(r.get("steps") or []),
-                    "quote": sentence_cut(r["evidence"]),
+                    "quote": sentence_cut(
+                        widen_to_sentences(r["evidence"], context(r["trace_id"], list(r.get("steps") or [])))
+                        if context
+                        else r["evidence"]
+                    ),
                     "verified": bool(r.get("verified")),
                     "failed": failed.get(r["trace_id"]),
                 }

@@ -103,7 +103,13 @@ def tool_call_correlation(models: list[dict[str, Any]]) -> dict[str, Any]:
 
 def dimension_definitions() -> list[dict[str, Any]]:
     return [
-        {"key": k, "label": label, "meaning": meaning, "bad_when_true": k == "dim_hallucination"}
+        {
+            "key": k,
+            "label": label,
+            "short": k.removeprefix("dim_").replace("_", " ").replace("result ", "").replace("data ", ""),
+            "meaning": meaning,
+            "bad_when_true": k == "dim_hallucination",
+        }
         for k, label, meaning in DIMENSIONS
     ]
 
