@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from itertools import combinations, zip_longest
+from itertools import combinations
 from typing import Any
 
 import polars as pl
@@ -30,10 +30,11 @@ from trajfm.judges.dimensions import DIMENSION_KEYS
 from trajfm.report import impact as imp
 from trajfm.report import scorecard as sc
 from trajfm.report.families import readable_keywords
-from trajfm.report.load import RunTables
+from trajfm.report.fixfirst import add_impact
+from trajfm.report.honesty import honesty
+from trajfm.report.load import UNKNOWN_MODEL, RunTables
 from trajfm.report.stats import diff_interval, wilson
 
-UNKNOWN_MODEL = "unknown"
 TOP_MODES_PER_MODEL = 3
 EVIDENCE_PER_MODE = 3
 EXAMPLES_PER_FAMILY = 3
@@ -103,8 +104,8 @@ def compute_figures(
     }
     figures["setup_gap"] = _setup_gap(figures["agent_setup"])
     figures["feedback"] = _feedback(t, figures["models"], flags)
-    _add_impact(t, figures, ok, flags, checked, traces)
-    figures["honesty"] = _honesty(t, diag)
+    add_impact(t, figures, ok, flags, checked, traces)
+    figures["honesty"] = honesty(t, diag)
     return figures
 
 
@@ -518,182 +519,4 @@ def run_metadata(manifest: dict[str, Any]) -> dict[str, Any]:
         "machine": manifest.get("machine", {}),
         "stages": stages,
         "package_versions": versions,
-    }
-
-
-def _add_impact(t: RunTables, fig: dict[str, Any], ok, flags, checked, traces) -> None:
-    """Impact fields on every mode and family, and the ranked `fix_first` list (see `impact.py`)."""
-    failed = imp.outcomes(ok)
-    model_of = dict(traces.select("trace_id", "agent_model").iter_rows())
-    checked_ids = {m: set(ids) for m, ids in checked.group_by("mode_id").agg("trace_id").iter_rows()}
-    flag_ids = {m: set(ids) for m, ids in flags.group_by("mode_id").agg("trace_id").iter_rows()}
-    of_by_model = {m["model"]: m for m in fig["models"] if m["n_diagnosed"]}
-    candidates: list[dict[str, Any]] = []
-    answers = dict(t.traces.select("trace_id", "final_answer").iter_rows())
-
-    def context(trace_id: str, steps: list[int]) -> list[str]:
-        """The texts a quote of this trace may come from: its cited steps first, then the final answer."""
-        rows = t.steps.filter(pl.col("trace_id") == trace_id)
-        cited = rows.filter(pl.col("index").is_in(steps)) if steps else rows
-        texts = [x for x in cited["content"].to_list() + cited["tool_input"].to_list() if x]
-        return texts + [answers.get(trace_id) or ""]
-
-    for m in fig["taxonomy"]["modes"]:
-        mode_id = m["mode_id"]
-        universe = {tid: f for tid, f in failed.items() if tid in checked_ids.get(mode_id, set())}
-        with_ids = flag_ids.get(mode_id, set())
-        m.update(imp.impact_of(with_ids, universe))
-        if not m["checked"]:
-            continue
-        rows = [
-            {"trace_id": r["trace_id"], "model": r["agent_model"], "steps": r["steps"], "evidence": r["evidence"],
-             "verified": r["evidence_verified"]}
-            for r in flags.filter(pl.col("mode_id") == mode_id).sort("trace_id").iter_rows(named=True)
-        ]  # fmt: skip
-        try:
-            advice = t.taxonomy.mode(mode_id).suggestion
-        except KeyError:
-            advice = ""
-        of = {name: mm["modes"].get(mode_id, {"of": 0})["of"] for name, mm in of_by_model.items()}
-        candidates.append(
-            _card("mode", mode_id, m["name"], m, with_ids, rows, failed, model_of, of, advice, "", context)
-        )
-    nv = fig["novel"]
-    if nv["clustered"]:
-        assert t.novel_assignments is not None
-        members = t.novel_assignments.join(t.novel_modes, on="novel_id", how="inner").filter(
-            pl.col("trace_id").is_in(ok["trace_id"].implode())
-        )
-        of = {name: mm["n_diagnosed"] for name, mm in of_by_model.items()}
-        names = {mode["mode_id"]: mode["name"] for mode in fig["taxonomy"]["modes"]}
-        for f in nv["families"]:
-            mine = members.filter(pl.col("cluster_id") == f["cluster_id"]).sort("novel_id")
-            with_ids = set(mine["trace_id"].to_list())
-            f.update(imp.impact_of(with_ids, failed), checked=True)
-            if f["is_outliers"]:
-                continue
-            advice, source = _family_advice(t, f, names)
-            rows = [
-                {"trace_id": r["trace_id"], "model": model_of.get(r["trace_id"], UNKNOWN_MODEL),
-                 "steps": r["steps"], "evidence": r["evidence"], "verified": False}
-                for r in mine.iter_rows(named=True)
-            ]  # fmt: skip
-            card = _card(
-                "family",
-                f["cluster_id"],
-                f["name"],
-                f,
-                with_ids,
-                rows,
-                failed,
-                model_of,
-                of,
-                advice,
-                source,
-                context,
-            )
-            candidates.append(card)
-    fig["fix_first"] = imp.fix_first(candidates)
-
-
-def _family_advice(t: RunTables, f: dict[str, Any], names: dict[str, str]) -> tuple[str, str]:
-    """Advice for a family: its nearest known mode's suggestion, saying so; else a generic next step."""
-    near = f.get("nearest_mode")
-    if near:
-        try:
-            suggestion = t.taxonomy.mode(near).suggestion
-        except KeyError:
-            suggestion = ""
-        if suggestion:
-            return suggestion, f"advice of the nearest known mode, {near} {names.get(near, '')}".rstrip()
-    return (
-        "No known mode is close to this family: read the example traces, then add a check for this pattern to "
-        "the agent (or its prompt) and re-run the traces.",
-        "generic advice: no known mode is near (written advice for a family needs an LLM, not configured)",
-    )
-
-
-def _card(
-    kind, ident, name, figs, with_ids, rows, failed, model_of, of, advice, source, context
-) -> dict[str, Any]:
-    # Failed traces first, taking the models in turn so the links show the problem across models.
-    by_model: dict[str, list[str]] = {}
-    for tid in sorted(with_ids, key=lambda tid: (failed.get(tid) is not True, tid)):
-        by_model.setdefault(model_of.get(tid, UNKNOWN_MODEL), []).append(tid)
-    links = [tid for group in zip_longest(*by_model.values()) for tid in group if tid][: imp.TRACE_LINKS]
-    return {
-        "kind": kind,
-        "id": ident,
-        "name": name,
-        "checked": True,
-        "n_traces": len(with_ids),
-        **{
-            k: figs[k]
-            for k in (
-                "failed_with",
-                "completed_with",
-                "fail_rate_with",
-                "fail_rate_without",
-                "lift",
-                "lift_ci_low",
-                "lift_ci_high",
-                "excess_failed",
-            )
-        },  # fmt: skip
-        "models": imp.per_model(with_ids, model_of, of),
-        "advice": advice,
-        "advice_from": source or "the taxonomy's advice for this mode",
-        "evidence": imp.pick_quotes(rows, failed, context),
-        "trace_ids": links,
-    }
-
-
-_RELIABILITY: dict[str, Any] | None = None
-
-
-def judge_reliability() -> dict[str, Any]:
-    global _RELIABILITY
-    if _RELIABILITY is None:
-        from importlib import resources
-
-        text = (resources.files("trajfm.report") / "judge_reliability.json").read_text(encoding="utf-8")
-        _RELIABILITY = json.loads(text)
-    return _RELIABILITY
-
-
-def _honesty(t: RunTables, diag: pl.DataFrame) -> dict[str, Any]:
-    """What a reader needs to weigh the figures: synthetic corpus, judge reliability, sampling and limits."""
-    extract = t.manifest.get("stages", {}).get("extract", {})
-    options = extract.get("options") if isinstance(extract.get("options"), dict) else {}
-    declared = [d for d in (extract.get("corpus_declarations") or []) if isinstance(d, dict)]
-    data = judge_reliability()
-    judges = []
-    for (name,) in diag.select("judge").unique().sort("judge").iter_rows():
-        known = data.get(name)
-        judges.append(
-            {
-                "judge": name,
-                "measured": known.get("measured") if known else None,
-                "figures": known.get("figures", []) if known else [],
-                "caveat": known.get("caveat") if known else "No accuracy figures are known for this judge.",
-            }
-        )
-    limit = options.get("limit")
-    sample = options.get("sample")
-    return {
-        "synthetic": any(d.get("synthetic") for d in declared),
-        "corpus_declarations": declared,
-        "judges": judges,
-        "sampling": {
-            "limit": limit,
-            "sample": sample,
-            "samples_per_trace": options.get("samples"),
-            "note": (
-                f"Only part of the input was judged ({'--limit ' + str(limit) if limit else ''}"
-                f"{' ' if limit and sample else ''}{'--sample ' + str(sample) if sample else ''}); "
-                "rates describe that part."
-                if limit or sample
-                else None
-            ),
-        },
     }
