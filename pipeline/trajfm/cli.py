@@ -438,13 +438,54 @@ def report(
 ) -> None:
     """Stage 3: write RUN/report.html (self-contained, opens offline), RUN/summary.json and RUN/summary.md.
 
-    Example:  trajfm report runs/demo   (then open runs/demo/report.html)
+    Example:  trajfm report runs/demo --baseline runs/last-week   (then open runs/demo/report.html)
     """
     from trajfm.report import build_report
 
-    result = build_report(run, taxonomy=opts.taxonomy, budget=_text_budget(opts.step_chars, opts.max_text_mb))
+    result = build_report(
+        run,
+        taxonomy=opts.taxonomy,
+        budget=_text_budget(opts.step_chars, opts.max_text_mb),
+        **_report_kwargs(opts),
+    )
     _print_report(result)
 
+
+def _report_kwargs(opts: CliOptions) -> dict[str, Any]:
+    """`build_report`'s keyword arguments from the report options (shared by report and run)."""
+    from trajfm.errors import UsageError
+
+    if not 0 <= opts.readiness_bar <= 100:
+        raise UsageError(f"--readiness-bar must be between 0 and 100, got {opts.readiness_bar}")
+    return {"readiness_bar": opts.readiness_bar, "baseline": opts.baseline}
+
+
+@app.command()
+def feedback(
+    run: str = typer.Argument(
+        ..., help="The run folder (made by `trajfm extract`, optionally `trajfm cluster`)."
+    ),
+    fmt: str = typer.Option("md", "--format", help="md (issue-ready markdown) or json."),
+    out: str | None = typer.Option(None, "--out", "-o", help="Write to this file instead of the terminal."),
+    readiness_bar: float = typer.Option(85.0, "--readiness-bar", help="As for `trajfm report`."),
+) -> None:
+    """The report's "fix first" cards as text an agent team can paste into an issue tracker.
+
+    Example:  trajfm feedback runs/demo --format md > fix-first.md
+    """
+    from trajfm.errors import UsageError
+    from trajfm.report.feedback import write_feedback
+
+    if fmt not in ("md", "json"):
+        raise UsageError(f"--format must be md or json, got {fmt!r}")
+    text = write_feedback(run, fmt=fmt, readiness_bar=readiness_bar)
+    if out:
+        from pathlib import Path
+
+        Path(out).write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}")
+    else:
+        sys.stdout.write(text)
 
 
 def _stage_line(message: str) -> None:
@@ -489,6 +530,7 @@ def run_all(
         cluster=opts.cluster,
         taxonomy=opts.taxonomy,
         budget=_text_budget(opts.step_chars, opts.max_text_mb),
+        report_options=_report_kwargs(opts),
         on_stage=_stage_line if opts.progress and sys.stderr.isatty() else None,
     )
     if piped.extract is not None:

@@ -6,8 +6,9 @@
 handed to the command as one `CliOptions` value (`opts`), so `trajfm run` has exactly the options of extract,
 cluster and report without repeating a single declaration, and a test checks that it keeps them all.
 
-Options shared by two stages are one option: `--taxonomy` (extract labels with it, cluster and report read it)
-and `--base-url` (the LLM judge's endpoint and the LLM namer's).
+Options shared by two stages are one option: `--taxonomy` (extract labels with it, cluster and report read it),
+`--base-url` (the LLM judge's endpoint and the LLM namer's) and `--baseline` (the earlier run that cluster and
+report compare with).
 """
 
 from __future__ import annotations
@@ -91,7 +92,10 @@ class CliOptions:
     )
     method: str = _opt("hdbscan", "--method", help="hdbscan (default) | kmeans-silhouette (IBM TrajFM's).")
     baseline: str | None = _opt(
-        None, "--baseline", help="A previous run folder: flag clusters with no counterpart there as new."
+        None,
+        "--baseline",
+        help="An earlier run folder: cluster flags families with no counterpart there as new; the report shows "
+        "how each mode and family changed since it.",
     )
     seed: int = _opt(0, "--seed", help="Seed for UMAP, KMeans and the stability subsamples.")
     assign_outliers: bool = _opt(
@@ -131,6 +135,9 @@ class CliOptions:
     max_text_mb: float = _opt(
         7.0, "--max-text-mb", help="Step text budget of the drill-down; the per-step cap shrinks to fit it."
     )
+    readiness_bar: float = _opt(
+        85.0, "--readiness-bar", help="Mean trace score (0-100) a model needs to count as ready (the study's 85)."
+    )
     # --- run ---
     cluster: bool = _opt(
         True,
@@ -147,7 +154,7 @@ CLUSTER = (
     "from_csv", "text", "method", "baseline", "seed", "assign_outliers", "namer", "model_path", "embedder",
     "reducer", "keep_specifics", "umap_epochs", "base_url", "llm_model", "taxonomy",
 )  # fmt: skip
-REPORT = ("taxonomy", "step_chars", "max_text_mb")
+REPORT = ("taxonomy", "step_chars", "max_text_mb", "baseline", "readiness_bar")
 # `run` clusters the novel modes extract wrote, so it has no --from-csv.
 RUN_ONLY = ("cluster",)
 RUN = tuple(dict.fromkeys((*EXTRACT, *(o for o in CLUSTER if o != "from_csv"), *REPORT, *RUN_ONLY)))

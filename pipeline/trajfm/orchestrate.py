@@ -40,6 +40,7 @@ def run_pipeline(
     cluster: bool = True,
     taxonomy: str | None = None,
     budget: TextBudget | None = None,
+    report_options: dict[str, Any] | None = None,
     on_stage: Callable[[str], None] | None = None,
 ) -> PipelineResult:
     """Run all three stages into `out`. Option dicts are passed to each stage's options as keyword arguments.
@@ -75,7 +76,7 @@ def run_pipeline(
 
     say("writing the report ...")
     t0 = time.perf_counter()
-    report = build_report(out, taxonomy=taxonomy, budget=budget)
+    report = build_report(out, taxonomy=taxonomy, budget=budget, **(report_options or {}))
     seconds["report"] = round(time.perf_counter() - t0, 3)
     run.update_manifest(
         "run",
