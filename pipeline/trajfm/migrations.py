@@ -50,15 +50,15 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
-# Columns schema 2 added to tables that schema 1 had (null in a migrated folder: the old judge did not say).
-ADDED_IN_V2: dict[str, tuple[str, ...]] = {"diagnoses": ("root_cause_confidence", "source_outcome")}
+# Columns added to tables that schema 1 had (null in a migrated folder: the old judge did not say).
+ADDED_IN_V2: dict[str, tuple[str, ...]] = schemas.ADDED_COLUMNS
 # The rationale the schema-1 rules judge gave a mode that no rule checks (then detected=False; now null).
 V1_UNCHECKED_RATIONALE = "no rule checks this mode"
 
 
 def _v1_to_v2(root: Path, manifest: dict[str, Any]) -> list[str]:
     """Schema 2: diagnoses.status is an enum column (`schemas.DiagnosisStatus`); diagnoses gained
-    root_cause_confidence and source_outcome (null here); a mode no rule checked is detected=null, not False;
+    root_cause_confidence, source_outcome and the scorecard dimensions (`schemas.ADDED_COLUMNS`, null here); a mode no rule checked is detected=null, not False;
     each stage section records the trajfm that ran it (v1 kept only the first writer's version at the top: the
     best known for every stage). Each step is skipped where the folder already has it."""
     from trajfm.runfolder import atomic_path
@@ -79,7 +79,7 @@ def _v1_to_v2(root: Path, manifest: dict[str, Any]) -> list[str]:
                 )
             df = df.with_columns(pl.col("status").cast(schemas.DIAGNOSES_SCHEMA["status"]))
             changes.append("diagnoses.status: string -> enum")
-        for column in ADDED_IN_V2["diagnoses"]:
+        for column in ADDED_IN_V2.get("diagnoses", ()):
             if column not in df.columns:
                 df = df.with_columns(pl.lit(None, dtype=schemas.DIAGNOSES_SCHEMA[column]).alias(column))
                 changes.append(f"diagnoses.{column}: added (null)")
