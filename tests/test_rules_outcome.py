@@ -128,9 +128,9 @@ def test_model_file_errors_and_pick() -> None:
         RootCauseModel.from_dict({"weights": {"no_such_feature": 1.0}})
     with pytest.raises(UsageError, match="does not exist"):
         load_model("/nonexistent/weights.json")
-    m = RootCauseModel.from_dict({"weights": {"last_step": 2.0}})
+    m = RootCauseModel.from_dict({"weights": {"last_agent_step": 2.0}})
     rows = [[0.0] * len(FEATURES) for _ in range(3)]
-    rows[2][FEATURES.index("last_step")] = 1.0
+    rows[2][FEATURES.index("last_agent_step")] = 1.0
     assert m.pick_rows(rows) == 2
     shipped = load_model()
     assert shipped.fitted_on  # the shipped weights say what they were fitted on
@@ -139,7 +139,7 @@ def test_model_file_errors_and_pick() -> None:
 
 def test_fit_learns_a_feature_that_marks_the_gold_step_and_weighs_datasets_equally() -> None:
     k = FEATURES.index("error_next")
-    j = FEATURES.index("first_agent_step")
+    j = FEATURES.index("second_agent_step")
 
     def example(dataset: str, gold_feature: int, n: int = 5) -> Example:
         rows = [[0.0] * len(FEATURES) for _ in range(n)]
@@ -156,8 +156,8 @@ def test_rules_judge_takes_a_root_cause_model_option(tmp_path: Path) -> None:
     from trajfm.judges.registry import get_judge
 
     f = tmp_path / "w.json"
-    f.write_text(json.dumps({"version": 1, "fitted_on": ["x"], "weights": {"first_agent_step": 5.0}}))
+    f.write_text(json.dumps({"version": 1, "fitted_on": ["x"], "weights": {"last_agent_step": 5.0}}))
     judge = get_judge("rules", root_cause_model=str(f))
     d = judge.diagnose(chat(CLEAN_CHAT, is_correct=False), MAST)
-    # the file's only weight is on the first agent step: the human's opening message is a user's, not an agent's
-    assert (d.root_cause_step, d.root_cause_agent) == (1, "Planner")
+    # the file's only weight is on the last agent step (the human's opening message is a user's, not an agent's)
+    assert (d.root_cause_step, d.root_cause_agent) == (3, "Planner")

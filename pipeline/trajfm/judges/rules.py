@@ -199,7 +199,8 @@ def _confidence(f: Finding) -> float:
     return f.confidence if f.confidence is not None else FINDING_KINDS[f.kind].confidence
 
 
-def _novel_title(family: str, group: list[Finding]) -> str:
+def _novel_title(family: str, group: list[Finding], view: TraceView) -> str:
+    family = view.vocab.family_title(family)
     # Only a well-formed tool name goes into a title: a malformed one is the finding, not a name.
     tools = [
         f.tool
@@ -304,7 +305,7 @@ class RulesJudge:
                 )
         novel = [
             NovelMode(
-                title=_novel_title(family, group),
+                title=_novel_title(family, group, view),
                 description=_novel_description(group),
                 steps=sorted({s for f in group for s in f.steps}),
                 evidence=group[0].evidence,
