@@ -161,3 +161,65 @@ def test_rules_judge_takes_a_root_cause_model_option(tmp_path: Path) -> None:
     d = judge.diagnose(chat(CLEAN_CHAT, is_correct=False), MAST)
     # the file's only weight is on the last agent step (the human's opening message is a user's, not an agent's)
     assert (d.root_cause_step, d.root_cause_agent) == (3, "Planner")
+
+
+def _calibration_file(tmp_path: Path, kinds: dict[str, tuple[int, int]]) -> str:
+    from trajfm.judges.calibration import measured
+
+    f = tmp_path / f"cal{len(list(tmp_path.glob('cal*.json')))}.json"  # a new path: loads are cached per path
+    f.write_text(json.dumps(measured(kinds, ["x"])))
+    return str(f)
+
+
+REPEATING = [
+    ("human", "Count the files in the folder."),
+    ("Agent", "I will list the folder contents now to count them."),
+    ("Agent", "I will list the folder contents now to count them."),
+    ("Agent", "I will list the folder contents now to count them."),
+    ("Agent", "There are 3 files."),
+]
+
+
+def test_calibration_sets_confidence_and_switches_off_imprecise_kinds(tmp_path: Path) -> None:
+    base = RulesJudge(calibration=_calibration_file(tmp_path, {}))
+    found = [f["kind"] for f in base.diagnose(chat(REPEATING), MAST).extra["findings"]]
+    assert "repeated_thought" in found
+    precise = RulesJudge(calibration=_calibration_file(tmp_path, {"repeated_thought": (38, 37)}))
+    d = precise.diagnose(chat(REPEATING), MAST)
+    m13 = next(m for m in d.modes if m.mode_id == "1.3")
+    assert m13.detected is True and m13.confidence == round(38 / 40, 3)  # (agreed + 1) / (findings + 2)
+    imprecise = RulesJudge(calibration=_calibration_file(tmp_path, {"repeated_thought": (30, 3)}))
+    assert "repeated_thought" in imprecise.off
+    d = imprecise.diagnose(chat(REPEATING), MAST)
+    assert "repeated_thought" not in [f["kind"] for f in d.extra["findings"]]
+    assert {f["kind"] for f in d.extra["findings_off_by_default"]} == {"repeated_thought"}
+    switched_on = RulesJudge(
+        calibration=_calibration_file(tmp_path, {"repeated_thought": (30, 3)}), all_detectors=True
+    )
+    assert "repeated_thought" in [
+        f["kind"] for f in switched_on.diagnose(chat(REPEATING), MAST).extra["findings"]
+    ]
+
+
+def test_a_mode_checked_only_by_an_off_kind_is_not_checked(tmp_path: Path) -> None:
+    from trajfm.judges.detectors import FINDING_KINDS
+
+    kinds_of: dict[str, list[str]] = {}
+    for kind, spec in FINDING_KINDS.items():
+        for m in spec.modes.get("mast", ()):
+            kinds_of.setdefault(m, []).append(kind)
+    mode, kinds = next((m, ks) for m, ks in sorted(kinds_of.items()) if len(ks) == 1)
+    judge = RulesJudge(calibration=_calibration_file(tmp_path, {kinds[0]: (20, 1)}))
+    verdict = next(m for m in judge.diagnose(chat(CLEAN_CHAT), MAST).modes if m.mode_id == mode)
+    assert (
+        verdict.detected is None and "off by default" in verdict.rationale and kinds[0] in verdict.rationale
+    )
+
+
+def test_shipped_calibration_is_measured_data() -> None:
+    from trajfm.judges.calibration import DEFAULT_CALIBRATION
+
+    doc = json.loads(DEFAULT_CALIBRATION.read_text())
+    assert set(doc["measured_on"]) <= {"trail", "mast"} and doc["measured_on"]
+    for row in doc["kinds"].values():
+        assert 0 <= row["agreed"] <= row["findings"]
