@@ -223,3 +223,66 @@ def test_shipped_calibration_is_measured_data() -> None:
     assert set(doc["measured_on"]) <= {"trail", "mast"} and doc["measured_on"]
     for row in doc["kinds"].values():
         assert 0 <= row["agreed"] <= row["findings"]
+
+
+def tool_chat(calls: list[tuple[str, str, str]], answer: str) -> Trace:
+    """A tool-calling chat: the user's request, then per call (tool, arguments, result), then the answer."""
+    steps = [
+        Step(position=0, index=0, kind="message", content="Please check my connection speed.", agent="user")
+    ]
+    for tool, args, result in calls:
+        n = len(steps)
+        steps.append(
+            Step(n, n, "tool_call", f"{tool}({args})", agent="assistant", tool_name=tool, tool_input=args)
+        )
+        steps.append(Step(n + 1, n + 1, "tool_result", result, agent="tool", tool_name=tool))
+    n = len(steps)
+    steps.append(Step(n, n, "message", answer, agent="assistant"))
+    return Trace(
+        trace_id="tc", source_path="tc.json", source_format="test", steps=steps, task=steps[0].content,
+        final_answer=answer,
+    )  # fmt: skip
+
+
+def test_a_run_that_ends_on_a_failing_result_is_a_failure() -> None:
+    t = tool_chat([("run_speed_test", "{}", "Speed test failed: No Connection")], "Your speed is fine.")
+    d = RulesJudge().diagnose(t, MAST)
+    kinds = [f["kind"] for f in d.extra["findings"]]
+    assert "ended_on_failure" in kinds and d.task_completed is False
+    assert d.root_cause_step is not None
+    recovered = tool_chat(
+        [("run_speed_test", "{}", "Speed test failed: No Connection"), ("run_speed_test", "{}", "42 Mbit/s")],
+        "Your speed is 42 Mbit/s.",
+    )
+    assert "ended_on_failure" not in [
+        f["kind"] for f in RulesJudge().diagnose(recovered, MAST).extra["findings"]
+    ]
+
+
+def test_empty_results_are_structural_and_a_zero_count_is_data() -> None:
+    from trajfm.judges.detectors.completion import structurally_empty
+
+    assert (
+        structurally_empty("[]")
+        and structurally_empty("null")
+        and structurally_empty('{"items": [], "n": 0}')
+    )
+    assert structurally_empty('{"status": "not_found"}')
+    assert not structurally_empty('{"name": "Ann", "total_items": 0}')
+    assert not structurally_empty('{"rows": [1, 2]}') and not structurally_empty("0 errors")
+    zero = tool_chat(
+        [("lookup_account", '{"id": "a1"}', '{"name": "Ann", "total_items": 0}')], "Ann has no items."
+    )
+    kinds = [f["kind"] for f in RulesJudge().diagnose(zero, MAST).extra["findings"]]
+    assert "ended_on_failure" not in kinds
+    empty = tool_chat([("lookup_account", '{"id": "a1"}', "[]")], "Ann has 3 items.")
+    assert "ended_on_failure" in [f["kind"] for f in RulesJudge().diagnose(empty, MAST).extra["findings"]]
+
+
+def test_a_hand_off_to_a_person_is_an_outcome_failure() -> None:
+    t = tool_chat([("escalate_to_operator", '{"reason": "refund"}', "ok")], "Someone will contact you.")
+    d = RulesJudge().diagnose(t, MAST)
+    assert "handed_to_human" in [f["kind"] for f in d.extra["findings"]]
+    assert d.task_completed is False
+    said = tool_chat([], "I am transferring you to a human agent who can help with this.")
+    assert "handed_to_human" in [f["kind"] for f in RulesJudge().diagnose(said, MAST).extra["findings"]]

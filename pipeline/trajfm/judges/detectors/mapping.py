@@ -173,6 +173,21 @@ FINDING_KINDS: dict[str, KindSpec] = {
         },
         confidence=0.6,
     ),
+    # Outcome-level: how the run ended. No MAST/TRAIL mode names them exactly, so they are novel modes.
+    "ended_on_failure": KindSpec(
+        "Ended on a Failing Result",
+        {},
+        novel_family="Ended on a Failing Result",
+        blocks_completion=True,
+        confidence=0.7,
+    ),
+    "handed_to_human": KindSpec(
+        "Handed Off to a Person",
+        {},
+        novel_family="Handed Off to a Person",
+        blocks_completion=True,
+        confidence=0.7,
+    ),
     "leftover_artefacts": KindSpec(
         "Extraneous Output Artefacts",
         {},

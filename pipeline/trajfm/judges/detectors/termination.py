@@ -11,8 +11,8 @@ the last reasoning) still announces work to be done ("next I will", "still need 
 available").
 
 `stopped_on_a_guess`: the reasoning that ends the run judges the work done by a hedge rather than by what the
-results show ("that should be enough", "I think I can answer already", "no need to go further", "I have the
-gist"), and the answer does not admit a failure. Unlike the kinds above this is the agent's own decision, not a
+results show (a hedge such as "probably" or "I guess" next to "suffices", "already" or "no further"), and the
+answer does not admit a failure. Unlike the kinds above this is the agent's own decision, not a
 symptom of how the run ended, so it can be the root cause (at the finishing step).
 """
 
