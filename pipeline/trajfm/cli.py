@@ -367,7 +367,8 @@ def cluster(
         None, "--model-path", help="A local sentence-transformers model folder (default: all-MiniLM-L6-v2)."
     ),
     embedder: str = typer.Option(
-        "minilm", "--embedder", help="minilm (default) | fake (hashing, for tests)."
+        "minilm", "--embedder",
+        help="minilm (default) | minilm-int8 (the same model as int8 ONNX: faster; needs trajfm[onnx]) | fake (hashing, for tests).",
     ),
     reducer: str = typer.Option(
         "auto", "--reducer", help="auto (UMAP from 2,000 distinct texts) | umap | none."
