@@ -2,8 +2,8 @@
 
 Contract of `run_extract_ray(...) -> ExtractResult` (same options and result as `trajfm.extract.run_extract`):
 - The driver lists the trace files exactly as the local loader walks them (`plan_targets`) and hands them to
-  Ray Data as a dataset of (index, path, rel) rows. `map_batches` sends batches of `batch_size` files to a pool
-  of actors (one per cluster CPU by default); each actor builds the judge once, loads its files with the same
+  Ray Data as a dataset of (index, path, rel) rows. `map_batches` sends batches of files (at most
+  `batch_files`, at least four batches per worker) to a pool of actors (one per cluster CPU by default); each actor builds the judge once, loads its files with the same
   `load_file` the local engine uses, judges them through the same `run_judge` (cache, retries, rate limit),
   verifies evidence, and writes one shard per table, `part-<index of its first file>.parquet`, into a staging
   folder of the run. Shard names depend only on the input, so a batch Ray retries after a lost worker rewrites
@@ -252,10 +252,12 @@ def run_extract_ray(
     summaries: list[dict[str, Any]] = []
     try:
         if rows:
-            n_blocks = max(1, min(len(rows), -(-len(rows) // batch_files)))
+            # At least 4 batches per worker, so small runs spread over the cluster too; at most batch_files each.
+            batch = max(1, min(batch_files, -(-len(rows) // (4 * n_workers))))
+            n_blocks = -(-len(rows) // batch)
             ds = ray.data.from_items(rows, override_num_blocks=n_blocks).map_batches(
                 ExtractWorker,
-                batch_size=batch_files,
+                batch_size=batch,
                 batch_format="numpy",
                 compute=ray.data.ActorPoolStrategy(size=max(1, min(n_workers, n_blocks))),
                 fn_constructor_kwargs={
