@@ -12,7 +12,9 @@ extract: `trajfm extract DIR [DIR ...] --out RUN` in a fresh subprocess per engi
   Wall time is the whole command (start-up, Ray start, loading, judging, writing, hashing inputs for the
   manifest); traces/s = traces / wall. Peak memory is the peak over time of the summed PSS (proportional set
   size: shared pages divided among their users, so the Ray object store in /dev/shm is not counted once per
-  worker) of the command and every process it started, sampled every 0.5 s from /proc.
+  worker) of the command and every process it started, sampled every 0.5 s from /proc. CPU s is the CPU time
+  those processes used (same sampling); traces per CPU second is the figure to compare when other work shares
+  the cores, because wall time then mostly measures waiting.
 cluster: `trajfm cluster RUN --from-csv CSV --embedder E` in a fresh subprocess and run folder (no embedding
   cache; the int8 ONNX export is made before timing and its one-off cost printed separately). Sizes: `198` is the
   real novel modes file (`assetopsbench/addtional_fm.csv` under ../shared/datasets or $TRAJFM_DATASETS); other
@@ -32,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -69,16 +72,42 @@ def _pss_kb(pid: int) -> int:
     return 0
 
 
-def measure(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, subprocess.CompletedProcess]:
-    """Run `cmd`; return (wall seconds, peak summed PSS in MB of it and its descendants, the process)."""
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) this process itself has used so far (not its children's)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _TICK
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+@dataclass
+class Measured:
+    wall_s: float
+    peak_mb: float
+    cpu_s: float  # summed over the command and every process it started, each at its last sample
+    proc: subprocess.CompletedProcess
+
+
+def measure(cmd: list[str], env: dict[str, str] | None = None) -> Measured:
+    """Run `cmd`: wall time, peak summed PSS (MB) and CPU seconds of it and its descendants, sampled every
+    0.5 s from /proc (a process's last half second, and processes that live less than that, are missed)."""
     peak = [0]
+    cpu: dict[int, float] = {}
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     done = threading.Event()
 
     def sample() -> None:
         while not done.is_set():
-            peak[0] = max(peak[0], sum(_pss_kb(p) for p in _children(proc.pid)))
+            tree = _children(proc.pid)
+            peak[0] = max(peak[0], sum(_pss_kb(p) for p in tree))
+            for p in tree:
+                cpu[p] = max(cpu.get(p, 0.0), _cpu_s(p))
             done.wait(0.5)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -87,7 +116,7 @@ def measure(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, f
     wall = time.perf_counter() - t0
     done.set()
     sampler.join()
-    return wall, peak[0] / 1024, subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+    return Measured(wall, peak[0] / 1024, sum(cpu.values()), subprocess.CompletedProcess(cmd, proc.returncode, out, err))
 
 
 def make_traces(out: Path, seeds: str) -> int:
@@ -107,7 +136,8 @@ def make_traces(out: Path, seeds: str) -> int:
 
 
 def extract(corpus: Path, repeat: int, engines: list[str], keep: Path | None) -> int:
-    print(f"{'engine':>7} {'traces':>9} {'wall s':>8} {'traces/s':>9} {'peak MB':>8}  phases (s, from the manifest)")
+    print(f"{'engine':>7} {'traces':>9} {'wall s':>8} {'traces/s':>9} {'CPU s':>7} {'per CPU s':>9} {'peak MB':>8}  "
+          "phases (s, from the manifest)")  # fmt: skip
     rates: dict[str, float] = {}
     for engine in engines:
         with tempfile.TemporaryDirectory(dir=keep) as tmp:
@@ -115,15 +145,16 @@ def extract(corpus: Path, repeat: int, engines: list[str], keep: Path | None) ->
             cmd = [*TRAJFM, "extract", *([str(corpus)] * repeat), "--out", str(run), "--no-progress"]
             if engine != "local":
                 cmd += ["--engine", engine]
-            wall, peak, proc = measure(cmd)
-            if proc.returncode != 0:
-                print(f"{engine:>7} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+            r = measure(cmd)
+            if r.proc.returncode != 0:
+                print(f"{engine:>7} failed ({r.proc.returncode}):\n{r.proc.stderr[-3000:]}")
                 return 1
             section = json.loads((run / "manifest.json").read_text())["stages"]["extract"]
             n = section["counts"]["traces_judged"]
-            rates[engine] = n / wall
+            rates[engine] = n / r.wall_s
             phases = " ".join(f"{k} {v:.1f}" for k, v in section["timings_s"].items())
-            print(f"{engine:>7} {n:>9,} {wall:>8.1f} {n / wall:>9,.0f} {peak:>8,.0f}  {phases}", flush=True)
+            print(f"{engine:>7} {n:>9,} {r.wall_s:>8.1f} {n / r.wall_s:>9,.0f} {r.cpu_s:>7.1f} "
+                  f"{n / max(r.cpu_s, 1e-9):>9,.0f} {r.peak_mb:>8,.0f}  {phases}", flush=True)  # fmt: skip
     if "local" in rates and len(rates) > 1:
         for engine, rate in rates.items():
             if engine != "local":
@@ -153,7 +184,7 @@ def cluster(sizes: list[int], embedders: list[str], datasets: Path, seed: int) -
 
         OnnxMiniLMEmbedder().encode(["warm-up: export and quantise once"])
         print(f"int8 ONNX export ready in {time.perf_counter() - t0:.1f} s (cached after the first run)")
-    print(f"{'items':>8} {'embedder':>12} {'wall s':>7} {'peak MB':>8} {'clusters':>8} {'outliers':>8} "
+    print(f"{'items':>8} {'embedder':>12} {'wall s':>7} {'CPU s':>7} {'peak MB':>8} {'clusters':>8} {'outliers':>8} "
           f"{'ARI vs ' + embedders[0]:>16}  phases (s)")  # fmt: skip
     for n in sizes:
         with tempfile.TemporaryDirectory() as tmp:
@@ -164,16 +195,16 @@ def cluster(sizes: list[int], embedders: list[str], datasets: Path, seed: int) -
             for emb in embedders:
                 run = Path(tmp) / f"run-{emb}"
                 cmd = [*TRAJFM, "cluster", str(run), "--from-csv", str(csv), "--embedder", emb, "--seed", str(seed)]
-                wall, peak, proc = measure(cmd)
-                if proc.returncode != 0:
-                    print(f"{n:>8} {emb:>12} failed:\n{proc.stderr[-3000:]}")
+                r = measure(cmd)
+                if r.proc.returncode != 0:
+                    print(f"{n:>8} {emb:>12} failed:\n{r.proc.stderr[-3000:]}")
                     return 1
                 m = json.loads((run / "manifest.json").read_text())["stages"]["cluster"]
                 labels[emb] = pl.read_parquet(run / "novel_assignments.parquet").select("novel_id", "cluster_id")
                 ref = labels[embedders[0]].join(labels[emb], on="novel_id", suffix="_b")
                 ari = adjusted_rand_score(ref["cluster_id"].to_list(), ref["cluster_id_b"].to_list())
                 phases = " ".join(f"{k[:-2]} {v:.1f}" for k, v in m["timings"].items() if k != "total_s")
-                print(f"{n:>8} {emb:>12} {wall:>7.1f} {peak:>8,.0f} {m['counts']['clusters']:>8} "
+                print(f"{n:>8} {emb:>12} {r.wall_s:>7.1f} {r.cpu_s:>7.1f} {r.peak_mb:>8,.0f} {m['counts']['clusters']:>8} "
                       f"{m['outliers']['share']:>8.1%} {ari:>16.3f}  {phases}", flush=True)  # fmt: skip
     return 0
 
