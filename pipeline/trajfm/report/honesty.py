@@ -38,7 +38,9 @@ def honesty(t: RunTables, diag: pl.DataFrame) -> dict[str, Any]:
             }
         )
     ok = diag.filter(pl.col("status") == "ok")
-    recorded = ok.filter(pl.col("source_outcome").is_not_null()).height if "source_outcome" in ok.columns else 0
+    recorded = (
+        ok.filter(pl.col("source_outcome").is_not_null()).height if "source_outcome" in ok.columns else 0
+    )
     limit = options.get("limit")
     sample = options.get("sample")
     return {
