@@ -261,6 +261,7 @@ def _extract_kwargs(opts: CliOptions) -> dict[str, Any]:
         "taxonomy": opts.taxonomy or "mast", "limit": opts.limit, "dry_run": opts.dry_run, "samples": opts.samples,
         "format": opts.format, "progress": opts.progress and sys.stderr.isatty(),
         "judge_options": _llm_judge_options(opts.judge, opts.redact, opts.judge_option),
+        "engine": opts.engine, "address": opts.address,
     }  # fmt: skip
 
 
@@ -396,6 +397,8 @@ def _cluster_options(opts: CliOptions) -> ClusterOptions:
         llm_model=opts.llm_model or opts.model,
         mask_specifics=False if opts.keep_specifics else None,
         taxonomy=opts.taxonomy,
+        engine=opts.engine,
+        address=opts.address,
     )
 
 

@@ -79,6 +79,15 @@ class CliOptions:
         help="KEY=VALUE passed to the judge (repeatable), e.g. max_tokens=2000, timeout=60.",
     )
     progress: bool = _opt(True, "--progress/--no-progress", help="Show a progress bar.")
+    engine: str = _opt(
+        "local",
+        "--engine",
+        help="Where judging and embedding run: local (this process) | ray (a Ray cluster; extract writes its "
+        "tables as shards).",
+    )
+    address: str | None = _opt(
+        None, "--address", help="--engine ray: the cluster's address (default: RAY_ADDRESS, else a local Ray)."
+    )
     # --- cluster ---
     from_csv: str | None = _opt(
         None,
@@ -114,7 +123,8 @@ class CliOptions:
     embedder: str = _opt(
         "minilm",
         "--embedder",
-        help="minilm (default) | fake (hashing, for tests) | an installed plugin's (`trajfm plugins`).",
+        help="minilm (default) | minilm-int8 (the same model as int8 ONNX: faster; needs trajfm[onnx]) | fake "
+        "(hashing, for tests) | an installed plugin's (`trajfm plugins`).",
     )
     reducer: str = _opt("auto", "--reducer", help="auto (UMAP from 2,000 distinct texts) | umap | none.")
     keep_specifics: bool = _opt(
@@ -148,11 +158,11 @@ class CliOptions:
 
 EXTRACT = (
     "out", "format", "judge", "model", "base_url", "concurrency", "taxonomy", "limit", "dry_run", "samples",
-    "redact", "judge_option", "progress",
+    "redact", "judge_option", "progress", "engine", "address",
 )  # fmt: skip
 CLUSTER = (
     "from_csv", "text", "method", "baseline", "seed", "assign_outliers", "namer", "model_path", "embedder",
-    "reducer", "keep_specifics", "umap_epochs", "base_url", "llm_model", "taxonomy",
+    "reducer", "keep_specifics", "umap_epochs", "base_url", "llm_model", "taxonomy", "engine", "address",
 )  # fmt: skip
 REPORT = ("taxonomy", "step_chars", "max_text_mb", "baseline", "readiness_bar")
 # `run` clusters the novel modes extract wrote, so it has no --from-csv.

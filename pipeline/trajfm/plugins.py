@@ -54,6 +54,7 @@ BUILTIN: dict[Kind, dict[str, str]] = {
     },
     "embedders": {
         "minilm": "trajfm.clustering.embed:SentenceTransformerEmbedder",
+        "minilm-int8": "trajfm.clustering.onnx_embed:OnnxMiniLMEmbedder",
         "fake": "trajfm.clustering.embed:FakeEmbedder",
     },
     "taxonomies": {

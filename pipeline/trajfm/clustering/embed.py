@@ -189,8 +189,8 @@ def embedder_names() -> list[str]:
 
 
 def get_embedder(name: str = "minilm", *, model_path: str | Path | None = None) -> Embedder:
-    """An embedder by name: `minilm` (sentence-transformers; `model_path` picks another local model), `fake`, or
-    an installed plugin's. The entry point names an `Embedder` subclass (built with `from_options`) or a factory
+    """An embedder by name: `minilm` (sentence-transformers; `model_path` picks another local model),
+    `minilm-int8` (the same model as int8 ONNX, faster), `fake`, or an installed plugin's. The entry point names an `Embedder` subclass (built with `from_options`) or a factory
     `(model_path=...) -> Embedder`."""
     from trajfm import plugins
     from trajfm.errors import PluginError
