@@ -728,6 +728,13 @@ def serve_test_endpoint(
         "--no-structured-output",
         help="Refuse response_format json_schema with HTTP 400, like some servers.",
     ),
+    deviation_rate: float = typer.Option(
+        0.0,
+        "--deviation-rate",
+        help="Share of traces answered the way models without structured output answer (ids with names or "
+        "prefixes, bare booleans, omitted modes, 'Step 3', prose around JSON, labelled quotes, unusable "
+        "replies); repair turns are answered cleanly.",
+    ),
 ) -> None:
     """Run a local OpenAI-compatible endpoint with deterministic judge replies, latency and injected faults.
 
@@ -750,6 +757,7 @@ def serve_test_endpoint(
                 latency_ms=latency_ms, fault_rate=fault_rate,
                 faults=tuple(f.strip() for f in faults.split(",") if f.strip()), retry_after_s=retry_after,
                 hang_s=hang_s, seed=seed, models=tuple(models), structured_output=not no_structured_output,
+                deviation_rate=deviation_rate,
             )  # fmt: skip
         except ValueError as exc:
             raise UsageError(f"serve-test-endpoint: {exc}") from exc

@@ -7,8 +7,10 @@ Contract of `run_extract(inputs, out, *, judge="rules", ...) -> ExtractResult`:
 - Judges through the registry (`get_judge(judge, model=..., base_url=..., samples=...)`: options left at None are
   "not given", so the same code drives any judge) and `trajfm.judges.runner.run_judge`, which owns retries,
   concurrency, rate limits and the reply cache (RUN/cache/, used for judges that make calls).
-- `evidence_verified` is computed here, for every judge alike, with `trajfm.judges.evidence.verify_evidence`:
-  a detected mode's quote counts as verified only when it occurs in the trace's own text.
+- Evidence is checked in one place, `trajfm.judges.evidence.verify_diagnosis`: a judge that shows the trace to a
+  model (the LLM judge) checks its quotes against what it showed (after redaction) and marks the diagnosis
+  `extra["evidence_checked"]`; extract checks every other diagnosis against the trace's own text and never
+  overwrites a judge's check. `modes.evidence_step` is the step a quote was found in.
 - Writes traces.parquet and steps.parquet before judging (they do not depend on the judge), then
   diagnoses.parquet (one row per trace), modes.parquet (one row per trace x taxonomy mode, detected or not, for
   every trace judged `ok`; a failed trace has no mode rows because nothing is known about it),
@@ -39,7 +41,7 @@ import polars as pl
 
 from trajfm.errors import JudgeError, RunFolderError, SchemaError, TraceLoadError, UsageError
 from trajfm.judges.base import Diagnosis
-from trajfm.judges.evidence import verify_evidence
+from trajfm.judges.evidence import verify_diagnosis as _verify_quotes
 from trajfm.runfolder import RunFolder, file_sha256
 from trajfm.schemas import DIAGNOSES_SCHEMA, MODES_SCHEMA, NOVEL_MODES_SCHEMA
 from trajfm.taxonomy import Taxonomy, load_taxonomy
@@ -93,14 +95,11 @@ def _inputs_manifest(inputs: list[Path]) -> list[dict[str, Any]]:
 
 
 def verify_diagnosis(d: Diagnosis, trace: Trace) -> int:
-    """Set `evidence_verified` on every mode of `d` against the trace's text; return how many detected modes
-    have evidence that is not verbatim in the trace."""
-    unverified = 0
-    for m in d.modes:
-        m.evidence_verified = bool(m.evidence) and verify_evidence(m.evidence, trace)
-        if m.detected and not m.evidence_verified:
-            unverified += 1
-    return unverified
+    """Check `d`'s quotes unless its judge already did (against what it showed a model); return how many
+    detected modes have evidence that is not verified."""
+    if d.extra.get("evidence_checked"):
+        return sum(1 for m in d.modes if m.detected and not m.evidence_verified)
+    return _verify_quotes(d, trace)
 
 
 def diagnosis_frames(
@@ -127,6 +126,7 @@ def diagnosis_frames(
         drows["calls"].append(d.calls)
         drows["cached"].append(d.cached)
         drows["raw_reply"].append(d.raw_reply if d.status == "parse_error" else None)
+        drows["reply_repairs"].append(list(d.extra.get("reply_repairs") or []) if d.extra else [])
         if d.status != "ok":
             continue
         by_id = {m.mode_id: m for m in d.modes}
@@ -136,11 +136,14 @@ def diagnosis_frames(
             mrows["mode_id"].append(mode.id)
             mrows["mode_name"].append(mode.name)
             mrows["category"].append(mode.category)
-            if m is None:  # the judge said nothing about this mode: not detected, no confidence
-                mrows["detected"].append(False)
+            if (
+                m is None or m.detected is None
+            ):  # the judge said nothing about this mode: unknown, not "false"
+                mrows["detected"].append(None)
                 mrows["steps"].append([])
                 mrows["evidence"].append(None)
                 mrows["evidence_verified"].append(False)
+                mrows["evidence_step"].append(None)
                 mrows["rationale"].append("the judge did not report on this mode")
                 mrows["confidence"].append(0.0)
                 continue
@@ -148,6 +151,9 @@ def diagnosis_frames(
             mrows["steps"].append(sorted(set(m.steps)))
             mrows["evidence"].append(m.evidence or None)
             mrows["evidence_verified"].append(m.evidence_verified)
+            mrows["evidence_step"].append(
+                (d.extra.get("evidence_steps") or {}).get(m.mode_id) if m.detected else None
+            )
             mrows["rationale"].append(m.rationale or None)
             mrows["confidence"].append(float(m.confidence))
         for k, n in enumerate(d.novel, start=1):

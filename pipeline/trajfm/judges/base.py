@@ -22,10 +22,11 @@ from trajfm.traces.model import Trace
 
 @dataclass(slots=True)
 class ModeFinding:
-    """The verdict on one taxonomy mode for one trace."""
+    """The verdict on one taxonomy mode for one trace. `detected` is None when the judge did not report on the
+    mode (an LLM reply that left it out): unknown, never silently "not detected"."""
 
     mode_id: str
-    detected: bool
+    detected: bool | None
     steps: list[int] = field(default_factory=list)
     evidence: str = ""
     evidence_verified: bool = False

@@ -229,7 +229,7 @@ class _Attempts:
         """Record a failed attempt; the seconds to wait before trying again, or None when it is final."""
         self.failed_calls += getattr(exc, "calls", 1)
         self.errors.append(f"{type(exc).__name__}: {exc}")
-        retryable = isinstance(exc, ParseError) or exc.retryable
+        retryable = getattr(exc, "retryable", True)
         if retryable and self.attempt <= self.max_retries:
             self.tracker.stats.retries += 1
             return backoff_delay(
