@@ -380,6 +380,11 @@ def cluster(
     llm_model: str | None = typer.Option(
         None, "--llm-model", help="Model for --namer llm (or env TRAJFM_MODEL)."
     ),
+    redact: bool = typer.Option(
+        False,
+        "--redact",
+        help="With --namer llm: mask API keys, tokens, passwords and e-mail addresses before they are sent.",
+    ),
 ) -> None:
     """Stage 2: group novel failure modes into named, stable families and flag the ones no taxonomy mode covers.
 
@@ -414,6 +419,7 @@ def cluster(
                 umap_epochs=umap_epochs,
                 base_url=base_url,
                 llm_model=llm_model,
+                redact=redact,
                 mask_specifics=False if keep_specifics else None,
             ),
         )
@@ -573,7 +579,7 @@ def run_all(
             "baseline": Path(baseline) if baseline else None,
         }
         if namer == "llm":
-            cluster_options.update(base_url=base_url, llm_model=model)
+            cluster_options.update(base_url=base_url, llm_model=model, redact=redact)
         result = run_pipeline(
             [Path(p) for p in traces],
             Path(out),
