@@ -212,7 +212,21 @@ def extract_command(
         "--judge-option",
         help="KEY=VALUE passed to the judge (repeatable), e.g. max_tokens=2000, timeout=60.",
     ),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    progress: bool = typer.Option(
+        True,
+        "--progress/--no-progress",
+        help="Show progress: a bar on a terminal, else a plain line every ~10 s or 5 percent.",
+    ),
+    sample: int | None = typer.Option(
+        None, "--sample", help="Judge a pilot of N traces stratified by agent model and scenario."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of --sample."),
+    price_in: float | None = typer.Option(
+        None,
+        "--price-in",
+        help="Price per million input tokens: --dry-run prints the cost, the manifest records it.",
+    ),
+    price_out: float | None = typer.Option(None, "--price-out", help="Price per million output tokens."),
 ) -> None:
     """Stage 1: diagnose every trace against the taxonomy, with evidence, into a run folder.
 
@@ -236,8 +250,9 @@ def extract_command(
         result = run_extract(
             [Path(p) for p in traces], Path(out), judge=judge, model=model, base_url=base_url,
             concurrency=concurrency, taxonomy=taxonomy, limit=limit, dry_run=dry_run, samples=samples,
-            format=format, progress=progress and sys.stderr.isatty(),
+            format=format, progress=progress,
             judge_options=_llm_judge_options(judge, redact, judge_option),
+            sample=sample, seed=seed, price_in=price_in, price_out=price_out,
         )  # fmt: skip
     except TrajfmError as exc:
         _fail(exc)
@@ -520,7 +535,16 @@ def run_all(
     baseline: str | None = typer.Option(
         None, "--baseline", help="A previous run folder: flag families new since it."
     ),
-    seed: int = typer.Option(0, "--seed", help="Clustering seed (recorded in the manifest)."),
+    seed: int = typer.Option(
+        0, "--seed", help="Seed of the clustering and of --sample (recorded in the manifest)."
+    ),
+    sample: int | None = typer.Option(
+        None, "--sample", help="Judge a pilot of N traces stratified by agent model and scenario."
+    ),
+    price_in: float | None = typer.Option(
+        None, "--price-in", help="Price per million input tokens (the manifest records the cost)."
+    ),
+    price_out: float | None = typer.Option(None, "--price-out", help="Price per million output tokens."),
     assign_outliers: bool = typer.Option(
         False, "--assign-outliers", help="Attach outliers to the nearest family."
     ),
@@ -562,9 +586,12 @@ def run_all(
         extract_options: dict[str, object] = {
             "judge": judge,
             "concurrency": concurrency,
-            "progress": progress and sys.stderr.isatty(),
+            "progress": progress,
         }
-        for key, value in (("model", model), ("base_url", base_url), ("limit", limit), ("samples", samples)):
+        for key, value in (
+            ("model", model), ("base_url", base_url), ("limit", limit), ("samples", samples), ("sample", sample),
+            ("price_in", price_in), ("price_out", price_out),
+        ):  # fmt: skip
             if value is not None:
                 extract_options[key] = value
         judge_options = _llm_judge_options(judge, redact, judge_option)
@@ -578,6 +605,8 @@ def run_all(
             "namer": namer,
             "baseline": Path(baseline) if baseline else None,
         }
+        if sample is not None:
+            extract_options["seed"] = seed
         if namer == "llm":
             cluster_options.update(base_url=base_url, llm_model=model, redact=redact)
         result = run_pipeline(

@@ -3,7 +3,9 @@
 Contract of `run_extract(inputs, out, *, judge="rules", ...) -> ExtractResult`:
 - Loads every trace under `inputs` with `trajfm.traces.load_traces`; files that fail to load are listed (in the
   result and in the manifest) and the rest are processed. No trace at all is a `TraceLoadError`.
-- `--limit N` keeps the first N traces in load order (sorted paths), so the same N every time.
+- `--limit N` keeps the first N traces in load order (sorted paths), so the same N every time. `--sample N
+  [--seed S]` judges a sample stratified by agent model and scenario (`trajfm.sampling`); the manifest's
+  "sample" says it is a sample and of what.
 - Judges through the registry (`get_judge(judge, model=..., base_url=..., samples=...)`: options left at None are
   "not given", so the same code drives any judge) and `trajfm.judges.runner.run_judge`, which owns retries,
   concurrency, rate limits and the reply cache (RUN/cache/, used for judges that make calls).
@@ -17,7 +19,10 @@ Contract of `run_extract(inputs, out, *, judge="rules", ...) -> ExtractResult`:
   novel_modes.parquet, and the manifest's "extract" section (inputs with sha256, options, judge, model, prompt
   version, taxonomy, counts per status, timings, load failures). Every write is atomic.
 - `dry_run=True` writes nothing: it returns what judging would cost (`judge.plan(...)` for judges that make
-  calls; zero calls otherwise), not counting traces already in the run's cache.
+  calls; zero calls otherwise), not counting traces already in the run's cache, and, with `price_in` /
+  `price_out` (per million tokens), the cost. A judge with an endpoint is checked with one cheap request
+  (`check_endpoint()`): an endpoint that refuses the key or does not serve the model is a `JudgeError` saying
+  what to fix. A real run records the prices and the cost of the tokens it spent in the manifest.
 - `out` may not be (inside) a traces folder given as input (its files would be read as traces next time).
 - Before judging, a judge with a `base_url` (the LLM judge) must be reachable: if nothing answers there, a
   `JudgeError` names the URL at once instead of every trace spending its retries on a dead endpoint.
@@ -225,6 +230,40 @@ def check_endpoint(judge: Any, timeout_s: float = 10.0) -> None:
         return  # it answered something (or timed out reading): the judge's own retries handle the rest
 
 
+def _endpoint_line(found: Any) -> str:
+    said = []
+    if found.key_accepted:
+        said.append("key accepted")
+    if found.model_served:
+        said.append("model served")
+    if found.model_served is None:
+        said.append("the endpoint lists no models (the model is checked by the first call)")
+    return f"{found.url}: {', '.join(said) or 'reachable'}"
+
+
+def _cost(tokens_in: int, tokens_out_max: int, price_in: float | None, price_out: float | None) -> str | None:
+    """The dry run's cost line: input estimated, output bounded by max_tokens (prices per million tokens)."""
+    if price_in is None and price_out is None:
+        return None
+    parts = []
+    if price_in is not None:
+        parts.append(f"{tokens_in * price_in / 1e6:.4f} for input (estimated)")
+    if price_out is not None:
+        parts.append(f"at most {tokens_out_max * price_out / 1e6:.4f} for output (max_tokens bound)")
+    return " + ".join(parts) + " (in the currency of --price-in/--price-out)"
+
+
+def _spent(stats: Any, price_in: float | None, price_out: float | None) -> dict[str, Any]:
+    """Tokens this run spent and, when prices are given, what they cost (prices per million tokens)."""
+    out: dict[str, Any] = {"tokens_in": stats.tokens_in, "tokens_out": stats.tokens_out, "calls": stats.calls}
+    if price_in is not None or price_out is not None:
+        out["price_in_per_million"], out["price_out_per_million"] = price_in, price_out
+        out["cost"] = round(
+            stats.tokens_in * (price_in or 0) / 1e6 + stats.tokens_out * (price_out or 0) / 1e6, 6
+        )
+    return out
+
+
 def _error_summary(diagnoses: list[Diagnosis]) -> dict[str, tuple[int, str]]:
     """status -> (traces with that status, the most common error) for every status other than ok."""
     by_status: dict[str, Counter[str]] = {}
@@ -276,8 +315,12 @@ def run_extract(
     format: str | None = None,  # noqa: A002 - the CLI's option name
     max_retries: int = 4,
     rate_limit: float | None = None,
-    progress: bool = False,
+    progress: bool | str = False,
     judge_options: dict[str, Any] | None = None,
+    sample: int | None = None,
+    seed: int = 0,
+    price_in: float | None = None,
+    price_out: float | None = None,
 ) -> ExtractResult:
     """Run stage 1 (see the module docstring)."""
     from trajfm.judges.registry import get_judge
@@ -289,6 +332,13 @@ def run_extract(
         raise UsageError(f"--limit must be at least 1, got {limit}")
     if samples is not None and samples < 1:
         raise UsageError(f"--samples must be at least 1, got {samples}")
+    if sample is not None and sample < 1:
+        raise UsageError(f"--sample must be at least 1, got {sample}")
+    if sample is not None and limit is not None:
+        raise UsageError("give --sample N (a stratified pilot) or --limit N (the first N), not both")
+    for name, price in (("--price-in", price_in), ("--price-out", price_out)):
+        if price is not None and price < 0:
+            raise UsageError(f"{name} is a price per million tokens and cannot be negative, got {price}")
     paths = [Path(p) for p in inputs]
     if not paths:
         raise UsageError(
@@ -318,10 +368,28 @@ def run_extract(
         )
     if limit is not None:
         traces = traces[:limit]
+    sample_info: dict[str, Any] | None = None
+    if sample is not None:
+        from trajfm.sampling import stratified_sample
+
+        traces, sample_info = stratified_sample(traces, sample, seed)
 
     the_judge = get_judge(judge, **_judge_options(model, base_url, samples, judge_options))
     if dry_run:
         plan = _plan(the_judge, traces, tax, out)
+        check = getattr(the_judge, "check_endpoint", None)
+        if callable(check):
+            found = check()
+            if found.problem:
+                raise JudgeError(f"{found.problem} (dry run: nothing was judged)")
+            plan["endpoint"] = _endpoint_line(found)
+        cost = _cost(plan.get("est_tokens_in", 0), plan.get("max_tokens_out", 0), price_in, price_out)
+        if cost is not None:
+            plan["est_cost"] = cost
+        if sample_info is not None:
+            plan["sample"] = (
+                f"{sample_info['size']} of {sample_info['of']} traces, stratified by agent model and scenario (seed {seed})"
+            )
         return ExtractResult(run=None, traces=len(traces), load_failures=failures,
                              skipped_files=len(loaded.skipped), plan=plan, seconds=seconds)  # fmt: skip
 
@@ -387,7 +455,13 @@ def run_extract(
                 "format": format,
                 "max_retries": max_retries,
                 "rate_limit": rate_limit,
+                "sample": sample,
+                "seed": seed if sample is not None else None,
+                "price_in": price_in,
+                "price_out": price_out,
             },  # fmt: skip
+            "sample": sample_info,
+            "cost": _spent(stats, price_in, price_out),
             "judge": judge_info,
             "model": the_judge.model,
             "prompt_version": the_judge.prompt_version,

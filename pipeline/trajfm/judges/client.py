@@ -26,8 +26,9 @@ Contract:
   `max_completion_tokens` switches the parameter name for the rest of the run (raised as retryable once).
   A 400 is raised as `RequestRejected` (a `BackendError` carrying the body) so a caller's request policy (e.g.
   structured-output negotiation) can change the next request.
-- `check()`: one cheap request (GET /models) that says whether the key is accepted and the model is served,
-  as a `EndpointCheck`; `EndpointCheck.problem` is a one-line message saying what to fix, or None.
+- `check()`: one cheap request (GET /models; a one-token completion when the endpoint offers no model list)
+  that says whether the key is accepted and the model is served, as an `EndpointCheck`;
+  `EndpointCheck.problem` is a one-line message saying what to fix, or None.
 - `with_retries(fn, ...)`: call `fn()` with the shared backoff (bounded attempts, optional total deadline).
 """
 
@@ -355,6 +356,22 @@ class ChatClient:
             self.scrub(text), finish, _estimate_tokens(chars_in), _estimate_tokens(len(text)), True
         )
 
+    def _probe(self, result: EndpointCheck, timeout_s: float) -> EndpointCheck:
+        """A one-token completion, for endpoints without GET /models."""
+        body = self._body(ChatRequest([{"role": "user", "content": "Reply with OK."}], max_tokens=1))
+        try:
+            resp = httpx.post(
+                f"{self.base_url}/chat/completions", json=body, headers=self._headers(), timeout=timeout_s
+            )
+        except (httpx.TimeoutException, httpx.TransportError):
+            return result  # it answered GET a moment ago: the run's own retries deal with a slow endpoint
+        result.problem = _probe_problem(self, resp.status_code, self.scrub(resp.text))
+        if resp.status_code < 400:
+            result.key_accepted, result.model_served = True, True
+        elif resp.status_code in (401, 403):
+            result.key_accepted = False
+        return result
+
     # --- the dry-run check -----------------------------------------------------------------------------------
     def check(self, timeout_s: float = 10.0) -> EndpointCheck:
         """One GET /models: is the endpoint there, is the key accepted, is the model served? (See the module
@@ -380,8 +397,8 @@ class ChatClient:
             )
             return result
         if resp.status_code >= 400:
-            # Some servers offer no /models; the key and model are then checked by the first real call.
-            return result
+            # Some servers offer no /models: ask for one token instead.
+            return self._probe(result, timeout_s)
         result.key_accepted = True
         try:
             data = resp.json().get("data") or []
@@ -397,6 +414,21 @@ class ChatClient:
                     f"({shown})"
                 )
         return result
+
+
+def _probe_problem(client: ChatClient, status: int, body: str) -> str | None:
+    where = client.public_url
+    if status in (401, 403):
+        set_var = client.key_env or " or ".join(KEY_ENVS)
+        return (
+            f"the endpoint at {where} refused the API key (HTTP {status}); set {set_var} to a key it accepts"
+        )
+    if status == 404 or (status == 400 and "model" in body.lower()):
+        return (
+            f"the endpoint at {where} does not serve model {client.model!r} (HTTP {status}: {body[:120]}); pass "
+            "--model with one it serves"
+        )
+    return None
 
 
 def with_retries(

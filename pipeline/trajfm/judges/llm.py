@@ -46,6 +46,7 @@ from trajfm.judges.client import (
     ChatClient,
     ChatReply,
     ChatRequest,
+    EndpointCheck,
     RequestRejected,
     public_url,
     resolve_endpoint,
@@ -268,6 +269,10 @@ class LLMJudge:
             "token_estimate": "characters / 4",
             "model": self.model,
         }
+
+    def check_endpoint(self) -> EndpointCheck:
+        """One cheap request (GET /models): is the key accepted, is the model served? (`--dry-run`.)"""
+        return self.client.check()
 
     # --- calling ---------------------------------------------------------------------------------------------
     def prepare(self, *, concurrency: int) -> None:

@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from trajfm.testing.deviations import DEVIATION_KINDS, deviate, pick
+from trajfm.testing.deviations import DEVIATION_KINDS, UNUSABLE_KINDS, deviate, pick
 
 FAULT_KINDS = ("429", "500", "hang", "malformed", "truncated", "wrong_keys", "bad_envelope")
 DEFAULT_MODEL = "trajfm-test"
@@ -95,6 +95,9 @@ class EndpointConfig:
     # `deviations`; a repair turn (a request carrying the judge's own earlier reply) is answered cleanly.
     deviation_rate: float = 0.0
     deviations: tuple[str, ...] = DEVIATION_KINDS
+    # A further share of traces answered with a reply no reader can use (UNUSABLE_KINDS), drawn before the
+    # deviations above, so a mix can hold many readable deviations and a few unusable replies.
+    unusable_rate: float = 0.0
     script: list[str | Fault] = field(default_factory=list)
     reply_fn: Callable[[dict[str, Any]], str] | None = None
     decide: Callable[[RequestRecord], str | None] | None = None
@@ -106,8 +109,9 @@ class EndpointConfig:
         bad = [f for f in self.faults if f not in FAULT_KINDS]
         if bad:
             raise ValueError(f"unknown fault kinds {bad}; known: {', '.join(FAULT_KINDS)}")
-        if not 0.0 <= self.deviation_rate <= 1.0:
-            raise ValueError(f"deviation_rate must be within 0..1, got {self.deviation_rate}")
+        for name in ("deviation_rate", "unusable_rate"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be within 0..1, got {getattr(self, name)}")
         if not 0.0 <= self.fault_rate <= 1.0:
             raise ValueError(f"fault_rate must be within 0..1, got {self.fault_rate}")
 
@@ -266,6 +270,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         ep = self.server.endpoint
         if self.path.rstrip("/") == "/v1/models":
+            if (
+                ep.config.api_key is not None
+                and self.headers.get("Authorization") != f"Bearer {ep.config.api_key}"
+            ):
+                self._send(401, json.dumps({"error": {"message": "invalid api key"}}).encode())
+                return
             data = [{"id": m, "object": "model", "owned_by": "trajfm"} for m in ep.config.models]
             self._send(200, json.dumps({"object": "list", "data": data}).encode())
         elif self.path.rstrip("/") == "/_trajfm/requests":
@@ -437,7 +447,9 @@ class LocalEndpoint:
             content = deterministic_reply(system, user, labels)
             rec.repair_turn = any(m.get("role") == "assistant" for m in messages)
             if rec.fence_tag and not rec.repair_turn:
-                rec.deviation = pick(rec.fence_tag, cfg.deviation_rate, cfg.deviations, cfg.seed)
+                rec.deviation = pick(
+                    rec.fence_tag, cfg.unusable_rate, UNUSABLE_KINDS, cfg.seed + 7919
+                ) or pick(rec.fence_tag, cfg.deviation_rate, cfg.deviations, cfg.seed)
                 if rec.deviation:
                     content = deviate(content, rec.deviation, system, labels)
         finish = "stop"
