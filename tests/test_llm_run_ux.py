@@ -161,3 +161,21 @@ def test_extract_sample_records_that_the_run_is_a_sample(tmp_path: Path) -> None
     section = json.loads((tmp_path / "run" / "manifest.json").read_text())["stages"]["extract"]
     assert section["sample"]["size"] == 40 and section["sample"]["of"] == 881
     assert len({s["agent_model"] for s in section["sample"]["strata"] if s["taken"]}) > 1
+
+
+def test_summary_says_what_the_judge_spent_and_that_the_run_is_a_sample(tmp_path: Path) -> None:
+    from trajfm.extract import run_extract
+    from trajfm.report import build_report
+
+    with LocalEndpoint() as ep:
+        run_extract([CORPUS], tmp_path / "run", judge="llm", model="trajfm-test", base_url=ep.url, sample=12,
+                    seed=5, price_in=3.0, price_out=15.0)  # fmt: skip
+    build_report(tmp_path / "run")
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    spend = summary["run"]["judge_spend"]
+    assert spend["calls"] == 12 and spend["tokens_in"] > 0
+    assert spend["cost"] == round(spend["tokens_in"] * 3 / 1e6 + spend["tokens_out"] * 15 / 1e6, 6)
+    assert summary["run"]["sample"]["size"] == 12
+    text = (tmp_path / "run" / "summary.md").read_text()
+    assert "**A sample**: 12 of 881 traces" in text
+    assert f"{spend['tokens_in']:,} input" in text and f"cost {spend['cost']:.4f}" in text

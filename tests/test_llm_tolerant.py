@@ -132,6 +132,7 @@ def test_an_unfixable_reply_ends_as_parse_error_with_raw_reply_and_the_repair_s_
             assert d.status == "parse_error" and d.raw_reply == bad
             assert "after 1 repair turn" in (d.error or "") and "no JSON object" in (d.error or "")
             assert d.calls == 2  # the first reply and one repair turn; not retried blindly after that
+            assert d.extra["reply_repairs"] == ["repair_turn"] and d.extra["attempts"] == 1
         first = len(ep.requests)
         stats = RunStats()
         run_judge(judge, traces, TAX, cache=cache, stats=stats, **FAST)

@@ -6,8 +6,12 @@ Contract of `run_judge(judge, traces, taxonomy, ...) -> list[Diagnosis]` (a sync
 - Sync judges (`diagnose`) run inline in the calling thread; async judges (`adiagnose`) run on an asyncio loop
   with at most `concurrency` traces in flight and at most `rate_limit` attempts started per second.
 - Retries: a `BackendError` with `retryable=True` (429, 5xx, timeouts, connection errors) and a `ParseError`
-  are retried up to `max_retries` times, waiting `retry_after` when the backend gave one and otherwise an
-  exponential backoff with jitter. Other exceptions are judge bugs: recorded as `backend_error` at once, named.
+  with `retryable=True` are retried up to `max_retries` times, waiting `retry_after` when the backend gave one
+  and otherwise an exponential backoff with jitter (`trajfm.judges.client.retry_wait`, shared with the cluster
+  namer). A judge that already tried a repair turn raises its ParseError with `retryable=False`: asking the same
+  again would buy the same reply. Other exceptions are judge bugs: recorded as `backend_error` at once, named.
+- Progress (`progress`): True shows a bar on a terminal (with the current wait and why) and, without a terminal,
+  plain lines to stderr every ~10 s or 5% (`PlainProgress`); "lines" forces the plain lines; False is silent.
 - Cache: with a `JudgeCache`, a trace whose key is stored is not judged again (`cached=True`, `calls=0`), and
   every ok diagnosis is committed to the cache as soon as it arrives, before `on_result` sees it, so a killed run
   resumes where it stopped.
@@ -332,7 +336,7 @@ class _Attempts:
     def failed(self, exc: BackendError | ParseError) -> Diagnosis:
         """The diagnosis of a trace whose last attempt failed for good (after `retry_delay` said so)."""
         status = "parse_error" if isinstance(exc, ParseError) else "backend_error"
-        return _failure(
+        d = _failure(
             self.judge,
             self.trace,
             status,
@@ -342,6 +346,9 @@ class _Attempts:
             self.failed_calls,
             self.errors,
         )
+        if getattr(exc, "codes", None):  # e.g. the repair turn the judge tried before giving up
+            d.extra["reply_repairs"] = list(exc.codes)  # type: ignore[union-attr]
+        return d
 
     def crashed(self, exc: Exception) -> Diagnosis:
         """A bug in the judge: recorded on this trace at once, never retried, so the run keeps going."""
