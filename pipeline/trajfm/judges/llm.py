@@ -355,6 +355,8 @@ class LLMJudge:
                 sample_diags.append(self._to_diagnosis(trace, taxonomy, reply, chunk))
             chunk_diags.append(vote_samples(sample_diags, taxonomy))
         d = merge_chunks(chunk_diags, taxonomy)
+        if len(jobs) > 1:  # voting and merging picked quotes and steps: check the result against every chunk
+            verify_diagnosis(d, trace, rendering.chunks)
         exchanges = [x for _, x in results]
         d.tokens_in = sum(x.tokens_in for x in exchanges)
         d.tokens_out = sum(x.tokens_out for x in exchanges)
