@@ -125,6 +125,8 @@ def diagnosis_frames(
         drows["summary"].append(d.summary)
         drows["root_cause_step"].append(d.root_cause_step)
         drows["root_cause_agent"].append(d.root_cause_agent)
+        drows["root_cause_confidence"].append(d.root_cause_confidence)
+        drows["source_outcome"].append(d.source_outcome)
         drows["tokens_in"].append(d.tokens_in)
         drows["tokens_out"].append(d.tokens_out)
         drows["latency_s"].append(d.latency_s)
@@ -141,9 +143,7 @@ def diagnosis_frames(
             mrows["mode_id"].append(mode.id)
             mrows["mode_name"].append(mode.name)
             mrows["category"].append(mode.category)
-            if (
-                m is None or m.detected is None
-            ):  # the judge said nothing about this mode: unknown, not "false"
+            if m is None:  # the judge said nothing about this mode: unknown (null), never "false"
                 mrows["detected"].append(None)
                 mrows["steps"].append([])
                 mrows["evidence"].append(None)
