@@ -63,6 +63,22 @@ class RootCause(BaseModel):
     agent: str | None = None
 
 
+class DimensionVerdicts(BaseModel):
+    """The six scorecard dimensions (`trajfm.judges.dimensions`), keyed without the `dim_` prefix; a missing or
+    null verdict is "not assessed"."""
+
+    model_config = ConfigDict(extra="ignore")
+    task_completion: bool | None = None
+    data_retrieval: bool | None = None
+    result_verification: bool | None = None
+    sequence: bool | None = None
+    clarity: bool | None = None
+    hallucination: bool | None = None
+
+    def as_columns(self) -> dict[str, bool | None]:
+        return {f"dim_{k}": v for k, v in self.model_dump().items()}
+
+
 class JudgeReply(BaseModel):
     model_config = ConfigDict(extra="ignore")
     summary: str = ""
@@ -70,6 +86,7 @@ class JudgeReply(BaseModel):
     failure_modes: dict[str, ModeVerdict]  # only the modes the reply reported on
     novel_failure_modes: list[NovelReply] = Field(default_factory=list)
     root_cause: RootCause = Field(default_factory=RootCause)
+    dimensions: DimensionVerdicts = Field(default_factory=DimensionVerdicts)
     # Filled by parse_reply, not by the judge.
     not_reported: list[str] = Field(default_factory=list)
     steps_missing: list[str] = Field(default_factory=list)  # detected modes with no valid step
@@ -224,6 +241,20 @@ def _mode_entries(raw: Any, repairs: set[str]) -> list[tuple[str, Any]] | None:
     return None
 
 
+def _dimensions(raw: Any, repairs: set[str]) -> DimensionVerdicts:
+    """The scorecard verdicts, keyed with or without the `dim_` prefix, booleans possibly written as text; an
+    unreadable one is not assessed (None)."""
+    if not isinstance(raw, dict):
+        return DimensionVerdicts()
+    fields = set(DimensionVerdicts.model_fields)
+    values: dict[str, bool | None] = {}
+    for key, value in raw.items():
+        name = str(key).strip().casefold().removeprefix("dim_").replace(" ", "_")
+        if name in fields and value is not None:
+            values[name] = _as_bool(value, repairs)
+    return DimensionVerdicts(**values)
+
+
 def parse_reply(text: str, taxonomy: Taxonomy, valid_steps: set[int]) -> JudgeReply:
     """Normalise and validate one reply (see the module docstring)."""
     obj, codes = extract_json_object(text)
@@ -333,6 +364,7 @@ def parse_reply(text: str, taxonomy: Taxonomy, valid_steps: set[int]) -> JudgeRe
         root_step = None
 
     return JudgeReply(
+        dimensions=_dimensions(obj.get("dimensions"), repairs),
         summary=summary,
         task_completed=task_completed,
         failure_modes=failure_modes,
