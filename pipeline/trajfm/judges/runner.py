@@ -11,7 +11,8 @@ Contract of `run_judge(judge, traces, taxonomy, ...) -> list[Diagnosis]` (a sync
   namer). A judge that already tried a repair turn raises its ParseError with `retryable=False`: asking the same
   again would buy the same reply. Other exceptions are judge bugs: recorded as `backend_error` at once, named.
 - Progress (`progress`): True shows a bar on a terminal (with the current wait and why) and, without a terminal,
-  plain lines to stderr every ~10 s or 5% (`PlainProgress`); "lines" forces the plain lines; False is silent.
+  plain lines to stderr every ~10 s or 5% (`PlainProgress`); "lines" forces the plain lines, "bar" the bar;
+  False is silent.
 - Cache: with a `JudgeCache`, a trace whose key is stored is not judged again (`cached=True`, `calls=0`), and
   every ok diagnosis is committed to the cache as soon as it arrives, before `on_result` sees it, so a killed run
   resumes where it stopped.
@@ -241,7 +242,7 @@ class _Tracker:
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=Console(stderr=True),
-            disable=not progress or self.plain is not None,
+            disable=progress is False or self.plain is not None,
         )
         self.name = getattr(judge, "name", "judge")
         self.task = self.progress.add_task(self.name, total=n, counts=self._counts())
