@@ -116,9 +116,7 @@ def measure(cmd: list[str], env: dict[str, str] | None = None) -> Measured:
     wall = time.perf_counter() - t0
     done.set()
     sampler.join()
-    return Measured(
-        wall, peak[0] / 1024, sum(cpu.values()), subprocess.CompletedProcess(cmd, proc.returncode, out, err)
-    )
+    return Measured(wall, peak[0] / 1024, sum(cpu.values()), subprocess.CompletedProcess(cmd, proc.returncode, out, err))
 
 
 def make_traces(out: Path, seeds: str) -> int:
@@ -196,25 +194,13 @@ def cluster(sizes: list[int], embedders: list[str], datasets: Path, seed: int) -
             labels: dict[str, pl.DataFrame] = {}
             for emb in embedders:
                 run = Path(tmp) / f"run-{emb}"
-                cmd = [
-                    *TRAJFM,
-                    "cluster",
-                    str(run),
-                    "--from-csv",
-                    str(csv),
-                    "--embedder",
-                    emb,
-                    "--seed",
-                    str(seed),
-                ]
+                cmd = [*TRAJFM, "cluster", str(run), "--from-csv", str(csv), "--embedder", emb, "--seed", str(seed)]
                 r = measure(cmd)
                 if r.proc.returncode != 0:
                     print(f"{n:>8} {emb:>12} failed:\n{r.proc.stderr[-3000:]}")
                     return 1
                 m = json.loads((run / "manifest.json").read_text())["stages"]["cluster"]
-                labels[emb] = pl.read_parquet(run / "novel_assignments.parquet").select(
-                    "novel_id", "cluster_id"
-                )
+                labels[emb] = pl.read_parquet(run / "novel_assignments.parquet").select("novel_id", "cluster_id")
                 ref = labels[embedders[0]].join(labels[emb], on="novel_id", suffix="_b")
                 ari = adjusted_rand_score(ref["cluster_id"].to_list(), ref["cluster_id_b"].to_list())
                 phases = " ".join(f"{k[:-2]} {v:.1f}" for k, v in m["timings"].items() if k != "total_s")
@@ -233,9 +219,7 @@ def main() -> int:
     ex.add_argument("corpus", type=Path)
     ex.add_argument("--repeat", type=int, default=1)
     ex.add_argument("--engines", default="local,ray")
-    ex.add_argument(
-        "--tmp", type=Path, default=None, help="Where the run folders go (default: the system temp)."
-    )
+    ex.add_argument("--tmp", type=Path, default=None, help="Where the run folders go (default: the system temp).")
     cl = sub.add_parser("cluster")
     cl.add_argument("--sizes", default="198,100000")
     cl.add_argument("--embedders", default="minilm,minilm-int8")
@@ -249,9 +233,7 @@ def main() -> int:
         return make_traces(args.out, args.seeds)
     if args.what == "extract":
         return extract(args.corpus, args.repeat, args.engines.split(","), args.tmp)
-    return cluster(
-        [int(s) for s in args.sizes.split(",")], args.embedders.split(","), args.datasets, args.seed
-    )
+    return cluster([int(s) for s in args.sizes.split(",")], args.embedders.split(","), args.datasets, args.seed)
 
 
 if __name__ == "__main__":

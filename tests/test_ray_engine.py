@@ -87,9 +87,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(timeout=10)
 
 
-def _wait_for_nodes(
-    n: int, worker: Callable[[], subprocess.Popen[bytes]], procs: list, timeout_s: float
-) -> None:
+def _wait_for_nodes(n: int, worker: Callable[[], subprocess.Popen[bytes]], procs: list, timeout_s: float) -> None:
     """Wait until `n` nodes are alive; a worker node that gave up starting (it can time out on a busy machine)
     is started again, up to 3 times."""
     deadline, tries = time.monotonic() + timeout_s, 1
@@ -101,9 +99,7 @@ def _wait_for_nodes(
             procs[-1] = worker()
             tries += 1
         time.sleep(0.5)
-    raise AssertionError(
-        f"the Ray cluster did not reach {n} nodes in {timeout_s} s (see the ray.log of this test)"
-    )
+    raise AssertionError(f"the Ray cluster did not reach {n} nodes in {timeout_s} s (see the ray.log of this test)")
 
 
 @pytest.fixture(scope="module")
@@ -114,9 +110,7 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     (head_port,) = _free_ports(1)
     address = f"{NODE_IP}:{head_port}"
-    procs = [
-        _ray_start(["--head", "--port", str(head_port), "--include-dashboard", "false"], temp_dir, log, env)
-    ]
+    procs = [_ray_start(["--head", "--port", str(head_port), "--include-dashboard", "false"], temp_dir, log, env)]
     try:
         time.sleep(3)
 
@@ -173,9 +167,7 @@ def test_extract_and_cluster_on_ray_equal_the_local_run(ray_cluster: str, tmp_pa
     assert lazy.equals(eager)
 
 
-def test_llm_judge_on_ray_keeps_one_global_rate_limit_and_a_shared_cache(
-    ray_cluster: str, tmp_path: Path
-) -> None:
+def test_llm_judge_on_ray_keeps_one_global_rate_limit_and_a_shared_cache(ray_cluster: str, tmp_path: Path) -> None:
     """Two workers, one rate: the endpoint sees calls started at most `rate` per second in all; a second run
     is all cache hits (both workers wrote into the same sqlite cache)."""
     from trajfm.extract import run_extract

@@ -98,15 +98,11 @@ class OnnxMiniLMEmbedder:
             self.path = Path(model_path).expanduser().resolve()
             self.name = self.path.name
         if not (self.path / "tokenizer.json").exists():
-            raise EmbedderError(
-                f"{self.path} has no tokenizer.json; the ONNX embedder needs a fast tokenizer"
-            )
+            raise EmbedderError(f"{self.path} has no tokenizer.json; the ONNX embedder needs a fast tokenizer")
         self.model_id = f"{self.name}@{_model_fingerprint(self.path)}+onnx-int8"
         self.threads = threads if threads is not None else max(1, min(2, os.cpu_count() or 1))
         config = self.path / "sentence_bert_config.json"
-        self.max_len = (
-            int(json.loads(config.read_text()).get("max_seq_length", 256)) if config.exists() else 256
-        )
+        self.max_len = int(json.loads(config.read_text()).get("max_seq_length", 256)) if config.exists() else 256
         self._session: Any = None
         self._tokenizer: Any = None
 
