@@ -259,9 +259,10 @@ def _extract_kwargs(opts: CliOptions) -> dict[str, Any]:
     return {
         "judge": opts.judge, "model": opts.model, "base_url": opts.base_url, "concurrency": opts.concurrency,
         "taxonomy": opts.taxonomy or "mast", "limit": opts.limit, "dry_run": opts.dry_run, "samples": opts.samples,
-        "format": opts.format, "progress": opts.progress and sys.stderr.isatty(),
+        "format": opts.format, "progress": opts.progress,
         "judge_options": _llm_judge_options(opts.judge, opts.redact, opts.judge_option),
-        "engine": opts.engine, "address": opts.address,
+        "engine": opts.engine, "address": opts.address, "sample": opts.sample, "seed": opts.seed,
+        "price_in": opts.price_in, "price_out": opts.price_out,
     }  # fmt: skip
 
 
@@ -396,6 +397,7 @@ def _cluster_options(opts: CliOptions) -> ClusterOptions:
         base_url=opts.base_url,
         llm_model=opts.llm_model or opts.model,
         mask_specifics=False if opts.keep_specifics else None,
+        redact=opts.redact,
         taxonomy=opts.taxonomy,
         engine=opts.engine,
         address=opts.address,
@@ -550,6 +552,20 @@ def run_all(
 # ---- bench ------------------------------------------------------------------------------------------------------
 
 
+def _required_key(env: str | None) -> str | None:
+    """The key a test endpoint requires, read from the environment variable `env` (None: no key required)."""
+    import os
+
+    from trajfm.errors import UsageError
+
+    if env is None:
+        return None
+    key = os.environ.get(env)
+    if not key:
+        raise UsageError(f"--require-key-env {env}: that environment variable is not set; export it first")
+    return key
+
+
 def _llm_judge_options(judge: str, redact: bool, pairs: list[str]) -> dict[str, object]:
     """Extra judge options from --redact and --judge-option (extract and run); --redact needs the LLM judge."""
     from trajfm.errors import UsageError
@@ -681,6 +697,19 @@ def serve_test_endpoint(
         False,
         "--no-structured-output",
         help="Refuse response_format json_schema with HTTP 400, like some servers.",
+    ),
+    require_key_env: str | None = typer.Option(
+        None,
+        "--require-key-env",
+        help="Answer HTTP 401 unless requests carry the key held in this environment variable (e.g. "
+        "TRAJFM_API_KEY), to check a key set-up; the key never goes on the command line.",
+    ),
+    deviation_rate: float = typer.Option(
+        0.0,
+        "--deviation-rate",
+        help="Share of traces answered the way models without structured output answer (ids with names or "
+        "prefixes, bare booleans, omitted modes, 'Step 3', prose around JSON, labelled quotes, unusable "
+        "replies); repair turns are answered cleanly.",
     ),
 ) -> None:
     """Run a local OpenAI-compatible endpoint with deterministic judge replies, latency and injected faults.

@@ -71,14 +71,28 @@ class CliOptions:
     redact: bool = _opt(
         False,
         "--redact",
-        help="LLM judge: mask API keys, tokens, passwords and e-mail addresses before sending.",
+        help="Mask API keys, tokens, passwords and e-mail addresses before text is sent to a model (LLM judge, "
+        "--namer llm).",
     )
     judge_option: list[str] = _opt(
         [],
         "--judge-option",
         help="KEY=VALUE passed to the judge (repeatable), e.g. max_tokens=2000, timeout=60.",
     )
-    progress: bool = _opt(True, "--progress/--no-progress", help="Show a progress bar.")
+    progress: bool = _opt(
+        True,
+        "--progress/--no-progress",
+        help="Show progress: a bar on a terminal, else a plain line every ~10 s or 5 percent.",
+    )
+    sample: int | None = _opt(
+        None, "--sample", help="Judge a pilot of N traces stratified by agent model and scenario."
+    )
+    price_in: float | None = _opt(
+        None,
+        "--price-in",
+        help="Price per million input tokens (the dry run and the manifest give the cost).",
+    )
+    price_out: float | None = _opt(None, "--price-out", help="Price per million output tokens.")
     engine: str = _opt(
         "local",
         "--engine",
@@ -86,7 +100,9 @@ class CliOptions:
         "tables as shards).",
     )
     address: str | None = _opt(
-        None, "--address", help="--engine ray: the cluster's address (default: RAY_ADDRESS, else a local Ray)."
+        None,
+        "--address",
+        help="--engine ray: the cluster's address (default: RAY_ADDRESS, else a local Ray).",
     )
     # --- cluster ---
     from_csv: str | None = _opt(
@@ -106,7 +122,9 @@ class CliOptions:
         help="An earlier run folder: cluster flags families with no counterpart there as new; the report shows "
         "how each mode and family changed since it.",
     )
-    seed: int = _opt(0, "--seed", help="Seed for UMAP, KMeans and the stability subsamples.")
+    seed: int = _opt(
+        0, "--seed", help="Seed of --sample and of clustering (UMAP, KMeans, stability subsamples); recorded."
+    )
     assign_outliers: bool = _opt(
         False,
         "--assign-outliers",
@@ -146,7 +164,9 @@ class CliOptions:
         7.0, "--max-text-mb", help="Step text budget of the drill-down; the per-step cap shrinks to fit it."
     )
     readiness_bar: float = _opt(
-        85.0, "--readiness-bar", help="Mean trace score (0-100) a model needs to count as ready (the study's 85)."
+        85.0,
+        "--readiness-bar",
+        help="Mean trace score (0-100) a model needs to count as ready (the study's 85).",
     )
     # --- run ---
     cluster: bool = _opt(
@@ -158,11 +178,11 @@ class CliOptions:
 
 EXTRACT = (
     "out", "format", "judge", "model", "base_url", "concurrency", "taxonomy", "limit", "dry_run", "samples",
-    "redact", "judge_option", "progress", "engine", "address",
+    "redact", "judge_option", "progress", "engine", "address", "sample", "seed", "price_in", "price_out",
 )  # fmt: skip
 CLUSTER = (
     "from_csv", "text", "method", "baseline", "seed", "assign_outliers", "namer", "model_path", "embedder",
-    "reducer", "keep_specifics", "umap_epochs", "base_url", "llm_model", "taxonomy", "engine", "address",
+    "reducer", "keep_specifics", "umap_epochs", "base_url", "llm_model", "taxonomy", "engine", "address", "redact",
 )  # fmt: skip
 REPORT = ("taxonomy", "step_chars", "max_text_mb", "baseline", "readiness_bar")
 # `run` clusters the novel modes extract wrote, so it has no --from-csv.

@@ -18,18 +18,22 @@ import dataclasses
 import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from trajfm.errors import JudgeError
 from trajfm.judges.dimensions import empty_dimensions
 from trajfm.taxonomy import Taxonomy
 from trajfm.traces.model import Trace
 
+if TYPE_CHECKING:
+    from trajfm.judges.client import EndpointCheck
+
 
 @dataclass(slots=True)
 class ModeFinding:
     """The verdict on one taxonomy mode for one trace. `detected` is None when the judge did not check the mode
-    (no rule for it): "not checked", which counts neither as found nor as absent."""
+    (the rules judge has no rule for it; an LLM reply left it out): "not checked", which counts neither as found
+    nor as absent."""
 
     mode_id: str
     detected: bool | None
@@ -110,6 +114,8 @@ class Judge:
     - `cache_input(trace, taxonomy)`: what this judge reads of the trace, for cache keys. Default: the whole trace.
     - `manifest_info()`: the judge's configuration for manifest.json (never credentials).
     - `plan(traces, taxonomy, skip=...)`: what judging would cost (`--dry-run`). Default: no calls.
+    - `check_endpoint()`: one cheap request to the endpoint (`--dry-run`, and before judging when
+      `needs_endpoint`); None for a judge without one.
     - `prepare(concurrency=...)`: told the runner's concurrency before judging. `aclose()`: after an async run.
     """
 
@@ -171,6 +177,10 @@ class Judge:
             "est_tokens_in": 0,
             "note": f"the {self.name} judge makes no calls",
         }
+
+    def check_endpoint(self) -> EndpointCheck | None:
+        """One cheap request to the judge's endpoint (key accepted? model served?); None for a judge without one."""
+        return None
 
     def prepare(self, *, concurrency: int) -> None:
         return None
