@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from trajfm import schemas
 from trajfm.cli import app
 from trajfm.errors import RunFolderError
-from trajfm.migrations import ADDED_IN_V2, V1_UNCHECKED_RATIONALE
+from trajfm.migrations import V1_UNCHECKED_RATIONALE, added_since_v1
 from trajfm.runfolder import RunFolder
 
 V1 = Path(__file__).parent / "fixtures" / "runs" / "v1_schema1"
@@ -47,7 +47,7 @@ def test_v1_folder_opens_through_the_migration_and_keeps_its_data(v1_run: Path) 
         new = run.read_table(table)  # checked against the current schema
         assert new.height == old.height, table
         added = [c for c in new.columns if c not in old.columns]
-        assert added == list(ADDED_IN_V2.get(table, ())), table
+        assert added == added_since_v1(table), table
         assert new.select(added).null_count().row(0) == (new.height,) * len(added)
         kept = new.drop(added).with_columns(pl.col(pl.Enum).cast(pl.String))
         if table == "modes":  # a mode no rule checked: False in schema 1, null (not checked) now

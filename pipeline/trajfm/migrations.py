@@ -50,54 +50,73 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
-# Columns added to tables that schema 1 had (null in a migrated folder: the old judge did not say).
-ADDED_IN_V2: dict[str, tuple[str, ...]] = schemas.ADDED_COLUMNS
+# The tables of schema 1 as trajfm 0.1.0 (commit e5ea913) wrote them: what a v1 folder can hold.
+V1_COLUMNS: dict[str, tuple[str, ...]] = {
+    "traces": ("trace_id", "source_path", "source_format", "task", "final_answer", "agent_model", "vendor",
+               "scenario", "utterance_id", "run_id", "multi_agent", "reward", "is_correct", "review_status",
+               "n_steps", "n_chars", "agents", "meta"),
+    "steps": ("trace_id", "position", "index", "step_id", "parent_id", "depth", "kind", "agent", "tool_name",
+              "tool_input", "content", "is_error", "start_time", "end_time", "meta"),
+    "diagnoses": ("trace_id", "judge", "judge_model", "prompt_version", "status", "error", "task_completed",
+                  "summary", "root_cause_step", "root_cause_agent", "tokens_in", "tokens_out", "latency_s", "calls",
+                  "cached", "raw_reply"),
+    "modes": ("trace_id", "mode_id", "mode_name", "category", "detected", "steps", "evidence",
+              "evidence_verified", "rationale", "confidence"),
+    "novel_modes": ("novel_id", "trace_id", "title", "description", "steps", "evidence"),
+    "clusters": ("cluster_id", "name", "keywords", "size", "share", "representatives", "nearest_mode",
+                 "similarity", "is_novel", "new_since_baseline", "stability", "definition"),
+    "novel_assignments": ("novel_id", "cluster_id", "probability", "assigned", "x", "y"),
+}  # fmt: skip
 # The rationale the schema-1 rules judge gave a mode that no rule checks (then detected=False; now null).
 V1_UNCHECKED_RATIONALE = "no rule checks this mode"
 
 
+def added_since_v1(table: str) -> list[str]:
+    """Columns of the current schema that a schema-1 table did not have (null in a migrated folder)."""
+    return [c for c in schemas.TABLES[table] if c not in V1_COLUMNS[table]]
+
+
 def _v1_to_v2(root: Path, manifest: dict[str, Any]) -> list[str]:
-    """Schema 2: diagnoses.status is an enum column (`schemas.DiagnosisStatus`); diagnoses gained
-    root_cause_confidence, source_outcome and the scorecard dimensions (`schemas.ADDED_COLUMNS`, null here); a mode no rule checked is detected=null, not False;
-    each stage section records the trajfm that ran it (v1 kept only the first writer's version at the top: the
-    best known for every stage). Each step is skipped where the folder already has it."""
+    """Schema 2: every column added since schema 1 (`added_since_v1`: root-cause confidence, source outcome,
+    scorecard dimensions, evidence steps, ...) is added as null (the old trajfm did not say); diagnoses.status is
+    an enum column (`schemas.DiagnosisStatus`); a mode no rule checked is detected=null, not False; each stage
+    section records the trajfm that ran it (v1 kept only the first writer's version at the top: the best known
+    for every stage). Each step is skipped where the folder already has it (a folder written between the
+    column additions and the version bump)."""
     from trajfm.runfolder import atomic_path
 
     changes: list[str] = []
-    path = root / "diagnoses.parquet"
-    if path.exists():
+    for table, schema in schemas.TABLES.items():
+        path = root / f"{table}.parquet"
+        if not path.is_file():
+            continue
         df = pl.read_parquet(path)
         before = df
-        if "status" in df.columns and df.schema["status"] != schemas.DIAGNOSES_SCHEMA["status"]:
-            unknown = sorted(
-                set(df["status"].drop_nulls().to_list()) - {s.value for s in schemas.DiagnosisStatus}
-            )
+        if table == "diagnoses" and "status" in df.columns and df.schema["status"] != schema["status"]:
+            allowed = {s.value for s in schemas.DiagnosisStatus}
+            unknown = sorted(set(df["status"].drop_nulls().to_list()) - allowed)
             if unknown:
                 raise RunFolderError(
                     f"{path}: status value(s) {', '.join(map(repr, unknown))} are not statuses of any trajfm "
                     "release; the folder was not written by trajfm, re-run `trajfm extract` into a new folder"
                 )
-            df = df.with_columns(pl.col("status").cast(schemas.DIAGNOSES_SCHEMA["status"]))
+            df = df.with_columns(pl.col("status").cast(schema["status"]))
             changes.append("diagnoses.status: string -> enum")
-        for column in ADDED_IN_V2.get("diagnoses", ()):
+        if table == "modes" and {"rationale", "detected"} <= set(df.columns):
+            unchecked = (pl.col("rationale") == V1_UNCHECKED_RATIONALE) & (pl.col("detected") == False)  # noqa: E712
+            n = df.filter(unchecked).height
+            if n:
+                df = df.with_columns(
+                    pl.when(unchecked).then(None).otherwise(pl.col("detected")).alias("detected")
+                )
+                changes.append(f"modes.detected: {n} rows no rule checked -> null (not checked)")
+        for column in added_since_v1(table):
             if column not in df.columns:
-                df = df.with_columns(pl.lit(None, dtype=schemas.DIAGNOSES_SCHEMA[column]).alias(column))
-                changes.append(f"diagnoses.{column}: added (null)")
+                df = df.with_columns(pl.lit(None, dtype=schema[column]).alias(column))
+                changes.append(f"{table}.{column}: added (null)")
         if df is not before:
             with atomic_path(path) as tmp:
-                df.select([c for c in schemas.DIAGNOSES_SCHEMA if c in df.columns]).write_parquet(tmp)
-    path = root / "modes.parquet"
-    if path.exists():
-        df = pl.read_parquet(path)
-        unchecked = (pl.col("rationale") == V1_UNCHECKED_RATIONALE) & (pl.col("detected") == False)  # noqa: E712
-        n = df.filter(unchecked).height
-        if n:
-            df = df.with_columns(
-                pl.when(unchecked).then(None).otherwise(pl.col("detected")).alias("detected")
-            )
-            with atomic_path(path) as tmp:
-                df.write_parquet(tmp)
-            changes.append(f"modes.detected: {n} rows no rule checked -> null (not checked)")
+                df.select([c for c in schema if c in df.columns]).write_parquet(tmp)
     first_writer = manifest.get("trajfm_version")
     for stage, section in (manifest.get("stages") or {}).items():
         if isinstance(section, dict) and "trajfm_version" not in section:

@@ -175,6 +175,7 @@ ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
         "dim_clarity",
         "dim_hallucination",
     ),
+    "modes": ("evidence_step",),
 }
 
 TABLES: dict[str, dict[str, pl.DataType]] = {
