@@ -408,7 +408,7 @@ def test_hostile_documents_never_crash_a_loader(fmt: str, doc: Any) -> None:
 def _fixture_docs() -> list[tuple[str, Any]]:
     out = []
     for path in sorted(FIX.rglob("*")):
-        if path.is_file() and path.parent.name != "nontraces" and path.suffix in ("", ".json"):
+        if path.is_file() and path.parent.name != "nontraces" and path.suffix in ("", ".json", ".traj"):
             out.append((path.relative_to(FIX).parts[0], json.loads(path.read_text())))
     return out
 

@@ -64,6 +64,7 @@ _KNOWN_VENDORS = {
 _ERROR_PREFIXES = ("Error encountered", "The generated Action and/or Action Input are incorrectly")
 _E2E = re.compile(r"e2e|end.?to.?end|multi.?agent", re.IGNORECASE)
 _UTTERANCE_ID = re.compile(r"^\d{1,8}$")
+_DIGIT = re.compile(r"\d")
 _MODEL_NAME = re.compile(r"^[A-Za-z][\w.+:-]{1,80}$")
 _GENERIC_DIRS = frozenset({
     "traces", "trajectories", "samples", "sample", "runs", "run", "data", "output", "outputs", "results", "logs",
@@ -75,7 +76,7 @@ def plausible_model(name: str) -> bool:
     """A folder name that reads like a model name (`llama-4-maverick`, `gpt4o`), not a generic folder."""
     if not _MODEL_NAME.match(name) or name.lower() in _GENERIC_DIRS:
         return False
-    return any(c.isdigit() for c in name) or "-" in name
+    return "-" in name or _DIGIT.search(name) is not None
 
 
 _REACT_KEYS = ("task", "final_answer", "trajectroy_log", "type", "reviews")
@@ -100,6 +101,8 @@ def score(doc: Any) -> float:
     # Without any of this format's own keys, thought/action/observation items alone (a common ReAct shape) are
     # too weak to claim the document: half weight.
     react = combine(react_keys, react_steps) if react_keys else round(0.5 * react_steps, 4)
+    if react >= 1.0:
+        return 1.0
     plan = combine(key_fit(doc, _PLAN_KEYS), item_fit(traj, _PLAN_STEP, content=("task_description", "response")))
     best = max(react, plan)
     return max(best, 0.5) if marked else best

@@ -43,7 +43,7 @@ FORMAT = "sweagent"
 _TOP_KEYS = ("info", "history", "environment", "replay_config")
 _TRAJ_STEP = ("action", "observation", "thought", "response")
 _HISTORY_STEP = ("role", "content", "agent")
-_INFO_KEYS = ("exit_status", "submission", "model_stats")
+_INFO_KEYS = ("exit_status", "submission")
 
 
 def score(doc: Any) -> float:
@@ -52,6 +52,7 @@ def score(doc: Any) -> float:
     traj = doc.get("trajectory")
     history = doc.get("history")
     info = doc.get("info")
+    # exit_status and submission are SWE-agent's own; model_stats alone is shared with other formats.
     info_fit = key_fit(info, _INFO_KEYS) if isinstance(info, dict) else 0.0
     if isinstance(traj, list) and traj:
         steps = item_fit(traj, _TRAJ_STEP, content=("action", "observation"))
@@ -59,7 +60,7 @@ def score(doc: Any) -> float:
         steps = item_fit(history, _HISTORY_STEP, content=("content",))
     else:
         return 0.3 if info_fit and ("trajectory" in doc or "history" in doc) else 0.0
-    if info_fit == 0.0 and "replay_config" not in doc and "environment" not in doc:
+    if info_fit == 0.0 and "replay_config" not in doc:
         # SWE-agent's own keys are all missing: a thought/action/observation list alone is not enough to claim it.
         return round(0.5 * steps, 4)
     return round(0.25 * key_fit(doc, _TOP_KEYS) + 0.25 * info_fit + 0.5 * steps, 4)
