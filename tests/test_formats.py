@@ -497,3 +497,12 @@ def test_readme_format_table_lists_every_format_with_its_origin() -> None:
     for name, fmt in FORMATS.items():
         assert name in rows, f"README's format table has no row for {name}"
         assert fmt.origin in rows[name]
+
+
+def test_a_forced_format_still_skips_label_files(tmp_path: Path) -> None:
+    folder = tmp_path / "runs"
+    shutil.copytree(FIX / "whowhen", folder)
+    (folder / "labels.jsonl").write_text(json.dumps({"trace_id": "ag2_log.json", "mistake_step": 2}) + "\n")
+    result = load_traces([folder], format="whowhen")
+    assert not result.failures and len(result.traces) == 2
+    assert [Path(s.path).name for s in result.skipped] == ["labels.jsonl"]

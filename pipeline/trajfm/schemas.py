@@ -51,7 +51,7 @@ STEPS_SCHEMA: dict[str, pl.DataType] = {
     "parent_id": pl.String(),
     "depth": pl.Int64(),
     "kind": pl.String(),
-    "role": pl.String(),  # agent | tool | user | system | environment (trajfm.traces.model.ROLES)
+    "role": pl.String(),  # agent | tool | user | system | environment (trajfm.traces.model.ROLES); null if unset
     "agent": pl.String(),
     "tool_name": pl.String(),
     "tool_input": pl.String(),

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from trajfm.errors import TraceLoadError
-from trajfm.traces.model import Step, Trace
+from trajfm.traces.model import Step, Trace, default_role
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +90,7 @@ class StepBuilder:
             index=index,
             kind=kind,
             content=content,
-            role=role,
+            role=role or default_role(kind, agent),
             step_id=sid,
             agent=agent,
             tool_name=tool_name,

@@ -35,7 +35,7 @@ import orjson
 from trajfm.errors import TraceLoadError
 from trajfm.traces import detect as _detect
 from trajfm.traces._common import Source, strip_trailing_commas
-from trajfm.traces.format import WEAK_FIT
+from trajfm.traces.format import MIN_FIT, WEAK_FIT
 from trajfm.traces.model import Trace
 from trajfm.traces.quality import annotate
 
@@ -274,6 +274,10 @@ def _load_forced(name: str, doc: Any, source: Source, out: FileOutcome) -> None:
     """A document the user forced into a format: refused as misread when it does not fit at all."""
     fit, misread = _detect.forced_misread(name, doc)
     if misread is not None:
+        note = _detect.non_trace_note(doc) if fit < MIN_FIT else None
+        if note is not None:  # a label file beside the traces is skipped, forced format or not
+            out.skipped = SkippedFile(source.path, f"{note}, not a trace")
+            return
         out.failures.append(LoadFailure(source.path, misread, source.record))
         return
     _load_as(name, doc, source, out, fit=fit)
@@ -356,6 +360,13 @@ def _unknown_reason(doc: Any, det: _detect.Detection | None = None) -> str:
     return f"unknown format ({shape}{closest}); if it is a trace, name its format with --format ({names})"
 
 
+def _fits(doc: Any, forced: str | None) -> bool:
+    """Whether some format (or the forced one) fits the document at all."""
+    if forced is None:
+        return _detect.detect(doc) is not None
+    return _detect.get(forced).score(doc) >= MIN_FIT
+
+
 def _jsonl_records(lines: Iterable[bytes], source: Source, out: FileOutcome) -> Iterator[tuple[int, Any]]:
     """Decoded JSONL records with their 0-based line numbers; bad lines become failures as they are met."""
     for n, line in enumerate(lines):
@@ -392,7 +403,7 @@ def _parse_jsonl(
                 _load_as(det.name or part_of, docs, source, out, fit=det.score, note=det.note)
             return
         records = iter(rest)
-    elif forced is None and _detect.detect(doc0) is None:
+    elif not _fits(doc0, forced):
         note = _detect.non_trace_note(doc0)
         if note is not None:
             out.skipped = SkippedFile(source.path, f"JSON lines of {note}, not a trace")

@@ -56,8 +56,10 @@ _KIND_ROLE = {
 }
 
 
-def default_role(kind: str) -> str:
-    """The role a step of `kind` plays unless its source says otherwise."""
+def default_role(kind: str, agent: str | None = None) -> str:
+    """The role a step of `kind` (spoken by `agent`) plays unless its source says otherwise."""
+    if kind == "message" and agent is not None and agent.strip().lower() in ("user", "human"):
+        return "user"
     return _KIND_ROLE.get(kind, "agent")
 
 
@@ -79,13 +81,13 @@ class Step:
     start_time: float | None = None
     end_time: float | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    # One of ROLES. Every loader sets it (StepBuilder fills `default_role` when a loader has nothing better);
+    # a Step built by hand may leave it empty, and readers then fall back to the kind (`default_role`).
     role: str = ""
 
     def __post_init__(self) -> None:
         if not self.step_id:
             self.step_id = str(self.position)
-        if not self.role:
-            self.role = default_role(self.kind)
 
 
 @dataclass(slots=True)
@@ -151,7 +153,9 @@ def is_empty_step(step: Step) -> bool:
 
 def is_tool_call(step: Step) -> bool:
     """A step that calls a tool (an action or tool call naming one, or a tool span)."""
-    return bool(step.tool_name) and (step.kind in ("action", "tool_call") or (step.kind == "span" and step.role == "tool"))
+    if not step.tool_name:
+        return False
+    return step.kind in ("action", "tool_call") or (step.kind == "span" and step.role == "tool")
 
 
 def _json_or_none(d: dict[str, Any]) -> str | None:
@@ -198,7 +202,7 @@ def traces_to_frames(traces: list[Trace]) -> tuple[pl.DataFrame, pl.DataFrame]:
             step_rows["parent_id"].append(s.parent_id)
             step_rows["depth"].append(s.depth)
             step_rows["kind"].append(s.kind)
-            step_rows["role"].append(s.role)
+            step_rows["role"].append(s.role or None)  # loaders always set it; a hand-built step may not
             step_rows["agent"].append(s.agent)
             step_rows["tool_name"].append(s.tool_name)
             step_rows["tool_input"].append(s.tool_input)

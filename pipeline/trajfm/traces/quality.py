@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from trajfm.traces.model import Trace, is_empty_step, is_tool_call
+from trajfm.traces.model import Trace, default_role, is_empty_step, is_tool_call
 
 if TYPE_CHECKING:
     from trajfm.traces.format import Format
@@ -29,7 +29,7 @@ def warnings_for(trace: Trace, fmt: Format) -> list[str]:
     empty = sum(1 for s in trace.steps if is_empty_step(s))
     if n and empty * 2 > n:
         out.append(f"most steps empty ({empty} of {n})")
-    if n and not any(s.role == "agent" for s in trace.steps):
+    if n and not any((s.role or default_role(s.kind, s.agent)) == "agent" for s in trace.steps):
         out.append("no agent step")
     if fmt.expects_final_answer(trace) and not (trace.final_answer and trace.final_answer.strip()):
         out.append("no final answer")
