@@ -115,6 +115,11 @@ def require_dict(value: Any, what: str, source: Source) -> dict[str, Any]:
     return value
 
 
+def as_dict(value: Any) -> dict[str, Any]:
+    """`value` when it is a JSON object, else an empty one (for optional blocks such as `info`)."""
+    return value if isinstance(value, dict) else {}
+
+
 def require_list(value: Any, what: str, source: Source) -> list[Any]:
     if not isinstance(value, list):
         raise source.error(f"{what} should be a JSON list, found {type_name(value)}")

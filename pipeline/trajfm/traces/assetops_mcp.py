@@ -30,6 +30,7 @@ from typing import Any
 from trajfm.traces._common import (
     Source,
     StepBuilder,
+    as_dict,
     dumps,
     finish_trace,
     opt_bool,
@@ -50,7 +51,7 @@ _TOOLS_STEP = ("turn", "role", "content")
 
 
 def _identity(doc: dict[str, Any], form: str) -> dict[str, Any]:
-    meta = doc.get("runner_meta") if isinstance(doc.get("runner_meta"), dict) else {}
+    meta = as_dict(doc.get("runner_meta"))
     model = opt_str(doc.get("model")) or opt_str(meta.get("model_id")) or opt_str(meta.get("model"))
     runner = opt_str(doc.get("runner")) or form
     return {"model": model, "framework": f"AssetOpsBench {runner}", "run_id": opt_str(doc.get("run_id")),

@@ -89,7 +89,7 @@ def key_fit(doc: dict[str, Any], keys: Sequence[str]) -> float:
     return present / len(keys)
 
 
-_EMPTY = (None, "", [], {})
+_EMPTY: tuple[Any, ...] = (None, "", [], {})
 
 
 def item_fit(items: list[Any], keys: Sequence[str], *, sample: int = 3, content: Sequence[str] = ()) -> float:

@@ -23,6 +23,7 @@ from typing import Any
 from trajfm.traces._common import (
     Source,
     StepBuilder,
+    as_dict,
     dumps,
     finish_trace,
     opt_str,
@@ -58,7 +59,8 @@ def score(doc: Any) -> float:
 def _message_text(msg: Any) -> tuple[str, str]:
     """(role, text) of a LangChain message in any of its serialized forms."""
     if isinstance(msg, dict):
-        kwargs = msg.get("kwargs") if isinstance(msg.get("kwargs"), dict) else msg
+        inner = msg.get("kwargs")
+        kwargs = inner if isinstance(inner, dict) else msg
         role = opt_str(kwargs.get("type")) or opt_str(msg.get("type")) or opt_str(kwargs.get("role")) or ""
         ids = msg.get("id")
         if not role and isinstance(ids, list) and ids:
@@ -93,8 +95,9 @@ def _output_text(outputs: Any) -> tuple[str, list[dict[str, Any]]]:
         first = gens[0][0] if isinstance(gens[0], list) and gens[0] else gens[0]
         if isinstance(first, dict):
             msg = first.get("message")
-            kwargs = msg.get("kwargs") if isinstance(msg, dict) and isinstance(msg.get("kwargs"), dict) else {}
-            calls = kwargs.get("tool_calls") if isinstance(kwargs.get("tool_calls"), list) else []
+            kwargs = as_dict(msg.get("kwargs")) if isinstance(msg, dict) else {}
+            raw_calls = kwargs.get("tool_calls")
+            calls = raw_calls if isinstance(raw_calls, list) else []
             text = to_text(first.get("text")) or to_text(kwargs.get("content"))
             return text, [c for c in calls if isinstance(c, dict)]
     for key in _OUT_KEYS:
@@ -107,9 +110,9 @@ def _output_text(outputs: Any) -> tuple[str, list[dict[str, Any]]]:
 
 
 def _model(run: dict[str, Any]) -> str | None:
-    extra = run.get("extra") if isinstance(run.get("extra"), dict) else {}
-    meta = extra.get("metadata") if isinstance(extra.get("metadata"), dict) else {}
-    params = extra.get("invocation_params") if isinstance(extra.get("invocation_params"), dict) else {}
+    extra = as_dict(run.get("extra"))
+    meta = as_dict(extra.get("metadata"))
+    params = as_dict(extra.get("invocation_params"))
     return opt_str(meta.get("ls_model_name")) or opt_str(params.get("model")) or opt_str(params.get("model_name"))
 
 
@@ -215,8 +218,8 @@ def _build(runs: list[tuple[dict[str, Any], str | None, int]], source: Source, r
                     parent_id=parent if parent in ids else None, depth=depth_of(rid), start_time=start,
                     end_time=_time(run.get("end_time")), meta=meta)  # fmt: skip
     final, _ = _output_text(root.get("outputs"))
-    extra = root.get("extra") if isinstance(root.get("extra"), dict) else {}
-    md = extra.get("metadata") if isinstance(extra.get("metadata"), dict) else {}
+    extra = as_dict(root.get("extra"))
+    md = as_dict(extra.get("metadata"))
     meta = {"root_run": opt_str(root.get("name")) or ""}
     provider = opt_str(md.get("ls_provider"))
     if provider:

@@ -30,6 +30,7 @@ from typing import Any
 from trajfm.traces._common import (
     Source,
     StepBuilder,
+    as_dict,
     dumps,
     finish_trace,
     opt_bool,
@@ -108,8 +109,8 @@ def _add_event(builder: StepBuilder, ev: dict[str, Any], pos: int, state: dict[s
     idx = pos if idx is None else idx
     sid = f"e{idx}" if opt_int(ev.get("id")) is not None else f"p{pos}"
     source = (opt_str(ev.get("source")) or "").lower()
-    args = ev.get("args") if isinstance(ev.get("args"), dict) else {}
-    extras = ev.get("extras") if isinstance(ev.get("extras"), dict) else {}
+    args = as_dict(ev.get("args"))
+    extras = as_dict(ev.get("extras"))
     meta: dict[str, Any] = {"source": source} if source else {}
     if ev.get("cause") is not None:
         meta["cause"] = ev.get("cause")
@@ -197,8 +198,8 @@ def _build(history: list[Any], record: dict[str, Any], source: Source) -> Trace:
     final = state.get("final") or next(
         (s.content for s in reversed(builder.steps) if s.role == "agent" and s.kind == "message" and s.content), None
     )
-    metadata = record.get("metadata") if isinstance(record.get("metadata"), dict) else {}
-    llm = metadata.get("llm_config") if isinstance(metadata.get("llm_config"), dict) else {}
+    metadata = as_dict(record.get("metadata"))
+    llm = as_dict(metadata.get("llm_config"))
     agent_class = opt_str(metadata.get("agent_class"))
     test_result = record.get("test_result")
     resolved: bool | None = None

@@ -28,6 +28,7 @@ from typing import Any
 from trajfm.traces._common import (
     Source,
     StepBuilder,
+    as_dict,
     finish_trace,
     loads_maybe,
     opt_str,
@@ -101,7 +102,7 @@ def _task(doc: dict[str, Any]) -> str | None:
 
 def parse(doc: Any, source: Source) -> list[Trace]:
     doc = require_dict(doc, "a SWE-agent trajectory", source)
-    info = doc.get("info") if isinstance(doc.get("info"), dict) else {}
+    info = as_dict(doc.get("info"))
     history = doc.get("history")
     history = history if isinstance(history, list) else []
     traj = doc.get("trajectory")
@@ -197,7 +198,8 @@ def _history_steps(builder: StepBuilder, history: list[Any], source: Source) -> 
             tool_name, tool_input = None, action.strip() or None
             calls = item.get("tool_calls")
             if isinstance(calls, list) and calls and isinstance(calls[0], dict):
-                fn = calls[0].get("function") if isinstance(calls[0].get("function"), dict) else calls[0]
+                function = calls[0].get("function")
+                fn = function if isinstance(function, dict) else calls[0]
                 tool_name = opt_str(fn.get("name"))
                 args = fn.get("arguments")
                 tool_input = to_text(args) if args is not None else tool_input

@@ -29,6 +29,7 @@ from typing import Any
 from trajfm.traces._common import (
     Source,
     StepBuilder,
+    as_dict,
     finish_trace,
     opt_float,
     opt_int,
@@ -75,7 +76,7 @@ def parse(doc: Any, source: Source) -> list[Trace]:
     sims = require_list(doc.get("simulations"), "'simulations'", source)
     if not sims:
         raise source.error("empty trajectory: 'simulations' is empty")
-    info = doc.get("info") if isinstance(doc.get("info"), dict) else {}
+    info = as_dict(doc.get("info"))
     tasks: dict[str, dict[str, Any]] = {}
     for task in doc.get("tasks") or []:
         if isinstance(task, dict) and opt_str(task.get("id")) is not None:
@@ -93,9 +94,9 @@ def _simulation(
 ) -> Trace:
     sim = require_dict(sim, "a tau2-bench simulation", source)
     messages = require_list(sim.get("messages"), "'messages'", source)
-    env = info.get("environment_info") if isinstance(info.get("environment_info"), dict) else {}
-    agent_info = info.get("agent_info") if isinstance(info.get("agent_info"), dict) else {}
-    user_info = info.get("user_info") if isinstance(info.get("user_info"), dict) else {}
+    env = as_dict(info.get("environment_info"))
+    agent_info = as_dict(info.get("agent_info"))
+    user_info = as_dict(info.get("user_info"))
     builder = StepBuilder()
     policy = to_text(sim.get("policy", env.get("policy")))
     if policy.strip():
@@ -113,7 +114,7 @@ def _simulation(
         (s.content for s in reversed(builder.steps) if s.role == "agent" and s.kind == "message" and s.content),
         None,
     )
-    reward_info = sim.get("reward_info") if isinstance(sim.get("reward_info"), dict) else {}
+    reward_info = as_dict(sim.get("reward_info"))
     reward = opt_float(reward_info.get("reward"))
     termination = opt_str(sim.get("termination_reason"))
     outcome_parts = []
