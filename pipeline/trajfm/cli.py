@@ -293,6 +293,16 @@ def _print_extract(result: ExtractResult, out: Path) -> None:
             highlight=False,
             soft_wrap=True,
         )
+    if result.set_aside:
+        from trajfm.judges.quality import REASONS
+
+        why = "; ".join(f"{n} {REASONS.get(r, r)}" for r, n in result.set_aside.items())
+        err_console.print(
+            f"[yellow]{result.n_set_aside} replies set aside[/] as degenerate ({why}): kept in diagnoses.parquet "
+            "(judge_quality), not counted as findings",
+            highlight=False,
+            soft_wrap=True,
+        )
     if result.removed_stale:
         err_console.print(
             f"removed {', '.join(result.removed_stale)}: made from the earlier novel modes; run `trajfm cluster "

@@ -7,6 +7,9 @@ Contract of `run_extract(inputs, out, *, judge="rules", ...) -> ExtractResult`:
 - Judges through the registry (`get_judge(judge, model=..., base_url=..., samples=...)`: options left at None are
   "not given", so the same code drives any judge) and `trajfm.judges.runner.run_judge`, which owns retries,
   concurrency, rate limits and the reply cache (RUN/cache/, used for judges that make calls).
+- Every ok reply is assessed for degeneracy (`trajfm.judges.quality`: all modes detected, one quote repeated
+  everywhere, the prompt's own placeholder wording); diagnoses.judge_quality holds "ok" or the reasons, and a
+  set-aside reply gets no mode or novel rows (its detections are not findings). The manifest counts them.
 - `evidence_verified` is computed here, for every judge alike, with `trajfm.judges.evidence.verify_evidence`:
   a detected mode's quote counts as verified only when it occurs in the trace's own text.
 - Writes traces.parquet and steps.parquet before judging (they do not depend on the judge), then
@@ -40,6 +43,7 @@ import polars as pl
 from trajfm.errors import JudgeError, RunFolderError, SchemaError, TraceLoadError, UsageError
 from trajfm.judges.base import Diagnosis
 from trajfm.judges.evidence import verify_evidence
+from trajfm.judges.quality import assess, is_set_aside, quality_label, set_aside_counts
 from trajfm.runfolder import RunFolder, file_sha256
 from trajfm.schemas import DIAGNOSES_SCHEMA, MODES_SCHEMA, NOVEL_MODES_SCHEMA
 from trajfm.taxonomy import Taxonomy, load_taxonomy
@@ -71,6 +75,8 @@ class ExtractResult:
     removed_stale: list[str] = field(
         default_factory=list
     )  # stage-2 tables dropped because novel modes changed
+    n_set_aside: int = 0  # ok replies set aside as degenerate (trajfm.judges.quality)
+    set_aside: dict[str, int] = field(default_factory=dict)  # reason -> replies
 
 
 def _judge_options(
@@ -127,8 +133,9 @@ def diagnosis_frames(
         drows["calls"].append(d.calls)
         drows["cached"].append(d.cached)
         drows["raw_reply"].append(d.raw_reply if d.status == "parse_error" else None)
-        if d.status != "ok":
-            continue
+        drows["judge_quality"].append(d.judge_quality if d.status == "ok" else None)
+        if d.status != "ok" or is_set_aside(d.judge_quality):
+            continue  # nothing trustworthy is known: no mode or novel rows (a set-aside reply is no finding)
         by_id = {m.mode_id: m for m in d.modes}
         for mode in taxonomy.modes:
             m = by_id.get(mode.id)
@@ -162,6 +169,24 @@ def diagnosis_frames(
         pl.DataFrame(mrows, schema=MODES_SCHEMA),
         pl.DataFrame(nrows, schema=NOVEL_MODES_SCHEMA),
     )
+
+
+def assess_replies(
+    judge: Any, diagnoses: list[Diagnosis], by_id: dict[str, Trace], taxonomy: Taxonomy
+) -> dict[str, int]:
+    """Set `judge_quality` on every ok diagnosis (`trajfm.judges.quality`); return how many replies were set
+    aside for each reason. The prompt-wording check needs the judge's prompt (`prompt_text(taxonomy)`, judges
+    that send one); judges without a prompt get the other checks."""
+    prompt_fn = getattr(judge, "prompt_text", None)
+    prompt = prompt_fn(taxonomy) if callable(prompt_fn) else ""
+    for d in diagnoses:
+        if d.status != "ok":
+            d.judge_quality = None
+            continue
+        trace = by_id.get(d.trace_id)
+        reasons = assess(d, taxonomy, trace_text=trace.text() if trace else "", prompt_text=prompt)
+        d.judge_quality = quality_label(reasons)
+    return set_aside_counts(d.judge_quality for d in diagnoses)
 
 
 def _cacheable(judge: Any) -> bool:
@@ -352,6 +377,7 @@ def run_extract(
         if d.status == "ok":
             unverified += verify_diagnosis(d, by_id[d.trace_id])
     seconds["verify_evidence"] = round(time.perf_counter() - t0, 3)
+    set_aside = assess_replies(the_judge, diagnoses, by_id, tax)
 
     t0 = time.perf_counter()
     diag_df, modes_df, novel_df = diagnosis_frames(diagnoses, tax)
@@ -397,6 +423,9 @@ def run_extract(
                 "modes_detected": detected,
                 "evidence_unverified": unverified,
                 "novel_modes": novel_df.height,
+                # Degenerate replies (trajfm.judges.quality): kept in diagnoses, not counted as findings.
+                "replies_set_aside": sum(is_set_aside(d.judge_quality) for d in diagnoses),
+                "set_aside_reasons": set_aside,
             },
             "load_failures": failures[:MAX_LISTED_FAILURES],
             "removed_stale": removed_stale,
@@ -416,4 +445,5 @@ def run_extract(
         run=run, traces=len(traces), statuses=statuses, load_failures=failures, skipped_files=len(loaded.skipped),
         detected=detected, novel=novel_df.height, unverified=unverified, cache_hits=stats.cached, calls=stats.calls,
         seconds=seconds, errors=errors, removed_stale=removed_stale,
+        n_set_aside=sum(is_set_aside(d.judge_quality) for d in diagnoses), set_aside=set_aside,
     )  # fmt: skip

@@ -11,7 +11,7 @@ import polars as pl
 
 from trajfm.errors import SchemaError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: diagnoses.judge_quality
 
 # --- stage 1: extract ------------------------------------------------------------------------------------------
 TRACES_SCHEMA: dict[str, pl.DataType] = {
@@ -70,6 +70,8 @@ DIAGNOSES_SCHEMA: dict[str, pl.DataType] = {
     "calls": pl.Int64(),
     "cached": pl.Boolean(),
     "raw_reply": pl.String(),  # kept only when the reply could not be parsed
+    # "ok", or the reasons a reply was set aside as degenerate (trajfm.judges.quality); null unless status is ok
+    "judge_quality": pl.String(),
 }
 DIAGNOSIS_STATUSES = ("ok", "parse_error", "backend_error", "skipped")
 

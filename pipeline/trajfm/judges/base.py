@@ -65,6 +65,8 @@ class Diagnosis:
     calls: int = 0
     cached: bool = False
     raw_reply: str | None = None
+    # Set by extract (`trajfm.judges.quality`): "ok", or the reasons a degenerate reply was set aside.
+    judge_quality: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

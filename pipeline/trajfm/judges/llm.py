@@ -40,7 +40,7 @@ from trajfm.errors import BackendError, JudgeError, ParseError
 from trajfm.judges.base import Diagnosis, ModeFinding, NovelMode
 from trajfm.judges.combine import merge_chunks, vote_samples
 from trajfm.judges.evidence import verify_evidence
-from trajfm.judges.prompt import PROMPT_VERSION, build_messages, reply_json_schema
+from trajfm.judges.prompt import PROMPT_VERSION, build_messages, reply_json_schema, system_message
 from trajfm.judges.render import (
     DEFAULT_BUDGET_CHARS,
     DEFAULT_MIN_STEP_CHARS,
@@ -489,6 +489,11 @@ class LLMJudge:
         if reply.dropped_novel:
             d.extra["novel_dropped"] = reply.dropped_novel
         return d
+
+
+    def prompt_text(self, taxonomy: Taxonomy) -> str:
+        """The instructions every call sends (for `trajfm.judges.quality`: replies that copy its wording)."""
+        return system_message(taxonomy)
 
 
 def make_llm_judge(**options: Any) -> LLMJudge:
