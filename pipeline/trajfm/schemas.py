@@ -72,6 +72,9 @@ DIAGNOSES_SCHEMA: dict[str, pl.DataType] = {
     "calls": pl.Int64(),
     "cached": pl.Boolean(),
     "raw_reply": pl.String(),  # kept only when the reply could not be parsed
+    # What had to be normalised or repaired to use the judge's reply (short codes, trajfm.judges.reply and
+    # trajfm.judges.attempts), e.g. ["id_prefixed", "repair_turn"]; empty for judges that send no replies.
+    "reply_repairs": pl.List(pl.String()),
     # "ok", or the reasons a reply was set aside as degenerate (trajfm.judges.quality); null unless status is ok
     "judge_quality": pl.String(),
 }
@@ -82,10 +85,11 @@ MODES_SCHEMA: dict[str, pl.DataType] = {
     "mode_id": pl.String(),
     "mode_name": pl.String(),
     "category": pl.String(),
-    "detected": pl.Boolean(),  # null: the judge did not check this mode ("not checked")
+    "detected": pl.Boolean(),  # null: not checked by the judge (no rule for it) or not reported (an LLM reply left it out)
     "steps": pl.List(pl.Int64()),
     "evidence": pl.String(),
     "evidence_verified": pl.Boolean(),
+    "evidence_step": pl.Int64(),  # the step the evidence quote was found in (null: not found or not a step)
     "rationale": pl.String(),
     "confidence": pl.Float64(),
 }
