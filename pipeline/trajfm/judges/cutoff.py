@@ -23,11 +23,20 @@ Contract:
   characters) for re-rendering the trace in smaller chunks: sized from the server's numbers when it gave them
   (the fixed instructions included), else half the current one; None when it cannot get smaller than
   `min_chars` (the trace cannot be made to fit: the failure is then final and says so).
+- `CutOffRepair(ceiling)` plugs the cut-off handling into the judge's attempt loop (`trajfm.judges.attempts`),
+  recorded as the repair code `truncated`; `UnlessCutOff(policy)` keeps the generic repair turn away from
+  cut-off replies. A cut-off that no request change can fix ends the attempt as a ParseError that the runner does
+  not retry (the same request would be cut off again).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+
+from trajfm.errors import ParseError
+from trajfm.judges.attempts import TRUNCATION_CODE, AttemptPolicy, NextRequest, Turn
+from trajfm.judges.client import ChatRequest
 
 COMPACT_MARKER = "compact form"
 ECHO_CHARS = 1500
@@ -127,3 +136,46 @@ def smaller_budget(
     else:
         new = budget_chars // 2
     return new if new >= min_chars else None
+
+
+class CutOffRepair:
+    """An attempt policy (`trajfm.judges.attempts`): after a reply cut off at the token limit
+    (`finish_reason: "length"`), send `compact_request(...)` (code `TRUNCATION_CODE`); None when nothing is left
+    to change. `cut_offs` counts the cut-off replies seen (for the manifest)."""
+
+    def __init__(self, ceiling: int | None) -> None:
+        self.ceiling = ceiling
+        self.cut_offs = 0
+
+    def next_request(self, turns: Sequence[Turn]) -> NextRequest | None:
+        last = turns[-1]
+        if not _cut_off(last):
+            return None
+        assert last.reply is not None  # _cut_off checked it
+        self.cut_offs += 1
+        compact = any(t.request.reason == TRUNCATION_CODE for t in turns)
+        base = last.request.messages if compact else turns[0].request.messages
+        budget = last.request.max_tokens or 0
+        nxt = compact_request(base, last.reply.text, budget, self.ceiling, already_compact=compact)
+        if nxt is None:
+            return None
+        messages, max_tokens = nxt
+        request = ChatRequest(messages, max_tokens, dict(last.request.params), reason=TRUNCATION_CODE)
+        return NextRequest(request, TRUNCATION_CODE)
+
+
+class UnlessCutOff:
+    """Wrap a policy so it does not answer a cut-off reply (a generic repair turn would echo the whole cut-off
+    reply back and ask for the same thing; `CutOffRepair` decides those)."""
+
+    def __init__(self, policy: AttemptPolicy) -> None:
+        self.policy = policy
+
+    def next_request(self, turns: Sequence[Turn]) -> NextRequest | None:
+        return None if _cut_off(turns[-1]) else self.policy.next_request(turns)
+
+
+def _cut_off(turn: Turn) -> bool:
+    return (
+        isinstance(turn.error, ParseError) and turn.reply is not None and turn.reply.finish_reason == "length"
+    )

@@ -19,13 +19,20 @@ Contract of `StructuredOutput(requested)`:
 - `accepted(mode)` records that a reply came back for `mode` (the negotiated mode is then confirmed).
 - `manifest()` says what was requested, what is used, what was refused (status and the first words of the
   endpoint's message) and whether a reply confirmed it: recorded in manifest.json by the judge.
+- `NegotiationPolicy(state, schema)` plugs it into the judge's attempt loop (`trajfm.judges.attempts`): a
+  refused request is followed at once, in the same attempt, by the same request in the next mode (code
+  `structured_output_negotiated`); the client raises 422/500 refusals as `RequestRejected` too.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from trajfm.judges.attempts import NextRequest, Turn
+from trajfm.judges.client import ChatRequest, RequestRejected
 
 MODES = ("json_schema", "json_object", "text")
 REQUESTS = {"auto": MODES, "json_schema": ("json_schema",), "off": ("text",)}
@@ -119,3 +126,32 @@ class StructuredOutput:
             "refusals": list(self.refusals),
             "confirmed_by_a_reply": self.confirmed,
         }
+
+
+NEGOTIATED_CODE = "structured_output_negotiated"
+
+
+class NegotiationPolicy:
+    """An attempt policy (`trajfm.judges.attempts`): after the endpoint refused the `response_format` of a
+    request, send the same request with the next mode (`StructuredOutput.refused`); None when the rejection is
+    not such a refusal or nothing is left to try (the rejection is then final: never sent again as it was)."""
+
+    def __init__(self, state: StructuredOutput, schema: dict[str, Any]) -> None:
+        self.state = state
+        self.schema = schema
+
+    def next_request(self, turns: Sequence[Turn]) -> NextRequest | None:
+        last = turns[-1]
+        if not isinstance(last.error, RequestRejected):
+            return None
+        fmt = last.request.params.get("response_format")
+        if not isinstance(fmt, dict):
+            return None
+        if not self.state.refused(str(fmt.get("type")), last.error.status, last.error.body):
+            return None
+        params = {k: v for k, v in last.request.params.items() if k != "response_format"}
+        new = self.state.response_format(self.schema)
+        if new is not None:
+            params["response_format"] = new
+        request = ChatRequest(last.request.messages, last.request.max_tokens, params, reason=NEGOTIATED_CODE)
+        return NextRequest(request, NEGOTIATED_CODE)
