@@ -495,12 +495,11 @@ def test_faults_end_ok_or_recorded_and_a_rerun_completes_the_rest_without_repeat
 _RUN_SCRIPT = textwrap.dedent(
     """
     import sys
-    import polars as pl
     from trajfm.judges.cache import JudgeCache
     from trajfm.judges.llm import LLMJudge
     from trajfm.judges.runner import RunStats, run_judge
     from trajfm.runfolder import RunFolder
-    from trajfm.schemas import DIAGNOSES_SCHEMA
+    from trajfm.extract import diagnosis_frames
     from trajfm.taxonomy import load_taxonomy
     from trajfm.testing import synthetic_traces
 
@@ -509,8 +508,7 @@ _RUN_SCRIPT = textwrap.dedent(
     stats = RunStats()
     out = run_judge(LLMJudge("trajfm-test", base_url=url), synthetic_traces(n, seed=2), load_taxonomy("mast"),
                     concurrency=4, cache=JudgeCache.in_run(run.root), stats=stats, progress=False)
-    rows = {c: [getattr(d, c) for d in out] for c in DIAGNOSES_SCHEMA}
-    run.write_table("diagnoses", pl.DataFrame(rows, schema=DIAGNOSES_SCHEMA))
+    run.write_table("diagnoses", diagnosis_frames(out, load_taxonomy("mast"))[0])
     print(f"cache hits: {stats.cached} calls: {stats.calls} ok: {stats.ok}", flush=True)
     """
 )

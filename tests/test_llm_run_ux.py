@@ -13,11 +13,10 @@ import pytest
 from typer.testing import CliRunner
 
 from trajfm.cli import app
-from trajfm.judges.llm import LLMJudge
-from trajfm.judges.runner import PlainProgress, RunStats, run_judge
+from trajfm.judges.runner import PlainProgress, RunStats
 from trajfm.sampling import stratified_sample
 from trajfm.taxonomy import load_taxonomy
-from trajfm.testing import EndpointConfig, LocalEndpoint, synthetic_traces
+from trajfm.testing import EndpointConfig, LocalEndpoint
 from trajfm.traces.model import Trace
 
 TAX = load_taxonomy("mast")
@@ -105,19 +104,31 @@ def test_progress_lines_without_a_terminal_show_counts_and_retries() -> None:
     )
 
 
-def test_a_run_without_a_terminal_prints_progress_lines_with_its_retries(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    traces = synthetic_traces(30, seed=4)
-    cfg = EndpointConfig(latency_ms=50, fault_rate=0.2, faults=("429", "500"), retry_after_s=0.1, seed=3)
+@pytest.mark.slow
+def test_a_long_cli_run_without_a_terminal_prints_progress_lines_with_its_retries(tmp_path: Path) -> None:
+    """`trajfm extract` as a user runs it under nohup or CI: stderr is a pipe, the run takes over 20 s."""
+    import subprocess
+    import sys
+    import time
+
+    cfg = EndpointConfig(latency_ms=700, fault_rate=0.15, faults=("429", "500"), retry_after_s=1.0, seed=3)
     with LocalEndpoint(cfg) as ep:
-        out = run_judge(LLMJudge("trajfm-test", base_url=ep.url), traces, TAX, concurrency=4, progress="lines",
-                        backoff_base=0.05, backoff_cap=0.2)  # fmt: skip
-    err = capsys.readouterr().err
-    lines = [x for x in err.splitlines() if x.startswith("judging (llm)")]
-    assert all(d.status == "ok" for d in out)
-    assert len(lines) >= 2 and lines[-1].startswith("judging (llm) 30/30")
-    assert "last retry: waiting" in err and re.search(r"retries [1-9]", lines[-1])
+        started = time.monotonic()
+        proc = subprocess.run(
+            [sys.executable, "-m", "trajfm.cli", "extract", str(CORPUS), "--out", str(tmp_path / "run"),
+             "--judge", "llm", "--model", "trajfm-test", "--base-url", ep.url, "--limit", "100",
+             "--concurrency", "4"],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        seconds = time.monotonic() - started
+        faults = sum(1 for r in ep.requests if r.fault)
+    assert proc.returncode == 0, proc.stderr
+    assert seconds >= 20 and faults > 0
+    lines = [x for x in proc.stderr.splitlines() if x.startswith("judging (llm)")]
+    assert len(lines) >= 3, proc.stderr  # every ~10 s or 5%, not only at the end
+    assert lines[-1].startswith("judging (llm) 100/100") and "ok 100" in lines[-1]
+    assert re.search(r"retries [1-9]", lines[-1]) and "last retry: waiting" in proc.stderr
+    assert "\r" not in proc.stderr and "\x1b[" not in proc.stderr  # plain lines, no terminal control codes
 
 
 def _traces_of(models: dict[str, int]) -> list[Trace]:

@@ -647,6 +647,20 @@ def run_all(
 # ---- bench ------------------------------------------------------------------------------------------------------
 
 
+def _required_key(env: str | None) -> str | None:
+    """The key a test endpoint requires, read from the environment variable `env` (None: no key required)."""
+    import os
+
+    from trajfm.errors import UsageError
+
+    if env is None:
+        return None
+    key = os.environ.get(env)
+    if not key:
+        raise UsageError(f"--require-key-env {env}: that environment variable is not set; export it first")
+    return key
+
+
 def _llm_judge_options(judge: str, redact: bool, pairs: list[str]) -> dict[str, object]:
     """Extra judge options from --redact and --judge-option (extract and run); --redact needs the LLM judge."""
     from trajfm.errors import UsageError
@@ -786,6 +800,12 @@ def serve_test_endpoint(
         "--no-structured-output",
         help="Refuse response_format json_schema with HTTP 400, like some servers.",
     ),
+    require_key_env: str | None = typer.Option(
+        None,
+        "--require-key-env",
+        help="Answer HTTP 401 unless requests carry the key held in this environment variable (e.g. "
+        "TRAJFM_API_KEY), to check a key set-up; the key never goes on the command line.",
+    ),
     deviation_rate: float = typer.Option(
         0.0,
         "--deviation-rate",
@@ -816,6 +836,7 @@ def serve_test_endpoint(
                 faults=tuple(f.strip() for f in faults.split(",") if f.strip()), retry_after_s=retry_after,
                 hang_s=hang_s, seed=seed, models=tuple(models), structured_output=not no_structured_output,
                 deviation_rate=deviation_rate,
+                api_key=_required_key(require_key_env),
             )  # fmt: skip
         except ValueError as exc:
             raise UsageError(f"serve-test-endpoint: {exc}") from exc

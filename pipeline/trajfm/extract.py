@@ -150,9 +150,7 @@ def diagnosis_frames(
             mrows["mode_id"].append(mode.id)
             mrows["mode_name"].append(mode.name)
             mrows["category"].append(mode.category)
-            if (
-                m is None or m.detected is None
-            ):  # the judge said nothing about this mode: unknown, not "false"
+            if m is None:  # the judge said nothing about this mode: unknown (null), never "false"
                 mrows["detected"].append(None)
                 mrows["steps"].append([])
                 mrows["evidence"].append(None)

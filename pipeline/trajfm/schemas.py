@@ -85,7 +85,8 @@ MODES_SCHEMA: dict[str, pl.DataType] = {
     "mode_id": pl.String(),
     "mode_name": pl.String(),
     "category": pl.String(),
-    "detected": pl.Boolean(),  # null: not checked by the judge (no rule for it) or not reported (an LLM reply left it out)
+    # null: the judge did not check this mode (rules judge: "not checked"; LLM judge: the reply left it out)
+    "detected": pl.Boolean(),
     "steps": pl.List(pl.Int64()),
     "evidence": pl.String(),
     "evidence_verified": pl.Boolean(),

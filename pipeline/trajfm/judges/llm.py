@@ -380,7 +380,9 @@ class LLMJudge:
         for m in taxonomy.modes:
             v = reply.failure_modes.get(m.id)
             if v is None:  # the reply left this mode out: not reported, never silently "not detected"
-                modes.append(ModeFinding(mode_id=m.id, detected=None, rationale="", confidence=0.0))
+                modes.append(
+                    ModeFinding(m.id, None, rationale="the judge's reply left this mode out", confidence=0.0)
+                )
                 continue
             modes.append(
                 ModeFinding(

@@ -96,7 +96,8 @@ def backoff_delay(attempt: int, retry_after: float | None, *, base: float, cap: 
 
 class PlainProgress:
     """Progress for a run without a terminal (CI, nohup, logs): one plain line to `stream` every `every_s`
-    seconds or every `every_share` of the traces, whichever comes first, and at the end. Each line says
+    seconds or every `every_share` of the traces (but not more than one a second), and at the end of a run that
+    took at least `quiet_s` seconds or printed before (a run done in a blink prints nothing). Each line says
     done/total, ok, failed, cached, calls, retries, tokens, elapsed and ETA, and the last wait and why."""
 
     def __init__(
@@ -108,7 +109,10 @@ class PlainProgress:
         every_share: float = 0.05,
         stream: TextIO | None = None,
         label: str = "judging",
+        min_gap_s: float = 1.0,
+        quiet_s: float = 2.0,
     ) -> None:
+        self.min_gap_s, self.quiet_s, self.printed = min_gap_s, quiet_s, False
         self.total, self.stats, self.label = total, stats, label
         self.every_s, self.step = every_s, max(1, int(total * every_share))
         self.stream = stream if stream is not None else sys.stderr
@@ -128,11 +132,8 @@ class PlainProgress:
 
     def _maybe_print(self) -> None:
         now = time.monotonic()
-        if (
-            self.done >= self.total
-            or now - self.last_time >= self.every_s
-            or self.done - self.last_done >= self.step
-        ):
+        since = now - self.last_time
+        if since >= self.every_s or (self.done - self.last_done >= self.step and since >= self.min_gap_s):
             self.print_line(now)
 
     def print_line(self, now: float | None = None) -> None:
@@ -151,13 +152,13 @@ class PlainProgress:
             parts.append(f"last retry: {self.last_wait}")
             self.last_wait = None
         print(", ".join(parts), file=self.stream, flush=True)
-        self.last_time, self.last_done = now, self.done
+        self.last_time, self.last_done, self.printed = now, self.done, True
 
     def __enter__(self) -> PlainProgress:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.done != self.last_done:
+        if self.done != self.last_done and (self.printed or time.monotonic() - self.started >= self.quiet_s):
             self.print_line()
 
 
