@@ -49,12 +49,14 @@ import polars as pl
 
 from trajfm.errors import JudgeError, RunFolderError, SchemaError, TraceLoadError, UsageError
 from trajfm.judges.base import Diagnosis
+from trajfm.judges.dimensions import DIMENSION_KEYS
 from trajfm.judges.evidence import verify_diagnosis as _verify_quotes
 from trajfm.judges.quality import assess, is_set_aside, quality_label, set_aside_counts
 from trajfm.runfolder import RunFolder, file_sha256
 from trajfm.schemas import DIAGNOSES_SCHEMA, MODES_SCHEMA, NOVEL_MODES_SCHEMA
 from trajfm.taxonomy import Taxonomy, load_taxonomy
 from trajfm.traces import load_traces
+from trajfm.traces.declared import corpus_declarations
 from trajfm.traces.load import collect_targets
 from trajfm.traces.model import Trace, traces_to_frames
 
@@ -141,6 +143,8 @@ def diagnosis_frames(
         drows["raw_reply"].append(d.raw_reply if d.status == "parse_error" else None)
         drows["reply_repairs"].append(list(d.extra.get("reply_repairs") or []) if d.extra else [])
         drows["judge_quality"].append(d.judge_quality if d.status == "ok" else None)
+        for key in DIMENSION_KEYS:
+            drows[key].append(d.dimensions.get(key) if d.status == "ok" else None)
         if d.status != "ok" or is_set_aside(d.judge_quality):
             continue  # nothing trustworthy is known: no mode or novel rows (a set-aside reply is no finding)
         by_id = {m.mode_id: m for m in d.modes}
@@ -470,6 +474,7 @@ def run_extract(
         "extract",
         {
             "inputs": _inputs_manifest(paths),
+            "corpus_declarations": corpus_declarations(paths),
             "options": {
                 "judge": judge,
                 "model": model,

@@ -408,6 +408,7 @@ class LLMJudge:
             root_cause_agent=reply.root_cause.agent,
             modes=modes,
             novel=novel,
+            dimensions=reply.dimensions.as_columns(),
         )
         verify_diagnosis(d, trace, [chunk])  # against what this call showed the model (after redaction)
         if reply.dropped_novel:

@@ -17,6 +17,8 @@ Contract:
   have failed, and then always; it is chosen by the scored step model of `judges.rootcause` (`choose_root_cause`),
   whose features include the rules' own evidence-based pick (`evidence_pick`). `select_root_cause` is that older
   rule with its positional fallbacks, kept for callers that want a rule without fitted weights.
+- The six scorecard dimensions come from the kinds of finding (`trajfm.judges.dimensions.rules_dimensions`);
+  clarity stays null (no rule can measure it).
 - `Diagnosis.extra["findings"]` keeps every raw finding (kind, steps, evidence, detail) for benchmarks and
   debugging. The judge makes no calls (`calls=0`), never sleeps, and reads nothing but the trace: text inside
   the trace is data, so an instruction written into a trace cannot change the verdict except through the
@@ -34,6 +36,7 @@ from trajfm.judges.detectors import FINDING_KINDS, Finding, TraceView, build_vie
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.actions import bad_tool_name
 from trajfm.judges.detectors.origin import first_error_origin, first_reply, first_state_change, stalled_from
+from trajfm.judges.dimensions import rules_dimensions
 from trajfm.judges.formats import source_outcome
 from trajfm.judges.rootcause.features import step_features
 from trajfm.judges.rootcause.model import RootCauseModel, load_model
@@ -340,6 +343,11 @@ class RulesJudge:
             source_outcome=outcome,
             modes=modes,
             novel=novel,
+            dimensions=rules_dimensions(
+                (f.kind for f in findings),
+                task_completed=completed,
+                has_tool_calls=any(s.kind in _CALL_KINDS for s in trace.steps),
+            ),
             latency_s=time.perf_counter() - started,
             calls=0,
             extra={
