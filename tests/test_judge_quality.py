@@ -169,3 +169,38 @@ def test_rules_judge_rows_get_a_quality_too(tmp_path: Path) -> None:
     run_extract([FIXTURES / "assetops"], tmp_path / "run", limit=3)
     diag = pl.read_parquet(tmp_path / "run" / "diagnoses.parquet")
     assert diag.filter(pl.col("status") == "ok")["judge_quality"].to_list() == ["ok"] * diag.height
+
+
+def test_the_report_leaves_set_aside_replies_out_of_rates_and_says_how_many_and_why(tmp_path: Path) -> None:
+    from trajfm.report import build_report
+    from trajfm.testing.endpoint import degenerate_reply, deterministic_reply
+
+    seen: list[str] = []
+
+    def reply(req: dict) -> str:  # the first trace asked about gets a degenerate reply, the others a real one
+        system, user = req["messages"][0]["content"], req["messages"][1]["content"]
+        seen.append(user)
+        return (
+            degenerate_reply(system, user, "small_model")
+            if user == seen[0]
+            else deterministic_reply(system, user)
+        )
+
+    with LocalEndpoint(EndpointConfig(reply_fn=reply)) as ep:
+        run_extract(
+            [FIXTURES / "assetops"], tmp_path / "run", judge="llm", model="trajfm-test", base_url=ep.url,
+            limit=3, concurrency=1,
+        )  # fmt: skip
+    build_report(tmp_path / "run")
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["judge_quality"]["n"] == 1 and summary["judge_quality"]["of"] == 3
+    assert [r["code"] for r in summary["judge_quality"]["reasons"]] == [
+        "all_modes_detected",
+        "repeated_quote",
+        "prompt_wording",
+    ]
+    assert summary["overview"]["n_diagnosed"] == 2  # rates are over the two usable replies
+    assert summary["overview"]["statuses"] == {"ok": 3}
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert 'id="judge-set-aside"' in html and "1 of 3 judge replies set aside" in html
+    assert "1 of 3 judge replies set aside" in (tmp_path / "run" / "summary.md").read_text()

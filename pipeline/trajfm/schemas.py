@@ -141,6 +141,8 @@ NOVEL_ASSIGNMENTS_SCHEMA: dict[str, pl.DataType] = {
 # still report and still serve as a report's --baseline.
 ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
     "diagnoses": (
+        "reply_repairs",
+        "judge_quality",  # null: made before degenerate replies were checked, counted as usable
         "root_cause_confidence",
         "source_outcome",
         "dim_task_completion",
