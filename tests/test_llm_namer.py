@@ -14,7 +14,7 @@ from trajfm.clustering.embed import FakeEmbedder
 from trajfm.clustering.fit import ClusterConfig, Item, cluster_items
 from trajfm.clustering.naming import LlmNamer, NamerError
 from trajfm.taxonomy import load_taxonomy
-from trajfm.testing import EndpointConfig, LocalEndpoint
+from trajfm.testing import EndpointConfig, Fault, LocalEndpoint
 
 SECRET = "sk-live-0123456789abcdefghijKLMN"
 WORDS = {
@@ -111,3 +111,33 @@ def test_namer_redacts_what_it_sends(tmp_path: Path) -> None:
             assert SECRET not in sent and "ops@example.com" not in sent and "[REDACTED-" in sent
         else:  # the control: without --redact the secret really is in what the namer sends
             assert SECRET in sent
+
+
+def test_cluster_stage_with_the_llm_namer_survives_faults_and_reruns_from_its_cache(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from trajfm.cli import app
+
+    corpus = Path(__file__).resolve().parents[1] / "traces" / "assetops"
+    run = tmp_path / "run"
+    cli = CliRunner()
+    res = cli.invoke(app, ["extract", str(corpus), "--out", str(run), "--limit", "300", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    # The first three requests fail for sure (one of each kind), then 10% at random.
+    cfg = EndpointConfig(reply_fn=_name_reply, fault_rate=0.1, faults=("429", "500", "malformed"), seed=1,
+                         retry_after_s=0.05, script=[Fault("429"), Fault("500"), Fault("malformed")])  # fmt: skip
+    args = ["cluster", str(run), "--namer", "llm", "--embedder", "fake", "--reducer", "none", "--llm-model",
+            "trajfm-test"]  # fmt: skip
+    with LocalEndpoint(cfg) as ep:
+        res = cli.invoke(app, [*args, "--base-url", ep.url])
+        assert res.exit_code == 0, res.output
+        first = len(ep.requests)
+        faults = sum(1 for r in ep.requests if r.fault)
+        res = cli.invoke(app, [*args, "--base-url", ep.url])
+        assert res.exit_code == 0, res.output
+        assert len(ep.requests) == first  # the re-run is served from RUN/cache/namer_cache.sqlite
+    namer = json.loads((run / "manifest.json").read_text())["stages"]["cluster"]["namer"]
+    assert namer["cache_hits"] > 0 and namer["calls"] == 0
+    assert faults >= 3 and first > faults  # faults were injected and retried through
+    clusters = pl.read_parquet(run / "clusters.parquet").filter(pl.col("cluster_id") >= 0)
+    assert clusters.height and all(n.startswith("Family of ") for n in clusters["name"])

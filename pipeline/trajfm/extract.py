@@ -227,36 +227,19 @@ def _plan(judge: Any, traces: list[Trace], taxonomy: Taxonomy, out: Path) -> dic
     return result
 
 
-def _public_url(url: str) -> str:
-    """The URL without credentials or query (safe to print)."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
 def check_endpoint(judge: Any, timeout_s: float = 10.0) -> None:
-    """Raise `JudgeError` when the judge's endpoint (`judge.base_url`) cannot be reached at all.
+    """Raise `JudgeError` when the judge's endpoint cannot be reached at all (through the judge's own client:
+    `check_endpoint()`, one GET /models).
 
-    Any HTTP answer counts as reachable (even 401/404: those are per-request errors the judge records); only a
-    refused connection, a connect timeout, or a URL that is not http(s) fails here. Judges without a `base_url`
-    make no calls and pass."""
-    base_url = getattr(judge, "base_url", None)
-    if not isinstance(base_url, str) or not hasattr(judge, "adiagnose"):
+    Any HTTP answer counts as reachable (even 401/404: those are per-request errors the judge records; the dry
+    run reports them); only a refused connection, a connect timeout, or a URL that is not http(s) fails here.
+    Judges that make no calls pass."""
+    check = getattr(judge, "check_endpoint", None)
+    if not callable(check):
         return
-    import httpx
-
-    url = _public_url(base_url)
-    try:
-        httpx.get(f"{base_url.rstrip('/')}/models", timeout=timeout_s)
-    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-        raise JudgeError(
-            f"nothing answers at --base-url {url} ({type(exc).__name__}: {exc}); start the endpoint or fix the "
-            "URL (it should end in /v1, e.g. http://127.0.0.1:8000/v1). Nothing was judged"
-        ) from exc
-    except httpx.HTTPError:
-        return  # it answered something (or timed out reading): the judge's own retries handle the rest
+    found = check()
+    if not found.reachable:
+        raise JudgeError(f"{found.problem}. Nothing was judged")
 
 
 def _endpoint_line(found: Any) -> str:

@@ -95,15 +95,6 @@ class JudgeReply(BaseModel):
     repairs: list[str] = Field(default_factory=list)
 
 
-def _dimensions(raw: Any) -> DimensionVerdicts:
-    """The scorecard dimensions of a reply: a true/false verdict per key (with or without the `dim_` prefix);
-    anything else, or a reply without them (an older prompt's), is "not assessed"."""
-    if not isinstance(raw, dict):
-        return DimensionVerdicts()
-    values = {k: raw.get(k, raw.get(f"dim_{k}")) for k in DimensionVerdicts.model_fields}
-    return DimensionVerdicts(**{k: v if isinstance(v, bool) else None for k, v in values.items()})
-
-
 def extract_json_object(text: str) -> tuple[dict[str, Any], list[str]]:
     """The JSON object in a reply (the whole text, a fenced block, or the outermost {...}), repaired if needed,
     with the repair codes that applied."""
@@ -250,6 +241,20 @@ def _mode_entries(raw: Any, repairs: set[str]) -> list[tuple[str, Any]] | None:
     return None
 
 
+def _dimensions(raw: Any, repairs: set[str]) -> DimensionVerdicts:
+    """The scorecard verdicts, keyed with or without the `dim_` prefix, booleans possibly written as text; an
+    unreadable one is not assessed (None)."""
+    if not isinstance(raw, dict):
+        return DimensionVerdicts()
+    fields = set(DimensionVerdicts.model_fields)
+    values: dict[str, bool | None] = {}
+    for key, value in raw.items():
+        name = str(key).strip().casefold().removeprefix("dim_").replace(" ", "_")
+        if name in fields and value is not None:
+            values[name] = _as_bool(value, repairs)
+    return DimensionVerdicts(**values)
+
+
 def parse_reply(text: str, taxonomy: Taxonomy, valid_steps: set[int]) -> JudgeReply:
     """Normalise and validate one reply (see the module docstring)."""
     obj, codes = extract_json_object(text)
@@ -359,12 +364,12 @@ def parse_reply(text: str, taxonomy: Taxonomy, valid_steps: set[int]) -> JudgeRe
         root_step = None
 
     return JudgeReply(
+        dimensions=_dimensions(obj.get("dimensions"), repairs),
         summary=summary,
         task_completed=task_completed,
         failure_modes=failure_modes,
         novel_failure_modes=novel[:MAX_NOVEL],
         root_cause=RootCause(step=root_step, agent=root_agent),
-        dimensions=_dimensions(obj.get("dimensions")),
         not_reported=not_reported,
         steps_missing=steps_missing,
         dropped_steps=sorted(dropped),

@@ -32,6 +32,7 @@ from typing import Any
 
 from trajfm.errors import JudgeError
 from trajfm.judges.base import Diagnosis, ModeFinding, NovelMode
+from trajfm.judges.calibration import load_calibration
 from trajfm.judges.detectors import FINDING_KINDS, Finding, TraceView, build_view, run_detectors
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.actions import bad_tool_name
@@ -202,7 +203,8 @@ def _confidence(f: Finding) -> float:
     return f.confidence if f.confidence is not None else FINDING_KINDS[f.kind].confidence
 
 
-def _novel_title(family: str, group: list[Finding]) -> str:
+def _novel_title(family: str, group: list[Finding], view: TraceView) -> str:
+    family = view.vocab.family_title(family)
     # Only a well-formed tool name goes into a title: a malformed one is the finding, not a name.
     tools = [
         f.tool
@@ -248,25 +250,65 @@ class RulesJudge:
     model: str | None = None
     prompt_version = RULES_VERSION
 
-    def __init__(self, root_cause_model: str | None = None) -> None:
+    def __init__(
+        self,
+        root_cause_model: str | None = None,
+        calibration: str | None = None,
+        all_detectors: bool = False,
+    ) -> None:
         self.root_cause_path = root_cause_model
         self.root_cause = load_model(root_cause_model)
+        self.calibration = load_calibration(calibration)
+        # Kinds measured under 0.5 precision are off unless all_detectors (judges/calibration.py).
+        self.off = frozenset() if all_detectors else frozenset(self.calibration.disabled_kinds())
+        self._checked: dict[str, tuple[frozenset[str], dict[str, list[str]]]] = {}
 
     def cache_material(self) -> dict[str, Any]:
-        return {"judge": self.name, "version": RULES_VERSION, "root_cause": self.root_cause.to_dict()}
+        return {
+            "judge": self.name,
+            "version": RULES_VERSION,
+            "root_cause": self.root_cause.to_dict(),
+            "calibration": dict(sorted(self.calibration.precision.items())),
+            "off": sorted(self.off),
+        }
 
     def manifest_info(self) -> dict[str, Any]:
         return {
             "judge": self.name,
             "model": None,
             "prompt_version": RULES_VERSION,
-            "detectors": sorted(FINDING_KINDS),
+            "detectors": sorted(set(FINDING_KINDS) - self.off),
+            "detectors_off_by_default": sorted(self.off),
+            "root_cause_model": self.root_cause.source,
+            "calibration": self.calibration.source,
         }
+
+    def _confidence(self, f: Finding) -> float:
+        measured = self.calibration.confidence(f.kind)
+        return measured if measured is not None else _confidence(f)
+
+    def _checked_modes(self, tax: str) -> tuple[frozenset[str], dict[str, list[str]]]:
+        """(modes some enabled kind checks, {mode: the off kinds that alone would check it}) for a taxonomy."""
+        got = self._checked.get(tax)
+        if got is None:
+            on = {
+                m for k, spec in FINDING_KINDS.items() if k not in self.off for m in spec.modes.get(tax, ())
+            }
+            only_off: dict[str, list[str]] = {}
+            for k in sorted(self.off):
+                for m in FINDING_KINDS[k].modes.get(tax, ()):
+                    if m not in on:
+                        only_off.setdefault(m, []).append(k)
+            got = self._checked[tax] = (frozenset(on), only_off)
+        return got
 
     def diagnose(self, trace: Trace, taxonomy: Taxonomy) -> Diagnosis:
         started = time.perf_counter()
         view = build_view(trace)  # built once, read by every detector and by root-cause selection
         findings = run_detectors(trace, view=view)
+        switched_off = [f for f in findings if f.kind in self.off]
+        if switched_off:
+            findings = [f for f in findings if f.kind not in self.off]
         tax = taxonomy.name
         by_mode: dict[str, list[Finding]] = {}
         novel_groups: dict[str, list[Finding]] = {}
@@ -279,12 +321,12 @@ class RulesJudge:
             family = spec.novel_family or (None if mapped else spec.title)
             if family:
                 novel_groups.setdefault(family, []).append(f)
-        checked = {m for spec in FINDING_KINDS.values() for m in spec.modes.get(tax, ())}
+        checked, only_off = self._checked_modes(tax)
         modes: list[ModeFinding] = []
         for mode in taxonomy.modes:
             hits = by_mode.get(mode.id)
             if hits:
-                best = max(hits, key=_confidence)
+                best = max(hits, key=self._confidence)
                 modes.append(
                     ModeFinding(
                         mode_id=mode.id,
@@ -292,7 +334,7 @@ class RulesJudge:
                         steps=sorted({s for f in hits for s in f.steps}),
                         evidence=best.evidence,
                         rationale="; ".join(dict.fromkeys(f.detail for f in hits[:4])),
-                        confidence=round(max(_confidence(f) for f in hits), 3),
+                        confidence=round(max(self._confidence(f) for f in hits), 3),
                     )
                 )
             elif mode.id in checked:
@@ -300,14 +342,14 @@ class RulesJudge:
                                          confidence=UNDETECTED_CONFIDENCE))  # fmt: skip
             else:
                 # Not checked is not absent: null, so reports and counts leave it out.
-                modes.append(
-                    ModeFinding(
-                        mode.id, None, rationale="not checked: no rule checks this mode", confidence=0.0
-                    )
-                )
+                why = "no rule checks this mode"
+                if mode.id in only_off:
+                    kinds = ", ".join(f"{k} ({self.calibration.precision[k]:.2f})" for k in only_off[mode.id])
+                    why = f"its only rules are off by default, measured precision under 0.5: {kinds}"
+                modes.append(ModeFinding(mode.id, None, rationale=f"not checked: {why}", confidence=0.0))
         novel = [
             NovelMode(
-                title=_novel_title(family, group),
+                title=_novel_title(family, group, view),
                 description=_novel_description(group),
                 steps=sorted({s for f in group for s in f.steps}),
                 evidence=group[0].evidence,
@@ -352,6 +394,9 @@ class RulesJudge:
             calls=0,
             extra={
                 "completion_basis": basis,
+                "findings_off_by_default": [
+                    {"kind": f.kind, "steps": f.steps, "detail": f.detail} for f in switched_off
+                ],
                 "findings": [
                     {
                         "kind": f.kind,
@@ -368,7 +413,7 @@ class RulesJudge:
 
 
 _LLM_ONLY = ("model", "base_url", "samples", "dry_run", "temperature", "seed", "redact")
-_RULES_OPTIONS = ("root_cause_model",)
+_RULES_OPTIONS = ("root_cause_model", "calibration", "all_detectors")
 
 
 def make_rules_judge(**options: Any) -> RulesJudge:
@@ -382,4 +427,8 @@ def make_rules_judge(**options: Any) -> RulesJudge:
             f"the rules judge takes no {', '.join('--' + k.replace('_', '-') for k in given)}: it runs offline and "
             "deterministically; use --judge llm for a model-backed judge"
         )
-    return RulesJudge(root_cause_model=options.get("root_cause_model"))
+    return RulesJudge(
+        root_cause_model=options.get("root_cause_model"),
+        calibration=options.get("calibration"),
+        all_detectors=bool(options.get("all_detectors")),
+    )
