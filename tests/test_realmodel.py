@@ -77,7 +77,7 @@ def test_llm_judge_against_llama_cpp(server, tmp_path: Path) -> None:
     from trajfm.traces import load_traces
 
     run = tmp_path / "run"
-    options = {"max_tokens": MAX_TOKENS, "timeout": CALL_TIMEOUT_S}
+    options = {"max_tokens": MAX_TOKENS, "timeout_s": CALL_TIMEOUT_S}
     # The judge's own deadlines bound the run: per trace at most (1 + retries) attempts of at most the call
     # timeout each (a repair or negotiation turn is one more call inside an attempt), judged one at a time.
     bound = N_TRACES * (1 + MAX_RETRIES) * 3 * CALL_TIMEOUT_S
