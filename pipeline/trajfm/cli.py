@@ -227,6 +227,14 @@ def extract_command(
         help="Price per million input tokens: --dry-run prints the cost, the manifest records it.",
     ),
     price_out: float | None = typer.Option(None, "--price-out", help="Price per million output tokens."),
+    engine: str = typer.Option(
+        "local", "--engine", help="local (this process) | ray (a Ray cluster; tables written as shards)."
+    ),
+    address: str | None = typer.Option(
+        None,
+        "--address",
+        help="--engine ray: the cluster's address (default: RAY_ADDRESS, else a local Ray).",
+    ),
 ) -> None:
     """Stage 1: diagnose every trace against the taxonomy, with evidence, into a run folder.
 
@@ -253,6 +261,7 @@ def extract_command(
             format=format, progress=progress,
             judge_options=_llm_judge_options(judge, redact, judge_option),
             sample=sample, seed=seed, price_in=price_in, price_out=price_out,
+            engine=engine, address=address,
         )  # fmt: skip
     except TrajfmError as exc:
         _fail(exc)
@@ -386,7 +395,9 @@ def cluster(
         None, "--model-path", help="A local sentence-transformers model folder (default: all-MiniLM-L6-v2)."
     ),
     embedder: str = typer.Option(
-        "minilm", "--embedder", help="minilm (default) | fake (hashing, for tests)."
+        "minilm",
+        "--embedder",
+        help="minilm (default) | minilm-int8 (the same model as int8 ONNX: faster; needs trajfm[onnx]) | fake (hashing, for tests).",
     ),
     reducer: str = typer.Option(
         "auto", "--reducer", help="auto (UMAP from 2,000 distinct texts) | umap | none."
@@ -409,6 +420,14 @@ def cluster(
         False,
         "--redact",
         help="With --namer llm: mask API keys, tokens, passwords and e-mail addresses before they are sent.",
+    ),
+    engine: str = typer.Option(
+        "local", "--engine", help="Where embedding runs: local (this process) | ray (a Ray actor pool)."
+    ),
+    address: str | None = typer.Option(
+        None,
+        "--address",
+        help="--engine ray: the cluster's address (default: RAY_ADDRESS, else a local Ray).",
     ),
 ) -> None:
     """Stage 2: group novel failure modes into named, stable families and flag the ones no taxonomy mode covers.
@@ -446,6 +465,8 @@ def cluster(
                 llm_model=llm_model,
                 redact=redact,
                 mask_specifics=False if keep_specifics else None,
+                engine=engine,
+                address=address,
             ),
         )
     except TrajfmError as exc:

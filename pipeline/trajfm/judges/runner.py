@@ -11,7 +11,8 @@ Contract of `run_judge(judge, traces, taxonomy, ...) -> list[Diagnosis]` (a sync
   namer). A judge that already tried a repair turn raises its ParseError with `retryable=False`: asking the same
   again would buy the same reply. Other exceptions are judge bugs: recorded as `backend_error` at once, named.
 - Progress (`progress`): True shows a bar on a terminal (with the current wait and why) and, without a terminal,
-  plain lines to stderr every ~10 s or 5% (`PlainProgress`); "lines" forces the plain lines; False is silent.
+  plain lines to stderr every ~10 s or 5% (`PlainProgress`); "lines" forces the plain lines, "bar" the bar;
+  False is silent.
 - Cache: with a `JudgeCache`, a trace whose key is stored is not judged again (`cached=True`, `calls=0`), and
   every ok diagnosis is committed to the cache as soon as it arrives, before `on_result` sees it, so a killed run
   resumes where it stopped.
@@ -19,6 +20,7 @@ Contract of `run_judge(judge, traces, taxonomy, ...) -> list[Diagnosis]` (a sync
   thread for sync judges and on the loop thread for async ones.
 - `stats` (optional, compatible extension of the shared signature): a `RunStats` filled with counts of ok,
   failed, cached, calls, retries, tokens and wall time, for the manifest.
+- `limiter` (optional): replaces the per-process rate limiter, so several processes can share one rate.
 `judge_manifest(judge, diagnoses, stats)` is the judge's section for manifest.json: its configuration, which
 traces were shortened or chunked, statuses, calls, cache hits, retries and tokens.
 The judge never sleeps or retries; the runner does both.
@@ -241,7 +243,7 @@ class _Tracker:
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=Console(stderr=True),
-            disable=not progress or self.plain is not None,
+            disable=progress is False or self.plain is not None,
         )
         self.name = getattr(judge, "name", "judge")
         self.task = self.progress.add_task(self.name, total=n, counts=self._counts())
@@ -417,8 +419,10 @@ async def _run_async(
     timeout: float | None,
     base: float,
     cap: float,
+    limiter: Any = None,
 ) -> None:
-    limiter = RateLimiter(rate_limit) if rate_limit else None
+    if limiter is None and rate_limit:
+        limiter = RateLimiter(rate_limit)
     gate = asyncio.Semaphore(concurrency)
 
     async def one(i: int, trace: Trace) -> None:
@@ -482,8 +486,12 @@ def run_judge(
     timeout: float | None = None,
     backoff_base: float = BACKOFF_BASE_S,
     backoff_cap: float = BACKOFF_CAP_S,
+    limiter: Any = None,
 ) -> list[Diagnosis]:
-    """Judge every trace (see the module docstring). `timeout` bounds one async attempt in seconds."""
+    """Judge every trace (see the module docstring). `timeout` bounds one async attempt in seconds.
+
+    `limiter`: an object with `async acquire()` used instead of a `RateLimiter(rate_limit)` of this process,
+    e.g. one rate shared by every worker of a Ray run (`trajfm.engines.ray_engine`)."""
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, got {concurrency}")
     is_async = hasattr(judge, "adiagnose") and inspect.iscoroutinefunction(judge.adiagnose)
@@ -520,6 +528,7 @@ def run_judge(
                     timeout,
                     backoff_base,
                     backoff_cap,
+                    limiter,
                 )
             )
         else:
