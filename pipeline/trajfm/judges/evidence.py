@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,19 +147,29 @@ def trace_sections(trace: Trace) -> list[tuple[int | None, str]]:
 
 
 class QuoteIndex:
-    """Quotes checked against what the judge was shown, then the trace itself (see the module docstring)."""
+    """Quotes checked against what the judge was shown, then the trace itself (see the module docstring).
+    Each haystack is normalised on first use only: most diagnoses have few quotes, many have none."""
 
     def __init__(self, trace: Trace, chunks: Sequence[Any] = ()) -> None:
-        self._sources: list[tuple[str, _Haystack]] = [
-            ("rendering", _Haystack(c.sections)) for c in chunks if getattr(c, "sections", None)
+        self._pending: list[tuple[str, Any]] = [
+            ("rendering", c.sections) for c in chunks if getattr(c, "sections", None)
         ]
-        self._sources.append(("trace", _Haystack(trace_sections(trace))))
+        self._pending.append(("trace", trace))
+        self._built: list[tuple[str, _Haystack]] = []
+
+    def _haystacks(self) -> Iterator[tuple[str, _Haystack]]:
+        yield from self._built
+        while self._pending:
+            name, source = self._pending.pop(0)
+            hay = _Haystack(trace_sections(source) if name == "trace" else source)
+            self._built.append((name, hay))
+            yield name, hay
 
     def check(self, quote: str) -> QuoteCheck:
         parts = quote_parts(quote)
         if not parts:
             return QuoteCheck(False)
-        for name, hay in self._sources:
+        for name, hay in self._haystacks():
             found, step = hay.find(parts)
             if found:
                 return QuoteCheck(True, step, name)
