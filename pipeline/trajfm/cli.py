@@ -91,6 +91,9 @@ def traces_command(
     strict: bool = typer.Option(
         False, "--strict", help="Exit non-zero when any file or record fails to load."
     ),
+    max_trace_mb: float = typer.Option(
+        100.0, "--max-trace-mb", help="Read at most this many MB per trace file or JSON line (also after .gz)."
+    ),
 ) -> None:
     """Summarize traces before spending money on a judge: traces per format, model and agent, steps and
     characters per trace, and the files that failed to load and why.
@@ -104,7 +107,7 @@ def traces_command(
     from trajfm.traces.summary import check_outcome, load_with_progress, render, summarize
 
     try:
-        result = load_with_progress(paths, format, console=err_console)
+        result = load_with_progress(paths, format, console=err_console, max_trace_mb=max_trace_mb)
         summary = summarize(result)
         if as_json:
             typer.echo(_json.dumps(summary, indent=2, ensure_ascii=False))
@@ -213,6 +216,9 @@ def extract_command(
         help="KEY=VALUE passed to the judge (repeatable), e.g. max_tokens=2000, timeout=60.",
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    max_trace_mb: float = typer.Option(
+        100.0, "--max-trace-mb", help="Read at most this many MB per trace file or JSON line (also after .gz)."
+    ),
 ) -> None:
     """Stage 1: diagnose every trace against the taxonomy, with evidence, into a run folder.
 
@@ -237,7 +243,7 @@ def extract_command(
             [Path(p) for p in traces], Path(out), judge=judge, model=model, base_url=base_url,
             concurrency=concurrency, taxonomy=taxonomy, limit=limit, dry_run=dry_run, samples=samples,
             format=format, progress=progress and sys.stderr.isatty(),
-            judge_options=_llm_judge_options(judge, redact, judge_option),
+            judge_options=_llm_judge_options(judge, redact, judge_option), max_trace_mb=max_trace_mb,
         )  # fmt: skip
     except TrajfmError as exc:
         _fail(exc)
@@ -246,6 +252,7 @@ def extract_command(
         _interrupted(out)
     if result.plan is not None:
         _print_load_failures(result.load_failures)
+        _print_skipped(result.skipped)
         typer.echo(f"dry run: {result.traces} traces, nothing written")
         for key, value in result.plan.items():
             typer.echo(f"  {key}: {value}")
@@ -274,9 +281,20 @@ def _print_load_failures(failures: list[str]) -> None:
         err_console.print(f"... and {len(failures) - 20} more load failures (see manifest.json)")
 
 
+def _print_skipped(skipped: list[str]) -> None:
+    """Skipped files a user would not expect (a FIFO, a device, a symlink loop); skipped .md/.csv/... are not
+    worth a line each (they are counted and listed in manifest.json)."""
+    unusual = [s for s in skipped if ": not a trace file (" not in s]
+    for line in unusual[:20]:
+        err_console.print(f"[yellow]skipped[/] {line}", highlight=False, soft_wrap=True)
+    if len(unusual) > 20:
+        err_console.print(f"... and {len(unusual) - 20} more skipped files (see manifest.json)")
+
+
 def _print_extract(result: ExtractResult, out: Path) -> None:
     """What extract did, the traces it could not judge (with the most common reason) and stale tables it removed."""
     _print_load_failures(result.load_failures)
+    _print_skipped(result.skipped)
     statuses = ", ".join(f"{k} {v}" for k, v in sorted(result.statuses.items()))
     typer.echo(
         f"judged {result.traces} traces ({statuses}); {result.detected} modes detected, {result.novel} novel modes, "
@@ -537,6 +555,9 @@ def run_all(
         7.0, "--max-text-mb", help="Report: step text budget of the drill-down."
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the judge's progress bar."),
+    max_trace_mb: float = typer.Option(
+        100.0, "--max-trace-mb", help="Read at most this many MB per trace file or JSON line (also after .gz)."
+    ),
 ) -> None:
     """All three stages: extract (diagnose every trace) -> cluster (novel-mode families) -> report.
 
@@ -557,6 +578,7 @@ def run_all(
             "judge": judge,
             "concurrency": concurrency,
             "progress": progress and sys.stderr.isatty(),
+            "max_trace_mb": max_trace_mb,
         }
         for key, value in (("model", model), ("base_url", base_url), ("limit", limit), ("samples", samples)):
             if value is not None:

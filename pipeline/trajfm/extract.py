@@ -59,6 +59,7 @@ class ExtractResult:
     statuses: dict[str, int] = field(default_factory=dict)
     load_failures: list[str] = field(default_factory=list)
     skipped_files: int = 0
+    skipped: list[str] = field(default_factory=list)  # "path: why" for every file that is not read as a trace
     detected: int = 0
     novel: int = 0
     unverified: int = 0
@@ -272,6 +273,7 @@ def run_extract(
     rate_limit: float | None = None,
     progress: bool = False,
     judge_options: dict[str, Any] | None = None,
+    max_trace_mb: float | None = None,
 ) -> ExtractResult:
     """Run stage 1 (see the module docstring)."""
     from trajfm.judges.registry import get_judge
@@ -300,9 +302,10 @@ def run_extract(
     tax = load_taxonomy(taxonomy)
 
     t0 = time.perf_counter()
-    loaded = load_traces(paths, format=format)
+    loaded = load_traces(paths, format=format, max_trace_mb=max_trace_mb)
     seconds["load"] = round(time.perf_counter() - t0, 3)
     failures = [str(f) for f in loaded.failures]
+    skipped = [f"{s.path}: {s.note}" for s in loaded.skipped]
     traces = loaded.traces
     if not traces:
         detail = f"; {len(failures)} file(s) failed, first: {failures[0]}" if failures else ""
@@ -317,7 +320,7 @@ def run_extract(
     if dry_run:
         plan = _plan(the_judge, traces, tax, out)
         return ExtractResult(run=None, traces=len(traces), load_failures=failures,
-                             skipped_files=len(loaded.skipped), plan=plan, seconds=seconds)  # fmt: skip
+                             skipped_files=len(loaded.skipped), skipped=skipped, plan=plan, seconds=seconds)  # fmt: skip
 
     check_endpoint(the_judge)  # before creating anything: a dead endpoint leaves no half-made run folder
     run = RunFolder.create(out)
@@ -381,6 +384,7 @@ def run_extract(
                 "format": format,
                 "max_retries": max_retries,
                 "rate_limit": rate_limit,
+                "max_trace_mb": max_trace_mb,
             },  # fmt: skip
             "judge": judge_info,
             "model": the_judge.model,
@@ -399,6 +403,7 @@ def run_extract(
                 "novel_modes": novel_df.height,
             },
             "load_failures": failures[:MAX_LISTED_FAILURES],
+            "skipped_files": skipped[:MAX_LISTED_FAILURES],
             "removed_stale": removed_stale,
             "timings_s": seconds,
         },
@@ -414,6 +419,7 @@ def run_extract(
         )
     return ExtractResult(
         run=run, traces=len(traces), statuses=statuses, load_failures=failures, skipped_files=len(loaded.skipped),
+        skipped=skipped,
         detected=detected, novel=novel_df.height, unverified=unverified, cache_hits=stats.cached, calls=stats.calls,
         seconds=seconds, errors=errors, removed_stale=removed_stale,
     )  # fmt: skip

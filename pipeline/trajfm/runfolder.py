@@ -79,8 +79,14 @@ def atomic_path(path: Path) -> Iterator[Path]:
 
 
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    """sha256 of a regular file; anything else (a FIFO, /dev/zero) is an OSError, never read forever."""
+    import stat
+
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path} is not a regular file; not hashed")
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()

@@ -114,7 +114,12 @@ def render(summary: dict[str, Any], console: Console) -> None:
 
 
 def load_with_progress(
-    paths: list[str] | list[Path], fmt: str | None, *, console: Console, min_files: int = 20
+    paths: list[str] | list[Path],
+    fmt: str | None,
+    *,
+    console: Console,
+    min_files: int = 20,
+    max_trace_mb: float | None = None,
 ) -> LoadResult:
     """`load_traces` with a progress bar on `console` when there are many files and it is a terminal."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -123,12 +128,14 @@ def load_with_progress(
 
     show = console.is_terminal and len(collect_targets(paths)) >= min_files
     if not show:
-        return load_traces(paths, format=fmt)
+        return load_traces(paths, format=fmt, max_trace_mb=max_trace_mb)
     total = len(collect_targets(paths))
     columns = (TextColumn("loading traces"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("load", total=total)
-        return load_traces(paths, format=fmt, on_file=lambda _p: progress.advance(task))
+        return load_traces(
+            paths, format=fmt, on_file=lambda _p: progress.advance(task), max_trace_mb=max_trace_mb
+        )
 
 
 def check_outcome(result: LoadResult, paths: list[str] | list[Path], *, strict: bool) -> None:
