@@ -28,6 +28,7 @@ from trajfm.judges.detectors import FINDING_KINDS, Finding, TraceView, build_vie
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.actions import bad_tool_name
 from trajfm.judges.detectors.origin import first_error_origin, first_reply, first_state_change, stalled_from
+from trajfm.judges.timelimit import time_limit
 from trajfm.taxonomy import Taxonomy
 from trajfm.traces.model import Trace
 
@@ -35,6 +36,7 @@ RULES_VERSION = "rules-1"
 _CALL_KINDS = frozenset({"action", "tool_call"})
 MAX_NOVEL = 3
 UNDETECTED_CONFIDENCE = 0.6
+DEFAULT_TIME_LIMIT_S = 60.0  # per trace; the judge does thousands of ordinary traces per second
 
 
 # Kinds that say how a run ended, not why it failed: they sit at the end of the run, so they decide the root cause
@@ -183,6 +185,7 @@ class RulesJudge:
     name = "rules"
     model: str | None = None
     prompt_version = RULES_VERSION
+    time_limit_s: float | None = DEFAULT_TIME_LIMIT_S
 
     def cache_material(self) -> dict[str, Any]:
         return {"judge": self.name, "version": RULES_VERSION}
@@ -196,6 +199,14 @@ class RulesJudge:
         }
 
     def diagnose(self, trace: Trace, taxonomy: Taxonomy) -> Diagnosis:
+        """Judge one trace within `time_limit_s` (a `TraceTimeLimit` past it: the runner records the trace as
+        failed and goes on)."""
+        with time_limit(
+            self.time_limit_s, f"the rules judge on trace {trace.trace_id} ({len(trace.steps)} steps)"
+        ):
+            return self._diagnose(trace, taxonomy)
+
+    def _diagnose(self, trace: Trace, taxonomy: Taxonomy) -> Diagnosis:
         started = time.perf_counter()
         view = build_view(trace)  # built once, read by every detector and by root-cause selection
         findings = run_detectors(trace, view=view)
@@ -286,10 +297,20 @@ _LLM_ONLY = ("model", "base_url", "samples", "dry_run", "temperature", "seed", "
 def make_rules_judge(**options: Any) -> RulesJudge:
     """Registry factory. Options meant for model-backed judges are refused when set (None values are ignored),
     so `--judge rules --model X` is an error rather than a silently ignored flag."""
+    limit = options.pop("time_limit_s", None)
     given = sorted(k for k, v in options.items() if v is not None and k not in ("concurrency",))
     if given:
         raise JudgeError(
             f"the rules judge takes no {', '.join('--' + k.replace('_', '-') for k in given)}: it runs offline and "
-            "deterministically; use --judge llm for a model-backed judge"
+            "deterministically; use --judge llm for a model-backed judge (its one option: --judge-option "
+            "time_limit_s=SECONDS, the per-trace time limit)"
         )
-    return RulesJudge()
+    judge = RulesJudge()
+    if limit is not None:
+        if isinstance(limit, bool) or not isinstance(limit, int | float) or limit < 0:
+            raise JudgeError(
+                f"--judge-option time_limit_s={limit!r} should be a number of seconds (0 for no limit), e.g. "
+                "time_limit_s=120"
+            )
+        judge.time_limit_s = float(limit) or None
+    return judge
