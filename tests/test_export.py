@@ -46,7 +46,9 @@ def test_cli_export_writes_the_wide_table_and_the_title_description_csv(run_dir:
     assert wide.columns[len(ANCHOR_COLUMNS) : len(ANCHOR_COLUMNS) + 14] == mode_columns
     assert mode_columns[0] == "1.1 Disobey Task Specification" and mode_columns[-1] == "3.3 Weak Verification"
     assert wide.height == 4 and wide["counter"].to_list() == [1, 2, 3, 4]
-    assert all(wide[c].dtype == pl.Boolean for c in mode_columns)
+    # a mode the rules judge does not check is empty in every row (not checked), never false
+    assert all(wide[c].dtype == pl.Boolean or wide[c].null_count() == wide.height for c in mode_columns)
+    assert any(wide[c].null_count() == wide.height for c in mode_columns)
 
     run = RunFolder.open(run_dir)
     modes = run.read_table("modes")

@@ -87,7 +87,15 @@ def check_summary_against_tables(built: Path) -> None:
     for m in s["taxonomy"]["modes"]:
         assert m["n_traces"] == per_mode.get(m["mode_id"], 0), m["mode_id"]
         assert _close(m["share_flags"], per_mode.get(m["mode_id"], 0) / flags.height)
-        assert _close(m["share_traces"], per_mode.get(m["mode_id"], 0) / n)
+        # share of traces is over the traces where the mode was checked (detected not null); never checked: None
+        n_checked = modes.filter((pl.col("mode_id") == m["mode_id"]) & pl.col("detected").is_not_null())[
+            "trace_id"
+        ].n_unique()
+        assert m["n_checked"] == n_checked
+        if n_checked:
+            assert _close(m["share_traces"], per_mode.get(m["mode_id"], 0) / n_checked)
+        else:
+            assert m["share_traces"] is None
     cat_flags = Counter(flags["category"])
     assert sum(c["share_flags"] for c in s["taxonomy"]["categories"]) == pytest.approx(1.0)
     for c in s["taxonomy"]["categories"]:

@@ -375,8 +375,8 @@ def test_leftover_artefacts_are_novel_only_and_do_not_block_completion() -> None
     assert detected(d) == set()
     assert [n.title for n in d.novel] == ["Extraneous Output Artefacts"]
     assert d.task_completed is True
-    # with nothing decisive, the cosmetic flaw is the step to look at (it never outranks a decisive finding)
-    assert (d.root_cause_step, d.root_cause_agent) == (2, "Planner")
+    # a completed run with only a cosmetic flaw has no root cause: nothing failed (issue 13 invariant)
+    assert (d.root_cause_step, d.root_cause_agent, d.root_cause_confidence) == (None, None, None)
 
 
 def test_action_reasoning_mismatch_tool_and_entity() -> None:

@@ -670,6 +670,17 @@ def bench(
         True, "--details/--no-details", help="Also print per-mode/behaviour tables."
     ),
     progress: bool = typer.Option(False, "--progress/--no-progress", help="Show the judge's progress bar."),
+    protocol: str = typer.Option(
+        "shipped",
+        "--protocol",
+        help="shipped: the judge as installed (in-sample on the sets its weights were fitted on); lodo: refit "
+        "the rules judge's weights on the other visible datasets first and score this one left out.",
+    ),
+    fit_root: str | None = typer.Option(
+        None,
+        "--fit-root",
+        help="With --protocol lodo: the folder holding the other datasets (default: PATH's parent).",
+    ),
 ) -> None:
     """Score a judge on a human-labelled dataset with its own metric, beside published and naive baselines.
 
@@ -701,6 +712,8 @@ def bench(
             judge_options=judge_options,
             limit=limit,
             progress=progress,
+            protocol=protocol,
+            fit_root=Path(fit_root) if fit_root else None,
         )
     except TrajfmError as exc:
         _fail(exc)

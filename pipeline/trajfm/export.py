@@ -62,6 +62,8 @@ def wide_table(run: RunFolder) -> tuple[pl.DataFrame, pl.DataFrame]:
     for col in mode_cols.values():
         if col not in flags.columns:
             flags = flags.with_columns(pl.lit(None, dtype=pl.Boolean).alias(col))
+    # A mode the judge did not check is null ("not checked") in every row; keep the column Boolean regardless.
+    flags = flags.with_columns([pl.col(c).cast(pl.Boolean) for c in mode_cols.values()])
     lists = novel.group_by("trace_id", maintain_order=True).agg(
         pl.len().alias("addi_fm_cnt"),
         pl.struct("title", "description").alias("items"),

@@ -122,6 +122,8 @@ def diagnosis_frames(
         drows["summary"].append(d.summary)
         drows["root_cause_step"].append(d.root_cause_step)
         drows["root_cause_agent"].append(d.root_cause_agent)
+        drows["root_cause_confidence"].append(d.root_cause_confidence)
+        drows["source_outcome"].append(d.source_outcome)
         drows["tokens_in"].append(d.tokens_in)
         drows["tokens_out"].append(d.tokens_out)
         drows["latency_s"].append(d.latency_s)

@@ -64,6 +64,8 @@ DIAGNOSES_SCHEMA: dict[str, pl.DataType] = {
     "summary": pl.String(),
     "root_cause_step": pl.Int64(),
     "root_cause_agent": pl.String(),
+    "root_cause_confidence": pl.Float64(),
+    "source_outcome": pl.String(),  # failed | succeeded | null: the outcome the trace itself records
     "tokens_in": pl.Int64(),
     "tokens_out": pl.Int64(),
     "latency_s": pl.Float64(),
@@ -78,7 +80,7 @@ MODES_SCHEMA: dict[str, pl.DataType] = {
     "mode_id": pl.String(),
     "mode_name": pl.String(),
     "category": pl.String(),
-    "detected": pl.Boolean(),
+    "detected": pl.Boolean(),  # null: the judge did not check this mode ("not checked")
     "steps": pl.List(pl.Int64()),
     "evidence": pl.String(),
     "evidence_verified": pl.Boolean(),

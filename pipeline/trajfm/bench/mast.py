@@ -148,10 +148,11 @@ def _f1(gold: list[bool], pred: list[bool]) -> float:
 
 
 def score(
-    records: list[LabelledRecord], preds: list[set[str] | None]
+    records: list[LabelledRecord], preds: list[set[str] | None], skip: frozenset[str] = frozenset()
 ) -> tuple[dict[str, float], list[dict[str, Any]]]:
-    """Overall figures and a per-mode table; a None prediction (judge failed) is scored as all modes absent."""
-    mode_ids = load_taxonomy("mast").ids
+    """Overall figures and a per-mode table; a None prediction (judge failed) is scored as all modes absent.
+    Modes in `skip` (ones the judge does not check: detected is null) are left out of every figure."""
+    mode_ids = [mode for mode in load_taxonomy("mast").ids if mode not in skip]
     cells_g: list[bool] = []
     cells_p: list[bool] = []
     per_mode = []
@@ -222,10 +223,13 @@ def run(path: Path, settings: BenchSettings) -> list[BenchResult]:
         matched = match_traces(records, traces)
         judged, status = settings.judge_labelled(records, lambda r: r.record, matched, taxonomy="mast")
         preds: list[set[str] | None] = []
+        unchecked: set[str] = set()
         per_trace = []
         for j in judged:
             r, d = j.label, j.ok
             pred = {f.mode_id for f in d.detected} if d is not None else None
+            if d is not None:  # modes the judge did not check (detected is None) are left out of the cells
+                unchecked.update(f.mode_id for f in d.modes if f.detected is None)
             preds.append(pred)
             per_trace.append(
                 {
@@ -237,7 +241,12 @@ def run(path: Path, settings: BenchSettings) -> list[BenchResult]:
                     "status": j.status,
                 }
             )
-        metrics, per_mode = score(records, preds)
+        metrics, per_mode = score(records, preds, frozenset(unchecked))
+    if unchecked:
+        notes.append(
+            f"modes the judge does not check ({', '.join(sorted(unchecked))}) are left out of its figures "
+            "(not checked is not absent); the naive baselines are scored on every mode"
+        )
     notes += not_loaded_notes(len(records), len(matched), "records", "no modes")
     return [
         BenchResult(

@@ -22,10 +22,11 @@ from trajfm.traces.model import Trace
 
 @dataclass(slots=True)
 class ModeFinding:
-    """The verdict on one taxonomy mode for one trace."""
+    """The verdict on one taxonomy mode for one trace. `detected` is None when the judge did not check the mode
+    (no rule for it): "not checked", which counts neither as found nor as absent."""
 
     mode_id: str
-    detected: bool
+    detected: bool | None
     steps: list[int] = field(default_factory=list)
     evidence: str = ""
     evidence_verified: bool = False
@@ -57,6 +58,12 @@ class Diagnosis:
     summary: str = ""
     root_cause_step: int | None = None
     root_cause_agent: str | None = None
+    root_cause_confidence: float | None = (
+        None  # how sure the judge is of the root-cause step (0..1), if it says
+    )
+    source_outcome: str | None = (
+        None  # what the trace itself records: "failed" | "succeeded" | None (unknown)
+    )
     modes: list[ModeFinding] = field(default_factory=list)
     novel: list[NovelMode] = field(default_factory=list)
     tokens_in: int = 0

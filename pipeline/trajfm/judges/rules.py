@@ -4,13 +4,19 @@ Contract:
 - `RulesJudge().diagnose(trace, taxonomy) -> Diagnosis` with one `ModeFinding` per taxonomy mode, in taxonomy
   order. A mode is detected when at least one finding whose kind maps to it (`detectors/mapping.py`) fired; its
   steps are the union of those findings' steps, its evidence the verbatim quote of the most confident one, its
-  rationale their details. An undetected mode that some rule checks has confidence 0.6 (rules miss things); one
-  that no rule checks has confidence 0.0 and says so in its rationale.
+  rationale their details. An undetected mode that some rule checks is `detected = False` with confidence 0.6
+  (rules miss things); one that no rule checks is `detected = None` ("not checked"), confidence 0.0, and says so
+  in its rationale: never `False`, since nothing looked.
 - Novel modes: a finding whose kind has a novel family, or that fits no mode of the taxonomy in use, becomes a
   `NovelMode` (one per family per trace, at most `MAX_NOVEL`), titled by the family and the tool involved and
   described with the tools and error text of the actual trace.
-- `task_completed` is False when a completion-blocking finding fired or there is no final answer.
-- The root cause is chosen by `select_root_cause` (one small function, meant to be improved).
+- `task_completed` is False when a completion-blocking finding fired or there is no final answer; when the trace
+  records its own outcome (is_correct, a reward, a final review status named in the format's vocabulary file,
+  `judges/formats/`), that outcome decides it, and `Diagnosis.source_outcome` records it beside the verdict.
+- The root cause (step, agent, confidence) is named exactly when a decisive finding fired or the run is known to
+  have failed, and then always; it is chosen by the scored step model of `judges.rootcause` (`choose_root_cause`),
+  whose features include the rules' own evidence-based pick (`evidence_pick`). `select_root_cause` is that older
+  rule with its positional fallbacks, kept for callers that want a rule without fitted weights.
 - `Diagnosis.extra["findings"]` keeps every raw finding (kind, steps, evidence, detail) for benchmarks and
   debugging. The judge makes no calls (`calls=0`), never sleeps, and reads nothing but the trace: text inside
   the trace is data, so an instruction written into a trace cannot change the verdict except through the
@@ -28,6 +34,9 @@ from trajfm.judges.detectors import FINDING_KINDS, Finding, TraceView, build_vie
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.actions import bad_tool_name
 from trajfm.judges.detectors.origin import first_error_origin, first_reply, first_state_change, stalled_from
+from trajfm.judges.formats import source_outcome
+from trajfm.judges.rootcause.features import step_features
+from trajfm.judges.rootcause.model import RootCauseModel, load_model
 from trajfm.judges.timelimit import time_limit
 from trajfm.taxonomy import Taxonomy
 from trajfm.traces.model import Trace
@@ -80,6 +89,29 @@ def select_root_cause(
         )
     if view is None:  # the judge passes the view its detectors read; other callers get a fresh one
         view = build_view(trace)
+    picked = evidence_pick(decisive, trace, view)
+    if picked is not None:
+        step, agent = picked
+    else:
+        reply = first_state_change(view) or first_reply(view)
+        if reply is not None:
+            step, agent = reply.index, reply.agent
+        elif decisive:
+            first = min(decisive, key=lambda f: (f.position, min(f.steps)))
+            step, agent = min(first.steps), first.agent
+        else:
+            return None, None
+    if agent is None:
+        agent = next((s.agent for s in trace.steps if s.index == step and s.agent), None)
+    if agent is None and trace.agents:
+        agent = trace.agents[0]
+    return step, agent
+
+
+def evidence_pick(decisive: list[Finding], trace: Trace, view: TraceView) -> tuple[int, str | None] | None:
+    """The rules' evidence-based root-cause candidate (see `select_root_cause`): the earliest weighty candidate
+    among decisive findings, the producer of the first error and where a stalled run stopped progressing; None
+    when there is no such evidence (the positional fallbacks are not part of it)."""
     # Reading-order position of each step number's first main-level step (where a cause step is placed).
     first_pos: dict[int, int] = {}
     for s in trace.steps:
@@ -100,25 +132,51 @@ def select_root_cause(
     stalled = stalled_from(view) if any(f.kind in END_OF_RUN_KINDS for f in decisive) else None
     if stalled is not None:
         candidates.append((stalled.position, stalled.index, stalled.agent, True))
+    if not candidates:
+        return None
     # A slip the run got past (a repeated call, a malformed action that was retried, reasoning at odds with the
     # call) explains less than a later choice or error: the earliest weighty candidate wins, else the earliest.
     weighty = [c for c in candidates if c[3]]
-    if candidates:
-        _, step, agent, _ = min(weighty or candidates, key=lambda c: (c[0], c[1]))
-    else:
-        reply = first_state_change(view) or first_reply(view)
-        if reply is not None:
-            step, agent = reply.index, reply.agent
-        elif decisive:
-            first = min(decisive, key=lambda f: (f.position, min(f.steps)))
-            step, agent = min(first.steps), first.agent
-        else:
-            return None, None
-    if agent is None:
-        agent = next((s.agent for s in trace.steps if s.index == step and s.agent), None)
-    if agent is None and trace.agents:
-        agent = trace.agents[0]
+    _, step, agent, _ = min(weighty or candidates, key=lambda c: (c[0], c[1]))
     return step, agent
+
+
+def choose_root_cause(
+    findings: list[Finding],
+    trace: Trace,
+    view: TraceView,
+    model: RootCauseModel,
+    *,
+    known_failed: bool,
+) -> tuple[int | None, str | None, float | None]:
+    """(step, agent, confidence) of the root cause, chosen by the scored step model (`judges.rootcause`).
+
+    A root cause is named exactly when a decisive finding fired or the trace's own record says the run failed;
+    otherwise (None, None, None). The model scores every candidate step on framework-neutral features, among them
+    the rules' evidence-based pick (`evidence_pick`), so when the evidence is weak it falls back on the positional
+    priors it learned (the last agent step, the speaker before the first error). The agent is the chosen step's
+    speaker; for a tool or environment step, the agent whose step came before it (the one that asked for it)."""
+    decisive = [f for f in findings if FINDING_KINDS[f.kind].decisive and f.steps]
+    if not decisive and not known_failed:
+        return None, None, None
+    picked = evidence_pick(decisive, trace, view)
+    table = step_features(view, findings, picked[0] if picked else None)
+    best = model.pick(table)
+    if best is None:
+        return None, None, None
+    i, confidence = best
+    step = table.steps[i]
+    agent = step.agent if table.roles[i] in ("agent", "user") else None
+    if agent is None:
+        earlier = [k for k in range(i - 1, -1, -1) if table.roles[k] == "agent" and table.steps[k].agent]
+        later = [
+            k for k in range(i + 1, len(table.steps)) if table.roles[k] == "agent" and table.steps[k].agent
+        ]
+        k = (earlier or later or [None])[0]
+        agent = table.steps[k].agent if k is not None else None
+    if agent is None:
+        agent = step.agent or (trace.agents[0] if trace.agents else None)
+    return step.index, agent, round(confidence, 3)
 
 
 def _cause_step(f: Finding) -> int:
@@ -180,15 +238,22 @@ def _summary(findings: list[Finding], trace: Trace, completed: bool | None, root
 
 
 class RulesJudge:
-    """Deterministic detectors mapped onto a taxonomy (see the module docstring)."""
+    """Deterministic detectors mapped onto a taxonomy (see the module docstring).
+
+    `root_cause_model`: a weights file for the root-cause step scorer (default: the shipped one); the lodo bench
+    protocol passes one fitted without the dataset it scores."""
 
     name = "rules"
     model: str | None = None
     prompt_version = RULES_VERSION
     time_limit_s: float | None = DEFAULT_TIME_LIMIT_S
 
+    def __init__(self, root_cause_model: str | None = None) -> None:
+        self.root_cause_path = root_cause_model
+        self.root_cause = load_model(root_cause_model)
+
     def cache_material(self) -> dict[str, Any]:
-        return {"judge": self.name, "version": RULES_VERSION}
+        return {"judge": self.name, "version": RULES_VERSION, "root_cause": self.root_cause.to_dict()}
 
     def manifest_info(self) -> dict[str, Any]:
         return {
@@ -242,8 +307,11 @@ class RulesJudge:
                 modes.append(ModeFinding(mode.id, False, rationale="no rule for this mode fired",
                                          confidence=UNDETECTED_CONFIDENCE))  # fmt: skip
             else:
+                # Not checked is not absent: null, so reports and counts leave it out.
                 modes.append(
-                    ModeFinding(mode.id, False, rationale="no rule checks this mode", confidence=0.0)
+                    ModeFinding(
+                        mode.id, None, rationale="not checked: no rule checks this mode", confidence=0.0
+                    )
                 )
         novel = [
             NovelMode(
@@ -260,7 +328,15 @@ class RulesJudge:
             # A chat log keeps its answer in its last message: without a final-answer field nothing says
             # whether the task was done, unless a blocking finding already says it was not.
             completed = False if blocking else None
-        root_step, root_agent = select_root_cause(findings, trace, view)
+        outcome = source_outcome(trace)
+        basis = "judge"
+        if outcome is not None:
+            # The trace's own record of the outcome (a reward, is_correct, a final review status) outranks the
+            # rules' reading of it; `source_outcome` says so beside the verdict.
+            completed, basis = outcome == "succeeded", "source"
+        root_step, root_agent, root_conf = choose_root_cause(
+            findings, trace, view, self.root_cause, known_failed=completed is False
+        )
         return Diagnosis(
             trace_id=trace.trace_id,
             judge=self.name,
@@ -271,11 +347,14 @@ class RulesJudge:
             summary=_summary(findings, trace, completed, root_step),
             root_cause_step=root_step,
             root_cause_agent=root_agent,
+            root_cause_confidence=root_conf,
+            source_outcome=outcome,
             modes=modes,
             novel=novel,
             latency_s=time.perf_counter() - started,
             calls=0,
             extra={
+                "completion_basis": basis,
                 "findings": [
                     {
                         "kind": f.kind,
@@ -286,26 +365,29 @@ class RulesJudge:
                         "error": f.error and tx.short(f.error, 120),
                     }  # fmt: skip
                     for f in findings
-                ]
+                ],
             },
         )
 
 
 _LLM_ONLY = ("model", "base_url", "samples", "dry_run", "temperature", "seed", "redact")
+_RULES_OPTIONS = ("root_cause_model",)
 
 
 def make_rules_judge(**options: Any) -> RulesJudge:
     """Registry factory. Options meant for model-backed judges are refused when set (None values are ignored),
     so `--judge rules --model X` is an error rather than a silently ignored flag."""
     limit = options.pop("time_limit_s", None)
-    given = sorted(k for k, v in options.items() if v is not None and k not in ("concurrency",))
+    given = sorted(
+        k for k, v in options.items() if v is not None and k not in ("concurrency", *_RULES_OPTIONS)
+    )
     if given:
         raise JudgeError(
             f"the rules judge takes no {', '.join('--' + k.replace('_', '-') for k in given)}: it runs offline and "
-            "deterministically; use --judge llm for a model-backed judge (its one option: --judge-option "
-            "time_limit_s=SECONDS, the per-trace time limit)"
+            "deterministically; use --judge llm for a model-backed judge (its options: --judge-option "
+            "time_limit_s=SECONDS, the per-trace time limit, and root_cause_model=PATH)"
         )
-    judge = RulesJudge()
+    judge = RulesJudge(root_cause_model=options.get("root_cause_model"))
     if limit is not None:
         if isinstance(limit, bool) or not isinstance(limit, int | float) or limit < 0:
             raise JudgeError(

@@ -140,11 +140,22 @@ def _taxonomy(t: RunTables, flags: pl.DataFrame, n_diag: int) -> dict[str, Any]:
                 "category_name": t.taxonomy.categories.get(r["category"], r["category"]),
             }
         )
+    # A mode the judge did not check on a trace (detected is null: no rule for it) counts neither way: its share
+    # of traces is over the traces where it was checked, and a mode checked nowhere shows as "not checked".
+    checked = dict(
+        t.modes.filter(pl.col("detected").is_not_null())
+        .unique(["trace_id", "mode_id"])
+        .group_by("mode_id")
+        .len()
+        .iter_rows()
+    )
     for m in modes:
         n = per_mode.get(m["mode_id"], 0)
+        n_checked = min(checked.get(m["mode_id"], 0), n_diag) if n_diag else 0
         m.update(
             n_traces=n,
-            share_traces=(n / n_diag) if n_diag else None,
+            n_checked=n_checked,
+            share_traces=(n / n_checked) if n_checked else None,
             share_flags=(n / n_flags) if n_flags else None,
         )
     cat_of = {m["mode_id"]: m["category"] for m in modes}

@@ -77,9 +77,13 @@ def summary_markdown(s: dict[str, Any], title: str) -> str:
             "|---|---:|---:|---:|",
         ]
         for m in top:
-            lines.append(
+            lines.append(  # share of traces is over the traces where the mode was checked
                 f"| {md(m['mode_id'])} {md(m['name'])} | {m['n_traces']} | {_pct(m['share_traces'])} | {_pct(m['share_flags'])} |"
             )
+    unchecked = [m for m in s["taxonomy"]["modes"] if not m.get("n_checked", 1)]
+    if unchecked:
+        names = ", ".join(f"{md(m['mode_id'])} {md(m['name'])}" for m in unchecked)
+        lines += ["", f"Not checked by this judge (no rule for them; left out of every count): {names}."]
     lines += [
         "",
         "### Per agent model",

@@ -1,0 +1,77 @@
+"""Labelled root-cause examples from the visible datasets, for fitting and left-out scoring of the step scorer.
+
+Contract: `labelled_failures(dataset, path)` returns `(trace, gold step numbers)` pairs for the datasets whose
+labels point at the step where a run went wrong: Who&When (`mistake_step`, every part found), AgentRx
+(`step_number` of the root failure) and TRAIL (every labelled error location, as step numbers of the loaded
+trace). MAST (per-trace mode labels) and the bundled corpus (labels planted by our own generator) give none:
+an empty list. `examples(pairs, dataset)` turns them into `fit.Example`s by running the rules detectors, so the
+features are exactly those the judge computes at run time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from trajfm.bench.core import load_dataset_traces
+from trajfm.judges.detectors import FINDING_KINDS, build_view, run_detectors
+from trajfm.judges.rootcause.features import step_features
+from trajfm.judges.rootcause.fit import Example
+from trajfm.traces.model import Trace
+
+ROOT_CAUSE_DATASETS = ("whowhen", "agentrx", "trail")
+
+
+def labelled_failures(dataset: str, path: Path) -> list[tuple[Trace, set[int]]]:
+    if dataset == "whowhen":
+        from trajfm.bench import whowhen as ww
+
+        out = []
+        for _, part_dir in ww.find_parts(path):
+            runs = ww.read_runs(part_dir)
+            matched = ww.match_traces(runs, load_dataset_traces([r.path for r in runs]))
+            out += [(matched[r.rel], {r.mistake_step}) for r in runs if r.rel in matched]
+        return out
+    if dataset == "agentrx":
+        from trajfm.bench import agentrx as ax
+
+        out = []
+        for _part, labels, read in ax.PARTS:
+            if not (path / labels).is_file():
+                continue
+            runs, traces = read(path, None)
+            matched = ax.match_traces(runs, traces)
+            out += [(matched[r.run_id], {r.root_step}) for r in runs if r.run_id in matched]
+        return out
+    if dataset == "trail":
+        from trajfm.bench import trail as tr
+
+        out = []
+        for _, traces_dir, labels_dir in tr.find_parts(path):
+            gold, _ = tr.read_part(traces_dir, labels_dir, tr.category_normaliser())
+            matched = tr.match_traces(gold, load_dataset_traces([g.trace_file for g in gold]))
+            for g in gold:
+                t = matched.get(g.trace_file.name)
+                if t is None:
+                    continue
+                index_of = {s.step_id: s.index for s in t.steps}
+                steps = {index_of[loc] for loc in g.gold_locations if loc in index_of}
+                if steps:
+                    out.append((t, steps))
+        return out
+    return []
+
+
+def examples(pairs: list[tuple[Trace, set[int]]], dataset: str) -> list[Example]:
+    """Feature tables of labelled failed traces, computed the way the rules judge computes them."""
+    from trajfm.judges.rules import evidence_pick
+
+    out = []
+    for trace, gold in pairs:
+        view = build_view(trace)
+        findings = run_detectors(trace, view=view)
+        decisive = [f for f in findings if FINDING_KINDS[f.kind].decisive and f.steps]
+        picked = evidence_pick(decisive, trace, view)
+        table = step_features(view, findings, picked[0] if picked else None)
+        hits = [i for i, s in enumerate(table.steps) if s.index in gold]
+        out.append(Example(dataset=dataset, rows=table.rows, gold=hits))
+    return out

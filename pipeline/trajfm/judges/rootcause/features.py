@@ -1,0 +1,200 @@
+"""Framework-neutral features of the steps of one trace, for the root-cause step scorer (`rootcause.model`).
+
+Contract:
+- `candidates(trace)` lists the steps a root cause can be named at: one per step number (`Step.index`), the first
+  step in reading order that carries it, in reading order.
+- `step_features(view, findings, rule_pick)` returns, for those candidates, one row of floats per candidate in
+  the order of `FEATURES`. Every feature is read from the normalized trace alone: a step's role (agent, tool,
+  user, system), its relative position, error signals in it and right after it, where the first error appeared
+  and who produced it, the detectors' findings at it, the rules' own evidence-based pick, whether it is a call
+  that changes state, and how much of the run its speaker did. Nothing reads `Trace.source_format`, a tool name,
+  an agent name or a domain word: the same features mean the same thing on a chat log, a ReAct log and a span
+  tree, which is what lets weights fitted on some datasets hold on others.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from trajfm.judges.detectors import FINDING_KINDS, Finding, TraceView
+from trajfm.judges.detectors.base import ACTION_KINDS, AGENT_KINDS, RESULT_KINDS
+from trajfm.judges.detectors.origin import _failed, first_error_origin, first_state_change
+from trajfm.traces.model import Step, Trace
+
+FEATURES: tuple[str, ...] = (
+    "role_agent",
+    "role_tool",
+    "role_user",
+    "role_system",
+    "rel_pos",
+    "rel_pos_sq",
+    "first_agent_step",
+    "second_agent_step",
+    "last_agent_step",
+    "last_step",
+    "error_here",
+    "error_next",
+    "first_error_producer",
+    "last_agent_before_first_error",
+    "first_agent_after_first_error",
+    "after_first_error",
+    "no_error_last_agent_step",
+    "decisive_finding",
+    "minor_finding",
+    "rule_pick",
+    "state_change_call",
+    "tool_call",
+    "speaker_share",
+    "code_block",
+    "before_first_error_word",
+    "error_word_next",
+)
+
+# The plainest error signal any log shows (a traceback, a non-zero exit code, the word error or exception),
+# read in every step whoever wrote it; `_failed` (the detectors' stricter reading) is the other signal.
+_ERROR_WORD = re.compile(
+    r"traceback \(most recent call last\)|exit ?code:? *[1-9]|\berror\b|\bexception\b", re.I
+)
+
+# Speaker names that are roles rather than agents: the person the agent serves.
+_USER_NAMES = frozenset({"user", "human", "customer"})
+# Span kinds (OpenInference `span_kind`) and the role of the step they stand for.
+_SPAN_ROLE = {"LLM": "agent", "TOOL": "tool", "RETRIEVER": "tool", "EMBEDDING": "tool"}
+
+
+def step_role(step: Step) -> str:
+    """agent | tool | user | system: who wrote the step. A loader-set `role` wins; else it follows the step kind."""
+    role = getattr(step, "role", None)
+    if role:
+        return "tool" if role == "environment" else str(role)
+    kind = step.kind
+    if kind in AGENT_KINDS:
+        return "agent"
+    if kind in RESULT_KINDS:
+        return "tool"
+    if kind == "system":
+        return "system"
+    if kind == "span":
+        if step.tool_name:
+            return "tool"
+        return _SPAN_ROLE.get(str(step.meta.get("span_kind") or "").upper(), "system")
+    if (step.agent or "").strip().lower() in _USER_NAMES:
+        return "user"
+    return "agent"
+
+
+def candidates(trace: Trace) -> list[Step]:
+    """One step per step number, the first one in reading order that carries it."""
+    seen: set[int] = set()
+    out = []
+    for s in trace.steps:
+        if s.index not in seen:
+            seen.add(s.index)
+            out.append(s)
+    return out
+
+
+@dataclass(slots=True)
+class StepTable:
+    """The candidates of one trace and their feature rows (aligned)."""
+
+    steps: list[Step]
+    rows: list[list[float]]
+    roles: list[str]
+
+
+def _environment_speakers(cands: list[Step]) -> set[str]:
+    """Speakers of a chat log that only ever answer code: every message of theirs follows one holding a code
+    block (a terminal or interpreter taking part in a group chat under a name)."""
+    follows: dict[str, list[bool]] = {}
+    for prev, cur in zip(cands, cands[1:], strict=False):
+        if cur.kind == "message" and cur.agent:
+            follows.setdefault(cur.agent, []).append("```" in prev.content)
+    return {a for a, flags in follows.items() if len(flags) >= 1 and all(flags)}
+
+
+def step_features(view: TraceView, findings: list[Finding], rule_pick: int | None) -> StepTable:
+    """The feature rows of a trace's candidate steps (see the module docstring)."""
+    trace = view.trace
+    cands = candidates(trace)
+    n = len(cands)
+    env = _environment_speakers(cands) if any(c.kind == "message" for c in cands) else set()
+    roles = []
+    for c in cands:
+        r = step_role(c)
+        if r == "agent" and c.agent in env:
+            r = "tool"
+        roles.append(r)
+    # error signal per step number: any step carrying that number shows one
+    err_by_index: dict[int, bool] = {}
+    for s in trace.steps:
+        if s.index in err_by_index and err_by_index[s.index]:
+            continue
+        shown = s.is_error or (
+            bool(s.content) and s.kind not in ACTION_KINDS and s.kind != "thought" and _failed(view, s)
+        )
+        err_by_index[s.index] = err_by_index.get(s.index, False) or shown
+    errs = [err_by_index.get(c.index, False) for c in cands]
+    words = [bool(_ERROR_WORD.search(view.head(c)[:2000])) for c in cands]
+    first_word = next((i for i, w in enumerate(words) if w), None)
+    first_err = next((i for i, e in enumerate(errs) if e), None)
+    origin = first_error_origin(view)
+    origin_index = origin.index if origin is not None else None
+    agent_pos = [i for i, r in enumerate(roles) if r == "agent"]
+    last_agent = agent_pos[-1] if agent_pos else None
+    before_err = None
+    after_err = None
+    if first_err is not None:
+        before = [i for i in agent_pos if i < first_err]
+        before_err = before[-1] if before else None
+        after = [i for i in agent_pos if i > first_err]
+        after_err = after[0] if after else None
+    decisive: dict[int, int] = {}
+    minor: dict[int, int] = {}
+    for f in findings:
+        bucket = decisive if FINDING_KINDS[f.kind].decisive else minor
+        for st in set(f.steps):
+            bucket[st] = bucket.get(st, 0) + 1
+    change = first_state_change(view)
+    change_index = change.index if change is not None else None
+    speaker_count: dict[str | None, int] = {}
+    for i in agent_pos:
+        speaker_count[cands[i].agent] = speaker_count.get(cands[i].agent, 0) + 1
+    n_agent = max(len(agent_pos), 1)
+    rows = []
+    span = max(n - 1, 1)
+    for i, c in enumerate(cands):
+        role = roles[i]
+        rel = i / span
+        rows.append(
+            [
+                float(role == "agent"),
+                float(role == "tool"),
+                float(role == "user"),
+                float(role == "system"),
+                rel,
+                rel * rel,
+                float(bool(agent_pos) and i == agent_pos[0]),
+                float(len(agent_pos) > 1 and i == agent_pos[1]),
+                float(i == last_agent),
+                float(i == n - 1),
+                float(errs[i]),
+                float(i + 1 < n and errs[i + 1]),
+                float(origin_index is not None and c.index == origin_index),
+                float(i == before_err),
+                float(i == after_err),
+                float(first_err is not None and i > first_err),
+                float(first_err is None and i == last_agent),
+                float(min(decisive.get(c.index, 0), 2)) / 2.0,
+                float(min(minor.get(c.index, 0), 2)) / 2.0,
+                float(rule_pick is not None and c.index == rule_pick),
+                float(change_index is not None and c.index == change_index),
+                float(c.kind in ACTION_KINDS or (c.kind == "span" and bool(c.tool_name))),
+                speaker_count.get(c.agent, 0) / n_agent if role == "agent" else 0.0,
+                float("```" in c.content[:4000]),
+                float(first_word is not None and i == first_word - 1),
+                float(i + 1 < n and words[i + 1]),
+            ]
+        )
+    return StepTable(steps=cands, rows=rows, roles=roles)

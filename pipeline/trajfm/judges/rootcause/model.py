@@ -1,0 +1,88 @@
+"""The root-cause step scorer: a linear score per candidate step, softmax over the trace's candidates.
+
+Contract:
+- A model file is JSON `{"version", "features": [names], "weights": {name: float}, "fitted_on": [datasets],
+  "l2": float, "notes": str}`; features the file does not weigh count 0, and a feature the code does not
+  compute is an error (the file was written for another version of `features.FEATURES`).
+- `RootCauseModel.pick(table)` returns the candidate with the highest score (the earliest on ties) and its
+  softmax probability, which the rules judge reports as the root cause's confidence.
+- The shipped weights (`root_cause_weights.json` beside this module) are fitted by
+  `benchmarks/fit_root_cause.py` on the visible labelled sets; `trajfm bench --protocol lodo` refits them without
+  the dataset it scores.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from trajfm.errors import UsageError
+from trajfm.judges.rootcause.features import FEATURES, StepTable
+
+DEFAULT_WEIGHTS = Path(__file__).with_name("root_cause_weights.json")
+
+
+@dataclass(frozen=True)
+class RootCauseModel:
+    weights: tuple[float, ...]
+    fitted_on: tuple[str, ...] = ()
+    source: str = ""
+    info: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any], source: str = "") -> RootCauseModel:
+        w = doc.get("weights")
+        if not isinstance(w, dict):
+            raise UsageError(f"root-cause model {source or '(dict)'}: no 'weights' object")
+        unknown = sorted(set(w) - set(FEATURES))
+        if unknown:
+            raise UsageError(
+                f"root-cause model {source or '(dict)'}: weights for unknown features {unknown}; refit it with "
+                "benchmarks/fit_root_cause.py"
+            )
+        return cls(
+            weights=tuple(float(w.get(name, 0.0)) for name in FEATURES),
+            fitted_on=tuple(doc.get("fitted_on") or ()),
+            source=source,
+            info={k: v for k, v in doc.items() if k != "weights"},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.info, "weights": dict(zip(FEATURES, self.weights, strict=True))}
+
+    def scores(self, table: StepTable) -> list[float]:
+        w = self.weights
+        return [sum(a * b for a, b in zip(w, row, strict=True)) for row in table.rows]
+
+    def pick_rows(self, rows: list[list[float]]) -> int | None:
+        best = self.pick(StepTable(steps=[], rows=rows, roles=[]))
+        return best[0] if best is not None else None
+
+    def pick(self, table: StepTable) -> tuple[int, float] | None:
+        """(candidate number, probability) of the best-scoring candidate, or None without candidates."""
+        if not table.rows:
+            return None
+        s = self.scores(table)
+        best = max(range(len(s)), key=lambda i: (s[i], -i))
+        top = s[best]
+        z = sum(math.exp(v - top) for v in s)
+        return best, 1.0 / z
+
+
+@lru_cache(maxsize=8)
+def load_model(path: str | None = None) -> RootCauseModel:
+    """The model in PATH (default: the shipped weights). Cached per path."""
+    p = Path(path) if path else DEFAULT_WEIGHTS
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise UsageError(f"root-cause model file {p} does not exist") from exc
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"root-cause model file {p} is not valid JSON ({exc.msg}); refit or restore it"
+        ) from exc
+    return RootCauseModel.from_dict(doc, source=str(p))

@@ -1,0 +1,163 @@
+"""The rules judge's outcome contract (issue 13): root cause exactly when a failure is known or detected,
+the source's own outcome recorded beside the verdict, unchecked modes written as null, and the root-cause
+step scorer (features, model file, fitting) behaving as documented."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from trajfm.errors import UsageError
+from trajfm.judges.detectors import FINDING_KINDS, build_view
+from trajfm.judges.rootcause.features import FEATURES, candidates, step_features, step_role
+from trajfm.judges.rootcause.fit import Example, fit
+from trajfm.judges.rootcause.model import RootCauseModel, load_model
+from trajfm.judges.rules import RulesJudge
+from trajfm.taxonomy import load_taxonomy
+from trajfm.traces.model import Step, Trace
+
+MAST = load_taxonomy("mast")
+
+
+def chat(messages: list[tuple[str, str]], **trace_fields: object) -> Trace:
+    steps = [
+        Step(position=i, index=i, kind="message", content=c, agent=a) for i, (a, c) in enumerate(messages)
+    ]
+    return Trace(trace_id="c", source_path="c.json", source_format="test", steps=steps, **trace_fields)  # type: ignore[arg-type]
+
+
+CLEAN_CHAT = [
+    ("human", "What is the tallest mountain in the Alps?"),
+    ("Planner", "I will ask the researcher to look it up."),
+    ("Researcher", "Mont Blanc is the tallest mountain in the Alps, at 4,806 metres."),
+    ("Planner", "The answer is Mont Blanc."),
+]
+
+
+def test_known_failed_trace_always_gets_a_root_cause_with_confidence() -> None:
+    d = RulesJudge().diagnose(chat(CLEAN_CHAT, is_correct=False), MAST)
+    assert d.source_outcome == "failed" and d.task_completed is False
+    assert d.root_cause_step in {s.index for s in chat(CLEAN_CHAT).steps}
+    assert d.root_cause_agent in {"Planner", "Researcher", "human"}
+    assert d.root_cause_confidence is not None and 0.0 < d.root_cause_confidence <= 1.0
+    assert d.extra["completion_basis"] == "source"
+
+
+def test_a_reward_below_one_marks_the_run_failed_and_a_reward_of_one_succeeded() -> None:
+    failed = RulesJudge().diagnose(chat(CLEAN_CHAT, reward=0.0), MAST)
+    assert (failed.source_outcome, failed.task_completed) == ("failed", False)
+    assert failed.root_cause_step is not None
+    done = RulesJudge().diagnose(chat(CLEAN_CHAT, reward=1.0), MAST)
+    assert (done.source_outcome, done.task_completed) == ("succeeded", True)
+
+
+def test_completed_trace_without_a_detected_failure_has_no_root_cause() -> None:
+    d = RulesJudge().diagnose(chat(CLEAN_CHAT, is_correct=True), MAST)
+    decisive = [f for f in d.extra["findings"] if FINDING_KINDS[f["kind"]].decisive]
+    assert d.task_completed is True and not decisive
+    assert (d.root_cause_step, d.root_cause_agent, d.root_cause_confidence) == (None, None, None)
+
+
+def test_unknown_outcome_and_no_failure_names_no_root_cause() -> None:
+    d = RulesJudge().diagnose(chat(CLEAN_CHAT), MAST)
+    assert d.source_outcome is None
+    assert d.root_cause_step is None
+
+
+def test_review_status_outcome_comes_from_the_format_vocabulary_file() -> None:
+    from trajfm.judges.formats import source_outcome
+
+    t = chat(CLEAN_CHAT, review_status="Not Accomplished")
+    assert source_outcome(t) is None  # format "test" has no vocabulary file: the status means nothing
+    t.source_format = "assetops"
+    assert source_outcome(t) == "failed"
+    t.review_status = "Accomplished"
+    assert source_outcome(t) == "succeeded"
+
+
+def test_modes_without_a_rule_are_null_never_false() -> None:
+    d = RulesJudge().diagnose(chat(CLEAN_CHAT, is_correct=False), MAST)
+    checked = {m for spec in FINDING_KINDS.values() for m in spec.modes.get("mast", ())}
+    for m in d.modes:
+        if m.mode_id in checked:
+            assert m.detected is not None, m.mode_id
+        else:
+            assert m.detected is None and m.rationale.startswith("not checked"), m.mode_id
+    assert any(m.detected is None for m in d.modes)  # MAST has modes no rule checks
+
+
+def test_multi_agent_chat_root_cause_follows_the_error_not_the_orchestrator() -> None:
+    """A Magentic-One-shaped chat (orchestrator, web surfer, coder, terminal): the coder's code fails in the
+    terminal; the blame must not collapse onto the orchestrator or the opening step."""
+    msgs = [
+        ("human", "Find the population of the largest city in Norway and report it rounded to thousands."),
+        ("Orchestrator", "Plan: WebSurfer finds the figure, Coder rounds it."),
+        ("Orchestrator", "WebSurfer, please search for the population of Oslo."),
+        ("WebSurfer", "I searched the web. Oslo has a population of 717,710 according to the city's site."),
+        ("Orchestrator", "Coder, please round 717,710 to thousands."),
+        ("Coder", "```python\nprint(round(717710, -3) / 0)\n```"),
+        (
+            "Terminal",
+            'Traceback (most recent call last):\n  File "x.py", line 1\nZeroDivisionError: division by zero',
+        ),
+        ("Orchestrator", "The task could not be completed."),
+    ]
+    d = RulesJudge().diagnose(chat(msgs, is_correct=False), MAST)
+    assert d.root_cause_step not in (0, 1)
+    assert d.root_cause_agent not in ("Orchestrator", "human")
+    assert d.root_cause_agent == "Coder" and d.root_cause_step == 5
+
+
+def test_step_roles_and_candidates_are_framework_neutral() -> None:
+    assert step_role(Step(0, 0, "tool_result", "x")) == "tool"
+    assert step_role(Step(0, 0, "tool_call", "x")) == "agent"
+    assert step_role(Step(0, 0, "message", "hi", agent="user")) == "user"
+    assert step_role(Step(0, 0, "span", "x", meta={"span_kind": "LLM"})) == "agent"
+    assert step_role(Step(0, 0, "span", "x", tool_name="search")) == "tool"
+    t = chat(CLEAN_CHAT)
+    t.steps.append(Step(position=4, index=3, kind="message", content="again", agent="Planner"))
+    assert [s.position for s in candidates(t)] == [0, 1, 2, 3]
+    table = step_features(build_view(t), [], None)
+    assert len(table.rows) == 4 and all(len(r) == len(FEATURES) for r in table.rows)
+
+
+def test_model_file_errors_and_pick() -> None:
+    with pytest.raises(UsageError, match="unknown features"):
+        RootCauseModel.from_dict({"weights": {"no_such_feature": 1.0}})
+    with pytest.raises(UsageError, match="does not exist"):
+        load_model("/nonexistent/weights.json")
+    m = RootCauseModel.from_dict({"weights": {"last_step": 2.0}})
+    rows = [[0.0] * len(FEATURES) for _ in range(3)]
+    rows[2][FEATURES.index("last_step")] = 1.0
+    assert m.pick_rows(rows) == 2
+    shipped = load_model()
+    assert shipped.fitted_on  # the shipped weights say what they were fitted on
+    assert any(w != 0 for w in shipped.weights)
+
+
+def test_fit_learns_a_feature_that_marks_the_gold_step_and_weighs_datasets_equally() -> None:
+    k = FEATURES.index("error_next")
+    j = FEATURES.index("first_agent_step")
+
+    def example(dataset: str, gold_feature: int, n: int = 5) -> Example:
+        rows = [[0.0] * len(FEATURES) for _ in range(n)]
+        rows[3][gold_feature] = 1.0
+        rows[0][j if gold_feature != j else k] = 1.0
+        return Example(dataset=dataset, rows=rows, gold=[3])
+
+    m = fit([example("a", k) for _ in range(20)] + [example("b", k)])
+    assert m.weights[k] > 0.5 and m.fitted_on == ("a", "b")
+    assert m.pick_rows(example("c", k).rows) == 3
+
+
+def test_rules_judge_takes_a_root_cause_model_option(tmp_path: Path) -> None:
+    from trajfm.judges.registry import get_judge
+
+    f = tmp_path / "w.json"
+    f.write_text(json.dumps({"version": 1, "fitted_on": ["x"], "weights": {"first_agent_step": 5.0}}))
+    judge = get_judge("rules", root_cause_model=str(f))
+    d = judge.diagnose(chat(CLEAN_CHAT, is_correct=False), MAST)
+    # the file's only weight is on the first agent step: the human's opening message is a user's, not an agent's
+    assert (d.root_cause_step, d.root_cause_agent) == (1, "Planner")
