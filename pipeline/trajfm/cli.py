@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from trajfm.errors import TrajfmError
+from trajfm.safetext import for_rich, visible
 
 
 class _Trajfm(typer.Typer):
@@ -28,7 +29,7 @@ class _Trajfm(typer.Typer):
             if os.environ.get("TRAJFM_DEBUG") or not exc.filename:
                 raise
             err_console.print(
-                f"[bold red]error:[/] {exc.filename}: {exc.strerror or exc}; check that path (a folder where one "
+                f"[bold red]error:[/] {for_rich(exc.filename)}: {for_rich(exc.strerror or exc)}; check that path (a folder where one "
                 "is expected, permissions, free space) or choose another",
                 highlight=False,
                 soft_wrap=True,
@@ -54,7 +55,7 @@ err_console = Console(stderr=True)
 def _fail(exc: TrajfmError) -> None:
     if os.environ.get("TRAJFM_DEBUG"):
         raise exc
-    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {for_rich(exc)}", highlight=False, soft_wrap=True)
     raise typer.Exit(exc.exit_code)
 
 
@@ -92,7 +93,9 @@ def traces_command(
         False, "--strict", help="Exit non-zero when any file or record fails to load."
     ),
     max_trace_mb: float = typer.Option(
-        100.0, "--max-trace-mb", help="Read at most this many MB per trace file or JSON line (also after .gz)."
+        100.0,
+        "--max-trace-mb",
+        help="Read at most this many MB per trace file or JSON line (also after .gz).",
     ),
 ) -> None:
     """Summarize traces before spending money on a judge: traces per format, model and agent, steps and
@@ -217,7 +220,9 @@ def extract_command(
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
     max_trace_mb: float = typer.Option(
-        100.0, "--max-trace-mb", help="Read at most this many MB per trace file or JSON line (also after .gz)."
+        100.0,
+        "--max-trace-mb",
+        help="Read at most this many MB per trace file or JSON line (also after .gz).",
     ),
 ) -> None:
     """Stage 1: diagnose every trace against the taxonomy, with evidence, into a run folder.
@@ -258,7 +263,7 @@ def extract_command(
             typer.echo(f"  {key}: {value}")
         return
     _print_extract(result, Path(out))
-    typer.echo(f"wrote {Path(out)} (traces, steps, diagnoses, modes, novel_modes, manifest.json)")
+    typer.echo(f"wrote {visible(Path(out))} (traces, steps, diagnoses, modes, novel_modes, manifest.json)")
 
 
 def _interrupted(out: str) -> None:
@@ -266,7 +271,7 @@ def _interrupted(out: str) -> None:
     if os.environ.get("TRAJFM_DEBUG"):
         raise KeyboardInterrupt
     err_console.print(
-        f"interrupted: LLM judge replies received so far are kept in {out}/cache/; run the same command again "
+        f"interrupted: LLM judge replies received so far are kept in {for_rich(out)}/cache/; run the same command again "
         "to resume (judged traces cost no calls)",
         highlight=False,
         soft_wrap=True,
@@ -276,7 +281,7 @@ def _interrupted(out: str) -> None:
 
 def _print_load_failures(failures: list[str]) -> None:
     for failure in failures[:20]:
-        err_console.print(f"[yellow]could not load[/] {failure}", highlight=False, soft_wrap=True)
+        err_console.print(f"[yellow]could not load[/] {for_rich(failure)}", highlight=False, soft_wrap=True)
     if len(failures) > 20:
         err_console.print(f"... and {len(failures) - 20} more load failures (see manifest.json)")
 
@@ -286,7 +291,7 @@ def _print_skipped(skipped: list[str]) -> None:
     worth a line each (they are counted and listed in manifest.json)."""
     unusual = [s for s in skipped if ": not a trace file (" not in s]
     for line in unusual[:20]:
-        err_console.print(f"[yellow]skipped[/] {line}", highlight=False, soft_wrap=True)
+        err_console.print(f"[yellow]skipped[/] {for_rich(line)}", highlight=False, soft_wrap=True)
     if len(unusual) > 20:
         err_console.print(f"... and {len(unusual) - 20} more skipped files (see manifest.json)")
 
@@ -306,15 +311,15 @@ def _print_extract(result: ExtractResult, out: Path) -> None:
             continue
         # Failed traces are not cached: the same command judges only them again.
         err_console.print(
-            f"[yellow]{n} traces {status}[/], most common: {message} (re-run the same command to retry them; "
-            f"see {out / 'diagnoses.parquet'})",
+            f"[yellow]{n} traces {status}[/], most common: {for_rich(message)} (re-run the same command to retry "
+            f"them; see {for_rich(out / 'diagnoses.parquet')})",
             highlight=False,
             soft_wrap=True,
         )
     if result.removed_stale:
         err_console.print(
             f"removed {', '.join(result.removed_stale)}: made from the earlier novel modes; run `trajfm cluster "
-            f"{out}` to group the new ones",
+            f"{for_rich(out)}` to group the new ones",
             highlight=False,
             soft_wrap=True,
         )
@@ -340,7 +345,8 @@ def export_command(
         _fail(exc)
         return
     typer.echo(
-        f"wrote {result.rows} rows and {result.novel_rows} novel modes: " + ", ".join(map(str, result.files))
+        f"wrote {result.rows} rows and {result.novel_rows} novel modes: "
+        + ", ".join(map(visible, result.files))
     )
 
 
@@ -441,7 +447,9 @@ def cluster(
     from trajfm.clustering.report import print_summary
 
     print_summary(outcome, Console())
-    typer.echo(f"wrote {Path(run) / 'clusters.parquet'} and {Path(run) / 'novel_assignments.parquet'}")
+    typer.echo(
+        f"wrote {visible(Path(run) / 'clusters.parquet')} and {visible(Path(run) / 'novel_assignments.parquet')}"
+    )
 
 
 # ---- report / run (stage 3) -------------------------------------------------------------------------------------
@@ -457,9 +465,11 @@ def _print_report(result: ReportResult) -> None:
         f"completed {comp['n']}/{comp['of']}; {ov['n_flags']} failure-mode flags; "
         f"{ov['traces_with_novel']['n']} traces with novel modes"
     )
-    typer.echo(f"wrote {result.html_path} ({result.html_bytes / 1e6:.1f} MB, {result.seconds:.1f} s)")
-    typer.echo(f"wrote {result.summary_json_path}")
-    typer.echo(f"wrote {result.summary_md_path}")
+    typer.echo(
+        f"wrote {visible(result.html_path)} ({result.html_bytes / 1e6:.1f} MB, {result.seconds:.1f} s)"
+    )
+    typer.echo(f"wrote {visible(result.summary_json_path)}")
+    typer.echo(f"wrote {visible(result.summary_md_path)}")
 
 
 def _text_budget(step_chars: int, max_text_mb: float) -> TextBudget:
@@ -503,7 +513,7 @@ def report(
 
 
 def _stage_line(message: str) -> None:
-    err_console.print(f"[dim]{message}[/]", highlight=False)
+    err_console.print(f"[dim]{for_rich(message)}[/]", highlight=False)
 
 
 @app.command("run")
@@ -556,7 +566,9 @@ def run_all(
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the judge's progress bar."),
     max_trace_mb: float = typer.Option(
-        100.0, "--max-trace-mb", help="Read at most this many MB per trace file or JSON line (also after .gz)."
+        100.0,
+        "--max-trace-mb",
+        help="Read at most this many MB per trace file or JSON line (also after .gz).",
     ),
 ) -> None:
     """All three stages: extract (diagnose every trace) -> cluster (novel-mode families) -> report.
@@ -617,7 +629,7 @@ def run_all(
         _print_load_failures(result.load_failures)
     typer.echo(f"stages: {', '.join(f'{k} {v:.1f} s' for k, v in result.seconds.items())}")
     if result.cluster_skip_reason:
-        typer.echo(f"cluster stage skipped: {result.cluster_skip_reason}")
+        typer.echo(f"cluster stage skipped: {visible(result.cluster_skip_reason)}")
     _print_report(result.report)
 
 

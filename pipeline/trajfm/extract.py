@@ -29,6 +29,7 @@ Contract of `run_extract(inputs, out, *, judge="rules", ...) -> ExtractResult`:
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -40,7 +41,8 @@ import polars as pl
 from trajfm.errors import JudgeError, RunFolderError, SchemaError, TraceLoadError, UsageError
 from trajfm.judges.base import Diagnosis
 from trajfm.judges.evidence import verify_evidence
-from trajfm.runfolder import RunFolder, file_sha256
+from trajfm.runfolder import RunFolder, atomic_write_text, file_sha256
+from trajfm.runlock import recover, run_lock, staged_run
 from trajfm.schemas import DIAGNOSES_SCHEMA, MODES_SCHEMA, NOVEL_MODES_SCHEMA
 from trajfm.taxonomy import Taxonomy, load_taxonomy
 from trajfm.traces import load_traces
@@ -241,20 +243,37 @@ def _old_novel(run: RunFolder) -> pl.DataFrame | None:
         return None
 
 
-def _drop_stale_clusters(run: RunFolder, old: pl.DataFrame | None, new: pl.DataFrame) -> list[str]:
-    """Remove stage-2 tables made from other novel modes than `new` (see the module docstring)."""
-    present = [t for t in ("clusters", "novel_assignments") if run.has(t)]
+def _carried_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
+    """What a new extract run keeps of the previous run's manifest: the cluster section (its tables are carried
+    over when the novel modes are unchanged, see `_carry_clusters`); the rest describes the old run."""
+    stages = manifest.get("stages", {})
+    carried = {k: v for k, v in stages.items() if k == "cluster"}
+    return {"stages": carried} if carried else {}
+
+
+def _carry_clusters(
+    live: RunFolder, stage: RunFolder, old: pl.DataFrame | None, new: pl.DataFrame
+) -> list[str]:
+    """Copy stage-2 tables into the new run when they were made from exactly these novel modes; otherwise they
+    are dropped (returned, so the user is told to re-cluster). See the module docstring."""
+    present = [t for t in ("clusters", "novel_assignments") if live.has(t)]
     if not present:
         return []
     same_novel = old is not None and old.equals(new.select("novel_id", "title", "description"))
     try:  # the assignments must also cover exactly these novel modes (they may come from another folder's run)
-        covered = set(run.read_table("novel_assignments")["novel_id"].to_list())
+        covered = set(live.read_table("novel_assignments")["novel_id"].to_list())
+        kept = {t: live.read_table(t) for t in present}
     except (RunFolderError, SchemaError):
-        covered = None
-    if same_novel and covered == set(new["novel_id"].to_list()):
+        covered, kept = None, {}
+    if same_novel and covered == set(new["novel_id"].to_list()) and len(kept) == 2:
+        for table, df in kept.items():
+            stage.write_table(table, df)
         return []
-    for table in present:
-        run.table_path(table).unlink(missing_ok=True)
+    manifest = stage.read_manifest()  # the carried cluster section described the dropped tables
+    manifest.get("stages", {}).pop("cluster", None)
+    atomic_write_text(
+        stage.root / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True, default=str)
+    )
     return [f"{t}.parquet" for t in present]
 
 
@@ -325,91 +344,97 @@ def run_extract(
                              skipped_files=len(loaded.skipped), skipped=skipped, plan=plan, seconds=seconds)  # fmt: skip
 
     check_endpoint(the_judge)  # before creating anything: a dead endpoint leaves no half-made run folder
-    run = RunFolder.create(out)
-    run.read_manifest()  # a corrupt manifest.json fails here, before judging, not after all the calls
-    t0 = time.perf_counter()
-    traces_df, steps_df = traces_to_frames(traces)
-    run.write_table("traces", traces_df)
-    run.write_table("steps", steps_df)
-    seconds["write_traces"] = round(time.perf_counter() - t0, 3)
+    live = RunFolder.create(out)
+    # One writer at a time; the new run is staged in RUN/.staging-<id>/ and swapped in whole at the end, so a kill
+    # or a full disk leaves the previous complete run (see trajfm.runlock).
+    with run_lock(live.root, "trajfm extract"):
+        recover(live.root)
+        seed = _carried_manifest(live.read_manifest())  # a corrupt manifest.json fails here, before judging
+        with staged_run(live, seed_manifest=seed) as run:
+            t0 = time.perf_counter()
+            traces_df, steps_df = traces_to_frames(traces)
+            run.write_table("traces", traces_df)
+            run.write_table("steps", steps_df)
+            seconds["write_traces"] = round(time.perf_counter() - t0, 3)
 
-    cache = None
-    if _cacheable(the_judge):
-        from trajfm.judges.cache import JudgeCache
+            cache = None
+            if _cacheable(the_judge):
+                from trajfm.judges.cache import JudgeCache
 
-        cache = JudgeCache.in_run(run.root)
-    stats = RunStats()
-    t0 = time.perf_counter()
-    try:
-        diagnoses = run_judge(
-            the_judge, traces, tax, concurrency=concurrency, cache=cache, max_retries=max_retries,
-            rate_limit=rate_limit, progress=progress, stats=stats,
-        )  # fmt: skip
-    finally:
-        if cache is not None:
-            cache.close()
-    seconds["judge"] = round(time.perf_counter() - t0, 3)
+                cache = JudgeCache.in_run(live.root)  # the cache lives in RUN/: kept across runs and kills
+            stats = RunStats()
+            t0 = time.perf_counter()
+            try:
+                diagnoses = run_judge(
+                        the_judge, traces, tax, concurrency=concurrency, cache=cache, max_retries=max_retries,
+                        rate_limit=rate_limit, progress=progress, stats=stats,
+                    )  # fmt: skip
+            finally:
+                if cache is not None:
+                    cache.close()
+            seconds["judge"] = round(time.perf_counter() - t0, 3)
 
-    t0 = time.perf_counter()
-    by_id = {t.trace_id: t for t in traces}
-    unverified = 0
-    for d in diagnoses:
-        if d.status == "ok":
-            unverified += verify_diagnosis(d, by_id[d.trace_id])
-    seconds["verify_evidence"] = round(time.perf_counter() - t0, 3)
+            t0 = time.perf_counter()
+            by_id = {t.trace_id: t for t in traces}
+            unverified = 0
+            for d in diagnoses:
+                if d.status == "ok":
+                    unverified += verify_diagnosis(d, by_id[d.trace_id])
+            seconds["verify_evidence"] = round(time.perf_counter() - t0, 3)
 
-    t0 = time.perf_counter()
-    diag_df, modes_df, novel_df = diagnosis_frames(diagnoses, tax)
-    old_novel = _old_novel(run)
-    run.write_table("diagnoses", diag_df)
-    run.write_table("modes", modes_df)
-    run.write_table("novel_modes", novel_df)
-    removed_stale = _drop_stale_clusters(run, old_novel, novel_df)
-    seconds["write_diagnoses"] = round(time.perf_counter() - t0, 3)
+            t0 = time.perf_counter()
+            diag_df, modes_df, novel_df = diagnosis_frames(diagnoses, tax)
+            old_novel = _old_novel(live)
+            run.write_table("diagnoses", diag_df)
+            run.write_table("modes", modes_df)
+            run.write_table("novel_modes", novel_df)
+            removed_stale = _carry_clusters(live, run, old_novel, novel_df)
+            seconds["write_diagnoses"] = round(time.perf_counter() - t0, 3)
 
-    statuses = dict(Counter(d.status for d in diagnoses))
-    detected = int(modes_df["detected"].sum()) if modes_df.height else 0
-    # The judge's configuration, what rendering had to shorten or split, and this run's calls (no credentials).
-    judge_info = judge_manifest(the_judge, diagnoses, stats)
-    run.update_manifest(
-        "extract",
-        {
-            "inputs": _inputs_manifest(paths),
-            "options": {
-                "judge": judge,
-                "model": model,
-                "base_url": judge_info.get("base_url"),  # the judge's public form: never credentials
-                "concurrency": concurrency,
-                "taxonomy": str(taxonomy),
-                "limit": limit,
-                "samples": samples,
-                "format": format,
-                "max_retries": max_retries,
-                "rate_limit": rate_limit,
-                "max_trace_mb": max_trace_mb,
-            },  # fmt: skip
-            "judge": judge_info,
-            "model": the_judge.model,
-            "prompt_version": the_judge.prompt_version,
-            "taxonomy": tax.name,
-            "taxonomy_version": tax.version,
-            "counts": {
-                "files": loaded.files,
-                "traces_loaded": len(loaded.traces),
-                "traces_judged": len(traces),
-                "load_failures": len(failures),
-                "skipped_files": len(loaded.skipped),
-                "statuses": statuses,
-                "modes_detected": detected,
-                "evidence_unverified": unverified,
-                "novel_modes": novel_df.height,
-            },
-            "load_failures": failures[:MAX_LISTED_FAILURES],
-            "skipped_files": skipped[:MAX_LISTED_FAILURES],
-            "removed_stale": removed_stale,
-            "timings_s": seconds,
-        },
-    )
+            statuses = dict(Counter(d.status for d in diagnoses))
+            detected = int(modes_df["detected"].sum()) if modes_df.height else 0
+            # The judge's configuration, what rendering had to shorten or split, and this run's calls (no credentials).
+            judge_info = judge_manifest(the_judge, diagnoses, stats)
+            run.update_manifest(
+                "extract",
+                {
+                    "inputs": _inputs_manifest(paths),
+                    "options": {
+                        "judge": judge,
+                        "model": model,
+                        "base_url": judge_info.get("base_url"),  # the judge's public form: never credentials
+                        "concurrency": concurrency,
+                        "taxonomy": str(taxonomy),
+                        "limit": limit,
+                        "samples": samples,
+                        "format": format,
+                        "max_retries": max_retries,
+                        "rate_limit": rate_limit,
+                        "max_trace_mb": max_trace_mb,
+                    },  # fmt: skip
+                    "judge": judge_info,
+                    "model": the_judge.model,
+                    "prompt_version": the_judge.prompt_version,
+                    "taxonomy": tax.name,
+                    "taxonomy_version": tax.version,
+                    "counts": {
+                        "files": loaded.files,
+                        "traces_loaded": len(loaded.traces),
+                        "traces_judged": len(traces),
+                        "load_failures": len(failures),
+                        "skipped_files": len(loaded.skipped),
+                        "statuses": statuses,
+                        "modes_detected": detected,
+                        "evidence_unverified": unverified,
+                        "novel_modes": novel_df.height,
+                    },
+                    "load_failures": failures[:MAX_LISTED_FAILURES],
+                    "skipped_files": skipped[:MAX_LISTED_FAILURES],
+                    "removed_stale": removed_stale,
+                    "timings_s": seconds,
+                },
+            )
+    run = live
     errors = _error_summary(diagnoses)
     failed = sum(n for s, (n, _) in errors.items() if s in ("backend_error", "parse_error"))
     if failed and not statuses.get("ok"):
@@ -420,7 +445,7 @@ def run_extract(
             f"command: the failures are recorded in {run.table_path('diagnoses')}, nothing bad is cached"
         )
     return ExtractResult(
-        run=run, traces=len(traces), statuses=statuses, load_failures=failures, skipped_files=len(loaded.skipped),
+        run=live, traces=len(traces), statuses=statuses, load_failures=failures, skipped_files=len(loaded.skipped),
         skipped=skipped,
         detected=detected, novel=novel_df.height, unverified=unverified, cache_hits=stats.cached, calls=stats.calls,
         seconds=seconds, errors=errors, removed_stale=removed_stale,

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from trajfm.errors import TraceLoadError
+from trajfm.safetext import for_rich as escape
 from trajfm.traces.load import LoadResult
 
 _TOP = 15
@@ -93,7 +93,7 @@ def render(summary: dict[str, Any], console: Console) -> None:
             t.add_column(key.removeprefix("by_"))
             t.add_column("traces", justify="right")
             for name, n in list(counts.items())[:_TOP]:
-                t.add_row(name, str(n))
+                t.add_row(escape(name), str(n))
             if len(counts) > _TOP:
                 t.add_row(f"... {len(counts) - _TOP} more (see --json)", "")
             console.print(t)
@@ -109,7 +109,7 @@ def render(summary: dict[str, Any], console: Console) -> None:
         t.add_column("why")
         t.add_column("files", justify="right")
         for note, n in notes.most_common():
-            t.add_row(note, str(n))
+            t.add_row(escape(note), str(n))
         console.print(t)
 
 
