@@ -216,7 +216,7 @@ def extract_command(
     judge_option: list[str] = typer.Option(  # noqa: B008
         [],
         "--judge-option",
-        help="KEY=VALUE passed to the judge (repeatable), e.g. max_tokens=2000, timeout=60.",
+        help="KEY=VALUE passed to the judge (repeatable), e.g. max_tokens=2000, timeout_s=60.",
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
     max_trace_mb: float = typer.Option(
