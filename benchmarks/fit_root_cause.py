@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 from trajfm.bench.rootcause_data import ROOT_CAUSE_DATASETS, examples, labelled_failures
+from trajfm.judges.calibration import load_calibration
 from trajfm.judges.rootcause.fit import DEFAULT_L2, fit
 from trajfm.judges.rootcause.model import DEFAULT_WEIGHTS
 
@@ -30,11 +31,13 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS)
     ap.add_argument("--l2", type=float, default=DEFAULT_L2)
     args = ap.parse_args()
+    off = frozenset(load_calibration().disabled_kinds())  # run calibrate_detectors.py first
+    print(f"finding kinds off by default (shipped calibration): {', '.join(sorted(off)) or 'none'}")
     by_set = {}
     for name in ROOT_CAUSE_DATASETS:
         folder = args.datasets / FOLDERS[name]
         if folder.is_dir():
-            by_set[name] = examples(labelled_failures(name, folder), name)
+            by_set[name] = examples(labelled_failures(name, folder), name, off)
             print(f"{name}: {len(by_set[name])} labelled failed traces")
     model = fit([e for ex in by_set.values() for e in ex], l2=args.l2)
     for name, ex in by_set.items():

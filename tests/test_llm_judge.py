@@ -509,7 +509,8 @@ _RUN_SCRIPT = textwrap.dedent(
     stats = RunStats()
     out = run_judge(LLMJudge("trajfm-test", base_url=url), synthetic_traces(n, seed=2), load_taxonomy("mast"),
                     concurrency=4, cache=JudgeCache.in_run(run.root), stats=stats, progress=False)
-    rows = {c: [getattr(d, c) for d in out] for c in DIAGNOSES_SCHEMA}
+    rows = {c: [d.dimensions.get(c) if c.startswith('dim_') else getattr(d, c) for d in out]
+            for c in DIAGNOSES_SCHEMA}
     run.write_table("diagnoses", pl.DataFrame(rows, schema=DIAGNOSES_SCHEMA))
     print(f"cache hits: {stats.cached} calls: {stats.calls} ok: {stats.ok}", flush=True)
     """

@@ -55,6 +55,13 @@ def test_summary_figures_equal_a_recomputation_from_the_tables(built: Path) -> N
     s = json.loads((built / "summary.json").read_text())
     assert s["overview"]["n_traces"] == 30
     assert s["overview"]["n_diagnosed"] < 30  # the fixture has failed diagnoses
+    # The fixture exercises every branch the recomputation checks: unchecked and partly checked modes, a merged
+    # family, a non-empty fix-first list, traces with dimensions not assessed.
+    checked = {m["mode_id"]: m["checked"] for m in s["taxonomy"]["modes"]}
+    assert checked["1.4"] is False and checked["2.3"] is False and checked["2.1"] is True
+    assert [f["cluster_id"] for f in s["novel"]["merged"][0]["families"]] == [0, 3]
+    assert s["fix_first"] and {c["kind"] for c in s["fix_first"]} == {"mode", "family"}
+    assert all(m["readiness"]["score"] is not None for m in s["models"] if m["n_diagnosed"])
     check_summary_against_tables(built)
 
 
@@ -69,6 +76,7 @@ def check_summary_against_tables(built: Path) -> None:
     novel = pl.read_parquet(built / "novel_modes.parquet")
     ok = set(diag.filter(pl.col("status") == "ok")["trace_id"])
     flags = modes.filter(pl.col("detected") & pl.col("trace_id").is_in(list(ok)))
+    verdicts = modes.filter(pl.col("detected").is_not_null() & pl.col("trace_id").is_in(list(ok)))
     n = len(ok)
 
     ov = s["overview"]
@@ -84,18 +92,14 @@ def check_summary_against_tables(built: Path) -> None:
     assert ov["n_novel_modes"] == nov.height
 
     per_mode = Counter(flags["mode_id"])
+    n_checked = Counter(verdicts["mode_id"])
     for m in s["taxonomy"]["modes"]:
         assert m["n_traces"] == per_mode.get(m["mode_id"], 0), m["mode_id"]
         assert _close(m["share_flags"], per_mode.get(m["mode_id"], 0) / flags.height)
-        # share of traces is over the traces where the mode was checked (detected not null); never checked: None
-        n_checked = modes.filter((pl.col("mode_id") == m["mode_id"]) & pl.col("detected").is_not_null())[
-            "trace_id"
-        ].n_unique()
-        assert m["n_checked"] == n_checked
-        if n_checked:
-            assert _close(m["share_traces"], per_mode.get(m["mode_id"], 0) / n_checked)
-        else:
-            assert m["share_traces"] is None
+        # A mode no verdict was given on is "not checked": no rate, never 0%.
+        assert m["checked"] is (n_checked[m["mode_id"]] > 0) and m["n_checked"] == n_checked[m["mode_id"]]
+        want = per_mode.get(m["mode_id"], 0) / n_checked[m["mode_id"]] if n_checked[m["mode_id"]] else None
+        assert _close(m["share_traces"], want), m["mode_id"]
     cat_flags = Counter(flags["category"])
     assert sum(c["share_flags"] for c in s["taxonomy"]["categories"]) == pytest.approx(1.0)
     for c in s["taxonomy"]["categories"]:
@@ -112,7 +116,15 @@ def check_summary_against_tables(built: Path) -> None:
             k = sum(
                 1 for t in flags.filter(pl.col("mode_id") == mode_id)["trace_id"] if model_of[t] == m["model"]
             )
-            assert (r["n"], r["of"]) == (k, n_model[m["model"]]), (m["model"], mode_id)
+            of = sum(
+                1
+                for t in verdicts.filter(pl.col("mode_id") == mode_id)["trace_id"]
+                if model_of[t] == m["model"]
+            )
+            assert (r["n"], r["of"]) == (k, of), (m["model"], mode_id)
+            if not of:
+                assert r["rate"] is None and r["ci_low"] is None
+                continue
             lo, hi = _wilson(k, r["of"])
             assert _close(r["ci_low"], lo) and _close(r["ci_high"], hi)
             assert r["ci_low"] <= r["rate"] <= r["ci_high"]
@@ -123,8 +135,13 @@ def check_summary_against_tables(built: Path) -> None:
         assert row["n_traces"] == sum(1 for v in multi.values() if v is want)
         assert row["n_diagnosed"] == sum(1 for t in ok if multi[t] is want)
 
+    check_scorecard(s, diag, traces, pl.read_parquet(built / "steps.parquet"), ok)
+    check_impact(s, diag, flags, verdicts, novel, traces, ok, built)
+
     assign = pl.read_parquet(built / "novel_assignments.parquet")
-    sizes = Counter(assign["cluster_id"])
+    # Families the report merged (recorded in novel.merged) count as the family they were merged into.
+    into = {f["cluster_id"]: mg["into"] for mg in s["novel"]["merged"] for f in mg["families"]}
+    sizes = Counter(into.get(c, c) for c in assign["cluster_id"])
     assert s["novel"]["clustered"] is True
     assert s["novel"]["n_outliers"] == sizes.get(-1, 0)
     assert {f["cluster_id"] for f in s["novel"]["families"] if f["size"]} == set(sizes)
@@ -162,6 +179,133 @@ def check_summary_against_tables(built: Path) -> None:
             assert t["suggestion"], "every MAST mode has a suggestion"
             for e in t["evidence"]:
                 assert model_of[e["trace_id"]] == m["model"]
+
+
+def _trace_score(dims: dict) -> tuple[float | None, bool | None]:
+    """The study's rule, written out again: share of the assessed positive dimensions met, minus 0.2 when the
+    trace hallucinates, floored at 0; passes when every assessed positive holds and it does not hallucinate."""
+    pos = [dims[k] for k in ("dim_task_completion", "dim_data_retrieval", "dim_result_verification",
+                             "dim_sequence", "dim_clarity") if dims[k] is not None]  # fmt: skip
+    if not pos:
+        return None, None
+    bad = dims["dim_hallucination"] is True
+    return max(0.0, sum(pos) / len(pos) - (0.2 if bad else 0.0)), all(pos) and not bad
+
+
+def check_scorecard(s: dict, diag: pl.DataFrame, traces: pl.DataFrame, steps: pl.DataFrame, ok: set) -> None:
+    """Per model: the six dimension rates, readiness {score, CI, pass share, bar, meets}, tool-call success, and
+    the correlation of tool-call success with completion across models."""
+    dims = [c for c in diag.columns if c.startswith("dim_")]
+    assert len(dims) == 6
+    model_of = dict(traces.select("trace_id", "agent_model").iter_rows())
+    rows = [r for r in diag.iter_rows(named=True) if r["status"] == "ok"]
+    results = steps.filter(pl.col("kind").is_in(["observation", "tool_result"]))
+    z = 1.959963984540054
+    pairs = []
+    for m in s["models"]:
+        mine = [r for r in rows if model_of[r["trace_id"]] == m["model"]]
+        if not mine:
+            continue
+        for k in dims:
+            vals = [r[k] for r in mine if r[k] is not None]
+            assert (m["dimensions"][k]["n"], m["dimensions"][k]["of"]) == (sum(vals), len(vals)), (
+                m["model"],
+                k,
+            )
+        scored = [_trace_score(r) for r in mine]
+        scores = [100 * sc for sc, _ in scored if sc is not None]
+        rd = m["readiness"]
+        assert rd["bar"] == 85 and rd["n_scored"] == len(scores)
+        mean = sum(scores) / len(scores)
+        assert _close(rd["score"], mean)
+        if len(scores) > 1:
+            sd = math.sqrt(sum((x - mean) ** 2 for x in scores) / (len(scores) - 1))
+            assert _close(rd["ci_low"], max(0.0, mean - z * sd / math.sqrt(len(scores))))
+            assert _close(rd["ci_high"], min(100.0, mean + z * sd / math.sqrt(len(scores))))
+        passes = [p for _, p in scored if p is not None]
+        assert (rd["pass_share"]["n"], rd["pass_share"]["of"]) == (sum(passes), len(passes))
+        assert rd["meets"] is (mean >= 85)
+        mres = results.filter(pl.col("trace_id").is_in([r["trace_id"] for r in mine]))
+        good = sum(
+            1
+            for r in mres.iter_rows(named=True)
+            if not r["is_error"]
+            and (r["content"] or "").strip().lower() not in ("", "[]", "{}", "null", "none", '""', "''")
+        )
+        tc = m["tool_call_success"]
+        assert (tc["n"], tc["of"]) == (good, mres.height), m["model"]
+        if tc["of"] and m["completion"]["of"]:
+            pairs.append((good / mres.height, m["completion"]["rate"]))
+    corr = s["scorecard"]["tool_calls"]["correlation_with_completion"]
+    assert s["scorecard"]["tool_calls"]["n_models"] == len(pairs)
+    if len(pairs) >= 3:
+        xs, ys = zip(*pairs, strict=True)
+        mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+        num = sum((x - mx) * (y - my) for x, y in pairs)
+        den = math.sqrt(sum((x - mx) ** 2 for x in xs) * sum((y - my) ** 2 for y in ys))
+        assert _close(corr, num / den if den else None)
+
+
+def _risk_ratio(a: int, b: int, c: int, d: int) -> tuple[float | None, float | None, float | None]:
+    if a + b == 0 or c + d == 0:
+        return None, None, None
+    if a == 0 or c == 0:
+        a, b, c, d = a + 0.5, b + 0.5, c + 0.5, d + 0.5
+    rr = (a / (a + b)) / (c / (c + d))
+    se = math.sqrt(1 / a - 1 / (a + b) + 1 / c - 1 / (c + d))
+    return rr, rr * math.exp(-1.959963984540054 * se), rr * math.exp(1.959963984540054 * se)
+
+
+def check_impact(s, diag, flags, verdicts, novel, traces, ok, built: Path) -> None:
+    """Per mode and family: checked, failed_with, completed_with, lift (with CI); the fix_first ranking."""
+    done = dict(
+        diag.filter(pl.col("status") == "ok")
+        .drop_nulls("task_completed")
+        .select("trace_id", "task_completed")
+        .iter_rows()
+    )
+    expected = []
+    for m in s["taxonomy"]["modes"]:
+        judged = set(verdicts.filter(pl.col("mode_id") == m["mode_id"])["trace_id"]) & set(done)
+        with_ = set(flags.filter(pl.col("mode_id") == m["mode_id"])["trace_id"])
+        a = sum(1 for t in with_ & judged if not done[t])
+        b = sum(1 for t in with_ & judged if done[t])
+        c = sum(1 for t in judged - with_ if not done[t])
+        d = sum(1 for t in judged - with_ if done[t])
+        assert (m["failed_with"], m["completed_with"]) == (a, b), m["mode_id"]
+        rr, lo, hi = _risk_ratio(a, b, c, d)
+        assert _close(m["lift"], rr) and _close(m["lift_ci_low"], lo) and _close(m["lift_ci_high"], hi)
+        excess = (a + b) * (a / (a + b) - c / (c + d)) if a + b and c + d else None
+        assert _close(m["excess_failed"], excess)
+        if m["checked"] and excess and excess > 0:
+            expected.append((-excess, -a, "mode", m["mode_id"]))
+    assign = pl.read_parquet(built / "novel_assignments.parquet").join(novel, on="novel_id")
+    into = {f["cluster_id"]: mg["into"] for mg in s["novel"]["merged"] for f in mg["families"]}
+    for f in s["novel"]["families"]:
+        assert f["checked"] is True
+        with_ = {
+            t
+            for c, t in assign.select("cluster_id", "trace_id").iter_rows()
+            if into.get(c, c) == f["cluster_id"]
+        }
+        a = sum(1 for t in with_ if t in done and not done[t])
+        b = sum(1 for t in with_ if t in done and done[t])
+        c = sum(1 for t in set(done) - with_ if not done[t])
+        d = sum(1 for t in set(done) - with_ if done[t])
+        assert (f["failed_with"], f["completed_with"]) == (a, b), f["name"]
+        assert _close(f["lift"], _risk_ratio(a, b, c, d)[0])
+        excess = (a + b) * (a / (a + b) - c / (c + d)) if a + b and c + d else None
+        if not f["is_outliers"] and excess and excess > 0:
+            expected.append((-excess, -a, "family", f["cluster_id"]))
+    expected.sort(key=lambda e: (e[0], e[1], e[2], str(e[3])))
+    got = [(c["kind"], c["id"]) for c in s["fix_first"]]
+    assert got == [(k, i) for _, _, k, i in expected][:8]
+    model_of = dict(traces.select("trace_id", "agent_model").iter_rows())
+    for card in s["fix_first"]:
+        assert card["advice"] and 1 <= len(card["evidence"]) <= 3
+        assert sum(r["n"] for r in card["models"]) == card["n_traces"]
+        for e in card["evidence"]:
+            assert model_of[e["trace_id"]] == e["model"] and e["trace_id"] in ok
 
 
 def _script_blocks(html: str) -> dict[str, str]:
@@ -381,3 +525,127 @@ def test_markdown_cells_cannot_inject_markup_or_cells(text: str) -> None:
     assert "\n" not in cell
     # Once every backslash escape is taken out, no character that makes markup or a table cell is left.
     assert not re.search(r"[|<>\[\]`]", re.sub(r"\\[\\`*_\[\]|<>~]", "", cell))
+
+
+# ---- fix first, feedback, baseline, readability helpers -----------------------------------------------------
+
+
+def test_quotes_are_cut_at_sentence_ends_and_widened_to_whole_sentences() -> None:
+    from trajfm.report.impact import sentence_cut, widen_to_sentences
+
+    text = "The pump was fine. Then the call failed with error 500 because the service was down. Retrying."
+    assert widen_to_sentences("call failed with error", [text]) == (
+        "Then the call failed with error 500 because the service was down."
+    )
+    assert widen_to_sentences("not in the trace", [text]) == "not in the trace"
+    long = "First sentence here. " + "word " * 80
+    cut = sentence_cut(long, 60)
+    assert cut.endswith("…") and not cut.endswith("wor …") and len(cut) <= 62
+    assert sentence_cut("One. Two three four five six seven.", 20) == "One. Two three four …"
+    assert sentence_cut("A whole sentence. " * 20, 100).endswith(".")
+
+
+def test_cli_feedback_writes_issue_ready_cards(built: Path, tmp_path: Path) -> None:
+    s = json.loads((built / "summary.json").read_text())
+    res = CliRunner().invoke(app, ["feedback", str(built)])
+    assert res.exit_code == 0, res.output
+    out = res.output
+    assert out.startswith("# trajfm feedback")
+    for c in s["fix_first"]:
+        assert f"## {c['rank']}. " in out
+        for e in c["evidence"]:
+            assert e["quote"] in out  # inside a fence, verbatim
+    # Untrusted text outside code fences is escaped; inside a fence it is shown as text by any markdown viewer.
+    fenced = False
+    for line in out.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced:
+            assert "<script>" not in line and "<img" not in line, line
+    res = CliRunner().invoke(
+        app, ["feedback", str(built), "--format", "json", "--out", str(tmp_path / "f.json")]
+    )
+    assert res.exit_code == 0, res.output
+    data = json.loads((tmp_path / "f.json").read_text())
+    assert [(c["kind"], c["id"]) for c in data["cards"]] == [(c["kind"], c["id"]) for c in s["fix_first"]]
+    bad = CliRunner().invoke(app, ["feedback", str(built), "--format", "html"])
+    assert bad.exit_code != 0 and "--format" in bad.output
+
+
+def test_report_against_a_baseline_ranks_changes(tmp_path: Path) -> None:
+    old = make_run(tmp_path / "old", n_traces=12, hostile=False, seed=1)
+    new = make_run(tmp_path / "new", n_traces=30, hostile=False, seed=2)
+    res = CliRunner().invoke(app, ["report", str(new), "--baseline", str(old), "--readiness-bar", "70"])
+    assert res.exit_code == 0, res.output
+    s = json.loads((new / "summary.json").read_text())
+    old_s = build_report(old).summary
+    bl = s["baseline"]
+    assert bl["baseline"] == str(old) and s["scorecard"]["bar"] == 70
+    order = ("new", "grown", "shrunk", "gone", "steady", "not comparable")
+    assert [order.index(r["status"]) for r in bl["changes"]] == sorted(
+        order.index(r["status"]) for r in bl["changes"]
+    )
+    before = {m["mode_id"]: m for m in old_s["taxonomy"]["modes"]}
+    for r in bl["changes"]:
+        if r["kind"] != "mode":
+            continue
+        now = next(m for m in s["taxonomy"]["modes"] if m["mode_id"] == r["id"])
+        assert (r["now"]["n"], r["now"]["of"]) == (now["n_traces"], now["n_checked"])
+        assert (r["before"]["n"], r["before"]["of"]) == (
+            before[r["id"]]["n_traces"],
+            before[r["id"]]["n_checked"],
+        )
+        if r["status"] == "grown":
+            assert r["ci_low"] > 0
+        if r["status"] == "new":
+            assert r["before"]["n"] == 0 < r["now"]["n"]
+        if r["status"] == "not comparable":
+            assert not r["now"]["of"] or not r["before"]["of"]
+    assert 'id="baseline-table"' in (new / "report.html").read_text()
+    assert "Since baseline" in (new / "summary.md").read_text()
+    same = CliRunner().invoke(app, ["report", str(new), "--baseline", str(new)])
+    assert same.exit_code != 0 and "is the run being reported" in same.output
+
+
+def test_a_run_written_before_the_dimensions_reads_them_as_not_assessed(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run", n_traces=9, hostile=False)
+    path = run / "diagnoses.parquet"
+    pl.read_parquet(path).drop(
+        [c for c in pl.read_parquet(path).columns if c.startswith("dim_")]
+    ).write_parquet(path)
+    s = build_report(run).summary
+    assert all(r["of"] == 0 for m in s["models"] for r in m["dimensions"].values())
+    assert all(m["readiness"]["score"] is None for m in s["models"])
+    assert s["overview"]["readiness"]["dims_assessed"] == []
+
+
+def test_synthetic_corpus_declaration_reaches_the_report(tmp_path: Path) -> None:
+    from trajfm.traces.declared import corpus_declarations
+
+    corpus = tmp_path / "corpus"
+    (corpus / "sub").mkdir(parents=True)
+    (corpus / "trajfm-corpus.toml").write_text('synthetic = true\ndescription = "made by a generator"\n')
+    (decl,) = corpus_declarations([corpus / "sub"])
+    assert decl["synthetic"] is True and decl["description"] == "made by a generator"
+    (corpus / "trajfm-corpus.toml").write_text("synthetic = [broken")
+    (bad,) = corpus_declarations([corpus])
+    assert "could not read" in bad["error"]
+    assert corpus_declarations([tmp_path / "elsewhere"]) == []
+    run = make_run(tmp_path / "run", n_traces=6, hostile=False)
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["stages"]["extract"]["corpus_declarations"] = [dict(decl, path="corpus/trajfm-corpus.toml")]
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    s = build_report(run).summary
+    assert s["honesty"]["synthetic"] is True
+    html = (run / "report.html").read_text()
+    assert 'id="synthetic-banner"' in html and "made by a generator" in html
+
+
+def test_bundled_corpus_declares_itself_synthetic() -> None:
+    from trajfm.traces.declared import corpus_declarations
+
+    repo = Path(__file__).resolve().parents[1]
+    if not (repo / "traces" / "assetops").is_dir():
+        pytest.skip("the bundled corpus is not present")
+    decls = corpus_declarations([repo / "traces" / "assetops"])
+    assert [d["synthetic"] for d in decls] == [True]

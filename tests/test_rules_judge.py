@@ -49,7 +49,8 @@ def react(
 
 
 def diagnose(trace: Trace, taxonomy: Taxonomy = MAST) -> Diagnosis:
-    return RulesJudge().diagnose(trace, taxonomy)
+    # Every detector, including those the shipped calibration switches off: these tests check what each one does.
+    return RulesJudge(all_detectors=True).diagnose(trace, taxonomy)
 
 
 def kinds(trace: Trace) -> list[str]:
@@ -250,7 +251,9 @@ def test_entity_the_agent_invented_is_hallucinated_but_a_missing_user_entity_is_
     )
     d = diagnose(invented)
     assert "3.3" in detected(d)
-    assert [n.title for n in d.novel] == ["Hallucinated Asset or Sensor (IoTAgent)"]
+    assert [n.title for n in d.novel] == ["Hallucinated Entity (IoTAgent)"]
+    invented.source_format = "assetops"  # that format's vocabulary file titles the family its own way
+    assert [n.title for n in diagnose(invented).novel] == ["Hallucinated Asset or Sensor (IoTAgent)"]
     from_user = react(
         "What is the supply temperature of Chiller 12?",
         [
@@ -289,6 +292,9 @@ def test_not_accomplished_review_accepted_without_check() -> None:
         ),
     ]
     accepted = react("Forecast the tonnage of Chiller 9.", steps, "The forecast for Chiller 9 is stable.")
+    # "Not Accomplished" is the AssetOpsBench reviewer's word: it counts only with that format's vocabulary file
+    assert detected(diagnose(accepted)) & {"2.5", "3.2"} == set()
+    accepted.source_format = "assetops"
     assert detected(diagnose(accepted)) >= {"2.5", "3.2"}
     rechecked = react(
         "Forecast the tonnage of Chiller 9.",
@@ -609,6 +615,7 @@ def test_root_cause_of_an_accepted_sub_agent_failure_is_the_sub_agent() -> None:
         ],
         "Chiller 6: mean 4.2 kW.",
     )
+    t.source_format = "assetops"  # whose vocabulary file names "Not Accomplished" a failing review status
     for s in t.steps:
         if s.kind == "observation":
             s.agent = "IoTAgent"  # the sub-agent answers under its own name

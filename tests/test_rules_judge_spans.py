@@ -10,6 +10,9 @@ from trajfm.judges.rules import RulesJudge
 from trajfm.taxonomy import load_taxonomy
 from trajfm.traces.model import Step, Trace
 
+# Every detector, including those the shipped calibration switches off: these tests check what each one does.
+ALL = RulesJudge(all_detectors=True)
+
 TRAIL = load_taxonomy("trail")
 MAST = load_taxonomy("mast")
 
@@ -75,7 +78,7 @@ def test_form_error_points_at_the_model_call_that_wrote_it_and_the_one_shown_the
     # no finding stays on a tool span: the model wrote the call
     tool_spans = {s.index for s in t.steps if s.meta.get("span_kind") == "TOOL"}
     assert not any(set(f.steps) & tool_spans for f in run_detectors(t))
-    d = RulesJudge().diagnose(t, TRAIL)
+    d = ALL.diagnose(t, TRAIL)
     assert "formatting_errors" in {m.mode_id for m in d.detected}
     assert all(verify_evidence(m.evidence, t) for m in d.detected)
 
@@ -98,9 +101,9 @@ def test_answer_before_any_tool_result_is_unsupported_and_maps_to_trail_and_mast
     t = b.trace()
     found = findings(t, "unsupported_answer")
     assert [f.steps for f in found] == [[index_of(t, answer)]]
-    trail = {m.mode_id for m in RulesJudge().diagnose(t, TRAIL).detected}
+    trail = {m.mode_id for m in ALL.diagnose(t, TRAIL).detected}
     assert {"language_only", "goal_deviation", "tool_selection_errors"} <= trail
-    assert "3.2" in {m.mode_id for m in RulesJudge().diagnose(t, MAST).detected}
+    assert "3.2" in {m.mode_id for m in ALL.diagnose(t, MAST).detected}
 
 
 def test_answer_after_a_tool_result_is_supported_unless_it_says_it_assumed() -> None:
@@ -136,7 +139,7 @@ def test_claiming_a_lookup_with_nothing_retrieved_is_tool_related() -> None:
     )
     t = b.trace()
     assert len(findings(t, "claimed_unseen_result")) == 1
-    assert "tool_related" in {m.mode_id for m in RulesJudge().diagnose(t, TRAIL).detected}
+    assert "tool_related" in {m.mode_id for m in ALL.diagnose(t, TRAIL).detected}
 
 
 def test_announced_call_that_is_only_printed_is_a_lost_hand_off() -> None:
@@ -156,7 +159,7 @@ def test_announced_call_that_is_only_printed_is_a_lost_hand_off() -> None:
     t = b.trace()
     found = findings(t, "announced_call_missing")
     assert [f.steps for f in found] == [[index_of(t, printed)]]
-    trail = {m.mode_id for m in RulesJudge().diagnose(t, TRAIL).detected}
+    trail = {m.mode_id for m in ALL.diagnose(t, TRAIL).detected}
     assert {"task_orchestration", "tool_selection_errors"} <= trail
 
 
@@ -185,7 +188,7 @@ def test_three_searches_in_a_row_without_reading_are_search_churn() -> None:
     found = findings(t, "search_churn")
     # the third search onwards, located on the model call that issued it
     assert [f.steps for f in found] == [[index_of(t, calls[2])]]
-    assert "poor_information_retrieval" in {m.mode_id for m in RulesJudge().diagnose(t, TRAIL).detected}
+    assert "poor_information_retrieval" in {m.mode_id for m in ALL.diagnose(t, TRAIL).detected}
     b2 = Spans("ToolCallingAgent")
     for i, (tool, q) in enumerate([("web_search", "a"), ("visit_page", "http://x"), ("web_search", "b")]):
         s = b2.step()
@@ -202,7 +205,7 @@ def test_failure_answer_when_the_task_rules_it_out_is_an_ignored_instruction() -
     t = Trace(trace_id="f", source_path="f.json", source_format="test", steps=steps, task=task,
               final_answer="Unable to determine the number of papers.")  # fmt: skip
     assert [f.kind for f in run_detectors(t)].count("output_format_ignored") == 1
-    assert "instruction_non_compliance" in {m.mode_id for m in RulesJudge().diagnose(t, TRAIL).detected}
+    assert "instruction_non_compliance" in {m.mode_id for m in ALL.diagnose(t, TRAIL).detected}
     t.task = "How many papers?"  # without the rule, an honest report of failure owes no form
     assert "output_format_ignored" not in [f.kind for f in run_detectors(t)]
 
@@ -218,4 +221,4 @@ def test_unsupported_answer_ignores_an_instruction_to_verify_only_when_the_task_
     )
     found = findings(t, "verification_instruction_ignored")
     assert len(found) == 1 and found[0].evidence.lower() in t.task.lower()
-    assert "instruction_non_compliance" in {m.mode_id for m in RulesJudge().diagnose(t, TRAIL).detected}
+    assert "instruction_non_compliance" in {m.mode_id for m in ALL.diagnose(t, TRAIL).detected}

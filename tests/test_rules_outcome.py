@@ -128,9 +128,9 @@ def test_model_file_errors_and_pick() -> None:
         RootCauseModel.from_dict({"weights": {"no_such_feature": 1.0}})
     with pytest.raises(UsageError, match="does not exist"):
         load_model("/nonexistent/weights.json")
-    m = RootCauseModel.from_dict({"weights": {"last_step": 2.0}})
+    m = RootCauseModel.from_dict({"weights": {"last_agent_step": 2.0}})
     rows = [[0.0] * len(FEATURES) for _ in range(3)]
-    rows[2][FEATURES.index("last_step")] = 1.0
+    rows[2][FEATURES.index("last_agent_step")] = 1.0
     assert m.pick_rows(rows) == 2
     shipped = load_model()
     assert shipped.fitted_on  # the shipped weights say what they were fitted on
@@ -139,7 +139,7 @@ def test_model_file_errors_and_pick() -> None:
 
 def test_fit_learns_a_feature_that_marks_the_gold_step_and_weighs_datasets_equally() -> None:
     k = FEATURES.index("error_next")
-    j = FEATURES.index("first_agent_step")
+    j = FEATURES.index("second_agent_step")
 
     def example(dataset: str, gold_feature: int, n: int = 5) -> Example:
         rows = [[0.0] * len(FEATURES) for _ in range(n)]
@@ -156,8 +156,133 @@ def test_rules_judge_takes_a_root_cause_model_option(tmp_path: Path) -> None:
     from trajfm.judges.registry import get_judge
 
     f = tmp_path / "w.json"
-    f.write_text(json.dumps({"version": 1, "fitted_on": ["x"], "weights": {"first_agent_step": 5.0}}))
+    f.write_text(json.dumps({"version": 1, "fitted_on": ["x"], "weights": {"last_agent_step": 5.0}}))
     judge = get_judge("rules", root_cause_model=str(f))
     d = judge.diagnose(chat(CLEAN_CHAT, is_correct=False), MAST)
-    # the file's only weight is on the first agent step: the human's opening message is a user's, not an agent's
-    assert (d.root_cause_step, d.root_cause_agent) == (1, "Planner")
+    # the file's only weight is on the last agent step (the human's opening message is a user's, not an agent's)
+    assert (d.root_cause_step, d.root_cause_agent) == (3, "Planner")
+
+
+def _calibration_file(tmp_path: Path, kinds: dict[str, tuple[int, int]]) -> str:
+    from trajfm.judges.calibration import measured
+
+    f = tmp_path / f"cal{len(list(tmp_path.glob('cal*.json')))}.json"  # a new path: loads are cached per path
+    f.write_text(json.dumps(measured(kinds, ["x"])))
+    return str(f)
+
+
+REPEATING = [
+    ("human", "Count the files in the folder."),
+    ("Agent", "I will list the folder contents now to count them."),
+    ("Agent", "I will list the folder contents now to count them."),
+    ("Agent", "I will list the folder contents now to count them."),
+    ("Agent", "There are 3 files."),
+]
+
+
+def test_calibration_sets_confidence_and_switches_off_imprecise_kinds(tmp_path: Path) -> None:
+    base = RulesJudge(calibration=_calibration_file(tmp_path, {}))
+    found = [f["kind"] for f in base.diagnose(chat(REPEATING), MAST).extra["findings"]]
+    assert "repeated_thought" in found
+    precise = RulesJudge(calibration=_calibration_file(tmp_path, {"repeated_thought": (38, 37)}))
+    d = precise.diagnose(chat(REPEATING), MAST)
+    m13 = next(m for m in d.modes if m.mode_id == "1.3")
+    assert m13.detected is True and m13.confidence == round(38 / 40, 3)  # (agreed + 1) / (findings + 2)
+    imprecise = RulesJudge(calibration=_calibration_file(tmp_path, {"repeated_thought": (30, 3)}))
+    assert "repeated_thought" in imprecise.off
+    d = imprecise.diagnose(chat(REPEATING), MAST)
+    assert "repeated_thought" not in [f["kind"] for f in d.extra["findings"]]
+    assert {f["kind"] for f in d.extra["findings_off_by_default"]} == {"repeated_thought"}
+    switched_on = RulesJudge(
+        calibration=_calibration_file(tmp_path, {"repeated_thought": (30, 3)}), all_detectors=True
+    )
+    assert "repeated_thought" in [
+        f["kind"] for f in switched_on.diagnose(chat(REPEATING), MAST).extra["findings"]
+    ]
+
+
+def test_a_mode_checked_only_by_an_off_kind_is_not_checked(tmp_path: Path) -> None:
+    from trajfm.judges.detectors import FINDING_KINDS
+
+    kinds_of: dict[str, list[str]] = {}
+    for kind, spec in FINDING_KINDS.items():
+        for m in spec.modes.get("mast", ()):
+            kinds_of.setdefault(m, []).append(kind)
+    mode, kinds = next((m, ks) for m, ks in sorted(kinds_of.items()) if len(ks) == 1)
+    judge = RulesJudge(calibration=_calibration_file(tmp_path, {kinds[0]: (20, 1)}))
+    verdict = next(m for m in judge.diagnose(chat(CLEAN_CHAT), MAST).modes if m.mode_id == mode)
+    assert (
+        verdict.detected is None and "off by default" in verdict.rationale and kinds[0] in verdict.rationale
+    )
+
+
+def test_shipped_calibration_is_measured_data() -> None:
+    from trajfm.judges.calibration import DEFAULT_CALIBRATION
+
+    doc = json.loads(DEFAULT_CALIBRATION.read_text())
+    assert set(doc["measured_on"]) <= {"trail", "mast"} and doc["measured_on"]
+    for row in doc["kinds"].values():
+        assert 0 <= row["agreed"] <= row["findings"]
+
+
+def tool_chat(calls: list[tuple[str, str, str]], answer: str) -> Trace:
+    """A tool-calling chat: the user's request, then per call (tool, arguments, result), then the answer."""
+    steps = [
+        Step(position=0, index=0, kind="message", content="Please check my connection speed.", agent="user")
+    ]
+    for tool, args, result in calls:
+        n = len(steps)
+        steps.append(
+            Step(n, n, "tool_call", f"{tool}({args})", agent="assistant", tool_name=tool, tool_input=args)
+        )
+        steps.append(Step(n + 1, n + 1, "tool_result", result, agent="tool", tool_name=tool))
+    n = len(steps)
+    steps.append(Step(n, n, "message", answer, agent="assistant"))
+    return Trace(
+        trace_id="tc", source_path="tc.json", source_format="test", steps=steps, task=steps[0].content,
+        final_answer=answer,
+    )  # fmt: skip
+
+
+def test_a_run_that_ends_on_a_failing_result_is_a_failure() -> None:
+    t = tool_chat([("run_speed_test", "{}", "Speed test failed: No Connection")], "Your speed is fine.")
+    d = RulesJudge().diagnose(t, MAST)
+    kinds = [f["kind"] for f in d.extra["findings"]]
+    assert "ended_on_failure" in kinds and d.task_completed is False
+    assert d.root_cause_step is not None
+    recovered = tool_chat(
+        [("run_speed_test", "{}", "Speed test failed: No Connection"), ("run_speed_test", "{}", "42 Mbit/s")],
+        "Your speed is 42 Mbit/s.",
+    )
+    assert "ended_on_failure" not in [
+        f["kind"] for f in RulesJudge().diagnose(recovered, MAST).extra["findings"]
+    ]
+
+
+def test_empty_results_are_structural_and_a_zero_count_is_data() -> None:
+    from trajfm.judges.detectors.completion import structurally_empty
+
+    assert (
+        structurally_empty("[]")
+        and structurally_empty("null")
+        and structurally_empty('{"items": [], "n": 0}')
+    )
+    assert structurally_empty('{"status": "not_found"}')
+    assert not structurally_empty('{"name": "Ann", "total_items": 0}')
+    assert not structurally_empty('{"rows": [1, 2]}') and not structurally_empty("0 errors")
+    zero = tool_chat(
+        [("lookup_account", '{"id": "a1"}', '{"name": "Ann", "total_items": 0}')], "Ann has no items."
+    )
+    kinds = [f["kind"] for f in RulesJudge().diagnose(zero, MAST).extra["findings"]]
+    assert "ended_on_failure" not in kinds
+    empty = tool_chat([("lookup_account", '{"id": "a1"}', "[]")], "Ann has 3 items.")
+    assert "ended_on_failure" in [f["kind"] for f in RulesJudge().diagnose(empty, MAST).extra["findings"]]
+
+
+def test_a_hand_off_to_a_person_is_an_outcome_failure() -> None:
+    t = tool_chat([("escalate_to_operator", '{"reason": "refund"}', "ok")], "Someone will contact you.")
+    d = RulesJudge().diagnose(t, MAST)
+    assert "handed_to_human" in [f["kind"] for f in d.extra["findings"]]
+    assert d.task_completed is False
+    said = tool_chat([], "I am transferring you to a human agent who can help with this.")
+    assert "handed_to_human" in [f["kind"] for f in RulesJudge().diagnose(said, MAST).extra["findings"]]

@@ -497,19 +497,68 @@ def report(
     max_text_mb: float = typer.Option(
         7.0, "--max-text-mb", help="Step text budget of the drill-down; the per-step cap shrinks to fit it."
     ),
+    baseline: str | None = typer.Option(
+        None, "--baseline", help="An earlier run folder: show how each mode and family changed since it."
+    ),
+    readiness_bar: float = typer.Option(
+        85.0,
+        "--readiness-bar",
+        help="Mean trace score (0-100) a model needs to count as ready (the study's 85).",
+    ),
 ) -> None:
     """Stage 3: write RUN/report.html (self-contained, opens offline), RUN/summary.json and RUN/summary.md.
 
-    Example:  trajfm report runs/demo   (then open runs/demo/report.html)
+    Example:  trajfm report runs/demo --baseline runs/last-week   (then open runs/demo/report.html)
     """
     try:
+        from trajfm.errors import UsageError
         from trajfm.report import build_report
 
-        result = build_report(run, taxonomy=taxonomy, budget=_text_budget(step_chars, max_text_mb))
+        if not 0 <= readiness_bar <= 100:
+            raise UsageError(f"--readiness-bar must be between 0 and 100, got {readiness_bar}")
+        result = build_report(
+            run,
+            taxonomy=taxonomy,
+            budget=_text_budget(step_chars, max_text_mb),
+            readiness_bar=readiness_bar,
+            baseline=baseline,
+        )
     except TrajfmError as exc:
         _fail(exc)
         return
     _print_report(result)
+
+
+@app.command()
+def feedback(
+    run: str = typer.Argument(
+        ..., help="The run folder (made by `trajfm extract`, optionally `trajfm cluster`)."
+    ),
+    fmt: str = typer.Option("md", "--format", help="md (issue-ready markdown) or json."),
+    out: str | None = typer.Option(None, "--out", "-o", help="Write to this file instead of the terminal."),
+    readiness_bar: float = typer.Option(85.0, "--readiness-bar", help="As for `trajfm report`."),
+) -> None:
+    """The report's "fix first" cards as text an agent team can paste into an issue tracker.
+
+    Example:  trajfm feedback runs/demo --format md > fix-first.md
+    """
+    try:
+        from trajfm.errors import UsageError
+        from trajfm.report.feedback import write_feedback
+
+        if fmt not in ("md", "json"):
+            raise UsageError(f"--format must be md or json, got {fmt!r}")
+        text = write_feedback(run, fmt=fmt, readiness_bar=readiness_bar)
+    except TrajfmError as exc:
+        _fail(exc)
+        return
+    if out:
+        from pathlib import Path
+
+        Path(out).write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}")
+    else:
+        sys.stdout.write(text)
 
 
 def _stage_line(message: str) -> None:

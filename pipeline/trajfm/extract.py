@@ -40,12 +40,14 @@ import polars as pl
 
 from trajfm.errors import JudgeError, RunFolderError, SchemaError, TraceLoadError, UsageError
 from trajfm.judges.base import Diagnosis
+from trajfm.judges.dimensions import DIMENSION_KEYS
 from trajfm.judges.evidence import verify_evidence
 from trajfm.runfolder import RunFolder, atomic_write_text, file_sha256
 from trajfm.runlock import recover, run_lock, staged_run
 from trajfm.schemas import DIAGNOSES_SCHEMA, MODES_SCHEMA, NOVEL_MODES_SCHEMA
 from trajfm.taxonomy import Taxonomy, load_taxonomy
 from trajfm.traces import load_traces
+from trajfm.traces.declared import corpus_declarations
 from trajfm.traces.load import collect_targets
 from trajfm.traces.model import Trace, traces_to_frames
 
@@ -132,6 +134,8 @@ def diagnosis_frames(
         drows["calls"].append(d.calls)
         drows["cached"].append(d.cached)
         drows["raw_reply"].append(d.raw_reply if d.status == "parse_error" else None)
+        for key in DIMENSION_KEYS:
+            drows[key].append(d.dimensions.get(key) if d.status == "ok" else None)
         if d.status != "ok":
             continue
         by_id = {m.mode_id: m for m in d.modes}
@@ -399,6 +403,7 @@ def run_extract(
                 "extract",
                 {
                     "inputs": _inputs_manifest(paths),
+                    "corpus_declarations": corpus_declarations(paths),
                     "options": {
                         "judge": judge,
                         "model": model,

@@ -72,6 +72,13 @@ DIAGNOSES_SCHEMA: dict[str, pl.DataType] = {
     "calls": pl.Int64(),
     "cached": pl.Boolean(),
     "raw_reply": pl.String(),  # kept only when the reply could not be parsed
+    # the six scorecard dimensions (trajfm.judges.dimensions): true, false or null (not assessed)
+    "dim_task_completion": pl.Boolean(),
+    "dim_data_retrieval": pl.Boolean(),
+    "dim_result_verification": pl.Boolean(),
+    "dim_sequence": pl.Boolean(),
+    "dim_clarity": pl.Boolean(),
+    "dim_hallucination": pl.Boolean(),
 }
 DIAGNOSIS_STATUSES = ("ok", "parse_error", "backend_error", "skipped")
 
@@ -122,6 +129,22 @@ NOVEL_ASSIGNMENTS_SCHEMA: dict[str, pl.DataType] = {
     "y": pl.Float64(),
 }
 
+# Columns added after a table first shipped: a run folder written before them reads with them null (for the
+# scorecard dimensions: "not assessed"; for the source outcome and root-cause confidence: unknown), so older runs
+# still report and still serve as a report's --baseline.
+ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "diagnoses": (
+        "root_cause_confidence",
+        "source_outcome",
+        "dim_task_completion",
+        "dim_data_retrieval",
+        "dim_result_verification",
+        "dim_sequence",
+        "dim_clarity",
+        "dim_hallucination",
+    ),
+}
+
 TABLES: dict[str, dict[str, pl.DataType]] = {
     "traces": TRACES_SCHEMA,
     "steps": STEPS_SCHEMA,
@@ -147,6 +170,9 @@ def check(table: str, df: pl.DataFrame, *, source: str | None = None) -> pl.Data
         raise SchemaError(f"unknown table {table!r}; known tables: {', '.join(TABLES)}")
     schema = TABLES[table]
     where = f"table {table!r}" + (f" ({source})" if source else "")
+    late = [c for c in ADDED_COLUMNS.get(table, ()) if c not in df.columns]
+    if late:
+        df = df.with_columns(pl.lit(None, dtype=schema[c]).alias(c) for c in late)
     missing = [c for c in schema if c not in df.columns]
     if missing:
         raise SchemaError(

@@ -1,9 +1,11 @@
 """`trajfm bench --protocol lodo`: score the rules judge on a dataset with weights fitted without it.
 
-Contract: `lodo_judge_options(dataset, path, out, fit_root)` fits the root-cause step scorer on every visible
-dataset that carries root-cause labels (`rootcause_data.ROOT_CAUSE_DATASETS`, found under `fit_root`) except
-`dataset`, writes the weights to OUT/root_cause_lodo.json and returns the judge options that make the rules judge
-use them, with a note saying what was fitted on what. A dataset that gives no root-cause labels (MAST, the
+Contract: `lodo_judge_options(dataset, path, out, fit_root)` measures each detector kind's precision on the
+calibration datasets (`bench.calibrate`) except `dataset` (OUT/calibration_lodo.json; kinds under 0.5 are off),
+then fits the root-cause step scorer on every visible dataset that carries root-cause labels
+(`rootcause_data.ROOT_CAUSE_DATASETS`, found under `fit_root`) except `dataset`, with those kinds off
+(OUT/root_cause_lodo.json), and returns the judge options that make the rules judge use both, with a note saying
+what was measured and fitted on what. A dataset that gives no root-cause labels (MAST, the
 bundled corpus) is scored with weights fitted on all of them: nothing of it was seen in fitting either way.
 """
 
@@ -31,17 +33,26 @@ def default_fit_root(path: Path) -> Path:
 def lodo_judge_options(
     dataset: str, path: Path, out: Path, fit_root: Path | None = None
 ) -> tuple[dict[str, Any], str]:
+    from trajfm.bench.calibrate import measure
     from trajfm.bench.rootcause_data import ROOT_CAUSE_DATASETS, examples, labelled_failures
+    from trajfm.judges.calibration import Calibration, measured
     from trajfm.judges.rootcause.fit import fit
 
     root = fit_root or default_fit_root(path)
+    out.mkdir(parents=True, exist_ok=True)
+    counts, cal_used = measure(root, exclude=dataset)
+    cal_doc = measured(counts, cal_used)
+    cal_doc["notes"] = f"lodo: measured without {dataset}"
+    calibration = out / "calibration_lodo.json"
+    calibration.write_text(json.dumps(cal_doc, indent=1) + "\n", encoding="utf-8")
+    off = frozenset(Calibration.from_dict(cal_doc).disabled_kinds())
     used: list[str] = []
     data = []
     for name in ROOT_CAUSE_DATASETS:
         folder = root / FOLDERS[name]
         if name == dataset or not folder.is_dir():
             continue
-        ex = examples(labelled_failures(name, folder), name)
+        ex = examples(labelled_failures(name, folder), name, off)
         if ex:
             used.append(f"{name} ({len(ex)})")
             data += ex
@@ -51,13 +62,13 @@ def lodo_judge_options(
             f"{', '.join(FOLDERS[n] for n in ROOT_CAUSE_DATASETS if n != dataset)}); pass --fit-root DIR"
         )
     model = fit(data)
-    out.mkdir(parents=True, exist_ok=True)
     weights = out / "root_cause_lodo.json"
     doc = model.to_dict()
     doc["notes"] = f"lodo: fitted without {dataset}"
     weights.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     note = (
-        f"protocol lodo: root-cause step scorer fitted on {', '.join(used)} only, not on {dataset}; "
-        f"weights in {weights.name}"
+        f"protocol lodo: root-cause step scorer fitted on {', '.join(used)} only, not on {dataset} "
+        f"({weights.name}); detector precision measured on {', '.join(cal_used) or 'nothing'} "
+        f"({calibration.name}; off: {', '.join(sorted(off)) or 'none'})"
     )
-    return {"root_cause_model": str(weights)}, note
+    return {"root_cause_model": str(weights), "calibration": str(calibration)}, note

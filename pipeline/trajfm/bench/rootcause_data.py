@@ -61,14 +61,17 @@ def labelled_failures(dataset: str, path: Path) -> list[tuple[Trace, set[int]]]:
     return []
 
 
-def examples(pairs: list[tuple[Trace, set[int]]], dataset: str) -> list[Example]:
-    """Feature tables of labelled failed traces, computed the way the rules judge computes them."""
+def examples(
+    pairs: list[tuple[Trace, set[int]]], dataset: str, off: frozenset[str] = frozenset()
+) -> list[Example]:
+    """Feature tables of labelled failed traces, computed the way the rules judge computes them (`off`: the finding
+    kinds the judge's calibration switches off, dropped here too)."""
     from trajfm.judges.rules import evidence_pick
 
     out = []
     for trace, gold in pairs:
         view = build_view(trace)
-        findings = run_detectors(trace, view=view)
+        findings = [f for f in run_detectors(trace, view=view) if f.kind not in off]
         decisive = [f for f in findings if FINDING_KINDS[f.kind].decisive and f.steps]
         picked = evidence_pick(decisive, trace, view)
         table = step_features(view, findings, picked[0] if picked else None)

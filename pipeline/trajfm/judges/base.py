@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from trajfm.judges.dimensions import empty_dimensions
 from trajfm.taxonomy import Taxonomy
 from trajfm.traces.model import Trace
 
@@ -72,6 +73,8 @@ class Diagnosis:
     calls: int = 0
     cached: bool = False
     raw_reply: str | None = None
+    # The six scorecard dimensions (`trajfm.judges.dimensions`): true, false or None (not assessed).
+    dimensions: dict[str, bool | None] = field(default_factory=empty_dimensions)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import Counter
 
 from trajfm.judges.base import Diagnosis, ModeFinding, NovelMode
+from trajfm.judges.dimensions import DIMENSION_KEYS, NEGATIVE_KEY
 from trajfm.judges.prompt import MAX_NOVEL
 from trajfm.taxonomy import Taxonomy
 
@@ -59,6 +60,7 @@ def vote_samples(samples: list[Diagnosis], taxonomy: Taxonomy) -> Diagnosis:
         root_cause_agent=root[1],
         modes=modes,
         novel=list(voice.novel),
+        dimensions=vote_dimensions([s.dimensions for s in samples]),
         extra={"novel_evidence_verified": voice.extra.get("novel_evidence_verified", [])},
     )
     d.extra["task_completed_agreement"] = sum(s.task_completed == completed for s in samples) / k
@@ -116,5 +118,30 @@ def merge_chunks(chunks: list[Diagnosis], taxonomy: Taxonomy) -> Diagnosis:
         root_cause_agent=root[1],
         modes=modes,
         novel=novel,
+        dimensions=merge_chunk_dimensions([c.dimensions for c in chunks]),
         extra={"novel_evidence_verified": verified, "chunk_summaries": [c.summary for c in chunks]},
     )
+
+
+def vote_dimensions(samples: list[dict[str, bool | None]]) -> dict[str, bool | None]:
+    """Each scorecard dimension by majority of the samples that assessed it; a tie or no verdict is None."""
+    out: dict[str, bool | None] = {}
+    for key in DIMENSION_KEYS:
+        votes = [d.get(key) for d in samples if d.get(key) is not None]
+        yes = sum(1 for v in votes if v)
+        out[key] = None if not votes or yes * 2 == len(votes) else yes * 2 > len(votes)
+    return out
+
+
+def merge_chunk_dimensions(chunks: list[dict[str, bool | None]]) -> dict[str, bool | None]:
+    """The dimensions of a trace from its parts: completion from the last part (it holds the final answer); a
+    flaw any part saw counts (a positive dimension false, hallucination true), else any part's verdict."""
+    out: dict[str, bool | None] = {}
+    for key in DIMENSION_KEYS:
+        if key == "dim_task_completion":
+            out[key] = chunks[-1].get(key)
+            continue
+        verdicts = [d.get(key) for d in chunks if d.get(key) is not None]
+        flaw = key == NEGATIVE_KEY
+        out[key] = None if not verdicts else (flaw if flaw in verdicts else not flaw)
+    return out

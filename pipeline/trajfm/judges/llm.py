@@ -483,6 +483,7 @@ class LLMJudge:
             root_cause_agent=reply.root_cause.agent,
             modes=modes,
             novel=novel,
+            dimensions=reply.dimensions.as_columns(),
         )
         d.extra["novel_evidence_verified"] = [verify_evidence(n.evidence, trace, *extra_text) for n in novel]
         if reply.dropped_novel:

@@ -17,10 +17,11 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from trajfm.judges.dimensions import DIMENSION_KEYS, DIMENSIONS
 from trajfm.judges.render import RenderedChunk
 from trajfm.taxonomy import Taxonomy
 
-PROMPT_VERSION = "trajfm-p1"
+PROMPT_VERSION = "trajfm-p2"  # p2: the six scorecard dimensions
 MAX_NOVEL = 2
 MAX_QUOTE_CHARS = 200
 
@@ -41,6 +42,11 @@ Step numbers: the trace shows STEP <n> headers numbered as the agent's own log n
 numbers. A step may hold a THOUGHT, an ACTION and an OBSERVATION; indented lines marked sub-agent belong to a \
 sub-agent working inside that step. A failure visible only in the final answer is cited at the last step."""
 
+
+def _dimension_lines() -> str:
+    return "; ".join(f'"{key.removeprefix("dim_")}" ({meaning})' for key, _, meaning in DIMENSIONS)
+
+
 _REPLY = f"""\
 Reply with a single JSON object and nothing else. Its keys:
 - "summary": one sentence saying what the agent did and how the run ended.
@@ -55,7 +61,9 @@ the trace by search. For a mode not detected, use [] and "" and leave the ration
 "description": "one or two sentences naming the tools, errors or claims involved", "steps": [step numbers], \
 "evidence": "a verbatim quote"}}. Use an empty list when the listed modes cover everything.
 - "root_cause": {{"step": the step number where the failure that decided the outcome first happened (null if \
-the run succeeded), "agent": the name of the agent responsible (null if unknown or single-agent)}}."""
+the run succeeded), "agent": the name of the agent responsible (null if unknown or single-agent)}}.
+- "dimensions": six true/false verdicts on the whole run: {_dimension_lines()}; use null only when the trace \
+gives nothing to judge it by (e.g. no tool was called)."""
 
 
 def _mode_lines(taxonomy: Taxonomy) -> str:
@@ -160,7 +168,20 @@ def reply_json_schema(taxonomy: Taxonomy) -> dict[str, Any]:
                 "required": ["step", "agent"],
                 "additionalProperties": False,
             },
+            "dimensions": {
+                "type": "object",
+                "properties": {k.removeprefix("dim_"): {"type": ["boolean", "null"]} for k in DIMENSION_KEYS},
+                "required": [k.removeprefix("dim_") for k in DIMENSION_KEYS],
+                "additionalProperties": False,
+            },
         },
-        "required": ["summary", "task_completed", "failure_modes", "novel_failure_modes", "root_cause"],
+        "required": [
+            "summary",
+            "task_completed",
+            "failure_modes",
+            "novel_failure_modes",
+            "root_cause",
+            "dimensions",
+        ],
         "additionalProperties": False,
     }

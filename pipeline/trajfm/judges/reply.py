@@ -74,6 +74,22 @@ class RootCause(BaseModel):
     agent: str | None = None
 
 
+class DimensionVerdicts(BaseModel):
+    """The six scorecard dimensions (`trajfm.judges.dimensions`), keyed without the `dim_` prefix; a missing or
+    null verdict is "not assessed"."""
+
+    model_config = ConfigDict(extra="ignore")
+    task_completion: bool | None = None
+    data_retrieval: bool | None = None
+    result_verification: bool | None = None
+    sequence: bool | None = None
+    clarity: bool | None = None
+    hallucination: bool | None = None
+
+    def as_columns(self) -> dict[str, bool | None]:
+        return {f"dim_{k}": v for k, v in self.model_dump().items()}
+
+
 class JudgeReply(BaseModel):
     model_config = ConfigDict(extra="ignore")
     summary: str
@@ -81,6 +97,7 @@ class JudgeReply(BaseModel):
     failure_modes: dict[str, ModeVerdict]
     novel_failure_modes: list[NovelReply] = Field(default_factory=list)
     root_cause: RootCause = Field(default_factory=RootCause)
+    dimensions: DimensionVerdicts = Field(default_factory=DimensionVerdicts)
     # Filled by parse_reply, not by the judge.
     dropped_steps: list[int] = Field(default_factory=list)
     dropped_novel: int = 0

@@ -17,6 +17,8 @@ Contract:
   have failed, and then always; it is chosen by the scored step model of `judges.rootcause` (`choose_root_cause`),
   whose features include the rules' own evidence-based pick (`evidence_pick`). `select_root_cause` is that older
   rule with its positional fallbacks, kept for callers that want a rule without fitted weights.
+- The six scorecard dimensions come from the kinds of finding (`trajfm.judges.dimensions.rules_dimensions`);
+  clarity stays null (no rule can measure it).
 - `Diagnosis.extra["findings"]` keeps every raw finding (kind, steps, evidence, detail) for benchmarks and
   debugging. The judge makes no calls (`calls=0`), never sleeps, and reads nothing but the trace: text inside
   the trace is data, so an instruction written into a trace cannot change the verdict except through the
@@ -30,10 +32,12 @@ from typing import Any
 
 from trajfm.errors import JudgeError
 from trajfm.judges.base import Diagnosis, ModeFinding, NovelMode
+from trajfm.judges.calibration import load_calibration
 from trajfm.judges.detectors import FINDING_KINDS, Finding, TraceView, build_view, run_detectors
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.actions import bad_tool_name
 from trajfm.judges.detectors.origin import first_error_origin, first_reply, first_state_change, stalled_from
+from trajfm.judges.dimensions import rules_dimensions
 from trajfm.judges.formats import source_outcome
 from trajfm.judges.rootcause.features import step_features
 from trajfm.judges.rootcause.model import RootCauseModel, load_model
@@ -201,7 +205,8 @@ def _confidence(f: Finding) -> float:
     return f.confidence if f.confidence is not None else FINDING_KINDS[f.kind].confidence
 
 
-def _novel_title(family: str, group: list[Finding]) -> str:
+def _novel_title(family: str, group: list[Finding], view: TraceView) -> str:
+    family = view.vocab.family_title(family)
     # Only a well-formed tool name goes into a title: a malformed one is the finding, not a name.
     tools = [
         f.tool
@@ -248,20 +253,57 @@ class RulesJudge:
     prompt_version = RULES_VERSION
     time_limit_s: float | None = DEFAULT_TIME_LIMIT_S
 
-    def __init__(self, root_cause_model: str | None = None) -> None:
+    def __init__(
+        self,
+        root_cause_model: str | None = None,
+        calibration: str | None = None,
+        all_detectors: bool = False,
+    ) -> None:
         self.root_cause_path = root_cause_model
         self.root_cause = load_model(root_cause_model)
+        self.calibration = load_calibration(calibration)
+        # Kinds measured under 0.5 precision are off unless all_detectors (judges/calibration.py).
+        self.off = frozenset() if all_detectors else frozenset(self.calibration.disabled_kinds())
+        self._checked: dict[str, tuple[frozenset[str], dict[str, list[str]]]] = {}
 
     def cache_material(self) -> dict[str, Any]:
-        return {"judge": self.name, "version": RULES_VERSION, "root_cause": self.root_cause.to_dict()}
+        return {
+            "judge": self.name,
+            "version": RULES_VERSION,
+            "root_cause": self.root_cause.to_dict(),
+            "calibration": dict(sorted(self.calibration.precision.items())),
+            "off": sorted(self.off),
+        }
 
     def manifest_info(self) -> dict[str, Any]:
         return {
             "judge": self.name,
             "model": None,
             "prompt_version": RULES_VERSION,
-            "detectors": sorted(FINDING_KINDS),
+            "detectors": sorted(set(FINDING_KINDS) - self.off),
+            "detectors_off_by_default": sorted(self.off),
+            "root_cause_model": self.root_cause.source,
+            "calibration": self.calibration.source,
         }
+
+    def _confidence(self, f: Finding) -> float:
+        measured = self.calibration.confidence(f.kind)
+        return measured if measured is not None else _confidence(f)
+
+    def _checked_modes(self, tax: str) -> tuple[frozenset[str], dict[str, list[str]]]:
+        """(modes some enabled kind checks, {mode: the off kinds that alone would check it}) for a taxonomy."""
+        got = self._checked.get(tax)
+        if got is None:
+            on = {
+                m for k, spec in FINDING_KINDS.items() if k not in self.off for m in spec.modes.get(tax, ())
+            }
+            only_off: dict[str, list[str]] = {}
+            for k in sorted(self.off):
+                for m in FINDING_KINDS[k].modes.get(tax, ()):
+                    if m not in on:
+                        only_off.setdefault(m, []).append(k)
+            got = self._checked[tax] = (frozenset(on), only_off)
+        return got
 
     def diagnose(self, trace: Trace, taxonomy: Taxonomy) -> Diagnosis:
         """Judge one trace within `time_limit_s` (a `TraceTimeLimit` past it: the runner records the trace as
@@ -275,6 +317,9 @@ class RulesJudge:
         started = time.perf_counter()
         view = build_view(trace)  # built once, read by every detector and by root-cause selection
         findings = run_detectors(trace, view=view)
+        switched_off = [f for f in findings if f.kind in self.off]
+        if switched_off:
+            findings = [f for f in findings if f.kind not in self.off]
         tax = taxonomy.name
         by_mode: dict[str, list[Finding]] = {}
         novel_groups: dict[str, list[Finding]] = {}
@@ -287,12 +332,12 @@ class RulesJudge:
             family = spec.novel_family or (None if mapped else spec.title)
             if family:
                 novel_groups.setdefault(family, []).append(f)
-        checked = {m for spec in FINDING_KINDS.values() for m in spec.modes.get(tax, ())}
+        checked, only_off = self._checked_modes(tax)
         modes: list[ModeFinding] = []
         for mode in taxonomy.modes:
             hits = by_mode.get(mode.id)
             if hits:
-                best = max(hits, key=_confidence)
+                best = max(hits, key=self._confidence)
                 modes.append(
                     ModeFinding(
                         mode_id=mode.id,
@@ -300,7 +345,7 @@ class RulesJudge:
                         steps=sorted({s for f in hits for s in f.steps}),
                         evidence=best.evidence,
                         rationale="; ".join(dict.fromkeys(f.detail for f in hits[:4])),
-                        confidence=round(max(_confidence(f) for f in hits), 3),
+                        confidence=round(max(self._confidence(f) for f in hits), 3),
                     )
                 )
             elif mode.id in checked:
@@ -308,14 +353,14 @@ class RulesJudge:
                                          confidence=UNDETECTED_CONFIDENCE))  # fmt: skip
             else:
                 # Not checked is not absent: null, so reports and counts leave it out.
-                modes.append(
-                    ModeFinding(
-                        mode.id, None, rationale="not checked: no rule checks this mode", confidence=0.0
-                    )
-                )
+                why = "no rule checks this mode"
+                if mode.id in only_off:
+                    kinds = ", ".join(f"{k} ({self.calibration.precision[k]:.2f})" for k in only_off[mode.id])
+                    why = f"its only rules are off by default, measured precision under 0.5: {kinds}"
+                modes.append(ModeFinding(mode.id, None, rationale=f"not checked: {why}", confidence=0.0))
         novel = [
             NovelMode(
-                title=_novel_title(family, group),
+                title=_novel_title(family, group, view),
                 description=_novel_description(group),
                 steps=sorted({s for f in group for s in f.steps}),
                 evidence=group[0].evidence,
@@ -351,10 +396,18 @@ class RulesJudge:
             source_outcome=outcome,
             modes=modes,
             novel=novel,
+            dimensions=rules_dimensions(
+                (f.kind for f in findings),
+                task_completed=completed,
+                has_tool_calls=any(s.kind in _CALL_KINDS for s in trace.steps),
+            ),
             latency_s=time.perf_counter() - started,
             calls=0,
             extra={
                 "completion_basis": basis,
+                "findings_off_by_default": [
+                    {"kind": f.kind, "steps": f.steps, "detail": f.detail} for f in switched_off
+                ],
                 "findings": [
                     {
                         "kind": f.kind,
@@ -371,7 +424,7 @@ class RulesJudge:
 
 
 _LLM_ONLY = ("model", "base_url", "samples", "dry_run", "temperature", "seed", "redact")
-_RULES_OPTIONS = ("root_cause_model",)
+_RULES_OPTIONS = ("root_cause_model", "calibration", "all_detectors")
 
 
 def make_rules_judge(**options: Any) -> RulesJudge:
@@ -385,9 +438,13 @@ def make_rules_judge(**options: Any) -> RulesJudge:
         raise JudgeError(
             f"the rules judge takes no {', '.join('--' + k.replace('_', '-') for k in given)}: it runs offline and "
             "deterministically; use --judge llm for a model-backed judge (its options: --judge-option "
-            "time_limit_s=SECONDS, the per-trace time limit, and root_cause_model=PATH)"
+            "time_limit_s=SECONDS, the per-trace time limit, root_cause_model=PATH, calibration=PATH, all_detectors=true)"
         )
-    judge = RulesJudge(root_cause_model=options.get("root_cause_model"))
+    judge = RulesJudge(
+        root_cause_model=options.get("root_cause_model"),
+        calibration=options.get("calibration"),
+        all_detectors=bool(options.get("all_detectors")),
+    )
     if limit is not None:
         if isinstance(limit, bool) or not isinstance(limit, int | float) or limit < 0:
             raise JudgeError(

@@ -16,11 +16,15 @@ from typing import Any
 
 import polars as pl
 
+from trajfm.errors import UsageError
+from trajfm.report.baseline import compare
 from trajfm.report.charts import build_charts
 from trajfm.report.drilldown import TextBudget, build_drilldown
+from trajfm.report.families import merge_near_identical
 from trajfm.report.figures import UNKNOWN_MODEL, compute_figures, run_metadata
 from trajfm.report.load import RunTables, load_run
 from trajfm.report.render import clean_json, render_html
+from trajfm.report.scorecard import DEFAULT_READINESS_BAR
 from trajfm.report.summary import summary_json, summary_markdown
 from trajfm.runfolder import atomic_write_text
 from trajfm.runlock import recover, run_lock
@@ -44,7 +48,9 @@ class ReportResult:
 
 
 def map_points(t: RunTables) -> list[dict[str, Any]]:
-    """One point per clustered novel mode, for the 2-D map (empty when the run was not clustered)."""
+    """The 2-D map's points (empty when the run was not clustered): novel modes of one family at the same place
+    (identical texts embed identically) are one point whose `count` sizes it, so 305 items never show as 12
+    indistinguishable dots."""
     if not t.clustered:
         return []
     assert t.clusters is not None and t.novel_assignments is not None
@@ -57,20 +63,42 @@ def map_points(t: RunTables) -> list[dict[str, Any]]:
             on="trace_id",
             how="left",
         )
+        .with_columns(px=pl.col("x").round(3), py=pl.col("y").round(3))
         .sort("novel_id")
+        .group_by("cluster_id", "px", "py", maintain_order=True)
+        .agg(
+            family=pl.col("family").first(),
+            title=pl.col("title").first(),
+            trace=pl.col("trace_id").first(),
+            models=pl.col("model").n_unique(),
+            probability=pl.col("probability").mean(),
+            count=pl.len(),
+        )
     )
     return [
         {
-            "x": round(r["x"], 4),
-            "y": round(r["y"], 4),
+            "x": r["px"],
+            "y": r["py"],
             "family": r["family"] or f"cluster {r['cluster_id']}",
             "title": (r["title"] or "")[:MAP_TITLE_CHARS],
-            "trace": r["trace_id"],
-            "model": r["model"],
+            "trace": r["trace"],
+            "models": r["models"],
             "probability": r["probability"],
+            "count": r["count"],
         }
         for r in pts.iter_rows(named=True)
     ]
+
+
+def run_figures(
+    run_dir: Path | str,
+    *,
+    taxonomy: str | Path | None = None,
+    readiness_bar: float = DEFAULT_READINESS_BAR,
+) -> tuple[dict[str, Any], RunTables]:
+    """Every figure of one run folder (what summary.json holds, without run metadata), and its tables."""
+    tables, merges = merge_near_identical(load_run(run_dir, taxonomy=taxonomy))
+    return compute_figures(tables, readiness_bar=readiness_bar, merges=merges), tables
 
 
 def build_report(
@@ -78,15 +106,21 @@ def build_report(
     *,
     taxonomy: str | Path | None = None,
     budget: TextBudget | None = None,
+    readiness_bar: float = DEFAULT_READINESS_BAR,
+    baseline: Path | str | None = None,
 ) -> ReportResult:
-    """Write the report of one complete run, under the folder's lock (an interrupted extract is finished first;
-    a folder that mixes runs is refused by the table readers)."""
+    """Write report.html, summary.json and summary.md into the run folder. With `baseline` (an earlier run
+    folder), the report and summary also say how each mode and family changed since (`baseline.py`).
+
+    Runs under the folder's lock: an interrupted extract is finished first, and a folder that mixes runs is
+    refused by the table readers."""
+    kw = {"taxonomy": taxonomy, "budget": budget, "readiness_bar": readiness_bar, "baseline": baseline}
     root = Path(run_dir)
     if not root.is_dir():  # the reader says what is missing; no lock file in a folder that is not a run
-        return _build_report(run_dir, taxonomy=taxonomy, budget=budget)
+        return _build_report(run_dir, **kw)  # type: ignore[arg-type]
     with run_lock(root, "trajfm report"):
         recover(root)
-        return _build_report(run_dir, taxonomy=taxonomy, budget=budget)
+        return _build_report(run_dir, **kw)  # type: ignore[arg-type]
 
 
 def _build_report(
@@ -94,6 +128,8 @@ def _build_report(
     *,
     taxonomy: str | Path | None = None,
     budget: TextBudget | None = None,
+    readiness_bar: float = DEFAULT_READINESS_BAR,
+    baseline: Path | str | None = None,
 ) -> ReportResult:
     started = time.perf_counter()
     timings: dict[str, float] = {}
@@ -104,9 +140,20 @@ def _build_report(
         return now
 
     t0 = started
-    tables = load_run(run_dir, taxonomy=taxonomy)
+    tables, merges = merge_near_identical(load_run(run_dir, taxonomy=taxonomy))
     t0 = lap("load", t0)
-    figures = compute_figures(tables)
+    figures = compute_figures(tables, readiness_bar=readiness_bar, merges=merges)
+    figures["baseline"] = None
+    if baseline is not None:
+        if Path(baseline).resolve() == tables.run.root.resolve():
+            raise UsageError(f"--baseline {baseline} is the run being reported; give an earlier run folder")
+        old, _ = run_figures(baseline, taxonomy=taxonomy, readiness_bar=readiness_bar)
+        if old["taxonomy"]["name"] != figures["taxonomy"]["name"]:
+            raise UsageError(
+                f"--baseline {baseline} was judged against taxonomy {old['taxonomy']['name']}, this run against "
+                f"{figures['taxonomy']['name']}: modes cannot be compared; pick a baseline judged the same way"
+            )
+        figures["baseline"] = compare(figures, old, str(baseline))
     meta = run_metadata(tables.manifest)
     t0 = lap("figures", t0)
     charts = build_charts(figures, map_points(tables))
@@ -153,6 +200,8 @@ def _build_report(
             "step_chars_shown": drill["step_cap"],
             "steps_truncated": drill["n_steps_truncated"],
             "outputs": ["report.html", "summary.json", "summary.md"],
+            "readiness_bar": readiness_bar,
+            "baseline": str(baseline) if baseline is not None else None,
         },
     )
     return ReportResult(

@@ -17,6 +17,10 @@ FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
 
 
 def _config(chart: alt.TopLevelMixin) -> dict[str, Any]:
+    """Shared styling. A chart drawn at the width of its card (`width="container"`) fits axis labels and
+    legends inside that width, so nothing spills out of a card on a narrow window."""
+    if getattr(chart, "width", None) == "container":
+        chart = chart.properties(autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
     return (
         chart.configure(font=FONT)
         .configure_view(stroke=None)
@@ -31,8 +35,10 @@ def _pct(v: float | None) -> float | None:
 
 
 def taxonomy_chart(fig: dict[str, Any]) -> dict[str, Any]:
+    """Checked modes only: a mode no verdict was given on has no rate, and the page lists it as "not checked"."""
     rows = []
-    for m in fig["taxonomy"]["modes"]:
+    checked = [m for m in fig["taxonomy"]["modes"] if m.get("checked", True)]
+    for m in checked:
         label = f"{m['mode_id']} {m['name']}"
         for measure, key in (
             ("share of traces (%)", "share_traces"),
@@ -45,19 +51,21 @@ def taxonomy_chart(fig: dict[str, Any]) -> dict[str, Any]:
                     "measure": measure,
                     "value": _pct(m[key]) or 0.0,
                     "n_traces": m["n_traces"],
+                    "n_checked": m.get("n_checked"),
                 }
             )
-    order = [f"{m['mode_id']} {m['name']}" for m in fig["taxonomy"]["modes"]]
-    base = (
+    order = [f"{m['mode_id']} {m['name']}" for m in checked]
+    chart = (
         alt.Chart(alt.Data(values=rows))
         .mark_bar(cornerRadiusEnd=2)
         .encode(
-            y=alt.Y("mode:N", sort=order, title=None, axis=alt.Axis(labelLimit=240)),
-            x=alt.X("value:Q", title=None),
+            y=alt.Y("mode:N", sort=order, title=None, axis=alt.Axis(labelLimit=220)),
+            yOffset="measure:N",
+            x=alt.X("value:Q", title="%"),
             color=alt.Color(
-                "category:N",
-                title="category",
-                scale=alt.Scale(range=CATEGORY_COLOURS),
+                "measure:N",
+                title=None,
+                scale=alt.Scale(range=["#3182bd", "#9ecae1"]),
                 legend=alt.Legend(orient="bottom"),
             ),
             tooltip=[
@@ -65,13 +73,13 @@ def taxonomy_chart(fig: dict[str, Any]) -> dict[str, Any]:
                 alt.Tooltip("category:N"),
                 alt.Tooltip("measure:N"),
                 alt.Tooltip("value:Q", format=".1f", title="%"),
-                alt.Tooltip("n_traces:Q", title="traces"),
+                alt.Tooltip("n_traces:Q", title="traces with the mode"),
+                alt.Tooltip("n_checked:Q", title="traces where it was checked"),
             ],
         )
-        .properties(width=260, height=alt.Step(18))
+        .properties(width="container", height=alt.Step(11))
     )
-    chart = base.facet(column=alt.Column("measure:N", title=None, header=alt.Header(labelFontSize=12)))
-    return _config(chart.resolve_scale(x="independent"))
+    return _config(chart)
 
 
 def category_chart(fig: dict[str, Any]) -> dict[str, Any]:
@@ -111,58 +119,114 @@ def category_chart(fig: dict[str, Any]) -> dict[str, Any]:
                 alt.Tooltip("n_traces:Q", title="traces"),
             ],
         )
-        .properties(width=420, height=alt.Step(14))
+        .properties(width="container", height=alt.Step(14))
     )
     return _config(chart)
 
 
+def _hex(rgb: tuple[float, float, float]) -> str:
+    return "#" + "".join(f"{round(c):02x}" for c in rgb)
+
+
+def _rgb(hex_colour: str) -> tuple[int, int, int]:
+    h = hex_colour.lstrip("#")
+    return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
+
+
+def relative_luminance(hex_colour: str) -> float:
+    """WCAG 2.x relative luminance of an sRGB colour."""
+
+    def lin(c: int) -> float:
+        v = c / 255
+        return v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (lin(c) for c in _rgb(hex_colour))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast_ratio(a: str, b: str) -> float:
+    """WCAG contrast ratio of two colours (1..21); AA for normal text needs 4.5."""
+    la, lb = sorted((relative_luminance(a), relative_luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+HEAT_STOPS = ("#fbf8f4", "#fdd49e", "#fc8d59", "#d7301f", "#7f0000")
+INKS = ("#111111", "#ffffff")
+
+
+def heat_colour(t: float) -> str:
+    """The fill for a share `t` in 0..1 of the largest share shown, interpolated between HEAT_STOPS."""
+    t = min(1.0, max(0.0, t))
+    pos = t * (len(HEAT_STOPS) - 1)
+    i = min(int(pos), len(HEAT_STOPS) - 2)
+    a, b = _rgb(HEAT_STOPS[i]), _rgb(HEAT_STOPS[i + 1])
+    f = pos - i
+    return _hex(tuple(x + (y - x) * f for x, y in zip(a, b, strict=True)))  # type: ignore[arg-type]
+
+
+def ink_for(fill: str) -> str:
+    """Dark or white text, whichever contrasts more with `fill` (one of them always reaches 4.5:1)."""
+    return max(INKS, key=lambda ink: contrast_ratio(ink, fill))
+
+
+def heatmap_columns(fig: dict[str, Any]) -> list[str]:
+    """Modes shown as heatmap columns: checked and flagged on at least one trace (empty columns are dropped;
+    the page lists the dropped ones)."""
+    return [m["mode_id"] for m in fig["taxonomy"]["modes"] if m.get("checked", True) and m["n_traces"]]
+
+
 def heatmap_chart(fig: dict[str, Any]) -> dict[str, Any]:
-    rows = []
+    """Per model and mode, the share of the model's traces with the mode. Colours are computed here, not by a
+    Vega scale, so every cell's text colour can be chosen for WCAG AA contrast with its own fill."""
     names = {m["mode_id"]: m["name"] for m in fig["taxonomy"]["modes"]}
-    for m in fig["models"]:
-        for mode_id, r in m["modes"].items():
-            if not r["of"]:
-                continue
-            rows.append(
-                {
-                    "model": m["model"],
-                    "mode": f"{mode_id} {names.get(mode_id, '')}".strip(),
-                    "mode_id": mode_id,
-                    "rate": _pct(r["rate"]),
-                    "ci_low": _pct(r["ci_low"]),
-                    "ci_high": _pct(r["ci_high"]),
-                    "n": r["n"],
-                    "of": r["of"],
-                    "label": f"{round(100 * r['rate'])}" if r["n"] else "",
-                }
-            )
-    order = [f"{m['mode_id']} {m['name']}" for m in fig["taxonomy"]["modes"]]
+    columns = heatmap_columns(fig)
+    cells = [
+        (m["model"], mode_id, m["modes"][mode_id])
+        for m in fig["models"]
+        if m["n_diagnosed"]
+        for mode_id in columns
+        if mode_id in m["modes"] and m["modes"][mode_id]["of"]
+    ]
+    top = max((r["rate"] for _, _, r in cells), default=0.0) or 1.0
+    rows = []
+    for model, mode_id, r in cells:
+        fill = heat_colour(r["rate"] / top)
+        rows.append(
+            {
+                "model": model,
+                "mode": mode_id,
+                "mode_name": f"{mode_id} {names.get(mode_id, '')}".strip(),
+                "rate": _pct(r["rate"]),
+                "ci_low": _pct(r["ci_low"]),
+                "ci_high": _pct(r["ci_high"]),
+                "n": r["n"],
+                "of": r["of"],
+                "label": f"{round(100 * r['rate'])}",
+                "fill": fill,
+                "ink": ink_for(fill),
+            }
+        )
     models = [m["model"] for m in fig["models"] if m["n_diagnosed"]]
     base = alt.Chart(alt.Data(values=rows)).encode(
-        x=alt.X("mode:N", sort=order, title=None, axis=alt.Axis(labelAngle=-40, labelLimit=200)),
-        y=alt.Y("model:N", sort=models, title=None, axis=alt.Axis(labelLimit=260)),
+        x=alt.X(
+            "mode:N", sort=columns, title="failure mode (hover for its name)", axis=alt.Axis(labelAngle=0)
+        ),
+        y=alt.Y("model:N", sort=models, title=None, axis=alt.Axis(labelLimit=320)),
     )
     rect = base.mark_rect(stroke="white", strokeWidth=1).encode(
-        color=alt.Color(
-            "rate:Q",
-            title="% of traces",
-            scale=alt.Scale(domainMin=0, range=["#fbf8f4", "#fc8d59", "#b30000"]),
-        ),
+        color=alt.Color("fill:N", scale=None),
         tooltip=[
             alt.Tooltip("model:N"),
-            alt.Tooltip("mode:N"),
+            alt.Tooltip("mode_name:N", title="mode"),
             alt.Tooltip("rate:Q", format=".1f", title="rate %"),
             alt.Tooltip("ci_low:Q", format=".1f", title="95% CI low %"),
             alt.Tooltip("ci_high:Q", format=".1f", title="95% CI high %"),
             alt.Tooltip("n:Q", title="traces with mode"),
-            alt.Tooltip("of:Q", title="diagnosed traces"),
+            alt.Tooltip("of:Q", title="traces where it was checked"),
         ],
     )
-    text = base.mark_text(fontSize=10).encode(
-        text="label:N",
-        color=alt.condition("datum.rate > 35", alt.value("white"), alt.value("#333")),
-    )
-    return _config((rect + text).properties(width=alt.Step(44), height=alt.Step(26)))
+    text = base.mark_text(fontSize=11).encode(text="label:N", color=alt.Color("ink:N", scale=None))
+    return _config((rect + text).properties(width=alt.Step(40), height=alt.Step(26)))
 
 
 def completion_chart(fig: dict[str, Any]) -> dict[str, Any]:
@@ -214,7 +278,7 @@ def setup_chart(fig: dict[str, Any]) -> dict[str, Any]:
         tooltip=_rate_tooltip("setup") + [alt.Tooltip("measure:N")],
     )
     rules = base.mark_rule(color="#333").encode(x="ci_low:Q", x2="ci_high:Q")
-    return _config((bars + rules).properties(width=420, height=alt.Step(16)))
+    return _config((bars + rules).properties(width="container", height=alt.Step(16)))
 
 
 def _rate_tooltip(key: str) -> list[alt.Tooltip]:
@@ -238,7 +302,7 @@ def _rate_bars(
         x=alt.X("rate:Q", title=title, scale=alt.Scale(domain=[0, 100])), tooltip=_rate_tooltip(key)
     )
     rules = base.mark_rule(color="#333").encode(x="ci_low:Q", x2="ci_high:Q", tooltip=_rate_tooltip(key))
-    return (bars + rules).properties(width=420, height=alt.Step(20))
+    return (bars + rules).properties(width="container", height=alt.Step(20))
 
 
 def families_chart(fig: dict[str, Any]) -> dict[str, Any]:
@@ -256,7 +320,7 @@ def families_chart(fig: dict[str, Any]) -> dict[str, Any]:
         alt.Chart(alt.Data(values=rows))
         .mark_bar(cornerRadiusEnd=2)
         .encode(
-            y=alt.Y("family:N", sort="-x", title=None, axis=alt.Axis(labelLimit=300)),
+            y=alt.Y("family:N", sort="-x", title=None, axis=alt.Axis(labelLimit=260)),
             x=alt.X("size:Q", title="novel-mode instances", axis=alt.Axis(tickMinStep=1, format="d")),
             color=alt.Color(
                 "novel:N",
@@ -274,7 +338,7 @@ def families_chart(fig: dict[str, Any]) -> dict[str, Any]:
                 alt.Tooltip("novel:N"),
             ],
         )
-        .properties(width=420, height=alt.Step(20))
+        .properties(width="container", height=alt.Step(20))
     )
     return _config(chart)
 
@@ -282,8 +346,15 @@ def families_chart(fig: dict[str, Any]) -> dict[str, Any]:
 def map_chart(points: list[dict[str, Any]]) -> dict[str, Any]:
     chart = (
         alt.Chart(alt.Data(values=points))
-        .mark_circle(size=46, opacity=0.75)
+        .mark_circle(opacity=0.7, stroke="white", strokeWidth=0.5)
         .encode(
+            # novel modes at the same place (identical texts) are one point sized by how many they are
+            size=alt.Size(
+                "count:Q",
+                title="novel modes at the point",
+                scale=alt.Scale(range=[30, 900]),
+                legend=alt.Legend(orient="bottom"),
+            ),
             x=alt.X(
                 "x:Q",
                 title=None,
@@ -300,17 +371,18 @@ def map_chart(points: list[dict[str, Any]]) -> dict[str, Any]:
                 "family:N",
                 title="family",
                 scale=alt.Scale(scheme="tableau20"),
-                legend=alt.Legend(orient="right", symbolLimit=40),
+                legend=alt.Legend(orient="bottom", columns=2, symbolLimit=40, labelLimit=300),
             ),
             tooltip=[
                 alt.Tooltip("title:N"),
                 alt.Tooltip("family:N"),
-                alt.Tooltip("model:N"),
-                alt.Tooltip("trace:N"),
-                alt.Tooltip("probability:Q", format=".2f"),
+                alt.Tooltip("count:Q", title="novel modes here"),
+                alt.Tooltip("models:Q", title="agent models"),
+                alt.Tooltip("trace:N", title="first trace"),
+                alt.Tooltip("probability:Q", format=".2f", title="mean membership probability"),
             ],
         )
-        .properties(width=560, height=400)
+        .properties(width="container", height=400)
     )
     return _config(chart.interactive())
 
@@ -366,8 +438,12 @@ def root_cause_chart(fig: dict[str, Any]) -> dict[str, Any]:
 
 def build_charts(fig: dict[str, Any], map_points: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Every chart that has data; a chart with nothing to draw is left out (the page says so instead)."""
-    charts: dict[str, dict[str, Any]] = {"taxonomy": taxonomy_chart(fig), "categories": category_chart(fig)}
-    if any(m["n_diagnosed"] for m in fig["models"]):
+    charts: dict[str, dict[str, Any]] = {}
+    if not fig["overview"]["n_diagnosed"]:
+        return charts  # nothing was diagnosed: the page shows its empty state instead of empty axes
+    charts["taxonomy"] = taxonomy_chart(fig)
+    charts["categories"] = category_chart(fig)
+    if any(m["n_diagnosed"] for m in fig["models"]) and heatmap_columns(fig):
         charts["heatmap"] = heatmap_chart(fig)
     if any(m["completion"]["of"] for m in fig["models"]):
         charts["completion"] = completion_chart(fig)

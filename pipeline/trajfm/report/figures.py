@@ -8,7 +8,11 @@ HTML shows comes from it, so the two never disagree. Definitions (tests recomput
   `share_traces` = diagnosed traces with the mode / diagnosed traces.
 - Completion is the judge's `task_completed` over diagnosed traces where it is not null; `source_correct` is the
   source's own `is_correct` where the source records it.
-- Intervals are 95% Wilson score intervals.
+- A mode is *checked* on a trace when the judge gave a verdict (`detected` not null); a judge that has no way
+  to check a mode leaves it null. Rates of a mode are over the traces where it was checked, and a mode checked
+  on no trace is "not checked" (`checked` false, no rate), never 0%.
+- Intervals are 95% Wilson score intervals. The scorecard (`scorecard.py`) and impact / fix-first figures
+  (`impact.py`) define theirs in their own modules.
 - Root-cause position of a trace = (root_cause_step - first step index) / (last step index - first step index),
   0 when the trace has one step index; steps outside the trace's index range are counted, not binned.
 """
@@ -22,10 +26,15 @@ from typing import Any
 
 import polars as pl
 
-from trajfm.report.load import RunTables
-from trajfm.report.stats import wilson
+from trajfm.judges.dimensions import DIMENSION_KEYS
+from trajfm.report import impact as imp
+from trajfm.report import scorecard as sc
+from trajfm.report.families import readable_keywords
+from trajfm.report.fixfirst import add_impact
+from trajfm.report.honesty import honesty
+from trajfm.report.load import UNKNOWN_MODEL, RunTables
+from trajfm.report.stats import diff_interval, wilson
 
-UNKNOWN_MODEL = "unknown"
 TOP_MODES_PER_MODEL = 3
 EVIDENCE_PER_MODE = 3
 EXAMPLES_PER_FAMILY = 3
@@ -47,32 +56,73 @@ def _setup_label(multi: bool | None) -> str:
     return "unknown" if multi is None else ("multi-agent" if multi else "single-agent")
 
 
-def compute_figures(t: RunTables) -> dict[str, Any]:
+def compute_figures(
+    t: RunTables,
+    *,
+    readiness_bar: float = sc.DEFAULT_READINESS_BAR,
+    merges: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     traces = t.traces.with_columns(pl.col("agent_model").fill_null(UNKNOWN_MODEL))
     diag = t.diagnoses.unique("trace_id", keep="first", maintain_order=True)
     ok_ids = diag.filter(pl.col("status") == "ok")["trace_id"]
     dtraces = traces.join(diag.select("trace_id", "status", "task_completed"), on="trace_id", how="left")
     ok = dtraces.filter(pl.col("trace_id").is_in(ok_ids.implode()))
-    flags = (
-        t.modes.filter(pl.col("detected") & pl.col("trace_id").is_in(ok_ids.implode()))
-        .unique(["trace_id", "mode_id"])
+    modes_ok = t.modes.filter(pl.col("trace_id").is_in(ok_ids.implode())).unique(["trace_id", "mode_id"])
+    checked = (
+        modes_ok.filter(pl.col("detected").is_not_null())
         .join(traces.select("trace_id", "agent_model"), on="trace_id", how="left")
+        .select("trace_id", "mode_id", "agent_model")
+    )
+    flags = modes_ok.filter(pl.col("detected").fill_null(False)).join(
+        traces.select("trace_id", "agent_model"), on="trace_id", how="left"
     )
     novel = t.novel_modes.filter(pl.col("trace_id").is_in(ok_ids.implode()))
     n_diag = ok.height
+    scored = sc.with_scores(diag.filter(pl.col("status") == "ok")).join(
+        traces.select("trace_id", "agent_model"), on="trace_id", how="left"
+    )
+    tool_res = sc.tool_results(t.steps.filter(pl.col("trace_id").is_in(ok_ids.implode())))
 
     figures: dict[str, Any] = {
         "overview": _overview(t, traces, diag, ok, flags, novel),
-        "taxonomy": _taxonomy(t, flags, n_diag),
-        "models": _models(t, ok, flags, novel),
+        "taxonomy": _taxonomy(t, flags, checked, n_diag),
+        "models": _models(t, ok, flags, checked, novel, scored, tool_res, readiness_bar),
         "agent_setup": _agent_setup(ok, flags, traces),
-        "novel": _novel(t, novel, n_diag),
+        "novel": _novel(t, novel, n_diag, merges or []),
         "feedback": [],
         "cooccurrence": _cooccurrence(t, flags),
         "root_cause": _root_cause(t, diag),
     }
+    figures["overview"]["readiness"] = sc.readiness(scored, readiness_bar)
+    figures["overview"]["dimensions"] = sc.dimension_rates(scored)
+    figures["overview"]["tool_call_success"] = sc.tool_call_success(tool_res, ok["trace_id"].to_list())
+    figures["scorecard"] = {
+        "bar": readiness_bar,
+        "dimensions": sc.dimension_definitions(),
+        "tool_calls": sc.tool_call_correlation([m for m in figures["models"] if m["n_diagnosed"]]),
+        "judge_is_agent": sc.judge_is_agent(diag.filter(pl.col("status") == "ok"), traces),
+    }
+    figures["setup_gap"] = _setup_gap(figures["agent_setup"])
     figures["feedback"] = _feedback(t, figures["models"], flags)
+    add_impact(t, figures, ok, flags, checked, traces)
+    figures["honesty"] = honesty(t, diag)
     return figures
+
+
+def _setup_gap(setups: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Single- minus multi-agent task completion, in points, with a Newcombe 95% interval."""
+    by = {s["setup"]: s["completion"] for s in setups}
+    single, multi = by.get("single-agent"), by.get("multi-agent")
+    if not single or not multi or not single["of"] or not multi["of"]:
+        return None
+    d, lo, hi = diff_interval(single["n"], single["of"], multi["n"], multi["of"])
+    return {
+        "single": single["rate"],
+        "multi": multi["rate"],
+        "drop_points": None if d is None else 100 * d,
+        "ci_low": None if lo is None else 100 * lo,
+        "ci_high": None if hi is None else 100 * hi,
+    }
 
 
 def _overview(t: RunTables, traces, diag, ok, flags, novel) -> dict[str, Any]:
@@ -116,8 +166,9 @@ def _overview(t: RunTables, traces, diag, ok, flags, novel) -> dict[str, Any]:
     }
 
 
-def _taxonomy(t: RunTables, flags: pl.DataFrame, n_diag: int) -> dict[str, Any]:
+def _taxonomy(t: RunTables, flags: pl.DataFrame, checked: pl.DataFrame, n_diag: int) -> dict[str, Any]:
     per_mode = dict(flags.group_by("mode_id").len().iter_rows())
+    n_checked = dict(checked.group_by("mode_id").len().iter_rows())
     n_flags = flags.height
     known = {m.id for m in t.taxonomy.modes}
     modes = [
@@ -140,22 +191,14 @@ def _taxonomy(t: RunTables, flags: pl.DataFrame, n_diag: int) -> dict[str, Any]:
                 "category_name": t.taxonomy.categories.get(r["category"], r["category"]),
             }
         )
-    # A mode the judge did not check on a trace (detected is null: no rule for it) counts neither way: its share
-    # of traces is over the traces where it was checked, and a mode checked nowhere shows as "not checked".
-    checked = dict(
-        t.modes.filter(pl.col("detected").is_not_null())
-        .unique(["trace_id", "mode_id"])
-        .group_by("mode_id")
-        .len()
-        .iter_rows()
-    )
     for m in modes:
         n = per_mode.get(m["mode_id"], 0)
-        n_checked = min(checked.get(m["mode_id"], 0), n_diag) if n_diag else 0
+        of = n_checked.get(m["mode_id"], 0)
         m.update(
+            checked=of > 0,
+            n_checked=of,
             n_traces=n,
-            n_checked=n_checked,
-            share_traces=(n / n_checked) if n_checked else None,
+            share_traces=(n / of) if of else None,
             share_flags=(n / n_flags) if n_flags else None,
         )
     cat_of = {m["mode_id"]: m["category"] for m in modes}
@@ -176,8 +219,9 @@ def _taxonomy(t: RunTables, flags: pl.DataFrame, n_diag: int) -> dict[str, Any]:
     return {"name": t.taxonomy.name, "title": t.taxonomy.title, "modes": modes, "categories": categories}
 
 
-def _models(t: RunTables, ok, flags, novel) -> list[dict[str, Any]]:
+def _models(t: RunTables, ok, flags, checked, novel, scored, tool_res, bar) -> list[dict[str, Any]]:
     out = []
+    checked_of = {(mo, md): n for mo, md, n in checked.group_by("agent_model", "mode_id").len().iter_rows()}
     counts = ok.group_by("agent_model").len().sort(["len", "agent_model"], descending=[True, False])
     all_traces = dict(
         t.traces.with_columns(pl.col("agent_model").fill_null(UNKNOWN_MODEL))
@@ -191,6 +235,7 @@ def _models(t: RunTables, ok, flags, novel) -> list[dict[str, Any]]:
         known = mine.filter(pl.col("task_completed").is_not_null())
         mflags = flags.filter(pl.col("agent_model") == model)
         per_mode = dict(mflags.group_by("mode_id").len().iter_rows())
+        mscored = scored.filter(pl.col("agent_model") == model)
         out.append(
             {
                 "model": model,
@@ -201,8 +246,18 @@ def _models(t: RunTables, ok, flags, novel) -> list[dict[str, Any]]:
                 "traces_with_novel": _rate(
                     novel_by_model.filter(pl.col("agent_model") == model)["trace_id"].n_unique(), n
                 ),
-                "modes": {m.id: _rate(per_mode.get(m.id, 0), n) for m in t.taxonomy.modes}
-                | {k: _rate(v, n) for k, v in per_mode.items() if k not in t.taxonomy.ids},
+                "modes": {
+                    m.id: _rate(per_mode.get(m.id, 0), checked_of.get((model, m.id), 0))
+                    for m in t.taxonomy.modes
+                }
+                | {
+                    k: _rate(v, checked_of.get((model, k), 0))
+                    for k, v in per_mode.items()
+                    if k not in t.taxonomy.ids
+                },
+                "dimensions": sc.dimension_rates(mscored),
+                "readiness": sc.readiness(mscored, bar),
+                "tool_call_success": sc.tool_call_success(tool_res, mine["trace_id"].to_list()),
             }
         )
     # Traces of a model whose every diagnosis failed still show up, with no rates.
@@ -217,6 +272,9 @@ def _models(t: RunTables, ok, flags, novel) -> list[dict[str, Any]]:
                     "modes_per_trace": None,
                     "traces_with_novel": _rate(0, 0),
                     "modes": {m.id: _rate(0, 0) for m in t.taxonomy.modes},
+                    "dimensions": {k: _rate(0, 0) for k in DIMENSION_KEYS},
+                    "readiness": sc.readiness(scored.clear(), bar),
+                    "tool_call_success": _rate(0, 0),
                 }
             )
     return out
@@ -250,7 +308,7 @@ def _agent_setup(ok, flags, traces) -> list[dict[str, Any]]:
     return out
 
 
-def _novel(t: RunTables, novel: pl.DataFrame, n_diag: int) -> dict[str, Any]:
+def _novel(t: RunTables, novel: pl.DataFrame, n_diag: int, merges: list[dict[str, Any]]) -> dict[str, Any]:
     top_titles = [
         {"title": title, "n": n}
         for title, n in novel.group_by("title")
@@ -264,6 +322,7 @@ def _novel(t: RunTables, novel: pl.DataFrame, n_diag: int) -> dict[str, Any]:
         "n_novel_modes": novel.height,
         "n_distinct_titles": novel["title"].n_unique(),
         "top_titles": top_titles,
+        "merged": merges,
     }
     if not t.clustered:
         base["note"] = "The cluster stage was not run for this run folder (no clusters.parquet): " + (
@@ -274,6 +333,11 @@ def _novel(t: RunTables, novel: pl.DataFrame, n_diag: int) -> dict[str, Any]:
         base["families"] = []
         return base
     assert t.clusters is not None and t.novel_assignments is not None
+    # "New since baseline" means something only when the cluster stage was given a baseline run.
+    cluster_stage = t.manifest.get("stages", {}).get("cluster", {})
+    base["baseline_given"] = bool(
+        cluster_stage.get("baseline") or (cluster_stage.get("options") or {}).get("baseline")
+    )
     assign = t.novel_assignments.join(t.novel_modes, on="novel_id", how="left")
     n_items = t.novel_assignments.height
     n_out = t.novel_assignments.filter(pl.col("cluster_id") == -1).height
@@ -291,11 +355,14 @@ def _novel(t: RunTables, novel: pl.DataFrame, n_diag: int) -> dict[str, Any]:
                 "size": c["size"],
                 "share": c["share"],
                 "n_traces": members["trace_id"].drop_nulls().n_unique(),
-                "keywords": list(c["keywords"] or []),
+                "keywords": readable_keywords(
+                    list(c["keywords"] or []),
+                    members["title"].drop_nulls().to_list() + members["description"].drop_nulls().to_list(),
+                ),
                 "nearest_mode": c["nearest_mode"],
                 "similarity": c["similarity"],
                 "is_novel": c["is_novel"],
-                "new_since_baseline": c["new_since_baseline"],
+                "new_since_baseline": c["new_since_baseline"] if base["baseline_given"] else None,
                 "stability": c["stability"],
                 "definition": c["definition"],
                 "examples": [
@@ -362,7 +429,7 @@ def _feedback(t: RunTables, models: list[dict[str, Any]], flags: pl.DataFrame) -
                         {
                             "trace_id": r["trace_id"],
                             "steps": list(r["steps"] or []),
-                            "excerpt": _excerpt(r["evidence"]),
+                            "excerpt": imp.sentence_cut(r["evidence"], EXCERPT_CHARS),
                             "verified": bool(r["evidence_verified"]),
                             "rationale": _excerpt(r["rationale"], 200),
                         }

@@ -20,6 +20,7 @@ from trajfm.runfolder import RunFolder
 from trajfm.taxonomy import Taxonomy, load_taxonomy
 
 STAGE1_TABLES = ("traces", "steps", "diagnoses", "modes", "novel_modes")
+UNKNOWN_MODEL = "unknown"  # the model name shown for traces whose source names none
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Small statistics the report uses: Wilson score intervals for rates."""
+"""Small statistics the report uses: Wilson intervals for rates, Newcombe intervals for differences of rates,
+risk ratios with Katz intervals, normal intervals for means, Pearson correlation."""
 
 from __future__ import annotations
 
@@ -23,3 +24,61 @@ def wilson(k: int, n: int, z: float = Z95) -> tuple[float | None, float | None]:
     lo = 0.0 if k == 0 else max(0.0, centre - half)
     hi = 1.0 if k == n else min(1.0, centre + half)
     return lo, hi
+
+
+def mean_interval(values: list[float], z: float = Z95) -> tuple[float | None, float | None, float | None]:
+    """(mean, 95% low, 95% high) by the normal approximation (sample standard deviation); the interval is None
+    below two values. Used for the readiness score, a mean of per-trace scores in [0, 1]."""
+    n = len(values)
+    if n == 0:
+        return None, None, None
+    mean = sum(values) / n
+    if n < 2:
+        return mean, None, None
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    half = z * sd / math.sqrt(n)
+    return mean, max(0.0, mean - half), min(1.0, mean + half)
+
+
+def diff_interval(k1: int, n1: int, k2: int, n2: int) -> tuple[float | None, float | None, float | None]:
+    """p1 - p2 with Newcombe's hybrid score 95% interval (built from the two Wilson intervals); None when a
+    group is empty. Stays inside [-1, 1] and behaves at 0 and 100%, unlike the Wald interval."""
+    if n1 <= 0 or n2 <= 0:
+        return None, None, None
+    p1, p2 = k1 / n1, k2 / n2
+    l1, u1 = wilson(k1, n1)
+    l2, u2 = wilson(k2, n2)
+    assert l1 is not None and u1 is not None and l2 is not None and u2 is not None
+    d = p1 - p2
+    lo = d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
+    hi = d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+    return d, max(-1.0, lo), min(1.0, hi)
+
+
+def risk_ratio(
+    a: int, b: int, c: int, d: int, z: float = Z95
+) -> tuple[float | None, float | None, float | None]:
+    """How many times more often the exposed fail: (a / (a + b)) / (c / (c + d)) with its 95% interval on the
+    log scale (Katz). a, b = failed, completed with the exposure; c, d = failed, completed without. When a or c
+    is 0 every cell gets 0.5 added (Haldane), so the ratio stays finite; None when a group is empty."""
+    if a + b == 0 or c + d == 0:
+        return None, None, None
+    if a == 0 or c == 0:
+        a, b, c, d = a + 0.5, b + 0.5, c + 0.5, d + 0.5  # type: ignore[assignment]
+    rr = (a / (a + b)) / (c / (c + d))
+    se = math.sqrt(1 / a - 1 / (a + b) + 1 / c - 1 / (c + d))
+    return rr, math.exp(math.log(rr) - z * se), math.exp(math.log(rr) + z * se)
+
+
+def pearson(xs: list[float], ys: list[float]) -> float | None:
+    """Pearson correlation; None below three pairs or when either side does not vary."""
+    n = len(xs)
+    if n < 3 or n != len(ys):
+        return None
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
+    sxx = sum((x - mx) ** 2 for x in xs)
+    syy = sum((y - my) ** 2 for y in ys)
+    if sxx == 0 or syy == 0:
+        return None
+    return sxy / math.sqrt(sxx * syy)

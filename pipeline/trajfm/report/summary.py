@@ -1,8 +1,8 @@
 """summary.json (every figure of the report, for machines) and summary.md (for a pull request or a ticket).
 
 summary.json = `{"summary_version", "generated_at", "run": run metadata, <every key of compute_figures>}`.
-The markdown is short: headline numbers, categories, the top modes, per-model completion, families, and the
-top failure mode per model with its suggestion. Untrusted text (model names, titles) is escaped for markdown
+The markdown is short: headline numbers, categories, the top modes, per-model completion, readiness per model,
+families, the first cards of the ranked "fix first" list and, with a baseline, what changed since. Untrusted text (model names, titles) is escaped for markdown
 tables so a trace cannot inject table cells, links or HTML into a PR comment.
 """
 
@@ -42,9 +42,18 @@ def summary_markdown(s: dict[str, Any], title: str) -> str:
     judges = ", ".join(
         f"{j['judge']}{' / ' + j['judge_model'] if j['judge_model'] else ''}" for j in ov["judges"]
     )
+    hon = s.get("honesty", {})
     lines = [
         f"## trajfm: {md(title)}",
         "",
+        *(
+            [
+                "> **Synthetic traces**: their corpus declares them synthetic; the figures describe planted failures.",
+                "",
+            ]
+            if hon.get("synthetic")
+            else []
+        ),
         f"- **{ov['n_traces']:,} traces** from {ov['n_models']} agent models; {ov['n_diagnosed']:,} diagnosed by "
         f"{md(judges)}" + (f" ({ov['calls']:,} judge calls)" if ov["calls"] else ""),
         f"- Task completed (judge): **{_rate(ov['completion'])}**"
@@ -100,6 +109,29 @@ def summary_markdown(s: dict[str, Any], title: str) -> str:
             + (f"{md(tm['mode_id'])} {md(tm['name'])} ({_pct(tm['rate'])})" if tm else "–")
             + " |"
         )
+    ready = [m for m in s["models"] if m["n_diagnosed"]]
+    if ready:
+        bar = s["scorecard"]["bar"]
+        lines += [
+            "",
+            f"### Readiness (bar {bar:g} points; mean trace score with 95% CI)",
+            "",
+            "| model | score | 95% CI | ready | pass | tool calls ok |",
+            "|---|---:|---|---|---:|---:|",
+        ]
+        for m in ready:
+            r = m["readiness"]
+            ci = "–" if r["ci_low"] is None else f"{r['ci_low']:.1f}–{r['ci_high']:.1f}"
+            score = "–" if r["score"] is None else f"{r['score']:.1f}"
+            meets = "–" if r["meets"] is None else ("yes" if r["meets"] else "no")
+            lines.append(
+                f"| {md(m['model'])} | {score} | {ci} | {meets} | {_pct(r['pass_share']['rate'])} | "
+                f"{_pct(m['tool_call_success']['rate'])} |"
+            )
+        assessed = set(s["overview"]["readiness"]["dims_assessed"])
+        missing = [d["label"] for d in s["scorecard"]["dimensions"] if d["key"] not in assessed]
+        if missing:
+            lines += ["", f"Not assessed by this judge: {md(', '.join(missing))}."]
     nv = s["novel"]
     lines += ["", "### Novel failure families", ""]
     if not nv["clustered"]:
@@ -115,17 +147,44 @@ def summary_markdown(s: dict[str, Any], title: str) -> str:
         for f in nv["families"]:
             lines.append(
                 f"| {md(f['name'])} | {f['size']} | {_pct(f['share'])} | {md(f['nearest_mode'])} | "
-                f"{'–' if f['is_outliers'] else ('yes' if f['is_novel'] else 'no')} | {'yes' if f['new_since_baseline'] else 'no'} |"
+                f"{'–' if f['is_outliers'] else ('yes' if f['is_novel'] else 'no')} | "
+                f"{'–' if f['new_since_baseline'] is None else ('yes' if f['new_since_baseline'] else 'no')} |"
             )
-    if top_mode:
-        lines += ["", "### What to fix first (each model's most frequent mode)", ""]
-        by_mode: dict[str, list[str]] = {}
-        for model, tm in top_mode.items():
-            by_mode.setdefault(tm["mode_id"], []).append(model)
-        for mode_id, models in by_mode.items():
-            tm = top_mode[models[0]]
+    if s.get("fix_first"):
+        lines += [
+            "",
+            "### Fix first (ranked by excess failures; `trajfm feedback RUN` for issue-ready cards)",
+            "",
+        ]
+        for c in s["fix_first"][:5]:
+            what = f"{md(c['id'])} {md(c['name'])}" if c["kind"] == "mode" else f"family {md(c['name'])}"
+            lift = "–" if c["lift"] is None else f"{c['lift']:.1f}x"
             lines.append(
-                f"- **{md(mode_id)} {md(tm['name'])}** ({', '.join(md(m) for m in models)}): {md(tm['suggestion'], 300)}"
+                f"{c['rank']}. **{what}**: {c['failed_with']} failed / {c['completed_with']} completed traces, "
+                f"fail {lift} as often; {md(c['advice'], 300)}"
+            )
+    bl = s.get("baseline")
+    if bl:
+        lines += [
+            "",
+            f"### Since baseline {md(bl['baseline'])}",
+            "",
+            ", ".join(f"{n} {k}" for k, n in bl["counts"].items() if n) + ".",
+            "",
+            "| status | mode or family | before | now | change (points, 95% CI) |",
+            "|---|---|---:|---:|---|",
+        ]
+        for r in bl["changes"]:
+            if r["status"] in ("steady", "not comparable"):
+                continue
+            ch = (
+                "–"
+                if r["change_points"] is None
+                else f"{r['change_points']:+.1f} ({r['ci_low']:+.1f} to {r['ci_high']:+.1f})"
+            )
+            name = f"{md(r['id'])} {md(r['name'])}" if r["kind"] == "mode" else f"family {md(r['name'])}"
+            lines.append(
+                f"| {r['status']} | {name} | {_pct(r['before']['rate'])} | {_pct(r['now']['rate'])} | {ch} |"
             )
     lines += [
         "",

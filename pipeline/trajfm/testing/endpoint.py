@@ -219,6 +219,15 @@ def deterministic_reply(system: str, user: str) -> str:
         "failure_modes": modes,
         "novel_failure_modes": novel,
         "root_cause": {"step": found[0][0] if found else None, "agent": found[0][1] if found else None},
+        # The scorecard dimensions, from the same signals (clarity is not judged: null).
+        "dimensions": {
+            "task_completion": completed,
+            "data_retrieval": not errors,
+            "result_verification": not errors,
+            "sequence": not any(m == "1.3" for m in (f for f in modes if modes[f]["detected"])),
+            "clarity": None,
+            "hallucination": False,
+        },
     }
     return json.dumps(reply)
 

@@ -19,6 +19,7 @@ findings at the same step). Each detector is `detect(view) -> list[Finding]` ove
 | retrieval      | search_churn                                                          |
 | claims         | unsupported_count, contradicted_absence (what an agent tells the user vs its results) |
 | model_turns    | invalid_action (failed model calls in span trees), unsupported_answer, claimed_unseen_result, announced_call_missing |
+| outcome        | ended_on_failure, handed_to_human (how the run ended)                 |
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from trajfm.judges.detectors.model_turns import (
     detect_unsupported_answers,
     relocate_to_callers,
 )
+from trajfm.judges.detectors.outcome import detect_ended_on_failure, detect_handed_to_human
 from trajfm.judges.detectors.output import detect_leftover_artefacts, detect_output_format
 from trajfm.judges.detectors.repetition import detect_repeated_actions, detect_repeated_thoughts
 from trajfm.judges.detectors.retrieval import detect_search_churn
@@ -84,6 +86,8 @@ DETECTORS: tuple[Detector, ...] = (
     detect_contradicted_absence,
     detect_output_format,
     detect_leftover_artefacts,
+    detect_ended_on_failure,
+    detect_handed_to_human,
 )
 
 

@@ -38,8 +38,8 @@ _MALFORMED = tx.AnyOf(
         ),
     ),
     tx.Pattern(
-        r"(?:tool|action|function) [\w.\-]{1,60} (?:is )?(?:not found|does not exist|is not available|not recogni[sz]ed)",
-        needles=("not found", "does not exist", "is not available", "not recogni"),
+        r"(?:tool|action|function) [\w.\-]{1,60} (?:is |was )?(?:not found|does not exist|not available|not recogni[sz]ed)",
+        needles=("not found", "does not exist", "not available", "not recogni"),
     ),
     tx.Pattern(
         r"malformed|invalid syntax|json ?decode ?error|expecting (?:value|property name)|action (?:input )?is missing|"
@@ -112,7 +112,7 @@ def detect_invalid_actions(view: TraceView) -> list[Finding]:
     return out
 
 
-# Identifiers like "Chiller 6", "CWC04009", "mp_1", "AHU-2B": a word and a number. Months, units and trace
+# Identifiers like "Unit 6", "AB01234", "x_1", "Block-2B": a word and a number. Months, units and trace
 # scaffolding words are not entities.
 _IDENT = re.compile(r"\b([A-Za-z]{2,12})[ _\-]?(\d{1,8}[A-Za-z]?)\b")
 _NOT_ENTITY = frozenset(
@@ -230,7 +230,7 @@ def detect_action_reasoning_mismatch(view: TraceView) -> list[Finding]:
     for a in view.main_acts:
         th = a.thought
         if th is None or a.is_finish or not th.content or bad_tool_name(a.tool):
-            continue  # a malformed call ("FMSRAgent: which sensors...") is an invalid action, not a contradiction
+            continue  # a malformed call ("SomeAgent: which items...") is an invalid action, not a contradiction
         thought = th.content[:1500]
         finding: Finding | None = None
         # 1. The reasoning announces another tool than the one called.

@@ -2,7 +2,7 @@
 
 Two signals, both generic:
 - the environment says the request is ambiguous: several matches, "which one", "please specify", "did you mean";
-- the agent's own reasoning says something needed was not given and it will assume or pick one ("the site is not
+- the agent's own reasoning says something needed was not given and it will assume or pick one ("the location is not
   specified, I will assume", "no time range was given, so I'll use").
 The finding is raised when, after such a signal, the agent never asked: no step or final answer puts a question
 to the user (a sentence ending in "?" that asks which / what / could you / please confirm), no clarification tool.
@@ -16,8 +16,8 @@ from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.base import Finding, TraceView
 
 _ENV_AMBIGUOUS = tx.Pattern(
-    r"\b(?:ambiguous|multiple (?:assets|sites|sensors|matches|entries|records|results|items|users|orders|files) "
-    r"(?:match|found|named|with)|more than one (?:asset|site|sensor|match|entry|record|item)|which (?:one|of these)|"
+    r"\b(?:ambiguous|multiple \w+ (?:match|found|named|with)|more than one (?:\w+ )?(?:match|entry|record|item)|"
+    r"more than one \w+ (?:matches|named|with|found|exists)|which (?:one|of these)|"
     r"please (?:specify|clarify|be more specific)|did you mean|could refer to)\b",
     needles=("ambiguous", "multiple", "more than one", "which", "please", "did you mean", "could refer"),
 )

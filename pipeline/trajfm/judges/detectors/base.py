@@ -13,7 +13,8 @@ Contract:
 The view is built once per trace and shared by all detectors: it pairs each action with the thought before it
 and the observation after it, independent of the agent framework. A ReAct log (thought/action/observation), a
 tool-calling chat (tool_call/tool_result), a multi-agent chat log (message) and a span tree (span) all become the
-same `Act` records; detectors never look at `Trace.source_format`.
+same `Act` records; detectors never look at `Trace.source_format`. What one framework alone says (its review
+status words, its nouns) reaches them only as `TraceView.vocab`, the format's data file (`judges/formats/`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from trajfm.judges.detectors import text as tx
+from trajfm.judges.formats import FormatVocabulary, vocabulary
 from trajfm.traces.model import Step, Trace
 
 # Step kinds written by the agent itself versus kinds that carry what the environment returned.
@@ -89,6 +91,7 @@ class TraceView:
     memo: dict[tuple[str, int], object] = field(
         default_factory=dict
     )  # (check, position) -> result, per trace
+    vocab: FormatVocabulary = field(default_factory=FormatVocabulary)  # the trace format's data file
 
     def head(self, step: Step) -> str:
         """The scanned part of a step's content (long results are cut to SCAN_CHARS)."""
@@ -219,4 +222,5 @@ def build_view(trace: Trace) -> TraceView:
         task=trace.task or "",
         tools=tools,
         result_heads=heads,
+        vocab=vocabulary(trace.source_format),
     )

@@ -32,7 +32,7 @@ REJECTED_CALL = tx.Pattern(
     r"unexpected keyword argument|missing \d+ required (?:positional |keyword-only )?arguments?|"
     r"takes (?:from )?\d+ (?:to \d+ )?positional arguments? but \d+ (?:were|was) given|"
     r"got multiple values for (?:keyword )?argument|error in code parsing|"
-    r"regex pattern .{0,120}? was not found|(?:code|tool call|function call|output) (?:could not|cannot) be parsed|"
+    r"regex pattern .{0,120}? (?:was|is) not found|(?:code|tool call|function call|output) (?:could not|cannot) be parsed|"
     r"\bvalidation errors? for\b|invalid (?:arguments?|parameters?|input) (?:for|to|provided|given)\b|"
     r"required (?:argument|parameter|property) [\w'\"`]{1,40} (?:is )?(?:missing|not provided)",
     needles=("argument", "pars", "regex", "validation", "invalid", "required"),

@@ -9,7 +9,7 @@ itself from a result, and counting entries of a long result by reading is where 
 points at that message. Only whole numbers followed by a word are counts; amounts with decimals are usually
 sums the agent computed, and they are not checked.
 
-`contradicted_absence`: the agent says an entity has no X ("order #W115 does not have a tracking number") while
+`contradicted_absence`: the agent says an entity has no X ("item #A115 does not have a serial number") while
 an earlier result that names the same entity (an id with four or more digits) has a field named like X
 ("tracking_id"): it overlooked what the result showed.
 
@@ -28,7 +28,7 @@ from trajfm.traces.model import Step
 
 _USER_ROLES = frozenset({"user", "human", "customer", "client"})
 # "11 available T-shirt options": a whole number, then one to three words; not part of an id, price, date or
-# version ("#W123", "$12", "12.5", "2024-07-15", "v2", "12:30", "3/4").
+# version ("#A123", "$12", "12.5", "2024-07-15", "v2", "12:30", "3/4").
 _COUNT = re.compile(r"(?<![\w.$#/:,-])(\d{1,4}) (?:[A-Za-z][\w-]* ){0,2}[A-Za-z][\w-]*")
 _NUMBER = re.compile(r"\d+")
 

@@ -1,8 +1,8 @@
 """Entities the agent named that the observations say do not exist.
 
-A result that says an entity does not exist ("asset X not found", "no sensor named Y exists", "X is not
-registered", "X does not exist", "unknown site Z") yields the entity it is about: the name written just before
-the phrase ("Cooling Tower 7 is not registered"), or just after it ("no asset named Chiller 14"), or a quoted
+A result that says an entity does not exist ("device X not found", "no record named Y exists", "X is not
+registered", "X does not exist", "unknown account Z") yields the entity it is about: the name written just before
+the phrase ("Unit 7 is not registered"), or just after it ("no item named Box 14"), or a quoted
 name in the same sentence. A search that found nothing ("the search string 'x' was not found on this page")
 names no entity. The finding is raised when
 - the agent's final answer still presents the entity after being told it does not exist, or
@@ -21,13 +21,10 @@ from trajfm.judges.detectors.base import Act, Finding, TraceView
 from trajfm.judges.detectors.errors import result_failed
 
 _MISSING = tx.Pattern(
-    r"\b(?:does not exist|doesn't exist|do not exist|don't exist|not found|could not be found|cannot be found|"
-    r"no such|unknown (?:asset|sensor|site|equipment|entity|item|id|identifier|device|component|product|user|order|"
-    r"file|column|table|variable)|(?:is|are) not (?:a )?(?:valid|known|recogni[sz]ed|registered|defined|listed)"
-    r"|not registered|no (?:asset|sensor|site|equipment|device|item|entity|record|file|user|order|product)s?"
-    r"(?: or (?:asset|sensor|site|equipment|device|item|entity)s?)? (?:named|called|with (?:the )?(?:name|id))|"
-    r"not (?:present|listed|available) (?:in|at|on|for) (?:the )?(?:system|site|database|inventory|records?|list|"
-    r"registry|catalog(?:ue)?))",
+    r"\b(?:does not exist|doesn't exist|do not exist|don't exist|not found|(?:could|can)(?:not| not) be found|"
+    r"no such|unknown \w+(?= [\"'A-Z0-9])|(?:is|are) not (?:a )?(?:valid|known|recogni[sz]ed|registered|defined|listed)"
+    r"|not registered|no \w+(?: or \w+)? (?:named|called|with (?:the )?(?:name|id))|"
+    r"not (?:present|listed|available) (?:in|at|on|for) (?:the )?\w+)",
     needles=(
         "exist",
         "found",
@@ -43,7 +40,7 @@ _MISSING = tx.Pattern(
 )
 _AFTER = tx.Pattern(r"\b(?:named|called|no such \w+|unknown \w+|with (?:the )?(?:name|id))\s*$")
 _QUOTED = re.compile(r"[\"'‘“]([^\"'’”\n]{2,60})[\"'’”]")
-# An identifier ("CWC04009", "Chiller 6", "mp_1", "AHU 3 East") or a capitalised name of up to four words.
+# An identifier ("AB01234", "Unit 6", "x_1", "Block 3 East") or a capitalised name of up to four words.
 _NAME = re.compile(
     r"[A-Za-z][A-Za-z]*[ _\-]?\d+[A-Za-z0-9_\-]*(?: [A-Z][a-z]+)?|[A-Z][A-Za-z0-9]*(?:[ _\-][A-Z0-9][A-Za-z0-9]*){0,3}"
 )
@@ -56,9 +53,6 @@ _NOT_NAMES = frozenset(
         "error",
         "not",
         "found",
-        "sensor",
-        "asset",
-        "site",
         "no",
         "unknown",
         "exist",
@@ -93,7 +87,7 @@ def _clean(name: str) -> str:
     return name.strip().strip("\"'‘’“”").strip()
 
 
-def names_missing(text: str, m: re.Match[str]) -> list[str]:
+def names_missing(text: str, m: re.Match[str], nouns: tuple[str, ...] = ()) -> list[str]:
     """The entity names a "does not exist" match is about (see the module docstring)."""
     s = max(text.rfind(".", 0, m.start()), text.rfind("\n", 0, m.start()), text.rfind(":", 0, m.start()),
             m.start() - 200)  # fmt: skip
@@ -117,7 +111,14 @@ def names_missing(text: str, m: re.Match[str]) -> list[str]:
     names.extend(_QUOTED.findall(window))
     out = []
     for n in map(_clean, names):
-        if n and n.lower() not in _NOT_NAMES and len(n) >= 3 and _looks_like_entity(n) and n not in out:
+        if (
+            n
+            and n.lower() not in _NOT_NAMES
+            and n.lower() not in nouns
+            and len(n) >= 3
+            and _looks_like_entity(n)
+            and n not in out
+        ):
             out.append(n)
     return out
 
@@ -155,7 +156,7 @@ def detect_hallucinated_entities(view: TraceView) -> list[Finding]:
             continue
         head = view.head(r)
         for m in _MISSING.finditer(head, view.low(r)):
-            for name in names_missing(head, m):
+            for name in names_missing(head, m, view.vocab.entity_nouns):
                 key = name.lower()
                 if key in reported:
                     continue

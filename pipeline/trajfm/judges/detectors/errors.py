@@ -16,6 +16,7 @@ A failed call followed by a changed call that succeeds, or an honest final answe
 
 from __future__ import annotations
 
+import functools
 import re
 
 from trajfm.judges.detectors import text as tx
@@ -56,7 +57,7 @@ _ERROR = tx.AnyOf(
         r"\b(?:timed out|timeout error|connection (?:refused|reset|error))",
         needles=("timed out", "timeout error", "connection "),
     ),
-    tx.Pattern(r"\bis not supported\b", needles=("is not supported",)),
+    tx.Pattern(r"\b(?:is|are) not supported\b", needles=(" not supported",)),
     tx.Pattern(r"\bnot supported (?:for|by|in)\b", needles=("not supported ",)),
     tx.Pattern(r"\bhttp ?[45]\d\d\b", needles=("http",)),
 )
@@ -65,20 +66,24 @@ _ERROR = tx.AnyOf(
 _EXCEPTION_NAME = re.compile(r"\b[A-Z][a-z]+(?:[A-Z][a-z]+)*(?:Error|Exception):")
 _STATUS_CODE = re.compile(r"\bstatus(?: code)?:? [45]\d\d\b")
 
-# A sub-agent's own verdict that it did not do the job ("status": "Not Accomplished", "Task Status: Failed").
-REVIEW_FAILED = tx.Pattern(
-    r"(?:task[ _]status|\"?status\"?)\s*[:=]\s*\"?(?P<status>not accomplished|partially accomplished|not completed|"
-    r"incomplete|unsuccessful|failed)\b",
-    needles=("status",),
-    requires=(
-        "not accomplished",
-        "partially accomplished",
-        "not completed",
-        "incomplete",
-        "unsuccessful",
-        "failed",
-    ),
-)
+# A sub-agent's own verdict that it did not do the job ("status": "failed", "Task Status: incomplete"). The
+# generic status words are here; a framework's own ones come from its vocabulary file (`judges/formats/`).
+_REVIEW_FAILED_WORDS = ("not completed", "incomplete", "unsuccessful", "failed")
+
+
+@functools.lru_cache(maxsize=16)
+def review_pattern(extra: tuple[str, ...] = ()) -> tx.Pattern:
+    """The review-status pattern for the generic failing statuses plus a format's own (`vocab.subagent_review_failed`)."""
+    words = tuple(dict.fromkeys((*extra, *_REVIEW_FAILED_WORDS)))
+    alternation = "|".join(re.escape(w) for w in words)
+    return tx.Pattern(
+        r"(?:task[ _]status|\"?status\"?)\s*[:=]\s*\"?(?P<status>" + alternation + r")\b",
+        needles=("status",),
+        requires=words,
+    )
+
+
+REVIEW_FAILED = review_pattern()
 
 # Words of a final answer that admit a limitation: an honest answer is not an ignored error.
 ADMITS_FAILURE = tx.Pattern(
@@ -125,7 +130,7 @@ def review_failed_in(view: TraceView, step: Step) -> re.Match[str] | None:
     key = ("review", step.position)
     if key in view.memo:
         return view.memo[key]  # type: ignore[return-value]
-    m = REVIEW_FAILED.search(view.head(step), view.low(step))
+    m = review_pattern(view.vocab.subagent_review_failed).search(view.head(step), view.low(step))
     view.memo[key] = m
     return m
 
@@ -191,7 +196,7 @@ def detect_error_recovery(view: TraceView) -> list[Finding]:
             for a, b in zip(chain, chain[1:], strict=False)
             if a.tool == b.tool and a.signature == b.signature
         ]
-        # Another tool of the same operation (find_user_id_by_email, then find_user_id_by_name_zip) that
+        # Another tool of the same operation (lookup_account_by_email, then lookup_account_by_phone) that
         # succeeds also repairs the failure: the agent reached the result another way.
         recovered = (
             after is not None

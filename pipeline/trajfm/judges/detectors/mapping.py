@@ -95,7 +95,7 @@ FINDING_KINDS: dict[str, KindSpec] = {
     "hallucinated_entity": KindSpec(
         "Non-existent Entity Used",
         {"mast": ("3.3",), "trail": ("resource_not_found",), "agentrx": ("invention_of_new_information",)},
-        novel_family="Hallucinated Asset or Sensor",
+        novel_family="Hallucinated Entity",  # a format may title it its own way (judges/formats/)
         blocks_completion=True,
         confidence=0.8,
     ),
@@ -139,7 +139,7 @@ FINDING_KINDS: dict[str, KindSpec] = {
         confidence=0.85,
     ),
     "premature_termination": KindSpec(
-        "Ended Before the Task Was Done",
+        "Ended Before the Work Was Done",
         {"mast": ("3.1",), "trail": ("task_orchestration",), "agentrx": ("plan_adherence_failure",)},
         blocks_completion=True,
         confidence=0.7,
@@ -172,6 +172,21 @@ FINDING_KINDS: dict[str, KindSpec] = {
             "agentrx": ("misinterpretation_of_tool_output",),
         },
         confidence=0.6,
+    ),
+    # Outcome-level: how the run ended. No MAST/TRAIL mode names them exactly, so they are novel modes.
+    "ended_on_failure": KindSpec(
+        "Ended on a Failing Result",
+        {},
+        novel_family="Ended on a Failing Result",
+        blocks_completion=True,
+        confidence=0.7,
+    ),
+    "handed_to_human": KindSpec(
+        "Handed Off to a Person",
+        {},
+        novel_family="Handed Off to a Person",
+        blocks_completion=True,
+        confidence=0.7,
     ),
     "leftover_artefacts": KindSpec(
         "Extraneous Output Artefacts",

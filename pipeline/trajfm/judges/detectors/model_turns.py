@@ -37,7 +37,7 @@ INPUT_HEAD_CHARS = 600
 # could not parse or the interpreter refused (a forbidden import, assigning to a tool's name).
 _FORM_ERROR = tx.Pattern(
     r"code (?:execution|parsing) failed|error in code parsing|interpretererror|syntaxerror|"
-    r"could not be parsed|cannot be parsed|parsing error|agentparsingerror",
+    r"(?:could|can)(?:not| not) be parsed|parsing error|agentparsingerror",
     needles=("code", "pars", "interpreter", "syntax"),
 )
 # The start of an error handed back to the model as its newest input ("Error:", "Error when executing tool ...").
@@ -48,7 +48,9 @@ _INPUT_ERROR = tx.Pattern(
 )
 # A finish call written as code by a code-writing agent ("final_answer(x)"); tool-calling agents name it in
 # `tool_name` instead.
-_FINISH_IN_CODE = re.compile(r"\b(?:final_answer|finish|submit_answer)\s*\(")
+_FINISH_IN_CODE = re.compile(
+    r"\b(?:" + "|".join(re.escape(t) for t in sorted(tx.FINISH_TOOLS) if t.isidentifier()) + r")\s*\("
+)
 # Reasoning that says the answer is not grounded in anything the run retrieved.
 _HEDGE = tx.Pattern(
     r"\b(?:assum(?:e|ed|ing|ption)s?|typically|commonly (?:used|known|cited)|generally (?:known|accepted)|"

@@ -18,15 +18,15 @@ Contract, framework-neutral (never looks at `Trace.source_format`):
   "endpoint unavailable", a timeout, a refused or reset connection, a rate limit, an exception "raised inside"
   the callee, an "internal error"): the call was fine, the service was not, so the step blamed is the agent's
   reaction, the next agent step by another speaker. And an error the agent recovered from (a later call of the
-  same tool, or of an alternative tool with the same first two name words such as `find_user_id_by_email` then
-  `find_user_id_by_name_zip`, succeeded): the run went on past it, so it did not decide the outcome.
+  same tool, or of an alternative tool of the same operation (`text.alternative_tool`: the same words up to a
+  qualifier, `lookup_account_by_email` then `lookup_account_by_phone`), succeeded): the run went on past it, so it did not decide the outcome.
 - `first_reply(view)`: the first agent step after the opening one (the task statement, or an agent restating
   it), skipping system steps and tool output: the earliest point at which an agent made a choice.
 - `stalled_from(view)`: the first call of the run's trailing stretch of at least `STALL_MIN_CALLS` calls whose
   results tell nothing new (fewer than two numbers or names that are not already in the task, an earlier result
   or the call itself): where a run that hit its step limit or kept going after its answer stopped progressing.
 - `first_state_change(view)`: the first main-level call whose tool name starts with a verb that changes state
-  (modify, cancel, return, exchange, update, delete, create, transfer, book, send, submit ...): in a failed run
+  (the `state_changing_verbs` of the format's vocabulary, `judges/formats/`: update, delete, create, send ...): in a failed run
   with no visible error, a wrong reading of the request or of a result becomes consequential there.
 """
 
@@ -52,40 +52,6 @@ _ENVIRONMENT = re.compile(
     r"upstream service|raised inside|internal (?:server )?error)",
     re.I,
 )
-# Tool names that change the state of the world (their first word); "get", "find", "list", "search" only read.
-_STATE_VERBS = frozenset(
-    [
-        "modify",
-        "cancel",
-        "return",
-        "exchange",
-        "update",
-        "delete",
-        "remove",
-        "create",
-        "transfer",
-        "book",
-        "send",
-        "submit",
-        "place",
-        "pay",
-        "refund",
-        "write",
-        "edit",
-        "insert",
-        "rename",
-        "move",
-        "upload",
-        "purchase",
-        "order",
-        "reserve",
-        "schedule",
-        "assign",
-        "approve",
-        "reject",
-    ]
-)
-
 # Steps that carry the environment's words rather than an agent's choice.
 _NOT_AGENT_KINDS = frozenset({"system", "observation", "tool_result"})
 
@@ -209,7 +175,7 @@ def first_state_change(view: TraceView) -> Step | None:
     """The first main-level call of a state-changing tool (see the module docstring), or None."""
     for a in view.main_acts:
         words = tx.name_words(a.tool)
-        if words and words[0] in _STATE_VERBS and not a.is_finish:
+        if words and words[0] in view.vocab.state_changing_verbs and not a.is_finish:
             return a.step
     return None
 

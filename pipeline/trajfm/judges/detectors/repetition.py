@@ -18,7 +18,7 @@ from trajfm.judges.detectors.errors import result_failed
 from trajfm.traces.model import Step
 
 NEAR_DUPLICATE = 0.85
-MIN_TOKENS = 3  # "list sites" twice is too short to call near-duplicate by tokens alone
+MIN_TOKENS = 3  # "list items" twice is too short to call near-duplicate by tokens alone
 MIN_THOUGHT_CHARS = 40
 
 

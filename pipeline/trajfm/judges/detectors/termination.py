@@ -11,8 +11,8 @@ the last reasoning) still announces work to be done ("next I will", "still need 
 available").
 
 `stopped_on_a_guess`: the reasoning that ends the run judges the work done by a hedge rather than by what the
-results show ("that should be enough", "I think I can answer already", "no need to go further", "I have the
-gist"), and the answer does not admit a failure. Unlike the kinds above this is the agent's own decision, not a
+results show (a hedge such as "probably" or "I guess" next to "suffices", "already" or "no further"), and the
+answer does not admit a failure. Unlike the kinds above this is the agent's own decision, not a
 symptom of how the run ended, so it can be the root cause (at the finishing step).
 """
 
@@ -36,30 +36,29 @@ _PENDING = tx.Pattern(
     r"still needs? to|remaining steps?|not yet (?:been )?(?:done|completed|performed|run|executed)|"
     r"to be (?:done|continued|completed)|once (?:the|this|that) [^.\n]{1,40} (?:is|are) (?:available|ready|done)|"
     r"(?:i|we) (?:would|will) need to (?:first )?(?:call|run|use|retrieve|download|fetch|analy[sz]e|check)|"
-    r"in the next step|let me (?:now )?(?:call|run|use|retrieve|download|fetch|analy[sz]e))\b",
+    r"in (?:the|my) next step|let me (?:now )?(?:call|run|use|retrieve|download|fetch|analy[sz]e))\b",
 )
 CUT_OFF_MIN_ACTS = 6
 # Stopping on a hedge: sufficiency asserted by guess ("should be enough"), not established by a result.
+# Stopping on a guess, read as two word classes in one sentence rather than as set phrases: a hedge (should,
+# probably, I think, presumably, no need ...) followed within a few words by "this suffices" or "stop" (enough,
+# sufficient, already, conclude, wrap up, skip, the gist, further).
 _GUESSED_STOP = tx.Pattern(
-    r"\b(?:should|ought to|probably|likely|might|may) be (?:enough|sufficient|good enough)\b|"
-    r"\b(?:i think|i guess|i suppose|presumably|probably) (?:i|we) (?:can|could) (?:answer|finish|stop|respond|"
-    r"wrap up|conclude)|\b(?:can|could) (?:answer|respond|finish) already\b|"
-    r"\bno need to (?:go (?:any ?)?further|continue|check|verify|look (?:any ?)?further|dig (?:any )?deeper)\b|"
-    r"\b(?:have|got) the gist\b|\b(?:is|are|seems?) (?:sufficient|enough) for (?:a |an )?(?:response|reply|answer)\b|"
-    r"\bgood enough to (?:answer|respond|report)\b|\bskip (?:the rest|the remaining|further)\b",
+    r"\b(?:should|ought to|probably|likely|i think|i guess|i suppose|presumably|seems?|no need)\b[^.!?;\n]{0,40}?"
+    r"\b(?:enough|sufficient|suffices?|already|conclude|wrap (?:it )?up|skip|gist|further)\b",
     needles=(
-        "enough",
-        "sufficient",
+        "should",
+        "ought",
+        "probably",
+        "likely",
         "think",
         "guess",
         "suppose",
         "presumably",
-        "probably",
-        "already",
+        "seem",
         "no need",
-        "gist",
-        "skip",
-    ),  # fmt: skip
+    ),
+    requires=("enough", "sufficient", "suffice", "already", "conclude", "wrap", "skip", "gist", "further"),
 )
 
 

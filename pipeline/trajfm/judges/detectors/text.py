@@ -9,24 +9,14 @@ from __future__ import annotations
 import functools
 import re
 
+from trajfm.judges.formats import vocabulary
+
 _WS = re.compile(r"\s+")
 _WORD_RUN = re.compile(r"\w+")
 _TOKEN = re.compile(r"[a-z0-9_]+")
 
-# Names an agent framework uses for "I am done, here is the answer" pseudo-tools.
-_FINISH_TOOLS = frozenset(
-    {
-        "finish",
-        "final_answer",
-        "finalanswer",
-        "final answer",
-        "answer",
-        "submit",
-        "done",
-        "respond",
-        "terminate",
-    }
-)
+# Names agent frameworks give the "I am done, here is the answer" pseudo-tool: data (`judges/formats/_common.json`).
+FINISH_TOOLS = vocabulary(None).finish_tools
 
 # "Tool Name: X , Tool Parameter: ...", "X[args]", "X(args)", "Action: X\nAction Input: args": the common ways an
 # action is written as plain text when the loader had no structured tool name.
@@ -67,7 +57,7 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
 @functools.lru_cache(maxsize=4096)
 def is_finish_tool(tool: str) -> bool:
     # Cached: every detector asks it of every action, and a trace has only a handful of distinct tool names.
-    return tool.strip().lower() in _FINISH_TOOLS
+    return tool.strip().lower() in FINISH_TOOLS
 
 
 def parse_action_text(content: str) -> tuple[str, str]:
@@ -155,7 +145,7 @@ class Pattern:
         """`needles`: lower-case substrings at least one of which every match contains. When given, text with
         none of them is skipped without running the regex (substring tests are far cheaper than alternations).
         `requires`: a second such set (every match also contains one of these), for patterns whose first keyword
-        is common ("status") and whose rarer part ("not accomplished") sits later in the match."""
+        is common ("status") and whose rarer part ("not completed") sits later in the match."""
         self.pattern = pattern
         self.fast = re.compile(pattern, flags)
         self.slow = re.compile(pattern, flags | re.I)
@@ -209,14 +199,23 @@ _NAME_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 
 
 def name_words(tool: str) -> list[str]:
-    """The words of a tool name, lowercased: `find_user_id_by_email` and `findUserIdByEmail` give the same."""
+    """The words of a tool name, lowercased: `lookup_account_by_email` and `lookupAccountByEmail` give the same."""
     return [w.lower() for w in _NAME_WORD.findall(tool)]
 
 
+# Words that introduce how a tool looks something up ("..._by_email", "..._with_name"): what comes before them
+# names the operation, what follows the key it is looked up by.
+_QUALIFIERS = frozenset({"by", "with", "using", "via", "from"})
+
+
 def alternative_tool(a: str, b: str) -> bool:
-    """Two different tools of one operation, sharing their first two name words (`find_user_id_by_email`,
-    `find_user_id_by_name_zip`): alternative ways to one result."""
+    """Two tools of one operation that differ only in the key they use: the same words up to a qualifier word
+    ("lookup_account_by_email", "lookup_account_by_phone"). Sharing a prefix alone is not enough:
+    "get_x_readings" and "get_x_summary" are different operations."""
     if a == b:
         return False
-    wa, wb = name_words(a)[:2], name_words(b)[:2]
-    return len(wa) == 2 and wa == wb
+    wa, wb = name_words(a), name_words(b)
+    for k, w in enumerate(wa):
+        if w in _QUALIFIERS:
+            return k >= 1 and len(wb) > k and wb[: k + 1] == wa[: k + 1] and wa != wb
+    return False

@@ -5,10 +5,14 @@ words of its reviewer, the name of its finish tool, its review strings) lives he
 detected `source_format`. A format without a file gets `FormatVocabulary()` (everything empty), so the judge
 works the same, only without the framework-specific hints.
 
-Contract: `vocabulary(source_format)` returns a `FormatVocabulary` (cached per format). Keys a file may hold:
-`review_failed` / `review_succeeded` (lower-case review statuses that record the run's outcome), `finish_tools`
-(tool names that end a run), `subagent_review_failed` (phrases a sub-agent's review uses for a failed sub-task),
-`about` (what the file is for). Unknown keys are an error, so a typo does not silently disable a hint.
+Contract: `vocabulary(source_format)` returns a `FormatVocabulary` (cached per format): the format's own file
+merged over `_common.json` (what many frameworks share). Keys a file may hold: `review_failed` /
+`review_succeeded` (lower-case review statuses that record the run's outcome), `finish_tools` (tool names that end
+a run), `state_changing_verbs` (leading words of tool names that write), `handoff_words` (words of tool names that hand
+the conversation to a person), `subagent_review_failed` (status words a
+sub-agent's review uses for a failed sub-task), `entity_nouns` (nouns its "no X named Y" results use),
+`novel_family_titles` (the title a family has in this framework's own catalogue), `about` (what the file is
+for). Unknown keys are an error, so a typo does not silently disable a hint.
 """
 
 from __future__ import annotations
@@ -17,9 +21,20 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 _DIR = Path(__file__).parent
-_KEYS = {"about", "review_failed", "review_succeeded", "finish_tools", "subagent_review_failed"}
+_KEYS = {
+    "about",
+    "review_failed",
+    "review_succeeded",
+    "finish_tools",
+    "state_changing_verbs",
+    "handoff_words",
+    "subagent_review_failed",
+    "entity_nouns",
+    "novel_family_titles",
+}
 
 
 @dataclass(frozen=True)
@@ -27,26 +42,48 @@ class FormatVocabulary:
     review_failed: frozenset[str] = frozenset()
     review_succeeded: frozenset[str] = frozenset()
     finish_tools: frozenset[str] = frozenset()
+    state_changing_verbs: frozenset[str] = frozenset()
+    handoff_words: frozenset[str] = frozenset()
     subagent_review_failed: tuple[str, ...] = ()
+    entity_nouns: tuple[str, ...] = ()
+    novel_family_titles: tuple[tuple[str, str], ...] = ()
+
+    def family_title(self, family: str) -> str:
+        return dict(self.novel_family_titles).get(family, family)
 
 
-@lru_cache(maxsize=32)
-def vocabulary(source_format: str | None) -> FormatVocabulary:
-    """The vocabulary file of a format (see the module docstring); empty for a format without one."""
-    if not source_format or not source_format.replace("_", "").isalnum():
-        return FormatVocabulary()
-    path = _DIR / f"{source_format}.json"
-    if not path.is_file():
-        return FormatVocabulary()
+def _read(path: Path) -> dict[str, Any]:
     doc = json.loads(path.read_text(encoding="utf-8"))
     unknown = set(doc) - _KEYS
     if unknown:
         raise ValueError(f"{path}: unknown key(s) {sorted(unknown)}; known: {sorted(_KEYS)}")
+    return doc
+
+
+@lru_cache(maxsize=32)
+def vocabulary(source_format: str | None) -> FormatVocabulary:
+    """The vocabulary of a format: its file merged over `_common.json` (see the module docstring)."""
+    common = _read(_DIR / "_common.json")
+    own: dict[str, Any] = {}
+    if source_format and source_format.replace("_", "").isalnum() and not source_format.startswith("_"):
+        path = _DIR / f"{source_format}.json"
+        if path.is_file():
+            own = _read(path)
+
+    def words(key: str) -> list[str]:
+        return [str(w).lower() for w in (*common.get(key, []), *own.get(key, []))]
+
     return FormatVocabulary(
-        review_failed=frozenset(s.lower() for s in doc.get("review_failed", [])),
-        review_succeeded=frozenset(s.lower() for s in doc.get("review_succeeded", [])),
-        finish_tools=frozenset(s.lower() for s in doc.get("finish_tools", [])),
-        subagent_review_failed=tuple(s.lower() for s in doc.get("subagent_review_failed", [])),
+        review_failed=frozenset(words("review_failed")),
+        review_succeeded=frozenset(words("review_succeeded")),
+        finish_tools=frozenset(words("finish_tools")),
+        state_changing_verbs=frozenset(words("state_changing_verbs")),
+        handoff_words=frozenset(words("handoff_words")),
+        subagent_review_failed=tuple(dict.fromkeys(words("subagent_review_failed"))),
+        entity_nouns=tuple(dict.fromkeys(words("entity_nouns"))),
+        novel_family_titles=tuple(
+            sorted({**common.get("novel_family_titles", {}), **own.get("novel_family_titles", {})}.items())
+        ),
     )
 
 

@@ -1,0 +1,101 @@
+"""How the run's outcome shows at its end: it stopped on a failing result, or it was handed to a person.
+
+`ended_on_failure`: the last result the run received (the last tool result, observation or tool span, or the last
+message of a tool or environment speaker) reads as a failure (an error the detectors recognise, a structurally
+empty result, or a plain failure word at its start: "failed", "unable", "no connection"), and no agent call came
+after it. Whatever the final words say, the run stopped on a failure.
+
+`handed_to_human`: the run's last call hands the conversation to a person (a tool whose name holds one of the
+format vocabulary's `handoff_words`), or the final answer says it is transferring the user to a human: the task
+was passed on, not done.
+
+Both read the normalized trace only; the hand-off words are data (`judges/formats/_common.json`).
+"""
+
+from __future__ import annotations
+
+import re
+
+from trajfm.judges.detectors import text as tx
+from trajfm.judges.detectors.base import ACTION_KINDS, Finding, TraceView
+from trajfm.judges.detectors.completion import structurally_empty
+from trajfm.judges.detectors.errors import error_in
+
+_FAILURE_START = re.compile(
+    r"^[^\n]{0,80}?\b(?:failed|failure|unable to|could not|cannot|no connection|not reachable|unreachable|denied)\b",
+    re.I,
+)
+_HANDOFF_TEXT = tx.Pattern(
+    r"\b(?:transferr?(?:ing|ed)?|connect(?:ing)?|hand(?:ing)? (?:you )?over|escalat(?:e|ing|ed))\b[^.\n]{0,40}"
+    r"\b(?:a |an )?(?:human|live|real|support) (?:agent|representative|operator|person|colleague)",
+    needles=("transfer", "connect", "hand", "escalat"),
+    requires=("agent", "representative", "operator", "person", "colleague"),
+)
+
+
+def detect_ended_on_failure(view: TraceView) -> list[Finding]:
+    last_result = None
+    for s in reversed(view.trace.steps):
+        if s.depth > 0 and s.kind != "span":  # nested sub-agent steps are the sub-agent's business
+            continue
+        if s.kind in ("observation", "tool_result") or (s.kind == "span" and s.tool_name):
+            last_result = s
+            break
+        if s.kind in ACTION_KINDS:
+            return []  # the last call has no result: nothing to judge here
+    if last_result is None or not last_result.content.strip():
+        return []
+    m = error_in(view, last_result)
+    text = view.head(last_result)
+    if m is None:
+        m = _FAILURE_START.search(text[:300])
+    if m is None and structurally_empty(last_result.content):
+        m = re.search(r"\S[^\n]*", text)
+    if m is None:
+        return []
+    act = next((a for a in view.acts if a.result is last_result), None)
+    return [
+        Finding(
+            kind="ended_on_failure",
+            steps=sorted({last_result.index, *([act.index] if act else [])}),
+            evidence=tx.line_of(text, m),
+            detail=f'the run ended on a failing result ("{tx.short(tx.line_of(text, m), 80)}") with no call after it',
+            position=(act.step.position if act else last_result.position),
+            agent=(act.step.agent if act else last_result.agent),
+            tool=(act.tool or None) if act else None,
+            error=tx.short(tx.line_of(text, m), 100),
+        )
+    ]
+
+
+def detect_handed_to_human(view: TraceView) -> list[Finding]:
+    acts = [a for a in view.main_acts if not a.is_finish]
+    words = view.vocab.handoff_words
+    if acts and words and set(tx.name_words(acts[-1].tool)) & words:
+        a = acts[-1]
+        return [
+            Finding(
+                kind="handed_to_human",
+                steps=[a.index],
+                evidence=tx.quote(a.step.content) if a.step.content else a.tool,
+                detail=f"the run ended by handing the conversation to a person ({a.tool})",
+                position=a.step.position,
+                agent=a.step.agent,
+                tool=a.tool,
+            )
+        ]
+    answer = view.final_answer
+    m = _HANDOFF_TEXT.search(answer[:3000]) if answer else None
+    if m is None:
+        return []
+    last = view.trace.steps[-1] if view.trace.steps else None
+    return [
+        Finding(
+            kind="handed_to_human",
+            steps=[last.index] if last else [],
+            evidence=tx.quote_match(answer, m, context=40),
+            detail="the final answer hands the user over to a person instead of finishing the task",
+            position=last.position if last else 0,
+            agent=last.agent if last else None,
+        )
+    ]

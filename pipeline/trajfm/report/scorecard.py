@@ -1,0 +1,137 @@
+"""The readiness scorecard: six dimensions, readiness score per model against a bar, tool-call success.
+
+Definitions (tests recompute them from the tables):
+- Dimension rate of a model: traces where the dimension is true / diagnosed traces where it is not null (the
+  judge assessed it). A dimension no trace of the run has a verdict on is "not assessed" (`of` = 0).
+- Trace score and pass: `trajfm.judges.dimensions.trace_score` (share of the five positive dimensions met,
+  minus 0.2 when it hallucinates; pass = all assessed positives true and no hallucination).
+- Readiness of a model: mean trace score on a 0-100 scale with a 95% normal interval over the model's scored
+  traces, the share that pass (Wilson interval), the bar (`--readiness-bar`, 85 by default) and whether the
+  mean reaches it (`meets`; `meets_surely` when even the interval's low end does).
+- Tool-call success of a model: tool results (steps of kind observation / tool_result) that are neither errors
+  nor empty, over all tool results of its diagnosed traces. The correlation is Pearson's r between models'
+  tool-call success and their task completion (models with both), as the study's "tool accuracy predicts
+  success" finding.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from trajfm.judges.dimensions import DIMENSION_KEYS, DIMENSIONS, POSITIVE_KEYS, trace_score
+from trajfm.report.stats import mean_interval, pearson, wilson
+
+DEFAULT_READINESS_BAR = 85.0
+RESULT_KINDS = ("observation", "tool_result")
+EMPTY_RESULTS = ("", "[]", "{}", "null", "none", '""', "''")
+
+
+def _rate(k: int, n: int) -> dict[str, Any]:
+    lo, hi = wilson(k, n)
+    return {"n": k, "of": n, "rate": (k / n) if n else None, "ci_low": lo, "ci_high": hi}
+
+
+def with_scores(diag_ok: pl.DataFrame) -> pl.DataFrame:
+    """`diag_ok` with `score` (0..1 or null) and `passed` (bool or null) per trace."""
+    rows = diag_ok.select(list(DIMENSION_KEYS)).to_dicts()
+    scored = [trace_score(r) for r in rows]
+    return diag_ok.with_columns(
+        score=pl.Series([s for s, _ in scored], dtype=pl.Float64),
+        passed=pl.Series([p for _, p in scored], dtype=pl.Boolean),
+    )
+
+
+def dimension_rates(rows: pl.DataFrame) -> dict[str, dict[str, Any]]:
+    out = {}
+    for key in DIMENSION_KEYS:
+        col = rows[key].drop_nulls()
+        out[key] = _rate(int(col.sum()), col.len())
+    return out
+
+
+def readiness(rows: pl.DataFrame, bar: float) -> dict[str, Any]:
+    scores = rows["score"].drop_nulls().to_list()
+    mean, lo, hi = mean_interval(scores)
+    passed = rows["passed"].drop_nulls()
+    assessed = [k for k in DIMENSION_KEYS if rows[k].drop_nulls().len()]
+    score = None if mean is None else 100 * mean
+    return {
+        "score": score,
+        "ci_low": None if lo is None else 100 * lo,
+        "ci_high": None if hi is None else 100 * hi,
+        "n_scored": len(scores),
+        "pass_share": _rate(int(passed.sum()), passed.len()),
+        "bar": bar,
+        "meets": None if score is None else score >= bar,
+        "meets_surely": None if lo is None else 100 * lo >= bar,
+        "dims_assessed": assessed,
+        "positive_dims_assessed": [k for k in POSITIVE_KEYS if k in assessed],
+    }
+
+
+def tool_results(steps: pl.DataFrame) -> pl.DataFrame:
+    """Per trace: tool results and how many came back without error and not empty."""
+    res = steps.filter(pl.col("kind").is_in(list(RESULT_KINDS)))
+    empty = pl.col("content").fill_null("").str.strip_chars().str.to_lowercase().is_in(list(EMPTY_RESULTS))
+    return res.group_by("trace_id").agg(
+        calls=pl.len(),
+        ok_calls=(~pl.col("is_error").fill_null(False) & ~empty).sum().cast(pl.Int64),
+    )
+
+
+def tool_call_success(per_trace: pl.DataFrame, trace_ids: list[str]) -> dict[str, Any]:
+    mine = per_trace.filter(pl.col("trace_id").is_in(trace_ids))
+    return _rate(int(mine["ok_calls"].sum()), int(mine["calls"].sum()))
+
+
+def tool_call_correlation(models: list[dict[str, Any]]) -> dict[str, Any]:
+    pairs = [
+        (m["model"], m["tool_call_success"]["rate"], m["completion"]["rate"])
+        for m in models
+        if m["tool_call_success"]["rate"] is not None and m["completion"]["rate"] is not None
+    ]
+    ranked = sorted(pairs, key=lambda p: (-p[1], p[0]))
+    return {
+        "correlation_with_completion": pearson([p[1] for p in pairs], [p[2] for p in pairs]),
+        "n_models": len(pairs),
+        "best": {"model": ranked[0][0], "rate": ranked[0][1]} if ranked else None,
+        "worst": {"model": ranked[-1][0], "rate": ranked[-1][1]} if ranked else None,
+    }
+
+
+def dimension_definitions() -> list[dict[str, Any]]:
+    return [
+        {
+            "key": k,
+            "label": label,
+            "short": k.removeprefix("dim_").replace("_", " ").replace("result ", "").replace("data ", ""),
+            "meaning": meaning,
+            "bad_when_true": k == "dim_hallucination",
+        }
+        for k, label, meaning in DIMENSIONS
+    ]
+
+
+def judge_is_agent(diag: pl.DataFrame, traces: pl.DataFrame) -> list[dict[str, Any]]:
+    """Models judged by a judge model of the same name (the agent grading itself): a warning for the report."""
+    pairs = (
+        diag.filter(pl.col("judge_model").is_not_null())
+        .join(traces.select("trace_id", "agent_model"), on="trace_id")
+        .filter(
+            pl.col("agent_model").is_not_null()
+            & (
+                pl.col("judge_model")
+                .str.to_lowercase()
+                .str.contains(pl.col("agent_model").str.to_lowercase(), literal=True)
+                | pl.col("agent_model")
+                .str.to_lowercase()
+                .str.contains(pl.col("judge_model").str.to_lowercase(), literal=True)
+            )
+        )
+        .group_by("agent_model", "judge_model")
+        .len()
+        .sort("agent_model")
+    )
+    return [{"model": m, "judge_model": j, "n_traces": n} for m, j, n in pairs.iter_rows()]
