@@ -224,6 +224,11 @@ def extract_command(
         "--max-trace-mb",
         help="Read at most this many MB per trace file or JSON line (also after .gz).",
     ),
+    max_wait: float = typer.Option(
+        60.0,
+        "--max-wait",
+        help="LLM judge: longest Retry-After wait obeyed (seconds); a longer ask fails the trace.",
+    ),
 ) -> None:
     """Stage 1: diagnose every trace against the taxonomy, with evidence, into a run folder.
 
@@ -249,6 +254,7 @@ def extract_command(
             concurrency=concurrency, taxonomy=taxonomy, limit=limit, dry_run=dry_run, samples=samples,
             format=format, progress=progress and sys.stderr.isatty(),
             judge_options=_llm_judge_options(judge, redact, judge_option), max_trace_mb=max_trace_mb,
+            max_wait=max_wait,
         )  # fmt: skip
     except TrajfmError as exc:
         _fail(exc)
@@ -619,6 +625,11 @@ def run_all(
         "--max-trace-mb",
         help="Read at most this many MB per trace file or JSON line (also after .gz).",
     ),
+    max_wait: float = typer.Option(
+        60.0,
+        "--max-wait",
+        help="LLM judge: longest Retry-After wait obeyed (seconds); a longer ask fails the trace.",
+    ),
 ) -> None:
     """All three stages: extract (diagnose every trace) -> cluster (novel-mode families) -> report.
 
@@ -640,6 +651,7 @@ def run_all(
             "concurrency": concurrency,
             "progress": progress and sys.stderr.isatty(),
             "max_trace_mb": max_trace_mb,
+            "max_wait": max_wait,
         }
         for key, value in (("model", model), ("base_url", base_url), ("limit", limit), ("samples", samples)):
             if value is not None:

@@ -30,6 +30,7 @@ Contract of `run_extract(inputs, out, *, judge="rules", ...) -> ExtractResult`:
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -108,6 +109,32 @@ def verify_diagnosis(d: Diagnosis, trace: Trace) -> int:
     return unverified
 
 
+MAX_TEXT_CHARS = 4000  # summary, rationale, evidence, novel-mode title/description: a judge writes sentences
+MAX_RAW_REPLY_CHARS = 64_000  # the unparseable reply kept for a parse_error row
+
+
+def _capped(text: str | None, limit: int) -> str | None:
+    if text is None or len(text) <= limit:
+        return text
+    return f"{text[:limit]} [... {len(text) - limit:,} more characters cut by trajfm]"
+
+
+def cap_text_fields(d: Diagnosis) -> None:
+    """Cap every text a judge returned, with a note saying how much was cut: a 50 MB rationale from a runaway
+    model must not become a 263 MB report."""
+    d.summary = _capped(d.summary, MAX_TEXT_CHARS)
+    d.error = _capped(d.error, MAX_TEXT_CHARS)
+    d.raw_reply = _capped(d.raw_reply, MAX_RAW_REPLY_CHARS)
+    d.root_cause_agent = _capped(d.root_cause_agent, 200)
+    for m in d.modes:
+        m.evidence = _capped(m.evidence, MAX_TEXT_CHARS) or ""
+        m.rationale = _capped(m.rationale, MAX_TEXT_CHARS) or ""
+    for n in d.novel:
+        n.title = _capped(n.title, 300) or ""
+        n.description = _capped(n.description, MAX_TEXT_CHARS) or ""
+        n.evidence = _capped(n.evidence, MAX_TEXT_CHARS) or ""
+
+
 def diagnosis_frames(
     diagnoses: list[Diagnosis], taxonomy: Taxonomy
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
@@ -116,6 +143,7 @@ def diagnosis_frames(
     mrows: dict[str, list[Any]] = {c: [] for c in MODES_SCHEMA}
     nrows: dict[str, list[Any]] = {c: [] for c in NOVEL_MODES_SCHEMA}
     for d in diagnoses:
+        cap_text_fields(d)
         drows["trace_id"].append(d.trace_id)
         drows["judge"].append(d.judge)
         drows["judge_model"].append(d.judge_model)
@@ -217,8 +245,25 @@ def check_endpoint(judge: Any, timeout_s: float = 10.0) -> None:
     import httpx
 
     url = _public_url(base_url)
+    box: dict[str, BaseException | None] = {}
+
+    def probe() -> None:
+        try:
+            httpx.get(f"{base_url.rstrip('/')}/models", timeout=timeout_s)
+            box["error"] = None
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread below
+            box["error"] = exc
+
+    # httpx's timeout bounds each read: an endpoint trickling a byte every 2 s would hold the GET forever. The
+    # probe runs in a daemon thread with a deadline on the whole exchange; past it the endpoint counts as answering
+    # (slowly), and the judge's own per-request deadline handles it.
+    worker = threading.Thread(target=probe, daemon=True, name="trajfm-endpoint-check")
+    worker.start()
+    worker.join(timeout_s * 2)
+    if worker.is_alive() or box.get("error") is None:
+        return
     try:
-        httpx.get(f"{base_url.rstrip('/')}/models", timeout=timeout_s)
+        raise box["error"]  # type: ignore[misc]
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
         raise JudgeError(
             f"nothing answers at --base-url {url} ({type(exc).__name__}: {exc}); start the endpoint or fix the "
@@ -299,6 +344,7 @@ def run_extract(
     progress: bool = False,
     judge_options: dict[str, Any] | None = None,
     max_trace_mb: float | None = None,
+    max_wait: float | None = None,
 ) -> ExtractResult:
     """Run stage 1 (see the module docstring)."""
     from trajfm.judges.registry import get_judge
@@ -372,6 +418,7 @@ def run_extract(
                 diagnoses = run_judge(
                         the_judge, traces, tax, concurrency=concurrency, cache=cache, max_retries=max_retries,
                         rate_limit=rate_limit, progress=progress, stats=stats,
+                        **({} if max_wait is None else {"max_wait": max_wait}),
                     )  # fmt: skip
             finally:
                 if cache is not None:
@@ -416,6 +463,7 @@ def run_extract(
                         "max_retries": max_retries,
                         "rate_limit": rate_limit,
                         "max_trace_mb": max_trace_mb,
+                        "max_wait": max_wait,
                     },  # fmt: skip
                     "judge": judge_info,
                     "model": the_judge.model,

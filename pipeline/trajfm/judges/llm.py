@@ -96,6 +96,9 @@ def _public_url(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
+MAX_REPLY_BYTES = 4_000_000  # a judge reply is a few KB of JSON; anything this large is not one
+
+
 class LLMJudge:
     """Judge traces with an OpenAI-compatible chat model (see the module docstring)."""
 
@@ -320,7 +323,12 @@ class LLMJudge:
             }
         client = self._client_here()
         try:
-            resp = await client.post(url, json=payload)
+            # httpx's timeout bounds each read; a reply trickled a byte at a time needs a deadline on the whole.
+            resp = await asyncio.wait_for(self._post_capped(client, url, payload), self.timeout_s)
+        except TimeoutError as exc:
+            raise BackendError(
+                f"{_public_url(url)}: the whole reply did not arrive within {self.timeout_s} s (total deadline)"
+            ) from exc
         except httpx.TimeoutException as exc:
             raise BackendError(
                 f"{_public_url(url)}: no reply within {self.timeout_s} s ({type(exc).__name__})"
@@ -335,6 +343,36 @@ class LLMJudge:
             if isinstance(exc, ParseError) and exc.raw:
                 exc.raw = self._scrub(exc.raw)
             raise
+
+    async def _post_capped(
+        self, client: httpx.AsyncClient, url: str, payload: dict[str, Any]
+    ) -> httpx.Response:
+        """POST and read the reply, refusing one over MAX_REPLY_BYTES (by its Content-Length, unread, or as soon
+        as that many bytes have arrived)."""
+        async with client.stream("POST", url, json=payload) as resp:
+            declared = resp.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > MAX_REPLY_BYTES:
+                raise BackendError(
+                    f"{_public_url(url)}: reply of {int(declared):,} bytes refused unread (over the "
+                    f"{MAX_REPLY_BYTES:,}-byte cap)",
+                    retryable=False,
+                )
+            body = bytearray()
+            async for chunk in resp.aiter_bytes():
+                body += chunk
+                if len(body) > MAX_REPLY_BYTES:
+                    raise BackendError(
+                        f"{_public_url(url)}: reply over the {MAX_REPLY_BYTES:,}-byte cap; refused",
+                        retryable=False,
+                    )
+            headers = [
+                (k, v)
+                for k, v in resp.headers.items()
+                if k.lower() not in ("content-encoding", "content-length")
+            ]
+            return httpx.Response(
+                resp.status_code, headers=headers, content=bytes(body), request=resp.request
+            )
 
     def _scrub(self, text: str) -> str:
         key = self.__api_key
