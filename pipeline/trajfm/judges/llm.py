@@ -324,10 +324,13 @@ class LLMJudge:
         client = self._client_here()
         try:
             # httpx's timeout bounds each read; a reply trickled a byte at a time needs a deadline on the whole.
-            resp = await asyncio.wait_for(self._post_capped(client, url, payload), self.timeout_s)
+            # The whole exchange gets twice the per-read timeout plus 10 s: slow but steady replies pass.
+            deadline = self.timeout_s * 2 + 10
+            resp = await asyncio.wait_for(self._post_capped(client, url, payload), deadline)
         except TimeoutError as exc:
             raise BackendError(
-                f"{_public_url(url)}: the whole reply did not arrive within {self.timeout_s} s (total deadline)"
+                f"{_public_url(url)}: the whole reply did not arrive within {deadline:g} s (total deadline: twice "
+                f"timeout_s={self.timeout_s:g} plus 10 s)"
             ) from exc
         except httpx.TimeoutException as exc:
             raise BackendError(
