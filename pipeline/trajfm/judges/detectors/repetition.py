@@ -97,7 +97,9 @@ def detect_repeated_actions(view: TraceView) -> list[Finding]:
 
 NEAR_THOUGHT = 0.9  # token Jaccard at which two messages of one speaker count as the same reasoning restated
 MIN_NEAR_TOKENS = 8
-MAX_CANDIDATES = 64  # per prefix token, the earliest and latest half of its earlier messages are compared
+MAX_CANDIDATES = (
+    32  # per prefix token and size band, the earliest and latest half of its messages are compared
+)
 
 
 def _similar_earlier(
@@ -108,41 +110,40 @@ def _similar_earlier(
 
     A prefix filter finds the candidates instead of comparing all pairs: order every set's tokens rarest first
     (ties by the token); two sets with Jaccard >= t share a token among the first |x| - ceil(t*|x|) + 1 tokens
-    of each, so an inverted index of those prefix tokens yields every pair that can match. Per prefix token only
-    the earliest and the latest MAX_CANDIDATES/2 messages listed under it are compared, so the cost per message
-    is bounded and the whole check linear in the trace, even when many messages share their rarest tokens (a
+    of each, so an inverted index of those prefix tokens yields every pair that can match. The index is also
+    keyed by a size band (Jaccard >= t needs t*|x| <= |y| <= |x|/t, so only the neighbouring bands can match).
+    Per key only the earliest and the latest MAX_CANDIDATES/2 messages are compared, so the cost per message is
+    bounded and the whole check linear in the trace, even when many messages share their rarest tokens (a
     restatement far from both ends of such a crowded list can then be missed)."""
     freq: Counter[str] = Counter()
     for toks, _, _ in units:
         freq.update(toks)
-    index: dict[tuple[str | None, str], list[int]] = {}
+    band_width = math.log(1 / threshold)
+    index: dict[tuple[str | None, str, int], list[int]] = {}
     found: list[int | None] = []
+    half = MAX_CANDIDATES // 2
     for n, (toks, step, agent) in enumerate(units):
-        ordered = sorted(toks, key=lambda t: (freq[t], t))
-        prefix = ordered[: len(ordered) - math.ceil(threshold * len(ordered)) + 1] if ordered else []
+        size = len(toks)
+        ordered = sorted(sorted(toks), key=freq.__getitem__)  # rarest first, ties by the token (stable sort)
+        prefix = ordered[: size - math.ceil(threshold * size) + 1] if size else []
+        band = int(math.log(size) / band_width) if size else 0
         match = None
-        if len(toks) >= MIN_NEAR_TOKENS:
-            half = MAX_CANDIDATES // 2
-            candidates = sorted(
-                {
-                    c
-                    for t in prefix
-                    for post in [index.get((agent, t), [])]
-                    for c in post[:half] + post[-half:]
-                }
-            )
-            size = len(toks)
-            for c in candidates[: 2 * MAX_CANDIDATES]:
+        if size >= MIN_NEAR_TOKENS:
+            seen: set[int] = set()
+            for t in prefix:
+                for b in (band - 1, band, band + 1):
+                    post = index.get((agent, t, b))
+                    if post:
+                        seen.update(post[:half] if len(post) <= half else post[:half] + post[-half:])
+            lo, hi = threshold * size, size / threshold
+            for c in sorted(seen):
                 other, other_step, _ = units[c]
-                # Jaccard >= t needs t*|x| <= |y| <= |x|/t: a cheap length test first.
-                if not threshold * size <= len(other) <= size / threshold or other_step == step:
-                    continue
-                if tx.jaccard(toks, other) >= threshold:
+                if lo <= len(other) <= hi and other_step != step and tx.jaccard(toks, other) >= threshold:
                     match = other_step
                     break
         found.append(match)
         for t in prefix:
-            index.setdefault((agent, t), []).append(n)
+            index.setdefault((agent, t, band), []).append(n)
     return found
 
 
