@@ -9,6 +9,12 @@ Layout of RUN/:
 
 Every write goes to a temporary file in the same folder and is renamed into place, so a killed run never leaves
 a half-written table. `manifest.json` has one section per stage; a stage updates only its own section.
+
+A table is either one file, `RUN/<table>.parquet` (small runs, the local engine), or a dataset directory of
+shards, `RUN/<table>/part-*.parquet` (written by `--engine ray`, one shard per batch; a run folder never holds
+both forms of one table). Readers accept both transparently: `read_table` (the whole table, checked),
+`scan_table` (a polars LazyFrame over the file or every shard, for aggregations whose memory is bounded by a
+batch, not by the run), `has`, `table_path` (the form present), `remove_table`, `table_sha256`.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -169,11 +176,35 @@ class RunFolder:
     def cache_dir(self) -> Path:
         return self.root / "cache"
 
-    def table_path(self, table: str) -> Path:
+    def table_file(self, table: str) -> Path:
+        """Where the single-file form of `table` lives (whether or not it exists)."""
         return self.root / f"{table}.parquet"
 
+    def table_dir(self, table: str) -> Path:
+        """Where the sharded form of `table` lives: a directory of part-*.parquet files."""
+        return self.root / table
+
+    def table_path(self, table: str) -> Path:
+        """The form of `table` that is present: its shard directory if there is one, else the single file."""
+        folder = self.table_dir(table)
+        return folder if folder.is_dir() else self.table_file(table)
+
     def has(self, table: str) -> bool:
-        return self.table_path(table).exists()
+        return self.table_file(table).exists() or self.table_dir(table).is_dir()
+
+    def is_sharded(self, table: str) -> bool:
+        return self.table_dir(table).is_dir()
+
+    def shard_paths(self, table: str) -> list[Path]:
+        """The shards of a sharded table in name order (their rows in this order are the table's order)."""
+        return sorted(self.table_dir(table).glob("part-*.parquet"))
+
+    def remove_table(self, table: str) -> None:
+        """Delete `table` in whichever form it is present (no error when absent)."""
+        self.table_file(table).unlink(missing_ok=True)
+        folder = self.table_dir(table)
+        if folder.is_dir():
+            shutil.rmtree(folder)
 
     def current_run_id(self, *, create: bool = False) -> str | None:
         """This folder's run id: the staged one, else manifest.json's (made and recorded when `create`)."""
@@ -192,7 +223,7 @@ class RunFolder:
 
     def write_table(self, table: str, df: pl.DataFrame) -> Path:
         df = schemas.check(table, df)
-        path = self.table_path(table)
+        path = self.table_file(table)
         run_id = self.current_run_id(create=True)
         try:
             with atomic_path(path) as tmp:
@@ -205,12 +236,14 @@ class RunFolder:
             raise RunFolderError(
                 f"cannot write {path} ({reason}); free some space or fix the folder's permissions"
             ) from exc
+        if self.table_dir(table).is_dir():  # the new single file replaces an older sharded form
+            shutil.rmtree(self.table_dir(table))
         return path
 
     def table_run_id(self, table: str) -> str | None:
         """The run id recorded in a table's parquet metadata (None for tables written before run ids)."""
         try:
-            meta = pl.read_parquet_metadata(self.table_path(table))
+            meta = pl.read_parquet_metadata(self.table_file(table))
         except Exception as exc:  # noqa: BLE001 - a corrupt or foreign file: say which
             raise SchemaError(
                 f"{self.table_path(table)} is not a readable parquet table ({exc}); re-run the stage that writes it"
@@ -220,7 +253,7 @@ class RunFolder:
     def check_run_id(self, table: str) -> None:
         """Refuse a table from another run than manifest.json names (an interrupted or concurrent writer)."""
         expected = self.current_run_id()
-        if expected is None:  # a folder written before run ids: nothing to compare
+        if expected is None or self.is_sharded(table):  # written before run ids, or shards of the Ray engine
             return
         got = self.table_run_id(table)
         if got != expected:
@@ -230,18 +263,56 @@ class RunFolder:
                 "stage that writes it) to make one complete run"
             )
 
+    def scan_table(self, table: str) -> pl.LazyFrame:
+        """A LazyFrame over `table` (its file or all its shards), with the schema checked from the metadata
+        only: nothing is read until it is collected, so aggregations stream shard by shard."""
+        path = self.table_path(table)
+        if not self.has(table):
+            raise RunFolderError(f"{path} does not exist; run the stage that writes {table!r} first")
+        self.check_run_id(table)
+        sources: Path | list[Path] = path
+        if path.is_dir():
+            sources = self.shard_paths(table)
+            if not sources:
+                raise SchemaError(f"{path} holds no part-*.parquet shards; re-run the stage that writes it")
+        try:
+            lf = pl.scan_parquet(sources, glob=False)
+            got = lf.collect_schema()
+        except Exception as exc:  # a corrupt or foreign file: say which
+            raise SchemaError(
+                f"{path} is not a readable parquet table ({exc}); re-run the stage that writes it"
+            ) from exc
+        schemas.check(table, pl.DataFrame(schema=got), source=str(path))
+        return lf.select(list(schemas.TABLES[table])).cast(schemas.TABLES[table])  # type: ignore[arg-type]
+
     def read_table(self, table: str) -> pl.DataFrame:
         path = self.table_path(table)
-        if not path.exists():
+        if not self.has(table):
             raise RunFolderError(f"{path} does not exist; run the stage that writes {table!r} first")
         self.check_run_id(table)
         try:
-            df = pl.read_parquet(path, glob=False)  # a folder named "x[1]" is a name, not a pattern
+            if path.is_dir():
+                shards = self.shard_paths(table)
+                if not shards:
+                    raise SchemaError(f"no part-*.parquet shards in {path}")
+                df = pl.concat([pl.read_parquet(s, glob=False) for s in shards], how="vertical_relaxed")
+            else:
+                df = pl.read_parquet(path, glob=False)  # a folder named x[1] is a name
         except Exception as exc:  # a corrupt or foreign file: say which
             raise SchemaError(
                 f"{path} is not a readable parquet table ({exc}); re-run the stage that writes it"
             ) from exc
         return schemas.check(table, df, source=str(path))
+
+    def table_sha256(self, table: str) -> str:
+        """sha256 of the table's file, or of its shards' names and hashes in order (for the manifest)."""
+        path = self.table_path(table)
+        if not path.is_dir():
+            return file_sha256(path)
+        h = hashlib.sha256()
+        for shard in self.shard_paths(table):
+            h.update(f"{shard.name}\0{file_sha256(shard)}\n".encode())
+        return h.hexdigest()
 
     # --- manifest ---------------------------------------------------------------------------------------------
     def read_manifest(self) -> dict[str, Any]:

@@ -152,9 +152,13 @@ def _roll_forward(staging: Path, live: Path) -> None:
     for name in marker.get("replaces", RUN_OUTPUTS):
         if name not in names:
             (live / name).unlink(missing_ok=True)
+            if name.endswith(".parquet"):  # the sharded form of an old table (RUN/<table>/part-*.parquet)
+                shutil.rmtree(live / name.removesuffix(".parquet"), ignore_errors=True)
     for name in sorted(names, key=lambda n: n == "manifest.json"):  # the manifest last: it names the run
         src = staging / name
         if src.exists():
+            if name.endswith(".parquet"):  # a single-file table replaces an older sharded form
+                shutil.rmtree(live / name.removesuffix(".parquet"), ignore_errors=True)
             os.replace(src, live / name)
     _fsync_dir(live)
     shutil.rmtree(staging, ignore_errors=True)
