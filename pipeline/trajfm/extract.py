@@ -326,6 +326,24 @@ def _carry_clusters(
     return [f"{t}.parquet" for t in present]
 
 
+def _drop_stale_clusters(run: RunFolder, old: pl.DataFrame | None, new: pl.DataFrame) -> list[str]:
+    """Remove stage-2 tables made from other novel modes than `new`, in place (the Ray engine's path; the local
+    path carries or drops them in its staged run, `_carry_clusters`)."""
+    present = [t for t in ("clusters", "novel_assignments") if run.has(t)]
+    if not present:
+        return []
+    same_novel = old is not None and old.equals(new.select("novel_id", "title", "description"))
+    try:  # the assignments must also cover exactly these novel modes (they may come from another folder's run)
+        covered = set(run.read_table("novel_assignments")["novel_id"].to_list())
+    except (RunFolderError, SchemaError):
+        covered = None
+    if same_novel and covered == set(new["novel_id"].to_list()):
+        return []
+    for table in present:
+        run.remove_table(table)
+    return [f"{t}.parquet" for t in present]
+
+
 def run_extract(
     inputs: list[Path] | list[str],
     out: Path | str,
