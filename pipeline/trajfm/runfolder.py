@@ -256,9 +256,11 @@ class RunFolder:
         if expected is None or self.is_sharded(table):  # written before run ids, or shards of the Ray engine
             return
         got = self.table_run_id(table)
-        if got != expected:
+        # A table that records no run (written before run ids, or rewritten by hand with plain polars) is read as
+        # it is; one that names another run than the manifest is refused.
+        if got is not None and got != expected:
             raise RunFolderError(
-                f"{self.root} mixes two runs: {table}.parquet is from run {got or '(none recorded)'} but "
+                f"{self.root} mixes two runs: {table}.parquet is from run {got} but "
                 f"manifest.json names run {expected}; re-run `trajfm extract ... --out {self.root}` (or the "
                 "stage that writes it) to make one complete run"
             )
