@@ -134,3 +134,21 @@ def test_samples_vote_and_chunks_merge_dimensions() -> None:
     assert merged["dim_sequence"] is False  # a flaw any part saw counts
     assert merged["dim_hallucination"] is True
     assert merged["dim_task_completion"] is True  # the last part holds the final answer
+
+
+def test_llm_judge_returns_the_dimensions_from_its_reply() -> None:
+    from trajfm.judges.llm import LLMJudge
+    from trajfm.judges.runner import run_judge
+    from trajfm.testing import synthetic_traces
+    from trajfm.testing.endpoint import LocalEndpoint
+
+    traces = synthetic_traces(6, seed=3)
+    with LocalEndpoint() as ep:
+        out = run_judge(LLMJudge("trajfm-test", base_url=ep.url), traces, MAST, concurrency=2, progress=False)
+    assert [d.status for d in out] == ["ok"] * 6
+    for d in out:
+        # the local endpoint answers every dimension but clarity, from the same signals as its modes
+        assert d.dimensions["dim_clarity"] is None
+        assert d.dimensions["dim_task_completion"] is d.task_completed
+        assert all(d.dimensions[k] is not None for k in DIMENSION_KEYS if k != "dim_clarity")
+    assert d.prompt_version == PROMPT_VERSION

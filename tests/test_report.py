@@ -649,3 +649,20 @@ def test_bundled_corpus_declares_itself_synthetic() -> None:
         pytest.skip("the bundled corpus is not present")
     decls = corpus_declarations([repo / "traces" / "assetops"])
     assert [d["synthetic"] for d in decls] == [True]
+
+
+def test_a_model_judging_itself_is_warned_about(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run", n_traces=9, hostile=False)
+    path = run / "diagnoses.parquet"
+    pl.read_parquet(path).with_columns(judge_model=pl.lit("vendor/model-alpha")).write_parquet(path)
+    s = build_report(run).summary
+    assert s["scorecard"]["judge_is_agent"] == [
+        {"model": "model-alpha", "judge_model": "vendor/model-alpha", "n_traces": 3}  # traces 0, 3, 6
+    ]
+    assert "A model judged itself" in (run / "report.html").read_text()
+
+
+def test_readiness_bar_out_of_range_is_refused(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run", n_traces=3, hostile=False)
+    res = CliRunner().invoke(app, ["report", str(run), "--readiness-bar", "850"])
+    assert res.exit_code != 0 and "--readiness-bar" in res.output

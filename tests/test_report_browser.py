@@ -92,6 +92,10 @@ def _open_clean(b: Browser, html: Path) -> list[dict]:
 def _check_drilldown(b: Browser, models: list[str], modes: list[str]) -> None:
     all_rows = b.evaluate(ROWS)
     assert all_rows
+    shown_ids = b.evaluate(
+        "Array.from(document.querySelectorAll('#trace-list td.tid')).map(td => td.textContent)"
+    )
+    assert len(set(shown_ids)) == len(shown_ids) == len(all_rows), "every listed trace id reads differently"
     by_model = _select(b, "f-model", models[0])
     assert 0 < len(by_model) < len(all_rows)
     assert all(

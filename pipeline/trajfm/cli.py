@@ -213,6 +213,12 @@ def extract_command(
         help="KEY=VALUE passed to the judge (repeatable), e.g. max_tokens=2000, timeout=60.",
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    engine: str = typer.Option(
+        "local", "--engine", help="local (this process) | ray (a Ray cluster; tables written as shards)."
+    ),
+    address: str | None = typer.Option(
+        None, "--address", help="--engine ray: the cluster's address (default: RAY_ADDRESS, else a local Ray)."
+    ),
 ) -> None:
     """Stage 1: diagnose every trace against the taxonomy, with evidence, into a run folder.
 
@@ -237,7 +243,7 @@ def extract_command(
             [Path(p) for p in traces], Path(out), judge=judge, model=model, base_url=base_url,
             concurrency=concurrency, taxonomy=taxonomy, limit=limit, dry_run=dry_run, samples=samples,
             format=format, progress=progress and sys.stderr.isatty(),
-            judge_options=_llm_judge_options(judge, redact, judge_option),
+            judge_options=_llm_judge_options(judge, redact, judge_option), engine=engine, address=address,
         )  # fmt: skip
     except TrajfmError as exc:
         _fail(exc)
@@ -361,7 +367,8 @@ def cluster(
         None, "--model-path", help="A local sentence-transformers model folder (default: all-MiniLM-L6-v2)."
     ),
     embedder: str = typer.Option(
-        "minilm", "--embedder", help="minilm (default) | fake (hashing, for tests)."
+        "minilm", "--embedder",
+        help="minilm (default) | minilm-int8 (the same model as int8 ONNX: faster; needs trajfm[onnx]) | fake (hashing, for tests).",
     ),
     reducer: str = typer.Option(
         "auto", "--reducer", help="auto (UMAP from 2,000 distinct texts) | umap | none."
@@ -379,6 +386,12 @@ def cluster(
     ),
     llm_model: str | None = typer.Option(
         None, "--llm-model", help="Model for --namer llm (or env TRAJFM_MODEL)."
+    ),
+    engine: str = typer.Option(
+        "local", "--engine", help="Where embedding runs: local (this process) | ray (a Ray actor pool)."
+    ),
+    address: str | None = typer.Option(
+        None, "--address", help="--engine ray: the cluster's address (default: RAY_ADDRESS, else a local Ray)."
     ),
 ) -> None:
     """Stage 2: group novel failure modes into named, stable families and flag the ones no taxonomy mode covers.
@@ -415,6 +428,8 @@ def cluster(
                 base_url=base_url,
                 llm_model=llm_model,
                 mask_specifics=False if keep_specifics else None,
+                engine=engine,
+                address=address,
             ),
         )
     except TrajfmError as exc:

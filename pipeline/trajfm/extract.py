@@ -257,7 +257,7 @@ def _drop_stale_clusters(run: RunFolder, old: pl.DataFrame | None, new: pl.DataF
     if same_novel and covered == set(new["novel_id"].to_list()):
         return []
     for table in present:
-        run.table_path(table).unlink(missing_ok=True)
+        run.remove_table(table)
     return [f"{t}.parquet" for t in present]
 
 
@@ -278,8 +278,11 @@ def run_extract(
     rate_limit: float | None = None,
     progress: bool = False,
     judge_options: dict[str, Any] | None = None,
+    engine: str = "local",
+    address: str | None = None,
 ) -> ExtractResult:
-    """Run stage 1 (see the module docstring)."""
+    """Run stage 1 (see the module docstring). `engine="ray"` runs it on a Ray cluster at `address` (or
+    RAY_ADDRESS): `trajfm.engines.ray_extract`."""
     from trajfm.judges.registry import get_judge
     from trajfm.judges.runner import RunStats, judge_manifest, run_judge
 
@@ -302,6 +305,19 @@ def run_extract(
                 f"--out {out} is inside the traces folder {p}: its manifest.json and tables would be read as "
                 "traces on the next run; choose a folder outside it (e.g. runs/NAME)"
             )
+    from trajfm.engines import check_engine
+
+    check_engine(engine, address)
+    if engine == "ray" and not dry_run:  # a dry run makes no calls: it is planned here, locally
+        if limit is not None:
+            raise UsageError("--limit needs the traces in load order, which --engine ray does not have; drop one")
+        from trajfm.engines.ray_extract import run_extract_ray
+
+        return run_extract_ray(
+            paths, out, judge=judge, model=model, base_url=base_url, concurrency=concurrency, taxonomy=taxonomy,
+            samples=samples, format=format, max_retries=max_retries, rate_limit=rate_limit,
+            judge_options=judge_options, address=address,
+        )  # fmt: skip
     seconds: dict[str, float] = {}
     tax = load_taxonomy(taxonomy)
 

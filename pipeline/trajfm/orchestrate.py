@@ -76,7 +76,7 @@ def run_pipeline(
     else:
         # Tables from an earlier run in this folder would describe other traces: drop them.
         for table in ("clusters", "novel_assignments"):
-            run.table_path(table).unlink(missing_ok=True)
+            run.remove_table(table)
 
     say("writing the report ...")
     t0 = time.perf_counter()

@@ -9,6 +9,12 @@ Layout of RUN/:
 
 Every write goes to a temporary file in the same folder and is renamed into place, so a killed run never leaves
 a half-written table. `manifest.json` has one section per stage; a stage updates only its own section.
+
+A table is either one file, `RUN/<table>.parquet` (small runs, the local engine), or a dataset directory of
+shards, `RUN/<table>/part-*.parquet` (written by `--engine ray`, one shard per batch; a run folder never holds
+both forms of one table). Readers accept both transparently: `read_table` (the whole table, checked),
+`scan_table` (a polars LazyFrame over the file or every shard, for aggregations whose memory is bounded by a
+batch, not by the run), `has`, `table_path` (the form present), `remove_table`, `table_sha256`.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -156,30 +163,93 @@ class RunFolder:
     def cache_dir(self) -> Path:
         return self.root / "cache"
 
-    def table_path(self, table: str) -> Path:
+    def table_file(self, table: str) -> Path:
+        """Where the single-file form of `table` lives (whether or not it exists)."""
         return self.root / f"{table}.parquet"
 
+    def table_dir(self, table: str) -> Path:
+        """Where the sharded form of `table` lives: a directory of part-*.parquet files."""
+        return self.root / table
+
+    def table_path(self, table: str) -> Path:
+        """The form of `table` that is present: its shard directory if there is one, else the single file."""
+        folder = self.table_dir(table)
+        return folder if folder.is_dir() else self.table_file(table)
+
     def has(self, table: str) -> bool:
-        return self.table_path(table).exists()
+        return self.table_file(table).exists() or self.table_dir(table).is_dir()
+
+    def is_sharded(self, table: str) -> bool:
+        return self.table_dir(table).is_dir()
+
+    def shard_paths(self, table: str) -> list[Path]:
+        """The shards of a sharded table in name order (their rows in this order are the table's order)."""
+        return sorted(self.table_dir(table).glob("part-*.parquet"))
+
+    def remove_table(self, table: str) -> None:
+        """Delete `table` in whichever form it is present (no error when absent)."""
+        self.table_file(table).unlink(missing_ok=True)
+        folder = self.table_dir(table)
+        if folder.is_dir():
+            shutil.rmtree(folder)
 
     def write_table(self, table: str, df: pl.DataFrame) -> Path:
         df = schemas.check(table, df)
-        path = self.table_path(table)
+        path = self.table_file(table)
         with atomic_path(path) as tmp:
             df.write_parquet(tmp)
+        if self.table_dir(table).is_dir():  # the new single file replaces an older sharded form
+            shutil.rmtree(self.table_dir(table))
         return path
+
+    def scan_table(self, table: str) -> pl.LazyFrame:
+        """A LazyFrame over `table` (its file or all its shards), with the schema checked from the metadata
+        only: nothing is read until it is collected, so aggregations stream shard by shard."""
+        path = self.table_path(table)
+        if not self.has(table):
+            raise RunFolderError(f"{path} does not exist; run the stage that writes {table!r} first")
+        sources: Path | list[Path] = path
+        if path.is_dir():
+            sources = self.shard_paths(table)
+            if not sources:
+                raise SchemaError(f"{path} holds no part-*.parquet shards; re-run the stage that writes it")
+        try:
+            lf = pl.scan_parquet(sources)
+            got = lf.collect_schema()
+        except Exception as exc:  # a corrupt or foreign file: say which
+            raise SchemaError(
+                f"{path} is not a readable parquet table ({exc}); re-run the stage that writes it"
+            ) from exc
+        schemas.check(table, pl.DataFrame(schema=got), source=str(path))
+        return lf.select(list(schemas.TABLES[table])).cast(schemas.TABLES[table])  # type: ignore[arg-type]
 
     def read_table(self, table: str) -> pl.DataFrame:
         path = self.table_path(table)
-        if not path.exists():
+        if not self.has(table):
             raise RunFolderError(f"{path} does not exist; run the stage that writes {table!r} first")
         try:
-            df = pl.read_parquet(path)
+            if path.is_dir():
+                shards = self.shard_paths(table)
+                if not shards:
+                    raise SchemaError(f"no part-*.parquet shards in {path}")
+                df = pl.concat([pl.read_parquet(s) for s in shards], how="vertical_relaxed")
+            else:
+                df = pl.read_parquet(path)
         except Exception as exc:  # a corrupt or foreign file: say which
             raise SchemaError(
                 f"{path} is not a readable parquet table ({exc}); re-run the stage that writes it"
             ) from exc
         return schemas.check(table, df, source=str(path))
+
+    def table_sha256(self, table: str) -> str:
+        """sha256 of the table's file, or of its shards' names and hashes in order (for the manifest)."""
+        path = self.table_path(table)
+        if not path.is_dir():
+            return file_sha256(path)
+        h = hashlib.sha256()
+        for shard in self.shard_paths(table):
+            h.update(f"{shard.name}\0{file_sha256(shard)}\n".encode())
+        return h.hexdigest()
 
     # --- manifest ---------------------------------------------------------------------------------------------
     def read_manifest(self) -> dict[str, Any]:

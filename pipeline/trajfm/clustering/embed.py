@@ -159,14 +159,19 @@ class FakeEmbedder:
 
 
 def get_embedder(name: str = "minilm", *, model_path: str | Path | None = None) -> Embedder:
-    """`minilm` (sentence-transformers; `model_path` picks another local model) or `fake`."""
+    """`minilm` (sentence-transformers; `model_path` picks another local model), `minilm-int8` (the same model
+    as int8 ONNX, faster) or `fake`."""
     if name == "fake":
         if model_path is not None:
             raise EmbedderError("--model-path has no effect with --embedder fake; drop one of them")
         return FakeEmbedder()
     if name in ("minilm", "sentence-transformers"):
         return SentenceTransformerEmbedder(model_path)
-    raise EmbedderError(f"unknown embedder {name!r}; use minilm (default) or fake")
+    if name == "minilm-int8":  # the same model, int8 ONNX (trajfm.clustering.onnx_embed)
+        from trajfm.clustering.onnx_embed import OnnxMiniLMEmbedder
+
+        return OnnxMiniLMEmbedder(model_path)
+    raise EmbedderError(f"unknown embedder {name!r}; use minilm (default), minilm-int8 or fake")
 
 
 class EmbeddingCache:

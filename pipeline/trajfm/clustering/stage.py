@@ -49,6 +49,8 @@ class ClusterOptions:
     base_url: str | None = None
     llm_model: str | None = None
     taxonomy: str | None = None
+    engine: str = "local"  # local | ray: where the embedding step runs (trajfm.engines)
+    address: str | None = None  # --engine ray: the cluster (default RAY_ADDRESS, else a local Ray)
 
 
 def novel_modes_from_csv(path: Path) -> pl.DataFrame:
@@ -92,7 +94,7 @@ def _prepare_run(run_dir: Path, from_csv: Path | None) -> tuple[RunFolder, dict[
     if from_csv is None:
         run = RunFolder.open(run_dir, need=("novel_modes",))
         path = run.table_path("novel_modes")
-        return run, {"novel_modes": str(path), "novel_modes_sha256": file_sha256(path)}
+        return run, {"novel_modes": str(path), "novel_modes_sha256": run.table_sha256("novel_modes")}
     novel = novel_modes_from_csv(from_csv)  # read first: a bad CSV must not leave an empty run folder behind
     run = RunFolder.create(run_dir)
     stages = run.read_manifest().get("stages", {})
@@ -185,7 +187,14 @@ def run_cluster(run_dir: Path | str, options: ClusterOptions | None = None) -> C
         extract.get("taxonomy") if isinstance(extract.get("taxonomy"), str) else None
     )
     taxonomy = load_taxonomy(taxonomy_name or "mast")
-    embedder = get_embedder(opts.embedder, model_path=opts.model_path)
+    from trajfm.engines import check_engine
+
+    check_engine(opts.engine, opts.address)
+    embedder: Embedder = get_embedder(opts.embedder, model_path=opts.model_path)
+    if opts.engine == "ray":
+        from trajfm.engines.ray_embed import RayEmbedder
+
+        embedder = RayEmbedder(opts.embedder, model_path=opts.model_path, address=opts.address)
     cache = EmbeddingCache(run.cache_dir / "embeddings", embedder.model_id)
 
     base_cents, base_info = None, None
@@ -199,7 +208,8 @@ def run_cluster(run_dir: Path | str, options: ClusterOptions | None = None) -> C
         except RunFolderError as exc:
             raise UsageError(f"--baseline {opts.baseline}: {exc}") from exc
 
-    items = _items(run.read_table("novel_modes"))
+    # Only the three columns clustering needs are read, shard by shard when the table is sharded.
+    items = _items(run.scan_table("novel_modes").select("novel_id", "title", "description").collect())
     outcome = cluster_items(
         items,
         embedder=embedder,
@@ -225,6 +235,7 @@ def run_cluster(run_dir: Path | str, options: ClusterOptions | None = None) -> C
             "umap_epochs": opts.umap_epochs,
             "taxonomy": taxonomy.name,
             "baseline": str(opts.baseline) if opts.baseline else None,
+            "engine": opts.engine,
         },
         "baseline": base_info,
         **outcome.manifest,

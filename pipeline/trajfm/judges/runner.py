@@ -15,6 +15,7 @@ Contract of `run_judge(judge, traces, taxonomy, ...) -> list[Diagnosis]` (a sync
   thread for sync judges and on the loop thread for async ones.
 - `stats` (optional, compatible extension of the shared signature): a `RunStats` filled with counts of ok,
   failed, cached, calls, retries, tokens and wall time, for the manifest.
+- `limiter` (optional): replaces the per-process rate limiter, so several processes can share one rate.
 `judge_manifest(judge, diagnoses, stats)` is the judge's section for manifest.json: its configuration, which
 traces were shortened or chunked, statuses, calls, cache hits, retries and tokens.
 The judge never sleeps or retries; the runner does both.
@@ -316,8 +317,10 @@ async def _run_async(
     timeout: float | None,
     base: float,
     cap: float,
+    limiter: Any = None,
 ) -> None:
-    limiter = RateLimiter(rate_limit) if rate_limit else None
+    if limiter is None and rate_limit:
+        limiter = RateLimiter(rate_limit)
     gate = asyncio.Semaphore(concurrency)
 
     async def one(i: int, trace: Trace) -> None:
@@ -380,8 +383,12 @@ def run_judge(
     timeout: float | None = None,
     backoff_base: float = BACKOFF_BASE_S,
     backoff_cap: float = BACKOFF_CAP_S,
+    limiter: Any = None,
 ) -> list[Diagnosis]:
-    """Judge every trace (see the module docstring). `timeout` bounds one async attempt in seconds."""
+    """Judge every trace (see the module docstring). `timeout` bounds one async attempt in seconds.
+
+    `limiter`: an object with `async acquire()` used instead of a `RateLimiter(rate_limit)` of this process,
+    e.g. one rate shared by every worker of a Ray run (`trajfm.engines.ray_engine`)."""
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, got {concurrency}")
     is_async = hasattr(judge, "adiagnose") and inspect.iscoroutinefunction(judge.adiagnose)
@@ -418,6 +425,7 @@ def run_judge(
                     timeout,
                     backoff_base,
                     backoff_cap,
+                    limiter,
                 )
             )
         else:

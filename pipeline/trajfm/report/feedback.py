@@ -64,7 +64,13 @@ def feedback_markdown(fig: dict[str, Any], title: str) -> str:
         f"# trajfm feedback: {md(title)}",
         "",
         f"{ov['n_diagnosed']:,} of {ov['n_traces']:,} traces diagnosed; outcome = the judge's task-completion "
-        "verdict. Cards are ranked by excess failures: traces with the problem x (failure rate with it - "
+        "verdict"
+        + (
+            f" ({hon['outcome_from_source']['n']:,} of them the outcome the trace itself records)"
+            if hon.get("outcome_from_source", {}).get("n")
+            else ""
+        )
+        + ". Cards are ranked by excess failures: traces with the problem x (failure rate with it - "
         "failure rate without it).",
     ]
     if hon["synthetic"]:

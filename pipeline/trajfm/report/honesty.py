@@ -37,12 +37,18 @@ def honesty(t: RunTables, diag: pl.DataFrame) -> dict[str, Any]:
                 "caveat": known.get("caveat") if known else "No accuracy figures are known for this judge.",
             }
         )
+    ok = diag.filter(pl.col("status") == "ok")
+    recorded = (
+        ok.filter(pl.col("source_outcome").is_not_null()).height if "source_outcome" in ok.columns else 0
+    )
     limit = options.get("limit")
     sample = options.get("sample")
     return {
         "synthetic": any(d.get("synthetic") for d in declared),
         "corpus_declarations": declared,
         "judges": judges,
+        # diagnosed traces whose task-completion verdict is the outcome the trace itself records
+        "outcome_from_source": {"n": recorded, "of": ok.height},
         "sampling": {
             "limit": limit,
             "sample": sample,

@@ -446,6 +446,19 @@ def collect_targets(paths: Iterable[str | Path]) -> list[Path]:
     return [t.path for t in _targets(paths) if isinstance(t, _Target)]
 
 
+def plan_targets(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, str, bool]], list[LoadFailure]]:
+    """What `load_traces` would read, in its order, as (path, rel, explicit) for `load_file`, and the inputs
+    that do not exist. Lets another process load file by file exactly as `load_traces` does (`--engine ray`)."""
+    files: list[tuple[Path, str, bool]] = []
+    missing: list[LoadFailure] = []
+    for t in _targets(paths):
+        if isinstance(t, LoadFailure):
+            missing.append(t)
+        else:
+            files.append((t.path, t.rel, t.explicit))
+    return files, missing
+
+
 def load_traces(
     paths: Iterable[str | Path] | str | Path,
     format: str | None = None,  # noqa: A002 - the CLI's option name

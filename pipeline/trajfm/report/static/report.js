@@ -72,10 +72,27 @@
     return true;
   }
 
-  // The list shows the last part of a path-like id (the model has its own column); the full id is the tooltip.
+  // The list shows the shortest tail of a path-like id that no other trace shares (the model has its own
+  // column), so two runs' "0007" never look alike; the full id is the tooltip.
+  var shortIds = (function () {
+    var out = {};
+    var pending = traces.map(function (t) { return t.id; });
+    for (var k = 1; pending.length; k++) {
+      var tails = {};
+      var tail = function (id) { return String(id).split('/').slice(-k).join('/'); };
+      pending.forEach(function (id) { var x = tail(id); tails[x] = (tails[x] || 0) + 1; });
+      pending = pending.filter(function (id) {
+        var x = tail(id);
+        var whole = x === String(id);
+        if (tails[x] === 1 || whole) { out[id] = whole ? x : '…/' + x; return false; }
+        return true;
+      });
+    }
+    return out;
+  })();
+
   function shortId(id) {
-    var parts = String(id).split('/');
-    return parts.length > 1 ? '…/' + parts[parts.length - 1] : id;
+    return shortIds[id] || String(id);
   }
 
   function outcomeText(t) {
