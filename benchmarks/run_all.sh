@@ -12,7 +12,7 @@ grep -m1 "model name" /proc/cpuinfo 2>/dev/null | tee -a "$OUT/machine.txt"
 
 status=0
 declare -A SCRIPT_ARGS=([bench_cluster]="--sizes 513,10000,100000")
-for script in bench_load bench_rules_judge bench_llm_judge bench_cluster bench_report; do
+for script in bench_load bench_rules_judge bench_llm_judge bench_llm_tolerant bench_cluster bench_report; do
   if [[ -f "benchmarks/$script.py" ]]; then
     echo "== $script"
     # shellcheck disable=SC2086  # the arguments are meant to split

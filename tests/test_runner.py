@@ -173,9 +173,12 @@ def test_runs_from_inside_a_running_event_loop() -> None:
 def test_progress_bar_shows_ok_failed_and_cached(capsys: pytest.CaptureFixture[str]) -> None:
     traces = synthetic_traces(3)
     judge = ScriptedJudge({traces[0].trace_id: [BackendError("x", retryable=False)]})
-    run_judge(judge, traces, TAX, backoff_base=0.01, progress=True)
+    run_judge(judge, traces, TAX, backoff_base=0.01, progress="bar")
     err = capsys.readouterr().err
     assert "ok 2" in err and "failed 1" in err and "cached 0" in err
+    # Without a terminal, progress=True means plain lines, and a run done in a blink prints none of them.
+    run_judge(ScriptedJudge({}), traces, TAX, progress=True)
+    assert capsys.readouterr().err == ""
 
 
 def test_rejects_non_judges() -> None:

@@ -212,12 +212,28 @@ def extract_command(
         "--judge-option",
         help="KEY=VALUE passed to the judge (repeatable), e.g. max_tokens=2000, timeout=60.",
     ),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    progress: bool = typer.Option(
+        True,
+        "--progress/--no-progress",
+        help="Show progress: a bar on a terminal, else a plain line every ~10 s or 5 percent.",
+    ),
+    sample: int | None = typer.Option(
+        None, "--sample", help="Judge a pilot of N traces stratified by agent model and scenario."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of --sample."),
+    price_in: float | None = typer.Option(
+        None,
+        "--price-in",
+        help="Price per million input tokens: --dry-run prints the cost, the manifest records it.",
+    ),
+    price_out: float | None = typer.Option(None, "--price-out", help="Price per million output tokens."),
     engine: str = typer.Option(
         "local", "--engine", help="local (this process) | ray (a Ray cluster; tables written as shards)."
     ),
     address: str | None = typer.Option(
-        None, "--address", help="--engine ray: the cluster's address (default: RAY_ADDRESS, else a local Ray)."
+        None,
+        "--address",
+        help="--engine ray: the cluster's address (default: RAY_ADDRESS, else a local Ray).",
     ),
 ) -> None:
     """Stage 1: diagnose every trace against the taxonomy, with evidence, into a run folder.
@@ -242,8 +258,10 @@ def extract_command(
         result = run_extract(
             [Path(p) for p in traces], Path(out), judge=judge, model=model, base_url=base_url,
             concurrency=concurrency, taxonomy=taxonomy, limit=limit, dry_run=dry_run, samples=samples,
-            format=format, progress=progress and sys.stderr.isatty(),
-            judge_options=_llm_judge_options(judge, redact, judge_option), engine=engine, address=address,
+            format=format, progress=progress,
+            judge_options=_llm_judge_options(judge, redact, judge_option),
+            sample=sample, seed=seed, price_in=price_in, price_out=price_out,
+            engine=engine, address=address,
         )  # fmt: skip
     except TrajfmError as exc:
         _fail(exc)
@@ -367,7 +385,8 @@ def cluster(
         None, "--model-path", help="A local sentence-transformers model folder (default: all-MiniLM-L6-v2)."
     ),
     embedder: str = typer.Option(
-        "minilm", "--embedder",
+        "minilm",
+        "--embedder",
         help="minilm (default) | minilm-int8 (the same model as int8 ONNX: faster; needs trajfm[onnx]) | fake (hashing, for tests).",
     ),
     reducer: str = typer.Option(
@@ -387,11 +406,18 @@ def cluster(
     llm_model: str | None = typer.Option(
         None, "--llm-model", help="Model for --namer llm (or env TRAJFM_MODEL)."
     ),
+    redact: bool = typer.Option(
+        False,
+        "--redact",
+        help="With --namer llm: mask API keys, tokens, passwords and e-mail addresses before they are sent.",
+    ),
     engine: str = typer.Option(
         "local", "--engine", help="Where embedding runs: local (this process) | ray (a Ray actor pool)."
     ),
     address: str | None = typer.Option(
-        None, "--address", help="--engine ray: the cluster's address (default: RAY_ADDRESS, else a local Ray)."
+        None,
+        "--address",
+        help="--engine ray: the cluster's address (default: RAY_ADDRESS, else a local Ray).",
     ),
 ) -> None:
     """Stage 2: group novel failure modes into named, stable families and flag the ones no taxonomy mode covers.
@@ -427,6 +453,7 @@ def cluster(
                 umap_epochs=umap_epochs,
                 base_url=base_url,
                 llm_model=llm_model,
+                redact=redact,
                 mask_specifics=False if keep_specifics else None,
                 engine=engine,
                 address=address,
@@ -578,7 +605,16 @@ def run_all(
     baseline: str | None = typer.Option(
         None, "--baseline", help="A previous run folder: flag families new since it."
     ),
-    seed: int = typer.Option(0, "--seed", help="Clustering seed (recorded in the manifest)."),
+    seed: int = typer.Option(
+        0, "--seed", help="Seed of the clustering and of --sample (recorded in the manifest)."
+    ),
+    sample: int | None = typer.Option(
+        None, "--sample", help="Judge a pilot of N traces stratified by agent model and scenario."
+    ),
+    price_in: float | None = typer.Option(
+        None, "--price-in", help="Price per million input tokens (the manifest records the cost)."
+    ),
+    price_out: float | None = typer.Option(None, "--price-out", help="Price per million output tokens."),
     assign_outliers: bool = typer.Option(
         False, "--assign-outliers", help="Attach outliers to the nearest family."
     ),
@@ -620,9 +656,12 @@ def run_all(
         extract_options: dict[str, object] = {
             "judge": judge,
             "concurrency": concurrency,
-            "progress": progress and sys.stderr.isatty(),
+            "progress": progress,
         }
-        for key, value in (("model", model), ("base_url", base_url), ("limit", limit), ("samples", samples)):
+        for key, value in (
+            ("model", model), ("base_url", base_url), ("limit", limit), ("samples", samples), ("sample", sample),
+            ("price_in", price_in), ("price_out", price_out),
+        ):  # fmt: skip
             if value is not None:
                 extract_options[key] = value
         judge_options = _llm_judge_options(judge, redact, judge_option)
@@ -636,8 +675,10 @@ def run_all(
             "namer": namer,
             "baseline": Path(baseline) if baseline else None,
         }
+        if sample is not None:
+            extract_options["seed"] = seed
         if namer == "llm":
-            cluster_options.update(base_url=base_url, llm_model=model)
+            cluster_options.update(base_url=base_url, llm_model=model, redact=redact)
         result = run_pipeline(
             [Path(p) for p in traces],
             Path(out),
@@ -664,6 +705,20 @@ def run_all(
 
 
 # ---- bench ------------------------------------------------------------------------------------------------------
+
+
+def _required_key(env: str | None) -> str | None:
+    """The key a test endpoint requires, read from the environment variable `env` (None: no key required)."""
+    import os
+
+    from trajfm.errors import UsageError
+
+    if env is None:
+        return None
+    key = os.environ.get(env)
+    if not key:
+        raise UsageError(f"--require-key-env {env}: that environment variable is not set; export it first")
+    return key
 
 
 def _llm_judge_options(judge: str, redact: bool, pairs: list[str]) -> dict[str, object]:
@@ -805,6 +860,19 @@ def serve_test_endpoint(
         "--no-structured-output",
         help="Refuse response_format json_schema with HTTP 400, like some servers.",
     ),
+    require_key_env: str | None = typer.Option(
+        None,
+        "--require-key-env",
+        help="Answer HTTP 401 unless requests carry the key held in this environment variable (e.g. "
+        "TRAJFM_API_KEY), to check a key set-up; the key never goes on the command line.",
+    ),
+    deviation_rate: float = typer.Option(
+        0.0,
+        "--deviation-rate",
+        help="Share of traces answered the way models without structured output answer (ids with names or "
+        "prefixes, bare booleans, omitted modes, 'Step 3', prose around JSON, labelled quotes, unusable "
+        "replies); repair turns are answered cleanly.",
+    ),
 ) -> None:
     """Run a local OpenAI-compatible endpoint with deterministic judge replies, latency and injected faults.
 
@@ -827,6 +895,8 @@ def serve_test_endpoint(
                 latency_ms=latency_ms, fault_rate=fault_rate,
                 faults=tuple(f.strip() for f in faults.split(",") if f.strip()), retry_after_s=retry_after,
                 hang_s=hang_s, seed=seed, models=tuple(models), structured_output=not no_structured_output,
+                deviation_rate=deviation_rate,
+                api_key=_required_key(require_key_env),
             )  # fmt: skip
         except ValueError as exc:
             raise UsageError(f"serve-test-endpoint: {exc}") from exc

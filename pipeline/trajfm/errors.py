@@ -54,8 +54,10 @@ class BackendError(Exception):
 
 
 class ParseError(Exception):
-    """A judge reply could not be parsed or validated. Keeps the raw reply for the record."""
+    """A judge reply could not be parsed or validated. Keeps the raw reply for the record. `retryable=False` when
+    asking again cannot help (e.g. a repair turn already failed to fix it at temperature 0)."""
 
-    def __init__(self, message: str, *, raw: str | None = None) -> None:
+    def __init__(self, message: str, *, raw: str | None = None, retryable: bool = True) -> None:
         super().__init__(message)
         self.raw = raw
+        self.retryable = retryable

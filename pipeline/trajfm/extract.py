@@ -3,19 +3,26 @@
 Contract of `run_extract(inputs, out, *, judge="rules", ...) -> ExtractResult`:
 - Loads every trace under `inputs` with `trajfm.traces.load_traces`; files that fail to load are listed (in the
   result and in the manifest) and the rest are processed. No trace at all is a `TraceLoadError`.
-- `--limit N` keeps the first N traces in load order (sorted paths), so the same N every time.
+- `--limit N` keeps the first N traces in load order (sorted paths), so the same N every time. `--sample N
+  [--seed S]` judges a sample stratified by agent model and scenario (`trajfm.sampling`); the manifest's
+  "sample" says it is a sample and of what.
 - Judges through the registry (`get_judge(judge, model=..., base_url=..., samples=...)`: options left at None are
   "not given", so the same code drives any judge) and `trajfm.judges.runner.run_judge`, which owns retries,
   concurrency, rate limits and the reply cache (RUN/cache/, used for judges that make calls).
-- `evidence_verified` is computed here, for every judge alike, with `trajfm.judges.evidence.verify_evidence`:
-  a detected mode's quote counts as verified only when it occurs in the trace's own text.
+- Evidence is checked in one place, `trajfm.judges.evidence.verify_diagnosis`: a judge that shows the trace to a
+  model (the LLM judge) checks its quotes against what it showed (after redaction) and marks the diagnosis
+  `extra["evidence_checked"]`; extract checks every other diagnosis against the trace's own text and never
+  overwrites a judge's check. `modes.evidence_step` is the step a quote was found in.
 - Writes traces.parquet and steps.parquet before judging (they do not depend on the judge), then
   diagnoses.parquet (one row per trace), modes.parquet (one row per trace x taxonomy mode, detected or not, for
   every trace judged `ok`; a failed trace has no mode rows because nothing is known about it),
   novel_modes.parquet, and the manifest's "extract" section (inputs with sha256, options, judge, model, prompt
   version, taxonomy, counts per status, timings, load failures). Every write is atomic.
 - `dry_run=True` writes nothing: it returns what judging would cost (`judge.plan(...)` for judges that make
-  calls; zero calls otherwise), not counting traces already in the run's cache.
+  calls; zero calls otherwise), not counting traces already in the run's cache, and, with `price_in` /
+  `price_out` (per million tokens), the cost. A judge with an endpoint is checked with one cheap request
+  (`check_endpoint()`): an endpoint that refuses the key or does not serve the model is a `JudgeError` saying
+  what to fix. A real run records the prices and the cost of the tokens it spent in the manifest.
 - `out` may not be (inside) a traces folder given as input (its files would be read as traces next time).
 - Before judging, a judge with a `base_url` (the LLM judge) must be reachable: if nothing answers there, a
   `JudgeError` names the URL at once instead of every trace spending its retries on a dead endpoint.
@@ -40,7 +47,7 @@ import polars as pl
 from trajfm.errors import JudgeError, RunFolderError, SchemaError, TraceLoadError, UsageError
 from trajfm.judges.base import Diagnosis
 from trajfm.judges.dimensions import DIMENSION_KEYS
-from trajfm.judges.evidence import verify_evidence
+from trajfm.judges.evidence import verify_diagnosis as _verify_quotes
 from trajfm.runfolder import RunFolder, file_sha256
 from trajfm.schemas import DIAGNOSES_SCHEMA, MODES_SCHEMA, NOVEL_MODES_SCHEMA
 from trajfm.taxonomy import Taxonomy, load_taxonomy
@@ -95,14 +102,11 @@ def _inputs_manifest(inputs: list[Path]) -> list[dict[str, Any]]:
 
 
 def verify_diagnosis(d: Diagnosis, trace: Trace) -> int:
-    """Set `evidence_verified` on every mode of `d` against the trace's text; return how many detected modes
-    have evidence that is not verbatim in the trace."""
-    unverified = 0
-    for m in d.modes:
-        m.evidence_verified = bool(m.evidence) and verify_evidence(m.evidence, trace)
-        if m.detected and not m.evidence_verified:
-            unverified += 1
-    return unverified
+    """Check `d`'s quotes unless its judge already did (against what it showed a model); return how many
+    detected modes have evidence that is not verified."""
+    if d.extra.get("evidence_checked"):
+        return sum(1 for m in d.modes if m.detected and not m.evidence_verified)
+    return _verify_quotes(d, trace)
 
 
 def diagnosis_frames(
@@ -131,6 +135,7 @@ def diagnosis_frames(
         drows["calls"].append(d.calls)
         drows["cached"].append(d.cached)
         drows["raw_reply"].append(d.raw_reply if d.status == "parse_error" else None)
+        drows["reply_repairs"].append(list(d.extra.get("reply_repairs") or []) if d.extra else [])
         for key in DIMENSION_KEYS:
             drows[key].append(d.dimensions.get(key) if d.status == "ok" else None)
         if d.status != "ok":
@@ -142,11 +147,12 @@ def diagnosis_frames(
             mrows["mode_id"].append(mode.id)
             mrows["mode_name"].append(mode.name)
             mrows["category"].append(mode.category)
-            if m is None:  # the judge said nothing about this mode: not detected, no confidence
-                mrows["detected"].append(False)
+            if m is None:  # the judge said nothing about this mode: unknown (null), never "false"
+                mrows["detected"].append(None)
                 mrows["steps"].append([])
                 mrows["evidence"].append(None)
                 mrows["evidence_verified"].append(False)
+                mrows["evidence_step"].append(None)
                 mrows["rationale"].append("the judge did not report on this mode")
                 mrows["confidence"].append(0.0)
                 continue
@@ -154,6 +160,9 @@ def diagnosis_frames(
             mrows["steps"].append(sorted(set(m.steps)))
             mrows["evidence"].append(m.evidence or None)
             mrows["evidence_verified"].append(m.evidence_verified)
+            mrows["evidence_step"].append(
+                (d.extra.get("evidence_steps") or {}).get(m.mode_id) if m.detected else None
+            )
             mrows["rationale"].append(m.rationale or None)
             mrows["confidence"].append(float(m.confidence))
         for k, n in enumerate(d.novel, start=1):
@@ -193,36 +202,53 @@ def _plan(judge: Any, traces: list[Trace], taxonomy: Taxonomy, out: Path) -> dic
     return result
 
 
-def _public_url(url: str) -> str:
-    """The URL without credentials or query (safe to print)."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
 def check_endpoint(judge: Any, timeout_s: float = 10.0) -> None:
-    """Raise `JudgeError` when the judge's endpoint (`judge.base_url`) cannot be reached at all.
+    """Raise `JudgeError` when the judge's endpoint cannot be reached at all (through the judge's own client:
+    `check_endpoint()`, one GET /models).
 
-    Any HTTP answer counts as reachable (even 401/404: those are per-request errors the judge records); only a
-    refused connection, a connect timeout, or a URL that is not http(s) fails here. Judges without a `base_url`
-    make no calls and pass."""
-    base_url = getattr(judge, "base_url", None)
-    if not isinstance(base_url, str) or not hasattr(judge, "adiagnose"):
+    Any HTTP answer counts as reachable (even 401/404: those are per-request errors the judge records; the dry
+    run reports them); only a refused connection, a connect timeout, or a URL that is not http(s) fails here.
+    Judges that make no calls pass."""
+    check = getattr(judge, "check_endpoint", None)
+    if not callable(check):
         return
-    import httpx
+    found = check()
+    if not found.reachable:
+        raise JudgeError(f"{found.problem}. Nothing was judged")
 
-    url = _public_url(base_url)
-    try:
-        httpx.get(f"{base_url.rstrip('/')}/models", timeout=timeout_s)
-    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-        raise JudgeError(
-            f"nothing answers at --base-url {url} ({type(exc).__name__}: {exc}); start the endpoint or fix the "
-            "URL (it should end in /v1, e.g. http://127.0.0.1:8000/v1). Nothing was judged"
-        ) from exc
-    except httpx.HTTPError:
-        return  # it answered something (or timed out reading): the judge's own retries handle the rest
+
+def _endpoint_line(found: Any) -> str:
+    said = []
+    if found.key_accepted:
+        said.append("key accepted")
+    if found.model_served:
+        said.append("model served")
+    if found.model_served is None:
+        said.append("the endpoint lists no models (the model is checked by the first call)")
+    return f"{found.url}: {', '.join(said) or 'reachable'}"
+
+
+def _cost(tokens_in: int, tokens_out_max: int, price_in: float | None, price_out: float | None) -> str | None:
+    """The dry run's cost line: input estimated, output bounded by max_tokens (prices per million tokens)."""
+    if price_in is None and price_out is None:
+        return None
+    parts = []
+    if price_in is not None:
+        parts.append(f"{tokens_in * price_in / 1e6:.4f} for input (estimated)")
+    if price_out is not None:
+        parts.append(f"at most {tokens_out_max * price_out / 1e6:.4f} for output (max_tokens bound)")
+    return " + ".join(parts) + " (in the currency of --price-in/--price-out)"
+
+
+def _spent(stats: Any, price_in: float | None, price_out: float | None) -> dict[str, Any]:
+    """Tokens this run spent and, when prices are given, what they cost (prices per million tokens)."""
+    out: dict[str, Any] = {"tokens_in": stats.tokens_in, "tokens_out": stats.tokens_out, "calls": stats.calls}
+    if price_in is not None or price_out is not None:
+        out["price_in_per_million"], out["price_out_per_million"] = price_in, price_out
+        out["cost"] = round(
+            stats.tokens_in * (price_in or 0) / 1e6 + stats.tokens_out * (price_out or 0) / 1e6, 6
+        )
+    return out
 
 
 def _error_summary(diagnoses: list[Diagnosis]) -> dict[str, tuple[int, str]]:
@@ -276,8 +302,12 @@ def run_extract(
     format: str | None = None,  # noqa: A002 - the CLI's option name
     max_retries: int = 4,
     rate_limit: float | None = None,
-    progress: bool = False,
+    progress: bool | str = False,
     judge_options: dict[str, Any] | None = None,
+    sample: int | None = None,
+    seed: int = 0,
+    price_in: float | None = None,
+    price_out: float | None = None,
     engine: str = "local",
     address: str | None = None,
 ) -> ExtractResult:
@@ -292,6 +322,13 @@ def run_extract(
         raise UsageError(f"--limit must be at least 1, got {limit}")
     if samples is not None and samples < 1:
         raise UsageError(f"--samples must be at least 1, got {samples}")
+    if sample is not None and sample < 1:
+        raise UsageError(f"--sample must be at least 1, got {sample}")
+    if sample is not None and limit is not None:
+        raise UsageError("give --sample N (a stratified pilot) or --limit N (the first N), not both")
+    for name, price in (("--price-in", price_in), ("--price-out", price_out)):
+        if price is not None and price < 0:
+            raise UsageError(f"{name} is a price per million tokens and cannot be negative, got {price}")
     paths = [Path(p) for p in inputs]
     if not paths:
         raise UsageError(
@@ -309,8 +346,10 @@ def run_extract(
 
     check_engine(engine, address)
     if engine == "ray" and not dry_run:  # a dry run makes no calls: it is planned here, locally
-        if limit is not None:
-            raise UsageError("--limit needs the traces in load order, which --engine ray does not have; drop one")
+        if limit is not None or sample is not None:
+            raise UsageError(
+                "--limit and --sample need all the traces in one place, which --engine ray does not have; drop one"
+            )
         from trajfm.engines.ray_extract import run_extract_ray
 
         return run_extract_ray(
@@ -334,10 +373,28 @@ def run_extract(
         )
     if limit is not None:
         traces = traces[:limit]
+    sample_info: dict[str, Any] | None = None
+    if sample is not None:
+        from trajfm.sampling import stratified_sample
+
+        traces, sample_info = stratified_sample(traces, sample, seed)
 
     the_judge = get_judge(judge, **_judge_options(model, base_url, samples, judge_options))
     if dry_run:
         plan = _plan(the_judge, traces, tax, out)
+        check = getattr(the_judge, "check_endpoint", None)
+        if callable(check):
+            found = check()
+            if found.problem:
+                raise JudgeError(f"{found.problem} (dry run: nothing was judged)")
+            plan["endpoint"] = _endpoint_line(found)
+        cost = _cost(plan.get("est_tokens_in", 0), plan.get("max_tokens_out", 0), price_in, price_out)
+        if cost is not None:
+            plan["est_cost"] = cost
+        if sample_info is not None:
+            plan["sample"] = (
+                f"{sample_info['size']} of {sample_info['of']} traces, stratified by agent model and scenario (seed {seed})"
+            )
         return ExtractResult(run=None, traces=len(traces), load_failures=failures,
                              skipped_files=len(loaded.skipped), plan=plan, seconds=seconds)  # fmt: skip
 
@@ -404,7 +461,13 @@ def run_extract(
                 "format": format,
                 "max_retries": max_retries,
                 "rate_limit": rate_limit,
+                "sample": sample,
+                "seed": seed if sample is not None else None,
+                "price_in": price_in,
+                "price_out": price_out,
             },  # fmt: skip
+            "sample": sample_info,
+            "cost": _spent(stats, price_in, price_out),
             "judge": judge_info,
             "model": the_judge.model,
             "prompt_version": the_judge.prompt_version,

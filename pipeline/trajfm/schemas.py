@@ -72,6 +72,9 @@ DIAGNOSES_SCHEMA: dict[str, pl.DataType] = {
     "calls": pl.Int64(),
     "cached": pl.Boolean(),
     "raw_reply": pl.String(),  # kept only when the reply could not be parsed
+    # What had to be normalised or repaired to use the judge's reply (short codes, trajfm.judges.reply and
+    # trajfm.judges.attempts), e.g. ["id_prefixed", "repair_turn"]; empty for judges that send no replies.
+    "reply_repairs": pl.List(pl.String()),
     # the six scorecard dimensions (trajfm.judges.dimensions): true, false or null (not assessed)
     "dim_task_completion": pl.Boolean(),
     "dim_data_retrieval": pl.Boolean(),
@@ -87,10 +90,12 @@ MODES_SCHEMA: dict[str, pl.DataType] = {
     "mode_id": pl.String(),
     "mode_name": pl.String(),
     "category": pl.String(),
-    "detected": pl.Boolean(),  # null: the judge did not check this mode ("not checked")
+    # null: the judge did not check this mode (rules judge: "not checked"; LLM judge: the reply left it out)
+    "detected": pl.Boolean(),
     "steps": pl.List(pl.Int64()),
     "evidence": pl.String(),
     "evidence_verified": pl.Boolean(),
+    "evidence_step": pl.Int64(),  # the step the evidence quote was found in (null: not found or not a step)
     "rationale": pl.String(),
     "confidence": pl.Float64(),
 }

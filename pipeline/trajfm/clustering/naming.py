@@ -9,26 +9,32 @@ Contract:
 - `unique_names(candidates)`: the first candidate title not already taken; if all are taken, the title plus the
   cluster's first keyword not in it; at last a number. Never two clusters with the same name.
 - `LlmNamer`: asks an OpenAI-compatible /chat/completions endpoint for `{"name", "definition"}` of each cluster
-  from its keywords and representative items.
+  from its keywords and representative items, through the LLM judge's client (`trajfm.judges.client`: the same
+  configuration, key handling and error messages), with the same bounded backoff on 429/5xx/timeouts/unusable
+  replies (`with_retries`), `redact=True` masking secrets and e-mail addresses in what it sends (as the judge's
+  `--redact`), and a reply cache (`cache_path`, e.g. RUN/cache/namer_cache.sqlite) so a re-run makes no calls
+  for clusters already named. `describe()` says what it did (calls, retries, cache hits; never the key).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import os
 import re
+import sqlite3
 from collections.abc import Sequence
+from contextlib import closing
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
+from json_repair import repair_json
 
-from trajfm.errors import TrajfmError
+from trajfm.errors import BackendError, JudgeError, ParseError, TrajfmError
+from trajfm.judges.client import BACKOFF_BASE_S, ChatClient, ChatRequest, resolve_endpoint, with_retries
+from trajfm.judges.render import redact
 
 OUTLIER_NAME = "Unclustered (outliers)"
-URL_ENVS = ("TRAJFM_BASE_URL", "OPENAI_BASE_URL")
-KEY_ENVS = ("TRAJFM_API_KEY", "OPENAI_API_KEY")
-MODEL_ENV = "TRAJFM_MODEL"
 
 
 class NamerError(TrajfmError):
@@ -126,59 +132,117 @@ _SYSTEM = (
 class LlmNamer:
     """Names clusters through an OpenAI-compatible chat endpoint (temperature 0, one call per cluster)."""
 
-    def __init__(self, base_url: str | None = None, model: str | None = None, *, timeout: float = 60.0):
+    def __init__(
+        self,
+        base_url: str | None = None,
+        model: str | None = None,
+        *,
+        timeout: float = 60.0,
+        redact: bool = False,
+        cache_path: Path | str | None = None,
+        max_retries: int = 4,
+        backoff_base: float = BACKOFF_BASE_S,
+    ) -> None:
         # Same configuration as the LLM judge: option, else TRAJFM_BASE_URL / OPENAI_BASE_URL, TRAJFM_MODEL;
         # the key only from TRAJFM_API_KEY / OPENAI_API_KEY (never an option, never written anywhere).
-        url = base_url or next((os.environ[e] for e in URL_ENVS if os.environ.get(e)), None)
-        if not url:
-            raise NamerError(
-                "--namer llm needs an OpenAI-compatible endpoint: pass --base-url (e.g. http://127.0.0.1:8000/v1) "
-                "or set TRAJFM_BASE_URL; use --namer keywords to name clusters without one"
-            )
-        self.base_url = url.rstrip("/")
-        self.model = model or os.environ.get(MODEL_ENV) or ""
-        if not self.model:
-            raise NamerError("--namer llm needs a model name: pass --llm-model or set TRAJFM_MODEL")
-        self.api_key = next((os.environ[e] for e in KEY_ENVS if os.environ.get(e)), None)
-        self.timeout = timeout
+        try:
+            model, url = resolve_endpoint(model, base_url, who="--namer llm", model_option="--llm-model")
+        except JudgeError as exc:
+            raise NamerError(f"{exc}; use --namer keywords to name clusters without one") from exc
+        self.client = ChatClient(url, model, timeout_s=timeout, pool=1)
+        self.base_url, self.model = self.client.base_url, model
+        self.redact = redact
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.cache_path = Path(cache_path) if cache_path is not None else None
+        self.stats = {"calls": 0, "retries": 0, "cache_hits": 0}
 
     def describe(self) -> dict[str, Any]:
-        parts = urlsplit(self.base_url)  # never record a user:password part of the URL
-        host = f"{parts.hostname or ''}{':' + str(parts.port) if parts.port else ''}"
         return {
             "namer": "llm",
-            "base_url": urlunsplit((parts.scheme, host, parts.path, "", "")),
+            "base_url": self.client.public_url,
             "model": self.model,
+            "api_key_from": self.client.key_env,
+            "redact": self.redact,
+            **self.stats,
         }
+
+    def _request(self, keywords: Sequence[str], examples: Sequence[str]) -> ChatRequest:
+        user = "Keywords: " + ", ".join(keywords) + "\nMembers:\n" + "\n".join(f"- {e}" for e in examples)
+        if self.redact:
+            user = redact(user)
+        messages = [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": user}]
+        return ChatRequest(messages, params={"temperature": 0})
 
     def name(self, keywords: Sequence[str], examples: Sequence[str]) -> tuple[str, str]:
-        import httpx
-        from json_repair import repair_json
+        request = self._request(keywords, examples)
+        key = _cache_key(self.model, request)
+        cached = self._cache_get(key)
+        if cached is not None:
+            self.stats["cache_hits"] += 1
+            return cached
 
-        user = "Keywords: " + ", ".join(keywords) + "\nMembers:\n" + "\n".join(f"- {e}" for e in examples)
-        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        body = {
-            "model": self.model,
-            "temperature": 0,
-            "messages": [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": user}],
-        }
-        url = f"{self.base_url}/chat/completions"
+        def call() -> tuple[str, str]:
+            self.stats["calls"] += 1
+            return _read_name(self.client.complete(request).text)
+
+        def retried(attempt: int, exc: BaseException, wait: float) -> None:
+            self.stats["retries"] += 1
+
         try:
-            resp = httpx.post(url, json=body, headers=headers, timeout=self.timeout)
-            resp.raise_for_status()
-            content = resp.json()["choices"][0]["message"]["content"]
-        except (httpx.HTTPError, KeyError, IndexError, TypeError, ValueError) as exc:
+            result = with_retries(
+                call, max_retries=self.max_retries, base=self.backoff_base, on_retry=retried
+            )
+        except (BackendError, ParseError) as exc:
             raise NamerError(
-                f"cluster naming call to {url} failed: {exc}; check --base-url/--llm-model"
+                f"cluster naming failed after {self.stats['retries']} retries in this run: {exc}; check "
+                "--base-url/--llm-model, or use --namer keywords"
             ) from exc
-        fenced = re.search(r"\{.*\}", content or "", re.S)
-        try:
-            parsed = json.loads(repair_json(fenced.group(0) if fenced else content or ""))
-            name, definition = str(parsed["name"]).strip(), str(parsed.get("definition", "")).strip()
-        except (ValueError, KeyError, TypeError) as exc:
-            raise NamerError(
-                f"the naming reply from {url} is not a JSON object with a name: {content[:200]!r}"
-            ) from exc
-        if not name:
-            raise NamerError(f"the naming reply from {url} has an empty name: {content[:200]!r}")
-        return name, definition
+        self._cache_put(key, result)
+        return result
+
+    # --- the reply cache: one sqlite row per request, committed at once ---------------------------------------
+    def _db(self) -> sqlite3.Connection | None:
+        if self.cache_path is None:
+            return None
+        self.cache_path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.cache_path, timeout=30.0, isolation_level=None)
+        db.execute("CREATE TABLE IF NOT EXISTS names (key TEXT PRIMARY KEY, name TEXT, definition TEXT)")
+        return db
+
+    def _cache_get(self, key: str) -> tuple[str, str] | None:
+        db = self._db()
+        if db is None:
+            return None
+        with closing(db):
+            row = db.execute("SELECT name, definition FROM names WHERE key = ?", (key,)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def _cache_put(self, key: str, result: tuple[str, str]) -> None:
+        db = self._db()
+        if db is None:
+            return
+        with closing(db):
+            db.execute("INSERT OR REPLACE INTO names VALUES (?, ?, ?)", (key, *result))
+
+
+def _cache_key(model: str, request: ChatRequest) -> str:
+    material = json.dumps(
+        {"model": model, "messages": request.messages, "params": request.params}, sort_keys=True
+    )
+    return "trajfm-namer-v1:" + hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+def _read_name(content: str) -> tuple[str, str]:
+    """(name, definition) from a naming reply; a `ParseError` (retried) when it has no usable name."""
+    fenced = re.search(r"\{.*\}", content or "", re.S)
+    try:
+        parsed = json.loads(repair_json(fenced.group(0) if fenced else content or ""))
+        name, definition = str(parsed["name"]).strip(), str(parsed.get("definition", "")).strip()
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ParseError(
+            f"the naming reply is not a JSON object with a name: {content[:200]!r}", raw=content
+        ) from exc
+    if not name:
+        raise ParseError(f"the naming reply has an empty name: {content[:200]!r}", raw=content)
+    return name, definition

@@ -48,6 +48,7 @@ class ClusterOptions:
     umap_epochs: int | None = None
     base_url: str | None = None
     llm_model: str | None = None
+    redact: bool = False  # --namer llm: mask secrets in what is sent (as the judge's --redact)
     taxonomy: str | None = None
     engine: str = "local"  # local | ray: where the embedding step runs (trajfm.engines)
     address: str | None = None  # --engine ray: the cluster (default RAY_ADDRESS, else a local Ray)
@@ -171,7 +172,13 @@ def run_cluster(run_dir: Path | str, options: ClusterOptions | None = None) -> C
     run, inputs = _prepare_run(Path(run_dir), opts.from_csv)
     if opts.namer not in ("keywords", "llm"):
         raise UsageError(f"--namer must be keywords or llm, got {opts.namer!r}")
-    namer = LlmNamer(opts.base_url, opts.llm_model) if opts.namer == "llm" else None
+    namer = (
+        LlmNamer(
+            opts.base_url, opts.llm_model, redact=opts.redact, cache_path=run.cache_dir / "namer_cache.sqlite"
+        )
+        if opts.namer == "llm"
+        else None
+    )
     config = ClusterConfig(
         method=opts.method,
         text=opts.text,

@@ -146,7 +146,12 @@ class ExtractWorker:
 def _merge_judge_info(base: dict[str, Any], parts: list[dict[str, Any]]) -> dict[str, Any]:
     """The manifest's judge section for the whole run from the workers' per-batch sections."""
     info = dict(base)
-    outcome: dict[str, Any] = {"truncated_traces": [], "elided_chars": 0, "chunked_traces": [], "redactions": {}}
+    outcome: dict[str, Any] = {
+        "truncated_traces": [],
+        "elided_chars": 0,
+        "chunked_traces": [],
+        "redactions": {},
+    }
     statuses: Counter[str] = Counter()
     run: dict[str, Any] = {}
     for p in parts:
@@ -164,7 +169,11 @@ def _merge_judge_info(base: dict[str, Any], parts: list[dict[str, Any]]) -> dict
                     errs[e] = errs.get(e, 0) + n
             elif k == "wall_s":
                 run["worker_s"] = round(run.get("worker_s", 0.0) + v, 3)  # summed over workers: CPU-ish time
-            elif isinstance(v, int | float) and not isinstance(v, bool) and k not in ("concurrency", "max_retries"):
+            elif (
+                isinstance(v, int | float)
+                and not isinstance(v, bool)
+                and k not in ("concurrency", "max_retries")
+            ):
                 run[k] = run.get(k, 0) + v
             else:
                 run[k] = v
@@ -192,7 +201,9 @@ def _renumber_duplicate_ids(staging: Path) -> int:
             renamed = df.with_columns(pl.col("trace_id").replace(mapping))
             if table == "novel_modes":
                 renamed = renamed.with_columns(
-                    (pl.col("trace_id") + "::" + pl.col("novel_id").str.split("::").list.last()).alias("novel_id")
+                    (pl.col("trace_id") + "::" + pl.col("novel_id").str.split("::").list.last()).alias(
+                        "novel_id"
+                    )
                 )
             with atomic_path(path) as tmp:
                 renamed.write_parquet(tmp)
@@ -261,9 +272,15 @@ def run_extract_ray(
                 batch_format="numpy",
                 compute=ray.data.ActorPoolStrategy(size=max(1, min(n_workers, n_blocks))),
                 fn_constructor_kwargs={
-                    "judge": judge, "judge_options": options, "taxonomy": str(taxonomy), "fmt": format,
-                    "staging": str(staging), "run_root": str(run.root.resolve()), "concurrency": concurrency,
-                    "max_retries": max_retries, "limiter": limiter,
+                    "judge": judge,
+                    "judge_options": options,
+                    "taxonomy": str(taxonomy),
+                    "fmt": format,
+                    "staging": str(staging),
+                    "run_root": str(run.root.resolve()),
+                    "concurrency": concurrency,
+                    "max_retries": max_retries,
+                    "limiter": limiter,
                 },  # fmt: skip
             )
             summaries = [json.loads(r["summary"]) for r in ds.iter_rows()]
@@ -310,12 +327,25 @@ def run_extract_ray(
         {
             "inputs": _inputs_manifest(paths),
             "options": {
-                "judge": judge, "model": model, "base_url": judge_info.get("base_url"), "concurrency": concurrency,
-                "taxonomy": str(taxonomy), "limit": None, "samples": samples, "format": format,
-                "max_retries": max_retries, "rate_limit": rate_limit,
+                "judge": judge,
+                "model": model,
+                "base_url": judge_info.get("base_url"),
+                "concurrency": concurrency,
+                "taxonomy": str(taxonomy),
+                "limit": None,
+                "samples": samples,
+                "format": format,
+                "max_retries": max_retries,
+                "rate_limit": rate_limit,
             },  # fmt: skip
-            "engine": {"name": "ray", "address": where, "workers": n_workers, "batch_files": batch_files,
-                       "shards": len(summaries), "ray_version": ray.__version__},  # fmt: skip
+            "engine": {
+                "name": "ray",
+                "address": where,
+                "workers": n_workers,
+                "batch_files": batch_files,
+                "shards": len(summaries),
+                "ray_version": ray.__version__,
+            },  # fmt: skip
             "judge": judge_info,
             "model": the_judge.model,
             "prompt_version": the_judge.prompt_version,

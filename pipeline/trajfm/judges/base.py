@@ -24,7 +24,8 @@ from trajfm.traces.model import Trace
 @dataclass(slots=True)
 class ModeFinding:
     """The verdict on one taxonomy mode for one trace. `detected` is None when the judge did not check the mode
-    (no rule for it): "not checked", which counts neither as found nor as absent."""
+    (the rules judge has no rule for it; an LLM reply left it out): "not checked", which counts neither as found
+    nor as absent."""
 
     mode_id: str
     detected: bool | None

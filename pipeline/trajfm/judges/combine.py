@@ -31,9 +31,12 @@ def vote_samples(samples: list[Diagnosis], taxonomy: Taxonomy) -> Diagnosis:
     modes = []
     for i, m in enumerate(taxonomy.modes):
         verdicts = [s.modes[i] for s in samples]
-        n_yes = sum(v.detected for v in verdicts)
-        detected = n_yes * 2 > k  # a tie is not a majority: not detected
-        agreeing = [v for v in verdicts if v.detected == detected]
+        if all(v.detected is None for v in verdicts):  # no sample reported on this mode
+            modes.append(ModeFinding(mode_id=m.id, detected=None, confidence=0.0))
+            continue
+        n_yes = sum(v.detected is True for v in verdicts)
+        detected = n_yes * 2 > k  # a tie is not a majority: not detected (samples silent on it count as "no")
+        agreeing = [v for v in verdicts if bool(v.detected) == detected]
         best = next((v for v in agreeing if v.evidence_verified), agreeing[0])
         modes.append(
             ModeFinding(
@@ -90,10 +93,13 @@ def merge_chunks(chunks: list[Diagnosis], taxonomy: Taxonomy) -> Diagnosis:
                     max(v.confidence for v in hits),
                 )
             )
+        elif all(v.detected is None for v in verdicts):  # no part reported on this mode
+            modes.append(ModeFinding(m.id, None, confidence=0.0))
         else:
+            reported = [v for v in verdicts if v.detected is not None]
             modes.append(
                 ModeFinding(
-                    m.id, False, [], "", False, verdicts[-1].rationale, min(v.confidence for v in verdicts)
+                    m.id, False, [], "", False, reported[-1].rationale, min(v.confidence for v in reported)
                 )
             )
     novel: list[NovelMode] = []

@@ -6,45 +6,59 @@ Contract:
   held in memory only and sent as a bearer token: it is never part of `cache_material`, `manifest_info`, a
   Diagnosis, an error message or a log line. A missing endpoint or model is a `JudgeError`.
 - `adiagnose(trace, taxonomy)` renders the trace (`trajfm.judges.render`, budgeted, chunked when too long,
-  optionally redacted), sends the prompt of `trajfm.judges.prompt` once per chunk and sample, parses each reply
-  (`trajfm.judges.reply`), verifies every quote against the trace (`evidence_verified`), votes across samples
-  (a mode is detected when more than half of the samples detect it; confidence = share of samples agreeing with
-  the verdict) and merges chunks (a mode is detected when any chunk detects it).
-- It never sleeps or retries: a failed call raises `BackendError` (with `retry_after` for 429, `retryable=False`
-  for 401/403/404 and other client errors) and an unusable reply raises `ParseError(raw=...)`; the runner
-  (`trajfm.judges.runner`) retries and records.
+  optionally redacted), sends the prompt of `trajfm.judges.prompt` once per chunk and sample through the one
+  client (`trajfm.judges.client`), reads each reply tolerantly (`trajfm.judges.reply`: what had to be normalised
+  is recorded in `extra["reply_repairs"]`), checks every quote against what the model was shown
+  (`trajfm.judges.evidence.verify_diagnosis`), votes across samples (a mode is detected when more than half of
+  the samples detect it; confidence = share of samples agreeing with the verdict) and merges chunks (a mode is
+  detected when any chunk detects it). A mode the reply left out is not reported (`detected=None`).
+- An unusable reply gets a repair turn (`trajfm.judges.attempts`): the conversation with the model's own reply
+  and a message naming what was wrong, at most `repair_turns` times (0 = off). A reply the repair did not fix
+  raises `ParseError(raw=..., retryable=False)` naming the repair's error; with repair turns off it stays
+  retryable (the runner's identical retries, the old behaviour, for comparison).
+- It never sleeps or retries a failed call: a failed call raises `BackendError` (with `retry_after` for 429,
+  `retryable=False` for 401/403/404 and other client errors); the runner (`trajfm.judges.runner`) waits and
+  retries and records.
 - Structured output: `structured_output="auto"` (default) sends a strict JSON schema as `response_format`; when
-  the endpoint refuses it (HTTP 400 naming response_format), the judge switches to JSON-in-text with repair for
-  the rest of the run, raises a retryable BackendError for that attempt, and records the switch in
-  `manifest_info()`. "json_schema" never switches; "off" never sends a schema.
+  the endpoint refuses it (HTTP 400 naming response_format), the same call is sent again without it and the
+  judge uses JSON in text for the rest of the run, recorded in `manifest_info()`. "json_schema" never switches;
+  "off" never sends a schema. (A policy in the attempt loop: other request changes plug in the same way.)
 - `plan(traces, taxonomy)` is the `--dry-run`: calls and estimated tokens (characters / 4), without any call.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import hashlib
 import inspect
-import os
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
-
-import httpx
 
 from trajfm.errors import BackendError, JudgeError, ParseError
+from trajfm.judges.attempts import AttemptPolicy, NextRequest, PolicyChain, RepairTurn, Turn, converse
 from trajfm.judges.base import Diagnosis, ModeFinding, NovelMode
+from trajfm.judges.client import (
+    KEY_ENVS,
+    MODEL_ENV,
+    URL_ENVS,
+    ChatClient,
+    ChatReply,
+    ChatRequest,
+    EndpointCheck,
+    RequestRejected,
+    public_url,
+    resolve_endpoint,
+)
 from trajfm.judges.combine import merge_chunks, vote_samples
-from trajfm.judges.evidence import verify_evidence
+from trajfm.judges.evidence import verify_diagnosis
 from trajfm.judges.prompt import PROMPT_VERSION, build_messages, reply_json_schema
 from trajfm.judges.render import (
     DEFAULT_BUDGET_CHARS,
     DEFAULT_MIN_STEP_CHARS,
     RENDER_VERSION,
+    RenderedChunk,
     Rendering,
     estimate_tokens,
     render_trace,
@@ -53,48 +67,36 @@ from trajfm.judges.reply import JudgeReply, parse_reply
 from trajfm.taxonomy import Taxonomy
 from trajfm.traces.model import Trace
 
-KEY_ENVS = ("TRAJFM_API_KEY", "OPENAI_API_KEY")
-URL_ENVS = ("TRAJFM_BASE_URL", "OPENAI_BASE_URL")
-MODEL_ENV = "TRAJFM_MODEL"
+__all__ = ["KEY_ENVS", "MODEL_ENV", "URL_ENVS", "LLMJudge", "make_llm_judge"]
+
 STRUCTURED_MODES = ("auto", "json_schema", "off")
 
 
-@dataclass(slots=True)
-class CallResult:
-    text: str
-    tokens_in: int
-    tokens_out: int
-    tokens_estimated: bool
+class _SchemaFallback:
+    """After a 400 naming response_format, send the same request without it (structured_output="auto" only),
+    and keep JSON in text for the rest of the run (recorded in the manifest)."""
 
+    def __init__(self, judge: LLMJudge) -> None:
+        self.judge = judge
 
-def _retry_after(resp: httpx.Response) -> float | None:
-    """Seconds from `retry-after-ms` or `retry-after` (seconds or an HTTP date); None when absent or unreadable."""
-    ms = resp.headers.get("retry-after-ms")
-    if ms:
-        try:
-            return max(0.0, float(ms) / 1000.0)
-        except ValueError:
-            pass  # fall through to retry-after
-    value = resp.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
+    def next_request(self, turns: Sequence[Turn]) -> NextRequest | None:
+        last = turns[-1]
+        if not isinstance(last.error, RequestRejected) or "response_format" not in last.request.params:
             return None
-        return max(0.0, when.timestamp() - time.time())
-
-
-def _public_url(url: str) -> str:
-    """The URL without any user:password part (never record credentials)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+        body = last.error.body
+        if self.judge.structured_output != "auto" or not any(
+            word in body for word in ("response_format", "json_schema", "structured")
+        ):
+            return None
+        self.judge._use_schema = False
+        self.judge._schema_refused = True
+        params = {k: v for k, v in last.request.params.items() if k != "response_format"}
+        return NextRequest(
+            ChatRequest(
+                last.request.messages, last.request.max_tokens, params, reason="structured_output_refused"
+            ),
+            "structured_output_refused",
+        )
 
 
 class LLMJudge:
@@ -118,22 +120,18 @@ class LLMJudge:
         min_step_chars: int = DEFAULT_MIN_STEP_CHARS,
         timeout_s: float = 120.0,
         concurrency: int = 8,
+        repair_turns: int = 1,
     ) -> None:
-        model = model or os.environ.get(MODEL_ENV)
-        if not model:
-            raise JudgeError(f"the llm judge needs a model: pass --model NAME or set {MODEL_ENV}")
-        url = base_url or next((os.environ[e] for e in URL_ENVS if os.environ.get(e)), None)
-        if not url:
-            raise JudgeError(
-                "the llm judge needs an OpenAI-compatible endpoint: pass --base-url URL (e.g. "
-                "https://api.openai.com/v1 or http://127.0.0.1:8000/v1) or set TRAJFM_BASE_URL"
-            )
+        model, url = resolve_endpoint(model, base_url)
         if structured_output not in STRUCTURED_MODES:
             raise JudgeError(
                 f"structured_output must be one of {', '.join(STRUCTURED_MODES)}, not {structured_output!r}"
             )
         if samples < 1:
             raise JudgeError(f"--samples must be at least 1, got {samples}")
+        if repair_turns < 0:
+            raise JudgeError(f"repair_turns must be 0 (off) or more, got {repair_turns}")
+        self.repair_turns = int(repair_turns)
         self.model: str | None = model
         self.base_url = url.rstrip("/")
         self.samples = samples
@@ -148,20 +146,14 @@ class LLMJudge:
         self.budget_chars = budget_chars
         self.min_step_chars = min_step_chars
         self.timeout_s = timeout_s
-        self._pool = max(1, concurrency) * samples
-        self._key_env = next((e for e in KEY_ENVS if os.environ.get(e)), None)
-        # The key lives only in this attribute and in the Authorization header of requests.
-        self.__api_key = os.environ.get(self._key_env) if self._key_env else None
-        self._client: httpx.AsyncClient | None = None
-        self._client_loop: asyncio.AbstractEventLoop | None = None
+        # The one client (key handling, errors, max_tokens parameter name): see trajfm.judges.client.
+        self.client = ChatClient(url, model, timeout_s=timeout_s, pool=max(1, concurrency) * samples)
         # Traces whose rendering had to be shortened or split, by trace id (for the manifest: never cut silently).
         self._shortened: dict[str, dict[str, Any]] = {}
-        # Newer OpenAI models refuse "max_tokens" and want "max_completion_tokens": switched on their 400.
-        self._max_tokens_param = "max_tokens"
 
     def __repr__(self) -> str:
         return (
-            f"LLMJudge(model={self.model!r}, base_url={_public_url(self.base_url)!r}, samples={self.samples})"
+            f"LLMJudge(model={self.model!r}, base_url={public_url(self.base_url)!r}, samples={self.samples})"
         )
 
     # --- what changes the output (cache keys) and what the manifest records -----------------------------------
@@ -178,6 +170,7 @@ class LLMJudge:
             "redact": self.redact,
             "budget_chars": self.budget_chars,
             "min_step_chars": self.min_step_chars,
+            "repair_turns": self.repair_turns,
         }
 
     def cache_input(self, trace: Trace, taxonomy: Taxonomy) -> dict[str, Any]:
@@ -195,8 +188,8 @@ class LLMJudge:
         return {
             "judge": self.name,
             "model": self.model,
-            "base_url": _public_url(self.base_url),
-            "api_key_from": self._key_env,  # the variable's name only
+            "base_url": public_url(self.base_url),
+            "api_key_from": self.client.key_env,  # the variable's name only
             "prompt_version": PROMPT_VERSION,
             "render_version": RENDER_VERSION,
             "parameters": {
@@ -205,6 +198,8 @@ class LLMJudge:
                 "samples": self.samples,
                 "seed": self.seed,
                 "timeout_s": self.timeout_s,
+                "repair_turns": self.repair_turns,
+                "max_tokens_param": self.client.max_tokens_param,
             },
             "rendering": {
                 "budget_chars": self.budget_chars,
@@ -275,43 +270,29 @@ class LLMJudge:
             "model": self.model,
         }
 
+    def check_endpoint(self) -> EndpointCheck:
+        """One cheap request (GET /models): is the key accepted, is the model served? (`--dry-run`.)"""
+        return self.client.check()
+
     # --- calling ---------------------------------------------------------------------------------------------
     def prepare(self, *, concurrency: int) -> None:
         """Size the connection pool to the runner's concurrency (times samples: they run in parallel)."""
-        self._pool = max(1, concurrency) * self.samples
-
-    def _client_here(self) -> httpx.AsyncClient:
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._client_loop is not loop:
-            headers = {"Content-Type": "application/json"}
-            if self.__api_key:
-                headers["Authorization"] = f"Bearer {self.__api_key}"
-            self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(self.timeout_s, connect=min(10.0, self.timeout_s)),
-                limits=httpx.Limits(max_connections=self._pool, max_keepalive_connections=self._pool),
-                headers=headers,
-            )
-            self._client_loop = loop
-        return self._client
+        self.client.pool = max(1, concurrency) * self.samples
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-        self._client, self._client_loop = None, None
+        await self.client.aclose()
 
-    async def _call(self, messages: list[dict[str, str]], taxonomy: Taxonomy, sample: int) -> CallResult:
-        url = f"{self.base_url}/chat/completions"
-        payload: dict[str, Any] = {
-            "model": self.model,
-            "messages": messages,
-            self._max_tokens_param: self.max_tokens,
-            "temperature": self.temperature,
-        }
+    def policy(self) -> AttemptPolicy:
+        """What to send after an unusable reply or a refused request: the structured-output fallback, then
+        repair turns (`repair_turns`, 0 = off)."""
+        return PolicyChain([_SchemaFallback(self), RepairTurn(self.repair_turns)])
+
+    def _request(self, messages: list[dict[str, str]], taxonomy: Taxonomy, sample: int) -> ChatRequest:
+        params: dict[str, Any] = {"temperature": self.temperature}
         if self.seed is not None or self.samples > 1:
-            payload["seed"] = (self.seed or 0) + sample
-        schema_sent = self._use_schema
-        if schema_sent:
-            payload["response_format"] = {
+            params["seed"] = (self.seed or 0) + sample
+        if self._use_schema:
+            params["response_format"] = {
                 "type": "json_schema",
                 "json_schema": {
                     "name": "trajfm_diagnosis",
@@ -319,98 +300,33 @@ class LLMJudge:
                     "schema": reply_json_schema(taxonomy),
                 },
             }
-        client = self._client_here()
-        try:
-            resp = await client.post(url, json=payload)
-        except httpx.TimeoutException as exc:
-            raise BackendError(
-                f"{_public_url(url)}: no reply within {self.timeout_s} s ({type(exc).__name__})"
-            ) from exc
-        except httpx.TransportError as exc:
-            raise BackendError(f"cannot reach {_public_url(url)}: {type(exc).__name__}: {exc}") from exc
-        try:
-            return self._read_response(resp, messages, schema_sent)
-        except (BackendError, ParseError) as exc:
-            # Never let an endpoint that echoes the key put it into a message or a stored raw reply.
-            exc.args = (self._scrub(str(exc)),)
-            if isinstance(exc, ParseError) and exc.raw:
-                exc.raw = self._scrub(exc.raw)
-            raise
+        return ChatRequest(messages, self.max_tokens, params)
 
-    def _scrub(self, text: str) -> str:
-        key = self.__api_key
-        return text.replace(key, "[API key]") if key and len(key) >= 8 else text
+    def _reader(self, taxonomy: Taxonomy, valid: set[int]) -> Any:
+        def read(reply: ChatReply) -> JudgeReply:
+            if reply.finish_reason == "length":
+                raise ParseError(
+                    f"the reply was cut off at max_tokens={self.max_tokens} (finish_reason length); keep the "
+                    "rationales to a few words so the whole JSON object fits (or raise the judge's max_tokens "
+                    "option)",
+                    raw=reply.text,
+                )
+            return parse_reply(reply.text, taxonomy, valid)
 
-    def _read_response(
-        self, resp: httpx.Response, messages: list[dict[str, str]], schema_sent: bool
-    ) -> CallResult:
-        status = resp.status_code
-        body = resp.text
-        if status == 429:
-            raise BackendError(
-                f"rate limited by the endpoint (HTTP 429): {body[:200]}", retry_after=_retry_after(resp)
-            )
-        if status >= 500 or status == 408:
-            raise BackendError(f"endpoint error HTTP {status}: {body[:200]}", retry_after=_retry_after(resp))
-        if (
-            status == 400
-            and schema_sent
-            and self.structured_output == "auto"
-            and any(word in body for word in ("response_format", "json_schema", "structured"))
-        ):
-            # The endpoint does not do structured output: use JSON in text from now on, recorded in the manifest.
-            self._use_schema = False
-            self._schema_refused = True
-            raise BackendError(
-                f"endpoint refused response_format json_schema (HTTP 400); switching to JSON in text: {body[:200]}"
-            )
-        if status == 400 and self._max_tokens_param == "max_tokens" and "max_completion_tokens" in body:
-            self._max_tokens_param = "max_completion_tokens"
-            raise BackendError(
-                f"endpoint wants max_completion_tokens instead of max_tokens (HTTP 400): {body[:200]}"
-            )
-        if status in (401, 403):
-            raise BackendError(
-                f"endpoint refused the credentials (HTTP {status}); set {' or '.join(KEY_ENVS)} to a valid key",
-                retryable=False,
-            )
-        if status >= 400:
-            raise BackendError(
-                f"endpoint rejected the request (HTTP {status}) for model {self.model!r}: {body[:300]}",
-                retryable=False,
-            )
-        try:
-            envelope = resp.json()
-            choice = envelope["choices"][0]
-            text = choice["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise ParseError(
-                f"the endpoint's response is not an OpenAI chat completion ({exc!r})", raw=resp.text
-            ) from exc
-        if not isinstance(text, str) or not text.strip():
-            refusal = choice.get("message", {}).get("refusal")
-            raise ParseError(
-                f"the reply has no text content{f' (refusal: {refusal})' if refusal else ''}", raw=resp.text
-            )
-        if choice.get("finish_reason") == "length":
-            raise ParseError(
-                f"the reply was cut off at max_tokens={self.max_tokens} (finish_reason length); raise the judge's "
-                "max_tokens option",
-                raw=text,
-            )
-        usage = envelope.get("usage") or {}
-        if isinstance(usage.get("prompt_tokens"), int) and isinstance(usage.get("completion_tokens"), int):
-            return CallResult(self._scrub(text), usage["prompt_tokens"], usage["completion_tokens"], False)
-        chars_in = sum(len(m["content"]) for m in messages)
-        return CallResult(self._scrub(text), estimate_tokens(chars_in), estimate_tokens(len(text)), True)
+        return read
 
     async def adiagnose(self, trace: Trace, taxonomy: Taxonomy) -> Diagnosis:
         started = time.perf_counter()
         rendering = self._render_judged(trace)
+        valid = trace.step_indices()
         jobs = [(c, k) for c in rendering.chunks for k in range(self.samples)]
+        read = self._reader(taxonomy, valid)
+        policy = self.policy()
         outcomes = await asyncio.gather(
-            *(self._call(build_messages(c, taxonomy), taxonomy, k) for c, k in jobs), return_exceptions=True
-        )
+            *(converse(self.client, self._request(build_messages(c, taxonomy), taxonomy, k), read, policy)
+              for c, k in jobs),
+            return_exceptions=True,
+        )  # fmt: skip
         failures = [o for o in outcomes if isinstance(o, BaseException)]
         if failures:
             for f in failures:
@@ -418,54 +334,62 @@ class LLMJudge:
                     raise f
             # A backend failure outranks a parse failure (it decides the wait); tell the runner how many calls.
             first = next((f for f in failures if isinstance(f, BackendError)), failures[0])
-            first.calls = len(jobs)  # type: ignore[union-attr]
+            done = [o for o in outcomes if not isinstance(o, BaseException)]
+            first.calls = sum(getattr(f, "calls", 1) for f in failures) + sum(x.calls for _, x in done)  # type: ignore[union-attr]
+            if len(jobs) > 1 and isinstance(first, ParseError):
+                ci = outcomes.index(first) // self.samples
+                if rendering.chunks[ci].parts > 1:
+                    first.args = (f"part {ci + 1} of {rendering.chunks[ci].parts}: {first.args[0]}",)
             raise first
-        results = [o for o in outcomes if isinstance(o, CallResult)]
-        valid = trace.step_indices()
-        extra_text = (rendering.text,) if self.redact else ()
+        results = [o for o in outcomes if not isinstance(o, BaseException)]
         chunk_diags: list[Diagnosis] = []
         dropped: set[int] = set()
+        repairs: set[str] = set()
         for ci, chunk in enumerate(rendering.chunks):
             sample_diags = []
             for k in range(self.samples):
-                res = results[ci * self.samples + k]
-                try:
-                    reply = parse_reply(res.text, taxonomy, valid)
-                except ParseError as exc:
-                    exc.calls = len(jobs)  # type: ignore[attr-defined]
-                    if chunk.parts > 1:
-                        exc.args = (f"part {chunk.part} of {chunk.parts}: {exc.args[0]}",)
-                    raise
+                reply, exchange = results[ci * self.samples + k]
                 dropped.update(reply.dropped_steps)
-                sample_diags.append(self._to_diagnosis(trace, taxonomy, reply, extra_text))
+                repairs.update(reply.repairs)
+                repairs.update(exchange.codes)
+                sample_diags.append(self._to_diagnosis(trace, taxonomy, reply, chunk))
             chunk_diags.append(vote_samples(sample_diags, taxonomy))
         d = merge_chunks(chunk_diags, taxonomy)
-        d.tokens_in = sum(r.tokens_in for r in results)
-        d.tokens_out = sum(r.tokens_out for r in results)
-        d.calls = len(jobs)
+        if len(jobs) > 1:  # voting and merging picked quotes and steps: check the result against every chunk
+            verify_diagnosis(d, trace, rendering.chunks)
+        exchanges = [x for _, x in results]
+        d.tokens_in = sum(x.tokens_in for x in exchanges)
+        d.tokens_out = sum(x.tokens_out for x in exchanges)
+        d.calls = sum(x.calls for x in exchanges)
         d.latency_s = time.perf_counter() - started
         d.extra["render"] = rendering.info()
         d.extra["samples"] = self.samples
         d.extra["structured_output"] = "json_schema" if self._use_schema else "json_in_text_with_repair"
-        if any(r.tokens_estimated for r in results):
+        d.extra["reply_repairs"] = sorted(repairs)
+        d.extra["evidence_checked"] = "rendering"
+        if any(x.tokens_estimated for x in exchanges):
             d.extra["tokens_estimated"] = "characters / 4 (the endpoint reported no usage)"
         if dropped:
             d.extra["dropped_steps"] = sorted(dropped)
         return d
 
     def _to_diagnosis(
-        self, trace: Trace, taxonomy: Taxonomy, reply: JudgeReply, extra_text: tuple[str, ...]
+        self, trace: Trace, taxonomy: Taxonomy, reply: JudgeReply, chunk: RenderedChunk
     ) -> Diagnosis:
         modes = []
         for m in taxonomy.modes:
-            v = reply.failure_modes[m.id]
+            v = reply.failure_modes.get(m.id)
+            if v is None:  # the reply left this mode out: not reported, never silently "not detected"
+                modes.append(
+                    ModeFinding(m.id, None, rationale="the judge's reply left this mode out", confidence=0.0)
+                )
+                continue
             modes.append(
                 ModeFinding(
                     mode_id=m.id,
                     detected=v.detected,
                     steps=list(v.steps) if v.detected else [],
                     evidence=v.evidence if v.detected else "",
-                    evidence_verified=bool(v.detected and verify_evidence(v.evidence, trace, *extra_text)),
                     rationale=v.rationale,
                     confidence=1.0,
                 )
@@ -486,7 +410,7 @@ class LLMJudge:
             novel=novel,
             dimensions=reply.dimensions.as_columns(),
         )
-        d.extra["novel_evidence_verified"] = [verify_evidence(n.evidence, trace, *extra_text) for n in novel]
+        verify_diagnosis(d, trace, [chunk])  # against what this call showed the model (after redaction)
         if reply.dropped_novel:
             d.extra["novel_dropped"] = reply.dropped_novel
         return d

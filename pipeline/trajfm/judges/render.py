@@ -86,6 +86,9 @@ class RenderedChunk:
     first_step: int | None
     last_step: int | None
     has_final_answer: bool
+    # (step index, rendered text) of each part of the chunk: the task (None), each step group, the final answer
+    # (at the last step). Quote verification maps a quote back to its step with it.
+    sections: list[tuple[int | None, str]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -236,9 +239,19 @@ def render_trace(
     full = [_render_group(g, bodies, multi) for g in groups]
     full_text = "\n\n".join([head, *full, tail])
     rendering = Rendering(chunks=[], budget_chars=budget_chars, full_chars=len(full_text), redactions=counts)
+    last_index = groups[-1][0].index if groups else None
+
+    def sections(group_ids: list[int], texts: list[str], with_tail: bool) -> list[tuple[int | None, str]]:
+        out: list[tuple[int | None, str]] = [(None, head)]
+        out += [(groups[gi][0].index, texts[gi]) for gi in group_ids]
+        if with_tail:
+            out.append((last_index, tail))
+        return out
+
+    every = list(range(len(groups)))
     if len(full_text) <= budget_chars:
         first, last = (groups[0][0].index, groups[-1][0].index) if groups else (None, None)
-        rendering.chunks = [RenderedChunk(full_text, 1, 1, first, last, True)]
+        rendering.chunks = [RenderedChunk(full_text, 1, 1, first, last, True, sections(every, full, True))]
         return rendering
 
     # Shorten the longest step bodies first, down to min_step_chars each.
@@ -258,7 +271,9 @@ def render_trace(
     text = "\n\n".join([head, *rendered_groups, tail])
     if len(text) <= budget_chars:
         first, last = (groups[0][0].index, groups[-1][0].index) if groups else (None, None)
-        rendering.chunks = [RenderedChunk(text, 1, 1, first, last, True)]
+        rendering.chunks = [
+            RenderedChunk(text, 1, 1, first, last, True, sections(every, rendered_groups, True))
+        ]
         return rendering
 
     # Chunk: consecutive step groups, each chunk repeating the task; the final answer goes with the last one.
@@ -282,5 +297,7 @@ def render_trace(
         parts = [head, note, *(rendered_groups[gi] for gi in w)]
         if k == n:
             parts.append(tail)
-        rendering.chunks.append(RenderedChunk("\n\n".join(parts), k, n, first, last, k == n))
+        rendering.chunks.append(
+            RenderedChunk("\n\n".join(parts), k, n, first, last, k == n, sections(w, rendered_groups, k == n))
+        )
     return rendering

@@ -6,8 +6,13 @@ Contract of `run_judge(judge, traces, taxonomy, ...) -> list[Diagnosis]` (a sync
 - Sync judges (`diagnose`) run inline in the calling thread; async judges (`adiagnose`) run on an asyncio loop
   with at most `concurrency` traces in flight and at most `rate_limit` attempts started per second.
 - Retries: a `BackendError` with `retryable=True` (429, 5xx, timeouts, connection errors) and a `ParseError`
-  are retried up to `max_retries` times, waiting `retry_after` when the backend gave one and otherwise an
-  exponential backoff with jitter. Other exceptions are judge bugs: recorded as `backend_error` at once, named.
+  with `retryable=True` are retried up to `max_retries` times, waiting `retry_after` when the backend gave one
+  and otherwise an exponential backoff with jitter (`trajfm.judges.client.retry_wait`, shared with the cluster
+  namer). A judge that already tried a repair turn raises its ParseError with `retryable=False`: asking the same
+  again would buy the same reply. Other exceptions are judge bugs: recorded as `backend_error` at once, named.
+- Progress (`progress`): True shows a bar on a terminal (with the current wait and why) and, without a terminal,
+  plain lines to stderr every ~10 s or 5% (`PlainProgress`); "lines" forces the plain lines, "bar" the bar;
+  False is silent.
 - Cache: with a `JudgeCache`, a trace whose key is stored is not judged again (`cached=True`, `calls=0`), and
   every ok diagnosis is committed to the cache as soon as it arrives, before `on_result` sees it, so a killed run
   resumes where it stopped.
@@ -25,13 +30,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import inspect
-import random
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.progress import (
@@ -47,6 +53,7 @@ from rich.progress import (
 from trajfm.errors import BackendError, ParseError
 from trajfm.judges.base import Diagnosis
 from trajfm.judges.cache import JudgeCache, cache_key
+from trajfm.judges.client import retry_wait
 from trajfm.taxonomy import Taxonomy
 from trajfm.traces.model import Trace
 
@@ -84,12 +91,88 @@ class RunStats:
 
 
 def backoff_delay(attempt: int, retry_after: float | None, *, base: float, cap: float) -> float:
-    """Seconds to wait before retry number `attempt` (1-based): the backend's retry-after when given (plus a
-    little jitter so waiting clients do not return in lockstep), else exponential with equal jitter."""
-    if retry_after is not None:
-        return max(0.0, retry_after) * (1.0 + 0.1 * random.random())
-    ceiling = min(cap, base * (2 ** (attempt - 1)))
-    return ceiling / 2 + random.random() * ceiling / 2
+    """Seconds to wait before retry number `attempt` (1-based): the shared policy of `trajfm.judges.client`
+    (the backend's retry-after when given, with a little jitter; else exponential with equal jitter)."""
+    return retry_wait(attempt, retry_after, base=base, cap=cap)
+
+
+class PlainProgress:
+    """Progress for a run without a terminal (CI, nohup, logs): one plain line to `stream` every `every_s`
+    seconds or every `every_share` of the traces (but not more than one a second), and at the end of a run that
+    took at least `quiet_s` seconds or printed before (a run done in a blink prints nothing). Each line says
+    done/total, ok, failed, cached, calls, retries, tokens, elapsed and ETA, and the last wait and why."""
+
+    def __init__(
+        self,
+        total: int,
+        stats: RunStats,
+        *,
+        every_s: float = 10.0,
+        every_share: float = 0.05,
+        stream: TextIO | None = None,
+        label: str = "judging",
+        min_gap_s: float = 1.0,
+        quiet_s: float = 2.0,
+    ) -> None:
+        self.min_gap_s, self.quiet_s, self.printed = min_gap_s, quiet_s, False
+        self.total, self.stats, self.label = total, stats, label
+        self.every_s, self.step = every_s, max(1, int(total * every_share))
+        self.stream = stream if stream is not None else sys.stderr
+        self.done = 0
+        self.started = time.monotonic()
+        self.last_time = self.started
+        self.last_done = 0
+        self.last_wait: str | None = None
+
+    def waiting(self, seconds: float, why: str) -> None:
+        self.last_wait = f"waiting {seconds:.1f} s: {why}"
+        self._maybe_print()
+
+    def advance(self) -> None:
+        self.done += 1
+        self._maybe_print()
+
+    def _maybe_print(self) -> None:
+        now = time.monotonic()
+        since = now - self.last_time
+        if since >= self.every_s or (self.done - self.last_done >= self.step and since >= self.min_gap_s):
+            self.print_line(now)
+
+    def print_line(self, now: float | None = None) -> None:
+        now = now if now is not None else time.monotonic()
+        s = self.stats
+        elapsed = now - self.started
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        eta = (self.total - self.done) / rate if rate > 0 else None
+        parts = [
+            f"{self.label} {self.done}/{self.total}",
+            f"ok {s.ok}", f"failed {s.failed}", f"cached {s.cached}", f"calls {s.calls}", f"retries {s.retries}",
+            f"tokens {s.tokens_in}/{s.tokens_out}", f"elapsed {_clock(elapsed)}",
+            f"ETA {_clock(eta) if eta is not None else '?'}",
+        ]  # fmt: skip
+        if self.last_wait:
+            parts.append(f"last retry: {self.last_wait}")
+            self.last_wait = None
+        print(", ".join(parts), file=self.stream, flush=True)
+        self.last_time, self.last_done, self.printed = now, self.done, True
+
+    def __enter__(self) -> PlainProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.done != self.last_done and (self.printed or time.monotonic() - self.started >= self.quiet_s):
+            self.print_line()
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def _why(exc: BaseException) -> str:
+    """A short reason for a wait ("HTTP 429", "no reply within 2.0 s"): the first clause of the error."""
+    text = str(exc).split(";")[0].split(": {")[0]
+    return text[:100]
 
 
 class RateLimiter:
@@ -144,9 +227,13 @@ class _Tracker:
         stats: RunStats,
         cache: JudgeCache | None,
         on_result: Callable[[Diagnosis], None] | None,
-        progress: bool,
+        progress: bool | str,
     ) -> None:
         self.judge, self.stats, self.cache, self.on_result = judge, stats, cache, on_result
+        # A bar on a terminal; plain lines without one ("lines", or True when stderr is not a terminal).
+        self.plain: PlainProgress | None = None
+        if progress == "lines" or (progress is True and not sys.stderr.isatty()):
+            self.plain = PlainProgress(n, stats, label=f"judging ({getattr(judge, 'name', 'judge')})")
         self.progress = Progress(
             SpinnerColumn(),
             TextColumn("[bold]judging[/] {task.description}"),
@@ -156,9 +243,18 @@ class _Tracker:
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=Console(stderr=True),
-            disable=not progress,
+            disable=progress is False or self.plain is not None,
         )
-        self.task = self.progress.add_task(getattr(judge, "name", "judge"), total=n, counts=self._counts())
+        self.name = getattr(judge, "name", "judge")
+        self.task = self.progress.add_task(self.name, total=n, counts=self._counts())
+
+    def waiting(self, seconds: float, exc: BaseException) -> None:
+        """A retry is about to wait: say so where the user is looking (bar description or the next line)."""
+        why = _why(exc)
+        if self.plain is not None:
+            self.plain.waiting(seconds, why)
+        else:
+            self.progress.update(self.task, description=f"{self.name} (waiting {seconds:.1f} s: {why})")
 
     def _counts(self) -> str:
         s = self.stats
@@ -183,7 +279,9 @@ class _Tracker:
         if d.status != "ok" and d.error:
             first = d.error.splitlines()[0][:160]
             s.errors[first] = s.errors.get(first, 0) + 1
-        self.progress.update(self.task, advance=1, counts=self._counts())
+        self.progress.update(self.task, advance=1, counts=self._counts(), description=self.name)
+        if self.plain is not None:
+            self.plain.advance()
         if self.on_result is not None:
             self.on_result(d)
 
@@ -230,7 +328,7 @@ class _Attempts:
         """Record a failed attempt; the seconds to wait before trying again, or None when it is final."""
         self.failed_calls += getattr(exc, "calls", 1)
         self.errors.append(f"{type(exc).__name__}: {exc}")
-        retryable = isinstance(exc, ParseError) or exc.retryable
+        retryable = getattr(exc, "retryable", True)
         if retryable and self.attempt <= self.max_retries:
             self.tracker.stats.retries += 1
             return backoff_delay(
@@ -241,7 +339,7 @@ class _Attempts:
     def failed(self, exc: BackendError | ParseError) -> Diagnosis:
         """The diagnosis of a trace whose last attempt failed for good (after `retry_delay` said so)."""
         status = "parse_error" if isinstance(exc, ParseError) else "backend_error"
-        return _failure(
+        d = _failure(
             self.judge,
             self.trace,
             status,
@@ -251,6 +349,9 @@ class _Attempts:
             self.failed_calls,
             self.errors,
         )
+        if getattr(exc, "codes", None):  # e.g. the repair turn the judge tried before giving up
+            d.extra["reply_repairs"] = list(exc.codes)  # type: ignore[union-attr]
+        return d
 
     def crashed(self, exc: Exception) -> Diagnosis:
         """A bug in the judge: recorded on this trace at once, never retried, so the run keeps going."""
@@ -292,6 +393,7 @@ def _run_sync(
             except (BackendError, ParseError) as exc:
                 delay = attempts.retry_delay(exc)
                 if delay is not None:
+                    tracker.waiting(delay, exc)
                     time.sleep(delay)
                     continue
                 d = attempts.failed(exc)
@@ -338,6 +440,7 @@ async def _run_async(
                         exc = BackendError(f"no reply within {timeout} s (runner timeout)")
                     delay = attempts.retry_delay(exc)
                     if delay is not None:
+                        tracker.waiting(delay, exc)
                         await asyncio.sleep(delay)
                         continue
                     d = attempts.failed(exc)
@@ -377,7 +480,7 @@ def run_judge(
     cache: JudgeCache | None = None,
     max_retries: int = 4,
     rate_limit: float | None = None,
-    progress: bool = True,
+    progress: bool | str = True,
     on_result: Callable[[Diagnosis], None] | None = None,
     stats: RunStats | None = None,
     timeout: float | None = None,
@@ -404,7 +507,7 @@ def run_judge(
     keys: list[str | None] = [cache_key(judge, t, taxonomy) if cache is not None else None for t in traces]
     results: list[Diagnosis | None] = [None] * len(traces)
     tracker = _Tracker(judge, len(traces), stats, cache, on_result, progress)
-    with tracker.progress:
+    with tracker.progress, tracker.plain or contextlib.nullcontext():
         for i, trace in enumerate(traces):
             hit = _from_cache(cache, keys[i], trace)
             if hit is not None:

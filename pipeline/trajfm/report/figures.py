@@ -513,7 +513,11 @@ def run_metadata(manifest: dict[str, Any]) -> dict[str, Any]:
         if isinstance(section, dict)
     }
     versions = {k: v for k, v in (manifest.get("package_versions") or {}).items() if v}
+    extract = manifest.get("stages", {}).get("extract") or {}
     return {
+        # What the judge spent (calls, tokens, cost when prices were given) and whether the run is a sample.
+        "judge_spend": extract.get("cost") if isinstance(extract.get("cost"), dict) else None,
+        "sample": extract.get("sample") if isinstance(extract.get("sample"), dict) else None,
         "trajfm_version": manifest.get("trajfm_version"),
         "schema_version": manifest.get("schema_version"),
         "machine": manifest.get("machine", {}),

@@ -37,6 +37,25 @@ def _rate(r: dict[str, Any]) -> str:
     return "–" if not r.get("of") else f"{_pct(r['rate'])} ({r['n']}/{r['of']})"
 
 
+def _run_lines(run: dict[str, Any]) -> list[str]:
+    """Bullets on what the judge spent and whether the run is a sample (from the extract manifest)."""
+    lines = []
+    sample = run.get("sample")
+    if sample:
+        lines.append(
+            f"- **A sample**: {sample['size']:,} of {sample['of']:,} traces, stratified by agent model and scenario "
+            f"(seed {sample['seed']}); figures describe the sample"
+        )
+    spend = run.get("judge_spend")
+    if spend and spend.get("calls"):
+        cost = f"; cost {spend['cost']:.4f} at the given prices" if spend.get("cost") is not None else ""
+        lines.append(
+            f"- Judge spend this run: {spend['calls']:,} calls, {spend['tokens_in']:,} input and "
+            f"{spend['tokens_out']:,} output tokens{cost}"
+        )
+    return lines
+
+
 def summary_markdown(s: dict[str, Any], title: str) -> str:
     ov = s["overview"]
     judges = ", ".join(
@@ -64,6 +83,7 @@ def summary_markdown(s: dict[str, Any], title: str) -> str:
         else "- No diagnosed traces",
         f"- Traces with novel failure modes: **{_rate(ov['traces_with_novel'])}** "
         f"({ov['n_novel_modes']:,} instances)",
+        *_run_lines(s.get("run") or {}),
         "",
         f"### {md(s['taxonomy']['name']).upper()} categories (share of all {ov['n_flags']:,} flags / share of traces)",
         "",

@@ -14,6 +14,10 @@ Contract:
   given, may force one: "429" (Retry-After / retry-after-ms headers), "500",
   "hang" (no reply for `hang_s`), "malformed" (broken JSON content), "truncated" (content cut off,
   finish_reason "length"), "wrong_keys" (valid JSON, wrong keys), "bad_envelope" (HTTP body cut mid-JSON).
+- Deviations: with `deviation_rate`, that share of traces is answered the way real models answer without
+  structured output (`trajfm.testing.deviations`: ids with names or prefixes, bare booleans, omitted modes,
+  detections without steps, "Step 3", prose around fenced JSON, quotes with rendering labels, and replies no
+  reader can use); repair turns are answered cleanly. `RequestRecord.deviation` says which.
 - `api_key`: when set, a request without `Authorization: Bearer <api_key>` gets 401. The key is never logged.
 - `structured_output=False` makes the server refuse `response_format` json_schema with HTTP 400, like servers
   that do not support it; `max_tokens_param="max_completion_tokens"` makes it refuse `max_tokens`, like newer
@@ -31,6 +35,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from trajfm.testing.deviations import DEVIATION_KINDS, UNUSABLE_KINDS, deviate, pick
 
 FAULT_KINDS = ("429", "500", "hang", "malformed", "truncated", "wrong_keys", "bad_envelope")
 DEFAULT_MODEL = "trajfm-test"
@@ -65,6 +71,8 @@ class RequestRecord:
     fence_tag: str | None = None
     structured: bool = False
     fault: str | None = None
+    deviation: str | None = None
+    repair_turn: bool = False  # the request carries an earlier assistant reply
     status: int = 200
     authorized: bool = True
 
@@ -82,14 +90,28 @@ class EndpointConfig:
     max_tokens_param: str = "max_tokens"
     api_key: str | None = None
     models: tuple[str, ...] = (DEFAULT_MODEL,)
+    # Replies written the way real models write them (trajfm.testing.deviations): this share of traces (chosen
+    # by fence tag and seed, so a trace deviates the same way on every identical retry) gets one of
+    # `deviations`; a repair turn (a request carrying the judge's own earlier reply) is answered cleanly.
+    deviation_rate: float = 0.0
+    deviations: tuple[str, ...] = DEVIATION_KINDS
+    # A further share of traces answered with a reply no reader can use (UNUSABLE_KINDS), drawn before the
+    # deviations above, so a mix can hold many readable deviations and a few unusable replies.
+    unusable_rate: float = 0.0
     script: list[str | Fault] = field(default_factory=list)
     reply_fn: Callable[[dict[str, Any]], str] | None = None
     decide: Callable[[RequestRecord], str | None] | None = None
 
     def __post_init__(self) -> None:
+        wrong = [d for d in self.deviations if d not in DEVIATION_KINDS]
+        if wrong:
+            raise ValueError(f"unknown deviations {wrong}; known: {', '.join(DEVIATION_KINDS)}")
         bad = [f for f in self.faults if f not in FAULT_KINDS]
         if bad:
             raise ValueError(f"unknown fault kinds {bad}; known: {', '.join(FAULT_KINDS)}")
+        for name in ("deviation_rate", "unusable_rate"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be within 0..1, got {getattr(self, name)}")
         if not 0.0 <= self.fault_rate <= 1.0:
             raise ValueError(f"fault_rate must be within 0..1, got {self.fault_rate}")
 
@@ -151,8 +173,9 @@ def _agent(meta: str) -> str | None:
     return m.group(1).strip() if m else None
 
 
-def deterministic_reply(system: str, user: str) -> str:
-    """A valid judge reply for the trace fenced in `user`, labelled against the mode ids listed in `system`."""
+def deterministic_reply(system: str, user: str, labels: dict[str, str] | None = None) -> str:
+    """A valid judge reply for the trace fenced in `user`, labelled against the mode ids listed in `system`.
+    `labels`, when given, receives the rendering label of the line each detected mode's quote comes from."""
     ids = _MODE_LINE.findall(system)
     fence = _FENCE.search(user)
     task, lines, final = _parse_fenced_trace(fence.group(2) if fence else "")
@@ -164,24 +187,21 @@ def deterministic_reply(system: str, user: str) -> str:
     novel: list[dict[str, Any]] = []
     found: list[tuple[int, str | None]] = []  # (step, agent) of each detection
 
-    def detect(mode_id: str, at: list[int], quote: str, why: str, agent: str | None) -> None:
+    def detect(mode_id: str, at: list[int], line: _Line, why: str) -> None:
+        quote = _quote(line)
         target = mode_id if mode_id in modes else (ids[0] if ids else None)
         if target is None or not quote or modes[target]["detected"]:
             return
         modes[target] = {"detected": True, "steps": at, "evidence": quote, "rationale": why}
-        found.append((at[0], agent))
+        found.append((at[0], _agent(line.meta)))
+        if labels is not None:
+            labels[target] = f"{line.label} ({line.meta})" if line.meta else line.label
 
     seen: dict[str, int] = {}
     for ln in lines:
         if ln.label == "ACTION" and ln.text.strip():
             if ln.text in seen and seen[ln.text] != ln.step:
-                detect(
-                    "1.3",
-                    [seen[ln.text], ln.step],
-                    _quote(ln),
-                    "The same action is taken again.",
-                    _agent(ln.meta),
-                )
+                detect("1.3", [seen[ln.text], ln.step], ln, "The same action is taken again.")
                 break
             seen.setdefault(ln.text, ln.step)
     errors = [
@@ -190,13 +210,7 @@ def deterministic_reply(system: str, user: str) -> str:
     if errors:
         e = errors[0]
         quote = _quote(e)
-        detect(
-            "3.2",
-            [e.step],
-            quote,
-            "A tool reported a failure and nothing checked the result.",
-            _agent(e.meta),
-        )
+        detect("3.2", [e.step], e, "A tool reported a failure and nothing checked the result.")
         if quote:
             novel.append(
                 {
@@ -209,7 +223,7 @@ def deterministic_reply(system: str, user: str) -> str:
             )
     if final is None and lines:
         last = lines[-1]
-        detect("3.1", [last.step], _quote(last), "The run ends without a final answer.", _agent(last.meta))
+        detect("3.1", [last.step], last, "The run ends without a final answer.")
     found.sort(key=lambda f: f[0])
     completed = final is not None and not errors and not found
     reply = {
@@ -265,6 +279,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         ep = self.server.endpoint
         if self.path.rstrip("/") == "/v1/models":
+            if (
+                ep.config.api_key is not None
+                and self.headers.get("Authorization") != f"Bearer {ep.config.api_key}"
+            ):
+                self._send(401, json.dumps({"error": {"message": "invalid api key"}}).encode())
+                return
             data = [{"id": m, "object": "model", "owned_by": "trajfm"} for m in ep.config.models]
             self._send(200, json.dumps({"object": "list", "data": data}).encode())
         elif self.path.rstrip("/") == "/_trajfm/requests":
@@ -358,7 +378,9 @@ class LocalEndpoint:
             req = json.loads(raw or b"{}")
             messages = req["messages"]
             system = next((m["content"] for m in messages if m.get("role") == "system"), "")
-            user = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
+            users = [m["content"] for m in messages if m.get("role") == "user"]
+            # The trace is in the first user message; a repair turn adds later ones after the judge's reply.
+            user = next((u for u in users if "<<<TRACE " in u), users[-1] if users else "")
         except (ValueError, KeyError, TypeError, StopIteration) as exc:
             rec.status = 400
             return 400, json.dumps({"error": {"message": f"bad request: {exc!r}"}}).encode(), {}, None
@@ -430,7 +452,15 @@ class LocalEndpoint:
         elif cfg.reply_fn is not None:
             content = cfg.reply_fn(req)
         else:
-            content = deterministic_reply(system, user)
+            labels: dict[str, str] = {}
+            content = deterministic_reply(system, user, labels)
+            rec.repair_turn = any(m.get("role") == "assistant" for m in messages)
+            if rec.fence_tag and not rec.repair_turn:
+                rec.deviation = pick(
+                    rec.fence_tag, cfg.unusable_rate, UNUSABLE_KINDS, cfg.seed + 7919
+                ) or pick(rec.fence_tag, cfg.deviation_rate, cfg.deviations, cfg.seed)
+                if rec.deviation:
+                    content = deviate(content, rec.deviation, system, labels)
         finish = "stop"
         if fault == "malformed":
             content = '{"summary": "The agent tried", "task_completed": tru, "failure_modes": {"1.1": {"detec'
