@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -87,19 +87,19 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(timeout=10)
 
 
-def _wait_for_nodes(n: int, worker: Callable[[], subprocess.Popen[bytes]], procs: list, timeout_s: float) -> None:
-    """Wait until `n` nodes are alive; a worker node that gave up starting (it can time out on a busy machine)
-    is started again, up to 3 times."""
-    deadline, tries = time.monotonic() + timeout_s, 1
-    while time.monotonic() < deadline:
-        if sum(1 for node in ray.nodes() if node["Alive"]) >= n:
-            return
-        if procs[-1].poll() is not None and tries < 3:
-            _stop(procs[-1])
-            procs[-1] = worker()
-            tries += 1
-        time.sleep(0.5)
-    raise AssertionError(f"the Ray cluster did not reach {n} nodes in {timeout_s} s (see the ray.log of this test)")
+def _start_node(args: list[str], temp_dir: str, log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Start a node and wait until `ray start` says it runs. Ray gives a starting node 30 s to register, which a
+    saturated machine can exceed (then `ray start` exits): such a start is tried again, up to 3 times."""
+    for _ in range(3):
+        before = log.read_text(errors="replace").count("Ray runtime started") if log.exists() else 0
+        proc = _ray_start(args, temp_dir, log, env)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if log.read_text(errors="replace").count("Ray runtime started") > before:
+                return proc
+            time.sleep(0.5)
+        _stop(proc)
+    raise AssertionError(f"`ray start {' '.join(args)}` did not start in 3 attempts; see {log}")
 
 
 @pytest.fixture(scope="module")
@@ -110,17 +110,17 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     (head_port,) = _free_ports(1)
     address = f"{NODE_IP}:{head_port}"
-    procs = [_ray_start(["--head", "--port", str(head_port), "--include-dashboard", "false"], temp_dir, log, env)]
+    procs: list[subprocess.Popen[bytes]] = []
     try:
-        time.sleep(3)
-
-        def worker() -> subprocess.Popen[bytes]:
-            return _ray_start(["--address", address], temp_dir, log, env)
-
-        procs.append(worker())
+        procs.append(_start_node(["--head", "--port", str(head_port), "--include-dashboard", "false"],
+                                 temp_dir, log, env))  # fmt: skip
+        procs.append(_start_node(["--address", address], temp_dir, log, env))
         # Connect this process (the driver the CLI then reuses) on the loopback node IP.
         ray.init(address=address, log_to_driver=False, _node_ip_address=NODE_IP)
-        _wait_for_nodes(2, worker, procs, timeout_s=180.0)
+        deadline = time.monotonic() + 60
+        while sum(1 for node in ray.nodes() if node["Alive"]) < 2:
+            assert time.monotonic() < deadline, "the worker node started but did not join the cluster in 60 s"
+            time.sleep(0.5)
         yield address
     finally:
         ray.shutdown()

@@ -22,7 +22,8 @@ def _run(*args: str):
 def test_summary_of_fixtures_counts_formats_models_agents() -> None:
     res = _run(str(FIX))
     assert res.exit_code == 0, res.output
-    assert "20 traces from 21 files; 0 failed, 6 skipped" in res.output
+    assert "37 traces from 36 files; 0 failed, 6 skipped" in res.output
+    assert "Loading quality" in res.output and "sweagent: 2 traces" in res.output
     assert "Traces per format" in res.output and "Traces per model" in res.output
     assert "tiny-planner-7b" in res.output and "WebSurfer" in res.output
 
@@ -31,15 +32,26 @@ def test_json_summary_is_machine_readable() -> None:
     res = _run(str(FIX), "--json")
     assert res.exit_code == 0
     summary = json.loads(res.stdout)
-    assert summary["traces"] == 20 and summary["failures"] == []
+    assert summary["traces"] == 37 and summary["failures"] == []
     assert summary["by_format"] == {
+        "otel": 6,
         "chat": 4,
-        "mast": 4,
-        "otel": 4,
         "agentrx": 3,
         "assetops": 3,
+        "autogen": 3,
+        "mast": 4,
+        "openhands": 3,
+        "sweagent": 2,
+        "tau2": 2,
         "whowhen": 2,
+        "assetops-plan": 1,
+        "assetops-run": 1,
+        "assetops-tools": 1,
+        "langfuse": 1,
+        "langsmith": 1,
     }
+    quality = summary["loading_quality"]["sweagent"]
+    assert (quality["traces"], quality["with_final_answer"], quality["with_warnings"]) == (2, 1, 1)
     assert summary["by_model"]["tiny-llm"] == 3
     assert summary["steps_per_trace"]["max"] == 19  # the AssetOpsBench fixture with nested sub-agent steps
     assert summary["per_format"]["whowhen"]["steps"] == {"median": 4, "max": 4, "total": 8}

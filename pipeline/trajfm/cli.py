@@ -85,7 +85,11 @@ def traces_command(
         None,
         "--format",
         "-f",
-        help="Read every file with this loader instead of detecting: assetops, whowhen, agentrx, otel, mast, chat.",
+        help=(
+            "Read every file with this format instead of detecting it (a file that does not fit is reported as "
+            "misread): assetops, assetops-run, assetops-plan, assetops-tools, sweagent, whowhen, agentrx, tau2, "
+            "openhands, otel, langsmith, langfuse, autogen, mast, chat."
+        ),
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (for machines)."),
     strict: bool = typer.Option(
@@ -93,7 +97,8 @@ def traces_command(
     ),
 ) -> None:
     """Summarize traces before spending money on a judge: traces per format, model and agent, steps and
-    characters per trace, and the files that failed to load and why.
+    characters per trace, the loading quality per format (empty steps, final answers, tasks, tool calls, traces
+    that look misread), the files that failed to load and why, and the files skipped as not traces.
 
     Exits non-zero only when nothing loaded, or with --strict when something failed.
 
@@ -270,6 +275,7 @@ def extract_command(
         _interrupted(out)
     if result.plan is not None:
         _print_load_failures(result.load_failures)
+        _print_loading_quality(result.loading_quality)
         typer.echo(f"dry run: {result.traces} traces, nothing written")
         for key, value in result.plan.items():
             typer.echo(f"  {key}: {value}")
@@ -298,9 +304,17 @@ def _print_load_failures(failures: list[str]) -> None:
         err_console.print(f"... and {len(failures) - 20} more load failures (see manifest.json)")
 
 
+def _print_loading_quality(rows: dict[str, Any]) -> None:
+    from trajfm.traces.quality import line
+
+    for fmt, row in rows.items():
+        err_console.print(f"loading quality: {line(fmt, row)}", highlight=False, soft_wrap=True, markup=False)
+
+
 def _print_extract(result: ExtractResult, out: Path) -> None:
     """What extract did, the traces it could not judge (with the most common reason) and stale tables it removed."""
     _print_load_failures(result.load_failures)
+    _print_loading_quality(result.loading_quality)
     statuses = ", ".join(f"{k} {v}" for k, v in sorted(result.statuses.items()))
     typer.echo(
         f"judged {result.traces} traces ({statuses}); {result.detected} modes detected, {result.novel} novel modes, "

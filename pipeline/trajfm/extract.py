@@ -55,6 +55,7 @@ from trajfm.traces import load_traces
 from trajfm.traces.declared import corpus_declarations
 from trajfm.traces.load import collect_targets
 from trajfm.traces.model import Trace, traces_to_frames
+from trajfm.traces.quality import summarize as quality_summary
 
 MAX_LISTED_FAILURES = 200  # the manifest lists this many load failures in full, then counts the rest
 
@@ -68,6 +69,7 @@ class ExtractResult:
     statuses: dict[str, int] = field(default_factory=dict)
     load_failures: list[str] = field(default_factory=list)
     skipped_files: int = 0
+    loading_quality: dict[str, Any] = field(default_factory=dict)  # per format (trajfm.traces.quality)
     detected: int = 0
     novel: int = 0
     unverified: int = 0
@@ -365,6 +367,7 @@ def run_extract(
     seconds["load"] = round(time.perf_counter() - t0, 3)
     failures = [str(f) for f in loaded.failures]
     traces = loaded.traces
+    loading_quality = quality_summary(traces)
     if not traces:
         detail = f"; {len(failures)} file(s) failed, first: {failures[0]}" if failures else ""
         raise TraceLoadError(
@@ -396,7 +399,8 @@ def run_extract(
                 f"{sample_info['size']} of {sample_info['of']} traces, stratified by agent model and scenario (seed {seed})"
             )
         return ExtractResult(run=None, traces=len(traces), load_failures=failures,
-                             skipped_files=len(loaded.skipped), plan=plan, seconds=seconds)  # fmt: skip
+                             skipped_files=len(loaded.skipped), plan=plan, seconds=seconds,
+                             loading_quality=loading_quality)  # fmt: skip
 
     check_endpoint(the_judge)  # before creating anything: a dead endpoint leaves no half-made run folder
     run = RunFolder.create(out)
@@ -485,6 +489,8 @@ def run_extract(
                 "novel_modes": novel_df.height,
             },
             "load_failures": failures[:MAX_LISTED_FAILURES],
+            "skipped_files": [f"{s.path}: {s.note}" for s in loaded.skipped[:MAX_LISTED_FAILURES]],
+            "loading_quality": loading_quality,
             "removed_stale": removed_stale,
             "timings_s": seconds,
         },
@@ -500,6 +506,7 @@ def run_extract(
         )
     return ExtractResult(
         run=run, traces=len(traces), statuses=statuses, load_failures=failures, skipped_files=len(loaded.skipped),
+        loading_quality=loading_quality,
         detected=detected, novel=novel_df.height, unverified=unverified, cache_hits=stats.cached, calls=stats.calls,
         seconds=seconds, errors=errors, removed_stale=removed_stale,
     )  # fmt: skip

@@ -11,7 +11,7 @@ import polars as pl
 
 from trajfm.errors import SchemaError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: steps.role; traces.outcome, framework and the loading-quality columns
 
 # --- stage 1: extract ------------------------------------------------------------------------------------------
 TRACES_SCHEMA: dict[str, pl.DataType] = {
@@ -33,6 +33,14 @@ TRACES_SCHEMA: dict[str, pl.DataType] = {
     "n_chars": pl.Int64(),
     "agents": pl.List(pl.String()),
     "meta": pl.String(),  # JSON object or null
+    "outcome": pl.String(),  # how the run ended as the source says (exit status, termination reason, error)
+    "framework": pl.String(),  # the agent framework named by the source, else null
+    # loading quality (trajfm.traces.quality): how well the file fitted its format and what looks misread
+    "format_fit": pl.Float64(),
+    "empty_steps": pl.Int64(),
+    "n_tool_calls": pl.Int64(),
+    "has_final_answer": pl.Boolean(),
+    "load_warnings": pl.List(pl.String()),
 }
 
 STEPS_SCHEMA: dict[str, pl.DataType] = {
@@ -43,6 +51,7 @@ STEPS_SCHEMA: dict[str, pl.DataType] = {
     "parent_id": pl.String(),
     "depth": pl.Int64(),
     "kind": pl.String(),
+    "role": pl.String(),  # agent | tool | user | system | environment (trajfm.traces.model.ROLES); null if unset
     "agent": pl.String(),
     "tool_name": pl.String(),
     "tool_input": pl.String(),

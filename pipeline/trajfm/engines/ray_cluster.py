@@ -4,7 +4,8 @@ Contract:
 - `connect(address)`: `address` (e.g. `ray://head:10001`, `head:6379`, `auto`), else the `RAY_ADDRESS`
   environment variable, else a local Ray started in this process with at most 2 CPUs and a 1 GB object store
   (this machine class is small and shared). Already connected: nothing happens. Ray missing is a `UsageError`
-  saying what to install; an address where no cluster answers is a `UsageError` naming it. Ray Data's
+  saying what to install; an address where no cluster answers, or a local start that timed out three times
+  (Ray allows a starting node 30 s, which a saturated machine can exceed), is a `UsageError` naming it. Ray Data's
   progress bars and the workers' log forwarding are off, so the CLI prints only trajfm's own lines.
 - `SharedRateLimit(rate)`: one rate limit for every worker of a run. A small actor hands out start times
   evenly spaced at 1/rate seconds (the same rule as the runner's per-process `RateLimiter`), and each worker
@@ -25,6 +26,7 @@ from trajfm.errors import UsageError
 
 LOCAL_CPUS = 2
 LOCAL_OBJECT_STORE_BYTES = 1_000_000_000
+START_ATTEMPTS = 3
 
 
 def _ray() -> Any:
@@ -52,21 +54,25 @@ def connect(address: str | None = None) -> str:
     logging.getLogger("ray").setLevel(logging.WARNING)
     logging.getLogger("ray.data").setLevel(logging.WARNING)
     kwargs: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
-    try:
-        if target:
-            ray.init(address=target, **kwargs)
-        else:
-            ray.init(
-                num_cpus=min(LOCAL_CPUS, os.cpu_count() or 1),
-                object_store_memory=LOCAL_OBJECT_STORE_BYTES,
-                include_dashboard=False,
-                **kwargs,
-            )
-    except (ConnectionError, RuntimeError, ValueError) as exc:
+    if not target:
+        kwargs.update(num_cpus=min(LOCAL_CPUS, os.cpu_count() or 1),
+                      object_store_memory=LOCAL_OBJECT_STORE_BYTES, include_dashboard=False)  # fmt: skip
+    last: Exception | None = None
+    # Ray gives a starting node 30 s to register; on a saturated machine that can run out, so try again.
+    for _ in range(START_ATTEMPTS):
+        try:
+            ray.init(address=target, **kwargs) if target else ray.init(**kwargs)
+            break
+        except Exception as exc:  # ray raises bare Exception for a node that timed out starting
+            last = exc
+            ray.shutdown()
+    else:
+        what = f"join the Ray cluster at {target}" if target else "start a local Ray"
         raise UsageError(
-            f"cannot join the Ray cluster at {target or 'a new local instance'} ({exc}); check --address / "
-            "RAY_ADDRESS (e.g. 127.0.0.1:6379 for `ray start --head --port 6379`)"
-        ) from exc
+            f"could not {what} in {START_ATTEMPTS} attempts ({type(last).__name__}: {last}); check --address / "
+            "RAY_ADDRESS (e.g. 127.0.0.1:6379 for `ray start --head --port 6379`), or retry when the machine "
+            "is less busy"
+        ) from last
     return target or f"local Ray ({min(LOCAL_CPUS, os.cpu_count() or 1)} CPUs)"
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from trajfm.errors import TraceLoadError
-from trajfm.traces.model import Step, Trace
+from trajfm.traces.model import Step, Trace, default_role
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +63,7 @@ class StepBuilder:
         index: int,
         kind: str,
         content: str,
+        role: str = "",
         step_id: str = "",
         agent: str | None = None,
         tool_name: str | None = None,
@@ -89,6 +90,7 @@ class StepBuilder:
             index=index,
             kind=kind,
             content=content,
+            role=role or default_role(kind, agent),
             step_id=sid,
             agent=agent,
             tool_name=tool_name,
@@ -111,6 +113,11 @@ def require_dict(value: Any, what: str, source: Source) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise source.error(f"{what} should be a JSON object, found {type_name(value)}")
     return value
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    """`value` when it is a JSON object, else an empty one (for optional blocks such as `info`)."""
+    return value if isinstance(value, dict) else {}
 
 
 def require_list(value: Any, what: str, source: Source) -> list[Any]:
@@ -239,3 +246,84 @@ _TRAILING_COMMA = re.compile(r'"(?:[^"\\]|\\.)*"|,(\s*[}\]])')
 
 def strip_trailing_commas(text: str) -> str:
     return _TRAILING_COMMA.sub(lambda m: m.group(1) if m.group(1) is not None else m.group(0), text)
+
+
+# ---- tool results --------------------------------------------------------------------------------------------
+
+_ERROR_STATUSES = frozenset({"error", "failure", "failed", "fail"})
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResult:
+    """A tool's result as the agent got it: readable text, whether it reports an error, and the raw text."""
+
+    text: str
+    is_error: bool
+    raw: str | None  # the source text when `text` was decoded from an envelope or JSON string, else None
+
+    def meta(self) -> dict[str, Any]:
+        return {} if self.raw is None else {"raw_content": self.raw, "result_format": "decoded"}
+
+
+def _mcp_parts(value: Any) -> tuple[str, bool] | None:
+    """MCP content: [{"type": "text", "text": ...}, ...] or a CallToolResult {content: [...], isError}."""
+    is_error = False
+    if isinstance(value, dict) and isinstance(value.get("content"), list) and (
+        "isError" in value or "is_error" in value or "structuredContent" in value
+    ):
+        is_error = bool(value.get("isError") or value.get("is_error"))
+        value = value["content"]
+    if not isinstance(value, list) or not value:
+        return None
+    texts = []
+    for part in value:
+        if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+            return None
+        text = part.get("text")
+        texts.append(text if isinstance(text, str) else dumps({k: v for k, v in part.items() if k != "type"}))
+    return "\n".join(texts), is_error
+
+
+def _reports_error(value: Any) -> bool:
+    """A decoded JSON result that says it failed: a non-empty `error`, `isError`, or a failure status."""
+    if not isinstance(value, dict):
+        return False
+    err = value.get("error")
+    if err not in (None, False, "", [], {}):
+        return True
+    if value.get("isError") is True or value.get("is_error") is True or value.get("success") is False:
+        return True
+    status = value.get("status")
+    return isinstance(status, str) and status.strip().lower() in _ERROR_STATUSES
+
+
+def unwrap_tool_result(value: Any) -> ToolResult:
+    """Decode MCP content envelopes and JSON-in-string results (at most two layers) before error checks.
+
+    The readable text is the innermost text (an envelope's text parts joined); `is_error` is set when the
+    envelope says `isError` or the decoded JSON reports an error; the raw source text is kept when it differs.
+    """
+    raw = value if isinstance(value, str) else (None if value is None else dumps(value))
+    current: Any = value
+    is_error = False
+    text = to_text(value)
+    for _ in range(3):
+        if isinstance(current, str):
+            decoded = loads_maybe(current)
+            if decoded is current or isinstance(decoded, int | float | bool) or decoded is None:
+                break
+            current = decoded
+            if isinstance(current, str):
+                text = current
+                continue
+        mcp = _mcp_parts(current)
+        if mcp is not None:
+            text, env_error = mcp
+            is_error = is_error or env_error
+            current = text
+            continue
+        # The text stays the last string form seen (what the agent read), not a re-encoding of the JSON.
+        is_error = is_error or _reports_error(current)
+        break
+    keep_raw = raw if raw is not None and raw != text else None
+    return ToolResult(text=text, is_error=is_error, raw=keep_raw)

@@ -7,9 +7,11 @@ Contract:
   and is kept in meta when it differs). Roles map to kinds: system -> system, user -> message, assistant with
   tool_calls -> tool_call (tool_name/tool_input from the first call, all calls in meta), assistant -> message,
   tool -> tool_result (an "Error..." result sets is_error). Task = `info.task.instruction` (the simulated user's
-  goal); reward -> `Trace.reward`, and `is_correct` = reward >= 1 (tau rewards are 0/1).
+  goal); roles: system -> system, user -> user (the simulated customer), assistant -> agent, tool -> tool;
+  reward -> `Trace.reward`, and `is_correct` = reward >= 1 (tau rewards are 0/1).
 - Magentic-One: a list of {content, role} whose roles name agents (not only system/user/assistant/tool): one trace,
-  one step per message, `Step.index` 1-based like tau, agent = role without its "(...)" annotation.
+  one step per message, `Step.index` 1-based like tau, agent = role without its "(...)" annotation; a human/user
+  speaker has role user, the rest role agent.
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ from trajfm.traces._common import (
     require_dict,
     require_list,
     to_text,
+    unwrap_tool_result,
 )
+from trajfm.traces.format import Format, combine, item_fit, key_fit
 from trajfm.traces.model import Trace
-from trajfm.traces.whowhen import agent_of
+from trajfm.traces.whowhen import USER_NAMES, agent_of
 
 FORMAT = "agentrx"
 
@@ -52,10 +56,30 @@ def is_magentic_list(doc: Any) -> bool:
     return any(r not in CHAT_ROLES for r in roles)
 
 
-def sniff(doc: Any) -> bool:
-    if is_tau_record(doc) or is_magentic_list(doc):
-        return True
-    return isinstance(doc, list) and bool(doc) and is_tau_record(doc[0])
+_TAU_KEYS = ("task_id", "reward", "info", "trial")
+
+
+def score(doc: Any) -> float:
+    """A tau-bench record (keys and `traj` messages with role and content), or a Magentic-One message list."""
+    if isinstance(doc, list):
+        return 0.85 if is_magentic_list(doc) else 0.0
+    if not isinstance(doc, dict) or "traj" not in doc:
+        return 0.0
+    traj = doc.get("traj")
+    steps = item_fit(traj, ("role", "content"), content=("content", "tool_calls")) if isinstance(traj, list) else 0
+    return combine(key_fit(doc, _TAU_KEYS), steps)
+
+
+def chat_role(role: str) -> str:
+    """The step role of an OpenAI-style chat role."""
+    lrole = role.lower()
+    if lrole in ("system", "developer"):
+        return "system"
+    if lrole in ("user", "human"):
+        return "user"
+    if lrole in ("tool", "function", "ipython"):
+        return "tool"
+    return "agent"
 
 
 def parse(doc: Any, source: Source) -> list[Trace]:
@@ -97,21 +121,25 @@ def add_chat_message(builder: StepBuilder, msg: dict[str, Any], *, index: int, s
         meta["tool_calls"] = parsed
         rendered = "\n".join(f"{c['name']}({c['arguments']})" for c in parsed)
         builder.add(index=index, kind="tool_call", content=f"{content}\n{rendered}" if content else rendered,
-                    step_id=step_id, agent="assistant", tool_name=tool_name, tool_input=tool_input, meta=meta)  # fmt: skip
+                    role="agent", step_id=step_id, agent="assistant", tool_name=tool_name, tool_input=tool_input, meta=meta)  # fmt: skip
         return
     if lrole in ("tool", "function"):
         name = opt_str(msg.get("name"))
         call_id = opt_str(msg.get("tool_call_id"))
         if call_id:
             meta["tool_call_id"] = call_id
-        is_error = content.lstrip()[:5].lower() == "error"
-        builder.add(index=index, kind="tool_result", content=content, step_id=step_id, agent="tool",
+        result = unwrap_tool_result(msg.get("content"))
+        content = result.text
+        meta.update(result.meta())
+        is_error = result.is_error or content.lstrip()[:5].lower() == "error"
+        builder.add(index=index, kind="tool_result", content=content, role="tool", step_id=step_id, agent="tool",
                     tool_name=name, is_error=is_error, meta=meta)  # fmt: skip
         return
     kind = "system" if lrole in ("system", "developer") else "message"
     # A system prompt is configuration, not a participant: no agent, so per-agent counts stay meaningful.
     agent = None if kind == "system" else (opt_str(msg.get("name")) or role or None)
-    builder.add(index=index, kind=kind, content=content, step_id=step_id, agent=agent, meta=meta)
+    builder.add(index=index, kind=kind, content=content, role=chat_role(role), step_id=step_id, agent=agent,
+                meta=meta)
 
 
 def _parse_tau(rec: Any, source: Source) -> Trace:
@@ -162,8 +190,10 @@ def _parse_magentic(messages: list[Any], source: Source) -> Trace:
         if not isinstance(msg, dict):
             raise source.error(f"message {i} should be an object with content and role")
         role = opt_str(msg.get("role"))
-        builder.add(index=i, kind="message", content=to_text(msg.get("content")), step_id=str(i),
-                    agent=agent_of(msg), meta={"role": role} if role else {})  # fmt: skip
+        agent = agent_of(msg)
+        step_role = "user" if (agent or "").lower() in USER_NAMES else "agent"
+        builder.add(index=i, kind="message", content=to_text(msg.get("content")), role=step_role, step_id=str(i),
+                    agent=agent, meta={"role": role} if role else {})  # fmt: skip
     task = next((s.content for s in builder.steps if (s.agent or "").lower() in ("human", "user")), "")
     agents = {s.agent for s in builder.steps if s.agent}
     trace = Trace(
@@ -175,3 +205,21 @@ def _parse_magentic(messages: list[Any], source: Source) -> Trace:
         meta={"form": "magentic_one"},
     )
     return finish_trace(trace, builder.steps, source)
+
+
+class AgentRxFormat(Format):
+    name = FORMAT
+    description = "tau-bench runs (`traj` of chat messages with tool calls, reward) and Magentic-One {content, role} lists"
+    origin = "AgentRx dataset (tau-bench retail runs, Magentic-One logs); JSON"
+
+    def score(self, doc: Any) -> float:
+        return score(doc)
+
+    def load(self, doc: Any, source: Source) -> list[Trace]:
+        return parse(doc, source)
+
+    def whole_list(self, doc: list[Any]) -> bool:
+        return is_magentic_list(doc)
+
+    def expects_final_answer(self, trace: Trace) -> bool:
+        return trace.meta.get("form") != "magentic_one"  # Magentic-One lists mark no answer

@@ -13,16 +13,21 @@ ReAct form (extensionless JSON files in `<run>/<vendor>/<model>/<utterance id>` 
   steps: index i, depth 1, parent_id = the observation step's step_id, agent = the sub-agent tool name. They sit
   between the action and the observation, in the order they happened. Deeper nesting is not expanded.
 - `Trace.review_status` is the status of the last entry of `reviews` ("Task Status: X").
-- Model, vendor, run id and utterance id come from the path (the files do not name them): the file name is the
-  utterance id (a trailing `.gz` or `.json` dropped), its folder the model; a timestamp-like ancestor folder is
-  the run, and a single folder between run and model is the vendor. A gzipped `0001.gz` gets the trace id the
+- Model, vendor, run id and utterance id come from the path (the files do not name them), but only where the
+  path has AssetOpsBench's documented layout: the file name is a numeric utterance id (`0001`, a trailing `.gz`
+  or `.json` dropped) and its folder a plausible model name (letters with a digit or a dash, not a generic folder
+  name such as `samples` or `traces`); a timestamp-like ancestor folder is the run, and a single folder between
+  run and model is the vendor. Anything else leaves model, vendor and run null: a folder name is never guessed
+  as a model. A gzipped `0001.gz` gets the trace id the
   plain `0001` would get (no `.gz`), so compressing a corpus does not change its ids. `multi_agent` is True
   when more than one distinct sub-agent (a tool whose name ends in "Agent") is called, or when an optional
   `scenario` field says end-to-end / multi-agent.
+- Roles: thoughts and actions are the agent's (MetaAgent, or the sub-agent in nested steps); an observation is
+  what the called tool or sub-agent returned (role tool, the sub-agent's name in `agent`).
 
 Plan-execute form (AgentHive): `{id, text, trajectory: [{task_number, task_description, agent_name, response}]}`:
-each task gives an action step (the task description, tool_name = agent_name) and an observation step (the
-response), both with index = task_number (1-based position when absent). Model and vendor come from the path
+each task gives an action step (the task description, tool_name = agent_name, role agent) and an observation
+step (the response, role tool), both with index = task_number (1-based position when absent). Model and vendor come from the path
 only under a timestamp-like run folder (else from an optional `model` field); utterance id = `id`.
 """
 
@@ -45,6 +50,7 @@ from trajfm.traces._common import (
     require_list,
     to_text,
 )
+from trajfm.traces.format import Format, combine, item_fit, key_fit
 from trajfm.traces.model import Trace
 
 FORMAT = "assetops"
@@ -57,21 +63,49 @@ _KNOWN_VENDORS = {
 }  # fmt: skip
 _ERROR_PREFIXES = ("Error encountered", "The generated Action and/or Action Input are incorrectly")
 _E2E = re.compile(r"e2e|end.?to.?end|multi.?agent", re.IGNORECASE)
+_UTTERANCE_ID = re.compile(r"^\d{1,8}$")
+_DIGIT = re.compile(r"\d")
+_MODEL_NAME = re.compile(r"^[A-Za-z][\w.+:-]{1,80}$")
+_GENERIC_DIRS = frozenset({
+    "traces", "trajectories", "samples", "sample", "runs", "run", "data", "output", "outputs", "results", "logs",
+    "tmp", "test", "tests", "fixtures", "examples", "mini-traces", "trace-files",
+})  # fmt: skip
 
 
-def sniff(doc: Any) -> bool:
-    """True for a document in either AssetOpsBench form."""
-    if not isinstance(doc, dict) or "trajectory" not in doc:
+def plausible_model(name: str) -> bool:
+    """A folder name that reads like a model name (`llama-4-maverick`, `gpt4o`), not a generic folder."""
+    if not _MODEL_NAME.match(name) or name.lower() in _GENERIC_DIRS:
         return False
-    if "trajectroy_log" in doc or doc.get("type") == "mpe-agent":
-        return True  # unmistakably this format: a malformed trajectory is reported by parse
+    return "-" in name or _DIGIT.search(name) is not None
+
+
+_REACT_KEYS = ("task", "final_answer", "trajectroy_log", "type", "reviews")
+_REACT_STEP = ("thought", "action", "observation")
+_PLAN_KEYS = ("id", "text")
+_PLAN_STEP = ("task_number", "task_description", "agent_name", "response")
+
+
+def score(doc: Any) -> float:
+    """Fit of either AssetOpsBench form: top-level keys and {thought, action, observation} or task items."""
+    if not isinstance(doc, dict):
+        return 0.0
     traj = doc.get("trajectory")
+    if traj is None:
+        return 0.0
+    marked = "trajectroy_log" in doc or doc.get("type") == "mpe-agent"
     if not isinstance(traj, list):
-        return False
-    first = traj[0] if traj else None
-    if isinstance(first, dict):
-        return bool({"thought", "action", "observation"} & first.keys()) or "task_description" in first
-    return "text" in doc and "id" in doc  # plan-execute form with an empty trajectory: let parse report it
+        # Unmistakably this format (its own misspelt log key): a malformed trajectory is parse's error to report.
+        return 0.5 if marked else 0.0
+    react_keys = key_fit(doc, _REACT_KEYS)
+    react_steps = item_fit(traj, _REACT_STEP, content=_REACT_STEP)
+    # Without any of this format's own keys, thought/action/observation items alone (a common ReAct shape) are
+    # too weak to claim the document: half weight.
+    react = combine(react_keys, react_steps) if react_keys else round(0.5 * react_steps, 4)
+    if react >= 1.0:
+        return 1.0
+    plan = combine(key_fit(doc, _PLAN_KEYS), item_fit(traj, _PLAN_STEP, content=("task_description", "response")))
+    best = max(react, plan)
+    return max(best, 0.5) if marked else best
 
 
 def parse(doc: Any, source: Source) -> list[Trace]:
@@ -100,7 +134,8 @@ def path_info(rel: str) -> dict[str, str | None]:
             name = name[: -len(suffix)]
     info["utterance_id"] = name
     dirs = parts[:-1]
-    if not dirs:
+    if not dirs or not _UTTERANCE_ID.match(name) or not plausible_model(dirs[-1]):
+        # Not AssetOpsBench's <model>/<numeric id> layout: the folders say nothing about the model or run.
         return info
     info["model"] = dirs[-1]
     above = dirs[:-1]
@@ -217,7 +252,7 @@ def _react_steps(
                 meta_common["llm_error"] = True
         thought = to_text(item.get("thought"))
         if thought:
-            builder.add(index=idx, kind="thought", content=thought, step_id=f"{sid}.thought", agent=agent,
+            builder.add(index=idx, kind="thought", content=thought, role="agent", step_id=f"{sid}.thought", agent=agent,
                         parent_id=parent_id, depth=depth, meta=dict(meta_common))  # fmt: skip
         action = to_text(item.get("action"))
         tool_name: str | None = None
@@ -228,7 +263,7 @@ def _react_steps(
                 ameta["action_format"] = "unparsed"
             else:
                 tools_used.append(tool_name)
-            builder.add(index=idx, kind="action", content=action, step_id=f"{sid}.action", agent=agent,
+            builder.add(index=idx, kind="action", content=action, role="agent", step_id=f"{sid}.action", agent=agent,
                         tool_name=tool_name, tool_input=tool_input, parent_id=parent_id, depth=depth,
                         meta=ameta)  # fmt: skip
         obs_id = f"{sid}.observation"
@@ -247,7 +282,7 @@ def _react_steps(
             ometa.update(meta_common)
             if tool_name:
                 ometa["tool_name"] = tool_name
-            builder.add(index=idx, kind="observation", content=text, step_id=obs_id,
+            builder.add(index=idx, kind="observation", content=text, role="tool", step_id=obs_id,
                         agent=(tool_name if tool_name and tool_name.endswith("Agent") else None) or agent,
                         is_error=is_error, parent_id=parent_id, depth=depth, meta=ometa)  # fmt: skip
 
@@ -356,12 +391,12 @@ def _parse_plan_execute(doc: dict[str, Any], traj: list[Any], source: Source) ->
         if agent:
             agents.add(agent)
         desc = to_text(item.get("task_description"))
-        builder.add(index=idx, kind="action", content=desc, step_id=f"{pos}.task", agent="planner",
+        builder.add(index=idx, kind="action", content=desc, role="agent", step_id=f"{pos}.task", agent="planner",
                     tool_name=agent, tool_input=desc or None)  # fmt: skip
         response = item.get("response")
         text, ometa = decode_observation(to_text(response))
         is_error = bool(ometa.pop("is_error", False))
-        builder.add(index=idx, kind="observation", content=text, step_id=f"{pos}.response", agent=agent,
+        builder.add(index=idx, kind="observation", content=text, role="tool", step_id=f"{pos}.response", agent=agent,
                     is_error=is_error, meta=ometa)  # fmt: skip
     final = opt_str(doc.get("final_answer"))
     if final is None and builder.steps:
@@ -382,3 +417,18 @@ def _parse_plan_execute(doc: dict[str, Any], traj: list[Any], source: Source) ->
     if "id" in doc and not isinstance(doc.get("id"), dict | list):
         trace.meta["native_id"] = dumps(doc["id"]) if not isinstance(doc["id"], str) else doc["id"]
     return finish_trace(trace, builder.steps, source)
+
+
+class AssetOpsFormat(Format):
+    name = FORMAT
+    description = (
+        "AssetOpsBench MetaAgent ReAct trajectories (thought/action/observation, nested sub-agent runs) and the "
+        "AgentHive plan-execute form"
+    )
+    origin = "IBM AssetOpsBench / TrajFM: extensionless JSON files in `<run>/<vendor>/<model>/<id>`"
+
+    def score(self, doc: Any) -> float:
+        return score(doc)
+
+    def load(self, doc: Any, source: Source) -> list[Trace]:
+        return parse(doc, source)

@@ -7,7 +7,8 @@ trace), and JSONL of either: one {messages} object per line (one trace per line,
 Contract: one step per message, `Step.index` = 0-based position in the message list. system/developer ->
 kind system, assistant with `tool_calls` -> tool_call (first call's name and arguments as tool_name/tool_input),
 tool/function -> tool_result (content starting with "Error" sets is_error), others -> message; agent = the
-message's `name`, else its role. Task = the first user message; final answer = the last assistant text.
+message's `name`, else its role; role: system/developer -> system, user/human -> user, tool/function -> tool,
+the rest -> agent. Task = the first user message; final answer = the last assistant text.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from trajfm.traces._common import Source, StepBuilder, finish_trace, opt_str, require_list
 from trajfm.traces.agentrx import add_chat_message
+from trajfm.traces.format import Format, item_fit
 from trajfm.traces.model import Trace
 
 FORMAT = "chat"
@@ -25,11 +27,30 @@ def is_message(item: Any) -> bool:
     return isinstance(item, dict) and "role" in item and ("content" in item or "tool_calls" in item)
 
 
-def sniff(doc: Any) -> bool:
+_CHAT_ROLES = frozenset({"system", "user", "assistant", "tool", "function", "developer", "human", "ai"})
+
+
+def score(doc: Any) -> float:
+    """{messages: [...]} or a list of messages; lower when the roles are not chat roles (an agent-named log)."""
     if isinstance(doc, dict):
         msgs = doc.get("messages")
-        return isinstance(msgs, list) and (not msgs or is_message(msgs[0]))
-    return isinstance(doc, list) and bool(doc) and all(is_message(m) for m in doc[:20])
+        if not isinstance(msgs, list):
+            return 0.0
+        if not msgs:
+            return 0.3  # an empty transcript: chat's error to report
+        # Chat is the generic fallback: capped at 0.75 so a format that knows more of the document wins clearly.
+        fit = item_fit(msgs, ("role", "content"), content=("content", "tool_calls"))
+        return round(0.6 * fit + 0.15 * _chat_roles(msgs), 4)
+    if isinstance(doc, list) and doc and all(is_message(m) for m in doc[:20]):
+        return round(0.55 + 0.2 * _chat_roles(doc), 4)
+    return 0.0
+
+
+def _chat_roles(msgs: list[Any]) -> float:
+    sample = [m for m in msgs[:20] if isinstance(m, dict)]
+    if not sample:
+        return 0.0
+    return sum(1 for m in sample if str(m.get("role", "")).lower() in _CHAT_ROLES) / len(sample)
 
 
 def parse(doc: Any, source: Source) -> list[Trace]:
@@ -70,3 +91,21 @@ def parse(doc: Any, source: Source) -> list[Trace]:
         meta=meta,
     )
     return [finish_trace(trace, builder.steps, source)]
+
+
+class ChatFormat(Format):
+    name = FORMAT
+    description = "OpenAI-style chat messages ({role, content, tool_calls}), one trace per file or per line"
+    origin = "any chat-completions log: `{messages: [...]}`, a list of messages, or JSONL of either; JSON, JSONL"
+
+    def score(self, doc: Any) -> float:
+        return score(doc)
+
+    def load(self, doc: Any, source: Source) -> list[Trace]:
+        return parse(doc, source)
+
+    def whole_list(self, doc: list[Any]) -> bool:
+        return bool(doc) and all(is_message(m) for m in doc[:20])
+
+    def is_part(self, doc: Any) -> bool:
+        return is_message(doc)

@@ -1,56 +1,188 @@
-"""Which loader reads a decoded document, and which documents are not traces at all.
+"""Which format reads a decoded document, and which documents are not traces at all.
 
 Contract:
-- `detect(doc)` returns a format name from `FORMATS` or None. It looks only at structure (keys and the shape of
-  the first items), never at file names, and is cheap: it is called once per file or record.
-- Order matters where shapes overlap: AssetOpsBench files also carry a chat `history`, so assetops is tried
-  before Who&When; a list of {content, role} is AgentRx/Magentic-One when a role names an agent and a chat
-  transcript when all roles are chat roles.
+- Detection is by evidence, not first match: every registered format scores the document (`Format.score`, in
+  [0, 1]: keys present, step fields non-empty) and the best score wins (`detect_doc`). A best score under
+  `MIN_FIT` means "no format": the document is unknown (or a recognised non-trace). A best under `WEAK_FIT`, or a
+  runner-up within `CLOSE` of the best, is still loaded but the `Detection` carries a note that the loader
+  reports with the `--format` choices. Scoring looks only at structure (keys and the first few items), never at
+  file names, and is cheap: it runs for every format on every document.
+- A document the user forced into a format (`--format`) is a misread when it fits that format under `MIN_FIT`, or
+  when another format fits it clearly better (by `MISREAD_MARGIN`, and at least `WEAK_FIT`): `forced_misread`
+  returns the message, which names the format that fits best. Misreads are refused, never loaded as empty steps.
 - `non_trace_note(doc)` recognises documents that sit next to traces in datasets but are not traces (label
   files, scenario lists, dataset metadata) and says what they look like; the loader skips them with that note
   instead of reporting them as broken.
+- `BUILTIN_FORMATS` is the plain list of format classes, in a fixed order that breaks score ties.
 """
 
 from __future__ import annotations
 
-from types import ModuleType
+from dataclasses import dataclass
 from typing import Any
 
 from trajfm.errors import UsageError
-from trajfm.traces import agentrx, assetops, chat, mast, otel, whowhen
+from trajfm.traces import (
+    agentrx,
+    assetops,
+    assetops_mcp,
+    autogen,
+    chat,
+    langfuse,
+    langsmith,
+    mast,
+    openhands,
+    otel,
+    sweagent,
+    tau2,
+    whowhen,
+)
+from trajfm.traces.format import CLOSE, MIN_FIT, MISREAD_MARGIN, WEAK_FIT, Format
 
-# name -> loader module (each has FORMAT, sniff(doc) and parse(doc, source)); detection order.
-FORMATS: dict[str, ModuleType] = {
-    "assetops": assetops,
-    "whowhen": whowhen,
-    "agentrx": agentrx,
-    "otel": otel,
-    "mast": mast,
-    "chat": chat,
-}
+# Specific formats first: on an exact tie of scores the earlier one wins (generic chat and raw text last).
+BUILTIN_FORMATS: list[type[Format]] = [
+    assetops.AssetOpsFormat,
+    assetops_mcp.AssetOpsRunFormat,
+    assetops_mcp.AssetOpsPlanFormat,
+    assetops_mcp.AssetOpsToolsFormat,
+    sweagent.SweAgentFormat,
+    whowhen.WhoWhenFormat,
+    agentrx.AgentRxFormat,
+    tau2.Tau2Format,
+    openhands.OpenHandsFormat,
+    otel.OtelFormat,
+    langsmith.LangSmithFormat,
+    langfuse.LangfuseFormat,
+    autogen.AutoGenFormat,
+    mast.MastFormat,
+    chat.ChatFormat,
+]
+
+# name -> format instance, in registration order.
+FORMATS: dict[str, Format] = {cls.name: cls() for cls in BUILTIN_FORMATS}
 
 _STEP_KEYS = ("trajectory", "history", "traj", "messages", "spans", "child_spans", "steps", "trace")
 _TEXT_KEYS = ("text", "utterance", "question", "prompt", "instruction")
 
 
-def loader(name: str) -> ModuleType:
-    """The loader module for a format name (as given to --format)."""
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """The format a document was given to, its score, and the runner-up."""
+
+    name: str | None
+    score: float
+    runner_up: str | None = None
+    runner_up_score: float = 0.0
+
+    @property
+    def note(self) -> str | None:
+        """Why this detection is doubtful (weak fit or a close second), or None when it is clear."""
+        if self.name is None:
+            return None
+        if self.runner_up is not None and self.runner_up_score >= MIN_FIT and self.score - self.runner_up_score < CLOSE:
+            return (
+                f"ambiguous format: {self.name} fits {self.score:.2f}, {self.runner_up} fits {self.runner_up_score:.2f}; "
+                f"check it, or force one with --format ({choices()})"
+            )
+        if self.score < WEAK_FIT:
+            return f"weak fit as {self.name} ({self.score:.2f}); if misread, force the format with --format ({choices()})"
+        return None
+
+
+def choices() -> str:
+    return ", ".join(FORMATS)
+
+
+def get(name: str) -> Format:
+    """The format registered under `name` (as given to --format)."""
     try:
         return FORMATS[name]
     except KeyError:
-        raise UsageError(f"unknown trace format {name!r}; choose one of: {', '.join(FORMATS)}") from None
+        raise UsageError(f"unknown trace format {name!r}; choose one of: {choices()}") from None
+
+
+loader = get  # the older name
+
+
+def detect_doc(doc: Any) -> Detection:
+    best_name: str | None = None
+    best = 0.0
+    second_name: str | None = None
+    second = 0.0
+    for name, fmt in FORMATS.items():
+        sc = fmt.score(doc)
+        if sc > best:
+            second_name, second = best_name, best
+            best_name, best = name, sc
+        elif sc > second:
+            second_name, second = name, sc
+    if best < MIN_FIT:
+        return Detection(None, best, best_name, best)
+    return Detection(best_name, best, second_name, second)
 
 
 def detect(doc: Any) -> str | None:
-    for name, module in FORMATS.items():
-        if module.sniff(doc):
-            return name
-    return None
+    """The best-fitting format's name, or None when no format fits."""
+    return detect_doc(doc).name
+
+
+def detect_text(text: str) -> Detection:
+    """The best format for a raw (non-JSON) text log."""
+    best_name: str | None = None
+    best = 0.0
+    second_name: str | None = None
+    second = 0.0
+    for name, fmt in FORMATS.items():
+        sc = fmt.score_text(text)
+        if sc > best:
+            second_name, second = best_name, best
+            best_name, best = name, sc
+        elif sc > second:
+            second_name, second = name, sc
+    if best < MIN_FIT:
+        return Detection(None, best, best_name, best)
+    return Detection(best_name, best, second_name, second)
+
+
+def forced_misread(name: str, doc: Any, *, text: bool = False) -> tuple[float, str | None]:
+    """(fit, None) when `doc` may be read as `name`; (fit, the misread message) when it may not."""
+    fmt = get(name)
+    fit = fmt.score_text(doc) if text else fmt.score(doc)
+    if fit >= MIN_FIT:
+        alt = detect_text(doc) if text else detect_doc(doc)
+        if alt.name is None or alt.name == name or alt.score < WEAK_FIT or alt.score - fit < MISREAD_MARGIN:
+            return fit, None
+    return fit, misread_reason(name, fit, doc, text=text)
+
+
+def misread_reason(name: str, fit: float, doc: Any, *, text: bool = False) -> str:
+    """The failure message for a document forced into a format it does not fit."""
+    alt = detect_text(doc) if text else detect_doc(doc)
+    hint = (
+        f"it fits {alt.name} best ({alt.score:.2f}): drop --format or use --format {alt.name}"
+        if alt.name and alt.name != name
+        else f"check the file, or choose another --format ({choices()})"
+    )
+    if text and get(name).score_text(doc) == 0.0:
+        return f"misread: this is text, not JSON, so not a {name} trace (fit {fit:.2f}); {hint}"
+    return f"misread: this does not look like a {name} trace (fit {fit:.2f}); {hint}"
+
+
+def whole_list_format(doc: list[Any]) -> str | None:
+    """The format for which the JSON list `doc` is one trace as a whole (spans, chat messages), if any."""
+    best_name: str | None = None
+    best = 0.0
+    for name, fmt in FORMATS.items():
+        if fmt.whole_list(doc):
+            sc = fmt.score(doc)
+            if sc > best:
+                best_name, best = name, sc
+    return best_name
 
 
 def is_single_trace_list(doc: Any) -> bool:
     """A JSON list that is one trace as a whole (spans, chat messages), not a list of trace records."""
-    return otel.sniff(doc) or agentrx.is_magentic_list(doc) or chat.sniff(doc)
+    return isinstance(doc, list) and whole_list_format(doc) is not None
 
 
 def non_trace_note(doc: Any) -> str | None:

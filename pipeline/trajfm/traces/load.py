@@ -35,7 +35,9 @@ import orjson
 from trajfm.errors import TraceLoadError
 from trajfm.traces import detect as _detect
 from trajfm.traces._common import Source, strip_trailing_commas
+from trajfm.traces.format import MIN_FIT, WEAK_FIT
 from trajfm.traces.model import Trace
+from trajfm.traces.quality import annotate
 
 SKIP_EXTENSIONS = frozenset(
     [
@@ -81,9 +83,15 @@ SKIP_EXTENSIONS = frozenset(
         ".safetensors",
     ]
 )
+# Documentation files that often sit in a traces folder without an extension.
+DOC_NAMES = frozenset(
+    {"readme", "license", "licence", "copying", "notice", "authors", "changelog", "changes", "contributing",
+     "makefile", "dockerfile", "manifest", "todo", "notes"}
+)  # fmt: skip
 TEXT_LOG_EXTENSIONS = frozenset({".txt", ".log"})
 JSONL_EXTENSIONS = frozenset({".jsonl", ".ndjson"})
 _SNIFF_BYTES = 8192
+STRONG_TEXT_FIT = 0.8  # a text file without a .txt/.log extension is read only when a format recognises it this well
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +218,28 @@ def decode_json(data: bytes) -> Any:
         raise ValueError(_decode_error(data, first)) from None
 
 
+def concatenated_json(data: bytes) -> list[Any] | None:
+    """JSON objects written one after another (not one per line); None unless the whole file is two or more."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    decoder = json.JSONDecoder()
+    docs: list[Any] = []
+    pos, end = 0, len(text)
+    while True:
+        while pos < end and text[pos] in " \t\r\n":
+            pos += 1
+        if pos >= end:
+            break
+        try:
+            doc, pos = decoder.raw_decode(text, pos)
+        except (json.JSONDecodeError, RecursionError):
+            return None
+        docs.append(doc)
+    return docs if len(docs) >= 2 else None
+
+
 def _check_text(head: bytes) -> str | None:
     if b"\x00" in head:
         return "binary data, not a text trace file"
@@ -225,44 +255,77 @@ def _check_text(head: bytes) -> str | None:
 # ---- parsing ---------------------------------------------------------------------------------------------------
 
 
-def _parse_with(fmt: str, doc: Any, source: Source) -> list[Trace]:
-    return _detect.loader(fmt).parse(doc, source)
+def _load_as(
+    name: str, doc: Any, source: Source, out: FileOutcome, *, fit: float, note: str | None = None
+) -> None:
+    """Parse `doc` with the format `name` and mark each trace with its fit and loading-quality warnings."""
+    fmt = _detect.get(name)
+
+    def run() -> list[Trace]:
+        traces = fmt.load(doc, source)
+        for t in traces:
+            annotate(t, fmt, fit, note)
+        return traces
+
+    _guard(run, source, out)
+
+
+def _load_forced(name: str, doc: Any, source: Source, out: FileOutcome) -> None:
+    """A document the user forced into a format: refused as misread when it does not fit at all."""
+    fit, misread = _detect.forced_misread(name, doc)
+    if misread is not None:
+        note = _detect.non_trace_note(doc) if fit < MIN_FIT else None
+        if note is not None:  # a label file beside the traces is skipped, forced format or not
+            out.skipped = SkippedFile(source.path, f"{note}, not a trace")
+            return
+        out.failures.append(LoadFailure(source.path, misread, source.record))
+        return
+    _load_as(name, doc, source, out, fit=fit)
 
 
 def _parse_document(doc: Any, source: Source, forced: str | None, out: FileOutcome) -> None:
     """Parse one decoded document into `out`, splitting lists of trace records into separately-failing records."""
     if forced is not None:
-        if isinstance(doc, list) and doc and not _detect.is_single_trace_list(doc):
-            _parse_records(doc, source, lambda _rec: forced, out)
+        if (
+            isinstance(doc, list)
+            and doc
+            and not _detect.get(forced).whole_list(doc)
+            and _detect.whole_list_format(doc) is None  # one trace of another format: refused as a whole
+        ):
+            for n, rec in enumerate(doc):
+                _load_forced(forced, rec, source.with_record(n), out)
         else:
-            _guard(lambda: _parse_with(forced, doc, source), source, out)
+            _load_forced(forced, doc, source, out)
         return
-    if isinstance(doc, list) and doc and not _detect.is_single_trace_list(doc):
-        first_fmt = _detect.detect(doc[0])
-        if first_fmt is not None:
-            _parse_records(doc, source, _detect.detect, out)
+    if isinstance(doc, list) and doc:
+        whole = _detect.whole_list_format(doc)
+        if whole is None:
+            if _detect.detect(doc[0]) is not None:
+                _parse_records(doc, source, out)
+                return
+        else:
+            det = _detect.detect_doc(doc)
+            _load_as(det.name or whole, doc, source, out, fit=det.score, note=det.note)
             return
-    fmt = _detect.detect(doc)
-    if fmt is not None:
-        _guard(lambda: _parse_with(fmt, doc, source), source, out)
+    det = _detect.detect_doc(doc)
+    if det.name is not None:
+        _load_as(det.name, doc, source, out, fit=det.score, note=det.note)
         return
     note = _detect.non_trace_note(doc)
     if note is not None:
         out.skipped = SkippedFile(source.path, f"{note}, not a trace")
         return
-    out.failures.append(LoadFailure(source.path, _unknown_reason(doc), source.record))
+    out.failures.append(LoadFailure(source.path, _unknown_reason(doc, det), source.record))
 
 
-def _parse_records(
-    records: list[Any], source: Source, fmt_of: Callable[[Any], str | None], out: FileOutcome
-) -> None:
+def _parse_records(records: list[Any], source: Source, out: FileOutcome) -> None:
     for n, rec in enumerate(records):
         rec_source = source.with_record(n)
-        fmt = fmt_of(rec)
-        if fmt is None:
-            out.failures.append(LoadFailure(source.path, _unknown_reason(rec), n))
+        det = _detect.detect_doc(rec)
+        if det.name is None:
+            out.failures.append(LoadFailure(source.path, _unknown_reason(rec, det), n))
             continue
-        _guard(lambda fmt=fmt, rec=rec, s=rec_source: _parse_with(fmt, rec, s), rec_source, out)
+        _load_as(det.name, rec, rec_source, out, fit=det.score, note=det.note)
 
 
 def _guard(parse: Callable[[], list[Trace]], source: Source, out: FileOutcome) -> None:
@@ -282,7 +345,7 @@ def _guard(parse: Callable[[], list[Trace]], source: Source, out: FileOutcome) -
         out.failures.append(LoadFailure(source.path, reason, source.record))
 
 
-def _unknown_reason(doc: Any) -> str:
+def _unknown_reason(doc: Any, det: _detect.Detection | None = None) -> str:
     if isinstance(doc, dict):
         keys = ", ".join(list(doc)[:8]) or "none"
         shape = f"an object with keys: {keys}"
@@ -290,8 +353,18 @@ def _unknown_reason(doc: Any) -> str:
         shape = f"a list of {len(doc)} items" if doc else "an empty list"
     else:
         shape = f"a JSON {type(doc).__name__}"
-    names = ", ".join(_detect.FORMATS)
-    return f"unknown format ({shape}); if it is a trace, name its format with --format ({names})"
+    names = _detect.choices()
+    closest = ""
+    if det is not None and det.runner_up is not None and det.runner_up_score > 0:
+        closest = f"; closest: {det.runner_up} (fit {det.runner_up_score:.2f})"
+    return f"unknown format ({shape}{closest}); if it is a trace, name its format with --format ({names})"
+
+
+def _fits(doc: Any, forced: str | None) -> bool:
+    """Whether some format (or the forced one) fits the document at all."""
+    if forced is None:
+        return _detect.detect(doc) is not None
+    return _detect.get(forced).score(doc) >= MIN_FIT
 
 
 def _jsonl_records(lines: Iterable[bytes], source: Source, out: FileOutcome) -> Iterator[tuple[int, Any]]:
@@ -315,24 +388,22 @@ def _parse_jsonl(
             out.failures.append(LoadFailure(source.path, "empty file: no JSON lines"))
         return
     doc0 = first[1]
-    whole_file = None
-    if forced in (None, "otel") and _detect.otel.is_span(doc0):
-        whole_file = "otel"
-    elif forced in (None, "chat") and _detect.chat.is_message(doc0):
-        whole_file = "chat"
-    if whole_file is not None:
+    candidates = [forced] if forced is not None else list(_detect.FORMATS)
+    part_of = next((name for name in candidates if _detect.get(name).is_part(doc0)), None)
+    if part_of is not None:
         rest = list(records)
         docs = [doc0, *(d for _, d in rest)]
-        if whole_file == "otel" and all(_detect.otel.is_span(d) for d in docs):
-            _guard(lambda: _parse_with("otel", docs, source), source, out)
-            return
-        if whole_file == "chat" and all(_detect.chat.is_message(d) for d in docs):
-            # Messages whose roles name agents (Magentic-One) belong to the AgentRx loader unless forced.
-            fmt = "agentrx" if forced is None and _detect.agentrx.is_magentic_list(docs) else "chat"
-            _guard(lambda: _parse_with(fmt, docs, source), source, out)
+        part = _detect.get(part_of)
+        if all(part.is_part(d) for d in docs):
+            # One trace per file: spans or single messages, one per line.
+            if forced is not None:
+                _load_forced(forced, docs, source, out)
+            else:
+                det = _detect.detect_doc(docs)
+                _load_as(det.name or part_of, docs, source, out, fit=det.score, note=det.note)
             return
         records = iter(rest)
-    elif forced is None and _detect.detect(doc0) is None:
+    elif not _fits(doc0, forced):
         note = _detect.non_trace_note(doc0)
         if note is not None:
             out.skipped = SkippedFile(source.path, f"JSON lines of {note}, not a trace")
@@ -350,6 +421,9 @@ def load_file(target: Path, rel: str, *, forced: str | None = None, explicit: bo
     ext, _ = _suffixes(target)
     if ext in SKIP_EXTENSIONS and (forced is None or not explicit):
         out.skipped = SkippedFile(path, f"not a trace file ({ext})")
+        return out
+    if not ext and target.name.lower().removesuffix(".gz") in DOC_NAMES and (forced is None or not explicit):
+        out.skipped = SkippedFile(path, f"documentation ({target.name}), not a trace")
         return out
     try:
         with _open(target) as fh:
@@ -404,6 +478,11 @@ def _parse_bytes(data: bytes, source: Source, ext: str, forced: str | None, out:
                 if isinstance(first, dict):
                     _parse_jsonl(_jsonl_records(lines, source, out), source, forced, out)
                     return
+                # Pretty-printed objects one after another (an OpenTelemetry console exporter written to a file).
+                docs = concatenated_json(data)
+                if docs is not None:
+                    _parse_jsonl(iter(enumerate(docs)), source, forced, out)
+                    return
             out.failures.append(LoadFailure(source.path, str(exc)))
             return
         _parse_document(doc, source, forced, out)
@@ -413,11 +492,26 @@ def _parse_bytes(data: bytes, source: Source, ext: str, forced: str | None, out:
     except UnicodeDecodeError:
         out.failures.append(LoadFailure(source.path, "not UTF-8 text (binary or another encoding)"))
         return
-    if forced is not None and forced != "mast":
-        out.failures.append(LoadFailure(source.path, f"not JSON, so not a {forced} trace"))
+    if forced is not None:
+        fit, misread = _detect.forced_misread(forced, text, text=True)
+        if misread is not None:
+            out.failures.append(LoadFailure(source.path, misread))
+        else:
+            _load_as(forced, text, source, out, fit=fit)
         return
-    if forced == "mast" or ext in TEXT_LOG_EXTENSIONS:
-        _guard(lambda: _parse_with("mast", text, source), source, out)
+    det = _detect.detect_text(text)
+    if ext in TEXT_LOG_EXTENSIONS:
+        if det.name is None or det.score < WEAK_FIT:
+            out.skipped = SkippedFile(
+                source.path,
+                "plain text without speaker turns (notes?), not a trace; to read it as one log use --format mast",
+            )
+            return
+        _load_as(det.name, text, source, out, fit=det.score, note=det.note)
+        return
+    if det.name is not None and det.score >= STRONG_TEXT_FIT:
+        # A log that names its own shape (an AutoGen console) is read whatever its extension.
+        _load_as(det.name, text, source, out, fit=det.score, note=det.note)
         return
     out.failures.append(
         LoadFailure(
@@ -433,7 +527,7 @@ def _parse_bytes(data: bytes, source: Source, ext: str, forced: str | None, out:
 def iter_load(paths: Iterable[str | Path], format: str | None = None) -> Iterator[FileOutcome]:  # noqa: A002
     """Load file by file (for streaming consumers); see `load_traces`."""
     if format is not None:
-        _detect.loader(format)  # unknown names are a usage error before any work
+        _detect.get(format)  # unknown names are a usage error before any work
     for target in _targets(paths):
         if isinstance(target, LoadFailure):
             yield FileOutcome(target.path, failures=[target])

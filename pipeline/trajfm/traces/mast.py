@@ -13,7 +13,9 @@ A matching line starts a new turn (kind "message", agent = speaker); other lines
 before the first speaker line is a preamble step without agent. Fewer than two speaker lines -> one step holding
 the whole text. No text is dropped: the steps' contents joined by newlines give back the log. `Step.index` is
 the 0-based turn number. Work is linear in the text length (one anchored match per line per pattern).
-Annotations (the human labels) are not copied into the trace.
+Roles: a User/Human speaker -> user, a System speaker or a framework section header -> system, program output
+("Code Execution Output") -> environment, the preamble before the first speaker -> system, other speakers ->
+agent. Annotations (the human labels) are not copied into the trace.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 import orjson
 
 from trajfm.traces._common import Source, StepBuilder, finish_trace, opt_str, require_dict, to_text
+from trajfm.traces.format import Format, key_fit
 from trajfm.traces.model import Trace
 
 FORMAT = "mast"
@@ -52,12 +55,42 @@ _KINDS = [kind for _, kind in _SPEAKERS]
 _MAX_LINE_FOR_MATCH = 400  # speaker lines are short; skipping long lines keeps matching cheap on dumps
 
 
-def sniff(doc: Any) -> bool:
-    if isinstance(doc, dict):
-        return isinstance(doc.get("trace"), str) and any(
-            k in doc for k in ("mas_name", "benchmark_name", "annotations", "mast_annotation", "trace_id")
-        )
-    return isinstance(doc, list) and bool(doc) and sniff(doc[0])
+_RECORD_KEYS = ("mas_name", "benchmark_name", "trace_id")
+_MARKERS = ("mas_name", "benchmark_name", "annotations", "mast_annotation", "trace_id")
+
+
+def score(doc: Any) -> float:
+    """A MAST record: `trace` as text plus MAST's own keys (a bare {trace: text} is too weak to claim)."""
+    if not isinstance(doc, dict):
+        return 0.0
+    text = doc.get("trace")
+    if not isinstance(text, str) or not any(k in doc for k in _MARKERS):
+        return 0.0
+    return round(0.5 + 0.25 * key_fit(doc, _RECORD_KEYS) + (0.25 if text.strip() else 0.0), 4)
+
+
+def speaker_role(speaker: str | None, kind: str) -> str:
+    if kind == "system" or speaker is None:
+        return "system"
+    if kind == "observation":
+        return "environment"
+    low = speaker.lower()
+    if low in ("user", "human"):
+        return "user"
+    if low == "system":
+        return "system"
+    return "agent"
+
+
+def count_speakers(text: str, *, stop_at: int) -> int:
+    """How many lines start a speaker's turn (counting stops at `stop_at`)."""
+    n = 0
+    for line in text.split("\n"):
+        if line and len(line) <= _MAX_LINE_FOR_MATCH and _SPEAKER_RE.match(line):
+            n += 1
+            if n >= stop_at:
+                break
+    return n
 
 
 def split_turns(text: str) -> list[tuple[str | None, str, str, str | None]]:
@@ -131,7 +164,8 @@ def _build(text: str, rec: dict[str, Any], source: Source) -> Trace:
         if isinstance(traj, list) and traj and all(isinstance(m, dict) for m in traj):
             for i, msg in enumerate(traj):
                 agent = opt_str(msg.get("name")) or opt_str(msg.get("role"))
-                builder.add(index=i, kind="message", content=to_text(msg.get("content")), step_id=str(i),
+                role = speaker_role(agent, "message") if agent else "agent"
+                builder.add(index=i, kind="message", content=to_text(msg.get("content")), role=role, step_id=str(i),
                             agent=agent, meta={"role": opt_str(msg.get("role"))} if msg.get("role") else {})  # fmt: skip
         else:
             if isinstance(traj, list):
@@ -166,8 +200,11 @@ def _build(text: str, rec: dict[str, Any], source: Source) -> Trace:
 
 
 def _add_turns(builder: StepBuilder, log: str) -> None:
-    for i, (speaker, kind, chunk, header) in enumerate(split_turns(log)):
-        builder.add(index=i, kind=kind, content=chunk, step_id=str(i), agent=speaker,
+    turns = split_turns(log)
+    for i, (speaker, kind, chunk, header) in enumerate(turns):
+        # One turn holding the whole log (no speakers found): the system's own output, read as the agent's.
+        role = "agent" if len(turns) == 1 else speaker_role(speaker, kind)
+        builder.add(index=i, kind=kind, content=chunk, role=role, step_id=str(i), agent=speaker,
                     meta={"header": header} if header else {})  # fmt: skip
 
 
@@ -181,3 +218,24 @@ def _task_from_log(text: str, builder: StepBuilder) -> str:
         if (s.agent or "").lower() in ("user", "human"):
             return s.content
     return ""
+
+
+class MastFormat(Format):
+    name = FORMAT
+    description = "raw text logs of multi-agent systems, split into turns on recognisable speaker patterns"
+    origin = "MAST (ChatDev, MetaGPT, AG2, AppWorld, HyperAgent, Magentic-One, OpenManus) records; `.txt`, `.log`"
+    has_final_answer = False
+    has_task = False  # many raw logs never state the task in a recognisable way
+
+    def score(self, doc: Any) -> float:
+        return score(doc)
+
+    def load(self, doc: Any, source: Source) -> list[Trace]:
+        return parse(doc, source)
+
+    def score_text(self, text: str) -> float:
+        # A log where speakers take turns fits; any other text can still be read whole when forced (--format mast)
+        # but is too weak to be taken for a trace on its own (a notes.txt beside the traces).
+        if not text.strip():
+            return 0.0
+        return 0.65 if count_speakers(text, stop_at=2) >= 2 else 0.35

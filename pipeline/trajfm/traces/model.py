@@ -7,6 +7,11 @@ Contract:
   numbers ReAct steps from 1). Several steps may share an index (thought, action and observation of one ReAct
   step; nested sub-agent steps keep their parent's index).
 - `Step.step_id` is unique within a trace (a span id for span trees); `parent_id` links nested steps.
+- `Step.role` says whose words a step holds, one of `ROLES`: `agent` (the agent being diagnosed or one of its
+  sub-agents; the name stays in `Step.agent`), `tool` (what a tool, a code executor or a called sub-agent returned
+  to the caller), `user` (a person or a simulated user), `system` (prompts, policies, tool documentation) and
+  `environment` (observations the world produced that no tool call asked for). Every loader fills it; judges
+  never treat a user's, system's or environment's text as the agent's behaviour.
 - `Trace.trace_id` is stable across runs for the same input file (derived from the path relative to the root
   the user named, plus a record number for multi-trace files).
 """
@@ -34,6 +39,29 @@ STEP_KINDS: tuple[str, ...] = (
     "system",
 )
 
+Role = Literal["agent", "tool", "user", "system", "environment"]
+ROLES: tuple[str, ...] = ("agent", "tool", "user", "system", "environment")
+
+# The role a step of each kind plays when a loader has nothing better to say (see `default_role`).
+_KIND_ROLE = {
+    "thought": "agent",
+    "action": "agent",
+    "tool_call": "agent",
+    "answer": "agent",
+    "message": "agent",
+    "span": "agent",
+    "observation": "tool",
+    "tool_result": "tool",
+    "system": "system",
+}
+
+
+def default_role(kind: str, agent: str | None = None) -> str:
+    """The role a step of `kind` (spoken by `agent`) plays unless its source says otherwise."""
+    if kind == "message" and agent is not None and agent.strip().lower() in ("user", "human"):
+        return "user"
+    return _KIND_ROLE.get(kind, "agent")
+
 
 @dataclass(slots=True)
 class Step:
@@ -53,6 +81,9 @@ class Step:
     start_time: float | None = None
     end_time: float | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    # One of ROLES. Every loader sets it (StepBuilder fills `default_role` when a loader has nothing better);
+    # a Step built by hand may leave it empty, and readers then fall back to the kind (`default_role`).
+    role: str = ""
 
     def __post_init__(self) -> None:
         if not self.step_id:
@@ -79,6 +110,14 @@ class Trace:
     is_correct: bool | None = None
     review_status: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    # How the run ended as the source records it (exit status, termination reason, error), and the agent
+    # framework that wrote the trace when the format says so; null when unknown, never guessed.
+    outcome: str | None = None
+    framework: str | None = None
+    # How well the source document fitted the format that read it (Format.score), and why the trace may be
+    # misread (empty steps, no agent step, no final answer or task, an ambiguous or weak format match).
+    format_fit: float | None = None
+    load_warnings: list[str] = field(default_factory=list)
 
     @property
     def agents(self) -> list[str]:
@@ -101,8 +140,22 @@ class Trace:
         parts = [self.task]
         parts.extend(s.content for s in self.steps)
         parts.extend(s.tool_input or "" for s in self.steps)
+        # A tool result decoded from an envelope keeps its raw text, so quotes of either form verify.
+        parts.extend(s.meta["raw_content"] for s in self.steps if "raw_content" in s.meta)
         parts.append(self.final_answer or "")
         return "\n".join(parts)
+
+
+def is_empty_step(step: Step) -> bool:
+    """A step with no text, no tool name and no tool input: nothing a judge could read."""
+    return (not step.content or step.content.isspace()) and not step.tool_name and not step.tool_input
+
+
+def is_tool_call(step: Step) -> bool:
+    """A step that calls a tool (an action or tool call naming one, or a tool span)."""
+    if not step.tool_name:
+        return False
+    return step.kind in ("action", "tool_call") or (step.kind == "span" and step.role == "tool")
 
 
 def _json_or_none(d: dict[str, Any]) -> str | None:
@@ -134,6 +187,13 @@ def traces_to_frames(traces: list[Trace]) -> tuple[pl.DataFrame, pl.DataFrame]:
         trace_rows["n_chars"].append(t.n_chars)
         trace_rows["agents"].append(t.agents)
         trace_rows["meta"].append(_json_or_none(t.meta))
+        trace_rows["outcome"].append(t.outcome)
+        trace_rows["framework"].append(t.framework)
+        trace_rows["format_fit"].append(t.format_fit)
+        trace_rows["empty_steps"].append(sum(1 for s in t.steps if is_empty_step(s)))
+        trace_rows["n_tool_calls"].append(sum(1 for s in t.steps if is_tool_call(s)))
+        trace_rows["has_final_answer"].append(bool(t.final_answer and t.final_answer.strip()))
+        trace_rows["load_warnings"].append(list(t.load_warnings))
         for s in t.steps:
             step_rows["trace_id"].append(t.trace_id)
             step_rows["position"].append(s.position)
@@ -142,6 +202,7 @@ def traces_to_frames(traces: list[Trace]) -> tuple[pl.DataFrame, pl.DataFrame]:
             step_rows["parent_id"].append(s.parent_id)
             step_rows["depth"].append(s.depth)
             step_rows["kind"].append(s.kind)
+            step_rows["role"].append(s.role or None)  # loaders always set it; a hand-built step may not
             step_rows["agent"].append(s.agent)
             step_rows["tool_name"].append(s.tool_name)
             step_rows["tool_input"].append(s.tool_input)
@@ -165,6 +226,7 @@ def traces_from_frames(traces_df: pl.DataFrame, steps_df: pl.DataFrame) -> list[
                 position=r["position"],
                 index=r["index"],
                 kind=r["kind"],
+                role=r["role"] or "",
                 content=r["content"],
                 step_id=r["step_id"],
                 agent=r["agent"],
@@ -198,6 +260,10 @@ def traces_from_frames(traces_df: pl.DataFrame, steps_df: pl.DataFrame) -> list[
                 is_correct=r["is_correct"],
                 review_status=r["review_status"],
                 meta=json.loads(r["meta"]) if r["meta"] else {},
+                outcome=r["outcome"],
+                framework=r["framework"],
+                format_fit=r["format_fit"],
+                load_warnings=list(r["load_warnings"] or []),
             )
         )
     return out

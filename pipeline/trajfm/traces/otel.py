@@ -15,7 +15,8 @@ tool_input = the newest input message only (the earlier ones repeat what other s
 meta), model and token counts in meta; TOOL spans -> tool_name = `tool.name`, tool_input = `input.value`,
 content = `output.value`; other spans -> tool_input = their input value, content = their output. Span kind and
 name are in `meta`. Status error (or an exception event) -> is_error, and the status message is appended to the
-content. Agent = the nearest enclosing AGENT span's name.
+content. Agent = the nearest enclosing AGENT span's name. Role: TOOL / RETRIEVER / EMBEDDING / RERANKER spans ->
+tool, the rest (LLM, AGENT, CHAIN, untyped) -> agent.
 """
 
 from __future__ import annotations
@@ -31,13 +32,26 @@ from trajfm.traces._common import (
     Source,
     StepBuilder,
     finish_trace,
+    loads_maybe,
     opt_float,
     opt_str,
     to_text,
+    unwrap_tool_result,
 )
+from trajfm.traces.format import Format, key_fit
 from trajfm.traces.model import Trace
 
 FORMAT = "otel"
+_TOOL_SPAN_KINDS = frozenset({"TOOL", "RETRIEVER", "EMBEDDING", "RERANKER"})
+# OpenTelemetry GenAI semantic conventions: the operation names a span kind.
+_GENAI_OPERATIONS = {
+    "execute_tool": "TOOL",
+    "chat": "LLM",
+    "text_completion": "LLM",
+    "generate_content": "LLM",
+    "invoke_agent": "AGENT",
+    "create_agent": "AGENT",
+}
 
 _DURATION = re.compile(
     r"^P(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$"
@@ -55,12 +69,24 @@ def is_span(doc: Any) -> bool:
     return isinstance(ctx, dict) and "span_id" in ctx
 
 
-def sniff(doc: Any) -> bool:
+def _span_fit(spans: list[Any]) -> float:
+    sample = spans[:5]
+    return sum(1 for s in sample if is_span(s)) / len(sample) if sample else 0.0
+
+
+def score(doc: Any) -> float:
+    """Span containers (TRAIL `spans`, OTLP `resourceSpans`), one span, or a list of spans."""
     if isinstance(doc, dict):
-        return (
-            isinstance(doc.get("spans"), list) or isinstance(doc.get("resourceSpans"), list) or is_span(doc)
-        )
-    return isinstance(doc, list) and bool(doc) and all(is_span(s) for s in doc[:20])
+        if isinstance(doc.get("resourceSpans"), list):
+            return 0.95
+        spans = doc.get("spans")
+        if isinstance(spans, list):
+            # An empty span list still says "span export": parse reports it as empty.
+            return round(0.3 + 0.1 * key_fit(doc, ("trace_id",)) + 0.6 * _span_fit(spans), 4) if spans else 0.3
+        return 0.7 if is_span(doc) else 0.0
+    if isinstance(doc, list) and doc and all(is_span(s) for s in doc[:20]):
+        return 0.9
+    return 0.0
 
 
 # ---- normalizing one span ------------------------------------------------------------------------------------
@@ -209,10 +235,13 @@ class _Span:
         k = opt_str(self.attrs.get("openinference.span.kind"))
         if k:
             return k.upper()
-        if "gen_ai.request.model" in self.attrs or "gen_ai.system" in self.attrs:
-            return "LLM"
+        op = _GENAI_OPERATIONS.get(str(self.attrs.get("gen_ai.operation.name", "")).lower())
+        if op:
+            return op
         if "tool.name" in self.attrs or "gen_ai.tool.name" in self.attrs:
             return "TOOL"
+        if "gen_ai.request.model" in self.attrs or "gen_ai.system" in self.attrs:
+            return "LLM"
         return ""
 
 
@@ -287,7 +316,7 @@ def _build(spans: list[_Span], source: Source, record: str | None) -> Trace:
         for s in reversed(chain):
             base_depth += 1
             if s.kind == "AGENT":
-                base_agent = s.name.removesuffix(".run") or s.name
+                base_agent = opt_str(s.attrs.get("gen_ai.agent.name")) or s.name.removesuffix(".run") or s.name
             depth_of[s.span_id] = base_depth
             agent_of[s.span_id] = base_agent
 
@@ -309,7 +338,11 @@ def _build(spans: list[_Span], source: Source, record: str | None) -> Trace:
         if kind == "LLM":
             outputs = _messages(attrs, "llm.output_messages")
             content = "\n".join(c for _, c in outputs) if outputs else _value_text(attrs.get("output.value"))
-            model = opt_str(attrs.get("llm.model_name", attrs.get("gen_ai.request.model")))
+            if not outputs and not content:
+                content = _genai_messages_text(attrs, "output")
+            model = opt_str(
+                attrs.get("llm.model_name", attrs.get("gen_ai.request.model", attrs.get("gen_ai.response.model")))
+            )
             if model:
                 meta["model"] = model
                 models[model] += 1
@@ -333,11 +366,28 @@ def _build(spans: list[_Span], source: Source, record: str | None) -> Trace:
                     task = next((text for role, text in inputs if role == "user" and text), "")
             elif input_value is not None:
                 tool_input = _last_input_message(input_value)
+            else:
+                user_texts = _genai_user_texts(attrs)
+                if user_texts:
+                    tool_input = user_texts[-1]
+                    if not task:
+                        task = user_texts[0]
             last_llm_output = content or last_llm_output
         else:
-            content = _value_text(attrs.get("output.value"))
+            output_value = attrs.get("output.value", attrs.get("gen_ai.tool.call.result",
+                                                            attrs.get("traceloop.entity.output")))  # fmt: skip
+            content = _value_text(output_value)
+            if input_value is None:
+                input_value = attrs.get("gen_ai.tool.call.arguments", attrs.get("traceloop.entity.input"))
             if input_value is not None:
                 tool_input = to_text(input_value)
+            if kind in _TOOL_SPAN_KINDS and output_value is not None:
+                # MCP content envelopes and JSON-in-string results: decode before the error check, keep the raw.
+                result = unwrap_tool_result(output_value)
+                content = result.text
+                meta.update(result.meta())
+                if result.is_error:
+                    s.is_error = True
             if kind == "TOOL":
                 tool_name = opt_str(attrs.get("tool.name", attrs.get("gen_ai.tool.name"))) or s.name or None
             if not content and not tool_input:
@@ -354,7 +404,8 @@ def _build(spans: list[_Span], source: Source, record: str | None) -> Trace:
                 content = (
                     f"{content}\n[status error] {s.message}" if content else f"[status error] {s.message}"
                 )
-        builder.add(index=position, kind="span", content=content, step_id=s.span_id, agent=agent_of[s.span_id],
+        role = "tool" if kind in _TOOL_SPAN_KINDS else "agent"
+        builder.add(index=position, kind="span", content=content, role=role, step_id=s.span_id, agent=agent_of[s.span_id],
                     tool_name=tool_name, tool_input=tool_input or None, is_error=s.is_error,
                     parent_id=s.parent_id, depth=depth_of[s.span_id], start_time=s.start, end_time=s.end,
                     meta=meta)  # fmt: skip
@@ -370,6 +421,42 @@ def _build(spans: list[_Span], source: Source, record: str | None) -> Trace:
         meta={"otel_trace_id": native} if native else {},
     )
     return finish_trace(trace, builder.steps, source.with_record(record))
+
+
+def _genai_messages(attrs: dict[str, Any], which: str) -> list[tuple[str, str]]:
+    """(role, text) of GenAI semconv messages: `gen_ai.{input,output}.messages` JSON, or the older indexed
+    `gen_ai.prompt.N.*` / `gen_ai.completion.N.*` attributes."""
+    raw = attrs.get(f"gen_ai.{which}.messages")
+    if isinstance(raw, str):
+        raw = loads_maybe(raw)
+    out: list[tuple[str, str]] = []
+    if isinstance(raw, list):
+        for m in raw:
+            if not isinstance(m, dict):
+                continue
+            parts = m.get("parts")
+            if isinstance(parts, list):
+                text = "\n".join(to_text(p.get("content", p.get("text"))) for p in parts if isinstance(p, dict))
+            else:
+                text = to_text(m.get("content"))
+            out.append((str(m.get("role") or ""), text))
+        return out
+    prefix = "gen_ai.prompt" if which == "input" else "gen_ai.completion"
+    for n in range(10_000):
+        content = attrs.get(f"{prefix}.{n}.content")
+        role = attrs.get(f"{prefix}.{n}.role")
+        if content is None and role is None:
+            break
+        out.append((str(role or ""), to_text(content)))
+    return out
+
+
+def _genai_messages_text(attrs: dict[str, Any], which: str) -> str:
+    return "\n".join(text for _, text in _genai_messages(attrs, which) if text)
+
+
+def _genai_user_texts(attrs: dict[str, Any]) -> list[str]:
+    return [text for role, text in _genai_messages(attrs, "input") if role == "user" and text]
 
 
 def _last_input_message(value: Any) -> str:
@@ -422,3 +509,24 @@ def _log_io(raw: dict[str, Any]) -> tuple[str, str | None]:
             args = body.get("function.arguments")
             return ("" if out in (None, "<null>") else to_text(out)), (to_text(args) if args else None)
     return "", None
+
+
+class OtelFormat(Format):
+    name = FORMAT
+    description = "OpenTelemetry / OpenInference span trees and flat span exports (trace_id, span_id, parent_span_id)"
+    origin = (
+        "TRAIL (Patronus) GAIA traces, OTLP-JSON span exports (e.g. AssetOpsBench's, GenAI semantic conventions), "
+        "OpenTelemetry console-exporter dumps (concatenated JSON objects); JSON, JSONL"
+    )
+
+    def score(self, doc: Any) -> float:
+        return score(doc)
+
+    def load(self, doc: Any, source: Source) -> list[Trace]:
+        return parse(doc, source)
+
+    def whole_list(self, doc: list[Any]) -> bool:
+        return bool(doc) and all(is_span(s) for s in doc[:20])
+
+    def is_part(self, doc: Any) -> bool:
+        return is_span(doc)

@@ -3,7 +3,9 @@
 Contract: `summarize(result)` returns a plain JSON-able dict (the `--json` output) with counts per format, model
 and agent (an agent counts once per trace it speaks in), steps and characters per trace (median, max, total;
 characters = all of `Trace.text()`: task, step contents, tool inputs and final answer, what a judge reads),
-per-format step/character figures, the failures (path, record, reason) and skipped files (path, note).
+per-format step/character figures, the loading quality per format (`trajfm.traces.quality.summarize`: empty steps,
+final answers, tasks, tool calls, traces that look misread), the failures (path, record, reason) and skipped files
+(path, note: files that are not traces are listed, never judged).
 `render(summary, console)` prints the same as rich tables. No figure here is estimated: all are counted.
 """
 
@@ -19,9 +21,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from trajfm.errors import TraceLoadError
+from trajfm.traces import quality
 from trajfm.traces.load import LoadResult
 
 _TOP = 15
+_LISTED = 20  # skipped files listed by path
 
 
 def _stats(values: list[int]) -> dict[str, float | int]:
@@ -64,6 +68,7 @@ def summarize(result: LoadResult) -> dict[str, Any]:
             fmt: {"traces": len(fs), "steps": _stats(fs), "chars": _stats(fc)}
             for fmt, (fs, fc) in per_format.items()
         },
+        "loading_quality": quality.summarize(result.traces),
     }
 
 
@@ -97,6 +102,7 @@ def render(summary: dict[str, Any], console: Console) -> None:
             if len(counts) > _TOP:
                 t.add_row(f"... {len(counts) - _TOP} more (see --json)", "")
             console.print(t)
+    render_quality(summary["loading_quality"], console)
     if summary["failures"]:
         # One plain line per failure, never wrapped inside a cell, so paths can be copied.
         console.print(f"[bold red]Failed (not loaded): {len(summary['failures'])}[/]")
@@ -111,6 +117,22 @@ def render(summary: dict[str, Any], console: Console) -> None:
         for note, n in notes.most_common():
             t.add_row(note, str(n))
         console.print(t)
+        for s in summary["skipped"][:_LISTED]:
+            console.print(f"  skipped {escape(s['path'])}", soft_wrap=True, highlight=False)
+        if len(summary["skipped"]) > _LISTED:
+            console.print(f"  ... and {len(summary['skipped']) - _LISTED} more skipped files (see --json)")
+
+
+def render_quality(rows: dict[str, Any], console: Console) -> None:
+    """One loading-quality line per format, then the traces that look misread (a few per format)."""
+    if not rows:
+        return
+    console.print("[bold]Loading quality[/]")
+    for fmt, row in rows.items():
+        console.print(f"  {escape(quality.line(fmt, row))}", soft_wrap=True, highlight=False)
+        for ex in row["examples"]:
+            console.print(f"    {escape(ex['trace_id'])}: {escape('; '.join(ex['warnings']))}", soft_wrap=True,
+                          highlight=False)  # fmt: skip
 
 
 def load_with_progress(

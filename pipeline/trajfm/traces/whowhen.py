@@ -6,6 +6,8 @@ Contract:
 - One step per history item, kind "message", `Step.index` = 0-based position in `history`, which is what the
   `mistake_step` labels count. A code-executor reply with a non-zero "exitcode:" sets is_error. Agent = `name`,
   else the role with a trailing "(...)" annotation removed (the full role stays in `meta["role"]`).
+- Role: a speaker named user/human -> user, a "system" role -> system, a code executor's reply ("exitcode: N")
+  -> tool, anyone else -> agent (AG2's own user/assistant roles say nothing about who speaks).
 - Task = `question`; `is_correct` parsed from bool or "True"/"False"; the reference answer (`ground_truth`),
   `question_ID` and `level` go to `Trace.meta`. The failure labels (`mistake_*`) are NOT copied into the trace:
   judges read traces, and a label in the trace would leak the answer. The bench reads them from the source file.
@@ -25,29 +27,40 @@ from trajfm.traces._common import (
     require_list,
     to_text,
 )
+from trajfm.traces.format import Format, combine, item_fit, key_fit
 from trajfm.traces.model import Trace
 
 FORMAT = "whowhen"
 
-_MARKERS = ("question", "question_ID", "mistake_agent", "mistake_step", "is_correct", "ground_truth", "level")
+_MARKERS = ("question", "question_ID", "is_correct", "ground_truth", "level")
+USER_NAMES = frozenset({"user", "human"})
 
 
-def sniff(doc: Any) -> bool:
+def score(doc: Any) -> float:
+    """Keys of a Who&When log, and history items with content and role (name optional)."""
     if not isinstance(doc, dict):
-        return False
-    if "history" not in doc or "trajectory" in doc:
-        return False
-    # With Who&When's own fields present, a malformed history is this format's error to report, not unknown.
-    if any(k in doc for k in _MARKERS):
-        return True
+        return 0.0
     history = doc.get("history")
-    return (
-        isinstance(history, list)
-        and bool(history)
-        and isinstance(history[0], dict)
-        and "role" in history[0]
-        and ("name" in history[0])
-    )
+    if history is None or "trajectory" in doc:
+        return 0.0
+    keys = key_fit(doc, _MARKERS)
+    if not isinstance(history, list) or not history:
+        # Who&When's own keys with a malformed or empty history: this format's error to report, not "unknown".
+        return 0.3 if keys else 0.0
+    if keys < 0.4:
+        # Without (most of) Who&When's own keys, {content, role} items are any chat log: only the AG2 `name` makes it this one.
+        return round(0.7 * item_fit(history, ("content", "role", "name"), content=("content",)), 4)
+    return combine(keys, item_fit(history, ("content", "role"), content=("content",)))
+
+
+def role_of(item: dict[str, Any], agent: str | None, content: str) -> str:
+    if (agent or "").lower() in USER_NAMES:
+        return "user"
+    if (opt_str(item.get("role")) or "").lower() == "system":
+        return "system"
+    if content.lstrip().startswith("exitcode:"):
+        return "tool"
+    return "agent"
 
 
 def agent_of(item: dict[str, Any]) -> str | None:
@@ -82,8 +95,9 @@ def parse(doc: Any, source: Source) -> list[Trace]:
         if role:
             meta["role"] = role
         content = to_text(item.get("content"))
-        builder.add(index=i, kind="message", content=content, step_id=str(i), agent=agent_of(item),
-                    is_error=is_execution_error(content), meta=meta)  # fmt: skip
+        agent = agent_of(item)
+        builder.add(index=i, kind="message", content=content, role=role_of(item, agent, content), step_id=str(i),
+                    agent=agent, is_error=is_execution_error(content), meta=meta)  # fmt: skip
     meta: dict[str, Any] = {}
     for key, out in (
         ("question_ID", "question_id"),
@@ -105,3 +119,16 @@ def parse(doc: Any, source: Source) -> list[Trace]:
         meta=meta,
     )
     return [finish_trace(trace, builder.steps, source)]
+
+
+class WhoWhenFormat(Format):
+    name = FORMAT
+    description = "Who&When failure logs: a `history` of {content, role, name} messages, also the Magentic-One role form"
+    origin = "Who&When (ICML 2025) dataset, AG2/CaptainAgent and Magentic-One teams; JSON"
+    has_final_answer = False  # the logs end with the team's last message, not a marked answer
+
+    def score(self, doc: Any) -> float:
+        return score(doc)
+
+    def load(self, doc: Any, source: Source) -> list[Trace]:
+        return parse(doc, source)

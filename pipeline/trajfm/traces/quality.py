@@ -1,0 +1,103 @@
+"""Loading quality: does a loaded trace look like it was read right?
+
+Contract:
+- `annotate(trace, fmt, fit, note)` is called by the loader on every trace it returns: it sets
+  `Trace.format_fit` and fills `Trace.load_warnings` with what makes the trace look misread: most steps empty, no
+  agent step, no final answer where the format records one, no task where the format states one, and the
+  detection's own note (a weak fit or an ambiguous runner-up). Warnings are short phrases, never raised: a trace
+  with warnings is still loaded, and `trajfm traces` / `extract` list it.
+- `summarize(traces)` gives the per-format loading-quality figures (traces, steps, empty steps, with a final
+  answer, with a task, tool calls, traces with warnings and examples) that `trajfm traces` prints, `--json`
+  returns and `extract` writes to the manifest. Every figure is counted, none estimated.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from trajfm.traces.model import Trace, default_role, is_empty_step, is_tool_call
+
+if TYPE_CHECKING:
+    from trajfm.traces.format import Format
+
+_EXAMPLES = 5
+
+
+def warnings_for(trace: Trace, fmt: Format) -> list[str]:
+    out: list[str] = []
+    n = len(trace.steps)
+    empty = sum(1 for s in trace.steps if is_empty_step(s))
+    if n and empty * 2 > n:
+        out.append(f"most steps empty ({empty} of {n})")
+    if n and not any((s.role or default_role(s.kind, s.agent)) == "agent" for s in trace.steps):
+        out.append("no agent step")
+    if fmt.expects_final_answer(trace) and not (trace.final_answer and trace.final_answer.strip()):
+        out.append("no final answer")
+    if fmt.has_task and not trace.task.strip():
+        out.append("no task")
+    return out
+
+
+def annotate(trace: Trace, fmt: Format, fit: float, note: str | None = None) -> None:
+    trace.format_fit = round(fit, 4)
+    warnings = warnings_for(trace, fmt)
+    if note:
+        warnings.append(note)
+    trace.load_warnings = warnings
+
+
+def summarize(traces: list[Trace]) -> dict[str, dict[str, Any]]:
+    """Per-format loading quality (see the module docstring)."""
+    out: dict[str, dict[str, Any]] = {}
+    for t in traces:
+        row = out.get(t.source_format)
+        if row is None:
+            row = out[t.source_format] = {
+                "traces": 0,
+                "steps": 0,
+                "empty_steps": 0,
+                "with_final_answer": 0,
+                "with_task": 0,
+                "tool_calls": 0,
+                "with_warnings": 0,
+                "warnings": {},
+                "examples": [],
+            }
+        row["traces"] += 1
+        row["steps"] += len(t.steps)
+        row["empty_steps"] += sum(1 for s in t.steps if is_empty_step(s))
+        row["tool_calls"] += sum(1 for s in t.steps if is_tool_call(s))
+        row["with_final_answer"] += bool(t.final_answer and t.final_answer.strip())
+        row["with_task"] += bool(t.task.strip())
+        if t.load_warnings:
+            row["with_warnings"] += 1
+            for w in t.load_warnings:
+                key = _warning_key(w)
+                row["warnings"][key] = row["warnings"].get(key, 0) + 1
+            if len(row["examples"]) < _EXAMPLES:
+                row["examples"].append({"trace_id": t.trace_id, "warnings": list(t.load_warnings)})
+    return out
+
+
+def _warning_key(warning: str) -> str:
+    """The kind of a warning without its numbers ("most steps empty (3 of 4)" -> "most steps empty")."""
+    for sep in (" (", ":"):
+        cut = warning.find(sep)
+        if cut > 0:
+            return warning[:cut]
+    return warning
+
+
+def line(fmt: str, row: dict[str, Any]) -> str:
+    """One loading-quality line for a format, as `trajfm traces` and `extract` print it."""
+    n = row["traces"]
+    steps = row["steps"]
+    empty_pct = 100.0 * row["empty_steps"] / steps if steps else 0.0
+    text = (
+        f"{fmt}: {n} traces, {steps} steps ({empty_pct:.0f}% empty), {row['with_final_answer']}/{n} with a final "
+        f"answer, {row['with_task']}/{n} with a task, {row['tool_calls']} tool calls"
+    )
+    if row["with_warnings"]:
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(row["warnings"].items(), key=lambda kv: -kv[1]))
+        text += f"; {row['with_warnings']} look misread ({kinds})"
+    return text
