@@ -7,6 +7,9 @@ Contract:
   rationale their details. An undetected mode that some rule checks is `detected = False` with confidence 0.6
   (rules miss things); one that no rule checks is `detected = None` ("not checked"), confidence 0.0, and says so
   in its rationale: never `False`, since nothing looked.
+- Confidence: a detected mode's confidence is its best finding kind's precision measured on human-labelled sets
+  (`judges/calibration.py`, data in `detector_calibration.json`); kinds measured under 0.5 precision are off by
+  default (`all_detectors=True` turns them on), and a mode only they check is not checked (null).
 - Novel modes: a finding whose kind has a novel family, or that fits no mode of the taxonomy in use, becomes a
   `NovelMode` (one per family per trace, at most `MAX_NOVEL`), titled by the family and the tool involved and
   described with the tools and error text of the actual trace.
@@ -316,7 +319,7 @@ class RulesJudge:
     def _diagnose(self, trace: Trace, taxonomy: Taxonomy) -> Diagnosis:
         started = time.perf_counter()
         view = build_view(trace)  # built once, read by every detector and by root-cause selection
-        findings = run_detectors(trace, view=view)
+        findings = run_detectors(trace, view=view, skip_kinds=self.off)
         switched_off = [f for f in findings if f.kind in self.off]
         if switched_off:
             findings = [f for f in findings if f.kind not in self.off]
