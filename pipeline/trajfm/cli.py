@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from trajfm.errors import TrajfmError
+from trajfm.safetext import for_rich, visible
 
 
 class _Trajfm(typer.Typer):
@@ -28,7 +29,7 @@ class _Trajfm(typer.Typer):
             if os.environ.get("TRAJFM_DEBUG") or not exc.filename:
                 raise
             err_console.print(
-                f"[bold red]error:[/] {exc.filename}: {exc.strerror or exc}; check that path (a folder where one "
+                f"[bold red]error:[/] {for_rich(exc.filename)}: {for_rich(exc.strerror or exc)}; check that path (a folder where one "
                 "is expected, permissions, free space) or choose another",
                 highlight=False,
                 soft_wrap=True,
@@ -54,7 +55,7 @@ err_console = Console(stderr=True)
 def _fail(exc: TrajfmError) -> None:
     if os.environ.get("TRAJFM_DEBUG"):
         raise exc
-    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {for_rich(exc)}", highlight=False, soft_wrap=True)
     raise typer.Exit(exc.exit_code)
 
 
@@ -95,6 +96,11 @@ def traces_command(
     strict: bool = typer.Option(
         False, "--strict", help="Exit non-zero when any file or record fails to load."
     ),
+    max_trace_mb: float = typer.Option(
+        100.0,
+        "--max-trace-mb",
+        help="Read at most this many MB per trace file or JSON line (also after .gz).",
+    ),
 ) -> None:
     """Summarize traces before spending money on a judge: traces per format, model and agent, steps and
     characters per trace, the loading quality per format (empty steps, final answers, tasks, tool calls, traces
@@ -109,7 +115,7 @@ def traces_command(
     from trajfm.traces.summary import check_outcome, load_with_progress, render, summarize
 
     try:
-        result = load_with_progress(paths, format, console=err_console)
+        result = load_with_progress(paths, format, console=err_console, max_trace_mb=max_trace_mb)
         summary = summarize(result)
         if as_json:
             typer.echo(_json.dumps(summary, indent=2, ensure_ascii=False))
@@ -215,7 +221,7 @@ def extract_command(
     judge_option: list[str] = typer.Option(  # noqa: B008
         [],
         "--judge-option",
-        help="KEY=VALUE passed to the judge (repeatable), e.g. max_tokens=2000, timeout=60.",
+        help="KEY=VALUE passed to the judge (repeatable), e.g. max_tokens=2000, timeout_s=60.",
     ),
     progress: bool = typer.Option(
         True,
@@ -232,6 +238,16 @@ def extract_command(
         help="Price per million input tokens: --dry-run prints the cost, the manifest records it.",
     ),
     price_out: float | None = typer.Option(None, "--price-out", help="Price per million output tokens."),
+    max_trace_mb: float = typer.Option(
+        100.0,
+        "--max-trace-mb",
+        help="Read at most this many MB per trace file or JSON line (also after .gz).",
+    ),
+    max_wait: float = typer.Option(
+        60.0,
+        "--max-wait",
+        help="LLM judge: longest Retry-After wait obeyed (seconds); a longer ask fails the trace.",
+    ),
     engine: str = typer.Option(
         "local", "--engine", help="local (this process) | ray (a Ray cluster; tables written as shards)."
     ),
@@ -266,7 +282,7 @@ def extract_command(
             format=format, progress=progress,
             judge_options=_llm_judge_options(judge, redact, judge_option),
             sample=sample, seed=seed, price_in=price_in, price_out=price_out,
-            engine=engine, address=address,
+            engine=engine, address=address, max_trace_mb=max_trace_mb, max_wait=max_wait,
         )  # fmt: skip
     except TrajfmError as exc:
         _fail(exc)
@@ -275,13 +291,14 @@ def extract_command(
         _interrupted(out)
     if result.plan is not None:
         _print_load_failures(result.load_failures)
+        _print_skipped(result.skipped)
         _print_loading_quality(result.loading_quality)
         typer.echo(f"dry run: {result.traces} traces, nothing written")
         for key, value in result.plan.items():
             typer.echo(f"  {key}: {value}")
         return
     _print_extract(result, Path(out))
-    typer.echo(f"wrote {Path(out)} (traces, steps, diagnoses, modes, novel_modes, manifest.json)")
+    typer.echo(f"wrote {visible(Path(out))} (traces, steps, diagnoses, modes, novel_modes, manifest.json)")
 
 
 def _interrupted(out: str) -> None:
@@ -289,7 +306,7 @@ def _interrupted(out: str) -> None:
     if os.environ.get("TRAJFM_DEBUG"):
         raise KeyboardInterrupt
     err_console.print(
-        f"interrupted: LLM judge replies received so far are kept in {out}/cache/; run the same command again "
+        f"interrupted: LLM judge replies received so far are kept in {for_rich(out)}/cache/; run the same command again "
         "to resume (judged traces cost no calls)",
         highlight=False,
         soft_wrap=True,
@@ -299,9 +316,19 @@ def _interrupted(out: str) -> None:
 
 def _print_load_failures(failures: list[str]) -> None:
     for failure in failures[:20]:
-        err_console.print(f"[yellow]could not load[/] {failure}", highlight=False, soft_wrap=True)
+        err_console.print(f"[yellow]could not load[/] {for_rich(failure)}", highlight=False, soft_wrap=True)
     if len(failures) > 20:
         err_console.print(f"... and {len(failures) - 20} more load failures (see manifest.json)")
+
+
+def _print_skipped(skipped: list[str]) -> None:
+    """Skipped files a user would not expect (a FIFO, a device, a symlink loop); skipped .md/.csv/... are not
+    worth a line each (they are counted and listed in manifest.json)."""
+    unusual = [s for s in skipped if ": not a trace file (" not in s]
+    for line in unusual[:20]:
+        err_console.print(f"[yellow]skipped[/] {for_rich(line)}", highlight=False, soft_wrap=True)
+    if len(unusual) > 20:
+        err_console.print(f"... and {len(unusual) - 20} more skipped files (see manifest.json)")
 
 
 def _print_loading_quality(rows: dict[str, Any]) -> None:
@@ -314,6 +341,7 @@ def _print_loading_quality(rows: dict[str, Any]) -> None:
 def _print_extract(result: ExtractResult, out: Path) -> None:
     """What extract did, the traces it could not judge (with the most common reason) and stale tables it removed."""
     _print_load_failures(result.load_failures)
+    _print_skipped(result.skipped)
     _print_loading_quality(result.loading_quality)
     statuses = ", ".join(f"{k} {v}" for k, v in sorted(result.statuses.items()))
     typer.echo(
@@ -326,8 +354,8 @@ def _print_extract(result: ExtractResult, out: Path) -> None:
             continue
         # Failed traces are not cached: the same command judges only them again.
         err_console.print(
-            f"[yellow]{n} traces {status}[/], most common: {message} (re-run the same command to retry them; "
-            f"see {out / 'diagnoses.parquet'})",
+            f"[yellow]{n} traces {status}[/], most common: {for_rich(message)} (re-run the same command to retry "
+            f"them; see {for_rich(out / 'diagnoses.parquet')})",
             highlight=False,
             soft_wrap=True,
         )
@@ -344,7 +372,7 @@ def _print_extract(result: ExtractResult, out: Path) -> None:
     if result.removed_stale:
         err_console.print(
             f"removed {', '.join(result.removed_stale)}: made from the earlier novel modes; run `trajfm cluster "
-            f"{out}` to group the new ones",
+            f"{for_rich(out)}` to group the new ones",
             highlight=False,
             soft_wrap=True,
         )
@@ -370,7 +398,8 @@ def export_command(
         _fail(exc)
         return
     typer.echo(
-        f"wrote {result.rows} rows and {result.novel_rows} novel modes: " + ", ".join(map(str, result.files))
+        f"wrote {result.rows} rows and {result.novel_rows} novel modes: "
+        + ", ".join(map(visible, result.files))
     )
 
 
@@ -489,7 +518,9 @@ def cluster(
     from trajfm.clustering.report import print_summary
 
     print_summary(outcome, Console())
-    typer.echo(f"wrote {Path(run) / 'clusters.parquet'} and {Path(run) / 'novel_assignments.parquet'}")
+    typer.echo(
+        f"wrote {visible(Path(run) / 'clusters.parquet')} and {visible(Path(run) / 'novel_assignments.parquet')}"
+    )
 
 
 # ---- report / run (stage 3) -------------------------------------------------------------------------------------
@@ -505,9 +536,11 @@ def _print_report(result: ReportResult) -> None:
         f"completed {comp['n']}/{comp['of']}; {ov['n_flags']} failure-mode flags; "
         f"{ov['traces_with_novel']['n']} traces with novel modes"
     )
-    typer.echo(f"wrote {result.html_path} ({result.html_bytes / 1e6:.1f} MB, {result.seconds:.1f} s)")
-    typer.echo(f"wrote {result.summary_json_path}")
-    typer.echo(f"wrote {result.summary_md_path}")
+    typer.echo(
+        f"wrote {visible(result.html_path)} ({result.html_bytes / 1e6:.1f} MB, {result.seconds:.1f} s)"
+    )
+    typer.echo(f"wrote {visible(result.summary_json_path)}")
+    typer.echo(f"wrote {visible(result.summary_md_path)}")
 
 
 def _text_budget(step_chars: int, max_text_mb: float) -> TextBudget:
@@ -600,7 +633,7 @@ def feedback(
 
 
 def _stage_line(message: str) -> None:
-    err_console.print(f"[dim]{message}[/]", highlight=False)
+    err_console.print(f"[dim]{for_rich(message)}[/]", highlight=False)
 
 
 @app.command("run")
@@ -661,6 +694,16 @@ def run_all(
         7.0, "--max-text-mb", help="Report: step text budget of the drill-down."
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the judge's progress bar."),
+    max_trace_mb: float = typer.Option(
+        100.0,
+        "--max-trace-mb",
+        help="Read at most this many MB per trace file or JSON line (also after .gz).",
+    ),
+    max_wait: float = typer.Option(
+        60.0,
+        "--max-wait",
+        help="LLM judge: longest Retry-After wait obeyed (seconds); a longer ask fails the trace.",
+    ),
 ) -> None:
     """All three stages: extract (diagnose every trace) -> cluster (novel-mode families) -> report.
 
@@ -681,6 +724,8 @@ def run_all(
             "judge": judge,
             "concurrency": concurrency,
             "progress": progress,
+            "max_trace_mb": max_trace_mb,
+            "max_wait": max_wait,
         }
         for key, value in (
             ("model", model), ("base_url", base_url), ("limit", limit), ("samples", samples), ("sample", sample),
@@ -724,7 +769,7 @@ def run_all(
         _print_load_failures(result.load_failures)
     typer.echo(f"stages: {', '.join(f'{k} {v:.1f} s' for k, v in result.seconds.items())}")
     if result.cluster_skip_reason:
-        typer.echo(f"cluster stage skipped: {result.cluster_skip_reason}")
+        typer.echo(f"cluster stage skipped: {visible(result.cluster_skip_reason)}")
     _print_report(result.report)
 
 

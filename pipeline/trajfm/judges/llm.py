@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import inspect
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -454,11 +453,7 @@ def _overflowed(exc: BaseException) -> bool:
 def make_llm_judge(**options: Any) -> LLMJudge:
     """Registry factory: `get_judge("llm", model=..., base_url=..., samples=..., ...)`. Options given as None
     count as not given; an option this judge does not know is a JudgeError naming it."""
-    known = set(inspect.signature(LLMJudge.__init__).parameters) - {"self"}
+    from trajfm.judges.options import check_options
+
     given = {k: v for k, v in options.items() if v is not None}
-    unknown = sorted(set(given) - known)
-    if unknown:
-        raise JudgeError(
-            f"the llm judge has no option(s) {', '.join(unknown)}; it takes {', '.join(sorted(known))}"
-        )
-    return LLMJudge(**given)
+    return LLMJudge(**check_options(LLMJudge.__init__, given, "llm"))

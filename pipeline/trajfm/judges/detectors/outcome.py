@@ -69,10 +69,10 @@ def detect_ended_on_failure(view: TraceView) -> list[Finding]:
 
 
 def detect_handed_to_human(view: TraceView) -> list[Finding]:
-    acts = [a for a in view.main_acts if not a.is_finish]
     words = view.vocab.handoff_words
-    if acts and words and set(tx.name_words(acts[-1].tool)) & words:
-        a = acts[-1]
+    last = next((a for a in reversed(view.main_acts) if not a.is_finish), None)
+    if last is not None and words and not words.isdisjoint(tx.name_words(last.tool)):
+        a = last
         return [
             Finding(
                 kind="handed_to_human",
