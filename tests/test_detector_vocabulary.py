@@ -31,6 +31,7 @@ SYNTH_FILES = sorted(f for f in (PKG / "synth").glob("*.py") if f.name != "rates
 N = 3
 # Identifiers (kind ids such as "output_format_ignored") are one token: they are names, not phrasing.
 _WORD = re.compile(r"[a-z][a-z_]*")
+_REGEX_ESCAPE = re.compile(r"\\[A-Za-z]")  # \b, \s, \w ...: regex classes, not letters of a word
 _REGEX_SYNTAX = re.compile(r"[|()\[\]?*+{}\\\n.,;:!\"]")
 
 
@@ -64,7 +65,7 @@ def _strings(path: Path, *, module_level_only: bool) -> list[str]:
 
 def ngrams(text: str, n: int = N) -> set[tuple[str, ...]]:
     grams: set[tuple[str, ...]] = set()
-    for piece in _REGEX_SYNTAX.split(text.lower()):
+    for piece in _REGEX_SYNTAX.split(_REGEX_ESCAPE.sub(" ", text).lower()):
         words = _WORD.findall(piece)
         grams |= {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
     return grams
@@ -73,6 +74,7 @@ def ngrams(text: str, n: int = N) -> set[tuple[str, ...]]:
 def test_ngram_helper_finds_literal_phrases_only() -> None:
     assert ("no", "need", "to") in ngrams("No need to go further")
     assert ngrams(r"(?:should|may) be (?:enough|fine)") == set()  # words across alternatives are no phrase
+    assert ("no", "need", "to") in ngrams(r"\bno need to (?:go|stop)")  # a regex escape is not part of a word
 
 
 def test_detectors_share_no_phrase_with_the_synthetic_generator() -> None:

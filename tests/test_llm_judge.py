@@ -243,15 +243,16 @@ def test_fabricated_quotes_are_marked_unverified() -> None:
     assert by["1.1"].evidence_verified is True
 
 
-def test_structured_output_falls_back_to_json_in_text_and_says_so() -> None:
+def test_structured_output_falls_back_to_json_object_and_says_so() -> None:
     traces = synthetic_traces(5)
     with LocalEndpoint(EndpointConfig(structured_output=False)) as ep:
         judge = LLMJudge("trajfm-test", base_url=ep.url)
         out = run_judge(judge, traces, TAX, concurrency=1, **FAST)
     assert all(d.status == "ok" for d in out)
-    assert [r.status for r in ep.requests].count(400) == 1  # one refusal, then text mode for the rest
+    assert [r.status for r in ep.requests].count(400) == 1  # one refusal, then json_object for the rest
     info = judge.manifest_info()["structured_output"]
-    assert info == {"requested": "auto", "used": "json_in_text_with_repair", "refused_by_endpoint": True}
+    assert info["requested"] == "auto" and info["used"] == "json_object" and info["confirmed_by_a_reply"]
+    assert [r["mode"] for r in info["refusals"]] == ["json_schema"]
 
 
 def test_max_completion_tokens_endpoints_are_handled() -> None:

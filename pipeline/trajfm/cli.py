@@ -19,6 +19,7 @@ from typer.core import TyperCommand
 
 from trajfm.cli_options import STAGE_OPTIONS, CliOptions, with_options
 from trajfm.errors import TrajfmError
+from trajfm.safetext import for_rich, visible
 
 
 class _Command(TyperCommand):
@@ -41,7 +42,7 @@ class _Command(TyperCommand):
             if os.environ.get("TRAJFM_DEBUG") or not exc.filename:
                 raise
             err_console.print(
-                f"[bold red]error:[/] {exc.filename}: {exc.strerror or exc}; check that path (a folder where one "
+                f"[bold red]error:[/] {for_rich(exc.filename)}: {for_rich(exc.strerror or exc)}; check that path (a folder where one "
                 "is expected, permissions, free space) or choose another",
                 highlight=False,
                 soft_wrap=True,
@@ -75,7 +76,7 @@ err_console = Console(stderr=True)
 def _fail(exc: TrajfmError) -> NoReturn:
     if os.environ.get("TRAJFM_DEBUG"):
         raise exc
-    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {for_rich(exc)}", highlight=False, soft_wrap=True)
     raise typer.Exit(exc.exit_code) from None
 
 
@@ -145,6 +146,11 @@ def traces_command(
     strict: bool = typer.Option(
         False, "--strict", help="Exit non-zero when any file or record fails to load."
     ),
+    max_trace_mb: float = typer.Option(
+        100.0,
+        "--max-trace-mb",
+        help="Read at most this many MB per trace file or JSON line (also after .gz).",
+    ),
 ) -> None:
     """Summarize traces before spending money on a judge: traces per format, model and agent, steps and
     characters per trace, the loading quality per format (empty steps, final answers, tasks, tool calls, traces
@@ -158,7 +164,7 @@ def traces_command(
 
     from trajfm.traces.summary import check_outcome, load_with_progress, render, summarize
 
-    result = load_with_progress(paths, format, console=err_console)
+    result = load_with_progress(paths, format, console=err_console, max_trace_mb=max_trace_mb)
     summary = summarize(result)
     if as_json:
         typer.echo(_json.dumps(summary, indent=2, ensure_ascii=False))
@@ -256,7 +262,7 @@ def extract_command(
         _print_plan(result)
         return
     _print_extract(result, Path(opts.out))
-    typer.echo(f"wrote {Path(opts.out)} (traces, steps, diagnoses, modes, novel_modes, manifest.json)")
+    typer.echo(f"wrote {visible(Path(opts.out))} (traces, steps, diagnoses, modes, novel_modes, manifest.json)")
 
 
 def _extract_kwargs(opts: CliOptions) -> dict[str, Any]:
@@ -267,12 +273,14 @@ def _extract_kwargs(opts: CliOptions) -> dict[str, Any]:
         "format": opts.format, "progress": opts.progress,
         "judge_options": _llm_judge_options(opts.judge, opts.redact, opts.judge_option),
         "engine": opts.engine, "address": opts.address, "sample": opts.sample, "seed": opts.seed,
-        "price_in": opts.price_in, "price_out": opts.price_out,
+        "price_in": opts.price_in, "price_out": opts.price_out, "max_trace_mb": opts.max_trace_mb,
+        "max_wait": opts.max_wait,
     }  # fmt: skip
 
 
 def _print_plan(result: ExtractResult) -> None:
     _print_load_failures(result.load_failures)
+    _print_skipped(result.skipped)
     _print_loading_quality(result.loading_quality)
     typer.echo(f"dry run: {result.traces} traces, nothing written")
     for key, value in (result.plan or {}).items():
@@ -283,7 +291,7 @@ def _interrupted(out: str | None) -> NoReturn:
     """Ctrl-C: say what is kept (the judge cache commits every reply) and how to resume."""
     if os.environ.get("TRAJFM_DEBUG"):
         raise KeyboardInterrupt
-    kept = f"LLM judge replies received so far are kept in {out}/cache/; " if out else ""
+    kept = f"LLM judge replies received so far are kept in {for_rich(out)}/cache/; " if out else ""
     err_console.print(
         f"interrupted: {kept}run the same command again to resume (judged traces cost no calls)",
         highlight=False,
@@ -294,9 +302,19 @@ def _interrupted(out: str | None) -> NoReturn:
 
 def _print_load_failures(failures: list[str]) -> None:
     for failure in failures[:20]:
-        err_console.print(f"[yellow]could not load[/] {failure}", highlight=False, soft_wrap=True)
+        err_console.print(f"[yellow]could not load[/] {for_rich(failure)}", highlight=False, soft_wrap=True)
     if len(failures) > 20:
         err_console.print(f"... and {len(failures) - 20} more load failures (see manifest.json)")
+
+
+def _print_skipped(skipped: list[str]) -> None:
+    """Skipped files a user would not expect (a FIFO, a device, a symlink loop); skipped .md/.csv/... are not
+    worth a line each (they are counted and listed in manifest.json)."""
+    unusual = [s for s in skipped if ": not a trace file (" not in s]
+    for line in unusual[:20]:
+        err_console.print(f"[yellow]skipped[/] {for_rich(line)}", highlight=False, soft_wrap=True)
+    if len(unusual) > 20:
+        err_console.print(f"... and {len(unusual) - 20} more skipped files (see manifest.json)")
 
 
 def _print_loading_quality(rows: dict[str, Any]) -> None:
@@ -309,6 +327,7 @@ def _print_loading_quality(rows: dict[str, Any]) -> None:
 def _print_extract(result: ExtractResult, out: Path) -> None:
     """What extract did, the traces it could not judge (with the most common reason) and stale tables it removed."""
     _print_load_failures(result.load_failures)
+    _print_skipped(result.skipped)
     _print_loading_quality(result.loading_quality)
     statuses = ", ".join(f"{k} {v}" for k, v in sorted(result.statuses.items()))
     typer.echo(
@@ -321,15 +340,25 @@ def _print_extract(result: ExtractResult, out: Path) -> None:
             continue
         # Failed traces are not cached: the same command judges only them again.
         err_console.print(
-            f"[yellow]{n} traces {status}[/], most common: {message} (re-run the same command to retry them; "
-            f"see {out / 'diagnoses.parquet'})",
+            f"[yellow]{n} traces {status}[/], most common: {for_rich(message)} (re-run the same command to retry "
+            f"them; see {for_rich(out / 'diagnoses.parquet')})",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if result.set_aside:
+        from trajfm.judges.quality import REASONS
+
+        why = "; ".join(f"{n} {REASONS.get(r, r)}" for r, n in result.set_aside.items())
+        err_console.print(
+            f"[yellow]{result.n_set_aside} replies set aside[/] as degenerate ({why}): kept in diagnoses.parquet "
+            "(judge_quality), not counted as findings",
             highlight=False,
             soft_wrap=True,
         )
     if result.removed_stale:
         err_console.print(
             f"removed {', '.join(result.removed_stale)}: made from the earlier novel modes; run `trajfm cluster "
-            f"{out}` to group the new ones",
+            f"{for_rich(out)}` to group the new ones",
             highlight=False,
             soft_wrap=True,
         )
@@ -351,7 +380,8 @@ def export_command(
 
     result = export_run(run, format=format, out=out)
     typer.echo(
-        f"wrote {result.rows} rows and {result.novel_rows} novel modes: " + ", ".join(map(str, result.files))
+        f"wrote {result.rows} rows and {result.novel_rows} novel modes: "
+        + ", ".join(map(visible, result.files))
     )
 
 
@@ -386,7 +416,9 @@ def cluster(
 
     outcome = run_cluster(Path(run), _cluster_options(opts))
     print_summary(outcome, Console())
-    typer.echo(f"wrote {Path(run) / 'clusters.parquet'} and {Path(run) / 'novel_assignments.parquet'}")
+    typer.echo(
+        f"wrote {visible(Path(run) / 'clusters.parquet')} and {visible(Path(run) / 'novel_assignments.parquet')}"
+    )
 
 
 def _cluster_options(opts: CliOptions) -> ClusterOptions:
@@ -432,9 +464,11 @@ def _print_report(result: ReportResult) -> None:
         f"completed {comp['n']}/{comp['of']}; {ov['n_flags']} failure-mode flags; "
         f"{ov['traces_with_novel']['n']} traces with novel modes"
     )
-    typer.echo(f"wrote {result.html_path} ({result.html_bytes / 1e6:.1f} MB, {result.seconds:.1f} s)")
-    typer.echo(f"wrote {result.summary_json_path}")
-    typer.echo(f"wrote {result.summary_md_path}")
+    typer.echo(
+        f"wrote {visible(result.html_path)} ({result.html_bytes / 1e6:.1f} MB, {result.seconds:.1f} s)"
+    )
+    typer.echo(f"wrote {visible(result.summary_json_path)}")
+    typer.echo(f"wrote {visible(result.summary_md_path)}")
 
 
 def _text_budget(step_chars: int, max_text_mb: float) -> TextBudget:
@@ -508,7 +542,7 @@ def feedback(
 
 
 def _stage_line(message: str) -> None:
-    err_console.print(f"[dim]{message}[/]", highlight=False)
+    err_console.print(f"[dim]{for_rich(message)}[/]", highlight=False)
 
 
 @app.command("run")
@@ -558,7 +592,7 @@ def run_all(
         _print_load_failures(piped.load_failures)
     typer.echo(f"stages: {', '.join(f'{k} {v:.1f} s' for k, v in piped.seconds.items())}")
     if piped.cluster_skip_reason:
-        typer.echo(f"cluster stage skipped: {piped.cluster_skip_reason}")
+        typer.echo(f"cluster stage skipped: {visible(piped.cluster_skip_reason)}")
     _print_report(piped.report)
 
 

@@ -93,6 +93,16 @@ class CliOptions:
         help="Price per million input tokens (the dry run and the manifest give the cost).",
     )
     price_out: float | None = _opt(None, "--price-out", help="Price per million output tokens.")
+    max_trace_mb: float = _opt(
+        100.0,
+        "--max-trace-mb",
+        help="Read at most this many MB per trace file or JSON line (also after .gz).",
+    )
+    max_wait: float = _opt(
+        60.0,
+        "--max-wait",
+        help="LLM judge: longest Retry-After wait obeyed (seconds); a longer ask fails the trace.",
+    )
     engine: str = _opt(
         "local",
         "--engine",
@@ -179,6 +189,7 @@ class CliOptions:
 EXTRACT = (
     "out", "format", "judge", "model", "base_url", "concurrency", "taxonomy", "limit", "dry_run", "samples",
     "redact", "judge_option", "progress", "engine", "address", "sample", "seed", "price_in", "price_out",
+    "max_trace_mb", "max_wait",
 )  # fmt: skip
 CLUSTER = (
     "from_csv", "text", "method", "baseline", "seed", "assign_outliers", "namer", "model_path", "embedder",

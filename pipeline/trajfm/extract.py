@@ -9,6 +9,9 @@ Contract of `run_extract(inputs, out, *, judge="rules", ...) -> ExtractResult`:
 - Judges through the registry (`get_judge(judge, model=..., base_url=..., samples=...)`: options left at None are
   "not given", so the same code drives any judge) and `trajfm.judges.runner.run_judge`, which owns retries,
   concurrency, rate limits and the reply cache (RUN/cache/, used for judges that make calls).
+- Every ok reply is assessed for degeneracy (`trajfm.judges.quality`: all modes detected, one quote repeated
+  everywhere, the prompt's own placeholder wording); diagnoses.judge_quality holds "ok" or the reasons, and a
+  set-aside reply gets no mode or novel rows (its detections are not findings). The manifest counts them.
 - Evidence is checked in one place, `trajfm.judges.evidence.verify_diagnosis`: a judge that shows the trace to a
   model (the LLM judge) checks its quotes against what it showed (after redaction) and marks the diagnosis
   `extra["evidence_checked"]`; extract checks every other diagnosis against the trace's own text and never
@@ -36,6 +39,7 @@ Contract of `run_extract(inputs, out, *, judge="rules", ...) -> ExtractResult`:
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -48,7 +52,9 @@ from trajfm.errors import JudgeError, RunFolderError, SchemaError, TraceLoadErro
 from trajfm.judges.base import Diagnosis, Judge
 from trajfm.judges.dimensions import DIMENSION_KEYS
 from trajfm.judges.evidence import verify_diagnosis as _verify_quotes
-from trajfm.runfolder import RunFolder, file_sha256
+from trajfm.judges.quality import assess, is_set_aside, quality_label, set_aside_counts
+from trajfm.runfolder import RunFolder, atomic_write_text, file_sha256
+from trajfm.runlock import recover, run_lock, staged_run
 from trajfm.schemas import DIAGNOSES_SCHEMA, MODES_SCHEMA, NOVEL_MODES_SCHEMA
 from trajfm.taxonomy import Taxonomy, load_taxonomy
 from trajfm.traces import load_traces
@@ -69,6 +75,7 @@ class ExtractResult:
     statuses: dict[str, int] = field(default_factory=dict)
     load_failures: list[str] = field(default_factory=list)
     skipped_files: int = 0
+    skipped: list[str] = field(default_factory=list)  # "path: why" for every file that is not read as a trace
     loading_quality: dict[str, Any] = field(default_factory=dict)  # per format (trajfm.traces.quality)
     detected: int = 0
     novel: int = 0
@@ -82,6 +89,8 @@ class ExtractResult:
     removed_stale: list[str] = field(
         default_factory=list
     )  # stage-2 tables dropped because novel modes changed
+    n_set_aside: int = 0  # ok replies set aside as degenerate (trajfm.judges.quality)
+    set_aside: dict[str, int] = field(default_factory=dict)  # reason -> replies
 
 
 def _judge_options(
@@ -111,6 +120,32 @@ def verify_diagnosis(d: Diagnosis, trace: Trace) -> int:
     return _verify_quotes(d, trace)
 
 
+MAX_TEXT_CHARS = 4000  # summary, rationale, evidence, novel-mode title/description: a judge writes sentences
+MAX_RAW_REPLY_CHARS = 64_000  # the unparseable reply kept for a parse_error row
+
+
+def _capped(text: str | None, limit: int) -> str | None:
+    if text is None or len(text) <= limit:
+        return text
+    return f"{text[:limit]} [... {len(text) - limit:,} more characters cut by trajfm]"
+
+
+def cap_text_fields(d: Diagnosis) -> None:
+    """Cap every text a judge returned, with a note saying how much was cut: a 50 MB rationale from a runaway
+    model must not become a 263 MB report."""
+    d.summary = _capped(d.summary, MAX_TEXT_CHARS) or ""
+    d.error = _capped(d.error, MAX_TEXT_CHARS)
+    d.raw_reply = _capped(d.raw_reply, MAX_RAW_REPLY_CHARS)
+    d.root_cause_agent = _capped(d.root_cause_agent, 200)
+    for m in d.modes:
+        m.evidence = _capped(m.evidence, MAX_TEXT_CHARS) or ""
+        m.rationale = _capped(m.rationale, MAX_TEXT_CHARS) or ""
+    for n in d.novel:
+        n.title = _capped(n.title, 300) or ""
+        n.description = _capped(n.description, MAX_TEXT_CHARS) or ""
+        n.evidence = _capped(n.evidence, MAX_TEXT_CHARS) or ""
+
+
 def diagnosis_frames(
     diagnoses: list[Diagnosis], taxonomy: Taxonomy
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
@@ -119,6 +154,7 @@ def diagnosis_frames(
     mrows: dict[str, list[Any]] = {c: [] for c in MODES_SCHEMA}
     nrows: dict[str, list[Any]] = {c: [] for c in NOVEL_MODES_SCHEMA}
     for d in diagnoses:
+        cap_text_fields(d)
         drows["trace_id"].append(d.trace_id)
         drows["judge"].append(d.judge)
         drows["judge_model"].append(d.judge_model)
@@ -138,10 +174,11 @@ def diagnosis_frames(
         drows["cached"].append(d.cached)
         drows["raw_reply"].append(d.raw_reply if d.status == "parse_error" else None)
         drows["reply_repairs"].append(list(d.extra.get("reply_repairs") or []) if d.extra else [])
+        drows["judge_quality"].append(d.judge_quality if d.status == "ok" else None)
         for key in DIMENSION_KEYS:
             drows[key].append(d.dimensions.get(key) if d.status == "ok" else None)
-        if d.status != "ok":
-            continue
+        if d.status != "ok" or is_set_aside(d.judge_quality):
+            continue  # nothing trustworthy is known: no mode or novel rows (a set-aside reply is no finding)
         by_id = {m.mode_id: m for m in d.modes}
         for mode in taxonomy.modes:
             m = by_id.get(mode.id)
@@ -179,6 +216,23 @@ def diagnosis_frames(
         pl.DataFrame(mrows, schema=MODES_SCHEMA),
         pl.DataFrame(nrows, schema=NOVEL_MODES_SCHEMA),
     )
+
+
+def assess_replies(
+    judge: Judge, diagnoses: list[Diagnosis], by_id: dict[str, Trace], taxonomy: Taxonomy
+) -> dict[str, int]:
+    """Set `judge_quality` on every ok diagnosis (`trajfm.judges.quality`); return how many replies were set
+    aside for each reason. The prompt-wording check needs the judge's prompt (`prompt_text(taxonomy)`, judges
+    that send one); judges without a prompt get the other checks."""
+    prompt = judge.prompt_text(taxonomy)
+    for d in diagnoses:
+        if d.status != "ok":
+            d.judge_quality = None
+            continue
+        trace = by_id.get(d.trace_id)
+        reasons = assess(d, taxonomy, trace_text=trace.text() if trace else "", prompt_text=prompt)
+        d.judge_quality = quality_label(reasons)
+    return set_aside_counts(d.judge_quality for d in diagnoses)
 
 
 def _plan(judge: Judge, traces: list[Trace], taxonomy: Taxonomy, out: Path) -> dict[str, Any]:
@@ -261,8 +315,43 @@ def _old_novel(run: RunFolder) -> pl.DataFrame | None:
         return None
 
 
+def _carried_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
+    """What a new extract run keeps of the previous run's manifest: the cluster section (its tables are carried
+    over when the novel modes are unchanged, see `_carry_clusters`); the rest describes the old run."""
+    stages = manifest.get("stages", {})
+    carried = {k: v for k, v in stages.items() if k == "cluster"}
+    return {"stages": carried} if carried else {}
+
+
+def _carry_clusters(
+    live: RunFolder, stage: RunFolder, old: pl.DataFrame | None, new: pl.DataFrame
+) -> list[str]:
+    """Copy stage-2 tables into the new run when they were made from exactly these novel modes; otherwise they
+    are dropped (returned, so the user is told to re-cluster). See the module docstring."""
+    present = [t for t in ("clusters", "novel_assignments") if live.has(t)]
+    if not present:
+        return []
+    same_novel = old is not None and old.equals(new.select("novel_id", "title", "description"))
+    try:  # the assignments must also cover exactly these novel modes (they may come from another folder's run)
+        covered = set(live.read_table("novel_assignments")["novel_id"].to_list())
+        kept = {t: live.read_table(t) for t in present}
+    except (RunFolderError, SchemaError):
+        covered, kept = None, {}
+    if same_novel and covered == set(new["novel_id"].to_list()) and len(kept) == 2:
+        for table, df in kept.items():
+            stage.write_table(table, df)
+        return []
+    manifest = stage.read_manifest()  # the carried cluster section described the dropped tables
+    manifest.get("stages", {}).pop("cluster", None)
+    atomic_write_text(
+        stage.root / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True, default=str)
+    )
+    return [f"{t}.parquet" for t in present]
+
+
 def _drop_stale_clusters(run: RunFolder, old: pl.DataFrame | None, new: pl.DataFrame) -> list[str]:
-    """Remove stage-2 tables made from other novel modes than `new` (see the module docstring)."""
+    """Remove stage-2 tables made from other novel modes than `new`, in place (the Ray engine's path; the local
+    path carries or drops them in its staged run, `_carry_clusters`)."""
     present = [t for t in ("clusters", "novel_assignments") if run.has(t)]
     if not present:
         return []
@@ -295,6 +384,8 @@ def run_extract(
     rate_limit: float | None = None,
     progress: bool | str = False,
     judge_options: dict[str, Any] | None = None,
+    max_trace_mb: float | None = None,
+    max_wait: float | None = None,
     sample: int | None = None,
     seed: int = 0,
     price_in: float | None = None,
@@ -352,9 +443,10 @@ def run_extract(
     tax = load_taxonomy(taxonomy)
 
     t0 = time.perf_counter()
-    loaded = load_traces(paths, format=format)
+    loaded = load_traces(paths, format=format, max_trace_mb=max_trace_mb)
     seconds["load"] = round(time.perf_counter() - t0, 3)
     failures = [str(f) for f in loaded.failures]
+    skipped = [f"{s.path}: {s.note}" for s in loaded.skipped]
     traces = loaded.traces
     loading_quality = quality_summary(traces)
     if not traces:
@@ -387,102 +479,115 @@ def run_extract(
                 f"{sample_info['size']} of {sample_info['of']} traces, stratified by agent model and scenario (seed {seed})"
             )
         return ExtractResult(run=None, traces=len(traces), load_failures=failures,
-                             skipped_files=len(loaded.skipped), plan=plan, seconds=seconds,
+                             skipped_files=len(loaded.skipped), skipped=skipped, plan=plan, seconds=seconds,
                              loading_quality=loading_quality)  # fmt: skip
 
     check_endpoint(the_judge)  # before creating anything: a dead endpoint leaves no half-made run folder
-    run = RunFolder.create(out)
-    run.read_manifest()  # a corrupt manifest.json fails here, before judging, not after all the calls
-    t0 = time.perf_counter()
-    traces_df, steps_df = traces_to_frames(traces)
-    run.write_table("traces", traces_df)
-    run.write_table("steps", steps_df)
-    seconds["write_traces"] = round(time.perf_counter() - t0, 3)
+    live = RunFolder.create(out)
+    # One writer at a time; the new run is staged in RUN/.staging-<id>/ and swapped in whole at the end, so a kill
+    # or a full disk leaves the previous complete run (see trajfm.runlock).
+    with run_lock(live.root, "trajfm extract"):
+        recover(live.root)
+        carried = _carried_manifest(live.read_manifest())  # a corrupt manifest.json fails here, before judging
+        with staged_run(live, seed_manifest=carried) as run:
+            t0 = time.perf_counter()
+            traces_df, steps_df = traces_to_frames(traces)
+            run.write_table("traces", traces_df)
+            run.write_table("steps", steps_df)
+            seconds["write_traces"] = round(time.perf_counter() - t0, 3)
 
-    cache = None
-    if the_judge.cacheable:
-        from trajfm.judges.cache import JudgeCache
+            cache = None
+            if the_judge.cacheable:
+                from trajfm.judges.cache import JudgeCache
 
-        cache = JudgeCache.in_run(run.root)
-    stats = RunStats()
-    t0 = time.perf_counter()
-    try:
-        diagnoses = run_judge(
-            the_judge, traces, tax, concurrency=concurrency, cache=cache, max_retries=max_retries,
-            rate_limit=rate_limit, progress=progress, stats=stats,
-        )  # fmt: skip
-    finally:
-        if cache is not None:
-            cache.close()
-    seconds["judge"] = round(time.perf_counter() - t0, 3)
+                cache = JudgeCache.in_run(live.root)  # the cache lives in RUN/: kept across runs and kills
+            stats = RunStats()
+            t0 = time.perf_counter()
+            try:
+                diagnoses = run_judge(
+                        the_judge, traces, tax, concurrency=concurrency, cache=cache, max_retries=max_retries,
+                        rate_limit=rate_limit, progress=progress, stats=stats,
+                        **({} if max_wait is None else {"max_wait": max_wait}),  # type: ignore[arg-type]
+                    )  # fmt: skip
+            finally:
+                if cache is not None:
+                    cache.close()
+            seconds["judge"] = round(time.perf_counter() - t0, 3)
 
-    t0 = time.perf_counter()
-    by_id = {t.trace_id: t for t in traces}
-    unverified = 0
-    for d in diagnoses:
-        if d.status == "ok":
-            unverified += verify_diagnosis(d, by_id[d.trace_id])
-    seconds["verify_evidence"] = round(time.perf_counter() - t0, 3)
+            t0 = time.perf_counter()
+            by_id = {t.trace_id: t for t in traces}
+            unverified = 0
+            for d in diagnoses:
+                if d.status == "ok":
+                    unverified += verify_diagnosis(d, by_id[d.trace_id])
+            seconds["verify_evidence"] = round(time.perf_counter() - t0, 3)
+            set_aside = assess_replies(the_judge, diagnoses, by_id, tax)
 
-    t0 = time.perf_counter()
-    diag_df, modes_df, novel_df = diagnosis_frames(diagnoses, tax)
-    old_novel = _old_novel(run)
-    run.write_table("diagnoses", diag_df)
-    run.write_table("modes", modes_df)
-    run.write_table("novel_modes", novel_df)
-    removed_stale = _drop_stale_clusters(run, old_novel, novel_df)
-    seconds["write_diagnoses"] = round(time.perf_counter() - t0, 3)
+            t0 = time.perf_counter()
+            diag_df, modes_df, novel_df = diagnosis_frames(diagnoses, tax)
+            old_novel = _old_novel(live)
+            run.write_table("diagnoses", diag_df)
+            run.write_table("modes", modes_df)
+            run.write_table("novel_modes", novel_df)
+            removed_stale = _carry_clusters(live, run, old_novel, novel_df)
+            seconds["write_diagnoses"] = round(time.perf_counter() - t0, 3)
 
-    statuses = dict(Counter(d.status for d in diagnoses))
-    detected = int(modes_df["detected"].sum()) if modes_df.height else 0
-    # The judge's configuration, what rendering had to shorten or split, and this run's calls (no credentials).
-    judge_info = judge_manifest(the_judge, diagnoses, stats)
-    run.update_manifest(
-        "extract",
-        {
-            "inputs": _inputs_manifest(paths),
-            "corpus_declarations": corpus_declarations(paths),
-            "options": {
-                "judge": judge,
-                "model": model,
-                "base_url": judge_info.get("base_url"),  # the judge's public form: never credentials
-                "concurrency": concurrency,
-                "taxonomy": str(taxonomy),
-                "limit": limit,
-                "samples": samples,
-                "format": format,
-                "max_retries": max_retries,
-                "rate_limit": rate_limit,
-                "sample": sample,
-                "seed": seed if sample is not None else None,
-                "price_in": price_in,
-                "price_out": price_out,
-            },  # fmt: skip
-            "sample": sample_info,
-            "cost": _spent(stats, price_in, price_out),
-            "judge": judge_info,
-            "model": the_judge.model,
-            "prompt_version": the_judge.prompt_version,
-            "taxonomy": tax.name,
-            "taxonomy_version": tax.version,
-            "counts": {
-                "files": loaded.files,
-                "traces_loaded": len(loaded.traces),
-                "traces_judged": len(traces),
-                "load_failures": len(failures),
-                "skipped_files": len(loaded.skipped),
-                "statuses": statuses,
-                "modes_detected": detected,
-                "evidence_unverified": unverified,
-                "novel_modes": novel_df.height,
-            },
-            "load_failures": failures[:MAX_LISTED_FAILURES],
-            "skipped_files": [f"{s.path}: {s.note}" for s in loaded.skipped[:MAX_LISTED_FAILURES]],
-            "loading_quality": loading_quality,
-            "removed_stale": removed_stale,
-            "timings_s": seconds,
-        },
-    )
+            statuses = dict(Counter(d.status for d in diagnoses))
+            detected = int(modes_df["detected"].sum()) if modes_df.height else 0
+            # The judge's configuration, what rendering had to shorten or split, and this run's calls (no credentials).
+            judge_info = judge_manifest(the_judge, diagnoses, stats)
+            run.update_manifest(
+                "extract",
+                {
+                    "inputs": _inputs_manifest(paths),
+                    "corpus_declarations": corpus_declarations(paths),
+                    "options": {
+                        "judge": judge,
+                        "model": model,
+                        "base_url": judge_info.get("base_url"),  # the judge's public form: never credentials
+                        "concurrency": concurrency,
+                        "taxonomy": str(taxonomy),
+                        "limit": limit,
+                        "samples": samples,
+                        "format": format,
+                        "max_retries": max_retries,
+                        "rate_limit": rate_limit,
+                        "sample": sample,
+                        "seed": seed if sample is not None else None,
+                        "price_in": price_in,
+                        "price_out": price_out,
+                        "max_trace_mb": max_trace_mb,
+                        "max_wait": max_wait,
+                    },  # fmt: skip
+                    "sample": sample_info,
+                    "cost": _spent(stats, price_in, price_out),
+                    "judge": judge_info,
+                    "model": the_judge.model,
+                    "prompt_version": the_judge.prompt_version,
+                    "taxonomy": tax.name,
+                    "taxonomy_version": tax.version,
+                    "counts": {
+                        "files": loaded.files,
+                        "traces_loaded": len(loaded.traces),
+                        "traces_judged": len(traces),
+                        "load_failures": len(failures),
+                        "skipped_files": len(loaded.skipped),
+                        "statuses": statuses,
+                        "modes_detected": detected,
+                        "evidence_unverified": unverified,
+                        "novel_modes": novel_df.height,
+                        # Degenerate replies (trajfm.judges.quality): kept in diagnoses, not counted as findings.
+                        "replies_set_aside": sum(is_set_aside(d.judge_quality) for d in diagnoses),
+                        "set_aside_reasons": set_aside,
+                    },
+                    "load_failures": failures[:MAX_LISTED_FAILURES],
+                    "skipped_files": [f"{s.path}: {s.note}" for s in loaded.skipped[:MAX_LISTED_FAILURES]],
+                    "loading_quality": loading_quality,
+                    "removed_stale": removed_stale,
+                    "timings_s": seconds,
+                },
+            )
+    run = live
     errors = _error_summary(diagnoses)
     failed = sum(n for s, (n, _) in errors.items() if s in ("backend_error", "parse_error"))
     if failed and not statuses.get("ok"):
@@ -493,8 +598,9 @@ def run_extract(
             f"command: the failures are recorded in {run.table_path('diagnoses')}, nothing bad is cached"
         )
     return ExtractResult(
-        run=run, traces=len(traces), statuses=statuses, load_failures=failures, skipped_files=len(loaded.skipped),
-        loading_quality=loading_quality,
+        run=live, traces=len(traces), statuses=statuses, load_failures=failures, skipped_files=len(loaded.skipped),
+        skipped=skipped, loading_quality=loading_quality,
         detected=detected, novel=novel_df.height, unverified=unverified, cache_hits=stats.cached, calls=stats.calls,
         seconds=seconds, errors=errors, removed_stale=removed_stale,
+        n_set_aside=sum(is_set_aside(d.judge_quality) for d in diagnoses), set_aside=set_aside,
     )  # fmt: skip

@@ -2,6 +2,7 @@
 
 Top level (closed: an unknown key is an error, so a reader never depends on something no writer promises):
 - `schema_version`: the run-folder schema (`trajfm.schemas.SCHEMA_VERSION`) the folder is in.
+- `run_id`: the run that last wrote the folder (see `trajfm.runfolder`);
 - `trajfm_version`: the trajfm that last wrote the manifest; each stage section also records its own
   `trajfm_version` (so a folder whose stages ran under different releases says so).
 - `machine`, `package_versions`: where and with what the last stage ran.
@@ -41,6 +42,7 @@ class Manifest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     schema_version: int
+    run_id: str | None = None  # the run that last wrote the folder (trajfm.runfolder: staging and lock)
     trajfm_version: str | None = None
     machine: dict[str, str] = Field(default_factory=dict)
     package_versions: dict[str, str | None] = Field(default_factory=dict)

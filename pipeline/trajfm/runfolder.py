@@ -92,8 +92,14 @@ def atomic_path(path: Path) -> Iterator[Path]:
 
 
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    """sha256 of a regular file; anything else (a FIFO, /dev/zero) is an OSError, never read forever."""
+    import stat
+
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path} is not a regular file; not hashed")
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
@@ -126,11 +132,18 @@ def package_versions(
     return out
 
 
+RUN_ID_KEY = "trajfm.run_id"  # parquet key-value metadata entry naming the run a table belongs to
+
+
 @dataclass(frozen=True)
 class RunFolder:
-    """Paths and helpers for one run folder."""
+    """Paths and helpers for one run folder.
+
+    `run_id` is set on a folder being staged by `trajfm.runlock.staged_run`; otherwise the run id is the one in
+    manifest.json (created on the first table written to a folder that has none)."""
 
     root: Path
+    run_id: str | None = None
 
     @classmethod
     def create(cls, root: Path | str) -> RunFolder:
@@ -205,14 +218,64 @@ class RunFolder:
         if folder.is_dir():
             shutil.rmtree(folder)
 
+    def current_run_id(self, *, create: bool = False) -> str | None:
+        """This folder's run id: the staged one, else manifest.json's (made and recorded when `create`)."""
+        if self.run_id is not None:
+            return self.run_id
+        manifest = self.read_manifest()
+        run_id = manifest.get("run_id")
+        if run_id is None and create:
+            from trajfm.runlock import new_run_id
+
+            run_id = manifest["run_id"] = new_run_id()
+            atomic_write_text(
+                self.root / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True, default=str)
+            )
+        return run_id if isinstance(run_id, str) else None
+
     def write_table(self, table: str, df: pl.DataFrame) -> Path:
         df = schemas.check(table, df)
         path = self.table_file(table)
-        with atomic_path(path) as tmp:
-            df.write_parquet(tmp)
+        run_id = self.current_run_id(create=True)
+        try:
+            with atomic_path(path) as tmp:
+                df.write_parquet(tmp, metadata={RUN_ID_KEY: run_id or ""})
+        except (
+            OSError,
+            pl.exceptions.PolarsError,
+        ) as exc:  # a full disk, a read-only folder: one line, no traceback
+            reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0].rpartition("IO error: ")[2]
+            raise RunFolderError(
+                f"cannot write {path} ({reason}); free some space or fix the folder's permissions"
+            ) from exc
         if self.table_dir(table).is_dir():  # the new single file replaces an older sharded form
             shutil.rmtree(self.table_dir(table))
         return path
+
+    def table_run_id(self, table: str) -> str | None:
+        """The run id recorded in a table's parquet metadata (None for tables written before run ids)."""
+        try:
+            meta = pl.read_parquet_metadata(self.table_file(table))
+        except Exception as exc:  # noqa: BLE001 - a corrupt or foreign file: say which
+            raise SchemaError(
+                f"{self.table_path(table)} is not a readable parquet table ({exc}); re-run the stage that writes it"
+            ) from exc
+        return meta.get(RUN_ID_KEY) or None
+
+    def check_run_id(self, table: str) -> None:
+        """Refuse a table from another run than manifest.json names (an interrupted or concurrent writer)."""
+        expected = self.current_run_id()
+        if expected is None or self.is_sharded(table):  # written before run ids, or shards of the Ray engine
+            return
+        got = self.table_run_id(table)
+        # A table that records no run (written before run ids, or rewritten by hand with plain polars) is read as
+        # it is; one that names another run than the manifest is refused.
+        if got is not None and got != expected:
+            raise RunFolderError(
+                f"{self.root} mixes two runs: {table}.parquet is from run {got} but "
+                f"manifest.json names run {expected}; re-run `trajfm extract ... --out {self.root}` (or the "
+                "stage that writes it) to make one complete run"
+            )
 
     def scan_table(self, table: str) -> pl.LazyFrame:
         """A LazyFrame over `table` (its file or all its shards), with the schema checked from the metadata
@@ -220,13 +283,14 @@ class RunFolder:
         path = self.table_path(table)
         if not self.has(table):
             raise RunFolderError(f"{path} does not exist; run the stage that writes {table!r} first")
+        self.check_run_id(table)
         sources: Path | list[Path] = path
         if path.is_dir():
             sources = self.shard_paths(table)
             if not sources:
                 raise SchemaError(f"{path} holds no part-*.parquet shards; re-run the stage that writes it")
         try:
-            lf = pl.scan_parquet(sources)
+            lf = pl.scan_parquet(sources, glob=False)
             got = lf.collect_schema()
         except Exception as exc:  # a corrupt or foreign file: say which
             raise SchemaError(
@@ -239,14 +303,15 @@ class RunFolder:
         path = self.table_path(table)
         if not self.has(table):
             raise RunFolderError(f"{path} does not exist; run the stage that writes {table!r} first")
+        self.check_run_id(table)
         try:
             if path.is_dir():
                 shards = self.shard_paths(table)
                 if not shards:
                     raise SchemaError(f"no part-*.parquet shards in {path}")
-                df = pl.concat([pl.read_parquet(s) for s in shards], how="vertical_relaxed")
+                df = pl.concat([pl.read_parquet(s, glob=False) for s in shards], how="vertical_relaxed")
             else:
-                df = pl.read_parquet(path)
+                df = pl.read_parquet(path, glob=False)  # a folder named x[1] is a name
         except Exception as exc:  # a corrupt or foreign file: say which
             raise SchemaError(
                 f"{path} is not a readable parquet table ({exc}); re-run the stage that writes it"
@@ -271,7 +336,7 @@ class RunFolder:
             return None
         try:
             raw = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise RunFolderError(
                 f"{path} is not valid JSON ({exc}); delete it and re-run the stages"
             ) from exc
@@ -302,6 +367,15 @@ class RunFolder:
         section["trajfm_version"] = version
         manifest.stages[stage] = StageRecord.model_validate(section)
         manifest.package_versions = package_versions()
+        run_id = self.current_run_id(create=False)
+        if run_id is not None:
+            manifest.run_id = run_id
         data = manifest.as_dict()
-        atomic_write_text(self.root / MANIFEST, json.dumps(data, indent=2, sort_keys=True, default=str))
+        try:
+            atomic_write_text(self.root / MANIFEST, json.dumps(data, indent=2, sort_keys=True, default=str))
+        except OSError as exc:
+            raise RunFolderError(
+                f"cannot write {self.root / MANIFEST} ({exc.strerror or exc}); free some space or fix the "
+                "folder's permissions"
+            ) from exc
         return data

@@ -17,7 +17,7 @@ import polars as pl
 
 from trajfm.errors import SchemaError
 
-SCHEMA_VERSION = 2  # 2: steps.role; traces.outcome, framework and loading-quality columns; enums; manifest model
+SCHEMA_VERSION = 2  # 2: steps.role; traces.outcome, framework and loading-quality columns; diagnoses.judge_quality; enums; manifest model
 
 
 class DiagnosisStatus(StrEnum):
@@ -111,6 +111,8 @@ DIAGNOSES_SCHEMA: dict[str, pl.DataType] = {
     # What had to be normalised or repaired to use the judge's reply (short codes, trajfm.judges.reply and
     # trajfm.judges.attempts), e.g. ["id_prefixed", "repair_turn"]; empty for judges that send no replies.
     "reply_repairs": pl.List(pl.String()),
+    # "ok", or the reasons a reply was set aside as degenerate (trajfm.judges.quality); null unless status is ok
+    "judge_quality": pl.String(),
     # the six scorecard dimensions (trajfm.judges.dimensions): true, false or null (not assessed)
     "dim_task_completion": pl.Boolean(),
     "dim_data_retrieval": pl.Boolean(),
@@ -175,6 +177,8 @@ NOVEL_ASSIGNMENTS_SCHEMA: dict[str, pl.DataType] = {
 # still report and still serve as a report's --baseline.
 ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
     "diagnoses": (
+        "reply_repairs",
+        "judge_quality",  # null: made before degenerate replies were checked, counted as usable
         "root_cause_confidence",
         "source_outcome",
         "dim_task_completion",

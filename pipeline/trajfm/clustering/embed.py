@@ -224,7 +224,7 @@ class EmbeddingCache:
         self.model_id = model_id
         self._vectors: dict[str, np.ndarray] = {}
         if self.path.exists():
-            df = pl.read_parquet(self.path)
+            df = pl.read_parquet(self.path, glob=False)
             if df.height:
                 mat = np.asarray(df["vector"].to_numpy(), dtype=np.float32)
                 self._vectors = dict(zip(df["key"].to_list(), mat, strict=True))

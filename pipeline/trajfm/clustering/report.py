@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 
 from trajfm.clustering.fit import ClusterOutcome
+from trajfm.safetext import visible
 
 
 def _fmt(x: float | None, spec: str = ".2f") -> str:
@@ -42,8 +43,8 @@ def print_summary(outcome: ClusterOutcome, console: Console) -> None:
         console.print(
             f"{r['cluster_id']:>4} {r['size']:>6} {r['share']:>6.1%} {_fmt(r['stability']):>6} "
             f"{r['nearest_mode'] or '-':>5} {_fmt(r['similarity']):>5} {novel:>6} "
-            f"{'-' if new is None else ('yes' if new else 'no'):>4}  {r['name']} "
-            f"[{', '.join(r['keywords'][:4])}]",
+            f"{'-' if new is None else ('yes' if new else 'no'):>4}  {visible(r['name'])} "
+            f"[{visible(', '.join(r['keywords'][:4]))}]",
             highlight=False,
             markup=False,
             soft_wrap=True,

@@ -26,6 +26,7 @@ from trajfm.clustering.fit import ClusterConfig, ClusterOutcome, Item, cluster_i
 from trajfm.clustering.naming import LlmNamer
 from trajfm.errors import RunFolderError, UsageError
 from trajfm.runfolder import RunFolder, file_sha256
+from trajfm.runlock import recover, run_lock, staged_run
 from trajfm.taxonomy import load_taxonomy
 
 CSV_ORIGIN = "csv"
@@ -164,6 +165,7 @@ def run_cluster(run_dir: Path | str, options: ClusterOptions | None = None) -> C
     opts = options or ClusterOptions()
     started = time.perf_counter()
     run, inputs = _prepare_run(Path(run_dir), opts.from_csv)
+    run_id = run.current_run_id()
     if opts.namer not in ("keywords", "llm"):
         raise UsageError(f"--namer must be keywords or llm, got {opts.namer!r}")
     namer = (
@@ -220,8 +222,6 @@ def run_cluster(run_dir: Path | str, options: ClusterOptions | None = None) -> C
         namer=namer,
         baseline_centroids=base_cents,
     )
-    run.write_table("clusters", outcome.clusters)
-    run.write_table("novel_assignments", outcome.assignments)
     section = {
         "inputs": inputs,
         "options": {
@@ -242,6 +242,19 @@ def run_cluster(run_dir: Path | str, options: ClusterOptions | None = None) -> C
         **outcome.manifest,
         "wall_s": round(time.perf_counter() - started, 3),
     }
-    run.update_manifest("cluster", section)
+    # The two tables and the manifest section are swapped in together, under the folder's lock, and only onto the
+    # run they were computed from (an extract that replaced it meanwhile makes this stage start again).
+    with run_lock(run.root, "trajfm cluster"):
+        recover(run.root)
+        if run.current_run_id() != run_id:
+            raise RunFolderError(
+                f"{run.root} was replaced by another run while clustering (run {run_id} -> "
+                f"{run.current_run_id()}); run `trajfm cluster {run.root}` again"
+            )
+        replaces = ("clusters.parquet", "novel_assignments.parquet")
+        with staged_run(run, seed_manifest=run.read_manifest(), run_id=run_id, replaces=replaces) as stage:
+            stage.write_table("clusters", outcome.clusters)
+            stage.write_table("novel_assignments", outcome.assignments)
+            stage.update_manifest("cluster", section)
     outcome.manifest = section
     return outcome

@@ -29,6 +29,9 @@ from trajfm.judges.client import ChatClient, ChatReply, ChatRequest, RequestReje
 T = TypeVar("T")
 
 REPAIR_CODE = "repair_turn"
+# A cut-off reply answered with a changed request (trajfm.judges.cutoff); like a repair turn, a failure after it
+# is final (the runner does not send the same conversation again).
+TRUNCATION_CODE = "truncated"
 
 
 @dataclass(slots=True)
@@ -120,7 +123,7 @@ class PolicyChain:
 def _fail(
     exc: ParseError | BackendError, exchange: Exchange, turns: Sequence[Turn]
 ) -> ParseError | BackendError:
-    repaired = [t for t in turns if t.request.reason == REPAIR_CODE]
+    repaired = [t for t in turns if t.request.reason in (REPAIR_CODE, TRUNCATION_CODE)]
     if isinstance(exc, ParseError) and repaired:
         first = turns[0].error
         exc.args = (

@@ -82,6 +82,8 @@ class Diagnosis:
     calls: int = 0
     cached: bool = False
     raw_reply: str | None = None
+    # Set by extract (`trajfm.judges.quality`): "ok", or the reasons a degenerate reply was set aside.
+    judge_quality: str | None = None
     # The six scorecard dimensions (`trajfm.judges.dimensions`): true, false or None (not assessed).
     dimensions: dict[str, bool | None] = field(default_factory=empty_dimensions)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -114,6 +116,7 @@ class Judge:
     - `cache_input(trace, taxonomy)`: what this judge reads of the trace, for cache keys. Default: the whole trace.
     - `manifest_info()`: the judge's configuration for manifest.json (never credentials).
     - `plan(traces, taxonomy, skip=...)`: what judging would cost (`--dry-run`). Default: no calls.
+    - `prompt_text(taxonomy)`: the instructions sent to a model, for the reply-quality checks ("" by default).
     - `check_endpoint()`: one cheap request to the endpoint (`--dry-run`, and before judging when
       `needs_endpoint`); None for a judge without one.
     - `prepare(concurrency=...)`: told the runner's concurrency before judging. `aclose()`: after an async run.
@@ -177,6 +180,10 @@ class Judge:
             "est_tokens_in": 0,
             "note": f"the {self.name} judge makes no calls",
         }
+
+    def prompt_text(self, taxonomy: Taxonomy) -> str:
+        """The instructions the judge sends a model (for the reply-quality checks); "" for a judge without one."""
+        return ""
 
     def check_endpoint(self) -> EndpointCheck | None:
         """One cheap request to the judge's endpoint (key accepted? model served?); None for a judge without one."""

@@ -24,7 +24,8 @@ Contract:
   retryable, with `retry_after` when the endpoint gave one; 401/403/404/other 4xx not retryable, with a message
   saying what to fix) or `ParseError` (a well-formed completion without text). A 400 asking for
   `max_completion_tokens` switches the parameter name for the rest of the run (raised as retryable once).
-  A 400 is raised as `RequestRejected` (a `BackendError` carrying the body) so a caller's request policy (e.g.
+  A 400 (and a 413/422/500 naming the response_format sent or the context window) is raised as
+  `RequestRejected` (a `BackendError` carrying the body and status) so a caller's request policy (e.g.
   structured-output negotiation) can change the next request.
 - `check()`: one cheap request (GET /models; a one-token completion when the endpoint offers no model list)
   that says whether the key is accepted and the model is served, as an `EndpointCheck`;
@@ -60,11 +61,13 @@ T = TypeVar("T")
 
 
 class RequestRejected(BackendError):
-    """HTTP 400: the endpoint refused the request's shape. `body` holds its message (key scrubbed)."""
+    """The endpoint refused the request's shape: HTTP 400, or a 422/500 whose message names what it refused
+    (`response_format`, the context window). `body` holds its message (key scrubbed), `status` the HTTP status."""
 
-    def __init__(self, message: str, *, body: str, retryable: bool = False) -> None:
+    def __init__(self, message: str, *, body: str, retryable: bool = False, status: int = 400) -> None:
         super().__init__(message, retryable=retryable)
         self.body = body
+        self.status = status
 
 
 def public_url(url: str) -> str:
@@ -166,6 +169,16 @@ class EndpointCheck:
 
 def _estimate_tokens(chars: int) -> int:
     return (chars + 3) // 4
+
+
+def _names_what_it_refused(status: int, body: str, request: ChatRequest) -> bool:
+    """A 413/422/500 that refuses the request's response_format or overflows the context window."""
+    from trajfm.judges.cutoff import is_context_overflow
+    from trajfm.judges.negotiate import is_refusal
+
+    fmt = request.params.get("response_format")
+    mode = fmt.get("type") if isinstance(fmt, dict) else None
+    return bool(mode and is_refusal(status, body, str(mode))) or is_context_overflow(status, body)
 
 
 class ChatClient:
@@ -293,6 +306,14 @@ class ChatClient:
         if status == 429:
             raise BackendError(
                 f"rate limited by the endpoint (HTTP 429): {body[:200]}", retry_after=retry_after_s(resp)
+            )
+        if status in (413, 422, 500) and _names_what_it_refused(status, body, request):
+            # A refusal of the request's shape dressed as another status (llama-cpp-python answers a
+            # response_format it does not know with HTTP 500): the caller's policy changes the next request.
+            raise RequestRejected(
+                f"endpoint refused the request (HTTP {status}) for model {self.model!r}: {body[:300]}",
+                body=body,
+                status=status,
             )
         if status >= 500 or status == 408:
             raise BackendError(f"endpoint error HTTP {status}: {body[:200]}", retry_after=retry_after_s(resp))

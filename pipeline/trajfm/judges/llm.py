@@ -19,10 +19,16 @@ Contract:
 - It never sleeps or retries a failed call: a failed call raises `BackendError` (with `retry_after` for 429,
   `retryable=False` for 401/403/404 and other client errors); the runner (`trajfm.judges.runner`) waits and
   retries and records.
-- Structured output: `structured_output="auto"` (default) sends a strict JSON schema as `response_format`; when
-  the endpoint refuses it (HTTP 400 naming response_format), the same call is sent again without it and the
-  judge uses JSON in text for the rest of the run, recorded in `manifest_info()`. "json_schema" never switches;
-  "off" never sends a schema. (A policy in the attempt loop: other request changes plug in the same way.)
+- Structured output (`trajfm.judges.negotiate`): `structured_output="auto"` (default) sends a strict JSON schema
+  as `response_format`; when the endpoint refuses it (HTTP 400, 422 or 500 naming response_format), the same call
+  is sent at once with `json_object` plus the schema (llama.cpp's extension), then with no response_format (JSON
+  in text); what worked is kept for the run and recorded in `manifest_info()`. "json_schema" never switches (a
+  refusal is final); "off" never sends a schema.
+- Cut-off replies and long prompts (`trajfm.judges.cutoff`): a reply with `finish_reason: "length"` is followed
+  by a changed request (the compact form, and a larger budget up to `max_tokens_ceiling`, default twice
+  `max_tokens`; 0 = never larger), recorded as the repair code `truncated`; a prompt the server says overflows
+  its context window makes the next attempt re-render the trace in smaller chunks (a budget sized from the
+  server's numbers), recorded per trace in the manifest.
 - `plan(traces, taxonomy)` is the `--dry-run`: calls and estimated tokens (characters / 4), without any call.
 """
 
@@ -30,14 +36,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import inspect
 import time
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 from trajfm.errors import BackendError, JudgeError, ParseError
-from trajfm.judges.attempts import AttemptPolicy, NextRequest, PolicyChain, RepairTurn, Turn, converse
+from trajfm.judges.attempts import AttemptPolicy, PolicyChain, RepairTurn, converse
 from trajfm.judges.base import Diagnosis, Judge, ModeFinding, NovelMode
 from trajfm.judges.client import (
     KEY_ENVS,
@@ -52,8 +57,10 @@ from trajfm.judges.client import (
     resolve_endpoint,
 )
 from trajfm.judges.combine import merge_chunks, vote_samples
+from trajfm.judges.cutoff import CutOffRepair, UnlessCutOff, is_context_overflow, smaller_budget
 from trajfm.judges.evidence import verify_diagnosis
-from trajfm.judges.prompt import PROMPT_VERSION, build_messages, reply_json_schema
+from trajfm.judges.negotiate import NegotiationPolicy, StructuredOutput
+from trajfm.judges.prompt import PROMPT_VERSION, build_messages, reply_json_schema, system_message
 from trajfm.judges.render import (
     DEFAULT_BUDGET_CHARS,
     DEFAULT_MIN_STEP_CHARS,
@@ -70,33 +77,6 @@ from trajfm.traces.model import Trace
 __all__ = ["KEY_ENVS", "MODEL_ENV", "URL_ENVS", "LLMJudge", "make_llm_judge"]
 
 STRUCTURED_MODES = ("auto", "json_schema", "off")
-
-
-class _SchemaFallback:
-    """After a 400 naming response_format, send the same request without it (structured_output="auto" only),
-    and keep JSON in text for the rest of the run (recorded in the manifest)."""
-
-    def __init__(self, judge: LLMJudge) -> None:
-        self.judge = judge
-
-    def next_request(self, turns: Sequence[Turn]) -> NextRequest | None:
-        last = turns[-1]
-        if not isinstance(last.error, RequestRejected) or "response_format" not in last.request.params:
-            return None
-        body = last.error.body
-        if self.judge.structured_output != "auto" or not any(
-            word in body for word in ("response_format", "json_schema", "structured")
-        ):
-            return None
-        self.judge._use_schema = False
-        self.judge._schema_refused = True
-        params = {k: v for k, v in last.request.params.items() if k != "response_format"}
-        return NextRequest(
-            ChatRequest(
-                last.request.messages, last.request.max_tokens, params, reason="structured_output_refused"
-            ),
-            "structured_output_refused",
-        )
 
 
 class LLMJudge(Judge):
@@ -124,6 +104,7 @@ class LLMJudge(Judge):
         timeout_s: float = 120.0,
         concurrency: int = 8,
         repair_turns: int = 1,
+        max_tokens_ceiling: int | None = None,
     ) -> None:
         model, url = resolve_endpoint(model, base_url)
         if structured_output not in STRUCTURED_MODES:
@@ -143,8 +124,13 @@ class LLMJudge(Judge):
         self.max_tokens = max_tokens
         self.seed = seed
         self.structured_output = structured_output
-        self._use_schema = structured_output in ("auto", "json_schema")
-        self._schema_refused = False
+        # What the endpoint accepts, negotiated once for the run (trajfm.judges.negotiate).
+        self.negotiation = StructuredOutput(structured_output)
+        # Cut-off replies get a compact request, with up to this many tokens (trajfm.judges.cutoff).
+        self.max_tokens_ceiling = 2 * max_tokens if max_tokens_ceiling is None else max_tokens_ceiling
+        self._cutoff = CutOffRepair(self.max_tokens_ceiling if self.max_tokens_ceiling > max_tokens else None)
+        # Traces whose prompt overflowed the server's context window: their smaller rendering budget.
+        self._budget_for: dict[str, int] = {}
         self.redact = redact
         self.budget_chars = budget_chars
         self.min_step_chars = min_step_chars
@@ -210,11 +196,10 @@ class LLMJudge(Judge):
                 "redact": self.redact,
             },
             "rendering_outcome": self.rendering_outcome(),
-            "structured_output": {
-                "requested": self.structured_output,
-                "used": "json_schema" if self._use_schema else "json_in_text_with_repair",
-                "refused_by_endpoint": self._schema_refused,
-            },
+            "structured_output": self.negotiation.manifest(),
+            "cut_off_replies": self._cutoff.cut_offs,
+            "max_tokens_ceiling": self.max_tokens_ceiling,
+            "context_overflow_rerendered": dict(sorted(self._budget_for.items())),
         }
 
     # --- rendering and the dry run ----------------------------------------------------------------------------
@@ -227,8 +212,16 @@ class LLMJudge(Judge):
         )
 
     def _render_judged(self, trace: Trace) -> Rendering:
-        """Render a trace that is being judged (or looked up in the cache) and remember any shortening."""
-        rendering = self.render(trace)
+        """Render a trace that is being judged (or looked up in the cache) and remember any shortening. A trace
+        whose prompt overflowed the server's context window is rendered within its smaller budget."""
+        budget = self._budget_for.get(trace.trace_id)
+        rendering = (
+            self.render(trace)
+            if budget is None
+            else render_trace(
+                trace, budget_chars=budget, min_step_chars=self.min_step_chars, redact_secrets=self.redact
+            )
+        )
         if rendering.truncated or rendering.chunked or rendering.redactions:
             self._shortened[trace.trace_id] = rendering.info()
         return rendering
@@ -285,31 +278,34 @@ class LLMJudge(Judge):
     async def aclose(self) -> None:
         await self.client.aclose()
 
-    def policy(self) -> AttemptPolicy:
-        """What to send after an unusable reply or a refused request: the structured-output fallback, then
-        repair turns (`repair_turns`, 0 = off)."""
-        return PolicyChain([_SchemaFallback(self), RepairTurn(self.repair_turns)])
+    def policy(self, taxonomy: Taxonomy) -> AttemptPolicy:
+        """What to send after an unusable reply or a refused request: the structured-output negotiation, the
+        cut-off repair, then repair turns (`repair_turns`, 0 = off) for other unusable replies."""
+        return PolicyChain(
+            [
+                NegotiationPolicy(self.negotiation, reply_json_schema(taxonomy)),
+                self._cutoff,
+                UnlessCutOff(RepairTurn(self.repair_turns)),
+            ]
+        )
 
     def _request(self, messages: list[dict[str, str]], taxonomy: Taxonomy, sample: int) -> ChatRequest:
         params: dict[str, Any] = {"temperature": self.temperature}
         if self.seed is not None or self.samples > 1:
             params["seed"] = (self.seed or 0) + sample
-        if self._use_schema:
-            params["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {
-                    "name": "trajfm_diagnosis",
-                    "strict": True,
-                    "schema": reply_json_schema(taxonomy),
-                },
-            }
+        response_format = self.negotiation.response_format(reply_json_schema(taxonomy))
+        if response_format is not None:
+            params["response_format"] = response_format
         return ChatRequest(messages, self.max_tokens, params)
 
     def _reader(self, taxonomy: Taxonomy, valid: set[int]) -> Any:
         def read(reply: ChatReply) -> JudgeReply:
+            # A reply came back: the endpoint takes the mode sent.
+            self.negotiation.accepted(self.negotiation.mode)
             if reply.finish_reason == "length":
                 raise ParseError(
-                    f"the reply was cut off at max_tokens={self.max_tokens} (finish_reason length); keep the "
+                    f"the reply was cut off at the token limit (finish_reason length, max_tokens={self.max_tokens}, "
+                    f"up to {self.max_tokens_ceiling} on a repair); keep the "
                     "rationales to a few words so the whole JSON object fits (or raise the judge's max_tokens "
                     "option)",
                     raw=reply.text,
@@ -324,7 +320,7 @@ class LLMJudge(Judge):
         valid = trace.step_indices()
         jobs = [(c, k) for c in rendering.chunks for k in range(self.samples)]
         read = self._reader(taxonomy, valid)
-        policy = self.policy()
+        policy = self.policy(taxonomy)
         outcomes = await asyncio.gather(
             *(converse(self.client, self._request(build_messages(c, taxonomy), taxonomy, k), read, policy)
               for c, k in jobs),
@@ -335,8 +331,12 @@ class LLMJudge(Judge):
             for f in failures:
                 if not isinstance(f, BackendError | ParseError):
                     raise f
+            overflow = next((f for f in failures if _overflowed(f)), None)
             # A backend failure outranks a parse failure (it decides the wait); tell the runner how many calls.
-            first = next((f for f in failures if isinstance(f, BackendError)), failures[0])
+            first = overflow or next((f for f in failures if isinstance(f, BackendError)), failures[0])
+            if overflow is not None:
+                assert isinstance(overflow, RequestRejected)  # what _overflowed checks
+                first = self._rerender_after_overflow(trace, rendering, taxonomy, overflow)
             done = [o for o in outcomes if not isinstance(o, BaseException)]
             first.calls = sum(getattr(f, "calls", 1) for f in failures) + sum(x.calls for _, x in done)  # type: ignore[union-attr,attr-defined]
             if len(jobs) > 1 and isinstance(first, ParseError):
@@ -367,7 +367,7 @@ class LLMJudge(Judge):
         d.latency_s = time.perf_counter() - started
         d.extra["render"] = rendering.info()
         d.extra["samples"] = self.samples
-        d.extra["structured_output"] = "json_schema" if self._use_schema else "json_in_text_with_repair"
+        d.extra["structured_output"] = self.negotiation.mode
         d.extra["reply_repairs"] = sorted(repairs)
         d.extra["evidence_checked"] = "rendering"
         if any(x.tokens_estimated for x in exchanges):
@@ -418,15 +418,46 @@ class LLMJudge(Judge):
             d.extra["novel_dropped"] = reply.dropped_novel
         return d
 
+    def _rerender_after_overflow(
+        self, trace: Trace, rendering: Rendering, taxonomy: Taxonomy, exc: RequestRejected
+    ) -> BackendError:
+        """The prompt did not fit the server's context window: set a smaller rendering budget for this trace
+        (the next attempt re-renders it in smaller chunks) and return the error the runner sees (retryable
+        unless the trace cannot be made to fit)."""
+        budget = self._budget_for.get(trace.trace_id, self.budget_chars)
+        biggest = max(rendering.chunks, key=lambda c: len(c.text))
+        prompt_chars = sum(len(m["content"]) for m in build_messages(biggest, taxonomy))
+        smaller = smaller_budget(
+            min(budget, len(biggest.text)), prompt_chars, exc.body, reply_tokens=self.max_tokens,
+            min_chars=self.min_step_chars, fixed_chars=prompt_chars - len(biggest.text),
+        )  # fmt: skip
+        gist = " ".join(exc.body.split())[:160]
+        if smaller is None:
+            return BackendError(
+                f"the prompt does not fit the endpoint's context window even in the smallest chunks ({gist}); "
+                "start the server with a larger context (llama.cpp: --n_ctx) or lower --judge-option "
+                "max_tokens",
+                retryable=False,
+            )
+        self._budget_for[trace.trace_id] = smaller
+        return BackendError(
+            f"the prompt overflowed the endpoint's context window ({gist}); the next attempt re-renders the trace "
+            f"in chunks of at most {smaller} characters"
+        )
+
+    def prompt_text(self, taxonomy: Taxonomy) -> str:
+        """The instructions every call sends (for `trajfm.judges.quality`: replies that copy its wording)."""
+        return system_message(taxonomy)
+
+
+def _overflowed(exc: BaseException) -> bool:
+    return isinstance(exc, RequestRejected) and is_context_overflow(exc.status, exc.body)
+
 
 def make_llm_judge(**options: Any) -> LLMJudge:
     """Registry factory: `get_judge("llm", model=..., base_url=..., samples=..., ...)`. Options given as None
     count as not given; an option this judge does not know is a JudgeError naming it."""
-    known = set(inspect.signature(LLMJudge.__init__).parameters) - {"self"}
+    from trajfm.judges.options import check_options
+
     given = {k: v for k, v in options.items() if v is not None}
-    unknown = sorted(set(given) - known)
-    if unknown:
-        raise JudgeError(
-            f"the llm judge has no option(s) {', '.join(unknown)}; it takes {', '.join(sorted(known))}"
-        )
-    return LLMJudge(**given)
+    return LLMJudge(**check_options(LLMJudge.__init__, given, "llm"))

@@ -7,6 +7,9 @@ Contract:
   rationale their details. An undetected mode that some rule checks is `detected = False` with confidence 0.6
   (rules miss things); one that no rule checks is `detected = None` ("not checked"), confidence 0.0, and says so
   in its rationale: never `False`, since nothing looked.
+- Confidence: a detected mode's confidence is its best finding kind's precision measured on human-labelled sets
+  (`judges/calibration.py`, data in `detector_calibration.json`); kinds measured under 0.5 precision are off by
+  default (`all_detectors=True` turns them on), and a mode only they check is not checked (null).
 - Novel modes: a finding whose kind has a novel family, or that fits no mode of the taxonomy in use, becomes a
   `NovelMode` (one per family per trace, at most `MAX_NOVEL`), titled by the family and the tool involved and
   described with the tools and error text of the actual trace.
@@ -42,12 +45,14 @@ from trajfm.judges.formats import source_outcome
 from trajfm.judges.rootcause.features import step_features
 from trajfm.judges.rootcause.model import RootCauseModel, load_model
 from trajfm.judges.rules_version import RULES_VERSION
+from trajfm.judges.timelimit import time_limit
 from trajfm.taxonomy import Taxonomy
 from trajfm.traces.model import Trace
 
 _CALL_KINDS = frozenset({"action", "tool_call"})
 MAX_NOVEL = 3
 UNDETECTED_CONFIDENCE = 0.6
+DEFAULT_TIME_LIMIT_S = 60.0  # per trace; the judge does thousands of ordinary traces per second
 
 
 # Kinds that say how a run ended, not why it failed: they sit at the end of the run, so they decide the root cause
@@ -257,6 +262,7 @@ class RulesJudge(Judge):
     name = "rules"
     model: str | None = None
     prompt_version = RULES_VERSION
+    time_limit_s: float | None = DEFAULT_TIME_LIMIT_S
 
     def __init__(
         self,
@@ -312,9 +318,17 @@ class RulesJudge(Judge):
         return got
 
     def diagnose(self, trace: Trace, taxonomy: Taxonomy) -> Diagnosis:
+        """Judge one trace within `time_limit_s` (a `TraceTimeLimit` past it: the runner records the trace as
+        failed and goes on)."""
+        with time_limit(
+            self.time_limit_s, f"the rules judge on trace {trace.trace_id} ({len(trace.steps)} steps)"
+        ):
+            return self._diagnose(trace, taxonomy)
+
+    def _diagnose(self, trace: Trace, taxonomy: Taxonomy) -> Diagnosis:
         started = time.perf_counter()
         view = build_view(trace)  # built once, read by every detector and by root-cause selection
-        findings = run_detectors(trace, view=view)
+        findings = run_detectors(trace, view=view, skip_kinds=self.off)
         switched_off = [f for f in findings if f.kind in self.off]
         if switched_off:
             findings = [f for f in findings if f.kind not in self.off]
@@ -428,16 +442,26 @@ _RULES_OPTIONS = ("root_cause_model", "calibration", "all_detectors")
 def make_rules_judge(**options: Any) -> RulesJudge:
     """Registry factory. Options meant for model-backed judges are refused when set (None values are ignored),
     so `--judge rules --model X` is an error rather than a silently ignored flag."""
+    limit = options.pop("time_limit_s", None)
     given = sorted(
         k for k, v in options.items() if v is not None and k not in ("concurrency", *_RULES_OPTIONS)
     )
     if given:
         raise JudgeError(
             f"the rules judge takes no {', '.join('--' + k.replace('_', '-') for k in given)}: it runs offline and "
-            "deterministically; use --judge llm for a model-backed judge"
+            "deterministically; use --judge llm for a model-backed judge (its options: --judge-option "
+            "time_limit_s=SECONDS, the per-trace time limit, root_cause_model=PATH, calibration=PATH, all_detectors=true)"
         )
-    return RulesJudge(
+    judge = RulesJudge(
         root_cause_model=options.get("root_cause_model"),
         calibration=options.get("calibration"),
         all_detectors=bool(options.get("all_detectors")),
     )
+    if limit is not None:
+        if isinstance(limit, bool) or not isinstance(limit, int | float) or limit < 0:
+            raise JudgeError(
+                f"--judge-option time_limit_s={limit!r} should be a number of seconds (0 for no limit), e.g. "
+                "time_limit_s=120"
+            )
+        judge.time_limit_s = float(limit) or None
+    return judge

@@ -7,6 +7,7 @@ Contract of `run_judge(judge, traces, taxonomy, ...) -> list[Diagnosis]` (a sync
   with at most `concurrency` traces in flight and at most `rate_limit` attempts started per second.
 - Retries: a `BackendError` with `retryable=True` (429, 5xx, timeouts, connection errors) and a `ParseError`
   with `retryable=True` are retried up to `max_retries` times, waiting `retry_after` when the backend gave one
+  (at most `max_wait` seconds: a longer ask fails the trace at once with that reason)
   and otherwise an exponential backoff with jitter (`trajfm.judges.client.retry_wait`, shared with the cluster
   namer). A judge that already tried a repair turn raises its ParseError with `retryable=False`: asking the same
   again would buy the same reply. Other exceptions are judge bugs: recorded as `backend_error` at once, named.
@@ -58,6 +59,7 @@ from trajfm.traces.model import Trace
 
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 30.0
+DEFAULT_MAX_WAIT_S = 60.0  # the longest Retry-After obeyed; longer asks fail the trace (--max-wait)
 
 
 class Clock:
@@ -246,6 +248,7 @@ class _Tracker:
         progress: bool | str,
     ) -> None:
         self.judge, self.stats, self.cache, self.on_result = judge, stats, cache, on_result
+        self.max_wait: float | None = DEFAULT_MAX_WAIT_S
         # A bar on a terminal; plain lines without one ("lines", or True when stderr is not a terminal).
         self.plain: PlainProgress | None = None
         if progress == "lines" or (progress is True and not sys.stderr.isatty()):
@@ -333,6 +336,7 @@ class _Attempts:
     ) -> None:
         self.judge, self.trace, self.tracker = judge, trace, tracker
         self.max_retries, self.base, self.cap = max_retries, base, cap
+        self.max_wait = tracker.max_wait
         self.errors: list[str] = []
         self.failed_calls = 0
         self.attempt = 0
@@ -341,9 +345,20 @@ class _Attempts:
         self.attempt += 1
 
     def retry_delay(self, exc: BackendError | ParseError) -> float | None:
-        """Record a failed attempt; the seconds to wait before trying again, or None when it is final."""
+        """Record a failed attempt; the seconds to wait before trying again, or None when it is final.
+
+        A wait the backend asks for (Retry-After) longer than `max_wait` is not obeyed: the trace fails now, with
+        that reason, so one endpoint cannot park a run for a day."""
         self.failed_calls += getattr(exc, "calls", 1)
         self.errors.append(f"{type(exc).__name__}: {exc}")
+        asked = getattr(exc, "retry_after", None)
+        if asked is not None and self.max_wait is not None and asked > self.max_wait:
+            exc.args = (
+                f"{exc} -- the endpoint asked to wait {asked:,.0f} s before retrying (Retry-After), more than "
+                f"--max-wait {self.max_wait:g} s; the trace is failed instead of waiting (re-run later, or raise "
+                "--max-wait)",
+            )
+            return None
         retryable = getattr(exc, "retryable", True)
         if retryable and self.attempt <= self.max_retries:
             self.tracker.stats.retries += 1
@@ -500,9 +515,11 @@ def run_judge(
     timeout: float | None = None,
     backoff_base: float = BACKOFF_BASE_S,
     backoff_cap: float = BACKOFF_CAP_S,
+    max_wait: float | None = DEFAULT_MAX_WAIT_S,
     limiter: Any = None,
 ) -> list[Diagnosis]:
-    """Judge every trace (see the module docstring). `timeout` bounds one async attempt in seconds.
+    """Judge every trace (see the module docstring). `timeout` bounds one async attempt in seconds; `max_wait`
+    is the longest Retry-After obeyed (a longer one fails the trace with that reason; None obeys any).
 
     `limiter`: an object with `async acquire()` used instead of a `RateLimiter(rate_limit)` of this process,
     e.g. one rate shared by every worker of a Ray run (`trajfm.engines.ray_engine`)."""
@@ -519,6 +536,7 @@ def run_judge(
     keys: list[str | None] = [cache_key(judge, t, taxonomy) if cache is not None else None for t in traces]
     results: list[Diagnosis | None] = [None] * len(traces)
     tracker = _Tracker(judge, len(traces), stats, cache, on_result, progress)
+    tracker.max_wait = max_wait
     with tracker.progress, tracker.plain or contextlib.nullcontext():
         for i, trace in enumerate(traces):
             hit = _from_cache(cache, keys[i], trace)

@@ -27,6 +27,8 @@ from trajfm.report.render import clean_json, render_html
 from trajfm.report.scorecard import DEFAULT_READINESS_BAR
 from trajfm.report.summary import summary_json, summary_markdown
 from trajfm.runfolder import atomic_write_text
+from trajfm.runlock import recover, run_lock
+from trajfm.safetext import show_bidi
 
 MAP_TITLE_CHARS = 140
 
@@ -108,7 +110,27 @@ def build_report(
     baseline: Path | str | None = None,
 ) -> ReportResult:
     """Write report.html, summary.json and summary.md into the run folder. With `baseline` (an earlier run
-    folder), the report and summary also say how each mode and family changed since (`baseline.py`)."""
+    folder), the report and summary also say how each mode and family changed since (`baseline.py`).
+
+    Runs under the folder's lock: an interrupted extract is finished first, and a folder that mixes runs is
+    refused by the table readers."""
+    kw = {"taxonomy": taxonomy, "budget": budget, "readiness_bar": readiness_bar, "baseline": baseline}
+    root = Path(run_dir)
+    if not root.is_dir():  # the reader says what is missing; no lock file in a folder that is not a run
+        return _build_report(run_dir, **kw)  # type: ignore[arg-type]
+    with run_lock(root, "trajfm report"):
+        recover(root)
+        return _build_report(run_dir, **kw)  # type: ignore[arg-type]
+
+
+def _build_report(
+    run_dir: Path | str,
+    *,
+    taxonomy: str | Path | None = None,
+    budget: TextBudget | None = None,
+    readiness_bar: float = DEFAULT_READINESS_BAR,
+    baseline: Path | str | None = None,
+) -> ReportResult:
     started = time.perf_counter()
     timings: dict[str, float] = {}
 
@@ -160,9 +182,10 @@ def build_report(
     t0 = lap("render", t0)
     summary = clean_json(summary_json(figures, meta, generated_at))
     html_path, json_path, md_path = root / "report.html", root / "summary.json", root / "summary.md"
-    atomic_write_text(html_path, html)
+    # Bidi controls in trace text or file names would reorder what a reader sees: shown as <U+202E> instead.
+    atomic_write_text(html_path, show_bidi(html))
     atomic_write_text(json_path, json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
-    atomic_write_text(md_path, summary_markdown(summary, title))
+    atomic_write_text(md_path, show_bidi(summary_markdown(summary, title)))
     lap("write", t0)
     seconds = time.perf_counter() - started
     html_bytes = html_path.stat().st_size

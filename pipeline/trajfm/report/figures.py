@@ -32,6 +32,7 @@ from trajfm.report import scorecard as sc
 from trajfm.report.families import readable_keywords
 from trajfm.report.fixfirst import add_impact
 from trajfm.report.honesty import honesty
+from trajfm.report.judge_quality import set_aside_summary, usable
 from trajfm.report.load import UNKNOWN_MODEL, RunTables
 from trajfm.report.stats import diff_interval, wilson
 
@@ -64,7 +65,8 @@ def compute_figures(
 ) -> dict[str, Any]:
     traces = t.traces.with_columns(pl.col("agent_model").fill_null(UNKNOWN_MODEL))
     diag = t.diagnoses.unique("trace_id", keep="first", maintain_order=True)
-    ok_ids = diag.filter(pl.col("status") == "ok")["trace_id"]
+    diag_ok = usable(diag)  # status ok, and not a degenerate reply set aside (report/judge_quality.py)
+    ok_ids = diag_ok["trace_id"]
     dtraces = traces.join(diag.select("trace_id", "status", "task_completed"), on="trace_id", how="left")
     ok = dtraces.filter(pl.col("trace_id").is_in(ok_ids.implode()))
     modes_ok = t.modes.filter(pl.col("trace_id").is_in(ok_ids.implode())).unique(["trace_id", "mode_id"])
@@ -78,7 +80,7 @@ def compute_figures(
     )
     novel = t.novel_modes.filter(pl.col("trace_id").is_in(ok_ids.implode()))
     n_diag = ok.height
-    scored = sc.with_scores(diag.filter(pl.col("status") == "ok")).join(
+    scored = sc.with_scores(diag_ok).join(
         traces.select("trace_id", "agent_model"), on="trace_id", how="left"
     )
     tool_res = sc.tool_results(t.steps.filter(pl.col("trace_id").is_in(ok_ids.implode())))
@@ -100,12 +102,13 @@ def compute_figures(
         "bar": readiness_bar,
         "dimensions": sc.dimension_definitions(),
         "tool_calls": sc.tool_call_correlation([m for m in figures["models"] if m["n_diagnosed"]]),
-        "judge_is_agent": sc.judge_is_agent(diag.filter(pl.col("status") == "ok"), traces),
+        "judge_is_agent": sc.judge_is_agent(diag_ok, traces),
     }
     figures["setup_gap"] = _setup_gap(figures["agent_setup"])
     figures["feedback"] = _feedback(t, figures["models"], flags)
     add_impact(t, figures, ok, flags, checked, traces)
     figures["honesty"] = honesty(t, diag)
+    figures["judge_quality"] = set_aside_summary(diag)
     return figures
 
 

@@ -37,6 +37,14 @@ def _rate(r: dict[str, Any]) -> str:
     return "–" if not r.get("of") else f"{_pct(r['rate'])} ({r['n']}/{r['of']})"
 
 
+def _set_aside_lines(jq: dict[str, Any]) -> list[str]:
+    """Judge replies set aside as degenerate (report/judge_quality.py): how many and why."""
+    if not jq.get("n"):
+        return []
+    why = "; ".join(f"{r['n']} {r['why']}" for r in jq.get("reasons", []))
+    return [f"- **{jq['n']:,} of {jq['of']:,} judge replies set aside** as degenerate (left out of every figure): {why}"]
+
+
 def _run_lines(run: dict[str, Any]) -> list[str]:
     """Bullets on what the judge spent and whether the run is a sample (from the extract manifest)."""
     lines = []
@@ -84,6 +92,7 @@ def summary_markdown(s: dict[str, Any], title: str) -> str:
         f"- Traces with novel failure modes: **{_rate(ov['traces_with_novel'])}** "
         f"({ov['n_novel_modes']:,} instances)",
         *_run_lines(s.get("run") or {}),
+        *_set_aside_lines(s.get("judge_quality") or {}),
         "",
         f"### {md(s['taxonomy']['name']).upper()} categories (share of all {ov['n_flags']:,} flags / share of traces)",
         "",

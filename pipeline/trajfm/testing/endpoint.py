@@ -22,6 +22,16 @@ Contract:
 - `structured_output=False` makes the server refuse `response_format` json_schema with HTTP 400, like servers
   that do not support it; `max_tokens_param="max_completion_tokens"` makes it refuse `max_tokens`, like newer
   OpenAI models.
+- Imitating real servers (issue 17): `refuse_formats` lists `response_format` types refused with
+  `refusal_status` in the style of a server that answers that way (400: an OpenAI-style invalid_request_error;
+  422: a FastAPI validation error naming body.response_format.type; 500: llama-cpp-python's "Input should be
+  'text' or 'json_object'" wrapped in an internal error). `honour_max_tokens=True` cuts any reply longer than
+  the request's max_tokens (characters / 4) and answers `finish_reason: "length"`; `rationale_padding=N` makes
+  every rationale N characters longer (a rambling model) unless the last user message asks for the compact form
+  (`trajfm.judges.cutoff.COMPACT_MARKER`). `context_tokens=N` refuses a prompt of N tokens or more (characters /
+  4) with llama-cpp-python's HTTP 400 "maximum context length" message. `reply_style` other than "judge" sends a
+  degenerate reply (DEGENERATE_STYLES: every mode detected with distinct quotes, one quote repeated, the
+  prompt's placeholder wording, or all three at once like a small model under a schema constraint).
 """
 
 from __future__ import annotations
@@ -39,6 +49,9 @@ from typing import Any
 from trajfm.testing.deviations import DEVIATION_KINDS, UNUSABLE_KINDS, deviate, pick
 
 FAULT_KINDS = ("429", "500", "hang", "malformed", "truncated", "wrong_keys", "bad_envelope")
+REFUSAL_STATUSES = (400, 422, 500)
+DEGENERATE_STYLES = ("all_modes", "repeated_quote", "placeholder", "small_model")
+COMPACT_MARKER = "compact form"  # the words trajfm.judges.cutoff.compact_message always contains
 DEFAULT_MODEL = "trajfm-test"
 
 _MODE_LINE = re.compile(r"^\[([^\]\s]+)\] ", re.M)
@@ -70,6 +83,11 @@ class RequestRecord:
     task: str | None = None  # first line of the trace's task, to tell traces apart
     fence_tag: str | None = None
     structured: bool = False
+    response_format: str | None = None  # the response_format type sent, if any
+    max_tokens: int | None = None
+    compact: bool = False  # the last user message asked for the compact form
+    turns: int = 0  # messages in the request
+    finish_reason: str | None = None
     fault: str | None = None
     deviation: str | None = None
     repair_turn: bool = False  # the request carries an earlier assistant reply
@@ -89,6 +107,12 @@ class EndpointConfig:
     # "max_completion_tokens": refuse requests that send "max_tokens", like newer OpenAI models do.
     max_tokens_param: str = "max_tokens"
     api_key: str | None = None
+    refuse_formats: tuple[str, ...] = ()
+    refusal_status: int = 400
+    honour_max_tokens: bool = False
+    rationale_padding: int = 0
+    context_tokens: int | None = None
+    reply_style: str = "judge"
     models: tuple[str, ...] = (DEFAULT_MODEL,)
     # Replies written the way real models write them (trajfm.testing.deviations): this share of traces (chosen
     # by fence tag and seed, so a trace deviates the same way on every identical retry) gets one of
@@ -114,6 +138,10 @@ class EndpointConfig:
                 raise ValueError(f"{name} must be within 0..1, got {getattr(self, name)}")
         if not 0.0 <= self.fault_rate <= 1.0:
             raise ValueError(f"fault_rate must be within 0..1, got {self.fault_rate}")
+        if self.refusal_status not in REFUSAL_STATUSES:
+            raise ValueError(f"refusal_status must be one of {REFUSAL_STATUSES}, got {self.refusal_status}")
+        if self.reply_style not in ("judge", *DEGENERATE_STYLES):
+            raise ValueError(f"reply_style must be judge or one of {', '.join(DEGENERATE_STYLES)}")
 
 
 # --- the deterministic judge reply -----------------------------------------------------------------------------
@@ -243,6 +271,80 @@ def deterministic_reply(system: str, user: str, labels: dict[str, str] | None = 
             "hallucination": False,
         },
     }
+    return json.dumps(reply)
+
+
+def degenerate_reply(system: str, user: str, style: str) -> str:
+    """A reply that parses and validates but is no diagnosis (see DEGENERATE_STYLES), for the trace in `user`."""
+    ids = _MODE_LINE.findall(system)
+    fence = _FENCE.search(user)
+    _, lines, _ = _parse_fenced_trace(fence.group(2) if fence else "")
+    quotes = list(dict.fromkeys(_quote(ln) for ln in lines if len(_quote(ln)) >= 8)) or ["(no text)"]
+    step = lines[0].step if lines else 0
+    off = {"detected": False, "steps": [], "evidence": "", "rationale": ""}
+    modes: dict[str, dict[str, Any]] = {i: dict(off) for i in ids}
+    if style == "all_modes":  # every mode, each with a real quote (cycled), a plausible rationale
+        for k, i in enumerate(ids):
+            ln = lines[k % len(lines)] if lines else None
+            modes[i] = {"detected": True, "steps": [ln.step if ln else step],
+                        "evidence": quotes[k % len(quotes)], "rationale": "It shows in this step."}  # fmt: skip
+    elif style == "repeated_quote":  # a few modes, one real quote for all of them
+        for i in ids[:4]:
+            modes[i] = {
+                "detected": True,
+                "steps": [step],
+                "evidence": quotes[0],
+                "rationale": "See the quote.",
+            }
+    elif style == "placeholder":  # the prompt's own template words as evidence and rationale
+        for i in ids[:2]:
+            modes[i] = {
+                "detected": True,
+                "steps": [step],
+                "evidence": "a verbatim quote",
+                "rationale": "one sentence",
+            }
+    else:  # small_model: all of the above at once, as Gemma 3 270M replied under a schema constraint
+        for i in ids:
+            modes[i] = {
+                "detected": True,
+                "steps": [step],
+                "evidence": "a verbatim quote",
+                "rationale": "one sentence",
+            }
+    return json.dumps(
+        {
+            "summary": "one sentence",
+            "task_completed": False,
+            "failure_modes": modes,
+            "novel_failure_modes": [],
+            "root_cause": {"step": step if lines else None, "agent": None},
+        }
+    )
+
+
+def _refusal(status: int, kind: str) -> str:
+    """The body a server of that kind sends when it refuses a response_format type."""
+    if status == 422:  # FastAPI / pydantic validation, as vLLM-style and other Python servers answer
+        return json.dumps({"detail": [{"type": "literal_error", "loc": ["body", "response_format", "type"],
+                                       "msg": "Input should be 'text' or 'json_object'", "input": kind}]})  # fmt: skip
+    if status == 500:  # llama-cpp-python: the validation error escapes as an internal server error
+        msg = (f"1 validation error for ChatCompletionRequestResponseFormat\ntype\n  Input should be 'text' or "
+               f"'json_object' [type=literal_error, input_value='{kind}', input_type=str]")  # fmt: skip
+        return json.dumps(
+            {"error": {"message": msg, "type": "internal_server_error", "param": None, "code": None}}
+        )
+    return json.dumps({"error": {"message": f"response_format of type {kind} is not supported by this server",
+                                 "type": "invalid_request_error", "param": "response_format", "code": None}})  # fmt: skip
+
+
+def _pad_rationales(content: str, padding: int) -> str:
+    try:
+        reply = json.loads(content)
+        for verdict in reply["failure_modes"].values():
+            verdict["rationale"] = (verdict.get("rationale") or "") + " and furthermore" * (padding // 16 + 1)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return content
     return json.dumps(reply)
 
 
@@ -390,7 +492,12 @@ class LocalEndpoint:
         if fence:
             task, _, _ = _parse_fenced_trace(fence.group(2))
             rec.task = task.splitlines()[0] if task else ""
-        rec.structured = (req.get("response_format") or {}).get("type") == "json_schema"
+        fmt = req.get("response_format")
+        rec.response_format = fmt.get("type") if isinstance(fmt, dict) else None
+        rec.structured = rec.response_format == "json_schema"
+        rec.max_tokens = req.get("max_tokens", req.get("max_completion_tokens"))
+        rec.turns = len(messages)
+        rec.compact = bool(users) and COMPACT_MARKER in users[-1]
         if cfg.api_key is not None and authorization != f"Bearer {cfg.api_key}":
             rec.authorized, rec.status = False, 401
             return 401, json.dumps({"error": {"message": "invalid api key"}}).encode(), {}, None
@@ -398,6 +505,18 @@ class LocalEndpoint:
             rec.status = 400
             msg = "response_format of type json_schema is not supported by this server"
             return 400, json.dumps({"error": {"message": msg}}).encode(), {}, None
+        if rec.response_format is not None and rec.response_format in cfg.refuse_formats:
+            rec.status = cfg.refusal_status
+            return rec.status, _refusal(rec.status, rec.response_format).encode(), {}, None
+        prompt_tokens = sum(len(str(m.get("content") or "")) for m in messages) // 4
+        if cfg.context_tokens is not None and prompt_tokens >= cfg.context_tokens:
+            rec.status = 400
+            msg = (f"This model's maximum context length is {cfg.context_tokens} tokens. However, you requested "
+                   f"{prompt_tokens + (rec.max_tokens or 0)} tokens ({prompt_tokens} in the messages, "
+                   f"{rec.max_tokens} in the completion). Please reduce the length of the messages or completion.")  # fmt: skip
+            body = {"error": {"message": msg, "type": "invalid_request_error", "param": "messages",
+                              "code": "context_length_exceeded"}}  # fmt: skip
+            return 400, json.dumps(body).encode(), {}, None
         if cfg.max_tokens_param == "max_completion_tokens" and "max_tokens" in req:
             rec.status = 400
             msg = "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens'."
@@ -451,6 +570,8 @@ class LocalEndpoint:
             content = scripted
         elif cfg.reply_fn is not None:
             content = cfg.reply_fn(req)
+        elif cfg.reply_style != "judge":
+            content = degenerate_reply(system, user, cfg.reply_style)
         else:
             labels: dict[str, str] = {}
             content = deterministic_reply(system, user, labels)
@@ -461,7 +582,11 @@ class LocalEndpoint:
                 ) or pick(rec.fence_tag, cfg.deviation_rate, cfg.deviations, cfg.seed)
                 if rec.deviation:
                     content = deviate(content, rec.deviation, system, labels)
+        if cfg.rationale_padding and not rec.compact:
+            content = _pad_rationales(content, cfg.rationale_padding)
         finish = "stop"
+        if cfg.honour_max_tokens and rec.max_tokens and len(content) > rec.max_tokens * 4:
+            content, finish = content[: rec.max_tokens * 4], "length"
         if fault == "malformed":
             content = '{"summary": "The agent tried", "task_completed": tru, "failure_modes": {"1.1": {"detec'
         elif fault == "truncated":
@@ -470,6 +595,7 @@ class LocalEndpoint:
             content = json.dumps(
                 {"result": "failed", "modes": ids_or_empty(system), "explanation": "wrong shape"}
             )
+        rec.finish_reason = finish
         envelope = {
             "id": f"chatcmpl-trajfm-{rec.n}",
             "object": "chat.completion",
@@ -484,10 +610,10 @@ class LocalEndpoint:
                 "total_tokens": (len(system) + len(user) + len(content) + 6) // 4,
             },
         }
-        body = json.dumps(envelope).encode()
+        encoded = json.dumps(envelope).encode()
         if fault == "bad_envelope":
-            body = body[: len(body) // 2]
-        return 200, body, {}, None
+            encoded = encoded[: len(encoded) // 2]
+        return 200, encoded, {}, None
 
 
 def ids_or_empty(system: str) -> list[str]:

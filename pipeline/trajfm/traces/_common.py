@@ -151,7 +151,10 @@ def opt_float(value: Any) -> float | None:
     if isinstance(value, bool):
         return float(value)
     if isinstance(value, int | float):
-        f = float(value)
+        try:
+            f = float(value)
+        except OverflowError:  # an integer beyond float range (10**400): not a usable number
+            return None
         return f if f == f and f not in (float("inf"), float("-inf")) else None
     if isinstance(value, str):
         try:

@@ -5,7 +5,13 @@ Contract:
   recursively in sorted order (names starting with "." are ignored). Every file ends up in exactly one place:
   it yields traces, or a `LoadFailure` (path, reason, and the record for multi-trace files), or a `SkippedFile`
   (path and why it is not a trace: a .md/.csv/... extension, or a recognised non-trace document such as a label
-  file or a scenario list). One bad file or record never stops the others.
+  file or a scenario list, or a FIFO, device or socket: only regular files are opened). One bad file or record
+  never stops the others. Symlinked folders are followed (a link back into a folder already read is listed as
+  skipped).
+- Sizes are bounded: at most `max_trace_mb` per JSON document or JSON line is read, also after decompressing
+  .gz (streamed), so a gzip bomb costs at most that much memory and fails with a reason.
+- Encodings: UTF-8 (a byte-order mark is ignored, also on line 1 of JSON lines), UTF-16 (decoded). A bad byte
+  in a JSON lines file fails its own line, wherever it is.
 - Failure reasons a user sees: empty file, binary data, not UTF-8 text, truncated JSON, malformed JSON (with line
   and column), unknown format (with the keys found and the --format hint), empty trajectory, or the loader's own
   TraceLoadError message naming the field. A bug in a loader (any other exception) is recorded as an "internal
@@ -28,16 +34,30 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import orjson
 
-from trajfm.errors import TraceLoadError
+from trajfm.errors import TraceLoadError, UsageError
 from trajfm.traces import detect as _detect
 from trajfm.traces._common import Source, strip_trailing_commas
 from trajfm.traces.format import MIN_FIT, WEAK_FIT
 from trajfm.traces.model import Trace
 from trajfm.traces.quality import annotate
+from trajfm.traces.reading import (
+    LINE_TOO_LONG,
+    NotRegularFile,
+    TooLarge,
+    capped_lines,
+    limit_bytes,
+    looks_binary,
+    open_trace,
+    plain_size,
+    read_capped,
+    sniff_encoding,
+    special_kind,
+    too_large_reason,
+)
 
 SKIP_EXTENSIONS = frozenset(
     [
@@ -141,25 +161,58 @@ class _Target:
     explicit: bool  # named by the user, not found by walking a folder
 
 
-def _targets(paths: Iterable[str | Path]) -> Iterator[_Target | LoadFailure]:
+def _targets(paths: Iterable[str | Path]) -> Iterator[_Target | LoadFailure | SkippedFile]:
     for raw in paths:
         root = Path(raw)
+        kind = special_kind(root)
         if root.is_file():
             yield _Target(root, root.name, True)
         elif root.is_dir():
-            base = root.resolve().name or "root"
-            for dirpath, dirnames, filenames in os.walk(root):
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__pycache__")
-                rel_dir = Path(dirpath).relative_to(root).as_posix()
-                for name in sorted(filenames):
-                    if name.startswith("."):
-                        continue
-                    rel = f"{base}/{name}" if rel_dir == "." else f"{base}/{rel_dir}/{name}"
-                    yield _Target(Path(dirpath) / name, rel, False)
-        elif root.exists():
-            yield LoadFailure(str(root), "not a regular file or folder")
+            yield from _walk(root)
+        elif kind is not None:
+            yield SkippedFile(str(root), f"{kind}, not a regular file: only regular files are read")
+        elif root.is_symlink():
+            yield LoadFailure(str(root), f"broken symbolic link (points to {os.readlink(root)})")
         else:
             yield LoadFailure(str(root), "no such file or folder")
+
+
+def _walk(root: Path) -> Iterator[_Target | LoadFailure | SkippedFile]:
+    """Files under `root` in sorted order; symlinked folders are followed once (a loop is reported, not walked)."""
+    base = root.resolve().name or "root"
+    seen: dict[tuple[int, int], str] = {}
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        here = os.stat(dirpath)
+        seen.setdefault((here.st_dev, here.st_ino), dirpath)
+        rel_dir = Path(dirpath).relative_to(root).as_posix()
+        keep = []
+        for d in sorted(dirnames):
+            if d.startswith(".") or d == "__pycache__":
+                continue
+            full = os.path.join(dirpath, d)
+            try:
+                st = os.stat(full)
+            except OSError:
+                continue
+            key = (st.st_dev, st.st_ino)
+            if key in seen:  # a symlink back into a folder already walked: following it would never end
+                yield SkippedFile(
+                    full, f"symbolic link to a folder already read ({seen[key]}); not read twice"
+                )
+                continue
+            seen[key] = full
+            keep.append(d)
+        dirnames[:] = keep
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            rel = f"{base}/{name}" if rel_dir == "." else f"{base}/{rel_dir}/{name}"
+            path = Path(dirpath) / name
+            kind = special_kind(path)
+            if kind is not None:
+                yield SkippedFile(str(path), f"{kind}, not a regular file: only regular files are read")
+            else:
+                yield _Target(path, rel, False)
 
 
 def _suffixes(path: Path) -> tuple[str, bool]:
@@ -173,15 +226,6 @@ def _suffixes(path: Path) -> tuple[str, bool]:
 
 
 # ---- reading ---------------------------------------------------------------------------------------------------
-
-
-def _open(path: Path) -> IO[bytes]:
-    fh = open(path, "rb")  # noqa: SIM115 - returned to the caller, closed there
-    magic = fh.read(2)
-    fh.seek(0)
-    if magic == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=fh, mode="rb")  # type: ignore[return-value]
-    return fh
 
 
 def _decode_error(data: bytes, exc: Exception) -> str:
@@ -367,14 +411,26 @@ def _fits(doc: Any, forced: str | None) -> bool:
     return _detect.get(forced).score(doc) >= MIN_FIT
 
 
-def _jsonl_records(lines: Iterable[bytes], source: Source, out: FileOutcome) -> Iterator[tuple[int, Any]]:
+def _jsonl_records(
+    lines: Iterable[bytes | object], source: Source, out: FileOutcome, limit: int | None = None
+) -> Iterator[tuple[int, Any]]:
     """Decoded JSONL records with their 0-based line numbers; bad lines become failures as they are met."""
     for n, line in enumerate(lines):
+        if line is LINE_TOO_LONG:
+            reason = too_large_reason(limit or 0, what="the line")
+            out.failures.append(LoadFailure(source.path, f"line {n + 1}: {reason}", n))
+            continue
+        assert isinstance(line, bytes)
+        if n == 0 and line.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark belongs to no record
+            line = line[3:]
         if not line.strip():
             continue
         try:
             yield n, decode_json(line)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError as exc:
+            reason = f"not UTF-8 text (a bad byte at column {exc.start + 1})"
+            out.failures.append(LoadFailure(source.path, f"line {n + 1}: {reason}", n))
+        except ValueError as exc:
             out.failures.append(LoadFailure(source.path, f"line {n + 1}: {exc}", n))
 
 
@@ -413,8 +469,18 @@ def _parse_jsonl(
         _parse_document(doc, source.with_record(n), forced, out)
 
 
-def load_file(target: Path, rel: str, *, forced: str | None = None, explicit: bool = True) -> FileOutcome:
-    """Load one file. Never raises for bad content: everything goes into the outcome."""
+def load_file(
+    target: Path,
+    rel: str,
+    *,
+    forced: str | None = None,
+    explicit: bool = True,
+    max_trace_mb: float | None = None,
+) -> FileOutcome:
+    """Load one file. Never raises for bad content: everything goes into the outcome.
+
+    At most `max_trace_mb` (default `reading.DEFAULT_MAX_TRACE_MB`) of content is read per JSON document or per
+    JSON line, after decompression; a larger file or line is a failure, read no further than the limit."""
     path = str(target)
     out = FileOutcome(path)
     source = Source(path, rel)
@@ -425,33 +491,61 @@ def load_file(target: Path, rel: str, *, forced: str | None = None, explicit: bo
     if not ext and target.name.lower().removesuffix(".gz") in DOC_NAMES and (forced is None or not explicit):
         out.skipped = SkippedFile(path, f"documentation ({target.name}), not a trace")
         return out
+    limit = limit_bytes(max_trace_mb)
+    compressed = False
     try:
-        with _open(target) as fh:
+        fh, compressed = open_trace(target)
+        with fh:
+            size = plain_size(fh)
+            if size is not None and size > limit and ext not in JSONL_EXTENSIONS:  # known without reading it
+                out.failures.append(LoadFailure(path, too_large_reason(limit)))
+                return out
             head = fh.read(_SNIFF_BYTES)
             if not head:
                 out.failures.append(LoadFailure(path, "empty file"))
                 return out
-            bad = _check_text(head)
-            if bad:
-                out.failures.append(LoadFailure(path, bad))
+            encoding = sniff_encoding(head)
+            if encoding == "utf-32":
+                out.failures.append(
+                    LoadFailure(path, "UTF-32 text, which trajfm does not read; save it as UTF-8")
+                )
                 return out
-            if ext in JSONL_EXTENSIONS:
-                lines = _chain_lines(head, fh)
-                _parse_jsonl(_jsonl_records(lines, source, out), source, forced, out)
+            if encoding is None and ext in JSONL_EXTENSIONS:
+                if looks_binary(head):
+                    out.failures.append(LoadFailure(path, "binary data, not a text trace file"))
+                    return out
+                fh.seek(0)  # bad bytes further on fail their own line only, wherever they are
+                _parse_jsonl(_jsonl_records(capped_lines(fh, limit), source, out, limit), source, forced, out)
                 return out
-            data = head + fh.read()
+            if encoding is None:
+                bad = _check_text(head)
+                if bad:
+                    out.failures.append(LoadFailure(path, bad))
+                    return out
+            data = head + read_capped(fh, limit - len(head))
+    except TooLarge:
+        out.failures.append(LoadFailure(path, too_large_reason(limit, compressed=compressed)))
+        return out
+    except NotRegularFile as exc:
+        out.skipped = SkippedFile(path, f"{exc}: only regular files are read")
+        return out
     except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
         out.failures.append(LoadFailure(path, f"cannot read file: {exc}"))
         return out
+    if encoding is not None:
+        try:  # UTF-16 (Windows editors, PowerShell redirection): decode it rather than call it binary
+            data = data.decode(encoding).encode("utf-8")
+        except UnicodeDecodeError:
+            out.failures.append(
+                LoadFailure(path, f"looks like {encoding.upper()} text but does not decode as it")
+            )
+            return out
+        if ext in JSONL_EXTENSIONS:
+            lines = data.removeprefix(b"\xef\xbb\xbf").splitlines()
+            _parse_jsonl(_jsonl_records(iter(lines), source, out, limit), source, forced, out)
+            return out
     _parse_bytes(data, source, ext, forced, out)
     return out
-
-
-def _chain_lines(head: bytes, fh: IO[bytes]) -> Iterator[bytes]:
-    rest = fh.readline()
-    first_chunk = head + rest
-    yield from first_chunk.splitlines()
-    yield from fh
 
 
 def _parse_bytes(data: bytes, source: Source, ext: str, forced: str | None, out: FileOutcome) -> None:
@@ -524,15 +618,31 @@ def _parse_bytes(data: bytes, source: Source, ext: str, forced: str | None, out:
 # ---- public API ------------------------------------------------------------------------------------------------
 
 
-def iter_load(paths: Iterable[str | Path], format: str | None = None) -> Iterator[FileOutcome]:  # noqa: A002
+def iter_load(
+    paths: Iterable[str | Path],
+    format: str | None = None,  # noqa: A002
+    *,
+    max_trace_mb: float | None = None,
+) -> Iterator[FileOutcome]:
     """Load file by file (for streaming consumers); see `load_traces`."""
     if format is not None:
         _detect.get(format)  # unknown names are a usage error before any work
+    check_max_trace_mb(max_trace_mb)
     for target in _targets(paths):
         if isinstance(target, LoadFailure):
             yield FileOutcome(target.path, failures=[target])
             continue
-        yield load_file(target.path, target.rel, forced=format, explicit=target.explicit)
+        if isinstance(target, SkippedFile):
+            yield FileOutcome(target.path, skipped=target)
+            continue
+        yield load_file(
+            target.path, target.rel, forced=format, explicit=target.explicit, max_trace_mb=max_trace_mb
+        )
+
+
+def check_max_trace_mb(max_trace_mb: float | None) -> None:
+    if max_trace_mb is not None and not max_trace_mb > 0:
+        raise UsageError(f"--max-trace-mb must be a positive number of megabytes, got {max_trace_mb}")
 
 
 def collect_targets(paths: Iterable[str | Path]) -> list[Path]:
@@ -548,6 +658,8 @@ def plan_targets(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, str, boo
     for t in _targets(paths):
         if isinstance(t, LoadFailure):
             missing.append(t)
+        elif isinstance(t, SkippedFile):
+            continue  # not a trace (a README, a label table): nothing to load
         else:
             files.append((t.path, t.rel, t.explicit))
     return files, missing
@@ -560,10 +672,12 @@ def load_traces(
     *,
     on_file: Callable[[str], None] | None = None,
     fmt: str | None = None,
+    max_trace_mb: float | None = None,
 ) -> LoadResult:
     """Load every trace under `paths` (files or folders). See the module docstring for the contract.
 
-    `on_file(path)` is called after each file (progress bars); `fmt` is an alias of `format`.
+    `on_file(path)` is called after each file (progress bars); `fmt` is an alias of `format`; `max_trace_mb`
+    bounds what is read per document or JSON line (see `load_file`).
     """
     if fmt is not None:
         format = fmt  # noqa: A001
@@ -571,7 +685,7 @@ def load_traces(
         paths = [paths]
     result = LoadResult()
     seen: dict[str, int] = {}
-    for outcome in iter_load(list(paths), format):
+    for outcome in iter_load(list(paths), format, max_trace_mb=max_trace_mb):
         result.files += 1
         for trace in outcome.traces:
             n = seen.get(trace.trace_id, 0) + 1

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from trajfm.errors import TraceLoadError
+from trajfm.safetext import for_rich as escape
 from trajfm.traces import quality
 from trajfm.traces.load import LoadResult
 
@@ -98,7 +98,7 @@ def render(summary: dict[str, Any], console: Console) -> None:
             t.add_column(key.removeprefix("by_"))
             t.add_column("traces", justify="right")
             for name, n in list(counts.items())[:_TOP]:
-                t.add_row(name, str(n))
+                t.add_row(escape(name), str(n))
             if len(counts) > _TOP:
                 t.add_row(f"... {len(counts) - _TOP} more (see --json)", "")
             console.print(t)
@@ -115,7 +115,7 @@ def render(summary: dict[str, Any], console: Console) -> None:
         t.add_column("why")
         t.add_column("files", justify="right")
         for note, n in notes.most_common():
-            t.add_row(note, str(n))
+            t.add_row(escape(note), str(n))
         console.print(t)
         for s in summary["skipped"][:_LISTED]:
             console.print(f"  skipped {escape(s['path'])}", soft_wrap=True, highlight=False)
@@ -136,7 +136,12 @@ def render_quality(rows: dict[str, Any], console: Console) -> None:
 
 
 def load_with_progress(
-    paths: list[str] | list[Path], fmt: str | None, *, console: Console, min_files: int = 20
+    paths: list[str] | list[Path],
+    fmt: str | None,
+    *,
+    console: Console,
+    min_files: int = 20,
+    max_trace_mb: float | None = None,
 ) -> LoadResult:
     """`load_traces` with a progress bar on `console` when there are many files and it is a terminal."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -145,12 +150,14 @@ def load_with_progress(
 
     show = console.is_terminal and len(collect_targets(paths)) >= min_files
     if not show:
-        return load_traces(paths, format=fmt)
+        return load_traces(paths, format=fmt, max_trace_mb=max_trace_mb)
     total = len(collect_targets(paths))
     columns = (TextColumn("loading traces"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("load", total=total)
-        return load_traces(paths, format=fmt, on_file=lambda _p: progress.advance(task))
+        return load_traces(
+            paths, format=fmt, on_file=lambda _p: progress.advance(task), max_trace_mb=max_trace_mb
+        )
 
 
 def check_outcome(result: LoadResult, paths: list[str] | list[Path], *, strict: bool) -> None:

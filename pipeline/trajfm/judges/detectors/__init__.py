@@ -91,17 +91,39 @@ DETECTORS: tuple[Detector, ...] = (
 )
 
 
+# The finding kinds each detector can emit, where a detector emits kinds only it emits: a detector whose kinds are
+# all switched off (judges/calibration.py) need not run. A kind that supersedes another (`SUPERSEDES`) is never
+# skipped this way: its findings still decide which other findings stand.
+DETECTOR_KINDS: dict[Detector, frozenset[str]] = {
+    detect_output_format: frozenset({"output_format_ignored"}),
+    detect_search_churn: frozenset({"search_churn"}),
+    detect_repeated_thoughts: frozenset({"repeated_thought"}),
+    detect_leftover_artefacts: frozenset({"leftover_artefacts"}),
+    detect_no_clarification: frozenset({"no_clarification"}),
+    detect_hallucinated_entities: frozenset({"hallucinated_entity"}),
+}
+
+
 def run_detectors(
-    trace: Trace, detectors: tuple[Detector, ...] = DETECTORS, *, view: TraceView | None = None
+    trace: Trace,
+    detectors: tuple[Detector, ...] = DETECTORS,
+    *,
+    view: TraceView | None = None,
+    skip_kinds: frozenset[str] = frozenset(),
 ) -> list[Finding]:
     """All findings for one trace, ordered by where they start in the trace (then by detector order).
 
     `view`: the trace's `build_view(trace)` when the caller already built it (the rules judge shares it with
-    root-cause selection, so the per-trace pairing and memoised checks are computed once)."""
+    root-cause selection, so the per-trace pairing and memoised checks are computed once). `skip_kinds`: kinds the
+    caller drops anyway; a detector that emits only such kinds (`DETECTOR_KINDS`) is not run (same result, less
+    work)."""
     if view is None:
         view = build_view(trace)
     found: list[Finding] = []
     for detect in detectors:
+        kinds = DETECTOR_KINDS.get(detect)
+        if kinds is not None and skip_kinds and kinds <= skip_kinds and not kinds & set(SUPERSEDES):
+            continue
         found.extend(detect(view))
     unknown = [f.kind for f in found if f.kind not in FINDING_KINDS]
     if unknown:  # a detector bug, not user input: fail loudly rather than drop the finding

@@ -88,7 +88,7 @@ def _empty_in(view: TraceView, step: Step) -> re.Match[str] | None:
 
 
 _NOT_FOUND_STATUS = frozenset({"404", "not_found", "not found", "notfound", "no_results", "empty"})
-STRUCTURE_CHARS = 20_000  # larger results are not parsed: a big payload is not an empty one
+STRUCTURE_CHARS = 400  # longer results are not parsed: a payload of that size is not an empty one
 
 
 def structurally_empty(content: str) -> bool:

@@ -69,10 +69,10 @@ def detect_ended_on_failure(view: TraceView) -> list[Finding]:
 
 
 def detect_handed_to_human(view: TraceView) -> list[Finding]:
-    acts = [a for a in view.main_acts if not a.is_finish]
     words = view.vocab.handoff_words
-    if acts and words and set(tx.name_words(acts[-1].tool)) & words:
-        a = acts[-1]
+    last = next((a for a in reversed(view.main_acts) if not a.is_finish), None)
+    if last is not None and words and not words.isdisjoint(tx.name_words(last.tool)):
+        a = last
         return [
             Finding(
                 kind="handed_to_human",
@@ -88,14 +88,14 @@ def detect_handed_to_human(view: TraceView) -> list[Finding]:
     m = _HANDOFF_TEXT.search(answer[:3000]) if answer else None
     if m is None:
         return []
-    last = view.trace.steps[-1] if view.trace.steps else None
+    final_step = view.trace.steps[-1] if view.trace.steps else None
     return [
         Finding(
             kind="handed_to_human",
-            steps=[last.index] if last else [],
+            steps=[final_step.index] if final_step else [],
             evidence=tx.quote_match(answer, m, context=40),
             detail="the final answer hands the user over to a person instead of finishing the task",
-            position=last.position if last else 0,
-            agent=last.agent if last else None,
+            position=final_step.position if final_step else 0,
+            agent=final_step.agent if final_step else None,
         )
     ]

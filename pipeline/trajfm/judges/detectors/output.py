@@ -117,7 +117,7 @@ FORMAT_RULES: tuple[FormatRule, ...] = (
     ),
     (
         re.compile(
-            r"\b(?:in|as|use|using|with) (?:a |markdown )?table\b|\btabular (?:form|format)\b|\ba table with\b",
+            r"\b(?:in|as|use|using|with) (?:a |markdown )?table\b|\btabular (?:form|format)\b|\b(?:a|one) table (?:with|of|listing)\b",
             re.I,
         ),
         "a table",

@@ -9,9 +9,13 @@ earlier message of the same speaker, identically or near-identically and long en
 
 from __future__ import annotations
 
+import math
+from collections import Counter
+
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.base import Act, Finding, TraceView
 from trajfm.judges.detectors.errors import result_failed
+from trajfm.traces.model import Step
 
 NEAR_DUPLICATE = 0.85
 MIN_TOKENS = 3  # "list items" twice is too short to call near-duplicate by tokens alone
@@ -91,50 +95,97 @@ def detect_repeated_actions(view: TraceView) -> list[Finding]:
     return out
 
 
+NEAR_THOUGHT = 0.9  # token Jaccard at which two messages of one speaker count as the same reasoning restated
+MIN_NEAR_TOKENS = 8
+MAX_CANDIDATES = (
+    32  # per prefix token and size band, the earliest and latest half of its messages are compared
+)
+
+
+def _similar_earlier(
+    units: list[tuple[frozenset[str], int, str | None]], threshold: float
+) -> list[int | None]:
+    """For each unit (tokens, step index, agent), the step index of the earliest earlier unit of the same agent
+    with token Jaccard >= `threshold` (None when there is none).
+
+    A prefix filter finds the candidates instead of comparing all pairs: order every set's tokens rarest first
+    (ties by the token); two sets with Jaccard >= t share a token among the first |x| - ceil(t*|x|) + 1 tokens
+    of each, so an inverted index of those prefix tokens yields every pair that can match. The index is also
+    keyed by a size band (Jaccard >= t needs t*|x| <= |y| <= |x|/t, so only the neighbouring bands can match).
+    Per key only the earliest and the latest MAX_CANDIDATES/2 messages are compared, so the cost per message is
+    bounded and the whole check linear in the trace, even when many messages share their rarest tokens (a
+    restatement far from both ends of such a crowded list can then be missed)."""
+    freq: Counter[str] = Counter()
+    for toks, _, _ in units:
+        freq.update(toks)
+    band_width = math.log(1 / threshold)
+    index: dict[tuple[str | None, str, int], list[int]] = {}
+    found: list[int | None] = []
+    half = MAX_CANDIDATES // 2
+    for n, (toks, step, agent) in enumerate(units):
+        size = len(toks)
+        ordered = sorted(sorted(toks), key=freq.__getitem__)  # rarest first, ties by the token (stable sort)
+        prefix = ordered[: size - math.ceil(threshold * size) + 1] if size else []
+        band = int(math.log(size) / band_width) if size else 0
+        match = None
+        if size >= MIN_NEAR_TOKENS:
+            seen: set[int] = set()
+            for t in prefix:
+                for b in (band - 1, band, band + 1):
+                    post = index.get((agent, t, b))
+                    if post:
+                        seen.update(post[:half] if len(post) <= half else post[:half] + post[-half:])
+            lo, hi = threshold * size, size / threshold
+            for c in sorted(seen):
+                other, other_step, _ = units[c]
+                if lo <= len(other) <= hi and other_step != step and tx.jaccard(toks, other) >= threshold:
+                    match = other_step
+                    break
+        found.append(match)
+        for t in prefix:
+            index.setdefault((agent, t, band), []).append(n)
+    return found
+
+
 def detect_repeated_thoughts(view: TraceView) -> list[Finding]:
-    out: list[Finding] = []
-    seen: dict[tuple[str | None, str], int] = {}  # (agent, normalised thought) -> index of first occurrence
-    token_sets: list[tuple[frozenset[str], int, str | None]] = []
+    """A message that restates an earlier one of the same speaker, exactly (after normalising) or with token
+    Jaccard >= NEAR_THOUGHT. Linear in the trace: exact repeats by hashing, near ones by `_similar_earlier`."""
     if view.acts:
         # With actions, a restated thought followed by a different action is not a repeated step (and one
         # followed by the same action is already a repeated action): only action-less logs are judged here.
         return []
     units = [m for m in view.messages if m.kind == "message"] or view.thoughts
+    seen: dict[tuple[str | None, str], int] = {}  # (agent, normalised thought) -> index of first occurrence
+    candidates: list[tuple[frozenset[str], int, str | None]] = []
+    repeats: list[tuple[Step, int | None, bool]] = []  # (step, first index when exact, exact?)
     for st in units:
         if len(st.content) < MIN_THOUGHT_CHARS:
             continue
         norm = tx.normalise(st.content, limit=1500)
-        key = (st.agent, norm)
-        first = seen.get(key)
-        exact = first is not None and first != st.index
-        near_first = None
-        if not exact:
-            toks = frozenset(tx.tokens(norm))
-            for other, idx, agent in token_sets:
-                if (
-                    agent == st.agent
-                    and idx != st.index
-                    and len(toks) >= 8
-                    and tx.jaccard(toks, other) >= 0.9
-                ):
-                    near_first = idx
-                    break
-            token_sets.append((toks, st.index, st.agent))
-            seen.setdefault(key, st.index)
-        if exact or near_first is not None:
-            start = first if exact else near_first
-            assert start is not None
-            out.append(
-                Finding(
-                    kind="repeated_thought",
-                    steps=[start, st.index],
-                    evidence=tx.quote(st.content, max_len=140),
-                    detail=f"the agent restated the same reasoning at steps {start} and {st.index}",
-                    position=st.position,
-                    agent=st.agent,
-                    confidence=0.8 if exact else 0.6,
-                )
+        first = seen.get((st.agent, norm))
+        if first is not None and first != st.index:
+            repeats.append((st, first, True))
+            continue
+        seen.setdefault((st.agent, norm), st.index)
+        candidates.append((frozenset(tx.tokens(norm)), st.index, st.agent))
+        repeats.append((st, len(candidates) - 1, False))
+    near = _similar_earlier(candidates, NEAR_THOUGHT)
+    out: list[Finding] = []
+    for st, ref, exact in repeats:
+        start = ref if exact else near[ref] if ref is not None else None
+        if start is None:
+            continue
+        out.append(
+            Finding(
+                kind="repeated_thought",
+                steps=[start, st.index],
+                evidence=tx.quote(st.content, max_len=140),
+                detail=f"the agent restated the same reasoning at steps {start} and {st.index}",
+                position=st.position,
+                agent=st.agent,
+                confidence=0.8 if exact else 0.6,
             )
-            if len(out) >= 3:
-                break
+        )
+        if len(out) >= 3:
+            break
     return out

@@ -198,9 +198,11 @@ class AnyOf:
 _NAME_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 
 
-def name_words(tool: str) -> list[str]:
-    """The words of a tool name, lowercased: `lookup_account_by_email` and `lookupAccountByEmail` give the same."""
-    return [w.lower() for w in _NAME_WORD.findall(tool)]
+@functools.lru_cache(maxsize=4096)
+def name_words(tool: str) -> tuple[str, ...]:
+    """The words of a tool name, lowercased: `lookup_account_by_email` and `lookupAccountByEmail` give the same.
+    Cached: a trace has a handful of distinct tool names, asked about for every pair of calls."""
+    return tuple(w.lower() for w in _NAME_WORD.findall(tool))
 
 
 # Words that introduce how a tool looks something up ("..._by_email", "..._with_name"): what comes before them

@@ -17,6 +17,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import mul
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,9 @@ class RootCauseModel:
 
     def scores(self, table: StepTable) -> list[float]:
         w = self.weights
-        return [sum(a * b for a, b in zip(w, row, strict=True)) for row in table.rows]
+        if table.rows and len(table.rows[0]) != len(w):
+            raise ValueError(f"feature rows of {len(table.rows[0])} values for {len(w)} weights")
+        return [sum(map(mul, w, row)) for row in table.rows]
 
     def pick_rows(self, rows: list[list[float]]) -> int | None:
         best = self.pick(StepTable(steps=[], rows=rows, roles=[]))
