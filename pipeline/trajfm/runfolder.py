@@ -228,6 +228,7 @@ class RunFolder:
             from trajfm.runlock import new_run_id
 
             run_id = manifest["run_id"] = new_run_id()
+            manifest.setdefault("schema_version", schemas.SCHEMA_VERSION)  # a new folder is in this schema
             atomic_write_text(
                 self.root / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True, default=str)
             )

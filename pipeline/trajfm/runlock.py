@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trajfm.errors import RunFolderError
+from trajfm.schemas import SCHEMA_VERSION
 
 if TYPE_CHECKING:
     from trajfm.runfolder import RunFolder
@@ -181,6 +182,7 @@ def staged_run(
     try:
         staging.mkdir()
         manifest = dict(seed_manifest or {})
+        manifest.setdefault("schema_version", SCHEMA_VERSION)  # the staged run is written in this schema
         manifest["run_id"] = run_id
         atomic_write_text(staging / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True, default=str))
         yield RunFolder(staging, run_id=run_id)
