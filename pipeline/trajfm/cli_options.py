@@ -77,7 +77,7 @@ class CliOptions:
     judge_option: list[str] = _opt(
         [],
         "--judge-option",
-        help="KEY=VALUE passed to the judge (repeatable), e.g. max_tokens=2000, timeout=60.",
+        help="KEY=VALUE passed to the judge (repeatable), e.g. max_tokens=2000, timeout_s=60.",
     )
     progress: bool = _opt(
         True,

@@ -341,6 +341,11 @@ class RunFolder:
             raise RunFolderError(
                 f"{path} is not valid JSON ({exc}); delete it and re-run the stages"
             ) from exc
+        if not isinstance(raw, dict) or not isinstance(raw.get("stages", {}), dict):
+            raise RunFolderError(
+                f'{path} is not a trajfm manifest (a JSON object with a "stages" object was expected, found '
+                f"{type(raw).__name__}); delete it and re-run the stages"
+            )
         try:
             return Manifest.model_validate(raw)
         except ValidationError as exc:
