@@ -82,6 +82,7 @@ class ExtractWorker:
         self.limiter = limiter
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
+        from trajfm.extract import assess_replies
         from trajfm.judges.runner import RunStats, judge_manifest, run_judge
         from trajfm.traces.load import load_file
         from trajfm.traces.model import traces_to_frames
@@ -121,6 +122,8 @@ class ExtractWorker:
                 cache.close()
         by_id = {t.trace_id: t for t in traces}
         unverified = sum(verify_diagnosis(d, by_id[d.trace_id]) for d in diagnoses if d.status == "ok")
+        # The same degenerate-reply check as the local engine (judge_quality), before the frames are built.
+        assess_replies(self.judge, diagnoses, by_id, self.taxonomy)
         traces_df, steps_df = traces_to_frames(traces)
         diag_df, modes_df, novel_df = diagnosis_frames(diagnoses, self.taxonomy)
         part = f"part-{min(indices):09d}.parquet"
