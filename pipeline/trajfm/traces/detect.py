@@ -18,6 +18,7 @@ Contract:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,13 +105,14 @@ def get(name: str) -> Format:
 loader = get  # the older name
 
 
-def detect_doc(doc: Any) -> Detection:
+def _best_two(score: Callable[[Format], float]) -> Detection:
+    """The best and runner-up formats by `score`; no format (name None) when the best fits under MIN_FIT."""
     best_name: str | None = None
     best = 0.0
     second_name: str | None = None
     second = 0.0
     for name, fmt in FORMATS.items():
-        sc = fmt.score(doc)
+        sc = score(fmt)
         if sc > best:
             second_name, second = best_name, best
             best_name, best = name, sc
@@ -119,6 +121,11 @@ def detect_doc(doc: Any) -> Detection:
     if best < MIN_FIT:
         return Detection(None, best, best_name, best)
     return Detection(best_name, best, second_name, second)
+
+
+def detect_doc(doc: Any) -> Detection:
+    """The best format for a parsed JSON document."""
+    return _best_two(lambda fmt: fmt.score(doc))
 
 
 def detect(doc: Any) -> str | None:
@@ -128,20 +135,7 @@ def detect(doc: Any) -> str | None:
 
 def detect_text(text: str) -> Detection:
     """The best format for a raw (non-JSON) text log."""
-    best_name: str | None = None
-    best = 0.0
-    second_name: str | None = None
-    second = 0.0
-    for name, fmt in FORMATS.items():
-        sc = fmt.score_text(text)
-        if sc > best:
-            second_name, second = best_name, best
-            best_name, best = name, sc
-        elif sc > second:
-            second_name, second = name, sc
-    if best < MIN_FIT:
-        return Detection(None, best, best_name, best)
-    return Detection(best_name, best, second_name, second)
+    return _best_two(lambda fmt: fmt.score_text(text))
 
 
 def forced_misread(name: str, doc: Any, *, text: bool = False) -> tuple[float, str | None]:
