@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from trajfm.errors import TraceLoadError, UsageError
 from trajfm.traces import FORMATS, Trace, detect_format, load_traces
-from trajfm.traces._common import Source
+from trajfm.traces._common import Source, opt_int
 from trajfm.traces.assetops import parse_action, path_info
 from trajfm.traces.load import decode_json, load_file
 from trajfm.traces.mast import split_turns
@@ -405,6 +405,12 @@ def test_hostile_documents_never_crash_a_loader(fmt: str, doc: Any) -> None:
     _check_parse(FORMATS[fmt], doc)
 
 
+def test_out_of_range_integers_are_absent_not_overflowing() -> None:
+    assert opt_int(3) == 3 and opt_int(4.0) == 4 and opt_int(" 12 ") == 12
+    for bad in (9.2e18, 3.4e38, -(2**63), 2**64, "x", 1.5, True, None):
+        assert opt_int(bad) is None, bad
+
+
 def _fixture_docs() -> list[tuple[str, Any]]:
     out = []
     for path in sorted(FIX.rglob("*")):
@@ -430,6 +436,9 @@ def _mutate(doc: Any, path: list[int], replacement: Any) -> Any:
     path=st.lists(st.integers(min_value=0, max_value=50), max_size=6),
     replacement=_json_values,
 )
+# Found by CI: a step number of 9.2e18 or 3.4e38 overflowed the Int64 step-index column.
+@example(which=7525546, path=[7, 0, 0, 0], replacement=9.2e18)
+@example(which=7525546, path=[7, 0, 0, 0], replacement=3.4e38)
 def test_wrong_types_inside_real_shapes(which: int, path: list[int], replacement: Any) -> None:
     docs = _fixture_docs()
     fmt, doc = docs[which % len(docs)]

@@ -187,8 +187,10 @@ def test_llm_judge_on_ray_keeps_one_global_rate_limit_and_a_shared_cache(ray_clu
         again = run_extract([corpus], tmp_path / "run", **kwargs)
         calls_again = sum(1 for r in endpoint.requests if r.path.endswith("/chat/completions")) - len(starts)
     assert first.statuses == {"ok": 12} and first.calls == len(starts) >= 12
-    # 12+ calls at 6/s take at least (n - 1) / 6 s however many workers share them (10% slack for clocks).
-    assert starts[-1] - starts[0] >= 0.9 * (len(starts) - 1) / rate
+    # 12+ calls at 6/s take at least (n - 1) / 6 s however many workers share them. The endpoint stamps a call
+    # when it arrives, so one slow first arrival (a worker's new connection) can eat up to one interval: allow
+    # that one interval, no more. Without the shared limit the 12 calls arrive within a fraction of a second.
+    assert starts[-1] - starts[0] >= (len(starts) - 2) / rate
     assert again.cache_hits == 12 and again.calls == 0 and calls_again == 0
     engine = RunFolder.open(tmp_path / "run").read_manifest()["stages"]["extract"]["engine"]
     assert engine["name"] == "ray"

@@ -179,18 +179,27 @@ def opt_bool(value: Any) -> bool | None:
     return None
 
 
+# Step numbers, exit codes and the like end up in Int64 columns: a number outside this range (a corrupt
+# field, 1e38 for a step number) is treated as absent rather than overflowing the table.
+_INT_LIMIT = 2**62
+
+
 def opt_int(value: Any) -> int | None:
+    """An integer field read leniently (1, 1.0, "1"); None for anything else, including out-of-range numbers."""
     if isinstance(value, bool):
         return None
+    out: int | None = None
     if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
+        out = value
+    elif isinstance(value, float) and value.is_integer():
+        out = int(value)
+    elif isinstance(value, str):
         v = value.strip()
         if v.lstrip("-").isdigit() and len(v) < 19:
-            return int(v)
-    return None
+            out = int(v)
+    if out is None or not -_INT_LIMIT < out < _INT_LIMIT:
+        return None
+    return out
 
 
 def to_text(value: Any) -> str:
