@@ -64,14 +64,11 @@ class Act:
     result: Step | None = None
     group: tuple[str, int] = ("", 0)  # (parent_id, depth): actions are only compared within one group
     next: Act | None = None  # the next action in the same group
+    is_finish: bool = False  # the tool ends the run (`text.is_finish_tool`); set by `build_view`
 
     @property
     def index(self) -> int:
         return self.step.index
-
-    @property
-    def is_finish(self) -> bool:
-        return tx.is_finish_tool(self.tool)
 
 
 @dataclass(slots=True)
@@ -144,62 +141,44 @@ def build_view(trace: Trace) -> TraceView:
     last_thought: dict[tuple[str, int, str | None], Step] = {}
     open_acts: dict[tuple[str, int], Act] = {}  # the action in each group still waiting for its result
     open_last: dict[tuple[str, int], Act] = {}  # the latest action in each group
+
+    def add_act(step: Step, group: tuple[str, int], **extra: Step | None) -> Act:
+        tool, args = _tool_and_args(step)
+        act = Act(step=step, tool=tool, args=args, signature="", tokens=frozenset(), group=group,
+                  is_finish=tx.is_finish_tool(tool), **extra)  # fmt: skip
+        if tool:
+            tools.add(tool)
+        prev = open_last.get(group)
+        if prev is not None:
+            prev.next = act
+        open_last[group] = act
+        acts.append(act)
+        return act
+
     for step in trace.steps:
         group = (step.parent_id or "", step.depth)
         kind = step.kind
         if kind == "thought":
             thoughts.append(step)
             last_thought[(group[0], group[1], step.agent)] = step
-        elif kind in ACTION_KINDS:
-            tool, args = _tool_and_args(step)
-            act = Act(
-                step=step,
-                tool=tool,
-                args=args,
-                signature="",
-                tokens=frozenset(),
-                thought=last_thought.pop((group[0], group[1], step.agent), None),
-                group=group,
-            )
-            if tool:
-                tools.add(tool)
-            prev = open_last.get(group)
-            if prev is not None:
-                prev.next = act
-            open_last[group] = act
-            acts.append(act)
-            open_acts[group] = act
-        elif kind in RESULT_KINDS:
+            continue
+        if kind in ACTION_KINDS:
+            thought = last_thought.pop((group[0], group[1], step.agent), None)
+            open_acts[group] = add_act(step, group, thought=thought)
+            continue
+        if kind in RESULT_KINDS:
             results.append(step)
-            if len(step.content) > SCAN_CHARS:
-                heads[step.position] = step.content[:SCAN_CHARS]
             closed = open_acts.pop(group, None)
             if closed is not None and closed.result is None:
                 closed.result = step
         elif kind == "span" and step.tool_name:
-            # A tool span carries the call and its result in one step.
-            tool, args = _tool_and_args(step)
-            act = Act(
-                step=step,
-                tool=tool,
-                args=args,
-                signature="",
-                tokens=frozenset(),
-                result=step,
-                group=("", 0),
-            )
-            tools.add(tool)
-            prev = open_last.get(act.group)
-            if prev is not None:
-                prev.next = act
-            open_last[act.group] = act
-            acts.append(act)
-            if len(step.content) > SCAN_CHARS:
-                heads[step.position] = step.content[:SCAN_CHARS]
+            add_act(step, ("", 0), result=step)  # a tool span carries the call and its result in one step
         elif kind in ("message", "span", "system"):
             messages.append(step)
-            if len(step.content) > SCAN_CHARS:
-                heads[step.position] = step.content[:SCAN_CHARS]
+        else:
+            continue
+        if len(step.content) > SCAN_CHARS:
+            heads[step.position] = step.content[:SCAN_CHARS]
     # Nested sub-agent steps (depth > 0 under a result) are the sub-agent's own business; the detectors judge the
     # agent level that owns the task, the shallowest one. Span trees nest by call structure, not by agent, so
     # their tool spans all count.

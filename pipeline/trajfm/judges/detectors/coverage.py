@@ -15,6 +15,7 @@ k, yet the agent made two or more further calls, none of which failed, whose res
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.ambiguity import ASKS_USER
@@ -189,15 +190,20 @@ def _stem(word: str) -> str:
     return word[:5]
 
 
-def _stems(text: str) -> set[str]:
-    return {
+def _stems_of(text: str) -> frozenset[str]:
+    return frozenset(
         _stem(w)
         for w in _WORD.findall(text.lower())
         if not w[0].isdigit() and w not in _STOP and w not in _GENERIC
-    }
+    )
 
 
-def _requests(task: str) -> list[tuple[str, set[str]]]:
+# Tasks, tool calls and their arguments repeat across the traces of one benchmark or production agent.
+_stems = tx.cached_for_short_text(_stems_of, maxsize=4096)
+
+
+@lru_cache(maxsize=1024)
+def _requests(task: str) -> tuple[tuple[str, frozenset[str]], ...]:
     """The task's requests that ask for work: not the form of the answer, not a condition ("if any are found"),
     not context ("based on last week's data"), not a question (the answer answers it)."""
     out = []
@@ -216,7 +222,7 @@ def _requests(task: str) -> list[tuple[str, set[str]]]:
         stems = _stems(clause)
         if stems:
             out.append((clause, stems))
-    return out
+    return tuple(out)
 
 
 _USER_ROLES = frozenset({"user", "human", "customer", "client"})
@@ -248,7 +254,7 @@ def detect_unmet_requests(view: TraceView) -> list[Finding]:
     requests = _requests(view.task)
     if not requests:
         return []  # nothing asked for work: no need to collect what the calls and the answer covered
-    done = _stems(answer)
+    done = set(_stems(answer))
     for a in acts:
         if not a.is_finish:
             done |= _stems(f"{a.tool} {a.args}")
@@ -271,10 +277,11 @@ def detect_unmet_requests(view: TraceView) -> list[Finding]:
     ]
 
 
-def _facts(text: str) -> set[str]:
-    return set(_WORD.findall(text.lower())).difference(
-        _STOP
-    )  # set difference: faster than a filtering comprehension
+def _facts_of(text: str) -> frozenset[str]:
+    return frozenset(_WORD.findall(text.lower())).difference(_STOP)  # faster than a filtering comprehension
+
+
+_facts = tx.cached_for_short_text(_facts_of, maxsize=1024)
 
 
 def detect_calls_after_answer_known(view: TraceView) -> list[Finding]:
