@@ -276,7 +276,8 @@ class RulesJudge(Judge):
         # Kinds measured under 0.5 precision are off unless all_detectors (judges/calibration.py).
         self.off = frozenset() if all_detectors else frozenset(self.calibration.disabled_kinds())
         self._checked: dict[str, tuple[frozenset[str], dict[str, list[str]]]] = {}
-        self._rule_maps: dict[str, dict[str, tuple[str, ...]]] = {}  # per taxonomy name (the detectors' mapping)
+        # the detectors' mapping per taxonomy name
+        self._rule_maps: dict[str, dict[str, tuple[str, ...]]] = {}
 
     def cache_material(self) -> dict[str, Any]:
         return {

@@ -20,6 +20,7 @@ status words, its nouns) reaches them only as `TraceView.vocab`, the format's da
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.formats import FormatVocabulary, vocabulary
@@ -49,6 +50,14 @@ class Finding:
     tool: str | None = None
     error: str | None = None  # the error or status text involved, if any (feeds novel-mode descriptions)
     confidence: float | None = None  # overrides the kind's default confidence when set
+
+    @classmethod
+    def at(cls, kind: str, step: Step, evidence: str, detail: str, **extra: Any) -> Finding:
+        """A finding placed at `step`: its step number (unless `steps=` names the steps), its reading-order
+        position and its agent; `extra` sets the other fields (tool, error, confidence)."""
+        steps = extra.pop("steps", None)
+        return cls(kind, [step.index] if steps is None else steps, evidence, detail, position=step.position,
+                   agent=step.agent, **extra)  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -120,6 +129,17 @@ class TraceView:
 
     def last_index(self) -> int | None:
         return self.trace.steps[-1].index if self.trace.steps else None
+
+
+def previous_speaker(steps: list[Step], k: int) -> Step | None:
+    """The nearest chat message before position `k` written by another speaker than `steps[k]`'s: in a chat log
+    the one whose code or request a message answers."""
+    speaker = steps[k].agent
+    for j in range(k - 1, -1, -1):
+        prev = steps[j]
+        if prev.kind == "message" and prev.agent != speaker:
+            return prev
+    return None
 
 
 def _tool_and_args(step: Step) -> tuple[str, str]:

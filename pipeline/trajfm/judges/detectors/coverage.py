@@ -263,16 +263,12 @@ def detect_unmet_requests(view: TraceView) -> list[Finding]:
         return []
     last = acts[-1]
     return [
-        Finding(
-            kind="premature_termination",
-            steps=[last.index],
-            evidence=tx.quote(unmet[0], max_len=120),
-            detail=(
-                f"the agent answered after {len([a for a in acts if not a.is_finish])} call(s) without acting on "
-                f"the request(s) {'; '.join(repr(tx.short(c, 60)) for c in unmet[:3])}"
-            ),
-            position=last.step.position,
-            agent=last.step.agent,
+        Finding.at(
+            "premature_termination",
+            last.step,
+            tx.quote(unmet[0], max_len=120),
+            f"the agent answered after {len([a for a in acts if not a.is_finish])} call(s) without acting on "
+            f"the request(s) {'; '.join(repr(tx.short(c, 60)) for c in unmet[:3])}",
         )
     ]
 
@@ -322,16 +318,13 @@ def detect_calls_after_answer_known(view: TraceView) -> list[Finding]:
     first = extra[0]
     tools = sorted({a.tool for a in extra if a.tool})
     return [
-        Finding(
-            kind="continued_after_answer",
+        Finding.at(
+            "continued_after_answer",
+            first.step,
+            tx.quote(first.args or first.step.content, max_len=120),
+            f"everything the final answer reports was known after step {acts[ready].index}, yet the agent made "
+            f"{len(extra)} more call(s) to {', '.join(tools) or 'tools'} that the answer does not use",
             steps=[a.index for a in extra],
-            evidence=tx.quote(first.args or first.step.content, max_len=120),
-            detail=(
-                f"everything the final answer reports was known after step {acts[ready].index}, yet the agent made "
-                f"{len(extra)} more call(s) to {', '.join(tools) or 'tools'} that the answer does not use"
-            ),
-            position=first.step.position,
-            agent=first.step.agent,
             tool=tools[0] if tools else None,
         )
     ]

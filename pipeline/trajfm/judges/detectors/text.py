@@ -179,23 +179,7 @@ class Pattern:
             low = text.lower()
         if len(low) != len(text):
             return self.slow.search(text)
-        # `_skip` written out: this runs for every step a pattern is asked about, and the calls cost more than
-        # the substring tests
-        needles = self.needles
-        if needles:
-            for n in needles:  # noqa: SIM110
-                if n in low:
-                    break
-            else:
-                return None
-        requires = self.requires
-        if requires:
-            for n in requires:  # noqa: SIM110
-                if n in low:
-                    break
-            else:
-                return None
-        return self.fast.search(low)
+        return None if self._skip(low) else self.fast.search(low)
 
     def finditer(self, text: str, low: str | None = None) -> list[re.Match[str]]:
         if low is None:
