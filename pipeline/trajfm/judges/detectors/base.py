@@ -162,10 +162,10 @@ def build_view(trace: Trace) -> TraceView:
     open_acts: dict[tuple[str, int], Act] = {}  # the action in each group still waiting for its result
     open_last: dict[tuple[str, int], Act] = {}  # the latest action in each group
 
-    def add_act(step: Step, group: tuple[str, int], **extra: Step | None) -> Act:
+    def add_act(step: Step, group: tuple[str, int], thought: Step | None, result: Step | None) -> Act:
         tool, args = _tool_and_args(step)
-        act = Act(step=step, tool=tool, args=args, signature="", tokens=frozenset(), group=group,
-                  is_finish=tx.is_finish_tool(tool), **extra)  # fmt: skip
+        act = Act(step=step, tool=tool, args=args, signature="", tokens=frozenset(), thought=thought, result=result,
+                  group=group, is_finish=tx.is_finish_tool(tool))  # fmt: skip
         if tool:
             tools.add(tool)
         prev = open_last.get(group)
@@ -184,7 +184,7 @@ def build_view(trace: Trace) -> TraceView:
             continue
         if kind in ACTION_KINDS:
             thought = last_thought.pop((group[0], group[1], step.agent), None)
-            open_acts[group] = add_act(step, group, thought=thought)
+            open_acts[group] = add_act(step, group, thought, None)
             continue
         if kind in RESULT_KINDS:
             results.append(step)
@@ -192,7 +192,7 @@ def build_view(trace: Trace) -> TraceView:
             if closed is not None and closed.result is None:
                 closed.result = step
         elif kind == "span" and step.tool_name:
-            add_act(step, ("", 0), result=step)  # a tool span carries the call and its result in one step
+            add_act(step, ("", 0), None, step)  # a tool span carries the call and its result in one step
         elif kind in ("message", "span", "system"):
             messages.append(step)
         else:
