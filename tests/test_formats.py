@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
+from trajfm import plugins
 from trajfm.judges.rules import RulesJudge
 from trajfm.taxonomy import load_taxonomy
-from trajfm.traces import BUILTIN_FORMATS, FORMATS, ROLES, Format, Trace, load_traces
+from trajfm.traces import FORMATS, ROLES, Format, Trace, load_traces
 from trajfm.traces._common import unwrap_tool_result
 from trajfm.traces.assetops import path_info
 from trajfm.traces.detect import detect_doc
@@ -54,10 +55,12 @@ def _steps(t: Trace) -> list[tuple[int, str, str, str | None, str | None, bool]]
 
 def test_every_format_is_registered_once_with_its_docs() -> None:
     assert set(REPRESENTATIVE) == set(FORMATS)
-    names = [cls.name for cls in BUILTIN_FORMATS]
-    assert len(names) == len(set(names))
-    for fmt in FORMATS.values():
-        assert isinstance(fmt, Format)
+    # The built-ins come through the plugin table (the trajfm.formats entry-point path), named as their class.
+    assert list(plugins.BUILTIN["formats"]) == list(FORMATS)
+    rows = {r.name: r for r in plugins.status(("formats",))}
+    for name, fmt in FORMATS.items():
+        assert isinstance(fmt, Format) and fmt.name == name
+        assert rows[name].ok and rows[name].source == plugins.BUILTIN_SOURCE
         assert fmt.description and fmt.origin and "\n" not in fmt.description
 
 

@@ -26,10 +26,16 @@ _EXAMPLES = 5
 def warnings_for(trace: Trace, fmt: Format) -> list[str]:
     out: list[str] = []
     n = len(trace.steps)
-    empty = sum(1 for s in trace.steps if is_empty_step(s))
+    empty = 0
+    agent_step = False
+    for s in trace.steps:  # one pass: this runs for every trace loaded
+        if is_empty_step(s):
+            empty += 1
+        if not agent_step and (s.role or default_role(s.kind, s.agent)) == "agent":
+            agent_step = True
     if n and empty * 2 > n:
         out.append(f"most steps empty ({empty} of {n})")
-    if n and not any((s.role or default_role(s.kind, s.agent)) == "agent" for s in trace.steps):
+    if n and not agent_step:
         out.append("no agent step")
     if fmt.expects_final_answer(trace) and not (trace.final_answer and trace.final_answer.strip()):
         out.append("no final answer")
