@@ -19,7 +19,7 @@ from trajfm.traces._common import unwrap_tool_result
 from trajfm.traces.assetops import path_info
 from trajfm.traces.detect import detect_doc
 from trajfm.traces.model import traces_to_frames
-from trajfm.traces.quality import summarize
+from trajfm.traces.quality import summarize, summarize_table
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "traces"
 
@@ -397,6 +397,20 @@ def test_loading_quality_columns_and_summary() -> None:
     assert set(steps_df["role"].to_list()) == {"system", "user", "agent", "tool"}
     q = summarize(traces)["sweagent"]
     assert (q["traces"], q["with_final_answer"], q["with_warnings"], q["tool_calls"]) == (2, 1, 1, 6)
+
+
+def test_loading_quality_from_the_table_equals_the_one_from_the_traces(tmp_path: Path) -> None:
+    # The Ray engine counts it from the written traces table; every format, warnings and examples included.
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for fmt, rel in REPRESENTATIVE.items():
+        shutil.copy(FIX / rel, mixed / f"{fmt}__{Path(rel).name}")
+    empty = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": " "}]}
+    (mixed / "empty_reply.json").write_text(json.dumps(empty))  # flagged: most steps empty, no final answer
+    traces = load_traces([mixed]).traces
+    from_traces = summarize(traces)
+    assert len(from_traces) == len(REPRESENTATIVE) and from_traces["chat"]["examples"]
+    assert summarize_table(traces_to_frames(traces)[0]) == from_traces
 
 
 def test_most_steps_empty_and_no_agent_step_are_flagged(tmp_path: Path) -> None:
