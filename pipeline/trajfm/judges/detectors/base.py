@@ -73,7 +73,9 @@ class Act:
     result: Step | None = None
     group: tuple[str, int] = ("", 0)  # (parent_id, depth): actions are only compared within one group
     next: Act | None = None  # the next action in the same group
-    is_finish: bool = False  # the tool ends the run (`text.is_finish_tool`); set by `build_view`
+    # The tool ends the run in this trace's format (its vocabulary file's finish tools over the common list);
+    # set by `build_view`.
+    is_finish: bool = False
 
     @property
     def index(self) -> int:
@@ -165,7 +167,7 @@ def build_view(trace: Trace) -> TraceView:
     def add_act(step: Step, group: tuple[str, int], thought: Step | None, result: Step | None) -> Act:
         tool, args = _tool_and_args(step)
         act = Act(step=step, tool=tool, args=args, signature="", tokens=frozenset(), thought=thought, result=result,
-                  group=group, is_finish=tx.is_finish_tool(tool))  # fmt: skip
+                  group=group, is_finish=tool.strip().lower() in vocab.finish_tools)  # fmt: skip
         if tool:
             tools.add(tool)
         prev = open_last.get(group)
@@ -175,6 +177,7 @@ def build_view(trace: Trace) -> TraceView:
         acts.append(act)
         return act
 
+    vocab = vocabulary(trace.source_format)
     for step in trace.steps:
         group = (step.parent_id or "", step.depth)
         kind = step.kind
@@ -221,5 +224,5 @@ def build_view(trace: Trace) -> TraceView:
         task=trace.task or "",
         tools=tools,
         result_heads=heads,
-        vocab=vocabulary(trace.source_format),
+        vocab=vocab,
     )
