@@ -53,6 +53,7 @@ from trajfm.judges.base import Diagnosis, Judge
 from trajfm.judges.dimensions import DIMENSION_KEYS
 from trajfm.judges.evidence import verify_diagnosis as _verify_quotes
 from trajfm.judges.quality import assess, is_set_aside, quality_label, set_aside_counts
+from trajfm.judges.reply import DROPPED
 from trajfm.runfolder import RunFolder, atomic_write_text, file_sha256
 from trajfm.runlock import recover, run_lock, staged_run
 from trajfm.schemas import DIAGNOSES_SCHEMA, MODES_SCHEMA, NOVEL_MODES_SCHEMA
@@ -124,26 +125,30 @@ MAX_TEXT_CHARS = 4000  # summary, rationale, evidence, novel-mode title/descript
 MAX_RAW_REPLY_CHARS = 64_000  # the unparseable reply kept for a parse_error row
 
 
-def _capped(text: str | None, limit: int) -> str | None:
-    if text is None or len(text) <= limit:
-        return text
-    return f"{text[:limit]} [... {len(text) - limit:,} more characters cut by trajfm]"
+def cap_text_fields(d: Diagnosis) -> list[str]:
+    """Cap every text a judge returned, with a note in the text saying how much was cut: a 50 MB rationale from
+    a runaway model must not become a 263 MB report. Returns `reply_repairs` entries saying what was cut
+    ("dropped:" entries, `trajfm.judges.reply.dropped_entries`), so the table shows it too."""
+    cut: Counter[str] = Counter()
 
+    def capped(text: str | None, limit: int, field: str) -> str | None:
+        if text is None or len(text) <= limit:
+            return text
+        cut[field] += len(text) - limit
+        return f"{text[:limit]} [... {len(text) - limit:,} more characters cut by trajfm]"
 
-def cap_text_fields(d: Diagnosis) -> None:
-    """Cap every text a judge returned, with a note saying how much was cut: a 50 MB rationale from a runaway
-    model must not become a 263 MB report."""
-    d.summary = _capped(d.summary, MAX_TEXT_CHARS) or ""
-    d.error = _capped(d.error, MAX_TEXT_CHARS)
-    d.raw_reply = _capped(d.raw_reply, MAX_RAW_REPLY_CHARS)
-    d.root_cause_agent = _capped(d.root_cause_agent, 200)
+    d.summary = capped(d.summary, MAX_TEXT_CHARS, "summary") or ""
+    d.error = capped(d.error, MAX_TEXT_CHARS, "error")
+    d.raw_reply = capped(d.raw_reply, MAX_RAW_REPLY_CHARS, "raw_reply")
+    d.root_cause_agent = capped(d.root_cause_agent, 200, "root_cause_agent")
     for m in d.modes:
-        m.evidence = _capped(m.evidence, MAX_TEXT_CHARS) or ""
-        m.rationale = _capped(m.rationale, MAX_TEXT_CHARS) or ""
+        m.evidence = capped(m.evidence, MAX_TEXT_CHARS, f"evidence of {m.mode_id}") or ""
+        m.rationale = capped(m.rationale, MAX_TEXT_CHARS, f"rationale of {m.mode_id}") or ""
     for n in d.novel:
-        n.title = _capped(n.title, 300) or ""
-        n.description = _capped(n.description, MAX_TEXT_CHARS) or ""
-        n.evidence = _capped(n.evidence, MAX_TEXT_CHARS) or ""
+        n.title = capped(n.title, 300, "novel title") or ""
+        n.description = capped(n.description, MAX_TEXT_CHARS, "novel description") or ""
+        n.evidence = capped(n.evidence, MAX_TEXT_CHARS, "novel evidence") or ""
+    return [f"{DROPPED}{chars:,} characters of the {field} (text cap)" for field, chars in cut.items()]
 
 
 def diagnosis_frames(
@@ -154,7 +159,7 @@ def diagnosis_frames(
     mrows: dict[str, list[Any]] = {c: [] for c in MODES_SCHEMA}
     nrows: dict[str, list[Any]] = {c: [] for c in NOVEL_MODES_SCHEMA}
     for d in diagnoses:
-        cap_text_fields(d)
+        cut = cap_text_fields(d)
         drows["trace_id"].append(d.trace_id)
         drows["judge"].append(d.judge)
         drows["judge_model"].append(d.judge_model)
@@ -173,7 +178,7 @@ def diagnosis_frames(
         drows["calls"].append(d.calls)
         drows["cached"].append(d.cached)
         drows["raw_reply"].append(d.raw_reply if d.status == "parse_error" else None)
-        drows["reply_repairs"].append(list(d.extra.get("reply_repairs") or []) if d.extra else [])
+        drows["reply_repairs"].append([*(d.extra.get("reply_repairs") or [] if d.extra else []), *cut])
         drows["judge_quality"].append(d.judge_quality if d.status == "ok" else None)
         for key in DIMENSION_KEYS:
             drows[key].append(d.dimensions.get(key) if d.status == "ok" else None)
@@ -349,18 +354,29 @@ def _carry_clusters(
     return [f"{t}.parquet" for t in present]
 
 
-def _drop_stale_clusters(run: RunFolder, old: pl.DataFrame | None, new: pl.DataFrame) -> list[str]:
-    """Remove stage-2 tables made from other novel modes than `new`, in place (the Ray engine's path; the local
-    path carries or drops them in its staged run, `_carry_clusters`)."""
+def _stage2_tables(run: RunFolder) -> dict[str, pl.DataFrame]:
+    """The cluster stage's tables in this folder, read whole ({} when either is absent or unreadable)."""
+    try:
+        tables = {t: run.read_table(t) for t in ("clusters", "novel_assignments") if run.has(t)}
+    except (RunFolderError, SchemaError):
+        return {}
+    return tables if len(tables) == 2 else {}
+
+
+def _drop_stale_clusters(
+    run: RunFolder, old: pl.DataFrame | None, new: pl.DataFrame, kept: dict[str, pl.DataFrame]
+) -> list[str]:
+    """The Ray engine's path (the local path carries or drops them in its staged run, `_carry_clusters`): the
+    stage-2 tables `kept` (read before the new run's shards arrived) are written again under the new run's id
+    when they were made from exactly the novel modes `new`; otherwise the ones present are removed."""
     present = [t for t in ("clusters", "novel_assignments") if run.has(t)]
     if not present:
         return []
     same_novel = old is not None and old.equals(new.select("novel_id", "title", "description"))
-    try:  # the assignments must also cover exactly these novel modes (they may come from another folder's run)
-        covered = set(run.read_table("novel_assignments")["novel_id"].to_list())
-    except (RunFolderError, SchemaError):
-        covered = None
+    covered = set(kept["novel_assignments"]["novel_id"].to_list()) if kept else None
     if same_novel and covered == set(new["novel_id"].to_list()):
+        for table, df in kept.items():
+            run.write_table(table, df)
         return []
     for table in present:
         run.remove_table(table)

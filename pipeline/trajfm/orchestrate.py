@@ -5,10 +5,16 @@ Calls the real stage functions (`trajfm.extract.run_extract`, `trajfm.clustering
 stage found no novel failure modes (there is nothing to group); any clusters left in the folder by an earlier run
 are then removed so the report cannot show stale families, and the report says the stage was skipped. The
 orchestration is recorded in the manifest's "run" section (stages run or skipped, why, and wall times).
+
+The run folder's lock (`trajfm.runlock.run_lock`) is held from before extract until the report is written, so no
+other trajfm process can write into the folder between the stages (each stage takes the same lock again, which
+is reentrant within a process). When the folder did not exist and extract fails before writing anything (e.g. a
+dead endpoint), the folder made for the lock is removed again.
 """
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +24,7 @@ from typing import Any
 from trajfm.extract import ExtractResult
 from trajfm.report import ReportResult, TextBudget, build_report
 from trajfm.runfolder import RunFolder
+from trajfm.runlock import LOCK_NAME, run_lock
 
 
 @dataclass
@@ -46,12 +53,40 @@ def run_pipeline(
     """Run all three stages into `out`. Option dicts are passed to each stage's options as keyword arguments.
     `on_stage(message)` is told when the cluster and report stages start (the CLI shows it: they have no bar)."""
     say = on_stage or (lambda _message: None)
-    from trajfm.clustering.stage import ClusterOptions, check_options, run_cluster
-    from trajfm.extract import run_extract
+    from trajfm.clustering.stage import ClusterOptions, check_options
 
     by_taxonomy: dict[str, Any] = {"taxonomy": taxonomy} if taxonomy else {}
     if cluster:  # a wrong cluster option should stop the run before extract spends judge calls, not after
         check_options(ClusterOptions(**by_taxonomy, **(cluster_options or {})))
+    root = Path(out)
+    made = not root.exists()
+    RunFolder.create(root)  # the folder must exist to hold the lock (also checks and migrates an older run)
+    try:
+        with run_lock(root, "trajfm run"):
+            return _stages(inputs, root, taxonomy, extract_options, cluster_options, cluster, budget,
+                           report_options, say)  # fmt: skip
+    except BaseException:
+        if made and {p.name for p in root.iterdir()} <= {LOCK_NAME}:
+            shutil.rmtree(root, ignore_errors=True)  # nothing was written: leave no empty folder behind
+        raise
+
+
+def _stages(
+    inputs: list[Path],
+    out: Path,
+    taxonomy: str | None,
+    extract_options: dict[str, Any] | None,
+    cluster_options: dict[str, Any] | None,
+    cluster: bool,
+    budget: TextBudget | None,
+    report_options: dict[str, Any] | None,
+    say: Callable[[str], None],
+) -> PipelineResult:
+    """The three stages, in order, under the run folder's lock (see `run_pipeline`)."""
+    from trajfm.clustering.stage import ClusterOptions, run_cluster
+    from trajfm.extract import run_extract
+
+    by_taxonomy: dict[str, Any] = {"taxonomy": taxonomy} if taxonomy else {}
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     extracted = run_extract(list(inputs), out, **by_taxonomy, **(extract_options or {}))
