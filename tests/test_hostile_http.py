@@ -210,3 +210,24 @@ def test_the_endpoint_check_refuses_a_huge_model_list(kind: str) -> None:
         found = ChatClient(ep.url, MODEL).check(timeout_s=10.0)
     assert found.reachable and found.problem is not None
     assert "unusable answer to GET /models" in found.problem and "cap on replies" in found.problem
+
+
+@pytest.mark.parametrize("retries", [0, 2])
+def test_max_retries_bounds_the_calls_per_trace(tmp_path: Path, retries: int) -> None:
+    from typer.testing import CliRunner
+
+    from trajfm.cli import app
+
+    traces = tmp_path / "traces"
+    traces.mkdir()
+    for n in range(2):
+        (traces / f"t{n}.json").write_text(json.dumps([*TRACE, {"role": "user", "content": f"case {n}"}]))
+    with LocalEndpoint(EndpointConfig(decide=lambda rec: "500")) as ep:
+        res = CliRunner().invoke(app, ["extract", str(traces), "--out", str(tmp_path / "run"), "--judge", "llm",
+                                       "--model", MODEL, "--base-url", ep.url, "--no-progress",
+                                       "--max-retries", str(retries)])  # fmt: skip
+        calls = len(ep.requests)
+    assert res.exit_code == 1 and "no trace could be judged" in " ".join(res.output.split())
+    assert calls == 2 * (1 + retries)
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["stages"]["extract"]["options"]["max_retries"] == retries

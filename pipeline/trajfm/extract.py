@@ -35,6 +35,8 @@ Contract of `run_extract(inputs, out, *, judge="rules", ...) -> ExtractResult`:
 - Re-extracting into a run folder whose clusters were made from other novel modes removes clusters.parquet and
   novel_assignments.parquet (they would describe modes that are no longer there) and says so in
   `removed_stale`; unchanged novel modes keep their clusters.
+- `on_locked(root)`, when given, is called once the run folder exists and its lock is held (after every check
+  above), so a caller can keep the lock past extract (`trajfm run` holds it across its three stages).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -240,6 +243,18 @@ def assess_replies(
     return set_aside_counts(d.judge_quality for d in diagnoses)
 
 
+def unverified_quotes(diagnoses: list[Diagnosis]) -> int:
+    """Detected modes whose quote is not verified, in the replies the run counts: status ok and not set aside
+    as degenerate (those count for nothing; `judge_quality` says why)."""
+    return sum(
+        1
+        for d in diagnoses
+        if d.status == "ok" and not is_set_aside(d.judge_quality)
+        for m in d.modes
+        if m.detected and not m.evidence_verified
+    )
+
+
 def _plan(judge: Judge, traces: list[Trace], taxonomy: Taxonomy, out: Path) -> dict[str, Any]:
     from trajfm.judges.cache import DEFAULT_FILENAME, JudgeCache, cache_key
 
@@ -308,6 +323,21 @@ def _error_summary(diagnoses: list[Diagnosis]) -> dict[str, tuple[int, str]]:
         if d.status != "ok":
             by_status.setdefault(d.status, Counter())[(d.error or "no error message").strip()] += 1
     return {s: (sum(c.values()), c.most_common(1)[0][0]) for s, c in by_status.items()}
+
+
+def raise_if_nothing_judged(
+    statuses: dict[str, int], errors: dict[str, tuple[int, str]], run: RunFolder
+) -> None:
+    """A `JudgeError` giving the most common error when traces failed and none was judged ok (the tables are
+    written by then; see the module docstring)."""
+    failed = sum(n for s, (n, _) in errors.items() if s in ("backend_error", "parse_error"))
+    if failed and not statuses.get("ok"):
+        status, (_, message) = max(errors.items(), key=lambda kv: kv[1][0])
+        raise JudgeError(
+            f"no trace could be judged ({', '.join(f'{n} {s}' for s, (n, _) in errors.items())}); most common "
+            f"{status}: {message}. Fix the judge set-up (--base-url, --model, TRAJFM_API_KEY) and re-run the same "
+            f"command: the failures are recorded in {run.table_path('diagnoses')}, nothing bad is cached"
+        )
 
 
 def _old_novel(run: RunFolder) -> pl.DataFrame | None:
@@ -408,6 +438,7 @@ def run_extract(
     price_out: float | None = None,
     engine: str = "local",
     address: str | None = None,
+    on_locked: Callable[[Path], None] | None = None,
 ) -> ExtractResult:
     """Run stage 1 (see the module docstring). `engine="ray"` runs it on a Ray cluster at `address` (or
     RAY_ADDRESS): `trajfm.engines.ray_extract`."""
@@ -453,7 +484,7 @@ def run_extract(
         return run_extract_ray(
             paths, out, judge=judge, model=model, base_url=base_url, concurrency=concurrency, taxonomy=taxonomy,
             samples=samples, format=format, max_retries=max_retries, rate_limit=rate_limit,
-            judge_options=judge_options, address=address,
+            judge_options=judge_options, address=address, on_locked=on_locked,
         )  # fmt: skip
     seconds: dict[str, float] = {}
     tax = load_taxonomy(taxonomy)
@@ -503,6 +534,8 @@ def run_extract(
     # One writer at a time; the new run is staged in RUN/.staging-<id>/ and swapped in whole at the end, so a kill
     # or a full disk leaves the previous complete run (see trajfm.runlock).
     with run_lock(live.root, "trajfm extract"):
+        if on_locked is not None:
+            on_locked(live.root)
         recover(live.root)
         carried = _carried_manifest(live.read_manifest())  # a corrupt manifest.json fails here, before judging
         with staged_run(live, seed_manifest=carried) as run:
@@ -532,12 +565,12 @@ def run_extract(
 
             t0 = time.perf_counter()
             by_id = {t.trace_id: t for t in traces}
-            unverified = 0
             for d in diagnoses:
                 if d.status == "ok":
-                    unverified += verify_diagnosis(d, by_id[d.trace_id])
+                    verify_diagnosis(d, by_id[d.trace_id])
             seconds["verify_evidence"] = round(time.perf_counter() - t0, 3)
             set_aside = assess_replies(the_judge, diagnoses, by_id, tax)
+            unverified = unverified_quotes(diagnoses)
 
             t0 = time.perf_counter()
             diag_df, modes_df, novel_df = diagnosis_frames(diagnoses, tax)
@@ -605,14 +638,7 @@ def run_extract(
             )
     run = live
     errors = _error_summary(diagnoses)
-    failed = sum(n for s, (n, _) in errors.items() if s in ("backend_error", "parse_error"))
-    if failed and not statuses.get("ok"):
-        status, (_, message) = max(errors.items(), key=lambda kv: kv[1][0])
-        raise JudgeError(
-            f"no trace could be judged ({', '.join(f'{n} {s}' for s, (n, _) in errors.items())}); most common "
-            f"{status}: {message}. Fix the judge set-up (--base-url, --model, TRAJFM_API_KEY) and re-run the same "
-            f"command: the failures are recorded in {run.table_path('diagnoses')}, nothing bad is cached"
-        )
+    raise_if_nothing_judged(statuses, errors, run)
     return ExtractResult(
         run=live, traces=len(traces), statuses=statuses, load_failures=failures, skipped_files=len(loaded.skipped),
         skipped=skipped, loading_quality=loading_quality,

@@ -32,13 +32,14 @@ import shutil
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from trajfm import schemas
-from trajfm.errors import JudgeError, TraceLoadError, UsageError
+from trajfm.errors import TraceLoadError, UsageError
 from trajfm.extract import (
     MAX_LISTED_FAILURES,
     ExtractResult,
@@ -50,6 +51,8 @@ from trajfm.extract import (
     _stage2_tables,
     check_endpoint,
     diagnosis_frames,
+    raise_if_nothing_judged,
+    unverified_quotes,
     verify_diagnosis,
 )
 from trajfm.runfolder import RUN_ID_KEY, RunFolder, atomic_path
@@ -129,9 +132,12 @@ class ExtractWorker:
             if cache is not None:
                 cache.close()
         by_id = {t.trace_id: t for t in traces}
-        unverified = sum(verify_diagnosis(d, by_id[d.trace_id]) for d in diagnoses if d.status == "ok")
+        for d in diagnoses:
+            if d.status == "ok":
+                verify_diagnosis(d, by_id[d.trace_id])
         # The same degenerate-reply check as the local engine (judge_quality), before the frames are built.
         assess_replies(self.judge, diagnoses, by_id, self.taxonomy)
+        unverified = unverified_quotes(diagnoses)
         traces_df, steps_df = traces_to_frames(traces)
         diag_df, modes_df, novel_df = diagnosis_frames(diagnoses, self.taxonomy)
         part = f"part-{min(indices):09d}.parquet"
@@ -244,6 +250,7 @@ def run_extract_ray(
     address: str | None = None,
     batch_files: int = DEFAULT_BATCH_FILES,
     workers: int | None = None,
+    on_locked: Callable[[Path], None] | None = None,
 ) -> ExtractResult:
     """Run stage 1 on Ray (see the module docstring). Options are checked by `run_extract` first."""
     from trajfm.engines.ray_cluster import SharedRateLimit, cluster_cpus, connect
@@ -267,6 +274,8 @@ def run_extract_ray(
     run = RunFolder.create(out)
     run.read_manifest()
     with run_lock(run.root, "trajfm extract --engine ray"):
+        if on_locked is not None:
+            on_locked(run.root)
         run_id = new_run_id()
         for old in run.root.glob(".staging-*"):  # left by a killed run of this command
             shutil.rmtree(old, ignore_errors=True)
@@ -343,7 +352,6 @@ def run_extract_ray(
         unverified = sum(s["unverified"] for s in summaries)
         judge_info = _merge_judge_info(judge_manifest(the_judge, []), [s["judge"] for s in summaries])
         run_stats = judge_info.get("run", {})
-        failed = sum(n for st, (n, _) in errors.items() if st in ("backend_error", "parse_error"))
         run.update_manifest(
             "extract",
             {
@@ -390,13 +398,7 @@ def run_extract_ray(
                 "timings_s": seconds,
             },
         )
-        if failed and not statuses.get("ok"):
-            status, (_, message) = max(errors.items(), key=lambda kv: kv[1][0])
-            raise JudgeError(
-                f"no trace could be judged ({', '.join(f'{n} {st}' for st, (n, _) in errors.items())}); most common "
-                f"{status}: {message}. Fix the judge set-up (--base-url, --model, TRAJFM_API_KEY) and re-run the same "
-                f"command: the failures are recorded in {run.table_path('diagnoses')}, nothing bad is cached"
-            )
+        raise_if_nothing_judged(dict(statuses), errors, run)
         return ExtractResult(
             run=run, traces=n_traces, statuses=dict(statuses), load_failures=failures,
             skipped_files=sum(s["skipped"] for s in summaries), detected=detected, novel=novel_df.height,

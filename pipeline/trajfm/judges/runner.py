@@ -11,6 +11,8 @@ Contract of `run_judge(judge, traces, taxonomy, ...) -> list[Diagnosis]` (a sync
   and otherwise an exponential backoff with jitter (`trajfm.judges.client.retry_wait`, shared with the cluster
   namer). A judge that already tried a repair turn raises its ParseError with `retryable=False`: asking the same
   again would buy the same reply. Other exceptions are judge bugs: recorded as `backend_error` at once, named.
+  A trace's calls and tokens include those of its failed attempts (an error carries `calls`, `tokens_in`,
+  `tokens_out` when the judge says); a failed trace's latency is the time from its first attempt.
 - Progress (`progress`): True shows a bar on a terminal (with the current wait and why) and, without a terminal,
   plain lines to stderr every ~10 s or 5% (`PlainProgress`); "lines" forces the plain lines, "bar" the bar;
   False is silent.
@@ -356,6 +358,8 @@ class _Attempts:
         self.max_wait = tracker.max_wait
         self.errors: list[str] = []
         self.failed_calls = 0
+        self.failed_tokens = [0, 0]  # in, out: what the failed attempts cost (their errors carry it)
+        self.started = time.perf_counter()
         self.attempt = 0
 
     def retry_delay(self, exc: BackendError | ParseError) -> float | None:
@@ -364,6 +368,8 @@ class _Attempts:
         A wait the backend asks for (Retry-After) longer than `max_wait` is not obeyed: the trace fails now, with
         that reason, so one endpoint cannot park a run for a day."""
         self.failed_calls += getattr(exc, "calls", 1)
+        self.failed_tokens[0] += getattr(exc, "tokens_in", 0)
+        self.failed_tokens[1] += getattr(exc, "tokens_out", 0)
         self.errors.append(f"{type(exc).__name__}: {exc}")
         asked = getattr(exc, "retry_after", None)
         if asked is not None and self.max_wait is not None and asked > self.max_wait:
@@ -414,6 +420,8 @@ class _Attempts:
         )
         if getattr(exc, "codes", None):  # e.g. the repair turn the judge tried before giving up
             d.extra["reply_repairs"] = list(exc.codes)  # type: ignore[union-attr]
+        d.tokens_in, d.tokens_out = self.failed_tokens  # what the trace cost, though nothing came of it
+        d.latency_s = time.perf_counter() - self.started
         return d
 
     def crashed(self, exc: Exception) -> Diagnosis:
@@ -431,6 +439,8 @@ class _Attempts:
         )
 
     def succeeded(self, d: Diagnosis) -> Diagnosis:
+        d.tokens_in += self.failed_tokens[0]  # earlier failed attempts were paid for too, like their calls
+        d.tokens_out += self.failed_tokens[1]
         return _final_ok(d, self.attempt, self.failed_calls, self.errors)
 
 
