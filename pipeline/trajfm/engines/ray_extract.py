@@ -12,7 +12,9 @@ Contract of `run_extract_ray(...) -> ExtractResult` (same options and result as 
   the run folder, which the workers write into.
 - When every batch has finished, the driver gives duplicate trace ids the same `~2`, `~3` suffixes the local
   loader gives (in file order), moves the staged shard folders into place as `RUN/<table>/part-*.parquet`
-  (replacing that table's earlier file or shards) and writes the manifest section, with the engine recorded.
+  (replacing that table's earlier file or shards) and writes the manifest section, with the engine recorded:
+  the same sections as the local engine's (loading quality counted from the written `traces` table, skipped
+  files, load failures, corpus declarations).
   The driver holds the run folder's lock (`trajfm.runlock.run_lock`) throughout; the run gets a new run id that
   every shard carries in its parquet metadata (`write_shard`) and the manifest records, so readers refuse shards
   of two runs side by side. Cluster tables kept because the novel modes did not change are written again under
@@ -57,6 +59,8 @@ from trajfm.extract import (
 )
 from trajfm.runfolder import RUN_ID_KEY, RunFolder, atomic_path
 from trajfm.runlock import new_run_id, run_lock
+from trajfm.traces.declared import corpus_declarations
+from trajfm.traces.quality import summarize_table as quality_summary_table
 
 STAGE1_TABLES = ("traces", "steps", "diagnoses", "modes", "novel_modes")
 DEFAULT_BATCH_FILES = 256
@@ -101,7 +105,7 @@ class ExtractWorker:
         indices = [int(i) for i in batch["index"]]
         traces: list[Any] = []
         failures: list[Any] = []
-        skipped = 0
+        skipped: list[str] = []
         seen: Counter[str] = Counter()
         for path, given, rel, explicit in zip(
             batch["path"], batch["given"], batch["rel"], batch["explicit"], strict=True
@@ -116,7 +120,8 @@ class ExtractWorker:
                     trace.trace_id = f"{trace.trace_id}~{seen[trace.trace_id]}"
             traces.extend(outcome.traces)
             failures.extend(str(f).replace(path, given, 1) for f in outcome.failures)
-            skipped += outcome.skipped is not None
+            if outcome.skipped is not None:
+                skipped.append(f"{outcome.skipped.path}: {outcome.skipped.note}".replace(path, given, 1))
         cache = None
         if self.judge.cacheable:
             from trajfm.judges.cache import JudgeCache
@@ -339,6 +344,9 @@ def run_extract_ray(
         run = RunFolder(run.root, run_id=run_id)  # from here on the folder is the new run (the manifest says so below)
         novel_df = run.scan_table("novel_modes").select("novel_id", "title", "description").collect()
         removed_stale = _drop_stale_clusters(run, old_novel, novel_df, old_stage2)
+        # From the written table (file order, ids renumbered): the same figures the local engine counts in memory.
+        loading_quality = quality_summary_table(run.read_table("traces"))
+        skipped = [f for s in summaries for f in s["skipped"]]
         seconds["finish"] = round(time.perf_counter() - t0, 3)
 
         statuses: Counter[str] = Counter()
@@ -356,6 +364,7 @@ def run_extract_ray(
             "extract",
             {
                 "inputs": _inputs_manifest(paths),
+                "corpus_declarations": corpus_declarations(paths),
                 "options": {
                     "judge": judge,
                     "model": model,
@@ -387,21 +396,23 @@ def run_extract_ray(
                     "traces_judged": n_traces,
                     "duplicate_ids_renamed": renamed,
                     "load_failures": len(failures),
-                    "skipped_files": sum(s["skipped"] for s in summaries),
+                    "skipped_files": len(skipped),
                     "statuses": dict(statuses),
                     "modes_detected": detected,
                     "evidence_unverified": unverified,
                     "novel_modes": novel_df.height,
                 },
                 "load_failures": failures[:MAX_LISTED_FAILURES],
+                "skipped_files": skipped[:MAX_LISTED_FAILURES],
+                "loading_quality": loading_quality,
                 "removed_stale": removed_stale,
                 "timings_s": seconds,
             },
         )
         raise_if_nothing_judged(dict(statuses), errors, run)
         return ExtractResult(
-            run=run, traces=n_traces, statuses=dict(statuses), load_failures=failures,
-            skipped_files=sum(s["skipped"] for s in summaries), detected=detected, novel=novel_df.height,
+            run=run, traces=n_traces, statuses=dict(statuses), load_failures=failures, skipped_files=len(skipped),
+            skipped=skipped, loading_quality=loading_quality, detected=detected, novel=novel_df.height,
             unverified=unverified, cache_hits=int(run_stats.get("cached", 0)), calls=int(run_stats.get("calls", 0)),
             seconds=seconds, errors=errors, removed_stale=removed_stale,
         )  # fmt: skip
