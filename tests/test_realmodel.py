@@ -9,8 +9,8 @@ its log, where CI shows it).
 
 Sized to finish in minutes on 2 busy cores: 2 traces, one at a time, replies of at most MAX_TOKENS tokens that
 never grow (max_tokens_ceiling=0: a cut-off reply gets one compact-form request, then is a parse_error), one
-retry, and a llama.cpp server on THREADS threads (1: faster than 2 on a machine busy with other work; measured
-here, see README "Judging with a local model"). llama-cpp-python's schema-constrained decoding costs several
+retry, and a llama.cpp server on THREADS threads (1: found faster than 2 on a machine busy with other work; see
+README "Judging with a local model"). llama-cpp-python's schema-constrained decoding costs several
 times the model's own time per token, so the token budget decides the wall time. Each can be changed by an
 environment variable of the same name prefixed TRAJFM_REALMODEL_.
 """
