@@ -211,7 +211,9 @@ _INTENT = (
 )
 
 
-def _idents(text: str) -> dict[str, set[str]]:
+def _idents_of(text: str) -> dict[str, set[str]]:
+    """{entity word: the numbers it is given} in `text` ("asset 12" -> {"asset": {"12"}}). Cached below, so callers
+    only read it."""
     out: dict[str, set[str]] = {}
     for m in _IDENT.finditer(text[:1500]):
         word = m.group(1).lower()
@@ -219,6 +221,10 @@ def _idents(text: str) -> dict[str, set[str]]:
             continue
         out.setdefault(word, set()).add(m.group(2).lower().lstrip("0") or "0")
     return out
+
+
+# Tool arguments repeat across the traces of one agent (the same lookups).
+_idents = tx.cached_for_short_text(_idents_of, maxsize=4096)
 
 
 def detect_action_reasoning_mismatch(view: TraceView) -> list[Finding]:

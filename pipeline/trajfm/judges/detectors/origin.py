@@ -98,7 +98,15 @@ def _recovered(view: TraceView, act: Act) -> bool:
 
 
 def first_error_origin(view: TraceView) -> Step | None:
-    """The step that produced the trace's first error signal (see the module docstring), or None."""
+    """The step that produced the trace's first error signal (see the module docstring), or None. Memoised per
+    trace: the root-cause pick and its feature table both ask."""
+    key = ("first_error_origin", -1)
+    if key not in view.memo:
+        view.memo[key] = _first_error_origin(view)
+    return view.memo[key]  # type: ignore[return-value]
+
+
+def _first_error_origin(view: TraceView) -> Step | None:
     acts_by_result = {id(a.result): a for a in view.acts if a.result is not None}
     # In a log with tool calls, errors come back as tool results; a message there is a participant speaking
     # ("splitting the payment is not supported" is an answer, not a failure of the previous speaker).
