@@ -212,7 +212,7 @@ _INTENT = (
 
 
 def _idents_of(text: str) -> dict[str, set[str]]:
-    """{entity word: the numbers it is given} in `text` ("asset 12" -> {"asset": {"12"}}). Cached below, so callers
+    """{entity word: the numbers it is given} in `text` ("item 12" -> {"item": {"12"}}). Cached below, so callers
     only read it."""
     out: dict[str, set[str]] = {}
     for m in _IDENT.finditer(text[:1500]):
