@@ -106,6 +106,13 @@ def test_a_plugin_format_is_listed_detected_forced_and_judged(site: Path, tmp_pa
     listing = trajfm(site, "plugins").stdout
     assert "BROKEN" in next(line for line in listing.splitlines() if line.strip().startswith("broken-format"))
 
+    # `trajfm traces` reads the plugin's files and says the broken format was not used.
+    res = trajfm(site, "traces", str(SAMPLES), "--json")
+    summary = json.loads(res.stdout)
+    assert summary["by_format"] == {"example-steps": 2, "chat": 1}
+    assert "missing_format" in summary["broken_formats"]["broken-format"]
+    assert "format broken-format not used" in " ".join(trajfm(site, "traces", str(SAMPLES)).stdout.split())
+
     # --format's help lists the formats from the registry, the plugin's among them.
     help_text = " ".join(trajfm(site, "extract", "--help").stdout.split())
     assert "example-steps" in help_text and "assetops-plan" in help_text
