@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from trajfm.cli import app
+from trajfm.errors import SchemaError
 from trajfm.report import TextBudget, build_report
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "report"))
@@ -613,7 +614,15 @@ def test_a_run_written_before_the_dimensions_reads_them_as_not_assessed(tmp_path
     pl.read_parquet(path).drop(
         [c for c in pl.read_parquet(path).columns if c.startswith("dim_")]
     ).write_parquet(path)
+    # Such a folder was written at schema 1; opening it migrates it (the columns come back null), and only the
+    # migration fills them: a current-version table without them is refused.
+    manifest = json.loads((run / "manifest.json").read_text())
+    with pytest.raises(SchemaError, match="dim_task_completion"):
+        build_report(run)
+    manifest["schema_version"] = 1
+    (run / "manifest.json").write_text(json.dumps(manifest))
     s = build_report(run).summary
+    assert "dim_task_completion" in pl.read_parquet(path).columns
     assert all(r["of"] == 0 for m in s["models"] for r in m["dimensions"].values())
     assert all(m["readiness"]["score"] is None for m in s["models"])
     assert s["overview"]["readiness"]["dims_assessed"] == []
