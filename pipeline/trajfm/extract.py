@@ -146,6 +146,14 @@ def cap_text_fields(d: Diagnosis) -> None:
         n.evidence = _capped(n.evidence, MAX_TEXT_CHARS) or ""
 
 
+# Columns of the diagnoses table that hold a Diagnosis field as it is (the others depend on the status).
+_COPIED_DIAGNOSIS_FIELDS = (
+    "trace_id", "judge", "judge_model", "prompt_version", "status", "error", "summary", "root_cause_step",
+    "root_cause_agent", "root_cause_confidence", "source_outcome", "tokens_in", "tokens_out", "latency_s", "calls",
+    "cached",
+)  # fmt: skip
+
+
 def diagnosis_frames(
     diagnoses: list[Diagnosis], taxonomy: Taxonomy
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
@@ -155,23 +163,9 @@ def diagnosis_frames(
     nrows: dict[str, list[Any]] = {c: [] for c in NOVEL_MODES_SCHEMA}
     for d in diagnoses:
         cap_text_fields(d)
-        drows["trace_id"].append(d.trace_id)
-        drows["judge"].append(d.judge)
-        drows["judge_model"].append(d.judge_model)
-        drows["prompt_version"].append(d.prompt_version)
-        drows["status"].append(d.status)
-        drows["error"].append(d.error)
+        for name in _COPIED_DIAGNOSIS_FIELDS:
+            drows[name].append(getattr(d, name))
         drows["task_completed"].append(d.task_completed if d.status == "ok" else None)
-        drows["summary"].append(d.summary)
-        drows["root_cause_step"].append(d.root_cause_step)
-        drows["root_cause_agent"].append(d.root_cause_agent)
-        drows["root_cause_confidence"].append(d.root_cause_confidence)
-        drows["source_outcome"].append(d.source_outcome)
-        drows["tokens_in"].append(d.tokens_in)
-        drows["tokens_out"].append(d.tokens_out)
-        drows["latency_s"].append(d.latency_s)
-        drows["calls"].append(d.calls)
-        drows["cached"].append(d.cached)
         drows["raw_reply"].append(d.raw_reply if d.status == "parse_error" else None)
         drows["reply_repairs"].append(list(d.extra.get("reply_repairs") or []) if d.extra else [])
         drows["judge_quality"].append(d.judge_quality if d.status == "ok" else None)
@@ -305,6 +299,33 @@ def _error_summary(diagnoses: list[Diagnosis]) -> dict[str, tuple[int, str]]:
     return {s: (sum(c.values()), c.most_common(1)[0][0]) for s, c in by_status.items()}
 
 
+def judged_with(the_judge: Judge, judge_info: dict[str, Any], tax: Taxonomy) -> dict[str, Any]:
+    """The manifest keys saying which judge (configuration and calls: `judge_info`), model, prompt and taxonomy
+    produced a run's diagnoses; the same for every engine."""
+    return {
+        "judge": judge_info,
+        "model": the_judge.model,
+        "prompt_version": the_judge.prompt_version,
+        "taxonomy": tax.name,
+        "taxonomy_version": tax.version,
+    }
+
+
+def raise_if_nothing_judged(
+    errors: dict[str, tuple[int, str]], statuses: dict[str, int], run: RunFolder
+) -> None:
+    """A JudgeError naming the most common failure when the judge failed on traces and judged none `ok` (its set-up
+    is wrong: every later trace would fail too). `errors` is `_error_summary`'s result, `statuses` the counts."""
+    failed = sum(n for s, (n, _) in errors.items() if s in ("backend_error", "parse_error"))
+    if failed and not statuses.get("ok"):
+        status, (_, message) = max(errors.items(), key=lambda kv: kv[1][0])
+        raise JudgeError(
+            f"no trace could be judged ({', '.join(f'{n} {s}' for s, (n, _) in errors.items())}); most common "
+            f"{status}: {message}. Fix the judge set-up (--base-url, --model, TRAJFM_API_KEY) and re-run the same "
+            f"command: the failures are recorded in {run.table_path('diagnoses')}, nothing bad is cached"
+        )
+
+
 def _old_novel(run: RunFolder) -> pl.DataFrame | None:
     """The novel modes an earlier extract left in this folder (None when absent or unreadable)."""
     if not run.has("novel_modes"):
@@ -323,23 +344,38 @@ def _carried_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
     return {"stages": carried} if carried else {}
 
 
+def _cluster_tables(run: RunFolder, old: pl.DataFrame | None, new: pl.DataFrame) -> tuple[list[str], bool]:
+    """The stage-2 tables present in `run`, and whether they were made from exactly the novel modes `new`: the
+    novel modes are unchanged since they were made (`old`) and the assignments cover exactly these ids (they may
+    come from another folder's run)."""
+    present = [t for t in ("clusters", "novel_assignments") if run.has(t)]
+    if not present:
+        return [], False
+    same_novel = old is not None and old.equals(new.select("novel_id", "title", "description"))
+    try:
+        covered = set(run.read_table("novel_assignments")["novel_id"].to_list())
+    except (RunFolderError, SchemaError):
+        covered = None
+    return present, same_novel and covered == set(new["novel_id"].to_list())
+
+
 def _carry_clusters(
     live: RunFolder, stage: RunFolder, old: pl.DataFrame | None, new: pl.DataFrame
 ) -> list[str]:
     """Copy stage-2 tables into the new run when they were made from exactly these novel modes; otherwise they
     are dropped (returned, so the user is told to re-cluster). See the module docstring."""
-    present = [t for t in ("clusters", "novel_assignments") if live.has(t)]
-    if not present:
-        return []
-    same_novel = old is not None and old.equals(new.select("novel_id", "title", "description"))
-    try:  # the assignments must also cover exactly these novel modes (they may come from another folder's run)
-        covered = set(live.read_table("novel_assignments")["novel_id"].to_list())
-        kept = {t: live.read_table(t) for t in present}
-    except (RunFolderError, SchemaError):
-        covered, kept = None, {}
-    if same_novel and covered == set(new["novel_id"].to_list()) and len(kept) == 2:
+    present, valid = _cluster_tables(live, old, new)
+    kept: dict[str, pl.DataFrame] = {}
+    if valid and len(present) == 2:
+        try:
+            kept = {t: live.read_table(t) for t in present}
+        except (RunFolderError, SchemaError):
+            kept = {}
+    if kept:
         for table, df in kept.items():
             stage.write_table(table, df)
+        return []
+    if not present:
         return []
     manifest = stage.read_manifest()  # the carried cluster section described the dropped tables
     manifest.get("stages", {}).pop("cluster", None)
@@ -352,15 +388,8 @@ def _carry_clusters(
 def _drop_stale_clusters(run: RunFolder, old: pl.DataFrame | None, new: pl.DataFrame) -> list[str]:
     """Remove stage-2 tables made from other novel modes than `new`, in place (the Ray engine's path; the local
     path carries or drops them in its staged run, `_carry_clusters`)."""
-    present = [t for t in ("clusters", "novel_assignments") if run.has(t)]
-    if not present:
-        return []
-    same_novel = old is not None and old.equals(new.select("novel_id", "title", "description"))
-    try:  # the assignments must also cover exactly these novel modes (they may come from another folder's run)
-        covered = set(run.read_table("novel_assignments")["novel_id"].to_list())
-    except (RunFolderError, SchemaError):
-        covered = None
-    if same_novel and covered == set(new["novel_id"].to_list()):
+    present, valid = _cluster_tables(run, old, new)
+    if valid:
         return []
     for table in present:
         run.remove_table(table)
@@ -561,11 +590,7 @@ def run_extract(
                     },  # fmt: skip
                     "sample": sample_info,
                     "cost": _spent(stats, price_in, price_out),
-                    "judge": judge_info,
-                    "model": the_judge.model,
-                    "prompt_version": the_judge.prompt_version,
-                    "taxonomy": tax.name,
-                    "taxonomy_version": tax.version,
+                    **judged_with(the_judge, judge_info, tax),
                     "counts": {
                         "files": loaded.files,
                         "traces_loaded": len(loaded.traces),
@@ -589,14 +614,7 @@ def run_extract(
             )
     run = live
     errors = _error_summary(diagnoses)
-    failed = sum(n for s, (n, _) in errors.items() if s in ("backend_error", "parse_error"))
-    if failed and not statuses.get("ok"):
-        status, (_, message) = max(errors.items(), key=lambda kv: kv[1][0])
-        raise JudgeError(
-            f"no trace could be judged ({', '.join(f'{n} {s}' for s, (n, _) in errors.items())}); most common "
-            f"{status}: {message}. Fix the judge set-up (--base-url, --model, TRAJFM_API_KEY) and re-run the same "
-            f"command: the failures are recorded in {run.table_path('diagnoses')}, nothing bad is cached"
-        )
+    raise_if_nothing_judged(errors, statuses, run)
     return ExtractResult(
         run=live, traces=len(traces), statuses=statuses, load_failures=failures, skipped_files=len(loaded.skipped),
         skipped=skipped, loading_quality=loading_quality,

@@ -34,7 +34,7 @@ from typing import Any
 import polars as pl
 
 from trajfm import schemas
-from trajfm.errors import JudgeError, TraceLoadError, UsageError
+from trajfm.errors import TraceLoadError, UsageError
 from trajfm.extract import (
     MAX_LISTED_FAILURES,
     ExtractResult,
@@ -45,6 +45,8 @@ from trajfm.extract import (
     _old_novel,
     check_endpoint,
     diagnosis_frames,
+    judged_with,
+    raise_if_nothing_judged,
     verify_diagnosis,
 )
 from trajfm.runfolder import RunFolder, atomic_path
@@ -325,7 +327,6 @@ def run_extract_ray(
     unverified = sum(s["unverified"] for s in summaries)
     judge_info = _merge_judge_info(judge_manifest(the_judge, []), [s["judge"] for s in summaries])
     run_stats = judge_info.get("run", {})
-    failed = sum(n for st, (n, _) in errors.items() if st in ("backend_error", "parse_error"))
     run.update_manifest(
         "extract",
         {
@@ -350,11 +351,7 @@ def run_extract_ray(
                 "shards": len(summaries),
                 "ray_version": ray.__version__,
             },  # fmt: skip
-            "judge": judge_info,
-            "model": the_judge.model,
-            "prompt_version": the_judge.prompt_version,
-            "taxonomy": tax.name,
-            "taxonomy_version": tax.version,
+            **judged_with(the_judge, judge_info, tax),
             "counts": {
                 "files": sum(s["files"] for s in summaries) + len(missing),
                 "traces_loaded": n_traces,
@@ -372,13 +369,7 @@ def run_extract_ray(
             "timings_s": seconds,
         },
     )
-    if failed and not statuses.get("ok"):
-        status, (_, message) = max(errors.items(), key=lambda kv: kv[1][0])
-        raise JudgeError(
-            f"no trace could be judged ({', '.join(f'{n} {st}' for st, (n, _) in errors.items())}); most common "
-            f"{status}: {message}. Fix the judge set-up (--base-url, --model, TRAJFM_API_KEY) and re-run the same "
-            f"command: the failures are recorded in {run.table_path('diagnoses')}, nothing bad is cached"
-        )
+    raise_if_nothing_judged(errors, dict(statuses), run)
     return ExtractResult(
         run=run, traces=n_traces, statuses=dict(statuses), load_failures=failures,
         skipped_files=sum(s["skipped"] for s in summaries), detected=detected, novel=novel_df.height,

@@ -8,6 +8,7 @@ manifest.json. Works without the cluster stage's tables: the report then says wh
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -114,22 +115,20 @@ def build_report(
 
     Runs under the folder's lock: an interrupted extract is finished first, and a folder that mixes runs is
     refused by the table readers."""
-    kw = {"taxonomy": taxonomy, "budget": budget, "readiness_bar": readiness_bar, "baseline": baseline}
     root = Path(run_dir)
-    if not root.is_dir():  # the reader says what is missing; no lock file in a folder that is not a run
-        return _build_report(run_dir, **kw)  # type: ignore[arg-type]
-    with run_lock(root, "trajfm report"):
-        recover(root)
-        return _build_report(run_dir, **kw)  # type: ignore[arg-type]
+    is_run = root.is_dir()  # else the reader says what is missing; no lock file in a folder that is not a run
+    with run_lock(root, "trajfm report") if is_run else contextlib.nullcontext():
+        if is_run:
+            recover(root)
+        return _build_report(run_dir, taxonomy, budget, readiness_bar, baseline)
 
 
 def _build_report(
     run_dir: Path | str,
-    *,
-    taxonomy: str | Path | None = None,
-    budget: TextBudget | None = None,
-    readiness_bar: float = DEFAULT_READINESS_BAR,
-    baseline: Path | str | None = None,
+    taxonomy: str | Path | None,
+    budget: TextBudget | None,
+    readiness_bar: float,
+    baseline: Path | str | None,
 ) -> ReportResult:
     started = time.perf_counter()
     timings: dict[str, float] = {}
