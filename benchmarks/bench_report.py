@@ -6,8 +6,10 @@ Two cases, each timed with `trajfm.report.build_report` only (the stages before 
    clustering quality does not change the report's cost; pass --embedder minilm for the real model).
 2. long: 881 traces with 10 ReAct steps of 3,000 characters each (~80 M characters of step text), built by the
    test fixture, to show the drill-down's text budget keeps the file small when traces are large.
-CPU seconds of the process (all threads) are printed beside wall time: on a machine shared with other work the
-wall time includes waiting for a core, the CPU time does not.
+The targets are checked on wall time (time.perf_counter around `build_report`, the first "cold" build) and on
+the total size of what it writes (report.html, summary.json, summary.md). CPU seconds of the process (all
+threads) are printed beside: on a machine shared with other work the wall time includes waiting for a core, the
+CPU time does not.
 Usage: python benchmarks/bench_report.py [--run EXISTING_RUN] [--embedder fake|minilm] [--repeat N]
 """
 
@@ -65,15 +67,19 @@ def measure(name: str, run: Path, repeat: int) -> bool:
         cpu.append(time.process_time() - c0)
     cold = times[0]
     mb = result.html_bytes / 1e6
+    # Everything a report run writes (report.html, summary.json, summary.md): the size target is on the total.
+    written = [result.html_path, result.summary_json_path, result.summary_md_path]
+    total_mb = sum(p.stat().st_size for p in written) / 1e6
     s = result.summary["overview"]
     # Peak memory of the whole process so far (ru_maxrss, KB on Linux): set-up included, so an upper bound.
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    ok = cold < TARGET_S and mb < TARGET_MB
+    ok = cold < TARGET_S and total_mb < TARGET_MB
     print(
-        f"{name:8s} traces={s['n_traces']:4d}  build={cold:6.2f} s cold (all runs: {', '.join(f'{t:.2f}' for t in times)})"
+        f"{name:8s} traces={s['n_traces']:4d}  wall={cold:6.2f} s cold (all runs: {', '.join(f'{t:.2f}' for t in times)})"
         f"  cpu={cpu[0]:.2f} s cold ({', '.join(f'{t:.2f}' for t in cpu)}; wall time on a busy machine overstates it)"
-        f"  report.html={mb:5.2f} MB  step cap={result.step_chars_shown}  process peak RSS={peak_mb:.0f} MB"
-        f"  {'PASS' if ok else 'FAIL'}\n         phases={result.timings}"
+        f"  output={total_mb:5.2f} MB (report.html {mb:.2f} MB)  step cap={result.step_chars_shown}"
+        f"  process peak RSS={peak_mb:.0f} MB  {'PASS' if ok else 'FAIL'} (on wall time and total output)"
+        f"\n         phases (wall s)={result.timings}"
     )
     return ok
 
@@ -84,7 +90,7 @@ def main() -> int:
     ap.add_argument("--embedder", default="fake", choices=("fake", "minilm"))
     ap.add_argument("--repeat", type=int, default=2)
     args = ap.parse_args()
-    print(f"targets: build < {TARGET_S:.0f} s, report.html < {TARGET_MB:.0f} MB (881 traces)")
+    print(f"targets: wall time < {TARGET_S:.0f} s, output (html + summaries) < {TARGET_MB:.0f} MB (881 traces)")
     work = Path(tempfile.mkdtemp(prefix="trajfm-bench-report-"))
     try:
         ok = True
