@@ -52,6 +52,11 @@ def run_pipeline(
     by_taxonomy: dict[str, Any] = {"taxonomy": taxonomy} if taxonomy else {}
     if cluster:  # a wrong cluster option should stop the run before extract spends judge calls, not after
         check_options(ClusterOptions(**by_taxonomy, **(cluster_options or {})))
+    advice = (report_options or {}).get("advice")
+    if advice is not None:  # likewise a missing --advice llm model or endpoint
+        from trajfm.report.advice import LlmAdviser
+
+        LlmAdviser(advice.base_url, advice.model)
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     extracted = run_extract(list(inputs), out, **by_taxonomy, **(extract_options or {}))

@@ -18,6 +18,7 @@ from typing import Any
 import polars as pl
 
 from trajfm.errors import UsageError
+from trajfm.report.advice import AdviceOptions, LlmAdviser, write_family_advice
 from trajfm.report.baseline import compare
 from trajfm.report.charts import build_charts
 from trajfm.report.drilldown import TextBudget, build_drilldown
@@ -109,9 +110,11 @@ def build_report(
     budget: TextBudget | None = None,
     readiness_bar: float = DEFAULT_READINESS_BAR,
     baseline: Path | str | None = None,
+    advice: AdviceOptions | None = None,
 ) -> ReportResult:
     """Write report.html, summary.json and summary.md into the run folder. With `baseline` (an earlier run
-    folder), the report and summary also say how each mode and family changed since (`baseline.py`).
+    folder), the report and summary also say how each mode and family changed since (`baseline.py`). With
+    `advice`, an LLM writes the advice of the novel families on the fix-first list (`advice.py`).
 
     Runs under the folder's lock: an interrupted extract is finished first, and a folder that mixes runs is
     refused by the table readers."""
@@ -120,7 +123,7 @@ def build_report(
     with run_lock(root, "trajfm report") if is_run else contextlib.nullcontext():
         if is_run:
             recover(root)
-        return _build_report(run_dir, taxonomy, budget, readiness_bar, baseline)
+        return _build_report(run_dir, taxonomy, budget, readiness_bar, baseline, advice)
 
 
 def _build_report(
@@ -129,6 +132,7 @@ def _build_report(
     budget: TextBudget | None,
     readiness_bar: float,
     baseline: Path | str | None,
+    advice: AdviceOptions | None,
 ) -> ReportResult:
     started = time.perf_counter()
     timings: dict[str, float] = {}
@@ -140,8 +144,14 @@ def _build_report(
 
     t0 = started
     tables, merges = merge_near_identical(load_run(run_dir, taxonomy=taxonomy))
+    adviser = None
+    if advice is not None:  # configured before any work: a missing model or endpoint stops here
+        adviser = LlmAdviser(advice.base_url, advice.model, redact=advice.redact,
+                             cache_path=tables.run.cache_dir / "advice_cache.json")  # fmt: skip
     t0 = lap("load", t0)
     figures = compute_figures(tables, readiness_bar=readiness_bar, merges=merges)
+    if adviser is not None:
+        write_family_advice(figures, adviser)
     figures["baseline"] = None
     if baseline is not None:
         if Path(baseline).resolve() == tables.run.root.resolve():
@@ -201,6 +211,7 @@ def _build_report(
             "outputs": ["report.html", "summary.json", "summary.md"],
             "readiness_bar": readiness_bar,
             "baseline": str(baseline) if baseline is not None else None,
+            "advice": adviser.describe() if adviser is not None else {"advice": "nearest"},
         },
     )
     return ReportResult(
