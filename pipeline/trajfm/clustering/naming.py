@@ -22,10 +22,10 @@ import hashlib
 import json
 import re
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from json_repair import repair_json
@@ -129,6 +129,51 @@ _SYSTEM = (
 )
 
 
+T = TypeVar("T")
+
+
+def client_for(
+    model: str | None,
+    base_url: str | None,
+    *,
+    who: str,
+    timeout_s: float,
+    refused: Callable[[str], TrajfmError],
+) -> ChatClient:
+    """The project's chat client for an `--llm-model`-configured helper (`who`: its option, for messages). Same
+    configuration as the LLM judge: the options, else TRAJFM_BASE_URL / OPENAI_BASE_URL and TRAJFM_MODEL; the key
+    only from TRAJFM_API_KEY / OPENAI_API_KEY (never an option, never written anywhere). A missing model or
+    endpoint raises `refused(what to set)`."""
+    try:
+        model, url = resolve_endpoint(model, base_url, who=who, model_option="--llm-model")
+    except JudgeError as exc:
+        raise refused(str(exc)) from exc
+    return ChatClient(url, model, timeout_s=timeout_s, pool=1)
+
+
+def complete_parsed(
+    client: ChatClient,
+    request: ChatRequest,
+    parse: Callable[[str], T],
+    stats: dict[str, int],
+    *,
+    max_retries: int,
+    base: float,
+) -> T:
+    """One chat request through the project's client, its reply read by `parse`; a failed call or a reply `parse`
+    refuses (`ParseError`) is retried with backoff (`with_retries`), counted in `stats` ("calls", "retries"). The
+    last error is raised. Shared by the cluster namer and the report's family advice."""
+
+    def call() -> T:
+        stats["calls"] += 1
+        return parse(client.complete(request).text)
+
+    def retried(attempt: int, exc: BaseException, wait: float) -> None:
+        stats["retries"] += 1
+
+    return with_retries(call, max_retries=max_retries, base=base, on_retry=retried)
+
+
 class LlmNamer:
     """Names clusters through an OpenAI-compatible chat endpoint (temperature 0, one call per cluster)."""
 
@@ -143,14 +188,11 @@ class LlmNamer:
         max_retries: int = 4,
         backoff_base: float = BACKOFF_BASE_S,
     ) -> None:
-        # Same configuration as the LLM judge: option, else TRAJFM_BASE_URL / OPENAI_BASE_URL, TRAJFM_MODEL;
-        # the key only from TRAJFM_API_KEY / OPENAI_API_KEY (never an option, never written anywhere).
-        try:
-            model, url = resolve_endpoint(model, base_url, who="--namer llm", model_option="--llm-model")
-        except JudgeError as exc:
-            raise NamerError(f"{exc}; use --namer keywords to name clusters without one") from exc
-        self.client = ChatClient(url, model, timeout_s=timeout, pool=1)
-        self.base_url, self.model = self.client.base_url, model
+        self.client = client_for(
+            model, base_url, who="--namer llm", timeout_s=timeout,
+            refused=lambda why: NamerError(f"{why}; use --namer keywords to name clusters without one"),
+        )  # fmt: skip
+        self.base_url, self.model = self.client.base_url, self.client.model
         self.redact = redact
         self.max_retries = max_retries
         self.backoff_base = backoff_base
@@ -182,16 +224,14 @@ class LlmNamer:
             self.stats["cache_hits"] += 1
             return cached
 
-        def call() -> tuple[str, str]:
-            self.stats["calls"] += 1
-            return _read_name(self.client.complete(request).text)
-
-        def retried(attempt: int, exc: BaseException, wait: float) -> None:
-            self.stats["retries"] += 1
-
         try:
-            result = with_retries(
-                call, max_retries=self.max_retries, base=self.backoff_base, on_retry=retried
+            result = complete_parsed(
+                self.client,
+                request,
+                _read_name,
+                self.stats,
+                max_retries=self.max_retries,
+                base=self.backoff_base,
             )
         except (BackendError, ParseError) as exc:
             raise NamerError(

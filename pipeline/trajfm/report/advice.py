@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trajfm.errors import BackendError, JudgeError, ParseError, UsageError
-from trajfm.judges.client import BACKOFF_BASE_S, ChatClient, ChatRequest, resolve_endpoint, with_retries
+from trajfm.clustering.naming import client_for, complete_parsed
+from trajfm.errors import BackendError, ParseError, UsageError
+from trajfm.judges.client import BACKOFF_BASE_S, ChatRequest
 from trajfm.judges.render import redact as redact_text
 from trajfm.judges.reply import extract_json_object
 from trajfm.taxonomy import Taxonomy
@@ -93,12 +94,11 @@ class LlmAdviser:
         backoff_base: float = BACKOFF_BASE_S,
         timeout_s: float = 60.0,
     ) -> None:
-        try:
-            model, url = resolve_endpoint(model, base_url, who="--advice llm", model_option="--llm-model")
-        except JudgeError as exc:
-            raise UsageError(f"{exc}; or use --advice nearest") from exc
-        self.client = ChatClient(url, model, timeout_s=timeout_s, pool=1)
-        self.model = model
+        self.client = client_for(
+            model, base_url, who="--advice llm", timeout_s=timeout_s,
+            refused=lambda why: UsageError(f"{why}; or use --advice nearest"),
+        )  # fmt: skip
+        self.model = self.client.model
         self.redact = redact
         self.cache_path = cache_path
         self.max_retries = max_retries
@@ -134,16 +134,14 @@ class LlmAdviser:
             self.stats["cache_hits"] += 1
             return cache[key], f"written for this family by {self.model} (cached)"
 
-        def call() -> str:
-            self.stats["calls"] += 1
-            return _read_advice(self.client.complete(request).text)
-
-        def retried(attempt: int, exc: BaseException, wait: float) -> None:
-            self.stats["retries"] += 1
-
         try:
-            advice = with_retries(
-                call, max_retries=self.max_retries, base=self.backoff_base, on_retry=retried
+            advice = complete_parsed(
+                self.client,
+                request,
+                _read_advice,
+                self.stats,
+                max_retries=self.max_retries,
+                base=self.backoff_base,
             )
         except (BackendError, ParseError) as exc:
             self.stats["failed"] += 1
