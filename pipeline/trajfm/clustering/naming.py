@@ -132,49 +132,49 @@ _SYSTEM = (
 T = TypeVar("T")
 
 
-def client_for(
-    model: str | None,
-    base_url: str | None,
-    *,
-    who: str,
-    timeout_s: float,
-    refused: Callable[[str], TrajfmError],
-) -> ChatClient:
-    """The project's chat client for an `--llm-model`-configured helper (`who`: its option, for messages). Same
-    configuration as the LLM judge: the options, else TRAJFM_BASE_URL / OPENAI_BASE_URL and TRAJFM_MODEL; the key
-    only from TRAJFM_API_KEY / OPENAI_API_KEY (never an option, never written anywhere). A missing model or
-    endpoint raises `refused(what to set)`."""
-    try:
-        model, url = resolve_endpoint(model, base_url, who=who, model_option="--llm-model")
-    except JudgeError as exc:
-        raise refused(str(exc)) from exc
-    return ChatClient(url, model, timeout_s=timeout_s, pool=1)
+class LlmHelper:
+    """An LLM-backed helper beside the judge (the cluster namer, the report's family advice): the project's chat
+    client configured like the LLM judge (the options, else TRAJFM_BASE_URL / OPENAI_BASE_URL and TRAJFM_MODEL; the
+    key only from TRAJFM_API_KEY / OPENAI_API_KEY, never an option, never written anywhere), and one counted,
+    retried, parsed call (`complete`). A missing model or endpoint raises `refused(what to set)`; `who` is the
+    helper's option, for messages."""
+
+    def __init__(
+        self,
+        model: str | None,
+        base_url: str | None,
+        *,
+        who: str,
+        refused: Callable[[str], TrajfmError],
+        timeout_s: float,
+        max_retries: int,
+        backoff_base: float,
+    ) -> None:
+        try:
+            model, url = resolve_endpoint(model, base_url, who=who, model_option="--llm-model")
+        except JudgeError as exc:
+            raise refused(str(exc)) from exc
+        self.client = ChatClient(url, model, timeout_s=timeout_s, pool=1)
+        self.model = model
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.stats = {"calls": 0, "retries": 0, "cache_hits": 0}
+
+    def complete(self, request: ChatRequest, parse: Callable[[str], T]) -> T:
+        """One chat request, its reply read by `parse`; a failed call or a reply `parse` refuses (`ParseError`)
+        is retried with backoff (`with_retries`), counted in `stats`. The last error is raised."""
+
+        def call() -> T:
+            self.stats["calls"] += 1
+            return parse(self.client.complete(request).text)
+
+        def retried(attempt: int, exc: BaseException, wait: float) -> None:
+            self.stats["retries"] += 1
+
+        return with_retries(call, max_retries=self.max_retries, base=self.backoff_base, on_retry=retried)
 
 
-def complete_parsed(
-    client: ChatClient,
-    request: ChatRequest,
-    parse: Callable[[str], T],
-    stats: dict[str, int],
-    *,
-    max_retries: int,
-    base: float,
-) -> T:
-    """One chat request through the project's client, its reply read by `parse`; a failed call or a reply `parse`
-    refuses (`ParseError`) is retried with backoff (`with_retries`), counted in `stats` ("calls", "retries"). The
-    last error is raised. Shared by the cluster namer and the report's family advice."""
-
-    def call() -> T:
-        stats["calls"] += 1
-        return parse(client.complete(request).text)
-
-    def retried(attempt: int, exc: BaseException, wait: float) -> None:
-        stats["retries"] += 1
-
-    return with_retries(call, max_retries=max_retries, base=base, on_retry=retried)
-
-
-class LlmNamer:
+class LlmNamer(LlmHelper):
     """Names clusters through an OpenAI-compatible chat endpoint (temperature 0, one call per cluster)."""
 
     def __init__(
@@ -188,16 +188,13 @@ class LlmNamer:
         max_retries: int = 4,
         backoff_base: float = BACKOFF_BASE_S,
     ) -> None:
-        self.client = client_for(
-            model, base_url, who="--namer llm", timeout_s=timeout,
+        super().__init__(
+            model, base_url, who="--namer llm", timeout_s=timeout, max_retries=max_retries, backoff_base=backoff_base,
             refused=lambda why: NamerError(f"{why}; use --namer keywords to name clusters without one"),
         )  # fmt: skip
-        self.base_url, self.model = self.client.base_url, self.client.model
+        self.base_url = self.client.base_url
         self.redact = redact
-        self.max_retries = max_retries
-        self.backoff_base = backoff_base
         self.cache_path = Path(cache_path) if cache_path is not None else None
-        self.stats = {"calls": 0, "retries": 0, "cache_hits": 0}
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -225,14 +222,7 @@ class LlmNamer:
             return cached
 
         try:
-            result = complete_parsed(
-                self.client,
-                request,
-                _read_name,
-                self.stats,
-                max_retries=self.max_retries,
-                base=self.backoff_base,
-            )
+            result = self.complete(request, _read_name)
         except (BackendError, ParseError) as exc:
             raise NamerError(
                 f"cluster naming failed after {self.stats['retries']} retries in this run: {exc}; check "

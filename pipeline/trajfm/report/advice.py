@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trajfm.clustering.naming import client_for, complete_parsed
+from trajfm.clustering.naming import LlmHelper
 from trajfm.errors import BackendError, ParseError, UsageError
 from trajfm.judges.client import BACKOFF_BASE_S, ChatRequest
 from trajfm.judges.render import redact as redact_text
@@ -80,7 +80,7 @@ def write_family_advice(fig: dict[str, Any], adviser: LlmAdviser) -> None:
         )
 
 
-class LlmAdviser:
+class LlmAdviser(LlmHelper):
     """Writes advice for novel families through an OpenAI-compatible endpoint (see the module docstring)."""
 
     def __init__(
@@ -94,16 +94,13 @@ class LlmAdviser:
         backoff_base: float = BACKOFF_BASE_S,
         timeout_s: float = 60.0,
     ) -> None:
-        self.client = client_for(
-            model, base_url, who="--advice llm", timeout_s=timeout_s,
-            refused=lambda why: UsageError(f"{why}; or use --advice nearest"),
+        super().__init__(
+            model, base_url, who="--advice llm", timeout_s=timeout_s, max_retries=max_retries,
+            backoff_base=backoff_base, refused=lambda why: UsageError(f"{why}; or use --advice nearest"),
         )  # fmt: skip
-        self.model = self.client.model
         self.redact = redact
         self.cache_path = cache_path
-        self.max_retries = max_retries
-        self.backoff_base = backoff_base
-        self.stats = {"calls": 0, "retries": 0, "cache_hits": 0, "failed": 0}
+        self.stats["failed"] = 0
         self._cache: dict[str, str] | None = None
 
     def describe(self) -> dict[str, Any]:
@@ -135,14 +132,7 @@ class LlmAdviser:
             return cache[key], f"written for this family by {self.model} (cached)"
 
         try:
-            advice = complete_parsed(
-                self.client,
-                request,
-                _read_advice,
-                self.stats,
-                max_retries=self.max_retries,
-                base=self.backoff_base,
-            )
+            advice = self.complete(request, _read_advice)
         except (BackendError, ParseError) as exc:
             self.stats["failed"] += 1
             return nearest[0], f"{nearest[1]}; the LLM ({self.model}) gave no advice: {str(exc)[:160]}"
