@@ -30,9 +30,9 @@ def kind_counts(dataset: str, path: Path) -> dict[str, tuple[int, int]]:
     if dataset == "trail":
         from trajfm.bench import trail as tr
 
-        for g, t in tr.labelled_traces(path):
-            spans_of = tr.spans_by_step(t)
-            for f in run_detectors(t, view=build_view(t)):
+        for g, trace in tr.labelled_traces(path):
+            spans_of = tr.spans_by_step(trace)
+            for f in run_detectors(trace, view=build_view(trace)):
                 if f.steps:
                     hit = any(spans_of.get(i, set()) & g.gold_locations for i in f.steps)
                     _add(counts, f.kind, hit)

@@ -167,7 +167,7 @@ def e2e(rng: random.Random, uid: int) -> Scenario:
         "table": " Summarise in a table.",
         "degF": " Give temperatures in Fahrenheit.",
         "list": " Reply as a bullet list.",
-    }.get(fmt, "")
+    }.get(fmt or "", "")
     return Scenario(
         uid,
         "E2E",

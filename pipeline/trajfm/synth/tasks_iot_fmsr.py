@@ -58,7 +58,7 @@ def iot_assets(rng: random.Random, uid: int) -> Scenario:
         )
     )
     fmt = rng.choice((None, None, "list", "json"))
-    text += {"list": " Answer as a bulleted list.", "json": " Reply with a JSON object."}.get(fmt, "")
+    text += {"list": " Answer as a bulleted list.", "json": " Reply with a JSON object."}.get(fmt or "", "")
     st = SubTask(
         "IoTAgent",
         f"list assets at site {site}",
@@ -126,7 +126,7 @@ def iot_history(rng: random.Random, uid: int) -> Scenario:
         "json": " Return the min, mean and max as JSON.",
         "degF": " Report temperatures in degrees Fahrenheit.",
         "table": " Put the summary in a table.",
-    }.get(fmt, "")
+    }.get(fmt or "", "")
     path = file_path(rng)
     st1 = SubTask(
         "IoTAgent",
@@ -232,7 +232,7 @@ def fmsr_list(rng: random.Random, uid: int) -> Scenario:
             f"Which failure modes apply to {asset.name} ({asset.site})?",
         )
     )
-    text += {"list": " One failure mode per bullet, please.", "json": " Answer in JSON."}.get(fmt, "")
+    text += {"list": " One failure mode per bullet, please.", "json": " Answer in JSON."}.get(fmt or "", "")
     st = SubTask(
         "FMSRAgent",
         f"list failure modes of {asset.name}",

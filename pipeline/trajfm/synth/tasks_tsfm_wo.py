@@ -162,7 +162,7 @@ def wo_list(rng: random.Random, uid: int) -> Scenario:
         )
     )
     fmt = rng.choice((None, "table", "json", None))
-    text += {"table": " Show the counts in a table.", "json": " Respond in JSON."}.get(fmt, "")
+    text += {"table": " Show the counts in a table.", "json": " Respond in JSON."}.get(fmt or "", "")
     path = file_path(rng)
     st = SubTask(
         "WOAgent",
@@ -264,7 +264,7 @@ def wo_events(rng: random.Random, uid: int) -> Scenario:
         )
     )
     fmt = rng.choice((None, "table", "json"))
-    text += {"table": " Present it as a table.", "json": " Output JSON only."}.get(fmt, "")
+    text += {"table": " Present it as a table.", "json": " Output JSON only."}.get(fmt or "", "")
     st = SubTask(
         "WOAgent",
         f"summarise events of {asset.equipment_id} for {year}-{month:02d} by type",
