@@ -137,3 +137,24 @@ def test_framework_vocabulary_lives_in_format_files() -> None:
     assert "not accomplished" in vocabulary("assetops").subagent_review_failed
     assert vocabulary("chat").subagent_review_failed == ()
     assert "final_answer" in vocabulary(None).finish_tools
+
+
+def test_a_formats_own_finish_tools_end_its_runs_only() -> None:
+    """SWE-agent's give-up command ends a SWE-agent run (its data file says so); the same name in a chat log is an
+    ordinary tool call. OpenHands' finish action is a finish tool of its format."""
+    from trajfm.judges.detectors.base import build_view
+    from trajfm.judges.formats import vocabulary
+    from trajfm.traces import StepBuilder, Trace
+
+    assert {"submit", "exit_forfeit"} <= vocabulary("sweagent").finish_tools
+    assert "finish" in vocabulary("openhands").finish_tools
+    assert "exit_forfeit" not in vocabulary("chat").finish_tools
+
+    def last_act_finishes(fmt: str) -> bool:
+        b = StepBuilder()
+        b.add(index=1, kind="action", content="ls", role="agent", tool_name="ls", tool_input="ls")
+        b.add(index=1, kind="observation", content="a.py", role="tool")
+        b.add(index=2, kind="action", content="exit_forfeit", role="agent", tool_name="exit_forfeit")
+        return build_view(Trace("t", "t", fmt, steps=b.steps, task="fix it")).main_acts[-1].is_finish
+
+    assert last_act_finishes("sweagent") and not last_act_finishes("chat")

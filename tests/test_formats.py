@@ -11,14 +11,15 @@ from typing import Any
 
 import pytest
 
+from trajfm import plugins
 from trajfm.judges.rules import RulesJudge
 from trajfm.taxonomy import load_taxonomy
-from trajfm.traces import BUILTIN_FORMATS, FORMATS, ROLES, Format, Trace, load_traces
+from trajfm.traces import FORMATS, ROLES, Format, Trace, load_traces
 from trajfm.traces._common import unwrap_tool_result
 from trajfm.traces.assetops import path_info
 from trajfm.traces.detect import detect_doc
 from trajfm.traces.model import traces_to_frames
-from trajfm.traces.quality import summarize
+from trajfm.traces.quality import summarize, summarize_table
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "traces"
 
@@ -54,10 +55,12 @@ def _steps(t: Trace) -> list[tuple[int, str, str, str | None, str | None, bool]]
 
 def test_every_format_is_registered_once_with_its_docs() -> None:
     assert set(REPRESENTATIVE) == set(FORMATS)
-    names = [cls.name for cls in BUILTIN_FORMATS]
-    assert len(names) == len(set(names))
-    for fmt in FORMATS.values():
-        assert isinstance(fmt, Format)
+    # The built-ins come through the plugin table (the trajfm.formats entry-point path), named as their class.
+    assert list(plugins.BUILTIN["formats"]) == list(FORMATS)
+    rows = {r.name: r for r in plugins.status(("formats",))}
+    for name, fmt in FORMATS.items():
+        assert isinstance(fmt, Format) and fmt.name == name
+        assert rows[name].ok and rows[name].source == plugins.BUILTIN_SOURCE
         assert fmt.description and fmt.origin and "\n" not in fmt.description
 
 
@@ -394,6 +397,20 @@ def test_loading_quality_columns_and_summary() -> None:
     assert set(steps_df["role"].to_list()) == {"system", "user", "agent", "tool"}
     q = summarize(traces)["sweagent"]
     assert (q["traces"], q["with_final_answer"], q["with_warnings"], q["tool_calls"]) == (2, 1, 1, 6)
+
+
+def test_loading_quality_from_the_table_equals_the_one_from_the_traces(tmp_path: Path) -> None:
+    # The Ray engine counts it from the written traces table; every format, warnings and examples included.
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for fmt, rel in REPRESENTATIVE.items():
+        shutil.copy(FIX / rel, mixed / f"{fmt}__{Path(rel).name}")
+    empty = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": " "}]}
+    (mixed / "empty_reply.json").write_text(json.dumps(empty))  # flagged: most steps empty, no final answer
+    traces = load_traces([mixed]).traces
+    from_traces = summarize(traces)
+    assert len(from_traces) == len(REPRESENTATIVE) and from_traces["chat"]["examples"]
+    assert summarize_table(traces_to_frames(traces)[0]) == from_traces
 
 
 def test_most_steps_empty_and_no_agent_step_are_flagged(tmp_path: Path) -> None:

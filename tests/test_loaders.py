@@ -544,7 +544,7 @@ def test_a_loader_bug_is_reported_per_file_not_raised(monkeypatch: pytest.Monkey
     def broken(doc: Any, source: Source) -> list[Trace]:
         raise KeyError("boom")
 
-    monkeypatch.setattr(whowhen, "parse", broken)
+    monkeypatch.setattr(whowhen.WhoWhenFormat, "load", staticmethod(broken))
     monkeypatch.delenv("TRAJFM_DEBUG", raising=False)
     result = load_traces([FIX / "whowhen", FIX / "chat"])
     assert len(result.traces) == 4  # the chat files still load

@@ -18,6 +18,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 PLUGIN = REPO / "tests" / "plugins" / "example"
 TRACES = REPO / "tests" / "fixtures" / "rules" / "assetops"
+SAMPLES = PLUGIN / "sample_traces"  # two traces in the plugin's own format and one chat transcript
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +39,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def trajfm(site: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "TRAJFM_DEBUG"}
+    env["COLUMNS"] = "400"  # help text on one line per option
     env["PYTHONPATH"] = os.pathsep.join([str(site), str(REPO / "pipeline")])
     return subprocess.run(
         [sys.executable, "-m", "trajfm.cli", *args], capture_output=True, text=True, timeout=600, env=env
@@ -89,4 +91,55 @@ def test_a_broken_plugin_is_an_error_only_when_asked_for(site: Path, tmp_path: P
     res = trajfm(site, "extract", str(TRACES), "--out", str(tmp_path / "b"), "--judge", "broken-example")
     assert res.returncode != 0
     assert "plugin 'broken-example' from trajfm-example-plugin 0.1.0" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_a_plugin_format_is_listed_detected_forced_and_judged(site: Path, tmp_path: Path) -> None:
+    res = trajfm(site, "plugins", "--json")
+    rows = {(r["kind"], r["name"]): r for r in json.loads(res.stdout)}
+    mine = rows[("formats", "example-steps")]
+    assert mine["ok"] and mine["source"] == "trajfm-example-plugin 0.1.0", mine
+    broken = rows[("formats", "broken-format")]
+    assert not broken["ok"] and "missing_format" in broken["error"]
+    assert all(r["ok"] for (kind, _), r in rows.items() if kind == "formats" and r["source"] == "trajfm (built-in)")
+    listing = trajfm(site, "plugins").stdout
+    assert "BROKEN" in next(line for line in listing.splitlines() if line.strip().startswith("broken-format"))
+
+    # --format's help lists the formats from the registry, the plugin's among them.
+    help_text = " ".join(trajfm(site, "extract", "--help").stdout.split())
+    assert "example-steps" in help_text and "assetops-plan" in help_text
+
+    # Auto-detection: each file goes to the format that fits it, the plugin's or a built-in.
+    auto = tmp_path / "auto"
+    res = trajfm(site, "extract", str(SAMPLES), "--out", str(auto), "--no-progress")
+    assert res.returncode == 0, res.stderr
+    traces = pl.read_parquet(auto / "traces.parquet")
+    assert dict(zip(traces["trace_id"], traces["source_format"], strict=True)) == {
+        "sample_traces/chat_beside.json": "chat",
+        "sample_traces/pump_question.json": "example-steps",
+        "sample_traces/work_orders.json": "example-steps",
+    }
+    steps = pl.read_parquet(auto / "steps.parquet").filter(pl.col("trace_id") == "sample_traces/pump_question.json")
+    assert steps["role"].to_list() == ["user", "agent", "tool", "agent", "tool", "agent"]
+    assert steps["is_error"].to_list() == [False, False, True, False, True, False]
+    assert steps.filter(pl.col("kind") == "tool_call")["tool_name"].to_list() == ["service_history"] * 2
+    modes = pl.read_parquet(auto / "modes.parquet").filter(pl.col("detected"))
+    # The rules judge reads the plugin's traces like any other: the failed, repeated tool call is found there.
+    assert set(modes["trace_id"]) == {"sample_traces/pump_question.json"}
+    manifest = json.loads((auto / "manifest.json").read_text())
+    assert manifest["stages"]["extract"]["loading_quality"]["example-steps"]["traces"] == 2
+
+    # Forced: the plugin's files load; the chat transcript is refused as misread, naming the format it fits.
+    forced = tmp_path / "forced"
+    res = trajfm(site, "extract", str(SAMPLES), "--out", str(forced), "--format", "example-steps", "--no-progress")
+    assert res.returncode == 0, res.stderr
+    assert sorted(pl.read_parquet(forced / "traces.parquet")["trace_id"]) == [
+        "sample_traces/pump_question.json", "sample_traces/work_orders.json"]  # fmt: skip
+    [failure] = json.loads((forced / "manifest.json").read_text())["stages"]["extract"]["load_failures"]
+    assert "chat_beside.json: misread" in failure and "--format chat" in failure
+
+    # The broken format is an error only when asked for, with its name and no traceback.
+    res = trajfm(site, "extract", str(SAMPLES), "--out", str(tmp_path / "b"), "--format", "broken-format")
+    assert res.returncode != 0
+    assert "format plugin 'broken-format' from trajfm-example-plugin 0.1.0" in res.stderr
     assert "Traceback" not in res.stderr

@@ -83,3 +83,30 @@ def test_a_taxonomy_plugin_must_give_a_taxonomy() -> None:
         pytest.raises(UsageError, match="not a trajfm.taxonomy.Taxonomy"),
     ):
         load_taxonomy("odd")
+
+
+def test_a_format_plugin_that_is_no_format_is_broken_and_detection_keeps_working(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from trajfm.traces import FORMATS, detect_format
+    from trajfm.traces.detect import get
+
+    eps = [
+        md.EntryPoint("not-a-format", "trajfm.testing.fakes:ScriptedJudge", "trajfm.formats"),
+        md.EntryPoint("misnamed", "trajfm.traces.chat:ChatFormat", "trajfm.formats"),
+    ]
+    real = plugins._installed
+    monkeypatch.setattr(plugins, "_installed", lambda kind: [e for e in eps if e.group == plugins.group(kind)] + real(kind))
+    plugins.forget()
+    try:
+        rows = {r.name: r for r in plugins.status(("formats",))}
+        assert "not a trajfm.traces.Format" in (rows["not-a-format"].error or "")
+        assert "must agree" in (rows["misnamed"].error or "")
+        assert "not-a-format" not in FORMATS and "chat" in FORMATS
+        assert detect_format({"messages": [{"role": "user", "content": "hi"}]}) == "chat"
+        with pytest.raises(UsageError, match="not-a-format.*not a trajfm.traces.Format"):
+            get("not-a-format")
+    finally:
+        monkeypatch.undo()
+        plugins.forget()
+    assert "misnamed" not in FORMATS

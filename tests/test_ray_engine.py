@@ -161,6 +161,11 @@ def test_extract_and_cluster_on_ray_equal_the_local_run(ray_cluster: str, tmp_pa
     a = RunFolder.open(local)
     for table in KEYS:
         _same_table(a, run, table)
+    # The manifest says the same about what was read: loading quality per format, skipped files, failures.
+    mine, theirs = (r.read_manifest()["stages"]["extract"] for r in (a, run))
+    for section in ("loading_quality", "skipped_files", "load_failures", "corpus_declarations"):
+        assert section in theirs and theirs[section] == mine[section], f"manifest extract.{section} differs"
+    assert theirs["loading_quality"]["assetops"]["traces"] == 881 and theirs["skipped_files"]  # labels.jsonl
     # Sharded tables read lazily the same as whole ones.
     lazy = run.scan_table("modes").group_by("mode_id").agg(pl.col("detected").sum()).sort("mode_id").collect()
     eager = a.read_table("modes").group_by("mode_id").agg(pl.col("detected").sum()).sort("mode_id")

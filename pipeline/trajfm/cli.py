@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperCommand
 
-from trajfm.cli_options import STAGE_OPTIONS, CliOptions, with_options
+from trajfm.cli_options import STAGE_OPTIONS, CliOptions, format_names, with_options
 from trajfm.errors import TrajfmError
 from trajfm.safetext import for_rich, visible
 
@@ -138,8 +138,7 @@ def traces_command(
         "-f",
         help=(
             "Read every file with this format instead of detecting it (a file that does not fit is reported as "
-            "misread): assetops, assetops-run, assetops-plan, assetops-tools, sweagent, whowhen, agentrx, tau2, "
-            "openhands, otel, langsmith, langfuse, autogen, mast, chat."
+            f"misread): {format_names()}."
         ),
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (for machines)."),

@@ -25,6 +25,13 @@ import typer
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def format_names() -> str:
+    """The trace formats `--format` takes, from the plugin table (built-in and installed; nothing is imported)."""
+    from trajfm import plugins
+
+    return ", ".join(plugins.names("formats", ordered=True))
+
+
 def _opt(default: Any, *flags: str, help: str, **kw: Any) -> Any:  # noqa: A002 - typer's keyword
     declaration = typer.Option(default, *flags, help=help, **kw)
     if isinstance(default, list):
@@ -41,7 +48,8 @@ class CliOptions:
     format: str | None = _opt(
         None,
         "--format",
-        help="Read every trace file with this format instead of detecting it (`trajfm plugins` lists them).",
+        help="Read every trace file with this format instead of detecting it (a file that does not fit is "
+        f"reported as misread): {format_names()}.",
     )
     judge: str = _opt(
         "rules",

@@ -10,7 +10,7 @@ parts by declaring them in its pyproject.toml:
     [project.entry-points."trajfm.taxonomies"]
     my-taxonomy = "my_package.tax:my_taxonomy"       # a function () -> `trajfm.taxonomy.Taxonomy`
     [project.entry-points."trajfm.formats"]
-    my-format = "my_package.fmt:MyFormat"            # a trace format (see `trajfm.traces`)
+    my-format = "my_package.fmt:MyFormat"            # a `trajfm.traces.format.Format` subclass
 
 and is then usable by name after `pip install`: `trajfm extract --judge my-judge`, `trajfm cluster --embedder
 my-embedder`, `--taxonomy my-taxonomy`, `--format my-format`. What each kind must provide is the docstring of its
@@ -24,6 +24,9 @@ Contract:
   does not ask for it. A plugin that fails to import, names a missing attribute, or takes the name of a built-in
   is reported by name (`PluginError` when asked for; a row with its error in `trajfm plugins`) and the built-ins
   keep working.
+- A kind may name a check (`CHECKS`) that a loaded part must pass (a format must be a `Format` named as its
+  entry point); `trajfm plugins` runs it, so a plugin that imports but is no usable part is listed as BROKEN.
+- The installed entry points are scanned once per process.
 - `override(kind, name, obj)` is a context manager that makes `name` resolve to `obj` inside the block only
   (tests and notebooks); nothing registered at run time outlives its block.
 """
@@ -62,8 +65,28 @@ BUILTIN: dict[Kind, dict[str, str]] = {
         "trail": "trajfm.taxonomy:trail",
         "agentrx": "trajfm.taxonomy:agentrx",
     },
-    "formats": {},  # the built-in formats join once trace formats are classes (`trajfm.traces`)
+    # In this order: it breaks exact ties of detection scores (specific formats first, generic chat last).
+    "formats": {
+        "assetops": "trajfm.traces.assetops:AssetOpsFormat",
+        "assetops-run": "trajfm.traces.assetops_mcp:AssetOpsRunFormat",
+        "assetops-plan": "trajfm.traces.assetops_mcp:AssetOpsPlanFormat",
+        "assetops-tools": "trajfm.traces.assetops_mcp:AssetOpsToolsFormat",
+        "sweagent": "trajfm.traces.sweagent:SweAgentFormat",
+        "whowhen": "trajfm.traces.whowhen:WhoWhenFormat",
+        "agentrx": "trajfm.traces.agentrx:AgentRxFormat",
+        "tau2": "trajfm.traces.tau2:Tau2Format",
+        "openhands": "trajfm.traces.openhands:OpenHandsFormat",
+        "otel": "trajfm.traces.otel:OtelFormat",
+        "langsmith": "trajfm.traces.langsmith:LangSmithFormat",
+        "langfuse": "trajfm.traces.langfuse:LangfuseFormat",
+        "autogen": "trajfm.traces.autogen:AutoGenFormat",
+        "mast": "trajfm.traces.mast:MastFormat",
+        "chat": "trajfm.traces.chat:ChatFormat",
+    },
 }
+# What a loaded part must be, checked by `trajfm plugins` as well as at use: "module:function" taking (name,
+# loaded object) and raising PluginError when the object is not a usable part of its kind.
+CHECKS: dict[Kind, str] = {"formats": "trajfm.traces.detect:as_format"}
 BUILTIN_SOURCE = "trajfm (built-in)"
 
 
@@ -88,7 +111,18 @@ _loaded: dict[tuple[Kind, str], object] = {}
 
 
 def _installed(kind: Kind) -> list[md.EntryPoint]:
-    return sorted(md.entry_points(group=group(kind)), key=lambda ep: (ep.name, ep.value))
+    return sorted(_entry_points(group(kind)), key=lambda ep: (ep.name, ep.value))
+
+
+_scanned: dict[str, tuple[md.EntryPoint, ...]] = {}
+
+
+def _entry_points(name: str) -> tuple[md.EntryPoint, ...]:
+    """The installed entry points of one group, read once per process (a scan of every installed package's
+    metadata costs 0.1-0.5 s, and the CLI needs it for its --format help as well as to load parts)."""
+    if name not in _scanned:
+        _scanned[name] = tuple(md.entry_points(group=name))
+    return _scanned[name]
 
 
 def _dist_label(ep: md.EntryPoint) -> str:
@@ -119,10 +153,28 @@ def entries(kind: Kind) -> list[PluginEntry]:
     return out
 
 
-def names(kind: Kind) -> list[str]:
-    """The usable names of a kind (built-in and installed, plus any active `override`), sorted."""
-    found = {e.name for e in entries(kind) if e.conflict is None}
-    return sorted(found | set(_overrides[kind]))
+def names(kind: Kind, *, ordered: bool = False) -> list[str]:
+    """The usable names of a kind (built-in and installed, plus any active `override`), sorted; or, `ordered`,
+    in declaration order (built-ins first, then installed plugins by name, then overrides)."""
+    found = [e.name for e in entries(kind) if e.conflict is None]
+    found += [n for n in _overrides[kind] if n not in found]
+    return found if ordered else sorted(found)
+
+
+_generation = [0]
+
+
+def generation() -> int:
+    """A number that changes whenever what `load` and `names` give may change (an override entered or left,
+    `forget`); caches built from the parts (the format registry) compare it."""
+    return _generation[0]
+
+
+def forget() -> None:
+    """Drop what this process has scanned and loaded, so newly installed (or patched-in) parts are seen."""
+    _scanned.clear()
+    _loaded.clear()
+    _generation[0] += 1
 
 
 def _find(kind: Kind, name: str) -> PluginEntry | None:
@@ -163,6 +215,12 @@ def _load_entry(entry: PluginEntry) -> object:
         ) from exc
 
 
+def _check(kind: Kind, name: str, obj: object) -> None:
+    """Raise PluginError when `obj` is not a usable part of `kind` (see `CHECKS`)."""
+    if kind in CHECKS:
+        md.EntryPoint(name, CHECKS[kind], "trajfm.checks").load()(name, obj)
+
+
 @dataclass(frozen=True)
 class PluginStatus:
     """One row of `trajfm plugins`."""
@@ -183,7 +241,7 @@ def status(kinds: tuple[Kind, ...] = KINDS) -> list[PluginStatus]:
             error = entry.conflict
             if error is None:
                 try:
-                    _load_entry(entry)
+                    _check(kind, entry.name, _load_entry(entry))
                 except PluginError as exc:
                     error = str(exc)
             rows.append(PluginStatus(kind, entry.name, entry.source, entry.value, error is None, error))
@@ -197,6 +255,7 @@ def override(kind: Kind, name: str, obj: object) -> Iterator[None]:
     """Make `load(kind, name)` return `obj` inside the block (tests, notebooks); restored on exit."""
     before = _overrides[kind].get(name, _MISSING)
     _overrides[kind][name] = obj
+    _generation[0] += 1
     try:
         yield
     finally:
@@ -204,6 +263,7 @@ def override(kind: Kind, name: str, obj: object) -> Iterator[None]:
             _overrides[kind].pop(name, None)
         else:
             _overrides[kind][name] = before
+        _generation[0] += 1
 
 
 _MISSING = object()

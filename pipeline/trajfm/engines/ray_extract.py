@@ -12,7 +12,9 @@ Contract of `run_extract_ray(...) -> ExtractResult` (same options and result as 
   the run folder, which the workers write into.
 - When every batch has finished, the driver gives duplicate trace ids the same `~2`, `~3` suffixes the local
   loader gives (in file order), moves the staged shard folders into place as `RUN/<table>/part-*.parquet`
-  (replacing that table's earlier file or shards) and writes the manifest section, with the engine recorded.
+  (replacing that table's earlier file or shards) and writes the manifest section, with the engine recorded:
+  the same sections as the local engine's (loading quality counted from the written `traces` table, skipped
+  files, load failures, corpus declarations).
   A run killed before that point leaves the earlier tables untouched (and a `.staging-*` folder that the next
   run of this command removes).
 - The LLM judge's reply cache is the run's sqlite file (WAL mode, one transaction per reply), which several
@@ -50,6 +52,8 @@ from trajfm.extract import (
     verify_diagnosis,
 )
 from trajfm.runfolder import RunFolder, atomic_path
+from trajfm.traces.declared import corpus_declarations
+from trajfm.traces.quality import summarize_table as quality_summary_table
 
 STAGE1_TABLES = ("traces", "steps", "diagnoses", "modes", "novel_modes")
 DEFAULT_BATCH_FILES = 256
@@ -92,7 +96,7 @@ class ExtractWorker:
         indices = [int(i) for i in batch["index"]]
         traces: list[Any] = []
         failures: list[Any] = []
-        skipped = 0
+        skipped: list[str] = []
         seen: Counter[str] = Counter()
         for path, given, rel, explicit in zip(
             batch["path"], batch["given"], batch["rel"], batch["explicit"], strict=True
@@ -107,7 +111,8 @@ class ExtractWorker:
                     trace.trace_id = f"{trace.trace_id}~{seen[trace.trace_id]}"
             traces.extend(outcome.traces)
             failures.extend(str(f).replace(path, given, 1) for f in outcome.failures)
-            skipped += outcome.skipped is not None
+            if outcome.skipped is not None:
+                skipped.append(f"{outcome.skipped.path}: {outcome.skipped.note}".replace(path, given, 1))
         cache = None
         if self.judge.cacheable:
             from trajfm.judges.cache import JudgeCache
@@ -314,6 +319,9 @@ def run_extract_ray(
     shutil.rmtree(staging, ignore_errors=True)
     novel_df = run.scan_table("novel_modes").select("novel_id", "title", "description").collect()
     removed_stale = _drop_stale_clusters(run, old_novel, novel_df)
+    # From the written table (file order, ids renumbered): the same figures the local engine counts in memory.
+    loading_quality = quality_summary_table(run.read_table("traces"))
+    skipped = [f for s in summaries for f in s["skipped"]]
     seconds["finish"] = round(time.perf_counter() - t0, 3)
 
     statuses: Counter[str] = Counter()
@@ -331,6 +339,7 @@ def run_extract_ray(
         "extract",
         {
             "inputs": _inputs_manifest(paths),
+            "corpus_declarations": corpus_declarations(paths),
             "options": {
                 "judge": judge,
                 "model": model,
@@ -358,21 +367,23 @@ def run_extract_ray(
                 "traces_judged": n_traces,
                 "duplicate_ids_renamed": renamed,
                 "load_failures": len(failures),
-                "skipped_files": sum(s["skipped"] for s in summaries),
+                "skipped_files": len(skipped),
                 "statuses": dict(statuses),
                 "modes_detected": detected,
                 "evidence_unverified": unverified,
                 "novel_modes": novel_df.height,
             },
             "load_failures": failures[:MAX_LISTED_FAILURES],
+            "skipped_files": skipped[:MAX_LISTED_FAILURES],
+            "loading_quality": loading_quality,
             "removed_stale": removed_stale,
             "timings_s": seconds,
         },
     )
     raise_if_nothing_judged(errors, dict(statuses), run)
     return ExtractResult(
-        run=run, traces=n_traces, statuses=dict(statuses), load_failures=failures,
-        skipped_files=sum(s["skipped"] for s in summaries), detected=detected, novel=novel_df.height,
+        run=run, traces=n_traces, statuses=dict(statuses), load_failures=failures, skipped_files=len(skipped),
+        skipped=skipped, loading_quality=loading_quality, detected=detected, novel=novel_df.height,
         unverified=unverified, cache_hits=int(run_stats.get("cached", 0)), calls=int(run_stats.get("calls", 0)),
         seconds=seconds, errors=errors, removed_stale=removed_stale,
     )  # fmt: skip

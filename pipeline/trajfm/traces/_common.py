@@ -85,23 +85,9 @@ class StepBuilder:
             self._dups[sid] = n + 1
             sid = f"{sid}~{n}"
         self._ids.add(sid)
-        step = Step(
-            position=position,
-            index=index,
-            kind=kind,
-            content=content,
-            role=role or default_role(kind, agent),
-            step_id=sid,
-            agent=agent,
-            tool_name=tool_name,
-            tool_input=tool_input,
-            is_error=is_error,
-            parent_id=parent_id,
-            depth=depth,
-            start_time=start_time,
-            end_time=end_time,
-            meta=meta or {},
-        )
+        # Positional, in Step's field order: this runs for every step of every trace loaded.
+        step = Step(position, index, kind, content, sid, agent, tool_name, tool_input, is_error, parent_id, depth,
+                    start_time, end_time, meta or {}, role or default_role(kind, agent))  # fmt: skip
         self.steps.append(step)
         return step
 

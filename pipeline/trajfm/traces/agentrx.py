@@ -209,16 +209,10 @@ def _parse_magentic(messages: list[Any], source: Source) -> Trace:
     return finish_trace(trace, builder.steps, source)
 
 
-class AgentRxFormat(Format):
+class AgentRxFormat(Format, scorer=score, parser=parse):
     name = FORMAT
     description = "tau-bench runs (`traj` of chat messages with tool calls, reward) and Magentic-One {content, role} lists"
     origin = "AgentRx dataset (tau-bench retail runs, Magentic-One logs); JSON"
-
-    def score(self, doc: Any) -> float:
-        return score(doc)
-
-    def load(self, doc: Any, source: Source) -> list[Trace]:
-        return parse(doc, source)
 
     def whole_list(self, doc: list[Any]) -> bool:
         return is_magentic_list(doc)

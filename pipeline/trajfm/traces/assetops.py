@@ -34,7 +34,6 @@ only under a timestamp-like run folder (else from an optional `model` field); ut
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -111,7 +110,7 @@ def score(doc: Any) -> float:
 def parse(doc: Any, source: Source) -> list[Trace]:
     if source.rel.endswith(".gz") and len(source.rel) > 3:
         # `0001.gz` is the same run as the extensionless `0001` (the bundled corpus ships gzipped): same trace id.
-        source = replace(source, rel=source.rel[:-3])
+        source = Source(source.path, source.rel[:-3], source.record)
     doc = require_dict(doc, "an AssetOpsBench trajectory", source)
     traj = require_list(doc.get("trajectory"), "'trajectory'", source)
     if traj and isinstance(traj[0], dict) and "task_description" in traj[0] and "thought" not in traj[0]:
@@ -419,16 +418,10 @@ def _parse_plan_execute(doc: dict[str, Any], traj: list[Any], source: Source) ->
     return finish_trace(trace, builder.steps, source)
 
 
-class AssetOpsFormat(Format):
+class AssetOpsFormat(Format, scorer=score, parser=parse):
     name = FORMAT
     description = (
         "AssetOpsBench MetaAgent ReAct trajectories (thought/action/observation, nested sub-agent runs) and the "
         "AgentHive plan-execute form"
     )
     origin = "IBM AssetOpsBench / TrajFM: extensionless JSON files in `<run>/<vendor>/<model>/<id>`"
-
-    def score(self, doc: Any) -> float:
-        return score(doc)
-
-    def load(self, doc: Any, source: Source) -> list[Trace]:
-        return parse(doc, source)

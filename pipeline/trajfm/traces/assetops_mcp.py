@@ -235,37 +235,19 @@ def parse_tools(doc: Any, source: Source) -> list[Trace]:
     return [_trace(doc, "assetops-tools", "agent-as-tool", builder, source)]
 
 
-class AssetOpsRunFormat(Format):
+class AssetOpsRunFormat(Format, scorer=score_run, parser=parse_run):
     name = "assetops-run"
     description = "AssetOpsBench per-run trajectory JSON: turns of text and MCP tool calls with their outputs"
     origin = "IBM AssetOpsBench current runners (`{run_id, scenario_id, runner, model, trajectory: {turns}}`)"
 
-    def score(self, doc: Any) -> float:
-        return score_run(doc)
 
-    def load(self, doc: Any, source: Source) -> list[Trace]:
-        return parse_run(doc, source)
-
-
-class AssetOpsPlanFormat(Format):
+class AssetOpsPlanFormat(Format, scorer=score_plan, parser=parse_plan):
     name = "assetops-plan"
     description = "AssetOpsBench plan-execute results: planned steps with server, tool, arguments, response, error"
     origin = "IBM AssetOpsBench plan-execute runner (`{question, answer, success, history: [{step, task, tool}]}`)"
 
-    def score(self, doc: Any) -> float:
-        return score_plan(doc)
 
-    def load(self, doc: Any, source: Source) -> list[Trace]:
-        return parse_plan(doc, source)
-
-
-class AssetOpsToolsFormat(Format):
+class AssetOpsToolsFormat(Format, scorer=score_tools, parser=parse_tools):
     name = "assetops-tools"
     description = "AssetOpsBench agent-as-tool results: turns by role with tool calls and their outputs"
     origin = "IBM AssetOpsBench agent-as-tool runner (`{question, answer, success, history: [{turn, role}]}`)"
-
-    def score(self, doc: Any) -> float:
-        return score_tools(doc)
-
-    def load(self, doc: Any, source: Source) -> list[Trace]:
-        return parse_tools(doc, source)

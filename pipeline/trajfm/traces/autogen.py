@@ -151,7 +151,7 @@ def parse(doc: Any, source: Source) -> list[Trace]:
     return [finish_trace(trace, builder.steps, source)]
 
 
-class AutoGenFormat(Format):
+class AutoGenFormat(Format, parser=parse):
     name = FORMAT
     description = "AutoGen AgentChat / Magentic-One console logs (`---------- TextMessage (agent) ----------` blocks)"
     origin = "microsoft/autogen `Console` output saved to a text file (`.txt`, `.log`)"
@@ -161,6 +161,3 @@ class AutoGenFormat(Format):
 
     def score_text(self, text: str) -> float:
         return score_text(text)
-
-    def load(self, doc: Any, source: Source) -> list[Trace]:
-        return parse(doc, source)

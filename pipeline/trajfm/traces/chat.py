@@ -93,16 +93,10 @@ def parse(doc: Any, source: Source) -> list[Trace]:
     return [finish_trace(trace, builder.steps, source)]
 
 
-class ChatFormat(Format):
+class ChatFormat(Format, scorer=score, parser=parse):
     name = FORMAT
     description = "OpenAI-style chat messages ({role, content, tool_calls}), one trace per file or per line"
     origin = "any chat-completions log: `{messages: [...]}`, a list of messages, or JSONL of either; JSON, JSONL"
-
-    def score(self, doc: Any) -> float:
-        return score(doc)
-
-    def load(self, doc: Any, source: Source) -> list[Trace]:
-        return parse(doc, source)
 
     def whole_list(self, doc: list[Any]) -> bool:
         return bool(doc) and all(is_message(m) for m in doc[:20])

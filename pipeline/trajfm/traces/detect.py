@@ -13,54 +13,91 @@ Contract:
 - `non_trace_note(doc)` recognises documents that sit next to traces in datasets but are not traces (label
   files, scenario lists, dataset metadata) and says what they look like; the loader skips them with that note
   instead of reporting them as broken.
-- `BUILTIN_FORMATS` is the plain list of format classes, in a fixed order that breaks score ties.
+- The formats are those declared in the `trajfm.formats` entry-point group (`trajfm.plugins`): the built-ins
+  (`plugins.BUILTIN["formats"]`, in a fixed order that breaks exact score ties) and installed plugins, loaded
+  on first use. `FORMATS` maps name -> `Format`; a plugin that fails to load or is not a `Format` is left out
+  and named (`trajfm plugins` lists it as BROKEN; `--format` with its name says why); the built-ins keep working.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from trajfm.errors import UsageError
-from trajfm.traces import (
-    agentrx,
-    assetops,
-    assetops_mcp,
-    autogen,
-    chat,
-    langfuse,
-    langsmith,
-    mast,
-    openhands,
-    otel,
-    sweagent,
-    tau2,
-    whowhen,
-)
+from trajfm import plugins
+from trajfm.errors import PluginError, UsageError
 from trajfm.traces.format import CLOSE, MIN_FIT, MISREAD_MARGIN, WEAK_FIT, Format
 
-# Specific formats first: on an exact tie of scores the earlier one wins (generic chat and raw text last).
-BUILTIN_FORMATS: list[type[Format]] = [
-    assetops.AssetOpsFormat,
-    assetops_mcp.AssetOpsRunFormat,
-    assetops_mcp.AssetOpsPlanFormat,
-    assetops_mcp.AssetOpsToolsFormat,
-    sweagent.SweAgentFormat,
-    whowhen.WhoWhenFormat,
-    agentrx.AgentRxFormat,
-    tau2.Tau2Format,
-    openhands.OpenHandsFormat,
-    otel.OtelFormat,
-    langsmith.LangSmithFormat,
-    langfuse.LangfuseFormat,
-    autogen.AutoGenFormat,
-    mast.MastFormat,
-    chat.ChatFormat,
-]
+# ---- the registry: every format declared in the `trajfm.formats` entry-point group ----------------------------
 
-# name -> format instance, in registration order.
-FORMATS: dict[str, Format] = {cls.name: cls() for cls in BUILTIN_FORMATS}
+
+@dataclass(frozen=True, slots=True)
+class _Registry:
+    generation: int  # plugins.generation() when it was built
+    formats: dict[str, Format]
+    broken: dict[str, str]  # declared formats that did not load, with why
+    # (name, scoring function) pairs, prebuilt because detection calls every one for every document.
+    scorers: tuple[tuple[str, Callable[[Any], float]], ...]
+    text_scorers: tuple[tuple[str, Callable[[str], float]], ...]
+
+
+_registry: _Registry | None = None
+
+
+def as_format(name: str, obj: object) -> Format:
+    """The `Format` a `trajfm.formats` entry point names (a `Format` subclass, or an instance of one).
+
+    Raises `PluginError` when it is something else or its `name` differs from the entry point's."""
+    fmt = obj() if isinstance(obj, type) and issubclass(obj, Format) else obj
+    if not isinstance(fmt, Format):
+        raise PluginError(f"format plugin {name!r} gives {obj!r}, not a trajfm.traces.Format subclass")
+    if fmt.name != name:
+        raise PluginError(f"format plugin {name!r} is a Format named {fmt.name!r}: the two names must agree")
+    return fmt
+
+
+def registry() -> _Registry:
+    """The formats that load, in declaration order (built-ins first, in `plugins.BUILTIN` order; their order
+    breaks exact score ties), and those that do not. Built once per process (again when an override changes)."""
+    global _registry
+    key = plugins.generation()
+    if _registry is not None and _registry.generation == key:
+        return _registry
+    formats: dict[str, Format] = {}
+    broken: dict[str, str] = {}
+    for name in plugins.names("formats", ordered=True):
+        try:
+            formats[name] = as_format(name, plugins.load("formats", name))
+        except PluginError as exc:  # a broken plugin is named (`trajfm plugins`) and left out; the rest work
+            broken[name] = str(exc)
+    _registry = _Registry(
+        key,
+        formats,
+        broken,
+        tuple((n, f.score) for n, f in formats.items()),
+        tuple((n, f.score_text) for n, f in formats.items()),
+    )
+    return _registry
+
+
+class _FormatTable(Mapping[str, Format]):
+    """`FORMATS`: name -> Format, read from the registry at each use (plugins load on first use, not import)."""
+
+    def __getitem__(self, name: str) -> Format:
+        return registry().formats[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(registry().formats)
+
+    def __len__(self) -> int:
+        return len(registry().formats)
+
+    def __repr__(self) -> str:
+        return f"FORMATS({', '.join(self)})"
+
+
+FORMATS: Mapping[str, Format] = _FormatTable()
 
 _STEP_KEYS = ("trajectory", "history", "traj", "messages", "spans", "child_spans", "steps", "trace")
 _TEXT_KEYS = ("text", "utterance", "question", "prompt", "instruction")
@@ -91,28 +128,31 @@ class Detection:
 
 
 def choices() -> str:
-    return ", ".join(FORMATS)
+    return ", ".join(registry().formats)
 
 
 def get(name: str) -> Format:
     """The format registered under `name` (as given to --format)."""
-    try:
-        return FORMATS[name]
-    except KeyError:
-        raise UsageError(f"unknown trace format {name!r}; choose one of: {choices()}") from None
+    reg = registry()
+    fmt = reg.formats.get(name)
+    if fmt is not None:
+        return fmt
+    if name in reg.broken:
+        raise UsageError(f"{reg.broken[name]}; choose another format: {choices()}")
+    raise UsageError(f"unknown trace format {name!r}; choose one of: {choices()}")
 
 
 loader = get  # the older name
 
 
-def _best_two(score: Callable[[Format], float]) -> Detection:
-    """The best and runner-up formats by `score`; no format (name None) when the best fits under MIN_FIT."""
+def _best_two(scorers: tuple[tuple[str, Callable[[Any], float]], ...], doc: Any) -> Detection:
+    """The best and runner-up formats for `doc`; no format (name None) when the best fits under MIN_FIT."""
     best_name: str | None = None
     best = 0.0
     second_name: str | None = None
     second = 0.0
-    for name, fmt in FORMATS.items():
-        sc = score(fmt)
+    for name, score in scorers:
+        sc = score(doc)
         if sc > best:
             second_name, second = best_name, best
             best_name, best = name, sc
@@ -125,7 +165,7 @@ def _best_two(score: Callable[[Format], float]) -> Detection:
 
 def detect_doc(doc: Any) -> Detection:
     """The best format for a parsed JSON document."""
-    return _best_two(lambda fmt: fmt.score(doc))
+    return _best_two(registry().scorers, doc)
 
 
 def detect(doc: Any) -> str | None:
@@ -135,7 +175,7 @@ def detect(doc: Any) -> str | None:
 
 def detect_text(text: str) -> Detection:
     """The best format for a raw (non-JSON) text log."""
-    return _best_two(lambda fmt: fmt.score_text(text))
+    return _best_two(registry().text_scorers, text)
 
 
 def forced_misread(name: str, doc: Any, *, text: bool = False) -> tuple[float, str | None]:
@@ -166,7 +206,7 @@ def whole_list_format(doc: list[Any]) -> str | None:
     """The format for which the JSON list `doc` is one trace as a whole (spans, chat messages), if any."""
     best_name: str | None = None
     best = 0.0
-    for name, fmt in FORMATS.items():
+    for name, fmt in registry().formats.items():
         if fmt.whole_list(doc):
             sc = fmt.score(doc)
             if sc > best:

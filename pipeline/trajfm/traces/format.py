@@ -16,13 +16,18 @@ the whole file is then one trace), `score_text(text)` (formats read from raw tex
 expectations `has_final_answer` / `has_task` (whether the format records them, so a trace without one is
 flagged as possibly misread).
 
-Formats are registered in `trajfm.traces.detect.BUILTIN_FORMATS` (a plain list of classes); plugins can add more
-through the same list.
+A format whose scoring and parsing are module functions names them as class keywords instead of writing the two
+methods: `class MyFormat(Format, scorer=score, parser=parse)`.
+
+Formats are registered through the `trajfm.formats` entry-point group (see `trajfm.plugins`): a package declares
+`my-format = "my_package.fmt:MyFormat"` under `[project.entry-points."trajfm.formats"]` and, once installed, it
+is detected and usable with `--format my-format`. The built-in formats are declared the same way
+(`trajfm.plugins.BUILTIN`). The entry point's name must be the class's `name`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from trajfm.traces._common import Source
@@ -40,7 +45,8 @@ MISREAD_MARGIN = 0.25
 
 
 class Format:
-    """One trace format. Subclasses set the class attributes and implement `score` and `load`."""
+    """One trace format. Subclasses set the class attributes and implement `score` and `load` (or name module
+    functions for them: `class MyFormat(Format, scorer=score, parser=parse)`)."""
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
@@ -48,6 +54,19 @@ class Format:
     # Whether traces of this format normally carry a final answer / a task; a trace without one is flagged.
     has_final_answer: ClassVar[bool] = True
     has_task: ClassVar[bool] = True
+
+    def __init_subclass__(
+        cls,
+        *,
+        scorer: Callable[[Any], float] | None = None,
+        parser: Callable[[Any, Source], list[Trace]] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        if scorer is not None:
+            cls.score = staticmethod(scorer)  # type: ignore[method-assign,assignment]
+        if parser is not None:
+            cls.load = staticmethod(parser)  # type: ignore[method-assign,assignment]
 
     def score(self, doc: Any) -> float:
         raise NotImplementedError

@@ -168,13 +168,7 @@ def parse(doc: Any, source: Source) -> list[Trace]:
     return [finish_trace(trace, builder.steps, source)]
 
 
-class LangfuseFormat(Format):
+class LangfuseFormat(Format, scorer=score, parser=parse):
     name = FORMAT
     description = "Langfuse traces: a trace with its observations (generations, spans, tools, events)"
     origin = "Langfuse exports and API trace details (`{trace, observations}` or a trace with `observations`)"
-
-    def score(self, doc: Any) -> float:
-        return score(doc)
-
-    def load(self, doc: Any, source: Source) -> list[Trace]:
-        return parse(doc, source)

@@ -239,16 +239,10 @@ def _build(runs: list[tuple[dict[str, Any], str | None, int]], source: Source, r
     return finish_trace(trace, builder.steps, source.with_record(record))
 
 
-class LangSmithFormat(Format):
+class LangSmithFormat(Format, scorer=score, parser=parse):
     name = FORMAT
     description = "LangSmith run trees: runs (llm, chain, tool, retriever) with inputs, outputs, error, child_runs"
     origin = "LangSmith / LangChain run exports (a root run with `child_runs`, or a flat list of runs); JSON, JSONL"
-
-    def score(self, doc: Any) -> float:
-        return score(doc)
-
-    def load(self, doc: Any, source: Source) -> list[Trace]:
-        return parse(doc, source)
 
     def whole_list(self, doc: list[Any]) -> bool:
         return bool(doc) and all(is_run(r) for r in doc[:20])

@@ -34,7 +34,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 
@@ -49,9 +49,10 @@ from trajfm.traces.reading import (
     NotRegularFile,
     TooLarge,
     capped_lines,
+    gunzip_capped,
     limit_bytes,
     looks_binary,
-    open_trace,
+    open_raw,
     plain_size,
     read_capped,
     sniff_encoding,
@@ -178,41 +179,62 @@ def _targets(paths: Iterable[str | Path]) -> Iterator[_Target | LoadFailure | Sk
 
 
 def _walk(root: Path) -> Iterator[_Target | LoadFailure | SkippedFile]:
-    """Files under `root` in sorted order; symlinked folders are followed once (a loop is reported, not walked)."""
+    """Files under `root` in sorted order (a folder's files before its subfolders); symlinked folders are followed
+    once (a loop is reported, not walked). Directory entries say whether a name is a regular file without a
+    stat call per file; only what is not (a FIFO, a device, a broken link) is looked at further."""
     base = root.resolve().name or "root"
-    seen: dict[tuple[int, int], str] = {}
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        here = os.stat(dirpath)
-        seen.setdefault((here.st_dev, here.st_ino), dirpath)
-        rel_dir = Path(dirpath).relative_to(root).as_posix()
-        keep = []
-        for d in sorted(dirnames):
-            if d.startswith(".") or d == "__pycache__":
-                continue
-            full = os.path.join(dirpath, d)
-            try:
-                st = os.stat(full)
-            except OSError:
-                continue
-            key = (st.st_dev, st.st_ino)
-            if key in seen:  # a symlink back into a folder already walked: following it would never end
-                yield SkippedFile(
-                    full, f"symbolic link to a folder already read ({seen[key]}); not read twice"
-                )
-                continue
-            seen[key] = full
-            keep.append(d)
-        dirnames[:] = keep
-        for name in sorted(filenames):
-            if name.startswith("."):
-                continue
-            rel = f"{base}/{name}" if rel_dir == "." else f"{base}/{rel_dir}/{name}"
-            path = Path(dirpath) / name
-            kind = special_kind(path)
-            if kind is not None:
-                yield SkippedFile(str(path), f"{kind}, not a regular file: only regular files are read")
-            else:
-                yield _Target(path, rel, False)
+    here = os.stat(root)
+    seen: dict[tuple[int, int], str] = {(here.st_dev, here.st_ino): str(root)}
+    yield from _walk_folder(str(root), root, "", base, seen)
+
+
+def _walk_folder(
+    dirpath: str, folder: Path, rel_dir: str, base: str, seen: dict[tuple[int, int], str]
+) -> Iterator[_Target | LoadFailure | SkippedFile]:
+    try:
+        with os.scandir(dirpath) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError:
+        return  # an unreadable folder is passed over, as os.walk does
+    subfolders: list[os.DirEntry[str]] = []
+    files: list[os.DirEntry[str]] = []
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        try:
+            is_dir = entry.is_dir()  # follows symlinks
+        except OSError:
+            is_dir = False
+        (subfolders if is_dir else files).append(entry)
+    keep = []
+    for entry in subfolders:
+        if entry.name == "__pycache__":
+            continue
+        try:
+            st = os.stat(entry.path)
+        except OSError:
+            continue
+        key = (st.st_dev, st.st_ino)
+        if key in seen:  # a symlink back into a folder already walked: following it would never end
+            yield SkippedFile(entry.path, f"symbolic link to a folder already read ({seen[key]}); not read twice")
+            continue
+        seen[key] = entry.path
+        keep.append(entry)
+    prefix = f"{base}/{rel_dir}" if rel_dir else base
+    for entry in files:
+        path = folder / entry.name
+        try:
+            regular = entry.is_file()  # follows symlinks; no stat for a plain file
+        except OSError:
+            regular = False
+        kind = None if regular else special_kind(path)
+        if kind is not None:
+            yield SkippedFile(str(path), f"{kind}, not a regular file: only regular files are read")
+        else:
+            yield _Target(path, f"{prefix}/{entry.name}", False)
+    for entry in keep:
+        sub_rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+        yield from _walk_folder(entry.path, folder / entry.name, sub_rel, base, seen)
 
 
 def _suffixes(path: Path) -> tuple[str, bool]:
@@ -444,7 +466,7 @@ def _parse_jsonl(
             out.failures.append(LoadFailure(source.path, "empty file: no JSON lines"))
         return
     doc0 = first[1]
-    candidates = [forced] if forced is not None else list(_detect.FORMATS)
+    candidates = [forced] if forced is not None else list(_detect.registry().formats)
     part_of = next((name for name in candidates if _detect.get(name).is_part(doc0)), None)
     if part_of is not None:
         rest = list(records)
@@ -494,13 +516,22 @@ def load_file(
     limit = limit_bytes(max_trace_mb)
     compressed = False
     try:
-        fh, compressed = open_trace(target)
-        with fh:
-            size = plain_size(fh)
-            if size is not None and size > limit and ext not in JSONL_EXTENSIONS:  # known without reading it
-                out.failures.append(LoadFailure(path, too_large_reason(limit)))
-                return out
-            head = fh.read(_SNIFF_BYTES)
+        raw, compressed = open_raw(target)
+        with raw:  # a GzipFile around it needs no closing of its own: it does not own `raw`
+            fh: IO[bytes] = raw
+            whole: bytes | None = None
+            if compressed and ext not in JSONL_EXTENSIONS:
+                # One document: decompress it whole (bounded) with zlib, much faster than GzipFile reads.
+                whole = gunzip_capped(raw, limit)
+                head = whole[:_SNIFF_BYTES]
+            else:
+                if compressed:
+                    fh = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
+                size = plain_size(fh)
+                if size is not None and size > limit and ext not in JSONL_EXTENSIONS:  # known without reading it
+                    out.failures.append(LoadFailure(path, too_large_reason(limit)))
+                    return out
+                head = fh.read(_SNIFF_BYTES)
             if not head:
                 out.failures.append(LoadFailure(path, "empty file"))
                 return out
@@ -522,7 +553,7 @@ def load_file(
                 if bad:
                     out.failures.append(LoadFailure(path, bad))
                     return out
-            data = head + read_capped(fh, limit - len(head))
+            data = whole if whole is not None else head + read_capped(fh, limit - len(head))
     except TooLarge:
         out.failures.append(LoadFailure(path, too_large_reason(limit, compressed=compressed)))
         return out

@@ -220,18 +220,12 @@ def _task_from_log(text: str, builder: StepBuilder) -> str:
     return ""
 
 
-class MastFormat(Format):
+class MastFormat(Format, scorer=score, parser=parse):
     name = FORMAT
     description = "raw text logs of multi-agent systems, split into turns on recognisable speaker patterns"
     origin = "MAST (ChatDev, MetaGPT, AG2, AppWorld, HyperAgent, Magentic-One, OpenManus) records; `.txt`, `.log`"
     has_final_answer = False
     has_task = False  # many raw logs never state the task in a recognisable way
-
-    def score(self, doc: Any) -> float:
-        return score(doc)
-
-    def load(self, doc: Any, source: Source) -> list[Trace]:
-        return parse(doc, source)
 
     def score_text(self, text: str) -> float:
         # A log where speakers take turns fits; any other text can still be read whole when forced (--format mast)

@@ -241,16 +241,10 @@ def _build(history: list[Any], record: dict[str, Any], source: Source) -> Trace:
     return finish_trace(trace, builder.steps, source)
 
 
-class OpenHandsFormat(Format):
+class OpenHandsFormat(Format, scorer=score, parser=parse):
     name = FORMAT
     description = "OpenHands event streams and evaluation records (instruction, history, test_result, error)"
     origin = "All-Hands-AI OpenHands: saved event lists (JSON/JSONL) and evaluation `output.jsonl`"
-
-    def score(self, doc: Any) -> float:
-        return score(doc)
-
-    def load(self, doc: Any, source: Source) -> list[Trace]:
-        return parse(doc, source)
 
     def whole_list(self, doc: list[Any]) -> bool:
         return bool(doc) and is_event(doc[0])

@@ -512,19 +512,13 @@ def _log_io(raw: dict[str, Any]) -> tuple[str, str | None]:
     return "", None
 
 
-class OtelFormat(Format):
+class OtelFormat(Format, scorer=score, parser=parse):
     name = FORMAT
     description = "OpenTelemetry / OpenInference span trees and flat span exports (trace_id, span_id, parent_span_id)"
     origin = (
         "TRAIL (Patronus) GAIA traces, OTLP-JSON span exports (e.g. AssetOpsBench's, GenAI semantic conventions), "
         "OpenTelemetry console-exporter dumps (concatenated JSON objects); JSON, JSONL"
     )
-
-    def score(self, doc: Any) -> float:
-        return score(doc)
-
-    def load(self, doc: Any, source: Source) -> list[Trace]:
-        return parse(doc, source)
 
     def whole_list(self, doc: list[Any]) -> bool:
         return bool(doc) and all(is_span(s) for s in doc[:20])

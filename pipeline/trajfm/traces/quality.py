@@ -8,12 +8,16 @@ Contract:
   with warnings is still loaded, and `trajfm traces` / `extract` list it.
 - `summarize(traces)` gives the per-format loading-quality figures (traces, steps, empty steps, with a final
   answer, with a task, tool calls, traces with warnings and examples) that `trajfm traces` prints, `--json`
-  returns and `extract` writes to the manifest. Every figure is counted, none estimated.
+  returns and `extract` writes to the manifest; `summarize_table(traces_df)` gives the same from a written
+  `traces` table (the Ray engine's manifest). Every figure is counted, none estimated.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
+
+import polars as pl
 
 from trajfm.traces.model import Trace, default_role, is_empty_step, is_tool_call
 
@@ -26,10 +30,16 @@ _EXAMPLES = 5
 def warnings_for(trace: Trace, fmt: Format) -> list[str]:
     out: list[str] = []
     n = len(trace.steps)
-    empty = sum(1 for s in trace.steps if is_empty_step(s))
+    empty = 0
+    agent_step = False
+    for s in trace.steps:  # one pass: this runs for every trace loaded
+        if is_empty_step(s):
+            empty += 1
+        if not agent_step and (s.role or default_role(s.kind, s.agent)) == "agent":
+            agent_step = True
     if n and empty * 2 > n:
         out.append(f"most steps empty ({empty} of {n})")
-    if n and not any((s.role or default_role(s.kind, s.agent)) == "agent" for s in trace.steps):
+    if n and not agent_step:
         out.append("no agent step")
     if fmt.expects_final_answer(trace) and not (trace.final_answer and trace.final_answer.strip()):
         out.append("no final answer")
@@ -48,11 +58,30 @@ def annotate(trace: Trace, fmt: Format, fit: float, note: str | None = None) -> 
 
 def summarize(traces: list[Trace]) -> dict[str, dict[str, Any]]:
     """Per-format loading quality (see the module docstring)."""
+    return _summarize(
+        (t.trace_id, t.source_format, len(t.steps), sum(1 for s in t.steps if is_empty_step(s)),
+         sum(1 for s in t.steps if is_tool_call(s)), bool(t.final_answer and t.final_answer.strip()), t.task,
+         t.load_warnings)
+        for t in traces
+    )  # fmt: skip
+
+
+def summarize_table(traces: pl.DataFrame) -> dict[str, dict[str, Any]]:
+    """The same figures as `summarize` from a `traces` table (its per-trace columns were counted when it was
+    written), for engines that never hold all the traces in one process (`--engine ray`)."""
+    columns = ("trace_id", "source_format", "n_steps", "empty_steps", "n_tool_calls", "has_final_answer", "task",
+               "load_warnings")  # fmt: skip
+    return _summarize(traces.select(columns).iter_rows())
+
+
+def _summarize(
+    rows: Iterable[tuple[str, str, int, int, int, bool, str, list[str] | None]],
+) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    for t in traces:
-        row = out.get(t.source_format)
+    for trace_id, fmt, n_steps, empty, tool_calls, has_final, task, warnings in rows:
+        row = out.get(fmt)
         if row is None:
-            row = out[t.source_format] = {
+            row = out[fmt] = {
                 "traces": 0,
                 "steps": 0,
                 "empty_steps": 0,
@@ -64,18 +93,18 @@ def summarize(traces: list[Trace]) -> dict[str, dict[str, Any]]:
                 "examples": [],
             }
         row["traces"] += 1
-        row["steps"] += len(t.steps)
-        row["empty_steps"] += sum(1 for s in t.steps if is_empty_step(s))
-        row["tool_calls"] += sum(1 for s in t.steps if is_tool_call(s))
-        row["with_final_answer"] += bool(t.final_answer and t.final_answer.strip())
-        row["with_task"] += bool(t.task.strip())
-        if t.load_warnings:
+        row["steps"] += n_steps
+        row["empty_steps"] += empty
+        row["tool_calls"] += tool_calls
+        row["with_final_answer"] += bool(has_final)
+        row["with_task"] += bool(task.strip())
+        if warnings:
             row["with_warnings"] += 1
-            for w in t.load_warnings:
+            for w in warnings:
                 key = _warning_key(w)
                 row["warnings"][key] = row["warnings"].get(key, 0) + 1
             if len(row["examples"]) < _EXAMPLES:
-                row["examples"].append({"trace_id": t.trace_id, "warnings": list(t.load_warnings)})
+                row["examples"].append({"trace_id": trace_id, "warnings": list(warnings)})
     return out
 
 

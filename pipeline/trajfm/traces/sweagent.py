@@ -219,13 +219,7 @@ def _history_steps(builder: StepBuilder, history: list[Any], source: Source) -> 
                         agent=opt_str(item.get("agent")), meta=meta)  # fmt: skip
 
 
-class SweAgentFormat(Format):
+class SweAgentFormat(Format, scorer=score, parser=parse):
     name = FORMAT
     description = "SWE-agent trajectories: thought/action/observation steps or the message history, exit status"
     origin = "SWE-agent `.traj` files (JSON), both the trajectory form and the history-only form"
-
-    def score(self, doc: Any) -> float:
-        return score(doc)
-
-    def load(self, doc: Any, source: Source) -> list[Trace]:
-        return parse(doc, source)

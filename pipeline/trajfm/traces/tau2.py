@@ -204,14 +204,8 @@ def _add_message(
                 agent="user" if is_user else "assistant", meta=meta)  # fmt: skip
 
 
-class Tau2Format(Format):
+class Tau2Format(Format, scorer=score, parser=parse):
     name = FORMAT
     description = "tau2-bench results: simulations of an agent and a simulated user, with reward and termination"
     origin = "sierra-research tau2-bench `results` JSON (`{info, tasks, simulations}`), or one simulation"
-
-    def score(self, doc: Any) -> float:
-        return score(doc)
-
-    def load(self, doc: Any, source: Source) -> list[Trace]:
-        return parse(doc, source)
 

@@ -121,14 +121,8 @@ def parse(doc: Any, source: Source) -> list[Trace]:
     return [finish_trace(trace, builder.steps, source)]
 
 
-class WhoWhenFormat(Format):
+class WhoWhenFormat(Format, scorer=score, parser=parse):
     name = FORMAT
     description = "Who&When failure logs: a `history` of {content, role, name} messages, also the Magentic-One role form"
     origin = "Who&When (ICML 2025) dataset, AG2/CaptainAgent and Magentic-One teams; JSON"
     has_final_answer = False  # the logs end with the team's last message, not a marked answer
-
-    def score(self, doc: Any) -> float:
-        return score(doc)
-
-    def load(self, doc: Any, source: Source) -> list[Trace]:
-        return parse(doc, source)

@@ -64,6 +64,8 @@ class Act:
     result: Step | None = None
     group: tuple[str, int] = ("", 0)  # (parent_id, depth): actions are only compared within one group
     next: Act | None = None  # the next action in the same group
+    # The names of the tools that end a run in this trace's format (its vocabulary file over the common list).
+    finish_tools: frozenset[str] = tx.FINISH_TOOLS
 
     @property
     def index(self) -> int:
@@ -71,7 +73,7 @@ class Act:
 
     @property
     def is_finish(self) -> bool:
-        return tx.is_finish_tool(self.tool)
+        return self.tool.strip().lower() in self.finish_tools
 
 
 @dataclass(slots=True)
@@ -144,6 +146,7 @@ def build_view(trace: Trace) -> TraceView:
     last_thought: dict[tuple[str, int, str | None], Step] = {}
     open_acts: dict[tuple[str, int], Act] = {}  # the action in each group still waiting for its result
     open_last: dict[tuple[str, int], Act] = {}  # the latest action in each group
+    vocab = vocabulary(trace.source_format)
     for step in trace.steps:
         group = (step.parent_id or "", step.depth)
         kind = step.kind
@@ -160,6 +163,7 @@ def build_view(trace: Trace) -> TraceView:
                 tokens=frozenset(),
                 thought=last_thought.pop((group[0], group[1], step.agent), None),
                 group=group,
+                finish_tools=vocab.finish_tools,
             )
             if tool:
                 tools.add(tool)
@@ -187,6 +191,7 @@ def build_view(trace: Trace) -> TraceView:
                 tokens=frozenset(),
                 result=step,
                 group=("", 0),
+                finish_tools=vocab.finish_tools,
             )
             tools.add(tool)
             prev = open_last.get(act.group)
@@ -222,5 +227,5 @@ def build_view(trace: Trace) -> TraceView:
         task=trace.task or "",
         tools=tools,
         result_heads=heads,
-        vocab=vocabulary(trace.source_format),
+        vocab=vocab,
     )

@@ -65,7 +65,7 @@ def vocabulary(source_format: str | None) -> FormatVocabulary:
     """The vocabulary of a format: its file merged over `_common.json` (see the module docstring)."""
     common = _read(_DIR / "_common.json")
     own: dict[str, Any] = {}
-    if source_format and source_format.replace("_", "").isalnum() and not source_format.startswith("_"):
+    if source_format and source_format.replace("_", "").replace("-", "").isalnum() and source_format[0].isalnum():
         path = _DIR / f"{source_format}.json"
         if path.is_file():
             own = _read(path)

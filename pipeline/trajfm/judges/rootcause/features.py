@@ -40,6 +40,7 @@ FEATURES: tuple[str, ...] = (
     "state_change_call",
     "tool_call",
     "code_block",
+    "encloses_steps",
 )
 
 # The plainest error signal any log shows (a traceback, a non-zero exit code, the word error or exception),
@@ -55,10 +56,11 @@ _SPAN_ROLE = {"LLM": "agent", "TOOL": "tool", "RETRIEVER": "tool", "EMBEDDING": 
 
 
 def step_role(step: Step) -> str:
-    """agent | tool | user | system: who wrote the step. A loader-set `role` wins; else it follows the step kind."""
-    role = getattr(step, "role", None)
+    """agent | tool | user | system: who wrote the step. The loader's `Step.role` wins (environment reads as tool:
+    words the world produced); a hand-built step without one falls back to its kind, and a span to its kind."""
+    role = step.role
     if role:
-        return "tool" if role == "environment" else str(role)
+        return "tool" if role == "environment" else role
     kind = step.kind
     if kind in AGENT_KINDS:
         return "agent"
@@ -119,11 +121,19 @@ def step_features(view: TraceView, findings: list[Finding], rule_pick: int | Non
     cands = candidates(trace)
     n = len(cands)
     env = _environment_speakers(cands) if any(c.kind == "message" for c in cands) else set()
+    # A step other steps nest in (a chain or agent span around its model calls and tools) holds no choice of its
+    # own: its children do. It gets the role "wrapper" here, so the role features and the agent positions
+    # (second, last agent step) count the steps that speak.
+    enclosing = {s.parent_id for s in trace.steps if s.parent_id is not None}
     roles = []
     for c in cands:
         r = step_role(c)
         if r == "agent" and c.agent in env:
             r = "tool"
+        if c.step_id in enclosing:
+            r = "wrapper"
+        elif r == "agent" and c.kind == "span" and not c.meta.get("span_kind") and not c.tool_name:
+            r = "system"
         roles.append(r)
     # error signal per step number: any step carrying that number shows one
     err_by_index: dict[int, bool] = {}
@@ -168,6 +178,7 @@ def step_features(view: TraceView, findings: list[Finding], rule_pick: int | Non
                 float(change_index is not None and c.index == change_index),
                 float(c.kind in ACTION_KINDS or (c.kind == "span" and bool(c.tool_name))),
                 float("```" in c.content[:4000]),
+                float(role == "wrapper"),
             ]
         )
     return StepTable(steps=cands, rows=rows, roles=roles)
