@@ -738,3 +738,24 @@ def test_readiness_bar_out_of_range_is_refused(tmp_path: Path) -> None:
     run = make_run(tmp_path / "run", n_traces=3, hostile=False)
     res = CliRunner().invoke(app, ["report", str(run), "--readiness-bar", "850"])
     assert res.exit_code != 0 and "--readiness-bar" in res.output
+
+
+def test_the_vega_bundle_is_kept_on_disk_and_built_again_only_when_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trajfm.report.render import vega_bundle
+
+    monkeypatch.setenv("TRAJFM_CACHE_DIR", str(tmp_path / "cache"))
+    try:
+        vega_bundle.cache_clear()
+        built = vega_bundle()
+        (kept,) = (tmp_path / "cache").glob("vega-bundle-*.js")
+        assert kept.read_text(encoding="utf-8") == built and "</script" not in built
+        kept.write_text(built + "\n// marker", encoding="utf-8")
+        vega_bundle.cache_clear()
+        assert vega_bundle().endswith("// marker")  # a fresh process reads it from disk
+        kept.unlink()
+        vega_bundle.cache_clear()
+        assert vega_bundle() == built and kept.is_file()  # missing: built and kept again
+    finally:
+        vega_bundle.cache_clear()  # later tests get the real bundle
