@@ -11,8 +11,15 @@ traces judged, and the load failures / skipped files extract listed. Scenarios:
   plain-big   a --plain-mb MB plain JSON trace (over the default --max-trace-mb 100: refused unread)
   plain-big-read  the same with --max-trace-mb above its size (read and judged)
   long-trace  a --steps-message chat trace with no tool calls (the repeated-reasoning check's worst shape)
+  scaling     no extract: the same shape of trace at each of --scaling-steps (default 5,000 and 50,000 steps),
+              loaded, then judged by the rules judge in this process (its default 60 s per-trace limit on);
+              prints seconds, microseconds per step, function calls per step (counted with sys.setprofile: a
+              measure of the work done that machine load does not change) and the status for each, and the
+              ratios of the longest to the shortest (about 1 when the judge is linear in the trace's length;
+              wall time per step also grows with cache misses and a busy machine, calls per step do not).
 Targets (issue 16): the good traces judged in every scenario, the bad file listed, peak memory under 1.5 GB for
-the gzip bomb, the long trace judged within the rules judge's per-trace limit (60 s).
+the gzip bomb, the long trace judged within the rules judge's per-trace limit (60 s), and by its own cost (linear
+in steps, well under the limit) rather than stopped by it.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import sys
 import tempfile
 import time
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -134,12 +142,64 @@ def run_isolated(folder: Path, out: Path, *extra: str) -> dict[str, object]:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+def count_calls(fn: Callable[[], object]) -> int:
+    """Python and C function calls made by `fn()` (a deterministic measure of the work it does)."""
+    calls = 0
+
+    def profile(frame: object, event: str, arg: object) -> None:
+        nonlocal calls
+        if event in ("call", "c_call"):
+            calls += 1
+
+    sys.setprofile(profile)
+    try:
+        fn()
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
+def scaling(base: Path, sizes: list[int], repeat: int = 3) -> None:
+    """The rules judge's cost per step on traces of each size in `sizes` (see the module docstring)."""
+    from trajfm.judges.rules import DEFAULT_TIME_LIMIT_S, RulesJudge
+    from trajfm.taxonomy import load_taxonomy
+    from trajfm.traces import load_traces
+
+    judge, taxonomy = RulesJudge(), load_taxonomy("mast")
+    per_step: dict[int, float] = {}
+    calls_per_step: dict[int, float] = {}
+    print(f"scaling: the rules judge on one long chat trace (per-trace limit {judge.time_limit_s} s, default "
+          f"{DEFAULT_TIME_LIMIT_S} s); best of {repeat} runs")  # fmt: skip
+    for n in sizes:
+        path = base / f"long-{n}.json"
+        write_long(path, n)
+        [trace] = load_traces([path]).traces
+        times, status = [], ""
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            d = judge.diagnose(trace, taxonomy)  # raises TraceTimeLimit past the limit
+            times.append(time.perf_counter() - t0)
+            status = f"{d.status}, {sum(bool(m.detected) for m in d.modes)} modes detected"
+        best = min(times)
+        per_step[n] = best / len(trace.steps)
+        calls_per_step[n] = count_calls(lambda: judge.diagnose(trace, taxonomy)) / len(trace.steps)  # noqa: B023
+        print(f"  {n:>7,} messages ({len(trace.steps):,} steps): {best:7.2f} s, {per_step[n] * 1e6:7.1f} µs and "
+              f"{calls_per_step[n]:.1f} function calls per step ({status}); {best / judge.time_limit_s:.1%} of the "
+              "per-trace limit", flush=True)  # fmt: skip
+        path.unlink()
+    if len(per_step) > 1:
+        lo, hi = min(per_step), max(per_step)
+        print(f"  per step at {hi:,} vs {lo:,} messages: wall time x{per_step[hi] / per_step[lo]:.2f}, function "
+              f"calls x{calls_per_step[hi] / calls_per_step[lo]:.2f} (a pairwise scan would be x{hi / lo:.0f})")  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--good", type=int, default=40)
     ap.add_argument("--bomb-gb", type=float, default=1.0)
     ap.add_argument("--plain-mb", type=float, default=200.0)
     ap.add_argument("--steps", type=int, default=50_000)
+    ap.add_argument("--scaling-steps", default="5000,50000", help="trace sizes of the scaling scenario")
     ap.add_argument("--only", nargs="*", default=None, help="scenario names to run (default: all)")
     ap.add_argument("--tmp", default=None, help="folder for the generated files (default: a temp folder)")
     args = ap.parse_args()
@@ -148,6 +208,8 @@ def main() -> None:
     scenarios = ["fifo", "dev-zero", "gzip-bomb", "plain-big", "plain-big-read", "long-trace"]
     results = {}
     try:
+        if not args.only or "scaling" in args.only:
+            scaling(base, [int(n) for n in args.scaling_steps.split(",")])
         for name in scenarios:
             if args.only and name not in args.only:
                 continue

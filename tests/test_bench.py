@@ -321,6 +321,16 @@ def test_bench_lodo_protocol_fits_without_the_scored_dataset(datasets_dir: Path,
 
 
 @pytest.mark.datasets
+def test_lodo_calibration_leaves_out_the_scored_dataset(datasets_dir: Path) -> None:
+    from trajfm.bench.calibrate import CALIBRATION_DATASETS, measure
+
+    counts_all, used_all = measure(datasets_dir)
+    counts, used = measure(datasets_dir, exclude="mast")
+    assert set(used_all) == set(CALIBRATION_DATASETS) and used == [n for n in used_all if n != "mast"]
+    assert counts != counts_all  # the MAST findings were counted in one and not the other
+
+
+@pytest.mark.datasets
 def test_bench_agentrx_slice(datasets_dir: Path) -> None:
     from trajfm.bench import run_bench
 

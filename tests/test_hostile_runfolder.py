@@ -256,3 +256,53 @@ def test_full_disk_gives_one_line_and_keeps_the_previous_run(tmp_path: Path) -> 
 
 def test_recover_on_a_clean_folder_does_nothing(tmp_path: Path) -> None:
     assert recover(tmp_path) == []
+
+
+_TRY_LOCK = (
+    "import sys; from pathlib import Path; from trajfm.errors import RunFolderError; "
+    "from trajfm.runlock import run_lock\n"
+    "try:\n"
+    "    with run_lock(Path(sys.argv[1]), 'trajfm extract (second writer)'):\n"
+    "        print('taken')\n"
+    "except RunFolderError as exc:\n"
+    "    print('refused:', exc)\n"
+)
+
+
+def test_trajfm_run_holds_the_lock_between_its_stages(tmp_path: Path) -> None:
+    """Another process trying to write while `trajfm run` is between extract and the report is refused: the lock
+    is held across all three stages, not taken stage by stage."""
+    from trajfm.orchestrate import run_pipeline
+
+    traces = _corpus(tmp_path, 4)
+    out = tmp_path / "run"
+    seen: dict[str, str] = {}
+
+    def on_stage(message: str) -> None:  # called as the cluster and report stages start, after extract
+        probe = subprocess.run([sys.executable, "-c", _TRY_LOCK, str(out)], capture_output=True, text=True,
+                               timeout=120)  # fmt: skip
+        seen[message] = probe.stdout.strip() + probe.stderr.strip()
+
+    run_pipeline([traces], out, extract_options={"progress": False}, on_stage=on_stage)
+    assert seen, "no stage started after extract"
+    for message, answer in seen.items():
+        assert answer.startswith("refused:") and "`trajfm run`" in answer, (message, answer)
+    assert subprocess.run([sys.executable, "-c", _TRY_LOCK, str(out)], capture_output=True, text=True,
+                          timeout=120).stdout.strip() == "taken"  # fmt: skip
+    _assert_one_complete_run(out)
+
+
+def test_trajfm_run_against_a_dead_endpoint_leaves_no_folder(tmp_path: Path) -> None:
+    import socket
+
+    from trajfm.errors import JudgeError
+    from trajfm.orchestrate import run_pipeline
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "new-run"
+    options = {"judge": "llm", "model": "m", "base_url": f"http://127.0.0.1:{port}/v1", "progress": False}
+    with pytest.raises(JudgeError, match="nothing answers"):
+        run_pipeline([_corpus(tmp_path, 1)], out, extract_options=options)
+    assert not out.exists()

@@ -148,6 +148,8 @@ def test_extract_flags_degenerate_replies_and_keeps_them_out_of_findings(tmp_pat
     assert result.set_aside == {r: 2 for r in expected.split(",")}
     counts = json.loads((tmp_path / "run" / "manifest.json").read_text())["stages"]["extract"]["counts"]
     assert counts["replies_set_aside"] == 2 and counts["set_aside_reasons"] == result.set_aside
+    # Quotes of set-aside replies count for nothing, so they are not counted as unverified either.
+    assert result.unverified == 0 and counts["evidence_unverified"] == 0
 
 
 def test_extract_keeps_good_replies_ok(tmp_path: Path) -> None:
@@ -204,3 +206,17 @@ def test_the_report_leaves_set_aside_replies_out_of_rates_and_says_how_many_and_
     html = (tmp_path / "run" / "report.html").read_text()
     assert 'id="judge-set-aside"' in html and "1 of 3 judge replies set aside" in html
     assert "1 of 3 judge replies set aside" in (tmp_path / "run" / "summary.md").read_text()
+
+
+def test_the_report_says_so_when_every_reply_was_set_aside(tmp_path: Path) -> None:
+    from trajfm.report import build_report
+
+    with LocalEndpoint(EndpointConfig(reply_style="small_model")) as ep:
+        run_extract(
+            [FIXTURES / "assetops"], tmp_path / "run", judge="llm", model="trajfm-test", base_url=ep.url, limit=2
+        )
+    build_report(tmp_path / "run")
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert 'id="empty-state"' in html and html.count('id="judge-set-aside"') == 1
+    assert "2 of 2 judge replies set aside" in html and "every ok reply set aside as degenerate" in html
+    assert "2 of 2 judge replies set aside" in (tmp_path / "run" / "summary.md").read_text()

@@ -4,6 +4,7 @@ checked as a person would, and what is recorded (issue 12)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -219,3 +220,37 @@ def test_parse_reply_maps_every_way_of_writing_a_mode_id() -> None:
     assert "1.5" in r.not_reported
     assert {"id_with_name", "id_prefixed", "id_by_name", "bare_boolean", "unknown_mode_dropped",
             "json_fenced", "prose_around_json", "steps_as_text", "modes_not_reported"} <= set(r.repairs)  # fmt: skip
+
+
+def test_what_was_dropped_from_a_reply_is_in_the_diagnoses_table(tmp_path: Path) -> None:
+    """Steps not in the trace, novel modes beyond the two asked for, and text over the cap are thrown away;
+    diagnoses.parquet says so (issue 16), not only the cache."""
+    from trajfm.extract import MAX_TEXT_CHARS, run_extract
+    from trajfm.testing import deterministic_reply
+
+    def reply_fn(body: dict[str, Any]) -> str:
+        system = next(m["content"] for m in body["messages"] if m["role"] == "system")
+        user = next(m["content"] for m in body["messages"] if m["role"] == "user")
+        reply = json.loads(deterministic_reply(system, user))
+        step = int(re.search(r"^STEP (\d+)$", user, re.M).group(1))  # type: ignore[union-attr]
+        first = next(iter(reply["failure_modes"].values()))
+        first.update(detected=True, steps=[step, 999], evidence="", rationale="x" * (MAX_TEXT_CHARS + 500))
+        reply["novel_failure_modes"] = [
+            {"title": f"Novel {k}", "description": "d", "steps": [step], "evidence": ""} for k in range(4)
+        ]
+        return json.dumps(reply)
+
+    with LocalEndpoint(EndpointConfig(reply_fn=reply_fn)) as ep:
+        res = run_extract(
+            ["traces/assetops"], tmp_path / "run", judge="llm", model="trajfm-test", base_url=ep.url, limit=2
+        )
+    diag = pl.read_parquet(res.run.root / "diagnoses.parquet")
+    first_mode = TAX.ids[0]
+    for repairs in diag["reply_repairs"].to_list():
+        assert {"steps_dropped", "novel_capped"} <= set(repairs)
+        assert "dropped:steps 999 (not in the trace)" in repairs
+        assert "dropped:novel mode 'Novel 2' (beyond the 2 asked for)" in repairs
+        assert "dropped:novel mode 'Novel 3' (beyond the 2 asked for)" in repairs
+        assert f"dropped:500 characters of the rationale of {first_mode} (text cap)" in repairs
+    novel = pl.read_parquet(res.run.root / "novel_modes.parquet")
+    assert sorted(set(novel["title"].to_list())) == ["Novel 0", "Novel 1"]

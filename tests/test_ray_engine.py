@@ -26,7 +26,7 @@ import pytest
 from typer.testing import CliRunner
 
 from trajfm.cli import app
-from trajfm.runfolder import RunFolder
+from trajfm.runfolder import RUN_ID_KEY, RunFolder
 
 # The test cluster's own token (Ray's token authentication), for its nodes and this driver only. Ray reads the
 # mode when it is first imported, so it is set before that (no other test uses Ray).
@@ -156,6 +156,10 @@ def test_extract_and_cluster_on_ray_equal_the_local_run(ray_cluster: str, tmp_pa
     assert run.is_sharded("diagnoses") and len(run.shard_paths("diagnoses")) >= 2
     engine = run.read_manifest()["stages"]["extract"]["engine"]
     assert engine["name"] == "ray" and engine["workers"] == 2
+    # Every shard carries the run id the manifest names (readers refuse shards of two runs).
+    run_id = run.read_manifest()["run_id"]
+    shards = [p for t in ("traces", "steps", "diagnoses", "modes", "novel_modes") for p in run.shard_paths(t)]
+    assert run_id and {pl.read_parquet_metadata(p).get(RUN_ID_KEY) for p in shards} == {run_id}
     _invoke(["cluster", str(distributed), "--embedder", "fake", "--engine", "ray", "--address", ray_cluster])
     assert run.read_manifest()["stages"]["cluster"]["options"]["engine"] == "ray"
     a = RunFolder.open(local)

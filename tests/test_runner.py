@@ -212,3 +212,28 @@ def test_progress_bar_shows_ok_failed_and_cached(capsys: pytest.CaptureFixture[s
 def test_rejects_non_judges() -> None:
     with pytest.raises(TypeError):
         run_judge(object(), synthetic_traces(1), TAX, progress=False)
+
+
+def test_a_failed_trace_records_what_its_attempts_cost() -> None:
+    """Calls and tokens of failed attempts are on the trace's row (a parse_error is not free), and its latency
+    spans its attempts."""
+    from trajfm.judges.base import Judge
+    from trajfm.taxonomy import Taxonomy
+    from trajfm.traces.model import Trace
+
+    class Costly(Judge):
+        name = "costly"
+
+        def __init__(self) -> None:
+            self.n = 0
+
+        def diagnose(self, trace: Trace, taxonomy: Taxonomy) -> Diagnosis:
+            self.n += 1
+            exc = ParseError("cut off", raw="{")
+            exc.calls, exc.tokens_in, exc.tokens_out = 2, 100, 50  # type: ignore[attr-defined]
+            raise exc
+
+    [d] = run_judge(Costly(), synthetic_traces(1, seed=1), TAX, max_retries=1, progress=False,
+                    backoff_base=0.001, backoff_cap=0.001)  # fmt: skip
+    assert d.status == "parse_error" and d.calls == 4
+    assert (d.tokens_in, d.tokens_out) == (200, 100) and d.latency_s > 0

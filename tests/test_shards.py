@@ -9,11 +9,11 @@ import polars as pl
 import pytest
 
 from trajfm.engines import check_engine
-from trajfm.engines.ray_extract import _renumber_duplicate_ids
-from trajfm.errors import SchemaError, UsageError
+from trajfm.engines.ray_extract import _renumber_duplicate_ids, write_shard
+from trajfm.errors import RunFolderError, SchemaError, UsageError
 from trajfm.extract import diagnosis_frames
 from trajfm.judges.base import Diagnosis, NovelMode
-from trajfm.runfolder import RunFolder
+from trajfm.runfolder import RUN_ID_KEY, RunFolder
 from trajfm.taxonomy import load_taxonomy
 from trajfm.traces.model import Step, Trace, traces_to_frames
 
@@ -77,14 +77,34 @@ def test_ids_repeated_across_batches_get_the_local_suffixes(tmp_path: Path) -> N
     staging = tmp_path / "staging"
     # "a" is in all three batches, "b" twice: the local loader would call them a, a~2, a~3 and b, b~2.
     _write_shards(staging, [[("a", 1), ("b", 0)], [("a", 2)], [("b", 1), ("a", 0), ("c", 0)]])
-    assert _renumber_duplicate_ids(staging) == 3
+    assert _renumber_duplicate_ids(staging, "run-1") == 3
     run = RunFolder(staging)
+    # The rewritten shards carry the run id like every shard the workers write.
+    renamed = [p for p in (staging / "traces").glob("*.parquet") if p.name != "part-000000000.parquet"]
+    assert {pl.read_parquet_metadata(p).get(RUN_ID_KEY) for p in renamed} == {"run-1"}
     assert run.read_table("traces")["trace_id"].to_list() == ["a", "b", "a~2", "b~2", "a~3", "c"]
     assert run.read_table("diagnoses")["trace_id"].to_list() == ["a", "b", "a~2", "b~2", "a~3", "c"]
     assert set(run.read_table("modes")["trace_id"].unique()) == {"a", "b", "a~2", "b~2", "a~3", "c"}
     assert run.read_table("novel_modes")["novel_id"].to_list() == [
         "a::novel1", "a~2::novel1", "a~2::novel2", "b~2::novel1"
     ]  # fmt: skip
+
+
+def test_shards_of_another_run_are_refused_naming_the_shard(tmp_path: Path) -> None:
+    """Shards carry the run id in their parquet metadata (`write_shard`, as the Ray workers write them); a shard
+    from another run than manifest.json names is refused, like a whole table from another run."""
+    run = RunFolder(RunFolder.create(tmp_path / "run").root, run_id="run-A")
+    run.update_manifest("extract", {})
+    traces = [traces_to_frames([_trace(t)])[0] for t in "ab"]
+    for i, df in enumerate(traces):
+        write_shard(run.root / "traces" / f"part-{i:09d}.parquet", df, "run-A")
+    opened = RunFolder.open(run.root)
+    assert opened.current_run_id() == "run-A"
+    assert opened.read_table("traces")["trace_id"].to_list() == ["a", "b"]
+    write_shard(run.root / "traces" / "part-000000001.parquet", traces[1], "run-B")  # a later run's shard
+    for read in (opened.read_table, opened.scan_table):
+        with pytest.raises(RunFolderError, match=r"mixes two runs: traces/part-000000001.parquet is from run run-B"):
+            read("traces")
 
 
 def test_engine_options_are_checked() -> None:

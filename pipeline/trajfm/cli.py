@@ -273,7 +273,7 @@ def _extract_kwargs(opts: CliOptions) -> dict[str, Any]:
         "judge_options": _llm_judge_options(opts.judge, opts.redact, opts.judge_option),
         "engine": opts.engine, "address": opts.address, "sample": opts.sample, "seed": opts.seed,
         "price_in": opts.price_in, "price_out": opts.price_out, "max_trace_mb": opts.max_trace_mb,
-        "max_wait": opts.max_wait,
+        "max_wait": opts.max_wait, "max_retries": opts.max_retries,
     }  # fmt: skip
 
 

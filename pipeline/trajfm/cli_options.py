@@ -111,6 +111,12 @@ class CliOptions:
         "--max-wait",
         help="LLM judge: longest Retry-After wait obeyed (seconds); a longer ask fails the trace.",
     )
+    max_retries: int = _opt(
+        4,
+        "--max-retries",
+        help="LLM judge: how often a trace's failed call (429, 5xx, time-out, unusable reply) is tried again.",
+        min=0,
+    )
     engine: str = _opt(
         "local",
         "--engine",
@@ -203,7 +209,7 @@ class CliOptions:
 EXTRACT = (
     "out", "format", "judge", "model", "base_url", "concurrency", "taxonomy", "limit", "dry_run", "samples",
     "redact", "judge_option", "progress", "engine", "address", "sample", "seed", "price_in", "price_out",
-    "max_trace_mb", "max_wait",
+    "max_trace_mb", "max_wait", "max_retries",
 )  # fmt: skip
 CLUSTER = (
     "from_csv", "text", "method", "baseline", "seed", "assign_outliers", "namer", "model_path", "embedder",

@@ -35,6 +35,8 @@ Contract of `run_extract(inputs, out, *, judge="rules", ...) -> ExtractResult`:
 - Re-extracting into a run folder whose clusters were made from other novel modes removes clusters.parquet and
   novel_assignments.parquet (they would describe modes that are no longer there) and says so in
   `removed_stale`; unchanged novel modes keep their clusters.
+- `on_locked(root)`, when given, is called once the run folder exists and its lock is held (after every check
+  above), so a caller can keep the lock past extract (`trajfm run` holds it across its three stages).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +56,7 @@ from trajfm.judges.base import Diagnosis, Judge
 from trajfm.judges.dimensions import DIMENSION_KEYS
 from trajfm.judges.evidence import verify_diagnosis as _verify_quotes
 from trajfm.judges.quality import assess, is_set_aside, quality_label, set_aside_counts
+from trajfm.judges.reply import DROPPED
 from trajfm.runfolder import RunFolder, atomic_write_text, file_sha256
 from trajfm.runlock import recover, run_lock, staged_run
 from trajfm.schemas import DIAGNOSES_SCHEMA, MODES_SCHEMA, NOVEL_MODES_SCHEMA
@@ -124,26 +128,30 @@ MAX_TEXT_CHARS = 4000  # summary, rationale, evidence, novel-mode title/descript
 MAX_RAW_REPLY_CHARS = 64_000  # the unparseable reply kept for a parse_error row
 
 
-def _capped(text: str | None, limit: int) -> str | None:
-    if text is None or len(text) <= limit:
-        return text
-    return f"{text[:limit]} [... {len(text) - limit:,} more characters cut by trajfm]"
+def cap_text_fields(d: Diagnosis) -> list[str]:
+    """Cap every text a judge returned, with a note in the text saying how much was cut: a 50 MB rationale from
+    a runaway model must not become a 263 MB report. Returns `reply_repairs` entries saying what was cut
+    ("dropped:" entries, `trajfm.judges.reply.dropped_entries`), so the table shows it too."""
+    cut: Counter[str] = Counter()
 
+    def capped(text: str | None, limit: int, field: str) -> str | None:
+        if text is None or len(text) <= limit:
+            return text
+        cut[field] += len(text) - limit
+        return f"{text[:limit]} [... {len(text) - limit:,} more characters cut by trajfm]"
 
-def cap_text_fields(d: Diagnosis) -> None:
-    """Cap every text a judge returned, with a note saying how much was cut: a 50 MB rationale from a runaway
-    model must not become a 263 MB report."""
-    d.summary = _capped(d.summary, MAX_TEXT_CHARS) or ""
-    d.error = _capped(d.error, MAX_TEXT_CHARS)
-    d.raw_reply = _capped(d.raw_reply, MAX_RAW_REPLY_CHARS)
-    d.root_cause_agent = _capped(d.root_cause_agent, 200)
+    d.summary = capped(d.summary, MAX_TEXT_CHARS, "summary") or ""
+    d.error = capped(d.error, MAX_TEXT_CHARS, "error")
+    d.raw_reply = capped(d.raw_reply, MAX_RAW_REPLY_CHARS, "raw_reply")
+    d.root_cause_agent = capped(d.root_cause_agent, 200, "root_cause_agent")
     for m in d.modes:
-        m.evidence = _capped(m.evidence, MAX_TEXT_CHARS) or ""
-        m.rationale = _capped(m.rationale, MAX_TEXT_CHARS) or ""
+        m.evidence = capped(m.evidence, MAX_TEXT_CHARS, f"evidence of {m.mode_id}") or ""
+        m.rationale = capped(m.rationale, MAX_TEXT_CHARS, f"rationale of {m.mode_id}") or ""
     for n in d.novel:
-        n.title = _capped(n.title, 300) or ""
-        n.description = _capped(n.description, MAX_TEXT_CHARS) or ""
-        n.evidence = _capped(n.evidence, MAX_TEXT_CHARS) or ""
+        n.title = capped(n.title, 300, "novel title") or ""
+        n.description = capped(n.description, MAX_TEXT_CHARS, "novel description") or ""
+        n.evidence = capped(n.evidence, MAX_TEXT_CHARS, "novel evidence") or ""
+    return [f"{DROPPED}{chars:,} characters of the {field} (text cap)" for field, chars in cut.items()]
 
 
 # Columns of the diagnoses table that hold a Diagnosis field as it is (the others depend on the status).
@@ -162,12 +170,12 @@ def diagnosis_frames(
     mrows: dict[str, list[Any]] = {c: [] for c in MODES_SCHEMA}
     nrows: dict[str, list[Any]] = {c: [] for c in NOVEL_MODES_SCHEMA}
     for d in diagnoses:
-        cap_text_fields(d)
+        cut = cap_text_fields(d)
         for name in _COPIED_DIAGNOSIS_FIELDS:
             drows[name].append(getattr(d, name))
         drows["task_completed"].append(d.task_completed if d.status == "ok" else None)
         drows["raw_reply"].append(d.raw_reply if d.status == "parse_error" else None)
-        drows["reply_repairs"].append(list(d.extra.get("reply_repairs") or []) if d.extra else [])
+        drows["reply_repairs"].append([*(d.extra.get("reply_repairs") or [] if d.extra else []), *cut])
         drows["judge_quality"].append(d.judge_quality if d.status == "ok" else None)
         for key in DIMENSION_KEYS:
             drows[key].append(d.dimensions.get(key) if d.status == "ok" else None)
@@ -227,6 +235,18 @@ def assess_replies(
         reasons = assess(d, taxonomy, trace_text=trace.text() if trace else "", prompt_text=prompt)
         d.judge_quality = quality_label(reasons)
     return set_aside_counts(d.judge_quality for d in diagnoses)
+
+
+def unverified_quotes(diagnoses: list[Diagnosis]) -> int:
+    """Detected modes whose quote is not verified, in the replies the run counts: status ok and not set aside
+    as degenerate (those count for nothing; `judge_quality` says why)."""
+    return sum(
+        1
+        for d in diagnoses
+        if d.status == "ok" and not is_set_aside(d.judge_quality)
+        for m in d.modes
+        if m.detected and not m.evidence_verified
+    )
 
 
 def _plan(judge: Judge, traces: list[Trace], taxonomy: Taxonomy, out: Path) -> dict[str, Any]:
@@ -312,10 +332,10 @@ def judged_with(the_judge: Judge, judge_info: dict[str, Any], tax: Taxonomy) -> 
 
 
 def raise_if_nothing_judged(
-    errors: dict[str, tuple[int, str]], statuses: dict[str, int], run: RunFolder
+    statuses: dict[str, int], errors: dict[str, tuple[int, str]], run: RunFolder
 ) -> None:
-    """A JudgeError naming the most common failure when the judge failed on traces and judged none `ok` (its set-up
-    is wrong: every later trace would fail too). `errors` is `_error_summary`'s result, `statuses` the counts."""
+    """A `JudgeError` giving the most common error when traces failed and none was judged ok (the tables are
+    written by then; see the module docstring)."""
     failed = sum(n for s, (n, _) in errors.items() if s in ("backend_error", "parse_error"))
     if failed and not statuses.get("ok"):
         status, (_, message) = max(errors.items(), key=lambda kv: kv[1][0])
@@ -344,38 +364,18 @@ def _carried_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
     return {"stages": carried} if carried else {}
 
 
-def _cluster_tables(run: RunFolder, old: pl.DataFrame | None, new: pl.DataFrame) -> tuple[list[str], bool]:
-    """The stage-2 tables present in `run`, and whether they were made from exactly the novel modes `new`: the
-    novel modes are unchanged since they were made (`old`) and the assignments cover exactly these ids (they may
-    come from another folder's run)."""
-    present = [t for t in ("clusters", "novel_assignments") if run.has(t)]
-    if not present:
-        return [], False
-    same_novel = old is not None and old.equals(new.select("novel_id", "title", "description"))
-    try:
-        covered = set(run.read_table("novel_assignments")["novel_id"].to_list())
-    except (RunFolderError, SchemaError):
-        covered = None
-    return present, same_novel and covered == set(new["novel_id"].to_list())
-
-
 def _carry_clusters(
     live: RunFolder, stage: RunFolder, old: pl.DataFrame | None, new: pl.DataFrame
 ) -> list[str]:
     """Copy stage-2 tables into the new run when they were made from exactly these novel modes; otherwise they
     are dropped (returned, so the user is told to re-cluster). See the module docstring."""
-    present, valid = _cluster_tables(live, old, new)
-    kept: dict[str, pl.DataFrame] = {}
-    if valid and len(present) == 2:
-        try:
-            kept = {t: live.read_table(t) for t in present}
-        except (RunFolderError, SchemaError):
-            kept = {}
-    if kept:
+    present = [t for t in ("clusters", "novel_assignments") if live.has(t)]
+    if not present:
+        return []
+    kept = _stage2_tables(live)
+    if _made_from(old, new, kept):
         for table, df in kept.items():
             stage.write_table(table, df)
-        return []
-    if not present:
         return []
     manifest = stage.read_manifest()  # the carried cluster section described the dropped tables
     manifest.get("stages", {}).pop("cluster", None)
@@ -385,11 +385,39 @@ def _carry_clusters(
     return [f"{t}.parquet" for t in present]
 
 
-def _drop_stale_clusters(run: RunFolder, old: pl.DataFrame | None, new: pl.DataFrame) -> list[str]:
-    """Remove stage-2 tables made from other novel modes than `new`, in place (the Ray engine's path; the local
-    path carries or drops them in its staged run, `_carry_clusters`)."""
-    present, valid = _cluster_tables(run, old, new)
-    if valid:
+def _made_from(old: pl.DataFrame | None, new: pl.DataFrame, kept: dict[str, pl.DataFrame]) -> bool:
+    """Whether stage-2 tables `kept` (`_stage2_tables`) were made from exactly the novel modes `new`: the novel
+    modes are unchanged since (`old`), and the assignments cover exactly these ids (they may come from another
+    folder's run)."""
+    same_novel = old is not None and old.equals(new.select("novel_id", "title", "description"))
+    return (
+        same_novel
+        and bool(kept)
+        and set(kept["novel_assignments"]["novel_id"].to_list()) == set(new["novel_id"].to_list())
+    )
+
+
+def _stage2_tables(run: RunFolder) -> dict[str, pl.DataFrame]:
+    """The cluster stage's tables in this folder, read whole ({} when either is absent or unreadable)."""
+    try:
+        tables = {t: run.read_table(t) for t in ("clusters", "novel_assignments") if run.has(t)}
+    except (RunFolderError, SchemaError):
+        return {}
+    return tables if len(tables) == 2 else {}
+
+
+def _drop_stale_clusters(
+    run: RunFolder, old: pl.DataFrame | None, new: pl.DataFrame, kept: dict[str, pl.DataFrame]
+) -> list[str]:
+    """The Ray engine's path (the local path carries or drops them in its staged run, `_carry_clusters`): the
+    stage-2 tables `kept` (read before the new run's shards arrived) are written again under the new run's id
+    when they were made from exactly the novel modes `new`; otherwise the ones present are removed."""
+    present = [t for t in ("clusters", "novel_assignments") if run.has(t)]
+    if not present:
+        return []
+    if _made_from(old, new, kept):
+        for table, df in kept.items():
+            run.write_table(table, df)
         return []
     for table in present:
         run.remove_table(table)
@@ -421,6 +449,7 @@ def run_extract(
     price_out: float | None = None,
     engine: str = "local",
     address: str | None = None,
+    on_locked: Callable[[Path], None] | None = None,
 ) -> ExtractResult:
     """Run stage 1 (see the module docstring). `engine="ray"` runs it on a Ray cluster at `address` (or
     RAY_ADDRESS): `trajfm.engines.ray_extract`."""
@@ -466,7 +495,7 @@ def run_extract(
         return run_extract_ray(
             paths, out, judge=judge, model=model, base_url=base_url, concurrency=concurrency, taxonomy=taxonomy,
             samples=samples, format=format, max_retries=max_retries, rate_limit=rate_limit,
-            judge_options=judge_options, address=address,
+            judge_options=judge_options, address=address, on_locked=on_locked,
         )  # fmt: skip
     seconds: dict[str, float] = {}
     tax = load_taxonomy(taxonomy)
@@ -516,6 +545,8 @@ def run_extract(
     # One writer at a time; the new run is staged in RUN/.staging-<id>/ and swapped in whole at the end, so a kill
     # or a full disk leaves the previous complete run (see trajfm.runlock).
     with run_lock(live.root, "trajfm extract"):
+        if on_locked is not None:
+            on_locked(live.root)
         recover(live.root)
         carried = _carried_manifest(live.read_manifest())  # a corrupt manifest.json fails here, before judging
         with staged_run(live, seed_manifest=carried) as run:
@@ -545,12 +576,12 @@ def run_extract(
 
             t0 = time.perf_counter()
             by_id = {t.trace_id: t for t in traces}
-            unverified = 0
             for d in diagnoses:
                 if d.status == "ok":
-                    unverified += verify_diagnosis(d, by_id[d.trace_id])
+                    verify_diagnosis(d, by_id[d.trace_id])
             seconds["verify_evidence"] = round(time.perf_counter() - t0, 3)
             set_aside = assess_replies(the_judge, diagnoses, by_id, tax)
+            unverified = unverified_quotes(diagnoses)
 
             t0 = time.perf_counter()
             diag_df, modes_df, novel_df = diagnosis_frames(diagnoses, tax)
@@ -614,7 +645,7 @@ def run_extract(
             )
     run = live
     errors = _error_summary(diagnoses)
-    raise_if_nothing_judged(errors, statuses, run)
+    raise_if_nothing_judged(statuses, errors, run)
     return ExtractResult(
         run=live, traces=len(traces), statuses=statuses, load_failures=failures, skipped_files=len(loaded.skipped),
         skipped=skipped, loading_quality=loading_quality,

@@ -5,10 +5,15 @@ Calls the real stage functions (`trajfm.extract.run_extract`, `trajfm.clustering
 stage found no novel failure modes (there is nothing to group); any clusters left in the folder by an earlier run
 are then removed so the report cannot show stale families, and the report says the stage was skipped. The
 orchestration is recorded in the manifest's "run" section (stages run or skipped, why, and wall times).
+
+The run folder's lock (`trajfm.runlock.run_lock`) is taken by extract once its checks pass and kept until the
+report is written, so no other trajfm process can write into the folder between the stages (each stage takes the
+same lock again, which is reentrant within a process).
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +23,7 @@ from typing import Any
 from trajfm.extract import ExtractResult
 from trajfm.report import ReportResult, TextBudget, build_report
 from trajfm.runfolder import RunFolder
+from trajfm.runlock import run_lock
 
 
 @dataclass
@@ -57,40 +63,46 @@ def run_pipeline(
         from trajfm.report.advice import LlmAdviser
 
         LlmAdviser(advice.base_url, advice.model)
-    seconds: dict[str, float] = {}
-    t0 = time.perf_counter()
-    extracted = run_extract(list(inputs), out, **by_taxonomy, **(extract_options or {}))
-    seconds["extract"] = round(time.perf_counter() - t0, 3)
+    with contextlib.ExitStack() as held:
+        # Extract takes the folder's lock once its checks pass and the folder exists; `hold` keeps it until the
+        # report is written (a failing check leaves nothing behind: no folder, no lock file).
+        def hold(root: Path) -> None:
+            held.enter_context(run_lock(root, "trajfm run", relabel=True))
 
-    run = RunFolder.open(out)
-    n_novel = run.read_table("novel_modes").height
-    skip_reason = None
-    if not cluster:
-        skip_reason = "the cluster stage was turned off (--no-cluster)"
-    elif n_novel == 0:
-        skip_reason = "extract found no novel failure modes, so there is nothing to group"
-    if skip_reason is None:
-        say(f"clustering {n_novel} novel failure modes into families ...")
+        seconds: dict[str, float] = {}
         t0 = time.perf_counter()
-        run_cluster(out, ClusterOptions(**by_taxonomy, **(cluster_options or {})))
-        seconds["cluster"] = round(time.perf_counter() - t0, 3)
-    else:
-        # Tables from an earlier run in this folder would describe other traces: drop them.
-        for table in ("clusters", "novel_assignments"):
-            run.remove_table(table)
+        extracted = run_extract(list(inputs), out, **by_taxonomy, **(extract_options or {}), on_locked=hold)
+        seconds["extract"] = round(time.perf_counter() - t0, 3)
 
-    say("writing the report ...")
-    t0 = time.perf_counter()
-    report = build_report(out, taxonomy=taxonomy, budget=budget, **(report_options or {}))
-    seconds["report"] = round(time.perf_counter() - t0, 3)
-    run.update_manifest(
-        "run",
-        {
-            "inputs": [str(p) for p in inputs],
-            "stages": ["extract", *(["cluster"] if skip_reason is None else []), "report"],
-            "cluster_skipped": skip_reason,
-            "seconds": seconds,
-        },
-    )
-    failures = [str(f) for f in extracted.load_failures]
-    return PipelineResult(Path(out), report, skip_reason is None, skip_reason, seconds, failures, extracted)
+        run = RunFolder.open(out)
+        n_novel = run.read_table("novel_modes").height
+        skip_reason = None
+        if not cluster:
+            skip_reason = "the cluster stage was turned off (--no-cluster)"
+        elif n_novel == 0:
+            skip_reason = "extract found no novel failure modes, so there is nothing to group"
+        if skip_reason is None:
+            say(f"clustering {n_novel} novel failure modes into families ...")
+            t0 = time.perf_counter()
+            run_cluster(out, ClusterOptions(**by_taxonomy, **(cluster_options or {})))
+            seconds["cluster"] = round(time.perf_counter() - t0, 3)
+        else:
+            # Tables from an earlier run in this folder would describe other traces: drop them.
+            for table in ("clusters", "novel_assignments"):
+                run.remove_table(table)
+
+        say("writing the report ...")
+        t0 = time.perf_counter()
+        report = build_report(out, taxonomy=taxonomy, budget=budget, **(report_options or {}))
+        seconds["report"] = round(time.perf_counter() - t0, 3)
+        run.update_manifest(
+            "run",
+            {
+                "inputs": [str(p) for p in inputs],
+                "stages": ["extract", *(["cluster"] if skip_reason is None else []), "report"],
+                "cluster_skipped": skip_reason,
+                "seconds": seconds,
+            },
+        )
+        failures = [str(f) for f in extracted.load_failures]
+        return PipelineResult(Path(out), report, skip_reason is None, skip_reason, seconds, failures, extracted)

@@ -19,6 +19,9 @@ shards, `RUN/<table>/part-*.parquet` (written by `--engine ray`, one shard per b
 both forms of one table). Readers accept both transparently: `read_table` (the whole table, checked),
 `scan_table` (a polars LazyFrame over the file or every shard, for aggregations whose memory is bounded by a
 batch, not by the run), `has`, `table_path` (the form present), `remove_table`, `table_sha256`.
+
+Every table file and every shard carries its run's id in its parquet key-value metadata (RUN_ID_KEY); readers
+refuse a table, or any shard of one, whose id differs from the one manifest.json names (`check_run_id`).
 """
 
 from __future__ import annotations
@@ -133,6 +136,17 @@ def package_versions(
 
 
 RUN_ID_KEY = "trajfm.run_id"  # parquet key-value metadata entry naming the run a table belongs to
+
+
+def _run_id_of(path: Path, shown: Path) -> str | None:
+    """The run id in the parquet metadata of the file at `path` (None when it records none)."""
+    try:
+        meta = pl.read_parquet_metadata(path)
+    except Exception as exc:  # noqa: BLE001 - a corrupt or foreign file: say which
+        raise SchemaError(
+            f"{shown} is not a readable parquet table ({exc}); re-run the stage that writes it"
+        ) from exc
+    return meta.get(RUN_ID_KEY) or None
 
 
 @dataclass(frozen=True)
@@ -255,28 +269,26 @@ class RunFolder:
 
     def table_run_id(self, table: str) -> str | None:
         """The run id recorded in a table's parquet metadata (None for tables written before run ids)."""
-        try:
-            meta = pl.read_parquet_metadata(self.table_file(table))
-        except Exception as exc:  # noqa: BLE001 - a corrupt or foreign file: say which
-            raise SchemaError(
-                f"{self.table_path(table)} is not a readable parquet table ({exc}); re-run the stage that writes it"
-            ) from exc
-        return meta.get(RUN_ID_KEY) or None
+        return _run_id_of(self.table_file(table), self.table_path(table))
 
     def check_run_id(self, table: str) -> None:
-        """Refuse a table from another run than manifest.json names (an interrupted or concurrent writer)."""
+        """Refuse a table from another run than manifest.json names (an interrupted or concurrent writer); for
+        a sharded table (the Ray engine's), every shard is checked."""
         expected = self.current_run_id()
-        if expected is None or self.is_sharded(table):  # written before run ids, or shards of the Ray engine
+        if expected is None:  # written before run ids
             return
-        got = self.table_run_id(table)
-        # A table that records no run (written before run ids, or rewritten by hand with plain polars) is read as
-        # it is; one that names another run than the manifest is refused.
-        if got is not None and got != expected:
-            raise RunFolderError(
-                f"{self.root} mixes two runs: {table}.parquet is from run {got} but "
-                f"manifest.json names run {expected}; re-run `trajfm extract ... --out {self.root}` (or the "
-                "stage that writes it) to make one complete run"
-            )
+        files = self.shard_paths(table) if self.is_sharded(table) else [self.table_file(table)]
+        for path in files:
+            got = _run_id_of(path, path)
+            # A table that records no run (written before run ids, or rewritten by hand with plain polars) is read
+            # as it is; one that names another run than the manifest is refused.
+            if got is not None and got != expected:
+                name = path.relative_to(self.root) if path.is_relative_to(self.root) else path
+                raise RunFolderError(
+                    f"{self.root} mixes two runs: {name} is from run {got} but manifest.json names run "
+                    f"{expected}; re-run `trajfm extract ... --out {self.root}` (or the stage that writes it) to "
+                    "make one complete run"
+                )
 
     def scan_table(self, table: str) -> pl.LazyFrame:
         """A LazyFrame over `table` (its file or all its shards), with the schema checked from the metadata

@@ -2,7 +2,8 @@
 
 Contract:
 - `run_lock(root, command)` holds an exclusive `flock` on `RUN/.trajfm.lock` for the block (reentrant within a
-  process, so `trajfm run` can call every stage). The file records the holder (pid, host, command, start time);
+  process, so `trajfm run` can call every stage; `relabel=True` on a re-entry records its command as the
+  holder's, e.g. `trajfm run` taking over the lock extract took). The file records the holder (pid, host, command, start time);
   a second process is refused at once with a `RunFolderError` naming them. A lock whose process died (kill -9)
   holds no flock any more: the next command takes it over (stale-lock recovery) without asking.
 - `recover(root)` (called under the lock) finishes what a killed writer left: a staging folder marked complete is
@@ -75,17 +76,19 @@ def _holder(path: Path) -> str:
 
 
 @contextmanager
-def run_lock(root: Path, command: str) -> Iterator[None]:
+def run_lock(root: Path, command: str, *, relabel: bool = False) -> Iterator[None]:
     """See the module docstring."""
     path = Path(root) / LOCK_NAME
     key = os.path.realpath(path)
     if key in _held:
         fd, depth = _held[key]
         _held[key] = (fd, depth + 1)
+        if relabel:
+            _record(fd, command)
         try:
             yield
         finally:
-            _held[key] = (fd, _held[key][1] - 1)
+            _release(key)
         return
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -101,21 +104,35 @@ def run_lock(root: Path, command: str) -> Iterator[None]:
             f"run folder {root} is in use by another trajfm process ({_holder(path)}); wait for it to finish or "
             "stop it, or choose another --out"
         ) from None
-    info = {"pid": os.getpid(), "host": socket.gethostname(), "command": command,
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}  # fmt: skip
-    with contextlib.suppress(
-        OSError
-    ):  # the record is a courtesy for the message above; the flock is the lock
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(info).encode(), 0)
+    _record(fd, command)
     _held[key] = (fd, 1)
     try:
         yield
     finally:
-        del _held[key]
-        with contextlib.suppress(OSError):
-            os.ftruncate(fd, 0)
-        os.close(fd)  # closing releases the flock; the empty file stays (removing it would race a new holder)
+        _release(key)
+
+
+def _release(key: str) -> None:
+    """Leave one `run_lock` block; the last one out releases the lock (blocks may end in any order: `trajfm run`
+    keeps holding a lock that extract took, after extract's block ended)."""
+    fd, depth = _held[key]
+    if depth > 1:
+        _held[key] = (fd, depth - 1)
+        return
+    del _held[key]
+    with contextlib.suppress(OSError):
+        os.ftruncate(fd, 0)
+    os.close(fd)  # closing releases the flock; the empty file stays (removing it would race a new holder)
+
+
+def _record(fd: int, command: str) -> None:
+    """Write who holds the lock into the lock file: a courtesy for the message a second writer gets; the flock
+    is the lock."""
+    info = {"pid": os.getpid(), "host": socket.gethostname(), "command": command,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}  # fmt: skip
+    with contextlib.suppress(OSError):
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(info).encode(), 0)
 
 
 def recover(root: Path) -> list[str]:

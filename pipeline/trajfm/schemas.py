@@ -109,7 +109,9 @@ DIAGNOSES_SCHEMA: dict[str, pl.DataType] = {
     "cached": pl.Boolean(),
     "raw_reply": pl.String(),  # kept only when the reply could not be parsed
     # What had to be normalised or repaired to use the judge's reply (short codes, trajfm.judges.reply and
-    # trajfm.judges.attempts), e.g. ["id_prefixed", "repair_turn"]; empty for judges that send no replies.
+    # trajfm.judges.attempts), e.g. ["id_prefixed", "repair_turn"]; empty for judges that send no replies. Entries
+    # starting "dropped:" say what was thrown away: steps not in the trace, novel modes beyond those asked for,
+    # characters over the text cap (e.g. "dropped:steps 99 (not in the trace)").
     "reply_repairs": pl.List(pl.String()),
     # "ok", or the reasons a reply was set aside as degenerate (trajfm.judges.quality); null unless status is ok
     "judge_quality": pl.String(),

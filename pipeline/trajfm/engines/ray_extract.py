@@ -15,6 +15,10 @@ Contract of `run_extract_ray(...) -> ExtractResult` (same options and result as 
   (replacing that table's earlier file or shards) and writes the manifest section, with the engine recorded:
   the same sections as the local engine's (loading quality counted from the written `traces` table, skipped
   files, load failures, corpus declarations).
+  The driver holds the run folder's lock (`trajfm.runlock.run_lock`) throughout; the run gets a new run id that
+  every shard carries in its parquet metadata (`write_shard`) and the manifest records, so readers refuse shards
+  of two runs side by side. Cluster tables kept because the novel modes did not change are written again under
+  the new id.
   A run killed before that point leaves the earlier tables untouched (and a `.staging-*` folder that the next
   run of this command removes).
 - The LLM judge's reply cache is the run's sqlite file (WAL mode, one transaction per reply), which several
@@ -30,6 +34,7 @@ import shutil
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,13 +50,16 @@ from trajfm.extract import (
     _inputs_manifest,
     _judge_options,
     _old_novel,
+    _stage2_tables,
     check_endpoint,
     diagnosis_frames,
     judged_with,
     raise_if_nothing_judged,
+    unverified_quotes,
     verify_diagnosis,
 )
-from trajfm.runfolder import RunFolder, atomic_path
+from trajfm.runfolder import RUN_ID_KEY, RunFolder, atomic_path
+from trajfm.runlock import new_run_id, run_lock
 from trajfm.traces.declared import corpus_declarations
 from trajfm.traces.quality import summarize_table as quality_summary_table
 
@@ -71,6 +79,7 @@ class ExtractWorker:
         fmt: str | None,
         staging: str,
         run_root: str,
+        run_id: str,
         concurrency: int,
         max_retries: int,
         limiter: Any,
@@ -83,6 +92,7 @@ class ExtractWorker:
         self.fmt = fmt
         self.staging = Path(staging)
         self.run_root = Path(run_root)
+        self.run_id = run_id
         self.concurrency = concurrency
         self.max_retries = max_retries
         self.limiter = limiter
@@ -128,17 +138,19 @@ class ExtractWorker:
             if cache is not None:
                 cache.close()
         by_id = {t.trace_id: t for t in traces}
-        unverified = sum(verify_diagnosis(d, by_id[d.trace_id]) for d in diagnoses if d.status == "ok")
+        for d in diagnoses:
+            if d.status == "ok":
+                verify_diagnosis(d, by_id[d.trace_id])
         # The same degenerate-reply check as the local engine (judge_quality), before the frames are built.
         assess_replies(self.judge, diagnoses, by_id, self.taxonomy)
+        unverified = unverified_quotes(diagnoses)
         traces_df, steps_df = traces_to_frames(traces)
         diag_df, modes_df, novel_df = diagnosis_frames(diagnoses, self.taxonomy)
         part = f"part-{min(indices):09d}.parquet"
         frames = {"traces": traces_df, "steps": steps_df, "diagnoses": diag_df, "modes": modes_df,
                   "novel_modes": novel_df}  # fmt: skip
         for table, df in frames.items():
-            with atomic_path(self.staging / table / part) as tmp:
-                schemas.check(table, df).write_parquet(tmp)
+            write_shard(self.staging / table / part, schemas.check(table, df), self.run_id)
         summary = {
             "files": len(indices),
             "skipped": skipped,
@@ -194,7 +206,14 @@ def _merge_judge_info(base: dict[str, Any], parts: list[dict[str, Any]]) -> dict
     return info
 
 
-def _renumber_duplicate_ids(staging: Path) -> int:
+def write_shard(path: Path, df: pl.DataFrame, run_id: str) -> None:
+    """One shard of a table, atomically, carrying the run id in its parquet metadata like a whole table
+    (`RunFolder.write_table`), so readers refuse shards of two runs side by side."""
+    with atomic_path(path) as tmp:
+        df.write_parquet(tmp, metadata={RUN_ID_KEY: run_id})
+
+
+def _renumber_duplicate_ids(staging: Path, run_id: str) -> int:
     """Give a trace id that more than one batch holds the `~n` suffix `load_traces` gives (its n-th occurrence in
     file order -> `id~n`), rewriting only the shards that hold one. Within a batch the worker already applied
     the same rule. Returns how many traces were renamed."""
@@ -216,8 +235,7 @@ def _renumber_duplicate_ids(staging: Path) -> int:
                         "novel_id"
                     )
                 )
-            with atomic_path(path) as tmp:
-                renamed.write_parquet(tmp)
+            write_shard(path, renamed, run_id)
     return dup.height
 
 
@@ -238,6 +256,7 @@ def run_extract_ray(
     address: str | None = None,
     batch_files: int = DEFAULT_BATCH_FILES,
     workers: int | None = None,
+    on_locked: Callable[[Path], None] | None = None,
 ) -> ExtractResult:
     """Run stage 1 on Ray (see the module docstring). Options are checked by `run_extract` first."""
     from trajfm.engines.ray_cluster import SharedRateLimit, cluster_cpus, connect
@@ -249,7 +268,6 @@ def run_extract_ray(
 
     if batch_files < 1:
         raise UsageError(f"the batch size must be at least 1 file, got {batch_files}")
-    seconds: dict[str, float] = {}
     tax = load_taxonomy(taxonomy)
     if format is not None:
         detect.loader(format)  # an unknown format is a usage error before anything starts
@@ -257,133 +275,141 @@ def run_extract_ray(
     options = _judge_options(model, base_url, samples, judge_options)
     the_judge = get_judge(judge, **options)
     check_endpoint(the_judge)
+    seconds: dict[str, float] = {}
     where = connect(address)
     run = RunFolder.create(out)
     run.read_manifest()
-    for old in run.root.glob(".staging-*"):  # left by a killed run of this command
-        shutil.rmtree(old, ignore_errors=True)
-    staging = run.root / f".staging-{uuid.uuid4().hex[:12]}"
-    n_workers = workers or cluster_cpus()
-    limiter = SharedRateLimit(rate_limit) if rate_limit and the_judge.is_async else None
+    with run_lock(run.root, "trajfm extract --engine ray"):
+        if on_locked is not None:
+            on_locked(run.root)
+        run_id = new_run_id()
+        for old in run.root.glob(".staging-*"):  # left by a killed run of this command
+            shutil.rmtree(old, ignore_errors=True)
+        staging = run.root / f".staging-{uuid.uuid4().hex[:12]}"
+        n_workers = workers or cluster_cpus()
+        limiter = SharedRateLimit(rate_limit) if rate_limit and the_judge.is_async else None
 
-    import ray.data
+        import ray.data
 
-    t0 = time.perf_counter()
-    rows = [{"index": i, "path": str(p.resolve()), "given": str(p), "rel": rel, "explicit": explicit}
-            for i, (p, rel, explicit) in enumerate(files)]  # fmt: skip
-    summaries: list[dict[str, Any]] = []
-    try:
-        if rows:
-            # At least 4 batches per worker, so small runs spread over the cluster too; at most batch_files each.
-            batch = max(1, min(batch_files, -(-len(rows) // (4 * n_workers))))
-            n_blocks = -(-len(rows) // batch)
-            ds = ray.data.from_items(rows, override_num_blocks=n_blocks).map_batches(
-                ExtractWorker,
-                batch_size=batch,
-                batch_format="numpy",
-                compute=ray.data.ActorPoolStrategy(size=max(1, min(n_workers, n_blocks))),
-                fn_constructor_kwargs={
-                    "judge": judge,
-                    "judge_options": options,
-                    "taxonomy": str(taxonomy),
-                    "fmt": format,
-                    "staging": str(staging),
-                    "run_root": str(run.root.resolve()),
-                    "concurrency": concurrency,
-                    "max_retries": max_retries,
-                    "limiter": limiter,
-                },  # fmt: skip
+        t0 = time.perf_counter()
+        rows = [{"index": i, "path": str(p.resolve()), "given": str(p), "rel": rel, "explicit": explicit}
+                for i, (p, rel, explicit) in enumerate(files)]  # fmt: skip
+        summaries: list[dict[str, Any]] = []
+        try:
+            if rows:
+                # At least 4 batches per worker, so small runs spread over the cluster too; at most batch_files each.
+                batch = max(1, min(batch_files, -(-len(rows) // (4 * n_workers))))
+                n_blocks = -(-len(rows) // batch)
+                ds = ray.data.from_items(rows, override_num_blocks=n_blocks).map_batches(
+                    ExtractWorker,
+                    batch_size=batch,
+                    batch_format="numpy",
+                    compute=ray.data.ActorPoolStrategy(size=max(1, min(n_workers, n_blocks))),
+                    fn_constructor_kwargs={
+                        "judge": judge,
+                        "judge_options": options,
+                        "taxonomy": str(taxonomy),
+                        "fmt": format,
+                        "staging": str(staging),
+                        "run_root": str(run.root.resolve()),
+                        "run_id": run_id,
+                        "concurrency": concurrency,
+                        "max_retries": max_retries,
+                        "limiter": limiter,
+                    },  # fmt: skip
+                )
+                summaries = [json.loads(r["summary"]) for r in ds.iter_rows()]
+        finally:
+            if limiter is not None:
+                limiter.close()
+        seconds["load_and_judge"] = round(time.perf_counter() - t0, 3)
+
+        failures = [str(f) for f in missing] + [f for s in summaries for f in s["failures"]]
+        n_traces = sum(s["traces"] for s in summaries)
+        if n_traces == 0:
+            shutil.rmtree(staging, ignore_errors=True)
+            detail = f"; {len(failures)} file(s) failed, first: {failures[0]}" if failures else ""
+            raise TraceLoadError(
+                f"no traces found in {', '.join(map(str, paths))}{detail}. Check the paths, or force a loader with "
+                "--format"
             )
-            summaries = [json.loads(r["summary"]) for r in ds.iter_rows()]
-    finally:
-        if limiter is not None:
-            limiter.close()
-    seconds["load_and_judge"] = round(time.perf_counter() - t0, 3)
 
-    failures = [str(f) for f in missing] + [f for s in summaries for f in s["failures"]]
-    n_traces = sum(s["traces"] for s in summaries)
-    if n_traces == 0:
+        t0 = time.perf_counter()
+        renamed = _renumber_duplicate_ids(staging, run_id)
+        old_novel = _old_novel(run)
+        old_stage2 = _stage2_tables(run)  # read under the old run's id, before the new shards arrive
+        for table in STAGE1_TABLES:
+            run.remove_table(table)
+            (staging / table).rename(run.table_dir(table))
         shutil.rmtree(staging, ignore_errors=True)
-        detail = f"; {len(failures)} file(s) failed, first: {failures[0]}" if failures else ""
-        raise TraceLoadError(
-            f"no traces found in {', '.join(map(str, paths))}{detail}. Check the paths, or force a loader with "
-            "--format"
-        )
+        run = RunFolder(run.root, run_id=run_id)  # from here on the folder is the new run (the manifest says so below)
+        novel_df = run.scan_table("novel_modes").select("novel_id", "title", "description").collect()
+        removed_stale = _drop_stale_clusters(run, old_novel, novel_df, old_stage2)
+        # From the written table (file order, ids renumbered): the same figures the local engine counts in memory.
+        loading_quality = quality_summary_table(run.read_table("traces"))
+        skipped = [f for s in summaries for f in s["skipped"]]
+        seconds["finish"] = round(time.perf_counter() - t0, 3)
 
-    t0 = time.perf_counter()
-    renamed = _renumber_duplicate_ids(staging)
-    old_novel = _old_novel(run)
-    for table in STAGE1_TABLES:
-        run.remove_table(table)
-        (staging / table).rename(run.table_dir(table))
-    shutil.rmtree(staging, ignore_errors=True)
-    novel_df = run.scan_table("novel_modes").select("novel_id", "title", "description").collect()
-    removed_stale = _drop_stale_clusters(run, old_novel, novel_df)
-    # From the written table (file order, ids renumbered): the same figures the local engine counts in memory.
-    loading_quality = quality_summary_table(run.read_table("traces"))
-    skipped = [f for s in summaries for f in s["skipped"]]
-    seconds["finish"] = round(time.perf_counter() - t0, 3)
-
-    statuses: Counter[str] = Counter()
-    errors: dict[str, tuple[int, str]] = {}
-    for s in summaries:
-        statuses.update(s["statuses"])
-        for status, (n, message) in s["errors"].items():
-            n0, m0 = errors.get(status, (0, message))
-            errors[status] = (n0 + n, m0 if n0 >= n else message)
-    detected = sum(s["detected"] for s in summaries)
-    unverified = sum(s["unverified"] for s in summaries)
-    judge_info = _merge_judge_info(judge_manifest(the_judge, []), [s["judge"] for s in summaries])
-    run_stats = judge_info.get("run", {})
-    run.update_manifest(
-        "extract",
-        {
-            "inputs": _inputs_manifest(paths),
-            "corpus_declarations": corpus_declarations(paths),
-            "options": {
-                "judge": judge,
-                "model": model,
-                "base_url": judge_info.get("base_url"),
-                "concurrency": concurrency,
-                "taxonomy": str(taxonomy),
-                "limit": None,
-                "samples": samples,
-                "format": format,
-                "max_retries": max_retries,
-                "rate_limit": rate_limit,
-            },  # fmt: skip
-            "engine": {
-                "name": "ray",
-                "address": where,
-                "workers": n_workers,
-                "batch_files": batch_files,
-                "shards": len(summaries),
-                "ray_version": ray.__version__,
-            },  # fmt: skip
-            **judged_with(the_judge, judge_info, tax),
-            "counts": {
-                "files": sum(s["files"] for s in summaries) + len(missing),
-                "traces_loaded": n_traces,
-                "traces_judged": n_traces,
-                "duplicate_ids_renamed": renamed,
-                "load_failures": len(failures),
-                "skipped_files": len(skipped),
-                "statuses": dict(statuses),
-                "modes_detected": detected,
-                "evidence_unverified": unverified,
-                "novel_modes": novel_df.height,
+        statuses: Counter[str] = Counter()
+        errors: dict[str, tuple[int, str]] = {}
+        for s in summaries:
+            statuses.update(s["statuses"])
+            for status, (n, message) in s["errors"].items():
+                n0, m0 = errors.get(status, (0, message))
+                errors[status] = (n0 + n, m0 if n0 >= n else message)
+        detected = sum(s["detected"] for s in summaries)
+        unverified = sum(s["unverified"] for s in summaries)
+        judge_info = _merge_judge_info(judge_manifest(the_judge, []), [s["judge"] for s in summaries])
+        run_stats = judge_info.get("run", {})
+        run.update_manifest(
+            "extract",
+            {
+                "inputs": _inputs_manifest(paths),
+                "corpus_declarations": corpus_declarations(paths),
+                "options": {
+                    "judge": judge,
+                    "model": model,
+                    "base_url": judge_info.get("base_url"),
+                    "concurrency": concurrency,
+                    "taxonomy": str(taxonomy),
+                    "limit": None,
+                    "samples": samples,
+                    "format": format,
+                    "max_retries": max_retries,
+                    "rate_limit": rate_limit,
+                },  # fmt: skip
+                "engine": {
+                    "name": "ray",
+                    "address": where,
+                    "workers": n_workers,
+                    "batch_files": batch_files,
+                    "shards": len(summaries),
+                    "ray_version": ray.__version__,
+                },  # fmt: skip
+                **judged_with(the_judge, judge_info, tax),
+                "counts": {
+                    "files": sum(s["files"] for s in summaries) + len(missing),
+                    "traces_loaded": n_traces,
+                    "traces_judged": n_traces,
+                    "duplicate_ids_renamed": renamed,
+                    "load_failures": len(failures),
+                    "skipped_files": len(skipped),
+                    "statuses": dict(statuses),
+                    "modes_detected": detected,
+                    "evidence_unverified": unverified,
+                    "novel_modes": novel_df.height,
+                },
+                "load_failures": failures[:MAX_LISTED_FAILURES],
+                "skipped_files": skipped[:MAX_LISTED_FAILURES],
+                "loading_quality": loading_quality,
+                "removed_stale": removed_stale,
+                "timings_s": seconds,
             },
-            "load_failures": failures[:MAX_LISTED_FAILURES],
-            "skipped_files": skipped[:MAX_LISTED_FAILURES],
-            "loading_quality": loading_quality,
-            "removed_stale": removed_stale,
-            "timings_s": seconds,
-        },
-    )
-    raise_if_nothing_judged(errors, dict(statuses), run)
-    return ExtractResult(
-        run=run, traces=n_traces, statuses=dict(statuses), load_failures=failures, skipped_files=len(skipped),
-        skipped=skipped, loading_quality=loading_quality, detected=detected, novel=novel_df.height,
-        unverified=unverified, cache_hits=int(run_stats.get("cached", 0)), calls=int(run_stats.get("calls", 0)),
-        seconds=seconds, errors=errors, removed_stale=removed_stale,
-    )  # fmt: skip
+        )
+        raise_if_nothing_judged(dict(statuses), errors, run)
+        return ExtractResult(
+            run=run, traces=n_traces, statuses=dict(statuses), load_failures=failures, skipped_files=len(skipped),
+            skipped=skipped, loading_quality=loading_quality, detected=detected, novel=novel_df.height,
+            unverified=unverified, cache_hits=int(run_stats.get("cached", 0)), calls=int(run_stats.get("calls", 0)),
+            seconds=seconds, errors=errors, removed_stale=removed_stale,
+        )  # fmt: skip

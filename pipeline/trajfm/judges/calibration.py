@@ -71,15 +71,21 @@ def measured(
     }
 
 
+def read_fitted_file(path: Path, what: str, remedy: str) -> dict[str, Any]:
+    """The JSON document of one of the rules judge's fitted parts (this calibration, the root-cause weights); a
+    missing or unreadable file is a `UsageError` naming `what` it is and the `remedy`."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise UsageError(f"{what} file {path} does not exist") from exc
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{what} file {path} is not valid JSON ({exc.msg}); {remedy}") from exc
+    if not isinstance(doc, dict):
+        raise UsageError(f"{what} file {path} holds no JSON object; {remedy}")
+    return doc
+
+
 @lru_cache(maxsize=8)
 def load_calibration(path: str | None = None) -> Calibration:
     p = Path(path) if path else DEFAULT_CALIBRATION
-    try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise UsageError(f"detector calibration file {p} does not exist") from exc
-    except json.JSONDecodeError as exc:
-        raise UsageError(
-            f"detector calibration file {p} is not valid JSON ({exc.msg}); re-measure it"
-        ) from exc
-    return Calibration.from_dict(doc, source=str(p))
+    return Calibration.from_dict(read_fitted_file(p, "detector calibration", "re-measure it"), source=str(p))

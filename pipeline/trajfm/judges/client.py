@@ -27,6 +27,12 @@ Contract:
   A 400 (and a 413/422/500 naming the response_format sent or the context window) is raised as
   `RequestRejected` (a `BackendError` carrying the body and status) so a caller's request policy (e.g.
   structured-output negotiation) can change the next request.
+- Bounded time and memory on every request (the judge's calls, the namer's, the endpoint check): `timeout_s` is
+  a total deadline on connect + send + the whole reply (httpx's own timeouts bound each read, so an endpoint
+  sending a byte every 2 s would otherwise never time out), and a reply over `max_reply_bytes` (default
+  MAX_REPLY_BYTES, decoded) is refused: unread when its Content-Length says so, else as soon as that much has
+  arrived. Both are `BackendError`s: the deadline retryable (like a timeout), the oversized reply not (the same
+  request would get the same reply).
 - `check()`: one cheap request (GET /models; a one-token completion when the endpoint offers no model list)
   that says whether the key is accepted and the model is served, as an `EndpointCheck`;
   `EndpointCheck.problem` is a one-line message saying what to fix, or None.
@@ -36,11 +42,12 @@ Contract:
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import email.utils
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -56,6 +63,9 @@ MODEL_ENV = "TRAJFM_MODEL"
 
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 30.0
+MAX_REPLY_BYTES = (
+    4_000_000  # a judge reply or a model list is a few KB of JSON; anything this large is not one
+)
 
 T = TypeVar("T")
 
@@ -68,6 +78,26 @@ class RequestRejected(BackendError):
         super().__init__(message, retryable=retryable)
         self.body = body
         self.status = status
+
+
+class Unfinished(BackendError):
+    """No whole reply: the endpoint could not be reached, or the total deadline ran out. `answered` says whether
+    the status line and headers had arrived (the endpoint is there, but too slow to finish)."""
+
+    def __init__(self, message: str, *, answered: bool) -> None:
+        super().__init__(message)
+        self.answered = answered
+
+
+def run_coroutine(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """`asyncio.run(factory())`, also from code that already runs an event loop (a notebook): then in a worker
+    thread with a loop of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(factory())
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(factory())).result()
 
 
 def public_url(url: str) -> str:
@@ -191,10 +221,12 @@ class ChatClient:
         *,
         timeout_s: float = 120.0,
         pool: int = 8,
+        max_reply_bytes: int = MAX_REPLY_BYTES,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.timeout_s = timeout_s
+        self.max_reply_bytes = max_reply_bytes
         self.pool = max(1, pool)
         self.key_env = key_env()
         # The key lives only in this attribute and in the Authorization header of requests.
@@ -219,6 +251,7 @@ class ChatClient:
             "api_key_from": self.key_env,  # the variable's name only
             "max_tokens_param": self.max_tokens_param,
             "timeout_s": self.timeout_s,
+            "max_reply_bytes": self.max_reply_bytes,
         }
 
     def scrub(self, text: str) -> str:
@@ -232,8 +265,9 @@ class ChatClient:
             headers["Authorization"] = f"Bearer {self.__api_key}"
         return headers
 
-    def _timeout(self) -> httpx.Timeout:
-        return httpx.Timeout(self.timeout_s, connect=min(10.0, self.timeout_s))
+    def _timeout(self, timeout_s: float | None = None) -> httpx.Timeout:
+        total = self.timeout_s if timeout_s is None else timeout_s
+        return httpx.Timeout(total, connect=min(10.0, total))
 
     def _body(self, request: ChatRequest) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.model, "messages": request.messages, **request.params}
@@ -260,33 +294,88 @@ class ChatClient:
 
     async def acomplete(self, request: ChatRequest) -> ChatReply:
         """One call (see the module docstring); never retries, never sleeps."""
-        url = f"{self.base_url}/chat/completions"
-        try:
-            resp = await self._async_client().post(url, json=self._body(request))
-        except httpx.TimeoutException as exc:
-            raise BackendError(
-                f"{public_url(url)}: no reply within {self.timeout_s} s ({type(exc).__name__})"
-            ) from exc
-        except httpx.TransportError as exc:
-            raise BackendError(
-                self.scrub(f"cannot reach {public_url(url)}: {type(exc).__name__}: {exc}")
-            ) from exc
+        resp = await self._send(self._async_client(), "POST", "/chat/completions", self._body(request))
         return self._read(resp, request)
 
     def complete(self, request: ChatRequest) -> ChatReply:
-        """`acomplete` for synchronous callers (one short-lived connection per call)."""
-        url = f"{self.base_url}/chat/completions"
+        """`acomplete` for synchronous callers (one short-lived connection per call, same deadline and cap)."""
+        resp = run_coroutine(lambda: self._send_once("POST", "/chat/completions", self._body(request)))
+        return self._read(resp, request)
+
+    async def _send_once(
+        self, method: str, path: str, body: dict[str, Any] | None = None, timeout_s: float | None = None
+    ) -> httpx.Response:
+        """`_send` on a client of its own, closed afterwards (the sync calls and the endpoint check)."""
+        async with httpx.AsyncClient(timeout=self._timeout(timeout_s), headers=self._headers()) as client:
+            return await self._send(client, method, path, body, timeout_s)
+
+    async def _send(
+        self,
+        client: httpx.AsyncClient,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        timeout_s: float | None = None,
+    ) -> httpx.Response:
+        """One exchange within the total deadline (`timeout_s`, default the client's) and the reply-size cap;
+        every failure to get a whole reply is a `BackendError` (see the module docstring)."""
+        deadline = self.timeout_s if timeout_s is None else timeout_s
+        where = public_url(f"{self.base_url}{path}")
+        answered: list[bool] = []  # set once the status line and headers are in
         try:
-            resp = httpx.post(url, json=self._body(request), headers=self._headers(), timeout=self._timeout())
+            return await asyncio.wait_for(self._read_capped(client, method, path, body, answered), deadline)
+        except TimeoutError as exc:
+            what = "the whole reply did not arrive" if answered else "no reply"
+            raise Unfinished(
+                f"{where}: {what} within {deadline:g} s (total deadline)", answered=bool(answered)
+            ) from exc
         except httpx.TimeoutException as exc:
-            raise BackendError(
-                f"{public_url(url)}: no reply within {self.timeout_s} s ({type(exc).__name__})"
+            raise Unfinished(
+                f"{where}: no reply within {deadline:g} s ({type(exc).__name__})", answered=bool(answered)
             ) from exc
         except httpx.TransportError as exc:
-            raise BackendError(
-                self.scrub(f"cannot reach {public_url(url)}: {type(exc).__name__}: {exc}")
+            raise Unfinished(
+                self.scrub(f"cannot reach {where}: {type(exc).__name__}: {exc}"), answered=bool(answered)
             ) from exc
-        return self._read(resp, request)
+
+    async def _read_capped(
+        self,
+        client: httpx.AsyncClient,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        answered: list[bool],
+    ) -> httpx.Response:
+        """Send, then read the reply into memory, refusing one over `max_reply_bytes`."""
+        where = public_url(f"{self.base_url}{path}")
+        cap = self.max_reply_bytes
+        async with client.stream(method, f"{self.base_url}{path}", json=body) as resp:
+            answered.append(True)
+            declared = resp.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > cap:
+                raise BackendError(
+                    f"{where}: a reply of {int(declared):,} bytes refused unread (HTTP {resp.status_code}; over "
+                    f"the {cap:,}-byte cap on replies)",
+                    retryable=False,
+                )
+            content = bytearray()
+            async for chunk in resp.aiter_bytes():
+                content += chunk
+                if len(content) > cap:
+                    raise BackendError(
+                        f"{where}: the reply (HTTP {resp.status_code}) grew past the {cap:,}-byte cap on replies; "
+                        "refused",
+                        retryable=False,
+                    )
+            # Decoded already: the copy must not claim an encoding or a length it no longer has.
+            headers = [
+                (k, v)
+                for k, v in resp.headers.items()
+                if k.lower() not in ("content-encoding", "content-length")
+            ]
+            return httpx.Response(
+                resp.status_code, headers=headers, content=bytes(content), request=resp.request
+            )
 
     def _read(self, resp: httpx.Response, request: ChatRequest) -> ChatReply:
         try:
@@ -381,10 +470,8 @@ class ChatClient:
         """A one-token completion, for endpoints without GET /models."""
         body = self._body(ChatRequest([{"role": "user", "content": "Reply with OK."}], max_tokens=1))
         try:
-            resp = httpx.post(
-                f"{self.base_url}/chat/completions", json=body, headers=self._headers(), timeout=timeout_s
-            )
-        except (httpx.TimeoutException, httpx.TransportError):
+            resp = run_coroutine(lambda: self._send_once("POST", "/chat/completions", body, timeout_s))
+        except BackendError:
             return result  # it answered GET a moment ago: the run's own retries deal with a slow endpoint
         result.problem = _probe_problem(self, resp.status_code, self.scrub(resp.text))
         if resp.status_code < 400:
@@ -396,16 +483,30 @@ class ChatClient:
     # --- the dry-run check -----------------------------------------------------------------------------------
     def check(self, timeout_s: float = 10.0) -> EndpointCheck:
         """One GET /models: is the endpoint there, is the key accepted, is the model served? (See the module
-        docstring.) Never raises for an endpoint's answer; the problem is in the result."""
-        url = f"{self.base_url}/models"
+        docstring.) Never raises for an endpoint's answer; the problem is in the result. `timeout_s` bounds the
+        whole exchange, like every request's deadline."""
         where = self.public_url
         result = EndpointCheck(url=where, reachable=False, key_accepted=None, model_served=None)
         try:
-            resp = httpx.get(url, headers=self._headers(), timeout=timeout_s)
-        except (httpx.TimeoutException, httpx.TransportError) as exc:
+            resp = run_coroutine(lambda: self._send_once("GET", "/models", None, timeout_s))
+        except Unfinished as exc:
+            if exc.answered:  # it is there, but did not finish its answer in time: the run's deadlines apply
+                result.reachable = True
+                result.problem = self.scrub(
+                    f"the endpoint at {where} did not finish answering GET /models within {timeout_s:g} s; check "
+                    "that it is not overloaded or stuck"
+                )
+                return result
+            cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else "no reply"
             result.problem = self.scrub(
-                f"nothing answers at --base-url {where} ({type(exc).__name__}); start the endpoint or fix the URL "
+                f"nothing answers at --base-url {where} ({cause}); start the endpoint or fix the URL "
                 "(it should end in /v1, e.g. http://127.0.0.1:8000/v1)"
+            )
+            return result
+        except BackendError as exc:  # the reply-size cap
+            result.reachable = True
+            result.problem = self.scrub(
+                f"the endpoint at {where} sent an unusable answer to GET /models: {exc}"
             )
             return result
         result.reachable = True

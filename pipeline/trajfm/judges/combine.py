@@ -8,7 +8,8 @@ Contract:
   first sample that agrees on task completion. One sample is returned unchanged.
 - `merge_chunks(diagnoses, taxonomy)`: the parts of a chunked trace. A mode is detected when any part detects it
   (steps unioned); the last part, which holds the final answer, decides task completion; the earliest root-cause
-  step wins; novel modes are kept up to MAX_NOVEL, distinct by title; summaries are joined in order.
+  step wins; novel modes are kept up to MAX_NOVEL, distinct by title (the titles left out in
+  `extra["novel_left_out"]`); summaries are joined in order.
 Both expect every diagnosis to list the taxonomy's modes in taxonomy order (as the LLM judge builds them).
 """
 
@@ -104,13 +105,18 @@ def merge_chunks(chunks: list[Diagnosis], taxonomy: Taxonomy) -> Diagnosis:
             )
     novel: list[NovelMode] = []
     verified: list[bool] = []
+    left_out: list[str] = []  # distinct titles beyond MAX_NOVEL (the judge records them as dropped)
     for c in chunks:
         for n, ok in zip(
             c.novel, c.extra.get("novel_evidence_verified", [False] * len(c.novel)), strict=False
         ):
-            if len(novel) < MAX_NOVEL and n.title.casefold() not in {x.title.casefold() for x in novel}:
+            if n.title.casefold() in {x.title.casefold() for x in novel}:
+                continue
+            if len(novel) < MAX_NOVEL:
                 novel.append(n)
                 verified.append(ok)
+            else:
+                left_out.append(n.title)
     roots = [(c.root_cause_step, c.root_cause_agent) for c in chunks if c.root_cause_step is not None]
     root = min(roots, key=lambda r: r[0]) if roots else (None, last.root_cause_agent)
     return Diagnosis(
@@ -125,7 +131,11 @@ def merge_chunks(chunks: list[Diagnosis], taxonomy: Taxonomy) -> Diagnosis:
         modes=modes,
         novel=novel,
         dimensions=merge_chunk_dimensions([c.dimensions for c in chunks]),
-        extra={"novel_evidence_verified": verified, "chunk_summaries": [c.summary for c in chunks]},
+        extra={
+            "novel_evidence_verified": verified,
+            "chunk_summaries": [c.summary for c in chunks],
+            "novel_left_out": left_out,
+        },
     )
 
 

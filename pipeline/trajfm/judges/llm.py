@@ -70,7 +70,7 @@ from trajfm.judges.render import (
     estimate_tokens,
     render_trace,
 )
-from trajfm.judges.reply import JudgeReply, parse_reply
+from trajfm.judges.reply import JudgeReply, dropped_entries, parse_reply
 from trajfm.taxonomy import Taxonomy
 from trajfm.traces.model import Trace
 
@@ -347,17 +347,20 @@ class LLMJudge(Judge):
         results = [o for o in outcomes if not isinstance(o, BaseException)]
         chunk_diags: list[Diagnosis] = []
         dropped: set[int] = set()
+        dropped_titles: list[str] = []
         repairs: set[str] = set()
         for ci, chunk in enumerate(rendering.chunks):
             sample_diags = []
             for k in range(self.samples):
                 reply, exchange = results[ci * self.samples + k]
                 dropped.update(reply.dropped_steps)
+                dropped_titles.extend(reply.dropped_novel_titles)
                 repairs.update(reply.repairs)
                 repairs.update(exchange.codes)
                 sample_diags.append(self._to_diagnosis(trace, taxonomy, reply, chunk))
             chunk_diags.append(vote_samples(sample_diags, taxonomy))
         d = merge_chunks(chunk_diags, taxonomy)
+        dropped_titles.extend(d.extra.get("novel_left_out", []))
         if len(jobs) > 1:  # voting and merging picked quotes and steps: check the result against every chunk
             verify_diagnosis(d, trace, rendering.chunks)
         exchanges = [x for _, x in results]
@@ -368,7 +371,7 @@ class LLMJudge(Judge):
         d.extra["render"] = rendering.info()
         d.extra["samples"] = self.samples
         d.extra["structured_output"] = self.negotiation.mode
-        d.extra["reply_repairs"] = sorted(repairs)
+        d.extra["reply_repairs"] = sorted(repairs) + dropped_entries(dropped, dropped_titles)
         d.extra["evidence_checked"] = "rendering"
         if any(x.tokens_estimated for x in exchanges):
             d.extra["tokens_estimated"] = "characters / 4 (the endpoint reported no usage)"

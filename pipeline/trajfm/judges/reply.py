@@ -15,7 +15,10 @@ Normalised, each recorded as a short code in `JudgeReply.repairs` (so a user can
   in the trace are dropped (listed in `dropped_steps`), never kept.
 - `detected_without_step`: a detected mode with no valid step stays detected, with no steps
   (`JudgeReply.steps_missing`); its evidence is not counted as verified. `novel_without_step` likewise.
-- `booleans_as_text` ("true"/"false" strings), `summary_missing`, `task_completed_missing` (None), `novel_capped`.
+- `booleans_as_text` ("true"/"false" strings), `summary_missing`, `task_completed_missing` (None), `novel_capped`
+  (novel modes beyond MAX_NOVEL dropped; their titles in `dropped_novel_titles`).
+What was dropped is also said in full by `dropped_entries()`: entries starting "dropped:" that the judge adds to
+`reply_repairs` (so `diagnoses.parquet` shows which steps and novel modes were thrown away, not only the cache).
 Refused (ParseError): no JSON object; no `failure_modes` at all; a reply reporting on none of the modes; two keys
 for the same mode that disagree (the reply contradicts itself).
 """
@@ -92,7 +95,24 @@ class JudgeReply(BaseModel):
     steps_missing: list[str] = Field(default_factory=list)  # detected modes with no valid step
     dropped_steps: list[int] = Field(default_factory=list)
     dropped_novel: int = 0
+    dropped_novel_titles: list[str] = Field(default_factory=list)
     repairs: list[str] = Field(default_factory=list)
+
+
+DROPPED = "dropped:"  # the prefix of a reply_repairs entry saying what was thrown away
+
+
+def dropped_entries(steps: set[int] | list[int], novel_titles: list[str]) -> list[str]:
+    """`reply_repairs` entries naming what was dropped from the judge's replies: step numbers not in the trace,
+    novel modes beyond the MAX_NOVEL asked for (titles shortened to 80 characters)."""
+    entries = []
+    if steps:
+        shown = sorted(steps)
+        more = f" and {len(shown) - 20} more" if len(shown) > 20 else ""
+        entries.append(f"{DROPPED}steps {', '.join(map(str, shown[:20]))}{more} (not in the trace)")
+    for title in dict.fromkeys(novel_titles):
+        entries.append(f"{DROPPED}novel mode {title[:80]!r} (beyond the {MAX_NOVEL} asked for)")
+    return entries
 
 
 def extract_json_object(text: str) -> tuple[dict[str, Any], list[str]]:
@@ -374,5 +394,6 @@ def parse_reply(text: str, taxonomy: Taxonomy, valid_steps: set[int]) -> JudgeRe
         steps_missing=steps_missing,
         dropped_steps=sorted(dropped),
         dropped_novel=dropped_novel,
+        dropped_novel_titles=[n.title for n in novel[MAX_NOVEL:]],
         repairs=sorted(repairs),
     )

@@ -276,6 +276,8 @@ class RulesJudge(Judge):
         # Kinds measured under 0.5 precision are off unless all_detectors (judges/calibration.py).
         self.off = frozenset() if all_detectors else frozenset(self.calibration.disabled_kinds())
         self._checked: dict[str, tuple[frozenset[str], dict[str, list[str]]]] = {}
+        # the detectors' mapping per taxonomy name
+        self._rule_maps: dict[str, dict[str, tuple[str, ...]]] = {}
 
     def cache_material(self) -> dict[str, Any]:
         return {
@@ -332,7 +334,9 @@ class RulesJudge(Judge):
         switched_off = [f for f in findings if f.kind in self.off]
         if switched_off:
             findings = [f for f in findings if f.kind not in self.off]
-        rule_map = _rule_map(taxonomy)
+        rule_map = self._rule_maps.get(taxonomy.name) if taxonomy.rule_map is None else taxonomy.rule_map
+        if rule_map is None:
+            rule_map = self._rule_maps[taxonomy.name] = _rule_map(taxonomy)
         by_mode: dict[str, list[Finding]] = {}
         novel_groups: dict[str, list[Finding]] = {}
         mode_ids = set(taxonomy.ids)

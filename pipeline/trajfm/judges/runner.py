@@ -11,6 +11,8 @@ Contract of `run_judge(judge, traces, taxonomy, ...) -> list[Diagnosis]` (a sync
   and otherwise an exponential backoff with jitter (`trajfm.judges.client.retry_wait`, shared with the cluster
   namer). A judge that already tried a repair turn raises its ParseError with `retryable=False`: asking the same
   again would buy the same reply. Other exceptions are judge bugs: recorded as `backend_error` at once, named.
+  A trace's calls and tokens include those of its failed attempts (an error carries `calls`, `tokens_in`,
+  `tokens_out` when the judge says); a failed trace's latency is the time from its first attempt.
 - Progress (`progress`): True shows a bar on a terminal (with the current wait and why) and, without a terminal,
   plain lines to stderr every ~10 s or 5% (`PlainProgress`); "lines" forces the plain lines, "bar" the bar;
   False is silent.
@@ -30,12 +32,11 @@ The judge never sleeps or retries; the runner does both.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, TextIO
 
@@ -53,7 +54,7 @@ from rich.progress import (
 from trajfm.errors import BackendError, ParseError
 from trajfm.judges.base import Diagnosis, Judge
 from trajfm.judges.cache import JudgeCache, cache_key
-from trajfm.judges.client import retry_wait
+from trajfm.judges.client import retry_wait, run_coroutine
 from trajfm.taxonomy import Taxonomy
 from trajfm.traces.model import Trace
 
@@ -327,6 +328,24 @@ def _final_ok(d: Diagnosis, attempts: int, failed_calls: int, errors: list[str])
     return d
 
 
+def _capture(fn: Callable[..., Diagnosis], *args: Any) -> Diagnosis | Exception:
+    """`fn(*args)`, or the exception it raised (sorted out by `_Attempts.settle`)."""
+    try:
+        return fn(*args)
+    except Exception as exc:  # a retry, a final failure or a judge bug: `settle` says which
+        return exc
+
+
+async def _acapture(fn: Callable[[], Awaitable[Diagnosis]], timeout: float | None) -> Diagnosis | Exception:
+    """`await fn()` within `timeout` seconds, or the exception it raised (see `_capture`)."""
+    try:
+        return await (asyncio.wait_for(fn(), timeout) if timeout else fn())
+    except TimeoutError:
+        return TimeoutError(f"no reply within {timeout} s (runner timeout)")
+    except Exception as exc:  # see _capture
+        return exc
+
+
 class _Attempts:
     """One trace's attempts, shared by the sync and async paths: what each outcome means (retry after a delay,
     a final failure, a judge bug, success) and the errors and failed calls so far. The caller does the waiting."""
@@ -339,10 +358,9 @@ class _Attempts:
         self.max_wait = tracker.max_wait
         self.errors: list[str] = []
         self.failed_calls = 0
+        self.failed_tokens = [0, 0]  # in, out: what the failed attempts cost (their errors carry it)
+        self.started = time.perf_counter()
         self.attempt = 0
-
-    def start(self) -> None:
-        self.attempt += 1
 
     def retry_delay(self, exc: BackendError | ParseError) -> float | None:
         """Record a failed attempt; the seconds to wait before trying again, or None when it is final.
@@ -350,6 +368,8 @@ class _Attempts:
         A wait the backend asks for (Retry-After) longer than `max_wait` is not obeyed: the trace fails now, with
         that reason, so one endpoint cannot park a run for a day."""
         self.failed_calls += getattr(exc, "calls", 1)
+        self.failed_tokens[0] += getattr(exc, "tokens_in", 0)
+        self.failed_tokens[1] += getattr(exc, "tokens_out", 0)
         self.errors.append(f"{type(exc).__name__}: {exc}")
         asked = getattr(exc, "retry_after", None)
         if asked is not None and self.max_wait is not None and asked > self.max_wait:
@@ -367,6 +387,24 @@ class _Attempts:
             )
         return None
 
+    def settle(self, result: Diagnosis | Exception) -> Diagnosis | float:
+        """What one attempt's result (a diagnosis, or the exception it raised) means: the trace's final diagnosis
+        (success, a failure for good, or a judge bug), or the seconds to wait before the next attempt (the wait
+        is announced). A `TimeoutError` (the runner's own per-attempt limit) counts as a backend's."""
+        self.attempt += 1
+        if isinstance(result, Diagnosis):
+            return self.succeeded(result)
+        exc = result
+        if isinstance(exc, TimeoutError):
+            exc = BackendError(str(exc) or "timed out (TimeoutError)")
+        if not isinstance(exc, (BackendError, ParseError)):
+            return self.crashed(exc)  # a bug in the judge: record it on this trace, keep the run going
+        delay = self.retry_delay(exc)
+        if delay is None:
+            return self.failed(exc)
+        self.tracker.waiting(delay, exc)
+        return float(delay)
+
     def failed(self, exc: BackendError | ParseError) -> Diagnosis:
         """The diagnosis of a trace whose last attempt failed for good (after `retry_delay` said so)."""
         status = "parse_error" if isinstance(exc, ParseError) else "backend_error"
@@ -382,6 +420,8 @@ class _Attempts:
         )
         if getattr(exc, "codes", None):  # e.g. the repair turn the judge tried before giving up
             d.extra["reply_repairs"] = list(exc.codes)  # type: ignore[union-attr]
+        d.tokens_in, d.tokens_out = self.failed_tokens  # what the trace cost, though nothing came of it
+        d.latency_s = time.perf_counter() - self.started
         return d
 
     def crashed(self, exc: Exception) -> Diagnosis:
@@ -399,105 +439,72 @@ class _Attempts:
         )
 
     def succeeded(self, d: Diagnosis) -> Diagnosis:
+        d.tokens_in += self.failed_tokens[0]  # earlier failed attempts were paid for too, like their calls
+        d.tokens_out += self.failed_tokens[1]
         return _final_ok(d, self.attempt, self.failed_calls, self.errors)
 
 
-def _run_sync(
-    judge: Judge,
-    traces: Sequence[Trace],
-    taxonomy: Taxonomy,
-    keys: list[str | None],
-    results: list[Diagnosis | None],
-    tracker: _Tracker,
-    max_retries: int,
-    base: float,
-    cap: float,
-) -> None:
-    for i, trace in enumerate(traces):
-        if results[i] is not None:
-            continue
-        attempts = _Attempts(judge, trace, tracker, max_retries, base, cap)
-        while True:
-            attempts.start()
-            try:
-                d = judge.diagnose(trace, taxonomy)
-            except (BackendError, ParseError) as exc:
-                delay = attempts.retry_delay(exc)
-                if delay is not None:
-                    tracker.waiting(delay, exc)
-                    CLOCK.sleep(delay)
-                    continue
-                d = attempts.failed(exc)
-            except Exception as exc:  # a bug in the judge: record it on this trace, keep the run going
-                d = attempts.crashed(exc)
-            else:
-                d = attempts.succeeded(d)
-            break
-        results[i] = d
-        tracker.record(d, keys[i])
+@dataclass
+class _Job:
+    """One `run_judge` call: the traces, where their results go, and the retry policy for each trace."""
+
+    judge: Judge
+    traces: Sequence[Trace]
+    taxonomy: Taxonomy
+    keys: list[str | None]
+    results: list[Diagnosis | None]
+    tracker: _Tracker
+    max_retries: int
+    base: float
+    cap: float
+
+    def pending(self) -> list[tuple[int, Trace]]:
+        return [(i, t) for i, t in enumerate(self.traces) if self.results[i] is None]
+
+    def attempts(self, trace: Trace) -> _Attempts:
+        return _Attempts(self.judge, trace, self.tracker, self.max_retries, self.base, self.cap)
+
+    def done(self, i: int, d: Diagnosis) -> None:
+        self.results[i] = d
+        self.tracker.record(d, self.keys[i])
+
+
+def _run_sync(job: _Job) -> None:
+    for i, trace in job.pending():
+        attempts = job.attempts(trace)
+        while isinstance(
+            outcome := attempts.settle(_capture(job.judge.diagnose, trace, job.taxonomy)), float
+        ):
+            CLOCK.sleep(outcome)
+        job.done(i, outcome)
 
 
 async def _run_async(
-    judge: Judge,
-    traces: Sequence[Trace],
-    taxonomy: Taxonomy,
-    keys: list[str | None],
-    results: list[Diagnosis | None],
-    tracker: _Tracker,
-    concurrency: int,
-    max_retries: int,
-    rate_limit: float | None,
-    timeout: float | None,
-    base: float,
-    cap: float,
-    limiter: Any = None,
+    job: _Job, concurrency: int, rate_limit: float | None, timeout: float | None, limiter: Any = None
 ) -> None:
     if limiter is None and rate_limit:
         limiter = RateLimiter(rate_limit)
     gate = asyncio.Semaphore(concurrency)
+    judge = job.judge
 
     async def one(i: int, trace: Trace) -> None:
         async with gate:
-            attempts = _Attempts(judge, trace, tracker, max_retries, base, cap)
+            attempts = job.attempts(trace)
             while True:
-                attempts.start()
                 if limiter is not None:
                     await limiter.acquire()
-                try:
-                    coro = judge.adiagnose(trace, taxonomy)
-                    d = await (asyncio.wait_for(coro, timeout) if timeout else coro)
-                except (BackendError, ParseError, TimeoutError) as exc:
-                    if isinstance(exc, TimeoutError):
-                        exc = BackendError(f"no reply within {timeout} s (runner timeout)")
-                    delay = attempts.retry_delay(exc)
-                    if delay is not None:
-                        tracker.waiting(delay, exc)
-                        await CLOCK.asleep(delay)
-                        continue
-                    d = attempts.failed(exc)
-                except Exception as exc:  # a bug in the judge: record it on this trace, keep the run going
-                    d = attempts.crashed(exc)
-                else:
-                    d = attempts.succeeded(d)
-                break
-        results[i] = d
-        tracker.record(d, keys[i])
+                outcome = attempts.settle(
+                    await _acapture(lambda: judge.adiagnose(trace, job.taxonomy), timeout)
+                )
+                if not isinstance(outcome, float):
+                    break
+                await CLOCK.asleep(outcome)
+        job.done(i, outcome)
 
     try:
-        await asyncio.gather(*(one(i, t) for i, t in enumerate(traces) if results[i] is None))
+        await asyncio.gather(*(one(i, t) for i, t in job.pending()))
     finally:
         await judge.aclose()
-
-
-def _run_in_fresh_loop(coro_factory: Callable[[], Any]) -> None:
-    """asyncio.run, also from code that already runs an event loop (a notebook): then in a worker thread."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        asyncio.run(coro_factory())
-        return
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(lambda: asyncio.run(coro_factory())).result()
 
 
 def run_judge(
@@ -537,32 +544,16 @@ def run_judge(
     results: list[Diagnosis | None] = [None] * len(traces)
     tracker = _Tracker(judge, len(traces), stats, cache, on_result, progress)
     tracker.max_wait = max_wait
+    job = _Job(judge, traces, taxonomy, keys, results, tracker, max_retries, backoff_base, backoff_cap)
     with tracker.progress, tracker.plain or contextlib.nullcontext():
         for i, trace in enumerate(traces):
             hit = _from_cache(cache, keys[i], trace)
             if hit is not None:
-                results[i] = hit
-                tracker.record(hit, keys[i])
+                job.done(i, hit)
         if is_async:
-            _run_in_fresh_loop(
-                lambda: _run_async(
-                    judge,
-                    traces,
-                    taxonomy,
-                    keys,
-                    results,
-                    tracker,
-                    concurrency,
-                    max_retries,
-                    rate_limit,
-                    timeout,
-                    backoff_base,
-                    backoff_cap,
-                    limiter,
-                )
-            )
+            run_coroutine(lambda: _run_async(job, concurrency, rate_limit, timeout, limiter))
         else:
-            _run_sync(judge, traces, taxonomy, keys, results, tracker, max_retries, backoff_base, backoff_cap)
+            _run_sync(job)
     stats.wall_s += time.perf_counter() - started
     missing = [traces[i].trace_id for i, r in enumerate(results) if r is None]
     if missing:  # cannot happen unless a coroutine was cancelled; never return a short list silently

@@ -4,12 +4,20 @@ Users can point the LLM judge at `trajfm serve-test-endpoint` to check their set
 tests use the same pieces through this public API.
 """
 
-from trajfm.testing.endpoint import FAULT_KINDS, EndpointConfig, Fault, LocalEndpoint, deterministic_reply
+from trajfm.testing.endpoint import (
+    FAULT_KINDS,
+    STREAM_FAULTS,
+    EndpointConfig,
+    Fault,
+    LocalEndpoint,
+    deterministic_reply,
+)
 from trajfm.testing.fakes import AsyncScriptedJudge, ScriptedJudge, clean_diagnosis
 from trajfm.testing.traces import synthetic_traces
 
 __all__ = [
     "FAULT_KINDS",
+    "STREAM_FAULTS",
     "AsyncScriptedJudge",
     "EndpointConfig",
     "Fault",

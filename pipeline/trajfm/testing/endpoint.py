@@ -14,6 +14,9 @@ Contract:
   given, may force one: "429" (Retry-After / retry-after-ms headers), "500",
   "hang" (no reply for `hang_s`), "malformed" (broken JSON content), "truncated" (content cut off,
   finish_reason "length"), "wrong_keys" (valid JSON, wrong keys), "bad_envelope" (HTTP body cut mid-JSON).
+  STREAM_FAULTS (scripted or forced, never drawn by `fault_rate` unless listed in `faults`): "drip" (a 200 whose
+  body arrives one byte every `drip_every_s`), "huge" (a body of `huge_bytes` declared in Content-Length),
+  "huge_stream" (the same amount chunked, no length declared). `models_fault` sends one of them to GET /models.
 - Deviations: with `deviation_rate`, that share of traces is answered the way real models answer without
   structured output (`trajfm.testing.deviations`: ids with names or prefixes, bare booleans, omitted modes,
   detections without steps, "Step 3", prose around fenced JSON, quotes with rendering labels, and replies no
@@ -49,6 +52,7 @@ from typing import Any
 from trajfm.testing.deviations import DEVIATION_KINDS, UNUSABLE_KINDS, deviate, pick
 
 FAULT_KINDS = ("429", "500", "hang", "malformed", "truncated", "wrong_keys", "bad_envelope")
+STREAM_FAULTS = ("drip", "huge", "huge_stream")  # a reply too slow or too large to take whole
 REFUSAL_STATUSES = (400, 422, 500)
 DEGENERATE_STYLES = ("all_modes", "repeated_quote", "placeholder", "small_model")
 COMPACT_MARKER = "compact form"  # the words trajfm.judges.cutoff.compact_message always contains
@@ -68,8 +72,22 @@ class Fault:
     kind: str
 
     def __post_init__(self) -> None:
-        if self.kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault {self.kind!r}; known: {', '.join(FAULT_KINDS)}")
+        _known_faults([self.kind])
+
+
+def _known_faults(kinds: list[str] | tuple[str, ...], *, what: str = "fault") -> None:
+    wrong = [k for k in kinds if k not in FAULT_KINDS + STREAM_FAULTS]
+    if wrong:
+        raise ValueError(
+            f"unknown {what} {', '.join(map(repr, wrong))}; known: {', '.join(FAULT_KINDS + STREAM_FAULTS)}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Stream:
+    """A reply the handler streams itself (one of STREAM_FAULTS) instead of sending a body at once."""
+
+    kind: str
 
 
 @dataclass(slots=True)
@@ -102,6 +120,9 @@ class EndpointConfig:
     faults: tuple[str, ...] = FAULT_KINDS
     retry_after_s: float = 0.2
     hang_s: float = 30.0
+    drip_every_s: float = 2.0
+    huge_bytes: int = 50_000_000
+    models_fault: str | None = None  # one of STREAM_FAULTS for GET /models
     seed: int = 0
     structured_output: bool = True
     # "max_completion_tokens": refuse requests that send "max_tokens", like newer OpenAI models do.
@@ -130,9 +151,11 @@ class EndpointConfig:
         wrong = [d for d in self.deviations if d not in DEVIATION_KINDS]
         if wrong:
             raise ValueError(f"unknown deviations {wrong}; known: {', '.join(DEVIATION_KINDS)}")
-        bad = [f for f in self.faults if f not in FAULT_KINDS]
-        if bad:
-            raise ValueError(f"unknown fault kinds {bad}; known: {', '.join(FAULT_KINDS)}")
+        _known_faults(self.faults, what="fault kinds")
+        if self.models_fault is not None and self.models_fault not in STREAM_FAULTS:
+            raise ValueError(
+                f"models_fault must be one of {', '.join(STREAM_FAULTS)}, got {self.models_fault!r}"
+            )
         for name in ("deviation_rate", "unusable_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be within 0..1, got {getattr(self, name)}")
@@ -378,9 +401,42 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (its timeout): nothing left to tell it
 
+    def _stream(self, kind: str) -> None:
+        """Send one of STREAM_FAULTS: a byte at a time, or more bytes than any reply should have."""
+        ep = self.server.endpoint
+        size = ep.config.huge_bytes
+        chunk = b" " * 1_000_000
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            if kind == "huge_stream":
+                self.send_header("Transfer-Encoding", "chunked")
+            else:
+                self.send_header("Content-Length", str(size if kind == "huge" else 1_000))
+            self.end_headers()
+            if kind == "drip":
+                for _ in range(1_000):
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                    if ep._stop.wait(ep.config.drip_every_s):
+                        return
+                return
+            for sent in range(0, size, len(chunk)):
+                part = chunk[: min(len(chunk), size - sent)]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part) if kind == "huge_stream" else part)
+                if ep._stop.is_set():
+                    return
+            if kind == "huge_stream":
+                self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client refused it (its cap or its deadline): that is what a test wants to see
+
     def do_GET(self) -> None:
         ep = self.server.endpoint
         if self.path.rstrip("/") == "/v1/models":
+            if ep.config.models_fault is not None:
+                self._stream(ep.config.models_fault)
+                return
             if (
                 ep.config.api_key is not None
                 and self.headers.get("Authorization") != f"Bearer {ep.config.api_key}"
@@ -411,7 +467,10 @@ class _Handler(BaseHTTPRequestHandler):
                 {},
                 None,
             )
-        self._send(status, body, headers, length_override)
+        if isinstance(body, _Stream):
+            self._stream(body.kind)
+        else:
+            self._send(status, body, headers, length_override)
 
 
 class LocalEndpoint:
@@ -468,7 +527,9 @@ class LocalEndpoint:
         self.stop()
 
     # --- one request ------------------------------------------------------------------------------------------
-    def handle(self, raw: bytes, authorization: str | None) -> tuple[int, bytes, dict[str, str], int | None]:
+    def handle(
+        self, raw: bytes, authorization: str | None
+    ) -> tuple[int, bytes | _Stream, dict[str, str], int | None]:
         cfg = self.config
         with self._lock:
             rec = RequestRecord(n=len(self.requests), started=time.time(), path="/v1/chat/completions")
@@ -541,6 +602,8 @@ class LocalEndpoint:
         rec.fault = fault
         if cfg.latency_ms > 0:
             self._stop.wait(cfg.latency_ms / 1000.0)
+        if fault in STREAM_FAULTS:
+            return 200, _Stream(fault), {}, None
         if fault == "hang":
             self._stop.wait(cfg.hang_s)
             rec.status = 504

@@ -98,13 +98,11 @@ def detect_invalid_actions(view: TraceView) -> list[Finding]:
                 reason = f"the input to {a.tool} opens as JSON but does not parse"
         if reason and evidence:
             out.append(
-                Finding(
-                    kind="invalid_action",
-                    steps=[a.index],
-                    evidence=evidence,
-                    detail=f"step {a.index}: {reason}",
-                    position=a.step.position,
-                    agent=a.step.agent,
+                Finding.at(
+                    "invalid_action",
+                    a.step,
+                    evidence,
+                    f"step {a.index}: {reason}",
                     tool=a.tool or None,
                     error=tx.short(evidence, 100),
                 )

@@ -98,12 +98,10 @@ def detect_no_clarification(view: TraceView) -> list[Finding]:
         ):
             return []
     return [
-        Finding(
-            kind="no_clarification",
-            steps=[step.index],
-            evidence=tx.quote_match(src, m, context=60),
-            detail=f'{what} ("{tx.short(m.group(0), 40)}") and went on without asking the user',
-            position=step.position,
-            agent=step.agent,
+        Finding.at(
+            "no_clarification",
+            step,
+            tx.quote_match(src, m, context=60),
+            f'{what} ("{tx.short(m.group(0), 40)}") and went on without asking the user',
         )
     ]

@@ -20,6 +20,7 @@ status words, its nouns) reaches them only as `TraceView.vocab`, the format's da
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.formats import FormatVocabulary, vocabulary
@@ -50,6 +51,14 @@ class Finding:
     error: str | None = None  # the error or status text involved, if any (feeds novel-mode descriptions)
     confidence: float | None = None  # overrides the kind's default confidence when set
 
+    @classmethod
+    def at(cls, kind: str, step: Step, evidence: str, detail: str, **extra: Any) -> Finding:
+        """A finding placed at `step`: its step number (unless `steps=` names the steps), its reading-order
+        position and its agent; `extra` sets the other fields (tool, error, confidence)."""
+        steps = extra.pop("steps", None)
+        return cls(kind, [step.index] if steps is None else steps, evidence, detail, position=step.position,
+                   agent=step.agent, **extra)  # fmt: skip
+
 
 @dataclass(slots=True)
 class Act:
@@ -64,16 +73,13 @@ class Act:
     result: Step | None = None
     group: tuple[str, int] = ("", 0)  # (parent_id, depth): actions are only compared within one group
     next: Act | None = None  # the next action in the same group
-    # The names of the tools that end a run in this trace's format (its vocabulary file over the common list).
-    finish_tools: frozenset[str] = tx.FINISH_TOOLS
+    # The tool ends the run in this trace's format (its vocabulary file's finish tools over the common list);
+    # set by `build_view`.
+    is_finish: bool = False
 
     @property
     def index(self) -> int:
         return self.step.index
-
-    @property
-    def is_finish(self) -> bool:
-        return self.tool.strip().lower() in self.finish_tools
 
 
 @dataclass(slots=True)
@@ -127,6 +133,17 @@ class TraceView:
         return self.trace.steps[-1].index if self.trace.steps else None
 
 
+def previous_speaker(steps: list[Step], k: int) -> Step | None:
+    """The nearest chat message before position `k` written by another speaker than `steps[k]`'s: in a chat log
+    the one whose code or request a message answers."""
+    speaker = steps[k].agent
+    for j in range(k - 1, -1, -1):
+        prev = steps[j]
+        if prev.kind == "message" and prev.agent != speaker:
+            return prev
+    return None
+
+
 def _tool_and_args(step: Step) -> tuple[str, str]:
     """Tool name and arguments of an action step, from the structured fields or, failing that, the content."""
     if step.tool_name:
@@ -146,6 +163,20 @@ def build_view(trace: Trace) -> TraceView:
     last_thought: dict[tuple[str, int, str | None], Step] = {}
     open_acts: dict[tuple[str, int], Act] = {}  # the action in each group still waiting for its result
     open_last: dict[tuple[str, int], Act] = {}  # the latest action in each group
+
+    def add_act(step: Step, group: tuple[str, int], thought: Step | None, result: Step | None) -> Act:
+        tool, args = _tool_and_args(step)
+        act = Act(step=step, tool=tool, args=args, signature="", tokens=frozenset(), thought=thought, result=result,
+                  group=group, is_finish=tool.strip().lower() in vocab.finish_tools)  # fmt: skip
+        if tool:
+            tools.add(tool)
+        prev = open_last.get(group)
+        if prev is not None:
+            prev.next = act
+        open_last[group] = act
+        acts.append(act)
+        return act
+
     vocab = vocabulary(trace.source_format)
     for step in trace.steps:
         group = (step.parent_id or "", step.depth)
@@ -153,58 +184,24 @@ def build_view(trace: Trace) -> TraceView:
         if kind == "thought":
             thoughts.append(step)
             last_thought[(group[0], group[1], step.agent)] = step
-        elif kind in ACTION_KINDS:
-            tool, args = _tool_and_args(step)
-            act = Act(
-                step=step,
-                tool=tool,
-                args=args,
-                signature="",
-                tokens=frozenset(),
-                thought=last_thought.pop((group[0], group[1], step.agent), None),
-                group=group,
-                finish_tools=vocab.finish_tools,
-            )
-            if tool:
-                tools.add(tool)
-            prev = open_last.get(group)
-            if prev is not None:
-                prev.next = act
-            open_last[group] = act
-            acts.append(act)
-            open_acts[group] = act
-        elif kind in RESULT_KINDS:
+            continue
+        if kind in ACTION_KINDS:
+            thought = last_thought.pop((group[0], group[1], step.agent), None)
+            open_acts[group] = add_act(step, group, thought, None)
+            continue
+        if kind in RESULT_KINDS:
             results.append(step)
-            if len(step.content) > SCAN_CHARS:
-                heads[step.position] = step.content[:SCAN_CHARS]
             closed = open_acts.pop(group, None)
             if closed is not None and closed.result is None:
                 closed.result = step
         elif kind == "span" and step.tool_name:
-            # A tool span carries the call and its result in one step.
-            tool, args = _tool_and_args(step)
-            act = Act(
-                step=step,
-                tool=tool,
-                args=args,
-                signature="",
-                tokens=frozenset(),
-                result=step,
-                group=("", 0),
-                finish_tools=vocab.finish_tools,
-            )
-            tools.add(tool)
-            prev = open_last.get(act.group)
-            if prev is not None:
-                prev.next = act
-            open_last[act.group] = act
-            acts.append(act)
-            if len(step.content) > SCAN_CHARS:
-                heads[step.position] = step.content[:SCAN_CHARS]
+            add_act(step, ("", 0), None, step)  # a tool span carries the call and its result in one step
         elif kind in ("message", "span", "system"):
             messages.append(step)
-            if len(step.content) > SCAN_CHARS:
-                heads[step.position] = step.content[:SCAN_CHARS]
+        else:
+            continue
+        if len(step.content) > SCAN_CHARS:
+            heads[step.position] = step.content[:SCAN_CHARS]
     # Nested sub-agent steps (depth > 0 under a result) are the sub-agent's own business; the detectors judge the
     # agent level that owns the task, the shallowest one. Span trees nest by call structure, not by agent, so
     # their tool spans all count.

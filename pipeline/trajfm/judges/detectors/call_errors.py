@@ -23,7 +23,7 @@ Only the head of a step is scanned (`ERROR_HEAD_CHARS`), like the other error de
 from __future__ import annotations
 
 from trajfm.judges.detectors import text as tx
-from trajfm.judges.detectors.base import ACTION_KINDS, RESULT_KINDS, Finding, TraceView
+from trajfm.judges.detectors.base import ACTION_KINDS, RESULT_KINDS, Finding, TraceView, previous_speaker
 from trajfm.traces.model import Step
 
 ERROR_HEAD_CHARS = 600
@@ -65,10 +65,7 @@ def _caller(view: TraceView, k: int) -> Step:
                 return steps[j]
         return err
     if err.kind == "message":
-        for j in range(k - 1, -1, -1):
-            prev = steps[j]
-            if prev.kind == "message" and prev.agent != err.agent:
-                return prev
+        return previous_speaker(steps, k) or err
     return err
 
 
@@ -89,16 +86,12 @@ def detect_rejected_calls(view: TraceView) -> list[Finding]:
         evidence = tx.quote_match(step.content, m)
         tool = step.tool_name or caller.tool_name
         out.append(
-            Finding(
-                kind="invalid_action",
-                steps=[caller.index],
-                evidence=evidence,
-                detail=(
-                    f"step {caller.index}: the call{f' to {tool}' if tool else ''} was rejected for its form "
-                    f'(step {step.index}: "{tx.short(evidence, 90)}")'
-                ),
-                position=caller.position,
-                agent=caller.agent,
+            Finding.at(
+                "invalid_action",
+                caller,
+                evidence,
+                f"step {caller.index}: the call{f' to {tool}' if tool else ''} was rejected for its form "
+                f'(step {step.index}: "{tx.short(evidence, 90)}")',
                 tool=tool,
                 error=tx.short(evidence, 100),
             )

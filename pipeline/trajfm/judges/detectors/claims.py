@@ -55,16 +55,12 @@ def detect_unsupported_counts(view: TraceView) -> list[Finding]:
             for m in _COUNT.finditer(text):
                 if m.group(1) not in seen:
                     return [
-                        Finding(
-                            kind="unsupported_count",
-                            steps=[st.index],
-                            evidence=tx.quote_match(text, m, context=30),
-                            detail=(
-                                f'the agent reported "{tx.short(m.group(0), 60)}" but no earlier step contains the '
-                                f"number {m.group(1)}: it counted a result by itself"
-                            ),
-                            position=st.position,
-                            agent=st.agent,
+                        Finding.at(
+                            "unsupported_count",
+                            st,
+                            tx.quote_match(text, m, context=30),
+                            f'the agent reported "{tx.short(m.group(0), 60)}" but no earlier step contains the '
+                            f"number {m.group(1)}: it counted a result by itself",
                             confidence=0.5,
                         )
                     ]
@@ -130,16 +126,12 @@ def detect_contradicted_absence(view: TraceView) -> list[Finding]:
             )
             if shown is not None:
                 return [
-                    Finding(
-                        kind="contradicted_absence",
-                        steps=[st.index],
-                        evidence=tx.quote_match(text, m, context=40),
-                        detail=(
-                            f'the agent said "{tx.short(m.group(0), 60)}" but an earlier result about '
-                            f"{sorted(ids)[0]} has a {noun} field"
-                        ),
-                        position=st.position,
-                        agent=st.agent,
+                    Finding.at(
+                        "contradicted_absence",
+                        st,
+                        tx.quote_match(text, m, context=40),
+                        f'the agent said "{tx.short(m.group(0), 60)}" but an earlier result about '
+                        f"{sorted(ids)[0]} has a {noun} field",
                     )
                 ]
     return []

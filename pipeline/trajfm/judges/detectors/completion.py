@@ -162,16 +162,13 @@ def detect_overstated_completion(view: TraceView) -> list[Finding]:
     last = view.last_index()
     steps = sorted({a.index for a, _ in broken} | ({last} if last is not None else set()))
     return [
-        Finding(
-            kind="overstated_completion",
+        Finding.at(
+            "overstated_completion",
+            act.step,
+            tx.quote_match(answer, claim, context=60),
+            f'the final answer claims success ("{tx.short(claim.group(0), 40)}") although {act.tool or "a call"} '
+            f'at step {act.index} returned "{tx.short(problem, 80)}" and was never made to succeed',
             steps=steps,
-            evidence=tx.quote_match(answer, claim, context=60),
-            detail=(
-                f'the final answer claims success ("{tx.short(claim.group(0), 40)}") although {act.tool or "a call"} '
-                f'at step {act.index} returned "{tx.short(problem, 80)}" and was never made to succeed'
-            ),
-            position=act.step.position,
-            agent=act.step.agent,
             tool=act.tool or None,
             error=tx.short(problem, 100),
         )

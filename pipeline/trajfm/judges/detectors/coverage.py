@@ -15,6 +15,7 @@ k, yet the agent made two or more further calls, none of which failed, whose res
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.ambiguity import ASKS_USER
@@ -189,15 +190,20 @@ def _stem(word: str) -> str:
     return word[:5]
 
 
-def _stems(text: str) -> set[str]:
-    return {
+def _stems_of(text: str) -> frozenset[str]:
+    return frozenset(
         _stem(w)
         for w in _WORD.findall(text.lower())
         if not w[0].isdigit() and w not in _STOP and w not in _GENERIC
-    }
+    )
 
 
-def _requests(task: str) -> list[tuple[str, set[str]]]:
+# Tasks, tool calls and their arguments repeat across the traces of one benchmark or production agent.
+_stems = tx.cached_for_short_text(_stems_of, maxsize=4096)
+
+
+@lru_cache(maxsize=1024)
+def _requests(task: str) -> tuple[tuple[str, frozenset[str]], ...]:
     """The task's requests that ask for work: not the form of the answer, not a condition ("if any are found"),
     not context ("based on last week's data"), not a question (the answer answers it)."""
     out = []
@@ -216,7 +222,7 @@ def _requests(task: str) -> list[tuple[str, set[str]]]:
         stems = _stems(clause)
         if stems:
             out.append((clause, stems))
-    return out
+    return tuple(out)
 
 
 _USER_ROLES = frozenset({"user", "human", "customer", "client"})
@@ -248,7 +254,7 @@ def detect_unmet_requests(view: TraceView) -> list[Finding]:
     requests = _requests(view.task)
     if not requests:
         return []  # nothing asked for work: no need to collect what the calls and the answer covered
-    done = _stems(answer)
+    done = set(_stems(answer))
     for a in acts:
         if not a.is_finish:
             done |= _stems(f"{a.tool} {a.args}")
@@ -257,24 +263,21 @@ def detect_unmet_requests(view: TraceView) -> list[Finding]:
         return []
     last = acts[-1]
     return [
-        Finding(
-            kind="premature_termination",
-            steps=[last.index],
-            evidence=tx.quote(unmet[0], max_len=120),
-            detail=(
-                f"the agent answered after {len([a for a in acts if not a.is_finish])} call(s) without acting on "
-                f"the request(s) {'; '.join(repr(tx.short(c, 60)) for c in unmet[:3])}"
-            ),
-            position=last.step.position,
-            agent=last.step.agent,
+        Finding.at(
+            "premature_termination",
+            last.step,
+            tx.quote(unmet[0], max_len=120),
+            f"the agent answered after {len([a for a in acts if not a.is_finish])} call(s) without acting on "
+            f"the request(s) {'; '.join(repr(tx.short(c, 60)) for c in unmet[:3])}",
         )
     ]
 
 
-def _facts(text: str) -> set[str]:
-    return set(_WORD.findall(text.lower())).difference(
-        _STOP
-    )  # set difference: faster than a filtering comprehension
+def _facts_of(text: str) -> frozenset[str]:
+    return frozenset(_WORD.findall(text.lower())).difference(_STOP)  # faster than a filtering comprehension
+
+
+_facts = tx.cached_for_short_text(_facts_of, maxsize=1024)
 
 
 def detect_calls_after_answer_known(view: TraceView) -> list[Finding]:
@@ -315,16 +318,13 @@ def detect_calls_after_answer_known(view: TraceView) -> list[Finding]:
     first = extra[0]
     tools = sorted({a.tool for a in extra if a.tool})
     return [
-        Finding(
-            kind="continued_after_answer",
+        Finding.at(
+            "continued_after_answer",
+            first.step,
+            tx.quote(first.args or first.step.content, max_len=120),
+            f"everything the final answer reports was known after step {acts[ready].index}, yet the agent made "
+            f"{len(extra)} more call(s) to {', '.join(tools) or 'tools'} that the answer does not use",
             steps=[a.index for a in extra],
-            evidence=tx.quote(first.args or first.step.content, max_len=120),
-            detail=(
-                f"everything the final answer reports was known after step {acts[ready].index}, yet the agent made "
-                f"{len(extra)} more call(s) to {', '.join(tools) or 'tools'} that the answer does not use"
-            ),
-            position=first.step.position,
-            agent=first.step.agent,
             tool=tools[0] if tools else None,
         )
     ]

@@ -177,16 +177,13 @@ def detect_hallucinated_entities(view: TraceView) -> list[Finding]:
                 where = "introduced by the agent" if introduced else "named by the user"
                 tail = " and the final answer still presents it" if in_answer else ""
                 out.append(
-                    Finding(
-                        kind="hallucinated_entity",
+                    Finding.at(
+                        "hallucinated_entity",
+                        first_act.step,
+                        tx.quote_match(head, m, context=70),
+                        f"'{tx.short(name, 50)}' ({where}) was sent to {act.tool or 'a tool'}, which answered that it "
+                        f"does not exist{tail}",
                         steps=sorted({first_act.index, act.index}),
-                        evidence=tx.quote_match(head, m, context=70),
-                        detail=(
-                            f"'{tx.short(name, 50)}' ({where}) was sent to {act.tool or 'a tool'}, which answered that it "
-                            f"does not exist{tail}"
-                        ),
-                        position=first_act.step.position,
-                        agent=first_act.step.agent,
                         tool=act.tool or None,
                         error=tx.short(tx.line_of(head, m), 120),
                     )

@@ -211,32 +211,26 @@ def detect_error_recovery(view: TraceView) -> list[Finding]:
         steps = sorted({a.index for a in chain} | ({after.index} if after is not None else set()))
         if identical:
             out.append(
-                Finding(
-                    kind="error_retried_identically",
+                Finding.at(
+                    "error_retried_identically",
+                    first.step,
+                    err_quote,
+                    f'{tool} failed with "{err_line}" and the agent repeated the identical call '
+                    f"{len(identical)} time(s) without changing its input",
                     steps=sorted({a.index for a in chain}),
-                    evidence=err_quote,
-                    detail=(
-                        f'{tool} failed with "{err_line}" and the agent repeated the identical call '
-                        f"{len(identical)} time(s) without changing its input"
-                    ),
-                    position=first.step.position,
-                    agent=first.step.agent,
                     tool=first.tool or None,
                     error=err_line,
                 )
             )
         elif len(chain) >= 2 and not later_success and not recovered:
             out.append(
-                Finding(
-                    kind="error_unresolved",
+                Finding.at(
+                    "error_unresolved",
+                    first.step,
+                    err_quote,
+                    f'{tool} failed {len(chain)} times in a row ("{err_line}"); changing the input never '
+                    "produced a successful call",
                     steps=sorted({a.index for a in chain}),
-                    evidence=err_quote,
-                    detail=(
-                        f'{tool} failed {len(chain)} times in a row ("{err_line}"); changing the input never '
-                        "produced a successful call"
-                    ),
-                    position=first.step.position,
-                    agent=first.step.agent,
                     tool=first.tool or None,
                     error=err_line,
                 )
@@ -244,16 +238,13 @@ def detect_error_recovery(view: TraceView) -> list[Finding]:
         elif not later_success and not answer_admits and not recovered:
             nxt = f"moved on to {after.tool}" if after is not None and after.tool else "finished"
             out.append(
-                Finding(
-                    kind="error_ignored",
+                Finding.at(
+                    "error_ignored",
+                    first.step,
+                    err_quote,
+                    f'{tool} failed with "{err_line}"; the agent {nxt} without fixing the call, and the final '
+                    "answer does not mention the failure",
                     steps=steps,
-                    evidence=err_quote,
-                    detail=(
-                        f'{tool} failed with "{err_line}"; the agent {nxt} without fixing the call, and the final '
-                        "answer does not mention the failure"
-                    ),
-                    position=first.step.position,
-                    agent=first.step.agent,
                     tool=first.tool or None,
                     error=err_line,
                     confidence=0.7,
@@ -283,13 +274,12 @@ def detect_message_errors(view: TraceView) -> list[Finding]:
         ):
             err_quote = tx.quote_match(msg.content, m)
             out.append(
-                Finding(
-                    kind="error_retried_identically",
+                Finding.at(
+                    "error_retried_identically",
+                    before,
+                    err_quote,
+                    f'{before.agent or "the agent"} sent the same content again after "{tx.short(err_quote, 80)}"',
                     steps=[before.index, msg.index],
-                    evidence=err_quote,
-                    detail=f'{before.agent or "the agent"} sent the same content again after "{tx.short(err_quote, 80)}"',
-                    position=before.position,
-                    agent=before.agent,
                     error=tx.short(err_quote, 100),
                 )
             )

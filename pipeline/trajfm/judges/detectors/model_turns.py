@@ -174,16 +174,13 @@ def detect_failed_model_turns(view: TraceView) -> list[Finding]:
         evidence = tx.quote_match(step.content, m)
         shown = f"; step {marked[-1].index} received the error" if len(marked) > 1 else ""
         out.append(
-            Finding(
-                kind="invalid_action",
+            Finding.at(
+                "invalid_action",
+                caller,
+                evidence,
+                f"step {caller.index}: the model's output was rejected for its form when step {step.index} ran "
+                f'it ("{tx.short(evidence, 90)}"){shown}',
                 steps=[s.index for s in marked],
-                evidence=evidence,
-                detail=(
-                    f"step {caller.index}: the model's output was rejected for its form when step {step.index} ran "
-                    f'it ("{tx.short(evidence, 90)}"){shown}'
-                ),
-                position=caller.position,
-                agent=caller.agent,
                 tool=caller.tool_name,
                 error=tx.short(evidence, 100),
             )
@@ -229,13 +226,11 @@ def detect_unsupported_answers(view: TraceView) -> list[Finding]:
         if not evidence_seen and hedge is not None:
             why += ", and no tool or other agent had returned anything before it"
         out.append(
-            Finding(
-                kind="unsupported_answer",
-                steps=[step.index],
-                evidence=evidence,
-                detail=f"step {step.index}: the model gave the final answer although {why}",
-                position=step.position,
-                agent=step.agent,
+            Finding.at(
+                "unsupported_answer",
+                step,
+                evidence,
+                f"step {step.index}: the model gave the final answer although {why}",
                 tool=step.tool_name,
             )
         )
@@ -243,16 +238,12 @@ def detect_unsupported_answers(view: TraceView) -> list[Finding]:
         if asked is not None:
             quoted = tx.quote_match(view.task, asked)
             out.append(
-                Finding(
-                    kind="verification_instruction_ignored",
-                    steps=[step.index],
-                    evidence=quoted,
-                    detail=(
-                        f'step {step.index}: the task says "{tx.short(quoted, 80)}" and the model answered without '
-                        "evidence"
-                    ),
-                    position=step.position,
-                    agent=step.agent,
+                Finding.at(
+                    "verification_instruction_ignored",
+                    step,
+                    quoted,
+                    f'step {step.index}: the task says "{tx.short(quoted, 80)}" and the model answered without '
+                    "evidence",
                     tool=step.tool_name,
                 )
             )
@@ -260,16 +251,12 @@ def detect_unsupported_answers(view: TraceView) -> list[Finding]:
         if claim is not None:
             quoted = tx.quote_match(text, claim)
             out.append(
-                Finding(
-                    kind="claimed_unseen_result",
-                    steps=[step.index],
-                    evidence=quoted,
-                    detail=(
-                        f'step {step.index}: the model says it looked something up ("{tx.short(quoted, 80)}") but no '
-                        "tool or other agent had returned anything before it"
-                    ),
-                    position=step.position,
-                    agent=step.agent,
+                Finding.at(
+                    "claimed_unseen_result",
+                    step,
+                    quoted,
+                    f'step {step.index}: the model says it looked something up ("{tx.short(quoted, 80)}") but no '
+                    "tool or other agent had returned anything before it",
                     tool=step.tool_name,
                 )
             )
@@ -293,13 +280,11 @@ def detect_announced_calls_not_made(view: TraceView) -> list[Finding]:
             continue
         quoted = tx.quote_match(text, m)
         out.append(
-            Finding(
-                kind="announced_call_missing",
-                steps=[step.index],
-                evidence=quoted,
-                detail=f'step {step.index}: the model announced a call to {name} ("{tx.short(quoted, 80)}") and did not make it',
-                position=step.position,
-                agent=step.agent,
+            Finding.at(
+                "announced_call_missing",
+                step,
+                quoted,
+                f'step {step.index}: the model announced a call to {name} ("{tx.short(quoted, 80)}") and did not make it',
                 tool=name,
             )
         )

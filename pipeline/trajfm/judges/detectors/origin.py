@@ -35,7 +35,7 @@ from __future__ import annotations
 import re
 
 from trajfm.judges.detectors import text as tx
-from trajfm.judges.detectors.base import RESULT_KINDS, Act, TraceView
+from trajfm.judges.detectors.base import RESULT_KINDS, Act, TraceView, previous_speaker
 from trajfm.judges.detectors.errors import error_in
 from trajfm.traces.model import Step
 
@@ -72,10 +72,7 @@ def _producer(view: TraceView, k: int) -> Step:
                     return err
                 return act.step
     if err.kind == "message":
-        for j in range(k - 1, -1, -1):
-            prev = steps[j]
-            if prev.kind == "message" and prev.agent != err.agent:
-                return prev
+        return previous_speaker(steps, k) or err
     return err
 
 

@@ -74,13 +74,11 @@ def detect_handed_to_human(view: TraceView) -> list[Finding]:
     if last is not None and words and not words.isdisjoint(tx.name_words(last.tool)):
         a = last
         return [
-            Finding(
-                kind="handed_to_human",
-                steps=[a.index],
-                evidence=tx.quote(a.step.content) if a.step.content else a.tool,
-                detail=f"the run ended by handing the conversation to a person ({a.tool})",
-                position=a.step.position,
-                agent=a.step.agent,
+            Finding.at(
+                "handed_to_human",
+                a.step,
+                tx.quote(a.step.content) if a.step.content else a.tool,
+                f"the run ended by handing the conversation to a person ({a.tool})",
                 tool=a.tool,
             )
         ]

@@ -176,13 +176,12 @@ def detect_repeated_thoughts(view: TraceView) -> list[Finding]:
         if start is None:
             continue
         out.append(
-            Finding(
-                kind="repeated_thought",
+            Finding.at(
+                "repeated_thought",
+                st,
+                tx.quote(st.content, max_len=140),
+                f"the agent restated the same reasoning at steps {start} and {st.index}",
                 steps=[start, st.index],
-                evidence=tx.quote(st.content, max_len=140),
-                detail=f"the agent restated the same reasoning at steps {start} and {st.index}",
-                position=st.position,
-                agent=st.agent,
                 confidence=0.8 if exact else 0.6,
             )
         )

@@ -30,16 +30,13 @@ def detect_search_churn(view: TraceView) -> list[Finding]:
             later = run[MIN_RUN - 1 :]
             queries = "; ".join(tx.short(a.args, 50) for a in run[:MIN_RUN])
             out.append(
-                Finding(
-                    kind="search_churn",
+                Finding.at(
+                    "search_churn",
+                    later[0].step,
+                    tx.quote(later[0].args or later[0].step.content, max_len=120),
+                    f"steps {run[0].index}-{run[-1].index}: {len(run)} searches in a row with no result read "
+                    f"in between ({queries})",
                     steps=[a.index for a in later],
-                    evidence=tx.quote(later[0].args or later[0].step.content, max_len=120),
-                    detail=(
-                        f"steps {run[0].index}-{run[-1].index}: {len(run)} searches in a row with no result read "
-                        f"in between ({queries})"
-                    ),
-                    position=later[0].step.position,
-                    agent=later[0].step.agent,
                     tool=later[0].tool,
                 )
             )

@@ -134,25 +134,21 @@ def detect_termination(view: TraceView) -> list[Finding]:
             return [_limit_finding(view, ev, f"the run stopped after {len(acts)} calls with no final answer")]
         ev_step = acts[-1].step if acts else last
         return [
-            Finding(
-                kind="premature_termination",
-                steps=[ev_step.index],
-                evidence=tx.quote(ev_step.content, max_len=100),
-                detail=f"the run ended after {len(acts)} call(s) without any final answer",
-                position=ev_step.position,
-                agent=ev_step.agent,
+            Finding.at(
+                "premature_termination",
+                ev_step,
+                tx.quote(ev_step.content, max_len=100),
+                f"the run ended after {len(acts)} call(s) without any final answer",
             )
         ]
     if not answer and finished:
         fin = next(a for a in acts if a.is_finish)
         return [
-            Finding(
-                kind="premature_termination",
-                steps=[fin.index],
-                evidence=tx.quote(fin.step.content, max_len=100),
-                detail=f"the agent finished at step {fin.index} with an empty answer",
-                position=fin.step.position,
-                agent=fin.step.agent,
+            Finding.at(
+                "premature_termination",
+                fin.step,
+                tx.quote(fin.step.content, max_len=100),
+                f"the agent finished at step {fin.index} with an empty answer",
             )
         ]
     # The answer or the last reasoning announces work still to do.

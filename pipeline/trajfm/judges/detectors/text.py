@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
+from typing import TypeVar
 
 from trajfm.judges.formats import vocabulary
+
+T = TypeVar("T")
 
 _WS = re.compile(r"\s+")
 _WORD_RUN = re.compile(r"\w+")
@@ -120,6 +124,21 @@ def short(text: str, max_len: int = 80) -> str:
     return s if len(s) <= max_len else s[: max_len - 1].rstrip() + "…"
 
 
+CACHED_CHARS = 2000
+
+
+def cached_for_short_text(fn: Callable[[str], T], maxsize: int) -> Callable[[str], T]:
+    """`fn` with a bounded cache for texts up to CACHED_CHARS characters (tasks, tool names and arguments repeat
+    across the traces of one agent; long texts rarely do, and would fill the cache). `fn` must return an immutable
+    value: every caller of a text gets the same object."""
+    cached = functools.lru_cache(maxsize=maxsize)(fn)
+
+    def call(text: str) -> T:
+        return cached(text) if len(text) <= CACHED_CHARS else fn(text)
+
+    return call
+
+
 def _none_in(needles: tuple[str, ...], low: str) -> bool:
     """True when `needles` is non-empty and none of them occurs in `low`."""
     if not needles:
@@ -176,15 +195,21 @@ class AnyOf:
     and at one start position its first alternative that matches there, which is what taking the earliest start
     over the alternatives (ties to the earlier one) gives. Only `search` (no finditer)."""
 
-    __slots__ = ("alternatives", "pattern")
+    __slots__ = ("alternatives", "pattern", "needles")
 
     def __init__(self, *alternatives: Pattern) -> None:
         self.alternatives = alternatives
         self.pattern = "|".join(a.pattern for a in alternatives)
+        # Every needle of every alternative, when each alternative has some: text with none of them cannot match
+        # any alternative, and one pass of substring tests settles it (most steps contain no error word at all).
+        every = all(a.needles for a in alternatives)
+        self.needles = tuple(dict.fromkeys(n for a in alternatives for n in a.needles)) if every else ()
 
     def search(self, text: str, low: str | None = None) -> re.Match[str] | None:
         if low is None:
             low = text.lower()
+        if self.needles and len(low) == len(text) and _none_in(self.needles, low):
+            return None
         best: re.Match[str] | None = None
         for alt in self.alternatives:
             m = alt.search(text, low)

@@ -13,7 +13,6 @@ Contract:
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from trajfm.errors import UsageError
+from trajfm.judges.calibration import read_fitted_file
 from trajfm.judges.rootcause.features import FEATURES, StepTable
 
 DEFAULT_WEIGHTS = Path(__file__).with_name("root_cause_weights.json")
@@ -80,12 +80,5 @@ class RootCauseModel:
 def load_model(path: str | None = None) -> RootCauseModel:
     """The model in PATH (default: the shipped weights). Cached per path."""
     p = Path(path) if path else DEFAULT_WEIGHTS
-    try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise UsageError(f"root-cause model file {p} does not exist") from exc
-    except json.JSONDecodeError as exc:
-        raise UsageError(
-            f"root-cause model file {p} is not valid JSON ({exc.msg}); refit or restore it"
-        ) from exc
+    doc = read_fitted_file(p, "root-cause model", "refit or restore it")
     return RootCauseModel.from_dict(doc, source=str(p))
