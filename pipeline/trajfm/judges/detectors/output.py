@@ -224,25 +224,43 @@ def detect_output_format(view: TraceView) -> list[Finding]:
     ]
 
 
-_ARTEFACT = re.compile(
+# Searched in the lower-cased answer (`tx.Pattern`: case-insensitive without re.IGNORECASE's cost); a match's text is
+# taken from the answer itself.
+_ARTEFACT = tx.Pattern(
     r"(?:^|\s)#{1,4}\s*step\s*\d+\s*:|\bthought\s*\d*\s*:|\baction\s+input\s*\d*\s*:|\baction\s*\d+\s*:|\bobservation\s*\d*\s*:|"
     r"\(end of feedback\)|\bnow it'?s your turn\b|(?:^|\n)\s*question\s*:?\s*$|\bquestion\s*:\s|"
     r"<\|[a-z_]+\|>|\[/?inst\]|</?s>|<\|?im_(?:start|end)\|?>|\bassistant\s*:\s*$",
-    re.I | re.M,
+    re.M,
+    # every alternative holds one of these ("<" for the chat-template tokens)
+    needles=(
+        "step",
+        "thought",
+        "action",
+        "observation",
+        "feedback",
+        "turn",
+        "question",
+        "<",
+        "inst]",
+        "assistant",
+    ),
 )
-_TRAILING_LABEL = re.compile(r"\b(?:question|thought|action|observation)\s*$", re.I)
+_TRAILING_LABEL = tx.Pattern(
+    r"\b(?:question|thought|action|observation)\s*$", needles=("question", "thought", "action", "observation")
+)
 
 
 def detect_leftover_artefacts(view: TraceView) -> list[Finding]:
     answer = view.final_answer
     if not answer.strip():
         return []
-    m = _ARTEFACT.search(answer)
+    low = answer.lower()
+    m = _ARTEFACT.search(answer, low)
     what = ""
     if m is None:
-        m = _TRAILING_LABEL.search(answer.rstrip())
+        m = _TRAILING_LABEL.search(answer.rstrip(), low.rstrip())
         if m is not None:
-            what = f'a dangling "{m.group(0).strip()}" label at the end'
+            what = f'a dangling "{answer[m.start() : m.end()].strip()}" label at the end'
     if m is None:
         finals = list(re.finditer(r"\bfinal answer(?: is)?\s*:", answer, re.I))
         if len(finals) >= 2:
@@ -254,7 +272,7 @@ def detect_leftover_artefacts(view: TraceView) -> list[Finding]:
     if m is None:
         return []
     if not what:
-        what = f'agent-loop text ("{tx.short(m.group(0).strip(), 30)}")'
+        what = f'agent-loop text ("{tx.short(answer[m.start() : m.end()].strip(), 30)}")'
     last = view.trace.steps[-1] if view.trace.steps else None
     return [
         Finding(
