@@ -18,7 +18,7 @@ from trajfm.traces import FORMATS, ROLES, Format, Trace, load_traces
 from trajfm.traces._common import unwrap_tool_result
 from trajfm.traces.assetops import path_info
 from trajfm.traces.detect import detect_doc
-from trajfm.traces.model import traces_to_frames
+from trajfm.traces.model import traces_from_frames, traces_to_frames
 from trajfm.traces.quality import summarize, summarize_table
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "traces"
@@ -411,6 +411,10 @@ def test_loading_quality_from_the_table_equals_the_one_from_the_traces(tmp_path:
     from_traces = summarize(traces)
     assert len(from_traces) == len(REPRESENTATIVE) and from_traces["chat"]["examples"]
     assert summarize_table(traces_to_frames(traces)[0]) == from_traces
+    # The tables hold the traces whole: read back, they give the same tables.
+    traces_df, steps_df = traces_to_frames(traces)
+    again = traces_to_frames(traces_from_frames(traces_df, steps_df))
+    assert again[0].equals(traces_df) and again[1].equals(steps_df)
 
 
 def test_most_steps_empty_and_no_agent_step_are_flagged(tmp_path: Path) -> None:

@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 
 from trajfm.errors import TraceLoadError, UsageError
 from trajfm.traces import FORMATS, Trace, detect_format, load_traces
-from trajfm.traces._common import Source, opt_int
+from trajfm.traces._common import Source
 from trajfm.traces.assetops import parse_action, path_info
+from trajfm.traces.fields import opt_int
 from trajfm.traces.load import decode_json, load_file
 from trajfm.traces.mast import split_turns
 from trajfm.traces.model import traces_to_frames

@@ -1,4 +1,5 @@
-"""A real plugin package (tests/plugins/example), pip-installed, used end to end through the CLI.
+"""A real plugin package (tests/plugins/example: a judge, an embedder, a taxonomy, a trace format and two broken
+parts), pip-installed, used end to end through the CLI.
 
 pip installs it into a temporary folder (`--target`, no network, no build isolation); trajfm then runs in a
 fresh process whose path holds that folder and this repository's package, as it would after `pip install`.
@@ -105,6 +106,13 @@ def test_a_plugin_format_is_listed_detected_forced_and_judged(site: Path, tmp_pa
     listing = trajfm(site, "plugins").stdout
     assert "BROKEN" in next(line for line in listing.splitlines() if line.strip().startswith("broken-format"))
 
+    # `trajfm traces` reads the plugin's files and says the broken format was not used.
+    res = trajfm(site, "traces", str(SAMPLES), "--json")
+    summary = json.loads(res.stdout)
+    assert summary["by_format"] == {"example-steps": 2, "chat": 1}
+    assert "missing_format" in summary["broken_formats"]["broken-format"]
+    assert "format broken-format not used" in " ".join(trajfm(site, "traces", str(SAMPLES)).stdout.split())
+
     # --format's help lists the formats from the registry, the plugin's among them.
     help_text = " ".join(trajfm(site, "extract", "--help").stdout.split())
     assert "example-steps" in help_text and "assetops-plan" in help_text
@@ -131,10 +139,16 @@ def test_a_plugin_format_is_listed_detected_forced_and_judged(site: Path, tmp_pa
 
     # Forced: the plugin's files load; the chat transcript is refused as misread, naming the format it fits.
     forced = tmp_path / "forced"
-    res = trajfm(site, "extract", str(SAMPLES), "--out", str(forced), "--format", "example-steps", "--no-progress")
+    # With the plugin's judge and taxonomy too: every kind of plugin part in one run.
+    res = trajfm(site, "extract", str(SAMPLES), "--out", str(forced), "--format", "example-steps", "--judge", "keyword",
+                 "--taxonomy", "example", "--no-progress")  # fmt: skip
     assert res.returncode == 0, res.stderr
     assert sorted(pl.read_parquet(forced / "traces.parquet")["trace_id"]) == [
         "sample_traces/pump_question.json", "sample_traces/work_orders.json"]  # fmt: skip
+    assert set(pl.read_parquet(forced / "diagnoses.parquet")["judge"]) == {"keyword"}
+    novel = pl.read_parquet(forced / "novel_modes.parquet")
+    # The keyword judge reports each failed step as a novel mode: the pump trace's two failed tool results.
+    assert novel.height == 2 and set(novel["title"]) == {"Failed call to a tool"}
     [failure] = json.loads((forced / "manifest.json").read_text())["stages"]["extract"]["load_failures"]
     assert "chat_beside.json: misread" in failure and "--format chat" in failure
 

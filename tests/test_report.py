@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from trajfm.cli import app
+from trajfm.errors import SchemaError
 from trajfm.report import TextBudget, build_report
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "report"))
@@ -62,6 +63,8 @@ def test_summary_figures_equal_a_recomputation_from_the_tables(built: Path) -> N
     assert [f["cluster_id"] for f in s["novel"]["merged"][0]["families"]] == [0, 3]
     assert s["fix_first"] and {c["kind"] for c in s["fix_first"]} == {"mode", "family"}
     assert all(m["readiness"]["score"] is not None for m in s["models"] if m["n_diagnosed"])
+    # every ambiguity signal flags some diagnosed trace, and both sides of the comparison have verdicts
+    assert all(s["ambiguity"]["by_signal"].values()) and s["ambiguity"]["drop_points"] is not None
     check_summary_against_tables(built)
 
 
@@ -136,6 +139,7 @@ def check_summary_against_tables(built: Path) -> None:
         assert row["n_diagnosed"] == sum(1 for t in ok if multi[t] is want)
 
     check_scorecard(s, diag, traces, pl.read_parquet(built / "steps.parquet"), ok)
+    check_ambiguity(s, diag, traces, pl.read_parquet(built / "steps.parquet"), ok)
     check_impact(s, diag, flags, verdicts, novel, traces, ok, built)
 
     assign = pl.read_parquet(built / "novel_assignments.parquet")
@@ -244,6 +248,66 @@ def check_scorecard(s: dict, diag: pl.DataFrame, traces: pl.DataFrame, steps: pl
         num = sum((x - mx) * (y - my) for x, y in pairs)
         den = math.sqrt(sum((x - mx) ** 2 for x in xs) * sum((y - my) ** 2 for y in ys))
         assert _close(corr, num / den if den else None)
+
+
+def _ambiguity_flags(traces: pl.DataFrame, steps: pl.DataFrame) -> dict[str, str]:
+    """The ambiguity signals written out again with plain `re` on lower-cased text (report/ambiguity.py): the
+    first agent thought/message that assumes or tool result that calls the request ambiguous, else a final answer
+    that asks the user."""
+    from trajfm.judges.detectors.ambiguity import _AGENT_ASSUMES, _ENV_AMBIGUOUS, ASKS_USER
+    from trajfm.traces.model import default_role
+
+    assumes, env, asks = (re.compile(p.pattern) for p in (_AGENT_ASSUMES, _ENV_AMBIGUOUS, ASKS_USER))
+    out: dict[str, str] = {}
+    for r in steps.sort("trace_id", "position").iter_rows(named=True):
+        text = (r["content"] or "").lower()
+        if r["trace_id"] in out:
+            continue
+        role = r["role"] or default_role(r["kind"], r["agent"])
+        if role == "agent" and r["kind"] in ("thought", "message") and assumes.search(text[:2000]):
+            out[r["trace_id"]] = "assumes"
+        elif role == "tool" and env.search(text[:1500]):
+            out[r["trace_id"]] = "tool"
+    for tid, answer in traces.select("trace_id", "final_answer").iter_rows():
+        if tid not in out and answer and asks.search(answer[:3000].lower()):
+            out[tid] = "asked"
+    return out
+
+
+def check_ambiguity(s: dict, diag: pl.DataFrame, traces: pl.DataFrame, steps: pl.DataFrame, ok: set) -> None:
+    """Completion on requests flagged ambiguous versus the rest, overall and per model, with the drop in points
+    and its Newcombe interval."""
+    flags = {t: why for t, why in _ambiguity_flags(traces, steps).items() if t in ok}
+    amb = s["ambiguity"]
+    assert amb["n_flagged"] == len(flags) and amb["of"] == len(ok)
+    assert amb["by_signal"] == {
+        k: sum(1 for v in flags.values() if v == k) for k in ("assumes", "tool", "asked")
+    }
+    done = dict(
+        diag.filter(pl.col("status") == "ok")
+        .drop_nulls("task_completed")
+        .select("trace_id", "task_completed")
+        .iter_rows()
+    )
+    model_of = dict(traces.select("trace_id", "agent_model").iter_rows())
+
+    def compare(got: dict, ids: set) -> None:
+        a = [done[t] for t in ids if t in done and t in flags]
+        r = [done[t] for t in ids if t in done and t not in flags]
+        assert (got["ambiguous"]["n"], got["ambiguous"]["of"]) == (sum(a), len(a))
+        assert (got["rest"]["n"], got["rest"]["of"]) == (sum(r), len(r))
+        if not a or not r:
+            assert got["drop_points"] is None
+            return
+        pa, pr = sum(a) / len(a), sum(r) / len(r)
+        (la, ua), (lr, ur) = _wilson(sum(a), len(a)), _wilson(sum(r), len(r))
+        assert _close(got["drop_points"], 100 * (pr - pa))
+        assert _close(got["ci_low"], 100 * max(-1.0, pr - pa - math.sqrt((pr - lr) ** 2 + (ua - pa) ** 2)))
+        assert _close(got["ci_high"], 100 * min(1.0, pr - pa + math.sqrt((ur - pr) ** 2 + (pa - la) ** 2)))
+
+    compare(amb, set(ok))
+    for m in s["models"]:
+        compare(m["ambiguity"], {t for t in ok if model_of[t] == m["model"]})
 
 
 def _risk_ratio(a: int, b: int, c: int, d: int) -> tuple[float | None, float | None, float | None]:
@@ -613,7 +677,15 @@ def test_a_run_written_before_the_dimensions_reads_them_as_not_assessed(tmp_path
     pl.read_parquet(path).drop(
         [c for c in pl.read_parquet(path).columns if c.startswith("dim_")]
     ).write_parquet(path)
+    # Such a folder was written at schema 1; opening it migrates it (the columns come back null), and only the
+    # migration fills them: a current-version table without them is refused.
+    manifest = json.loads((run / "manifest.json").read_text())
+    with pytest.raises(SchemaError, match="dim_task_completion"):
+        build_report(run)
+    manifest["schema_version"] = 1
+    (run / "manifest.json").write_text(json.dumps(manifest))
     s = build_report(run).summary
+    assert "dim_task_completion" in pl.read_parquet(path).columns
     assert all(r["of"] == 0 for m in s["models"] for r in m["dimensions"].values())
     assert all(m["readiness"]["score"] is None for m in s["models"])
     assert s["overview"]["readiness"]["dims_assessed"] == []
@@ -666,3 +738,24 @@ def test_readiness_bar_out_of_range_is_refused(tmp_path: Path) -> None:
     run = make_run(tmp_path / "run", n_traces=3, hostile=False)
     res = CliRunner().invoke(app, ["report", str(run), "--readiness-bar", "850"])
     assert res.exit_code != 0 and "--readiness-bar" in res.output
+
+
+def test_the_vega_bundle_is_kept_on_disk_and_built_again_only_when_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trajfm.report.render import vega_bundle
+
+    monkeypatch.setenv("TRAJFM_CACHE_DIR", str(tmp_path / "cache"))
+    try:
+        vega_bundle.cache_clear()
+        built = vega_bundle()
+        (kept,) = (tmp_path / "cache").glob("vega-bundle-*.js")
+        assert kept.read_text(encoding="utf-8") == built and "</script" not in built
+        kept.write_text(built + "\n// marker", encoding="utf-8")
+        vega_bundle.cache_clear()
+        assert vega_bundle().endswith("// marker")  # a fresh process reads it from disk
+        kept.unlink()
+        vega_bundle.cache_clear()
+        assert vega_bundle() == built and kept.is_file()  # missing: built and kept again
+    finally:
+        vega_bundle.cache_clear()  # later tests get the real bundle

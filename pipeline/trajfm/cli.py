@@ -506,10 +506,16 @@ def report(
 def _report_kwargs(opts: CliOptions) -> dict[str, Any]:
     """`build_report`'s keyword arguments from the report options (shared by report and run)."""
     from trajfm.errors import UsageError
+    from trajfm.report.advice import ADVICE_CHOICES, AdviceOptions
 
     if not 0 <= opts.readiness_bar <= 100:
         raise UsageError(f"--readiness-bar must be between 0 and 100, got {opts.readiness_bar}")
-    return {"readiness_bar": opts.readiness_bar, "baseline": opts.baseline}
+    if opts.advice not in ADVICE_CHOICES:
+        raise UsageError(f"--advice must be one of {', '.join(ADVICE_CHOICES)}, got {opts.advice!r}")
+    advice = None
+    if opts.advice == "llm":
+        advice = AdviceOptions(opts.base_url, opts.llm_model or opts.model, opts.redact)
+    return {"readiness_bar": opts.readiness_bar, "baseline": opts.baseline, "advice": advice}
 
 
 @app.command()

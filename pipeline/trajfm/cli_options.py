@@ -62,7 +62,7 @@ class CliOptions:
     base_url: str | None = _opt(
         None,
         "--base-url",
-        help="OpenAI-compatible endpoint URL of the LLM judge and of --namer llm (or TRAJFM_BASE_URL).",
+        help="OpenAI-compatible endpoint URL of the LLM judge, --namer llm and --advice llm (or TRAJFM_BASE_URL).",
     )
     concurrency: int = _opt(8, "--concurrency", help="Traces judged at once (LLM judge).")
     taxonomy: str | None = _opt(
@@ -80,7 +80,7 @@ class CliOptions:
         False,
         "--redact",
         help="Mask API keys, tokens, passwords and e-mail addresses before text is sent to a model (LLM judge, "
-        "--namer llm).",
+        "--namer llm, --advice llm).",
     )
     judge_option: list[str] = _opt(
         [],
@@ -176,7 +176,7 @@ class CliOptions:
     )
     umap_epochs: int | None = _opt(None, "--umap-epochs", help="UMAP optimisation epochs (default: umap's).")
     llm_model: str | None = _opt(
-        None, "--llm-model", help="Model for --namer llm (default: --model, or env TRAJFM_MODEL)."
+        None, "--llm-model", help="Model for --namer llm and --advice llm (default: --model, or env TRAJFM_MODEL)."
     )
     # --- report ---
     step_chars: int = _opt(
@@ -191,6 +191,12 @@ class CliOptions:
         85.0,
         "--readiness-bar",
         help="Mean trace score (0-100) a model needs to count as ready (the study's 85).",
+    )
+    advice: str = _opt(
+        "nearest",
+        "--advice",
+        help="Advice of novel families on the fix-first list: nearest (the nearest known mode's) | llm (written "
+        "per family by the model of --llm-model at --base-url; cached in RUN/cache/).",
     )
     # --- run ---
     cluster: bool = _opt(
@@ -209,7 +215,8 @@ CLUSTER = (
     "from_csv", "text", "method", "baseline", "seed", "assign_outliers", "namer", "model_path", "embedder",
     "reducer", "keep_specifics", "umap_epochs", "base_url", "llm_model", "taxonomy", "engine", "address", "redact",
 )  # fmt: skip
-REPORT = ("taxonomy", "step_chars", "max_text_mb", "baseline", "readiness_bar")
+REPORT = ("taxonomy", "step_chars", "max_text_mb", "baseline", "readiness_bar", "advice", "base_url", "llm_model",
+          "redact")  # fmt: skip
 # `run` clusters the novel modes extract wrote, so it has no --from-csv.
 RUN_ONLY = ("cluster",)
 RUN = tuple(dict.fromkeys((*EXTRACT, *(o for o in CLUSTER if o != "from_csv"), *REPORT, *RUN_ONLY)))

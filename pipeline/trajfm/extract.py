@@ -154,6 +154,14 @@ def cap_text_fields(d: Diagnosis) -> list[str]:
     return [f"{DROPPED}{chars:,} characters of the {field} (text cap)" for field, chars in cut.items()]
 
 
+# Columns of the diagnoses table that hold a Diagnosis field as it is (the others depend on the status).
+_COPIED_DIAGNOSIS_FIELDS = (
+    "trace_id", "judge", "judge_model", "prompt_version", "status", "error", "summary", "root_cause_step",
+    "root_cause_agent", "root_cause_confidence", "source_outcome", "tokens_in", "tokens_out", "latency_s", "calls",
+    "cached",
+)  # fmt: skip
+
+
 def diagnosis_frames(
     diagnoses: list[Diagnosis], taxonomy: Taxonomy
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
@@ -163,23 +171,9 @@ def diagnosis_frames(
     nrows: dict[str, list[Any]] = {c: [] for c in NOVEL_MODES_SCHEMA}
     for d in diagnoses:
         cut = cap_text_fields(d)
-        drows["trace_id"].append(d.trace_id)
-        drows["judge"].append(d.judge)
-        drows["judge_model"].append(d.judge_model)
-        drows["prompt_version"].append(d.prompt_version)
-        drows["status"].append(d.status)
-        drows["error"].append(d.error)
+        for name in _COPIED_DIAGNOSIS_FIELDS:
+            drows[name].append(getattr(d, name))
         drows["task_completed"].append(d.task_completed if d.status == "ok" else None)
-        drows["summary"].append(d.summary)
-        drows["root_cause_step"].append(d.root_cause_step)
-        drows["root_cause_agent"].append(d.root_cause_agent)
-        drows["root_cause_confidence"].append(d.root_cause_confidence)
-        drows["source_outcome"].append(d.source_outcome)
-        drows["tokens_in"].append(d.tokens_in)
-        drows["tokens_out"].append(d.tokens_out)
-        drows["latency_s"].append(d.latency_s)
-        drows["calls"].append(d.calls)
-        drows["cached"].append(d.cached)
         drows["raw_reply"].append(d.raw_reply if d.status == "parse_error" else None)
         drows["reply_repairs"].append([*(d.extra.get("reply_repairs") or [] if d.extra else []), *cut])
         drows["judge_quality"].append(d.judge_quality if d.status == "ok" else None)
@@ -325,6 +319,18 @@ def _error_summary(diagnoses: list[Diagnosis]) -> dict[str, tuple[int, str]]:
     return {s: (sum(c.values()), c.most_common(1)[0][0]) for s, c in by_status.items()}
 
 
+def judged_with(the_judge: Judge, judge_info: dict[str, Any], tax: Taxonomy) -> dict[str, Any]:
+    """The manifest keys saying which judge (configuration and calls: `judge_info`), model, prompt and taxonomy
+    produced a run's diagnoses; the same for every engine."""
+    return {
+        "judge": judge_info,
+        "model": the_judge.model,
+        "prompt_version": the_judge.prompt_version,
+        "taxonomy": tax.name,
+        "taxonomy_version": tax.version,
+    }
+
+
 def raise_if_nothing_judged(
     statuses: dict[str, int], errors: dict[str, tuple[int, str]], run: RunFolder
 ) -> None:
@@ -366,13 +372,8 @@ def _carry_clusters(
     present = [t for t in ("clusters", "novel_assignments") if live.has(t)]
     if not present:
         return []
-    same_novel = old is not None and old.equals(new.select("novel_id", "title", "description"))
-    try:  # the assignments must also cover exactly these novel modes (they may come from another folder's run)
-        covered = set(live.read_table("novel_assignments")["novel_id"].to_list())
-        kept = {t: live.read_table(t) for t in present}
-    except (RunFolderError, SchemaError):
-        covered, kept = None, {}
-    if same_novel and covered == set(new["novel_id"].to_list()) and len(kept) == 2:
+    kept = _stage2_tables(live)
+    if _made_from(old, new, kept):
         for table, df in kept.items():
             stage.write_table(table, df)
         return []
@@ -382,6 +383,18 @@ def _carry_clusters(
         stage.root / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True, default=str)
     )
     return [f"{t}.parquet" for t in present]
+
+
+def _made_from(old: pl.DataFrame | None, new: pl.DataFrame, kept: dict[str, pl.DataFrame]) -> bool:
+    """Whether stage-2 tables `kept` (`_stage2_tables`) were made from exactly the novel modes `new`: the novel
+    modes are unchanged since (`old`), and the assignments cover exactly these ids (they may come from another
+    folder's run)."""
+    same_novel = old is not None and old.equals(new.select("novel_id", "title", "description"))
+    return (
+        same_novel
+        and bool(kept)
+        and set(kept["novel_assignments"]["novel_id"].to_list()) == set(new["novel_id"].to_list())
+    )
 
 
 def _stage2_tables(run: RunFolder) -> dict[str, pl.DataFrame]:
@@ -402,9 +415,7 @@ def _drop_stale_clusters(
     present = [t for t in ("clusters", "novel_assignments") if run.has(t)]
     if not present:
         return []
-    same_novel = old is not None and old.equals(new.select("novel_id", "title", "description"))
-    covered = set(kept["novel_assignments"]["novel_id"].to_list()) if kept else None
-    if same_novel and covered == set(new["novel_id"].to_list()):
+    if _made_from(old, new, kept):
         for table, df in kept.items():
             run.write_table(table, df)
         return []
@@ -610,11 +621,7 @@ def run_extract(
                     },  # fmt: skip
                     "sample": sample_info,
                     "cost": _spent(stats, price_in, price_out),
-                    "judge": judge_info,
-                    "model": the_judge.model,
-                    "prompt_version": the_judge.prompt_version,
-                    "taxonomy": tax.name,
-                    "taxonomy_version": tax.version,
+                    **judged_with(the_judge, judge_info, tax),
                     "counts": {
                         "files": loaded.files,
                         "traces_loaded": len(loaded.traces),

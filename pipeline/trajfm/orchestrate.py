@@ -58,6 +58,11 @@ def run_pipeline(
     by_taxonomy: dict[str, Any] = {"taxonomy": taxonomy} if taxonomy else {}
     if cluster:  # a wrong cluster option should stop the run before extract spends judge calls, not after
         check_options(ClusterOptions(**by_taxonomy, **(cluster_options or {})))
+    advice = (report_options or {}).get("advice")
+    if advice is not None:  # likewise a missing --advice llm model or endpoint
+        from trajfm.report.advice import LlmAdviser
+
+        LlmAdviser(advice.base_url, advice.model)
     with contextlib.ExitStack() as held:
         # Extract takes the folder's lock once its checks pass and the folder exists; `hold` keeps it until the
         # report is written (a failing check leaves nothing behind: no folder, no lock file).

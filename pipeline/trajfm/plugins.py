@@ -218,7 +218,8 @@ def _load_entry(entry: PluginEntry) -> object:
 def _check(kind: Kind, name: str, obj: object) -> None:
     """Raise PluginError when `obj` is not a usable part of `kind` (see `CHECKS`)."""
     if kind in CHECKS:
-        md.EntryPoint(name, CHECKS[kind], "trajfm.checks").load()(name, obj)
+        check = md.EntryPoint(name, CHECKS[kind], "trajfm.checks").load()  # imports "module:function" lazily
+        check(name, obj)
 
 
 @dataclass(frozen=True)

@@ -174,25 +174,6 @@ NOVEL_ASSIGNMENTS_SCHEMA: dict[str, pl.DataType] = {
     "y": pl.Float64(),
 }
 
-# Columns added after a table first shipped: a run folder written before them reads with them null (for the
-# scorecard dimensions: "not assessed"; for the source outcome and root-cause confidence: unknown), so older runs
-# still report and still serve as a report's --baseline.
-ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
-    "diagnoses": (
-        "reply_repairs",
-        "judge_quality",  # null: made before degenerate replies were checked, counted as usable
-        "root_cause_confidence",
-        "source_outcome",
-        "dim_task_completion",
-        "dim_data_retrieval",
-        "dim_result_verification",
-        "dim_sequence",
-        "dim_clarity",
-        "dim_hallucination",
-    ),
-    "modes": ("evidence_step",),
-}
-
 TABLES: dict[str, dict[str, pl.DataType]] = {
     "traces": TRACES_SCHEMA,
     "steps": STEPS_SCHEMA,
@@ -218,9 +199,6 @@ def check(table: str, df: pl.DataFrame, *, source: str | None = None) -> pl.Data
         raise SchemaError(f"unknown table {table!r}; known tables: {', '.join(TABLES)}")
     schema = TABLES[table]
     where = f"table {table!r}" + (f" ({source})" if source else "")
-    late = [c for c in ADDED_COLUMNS.get(table, ()) if c not in df.columns]
-    if late:
-        df = df.with_columns(pl.lit(None, dtype=schema[c]).alias(c) for c in late)
     missing = [c for c in schema if c not in df.columns]
     if missing:
         raise SchemaError(

@@ -30,20 +30,12 @@ def kind_counts(dataset: str, path: Path) -> dict[str, tuple[int, int]]:
     if dataset == "trail":
         from trajfm.bench import trail as tr
 
-        for _, traces_dir, labels_dir in tr.find_parts(path):
-            gold, _ = tr.read_part(traces_dir, labels_dir, tr.category_normaliser())
-            matched = tr.match_traces(gold, load_dataset_traces([g.trace_file for g in gold]))
-            for g in gold:
-                t = matched.get(g.trace_file.name)
-                if t is None:
-                    continue
-                spans_of: dict[int, set[str]] = {}
-                for s in t.steps:
-                    spans_of.setdefault(s.index, set()).add(s.step_id)
-                for f in run_detectors(t, view=build_view(t)):
-                    if f.steps:
-                        hit = any(spans_of.get(i, set()) & g.gold_locations for i in f.steps)
-                        _add(counts, f.kind, hit)
+        for g, trace in tr.labelled_traces(path):
+            spans_of = tr.spans_by_step(trace)
+            for f in run_detectors(trace, view=build_view(trace)):
+                if f.steps:
+                    hit = any(spans_of.get(i, set()) & g.gold_locations for i in f.steps)
+                    _add(counts, f.kind, hit)
     elif dataset == "mast":
         from trajfm.bench import mast as ma
 

@@ -46,17 +46,11 @@ def labelled_failures(dataset: str, path: Path) -> list[tuple[Trace, set[int]]]:
         from trajfm.bench import trail as tr
 
         out = []
-        for _, traces_dir, labels_dir in tr.find_parts(path):
-            gold, _ = tr.read_part(traces_dir, labels_dir, tr.category_normaliser())
-            matched = tr.match_traces(gold, load_dataset_traces([g.trace_file for g in gold]))
-            for g in gold:
-                t = matched.get(g.trace_file.name)
-                if t is None:
-                    continue
-                index_of = {s.step_id: s.index for s in t.steps}
-                steps = {index_of[loc] for loc in g.gold_locations if loc in index_of}
-                if steps:
-                    out.append((t, steps))
+        for g, t in tr.labelled_traces(path):
+            index_of = {s.step_id: s.index for s in t.steps}
+            steps = {index_of[loc] for loc in g.gold_locations if loc in index_of}
+            if steps:
+                out.append((t, steps))
         return out
     return []
 

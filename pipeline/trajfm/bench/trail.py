@@ -234,14 +234,12 @@ def predictions_from(
     """(categories, span ids, (span id, category) pairs) of one diagnosis; steps become span ids via the trace."""
     if d is None or trace is None or d.status != "ok":
         return set(), set(), set()
-    span_of: dict[int, list[str]] = {}
-    for s in trace.steps:
-        span_of.setdefault(s.index, []).append(s.step_id)
+    span_of = spans_by_step(trace)
     cats, locs, pairs = set(), set(), set()
     for f in d.detected:
         cats.add(f.mode_id)
         for idx in f.steps:
-            for span in span_of.get(idx, []):
+            for span in sorted(span_of.get(idx, ())):
                 locs.add(span)
                 pairs.add((span, f.mode_id))
     return cats, locs, pairs
@@ -250,6 +248,25 @@ def predictions_from(
 def match_traces(gold: list[LabelledTrace], traces: list[Trace]) -> dict[str, Trace]:
     by_name = {Path(t.source_path).name: t for t in traces}
     return {g.trace_file.name: by_name[g.trace_file.name] for g in gold if g.trace_file.name in by_name}
+
+
+def spans_by_step(trace: Trace) -> dict[int, set[str]]:
+    """The span ids of each step number of a loaded TRAIL trace (labels point at spans, findings at steps)."""
+    span_of: dict[int, set[str]] = {}
+    for s in trace.steps:
+        span_of.setdefault(s.index, set()).add(s.step_id)
+    return span_of
+
+
+def labelled_traces(path: Path) -> list[tuple[LabelledTrace, Trace]]:
+    """Every labelled trace of every TRAIL part under PATH with its loaded trace (traces that do not load are left
+    out), for the fitting and calibration code that needs labels and traces side by side."""
+    out = []
+    for _, traces_dir, labels_dir in find_parts(path):
+        gold, _ = read_part(traces_dir, labels_dir, category_normaliser())
+        matched = match_traces(gold, load_dataset_traces([g.trace_file for g in gold]))
+        out += [(g, matched[g.trace_file.name]) for g in gold if g.trace_file.name in matched]
+    return out
 
 
 def run(path: Path, settings: BenchSettings) -> list[BenchResult]:

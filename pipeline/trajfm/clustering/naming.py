@@ -22,10 +22,10 @@ import hashlib
 import json
 import re
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from json_repair import repair_json
@@ -129,7 +129,52 @@ _SYSTEM = (
 )
 
 
-class LlmNamer:
+T = TypeVar("T")
+
+
+class LlmHelper:
+    """An LLM-backed helper beside the judge (the cluster namer, the report's family advice): the project's chat
+    client configured like the LLM judge (the options, else TRAJFM_BASE_URL / OPENAI_BASE_URL and TRAJFM_MODEL; the
+    key only from TRAJFM_API_KEY / OPENAI_API_KEY, never an option, never written anywhere), and one counted,
+    retried, parsed call (`complete`). A missing model or endpoint raises `refused(what to set)`; `who` is the
+    helper's option, for messages."""
+
+    def __init__(
+        self,
+        model: str | None,
+        base_url: str | None,
+        *,
+        who: str,
+        refused: Callable[[str], TrajfmError],
+        timeout_s: float,
+        max_retries: int,
+        backoff_base: float,
+    ) -> None:
+        try:
+            model, url = resolve_endpoint(model, base_url, who=who, model_option="--llm-model")
+        except JudgeError as exc:
+            raise refused(str(exc)) from exc
+        self.client = ChatClient(url, model, timeout_s=timeout_s, pool=1)
+        self.model = model
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.stats = {"calls": 0, "retries": 0, "cache_hits": 0}
+
+    def complete(self, request: ChatRequest, parse: Callable[[str], T]) -> T:
+        """One chat request, its reply read by `parse`; a failed call or a reply `parse` refuses (`ParseError`)
+        is retried with backoff (`with_retries`), counted in `stats`. The last error is raised."""
+
+        def call() -> T:
+            self.stats["calls"] += 1
+            return parse(self.client.complete(request).text)
+
+        def retried(attempt: int, exc: BaseException, wait: float) -> None:
+            self.stats["retries"] += 1
+
+        return with_retries(call, max_retries=self.max_retries, base=self.backoff_base, on_retry=retried)
+
+
+class LlmNamer(LlmHelper):
     """Names clusters through an OpenAI-compatible chat endpoint (temperature 0, one call per cluster)."""
 
     def __init__(
@@ -143,19 +188,13 @@ class LlmNamer:
         max_retries: int = 4,
         backoff_base: float = BACKOFF_BASE_S,
     ) -> None:
-        # Same configuration as the LLM judge: option, else TRAJFM_BASE_URL / OPENAI_BASE_URL, TRAJFM_MODEL;
-        # the key only from TRAJFM_API_KEY / OPENAI_API_KEY (never an option, never written anywhere).
-        try:
-            model, url = resolve_endpoint(model, base_url, who="--namer llm", model_option="--llm-model")
-        except JudgeError as exc:
-            raise NamerError(f"{exc}; use --namer keywords to name clusters without one") from exc
-        self.client = ChatClient(url, model, timeout_s=timeout, pool=1)
-        self.base_url, self.model = self.client.base_url, model
+        super().__init__(
+            model, base_url, who="--namer llm", timeout_s=timeout, max_retries=max_retries, backoff_base=backoff_base,
+            refused=lambda why: NamerError(f"{why}; use --namer keywords to name clusters without one"),
+        )  # fmt: skip
+        self.base_url = self.client.base_url
         self.redact = redact
-        self.max_retries = max_retries
-        self.backoff_base = backoff_base
         self.cache_path = Path(cache_path) if cache_path is not None else None
-        self.stats = {"calls": 0, "retries": 0, "cache_hits": 0}
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -182,17 +221,8 @@ class LlmNamer:
             self.stats["cache_hits"] += 1
             return cached
 
-        def call() -> tuple[str, str]:
-            self.stats["calls"] += 1
-            return _read_name(self.client.complete(request).text)
-
-        def retried(attempt: int, exc: BaseException, wait: float) -> None:
-            self.stats["retries"] += 1
-
         try:
-            result = with_retries(
-                call, max_retries=self.max_retries, base=self.backoff_base, on_retry=retried
-            )
+            result = self.complete(request, _read_name)
         except (BackendError, ParseError) as exc:
             raise NamerError(
                 f"cluster naming failed after {self.stats['retries']} retries in this run: {exc}; check "

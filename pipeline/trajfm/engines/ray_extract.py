@@ -53,6 +53,7 @@ from trajfm.extract import (
     _stage2_tables,
     check_endpoint,
     diagnosis_frames,
+    judged_with,
     raise_if_nothing_judged,
     unverified_quotes,
     verify_diagnosis,
@@ -385,11 +386,7 @@ def run_extract_ray(
                     "shards": len(summaries),
                     "ray_version": ray.__version__,
                 },  # fmt: skip
-                "judge": judge_info,
-                "model": the_judge.model,
-                "prompt_version": the_judge.prompt_version,
-                "taxonomy": tax.name,
-                "taxonomy_version": tax.version,
+                **judged_with(the_judge, judge_info, tax),
                 "counts": {
                     "files": sum(s["files"] for s in summaries) + len(missing),
                     "traces_loaded": n_traces,

@@ -8,6 +8,7 @@ manifest.json. Works without the cluster stage's tables: the report then says wh
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Any
 import polars as pl
 
 from trajfm.errors import UsageError
+from trajfm.report.advice import AdviceOptions, LlmAdviser, write_family_advice
 from trajfm.report.baseline import compare
 from trajfm.report.charts import build_charts
 from trajfm.report.drilldown import TextBudget, build_drilldown
@@ -108,28 +110,29 @@ def build_report(
     budget: TextBudget | None = None,
     readiness_bar: float = DEFAULT_READINESS_BAR,
     baseline: Path | str | None = None,
+    advice: AdviceOptions | None = None,
 ) -> ReportResult:
     """Write report.html, summary.json and summary.md into the run folder. With `baseline` (an earlier run
-    folder), the report and summary also say how each mode and family changed since (`baseline.py`).
+    folder), the report and summary also say how each mode and family changed since (`baseline.py`). With
+    `advice`, an LLM writes the advice of the novel families on the fix-first list (`advice.py`).
 
     Runs under the folder's lock: an interrupted extract is finished first, and a folder that mixes runs is
     refused by the table readers."""
-    kw = {"taxonomy": taxonomy, "budget": budget, "readiness_bar": readiness_bar, "baseline": baseline}
     root = Path(run_dir)
-    if not root.is_dir():  # the reader says what is missing; no lock file in a folder that is not a run
-        return _build_report(run_dir, **kw)  # type: ignore[arg-type]
-    with run_lock(root, "trajfm report"):
-        recover(root)
-        return _build_report(run_dir, **kw)  # type: ignore[arg-type]
+    is_run = root.is_dir()  # else the reader says what is missing; no lock file in a folder that is not a run
+    with run_lock(root, "trajfm report") if is_run else contextlib.nullcontext():
+        if is_run:
+            recover(root)
+        return _build_report(run_dir, taxonomy, budget, readiness_bar, baseline, advice)
 
 
 def _build_report(
     run_dir: Path | str,
-    *,
-    taxonomy: str | Path | None = None,
-    budget: TextBudget | None = None,
-    readiness_bar: float = DEFAULT_READINESS_BAR,
-    baseline: Path | str | None = None,
+    taxonomy: str | Path | None,
+    budget: TextBudget | None,
+    readiness_bar: float,
+    baseline: Path | str | None,
+    advice: AdviceOptions | None,
 ) -> ReportResult:
     started = time.perf_counter()
     timings: dict[str, float] = {}
@@ -141,8 +144,14 @@ def _build_report(
 
     t0 = started
     tables, merges = merge_near_identical(load_run(run_dir, taxonomy=taxonomy))
+    adviser = None
+    if advice is not None:  # configured before any work: a missing model or endpoint stops here
+        adviser = LlmAdviser(advice.base_url, advice.model, redact=advice.redact,
+                             cache_path=tables.run.cache_dir / "advice_cache.json")  # fmt: skip
     t0 = lap("load", t0)
     figures = compute_figures(tables, readiness_bar=readiness_bar, merges=merges)
+    if adviser is not None:
+        write_family_advice(figures, adviser)
     figures["baseline"] = None
     if baseline is not None:
         if Path(baseline).resolve() == tables.run.root.resolve():
@@ -202,6 +211,7 @@ def _build_report(
             "outputs": ["report.html", "summary.json", "summary.md"],
             "readiness_bar": readiness_bar,
             "baseline": str(baseline) if baseline is not None else None,
+            "advice": adviser.describe() if adviser is not None else {"advice": "nearest"},
         },
     )
     return ReportResult(

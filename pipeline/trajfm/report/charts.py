@@ -36,32 +36,43 @@ def _pct(v: float | None) -> float | None:
     return None if v is None else round(100 * v, 2)
 
 
-def taxonomy_chart(fig: dict[str, Any]) -> dict[str, Any]:
-    """Checked modes only: a mode no verdict was given on has no rate, and the page lists it as "not checked"."""
-    rows = []
-    checked = [m for m in fig["taxonomy"]["modes"] if m.get("checked", True)]
-    for m in checked:
-        label = f"{m['mode_id']} {m['name']}"
-        for measure, key in (
-            ("share of traces (%)", "share_traces"),
-            ("share of all flags (%)", "share_flags"),
-        ):
-            rows.append(
-                {
-                    "mode": label,
-                    "category": f"{m['category']} {m['category_name']}",
-                    "measure": measure,
-                    "value": _pct(m[key]) or 0.0,
-                    "n_traces": m["n_traces"],
-                    "n_checked": m.get("n_checked"),
-                }
-            )
-    order = [f"{m['mode_id']} {m['name']}" for m in checked]
+# The two bars drawn per mode or category: how many traces have it, and its part of all flags raised.
+_SHARES = (("share of traces (%)", "share_traces"), ("share of all flags (%)", "share_flags"))
+
+
+def _share_bars(
+    field: str,
+    items: list[tuple[dict[str, Any], dict[str, Any]]],
+    counts: list[tuple[str, str]],
+    *,
+    sort: list[str] | None = None,
+    label_limit: int,
+    step: int,
+) -> dict[str, Any]:
+    """Two horizontal bars per item (`_SHARES`), one row per item. `items` are (fields shown, figures with the
+    share keys): the fields hold `field` (the row label) and what the tooltip shows before the measure; `counts`
+    are (figure key, tooltip title) of the counts the tooltip shows after it."""
+    rows = [
+        {
+            **fields,
+            "measure": measure,
+            "value": _pct(figures[key]) or 0.0,
+            **{k: figures.get(k) for k, _ in counts},
+        }
+        for fields, figures in items
+        for measure, key in _SHARES
+    ]
+    shown = list(items[0][0]) if items else [field]
     chart = (
         alt.Chart(alt.Data(values=rows))
         .mark_bar(cornerRadiusEnd=2)
         .encode(
-            y=alt.Y("mode:N", sort=order, title=None, axis=alt.Axis(labelLimit=220)),
+            y=alt.Y(
+                f"{field}:N",
+                sort=alt.Undefined if sort is None else sort,
+                title=None,
+                axis=alt.Axis(labelLimit=label_limit),
+            ),
             yOffset="measure:N",
             x=alt.X("value:Q", title="%"),
             color=alt.Color(
@@ -71,59 +82,39 @@ def taxonomy_chart(fig: dict[str, Any]) -> dict[str, Any]:
                 legend=alt.Legend(orient="bottom"),
             ),
             tooltip=[
-                alt.Tooltip("mode:N"),
-                alt.Tooltip("category:N"),
+                *(alt.Tooltip(f"{f}:N") for f in shown),
                 alt.Tooltip("measure:N"),
                 alt.Tooltip("value:Q", format=".1f", title="%"),
-                alt.Tooltip("n_traces:Q", title="traces with the mode"),
-                alt.Tooltip("n_checked:Q", title="traces where it was checked"),
+                *(alt.Tooltip(f"{k}:Q", title=title) for k, title in counts),
             ],
         )
-        .properties(width="container", height=alt.Step(11))
+        .properties(width="container", height=alt.Step(step))
     )
     return _config(chart)
+
+
+def taxonomy_chart(fig: dict[str, Any]) -> dict[str, Any]:
+    """Checked modes only: a mode no verdict was given on has no rate, and the page lists it as "not checked"."""
+    checked = [m for m in fig["taxonomy"]["modes"] if m.get("checked", True)]
+    items = [
+        ({"mode": f"{m['mode_id']} {m['name']}", "category": f"{m['category']} {m['category_name']}"}, m)
+        for m in checked
+    ]
+    return _share_bars(
+        "mode",
+        items,
+        [("n_traces", "traces with the mode"), ("n_checked", "traces where it was checked")],
+        sort=[fields["mode"] for fields, _ in items],
+        label_limit=220,
+        step=11,
+    )
 
 
 def category_chart(fig: dict[str, Any]) -> dict[str, Any]:
-    rows = []
-    for c in fig["taxonomy"]["categories"]:
-        for measure, key in (
-            ("share of traces (%)", "share_traces"),
-            ("share of all flags (%)", "share_flags"),
-        ):
-            rows.append(
-                {
-                    "category": f"{c['category']} {c['name']}",
-                    "measure": measure,
-                    "value": _pct(c[key]) or 0.0,
-                    "n_flags": c["n_flags"],
-                    "n_traces": c["n_traces"],
-                }
-            )
-    chart = (
-        alt.Chart(alt.Data(values=rows))
-        .mark_bar(cornerRadiusEnd=2)
-        .encode(
-            y=alt.Y("category:N", title=None, axis=alt.Axis(labelLimit=240)),
-            yOffset="measure:N",
-            x=alt.X("value:Q", title="%"),
-            color=alt.Color(
-                "measure:N",
-                title=None,
-                scale=alt.Scale(range=["#9ecae1", "#3182bd"]),
-                legend=alt.Legend(orient="bottom"),
-            ),
-            tooltip=[
-                alt.Tooltip("category:N"),
-                alt.Tooltip("measure:N"),
-                alt.Tooltip("value:Q", format=".1f", title="%"),
-                alt.Tooltip("n_flags:Q", title="flags"),
-                alt.Tooltip("n_traces:Q", title="traces"),
-            ],
-        )
-        .properties(width="container", height=alt.Step(14))
+    items = [({"category": f"{c['category']} {c['name']}"}, c) for c in fig["taxonomy"]["categories"]]
+    return _share_bars(
+        "category", items, [("n_flags", "flags"), ("n_traces", "traces")], label_limit=240, step=14
     )
-    return _config(chart)
 
 
 def _hex(rgb: tuple[float, float, float]) -> str:

@@ -29,23 +29,20 @@ import polars as pl
 from trajfm.judges.dimensions import DIMENSION_KEYS
 from trajfm.report import impact as imp
 from trajfm.report import scorecard as sc
+from trajfm.report.ambiguity import ambiguity_figures
 from trajfm.report.families import readable_keywords
 from trajfm.report.fixfirst import add_impact
 from trajfm.report.honesty import honesty
 from trajfm.report.judge_quality import set_aside_summary, usable
 from trajfm.report.load import UNKNOWN_MODEL, RunTables
-from trajfm.report.stats import diff_interval, wilson
+from trajfm.report.stats import gap_points
+from trajfm.report.stats import rate as _rate
 
 TOP_MODES_PER_MODEL = 3
 EVIDENCE_PER_MODE = 3
 EXAMPLES_PER_FAMILY = 3
 EXCERPT_CHARS = 300
 ROOT_CAUSE_BINS = 10
-
-
-def _rate(k: int, n: int) -> dict[str, Any]:
-    lo, hi = wilson(k, n)
-    return {"n": k, "of": n, "rate": (k / n) if n else None, "ci_low": lo, "ci_high": hi}
 
 
 def _excerpt(text: str | None, limit: int = EXCERPT_CHARS) -> str:
@@ -80,9 +77,7 @@ def compute_figures(
     )
     novel = t.novel_modes.filter(pl.col("trace_id").is_in(ok_ids.implode()))
     n_diag = ok.height
-    scored = sc.with_scores(diag_ok).join(
-        traces.select("trace_id", "agent_model"), on="trace_id", how="left"
-    )
+    scored = sc.with_scores(diag_ok).join(traces.select("trace_id", "agent_model"), on="trace_id", how="left")
     tool_res = sc.tool_results(t.steps.filter(pl.col("trace_id").is_in(ok_ids.implode())))
 
     figures: dict[str, Any] = {
@@ -105,6 +100,11 @@ def compute_figures(
         "judge_is_agent": sc.judge_is_agent(diag_ok, traces),
     }
     figures["setup_gap"] = _setup_gap(figures["agent_setup"])
+    figures["ambiguity"], by_model = ambiguity_figures(
+        t.steps, traces, ok, [m["model"] for m in figures["models"]]
+    )
+    for m in figures["models"]:
+        m["ambiguity"] = by_model[m["model"]]
     figures["feedback"] = _feedback(t, figures["models"], flags)
     add_impact(t, figures, ok, flags, checked, traces)
     figures["honesty"] = honesty(t, diag)
@@ -116,16 +116,8 @@ def _setup_gap(setups: list[dict[str, Any]]) -> dict[str, Any] | None:
     """Single- minus multi-agent task completion, in points, with a Newcombe 95% interval."""
     by = {s["setup"]: s["completion"] for s in setups}
     single, multi = by.get("single-agent"), by.get("multi-agent")
-    if not single or not multi or not single["of"] or not multi["of"]:
-        return None
-    d, lo, hi = diff_interval(single["n"], single["of"], multi["n"], multi["of"])
-    return {
-        "single": single["rate"],
-        "multi": multi["rate"],
-        "drop_points": None if d is None else 100 * d,
-        "ci_low": None if lo is None else 100 * lo,
-        "ci_high": None if hi is None else 100 * hi,
-    }
+    gap = gap_points(single, multi) if single and multi else None
+    return None if gap is None else {"single": single["rate"], "multi": multi["rate"], **gap}  # type: ignore[index]
 
 
 def _overview(t: RunTables, traces, diag, ok, flags, novel) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any
 import polars as pl
 
 from trajfm.report import impact as imp
+from trajfm.report.advice import nearest_mode_advice
 from trajfm.report.load import UNKNOWN_MODEL, RunTables
 
 
@@ -63,7 +64,7 @@ def add_impact(t: RunTables, fig: dict[str, Any], ok, flags, checked, traces) ->
             f.update(imp.impact_of(with_ids, failed), checked=True)
             if f["is_outliers"]:
                 continue
-            advice, source = _family_advice(t, f, names)
+            advice, source = nearest_mode_advice(t.taxonomy, f, names)
             rows = [
                 {"trace_id": r["trace_id"], "model": model_of.get(r["trace_id"], UNKNOWN_MODEL),
                  "steps": r["steps"], "evidence": r["evidence"], "verified": False}
@@ -85,23 +86,6 @@ def add_impact(t: RunTables, fig: dict[str, Any], ok, flags, checked, traces) ->
             )
             candidates.append(card)
     fig["fix_first"] = imp.fix_first(candidates)
-
-
-def _family_advice(t: RunTables, f: dict[str, Any], names: dict[str, str]) -> tuple[str, str]:
-    """Advice for a family: its nearest known mode's suggestion, saying so; else a generic next step."""
-    near = f.get("nearest_mode")
-    if near:
-        try:
-            suggestion = t.taxonomy.mode(near).suggestion
-        except KeyError:
-            suggestion = ""
-        if suggestion:
-            return suggestion, f"advice of the nearest known mode, {near} {names.get(near, '')}".rstrip()
-    return (
-        "No known mode is close to this family: read the example traces, then add a check for this pattern to "
-        "the agent (or its prompt) and re-run the traces.",
-        "generic advice: no known mode is near (written advice for a family needs an LLM, not configured)",
-    )
 
 
 def _card(

@@ -15,7 +15,8 @@ from trajfm.report.load import RunTables
 
 @functools.cache
 def judge_reliability() -> dict[str, Any]:
-    """The built-in judges' measured accuracy (report/judge_reliability.json, copied from README's bench table)."""
+    """The built-in judges' measured accuracy: report/judge_reliability.json, written from `trajfm bench` results
+    by benchmarks/judge_reliability.py (never by hand)."""
     text = (resources.files("trajfm.report") / "judge_reliability.json").read_text(encoding="utf-8")
     return json.loads(text)
 

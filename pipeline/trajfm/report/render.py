@@ -21,7 +21,9 @@ import functools
 import hashlib
 import json
 import math
+import os
 from importlib import resources
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -54,16 +56,42 @@ def safe_json(value: Any) -> str:
     )
 
 
+def bundle_cache_path(vl_convert_version: str) -> Path:
+    """Where the built Vega bundle is kept between runs: $TRAJFM_CACHE_DIR, else $XDG_CACHE_HOME/trajfm, else
+    ~/.cache/trajfm; one file per vl-convert and Vega-Lite version."""
+    root = os.environ.get("TRAJFM_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "trajfm"
+    )
+    return Path(root) / f"vega-bundle-vlconvert{vl_convert_version}-vl{VEGA_LITE_VERSION}.js"
+
+
 @functools.lru_cache(maxsize=1)
 def vega_bundle() -> str:
-    """vega + vega-lite + vega-embed as one script, from vl-convert (no network)."""
+    """vega + vega-lite + vega-embed as one script, from vl-convert (no network). Building it costs vl-convert
+    several seconds (most of a cold report build), so it is kept on disk (`bundle_cache_path`) and built again
+    only when that file is missing or unreadable."""
     import vl_convert
 
+    path = bundle_cache_path(str(getattr(vl_convert, "__version__", "unknown")))
+    try:
+        kept = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        kept = ""
+    if kept:
+        return kept
     # vl-convert's stub marks `snippet` as required; without one it bundles the whole of vega (what we want).
     js = vl_convert.javascript_bundle(vl_version=VEGA_LITE_VERSION)  # type: ignore[call-arg]
     # The bundle is code, not data: a literal "</script" in it would end the element early. Inside JS strings
     # "<\/" means the same as "</".
-    return js.replace("</script", "<\\/script").replace("<!--", "<\\!--")
+    js = js.replace("</script", "<\\/script").replace("<!--", "<\\!--")
+    try:
+        from trajfm.runfolder import atomic_write_text
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, js)
+    except OSError:
+        pass  # an unwritable cache folder only means the next report builds the bundle again
+    return js
 
 
 def static_text(name: str) -> str:

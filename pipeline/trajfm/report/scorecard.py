@@ -21,16 +21,12 @@ from typing import Any
 import polars as pl
 
 from trajfm.judges.dimensions import DIMENSION_KEYS, DIMENSIONS, POSITIVE_KEYS, trace_score
-from trajfm.report.stats import mean_interval, pearson, wilson
+from trajfm.report.stats import mean_interval, pearson
+from trajfm.report.stats import rate as _rate
 
 DEFAULT_READINESS_BAR = 85.0
 RESULT_KINDS = ("observation", "tool_result")
 EMPTY_RESULTS = ("", "[]", "{}", "null", "none", '""', "''")
-
-
-def _rate(k: int, n: int) -> dict[str, Any]:
-    lo, hi = wilson(k, n)
-    return {"n": k, "of": n, "rate": (k / n) if n else None, "ci_low": lo, "ci_high": hi}
 
 
 def with_scores(diag_ok: pl.DataFrame) -> pl.DataFrame:

@@ -1,9 +1,11 @@
 """Small statistics the report uses: Wilson intervals for rates, Newcombe intervals for differences of rates,
-risk ratios with Katz intervals, normal intervals for means, Pearson correlation."""
+risk ratios with Katz intervals, normal intervals for means, Pearson correlation; and the rate and rate-gap
+records summary.json holds."""
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 Z95 = 1.959963984540054
 
@@ -24,6 +26,25 @@ def wilson(k: int, n: int, z: float = Z95) -> tuple[float | None, float | None]:
     lo = 0.0 if k == 0 else max(0.0, centre - half)
     hi = 1.0 if k == n else min(1.0, centre + half)
     return lo, hi
+
+
+def rate(k: int, n: int) -> dict[str, Any]:
+    """The record of a rate in summary.json: k of n, the rate (None when n is 0) and its 95% Wilson interval."""
+    lo, hi = wilson(k, n)
+    return {"n": k, "of": n, "rate": (k / n) if n else None, "ci_low": lo, "ci_high": hi}
+
+
+def gap_points(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any] | None:
+    """How many points `first`'s rate is above `second`'s (two `rate` records), with the Newcombe 95% interval
+    in points; None when either has no denominator."""
+    if not first["of"] or not second["of"]:
+        return None
+    d, lo, hi = diff_interval(first["n"], first["of"], second["n"], second["of"])
+    return {
+        "drop_points": None if d is None else 100 * d,
+        "ci_low": None if lo is None else 100 * lo,
+        "ci_high": None if hi is None else 100 * hi,
+    }
 
 
 def mean_interval(values: list[float], z: float = Z95) -> tuple[float | None, float | None, float | None]:

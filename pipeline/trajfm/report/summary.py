@@ -33,6 +33,22 @@ def _pct(v: float | None) -> str:
     return "–" if v is None else f"{100 * v:.1f}%"
 
 
+def _ambiguity_lines(amb: dict[str, Any]) -> list[str]:
+    """Completion on requests flagged ambiguous versus the rest (report/ambiguity.py)."""
+    if not amb.get("n_flagged"):
+        return []
+    line = (
+        f"- Requests flagged ambiguous (from the traces): {amb['n_flagged']:,}; completed "
+        f"{_rate(amb['ambiguous'])} vs {_rate(amb['rest'])} on the rest"
+    )
+    if amb.get("drop_points") is not None:
+        line += (
+            f" (completion on the rest minus on ambiguous: {amb['drop_points']:+.1f} points, 95% CI "
+            f"{amb['ci_low']:+.1f} to {amb['ci_high']:+.1f})"
+        )
+    return [line]
+
+
 def _rate(r: dict[str, Any]) -> str:
     return "–" if not r.get("of") else f"{_pct(r['rate'])} ({r['n']}/{r['of']})"
 
@@ -91,6 +107,7 @@ def summary_markdown(s: dict[str, Any], title: str) -> str:
         else "- No diagnosed traces",
         f"- Traces with novel failure modes: **{_rate(ov['traces_with_novel'])}** "
         f"({ov['n_novel_modes']:,} instances)",
+        *_ambiguity_lines(s.get("ambiguity") or {}),
         *_run_lines(s.get("run") or {}),
         *_set_aside_lines(s.get("judge_quality") or {}),
         "",

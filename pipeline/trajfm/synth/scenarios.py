@@ -68,23 +68,21 @@ def file_path(rng: random.Random) -> str:
     return f"/tmp/aob/cbmdir/{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}.json"
 
 
+# A sensor's plausible reading range by the first of these words its name contains (else 5 to 95).
+TYPICAL_RANGES: tuple[tuple[tuple[str, ...], tuple[float, float]], ...] = (
+    (("temperature", "dew point"), (6.0, 38.0)),
+    (("pressure",), (180.0, 1150.0)),
+    (("flow",), (12.0, 140.0)),
+    (("power",), (40.0, 420.0)),
+    (("current",), (18.0, 160.0)),
+    (("vibration",), (0.8, 9.5)),
+    (("tonnage",), (120.0, 900.0)),
+)
+
+
 def typical_range(sensor: str) -> tuple[float, float]:
     s = sensor.lower()
-    if "temperature" in s or "dew point" in s:
-        return (6.0, 38.0)
-    if "pressure" in s:
-        return (180.0, 1150.0)
-    if "flow" in s:
-        return (12.0, 140.0)
-    if "power" in s:
-        return (40.0, 420.0)
-    if "current" in s:
-        return (18.0, 160.0)
-    if "vibration" in s:
-        return (0.8, 9.5)
-    if "tonnage" in s:
-        return (120.0, 900.0)
-    return (5.0, 95.0)
+    return next((span for words, span in TYPICAL_RANGES if any(w in s for w in words)), (5.0, 95.0))
 
 
 def sensor_stats(rng: random.Random, sensor: str) -> tuple[float, float, float]:

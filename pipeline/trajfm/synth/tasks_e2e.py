@@ -162,14 +162,12 @@ def e2e(rng: random.Random, uid: int) -> Scenario:
             asset=asset,
             period=label,
         )
-    if fmt == "json":
-        text += " Return JSON."
-    elif fmt == "table":
-        text += " Summarise in a table."
-    elif fmt == "degF":
-        text += " Give temperatures in Fahrenheit."
-    elif fmt == "list":
-        text += " Reply as a bullet list."
+    text += {
+        "json": " Return JSON.",
+        "table": " Summarise in a table.",
+        "degF": " Give temperatures in Fahrenheit.",
+        "list": " Reply as a bullet list.",
+    }.get(fmt or "", "")
     return Scenario(
         uid,
         "E2E",

@@ -58,10 +58,7 @@ def iot_assets(rng: random.Random, uid: int) -> Scenario:
         )
     )
     fmt = rng.choice((None, None, "list", "json"))
-    if fmt == "list":
-        text += " Answer as a bulleted list."
-    elif fmt == "json":
-        text += " Reply with a JSON object."
+    text += {"list": " Answer as a bulleted list.", "json": " Reply with a JSON object."}.get(fmt or "", "")
     st = SubTask(
         "IoTAgent",
         f"list assets at site {site}",
@@ -125,12 +122,11 @@ def iot_history(rng: random.Random, uid: int) -> Scenario:
             f"Summarise {sensor} for {asset.name} ({asset.site}) from {start} to {end}.",
         )
     )
-    if fmt == "json":
-        text += " Return the min, mean and max as JSON."
-    elif fmt == "degF":
-        text += " Report temperatures in degrees Fahrenheit."
-    elif fmt == "table":
-        text += " Put the summary in a table."
+    text += {
+        "json": " Return the min, mean and max as JSON.",
+        "degF": " Report temperatures in degrees Fahrenheit.",
+        "table": " Put the summary in a table.",
+    }.get(fmt or "", "")
     path = file_path(rng)
     st1 = SubTask(
         "IoTAgent",
@@ -236,10 +232,7 @@ def fmsr_list(rng: random.Random, uid: int) -> Scenario:
             f"Which failure modes apply to {asset.name} ({asset.site})?",
         )
     )
-    if fmt == "list":
-        text += " One failure mode per bullet, please."
-    elif fmt == "json":
-        text += " Answer in JSON."
+    text += {"list": " One failure mode per bullet, please.", "json": " Answer in JSON."}.get(fmt or "", "")
     st = SubTask(
         "FMSRAgent",
         f"list failure modes of {asset.name}",

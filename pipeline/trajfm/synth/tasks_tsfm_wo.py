@@ -162,10 +162,7 @@ def wo_list(rng: random.Random, uid: int) -> Scenario:
         )
     )
     fmt = rng.choice((None, "table", "json", None))
-    if fmt == "table":
-        text += " Show the counts in a table."
-    elif fmt == "json":
-        text += " Respond in JSON."
+    text += {"table": " Show the counts in a table.", "json": " Respond in JSON."}.get(fmt or "", "")
     path = file_path(rng)
     st = SubTask(
         "WOAgent",
@@ -267,10 +264,7 @@ def wo_events(rng: random.Random, uid: int) -> Scenario:
         )
     )
     fmt = rng.choice((None, "table", "json"))
-    if fmt == "table":
-        text += " Present it as a table."
-    elif fmt == "json":
-        text += " Output JSON only."
+    text += {"table": " Present it as a table.", "json": " Output JSON only."}.get(fmt or "", "")
     st = SubTask(
         "WOAgent",
         f"summarise events of {asset.equipment_id} for {year}-{month:02d} by type",

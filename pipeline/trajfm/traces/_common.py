@@ -1,4 +1,5 @@
-"""Helpers shared by the format loaders: where a record came from, building steps, reading loose JSON.
+"""Helpers shared by the format loaders: where a record came from, building steps and traces, walking the lists
+of steps and messages formats share, tool calls and their results. Reading single fields is `trajfm.traces.fields`.
 
 Contract:
 - Every loader's `parse(doc, source)` takes an already-decoded JSON document (or text for raw logs) plus a
@@ -6,19 +7,23 @@ Contract:
   helpers here raise `TraceLoadError` (never KeyError/TypeError) so a loader that uses them for every field
   access stays clean on hostile input.
 - `StepBuilder` numbers `Step.position` 0..n-1 in append order and keeps `step_id` unique within a trace.
+- `new_trace(source, fmt, **fields)` is a `Trace` with its id and path from `source`; `one_trace(...)` also
+  attaches the steps (`finish_trace`: an empty trajectory is an error) and returns the one-trace list a loader
+  returns. `numbered(items, source, ...)` walks a list of step objects with their source step numbers.
+- Chat-style tool calls (`{id, function: {name, arguments}}` or `{name, arguments | args | input}`) are read by
+  `tool_calls` and shown in a step's text by `with_calls`; `with_error` appends an error text to a step's content.
+- `first_content` / `last_content` find the task (the first user text) and the final answer (the agent's last
+  message) the way most formats define them.
 """
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from trajfm.errors import TraceLoadError
+from trajfm.traces.fields import dumps, loads_maybe, opt_int, opt_str, to_text
 from trajfm.traces.model import Step, Trace, default_role
 
 
@@ -92,136 +97,96 @@ class StepBuilder:
         return step
 
 
-# ---- field access that fails with TraceLoadError ---------------------------------------------------------------
+def new_trace(source: Source, fmt: str, **fields: Any) -> Trace:
+    """A `Trace` of format `fmt` read from `source` (trace id and path from it); `fields` are its other fields."""
+    return Trace(trace_id=source.trace_id(), source_path=source.path, source_format=fmt, **fields)
 
 
-def require_dict(value: Any, what: str, source: Source) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise source.error(f"{what} should be a JSON object, found {type_name(value)}")
-    return value
+def one_trace(source: Source, fmt: str, steps: Iterable[Step], **fields: Any) -> list[Trace]:
+    """The one-trace list a loader returns for a document: `new_trace` with its steps attached (`finish_trace`)."""
+    return [finish_trace(new_trace(source, fmt, **fields), steps, source)]
 
 
-def as_dict(value: Any) -> dict[str, Any]:
-    """`value` when it is a JSON object, else an empty one (for optional blocks such as `info`)."""
-    return value if isinstance(value, dict) else {}
+def numbered(
+    items: list[Any], source: Source, expected: str, *, key: str | None = None, start: int = 1
+) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    """(position, step number, item) for each item of a list of step objects: the position counts from `start`;
+    the step number is the item's own `key` field when it holds an integer, else the position. A non-object item
+    fails with `expected` ("... {n} should be an object with ...", {n} = the position)."""
+    for pos, item in enumerate(items, start=start):
+        if not isinstance(item, dict):
+            raise source.error(expected.format(n=pos))
+        idx = opt_int(item.get(key)) if key is not None else None
+        yield pos, (pos if idx is None else idx), item
 
 
-def require_list(value: Any, what: str, source: Source) -> list[Any]:
-    if not isinstance(value, list):
-        raise source.error(f"{what} should be a JSON list, found {type_name(value)}")
-    return value
+def first_content(steps: Iterable[Step], *, role: str | None = None, kind: str | None = None) -> str:
+    """The text of the first non-empty step with this role (and kind): a format's task, usually; "" if none."""
+    return next((s.content for s in steps if s.content and _matches(s, role, kind)), "")
 
 
-def type_name(value: Any) -> str:
-    return {
-        dict: "an object",
-        list: "a list",
-        str: "a string",
-        int: "a number",
-        float: "a number",
-        bool: "a boolean",
-        type(None): "null",
-    }.get(type(value), type(value).__name__)
+def last_content(steps: list[Step], *, role: str | None = "agent", kind: str | None = "message") -> str | None:
+    """The text of the last non-empty step with this role and kind: a format's final answer, usually."""
+    return next((s.content for s in reversed(steps) if s.content and _matches(s, role, kind)), None)
 
 
-def opt_str(value: Any) -> str | None:
-    """A scalar as text, or None for null/empty/containers (used for ids, names, models)."""
-    if value is None or isinstance(value, dict | list):
-        return None
-    text = value if isinstance(value, str) else str(value)
-    text = text.strip()
-    return text or None
+def _matches(step: Step, role: str | None, kind: str | None) -> bool:
+    return (role is None or step.role == role) and (kind is None or step.kind == kind)
 
 
-def opt_float(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, int | float):
-        try:
-            f = float(value)
-        except OverflowError:  # an integer beyond float range (10**400): not a usable number
-            return None
-        return f if f == f and f not in (float("inf"), float("-inf")) else None
-    if isinstance(value, str):
-        try:
-            f = float(value.strip())
-        except ValueError:
-            return None
-        return f if f == f and f not in (float("inf"), float("-inf")) else None
-    return None
+def tool_calls(calls: list[Any]) -> list[dict[str, Any]]:
+    """Chat-style tool calls as `{id, name, arguments}` (arguments as text): the OpenAI form `{id, function:
+    {name, arguments}}` and the flat `{id, name, arguments | args | input}`; non-objects are skipped."""
+    parsed: list[dict[str, Any]] = []
+    for call in calls:
+        if not isinstance(call, dict):
+            continue
+        function = call.get("function")
+        fn = function if isinstance(function, dict) else call
+        args = fn.get("arguments", fn.get("args", fn.get("input")))
+        parsed.append({"id": opt_str(call.get("id")), "name": opt_str(fn.get("name")), "arguments": to_text(args)})
+    return parsed
 
 
-def opt_bool(value: Any) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str):
-        v = value.strip().lower()
-        if v in ("true", "yes", "1"):
-            return True
-        if v in ("false", "no", "0"):
-            return False
-    return None
+def with_calls(content: str, calls: list[dict[str, Any]]) -> str:
+    """A tool-calling message's text: what it says, then one `name(arguments)` line per call."""
+    rendered = "\n".join(f"{c['name']}({c['arguments']})" for c in calls)
+    return f"{content}\n{rendered}" if content else rendered
 
 
-# Step numbers, exit codes and the like end up in Int64 columns: a number outside this range (a corrupt
-# field, 1e38 for a step number) is treated as absent rather than overflowing the table.
-_INT_LIMIT = 2**62
-
-
-def opt_int(value: Any) -> int | None:
-    """An integer field read leniently (1, 1.0, "1"); None for anything else, including out-of-range numbers."""
-    if isinstance(value, bool):
-        return None
-    out: int | None = None
-    if isinstance(value, int):
-        out = value
-    elif isinstance(value, float) and value.is_integer():
-        out = int(value)
-    elif isinstance(value, str):
-        v = value.strip()
-        if v.lstrip("-").isdigit() and len(v) < 19:
-            out = int(v)
-    if out is None or not -_INT_LIMIT < out < _INT_LIMIT:
-        return None
-    return out
-
-
-def to_text(value: Any) -> str:
-    """Any JSON value as readable text: strings as is, content-part lists joined, the rest as JSON."""
+def json_text(value: Any) -> str | None:
+    """Tool arguments as a step's tool_input: a string as is, anything else as JSON; None when absent."""
     if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        if all(isinstance(v, str) for v in value):
-            return "\n".join(value)
-        if all(isinstance(v, dict) for v in value):
-            # OpenAI / Anthropic content parts: [{"type": "text", "text": "..."}]
-            texts = [v.get("text") for v in value]
-            if texts and all(isinstance(t, str) for t in texts):
-                return "\n".join(t for t in texts if isinstance(t, str))
-    return dumps(value)
+        return None
+    return value if isinstance(value, str) else dumps(value)
 
 
-def dumps(value: Any) -> str:
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:
-        # orjson refuses integers beyond 64 bits and non-str keys; the stdlib does not.
-        return json.dumps(value, default=str, ensure_ascii=False)
+def with_error(content: str, error: str) -> str:
+    """A step's content with an error text appended (`[error] ...`), as the span and plan formats record it."""
+    return f"{content}\n[error] {error}" if content else f"[error] {error}"
 
 
-def loads_maybe(text: str) -> Any:
-    """Decode text that may hold JSON; returns the text itself when it is not JSON."""
-    s = text.strip()
-    if not s or s[0] not in '[{"':
-        return text
-    try:
-        return orjson.loads(s)
-    except orjson.JSONDecodeError:
-        return text
+def depth_finder(parents: dict[str, str | None]) -> Callable[[str], int]:
+    """`depth_of(node)` for a forest of spans or runs given each node's parent: 0 for a root or a node whose
+    parent is not in the forest, one more than its parent otherwise; a cycle is cut where it closes. Depths are
+    remembered, so asking for every node costs linear time."""
+    depth: dict[str, int] = {}
+
+    def depth_of(node: str) -> int:
+        chain = []
+        cur: str | None = node
+        seen: set[str] = set()
+        while cur is not None and cur in parents and cur not in depth and cur not in seen:
+            seen.add(cur)
+            chain.append(cur)
+            cur = parents[cur]
+        base = depth.get(cur, -1) if cur is not None else -1
+        for c in reversed(chain):
+            base += 1
+            depth[c] = base
+        return depth.get(node, 0)
+
+    return depth_of
 
 
 def finish_trace(trace: Trace, steps: Iterable[Any], source: Source) -> Trace:
@@ -233,17 +198,6 @@ def finish_trace(trace: Trace, steps: Iterable[Any], source: Source) -> Trace:
     if not trace.steps:
         raise source.error("empty trajectory: the record has no steps, messages or spans")
     return trace
-
-
-# ---- lenient JSON ------------------------------------------------------------------------------------------------
-
-# A string literal or a comma right before a closing bracket; matching strings first keeps commas inside
-# strings untouched. Linear in the text length.
-_TRAILING_COMMA = re.compile(r'"(?:[^"\\]|\\.)*"|,(\s*[}\]])')
-
-
-def strip_trailing_commas(text: str) -> str:
-    return _TRAILING_COMMA.sub(lambda m: m.group(1) if m.group(1) is not None else m.group(0), text)
 
 
 # ---- tool results --------------------------------------------------------------------------------------------

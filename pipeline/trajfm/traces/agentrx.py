@@ -21,16 +21,14 @@ from typing import Any
 from trajfm.traces._common import (
     Source,
     StepBuilder,
-    dumps,
     finish_trace,
-    opt_float,
-    opt_int,
-    opt_str,
-    require_dict,
-    require_list,
-    to_text,
+    new_trace,
+    numbered,
+    tool_calls,
     unwrap_tool_result,
+    with_calls,
 )
+from trajfm.traces.fields import dumps, opt_float, opt_int, opt_str, require_dict, require_list, to_text
 from trajfm.traces.format import Format, combine, item_fit, key_fit
 from trajfm.traces.model import Trace
 from trajfm.traces.whowhen import USER_NAMES, agent_of
@@ -92,21 +90,6 @@ def parse(doc: Any, source: Source) -> list[Trace]:
     return [_parse_tau(doc, source)]
 
 
-def _tool_call_parts(calls: list[Any]) -> tuple[str | None, str | None, list[dict[str, Any]]]:
-    parsed: list[dict[str, Any]] = []
-    for call in calls:
-        if not isinstance(call, dict):
-            continue
-        function = call.get("function")
-        fn = function if isinstance(function, dict) else call
-        name = opt_str(fn.get("name"))
-        args = fn.get("arguments", fn.get("args", fn.get("input")))
-        parsed.append({"id": opt_str(call.get("id")), "name": name, "arguments": to_text(args)})
-    if not parsed:
-        return None, None, parsed
-    return parsed[0]["name"], parsed[0]["arguments"] or None, parsed
-
-
 def add_chat_message(builder: StepBuilder, msg: dict[str, Any], *, index: int, step_id: str) -> None:
     """One OpenAI-style chat message as a step (shared with the generic chat loader)."""
     role = opt_str(msg.get("role")) or ""
@@ -118,11 +101,11 @@ def add_chat_message(builder: StepBuilder, msg: dict[str, Any], *, index: int, s
     calls = msg.get("tool_calls")
     lrole = role.lower()
     if lrole == "assistant" and isinstance(calls, list) and calls:
-        tool_name, tool_input, parsed = _tool_call_parts(calls)
+        parsed = tool_calls(calls)
         meta["tool_calls"] = parsed
-        rendered = "\n".join(f"{c['name']}({c['arguments']})" for c in parsed)
-        builder.add(index=index, kind="tool_call", content=f"{content}\n{rendered}" if content else rendered,
-                    role="agent", step_id=step_id, agent="assistant", tool_name=tool_name, tool_input=tool_input, meta=meta)  # fmt: skip
+        first = parsed[0] if parsed else {"name": None, "arguments": ""}
+        builder.add(index=index, kind="tool_call", content=with_calls(content, parsed), role="agent", step_id=step_id,
+                    agent="assistant", tool_name=first["name"], tool_input=first["arguments"] or None, meta=meta)  # fmt: skip
         return
     if lrole in ("tool", "function"):
         name = opt_str(msg.get("name"))
@@ -147,22 +130,14 @@ def _parse_tau(rec: Any, source: Source) -> Trace:
     rec = require_dict(rec, "an AgentRx tau-bench record", source)
     traj = require_list(rec.get("traj"), "'traj'", source)
     builder = StepBuilder()
-    for i, msg in enumerate(traj, start=1):
-        if not isinstance(msg, dict):
-            raise source.error(f"traj message {i} should be an object with role and content")
+    for i, _, msg in numbered(traj, source, "traj message {n} should be an object with role and content"):
         add_chat_message(builder, msg, index=i, step_id=str(i))
     info = rec.get("info") if isinstance(rec.get("info"), dict) else {}
     task_raw = info.get("task")
     task_block = task_raw if isinstance(task_raw, dict) else {}
     reward = opt_float(rec.get("reward"))
-    final = next(
-        (
-            s.content
-            for s in reversed(builder.steps)
-            if s.kind == "message" and s.agent == "assistant" and s.content
-        ),
-        None,
-    )
+    final = next((s.content for s in reversed(builder.steps) if s.kind == "message" and s.agent == "assistant"
+                  and s.content), None)  # fmt: skip
     meta: dict[str, Any] = {}
     for key in ("task_id", "trial"):
         if key in rec and not isinstance(rec[key], dict | list):
@@ -170,27 +145,15 @@ def _parse_tau(rec: Any, source: Source) -> Trace:
     user_id = opt_str(task_block.get("user_id"))
     if user_id:
         meta["user_id"] = user_id
-    trace = Trace(
-        trace_id=source.trace_id(),
-        source_path=source.path,
-        source_format=FORMAT,
-        task=to_text(task_block.get("instruction")),
-        final_answer=final,
-        utterance_id=opt_str(rec.get("task_id")),
-        run_id=opt_str(rec.get("trial")),
-        multi_agent=False,
-        reward=reward,
-        is_correct=None if reward is None else reward >= 1.0,
-        meta=meta,
-    )
+    trace = new_trace(source, FORMAT, task=to_text(task_block.get("instruction")), final_answer=final,
+                      utterance_id=opt_str(rec.get("task_id")), run_id=opt_str(rec.get("trial")), multi_agent=False,
+                      reward=reward, is_correct=None if reward is None else reward >= 1.0, meta=meta)  # fmt: skip
     return finish_trace(trace, builder.steps, source)
 
 
 def _parse_magentic(messages: list[Any], source: Source) -> Trace:
     builder = StepBuilder()
-    for i, msg in enumerate(messages, start=1):
-        if not isinstance(msg, dict):
-            raise source.error(f"message {i} should be an object with content and role")
+    for i, _, msg in numbered(messages, source, "message {n} should be an object with content and role"):
         role = opt_str(msg.get("role"))
         agent = agent_of(msg)
         step_role = "user" if (agent or "").lower() in USER_NAMES else "agent"
@@ -198,14 +161,8 @@ def _parse_magentic(messages: list[Any], source: Source) -> Trace:
                     agent=agent, meta={"role": role} if role else {})  # fmt: skip
     task = next((s.content for s in builder.steps if (s.agent or "").lower() in ("human", "user")), "")
     agents = {s.agent for s in builder.steps if s.agent}
-    trace = Trace(
-        trace_id=source.trace_id(),
-        source_path=source.path,
-        source_format=FORMAT,
-        task=task,
-        multi_agent=len(agents - {"human", "user"}) > 1,
-        meta={"form": "magentic_one"},
-    )
+    trace = new_trace(source, FORMAT, task=task, multi_agent=len(agents - {"human", "user"}) > 1,
+                      meta={"form": "magentic_one"})  # fmt: skip
     return finish_trace(trace, builder.steps, source)
 
 
@@ -213,9 +170,7 @@ class AgentRxFormat(Format, scorer=score, parser=parse):
     name = FORMAT
     description = "tau-bench runs (`traj` of chat messages with tool calls, reward) and Magentic-One {content, role} lists"
     origin = "AgentRx dataset (tau-bench retail runs, Magentic-One logs); JSON"
-
-    def whole_list(self, doc: list[Any]) -> bool:
-        return is_magentic_list(doc)
+    whole_list = staticmethod(is_magentic_list)  # type: ignore[assignment]
 
     def expects_final_answer(self, trace: Trace) -> bool:
         return trace.meta.get("form") != "magentic_one"  # Magentic-One lists mark no answer

@@ -38,17 +38,8 @@ from typing import Any
 
 import orjson
 
-from trajfm.traces._common import (
-    Source,
-    StepBuilder,
-    dumps,
-    finish_trace,
-    opt_int,
-    opt_str,
-    require_dict,
-    require_list,
-    to_text,
-)
+from trajfm.traces._common import Source, StepBuilder, finish_trace, new_trace, numbered
+from trajfm.traces.fields import dumps, opt_int, opt_str, require_dict, require_list, to_text
 from trajfm.traces.format import Format, combine, item_fit, key_fit
 from trajfm.traces.model import Trace
 
@@ -349,10 +340,9 @@ def _parse_react(doc: dict[str, Any], traj: list[Any], source: Source) -> Trace:
     if isinstance(reflections, list) and reflections:
         meta["reflections"] = [to_text(r) for r in reflections]
 
-    trace = Trace(
-        trace_id=source.trace_id(),
-        source_path=source.path,
-        source_format=FORMAT,
+    trace = new_trace(
+        source,
+        FORMAT,
         task=to_text(doc.get("task")),
         final_answer=final_answer,
         # The real files never name the model; a field is only a fallback for hand-made files.
@@ -379,13 +369,8 @@ def _parse_plan_execute(doc: dict[str, Any], traj: list[Any], source: Source) ->
         info = {**info, "model": None, "vendor": None}
     builder = StepBuilder()
     agents: set[str] = set()
-    for pos, item in enumerate(traj, start=1):
-        if not isinstance(item, dict):
-            raise source.error(
-                f"trajectory task {pos} should be an object with task_description and response"
-            )
-        idx = opt_int(item.get("task_number"))
-        idx = pos if idx is None else idx
+    expected = "trajectory task {n} should be an object with task_description and response"
+    for pos, idx, item in numbered(traj, source, expected, key="task_number"):
         agent = opt_str(item.get("agent_name"))
         if agent:
             agents.add(agent)
@@ -400,10 +385,9 @@ def _parse_plan_execute(doc: dict[str, Any], traj: list[Any], source: Source) ->
     final = opt_str(doc.get("final_answer"))
     if final is None and builder.steps:
         final = builder.steps[-1].content or None
-    trace = Trace(
-        trace_id=source.trace_id(),
-        source_path=source.path,
-        source_format=FORMAT,
+    trace = new_trace(
+        source,
+        FORMAT,
         task=to_text(doc.get("text", doc.get("task"))),
         final_answer=final,
         agent_model=info["model"] if info["model"] else opt_str(doc.get("model")),

@@ -30,16 +30,20 @@ from typing import Any
 from trajfm.traces._common import (
     Source,
     StepBuilder,
-    as_dict,
-    dumps,
     finish_trace,
+    json_text,
+    new_trace,
+    numbered,
+    unwrap_tool_result,
+    with_error,
+)
+from trajfm.traces.fields import (
+    as_dict,
     opt_bool,
-    opt_int,
     opt_str,
     require_dict,
     require_list,
     to_text,
-    unwrap_tool_result,
 )
 from trajfm.traces.format import Format, combine, item_fit, key_fit
 from trajfm.traces.model import Trace
@@ -63,10 +67,9 @@ def _trace(doc: dict[str, Any], fmt: str, form: str, builder: StepBuilder, sourc
     success = opt_bool(doc.get("success"))
     tools = {s.tool_name for s in builder.steps if s.tool_name}
     return finish_trace(
-        Trace(
-            trace_id=source.trace_id(),
-            source_path=source.path,
-            source_format=fmt,
+        new_trace(
+            source,
+            fmt,
             task=to_text(doc.get("question")),
             final_answer=opt_str(doc.get("answer")) if not isinstance(doc.get("answer"), dict | list)
             else to_text(doc.get("answer")),  # fmt: skip
@@ -94,7 +97,7 @@ def _call_steps(
             continue
         name = opt_str(call.get("name"))
         args = call.get(input_key, call.get("input", call.get("arguments")))
-        args_text = (args if isinstance(args, str) else dumps(args)) if args is not None else None
+        args_text = json_text(args)
         cid = opt_str(call.get("id"))
         meta = {"tool_call_id": cid} if cid else {}
         builder.add(index=idx, kind="action", content=f"{name}({args_text or ''})", role="agent",
@@ -127,11 +130,8 @@ def parse_run(doc: Any, source: Source) -> list[Trace]:
     traj = require_dict(doc.get("trajectory"), "'trajectory'", source)
     turns = require_list(traj.get("turns"), "'trajectory.turns'", source)
     builder = StepBuilder()
-    for pos, turn in enumerate(turns, start=1):
-        if not isinstance(turn, dict):
-            raise source.error(f"trajectory turn {pos} should be an object with text and tool_calls")
-        idx = opt_int(turn.get("index"))
-        idx = pos if idx is None else idx
+    expected = "trajectory turn {n} should be an object with text and tool_calls"
+    for pos, idx, turn in numbered(turns, source, expected, key="index"):
         calls = turn.get("tool_calls")
         text = to_text(turn.get("text"))
         if text.strip():
@@ -151,28 +151,33 @@ def _history(doc: Any) -> list[Any] | None:
     return history if isinstance(history, list) else None
 
 
-def score_plan(doc: Any) -> float:
+def _history_fit(doc: Any) -> tuple[list[Any], float] | float:
+    """(history, fit of the result keys) of a plan-execute or agent-as-tool result with steps; else its score:
+    0 when it is neither, a low score for an empty history with the result keys (its loader reports it)."""
     history = _history(doc)
     if history is None:
         return 0.0
     keys = key_fit(doc, _RESULT_KEYS)
     if not history:
         return 0.3 if keys >= 2 / 3 else 0.0
+    return history, keys
+
+
+def score_plan(doc: Any) -> float:
+    found = _history_fit(doc)
+    if isinstance(found, float):
+        return found
+    history, keys = found
     return combine(keys, item_fit(history, _PLAN_STEP, content=("task", "response", "tool")), key_weight=0.4)
 
 
 def parse_plan(doc: Any, source: Source) -> list[Trace]:
-    doc = require_dict(doc, "an AssetOpsBench plan-execute result", source)
-    history = require_list(doc.get("history"), "'history'", source)
+    history = require_list(require_dict(doc, "an AssetOpsBench plan-execute result", source).get("history"), "'history'", source)
     builder = StepBuilder()
-    for pos, item in enumerate(history, start=1):
-        if not isinstance(item, dict):
-            raise source.error(f"history step {pos} should be an object with task, tool and response")
-        idx = opt_int(item.get("step"))
-        idx = pos if idx is None else idx
+    expected = "history step {n} should be an object with task, tool and response"
+    for pos, idx, item in numbered(history, source, expected, key="step"):
         tool = opt_str(item.get("tool"))
-        args = item.get("tool_args")
-        args_text = (args if isinstance(args, str) else dumps(args)) if args is not None else None
+        args_text = json_text(item.get("tool_args"))
         meta: dict[str, Any] = {}
         server = opt_str(item.get("server"))
         if server:
@@ -184,7 +189,7 @@ def parse_plan(doc: Any, source: Source) -> list[Trace]:
         error_text = to_text(error) if error not in (None, "", False, {}, []) else ""
         text = result.text
         if error_text and error_text not in text:
-            text = f"{text}\n[error] {error_text}" if text else f"[error] {error_text}"
+            text = with_error(text, error_text)
         builder.add(index=idx, kind="observation", content=text, role="tool", step_id=f"{pos}.response",
                     agent=tool, is_error=result.is_error or bool(error_text),
                     meta={**meta, **result.meta(), **({"tool_name": tool} if tool else {})})  # fmt: skip
@@ -197,26 +202,20 @@ _ROLE = {"user": "user", "human": "user", "system": "system", "assistant": "agen
 
 
 def score_tools(doc: Any) -> float:
-    history = _history(doc)
-    if history is None:
-        return 0.0
-    keys = key_fit(doc, _RESULT_KEYS)
-    if not history:
-        return 0.3 if keys >= 2 / 3 else 0.0
+    found = _history_fit(doc)
+    if isinstance(found, float):
+        return found
+    history, keys = found
     steps = item_fit(history, _TOOLS_STEP, content=("content", "tool_calls"))
     # Who&When-like {role, content} items alone are not this format: the `turn` numbers and the run's own keys are.
     return combine(keys, steps, key_weight=0.4) if keys else round(0.4 * steps, 4)
 
 
 def parse_tools(doc: Any, source: Source) -> list[Trace]:
-    doc = require_dict(doc, "an AssetOpsBench agent-as-tool result", source)
-    history = require_list(doc.get("history"), "'history'", source)
+    history = require_list(require_dict(doc, "an AssetOpsBench agent-as-tool result", source).get("history"), "'history'", source)
     builder = StepBuilder()
-    for pos, item in enumerate(history, start=1):
-        if not isinstance(item, dict):
-            raise source.error(f"history turn {pos} should be an object with role and content")
-        idx = opt_int(item.get("turn"))
-        idx = pos if idx is None else idx
+    expected = "history turn {n} should be an object with role and content"
+    for pos, idx, item in numbered(history, source, expected, key="turn"):
         role = (opt_str(item.get("role")) or "").lower()
         step_role = _ROLE.get(role, "agent")
         content = item.get("content")

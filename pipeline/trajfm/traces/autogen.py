@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from trajfm.traces._common import Source, StepBuilder, finish_trace, unwrap_tool_result
+from trajfm.traces._common import Source, StepBuilder, finish_trace, new_trace, unwrap_tool_result
 from trajfm.traces.format import Format
 from trajfm.traces.model import Trace
 
@@ -137,10 +137,9 @@ def parse(doc: Any, source: Source) -> list[Trace]:
         (s.content for s in reversed(builder.steps) if s.role == "agent" and s.kind == "message" and s.content), None
     )
     agents = {s.agent for s in builder.steps if s.role == "agent" and s.agent}
-    trace = Trace(
-        trace_id=source.trace_id(),
-        source_path=source.path,
-        source_format=FORMAT,
+    trace = new_trace(
+        source,
+        FORMAT,
         task=task,
         final_answer=final,
         multi_agent=len(agents) > 1,

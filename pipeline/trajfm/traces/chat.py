@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from trajfm.traces._common import Source, StepBuilder, finish_trace, opt_str, require_list
+from trajfm.traces._common import Source, StepBuilder, numbered, one_trace
 from trajfm.traces.agentrx import add_chat_message
+from trajfm.traces.fields import opt_str, require_list
 from trajfm.traces.format import Format, item_fit
 from trajfm.traces.model import Trace
 
@@ -61,45 +62,21 @@ def parse(doc: Any, source: Source) -> list[Trace]:
     else:
         messages = require_list(doc, "a chat transcript (list of messages)", source)
     builder = StepBuilder()
-    for i, msg in enumerate(messages):
-        if not isinstance(msg, dict):
-            raise source.error(f"message {i} should be an object with role and content")
+    for i, _, msg in numbered(messages, source, "message {n} should be an object with role and content", start=0):
         add_chat_message(builder, msg, index=i, step_id=str(i))
-    task = next((s.content for s in builder.steps if (s.meta.get("role") or "").lower() == "user"), "")
+    said = [(s, (s.meta.get("role") or "").lower()) for s in builder.steps]  # by the message's own chat role
+    task = next((s.content for s, role in said if role == "user"), "")
     final = next(
-        (
-            s.content
-            for s in reversed(builder.steps)
-            if s.kind == "message" and (s.meta.get("role") or "").lower() == "assistant" and s.content
-        ),
-        None,
+        (s.content for s, role in reversed(said) if s.kind == "message" and role == "assistant" and s.content), None
     )
     agents = {s.agent for s in builder.steps if s.agent and s.kind in ("message", "tool_call")}
-    meta: dict[str, Any] = {}
     native = opt_str(header.get("id"))
-    if native:
-        meta["native_id"] = native
-    trace = Trace(
-        trace_id=source.trace_id(),
-        source_path=source.path,
-        source_format=FORMAT,
-        task=task,
-        final_answer=final,
-        agent_model=opt_str(header.get("model")),
-        utterance_id=native,
-        multi_agent=len(agents - {"user", "assistant"}) > 1,
-        meta=meta,
-    )
-    return [finish_trace(trace, builder.steps, source)]
+    return one_trace(source, FORMAT, builder.steps, task=task, final_answer=final, utterance_id=native,
+                     agent_model=opt_str(header.get("model")), multi_agent=len(agents - {"user", "assistant"}) > 1,
+                     meta={"native_id": native} if native else {})  # fmt: skip
 
 
-class ChatFormat(Format, scorer=score, parser=parse):
+class ChatFormat(Format, scorer=score, parser=parse, part=is_message):
     name = FORMAT
     description = "OpenAI-style chat messages ({role, content, tool_calls}), one trace per file or per line"
     origin = "any chat-completions log: `{messages: [...]}`, a list of messages, or JSONL of either; JSON, JSONL"
-
-    def whole_list(self, doc: list[Any]) -> bool:
-        return bool(doc) and all(is_message(m) for m in doc[:20])
-
-    def is_part(self, doc: Any) -> bool:
-        return is_message(doc)

@@ -17,7 +17,8 @@ expectations `has_final_answer` / `has_task` (whether the format records them, s
 flagged as possibly misread).
 
 A format whose scoring and parsing are module functions names them as class keywords instead of writing the two
-methods: `class MyFormat(Format, scorer=score, parser=parse)`.
+methods: `class MyFormat(Format, scorer=score, parser=parse)`; `part=is_span` sets `is_part` (and `whole_list`:
+a list whose first 20 items are all parts, unless the class defines its own).
 
 Formats are registered through the `trajfm.formats` entry-point group (see `trajfm.plugins`): a package declares
 `my-format = "my_package.fmt:MyFormat"` under `[project.entry-points."trajfm.formats"]` and, once installed, it
@@ -60,6 +61,7 @@ class Format:
         *,
         scorer: Callable[[Any], float] | None = None,
         parser: Callable[[Any, Source], list[Trace]] | None = None,
+        part: Callable[[Any], bool] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init_subclass__(**kwargs)
@@ -67,6 +69,12 @@ class Format:
             cls.score = staticmethod(scorer)  # type: ignore[method-assign,assignment]
         if parser is not None:
             cls.load = staticmethod(parser)  # type: ignore[method-assign,assignment]
+        if part is not None:
+            # One item of the format (a span, a message): a JSONL line of it is a part of a trace, and a list whose
+            # first items all are is one trace as a whole (unless the class says otherwise).
+            cls.is_part = staticmethod(part)  # type: ignore[method-assign,assignment]
+            if "whole_list" not in cls.__dict__:
+                cls.whole_list = staticmethod(lambda doc: bool(doc) and all(part(x) for x in doc[:20]))  # type: ignore[method-assign,assignment]
 
     def score(self, doc: Any) -> float:
         raise NotImplementedError

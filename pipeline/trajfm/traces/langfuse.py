@@ -22,13 +22,13 @@ from typing import Any
 from trajfm.traces._common import (
     Source,
     StepBuilder,
-    dumps,
+    depth_finder,
     finish_trace,
-    opt_str,
-    require_list,
-    to_text,
+    new_trace,
     unwrap_tool_result,
+    with_error,
 )
+from trajfm.traces.fields import dumps, opt_str, require_list, to_text
 from trajfm.traces.format import Format, combine, item_fit, key_fit
 from trajfm.traces.model import Trace
 from trajfm.traces.otel import _time
@@ -90,21 +90,7 @@ def parse(doc: Any, source: Source) -> list[Trace]:
         items.append((_time(ob.get("startTime")), n, ob))
     items.sort(key=lambda x: (x[0] if x[0] is not None else inf, x[1]))
     ids = {opt_str(ob.get("id")) or f"obs{n}": ob for _, n, ob in items}
-    depth: dict[str, int] = {}
-
-    def depth_of(oid: str) -> int:
-        chain = []
-        cur: str | None = oid
-        seen: set[str] = set()
-        while cur is not None and cur in ids and cur not in depth and cur not in seen:
-            seen.add(cur)
-            chain.append(cur)
-            cur = opt_str(ids[cur].get("parentObservationId"))
-        base = depth.get(cur, -1) if cur is not None else -1
-        for c in reversed(chain):
-            base += 1
-            depth[c] = base
-        return depth.get(oid, 0)
+    depth_of = depth_finder({oid: opt_str(ob.get("parentObservationId")) for oid, ob in ids.items()})
 
     builder = StepBuilder()
     models: Counter[str] = Counter()
@@ -141,7 +127,7 @@ def parse(doc: Any, source: Source) -> list[Trace]:
             is_error = True
             status = opt_str(ob.get("statusMessage"))
             if status and status not in content:
-                content = f"{content}\n[error] {status}" if content else f"[error] {status}"
+                content = with_error(content, status)
         parent = opt_str(ob.get("parentObservationId"))
         builder.add(index=pos, kind="span", content=content, role=role, step_id=oid, agent=None,
                     tool_name=tool_name, tool_input=tool_input, is_error=is_error,
@@ -152,10 +138,9 @@ def parse(doc: Any, source: Source) -> list[Trace]:
     if isinstance(tags, list) and tags:
         meta["tags"] = [to_text(t) for t in tags]
     out = trace_obj.get("output")
-    trace = Trace(
-        trace_id=source.trace_id(),
-        source_path=source.path,
-        source_format=FORMAT,
+    trace = new_trace(
+        source,
+        FORMAT,
         task=_text(trace_obj.get("input"), last_user=True) if trace_obj.get("input") is not None else "",
         final_answer=(_text(out) or None) if out is not None else None,
         agent_model=models.most_common(1)[0][0] if models else None,

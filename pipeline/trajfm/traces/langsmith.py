@@ -23,13 +23,12 @@ from typing import Any
 from trajfm.traces._common import (
     Source,
     StepBuilder,
-    as_dict,
-    dumps,
+    depth_finder,
     finish_trace,
-    opt_str,
-    to_text,
     unwrap_tool_result,
+    with_error,
 )
+from trajfm.traces.fields import as_dict, dumps, opt_str, to_text
 from trajfm.traces.format import Format, key_fit
 from trajfm.traces.model import Trace
 from trajfm.traces.otel import _time
@@ -44,6 +43,11 @@ _OUT_KEYS = ("output", "answer", "result", "text")
 
 def is_run(doc: Any) -> bool:
     return isinstance(doc, dict) and isinstance(doc.get("run_type"), str) and ("inputs" in doc or "outputs" in doc)
+
+
+def is_flat_run(doc: Any) -> bool:
+    """One run of a flat export (a JSONL line): a run without its children inside."""
+    return is_run(doc) and "child_runs" not in doc
 
 
 def score(doc: Any) -> float:
@@ -151,21 +155,7 @@ def _build(runs: list[tuple[dict[str, Any], str | None, int]], source: Source, r
     inf = float("inf")
     ordered = sorted(runs, key=lambda r: (_time(r[0].get("start_time")) or inf, r[2]))
     ids = {opt_str(r.get("id")) or f"run{order}": (r, parent) for r, parent, order in runs}
-    depth: dict[str, int] = {}
-
-    def depth_of(rid: str) -> int:
-        seen: set[str] = set()
-        chain = []
-        cur: str | None = rid
-        while cur is not None and cur in ids and cur not in depth and cur not in seen:
-            seen.add(cur)
-            chain.append(cur)
-            cur = ids[cur][1]
-        base = depth.get(cur, -1) if cur is not None else -1
-        for c in reversed(chain):
-            base += 1
-            depth[c] = base
-        return depth.get(rid, 0)
+    depth_of = depth_finder({rid: parent for rid, (_, parent) in ids.items()})
 
     builder = StepBuilder()
     models: Counter[str] = Counter()
@@ -210,7 +200,7 @@ def _build(runs: list[tuple[dict[str, Any], str | None, int]], source: Source, r
         if error not in (None, "", {}, []):
             is_error = True
             err = to_text(error)
-            content = f"{content}\n[error] {err}" if content else f"[error] {err}"
+            content = with_error(content, err)
         start = _time(run.get("start_time"))
         builder.add(index=pos, kind="span", content=content, role=role, step_id=rid,
                     agent=name if run_type in ("chain", "llm") and depth_of(rid) == 0 else None,
@@ -239,13 +229,10 @@ def _build(runs: list[tuple[dict[str, Any], str | None, int]], source: Source, r
     return finish_trace(trace, builder.steps, source.with_record(record))
 
 
-class LangSmithFormat(Format, scorer=score, parser=parse):
+class LangSmithFormat(Format, scorer=score, parser=parse, part=is_flat_run):
     name = FORMAT
     description = "LangSmith run trees: runs (llm, chain, tool, retriever) with inputs, outputs, error, child_runs"
     origin = "LangSmith / LangChain run exports (a root run with `child_runs`, or a flat list of runs); JSON, JSONL"
 
     def whole_list(self, doc: list[Any]) -> bool:
         return bool(doc) and all(is_run(r) for r in doc[:20])
-
-    def is_part(self, doc: Any) -> bool:
-        return is_run(doc) and "child_runs" not in doc

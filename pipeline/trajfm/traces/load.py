@@ -40,7 +40,8 @@ import orjson
 
 from trajfm.errors import TraceLoadError, UsageError
 from trajfm.traces import detect as _detect
-from trajfm.traces._common import Source, strip_trailing_commas
+from trajfm.traces._common import Source
+from trajfm.traces.fields import strip_trailing_commas
 from trajfm.traces.format import MIN_FIT, WEAK_FIT
 from trajfm.traces.model import Trace
 from trajfm.traces.quality import annotate

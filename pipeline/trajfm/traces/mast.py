@@ -25,7 +25,8 @@ from typing import Any
 
 import orjson
 
-from trajfm.traces._common import Source, StepBuilder, finish_trace, opt_str, require_dict, to_text
+from trajfm.traces._common import Source, StepBuilder, finish_trace, new_trace
+from trajfm.traces.fields import opt_str, require_dict, to_text
 from trajfm.traces.format import Format, key_fit
 from trajfm.traces.model import Trace
 
@@ -187,10 +188,9 @@ def _build(text: str, rec: dict[str, Any], source: Source) -> Trace:
     if native is not None and not isinstance(native, dict | list):
         meta["native_trace_id"] = native if isinstance(native, int | str) else str(native)
     agents = {s.agent for s in builder.steps if s.agent and s.agent != "environment"}
-    trace = Trace(
-        trace_id=source.trace_id(),
-        source_path=source.path,
-        source_format=FORMAT,
+    trace = new_trace(
+        source,
+        FORMAT,
         task=task,
         scenario=opt_str(rec.get("benchmark_name")),
         multi_agent=len(agents) > 1,

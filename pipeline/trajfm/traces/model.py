@@ -44,14 +44,8 @@ ROLES: tuple[str, ...] = ("agent", "tool", "user", "system", "environment")
 
 # The role a step of each kind plays when a loader has nothing better to say (see `default_role`).
 _KIND_ROLE = {
-    "thought": "agent",
-    "action": "agent",
-    "tool_call": "agent",
-    "answer": "agent",
-    "message": "agent",
-    "span": "agent",
-    "observation": "tool",
-    "tool_result": "tool",
+    **dict.fromkeys(("thought", "action", "tool_call", "answer", "message", "span"), "agent"),
+    **dict.fromkeys(("observation", "tool_result"), "tool"),
     "system": "system",
 }
 
@@ -162,54 +156,42 @@ def _json_or_none(d: dict[str, Any]) -> str | None:
     return json.dumps(d, sort_keys=True, default=str) if d else None
 
 
+# Fields stored as table columns of the same name; the rest are derived (counts), JSON (meta) or lists.
+_TRACE_COLUMNS = (
+    "trace_id", "source_path", "source_format", "task", "final_answer", "agent_model", "vendor", "scenario",
+    "utterance_id", "run_id", "multi_agent", "reward", "is_correct", "review_status", "outcome", "framework",
+    "format_fit",
+)  # fmt: skip
+_STEP_COLUMNS = (
+    "position", "index", "step_id", "parent_id", "depth", "kind", "agent", "tool_name", "tool_input", "content",
+    "is_error", "start_time", "end_time",
+)  # fmt: skip
+
+
 def traces_to_frames(traces: list[Trace]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Turn traces into the `traces` and `steps` tables (see `trajfm.schemas`)."""
     from trajfm.schemas import STEPS_SCHEMA, TRACES_SCHEMA
 
     trace_rows: dict[str, list[Any]] = {name: [] for name in TRACES_SCHEMA}
     step_rows: dict[str, list[Any]] = {name: [] for name in STEPS_SCHEMA}
+    trace_columns = [(trace_rows[name], name) for name in _TRACE_COLUMNS]
+    step_columns = [(step_rows[name], name) for name in _STEP_COLUMNS]
     for t in traces:
-        trace_rows["trace_id"].append(t.trace_id)
-        trace_rows["source_path"].append(t.source_path)
-        trace_rows["source_format"].append(t.source_format)
-        trace_rows["task"].append(t.task)
-        trace_rows["final_answer"].append(t.final_answer)
-        trace_rows["agent_model"].append(t.agent_model)
-        trace_rows["vendor"].append(t.vendor)
-        trace_rows["scenario"].append(t.scenario)
-        trace_rows["utterance_id"].append(t.utterance_id)
-        trace_rows["run_id"].append(t.run_id)
-        trace_rows["multi_agent"].append(t.multi_agent)
-        trace_rows["reward"].append(t.reward)
-        trace_rows["is_correct"].append(t.is_correct)
-        trace_rows["review_status"].append(t.review_status)
+        for column, name in trace_columns:
+            column.append(getattr(t, name))
         trace_rows["n_steps"].append(len(t.steps))
         trace_rows["n_chars"].append(t.n_chars)
         trace_rows["agents"].append(t.agents)
         trace_rows["meta"].append(_json_or_none(t.meta))
-        trace_rows["outcome"].append(t.outcome)
-        trace_rows["framework"].append(t.framework)
-        trace_rows["format_fit"].append(t.format_fit)
         trace_rows["empty_steps"].append(sum(1 for s in t.steps if is_empty_step(s)))
         trace_rows["n_tool_calls"].append(sum(1 for s in t.steps if is_tool_call(s)))
         trace_rows["has_final_answer"].append(bool(t.final_answer and t.final_answer.strip()))
         trace_rows["load_warnings"].append(list(t.load_warnings))
         for s in t.steps:
             step_rows["trace_id"].append(t.trace_id)
-            step_rows["position"].append(s.position)
-            step_rows["index"].append(s.index)
-            step_rows["step_id"].append(s.step_id)
-            step_rows["parent_id"].append(s.parent_id)
-            step_rows["depth"].append(s.depth)
-            step_rows["kind"].append(s.kind)
+            for column, name in step_columns:
+                column.append(getattr(s, name))
             step_rows["role"].append(s.role or None)  # loaders always set it; a hand-built step may not
-            step_rows["agent"].append(s.agent)
-            step_rows["tool_name"].append(s.tool_name)
-            step_rows["tool_input"].append(s.tool_input)
-            step_rows["content"].append(s.content)
-            step_rows["is_error"].append(s.is_error)
-            step_rows["start_time"].append(s.start_time)
-            step_rows["end_time"].append(s.end_time)
             step_rows["meta"].append(_json_or_none(s.meta))
     return (
         pl.DataFrame(trace_rows, schema=TRACES_SCHEMA),
@@ -221,49 +203,14 @@ def traces_from_frames(traces_df: pl.DataFrame, steps_df: pl.DataFrame) -> list[
     """Rebuild `Trace` objects from the `traces` and `steps` tables (inverse of `traces_to_frames`)."""
     by_trace: dict[str, list[Step]] = {}
     for r in steps_df.sort(["trace_id", "position"]).iter_rows(named=True):
-        by_trace.setdefault(r["trace_id"], []).append(
-            Step(
-                position=r["position"],
-                index=r["index"],
-                kind=r["kind"],
-                role=r["role"] or "",
-                content=r["content"],
-                step_id=r["step_id"],
-                agent=r["agent"],
-                tool_name=r["tool_name"],
-                tool_input=r["tool_input"],
-                is_error=r["is_error"],
-                parent_id=r["parent_id"],
-                depth=r["depth"],
-                start_time=r["start_time"],
-                end_time=r["end_time"],
-                meta=json.loads(r["meta"]) if r["meta"] else {},
-            )
-        )
+        fields = {name: r[name] for name in _STEP_COLUMNS}
+        step = Step(**fields, role=r["role"] or "", meta=json.loads(r["meta"]) if r["meta"] else {})
+        by_trace.setdefault(r["trace_id"], []).append(step)
     out = []
     for r in traces_df.iter_rows(named=True):
+        fields = {name: r[name] for name in _TRACE_COLUMNS}
         out.append(
-            Trace(
-                trace_id=r["trace_id"],
-                source_path=r["source_path"],
-                source_format=r["source_format"],
-                steps=by_trace.get(r["trace_id"], []),
-                task=r["task"],
-                final_answer=r["final_answer"],
-                agent_model=r["agent_model"],
-                vendor=r["vendor"],
-                scenario=r["scenario"],
-                utterance_id=r["utterance_id"],
-                run_id=r["run_id"],
-                multi_agent=r["multi_agent"],
-                reward=r["reward"],
-                is_correct=r["is_correct"],
-                review_status=r["review_status"],
-                meta=json.loads(r["meta"]) if r["meta"] else {},
-                outcome=r["outcome"],
-                framework=r["framework"],
-                format_fit=r["format_fit"],
-                load_warnings=list(r["load_warnings"] or []),
-            )
+            Trace(**fields, steps=by_trace.get(r["trace_id"], []), meta=json.loads(r["meta"]) if r["meta"] else {},
+                  load_warnings=list(r["load_warnings"] or []))  # fmt: skip
         )
     return out

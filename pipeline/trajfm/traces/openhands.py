@@ -27,19 +27,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from trajfm.traces._common import (
-    Source,
-    StepBuilder,
+from trajfm.traces._common import Source, StepBuilder, finish_trace, new_trace, unwrap_tool_result
+from trajfm.traces.fields import (
     as_dict,
     dumps,
-    finish_trace,
     opt_bool,
     opt_int,
     opt_str,
     require_dict,
     require_list,
     to_text,
-    unwrap_tool_result,
 )
 from trajfm.traces.format import Format, combine, key_fit
 from trajfm.traces.model import Trace
@@ -224,10 +221,9 @@ def _build(history: list[Any], record: dict[str, Any], source: Source) -> Trace:
         meta["max_iterations"] = max_iter
     if isinstance(test_result, dict) and opt_str(test_result.get("git_patch")):
         meta["git_patch"] = test_result["git_patch"]
-    trace = Trace(
-        trace_id=source.trace_id(),
-        source_path=source.path,
-        source_format=FORMAT,
+    trace = new_trace(
+        source,
+        FORMAT,
         task=task,
         final_answer=final,
         agent_model=opt_str(llm.get("model")),
@@ -241,13 +237,10 @@ def _build(history: list[Any], record: dict[str, Any], source: Source) -> Trace:
     return finish_trace(trace, builder.steps, source)
 
 
-class OpenHandsFormat(Format, scorer=score, parser=parse):
+class OpenHandsFormat(Format, scorer=score, parser=parse, part=is_event):
     name = FORMAT
     description = "OpenHands event streams and evaluation records (instruction, history, test_result, error)"
     origin = "All-Hands-AI OpenHands: saved event lists (JSON/JSONL) and evaluation `output.jsonl`"
 
     def whole_list(self, doc: list[Any]) -> bool:
         return bool(doc) and is_event(doc[0])
-
-    def is_part(self, doc: Any) -> bool:
-        return is_event(doc)

@@ -28,16 +28,8 @@ from typing import Any
 
 import orjson
 
-from trajfm.traces._common import (
-    Source,
-    StepBuilder,
-    finish_trace,
-    loads_maybe,
-    opt_float,
-    opt_str,
-    to_text,
-    unwrap_tool_result,
-)
+from trajfm.traces._common import Source, StepBuilder, finish_trace, unwrap_tool_result
+from trajfm.traces.fields import loads_maybe, opt_float, opt_str, to_text
 from trajfm.traces.format import Format, key_fit
 from trajfm.traces.model import Trace
 
@@ -176,12 +168,13 @@ def _status(span: dict[str, Any]) -> tuple[bool, str | None]:
     return is_error, opt_str(message)
 
 
-def _messages(attrs: dict[str, Any], prefix: str) -> list[tuple[str, str]]:
-    """(role, content) of `llm.output_messages.N.message.*` style attributes, in N order."""
+def _messages(attrs: dict[str, Any], prefix: str, infix: str = ".message") -> list[tuple[str, str]]:
+    """(role, content) of `<prefix>.N<infix>.role` / `.content` attributes (`llm.output_messages.N.message.*`,
+    `gen_ai.prompt.N.*`), in N order."""
     out = []
     for n in range(10_000):
-        content = attrs.get(f"{prefix}.{n}.message.content")
-        role = attrs.get(f"{prefix}.{n}.message.role")
+        content = attrs.get(f"{prefix}.{n}{infix}.content")
+        role = attrs.get(f"{prefix}.{n}{infix}.role")
         if content is None and role is None:
             break
         out.append((str(role or ""), to_text(content)))
@@ -442,14 +435,7 @@ def _genai_messages(attrs: dict[str, Any], which: str) -> list[tuple[str, str]]:
                 text = to_text(m.get("content"))
             out.append((str(m.get("role") or ""), text))
         return out
-    prefix = "gen_ai.prompt" if which == "input" else "gen_ai.completion"
-    for n in range(10_000):
-        content = attrs.get(f"{prefix}.{n}.content")
-        role = attrs.get(f"{prefix}.{n}.role")
-        if content is None and role is None:
-            break
-        out.append((str(role or ""), to_text(content)))
-    return out
+    return _messages(attrs, "gen_ai.prompt" if which == "input" else "gen_ai.completion", infix="")
 
 
 def _genai_messages_text(attrs: dict[str, Any], which: str) -> str:
@@ -512,16 +498,10 @@ def _log_io(raw: dict[str, Any]) -> tuple[str, str | None]:
     return "", None
 
 
-class OtelFormat(Format, scorer=score, parser=parse):
+class OtelFormat(Format, scorer=score, parser=parse, part=is_span):
     name = FORMAT
     description = "OpenTelemetry / OpenInference span trees and flat span exports (trace_id, span_id, parent_span_id)"
     origin = (
         "TRAIL (Patronus) GAIA traces, OTLP-JSON span exports (e.g. AssetOpsBench's, GenAI semantic conventions), "
         "OpenTelemetry console-exporter dumps (concatenated JSON objects); JSON, JSONL"
     )
-
-    def whole_list(self, doc: list[Any]) -> bool:
-        return bool(doc) and all(is_span(s) for s in doc[:20])
-
-    def is_part(self, doc: Any) -> bool:
-        return is_span(doc)

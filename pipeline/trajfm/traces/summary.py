@@ -5,7 +5,8 @@ and agent (an agent counts once per trace it speaks in), steps and characters pe
 characters = all of `Trace.text()`: task, step contents, tool inputs and final answer, what a judge reads),
 per-format step/character figures, the loading quality per format (`trajfm.traces.quality.summarize`: empty steps,
 final answers, tasks, tool calls, traces that look misread), the failures (path, record, reason) and skipped files
-(path, note: files that are not traces are listed, never judged).
+(path, note: files that are not traces are listed, never judged), and the installed format plugins that do not
+load (`broken_formats`: name -> why; they were not tried on the files).
 `render(summary, console)` prints the same as rich tables. No figure here is estimated: all are counted.
 """
 
@@ -22,6 +23,7 @@ from rich.table import Table
 from trajfm.errors import TraceLoadError
 from trajfm.safetext import for_rich as escape
 from trajfm.traces import quality
+from trajfm.traces.detect import registry
 from trajfm.traces.load import LoadResult
 
 _TOP = 15
@@ -69,6 +71,9 @@ def summarize(result: LoadResult) -> dict[str, Any]:
             for fmt, (fs, fc) in per_format.items()
         },
         "loading_quality": quality.summarize(result.traces),
+        # Installed format plugins that do not load were not tried on these files: say so, or a file in such a
+        # format reads as "unknown format" with no hint why.
+        "broken_formats": dict(registry().broken),
     }
 
 
@@ -103,6 +108,8 @@ def render(summary: dict[str, Any], console: Console) -> None:
                 t.add_row(f"... {len(counts) - _TOP} more (see --json)", "")
             console.print(t)
     render_quality(summary["loading_quality"], console)
+    for name, error in summary.get("broken_formats", {}).items():
+        console.print(f"[yellow]format {escape(name)} not used: {escape(error)}[/]", soft_wrap=True, highlight=False)
     if summary["failures"]:
         # One plain line per failure, never wrapped inside a cell, so paths can be copied.
         console.print(f"[bold red]Failed (not loaded): {len(summary['failures'])}[/]")

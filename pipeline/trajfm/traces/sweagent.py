@@ -25,17 +25,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from trajfm.traces._common import (
-    Source,
-    StepBuilder,
-    as_dict,
-    finish_trace,
-    loads_maybe,
-    opt_str,
-    require_dict,
-    require_list,
-    to_text,
-)
+from trajfm.traces._common import Source, StepBuilder, finish_trace, new_trace
+from trajfm.traces.fields import as_dict, loads_maybe, opt_str, require_dict, require_list, to_text
 from trajfm.traces.format import Format, item_fit, key_fit
 from trajfm.traces.model import Trace
 
@@ -128,10 +119,9 @@ def parse(doc: Any, source: Source) -> list[Trace]:
         meta["model_stats"] = info["model_stats"]
     instance = opt_str(_replay(doc).get("problem_statement", {}).get("id")) if isinstance(
         _replay(doc).get("problem_statement"), dict) else None  # fmt: skip
-    trace = Trace(
-        trace_id=source.trace_id(),
-        source_path=source.path,
-        source_format=FORMAT,
+    trace = new_trace(
+        source,
+        FORMAT,
         task=task,
         final_answer=submission,
         agent_model=_model(doc, info),

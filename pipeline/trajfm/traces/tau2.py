@@ -29,16 +29,16 @@ from typing import Any
 from trajfm.traces._common import (
     Source,
     StepBuilder,
-    as_dict,
     finish_trace,
-    opt_float,
-    opt_int,
-    opt_str,
-    require_dict,
-    require_list,
-    to_text,
+    first_content,
+    last_content,
+    new_trace,
+    numbered,
+    tool_calls,
     unwrap_tool_result,
+    with_calls,
 )
+from trajfm.traces.fields import as_dict, opt_float, opt_str, require_dict, require_list, to_text
 from trajfm.traces.format import Format, combine, item_fit, key_fit
 from trajfm.traces.model import Trace
 
@@ -103,17 +103,9 @@ def _simulation(
         builder.add(index=0, kind="system", content=policy, role="system", step_id="policy",
                     meta={"source": "policy"})  # fmt: skip
     requestor_of: dict[str, str] = {}  # tool call id -> who asked (assistant | user)
-    for pos, msg in enumerate(messages):
-        if not isinstance(msg, dict):
-            raise source.error(f"message {pos} should be an object with role and content")
-        idx = opt_int(msg.get("turn_idx"))
-        idx = pos if idx is None else idx
+    expected = "message {n} should be an object with role and content"
+    for pos, idx, msg in numbered(messages, source, expected, key="turn_idx", start=0):
         _add_message(builder, msg, idx, f"m{pos}", requestor_of)
-    task = next((s.content for s in builder.steps if s.role == "user" and s.kind == "message" and s.content), "")
-    final = next(
-        (s.content for s in reversed(builder.steps) if s.role == "agent" and s.kind == "message" and s.content),
-        None,
-    )
     reward_info = as_dict(sim.get("reward_info"))
     reward = opt_float(reward_info.get("reward"))
     termination = opt_str(sim.get("termination_reason"))
@@ -137,12 +129,11 @@ def _simulation(
     implementation = opt_str(agent_info.get("implementation"))
     if implementation:
         meta["agent_implementation"] = implementation
-    trace = Trace(
-        trace_id=source.trace_id(),
-        source_path=source.path,
-        source_format=FORMAT,
-        task=task,
-        final_answer=final,
+    trace = new_trace(
+        source,
+        FORMAT,
+        task=first_content(builder.steps, role="user", kind="message"),
+        final_answer=last_content(builder.steps),
         agent_model=opt_str(agent_info.get("llm")),
         scenario=opt_str(env.get("domain_name")),
         utterance_id=task_id,
@@ -165,20 +156,11 @@ def _add_message(
     calls = msg.get("tool_calls")
     meta: dict[str, Any] = {"role": role} if role else {}
     if role in ("assistant", "user") and isinstance(calls, list) and calls:
-        parsed = []
-        for call in calls:
-            if not isinstance(call, dict):
-                continue
-            name = opt_str(call.get("name"))
-            args = call.get("arguments")
-            cid = opt_str(call.get("id"))
-            if cid:
-                requestor_of[cid] = role
-            parsed.append({"id": cid, "name": name, "arguments": to_text(args) if args is not None else ""})
+        parsed = tool_calls(calls)
+        requestor_of.update((c["id"], role) for c in parsed if c["id"])
         meta["tool_calls"] = parsed
-        rendered = "\n".join(f"{c['name']}({c['arguments']})" for c in parsed)
         first = parsed[0] if parsed else {"name": None, "arguments": ""}
-        builder.add(index=idx, kind="tool_call", content=f"{content}\n{rendered}" if content else rendered,
+        builder.add(index=idx, kind="tool_call", content=with_calls(content, parsed),
                     role="agent" if role == "assistant" else "user", step_id=sid,
                     agent="assistant" if role == "assistant" else "user", tool_name=first["name"],
                     tool_input=first["arguments"] or None, meta=meta)  # fmt: skip

@@ -17,16 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from trajfm.traces._common import (
-    Source,
-    StepBuilder,
-    finish_trace,
-    opt_bool,
-    opt_str,
-    require_dict,
-    require_list,
-    to_text,
-)
+from trajfm.traces._common import Source, StepBuilder, one_trace
+from trajfm.traces.fields import opt_bool, opt_str, require_dict, require_list, to_text
 from trajfm.traces.format import Format, combine, item_fit, key_fit
 from trajfm.traces.model import Trace
 
@@ -108,17 +100,9 @@ def parse(doc: Any, source: Source) -> list[Trace]:
         if value is not None:
             meta[out] = value
     agents = {s.agent for s in builder.steps if s.agent}
-    trace = Trace(
-        trace_id=source.trace_id(),
-        source_path=source.path,
-        source_format=FORMAT,
-        task=to_text(doc.get("question")),
-        utterance_id=opt_str(doc.get("question_ID")),
-        is_correct=opt_bool(doc.get("is_correct")),
-        multi_agent=len(agents) > 1,
-        meta=meta,
-    )
-    return [finish_trace(trace, builder.steps, source)]
+    return one_trace(source, FORMAT, builder.steps, task=to_text(doc.get("question")), meta=meta,
+                     utterance_id=opt_str(doc.get("question_ID")), is_correct=opt_bool(doc.get("is_correct")),
+                     multi_agent=len(agents) > 1)  # fmt: skip
 
 
 class WhoWhenFormat(Format, scorer=score, parser=parse):
