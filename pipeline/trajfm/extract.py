@@ -319,6 +319,32 @@ def _error_summary(diagnoses: list[Diagnosis]) -> dict[str, tuple[int, str]]:
     return {s: (sum(c.values()), c.most_common(1)[0][0]) for s, c in by_status.items()}
 
 
+def run_inputs(
+    paths: list[Path], *, judge: str, model: str | None, judge_info: dict[str, Any], concurrency: int,
+    taxonomy: Any, limit: int | None, samples: int | None, format: str | None, max_retries: Any, rate_limit: Any,
+    **more_options: Any,
+) -> dict[str, Any]:
+    """The manifest keys saying what an extract read and with which options; the same for every engine (an engine
+    adds the options only it has as `more_options`)."""
+    return {
+        "inputs": _inputs_manifest(paths),
+        "corpus_declarations": corpus_declarations(paths),
+        "options": {
+            "judge": judge,
+            "model": model,
+            "base_url": judge_info.get("base_url"),  # the judge's public form: never credentials
+            "concurrency": concurrency,
+            "taxonomy": str(taxonomy),
+            "limit": limit,
+            "samples": samples,
+            "format": format,
+            "max_retries": max_retries,
+            "rate_limit": rate_limit,
+            **more_options,
+        },
+    }
+
+
 def judged_with(the_judge: Judge, judge_info: dict[str, Any], tax: Taxonomy) -> dict[str, Any]:
     """The manifest keys saying which judge (configuration and calls: `judge_info`), model, prompt and taxonomy
     produced a run's diagnoses; the same for every engine."""
@@ -599,26 +625,12 @@ def run_extract(
             run.update_manifest(
                 "extract",
                 {
-                    "inputs": _inputs_manifest(paths),
-                    "corpus_declarations": corpus_declarations(paths),
-                    "options": {
-                        "judge": judge,
-                        "model": model,
-                        "base_url": judge_info.get("base_url"),  # the judge's public form: never credentials
-                        "concurrency": concurrency,
-                        "taxonomy": str(taxonomy),
-                        "limit": limit,
-                        "samples": samples,
-                        "format": format,
-                        "max_retries": max_retries,
-                        "rate_limit": rate_limit,
-                        "sample": sample,
-                        "seed": seed if sample is not None else None,
-                        "price_in": price_in,
-                        "price_out": price_out,
-                        "max_trace_mb": max_trace_mb,
-                        "max_wait": max_wait,
-                    },  # fmt: skip
+                    **run_inputs(
+                        paths, judge=judge, model=model, judge_info=judge_info, concurrency=concurrency,
+                        taxonomy=taxonomy, limit=limit, samples=samples, format=format, max_retries=max_retries,
+                        rate_limit=rate_limit, sample=sample, seed=seed if sample is not None else None,
+                        price_in=price_in, price_out=price_out, max_trace_mb=max_trace_mb, max_wait=max_wait,
+                    ),  # fmt: skip
                     "sample": sample_info,
                     "cost": _spent(stats, price_in, price_out),
                     **judged_with(the_judge, judge_info, tax),

@@ -47,7 +47,6 @@ from trajfm.extract import (
     ExtractResult,
     _drop_stale_clusters,
     _error_summary,
-    _inputs_manifest,
     _judge_options,
     _old_novel,
     _stage2_tables,
@@ -55,12 +54,12 @@ from trajfm.extract import (
     diagnosis_frames,
     judged_with,
     raise_if_nothing_judged,
+    run_inputs,
     unverified_quotes,
     verify_diagnosis,
 )
 from trajfm.runfolder import RUN_ID_KEY, RunFolder, atomic_path
 from trajfm.runlock import new_run_id, run_lock
-from trajfm.traces.declared import corpus_declarations
 from trajfm.traces.quality import summarize_table as quality_summary_table
 
 STAGE1_TABLES = ("traces", "steps", "diagnoses", "modes", "novel_modes")
@@ -364,20 +363,11 @@ def run_extract_ray(
         run.update_manifest(
             "extract",
             {
-                "inputs": _inputs_manifest(paths),
-                "corpus_declarations": corpus_declarations(paths),
-                "options": {
-                    "judge": judge,
-                    "model": model,
-                    "base_url": judge_info.get("base_url"),
-                    "concurrency": concurrency,
-                    "taxonomy": str(taxonomy),
-                    "limit": None,
-                    "samples": samples,
-                    "format": format,
-                    "max_retries": max_retries,
-                    "rate_limit": rate_limit,
-                },  # fmt: skip
+                **run_inputs(
+                    paths, judge=judge, model=model, judge_info=judge_info, concurrency=concurrency,
+                    taxonomy=taxonomy, limit=None, samples=samples, format=format, max_retries=max_retries,
+                    rate_limit=rate_limit,
+                ),  # fmt: skip
                 "engine": {
                     "name": "ray",
                     "address": where,
