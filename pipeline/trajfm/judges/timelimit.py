@@ -11,12 +11,11 @@ outer timer is restored afterwards.
 
 from __future__ import annotations
 
+import _signal  # signal's C functions: `signal.signal` wraps them in enum conversions costing more than the call
 import signal
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from types import FrameType
+from types import FrameType, TracebackType
 
 from trajfm.errors import BackendError
 
@@ -32,33 +31,50 @@ def _can_alarm() -> bool:
     return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
 
 
-@contextmanager
-def time_limit(seconds: float | None, what: str) -> Iterator[None]:
-    """See the module docstring; `what` completes the message ("the rules judge on trace X ...")."""
-    if seconds is None or seconds <= 0:
-        yield
-        return
-    message = (
-        f"{what} stopped after its per-trace time limit of {seconds:g} s; the trace is recorded as failed and the "
-        "run goes on (raise the limit with --judge-option time_limit_s=SECONDS)"
-    )
-    started = time.monotonic()
-    if not _can_alarm():
-        yield
-        if time.monotonic() - started > seconds:
-            raise TraceTimeLimit(message)
-        return
+class time_limit:  # noqa: N801 (used as a function: `with time_limit(seconds, what):`)
+    """See the module docstring; `what` completes the message ("the rules judge on trace X ..."). A class rather
+    than a generator-based context manager: the rules judge enters one per trace, thousands per second."""
 
-    def on_alarm(signum: int, frame: FrameType | None) -> None:
-        raise TraceTimeLimit(message)
+    __slots__ = ("seconds", "what", "started", "alarm", "previous", "outer_delay")
 
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    outer_delay, _ = signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
+    def __init__(self, seconds: float | None, what: str) -> None:
+        self.seconds = seconds if seconds is not None and seconds > 0 else None
+        self.what = what
+        self.alarm = False
+        self.started = 0.0
+        self.previous: object = None
+        self.outer_delay = 0.0
+
+    def _message(self) -> str:
+        return (
+            f"{self.what} stopped after its per-trace time limit of {self.seconds:g} s; the trace is recorded as "
+            "failed and the run goes on (raise the limit with --judge-option time_limit_s=SECONDS)"
+        )
+
+    def _on_alarm(self, signum: int, frame: FrameType | None) -> None:
+        raise TraceTimeLimit(self._message())
+
+    def __enter__(self) -> None:
+        if self.seconds is None:
+            return
+        self.started = time.monotonic()
+        if not _can_alarm():
+            return
+        self.alarm = True
+        self.previous = _signal.signal(signal.SIGALRM, self._on_alarm)
+        self.outer_delay, _ = signal.setitimer(signal.ITIMER_REAL, self.seconds)
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.seconds is None:
+            return
+        if not self.alarm:
+            if exc_type is None and time.monotonic() - self.started > self.seconds:
+                raise TraceTimeLimit(self._message())
+            return
         signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-        if outer_delay:  # an enclosing timer keeps counting down from where it was
-            left = outer_delay - (time.monotonic() - started)
+        _signal.signal(signal.SIGALRM, self.previous)
+        if self.outer_delay:  # an enclosing timer keeps counting down from where it was
+            left = self.outer_delay - (time.monotonic() - self.started)
             signal.setitimer(signal.ITIMER_REAL, max(left, 0.001))

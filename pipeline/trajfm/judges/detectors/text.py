@@ -179,7 +179,22 @@ class Pattern:
             low = text.lower()
         if len(low) != len(text):
             return self.slow.search(text)
-        return None if self._skip(low) else self.fast.search(low)
+        # `_skip` written out: this runs dozens of times per trace, and the calls cost more than the tests.
+        needles = self.needles
+        if needles:
+            for n in needles:  # noqa: SIM110 (a generator costs more than the substring tests)
+                if n in low:
+                    break
+            else:
+                return None
+        requires = self.requires
+        if requires:
+            for n in requires:  # noqa: SIM110
+                if n in low:
+                    break
+            else:
+                return None
+        return self.fast.search(low)
 
     def finditer(self, text: str, low: str | None = None) -> list[re.Match[str]]:
         if low is None:
@@ -195,7 +210,7 @@ class AnyOf:
     and at one start position its first alternative that matches there, which is what taking the earliest start
     over the alternatives (ties to the earlier one) gives. Only `search` (no finditer)."""
 
-    __slots__ = ("alternatives", "pattern", "needles")
+    __slots__ = ("alternatives", "pattern", "needles", "_by_needle", "_always")
 
     def __init__(self, *alternatives: Pattern) -> None:
         self.alternatives = alternatives
@@ -204,15 +219,42 @@ class AnyOf:
         # any alternative, and one pass of substring tests settles it (most steps contain no error word at all).
         every = all(a.needles for a in alternatives)
         self.needles = tuple(dict.fromkeys(n for a in alternatives for n in a.needles)) if every else ()
+        # One pass over the needles of all alternatives says which alternatives can match (a bit per alternative),
+        # instead of each alternative testing its own needles: (needle, the alternatives it lets through).
+        bits: dict[str, int] = {}
+        for i, a in enumerate(alternatives):
+            for n in a.needles:
+                bits[n] = bits.get(n, 0) | (1 << i)
+        self._by_needle = tuple(bits.items())
+        self._always = sum(1 << i for i, a in enumerate(alternatives) if not a.needles)
 
     def search(self, text: str, low: str | None = None) -> re.Match[str] | None:
         if low is None:
             low = text.lower()
-        if self.needles and len(low) == len(text) and _none_in(self.needles, low):
-            return None
         best: re.Match[str] | None = None
+        if len(low) != len(text):
+            for alt in self.alternatives:  # each falls back to re.IGNORECASE on the original text
+                m = alt.slow.search(text)
+                if m is not None and (best is None or m.start() < best.start()):
+                    best = m
+                    if best.start() == 0:
+                        break
+            return best
+        live = self._always
+        for n, bit in self._by_needle:
+            if n in low:
+                live |= bit
+        if not live:
+            return None
         for alt in self.alternatives:
-            m = alt.search(text, low)
+            if not live & 1:
+                live >>= 1
+                continue
+            live >>= 1
+            requires = alt.requires
+            if requires and _none_in(requires, low):
+                continue
+            m = alt.fast.search(low)
             if m is not None and (best is None or m.start() < best.start()):
                 best = m
                 if best.start() == 0:
