@@ -287,3 +287,53 @@ def test_a_hand_off_to_a_person_is_an_outcome_failure() -> None:
     assert d.task_completed is False
     said = tool_chat([], "I am transferring you to a human agent who can help with this.")
     assert "handed_to_human" in [f["kind"] for f in RulesJudge().diagnose(said, MAST).extra["findings"]]
+
+
+def test_a_known_failure_no_mode_explains_is_filed_by_who_acted_at_the_root_cause() -> None:
+    """With no detected mode, the root cause's mode comes from the taxonomy's `root_cause_fallback` data by who acted
+    at the root-cause step, marked as resting on structure, not evidence; nothing is added to the detected modes."""
+    from trajfm.bench.agentrx import root_cause_category
+    from trajfm.judges.rootcause.model import RootCauseModel
+    from trajfm.judges.rules import root_cause_mode
+
+    agentrx = load_taxonomy("agentrx")
+    d = RulesJudge().diagnose(chat(CLEAN_CHAT, is_correct=False), agentrx)
+    assert not d.detected and d.root_cause_step is not None
+    filed = d.extra["root_cause_mode"]
+    assert filed["basis"] == "structure" and filed["signal"] in ("user", "agent")
+    assert filed["mode"] == agentrx.root_cause_fallback[filed["signal"]]  # type: ignore[index]
+    assert root_cause_category(d) == filed["mode"]
+    # a model that blames the person the agent serves files the run under the user-side mode
+    user_first = RootCauseModel.from_dict({"weights": {"role_user": 5.0}})
+    judge = RulesJudge()
+    judge.root_cause = user_first
+    d = judge.diagnose(chat(CLEAN_CHAT, is_correct=False), agentrx)
+    assert d.root_cause_agent == "human"
+    assert d.extra["root_cause_mode"] == {
+        "mode": "underspecified_user_intent", "basis": "structure", "signal": "user"
+    }  # fmt: skip
+    # a detected mode at the root-cause step explains it; no root cause, no mode
+    from trajfm.judges.base import ModeFinding
+
+    found = [ModeFinding("invalid_invocation", True, steps=[2], confidence=0.9)]
+    assert root_cause_mode(found, 2, "agent", agentrx) == {"mode": "invalid_invocation", "basis": "finding"}
+    assert root_cause_mode([], None, "agent", agentrx) is None
+    # a run not known to have failed, with no finding, has neither a root cause nor a filed mode
+    clean = RulesJudge().diagnose(chat(CLEAN_CHAT, is_correct=True), agentrx)
+    assert clean.extra["root_cause_mode"] is None
+
+
+def test_taxonomy_root_cause_fallback_is_validated() -> None:
+    from trajfm.taxonomy import parse_taxonomy
+
+    base = {"name": "t", "categories": {"A": "a"}, "modes": [{"id": "x", "name": "X", "category": "A",
+                                                               "definition": "d"}]}  # fmt: skip
+    tax = parse_taxonomy(json.dumps({**base, "root_cause_fallback": {"agent": "x"}}), "test")
+    assert tax.root_cause_fallback == {"agent": "x"}
+    assert parse_taxonomy(json.dumps(base), "test").root_cause_fallback is None
+    with pytest.raises(UsageError, match="names mode"):
+        parse_taxonomy(json.dumps({**base, "root_cause_fallback": {"agent": "nope"}}), "test")
+    with pytest.raises(UsageError, match="names signal"):
+        parse_taxonomy(json.dumps({**base, "root_cause_fallback": {"planner": "x"}}), "test")
+    for name in ("mast", "trail", "agentrx"):
+        assert load_taxonomy(name).root_cause_fallback  # the built-in taxonomies ship one

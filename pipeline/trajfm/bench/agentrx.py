@@ -151,10 +151,12 @@ def read_magentic(root: Path, *, limit: int | None = None) -> list[FailedRun]:
 
 def root_cause_category(d: Diagnosis) -> str | None:
     """The category the judge gives the root cause: the detected mode citing the root-cause step, else the
-    most confident detected mode."""
+    most confident detected mode; with none detected, the mode the judge filed the root cause under
+    (`extra["root_cause_mode"]`: the rules judge's taxonomy fallback by who acted at the root-cause step)."""
     found = d.detected
     if not found:
-        return None
+        filed = d.extra.get("root_cause_mode")
+        return str(filed["mode"]) if isinstance(filed, dict) and filed.get("mode") else None
     if d.root_cause_step is not None:
         at_root = [f for f in found if d.root_cause_step in f.steps]
         if at_root:

@@ -20,6 +20,10 @@ Contract:
   have failed, and then always; it is chosen by the scored step model of `judges.rootcause` (`choose_root_cause`),
   whose features include the rules' own evidence-based pick (`evidence_pick`). `select_root_cause` is that older
   rule with its positional fallbacks, kept for callers that want a rule without fitted weights.
+  `Diagnosis.extra["root_cause_mode"]` files the root cause under a mode (`root_cause_mode`): the detected mode at
+  the root-cause step, else the most confident detected one (basis "finding"); with none detected, the
+  taxonomy's `root_cause_fallback` data by who acted at the root-cause step (basis "structure", with the
+  signal), never added to the detected modes.
 - The six scorecard dimensions come from the kinds of finding (`trajfm.judges.dimensions.rules_dimensions`);
   clarity stays null (no rule can measure it).
 - `Diagnosis.extra["findings"]` keeps every raw finding (kind, steps, evidence, detail) for benchmarks and
@@ -42,7 +46,7 @@ from trajfm.judges.detectors.actions import bad_tool_name
 from trajfm.judges.detectors.origin import first_error_origin, first_reply, first_state_change, stalled_from
 from trajfm.judges.dimensions import rules_dimensions
 from trajfm.judges.formats import source_outcome
-from trajfm.judges.rootcause.features import step_features
+from trajfm.judges.rootcause.features import FEATURES, StepTable, step_features
 from trajfm.judges.rootcause.model import RootCauseModel, load_model
 from trajfm.judges.rules_version import RULES_VERSION
 from trajfm.judges.timelimit import time_limit
@@ -155,8 +159,9 @@ def choose_root_cause(
     model: RootCauseModel,
     *,
     known_failed: bool,
-) -> tuple[int | None, str | None, float | None]:
-    """(step, agent, confidence) of the root cause, chosen by the scored step model (`judges.rootcause`).
+) -> tuple[int | None, str | None, float | None, str | None]:
+    """(step, agent, confidence, signal) of the root cause, chosen by the scored step model (`judges.rootcause`);
+    `signal` is who acted at that step (`root_cause_signal`).
 
     A root cause is named exactly when a decisive finding fired or the trace's own record says the run failed;
     otherwise (None, None, None). The model scores every candidate step on framework-neutral features, among them
@@ -165,12 +170,12 @@ def choose_root_cause(
     speaker; for a tool or environment step, the agent whose step came before it (the one that asked for it)."""
     decisive = [f for f in findings if FINDING_KINDS[f.kind].decisive and f.steps]
     if not decisive and not known_failed:
-        return None, None, None
+        return None, None, None, None
     picked = evidence_pick(decisive, trace, view)
     table = step_features(view, findings, picked[0] if picked else None)
     best = model.pick(table)
     if best is None:
-        return None, None, None
+        return None, None, None, None
     i, confidence = best
     step = table.steps[i]
     agent = step.agent if table.roles[i] in ("agent", "user") else None
@@ -183,7 +188,47 @@ def choose_root_cause(
         agent = table.steps[nearest[0]].agent if nearest else None
     if agent is None:
         agent = step.agent or (trace.agents[0] if trace.agents else None)
-    return step.index, agent, round(confidence, 3)
+    return step.index, agent, round(confidence, 3), root_cause_signal(table, i)
+
+
+_ROLE_USER = FEATURES.index("role_user")
+_ROLE_AGENT = FEATURES.index("role_agent")
+_ROLE_TOOL = FEATURES.index("role_tool")
+
+
+def root_cause_signal(table: StepTable, i: int) -> str | None:
+    """Who acted at root-cause candidate `i` (`taxonomy.ROOT_CAUSE_SIGNALS`): "user" when the person the agent serves
+    wrote it, "agent" for an agent step or a tool step (the call an agent made); None for a system or wrapper
+    step. A taxonomy's `root_cause_fallback` files a known-failed run's root cause under a mode by this signal when
+    no detected mode explains it. An error at the step is not a signal of its own: had an error detector
+    recognised it (ignored, retried identically, never resolved), its mode would explain the root cause; an
+    error the agent handled shows a choice the state did not allow, which is the plan's fault."""
+    row = table.rows[i]
+    if row[_ROLE_USER]:
+        return "user"
+    if row[_ROLE_AGENT] or row[_ROLE_TOOL]:
+        return "agent"
+    return None
+
+
+def root_cause_mode(
+    modes: list[ModeFinding], root_step: int | None, signal: str | None, taxonomy: Taxonomy
+) -> dict[str, str] | None:
+    """The mode the root cause is filed under: the most confident detected mode citing the root-cause step, else the
+    most confident detected mode ("finding"); with none detected, the taxonomy's `root_cause_fallback` for the
+    root-cause step's signal ("structure": no evidence names the mode, only who acted there). None when there is
+    no root cause or nothing applies."""
+    if root_step is None:
+        return None
+    found = [m for m in modes if m.detected]
+    if found:
+        at_root = [m for m in found if root_step in m.steps]
+        best = max(at_root or found, key=lambda m: m.confidence)
+        return {"mode": best.mode_id, "basis": "finding"}
+    fallback = (taxonomy.root_cause_fallback or {}).get(signal or "")
+    if fallback is None:
+        return None
+    return {"mode": fallback, "basis": "structure", "signal": str(signal)}
 
 
 def _cause_step(f: Finding) -> int:
@@ -395,9 +440,10 @@ class RulesJudge(Judge):
             # The trace's own record of the outcome (a reward, is_correct, a final review status) outranks the
             # rules' reading of it; `source_outcome` says so beside the verdict.
             completed, basis = outcome == "succeeded", "source"
-        root_step, root_agent, root_conf = choose_root_cause(
+        root_step, root_agent, root_conf, root_signal = choose_root_cause(
             findings, trace, view, self.root_cause, known_failed=completed is False
         )
+        root_mode = root_cause_mode(modes, root_step, root_signal, taxonomy)
         return Diagnosis(
             trace_id=trace.trace_id,
             judge=self.name,
@@ -421,6 +467,7 @@ class RulesJudge(Judge):
             calls=0,
             extra={
                 "completion_basis": basis,
+                "root_cause_mode": root_mode,
                 "findings_off_by_default": [
                     {"kind": f.kind, "steps": f.steps, "detail": f.detail} for f in switched_off
                 ],

@@ -1,9 +1,12 @@
 """Failure-mode label sets as data.
 
 A taxonomy is a JSON file `{name, version, title, categories: {id: name}, modes: [{id, name, category,
-definition, suggestion}], rules: {finding kind: [mode id, ...]}}` (`rules` optional: which findings of the rules
-judge are evidence for which of its modes; without it the rules judge uses its own mapping for the built-in
-taxonomies, and checks no mode of any other). MAST ships as the default; other sets (TRAIL, AgentRx) ship beside
+definition, suggestion}], rules: {finding kind: [mode id, ...]}, root_cause_fallback: {signal: mode id}}` (`rules`
+optional: which findings of the rules judge are evidence for which of its modes; without it the rules judge uses
+its own mapping for the built-in taxonomies, and checks no mode of any other. `root_cause_fallback` optional: the
+mode a known-failed run's root cause is filed under when no detected mode explains it, by who acted at the
+root-cause step: "user" (the person the agent serves) or "agent" (an agent, or the tool it called); see
+`judges.rules.root_cause_signal`). MAST ships as the default; other sets (TRAIL, AgentRx) ship beside
 it. `load_taxonomy(NAME)` takes a name registered under the entry-point group `trajfm.taxonomies` (built-ins and
 plugins alike, see `trajfm.plugins`: the entry point names a function `() -> Taxonomy`, typically
 `lambda: load_taxonomy_file(path)`) or the path of a taxonomy .json file.
@@ -17,6 +20,9 @@ from importlib import resources
 from pathlib import Path
 
 from trajfm.errors import UsageError
+
+# Who acted at a known-failed run's root-cause step, as the rules judge reads it (keys of `root_cause_fallback`).
+ROOT_CAUSE_SIGNALS = ("user", "agent")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +46,7 @@ class Taxonomy:
     categories: dict[str, str]
     modes: tuple[FailureMode, ...]
     rule_map: dict[str, tuple[str, ...]] | None = None
+    root_cause_fallback: dict[str, str] | None = None
 
     def mode(self, mode_id: str) -> FailureMode:
         for m in self.modes:
@@ -144,6 +151,20 @@ def parse_taxonomy(text: str, origin: str) -> Taxonomy:
             unknown = sorted({m for v in rule_map.values() for m in v} - ids)
             if unknown:
                 raise ValueError(f"rules name mode(s) {', '.join(unknown)} that the taxonomy does not define")
+        fallback = raw.get("root_cause_fallback")
+        root_fallback = None
+        if fallback is not None:
+            root_fallback = {str(k): str(v) for k, v in dict(fallback).items()}
+            bad = sorted(set(root_fallback) - set(ROOT_CAUSE_SIGNALS))
+            if bad:
+                raise ValueError(
+                    f"root_cause_fallback names signal(s) {', '.join(bad)}; known: {', '.join(ROOT_CAUSE_SIGNALS)}"
+                )
+            unknown = sorted(set(root_fallback.values()) - {m.id for m in modes})
+            if unknown:
+                raise ValueError(
+                    f"root_cause_fallback names mode(s) {', '.join(unknown)} that the taxonomy does not define"
+                )
         return Taxonomy(
             str(raw["name"]),
             str(raw.get("version", "1")),
@@ -151,6 +172,7 @@ def parse_taxonomy(text: str, origin: str) -> Taxonomy:
             cats,
             modes,
             rule_map,
+            root_fallback,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise UsageError(
