@@ -11,6 +11,7 @@ identifier, different number).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 
@@ -50,7 +51,9 @@ _MALFORMED = tx.AnyOf(
 _TOOL_NAME_OK = re.compile(r"^[A-Za-z_][\w.\-:/ ]{0,80}$")
 
 
+@functools.lru_cache(maxsize=4096)
 def bad_tool_name(tool: str) -> bool:
+    """Cached: asked of every call by several detectors, and a trace has a handful of distinct tool names."""
     if not tool:
         return True
     if "\n" in tool or "[" in tool or "(" in tool or "{" in tool:
@@ -211,6 +214,16 @@ _INTENT = (
 )
 
 
+@functools.lru_cache(maxsize=1024)
+def _intent_patterns(tool: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """(reasoning that says it will use `tool`, reasoning with `tool` as the subject of an intent), compiled once per
+    tool name rather than looked up in `re`'s cache by a freshly built pattern string at every call."""
+    return (
+        re.compile(_INTENT + r"\W+(?:the\W+)?" + re.escape(tool), re.I),
+        re.compile(re.escape(tool) + _SUBJECT_INTENT, re.I),
+    )
+
+
 def _idents_of(text: str) -> dict[str, set[str]]:
     """{entity word: the numbers it is given} in `text` ("item 12" -> {"item": {"12"}}). Cached below, so callers
     only read it."""
@@ -244,9 +257,8 @@ def detect_action_reasoning_mismatch(view: TraceView) -> list[Finding]:
             for t in tools:
                 if t == a.tool or t not in thought:
                     continue
-                m = re.search(_INTENT + r"\W+(?:the\W+)?" + re.escape(t), thought, re.I) or re.search(
-                    re.escape(t) + _SUBJECT_INTENT, thought, re.I
-                )
+                intent, subject = _intent_patterns(t)
+                m = intent.search(thought) or subject.search(thought)
                 if m:
                     finding = Finding(
                         kind="action_reasoning_mismatch",

@@ -119,7 +119,8 @@ def _error_in(view: TraceView, step: Step) -> re.Match[str] | None:
     m = _ERROR.search(head, low)
     if m is None and ("error:" in low or "exception:" in low):
         m = _EXCEPTION_NAME.search(head)
-    if m is None and "status" in low and len(low) == len(head):
+    # (every match has a space then a 4 or 5: most results with a "status" field hold neither)
+    if m is None and "status" in low and len(low) == len(head) and (" 4" in low or " 5" in low):
         m = _STATUS_CODE.search(low)
     if m is None and step.is_error and head.strip():
         m = re.search(r"\S[^\n]*", head)

@@ -102,69 +102,73 @@ def _uses_unit(answer: str, m: re.Match[str]) -> bool:
 
 _WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "ten": 10, "a single": 1, "a": 1}
 
-FormatRule = tuple[re.Pattern[str], str, Callable[[str, re.Match[str]], bool]]
+FormatRule = tuple[tx.Pattern, str, Callable[[str, re.Match[str]], bool]]
 
-# (what the task says, the form it asks for, does the answer honour it)
+# (what the task says, the form it asks for, does the answer honour it). Case-insensitive `tx.Pattern`s searched in
+# the lower-cased task, each only when one of its words occurs there (most tasks ask for no form at all).
 FORMAT_RULES: tuple[FormatRule, ...] = (
     (
-        re.compile(
+        tx.Pattern(
             r"\b(?:in|as|using|return(?:ed)?|output|formatted as|respond with|give me)\s+(?:a\s+|valid\s+)?json\b|"
             r"\bjson (?:format|object|array|output)\b",
-            re.I,
+            needles=("json",),
         ),
         "JSON",
         lambda a, m: _is_json(a),
     ),
     (
-        re.compile(
+        tx.Pattern(
             r"\b(?:in|as|use|using|with) (?:a |markdown )?table\b|\btabular (?:form|format)\b|\b(?:a|one) table (?:with|of|listing)\b",
-            re.I,
+            needles=("table", "tabular"),
         ),
         "a table",
         lambda a, m: _is_table(a),
     ),
-    (re.compile(r"\b(?:in|as) (?:a )?csv\b|\bcsv format\b", re.I), "CSV", lambda a, m: _is_csv(a)),
+    (tx.Pattern(r"\b(?:in|as) (?:a )?csv\b|\bcsv format\b", needles=("csv",)), "CSV", lambda a, m: _is_csv(a)),
     (
-        re.compile(
+        tx.Pattern(
             r"\b(?:as|in) a (?:bulleted|bullet(?:-point)?|numbered) list\b|\bbullet points\b|\b(?:as|in) bullets\b",
-            re.I,
+            needles=("list", "bullet"),
         ),
         "a list",
         lambda a, m: _is_list(a),
     ),
     (
-        re.compile(
+        tx.Pattern(
             r"\b(?:answer|respond|reply)(?: only)? with (?:a )?(?:simple )?(?:yes or no|yes/no)\b|"
             r"\b(?:yes or no|yes/no) (?:answer|only)\b",
-            re.I,
+            needles=("yes",),
         ),
         "yes or no",
         lambda a, m: _is_yes_no(a),
     ),
     (
-        re.compile(
+        tx.Pattern(
             r"\b(?:only|just) (?:the|a) (?:number|count|value|total)\b|\bas a single number\b|"
             r"\breturn (?:only )?the (?:number|count)\b",
-            re.I,
+            needles=("number", "count", "value", "total"),
         ),
         "a single number",
         lambda a, m: _is_number(a),
     ),
     (
-        re.compile(r"\b(?:in|into|as) (?:degrees )?(?P<unit>fahrenheit|celsius|kelvin|psi|kpa|bar)\b", re.I),
+        tx.Pattern(
+            r"\b(?:in|into|as) (?:degrees )?(?P<unit>fahrenheit|celsius|kelvin|psi|kpa|bar)\b",
+            needles=("fahrenheit", "celsius", "kelvin", "psi", "kpa", "bar"),
+        ),
         "values in the requested unit",
         _uses_unit,
     ),
     (
-        re.compile(r"\b(?:yyyy-mm-dd|iso(?: 8601)? (?:date )?format)\b", re.I),
+        tx.Pattern(r"\b(?:yyyy-mm-dd|iso(?: 8601)? (?:date )?format)\b", needles=("yyyy-mm-dd", "iso")),
         "ISO dates",
         lambda a, m: _is_iso_date(a),
     ),
     (
-        re.compile(
+        tx.Pattern(
             r"\bin (?:no more than |at most |under )?(one|two|three|four|five|ten|a single|\d+) "
             r"(word|words|sentence|sentences)\b",
-            re.I,
+            needles=("word", "sentence"),
         ),
         "a length limit",
         lambda a, m: _within_length(a, m),
@@ -203,10 +207,11 @@ def detect_output_format(view: TraceView) -> list[Finding]:
             return []
         rule = ("an answer, not a report of failure", forbidden.group(0))
     else:
+        low = task.lower()
         for pattern, form, ok in FORMAT_RULES:
-            m = pattern.search(task)
+            m = pattern.search(task, low)
             if m is not None and not ok(answer, m):
-                rule = (form, m.group(0))
+                rule = (form, task[m.start() : m.end()])  # the task's own words (the match is lower-cased)
                 break
     if rule is None:
         return []

@@ -25,6 +25,9 @@ from trajfm.judges.detectors.base import Finding, TraceView
 from trajfm.judges.detectors.errors import ADMITS_FAILURE
 
 _FINAL_MARK = re.compile(r"\bfinal answer\s*:", re.I)
+# The same, searched in a thought's lower-cased head (`TraceView.low`, memoised; a thought's head is its first
+# 3,000 characters) only when the words occur.
+_FINAL_MARK_FAST = tx.Pattern(_FINAL_MARK.pattern, needles=("final answer",))
 _LIMIT = tx.Pattern(
     r"\b(?:max(?:imum)?[ _](?:steps|iterations|turns|rounds)|step limit|iteration limit|recursion limit|turn limit)"
     r"[^.\n]{0,30}\b(?:reached|exceeded|hit)\b|\b(?:reached|exceeded|hit) (?:the )?(?:max(?:imum)?|step|iteration|turn)"
@@ -37,6 +40,9 @@ _PENDING = tx.Pattern(
     r"to be (?:done|continued|completed)|once (?:the|this|that) [^.\n]{1,40} (?:is|are) (?:available|ready|done)|"
     r"(?:i|we) (?:would|will) need to (?:first )?(?:call|run|use|retrieve|download|fetch|analy[sz]e|check)|"
     r"in (?:the|my) next step|let me (?:now )?(?:call|run|use|retrieve|download|fetch|analy[sz]e))\b",
+    # every branch holds one of these
+    needles=("next", "now", "then ", "still need", "remaining step", "not yet", "to be ", "once ", "need to",
+             "let me "),  # fmt: skip
 )
 CUT_OFF_MIN_ACTS = 6
 # Stopping on a hedge: sufficiency asserted by guess ("should be enough"), not established by a result.
@@ -71,7 +77,7 @@ def detect_continued_after_answer(view: TraceView) -> list[Finding]:
             answered_at = a
             ev = tx.quote(a.step.content, max_len=100)
         elif a.thought is not None:
-            m = _FINAL_MARK.search(a.thought.content[:3000])
+            m = _FINAL_MARK_FAST.search(a.thought.content[:3000], view.low(a.thought))
             if m:
                 answered_at = a
                 ev = tx.quote_match(a.thought.content, m, context=0, max_len=100)
