@@ -174,3 +174,56 @@ def test_bundled_corpus_extract_passes_schema_checks(repo_root: Path, tmp_path: 
         run.read_table(table)  # raises SchemaError on any mismatch
     assert result.statuses == {"ok": result.traces}
     assert result.unverified == 0
+
+
+def _manifest_extract(run: Path) -> dict[str, Any]:
+    section = json.loads((run / "manifest.json").read_text())["stages"]["extract"]
+    for key in ("timings_s", "finished_at", "engine"):
+        section.pop(key)
+    section["judge"]["run"].pop("wall_s")
+    return section
+
+
+def test_streamed_batches_write_shards_equal_to_one_batch(tmp_path: Path) -> None:
+    """Batches of 1 trace (the fixtures named twice: repeated ids get ~2 across batches) give the same tables,
+    row order included, and the same manifest as one batch; the tables are sharded one shard per batch."""
+    whole, batched = tmp_path / "whole", tmp_path / "batched"
+    one = run_extract([FIXTURES, FIXTURES], whole)
+    many = run_extract([FIXTURES, FIXTURES], batched, batch_traces=1)
+    a, b = RunFolder.open(whole), RunFolder.open(batched)
+    assert not a.is_sharded("diagnoses") and b.is_sharded("diagnoses")
+    assert len(b.shard_paths("traces")) == 8 and one.traces == many.traces == 8
+    for table in ("traces", "steps", "diagnoses", "modes", "novel_modes"):
+        x, y = a.read_table(table), b.read_table(table)
+        assert x.drop("latency_s" if "latency_s" in x.columns else []).equals(
+            y.drop("latency_s" if "latency_s" in y.columns else [])
+        ), table
+    ids = a.read_table("traces")["trace_id"].to_list()
+    assert sum(i.endswith("~2") for i in ids) == 4
+    assert _manifest_extract(whole) == _manifest_extract(batched)
+    assert json.loads((batched / "manifest.json").read_text())["stages"]["extract"]["engine"] == {
+        "name": "local", "batch_traces": 1, "shards": 8}  # fmt: skip
+    assert _manifest_extract(batched)["counts"]["duplicate_ids_renamed"] == 4
+    # A later run of one batch into the sharded folder replaces the shards with single files.
+    run_extract([FIXTURES], batched)
+    assert not b.is_sharded("traces") and b.read_table("traces").height == 4
+
+
+def test_limit_stops_judging_but_counts_every_trace_loaded(tmp_path: Path) -> None:
+    result = run_extract([FIXTURES], tmp_path / "run", limit=3, batch_traces=2)
+    run = RunFolder.open(tmp_path / "run")
+    counts = run.read_manifest()["stages"]["extract"]["counts"]
+    assert result.traces == 3 and counts["traces_judged"] == 3 and counts["traces_loaded"] == 4
+    assert len(run.shard_paths("diagnoses")) == 2 and run.read_table("modes").height == 3 * len(MAST.modes)
+
+
+def test_inputs_past_the_listing_cap_are_summarised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import trajfm.extract as extract
+
+    monkeypatch.setattr(extract, "MAX_LISTED_INPUTS", 2)
+    run_extract([FIXTURES, FIXTURES], tmp_path / "run")
+    section = RunFolder.open(tmp_path / "run").read_manifest()["stages"]["extract"]
+    assert len(section["inputs"]) == 2
+    summary = section["inputs_summary"]
+    assert summary["files"] == 10 and summary["listed"] == 2 and len(summary["sha256_of_paths_and_sha256s"]) == 64
+    assert summary["bytes"] == 2 * sum(p.stat().st_size for p in FIXTURES.rglob("*") if p.is_file())

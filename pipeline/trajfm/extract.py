@@ -1,11 +1,20 @@
 """Stage 1, `trajfm extract`: traces -> diagnoses, written as tables into a run folder.
 
 Contract of `run_extract(inputs, out, *, judge="rules", ...) -> ExtractResult`:
-- Loads every trace under `inputs` with `trajfm.traces.load_traces`; files that fail to load are listed (in the
-  result and in the manifest) and the rest are processed. No trace at all is a `TraceLoadError`.
+- Loads the traces under `inputs` as `trajfm.traces.load_traces` would (same order, same ids), but streamed in
+  batches (`load_batches`: `batch_traces` traces, default 5,000, or fewer when their text passes 50 M characters;
+  a file is never split): each batch is judged, written as one shard per table and dropped before the next is
+  loaded, so memory is bounded by a batch, not by the run (only the trace ids seen, for `~n` numbering, and the
+  manifest's counts grow with it). A run of one batch writes single-file tables (`RUN/<table>.parquet`); a
+  larger one writes `RUN/<table>/part-<batch>.parquet` shards, the layout the Ray engine writes, which every
+  reader takes (`RunFolder.read_table` / `scan_table`). Files that fail to load are listed (in the result and
+  in the manifest) and the rest are processed. No trace at all is a `TraceLoadError`.
+- The manifest lists the input files with sha256 (a file named twice is hashed once); past
+  `MAX_LISTED_INPUTS` files it lists that many and summarises all of them in `inputs_summary`.
 - `--limit N` keeps the first N traces in load order (sorted paths), so the same N every time. `--sample N
   [--seed S]` judges a sample stratified by agent model and scenario (`trajfm.sampling`); the manifest's
-  "sample" says it is a sample and of what.
+  "sample" says it is a sample and of what. A sample (and a dry run) needs every trace at once: it loads them
+  all, then judges the sample in batches.
 - Judges through the registry (`get_judge(judge, model=..., base_url=..., samples=...)`: options left at None are
   "not given", so the same code drives any judge) and `trajfm.judges.runner.run_judge`, which owns retries,
   concurrency, rate limits and the reply cache (RUN/cache/, used for judges that make calls).
@@ -16,8 +25,7 @@ Contract of `run_extract(inputs, out, *, judge="rules", ...) -> ExtractResult`:
   model (the LLM judge) checks its quotes against what it showed (after redaction) and marks the diagnosis
   `extra["evidence_checked"]`; extract checks every other diagnosis against the trace's own text and never
   overwrites a judge's check. `modes.evidence_step` is the step a quote was found in.
-- Writes traces.parquet and steps.parquet before judging (they do not depend on the judge), then
-  diagnoses.parquet (one row per trace), modes.parquet (one row per trace x taxonomy mode, detected or not, for
+- Writes, per batch, the traces and steps tables and diagnoses (one row per trace), modes.parquet (one row per trace x taxonomy mode, detected or not, for
   every trace judged `ok`; a failed trace has no mode rows because nothing is known about it),
   novel_modes.parquet, and the manifest's "extract" section (inputs with sha256, options, judge, model, prompt
   version, taxonomy, counts per status, timings, load failures). Every write is atomic.
@@ -41,10 +49,11 @@ Contract of `run_extract(inputs, out, *, judge="rules", ...) -> ExtractResult`:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,19 +64,19 @@ from trajfm.errors import JudgeError, RunFolderError, SchemaError, TraceLoadErro
 from trajfm.judges.base import Diagnosis, Judge
 from trajfm.judges.dimensions import DIMENSION_KEYS
 from trajfm.judges.evidence import verify_diagnosis as _verify_quotes
-from trajfm.judges.quality import assess, is_set_aside, quality_label, set_aside_counts
+from trajfm.judges.quality import REASONS, assess, is_set_aside, quality_label, set_aside_counts
 from trajfm.judges.reply import DROPPED
 from trajfm.runfolder import RunFolder, atomic_write_text, file_sha256
 from trajfm.runlock import recover, run_lock, staged_run
-from trajfm.schemas import DIAGNOSES_SCHEMA, MODES_SCHEMA, NOVEL_MODES_SCHEMA
+from trajfm.schemas import DIAGNOSES_SCHEMA, MODES_SCHEMA, NOVEL_MODES_SCHEMA, frame
 from trajfm.taxonomy import Taxonomy, load_taxonomy
-from trajfm.traces import load_traces
 from trajfm.traces.declared import corpus_declarations
 from trajfm.traces.load import collect_targets
 from trajfm.traces.model import Trace, traces_to_frames
 from trajfm.traces.quality import summarize as quality_summary
 
 MAX_LISTED_FAILURES = 200  # the manifest lists this many load failures in full, then counts the rest
+STAGE1_TABLES = ("traces", "steps", "diagnoses", "modes", "novel_modes")
 
 
 @dataclass
@@ -105,15 +114,37 @@ def _judge_options(
     return {k: v for k, v in options.items() if v is not None}
 
 
-def _inputs_manifest(inputs: list[Path]) -> list[dict[str, Any]]:
-    """Every input file with its size and sha256 (folders are expanded the way the loader walks them)."""
-    out: list[dict[str, Any]] = []
+MAX_LISTED_INPUTS = 10_000  # input files listed one by one in the manifest; the rest are summarised
+
+
+def _inputs_manifest(inputs: list[Path]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Every input file with its size and sha256 (folders are expanded the way the loader walks them), listed
+    one by one up to `MAX_LISTED_INPUTS`; past that, the list stops there and the summary (second value, None
+    when everything is listed) gives the count, total size and one sha256 over every file's path and sha256 in
+    load order, so a million-file run's manifest stays small and still pins its inputs. A file named more than
+    once (a folder given twice) is hashed once."""
+    listed: list[dict[str, Any]] = []
+    hashed: dict[Path, str] = {}
+    digest = hashlib.sha256()
+    files = total = 0
     for path in collect_targets(inputs):
+        files += 1
         try:
-            out.append({"path": str(path), "bytes": path.stat().st_size, "sha256": file_sha256(path)})
+            size = path.stat().st_size
+            key = path.resolve()
+            sha = hashed.get(key)
+            if sha is None:
+                sha = hashed[key] = file_sha256(path)
+            entry: dict[str, Any] = {"path": str(path), "bytes": size, "sha256": sha}
+            total += size
         except OSError as exc:
-            out.append({"path": str(path), "error": str(exc)})
-    return out
+            entry = {"path": str(path), "error": str(exc)}
+        digest.update(f"{entry['path']}\0{entry.get('sha256', '')}\n".encode())
+        if len(listed) < MAX_LISTED_INPUTS:
+            listed.append(entry)
+    if files <= MAX_LISTED_INPUTS:
+        return listed, None
+    return listed, {"files": files, "bytes": total, "listed": len(listed), "sha256_of_paths_and_sha256s": digest.hexdigest()}
 
 
 def verify_diagnosis(d: Diagnosis, trace: Trace) -> int:
@@ -214,9 +245,9 @@ def diagnosis_frames(
             nrows["steps"].append(sorted(set(n.steps)))
             nrows["evidence"].append(n.evidence or None)
     return (
-        pl.DataFrame(drows, schema=DIAGNOSES_SCHEMA),
-        pl.DataFrame(mrows, schema=MODES_SCHEMA),
-        pl.DataFrame(nrows, schema=NOVEL_MODES_SCHEMA),
+        frame(drows, DIAGNOSES_SCHEMA),
+        frame(mrows, MODES_SCHEMA),
+        frame(nrows, NOVEL_MODES_SCHEMA),
     )
 
 
@@ -319,6 +350,200 @@ def _error_summary(diagnoses: list[Diagnosis]) -> dict[str, tuple[int, str]]:
     return {s: (sum(c.values()), c.most_common(1)[0][0]) for s, c in by_status.items()}
 
 
+DEFAULT_BATCH_TRACES = 5000  # traces judged and written per batch (see `run_extract`)
+DEFAULT_BATCH_CHARS = 50_000_000  # ... or fewer, when their text adds up to this many characters
+
+
+@dataclass
+class BatchTables:
+    """One batch judged (`judge_batch`): its five stage-1 tables and the diagnoses' statuses and errors."""
+
+    frames: dict[str, pl.DataFrame]
+    diagnoses: list[Diagnosis]
+    set_aside: dict[str, int]
+    unverified: int
+
+
+def judge_batch(
+    the_judge: Judge,
+    traces: list[Trace],
+    tax: Taxonomy,
+    *,
+    cache: Any,
+    stats: Any,
+    seconds: dict[str, float] | None = None,
+    **run_options: Any,
+) -> BatchTables:
+    """Judge one batch of traces (`run_judge` with `run_options`: concurrency, retries, rate limit, progress,
+    limiter), check evidence, set aside degenerate replies and build the batch's tables. Both engines judge with
+    this, batch after batch, so their tables are the same. The time spent judging, checking (verify_evidence)
+    and building the tables is added to `seconds`."""
+    from trajfm.judges.runner import run_judge
+
+    clock = seconds if seconds is not None else {}
+    t0 = time.perf_counter()
+    diagnoses = run_judge(the_judge, traces, tax, cache=cache, stats=stats, **run_options)
+    t1 = time.perf_counter()
+    by_id = {t.trace_id: t for t in traces}
+    for d in diagnoses:
+        if d.status == "ok":
+            verify_diagnosis(d, by_id[d.trace_id])
+    set_aside = assess_replies(the_judge, diagnoses, by_id, tax)
+    unverified = unverified_quotes(diagnoses)
+    t2 = time.perf_counter()
+    traces_df, steps_df = traces_to_frames(traces)
+    diag_df, modes_df, novel_df = diagnosis_frames(diagnoses, tax)
+    for phase, took in (("judge", t1 - t0), ("verify_evidence", t2 - t1), ("tables", time.perf_counter() - t2)):
+        clock[phase] = clock.get(phase, 0.0) + took
+    frames = {"traces": traces_df, "steps": steps_df, "diagnoses": diag_df, "modes": modes_df,
+              "novel_modes": novel_df}  # fmt: skip
+    return BatchTables(frames, diagnoses, set_aside, unverified)
+
+
+@dataclass
+class RunTally:
+    """What the manifest counts over a run's diagnoses, added batch by batch (`add`): the same figures one pass
+    over all of them gives, so a run never holds more than a batch of diagnoses."""
+
+    statuses: Counter[str] = field(default_factory=Counter)
+    detected: int = 0
+    novel: int = 0
+    unverified: int = 0
+    n_set_aside: int = 0
+    set_aside: Counter[str] = field(default_factory=Counter)
+    errors: dict[str, Counter[str]] = field(default_factory=dict)  # status -> error message -> traces
+    rendering: dict[str, Any] = field(
+        default_factory=lambda: {"truncated_traces": [], "elided_chars": 0, "chunked_traces": [], "redactions": {}}
+    )
+
+    def add(self, the_judge: Judge, batch: BatchTables) -> None:
+        from trajfm.judges.runner import judge_manifest
+
+        self.statuses.update(d.status for d in batch.diagnoses)
+        modes = batch.frames["modes"]
+        self.detected += int(modes["detected"].sum()) if modes.height else 0
+        self.novel += batch.frames["novel_modes"].height
+        self.unverified += batch.unverified
+        self.n_set_aside += sum(is_set_aside(d.judge_quality) for d in batch.diagnoses)
+        self.set_aside.update(batch.set_aside)
+        for d in batch.diagnoses:
+            if d.status != "ok":
+                self.errors.setdefault(d.status, Counter())[(d.error or "no error message").strip()] += 1
+        outcome = judge_manifest(the_judge, batch.diagnoses)["rendering_outcome"]
+        self.rendering["truncated_traces"] += outcome["truncated_traces"]
+        self.rendering["chunked_traces"] += outcome["chunked_traces"]
+        self.rendering["elided_chars"] += outcome["elided_chars"]
+        for k, v in outcome["redactions"].items():
+            self.rendering["redactions"][k] = self.rendering["redactions"].get(k, 0) + v
+
+    def merge(self, other: RunTally) -> None:
+        """Add another part of the run (a Ray worker's batch) to this tally."""
+        self.statuses.update(other.statuses)
+        self.detected += other.detected
+        self.novel += other.novel
+        self.unverified += other.unverified
+        self.n_set_aside += other.n_set_aside
+        self.set_aside.update(other.set_aside)
+        for status, messages in other.errors.items():
+            self.errors.setdefault(status, Counter()).update(messages)
+        for key in ("truncated_traces", "chunked_traces", "elided_chars"):
+            self.rendering[key] += other.rendering[key]
+        for k, v in other.rendering["redactions"].items():
+            self.rendering["redactions"][k] = self.rendering["redactions"].get(k, 0) + v
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "statuses": dict(self.statuses), "detected": self.detected, "novel": self.novel,
+            "unverified": self.unverified, "n_set_aside": self.n_set_aside, "set_aside": dict(self.set_aside),
+            "errors": {s: dict(c) for s, c in self.errors.items()}, "rendering": self.rendering,
+        }  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunTally:
+        return cls(
+            statuses=Counter(data["statuses"]), detected=data["detected"], novel=data["novel"],
+            unverified=data["unverified"], n_set_aside=data["n_set_aside"], set_aside=Counter(data["set_aside"]),
+            errors={s: Counter(c) for s, c in data["errors"].items()}, rendering=data["rendering"],
+        )  # fmt: skip
+
+    def error_summary(self) -> dict[str, tuple[int, str]]:
+        """As `_error_summary` over all the run's diagnoses."""
+        return {s: (sum(c.values()), c.most_common(1)[0][0]) for s, c in self.errors.items()}
+
+    def set_aside_reasons(self) -> dict[str, int]:
+        """As `set_aside_counts` over all the run's diagnoses (in `REASONS` order)."""
+        return {r: self.set_aside[r] for r in REASONS if self.set_aside[r]}
+
+    def judge_info(self, the_judge: Judge, stats: Any) -> dict[str, Any]:
+        """As `judge_manifest(the_judge, all diagnoses, stats)`."""
+        from trajfm.judges.runner import judge_manifest
+
+        info = judge_manifest(the_judge, [], stats)
+        info["rendering_outcome"] = self.rendering
+        info["statuses"] = dict(self.statuses)
+        return info
+
+
+@dataclass
+class Loading:
+    """What loading met so far, for the manifest: files read, traces loaded, load failures, skipped files and the
+    loading quality of every trace loaded (`--limit` judges fewer)."""
+
+    files: int = 0
+    traces: int = 0
+    renamed: int = 0  # traces whose id was already taken, given `~n`
+    failures: list[str] = field(default_factory=list)
+    skipped: list[Any] = field(default_factory=list)  # trajfm.traces.load.SkippedFile
+    quality: dict[str, Any] = field(default_factory=dict)
+
+
+def load_batches(
+    paths: list[Path],
+    loading: Loading,
+    *,
+    format: str | None,  # noqa: A002 - the CLI's option name
+    max_trace_mb: float | None,
+    limit: int | None = None,
+    batch_traces: int = DEFAULT_BATCH_TRACES,
+    batch_chars: int = DEFAULT_BATCH_CHARS,
+) -> Iterator[list[Trace]]:
+    """The traces `load_traces(paths)` loads (same order, same `~n` ids for repeated ids; the first `limit`),
+    in batches of at most `batch_traces` traces or `batch_chars` characters of text (a file is never split: a
+    JSON lines file of many traces arrives whole), counting what loading met into `loading` as it goes. Only
+    the trace ids seen so far are kept between batches (to number repeated ones)."""
+    from trajfm.traces.load import iter_load
+
+    seen: dict[str, int] = {}
+    batch: list[Trace] = []
+    chars = 0
+    kept = 0
+    for outcome in iter_load(paths, format, max_trace_mb=max_trace_mb):
+        loading.files += 1
+        loading.failures.extend(str(f) for f in outcome.failures)
+        if outcome.skipped is not None:
+            loading.skipped.append(outcome.skipped)
+        if not outcome.traces:
+            continue
+        for trace in outcome.traces:
+            n = seen.get(trace.trace_id, 0) + 1
+            seen[trace.trace_id] = n
+            if n > 1:
+                trace.trace_id = f"{trace.trace_id}~{n}"
+                loading.renamed += 1
+        loading.traces += len(outcome.traces)
+        quality_summary(outcome.traces, into=loading.quality)
+        for trace in outcome.traces:
+            if limit is None or kept < limit:
+                batch.append(trace)
+                chars += trace.n_chars
+                kept += 1
+        if len(batch) >= batch_traces or chars >= batch_chars:
+            yield batch
+            batch, chars = [], 0
+    if batch:
+        yield batch
+
+
 def run_inputs(
     paths: list[Path], *, judge: str, model: str | None, judge_info: dict[str, Any], concurrency: int,
     taxonomy: Any, limit: int | None, samples: int | None, format: str | None, max_retries: Any, rate_limit: Any,
@@ -326,8 +551,10 @@ def run_inputs(
 ) -> dict[str, Any]:
     """The manifest keys saying what an extract read and with which options; the same for every engine (an engine
     adds the options only it has as `more_options`)."""
+    listed, summary = _inputs_manifest(paths)
     return {
-        "inputs": _inputs_manifest(paths),
+        "inputs": listed,
+        **({"inputs_summary": summary} if summary is not None else {}),
         "corpus_declarations": corpus_declarations(paths),
         "options": {
             "judge": judge,
@@ -476,11 +703,12 @@ def run_extract(
     engine: str = "local",
     address: str | None = None,
     on_locked: Callable[[Path], None] | None = None,
+    batch_traces: int = DEFAULT_BATCH_TRACES,
 ) -> ExtractResult:
     """Run stage 1 (see the module docstring). `engine="ray"` runs it on a Ray cluster at `address` (or
-    RAY_ADDRESS): `trajfm.engines.ray_extract`."""
+    RAY_ADDRESS): `trajfm.engines.ray_extract`. `batch_traces`: traces per batch of the local engine."""
     from trajfm.judges.registry import get_judge
-    from trajfm.judges.runner import RunStats, judge_manifest, run_judge
+    from trajfm.judges.runner import RunStats
 
     if concurrency < 1:
         raise UsageError(f"--concurrency must be at least 1, got {concurrency}")
@@ -490,6 +718,8 @@ def run_extract(
         raise UsageError(f"--samples must be at least 1, got {samples}")
     if sample is not None and sample < 1:
         raise UsageError(f"--sample must be at least 1, got {sample}")
+    if batch_traces < 1:
+        raise UsageError(f"the batch size must be at least 1 trace, got {batch_traces}")
     if sample is not None and limit is not None:
         raise UsageError("give --sample N (a stratified pilot) or --limit N (the first N), not both")
     for name, price in (("--price-in", price_in), ("--price-out", price_out)):
@@ -521,31 +751,39 @@ def run_extract(
         return run_extract_ray(
             paths, out, judge=judge, model=model, base_url=base_url, concurrency=concurrency, taxonomy=taxonomy,
             samples=samples, format=format, max_retries=max_retries, rate_limit=rate_limit,
-            judge_options=judge_options, address=address, on_locked=on_locked,
+            judge_options=judge_options, address=address, on_locked=on_locked, price_in=price_in,
+            price_out=price_out, max_trace_mb=max_trace_mb, max_wait=max_wait,
         )  # fmt: skip
-    seconds: dict[str, float] = {}
+    seconds: dict[str, float] = {"load": 0.0}
     tax = load_taxonomy(taxonomy)
 
     t0 = time.perf_counter()
-    loaded = load_traces(paths, format=format, max_trace_mb=max_trace_mb)
-    seconds["load"] = round(time.perf_counter() - t0, 3)
-    failures = [str(f) for f in loaded.failures]
-    skipped = [f"{s.path}: {s.note}" for s in loaded.skipped]
-    traces = loaded.traces
-    loading_quality = quality_summary(traces)
-    if not traces:
+    loading = Loading()
+    sample_info: dict[str, Any] | None = None
+    traces: list[Trace] = []
+    if dry_run or sample is not None:  # a plan or a stratified sample needs every trace at once
+        every = load_batches(paths, loading, format=format, max_trace_mb=max_trace_mb, limit=limit)
+        traces = [t for b in every for t in b]
+        if sample is not None and traces:
+            from trajfm.sampling import stratified_sample
+
+            traces, sample_info = stratified_sample(traces, sample, seed)
+        batches: Iterator[list[Trace]] = iter(
+            [traces[i : i + batch_traces] for i in range(0, len(traces), batch_traces)]
+        )
+    else:  # streamed: batch after batch is loaded, judged, written and dropped (see `load_batches`)
+        batches = load_batches(
+            paths, loading, format=format, max_trace_mb=max_trace_mb, limit=limit, batch_traces=batch_traces
+        )
+    batch = next(batches, None)  # the first batch is loaded before anything is created
+    seconds["load"] += time.perf_counter() - t0
+    failures = loading.failures
+    if batch is None:
         detail = f"; {len(failures)} file(s) failed, first: {failures[0]}" if failures else ""
         raise TraceLoadError(
             f"no traces found in {', '.join(map(str, paths))}{detail}. Check the paths, or force a loader with "
             "--format"
         )
-    if limit is not None:
-        traces = traces[:limit]
-    sample_info: dict[str, Any] | None = None
-    if sample is not None:
-        from trajfm.sampling import stratified_sample
-
-        traces, sample_info = stratified_sample(traces, sample, seed)
 
     the_judge = get_judge(judge, **_judge_options(model, base_url, samples, judge_options))
     if dry_run:
@@ -562,9 +800,12 @@ def run_extract(
             plan["sample"] = (
                 f"{sample_info['size']} of {sample_info['of']} traces, stratified by agent model and scenario (seed {seed})"
             )
+        seconds["load"] = round(seconds["load"], 3)
         return ExtractResult(run=None, traces=len(traces), load_failures=failures,
-                             skipped_files=len(loaded.skipped), skipped=skipped, plan=plan, seconds=seconds,
-                             loading_quality=loading_quality)  # fmt: skip
+                             skipped_files=len(loading.skipped), skipped=_skipped_lines(loading.skipped), plan=plan,
+                             seconds=seconds, loading_quality=loading.quality)  # fmt: skip
+
+    from trajfm.judges.runner import JudgeProgress
 
     check_endpoint(the_judge)  # before creating anything: a dead endpoint leaves no half-made run folder
     live = RunFolder.create(out)
@@ -576,92 +817,103 @@ def run_extract(
         recover(live.root)
         carried = _carried_manifest(live.read_manifest())  # a corrupt manifest.json fails here, before judging
         with staged_run(live, seed_manifest=carried) as run:
-            t0 = time.perf_counter()
-            traces_df, steps_df = traces_to_frames(traces)
-            run.write_table("traces", traces_df)
-            run.write_table("steps", steps_df)
-            seconds["write_traces"] = round(time.perf_counter() - t0, 3)
-
             cache = None
             if the_judge.cacheable:
                 from trajfm.judges.cache import JudgeCache
 
                 cache = JudgeCache.in_run(live.root)  # the cache lives in RUN/: kept across runs and kills
             stats = RunStats()
-            t0 = time.perf_counter()
+            tally = RunTally()
+            n_judged = n_shards = 0
+            for phase in ("judge", "tables", "write"):
+                seconds[phase] = 0.0
             try:
-                diagnoses = run_judge(
-                        the_judge, traces, tax, concurrency=concurrency, cache=cache, max_retries=max_retries,
-                        rate_limit=rate_limit, progress=progress, stats=stats,
-                        **({} if max_wait is None else {"max_wait": max_wait}),  # type: ignore[arg-type]
-                    )  # fmt: skip
+                with JudgeProgress(the_judge, 0, stats, progress) as display:
+                    # Each batch is judged, written as one shard per table (RUN/<table>/part-<n>.parquet) and
+                    # dropped before the next is loaded: memory is bounded by a batch, not by the run.
+                    while batch is not None:
+                        display.add(len(batch))
+                        result = judge_batch(
+                            the_judge, batch, tax, cache=cache, stats=stats, concurrency=concurrency,
+                            max_retries=max_retries, rate_limit=rate_limit, progress=display, seconds=seconds,
+                            **({} if max_wait is None else {"max_wait": max_wait}),
+                        )  # fmt: skip
+                        t0 = time.perf_counter()
+                        for table, df in result.frames.items():
+                            run.write_shard(table, n_shards, df)
+                        seconds["write"] += time.perf_counter() - t0
+                        tally.add(the_judge, result)
+                        n_judged += len(batch)
+                        n_shards += 1
+                        batch = result = None  # type: ignore[assignment]
+                        t0 = time.perf_counter()
+                        batch = next(batches, None)
+                        seconds["load"] += time.perf_counter() - t0
             finally:
                 if cache is not None:
                     cache.close()
-            seconds["judge"] = round(time.perf_counter() - t0, 3)
 
             t0 = time.perf_counter()
-            by_id = {t.trace_id: t for t in traces}
-            for d in diagnoses:
-                if d.status == "ok":
-                    verify_diagnosis(d, by_id[d.trace_id])
-            seconds["verify_evidence"] = round(time.perf_counter() - t0, 3)
-            set_aside = assess_replies(the_judge, diagnoses, by_id, tax)
-            unverified = unverified_quotes(diagnoses)
-
-            t0 = time.perf_counter()
-            diag_df, modes_df, novel_df = diagnosis_frames(diagnoses, tax)
+            if n_shards == 1:  # a run of one batch keeps the single-file tables (RUN/<table>.parquet)
+                for table in STAGE1_TABLES:
+                    run.write_table(table, pl.read_parquet(run.shard_paths(table)[0]))
+            novel_df = run.scan_table("novel_modes").select("novel_id", "title", "description").collect()
             old_novel = _old_novel(live)
-            run.write_table("diagnoses", diag_df)
-            run.write_table("modes", modes_df)
-            run.write_table("novel_modes", novel_df)
             removed_stale = _carry_clusters(live, run, old_novel, novel_df)
-            seconds["write_diagnoses"] = round(time.perf_counter() - t0, 3)
+            seconds["finish"] = time.perf_counter() - t0
 
-            statuses = dict(Counter(d.status for d in diagnoses))
-            detected = int(modes_df["detected"].sum()) if modes_df.height else 0
+            statuses = dict(tally.statuses)
             # The judge's configuration, what rendering had to shorten or split, and this run's calls (no credentials).
-            judge_info = judge_manifest(the_judge, diagnoses, stats)
+            judge_info = tally.judge_info(the_judge, stats)
+            set_aside = tally.set_aside_reasons()
+            t0 = time.perf_counter()
+            read = run_inputs(
+                paths, judge=judge, model=model, judge_info=judge_info, concurrency=concurrency,
+                taxonomy=taxonomy, limit=limit, samples=samples, format=format, max_retries=max_retries,
+                rate_limit=rate_limit, sample=sample, seed=seed if sample is not None else None,
+                price_in=price_in, price_out=price_out, max_trace_mb=max_trace_mb, max_wait=max_wait,
+            )  # fmt: skip
+            seconds["hash_inputs"] = time.perf_counter() - t0
             run.update_manifest(
                 "extract",
                 {
-                    **run_inputs(
-                        paths, judge=judge, model=model, judge_info=judge_info, concurrency=concurrency,
-                        taxonomy=taxonomy, limit=limit, samples=samples, format=format, max_retries=max_retries,
-                        rate_limit=rate_limit, sample=sample, seed=seed if sample is not None else None,
-                        price_in=price_in, price_out=price_out, max_trace_mb=max_trace_mb, max_wait=max_wait,
-                    ),  # fmt: skip
+                    **read,
                     "sample": sample_info,
                     "cost": _spent(stats, price_in, price_out),
                     **judged_with(the_judge, judge_info, tax),
+                    "engine": {"name": "local", "batch_traces": batch_traces, "shards": n_shards},
                     "counts": {
-                        "files": loaded.files,
-                        "traces_loaded": len(loaded.traces),
-                        "traces_judged": len(traces),
+                        "files": loading.files,
+                        "traces_loaded": loading.traces,
+                        "traces_judged": n_judged,
+                        "duplicate_ids_renamed": loading.renamed,
                         "load_failures": len(failures),
-                        "skipped_files": len(loaded.skipped),
+                        "skipped_files": len(loading.skipped),
                         "statuses": statuses,
-                        "modes_detected": detected,
-                        "evidence_unverified": unverified,
-                        "novel_modes": novel_df.height,
+                        "modes_detected": tally.detected,
+                        "evidence_unverified": tally.unverified,
+                        "novel_modes": tally.novel,
                         # Degenerate replies (trajfm.judges.quality): kept in diagnoses, not counted as findings.
-                        "replies_set_aside": sum(is_set_aside(d.judge_quality) for d in diagnoses),
+                        "replies_set_aside": tally.n_set_aside,
                         "set_aside_reasons": set_aside,
                     },
                     "load_failures": failures[:MAX_LISTED_FAILURES],
-                    "skipped_files": [f"{s.path}: {s.note}" for s in loaded.skipped[:MAX_LISTED_FAILURES]],
-                    "loading_quality": loading_quality,
+                    "skipped_files": _skipped_lines(loading.skipped[:MAX_LISTED_FAILURES]),
+                    "loading_quality": loading.quality,
                     "removed_stale": removed_stale,
-                    "timings_s": seconds,
+                    "timings_s": {k: round(v, 3) for k, v in seconds.items()},
                 },
             )
-    run = live
-    errors = _error_summary(diagnoses)
-    raise_if_nothing_judged(statuses, errors, run)
+    errors = tally.error_summary()
+    raise_if_nothing_judged(statuses, errors, live)
     return ExtractResult(
-        run=live, traces=len(traces), statuses=statuses, load_failures=failures, skipped_files=len(loaded.skipped),
-        skipped=skipped, loading_quality=loading_quality,
-        detected=detected, novel=novel_df.height, unverified=unverified, cache_hits=stats.cached, calls=stats.calls,
-        seconds=seconds, errors=errors, removed_stale=removed_stale,
-        n_set_aside=sum(is_set_aside(d.judge_quality) for d in diagnoses), set_aside=set_aside,
+        run=live, traces=n_judged, statuses=statuses, load_failures=failures, skipped_files=len(loading.skipped),
+        skipped=_skipped_lines(loading.skipped), loading_quality=loading.quality,
+        detected=tally.detected, novel=tally.novel, unverified=tally.unverified, cache_hits=stats.cached,
+        calls=stats.calls, seconds={k: round(v, 3) for k, v in seconds.items()}, errors=errors,
+        removed_stale=removed_stale, n_set_aside=tally.n_set_aside, set_aside=set_aside,
     )  # fmt: skip
+
+
+def _skipped_lines(skipped: list[Any]) -> list[str]:
+    return [f"{s.path}: {s.note}" for s in skipped]

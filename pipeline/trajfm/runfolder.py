@@ -138,6 +138,19 @@ def package_versions(
 RUN_ID_KEY = "trajfm.run_id"  # parquet key-value metadata entry naming the run a table belongs to
 
 
+def write_shard(path: Path, df: pl.DataFrame, run_id: str) -> None:
+    """One shard of a table, atomically, carrying the run id in its parquet metadata like a whole table
+    (`RunFolder.write_table`), so readers refuse shards of two runs side by side."""
+    try:
+        with atomic_path(path) as tmp:
+            df.write_parquet(tmp, metadata={RUN_ID_KEY: run_id})
+    except (OSError, pl.exceptions.PolarsError) as exc:  # a full disk, a read-only folder: one line
+        reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0].rpartition("IO error: ")[2]
+        raise RunFolderError(
+            f"cannot write {path} ({reason}); free some space or fix the folder's permissions"
+        ) from exc
+
+
 def _run_id_of(path: Path, shown: Path) -> str | None:
     """The run id in the parquet metadata of the file at `path` (None when it records none)."""
     try:
@@ -265,6 +278,13 @@ class RunFolder:
             ) from exc
         if self.table_dir(table).is_dir():  # the new single file replaces an older sharded form
             shutil.rmtree(self.table_dir(table))
+        return path
+
+    def write_shard(self, table: str, index: int, df: pl.DataFrame) -> Path:
+        """One shard of a sharded table, `RUN/<table>/part-<index>.parquet` (9 digits, so name order is row
+        order), atomically, carrying this folder's run id in its parquet metadata like a whole table."""
+        path = self.table_dir(table) / f"part-{index:09d}.parquet"
+        write_shard(path, schemas.check(table, df), self.current_run_id(create=True) or "")
         return path
 
     def table_run_id(self, table: str) -> str | None:

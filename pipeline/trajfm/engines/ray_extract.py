@@ -45,21 +45,20 @@ from trajfm.errors import TraceLoadError, UsageError
 from trajfm.extract import (
     MAX_LISTED_FAILURES,
     ExtractResult,
+    RunTally,
     _drop_stale_clusters,
-    _error_summary,
     _judge_options,
     _old_novel,
+    _spent,
     _stage2_tables,
     check_endpoint,
-    diagnosis_frames,
     judged_with,
     raise_if_nothing_judged,
     run_inputs,
-    unverified_quotes,
-    verify_diagnosis,
 )
-from trajfm.runfolder import RUN_ID_KEY, RunFolder, atomic_path
+from trajfm.runfolder import RunFolder, write_shard
 from trajfm.runlock import new_run_id, run_lock
+from trajfm.traces.quality import TABLE_COLUMNS as QUALITY_COLUMNS
 from trajfm.traces.quality import summarize_table as quality_summary_table
 
 STAGE1_TABLES = ("traces", "steps", "diagnoses", "modes", "novel_modes")
@@ -82,6 +81,8 @@ class ExtractWorker:
         concurrency: int,
         max_retries: int,
         limiter: Any,
+        max_trace_mb: float | None = None,
+        max_wait: float | None = None,
     ) -> None:
         from trajfm.judges.registry import get_judge
         from trajfm.taxonomy import load_taxonomy
@@ -95,12 +96,13 @@ class ExtractWorker:
         self.concurrency = concurrency
         self.max_retries = max_retries
         self.limiter = limiter
+        self.max_trace_mb = max_trace_mb
+        self.max_wait = max_wait
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
-        from trajfm.extract import assess_replies
-        from trajfm.judges.runner import RunStats, judge_manifest, run_judge
+        from trajfm.extract import RunTally, judge_batch
+        from trajfm.judges.runner import RunStats, judge_manifest
         from trajfm.traces.load import load_file
-        from trajfm.traces.model import traces_to_frames
 
         indices = [int(i) for i in batch["index"]]
         traces: list[Any] = []
@@ -111,7 +113,9 @@ class ExtractWorker:
             batch["path"], batch["given"], batch["rel"], batch["explicit"], strict=True
         ):
             path, given = str(path), str(given)
-            outcome = load_file(Path(path), str(rel), forced=self.fmt, explicit=bool(explicit))
+            outcome = load_file(
+                Path(path), str(rel), forced=self.fmt, explicit=bool(explicit), max_trace_mb=self.max_trace_mb
+            )
             for trace in outcome.traces:
                 if trace.source_path == path:  # read at the absolute path, recorded as the user gave it
                     trace.source_path = given
@@ -129,38 +133,27 @@ class ExtractWorker:
             cache = JudgeCache.in_run(self.run_root)
         stats = RunStats()
         try:
-            diagnoses = run_judge(
-                self.judge, traces, self.taxonomy, concurrency=self.concurrency, cache=cache,
-                max_retries=self.max_retries, progress=False, stats=stats, limiter=self.limiter,
+            # The same judging, evidence check, degenerate-reply check and tables as the local engine's batches.
+            result = judge_batch(
+                self.judge, traces, self.taxonomy, cache=cache, stats=stats, concurrency=self.concurrency,
+                max_retries=self.max_retries, progress=False, limiter=self.limiter,
+                **({} if self.max_wait is None else {"max_wait": self.max_wait}),  # type: ignore[arg-type]
             )  # fmt: skip
         finally:
             if cache is not None:
                 cache.close()
-        by_id = {t.trace_id: t for t in traces}
-        for d in diagnoses:
-            if d.status == "ok":
-                verify_diagnosis(d, by_id[d.trace_id])
-        # The same degenerate-reply check as the local engine (judge_quality), before the frames are built.
-        assess_replies(self.judge, diagnoses, by_id, self.taxonomy)
-        unverified = unverified_quotes(diagnoses)
-        traces_df, steps_df = traces_to_frames(traces)
-        diag_df, modes_df, novel_df = diagnosis_frames(diagnoses, self.taxonomy)
+        tally = RunTally()
+        tally.add(self.judge, result)
         part = f"part-{min(indices):09d}.parquet"
-        frames = {"traces": traces_df, "steps": steps_df, "diagnoses": diag_df, "modes": modes_df,
-                  "novel_modes": novel_df}  # fmt: skip
-        for table, df in frames.items():
+        for table, df in result.frames.items():
             write_shard(self.staging / table / part, schemas.check(table, df), self.run_id)
         summary = {
             "files": len(indices),
             "skipped": skipped,
             "failures": failures,
             "traces": len(traces),
-            "statuses": dict(Counter(d.status for d in diagnoses)),
-            "detected": int(modes_df["detected"].sum()) if modes_df.height else 0,
-            "novel": novel_df.height,
-            "unverified": unverified,
-            "errors": {s: list(v) for s, v in _error_summary(diagnoses).items()},
-            "judge": judge_manifest(self.judge, diagnoses, stats),
+            "tally": tally.to_json(),
+            "judge": judge_manifest(self.judge, result.diagnoses, stats),
         }
         return {"part": [part], "summary": [json.dumps(summary, default=str)]}
 
@@ -203,13 +196,6 @@ def _merge_judge_info(base: dict[str, Any], parts: list[dict[str, Any]]) -> dict
     info["statuses"] = dict(statuses)
     info["run"] = run
     return info
-
-
-def write_shard(path: Path, df: pl.DataFrame, run_id: str) -> None:
-    """One shard of a table, atomically, carrying the run id in its parquet metadata like a whole table
-    (`RunFolder.write_table`), so readers refuse shards of two runs side by side."""
-    with atomic_path(path) as tmp:
-        df.write_parquet(tmp, metadata={RUN_ID_KEY: run_id})
 
 
 def _renumber_duplicate_ids(staging: Path, run_id: str) -> int:
@@ -256,11 +242,15 @@ def run_extract_ray(
     batch_files: int = DEFAULT_BATCH_FILES,
     workers: int | None = None,
     on_locked: Callable[[Path], None] | None = None,
+    price_in: float | None = None,
+    price_out: float | None = None,
+    max_trace_mb: float | None = None,
+    max_wait: float | None = None,
 ) -> ExtractResult:
     """Run stage 1 on Ray (see the module docstring). Options are checked by `run_extract` first."""
     from trajfm.engines.ray_cluster import SharedRateLimit, cluster_cpus, connect
     from trajfm.judges.registry import get_judge
-    from trajfm.judges.runner import judge_manifest
+    from trajfm.judges.runner import RunStats, judge_manifest
     from trajfm.taxonomy import load_taxonomy
     from trajfm.traces import detect
     from trajfm.traces.load import plan_targets
@@ -315,6 +305,8 @@ def run_extract_ray(
                         "concurrency": concurrency,
                         "max_retries": max_retries,
                         "limiter": limiter,
+                        "max_trace_mb": max_trace_mb,
+                        "max_wait": max_wait,
                     },  # fmt: skip
                 )
                 summaries = [json.loads(r["summary"]) for r in ds.iter_rows()]
@@ -344,30 +336,32 @@ def run_extract_ray(
         run = RunFolder(run.root, run_id=run_id)  # from here on the folder is the new run (the manifest says so below)
         novel_df = run.scan_table("novel_modes").select("novel_id", "title", "description").collect()
         removed_stale = _drop_stale_clusters(run, old_novel, novel_df, old_stage2)
-        # From the written table (file order, ids renumbered): the same figures the local engine counts in memory.
-        loading_quality = quality_summary_table(run.read_table("traces"))
+        # From the written table (file order, ids renumbered), shard by shard: the figures the local engine counts.
+        loading_quality: dict[str, Any] = {}
+        for shard in run.shard_paths("traces"):
+            quality_summary_table(pl.read_parquet(shard, columns=list(QUALITY_COLUMNS)), into=loading_quality)
         skipped = [f for s in summaries for f in s["skipped"]]
         seconds["finish"] = round(time.perf_counter() - t0, 3)
 
-        statuses: Counter[str] = Counter()
-        errors: dict[str, tuple[int, str]] = {}
+        tally = RunTally()
         for s in summaries:
-            statuses.update(s["statuses"])
-            for status, (n, message) in s["errors"].items():
-                n0, m0 = errors.get(status, (0, message))
-                errors[status] = (n0 + n, m0 if n0 >= n else message)
-        detected = sum(s["detected"] for s in summaries)
-        unverified = sum(s["unverified"] for s in summaries)
+            tally.merge(RunTally.from_json(s["tally"]))
+        statuses, errors = dict(tally.statuses), tally.error_summary()
         judge_info = _merge_judge_info(judge_manifest(the_judge, []), [s["judge"] for s in summaries])
         run_stats = judge_info.get("run", {})
+        spent = RunStats(tokens_in=int(run_stats.get("tokens_in", 0)), tokens_out=int(run_stats.get("tokens_out", 0)),
+                         calls=int(run_stats.get("calls", 0)))  # fmt: skip
         run.update_manifest(
             "extract",
             {
                 **run_inputs(
                     paths, judge=judge, model=model, judge_info=judge_info, concurrency=concurrency,
                     taxonomy=taxonomy, limit=None, samples=samples, format=format, max_retries=max_retries,
-                    rate_limit=rate_limit,
+                    rate_limit=rate_limit, sample=None, seed=None, price_in=price_in, price_out=price_out,
+                    max_trace_mb=max_trace_mb, max_wait=max_wait,
                 ),  # fmt: skip
+                "sample": None,
+                "cost": _spent(spent, price_in, price_out),
                 "engine": {
                     "name": "ray",
                     "address": where,
@@ -384,10 +378,12 @@ def run_extract_ray(
                     "duplicate_ids_renamed": renamed,
                     "load_failures": len(failures),
                     "skipped_files": len(skipped),
-                    "statuses": dict(statuses),
-                    "modes_detected": detected,
-                    "evidence_unverified": unverified,
+                    "statuses": statuses,
+                    "modes_detected": tally.detected,
+                    "evidence_unverified": tally.unverified,
                     "novel_modes": novel_df.height,
+                    "replies_set_aside": tally.n_set_aside,
+                    "set_aside_reasons": tally.set_aside_reasons(),
                 },
                 "load_failures": failures[:MAX_LISTED_FAILURES],
                 "skipped_files": skipped[:MAX_LISTED_FAILURES],
@@ -396,10 +392,11 @@ def run_extract_ray(
                 "timings_s": seconds,
             },
         )
-        raise_if_nothing_judged(dict(statuses), errors, run)
+        raise_if_nothing_judged(statuses, errors, run)
         return ExtractResult(
-            run=run, traces=n_traces, statuses=dict(statuses), load_failures=failures, skipped_files=len(skipped),
-            skipped=skipped, loading_quality=loading_quality, detected=detected, novel=novel_df.height,
-            unverified=unverified, cache_hits=int(run_stats.get("cached", 0)), calls=int(run_stats.get("calls", 0)),
-            seconds=seconds, errors=errors, removed_stale=removed_stale,
+            run=run, traces=n_traces, statuses=statuses, load_failures=failures, skipped_files=len(skipped),
+            skipped=skipped, loading_quality=loading_quality, detected=tally.detected, novel=novel_df.height,
+            unverified=tally.unverified, cache_hits=int(run_stats.get("cached", 0)),
+            calls=int(run_stats.get("calls", 0)), seconds=seconds, errors=errors, removed_stale=removed_stale,
+            n_set_aside=tally.n_set_aside, set_aside=tally.set_aside_reasons(),
         )  # fmt: skip

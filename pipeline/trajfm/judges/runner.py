@@ -15,7 +15,7 @@ Contract of `run_judge(judge, traces, taxonomy, ...) -> list[Diagnosis]` (a sync
   `tokens_out` when the judge says); a failed trace's latency is the time from its first attempt.
 - Progress (`progress`): True shows a bar on a terminal (with the current wait and why) and, without a terminal,
   plain lines to stderr every ~10 s or 5% (`PlainProgress`); "lines" forces the plain lines, "bar" the bar;
-  False is silent.
+  False is silent. A `JudgeProgress` the caller entered is used as it is (one display over several calls).
 - Cache: with a `JudgeCache`, a trace whose key is stored is not judged again (`cached=True`, `calls=0`), and
   every ok diagnosis is committed to the cache as soon as it arrives, before `on_result` sees it, so a killed run
   resumes where it stopped.
@@ -236,25 +236,19 @@ def _failure(
     )
 
 
-class _Tracker:
-    """Counts, cache writes, callbacks and the progress bar, shared by the sync and async paths."""
+class JudgeProgress:
+    """The progress display of a run (a bar on a terminal, plain lines without one; see the module docstring).
 
-    def __init__(
-        self,
-        judge: Judge,
-        n: int,
-        stats: RunStats,
-        cache: JudgeCache | None,
-        on_result: Callable[[Diagnosis], None] | None,
-        progress: bool | str,
-    ) -> None:
-        self.judge, self.stats, self.cache, self.on_result = judge, stats, cache, on_result
-        self.max_wait: float | None = DEFAULT_MAX_WAIT_S
-        # A bar on a terminal; plain lines without one ("lines", or True when stderr is not a terminal).
+    `run_judge` makes one per call. A caller that judges batch after batch (`trajfm extract` streams its traces)
+    makes one itself, enters it once and passes it as `progress=` to every call, adding each batch to the total
+    with `add(n)` as it is loaded: one bar for the run, whose total is exact once the last batch is loaded."""
+
+    def __init__(self, judge: Judge, n: int, stats: RunStats, progress: bool | str) -> None:
+        self.stats = stats
         self.plain: PlainProgress | None = None
         if progress == "lines" or (progress is True and not sys.stderr.isatty()):
             self.plain = PlainProgress(n, stats, label=f"judging ({judge.name})")
-        self.progress = Progress(
+        self.bar = Progress(
             SpinnerColumn(),
             TextColumn("[bold]judging[/] {task.description}"),
             BarColumn(),
@@ -266,19 +260,65 @@ class _Tracker:
             disable=progress is False or self.plain is not None,
         )
         self.name = judge.name
-        self.task = self.progress.add_task(self.name, total=n, counts=self._counts())
+        self.total = n
+        self.task = self.bar.add_task(self.name, total=n, counts=self._counts())
 
-    def waiting(self, seconds: float, exc: BaseException) -> None:
-        """A retry is about to wait: say so where the user is looking (bar description or the next line)."""
-        why = _why(exc)
+    def add(self, n: int) -> None:
+        """`n` more traces to judge (the next batch)."""
+        self.total += n
+        self.bar.update(self.task, total=self.total)
         if self.plain is not None:
-            self.plain.waiting(seconds, why)
-        else:
-            self.progress.update(self.task, description=f"{self.name} (waiting {seconds:.1f} s: {why})")
+            self.plain.total = self.total
+            self.plain.step = max(1, int(self.total * 0.05))
 
     def _counts(self) -> str:
         s = self.stats
         return f"[green]ok {s.ok}[/] [red]failed {s.failed}[/] [cyan]cached {s.cached}[/]"
+
+    def waiting(self, seconds: float, why: str) -> None:
+        if self.plain is not None:
+            self.plain.waiting(seconds, why)
+        else:
+            self.bar.update(self.task, description=f"{self.name} (waiting {seconds:.1f} s: {why})")
+
+    def advance(self) -> None:
+        self.bar.update(self.task, advance=1, counts=self._counts(), description=self.name)
+        if self.plain is not None:
+            self.plain.advance()
+
+    def __enter__(self) -> JudgeProgress:
+        self.bar.__enter__()
+        if self.plain is not None:
+            self.plain.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.plain is not None:
+            self.plain.__exit__(*exc)
+        self.bar.__exit__(*exc)
+
+
+class _Tracker:
+    """Counts, cache writes, callbacks and the progress display, shared by the sync and async paths."""
+
+    def __init__(
+        self,
+        judge: Judge,
+        n: int,
+        stats: RunStats,
+        cache: JudgeCache | None,
+        on_result: Callable[[Diagnosis], None] | None,
+        progress: bool | str | JudgeProgress,
+    ) -> None:
+        self.judge, self.stats, self.cache, self.on_result = judge, stats, cache, on_result
+        self.max_wait: float | None = DEFAULT_MAX_WAIT_S
+        # A display of the caller's (entered by it, spanning several calls), or one for this call only.
+        self.shared = isinstance(progress, JudgeProgress)
+        self.display = progress if isinstance(progress, JudgeProgress) else JudgeProgress(judge, n, stats, progress)
+
+    def waiting(self, seconds: float, exc: BaseException) -> None:
+        """A retry is about to wait: say so where the user is looking (bar description or the next line)."""
+        self.display.waiting(seconds, _why(exc))
 
     def record(self, d: Diagnosis, key: str | None) -> None:
         s = self.stats
@@ -299,9 +339,7 @@ class _Tracker:
         if d.status != "ok" and d.error:
             first = d.error.splitlines()[0][:160]
             s.errors[first] = s.errors.get(first, 0) + 1
-        self.progress.update(self.task, advance=1, counts=self._counts(), description=self.name)
-        if self.plain is not None:
-            self.plain.advance()
+        self.display.advance()
         if self.on_result is not None:
             self.on_result(d)
 
@@ -516,7 +554,7 @@ def run_judge(
     cache: JudgeCache | None = None,
     max_retries: int = 4,
     rate_limit: float | None = None,
-    progress: bool | str = True,
+    progress: bool | str | JudgeProgress = True,
     on_result: Callable[[Diagnosis], None] | None = None,
     stats: RunStats | None = None,
     timeout: float | None = None,
@@ -545,7 +583,7 @@ def run_judge(
     tracker = _Tracker(judge, len(traces), stats, cache, on_result, progress)
     tracker.max_wait = max_wait
     job = _Job(judge, traces, taxonomy, keys, results, tracker, max_retries, backoff_base, backoff_cap)
-    with tracker.progress, tracker.plain or contextlib.nullcontext():
+    with contextlib.nullcontext() if tracker.shared else tracker.display:
         for i, trace in enumerate(traces):
             hit = _from_cache(cache, keys[i], trace)
             if hit is not None:

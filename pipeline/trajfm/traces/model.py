@@ -170,7 +170,7 @@ _STEP_COLUMNS = (
 
 def traces_to_frames(traces: list[Trace]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Turn traces into the `traces` and `steps` tables (see `trajfm.schemas`)."""
-    from trajfm.schemas import STEPS_SCHEMA, TRACES_SCHEMA
+    from trajfm.schemas import STEPS_SCHEMA, TRACES_SCHEMA, frame
 
     trace_rows: dict[str, list[Any]] = {name: [] for name in TRACES_SCHEMA}
     step_rows: dict[str, list[Any]] = {name: [] for name in STEPS_SCHEMA}
@@ -193,10 +193,7 @@ def traces_to_frames(traces: list[Trace]) -> tuple[pl.DataFrame, pl.DataFrame]:
                 column.append(getattr(s, name))
             step_rows["role"].append(s.role or None)  # loaders always set it; a hand-built step may not
             step_rows["meta"].append(_json_or_none(s.meta))
-    return (
-        pl.DataFrame(trace_rows, schema=TRACES_SCHEMA),
-        pl.DataFrame(step_rows, schema=STEPS_SCHEMA),
-    )
+    return frame(trace_rows, TRACES_SCHEMA), frame(step_rows, STEPS_SCHEMA)
 
 
 def traces_from_frames(traces_df: pl.DataFrame, steps_df: pl.DataFrame) -> list[Trace]:

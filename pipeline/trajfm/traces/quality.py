@@ -56,28 +56,39 @@ def annotate(trace: Trace, fmt: Format, fit: float, note: str | None = None) -> 
     trace.load_warnings = warnings
 
 
-def summarize(traces: list[Trace]) -> dict[str, dict[str, Any]]:
-    """Per-format loading quality (see the module docstring)."""
+def summarize(
+    traces: Iterable[Trace], into: dict[str, dict[str, Any]] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Per-format loading quality (see the module docstring). `into`, a summary of the traces loaded before
+    these, is added to and returned, so a run that loads batch after batch counts exactly what one call over all
+    its traces would."""
     return _summarize(
-        (t.trace_id, t.source_format, len(t.steps), sum(1 for s in t.steps if is_empty_step(s)),
-         sum(1 for s in t.steps if is_tool_call(s)), bool(t.final_answer and t.final_answer.strip()), t.task,
-         t.load_warnings)
-        for t in traces
+        ((t.trace_id, t.source_format, len(t.steps), sum(1 for s in t.steps if is_empty_step(s)),
+          sum(1 for s in t.steps if is_tool_call(s)), bool(t.final_answer and t.final_answer.strip()), t.task,
+          t.load_warnings)
+         for t in traces),
+        into,
     )  # fmt: skip
 
 
-def summarize_table(traces: pl.DataFrame) -> dict[str, dict[str, Any]]:
+TABLE_COLUMNS = ("trace_id", "source_format", "n_steps", "empty_steps", "n_tool_calls", "has_final_answer", "task",
+                 "load_warnings")  # fmt: skip
+
+
+def summarize_table(
+    traces: pl.DataFrame, into: dict[str, dict[str, Any]] | None = None
+) -> dict[str, dict[str, Any]]:
     """The same figures as `summarize` from a `traces` table (its per-trace columns were counted when it was
-    written), for engines that never hold all the traces in one process (`--engine ray`)."""
-    columns = ("trace_id", "source_format", "n_steps", "empty_steps", "n_tool_calls", "has_final_answer", "task",
-               "load_warnings")  # fmt: skip
-    return _summarize(traces.select(columns).iter_rows())
+    written), for engines that never hold all the traces in one process (`--engine ray`); `into` as for
+    `summarize` (one shard after another)."""
+    return _summarize(traces.select(TABLE_COLUMNS).iter_rows(), into)
 
 
 def _summarize(
     rows: Iterable[tuple[str, str, int, int, int, bool, str, list[str] | None]],
+    into: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, dict[str, Any]] = into if into is not None else {}
     for trace_id, fmt, n_steps, empty, tool_calls, has_final, task, warnings in rows:
         row = out.get(fmt)
         if row is None:
