@@ -170,6 +170,12 @@ def test_extract_and_cluster_on_ray_equal_the_local_run(ray_cluster: str, tmp_pa
     for section in ("loading_quality", "skipped_files", "load_failures", "corpus_declarations"):
         assert section in theirs and theirs[section] == mine[section], f"manifest extract.{section} differs"
     assert theirs["loading_quality"]["assetops"]["traces"] == 881 and theirs["skipped_files"]  # labels.jsonl
+    # The same manifest keys, counts included (the degenerate-reply counts, the sample and the cost too).
+    assert set(theirs) == set(mine), f"manifest extract keys differ: {sorted(set(theirs) ^ set(mine))}"
+    assert set(theirs["counts"]) == set(mine["counts"]) and set(theirs["options"]) == set(mine["options"])
+    assert theirs["counts"] == mine["counts"] and theirs["sample"] is None is mine["sample"]
+    assert theirs["cost"] == mine["cost"] == {"tokens_in": 0, "tokens_out": 0, "calls": 0}
+    assert theirs["engine"]["name"] == "ray" and mine["engine"]["name"] == "local"
     # Sharded tables read lazily the same as whole ones.
     lazy = run.scan_table("modes").group_by("mode_id").agg(pl.col("detected").sum()).sort("mode_id").collect()
     eager = a.read_table("modes").group_by("mode_id").agg(pl.col("detected").sum()).sort("mode_id")
