@@ -20,23 +20,32 @@ from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.base import Act, Finding, TraceView
 from trajfm.judges.detectors.errors import result_failed
 
-_MISSING = tx.Pattern(
-    r"\b(?:does not exist|doesn't exist|do not exist|don't exist|not found|(?:could|can)(?:not| not) be found|"
-    r"no such|unknown \w+(?= [\"'A-Z0-9])|(?:is|are) not (?:a )?(?:valid|known|recogni[sz]ed|registered|defined|listed)"
-    r"|not registered|no \w+(?: or \w+)? (?:named|called|with (?:the )?(?:name|id))|"
-    r"not (?:present|listed|available) (?:in|at|on|for) (?:the )?\w+)",
-    needles=(
-        "exist",
-        "found",
-        "no such",
-        "unknown",
-        "not ",
-        "registered",
-        "named",
-        "called",
-        "with the",
-        "with id",
+# One branch per literal opening (`tx.AnyOf`: the same matches as the single alternation
+# `\b(?:does not exist|doesn't exist|...)`), each searched only when its words occur in the result.
+_ENTITY_KINDS = r"(?:valid|known|recogni[sz]ed|registered|defined|listed)"
+_MISSING = tx.AnyOf(
+    tx.Pattern(r"\bdoes not exist", needles=("does not exist",)),
+    tx.Pattern(r"\bdoesn't exist", needles=("doesn't exist",)),
+    tx.Pattern(r"\bdo not exist", needles=("do not exist",)),
+    tx.Pattern(r"\bdon't exist", needles=("don't exist",)),
+    tx.Pattern(r"\bnot found", needles=("not found",)),
+    tx.Pattern(r"\bcould(?:not| not) be found", needles=("be found",)),
+    tx.Pattern(r"\bcan(?:not| not) be found", needles=("be found",)),
+    tx.Pattern(r"\bno such", needles=("no such",)),
+    tx.Pattern(r"\bunknown \w+(?= [\"'A-Z0-9])", needles=("unknown ",)),
+    tx.Pattern(r"\bis not (?:a )?" + _ENTITY_KINDS, needles=("is not ",)),
+    tx.Pattern(r"\bare not (?:a )?" + _ENTITY_KINDS, needles=("are not ",)),
+    tx.Pattern(r"\bnot registered", needles=("not registered",)),
+    tx.Pattern(
+        r"\bno \w+(?: or \w+)? (?:named|called|with (?:the )?(?:name|id))",
+        needles=("named", "called", "with "),
+        requires=("no ",),
     ),
+    tx.Pattern(
+        r"\bnot (?:present|listed|available) (?:in|at|on|for) (?:the )?\w+",
+        needles=("not present", "not listed", "not available"),
+    ),
+    gate=("exist", "found", "no such", "unknown", "not ", "registered", "named", "called", "with the", "with id"),
 )
 _AFTER = tx.Pattern(r"\b(?:named|called|no such \w+|unknown \w+|with (?:the )?(?:name|id))\s*$")
 _QUOTED = re.compile(r"[\"'‘“]([^\"'’”\n]{2,60})[\"'’”]")

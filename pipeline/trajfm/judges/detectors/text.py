@@ -154,6 +154,98 @@ def _none_in(needles: tuple[str, ...], low: str) -> bool:
     return True
 
 
+def _top_level_branch(pattern: str) -> bool:
+    """Does `pattern` have a `|` outside every group (so a leading `\\b` binds only its first alternative)?"""
+    depth = 0
+    k = 0
+    in_class = False
+    while k < len(pattern):
+        c = pattern[k]
+        if c == "\\":
+            k += 2
+            continue
+        if in_class:
+            if c == "]":
+                in_class = False
+        elif c == "[":
+            in_class = True
+            if pattern[k + 1 : k + 2] == "^":
+                k += 1
+            if pattern[k + 1 : k + 2] == "]":  # a "]" first in a class is a literal
+                k += 1
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "|" and depth == 0:
+            return True
+        k += 1
+    return False
+
+
+def _is_word(c: str) -> bool:
+    """`re`'s word character for str patterns (Py_UNICODE_ISALNUM or "_")."""
+    return c.isalnum() or c == "_"
+
+
+def _at_boundary(text: str, p: int) -> bool:
+    """Is `p` a word boundary of `text`, as `\\b` reads it?"""
+    before = p > 0 and _is_word(text[p - 1])
+    after = p < len(text) and _is_word(text[p])
+    return before != after
+
+
+class _LeadingBoundary:
+    """A compiled `\\bX` searched as X followed by a boundary test at its start. CPython's `re` finds a literal
+    prefix with a fast substring scan, but a leading `\\b` hides the prefix and the engine then tries the pattern
+    at every position (about 50 times slower on a 500-character result). Same matches: the leftmost match of
+    `\\bX` is X's leftmost match at a position that is a word boundary, and X's match there is the same. The match
+    objects come from the compiled X (same groups, same spans)."""
+
+    __slots__ = ("whole", "rest")
+
+    def __init__(self, whole: re.Pattern[str], rest: re.Pattern[str]) -> None:
+        self.whole = whole
+        self.rest = rest
+
+    def search(self, text: str, pos: int = 0) -> re.Match[str] | None:
+        rest = self.rest
+        while True:
+            m = rest.search(text, pos)
+            if m is None:
+                return None
+            p = m.start()
+            if _at_boundary(text, p):
+                return m
+            pos = p + 1
+
+    def finditer(self, text: str) -> list[re.Match[str]]:
+        out: list[re.Match[str]] = []
+        pos = 0
+        while True:
+            m = self.search(text, pos)
+            if m is None:
+                return out
+            if m.end() == m.start():  # an empty match: let `re` apply its own rules for those
+                return list(self.whole.finditer(text))
+            out.append(m)
+            pos = m.end()
+
+
+def compile_fast(pattern: str, flags: int = 0) -> re.Pattern[str] | _LeadingBoundary:
+    """`re.compile(pattern, flags)`, or for a pattern opening with `\\b` that binds the whole of it, the same
+    search run as `_LeadingBoundary` (only `search(text, pos)` and `finditer(text)` are offered)."""
+    whole = re.compile(pattern, flags)
+    if (
+        pattern.startswith("\\b")
+        and not flags & (re.ASCII | re.LOCALE)
+        and not _top_level_branch(pattern)
+        and pattern[2:3] not in ("", "*", "+", "?", "{")
+    ):
+        return _LeadingBoundary(whole, re.compile(pattern[2:], flags))
+    return whole
+
+
 class Pattern:
     """A case-insensitive regex that runs fast: CPython's `re` is several times slower with re.IGNORECASE, so the
     pattern (written in lower case) is searched case-sensitively in the lower-cased text. Match offsets refer to
@@ -170,7 +262,7 @@ class Pattern:
         `requires`: a second such set (every match also contains one of these), for patterns whose first keyword
         is common ("status") and whose rarer part ("not completed") sits later in the match."""
         self.pattern = pattern
-        self.fast = re.compile(pattern, flags)
+        self.fast = compile_fast(pattern, flags)
         self.slow = re.compile(pattern, flags | re.I)
         self.needles = needles
         self.requires = requires
@@ -210,14 +302,19 @@ class Pattern:
 
 class AnyOf:
     """The alternation `a|b|c` of several `Pattern`s, searched one alternative at a time so that each can skip text
-    without its own needles. Gives the same match span as the single alternation: that returns the leftmost match,
+    without its own needles. Gives the same matches as the single alternation: that returns the leftmost match,
     and at one start position its first alternative that matches there, which is what taking the earliest start
-    over the alternatives (ties to the earlier one) gives. Only `search` (no finditer)."""
+    over the alternatives (ties to the earlier one) gives; `finditer` repeats that from the end of each match.
+    Splitting `\\b(?:x|y)z` into `\\bxz` and `\\byz` keeps the order of the branches, so it is the same pattern;
+    each part then opens with a literal, which `re` finds by a fast substring scan (see `_LeadingBoundary`)."""
 
-    __slots__ = ("alternatives", "pattern", "needles", "_by_needle", "_always")
+    __slots__ = ("alternatives", "pattern", "needles", "gate", "_by_needle", "_always", "_slow")
 
-    def __init__(self, *alternatives: Pattern) -> None:
+    def __init__(self, *alternatives: Pattern, gate: tuple[str, ...] = ()) -> None:
+        """`gate`: lower-case words at least one of which the text must hold for any match (as `Pattern`'s
+        needles: a coarser list kept from before a pattern was split, so it matches exactly as it did)."""
         self.alternatives = alternatives
+        self.gate = gate
         self.pattern = "|".join(a.pattern for a in alternatives)
         # Every needle of every alternative, when each alternative has some: text with none of them cannot match
         # any alternative, and one pass of substring tests settles it (most steps contain no error word at all).
@@ -231,12 +328,41 @@ class AnyOf:
                 bits[n] = bits.get(n, 0) | (1 << i)
         self._by_needle = tuple(bits.items())
         self._always = sum(1 << i for i, a in enumerate(alternatives) if not a.needles)
+        self._slow: re.Pattern[str] | None = None  # the whole alternation with re.IGNORECASE, for finditer
+
+    def _live(self, low: str) -> list[re.Pattern[str] | _LeadingBoundary]:
+        """The compiled alternatives that can match in `low` (their needles and required words occur), in order."""
+        if self.gate and _none_in(self.gate, low):
+            return []
+        live = self._always
+        for n, bit in self._by_needle:
+            if n in low:
+                live |= bit
+        out = []
+        for alt in self.alternatives:
+            if live & 1 and not (alt.requires and _none_in(alt.requires, low)):
+                out.append(alt.fast)
+            live >>= 1
+            if not live:
+                break
+        return out
+
+    @staticmethod
+    def _first(alts: list[re.Pattern[str] | _LeadingBoundary], low: str, pos: int) -> re.Match[str] | None:
+        best: re.Match[str] | None = None
+        for fast in alts:
+            m = fast.search(low, pos)
+            if m is not None and (best is None or m.start() < best.start()):
+                best = m
+                if best.start() == pos:
+                    break  # nothing starts earlier, and earlier alternatives win ties
+        return best
 
     def search(self, text: str, low: str | None = None) -> re.Match[str] | None:
         if low is None:
             low = text.lower()
-        best: re.Match[str] | None = None
         if len(low) != len(text):
+            best: re.Match[str] | None = None
             for alt in self.alternatives:  # each falls back to re.IGNORECASE on the original text
                 m = alt.slow.search(text)
                 if m is not None and (best is None or m.start() < best.start()):
@@ -244,26 +370,32 @@ class AnyOf:
                     if best.start() == 0:
                         break
             return best
-        live = self._always
-        for n, bit in self._by_needle:
-            if n in low:
-                live |= bit
-        if not live:
-            return None
-        for alt in self.alternatives:
-            if not live & 1:
-                live >>= 1
-                continue
-            live >>= 1
-            requires = alt.requires
-            if requires and _none_in(requires, low):
-                continue
-            m = alt.fast.search(low)
-            if m is not None and (best is None or m.start() < best.start()):
-                best = m
-                if best.start() == 0:
-                    break  # nothing starts earlier, and earlier alternatives win ties
-        return best
+        alts = self._live(low)
+        return self._first(alts, low, 0) if alts else None
+
+    def finditer(self, text: str, low: str | None = None) -> list[re.Match[str]]:
+        """Every match, left to right, not overlapping (`re.finditer` of the alternation)."""
+        if low is None:
+            low = text.lower()
+        if len(low) != len(text):
+            if self._slow is None:
+                flags = {a.slow.flags for a in self.alternatives}
+                if len(flags) != 1:
+                    raise ValueError("AnyOf.finditer needs alternatives compiled with the same flags")
+                self._slow = re.compile("|".join(f"(?:{a.pattern})" for a in self.alternatives), flags.pop())
+            return list(self._slow.finditer(text))
+        alts = self._live(low)
+        out: list[re.Match[str]] = []
+        pos = 0
+        while alts:
+            m = self._first(alts, low, pos)
+            if m is None:
+                break
+            if m.end() == m.start():
+                raise ValueError("AnyOf.finditer: an alternative matched the empty string")
+            out.append(m)
+            pos = m.end()
+        return out
 
 
 _NAME_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")

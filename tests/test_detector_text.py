@@ -1,0 +1,97 @@
+"""The fast regex helpers of the rules detectors (`judges/detectors/text.py`) give exactly `re`'s matches.
+
+`Pattern` searches a lower-cased text without re.IGNORECASE and skips text without its needles; a pattern opening
+with `\\b` is searched as the rest of it plus a boundary test (`_LeadingBoundary`); `AnyOf` searches an alternation
+branch by branch. Each is compared here with the plain `re` search of the same pattern (re.IGNORECASE on the
+original text) over generated texts that put the patterns' words at word boundaries, inside words, in upper case
+and next to non-ASCII letters.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+
+from trajfm.judges.detectors import text as tx
+from trajfm.judges.detectors.actions import _MALFORMED
+from trajfm.judges.detectors.entities import _MISSING
+from trajfm.judges.detectors.errors import _ERROR
+from trajfm.judges.detectors.termination import _LIMIT
+
+WORDS = (
+    "not found", "does not exist", "no such", "unknown Tool", "is not valid", "no asset named", "not listed in the",
+    "error encountered", "call failed", "timed out", "connection reset", "is not supported", "http 503",
+    "max steps", "reached", "step limit", "hit the maximum number of steps", "agent stopped due to time limit",
+    "invalid json", "cannot parse", "tool foo was not found", "malformed", "json decode error", "missing tool name",
+    "exit code 2", "failed to load", '"status": "error"', "Error: boom", "Exception",
+)  # fmt: skip
+FILLER = ("a", "the", "x_", "9", "é", "ß", "İ", "-", "_", " ", "\n", ".", ",", "'", '"', "K")
+
+
+def _texts(n: int, seed: int = 7) -> list[str]:
+    rnd = random.Random(seed)
+    out = []
+    for _ in range(n):
+        parts = []
+        for _ in range(rnd.randint(1, 12)):
+            w = rnd.choice(WORDS) if rnd.random() < 0.5 else rnd.choice(FILLER)
+            if rnd.random() < 0.2:
+                w = w.upper()
+            parts.append(w)
+            parts.append(rnd.choice(("", " ", "", "\n", "_", "a")))
+        out.append("".join(parts))
+    return out
+
+
+def _spans(ms: list[re.Match[str]]) -> list[tuple[int, int]]:
+    return [m.span() for m in ms]
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [r"\bnot found", r"\b(?:is|are) not (?:a )?(?:valid|listed)", r"\bexit ?code:? ?[1-9]", r"\bno \w+ named",
+     r"\b[a-z]+ failed\b", r"\bx|y", r"\b(?=n)not"],
+)  # fmt: skip
+def test_leading_boundary_matches_re(pattern: str) -> None:
+    fast = tx.compile_fast(pattern)
+    plain = re.compile(pattern)
+    for text in _texts(400):
+        low = text.lower()
+        m, want = fast.search(low), plain.search(low)
+        assert (m and m.span()) == (want and want.span()), (pattern, text)
+        assert _spans(list(fast.finditer(low))) == _spans(list(plain.finditer(low))), (pattern, text)
+
+
+def test_leading_boundary_is_used_only_where_it_binds_the_whole_pattern() -> None:
+    assert isinstance(tx.compile_fast(r"\bnot found"), tx._LeadingBoundary)
+    assert isinstance(tx.compile_fast(r"\b(?:a|b)c"), tx._LeadingBoundary)
+    assert isinstance(tx.compile_fast(r"\ba|b"), re.Pattern)  # the \b binds only the first branch
+    assert isinstance(tx.compile_fast(r"\b[|]a"), tx._LeadingBoundary)
+    assert isinstance(tx.compile_fast(r"\bx", re.ASCII), re.Pattern)
+
+
+@pytest.mark.parametrize("any_of", [_MISSING, _ERROR, _LIMIT, _MALFORMED], ids=["missing", "error", "limit", "malformed"])
+def test_any_of_matches_the_single_alternation(any_of: tx.AnyOf) -> None:
+    """The reference is the single alternation searched as `Pattern` always has: case-sensitively in the lower-cased
+    text when lower-casing keeps its length (so a `[A-Z]` in a pattern matches nothing there), with
+    re.IGNORECASE on the original text when it does not."""
+    flags = any_of.alternatives[0].fast.flags if isinstance(any_of.alternatives[0].fast, re.Pattern) else 0
+    alternation = "|".join(f"(?:{a.pattern})" for a in any_of.alternatives)
+    lowered, ignorecase = re.compile(alternation, flags), re.compile(alternation, flags | re.I)
+    gate = any_of.gate
+    texts = _texts(600)
+    assert sum(ignorecase.search(t) is not None for t in texts) > 30  # the texts do exercise the patterns
+    for text in texts:
+        low = text.lower()
+        if len(low) != len(text):
+            want_all = list(ignorecase.finditer(text))
+        elif gate and not any(g in low for g in gate):
+            want_all = []
+        else:
+            want_all = list(lowered.finditer(low))
+        got = any_of.search(text)
+        assert (got and got.span()) == (want_all[0].span() if want_all else None), text
+        if any_of is _MISSING:
+            assert _spans(any_of.finditer(text)) == _spans(want_all), text
