@@ -18,7 +18,6 @@ from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.actions import _MALFORMED
 from trajfm.judges.detectors.entities import _MISSING
 from trajfm.judges.detectors.errors import _ERROR
-from trajfm.judges.detectors.termination import _LIMIT
 
 WORDS = (
     "not found", "does not exist", "no such", "unknown Tool", "is not valid", "no asset named", "not listed in the",
@@ -72,7 +71,7 @@ def test_leading_boundary_is_used_only_where_it_binds_the_whole_pattern() -> Non
     assert isinstance(tx.compile_fast(r"\bx", re.ASCII), re.Pattern)
 
 
-@pytest.mark.parametrize("any_of", [_MISSING, _ERROR, _LIMIT, _MALFORMED], ids=["missing", "error", "limit", "malformed"])
+@pytest.mark.parametrize("any_of", [_MISSING, _ERROR, _MALFORMED], ids=["missing", "error", "malformed"])
 def test_any_of_matches_the_single_alternation(any_of: tx.AnyOf) -> None:
     """The reference is the single alternation searched as `Pattern` always has: case-sensitively in the lower-cased
     text when lower-casing keeps its length (so a `[A-Z]` in a pattern matches nothing there), with

@@ -18,37 +18,35 @@ import re
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.base import Finding, TraceView
 
-# The environment's ways of saying an action was malformed: one alternation written as its branches
-# (`tx.AnyOf`, the same matches), each opening with a literal (which `re` finds by a fast substring scan) and
-# searched only when its words occur: the "tool ... not found" branch would otherwise be tried at every "tool" and
-# "action" of a result.
-_NOT_THERE = r" [\w.\-]{1,60} (?:is |was )?(?:not found|does not exist|not available|not recogni[sz]ed)"
-_NOT_THERE_WORDS = ("not found", "does not exist", "not available", "not recogni")
+# The environment's ways of saying an action was malformed, searched as three groups of branches (`tx.AnyOf`, the
+# same match as one alternation), each only when one of its keywords is in the text: the "tool ... not found"
+# branch would otherwise be tried at every "tool" and "action" of a result.
 _MALFORMED = tx.AnyOf(
-    tx.Pattern(r"incorrectly formatted", needles=("incorrectly formatted",)),
-    tx.Pattern(r"improperly formatted", needles=("improperly formatted",)),
-    tx.Pattern(r"wrongly formatted", needles=("wrongly formatted",)),
     tx.Pattern(
-        r"invalid (?:action|format|json|tool call|tool name|function call|arguments?)\b", needles=("invalid ",)
+        r"incorrectly formatted|improperly formatted|wrongly formatted|invalid (?:action|format|json|tool call|"
+        r"tool name|function call|arguments?)\b|(?:could not|cannot|can't|unable to|failed to) (?:parse|decode)|"
+        r"unpars(?:e)?able|not a valid (?:tool|action|json|function)|unknown (?:tool|action|function)\b|"
+        r"no such (?:tool|action|function)",
+        needles=(
+            "formatted",
+            "invalid ",
+            " parse",
+            " decode",
+            "unpars",
+            "not a valid ",
+            "unknown ",
+            "no such ",
+        ),
     ),
-    tx.Pattern(r"could not (?:parse|decode)", needles=("could not ",), requires=(" parse", " decode")),
-    tx.Pattern(r"cannot (?:parse|decode)", needles=("cannot ",), requires=(" parse", " decode")),
-    tx.Pattern(r"can't (?:parse|decode)", needles=("can't ",), requires=(" parse", " decode")),
-    tx.Pattern(r"unable to (?:parse|decode)", needles=("unable to ",), requires=(" parse", " decode")),
-    tx.Pattern(r"failed to (?:parse|decode)", needles=("failed to ",), requires=(" parse", " decode")),
-    tx.Pattern(r"unpars(?:e)?able", needles=("unpars",)),
-    tx.Pattern(r"not a valid (?:tool|action|json|function)", needles=("not a valid ",)),
-    tx.Pattern(r"unknown (?:tool|action|function)\b", needles=("unknown ",)),
-    tx.Pattern(r"no such (?:tool|action|function)", needles=("no such ",)),
-    tx.Pattern(r"tool" + _NOT_THERE, needles=_NOT_THERE_WORDS, requires=("tool ",)),
-    tx.Pattern(r"action" + _NOT_THERE, needles=_NOT_THERE_WORDS, requires=("action ",)),
-    tx.Pattern(r"function" + _NOT_THERE, needles=_NOT_THERE_WORDS, requires=("function ",)),
-    tx.Pattern(r"malformed", needles=("malformed",)),
-    tx.Pattern(r"invalid syntax", needles=("invalid syntax",)),
-    tx.Pattern(r"json ?decode ?error", needles=("decode",)),
-    tx.Pattern(r"expecting (?:value|property name)", needles=("expecting ",)),
-    tx.Pattern(r"action (?:input )?is missing", needles=("missing",)),
-    tx.Pattern(r"missing (?:action|tool name)", needles=("missing ",)),
+    tx.Pattern(
+        r"(?:tool|action|function) [\w.\-]{1,60} (?:is |was )?(?:not found|does not exist|not available|not recogni[sz]ed)",
+        needles=("not found", "does not exist", "not available", "not recogni"),
+    ),
+    tx.Pattern(
+        r"malformed|invalid syntax|json ?decode ?error|expecting (?:value|property name)|action (?:input )?is missing|"
+        r"missing (?:action|tool name)",
+        needles=("malformed", "invalid syntax", "decode", "expecting ", "missing"),
+    ),
 )
 _TOOL_NAME_OK = re.compile(r"^[A-Za-z_][\w.\-:/ ]{0,80}$")
 

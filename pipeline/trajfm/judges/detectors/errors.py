@@ -37,10 +37,8 @@ _ERROR = tx.AnyOf(
         r"\berror (?:encountered|occurred|occured|while|calling|executing|in tool|from tool)",
         needles=("error ",),
     ),
-    # \b(?:execution|request|call|tool call|tool execution|invocation) failed\b, one literal opening each
-    *(
-        tx.Pattern(rf"\b{w} failed\b", needles=(f"{w} failed",))
-        for w in ("execution", "request", "call", "tool call", "tool execution", "invocation")
+    tx.Pattern(
+        r"\b(?:execution|request|call|tool call|tool execution|invocation) failed\b", needles=(" failed",)
     ),
     tx.Pattern(
         r"\bfailed (?:to (?:execute|call|run|load|connect|fetch|parse|process|invoke|reach|open|read)|with "
@@ -55,11 +53,11 @@ _ERROR = tx.AnyOf(
         requires=('"error"', '"failure"', '"failed"'),
     ),
     tx.Pattern(r"\"error\"\s*:\s*\"[^\"]", needles=('"error"',)),
-    tx.Pattern(r"\btimed out", needles=("timed out",)),
-    tx.Pattern(r"\btimeout error", needles=("timeout error",)),
-    tx.Pattern(r"\bconnection (?:refused|reset|error)", needles=("connection ",)),
-    # \b(?:is|are) not supported\b
-    *(tx.Pattern(rf"\b{w} not supported\b", needles=(f"{w} not supported",)) for w in ("is", "are")),
+    tx.Pattern(
+        r"\b(?:timed out|timeout error|connection (?:refused|reset|error))",
+        needles=("timed out", "timeout error", "connection "),
+    ),
+    tx.Pattern(r"\b(?:is|are) not supported\b", needles=(" not supported",)),
     tx.Pattern(r"\bnot supported (?:for|by|in)\b", needles=("not supported ",)),
     tx.Pattern(r"\bhttp ?[45]\d\d\b", needles=("http",)),
 )

@@ -28,27 +28,11 @@ _FINAL_MARK = re.compile(r"\bfinal answer\s*:", re.I)
 # The same, searched in a thought's lower-cased head (`TraceView.low`, memoised; a thought's head is its first
 # 3,000 characters) only when the words occur.
 _FINAL_MARK_FAST = tx.Pattern(_FINAL_MARK.pattern, needles=("final answer",))
-# "max steps reached", "step limit hit", "reached the maximum number of steps", "agent stopped due to iteration
-# limit": one alternation written as its branches (`tx.AnyOf`, the same matches), each opening with a literal.
-_LIMIT_HIT = r"[^.\n]{0,30}\b(?:reached|exceeded|hit)\b"
-_LIMIT = tx.AnyOf(
-    tx.Pattern(
-        r"\bmax(?:imum)?[ _](?:steps|iterations|turns|rounds)" + _LIMIT_HIT,
-        needles=("max",),
-        requires=("reached", "exceeded", "hit"),
-    ),
-    *(
-        tx.Pattern(rf"\b{w} limit" + _LIMIT_HIT, needles=(f"{w} limit",), requires=("reached", "exceeded", "hit"))
-        for w in ("step", "iteration", "recursion", "turn")
-    ),
-    *(
-        tx.Pattern(
-            rf"\b{w} (?:the )?(?:max(?:imum)?|step|iteration|turn) (?:limit|number of (?:steps|iterations|turns))",
-            needles=(f"{w} ",),
-        )
-        for w in ("reached", "exceeded", "hit")
-    ),
-    tx.Pattern(r"\bagent stopped due to (?:iteration|time) limit", needles=("agent stopped due to ",)),
+_LIMIT = tx.Pattern(
+    r"\b(?:max(?:imum)?[ _](?:steps|iterations|turns|rounds)|step limit|iteration limit|recursion limit|turn limit)"
+    r"[^.\n]{0,30}\b(?:reached|exceeded|hit)\b|\b(?:reached|exceeded|hit) (?:the )?(?:max(?:imum)?|step|iteration|turn)"
+    r" (?:limit|number of (?:steps|iterations|turns))|\bagent stopped due to (?:iteration|time) limit",
+    needles=("max", "limit", "reached", "exceeded", "hit "),
 )
 _PENDING = tx.Pattern(
     r"\b(?:next,? (?:i|we) (?:will|would|need|should|can)|i will now|i'll now|then (?:i|we) (?:will|would)|"
