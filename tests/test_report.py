@@ -488,6 +488,22 @@ def test_total_budget_lowers_the_step_cap(tmp_path: Path) -> None:
     assert sum(min(len(s[6]), drill["step_cap"]) for t in drill["traces"] for s in t["steps"]) <= 60_000
 
 
+def test_drilldown_past_its_trace_cap_shows_traces_with_findings_first_and_says_so(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run", n_traces=12, hostile=False, with_clusters=False)
+    whole = json.loads(_script_blocks(build_report(run).html_path.read_text())["trajfm-traces"])
+    assert len(whole["traces"]) == 12 and "drill-down shows" not in (run / "report.html").read_text()
+    html = build_report(run, budget=TextBudget(max_traces=5)).html_path.read_text()
+    drill = json.loads(_script_blocks(html)["trajfm-traces"])
+    ids = [t["id"] for t in drill["traces"]]
+    has_finding = [t["id"] for t in whole["traces"] if t["modes"] or t["novel"] or t["status"] != "ok"]
+    assert len(ids) == 5 and ids == (has_finding + [t["id"] for t in whole["traces"] if t["id"] not in has_finding])[:5]
+    assert ids == [t["id"] for t in whole["traces"] if t["id"] in set(ids)]  # table order kept
+    assert "This run has 12 traces; the drill-down shows 5 of them" in html
+    # Each shown trace carries the same steps and findings as in the whole drill-down.
+    by_id = {t["id"]: t for t in whole["traces"]}
+    assert all(t == by_id[t["id"]] for t in drill["traces"])
+
+
 def test_cli_report_writes_three_files_and_manifest(tmp_path: Path) -> None:
     run = make_run(tmp_path / "run", n_traces=8)
     res = CliRunner().invoke(app, ["report", str(run)])

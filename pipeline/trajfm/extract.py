@@ -124,19 +124,19 @@ def _inputs_manifest(inputs: list[Path]) -> tuple[list[dict[str, Any]], dict[str
     load order, so a million-file run's manifest stays small and still pins its inputs. A file named more than
     once (a folder given twice) is hashed once."""
     listed: list[dict[str, Any]] = []
-    hashed: dict[Path, str] = {}
+    hashed: dict[tuple[int, int, int, int], str] = {}  # (device, inode, size, mtime) -> sha256
     digest = hashlib.sha256()
     files = total = 0
     for path in collect_targets(inputs):
         files += 1
         try:
-            size = path.stat().st_size
-            key = path.resolve()
+            st = path.stat()
+            key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
             sha = hashed.get(key)
             if sha is None:
                 sha = hashed[key] = file_sha256(path)
-            entry: dict[str, Any] = {"path": str(path), "bytes": size, "sha256": sha}
-            total += size
+            entry: dict[str, Any] = {"path": str(path), "bytes": st.st_size, "sha256": sha}
+            total += st.st_size
         except OSError as exc:
             entry = {"path": str(path), "error": str(exc)}
         digest.update(f"{entry['path']}\0{entry.get('sha256', '')}\n".encode())

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from trajfm.extract import ExtractResult
 from trajfm.report import ReportResult, TextBudget, build_report
 from trajfm.runfolder import RunFolder
@@ -75,7 +77,7 @@ def run_pipeline(
         seconds["extract"] = round(time.perf_counter() - t0, 3)
 
         run = RunFolder.open(out)
-        n_novel = run.read_table("novel_modes").height
+        n_novel = run.scan_table("novel_modes").select(pl.len()).collect().item()  # counted, not read
         skip_reason = None
         if not cluster:
             skip_reason = "the cluster stage was turned off (--no-cluster)"

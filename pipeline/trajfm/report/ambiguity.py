@@ -53,21 +53,22 @@ def with_roles(steps: pl.DataFrame) -> pl.DataFrame:
 
 
 def _candidates(
-    steps: pl.DataFrame, role: str, kinds: tuple[str, ...] | None, chars: int, needles
+    steps: pl.DataFrame | pl.LazyFrame, role: str, kinds: tuple[str, ...] | None, chars: int, needles
 ) -> pl.DataFrame:
     """Steps of `role` (and `kinds`) whose scanned head contains one of the pattern's needles (a cheap filter
-    before the regex)."""
-    rows = with_roles(steps).filter(pl.col("role") == role)
-    if kinds is not None:
-        rows = rows.filter(pl.col("kind").is_in(kinds))
+    before the regex). The needle filter runs first, lazily over the whole table (it does not depend on the
+    role), so only the steps that may match are held."""
     head = pl.col("content").fill_null("").str.slice(0, chars)
-    rows = rows.select("trace_id", "position", head.alias("head"))
+    rows = steps.lazy().select("trace_id", "position", "role", "kind", "agent", head.alias("head"))
     if needles:
         rows = rows.filter(pl.col("head").str.to_lowercase().str.contains_any(list(needles)))
-    return rows
+    found = with_roles(rows.collect(engine="streaming")).filter(pl.col("role") == role)
+    if kinds is not None:
+        found = found.filter(pl.col("kind").is_in(kinds))
+    return found.select("trace_id", "position", "head")
 
 
-def ambiguous_traces(steps: pl.DataFrame, traces: pl.DataFrame) -> dict[str, str]:
+def ambiguous_traces(steps: pl.DataFrame | pl.LazyFrame, traces: pl.DataFrame) -> dict[str, str]:
     """trace id -> the signal that flags it (a key of SIGNALS), for flagged traces only."""
     found: dict[str, tuple[int, str]] = {}
     for role, kinds, chars, pattern, signal in (
@@ -99,7 +100,7 @@ def _comparison(known: pl.DataFrame, flagged: set[str]) -> dict[str, Any]:
 
 
 def ambiguity_figures(
-    steps: pl.DataFrame, traces: pl.DataFrame, ok: pl.DataFrame, models: list[str]
+    steps: pl.DataFrame | pl.LazyFrame, traces: pl.DataFrame, ok: pl.DataFrame, models: list[str]
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """The run-wide figures (the comparison over all diagnosed traces, how many traces each signal flagged) and
     the comparison per model of `models`. `ok`: the diagnosed traces (trace_id, agent_model, task_completed)."""

@@ -168,6 +168,7 @@ def _build_report(
     charts = build_charts(figures, map_points(tables))
     t0 = lap("charts", t0)
     drill = build_drilldown(tables, budget)
+    drill_total = drill.pop("n_traces_total")
     t0 = lap("drilldown", t0)
     generated_at = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     root = tables.run.root
@@ -184,6 +185,7 @@ def _build_report(
             "charts": charts,
             "has_map": "novel_map" in charts,
             "drill": drill,
+            "drill_total": drill_total,
             "drill_caps": {"step": drill["step_cap"], "evidence": drill["evidence_step_cap"]},
             "mode_names": {m["mode_id"]: m["name"] for m in figures["taxonomy"]["modes"]},
         }

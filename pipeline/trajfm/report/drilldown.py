@@ -1,4 +1,5 @@
-"""The trace drill-down payload: every trace with its steps, findings, summary and root cause, as compact JSON.
+"""The trace drill-down payload: every trace (up to `TextBudget.max_traces`) with its steps, findings, summary and
+root cause, as compact JSON.
 
 The HTML embeds this as JSON (see `render.safe_json`) and the drill-down script builds the DOM from it with
 `textContent` only, so trace text can never become markup. To keep an 881-trace report small, long texts are
@@ -44,6 +45,10 @@ class TextBudget:
     task_chars: int = 3000
     total_chars: int = 7_000_000
     min_step_chars: int = 200
+    # At most this many traces are in the drill-down: past it, the traces with a finding (a detected or novel
+    # mode, or a failed diagnosis) come first, in table order, then the others; the report says how many are
+    # shown. Keeps the page, and the memory building it, bounded for runs of any size.
+    max_traces: int = 10_000
 
 
 def _cut(text: str | None, limit: int) -> str | None:
@@ -89,8 +94,29 @@ def fit_caps(
 def build_drilldown(t: RunTables, budget: TextBudget | None = None) -> dict[str, Any]:
     budget = budget or TextBudget()
     traces = t.traces.with_columns(pl.col("agent_model").fill_null(UNKNOWN_MODEL))
-    diag = {r["trace_id"]: r for r in t.diagnoses.unique("trace_id", keep="first").iter_rows(named=True)}
-    detected = t.modes.filter(pl.col("detected")).sort(["trace_id", "mode_id"])
+    n_total = traces.height
+    diagnoses, modes, novel_modes = t.diagnoses, t.modes, t.novel_modes
+    if n_total > budget.max_traces:
+        found = pl.concat(
+            [
+                modes.filter(pl.col("detected")).select("trace_id"),
+                novel_modes.select("trace_id"),
+                diagnoses.filter(pl.col("status") != "ok").select("trace_id"),
+            ]
+        )["trace_id"]
+        traces = (
+            traces.with_row_index("_row")
+            .sort(~pl.col("trace_id").is_in(found.implode()), "_row")
+            .head(budget.max_traces)
+            .sort("_row")
+            .drop("_row")
+        )
+        shown = traces["trace_id"].implode()
+        diagnoses = diagnoses.filter(pl.col("trace_id").is_in(shown))
+        modes = modes.filter(pl.col("trace_id").is_in(shown))
+        novel_modes = novel_modes.filter(pl.col("trace_id").is_in(shown))
+    diag = {r["trace_id"]: r for r in diagnoses.unique("trace_id", keep="first").iter_rows(named=True)}
+    detected = modes.filter(pl.col("detected")).sort(["trace_id", "mode_id"])
     findings: dict[str, list[dict[str, Any]]] = {}
     cited: dict[str, set[int]] = {}
     for r in detected.iter_rows(named=True):
@@ -108,7 +134,7 @@ def build_drilldown(t: RunTables, budget: TextBudget | None = None) -> dict[str,
     if t.novel_assignments is not None:
         cluster_of = dict(t.novel_assignments.select("novel_id", "cluster_id").iter_rows())
     novel: dict[str, list[dict[str, Any]]] = {}
-    for r in t.novel_modes.sort(["trace_id", "novel_id"]).iter_rows(named=True):
+    for r in novel_modes.sort(["trace_id", "novel_id"]).iter_rows(named=True):
         novel.setdefault(r["trace_id"], []).append(
             {
                 "title": r["title"],
@@ -123,7 +149,10 @@ def build_drilldown(t: RunTables, budget: TextBudget | None = None) -> dict[str,
         if d["root_cause_step"] is not None:
             cited.setdefault(tid, set()).add(d["root_cause_step"])
 
-    steps = t.steps.sort(["trace_id", "position"])
+    wanted = t.steps.lazy()
+    if traces.height < n_total:
+        wanted = wanted.filter(pl.col("trace_id").is_in(traces["trace_id"].implode()))
+    steps = wanted.collect().sort(["trace_id", "position"])
     step_rows = list(steps.iter_rows(named=True))
     is_cited = [r["index"] in cited.get(r["trace_id"], ()) for r in step_rows]
     caps = fit_caps(
@@ -179,4 +208,5 @@ def build_drilldown(t: RunTables, budget: TextBudget | None = None) -> dict[str,
         "task_cap": caps.task,
         "n_steps_truncated": n_cut,
         "traces": rows,
+        "n_traces_total": n_total,  # not in the page's JSON (build.py takes it out): the note says it
     }

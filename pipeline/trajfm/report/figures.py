@@ -457,7 +457,12 @@ def _cooccurrence(t: RunTables, flags: pl.DataFrame) -> dict[str, Any]:
 
 
 def _root_cause(t: RunTables, diag: pl.DataFrame) -> dict[str, Any]:
-    spans = t.steps.group_by("trace_id").agg(lo=pl.col("index").min(), hi=pl.col("index").max())
+    spans = (
+        t.steps.lazy()
+        .group_by("trace_id")
+        .agg(lo=pl.col("index").min(), hi=pl.col("index").max())
+        .collect(engine="streaming")
+    )
     rc = (
         diag.filter((pl.col("status") == "ok") & pl.col("root_cause_step").is_not_null())
         .select("trace_id", "root_cause_step")

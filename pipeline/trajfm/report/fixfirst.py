@@ -25,7 +25,7 @@ def add_impact(t: RunTables, fig: dict[str, Any], ok, flags, checked, traces) ->
 
     def context(trace_id: str, steps: list[int]) -> list[str]:
         """The texts a quote of this trace may come from: its cited steps first, then the final answer."""
-        rows = t.steps.filter(pl.col("trace_id") == trace_id)
+        rows = t.steps.lazy().filter(pl.col("trace_id") == trace_id).collect()
         cited = rows.filter(pl.col("index").is_in(steps)) if steps else rows
         texts = [x for x in cited["content"].to_list() + cited["tool_input"].to_list() if x]
         return texts + [answers.get(trace_id) or ""]

@@ -2,7 +2,9 @@
 
 `load_run(path)` returns a `RunTables`: the stage-1 tables (required), the stage-2 tables (optional: absent when
 the cluster stage was skipped, e.g. a run with no novel modes), the manifest and the taxonomy the run was judged
-against (as recorded by extract in the manifest, `mast` when not recorded). Every table is checked against
+against (as recorded by extract in the manifest, `mast` when not recorded). The steps table, the largest (every
+step's text), is a LazyFrame over its file or shards: the figures aggregate it with polars (only the per-trace
+results are held) and the drill-down reads the steps of the traces it shows. Every table is checked against
 `trajfm.schemas` on read, so a wrong column is a `SchemaError` naming the file. Clusters made from other novel
 modes than the ones in novel_modes.parquet (extract re-run since) are a `RunFolderError` asking to re-cluster.
 """
@@ -29,7 +31,7 @@ class RunTables:
 
     run: RunFolder
     traces: pl.DataFrame
-    steps: pl.DataFrame
+    steps: pl.LazyFrame  # read lazily (the largest table): figures aggregate it, the drill-down reads its traces
     diagnoses: pl.DataFrame
     modes: pl.DataFrame
     novel_modes: pl.DataFrame
@@ -84,7 +86,7 @@ def load_run(path: Path | str, *, taxonomy: str | Path | None = None) -> RunTabl
     return RunTables(
         run=run,
         traces=run.read_table("traces"),
-        steps=run.read_table("steps"),
+        steps=run.scan_table("steps"),
         diagnoses=run.read_table("diagnoses"),
         modes=modes,
         novel_modes=novel_modes,

@@ -67,13 +67,15 @@ def readiness(rows: pl.DataFrame, bar: float) -> dict[str, Any]:
     }
 
 
-def tool_results(steps: pl.DataFrame) -> pl.DataFrame:
-    """Per trace: tool results and how many came back without error and not empty."""
-    res = steps.filter(pl.col("kind").is_in(list(RESULT_KINDS)))
+def tool_results(steps: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """Per trace: tool results and how many came back without error and not empty (aggregated lazily: only
+    the per-trace counts are held)."""
+    res = steps.lazy().filter(pl.col("kind").is_in(list(RESULT_KINDS)))
     empty = pl.col("content").fill_null("").str.strip_chars().str.to_lowercase().is_in(list(EMPTY_RESULTS))
-    return res.group_by("trace_id").agg(
-        calls=pl.len(),
-        ok_calls=(~pl.col("is_error").fill_null(False) & ~empty).sum().cast(pl.Int64),
+    return (
+        res.group_by("trace_id")
+        .agg(calls=pl.len(), ok_calls=(~pl.col("is_error").fill_null(False) & ~empty).sum().cast(pl.Int64))
+        .collect(engine="streaming")
     )
 
 
