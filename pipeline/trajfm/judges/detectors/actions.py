@@ -212,6 +212,11 @@ _SUBJECT_INTENT = (
 _INTENT = (
     r"(?:use|call|query|ask|invoke|run|using|consult|request|via|delegate to|hand (?:it )?to|send (?:it )?to)"
 )
+# Every match of `_INTENT` or `_SUBJECT_INTENT` holds one of these: reasoning without any of them announces no tool.
+_INTENT_WORDS = (
+    "use", "call", "query", "ask", "invoke", "run", "using", "consult", "request", "via", "delegate to", "hand",
+    "send", "i will", "i'll", "let me",
+)  # fmt: skip
 
 
 @functools.lru_cache(maxsize=1024)
@@ -251,7 +256,8 @@ def detect_action_reasoning_mismatch(view: TraceView) -> list[Finding]:
         thought = th.content[:1500]
         finding: Finding | None = None
         # 1. The reasoning announces another tool than the one called.
-        if a.tool and a.tool not in thought:
+        # (lower-casing an ASCII text keeps its length, and re.IGNORECASE then reads it as lower case does)
+        if a.tool and a.tool not in thought and not (thought.isascii() and tx._none_in(_INTENT_WORDS, view.low(th))):
             # Tools the trace used, plus tool-like names the reasoning mentions (FooAgent, BarTool, BazAPI).
             tools = sorted(used | set(_TOOL_LIKE.findall(thought)), key=len, reverse=True)
             for t in tools:

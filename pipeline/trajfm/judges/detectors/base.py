@@ -100,6 +100,12 @@ class TraceView:
         default_factory=dict
     )  # (check, position) -> result, per trace
     vocab: FormatVocabulary = field(default_factory=FormatVocabulary)  # the trace format's data file
+    # The step kinds the trace has: a detector that reads only spans or messages returns at once without them.
+    kinds: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if not self.kinds:  # a view built by hand: read them from the trace
+            self.kinds = frozenset([s.kind for s in self.trace.steps])
 
     def head(self, step: Step) -> str:
         """The scanned part of a step's content (long results are cut to SCAN_CHARS)."""
@@ -225,4 +231,5 @@ def build_view(trace: Trace) -> TraceView:
         tools=tools,
         result_heads=heads,
         vocab=vocab,
+        kinds=frozenset([s.kind for s in trace.steps]),
     )

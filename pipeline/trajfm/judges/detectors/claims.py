@@ -39,6 +39,8 @@ def _checked(st: Step, callers: set[str]) -> bool:
 
 
 def detect_unsupported_counts(view: TraceView) -> list[Finding]:
+    if "message" not in view.kinds:
+        return []  # only messages are checked
     callers = {a.step.agent for a in view.acts if a.step.agent}
     if not callers:
         return []
@@ -101,6 +103,8 @@ _VAGUE = frozenset(
 
 
 def detect_contradicted_absence(view: TraceView) -> list[Finding]:
+    if "message" not in view.kinds:
+        return []  # only messages are checked
     callers = {a.step.agent for a in view.acts if a.step.agent}
     if not callers:
         return []

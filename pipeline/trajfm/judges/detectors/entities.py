@@ -146,20 +146,16 @@ def _presents(answer_l: str, key: str) -> bool:
 
 def detect_hallucinated_entities(view: TraceView) -> list[Finding]:
     out: list[Finding] = []
-    task_l = view.task.lower()
-    answer_l = view.final_answer.lower()
     reported: set[str] = set()
     acts = [a for a in view.main_acts if not a.is_finish]
-    act_texts = [(a, (a.args + " " + (a.thought.content[:1500] if a.thought else "")).lower()) for a in acts]
+    # The lower-cased texts below are built only once a result names a missing entity (most traces have none).
+    task_l = answer_l = ""
+    act_texts: list[tuple[Act, str]] = []
     # The lower-cased results before each act, joined only when a name needs them (building every prefix up
     # front copied the results quadratically in the number of calls).
     env_parts: list[str] = []
     env_count: list[int] = []  # how many of env_parts come before each act
-    for a in acts:
-        env_count.append(len(env_parts))
-        if a.result is not None and a.result is not a.step:
-            env_parts.append("\n" + view.low(a.result))
-    for k, (act, _) in enumerate(act_texts):
+    for k, act in enumerate(acts):
         r = act.result
         if r is None:
             continue
@@ -169,6 +165,15 @@ def detect_hallucinated_entities(view: TraceView) -> list[Finding]:
                 key = name.lower()
                 if key in reported:
                     continue
+                if not act_texts:
+                    task_l, answer_l = view.task.lower(), view.final_answer.lower()
+                    act_texts = [
+                        (a, (a.args + " " + (a.thought.content[:1500] if a.thought else "")).lower()) for a in acts
+                    ]
+                    for a in acts:
+                        env_count.append(len(env_parts))
+                        if a.result is not None and a.result is not a.step:
+                            env_parts.append("\n" + view.low(a.result))
                 used_at = [i for i, (_, t) in enumerate(act_texts[: k + 1]) if _mentions(t, key)]
                 if not used_at:
                     continue

@@ -135,7 +135,7 @@ def _input_error(step: Step) -> re.Match[str] | None:
 
 def detect_failed_model_turns(view: TraceView) -> list[Finding]:
     steps = view.trace.steps
-    if not any(is_model_span(s) for s in steps):
+    if "span" not in view.kinds or not any(is_model_span(s) for s in steps):
         return []
     out: list[Finding] = []
     seen: set[int] = set()
@@ -196,7 +196,7 @@ def _issues_finish(step: Step) -> bool:
 
 def detect_unsupported_answers(view: TraceView) -> list[Finding]:
     steps = view.trace.steps
-    if not any(is_model_span(s) for s in steps):
+    if "span" not in view.kinds or not any(is_model_span(s) for s in steps):
         return []
     out: list[Finding] = []
     evidence_seen = False  # has any tool or other agent returned something before this point?
@@ -268,6 +268,8 @@ def detect_announced_calls_not_made(view: TraceView) -> list[Finding]:
     search_agent ...") and whose output never calls it: the hand-off was written down (printed, commented out)
     instead of made."""
     out: list[Finding] = []
+    if "span" not in view.kinds:
+        return out  # no model call to read
     for step in view.trace.steps:
         if not is_model_span(step) or step.tool_name:
             continue  # a tool-calling model names its call in tool_name; actions.py compares those
@@ -312,6 +314,8 @@ def calling_model_spans(trace_steps: list[Step]) -> dict[int, int]:
 def relocate_to_callers(view: TraceView, findings: list[Finding]) -> list[Finding]:
     """In span trees, point findings at the model call that issued a tool call rather than at the tool span: the
     model wrote the call (its arguments, its repetition, what it did with the error), the tool only ran it."""
+    if "span" not in view.kinds:
+        return findings  # no tool or model spans: nothing to relocate
     callers = calling_model_spans(view.trace.steps)
     if not callers:
         return findings
