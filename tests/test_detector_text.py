@@ -94,3 +94,12 @@ def test_any_of_matches_the_single_alternation(any_of: tx.AnyOf) -> None:
         assert (got and got.span()) == (want_all[0].span() if want_all else None), text
         if any_of is _MISSING:
             assert _spans(any_of.finditer(text)) == _spans(want_all), text
+
+
+def test_normalise_of_ascii_text_is_the_word_runs() -> None:
+    rnd = random.Random(3)
+    chars = [chr(c) for c in range(128)]
+    for _ in range(5000):
+        text = "".join(rnd.choice(chars) for _ in range(rnd.randint(0, 40)))
+        assert tx.normalise(text) == " ".join(re.findall(r"\w+", text.lower())), repr(text)
+    assert tx.normalise("Ünïcode-Wörds, too!") == "ünïcode wörds too"

@@ -102,6 +102,7 @@ class TraceView:
     vocab: FormatVocabulary = field(default_factory=FormatVocabulary)  # the trace format's data file
     # The step kinds the trace has: a detector that reads only spans or messages returns at once without them.
     kinds: frozenset[str] = frozenset()
+    lows: dict[int, str] = field(default_factory=dict)  # position -> the lower-cased head (`low`), per trace
 
     def __post_init__(self) -> None:
         if not self.kinds:  # a view built by hand: read them from the trace
@@ -116,12 +117,11 @@ class TraceView:
 
     def low(self, step: Step) -> str:
         """The scanned head of a step, lower-cased (memoised: several detectors search the same steps)."""
-        key = ("low", step.position)
-        v = self.memo.get(key)
+        v = self.lows.get(step.position)
         if v is None:
-            v = self.head(step).lower()
-            self.memo[key] = v
-        return v  # type: ignore[return-value]
+            h = self.result_heads.get(step.position)
+            v = self.lows[step.position] = (step.content[:SCAN_CHARS] if h is None else h).lower()
+        return v
 
     def acts_in_group(self, group: tuple[str, int]) -> list[Act]:
         return [a for a in self.acts if a.group == group]
