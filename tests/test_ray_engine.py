@@ -202,10 +202,14 @@ def test_llm_judge_on_ray_keeps_one_global_rate_limit_and_a_shared_cache(ray_clu
         again = run_extract([corpus], tmp_path / "run", **kwargs)
         calls_again = sum(1 for r in endpoint.requests if r.path.endswith("/chat/completions")) - len(starts)
     assert first.statuses == {"ok": 12} and first.calls == len(starts) >= 12
-    # 12+ calls at 6/s take at least (n - 1) / 6 s however many workers share them. The endpoint stamps a call
-    # when it arrives, so one slow first arrival (a worker's new connection) can eat up to one interval: allow
-    # that one interval, no more. Without the shared limit the 12 calls arrive within a fraction of a second.
-    assert starts[-1] - starts[0] >= (len(starts) - 2) / rate
+    # At most `rate` calls start in any one-second window, however many workers share them. The endpoint stamps
+    # a call when it arrives, so arrival jitter on a loaded machine can bunch two calls that were started an
+    # interval apart (a worker's slow new connection, a delayed send): allow 2 over the rate in any window, and
+    # the whole run at least (n - 3) / rate s. Without the shared limit all 12 arrive within a fraction of a
+    # second (12 in one window).
+    busiest = max(sum(1 for t in starts if s <= t < s + 1.0) for s in starts)
+    assert busiest <= rate + 2, f"{busiest} calls arrived within one second at a limit of {rate}/s"
+    assert starts[-1] - starts[0] >= (len(starts) - 3) / rate
     assert again.cache_hits == 12 and again.calls == 0 and calls_again == 0
     engine = RunFolder.open(tmp_path / "run").read_manifest()["stages"]["extract"]["engine"]
     assert engine["name"] == "ray"
