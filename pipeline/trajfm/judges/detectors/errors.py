@@ -90,6 +90,9 @@ ADMITS_FAILURE = tx.Pattern(
     r"\b(?:error|errors|fail(?:ed|ing|ure to|s to)?|no results?|unable|could not|couldn't|cannot|can't|not (?:be )?(?:available|"
     r"possible|supported|retrieved|completed|found|able)|unfortunately|was not able|wasn't able|did not succeed|"
     r"no data|not accessible|unavailable)\b",
+    # every branch holds one of these (most answers hold none, and the alternation is then not run)
+    needles=("error", "fail", "no result", "unable", "could", "can", "not ", "unfortunately", "wasn't able",
+             "no data", "unavailable"),  # fmt: skip
 )
 
 

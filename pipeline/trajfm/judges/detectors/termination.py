@@ -32,7 +32,10 @@ _LIMIT = tx.Pattern(
     r"\b(?:max(?:imum)?[ _](?:steps|iterations|turns|rounds)|step limit|iteration limit|recursion limit|turn limit)"
     r"[^.\n]{0,30}\b(?:reached|exceeded|hit)\b|\b(?:reached|exceeded|hit) (?:the )?(?:max(?:imum)?|step|iteration|turn)"
     r" (?:limit|number of (?:steps|iterations|turns))|\bagent stopped due to (?:iteration|time) limit",
-    needles=("max", "limit", "reached", "exceeded", "hit "),
+    # Every match holds "max" or "limit" or "number of" (the limit named), and "reached", "exceeded", "hit" or
+    # "stopped": two short lists instead of one long one (most steps hold none of the first).
+    needles=("max", "limit", "number of"),
+    requires=("reached", "exceeded", "hit", "stopped"),
 )
 _PENDING = tx.Pattern(
     r"\b(?:next,? (?:i|we) (?:will|would|need|should|can)|i will now|i'll now|then (?:i|we) (?:will|would)|"
