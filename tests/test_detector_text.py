@@ -103,3 +103,23 @@ def test_normalise_of_ascii_text_is_the_word_runs() -> None:
         text = "".join(rnd.choice(chars) for _ in range(rnd.randint(0, 40)))
         assert tx.normalise(text) == " ".join(re.findall(r"\w+", text.lower())), repr(text)
     assert tx.normalise("Ünïcode-Wörds, too!") == "ünïcode wörds too"
+
+
+def test_patterns_converted_from_ignorecase_match_as_ignorecase_did() -> None:
+    """Patterns that were plain re.IGNORECASE regexes (the output-format requests, the error label, the final-answer
+    mark) give re.IGNORECASE's matches, also on text where it folds a letter lower-casing keeps ("ı", "ſ")."""
+    from trajfm.judges.detectors.origin import _ERROR_LABEL
+    from trajfm.judges.detectors.output import FORMAT_RULES
+    from trajfm.judges.detectors.termination import _FINAL_MARK_FAST
+
+    patterns = [_ERROR_LABEL, _FINAL_MARK_FAST, *(p for p, _, _ in FORMAT_RULES)]
+    words = ("Fınal anſwer:", "final answer :", "ERROR:", "Exceptıon:", "as JSON", "ın a table", "in CSV",
+             "as a bullet list", "anſwer with yes or no", "only the number", "in Fahrenheit", "ıso 8601 format",
+             "in two words", "in 3 sentences", "yyyy-mm-dd")  # fmt: skip
+    rnd = random.Random(5)
+    for _ in range(3000):
+        text = " ".join(rnd.choice(words + FILLER) for _ in range(rnd.randint(1, 6)))
+        for p in patterns:
+            want = re.compile(p.pattern, re.I).search(text)
+            got = p.search(text)
+            assert (got and got.span()) == (want and want.span()), (p.pattern, text)

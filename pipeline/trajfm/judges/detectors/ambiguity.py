@@ -53,6 +53,7 @@ _AGENT_ASSUMES = tx.Pattern(
 )
 ASKS_USER = tx.Pattern(
     r"(?:which|what|could you|can you|would you|do you|please (?:confirm|specify|clarify)|did you mean)[^?\n]{0,200}\?",
+    needles=("?",),  # every match ends in one: text without a question mark asks nothing
 )
 _CLARIFY_TOOL = re.compile(r"ask|clarif|human|user_input|request_info", re.I)
 
@@ -61,7 +62,9 @@ def detect_no_clarification(view: TraceView) -> list[Finding]:
     signal = None  # (step, match, source text, what)
     for a in view.main_acts:
         if a.thought is not None:
-            m = _AGENT_ASSUMES.search(a.thought.content[:2000])
+            thought = a.thought.content[:2000]
+            # an ASCII head lowers to the same length, so the memoised lower-cased head lines up with it
+            m = _AGENT_ASSUMES.search(thought, view.low(a.thought)[:2000] if thought.isascii() else None)
             if m:
                 signal = (
                     a.thought,

@@ -42,7 +42,7 @@ from trajfm.traces.model import Step
 # An error label anywhere in the head ("Code output: Error: cannot open file", "Exception: no results"): tools
 # and terminals print one after their own prefix, where `errors.error_in` (which wants it at a line start, to
 # keep domain words such as "failure" out) does not look.
-_ERROR_LABEL = tx.Pattern(r"\b(?:error|exception|fatal)\s*:", needles=("error", "exception", "fatal"))
+_ERROR_LABEL = tx.Pattern(r"\b(?:error|exception|fatal)\s*:", needles=("error", "exception", "fatal"), folds=True)
 HEAD_CHARS = 400
 # The environment failed, not the call: server errors, unavailability, timeouts, dropped connections, throttling.
 _ENVIRONMENT = re.compile(

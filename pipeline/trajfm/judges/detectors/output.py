@@ -112,6 +112,7 @@ FORMAT_RULES: tuple[FormatRule, ...] = (
             r"\b(?:in|as|using|return(?:ed)?|output|formatted as|respond with|give me)\s+(?:a\s+|valid\s+)?json\b|"
             r"\bjson (?:format|object|array|output)\b",
             needles=("json",),
+            folds=True,
         ),
         "JSON",
         lambda a, m: _is_json(a),
@@ -120,15 +121,17 @@ FORMAT_RULES: tuple[FormatRule, ...] = (
         tx.Pattern(
             r"\b(?:in|as|use|using|with) (?:a |markdown )?table\b|\btabular (?:form|format)\b|\b(?:a|one) table (?:with|of|listing)\b",
             needles=("table", "tabular"),
+            folds=True,
         ),
         "a table",
         lambda a, m: _is_table(a),
     ),
-    (tx.Pattern(r"\b(?:in|as) (?:a )?csv\b|\bcsv format\b", needles=("csv",)), "CSV", lambda a, m: _is_csv(a)),
+    (tx.Pattern(r"\b(?:in|as) (?:a )?csv\b|\bcsv format\b", needles=("csv",), folds=True), "CSV", lambda a, m: _is_csv(a)),
     (
         tx.Pattern(
             r"\b(?:as|in) a (?:bulleted|bullet(?:-point)?|numbered) list\b|\bbullet points\b|\b(?:as|in) bullets\b",
             needles=("list", "bullet"),
+            folds=True,
         ),
         "a list",
         lambda a, m: _is_list(a),
@@ -138,6 +141,7 @@ FORMAT_RULES: tuple[FormatRule, ...] = (
             r"\b(?:answer|respond|reply)(?: only)? with (?:a )?(?:simple )?(?:yes or no|yes/no)\b|"
             r"\b(?:yes or no|yes/no) (?:answer|only)\b",
             needles=("yes",),
+            folds=True,
         ),
         "yes or no",
         lambda a, m: _is_yes_no(a),
@@ -147,6 +151,7 @@ FORMAT_RULES: tuple[FormatRule, ...] = (
             r"\b(?:only|just) (?:the|a) (?:number|count|value|total)\b|\bas a single number\b|"
             r"\breturn (?:only )?the (?:number|count)\b",
             needles=("number", "count", "value", "total"),
+            folds=True,
         ),
         "a single number",
         lambda a, m: _is_number(a),
@@ -155,12 +160,13 @@ FORMAT_RULES: tuple[FormatRule, ...] = (
         tx.Pattern(
             r"\b(?:in|into|as) (?:degrees )?(?P<unit>fahrenheit|celsius|kelvin|psi|kpa|bar)\b",
             needles=("fahrenheit", "celsius", "kelvin", "psi", "kpa", "bar"),
+            folds=True,
         ),
         "values in the requested unit",
         _uses_unit,
     ),
     (
-        tx.Pattern(r"\b(?:yyyy-mm-dd|iso(?: 8601)? (?:date )?format)\b", needles=("yyyy-mm-dd", "iso")),
+        tx.Pattern(r"\b(?:yyyy-mm-dd|iso(?: 8601)? (?:date )?format)\b", needles=("yyyy-mm-dd", "iso"), folds=True),
         "ISO dates",
         lambda a, m: _is_iso_date(a),
     ),
@@ -169,6 +175,7 @@ FORMAT_RULES: tuple[FormatRule, ...] = (
             r"\bin (?:no more than |at most |under )?(one|two|three|four|five|ten|a single|\d+) "
             r"(word|words|sentence|sentences)\b",
             needles=("word", "sentence"),
+            folds=True,
         ),
         "a length limit",
         lambda a, m: _within_length(a, m),

@@ -27,7 +27,7 @@ from trajfm.judges.detectors.errors import ADMITS_FAILURE
 _FINAL_MARK = re.compile(r"\bfinal answer\s*:", re.I)
 # The same, searched in a thought's lower-cased head (`TraceView.low`, memoised; a thought's head is its first
 # 3,000 characters) only when the words occur.
-_FINAL_MARK_FAST = tx.Pattern(_FINAL_MARK.pattern, needles=("final answer",))
+_FINAL_MARK_FAST = tx.Pattern(_FINAL_MARK.pattern, needles=("final answer",), folds=True)
 _LIMIT = tx.Pattern(
     r"\b(?:max(?:imum)?[ _](?:steps|iterations|turns|rounds)|step limit|iteration limit|recursion limit|turn limit)"
     r"[^.\n]{0,30}\b(?:reached|exceeded|hit)\b|\b(?:reached|exceeded|hit) (?:the )?(?:max(?:imum)?|step|iteration|turn)"
@@ -184,7 +184,9 @@ def detect_stopped_on_a_guess(view: TraceView) -> list[Finding]:
     if fin is None or fin.thought is None:
         return []
     # the reasoning before its own "Final Answer:" (the answer itself is judged elsewhere)
-    text = _FINAL_MARK.split(fin.thought.content[:3000], maxsplit=1)[0]
+    text = fin.thought.content[:3000]
+    if _FINAL_MARK_FAST.search(text, view.low(fin.thought)) is not None:
+        text = _FINAL_MARK.split(text, maxsplit=1)[0]
     m = _GUESSED_STOP.search(text)
     if m is None or ADMITS_FAILURE.search(view.final_answer[:3000]):
         return []

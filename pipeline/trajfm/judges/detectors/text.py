@@ -259,20 +259,34 @@ class Pattern:
     the original text (lower-casing keeps lengths for all but a few non-ASCII letters; when it does not, the
     search falls back to re.IGNORECASE on the original). `group()` of a match is lower-cased text."""
 
-    __slots__ = ("fast", "slow", "pattern", "needles", "requires")
+    __slots__ = ("fast", "slow", "pattern", "needles", "requires", "folds")
 
     def __init__(
-        self, pattern: str, flags: int = 0, *, needles: tuple[str, ...] = (), requires: tuple[str, ...] = ()
+        self,
+        pattern: str,
+        flags: int = 0,
+        *,
+        needles: tuple[str, ...] = (),
+        requires: tuple[str, ...] = (),
+        folds: bool = False,
     ) -> None:
         """`needles`: lower-case substrings at least one of which every match contains. When given, text with
         none of them is skipped without running the regex (substring tests are far cheaper than alternations).
         `requires`: a second such set (every match also contains one of these), for patterns whose first keyword
-        is common ("status") and whose rarer part ("not completed") sits later in the match."""
+        is common ("status") and whose rarer part ("not completed") sits later in the match. `folds`: match
+        exactly as re.IGNORECASE does, also where it folds a letter that lower-casing keeps ("ı" matches "i",
+        "ſ" matches "s"): a text holding one of them is searched with re.IGNORECASE (for patterns that were
+        plain re.IGNORECASE regexes, so their matches stay what they were)."""
         self.pattern = pattern
         self.fast = compile_fast(pattern, flags)
         self.slow = re.compile(pattern, flags | re.I)
         self.needles = needles
         self.requires = requires
+        self.folds = folds
+
+    def _unfolded(self, low: str) -> bool:
+        """Does the fast search miss a fold of re.IGNORECASE in this text (see `folds`)?"""
+        return self.folds and not low.isascii() and ("ı" in low or "ſ" in low)
 
     def _skip(self, low: str) -> bool:
         return _none_in(self.needles, low) or _none_in(self.requires, low)
@@ -280,7 +294,7 @@ class Pattern:
     def search(self, text: str, low: str | None = None) -> re.Match[str] | None:
         if low is None:
             low = text.lower()
-        if len(low) != len(text):
+        if len(low) != len(text) or self._unfolded(low):
             return self.slow.search(text)
         # `_skip` written out: this runs dozens of times per trace, and the calls cost more than the tests.
         needles = self.needles
@@ -302,7 +316,7 @@ class Pattern:
     def finditer(self, text: str, low: str | None = None) -> list[re.Match[str]]:
         if low is None:
             low = text.lower()
-        if len(low) != len(text):
+        if len(low) != len(text) or self._unfolded(low):
             return list(self.slow.finditer(text))
         return [] if self._skip(low) else list(self.fast.finditer(low))
 
