@@ -123,3 +123,19 @@ def test_patterns_converted_from_ignorecase_match_as_ignorecase_did() -> None:
             want = re.compile(p.pattern, re.I).search(text)
             got = p.search(text)
             assert (got and got.span()) == (want and want.span()), (p.pattern, text)
+
+
+def test_tool_like_branches_find_what_the_alternation_finds() -> None:
+    from trajfm.judges.detectors.actions import _TOOL_LIKE, _TOOL_LIKE_BRANCHES
+
+    words = ("use ", "call ", "use foo_bar", "call x_y_z ", "IoTAgent", "SearchTool", "WeatherAPI", "jsonreader",
+             "websearch", "fileparser", "agent", "use use_it", "the_tool", "FooAgentX", "calls ", "usefoo_bar",
+             "use Foo_bar", "lookup_id")  # fmt: skip
+    rnd = random.Random(11)
+    found = 0
+    for _ in range(4000):
+        text = "".join(rnd.choice(words + FILLER) for _ in range(rnd.randint(1, 10)))
+        want = _TOOL_LIKE.findall(text)
+        found += bool(want)
+        assert _TOOL_LIKE_BRANCHES.findall(text) == want, text
+    assert found > 1000

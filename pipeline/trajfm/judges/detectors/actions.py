@@ -205,6 +205,14 @@ _TOOL_LIKE = re.compile(
     r"\b[A-Z][A-Za-z]*(?:Agent|Tool|API)\b|(?:(?<=use )|(?<=call ))[a-z]+(?:_[a-z]+)+\b|"
     r"\b[a-z]+(?:reader|writer|agent|tool|api|search|lookup|finder|parser)\b"
 )
+# `_TOOL_LIKE.findall`, branch by branch (`tx.Branches`: same result), each tried only when its words occur: the
+# single alternation has no literal opening and is tried at every position of the reasoning.
+_TOOL_SUFFIXES = ("reader", "writer", "agent", "tool", "api", "search", "lookup", "finder", "parser")
+_TOOL_LIKE_BRANCHES = tx.Branches(
+    (tx.compile_fast(r"\b[A-Z][A-Za-z]*(?:Agent|Tool|API)\b"), ("Agent", "Tool", "API")),
+    (tx.AfterWords(("use ", "call "), r"[a-z]+(?:_[a-z]+)+\b"), ()),
+    (tx.compile_fast(r"\b[a-z]+(?:" + "|".join(_TOOL_SUFFIXES) + r")\b"), _TOOL_SUFFIXES),
+)
 # "<Tool> can ...; I will call it", "<Tool> handles this": the tool is announced as the subject.
 _SUBJECT_INTENT = (
     r"\W+(?:can|will|handles|should|is able to)\b[^.\n]{0,80}\b(?:i will|i'll|let me|calling|call it|use it)"
@@ -259,7 +267,7 @@ def detect_action_reasoning_mismatch(view: TraceView) -> list[Finding]:
         # (lower-casing an ASCII text keeps its length, and re.IGNORECASE then reads it as lower case does)
         if a.tool and a.tool not in thought and not (thought.isascii() and tx._none_in(_INTENT_WORDS, view.low(th))):
             # Tools the trace used, plus tool-like names the reasoning mentions (FooAgent, BarTool, BazAPI).
-            tools = sorted(used | set(_TOOL_LIKE.findall(thought)), key=len, reverse=True)
+            tools = sorted(used | set(_TOOL_LIKE_BRANCHES.findall(thought)), key=len, reverse=True)
             for t in tools:
                 if t == a.tool or t not in thought:
                     continue

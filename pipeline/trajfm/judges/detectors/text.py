@@ -446,6 +446,65 @@ class AnyOf:
         return out
 
 
+class AfterWords:
+    """`(?:(?<=w1)|(?<=w2)...)body` searched as: find each word (a fast substring scan), then match `body` right after
+    it. The same matches as the regex, which has no literal opening to scan for and is tried at every position."""
+
+    __slots__ = ("words", "body")
+
+    def __init__(self, words: tuple[str, ...], body: str, flags: int = 0) -> None:
+        self.words = words
+        self.body = re.compile(body, flags)
+
+    def search(self, text: str, pos: int = 0) -> re.Match[str] | None:
+        best: re.Match[str] | None = None
+        for w in self.words:
+            i = text.find(w, max(0, pos - len(w)))
+            while i != -1:
+                j = i + len(w)
+                if best is not None and j >= best.start():
+                    break  # an earlier word already gave a match at or before this one
+                if j >= pos:
+                    m = self.body.match(text, j)
+                    if m is not None:
+                        best = m
+                        break
+                i = text.find(w, i + 1)
+        return best
+
+
+class Branches:
+    """A case-sensitive alternation `a|b|c` searched branch by branch (`findall` only): each branch a compiled
+    pattern, `_LeadingBoundary` or `AfterWords`, with the substrings one of which every match of it holds (none:
+    always tried). Same result as `re.findall` of the alternation, as `AnyOf` argues (leftmost match, ties to the
+    earlier branch, each search from the end of the last match); no branch may match the empty string."""
+
+    __slots__ = ("branches",)
+
+    def __init__(self, *branches: tuple[re.Pattern[str] | _LeadingBoundary | AfterWords, tuple[str, ...]]) -> None:
+        self.branches = branches
+
+    def findall(self, text: str) -> list[str]:
+        live = [b for b, needles in self.branches if not needles or not _none_in(needles, text)]
+        out: list[str] = []
+        pos = 0
+        while live:
+            best: re.Match[str] | None = None
+            for b in live:
+                m = b.search(text, pos)
+                if m is not None and (best is None or m.start() < best.start()):
+                    best = m
+                    if best.start() == pos:
+                        break
+            if best is None:
+                break
+            if best.end() == best.start():
+                raise ValueError("Branches.findall: a branch matched the empty string")
+            out.append(best.group(0))
+            pos = best.end()
+        return out
+
+
 _NAME_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 
 
