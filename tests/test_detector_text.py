@@ -139,3 +139,17 @@ def test_tool_like_branches_find_what_the_alternation_finds() -> None:
         found += bool(want)
         assert _TOOL_LIKE_BRANCHES.findall(text) == want, text
     assert found > 1000
+
+
+def test_words_among_is_the_word_set_intersection() -> None:
+    from trajfm.judges.detectors.coverage import _WORD, _words_among
+
+    pieces = ("abc", "pump", "pumps", "-", "--", "x", "ab", "12", "12.5", ".", "3", "é", "a-b", "-pump", "pump-",
+              "٣", " ", " ", "_", "x-ray", "ray", "1.2.3")  # fmt: skip
+    rnd = random.Random(13)
+    for _ in range(5000):
+        text = "".join(rnd.choice(pieces) for _ in range(rnd.randint(0, 12)))
+        wanted = frozenset(rnd.sample(("abc", "pump", "pumps", "ray", "x-ray", "12", "12.5", "3", "2.3", "٣", "b-ab"), 4))
+        words = sorted(w for w in wanted if "a" <= w[0] <= "z")
+        got = _words_among(text, words, wanted.difference(words))
+        assert got == wanted.intersection(_WORD.findall(text)), (text, wanted)
