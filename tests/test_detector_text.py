@@ -153,3 +153,12 @@ def test_words_among_is_the_word_set_intersection() -> None:
         words = sorted(w for w in wanted if "a" <= w[0] <= "z")
         got = _words_among(text, words, wanted.difference(words))
         assert got == wanted.intersection(_WORD.findall(text)), (text, wanted)
+
+
+def test_squash_collapses_whitespace_as_the_regex_did() -> None:
+    space = [chr(c) for c in range(0x3100) if re.fullmatch(r"\s", chr(c))]
+    assert space == [chr(c) for c in range(0x3100) if chr(c).isspace()]
+    rnd = random.Random(17)
+    for _ in range(5000):
+        text = "".join(rnd.choice([*space, "a", "b", "é", "\u200b"]) for _ in range(rnd.randint(0, 12)))
+        assert tx.squash(text) == re.sub(r"\s+", " ", text).strip(), repr(text)
