@@ -3,7 +3,7 @@ novel modes with the fp32 MiniLM vs its int8 ONNX export (time, peak memory, and
 
     python benchmarks/bench_scale.py make-traces --out /tmp/scale/corpus --seeds 2001-2012
     python benchmarks/bench_scale.py extract /tmp/scale/corpus --repeat 10 --engines local,ray
-    python benchmarks/bench_scale.py cluster [--sizes 198,100000] [--embedders minilm,minilm-int8]
+    python benchmarks/bench_scale.py cluster [--sizes 198,100000] [--embedders minilm,minilm-int8,minilm:--fit-sample=0]
 
 make-traces: `trajfm synth` once per seed into DIR/s<seed> (881 traces each; keep data out of the repository).
 extract: `trajfm extract DIR [DIR ...] --out RUN` in a fresh subprocess per engine. `--repeat K` names the corpus
@@ -20,6 +20,10 @@ cluster: `trajfm cluster RUN --from-csv CSV --embedder E` in a fresh subprocess 
   real novel modes file (`assetopsbench/addtional_fm.csv` under ../shared/datasets or $TRAJFM_DATASETS); other
   sizes are made as `bench_cluster.py` makes them (resampled, perturbed real texts). The adjusted Rand index
   compares each embedder's family per novel mode with the first embedder's (outliers, -1, count as one label).
+  An embedder may carry extra `trajfm cluster` options after a colon, `=` for a space and `+` between options:
+  `minilm:--fit-sample=0` is the fp32 path as it was before the fitted sample (UMAP on every distinct text from
+  5,001; identical to the old default for these sizes), `minilm:--seed=1` the same path with another seed. Each
+  row prints the distinct texts, the texts fitted by HDBSCAN, and the 1-minute load average at its end.
 """
 
 from __future__ import annotations
@@ -178,34 +182,39 @@ def cluster(sizes: list[int], embedders: list[str], datasets: Path, seed: int) -
     if not source.exists():
         print(f"skipped: {source} not found (set TRAJFM_DATASETS)")
         return 0
-    if "minilm-int8" in embedders:
+    if any(e.partition(":")[0] == "minilm-int8" for e in embedders):
         t0 = time.perf_counter()
         from trajfm.clustering.onnx_embed import OnnxMiniLMEmbedder
 
         OnnxMiniLMEmbedder().encode(["warm-up: export and quantise once"])
         print(f"int8 ONNX export ready in {time.perf_counter() - t0:.1f} s (cached after the first run)")
-    print(f"{'items':>8} {'embedder':>12} {'wall s':>7} {'CPU s':>7} {'peak MB':>8} {'clusters':>8} {'outliers':>8} "
-          f"{'ARI vs ' + embedders[0]:>16}  phases (s)")  # fmt: skip
+    print(f"{'items':>8} {'distinct':>8} {'fitted':>6} {'embedder':>22} {'wall s':>7} {'CPU s':>7} {'peak MB':>8} "
+          f"{'clusters':>8} {'outliers':>8} {'ARI vs ' + embedders[0]:>16} {'load':>5}  phases (s)")  # fmt: skip
     for n in sizes:
         with tempfile.TemporaryDirectory() as tmp:
             csv = source if n == 198 else Path(tmp) / "modes.csv"
             if n != 198:
                 _bench_cluster_module().make_csv(source, n, seed, csv)
             labels: dict[str, pl.DataFrame] = {}
-            for emb in embedders:
-                run = Path(tmp) / f"run-{emb}"
-                cmd = [*TRAJFM, "cluster", str(run), "--from-csv", str(csv), "--embedder", emb, "--seed", str(seed)]
+            for k, spec in enumerate(embedders):
+                emb, _, extra = spec.partition(":")
+                run = Path(tmp) / f"run-{k}-{emb}"
+                cmd = [*TRAJFM, "cluster", str(run), "--from-csv", str(csv), "--embedder", emb, "--seed", str(seed),
+                       *[a for opt in extra.split("+") if opt for a in opt.split("=", 1)]]  # fmt: skip
                 r = measure(cmd)
                 if r.proc.returncode != 0:
-                    print(f"{n:>8} {emb:>12} failed:\n{r.proc.stderr[-3000:]}")
+                    print(f"{n:>8} {spec:>22} failed:\n{r.proc.stderr[-3000:]}")
                     return 1
                 m = json.loads((run / "manifest.json").read_text())["stages"]["cluster"]
-                labels[emb] = pl.read_parquet(run / "novel_assignments.parquet").select("novel_id", "cluster_id")
-                ref = labels[embedders[0]].join(labels[emb], on="novel_id", suffix="_b")
+                labels[spec] = pl.read_parquet(run / "novel_assignments.parquet").select("novel_id", "cluster_id")
+                ref = labels[embedders[0]].join(labels[spec], on="novel_id", suffix="_b")
                 ari = adjusted_rand_score(ref["cluster_id"].to_list(), ref["cluster_id_b"].to_list())
                 phases = " ".join(f"{k[:-2]} {v:.1f}" for k, v in m["timings"].items() if k != "total_s")
-                print(f"{n:>8} {emb:>12} {r.wall_s:>7.1f} {r.cpu_s:>7.1f} {r.peak_mb:>8,.0f} {m['counts']['clusters']:>8} "
-                      f"{m['outliers']['share']:>8.1%} {ari:>16.3f}  {phases}", flush=True)  # fmt: skip
+                counts = m["counts"]
+                print(f"{n:>8} {counts['distinct_texts']:>8} {counts.get('fitted_texts', counts['distinct_texts']):>6} "
+                      f"{spec:>22} {r.wall_s:>7.1f} {r.cpu_s:>7.1f} {r.peak_mb:>8,.0f} {counts['clusters']:>8} "
+                      f"{m['outliers']['share']:>8.1%} {ari:>16.4f} {os.getloadavg()[0]:>5.1f}  {phases}",
+                      flush=True)  # fmt: skip
     return 0
 
 

@@ -523,3 +523,40 @@ def test_empty_input_writes_empty_tables(tmp_path: Path) -> None:
     assert out.clusters.height == 0 and out.assignments.height == 0
     assert out.manifest["counts"]["items"] == 0 and out.manifest["outliers"]["share"] == 0.0
     assert pl.read_parquet(tmp_path / "run" / "clusters.parquet").height == 0
+
+
+# --- scale: a fitted sample, the rest labelled by nearest fitted neighbours --------------------------------------
+def test_fitted_sample_labels_the_rest_by_neighbours_order_free() -> None:
+    items, truth = make_items(per_family=40)  # 160 distinct texts; 60 are fitted, 100 labelled by neighbours
+    out = run(items, fit_sample=60)
+    fit = out.manifest["fit"]
+    assert fit["fitted_texts"] == 60 and fit["labelled_by_neighbours"] == 100
+    assert out.manifest["counts"]["fitted_texts"] == 60
+    got = labels_by_id(out)
+    ids = sorted(truth)
+    assert adjusted_rand_score([truth[i] for i in ids], [got[i] for i in ids]) > 0.9
+    # The same families as fitting every text, and the same output whatever the input order.
+    full = labels_by_id(run(items, fit_sample=0))
+    assert adjusted_rand_score([full[i] for i in ids], [got[i] for i in ids]) > 0.9
+    shuffled = items[:]
+    random.Random(3).shuffle(shuffled)
+    other = run(shuffled, fit_sample=60)
+    assert other.assignments.equals(out.assignments) and other.clusters.equals(out.clusters)
+
+
+def test_neighbour_labels_vote_and_refuse_far_texts() -> None:
+    from trajfm.clustering.fit import label_by_neighbours
+
+    rng = np.random.default_rng(0)
+    centres = np.eye(8)[:2]  # two orthogonal directions
+    fitted = np.concatenate(
+        [centres[0] + 0.05 * rng.normal(size=(10, 8)), centres[1] + 0.05 * rng.normal(size=(10, 8))]
+    )
+    rest = np.stack([centres[0] + 0.01, centres[1] + 0.01, np.eye(8)[5]])  # near A, near B, far from both
+    vecs = np.concatenate([fitted, rest])
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    labels = np.array([0] * 10 + [1] * 10)
+    got = label_by_neighbours(vecs.astype(np.float32), 20, labels, k=5)
+    assert got.labels.tolist() == [0, 1, -1]
+    assert got.by_distance == 1
+    assert got.probabilities[0] == 1.0 and got.probabilities[2] == 0.0

@@ -439,6 +439,7 @@ def _cluster_options(opts: CliOptions) -> ClusterOptions:
         embedder=opts.embedder,
         reducer=opts.reducer,
         umap_epochs=opts.umap_epochs,
+        fit_sample=opts.fit_sample,
         base_url=opts.base_url,
         llm_model=opts.llm_model or opts.model,
         mask_specifics=False if opts.keep_specifics else None,

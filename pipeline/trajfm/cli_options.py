@@ -168,13 +168,21 @@ class CliOptions:
         help="minilm (default) | minilm-int8 (the same model as int8 ONNX: faster; needs trajfm[onnx]) | fake "
         "(hashing, for tests) | an installed plugin's (`trajfm plugins`).",
     )
-    reducer: str = _opt("auto", "--reducer", help="auto (UMAP from 2,000 distinct texts) | umap | none.")
+    reducer: str = _opt(
+        "auto", "--reducer", help="auto (none up to 5,000 fitted texts, else UMAP) | umap | none."
+    )
     keep_specifics: bool = _opt(
         False,
         "--keep-specifics",
         help="Embed quotes, paths, tool and asset names as written (default: masked).",
     )
     umap_epochs: int | None = _opt(None, "--umap-epochs", help="UMAP optimisation epochs (default: umap's).")
+    fit_sample: int = _opt(
+        5000,
+        "--fit-sample",
+        help="Fit HDBSCAN on at most this many distinct texts (a hash-ordered sample); the rest take the label "
+        "of their nearest fitted texts. 0: fit all.",
+    )
     llm_model: str | None = _opt(
         None, "--llm-model", help="Model for --namer llm and --advice llm (default: --model, or env TRAJFM_MODEL)."
     )
@@ -213,7 +221,7 @@ EXTRACT = (
 )  # fmt: skip
 CLUSTER = (
     "from_csv", "text", "method", "baseline", "seed", "assign_outliers", "namer", "model_path", "embedder",
-    "reducer", "keep_specifics", "umap_epochs", "base_url", "llm_model", "taxonomy", "engine", "address", "redact",
+    "reducer", "keep_specifics", "umap_epochs", "fit_sample", "base_url", "llm_model", "taxonomy", "engine", "address", "redact",
 )  # fmt: skip
 REPORT = ("taxonomy", "step_chars", "max_text_mb", "baseline", "readiness_bar", "advice", "base_url", "llm_model",
           "redact")  # fmt: skip

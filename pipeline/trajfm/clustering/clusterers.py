@@ -106,18 +106,19 @@ class HdbscanScan:
                     out.append((m, ms, sel))
         return out
 
-    def _hdbscan(self, points: np.ndarray, mcs: int, ms: int, sel: str, *, tree: bool):  # noqa: ANN202
-        import hdbscan
-
-        # High-dimensional input (no reducer) of moderate size: one exact distance matrix is far faster than
-        # hdbscan's tree searches in 384 dimensions, and gives the same clustering.
-        precompute = points.shape[1] > 20 and points.shape[0] <= self.PRECOMPUTE_MAX
-        if precompute:
+    def _data(self, points: np.ndarray) -> tuple[np.ndarray, str]:
+        """What HDBSCAN is given: high-dimensional input (no reducer) of moderate size as one exact distance
+        matrix, which is far faster than hdbscan's tree searches in 384 dimensions and gives the same clustering;
+        anything else as points. Computed once per point set (the scan fits 30 candidates on the same one)."""
+        if points.shape[1] > 20 and points.shape[0] <= self.PRECOMPUTE_MAX:
             from sklearn.metrics import pairwise_distances
 
-            data, metric = pairwise_distances(points, metric="euclidean"), "precomputed"
-        else:
-            data, metric = points, "euclidean"
+            return pairwise_distances(points, metric="euclidean"), "precomputed"
+        return points, "euclidean"
+
+    def _hdbscan(self, data: tuple[np.ndarray, str], mcs: int, ms: int, sel: str, *, tree: bool):  # noqa: ANN202
+        import hdbscan
+
         with warnings.catch_warnings():
             warnings.filterwarnings(
                 "ignore", category=RuntimeWarning
@@ -126,18 +127,19 @@ class HdbscanScan:
                 min_cluster_size=mcs,
                 min_samples=ms,
                 cluster_selection_method=sel,
-                metric=metric,
+                metric=data[1],
                 gen_min_span_tree=tree,
                 core_dist_n_jobs=self.core_dist_n_jobs,
-            ).fit(data)
+            ).fit(data[0])
 
     def fit(self, points: np.ndarray, weights: np.ndarray, seed: int) -> Partition:
         n = points.shape[0]
         n_scan = min(n, self.scan_sample)
         sub, wsub = points[:n_scan], weights[:n_scan]
         scan: list[dict[str, Any]] = []
+        sub_data = self._data(sub)
         for mcs, ms, sel in self.candidates(n_scan):
-            model = self._hdbscan(sub, mcs, ms, sel, tree=True)
+            model = self._hdbscan(sub_data, mcs, ms, sel, tree=True)
             k = int(model.labels_.max()) + 1 if model.labels_.size else 0
             labels, promoted = promote_heavy_outliers(np.asarray(model.labels_, dtype=np.int64), wsub, mcs)
             share = outlier_share(labels, wsub)
@@ -182,7 +184,11 @@ class HdbscanScan:
             "core_dist_n_jobs": self.core_dist_n_jobs,
         }
         model = self._hdbscan(
-            points, params["min_cluster_size"], params["min_samples"], params["selection"], tree=False
+            sub_data if n_scan == n else self._data(points),
+            params["min_cluster_size"],
+            params["min_samples"],
+            params["selection"],
+            tree=False,
         )
         labels, promoted = promote_heavy_outliers(
             np.asarray(model.labels_, dtype=np.int64), weights, params["min_cluster_size"]
@@ -204,7 +210,11 @@ class HdbscanScan:
 
     def refit(self, points: np.ndarray, weights: np.ndarray, params: dict[str, Any], seed: int) -> np.ndarray:
         model = self._hdbscan(
-            points, params["min_cluster_size"], params["min_samples"], params["selection"], tree=False
+            self._data(points),
+            params["min_cluster_size"],
+            params["min_samples"],
+            params["selection"],
+            tree=False,
         )
         return promote_heavy_outliers(
             np.asarray(model.labels_, dtype=np.int64), weights, params["min_cluster_size"]

@@ -14,11 +14,23 @@ Determinism (the same items in any order give the same output; the same seed giv
 Outliers are never hidden: their count and share go to the manifest and an outlier row (-1) to the clusters
 table. `assign_outliers` attaches an outlier to the cluster whose centroid it is most similar to (cosine, in the
 embedding space) if it is at least as similar as that cluster's 10th-percentile member; attached items keep
-`assigned = True`. The reducer `auto` rule: UMAP when there are at least `umap_min_points` (2,000) distinct
-texts, otherwise none: below that HDBSCAN runs exactly on the embeddings' own geometry (one distance matrix, a
-second or two), which is deterministic and skips UMAP's stochastic layout and its ~15 s of numba compilation
-(the 513-item target is 15 s in all). UMAP is what makes density clustering work at scale (tens of thousands of
-points in 384 dimensions); the choice and its reason are recorded in the manifest.
+`assigned = True`.
+
+Scale: the reducer and the clusterer fit at most `fit_sample` (5,000) distinct texts, the first ones in canonical
+(text-hash) order, which is a uniform random sample that does not depend on input order. Every other distinct
+text is labelled by its `NEIGHBOURS` (10) most similar fitted texts (cosine over the unit embeddings, one matrix
+product per chunk): the label with the largest summed similarity wins (the outlier group -1 votes like a cluster),
+and a text is an outlier anyway when it is less similar to its nearest member of the winning cluster than that
+cluster's loosest fitted member is to its own nearest fellow member (`label_by_neighbours`). Its probability is
+the winning label's share of the vote. `fit_sample=0` fits every distinct text (no neighbour labelling).
+The reducer `auto` rule: no reducer when at most `IDENTITY_MAX` (5,000) texts are fitted, so HDBSCAN runs exactly
+on the embeddings' own geometry (one distance matrix, seconds), deterministic and without UMAP's stochastic layout
+and its ~15 s of numba compilation; UMAP above that (only when `fit_sample` is 0 or above 5,000 and there are
+more than 5,000 distinct texts). Why not UMAP on every distinct text, as before: measured on the 100,000-mode
+benchmark (`benchmarks/bench_scale.py`), that partition changed with the seed (adjusted Rand index 0.37 between
+seeds 0 and 1), while the sample-and-neighbours partition is the same for any seed and for samples of 3,000 and
+5,000, and matches the benchmark's source rows better (ARI 0.85 against 0.39-0.43). `--reducer umap` still runs
+UMAP on the fitted texts (their neighbours' mean position places the rest).
 """
 
 from __future__ import annotations
@@ -34,7 +46,7 @@ import polars as pl
 
 from trajfm import schemas
 from trajfm.clustering import naming, novelty
-from trajfm.clustering.clusterers import Clusterer, Partition, get_clusterer
+from trajfm.clustering.clusterers import Clusterer, Partition, get_clusterer, promote_heavy_outliers
 from trajfm.clustering.embed import Embedder, EmbeddingCache, embed_texts
 from trajfm.clustering.reduce import IdentityReducer, Reducer, get_reducer, layout_2d
 from trajfm.clustering.stability import subsample_stability
@@ -44,6 +56,9 @@ from trajfm.taxonomy import Taxonomy
 
 TEXT_MODES = ("title", "description", "both")
 ASSIGN_PERCENTILE = 10.0
+FIT_SAMPLE = 5000
+IDENTITY_MAX = 5000  # auto reducer: no UMAP up to this many fitted texts (HDBSCAN's exact distance matrix)
+NEIGHBOURS = 10
 
 
 @dataclass(frozen=True)
@@ -64,7 +79,7 @@ class ClusterConfig:
     # None: mask for hdbscan, not for kmeans-silhouette (IBM embedded raw titles). See clustering/text.py.
     mask_specifics: bool | None = None
     reducer: str = "auto"  # auto | umap | none
-    umap_min_points: int = 2000
+    fit_sample: int = FIT_SAMPLE  # 0: fit every distinct text
     umap_epochs: int | None = None
     stability_rounds: int = 20
     stability_max_points: int = 3000
@@ -155,6 +170,73 @@ def embed_items(
     return vecs[[index[t] for t in texts]] if texts else vecs
 
 
+@dataclass
+class NeighbourLabels:
+    labels: np.ndarray  # one per text after the fitted ones
+    probabilities: np.ndarray  # the winning label's share of the summed similarity
+    neighbours: np.ndarray  # (n_rest, k) indices of the fitted neighbours
+    similarities: np.ndarray  # (n_rest, k) their cosine similarities
+    by_distance: int  # texts made outliers by the distance rule (their vote named a cluster)
+
+    def mean_position(self, fit_points: np.ndarray) -> np.ndarray:
+        w = np.clip(self.similarities, 1e-6, None)
+        return (fit_points[self.neighbours] * w[:, :, None]).sum(axis=1) / w.sum(axis=1, keepdims=True)
+
+
+def label_by_neighbours(
+    vectors: np.ndarray, n_fit: int, fit_labels: np.ndarray, k: int = NEIGHBOURS, chunk: int = 2048
+) -> NeighbourLabels:
+    """Labels for rows n_fit.. of `vectors` (unit rows) from the labelled rows :n_fit (see the module docstring).
+
+    Deterministic: similarities are one matrix product per chunk, ties between labels go to the smaller label."""
+    fitted = np.asarray(vectors[:n_fit], dtype=np.float32)
+    fit_labels = np.asarray(fit_labels, dtype=np.int64)
+    ids = np.array(sorted(set(fit_labels.tolist())), dtype=np.int64)  # -1 first when present
+    col = np.searchsorted(ids, fit_labels)
+    k = min(k, n_fit)
+    # Each cluster's floor: the similarity of its loosest fitted member to its nearest fellow member (a cluster of
+    # one text has no fellow, so nothing joins it by similarity).
+    floor = np.full(ids.size, np.inf)
+    for a in range(0, n_fit, chunk):
+        sims = fitted[a : a + chunk] @ fitted.T
+        sims[np.arange(sims.shape[0]), np.arange(a, a + sims.shape[0])] = -np.inf
+        same = fit_labels[a : a + chunk, None] == fit_labels[None, :]
+        nearest_fellow = np.where(same, sims, -np.inf).max(axis=1)
+        np.minimum.at(floor, col[a : a + chunk], nearest_fellow)
+    floor[floor == -np.inf] = np.inf
+    n_rest = vectors.shape[0] - n_fit
+    labels = np.empty(n_rest, dtype=np.int64)
+    probs = np.empty(n_rest, dtype=np.float64)
+    nbrs = np.empty((n_rest, k), dtype=np.int64)
+    nsims = np.empty((n_rest, k), dtype=np.float32)
+    by_distance = 0
+    for a in range(0, n_rest, chunk):
+        block = np.asarray(vectors[n_fit + a : n_fit + a + chunk], dtype=np.float32)
+        sims = block @ fitted.T
+        nn = (
+            np.argpartition(-sims, k - 1, axis=1)[:, :k]
+            if k < n_fit
+            else np.tile(np.arange(n_fit), (len(block), 1))
+        )
+        s = np.take_along_axis(sims, nn, axis=1)
+        rows = np.repeat(np.arange(len(block)), k)
+        votes = np.zeros((len(block), ids.size))
+        np.add.at(votes, (rows, col[nn].ravel()), np.clip(s, 0.0, None).ravel())
+        win = votes.argmax(axis=1)  # first maximum: the smaller label on a tie
+        total = votes.sum(axis=1)
+        lab = ids[win]
+        best_in_win = np.where(col[nn] == win[:, None], s, -np.inf).max(axis=1)
+        far = (lab != -1) & (best_in_win < floor[win])
+        by_distance += int(far.sum())
+        lab = np.where(far, -1, lab)
+        labels[a : a + len(block)] = lab
+        probs[a : a + len(block)] = np.where(
+            lab == -1, 0.0, votes[np.arange(len(block)), win] / np.maximum(total, 1e-12)
+        )
+        nbrs[a : a + len(block)], nsims[a : a + len(block)] = nn, s
+    return NeighbourLabels(labels, probs, nbrs, nsims, by_distance)
+
+
 def _canonical_ids(labels: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Relabel clusters 0..k-1 by size (items) descending, then first member in canonical order."""
     ids = sorted(set(labels.tolist()) - {-1})
@@ -219,8 +301,10 @@ def cluster_items(
         vectors, cache_stats = embed_texts(uniq, embedder, cache)
     timings["embed_s"] = time.perf_counter() - t1
 
-    # 3. reduce
+    # 3. reduce (the fitted texts: the first `n_fit` in canonical order)
     t2 = time.perf_counter()
+    sampling = not config.method.startswith("kmeans") and 0 < config.fit_sample < n_unique
+    n_fit = config.fit_sample if sampling else n_unique
     reducer_info: dict[str, Any]
     if config.method.startswith("kmeans"):
         reducer_used: Reducer = IdentityReducer()
@@ -231,30 +315,27 @@ def cluster_items(
     elif reducer is not None:
         reducer_used, reducer_info = reducer, {"name": reducer.name, "reason": "given"}
     elif config.reducer == "auto":
-        if n_unique >= config.umap_min_points:
+        if n_fit > IDENTITY_MAX:
             # From 10,000 points 100 epochs settle the layout well enough for density clustering at half of
             # umap's default cost (200); the choice is recorded with the reducer's parameters.
-            epochs = config.umap_epochs or (100 if n_unique >= 10_000 else None)
+            epochs = config.umap_epochs or (100 if n_fit >= 10_000 else None)
             reducer_used = get_reducer("umap", n_epochs=epochs)
-            reducer_info = {
-                "name": "umap",
-                "reason": f"auto: {n_unique} distinct texts >= {config.umap_min_points}",
-            }
+            reducer_info = {"name": "umap", "reason": f"auto: {n_fit} fitted texts > {IDENTITY_MAX}"}
         else:
             reducer_used = IdentityReducer()
             reducer_info = {
                 "name": "identity",
-                "reason": f"auto: {n_unique} distinct texts (< {config.umap_min_points}): HDBSCAN runs exactly on "
-                "the normalised embeddings, no UMAP",
+                "reason": f"auto: {n_fit} fitted texts (<= {IDENTITY_MAX}): HDBSCAN runs exactly on the "
+                "normalised embeddings, no UMAP",
             }
     else:
         reducer_used = get_reducer(config.reducer, n_epochs=config.umap_epochs)
         reducer_info = {"name": reducer_used.name, "reason": f"--reducer {config.reducer}"}
-    points = reducer_used.fit_transform(vectors, config.seed) if n_unique else np.zeros((0, 2))
+    fit_points = reducer_used.fit_transform(vectors[:n_fit], config.seed) if n_fit else np.zeros((0, 2))
     reducer_info["params"] = reducer_used.params()
     timings["reduce_s"] = time.perf_counter() - t2
 
-    # 4. cluster
+    # 4. cluster the fitted texts, then label the rest by their nearest fitted neighbours
     t3 = time.perf_counter()
     min_points = 4 if clusterer.name == "hdbscan" else 3
     if n_unique < min_points:
@@ -264,10 +345,43 @@ def cluster_items(
             {"rule": f"fewer than {min_points} distinct texts: one cluster per distinct text"},
         )
     else:
-        partition = clusterer.fit(points, weights, config.seed)
-    labels = _canonical_ids(partition.labels, weights)
-    fitted_labels = labels.copy()
+        partition = clusterer.fit(fit_points, weights[:n_fit], config.seed)
     timings["cluster_s"] = time.perf_counter() - t3
+    t_rest = time.perf_counter()
+    fit_info: dict[str, Any] = {
+        "fit_sample": config.fit_sample,
+        "fitted_texts": n_fit,
+        "labelled_by_neighbours": 0,
+    }
+    if sampling:
+        rest = label_by_neighbours(vectors, n_fit, partition.labels)
+        raw_labels = np.concatenate([partition.labels, rest.labels])
+        # An outlier text repeated as often as the smallest family is a family, among the rest too.
+        raw_labels, promoted = promote_heavy_outliers(
+            raw_labels, weights, int(partition.params.get("min_cluster_size", 2))
+        )
+        probabilities = np.concatenate([partition.probabilities, rest.probabilities])
+        probabilities[raw_labels != np.concatenate([partition.labels, rest.labels])] = 1.0
+        if isinstance(reducer_used, IdentityReducer):
+            points = np.asarray(vectors, dtype=np.float64)
+        else:  # the rest sit at their neighbours' similarity-weighted mean position (plots only)
+            points = np.concatenate([fit_points, rest.mean_position(fit_points)])
+        fit_info.update(
+            labelled_by_neighbours=n_unique - n_fit,
+            neighbours=NEIGHBOURS,
+            rest_outliers=int((rest.labels == -1).sum()),
+            rest_outliers_by_distance=rest.by_distance,
+            promoted_after_labelling=promoted,
+            rule="the first fit_sample distinct texts in canonical (text-hash) order are fitted; each other text "
+            f"takes the label with the largest summed cosine similarity among its {NEIGHBOURS} most similar fitted "
+            "texts (-1 votes too), or -1 when it is less similar to that cluster than the cluster's loosest fitted "
+            "member is to its nearest fellow member",
+        )
+    else:
+        raw_labels, probabilities, points = partition.labels, partition.probabilities, fit_points
+    labels = _canonical_ids(raw_labels, weights)
+    fitted_labels = labels.copy()
+    timings["label_rest_s"] = time.perf_counter() - t_rest
 
     # 5. outliers
     n_out_items = int(weights[labels == -1].sum()) + len(empty)
@@ -294,9 +408,9 @@ def cluster_items(
     t4 = time.perf_counter()
     if n_unique >= min_points and "rule" not in partition.params:
         stab = subsample_stability(
-            points,
-            weights,
-            fitted_labels,
+            fit_points,
+            weights[:n_fit],
+            fitted_labels[:n_fit],
             clusterer,
             partition.params,
             config.seed,
@@ -445,7 +559,7 @@ def cluster_items(
             {
                 "novel_id": it.novel_id,
                 "cluster_id": int(labels[row]),
-                "probability": float(partition.probabilities[row]) if partition.probabilities.size else 0.0,
+                "probability": float(probabilities[row]) if probabilities.size else 0.0,
                 "assigned": bool(assigned_mask[row]),
                 "x": float(xy[row, 0]),
                 "y": float(xy[row, 1]),
@@ -470,11 +584,13 @@ def cluster_items(
             **cache_stats,
         },
         "reducer": reducer_info,
+        "fit": fit_info,
         "parameters": {k: v for k, v in partition.params.items()},
         "scan": partition.scan,
         "counts": {
             "items": n_items,
             "distinct_texts": n_unique,
+            "fitted_texts": n_fit,
             "empty_texts": len(empty),
             "clusters": len(real_ids),
             "novel_clusters": sum(1 for c in real_ids if nov[c][2]),

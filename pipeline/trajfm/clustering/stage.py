@@ -22,7 +22,7 @@ import polars as pl
 
 from trajfm import schemas
 from trajfm.clustering.embed import Embedder, EmbeddingCache, embedder_names, get_embedder
-from trajfm.clustering.fit import ClusterConfig, ClusterOutcome, Item, cluster_items, embed_items
+from trajfm.clustering.fit import FIT_SAMPLE, ClusterConfig, ClusterOutcome, Item, cluster_items, embed_items
 from trajfm.clustering.naming import LlmNamer
 from trajfm.errors import RunFolderError, UsageError
 from trajfm.runfolder import RunFolder, file_sha256
@@ -48,6 +48,7 @@ class ClusterOptions:
         None  # None: the method's default (masked for hdbscan, raw for kmeans-silhouette)
     )
     umap_epochs: int | None = None
+    fit_sample: int = FIT_SAMPLE  # 0: fit every distinct text (see clustering/fit.py)
     base_url: str | None = None
     llm_model: str | None = None
     redact: bool = False  # --namer llm: mask secrets in what is sent (as the judge's --redact)
@@ -147,6 +148,8 @@ def check_options(opts: ClusterOptions) -> None:
     if opts.namer not in ("keywords", "llm"):
         raise UsageError(f"--namer must be keywords or llm, got {opts.namer!r}")
     get_clusterer(opts.method)  # cheap: builds the object, fits nothing
+    if opts.fit_sample < 0:
+        raise UsageError(f"--fit-sample must be 0 (fit all) or a positive count, got {opts.fit_sample}")
     ClusterConfig(method=opts.method, text=opts.text).text_mode()
     if opts.reducer not in ("auto", "umap", "none", "identity"):
         get_reducer(opts.reducer)  # raises the reducer's own error naming the choices
@@ -182,6 +185,7 @@ def run_cluster(run_dir: Path | str, options: ClusterOptions | None = None) -> C
         assign_outliers=opts.assign_outliers,
         reducer=opts.reducer,
         umap_epochs=opts.umap_epochs,
+        fit_sample=opts.fit_sample,
         mask_specifics=opts.mask_specifics,
     )
     text_mode = config.text_mode()
@@ -234,6 +238,7 @@ def run_cluster(run_dir: Path | str, options: ClusterOptions | None = None) -> C
             "model_path": str(opts.model_path) if opts.model_path else None,
             "reducer": opts.reducer,
             "umap_epochs": opts.umap_epochs,
+            "fit_sample": opts.fit_sample,
             "taxonomy": taxonomy.name,
             "baseline": str(opts.baseline) if opts.baseline else None,
             "engine": opts.engine,
