@@ -856,7 +856,7 @@ def run_extract(
             t0 = time.perf_counter()
             if n_shards == 1:  # a run of one batch keeps the single-file tables (RUN/<table>.parquet)
                 for table in STAGE1_TABLES:
-                    run.write_table(table, pl.read_parquet(run.shard_paths(table)[0]))
+                    run.write_table(table, pl.read_parquet(run.shard_paths(table)[0], glob=False))
             novel_df = run.scan_table("novel_modes").select("novel_id", "title", "description").collect()
             old_novel = _old_novel(live)
             removed_stale = _carry_clusters(live, run, old_novel, novel_df)

@@ -90,7 +90,7 @@ def _v1_to_v2(root: Path, manifest: dict[str, Any]) -> list[str]:
         path = root / f"{table}.parquet"
         if not path.is_file():
             continue
-        df = pl.read_parquet(path)
+        df = pl.read_parquet(path, glob=False)
         before = df
         if table == "diagnoses" and "status" in df.columns and df.schema["status"] != schema["status"]:
             allowed = {s.value for s in schemas.DiagnosisStatus}

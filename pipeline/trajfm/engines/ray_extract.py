@@ -204,7 +204,7 @@ def _renumber_duplicate_ids(staging: Path, run_id: str) -> int:
     the same rule. Returns how many traces were renamed."""
     shards = sorted((staging / "traces").glob("part-*.parquet"))
     ids = pl.concat(
-        [pl.scan_parquet(s).select("trace_id").with_columns(pl.lit(s.name).alias("part")) for s in shards]
+        [pl.scan_parquet(s, glob=False).select("trace_id").with_columns(pl.lit(s.name).alias("part")) for s in shards]
     ).collect()
     ids = ids.with_columns(n=pl.int_range(1, pl.len() + 1).over("trace_id"))
     dup = ids.filter(pl.col("n") > 1)
@@ -212,7 +212,7 @@ def _renumber_duplicate_ids(staging: Path, run_id: str) -> int:
         mapping = {tid: f"{tid}~{n}" for tid, n in zip(rows["trace_id"], rows["n"], strict=True)}
         for table in STAGE1_TABLES:
             path = staging / table / str(part[0])
-            df = pl.read_parquet(path)
+            df = pl.read_parquet(path, glob=False)
             renamed = df.with_columns(pl.col("trace_id").replace(mapping))
             if table == "novel_modes":
                 renamed = renamed.with_columns(
@@ -339,7 +339,7 @@ def run_extract_ray(
         # From the written table (file order, ids renumbered), shard by shard: the figures the local engine counts.
         loading_quality: dict[str, Any] = {}
         for shard in run.shard_paths("traces"):
-            quality_summary_table(pl.read_parquet(shard, columns=list(QUALITY_COLUMNS)), into=loading_quality)
+            quality_summary_table(pl.read_parquet(shard, columns=list(QUALITY_COLUMNS), glob=False), into=loading_quality)
         skipped = [f for s in summaries for f in s["skipped"]]
         seconds["finish"] = round(time.perf_counter() - t0, 3)
 
