@@ -51,7 +51,7 @@ def _spans(ms: list[re.Match[str]]) -> list[tuple[int, int]]:
 @pytest.mark.parametrize(
     "pattern",
     [r"\bnot found", r"\b(?:is|are) not (?:a )?(?:valid|listed)", r"\bexit ?code:? ?[1-9]", r"\bno \w+ named",
-     r"\b[a-z]+ failed\b", r"\bx|y", r"\b(?=n)not"],
+     r"\b[a-z]+ failed\b", r"\bx|y", r"\b(?=n)not", r"\bstatus(?: code)?:? [45]\d\d\b"],
 )  # fmt: skip
 def test_leading_boundary_matches_re(pattern: str) -> None:
     fast = tx.compile_fast(pattern)
@@ -162,3 +162,68 @@ def test_squash_collapses_whitespace_as_the_regex_did() -> None:
     for _ in range(5000):
         text = "".join(rnd.choice([*space, "a", "b", "é", "\u200b"]) for _ in range(rnd.randint(0, 12)))
         assert tx.squash(text) == re.sub(r"\s+", " ", text).strip(), repr(text)
+
+
+def test_numbers_among_is_the_number_set_intersection() -> None:
+    from trajfm.judges.detectors.coverage import _NUMBER, _numbers_among
+
+    pieces = ("1", "12", "12.5", ".", "..", "3", "0", "٣", "a", " ", "-", "1.2.3", "2.3", "x12", "5.")
+    rnd = random.Random(19)
+    for _ in range(5000):
+        text = "".join(rnd.choice(pieces) for _ in range(rnd.randint(0, 40)))  # up to 40: past MAX_NUMBER_RUNS too
+        numbers = frozenset(rnd.sample(("1", "12", "12.5", "3", "2.3", "٣", "0", "5", "23", "1.2"), 4))
+        assert _numbers_among(text, numbers) == numbers.intersection(_NUMBER.findall(text)), (text, numbers)
+
+
+REJECTION_WORDS = (
+    "unexpected keyword argument", "missing 2 required positional arguments", "missing 1 required keyword-only argument",
+    "takes from 1 to 2 positional arguments but 3 were given", "got multiple values for keyword argument",
+    "error in code parsing", "regex pattern foo was not found", "output could not be parsed", "code cannot be parsed",
+    "validation errors for", "invalid input provided", "invalid arguments to", "required parameter 'x' is missing",
+    "required property id not provided", "argument", "parsed", "required", "invalid", "missing", "regex",
+)  # fmt: skip
+ARTEFACT_WORDS = (
+    "## Step 2:", "#step 1 :", "thought:", "Thought 3 :", "action input 2:", "Action 1:", "observation:",
+    "(end of feedback)", "now it's your turn", "now its your turn", "\nquestion:", "Question: ", "question",
+    "<|endoftext|>", "[INST]", "[/inst]", "<s>", "</s>", "<|im_start|>", "im_end|>", "assistant:", "Assistant :",
+    "step", "action", "turn", "#",
+)  # fmt: skip
+
+
+def _worded(words: tuple[str, ...], n: int, seed: int) -> list[str]:
+    rnd = random.Random(seed)
+    out = []
+    for _ in range(n):
+        parts = [rnd.choice(words) if rnd.random() < 0.5 else rnd.choice(FILLER) for _ in range(rnd.randint(1, 12))]
+        out.append("".join(p.upper() if rnd.random() < 0.2 else p for p in parts))
+    return out
+
+
+def test_split_alternations_match_the_single_patterns_they_replace() -> None:
+    """`REJECTED_CALL` and `_ARTEFACT` were one `Pattern` each: the branches searched one at a time find the same
+    match as the old alternation (searched as `Pattern` does: in the lower-cased text, re.IGNORECASE on the original
+    when lower-casing changes its length)."""
+    from trajfm.judges.detectors.call_errors import REJECTED_CALL
+    from trajfm.judges.detectors.output import _ARTEFACT
+
+    for any_of, words, flags in ((REJECTED_CALL, REJECTION_WORDS, 0), (_ARTEFACT, ARTEFACT_WORDS, re.M)):
+        old = tx.Pattern("|".join(a.pattern for a in any_of.alternatives), flags)
+        hits = 0
+        for text in _worded(words, 3000, 23):
+            want = old.search(text)
+            hits += want is not None
+            got = any_of.search(text)
+            assert (got and got.span()) == (want and want.span()), (any_of.pattern, text)
+        assert hits > 300
+
+
+def test_final_label_finds_what_ignorecase_finds() -> None:
+    from trajfm.judges.detectors.output import _FINAL_LABEL
+
+    pieces = ("final answer:", "Final Answer is :", "FINAL ANSWER", "final answer  :", "xfinal answer:", "ſ", "ı",
+              "İ", "fınal answer:", "final anſwer:", " ", "\n", ":", "a", "is")  # fmt: skip
+    rnd = random.Random(29)
+    plain = re.compile(r"\bfinal answer(?: is)?\s*:", re.I)
+    for _ in range(5000):
+        text = "".join(rnd.choice(pieces) for _ in range(rnd.randint(0, 10)))
+        assert _spans(_FINAL_LABEL.finditer(text, text.lower())) == _spans(list(plain.finditer(text))), text

@@ -157,6 +157,16 @@ def _tool_and_args(step: Step) -> tuple[str, str]:
     return tx.parse_action_text(step.content)
 
 
+def _signature_of(call: str) -> tuple[str, frozenset[str]]:
+    """The normalised "tool args" of a call and its tokens (`Act.signature`, `Act.tokens`)."""
+    signature = tx.normalise(call)
+    return signature, frozenset(tx.tokens(signature))
+
+
+# Calls repeat across the traces of one agent (the same tool asked the same thing).
+_signature = tx.cached_for_short_text(_signature_of, maxsize=4096)
+
+
 def build_view(trace: Trace) -> TraceView:
     """Pair actions with their reasoning and results. Linear in the number of steps."""
     acts: list[Act] = []
@@ -217,8 +227,7 @@ def build_view(trace: Trace) -> TraceView:
     else:
         main = []
     for a in main:  # only the compared actions need their normalised signature
-        a.signature = tx.normalise(f"{a.tool} {a.args}")
-        a.tokens = frozenset(tx.tokens(a.signature))
+        a.signature, a.tokens = _signature(f"{a.tool} {a.args}")
     return TraceView(
         trace=trace,
         main_acts=main,

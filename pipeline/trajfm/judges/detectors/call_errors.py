@@ -28,14 +28,28 @@ from trajfm.traces.model import Step
 
 ERROR_HEAD_CHARS = 600
 
-REJECTED_CALL = tx.Pattern(
-    r"unexpected keyword argument|missing \d+ required (?:positional |keyword-only )?arguments?|"
-    r"takes (?:from )?\d+ (?:to \d+ )?positional arguments? but \d+ (?:were|was) given|"
-    r"got multiple values for (?:keyword )?argument|error in code parsing|"
-    r"regex pattern .{0,120}? (?:was|is) not found|(?:code|tool call|function call|output) (?:could not|cannot) be parsed|"
-    r"\bvalidation errors? for\b|invalid (?:arguments?|parameters?|input) (?:for|to|provided|given)\b|"
-    r"required (?:argument|parameter|property) [\w'\"`]{1,40} (?:is )?(?:missing|not provided)",
-    needles=("argument", "pars", "regex", "validation", "invalid", "required"),
+# One branch at a time (`tx.AnyOf`: the same matches as their alternation), each searched only when its own words
+# occur; the gate is the coarser list the single pattern had (most results hold none of it).
+REJECTED_CALL = tx.AnyOf(
+    tx.Pattern(r"unexpected keyword argument", needles=("unexpected keyword argument",)),
+    tx.Pattern(
+        r"missing \d+ required (?:positional |keyword-only )?arguments?", needles=("missing ",), requires=(" required ",)
+    ),
+    tx.Pattern(
+        r"takes (?:from )?\d+ (?:to \d+ )?positional arguments? but \d+ (?:were|was) given",
+        needles=("positional argument",),
+    ),
+    tx.Pattern(r"got multiple values for (?:keyword )?argument", needles=("got multiple values for ",)),
+    tx.Pattern(r"error in code parsing", needles=("error in code parsing",)),
+    tx.Pattern(r"regex pattern .{0,120}? (?:was|is) not found", needles=("regex pattern ",)),
+    tx.Pattern(r"(?:code|tool call|function call|output) (?:could not|cannot) be parsed", needles=(" be parsed",)),
+    tx.Pattern(r"\bvalidation errors? for\b", needles=("validation error",)),
+    tx.Pattern(r"invalid (?:arguments?|parameters?|input) (?:for|to|provided|given)\b", needles=("invalid ",)),
+    tx.Pattern(
+        r"required (?:argument|parameter|property) [\w'\"`]{1,40} (?:is )?(?:missing|not provided)",
+        needles=("required ",),
+    ),
+    gate=("argument", "pars", "regex", "validation", "invalid", "required"),
 )
 
 

@@ -312,7 +312,39 @@ def _words_among(text: str, words: list[str], numbers: frozenset[str]) -> set[st
         return numbers.union(words).intersection(_WORD.findall(text))
     found = {w for w in words if _is_word_of(text, w)}
     if numbers and not tx._none_in(tuple(numbers), text):
-        found |= numbers.intersection(_NUMBER.findall(text))
+        found |= _numbers_among(text, numbers)
+    return found
+
+
+MAX_NUMBER_RUNS = 8  # past this many runs of digits to read, one tokenization of the whole text is cheaper
+
+
+def _is_number_char(c: str) -> bool:
+    return c == "." or c.isdecimal()  # `\d` of a str pattern is str.isdecimal
+
+
+def _numbers_among(text: str, numbers: frozenset[str]) -> set[str]:
+    """`numbers & set(_NUMBER.findall(text))`, tokenizing only the runs of digits and dots that hold a number. A match of
+    `_NUMBER` holds nothing but digits and dots, so `findall` reads each maximal run of them on its own, from the run's
+    start: the tokens of the runs around the numbers' occurrences are exactly the tokens that can equal them."""
+    found: set[str] = set()
+    read: set[int] = set()  # the starts of the runs already tokenized
+    n_text = len(text)
+    for n in numbers:
+        i = text.find(n)
+        while i != -1:
+            s = i
+            while s > 0 and _is_number_char(text[s - 1]):
+                s -= 1
+            if s not in read:
+                if len(read) >= MAX_NUMBER_RUNS:
+                    return set(numbers.intersection(_NUMBER.findall(text)))
+                read.add(s)
+                e = i + len(n)
+                while e < n_text and _is_number_char(text[e]):
+                    e += 1
+                found.update(numbers.intersection(_NUMBER.findall(text, s, e)))
+            i = text.find(n, i + 1)
     return found
 
 

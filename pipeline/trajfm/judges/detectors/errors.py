@@ -64,7 +64,8 @@ _ERROR = tx.AnyOf(
 # Exception class names ("KeyError:", "ValueError:") are matched case-sensitively on the original text, and
 # HTTP status codes separately: both are cheap literal-led searches run only when their keyword is present.
 _EXCEPTION_NAME = re.compile(r"\b[A-Z][a-z]+(?:[A-Z][a-z]+)*(?:Error|Exception):")
-_STATUS_CODE = re.compile(r"\bstatus(?: code)?:? [45]\d\d\b")
+# (`tx.compile_fast`: searched as the literal "status" then a boundary test; a leading `\b` hides the literal)
+_STATUS_CODE = tx.compile_fast(r"\bstatus(?: code)?:? [45]\d\d\b")
 
 # A sub-agent's own verdict that it did not do the job ("status": "failed", "Task Status: incomplete"). The
 # generic status words are here; a framework's own ones come from its vocabulary file (`judges/formats/`).

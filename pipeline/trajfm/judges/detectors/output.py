@@ -237,26 +237,26 @@ def detect_output_format(view: TraceView) -> list[Finding]:
 
 
 # Searched in the lower-cased answer (`tx.Pattern`: case-insensitive without re.IGNORECASE's cost); a match's text is
-# taken from the answer itself.
-_ARTEFACT = tx.Pattern(
-    r"(?:^|\s)#{1,4}\s*step\s*\d+\s*:|\bthought\s*\d*\s*:|\baction\s+input\s*\d*\s*:|\baction\s*\d+\s*:|\bobservation\s*\d*\s*:|"
-    r"\(end of feedback\)|\bnow it'?s your turn\b|(?:^|\n)\s*question\s*:?\s*$|\bquestion\s*:\s|"
-    r"<\|[a-z_]+\|>|\[/?inst\]|</?s>|<\|?im_(?:start|end)\|?>|\bassistant\s*:\s*$",
-    re.M,
-    # every alternative holds one of these ("<" for the chat-template tokens)
-    needles=(
-        "step",
-        "thought",
-        "action",
-        "observation",
-        "feedback",
-        "turn",
-        "question",
-        "<",
-        "inst]",
-        "assistant",
-    ),
+# taken from the answer itself. One branch at a time (`tx.AnyOf`: the same matches as their alternation), each
+# searched only when its own words occur: the alternation opens with no literal, so `re` tried it at every position.
+_ARTEFACT = tx.AnyOf(
+    tx.Pattern(r"(?:^|\s)#{1,4}\s*step\s*\d+\s*:", re.M, needles=("step",), requires=("#",)),
+    tx.Pattern(r"\bthought\s*\d*\s*:", re.M, needles=("thought",)),
+    tx.Pattern(r"\baction\s+input\s*\d*\s*:", re.M, needles=("action",), requires=("input",)),
+    tx.Pattern(r"\baction\s*\d+\s*:", re.M, needles=("action",)),
+    tx.Pattern(r"\bobservation\s*\d*\s*:", re.M, needles=("observation",)),
+    tx.Pattern(r"\(end of feedback\)", re.M, needles=("(end of feedback)",)),
+    tx.Pattern(r"\bnow it'?s your turn\b", re.M, needles=("your turn",)),
+    tx.Pattern(r"(?:^|\n)\s*question\s*:?\s*$", re.M, needles=("question",)),
+    tx.Pattern(r"\bquestion\s*:\s", re.M, needles=("question",)),
+    tx.Pattern(r"<\|[a-z_]+\|>", re.M, needles=("<|",)),
+    tx.Pattern(r"\[/?inst\]", re.M, needles=("inst]",)),
+    tx.Pattern(r"</?s>", re.M, needles=("<s>", "</s>")),
+    tx.Pattern(r"<\|?im_(?:start|end)\|?>", re.M, needles=("im_",)),
+    tx.Pattern(r"\bassistant\s*:\s*$", re.M, needles=("assistant",)),
 )
+# `re.finditer(pattern, answer, re.I)`, skipped on answers without the words (`folds`: exactly re.I's matches).
+_FINAL_LABEL = tx.Pattern(r"\bfinal answer(?: is)?\s*:", needles=("final answer",), folds=True)
 _TRAILING_LABEL = tx.Pattern(
     r"\b(?:question|thought|action|observation)\s*$", needles=("question", "thought", "action", "observation")
 )
@@ -274,7 +274,7 @@ def detect_leftover_artefacts(view: TraceView) -> list[Finding]:
         if m is not None:
             what = f'a dangling "{answer[m.start() : m.end()].strip()}" label at the end'
     if m is None:
-        finals = list(re.finditer(r"\bfinal answer(?: is)?\s*:", answer, re.I))
+        finals = _FINAL_LABEL.finditer(answer, low)
         if len(finals) >= 2:
             m = finals[1]
             what = 'the "final answer" label repeated'

@@ -329,7 +329,9 @@ class AnyOf:
     Splitting `\\b(?:x|y)z` into `\\bxz` and `\\byz` keeps the order of the branches, so it is the same pattern;
     each part then opens with a literal, which `re` finds by a fast substring scan (see `_LeadingBoundary`)."""
 
-    __slots__ = ("alternatives", "pattern", "needles", "gate", "_by_needle", "_roots", "_always", "_slow")
+    __slots__ = (
+        "alternatives", "pattern", "needles", "gate", "_by_needle", "_roots", "_always", "_slow", "_gate_in", "_gate_over"
+    )
 
     def __init__(self, *alternatives: Pattern, gate: tuple[str, ...] = ()) -> None:
         """`gate`: lower-case words at least one of which the text must hold for any match (as `Pattern`'s
@@ -359,12 +361,18 @@ class AnyOf:
         # at all, which one tight loop settles (most texts hold none).
         self._roots = tuple(k for k, (_, _, parent) in enumerate(self._by_needle) if parent < 0) if every else ()
         self._always = sum(1 << i for i, a in enumerate(alternatives) if not a.needles)
+        # With a gate, every gate word is looked for (a bit per gate word), and what that says settles needles without
+        # a search of their own: a needle holding an absent gate word is absent ("does not exist" without "exist"),
+        # one inside a present gate word is present ("with " in "with the"). Per needle: (the gate words it holds,
+        # the gate words that hold it), as bit masks.
+        self._gate_in = tuple(sum(1 << j for j, g in enumerate(gate) if g in n) for n, _, _ in self._by_needle)
+        self._gate_over = tuple(sum(1 << j for j, g in enumerate(gate) if n in g) for n, _, _ in self._by_needle)
         self._slow: re.Pattern[str] | None = None  # the whole alternation with re.IGNORECASE, for finditer
 
     def _live(self, low: str) -> list[re.Pattern[str] | _LeadingBoundary]:
         """The compiled alternatives that can match in `low` (their needles and required words occur), in order."""
-        if self.gate and _none_in(self.gate, low):
-            return []
+        if self.gate:
+            return self._live_gated(low)
         by_needle = self._by_needle
         live = self._always
         absent = 0  # the needles known to be absent, a bit per needle
@@ -386,6 +394,34 @@ class AnyOf:
                 live |= bit
             else:
                 absent |= 1 << k
+        return self._compiled(live, low)
+
+    def _live_gated(self, low: str) -> list[re.Pattern[str] | _LeadingBoundary]:
+        """`_live` for an AnyOf with a gate (see `_gate_in`): the same alternatives, fewer substring searches."""
+        present = 0  # the gate words in `low`, a bit per gate word
+        bit = 1
+        for g in self.gate:
+            if g in low:
+                present |= bit
+            bit <<= 1
+        if not present:
+            return []  # no gate word, so no match
+        live = self._always
+        absent = 0
+        gate_in, gate_over = self._gate_in, self._gate_over
+        for k, (n, bits, parent) in enumerate(self._by_needle):
+            if not bits & ~live:
+                continue  # every alternative it lets through is live already
+            if gate_in[k] & ~present or (parent >= 0 and absent >> parent & 1):
+                absent |= 1 << k
+            elif gate_over[k] & present or n in low:
+                live |= bits
+            else:
+                absent |= 1 << k
+        return self._compiled(live, low)
+
+    def _compiled(self, live: int, low: str) -> list[re.Pattern[str] | _LeadingBoundary]:
+        """The compiled alternatives whose bit is set in `live` and whose required words occur in `low`, in order."""
         out = []
         for alt in self.alternatives:
             if live & 1 and not (alt.requires and _none_in(alt.requires, low)):
