@@ -323,6 +323,8 @@ class RulesJudge(Judge):
         self._checked: dict[str, tuple[frozenset[str], dict[str, list[str]]]] = {}
         # the detectors' mapping per taxonomy name
         self._rule_maps: dict[str, dict[str, tuple[str, ...]]] = {}
+        # per taxonomy object (by identity, the object kept): its mode ids and the verdicts of modes without a finding
+        self._plans: dict[int, tuple[Taxonomy, frozenset[str], tuple[tuple[str, bool | None, str, float], ...]]] = {}
 
     def cache_material(self) -> dict[str, Any]:
         return {
@@ -364,6 +366,31 @@ class RulesJudge(Judge):
             got = self._checked[key] = (frozenset(on), only_off)
         return got
 
+    def _mode_plan(
+        self, taxonomy: Taxonomy, rule_map: dict[str, tuple[str, ...]]
+    ) -> tuple[frozenset[str], tuple[tuple[str, bool | None, str, float], ...]]:
+        """(the taxonomy's mode ids, per mode in order: (id, detected, rationale, confidence) of its verdict when no
+        finding maps to it). Computed once per taxonomy (a frozen object: kept by identity, with a reference)."""
+        got = self._plans.get(id(taxonomy))
+        if got is not None and got[0] is taxonomy:
+            return got[1], got[2]
+        checked, only_off = self._checked_modes(taxonomy, rule_map)
+        plan: list[tuple[str, bool | None, str, float]] = []
+        for mode in taxonomy.modes:
+            if mode.id in checked:
+                plan.append((mode.id, False, "no rule for this mode fired", UNDETECTED_CONFIDENCE))
+            else:
+                # Not checked is not absent: null, so reports and counts leave it out.
+                why = "no rule checks this mode"
+                if mode.id in only_off:
+                    kinds = ", ".join(f"{k} ({self.calibration.precision[k]:.2f})" for k in only_off[mode.id])
+                    why = f"its only rules are off by default, measured precision under 0.5: {kinds}"
+                plan.append((mode.id, None, f"not checked: {why}", 0.0))
+        entry = (taxonomy, frozenset(taxonomy.ids), tuple(plan))
+        if len(self._plans) < 64:
+            self._plans[id(taxonomy)] = entry
+        return entry[1], entry[2]
+
     def diagnose(self, trace: Trace, taxonomy: Taxonomy) -> Diagnosis:
         """Judge one trace within `time_limit_s` (a `TraceTimeLimit` past it: the runner records the trace as
         failed and goes on)."""
@@ -384,7 +411,7 @@ class RulesJudge(Judge):
             rule_map = self._rule_maps[taxonomy.name] = _rule_map(taxonomy)
         by_mode: dict[str, list[Finding]] = {}
         novel_groups: dict[str, list[Finding]] = {}
-        mode_ids = set(taxonomy.ids)
+        mode_ids, plan = self._mode_plan(taxonomy, rule_map)
         for f in findings:
             spec = FINDING_KINDS[f.kind]
             mapped = [m for m in rule_map.get(f.kind, ()) if m in mode_ids]
@@ -393,15 +420,14 @@ class RulesJudge(Judge):
             family = spec.novel_family or (None if mapped else spec.title)
             if family:
                 novel_groups.setdefault(family, []).append(f)
-        checked, only_off = self._checked_modes(taxonomy, rule_map)
         modes: list[ModeFinding] = []
-        for mode in taxonomy.modes:
-            hits = by_mode.get(mode.id)
+        for mode_id, undetected, rationale, confidence in plan:
+            hits = by_mode.get(mode_id)
             if hits:
                 best = max(hits, key=self._confidence)
                 modes.append(
                     ModeFinding(
-                        mode_id=mode.id,
+                        mode_id=mode_id,
                         detected=True,
                         steps=sorted({s for f in hits for s in f.steps}),
                         evidence=best.evidence,
@@ -409,16 +435,9 @@ class RulesJudge(Judge):
                         confidence=round(max(self._confidence(f) for f in hits), 3),
                     )
                 )
-            elif mode.id in checked:
-                modes.append(ModeFinding(mode.id, False, rationale="no rule for this mode fired",
-                                         confidence=UNDETECTED_CONFIDENCE))  # fmt: skip
             else:
-                # Not checked is not absent: null, so reports and counts leave it out.
-                why = "no rule checks this mode"
-                if mode.id in only_off:
-                    kinds = ", ".join(f"{k} ({self.calibration.precision[k]:.2f})" for k in only_off[mode.id])
-                    why = f"its only rules are off by default, measured precision under 0.5: {kinds}"
-                modes.append(ModeFinding(mode.id, None, rationale=f"not checked: {why}", confidence=0.0))
+                # positionally: mode_id, detected, steps, evidence, evidence_verified, rationale, confidence
+                modes.append(ModeFinding(mode_id, undetected, [], "", False, rationale, confidence))
         novel = [
             NovelMode(
                 title=_novel_title(family, group, view),

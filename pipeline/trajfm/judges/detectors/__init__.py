@@ -120,10 +120,7 @@ def run_detectors(
     if view is None:
         view = build_view(trace)
     found: list[Finding] = []
-    for detect in detectors:
-        kinds = DETECTOR_KINDS.get(detect)
-        if kinds is not None and skip_kinds and kinds <= skip_kinds and not kinds & set(SUPERSEDES):
-            continue
+    for detect in _to_run(detectors, skip_kinds):
         found.extend(detect(view))
     unknown = [f.kind for f in found if f.kind not in FINDING_KINDS]
     if unknown:  # a detector bug, not user input: fail loudly rather than drop the finding
@@ -135,8 +132,35 @@ def run_detectors(
     return sorted(found, key=lambda f: f.position)
 
 
+_SUPERSEDING = frozenset(SUPERSEDES)
+_plans: dict[tuple[tuple[Detector, ...], frozenset[str]], tuple[Detector, ...]] = {}
+
+
+def _to_run(detectors: tuple[Detector, ...], skip_kinds: frozenset[str]) -> tuple[Detector, ...]:
+    """The detectors that must run when the kinds `skip_kinds` are dropped (see `run_detectors`); computed once per
+    (detectors, skip_kinds), as the judge asks the same for every trace."""
+    key = (detectors, skip_kinds)
+    plan = _plans.get(key)
+    if plan is None:
+        plan = tuple(
+            d
+            for d in detectors
+            if not (
+                (kinds := DETECTOR_KINDS.get(d)) is not None
+                and skip_kinds
+                and kinds <= skip_kinds
+                and not kinds & _SUPERSEDING
+            )
+        )
+        if len(_plans) < 64:
+            _plans[key] = plan
+    return plan
+
+
 def _drop_superseded(found: list[Finding]) -> list[Finding]:
     """Drop a finding that a more specific one explains at the same step (see `mapping.SUPERSEDES`)."""
+    if not any(g.kind in _SUPERSEDING for g in found):
+        return found  # no finding supersedes another
     out = []
     for f in found:
         covered = any(

@@ -150,6 +150,9 @@ def previous_speaker(steps: list[Step], k: int) -> Step | None:
     return None
 
 
+_NO_TOKENS: frozenset[str] = frozenset()
+
+
 def _tool_and_args(step: Step) -> tuple[str, str]:
     """Tool name and arguments of an action step, from the structured fields or, failing that, the content."""
     if step.tool_name:
@@ -181,9 +184,12 @@ def build_view(trace: Trace) -> TraceView:
     open_last: dict[tuple[str, int], Act] = {}  # the latest action in each group
 
     def add_act(step: Step, group: tuple[str, int], thought: Step | None, result: Step | None) -> Act:
-        tool, args = _tool_and_args(step)
-        act = Act(step=step, tool=tool, args=args, signature="", tokens=frozenset(), thought=thought, result=result,
-                  group=group, is_finish=tool.strip().lower() in vocab.finish_tools)  # fmt: skip
+        if step.tool_name:  # `_tool_and_args` written out (a call per action costs more than its tests)
+            tool, args = step.tool_name.strip(), (step.tool_input or "").strip()
+        else:
+            tool, args = tx.parse_action_text(step.content)
+        # positionally: step, tool, args, signature, tokens, thought, result, group, next, is_finish
+        act = Act(step, tool, args, "", _NO_TOKENS, thought, result, group, None, tool.strip().lower() in finish_tools)
         if tool:
             tools.add(tool)
         prev = open_last.get(group)
@@ -194,6 +200,7 @@ def build_view(trace: Trace) -> TraceView:
         return act
 
     vocab = vocabulary(trace.source_format)
+    finish_tools = vocab.finish_tools
     for step in trace.steps:
         group = (step.parent_id or "", step.depth)
         kind = step.kind
@@ -222,7 +229,7 @@ def build_view(trace: Trace) -> TraceView:
     # agent level that owns the task, the shallowest one. Span trees nest by call structure, not by agent, so
     # their tool spans all count.
     if acts:
-        top = min(a.group[1] for a in acts)
+        top = min([a.group[1] for a in acts])
         main = [a for a in acts if a.group[1] == top or a.step.kind == "span"]
     else:
         main = []

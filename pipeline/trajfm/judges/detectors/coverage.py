@@ -319,10 +319,6 @@ def _words_among(text: str, words: list[str], numbers: frozenset[str]) -> set[st
 MAX_NUMBER_RUNS = 8  # past this many runs of digits to read, one tokenization of the whole text is cheaper
 
 
-def _is_number_char(c: str) -> bool:
-    return c == "." or c.isdecimal()  # `\d` of a str pattern is str.isdecimal
-
-
 def _numbers_among(text: str, numbers: frozenset[str]) -> set[str]:
     """`numbers & set(_NUMBER.findall(text))`, tokenizing only the runs of digits and dots that hold a number. A match of
     `_NUMBER` holds nothing but digits and dots, so `findall` reads each maximal run of them on its own, from the run's
@@ -334,14 +330,14 @@ def _numbers_among(text: str, numbers: frozenset[str]) -> set[str]:
         i = text.find(n)
         while i != -1:
             s = i
-            while s > 0 and _is_number_char(text[s - 1]):
+            while s > 0 and (text[s - 1] == "." or text[s - 1].isdecimal()):
                 s -= 1
             if s not in read:
                 if len(read) >= MAX_NUMBER_RUNS:
                     return set(numbers.intersection(_NUMBER.findall(text)))
                 read.add(s)
                 e = i + len(n)
-                while e < n_text and _is_number_char(text[e]):
+                while e < n_text and (text[e] == "." or text[e].isdecimal()):
                     e += 1
                 found.update(numbers.intersection(_NUMBER.findall(text, s, e)))
             i = text.find(n, i + 1)

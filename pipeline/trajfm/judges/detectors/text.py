@@ -294,7 +294,8 @@ class Pattern:
     def search(self, text: str, low: str | None = None) -> re.Match[str] | None:
         if low is None:
             low = text.lower()
-        if len(low) != len(text) or self._unfolded(low):
+        # (`_unfolded` written out, as `_skip` below)
+        if len(low) != len(text) or (self.folds and not low.isascii() and ("ı" in low or "ſ" in low)):
             return self.slow.search(text)
         # `_skip` written out: this runs dozens of times per trace, and the calls cost more than the tests.
         needles = self.needles

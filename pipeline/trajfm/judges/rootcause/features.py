@@ -158,27 +158,30 @@ def step_features(view: TraceView, findings: list[Finding], rule_pick: int | Non
                 decisive[st] = decisive.get(st, 0) + 1
     change = first_state_change(view)
     change_index = change.index if change is not None else None
+    # `1.0 if x else 0.0` is float(bool(x)) without the calls (the rows are built for every candidate of every trace)
     rows = []
     for i, c in enumerate(cands):
         role = roles[i]
         nxt = i + 1 < n
+        index = c.index
+        kind = c.kind
         rows.append(
             [
-                float(role == "agent"),
-                float(role == "tool"),
-                float(role == "user"),
-                float(role == "system"),
-                float(i == second_agent),
-                float(i == last_agent),
-                float(nxt and errs[i + 1]),
-                float(nxt and words[i + 1]),
-                float(origin_index is not None and c.index == origin_index),
-                float(min(decisive.get(c.index, 0), 2)) / 2.0,
-                float(rule_pick is not None and c.index == rule_pick),
-                float(change_index is not None and c.index == change_index),
-                float(c.kind in ACTION_KINDS or (c.kind == "span" and bool(c.tool_name))),
-                float("```" in c.content[:4000]),
-                float(role == "wrapper"),
+                1.0 if role == "agent" else 0.0,
+                1.0 if role == "tool" else 0.0,
+                1.0 if role == "user" else 0.0,
+                1.0 if role == "system" else 0.0,
+                1.0 if i == second_agent else 0.0,
+                1.0 if i == last_agent else 0.0,
+                1.0 if nxt and errs[i + 1] else 0.0,
+                1.0 if nxt and words[i + 1] else 0.0,
+                1.0 if origin_index is not None and index == origin_index else 0.0,
+                float(min(decisive.get(index, 0), 2)) / 2.0,
+                1.0 if rule_pick is not None and index == rule_pick else 0.0,
+                1.0 if change_index is not None and index == change_index else 0.0,
+                1.0 if kind in ACTION_KINDS or (kind == "span" and c.tool_name) else 0.0,
+                0.0 if c.content.find("```", 0, 4000) == -1 else 1.0,  # "```" in content[:4000], uncopied
+                1.0 if role == "wrapper" else 0.0,
             ]
         )
     return StepTable(steps=cands, rows=rows, roles=roles)

@@ -70,8 +70,8 @@ class RootCauseModel:
         if not table.rows:
             return None
         s = self.scores(table)
-        best = max(range(len(s)), key=lambda i: (s[i], -i))
-        top = s[best]
+        top = max(s)
+        best = s.index(top)  # the earliest of the highest scores
         z = sum(math.exp(v - top) for v in s)
         return best, 1.0 / z
 
