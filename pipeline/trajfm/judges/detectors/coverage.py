@@ -354,6 +354,10 @@ def detect_calls_after_answer_known(view: TraceView) -> list[Finding]:
     wanted = _facts(answer) - _facts(view.task)
     if len(wanted) < 2:
         return []  # fewer than two answer facts to look for: `used` below could not reach two
+    if any(result_failed(view, a) or result_empty(view, a) for a in acts[-2:]):
+        # Two or more extra calls (below) always include the last two, and none of them may have failed or come back
+        # empty: decided before the results are read.
+        return []
     # Only the wanted facts of each result matter below (`known` collects `r & used`, and used is within wanted);
     # wanted has no stop words, so intersecting the raw words with it equals intersecting `_facts`.
     words = sorted(w for w in wanted if "a" <= w[0] <= "z")  # sorted: the same work in every run

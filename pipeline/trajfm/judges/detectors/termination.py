@@ -121,7 +121,10 @@ def detect_termination(view: TraceView) -> list[Finding]:
     last = trace.steps[-1]
     # An explicit limit message in the last results or messages.
     for st in reversed(trace.steps[-6:]):
-        m = _LIMIT.search(view.head(st)[:1500], view.low(st)[:1500])
+        low = view.low(st)
+        if len(low) == len(view.head(st)) and tx._none_in(_LIMIT.needles, low):
+            continue  # none of the needles in the whole head, so none in its first 1,500 characters either
+        m = _LIMIT.search(view.head(st)[:1500], low[:1500])
         if m:
             return [
                 _limit_finding(
