@@ -189,6 +189,14 @@ ARTEFACT_WORDS = (
     "step", "action", "turn", "#",
 )  # fmt: skip
 
+MALFORMED_WORDS = (
+    "incorrectly formatted", "invalid tool name", "invalid arguments", "could not parse", "unable to decode",
+    "unparseable", "unparsable", "not a valid json", "unknown function", "no such action", "tool foo_bar is not found",
+    "action x was not recognised", "function y does not exist", "tool z not available", "invalid syntax",
+    "jsondecodeerror", "json decode error", "expecting value", "expecting property name", "action input is missing",
+    "missing tool name", "parse", "not ", "missing", "decode", "invalid", "unknown", "formatted", "tool ",
+)  # fmt: skip
+
 
 def _worded(words: tuple[str, ...], n: int, seed: int) -> list[str]:
     rnd = random.Random(seed)
@@ -200,13 +208,14 @@ def _worded(words: tuple[str, ...], n: int, seed: int) -> list[str]:
 
 
 def test_split_alternations_match_the_single_patterns_they_replace() -> None:
-    """`REJECTED_CALL` and `_ARTEFACT` were one `Pattern` each: the branches searched one at a time find the same
-    match as the old alternation (searched as `Pattern` does: in the lower-cased text, re.IGNORECASE on the original
+    """`REJECTED_CALL` and `_ARTEFACT` were one `Pattern` each, and `_MALFORMED` had no gate: the branches searched
+    one at a time, behind their gate, find the same match as the old alternation (searched as `Pattern` does: in the lower-cased text, re.IGNORECASE on the original
     when lower-casing changes its length)."""
     from trajfm.judges.detectors.call_errors import REJECTED_CALL
     from trajfm.judges.detectors.output import _ARTEFACT
 
-    for any_of, words, flags in ((REJECTED_CALL, REJECTION_WORDS, 0), (_ARTEFACT, ARTEFACT_WORDS, re.M)):
+    cases = ((REJECTED_CALL, REJECTION_WORDS, 0), (_ARTEFACT, ARTEFACT_WORDS, re.M), (_MALFORMED, MALFORMED_WORDS, 0))
+    for any_of, words, flags in cases:
         old = tx.Pattern("|".join(a.pattern for a in any_of.alternatives), flags)
         hits = 0
         for text in _worded(words, 3000, 23):

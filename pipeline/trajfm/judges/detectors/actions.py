@@ -47,6 +47,8 @@ _MALFORMED = tx.AnyOf(
         r"missing (?:action|tool name)",
         needles=("malformed", "invalid syntax", "decode", "expecting ", "missing"),
     ),
+    # every match holds one of these: looked for all at once, they settle most needles without a search of their own
+    gate=("pars", "decode", "missing", "invalid", "unknown ", "no such ", "formatted", "not ", "malformed", "expecting "),
 )
 _TOOL_NAME_OK = re.compile(r"^[A-Za-z_][\w.\-:/ ]{0,80}$")
 
