@@ -2,7 +2,7 @@
 novel modes with the fp32 MiniLM vs its int8 ONNX export (time, peak memory, and whether the families agree).
 
     python benchmarks/bench_scale.py make-traces --out /tmp/scale/corpus --seeds 2001-2012
-    python benchmarks/bench_scale.py extract /tmp/scale/corpus --repeat 10 --engines local,ray
+    python benchmarks/bench_scale.py extract /tmp/scale/corpus --repeat 10 --engines local,ray [--report]
     python benchmarks/bench_scale.py cluster [--sizes 198,100000] [--embedders minilm,minilm-int8,minilm:--fit-sample=0]
 
 make-traces: `trajfm synth` once per seed into DIR/s<seed> (881 traces each; keep data out of the repository).
@@ -139,7 +139,7 @@ def make_traces(out: Path, seeds: str) -> int:
     return 0
 
 
-def extract(corpus: Path, repeat: int, engines: list[str], keep: Path | None) -> int:
+def extract(corpus: Path, repeat: int, engines: list[str], keep: Path | None, report: bool = False) -> int:
     print(f"{'engine':>7} {'traces':>9} {'wall s':>8} {'traces/s':>9} {'CPU s':>7} {'per CPU s':>9} {'peak MB':>8}  "
           "phases (s, from the manifest)")  # fmt: skip
     rates: dict[str, float] = {}
@@ -159,6 +159,16 @@ def extract(corpus: Path, repeat: int, engines: list[str], keep: Path | None) ->
             phases = " ".join(f"{k} {v:.1f}" for k, v in section["timings_s"].items())
             print(f"{engine:>7} {n:>9,} {r.wall_s:>8.1f} {n / r.wall_s:>9,.0f} {r.cpu_s:>7.1f} "
                   f"{n / max(r.cpu_s, 1e-9):>9,.0f} {r.peak_mb:>8,.0f}  {phases}", flush=True)  # fmt: skip
+            if report:
+                rep = measure([*TRAJFM, "report", str(run)])
+                if rep.proc.returncode != 0:
+                    print(f" report failed ({rep.proc.returncode}):\n{rep.proc.stderr[-3000:]}")
+                    return 1
+                html = run / "report.html"
+                size = html.stat().st_size / 1e6 if html.exists() else float("nan")
+                print(f"{'report':>7} {n:>9,} {rep.wall_s:>8.1f} {'':>9} {rep.cpu_s:>7.1f} {'':>9} "
+                      f"{rep.peak_mb:>8,.0f}  report.html {size:.1f} MB (trajfm report on the {engine} run)",
+                      flush=True)  # fmt: skip
     if "local" in rates and len(rates) > 1:
         for engine, rate in rates.items():
             if engine != "local":
@@ -229,6 +239,7 @@ def main() -> int:
     ex.add_argument("--repeat", type=int, default=1)
     ex.add_argument("--engines", default="local,ray")
     ex.add_argument("--tmp", type=Path, default=None, help="Where the run folders go (default: the system temp).")
+    ex.add_argument("--report", action="store_true", help="Also time `trajfm report` on each run (peak memory, size).")
     cl = sub.add_parser("cluster")
     cl.add_argument("--sizes", default="198,100000")
     cl.add_argument("--embedders", default="minilm,minilm-int8")
@@ -241,7 +252,7 @@ def main() -> int:
     if args.what == "make-traces":
         return make_traces(args.out, args.seeds)
     if args.what == "extract":
-        return extract(args.corpus, args.repeat, args.engines.split(","), args.tmp)
+        return extract(args.corpus, args.repeat, args.engines.split(","), args.tmp, args.report)
     return cluster([int(s) for s in args.sizes.split(",")], args.embedders.split(","), args.datasets, args.seed)
 
 
