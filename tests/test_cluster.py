@@ -560,3 +560,19 @@ def test_neighbour_labels_vote_and_refuse_far_texts() -> None:
     assert got.labels.tolist() == [0, 1, -1]
     assert got.by_distance == 1
     assert got.probabilities[0] == 1.0 and got.probabilities[2] == 0.0
+
+
+def test_resolve_embedder_auto_by_size_and_explicit_names_pass_through() -> None:
+    from trajfm.clustering.embed import AUTO_INT8_FROM, resolve_embedder
+
+    assert resolve_embedder("auto", AUTO_INT8_FROM - 1)[0] == "minilm"
+    assert resolve_embedder("auto", AUTO_INT8_FROM, model_path="/some/model")[0] == "minilm"
+    name, why = resolve_embedder("auto", AUTO_INT8_FROM)
+    try:
+        import onnxruntime  # noqa: F401
+
+        assert name == "minilm-int8" and why.startswith("auto:")
+    except ImportError:
+        assert name == "minilm" and "not installed" in why
+    for explicit in ("minilm", "minilm-int8", "fake"):
+        assert resolve_embedder(explicit, 10**7) == (explicit, "as requested")

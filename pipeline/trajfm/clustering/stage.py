@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 
 from trajfm import schemas
-from trajfm.clustering.embed import Embedder, EmbeddingCache, embedder_names, get_embedder
+from trajfm.clustering.embed import Embedder, EmbeddingCache, embedder_names, get_embedder, resolve_embedder
 from trajfm.clustering.fit import FIT_SAMPLE, ClusterConfig, ClusterOutcome, Item, cluster_items, embed_items
 from trajfm.clustering.naming import LlmNamer
 from trajfm.errors import RunFolderError, UsageError
@@ -42,7 +42,7 @@ class ClusterOptions:
     assign_outliers: bool = False
     namer: str = "keywords"
     model_path: Path | None = None
-    embedder: str = "minilm"
+    embedder: str = "auto"
     reducer: str = "auto"
     mask_specifics: bool | None = (
         None  # None: the method's default (masked for hdbscan, raw for kmeans-silhouette)
@@ -153,7 +153,7 @@ def check_options(opts: ClusterOptions) -> None:
     ClusterConfig(method=opts.method, text=opts.text).text_mode()
     if opts.reducer not in ("auto", "umap", "none", "identity"):
         get_reducer(opts.reducer)  # raises the reducer's own error naming the choices
-    if opts.embedder not in embedder_names():
+    if opts.embedder != "auto" and opts.embedder not in embedder_names():
         get_embedder(opts.embedder)  # raises the embedder's own error naming the choices
     if opts.namer == "llm":
         LlmNamer(opts.base_url, opts.llm_model)  # raises when the endpoint or model is not configured
@@ -197,11 +197,14 @@ def run_cluster(run_dir: Path | str, options: ClusterOptions | None = None) -> C
     from trajfm.engines import check_engine
 
     check_engine(opts.engine, opts.address)
-    embedder: Embedder = get_embedder(opts.embedder, model_path=opts.model_path)
+    # Only the three columns clustering needs are read, shard by shard when the table is sharded.
+    items = _items(run.scan_table("novel_modes").select("novel_id", "title", "description").collect())
+    embedder_name, embedder_why = resolve_embedder(opts.embedder, len(items), model_path=opts.model_path)
+    embedder: Embedder = get_embedder(embedder_name, model_path=opts.model_path)
     if opts.engine == "ray":
         from trajfm.engines.ray_embed import RayEmbedder
 
-        embedder = RayEmbedder(opts.embedder, model_path=opts.model_path, address=opts.address)
+        embedder = RayEmbedder(embedder_name, model_path=opts.model_path, address=opts.address)
     cache = EmbeddingCache(run.cache_dir / "embeddings", embedder.model_id)
 
     base_cents, base_info = None, None
@@ -215,8 +218,6 @@ def run_cluster(run_dir: Path | str, options: ClusterOptions | None = None) -> C
         except RunFolderError as exc:
             raise UsageError(f"--baseline {opts.baseline}: {exc}") from exc
 
-    # Only the three columns clustering needs are read, shard by shard when the table is sharded.
-    items = _items(run.scan_table("novel_modes").select("novel_id", "title", "description").collect())
     outcome = cluster_items(
         items,
         embedder=embedder,
@@ -234,7 +235,9 @@ def run_cluster(run_dir: Path | str, options: ClusterOptions | None = None) -> C
             "seed": opts.seed,
             "assign_outliers": opts.assign_outliers,
             "namer": opts.namer,
-            "embedder": opts.embedder,
+            "embedder": embedder_name,
+            "embedder_requested": opts.embedder,
+            "embedder_choice": embedder_why,
             "model_path": str(opts.model_path) if opts.model_path else None,
             "reducer": opts.reducer,
             "umap_epochs": opts.umap_epochs,
