@@ -65,8 +65,10 @@ def compute_figures(
     diag_ok = usable(diag)  # status ok, and not a degenerate reply set aside (report/judge_quality.py)
     ok_ids = diag_ok["trace_id"]
     dtraces = traces.join(diag.select("trace_id", "status", "task_completed"), on="trace_id", how="left")
-    ok = dtraces.filter(pl.col("trace_id").is_in(ok_ids.implode()))
-    modes_ok = t.modes.filter(pl.col("trace_id").is_in(ok_ids.implode())).unique(["trace_id", "mode_id"])
+    ok = _only_ok(dtraces, ok_ids)
+    modes_ok = _only_ok(t.modes, ok_ids)
+    if modes_ok.select(pl.struct("trace_id", "mode_id").n_unique()).item() != modes_ok.height:
+        modes_ok = modes_ok.unique(["trace_id", "mode_id"])
     checked = (
         modes_ok.filter(pl.col("detected").is_not_null())
         .join(traces.select("trace_id", "agent_model"), on="trace_id", how="left")
@@ -110,6 +112,12 @@ def compute_figures(
     figures["honesty"] = honesty(t, diag)
     figures["judge_quality"] = set_aside_summary(diag)
     return figures
+
+
+def _only_ok(df: pl.DataFrame, ok_ids: pl.Series) -> pl.DataFrame:
+    """The rows of usable traces; the frame itself when every row is (no copy of a large table)."""
+    keep = pl.col("trace_id").is_in(ok_ids.implode())
+    return df if df.select(keep.all()).item() else df.filter(keep)
 
 
 def _setup_gap(setups: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -14,42 +14,50 @@ from trajfm.report.load import UNKNOWN_MODEL, RunTables
 
 
 def add_impact(t: RunTables, fig: dict[str, Any], ok, flags, checked, traces) -> None:
-    """Impact fields on every mode and family, and the ranked `fix_first` list (see `impact.py`)."""
-    failed = imp.outcomes(ok)
-    model_of = dict(traces.select("trace_id", "agent_model").iter_rows())
-    checked_ids = {m: set(ids) for m, ids in checked.group_by("mode_id").agg("trace_id").iter_rows()}
-    flag_ids = {m: set(ids) for m, ids in flags.group_by("mode_id").agg("trace_id").iter_rows()}
+    """Impact fields on every mode and family, and the ranked `fix_first` list (see `impact.py`).
+
+    Computed with polars joins, never a Python object per trace: a run of a million traces has a million
+    trace ids per checked mode, which as Python sets and dicts cost gigabytes."""
+    known = ok.filter(pl.col("task_completed").is_not_null()).select(
+        "trace_id", failed=pl.col("task_completed").not_()
+    )
+    models = traces.select("trace_id", model=pl.col("agent_model"))
     of_by_model = {m["model"]: m for m in fig["models"] if m["n_diagnosed"]}
     candidates: list[dict[str, Any]] = []
-    answers = dict(t.traces.select("trace_id", "final_answer").iter_rows())
+    checked_by_mode = checked.select("mode_id", "trace_id").partition_by("mode_id", as_dict=True)
+    flags_by_mode = flags.partition_by("mode_id", as_dict=True)
 
     def context(trace_id: str, steps: list[int]) -> list[str]:
         """The texts a quote of this trace may come from: its cited steps first, then the final answer."""
         rows = t.steps.lazy().filter(pl.col("trace_id") == trace_id).collect()
         cited = rows.filter(pl.col("index").is_in(steps)) if steps else rows
         texts = [x for x in cited["content"].to_list() + cited["tool_input"].to_list() if x]
-        return texts + [answers.get(trace_id) or ""]
+        answer = t.traces.filter(pl.col("trace_id") == trace_id)["final_answer"].head(1).to_list()
+        return texts + [(answer[0] if answer else None) or ""]
 
     for m in fig["taxonomy"]["modes"]:
         mode_id = m["mode_id"]
-        universe = {tid: f for tid, f in failed.items() if tid in checked_ids.get(mode_id, set())}
-        with_ids = flag_ids.get(mode_id, set())
-        m.update(imp.impact_of(with_ids, universe))
+        empty = pl.DataFrame(schema={"trace_id": pl.String})
+        universe = checked_by_mode.get((mode_id,), empty).select("trace_id").join(known, on="trace_id")
+        mine = flags_by_mode.get((mode_id,))
+        with_ids = empty if mine is None else mine.select("trace_id").unique()
+        m.update(imp.impact_from_frames(with_ids, universe))
         if not m["checked"]:
             continue
-        rows = [
-            {"trace_id": r["trace_id"], "model": r["agent_model"], "steps": r["steps"], "evidence": r["evidence"],
-             "verified": r["evidence_verified"]}
-            for r in flags.filter(pl.col("mode_id") == mode_id).sort("trace_id").iter_rows(named=True)
-        ]  # fmt: skip
+        assert mine is not None or with_ids.height == 0
+        rows = (
+            pl.DataFrame(schema={"trace_id": pl.String, "model": pl.String, "steps": pl.List(pl.Int64),
+                                 "evidence": pl.String, "verified": pl.Boolean})
+            if mine is None
+            else mine.select("trace_id", model=pl.col("agent_model"), steps=pl.col("steps"),
+                             evidence=pl.col("evidence"), verified=pl.col("evidence_verified")).sort("trace_id")
+        )  # fmt: skip
         try:
             advice = t.taxonomy.mode(mode_id).suggestion
         except KeyError:
             advice = ""
         of = {name: mm["modes"].get(mode_id, {"of": 0})["of"] for name, mm in of_by_model.items()}
-        candidates.append(
-            _card("mode", mode_id, m["name"], m, with_ids, rows, failed, model_of, of, advice, "", context)
-        )
+        candidates.append(_card("mode", mode_id, m["name"], m, rows, known, of, advice, "", context))
     nv = fig["novel"]
     if nv["clustered"]:
         assert t.novel_assignments is not None
@@ -60,48 +68,41 @@ def add_impact(t: RunTables, fig: dict[str, Any], ok, flags, checked, traces) ->
         names = {mode["mode_id"]: mode["name"] for mode in fig["taxonomy"]["modes"]}
         for f in nv["families"]:
             mine = members.filter(pl.col("cluster_id") == f["cluster_id"]).sort("novel_id")
-            with_ids = set(mine["trace_id"].to_list())
-            f.update(imp.impact_of(with_ids, failed), checked=True)
+            f.update(imp.impact_from_frames(mine.select("trace_id").unique(), known), checked=True)
             if f["is_outliers"]:
                 continue
             advice, source = nearest_mode_advice(t.taxonomy, f, names)
-            rows = [
-                {"trace_id": r["trace_id"], "model": model_of.get(r["trace_id"], UNKNOWN_MODEL),
-                 "steps": r["steps"], "evidence": r["evidence"], "verified": False}
-                for r in mine.iter_rows(named=True)
-            ]  # fmt: skip
-            card = _card(
-                "family",
-                f["cluster_id"],
-                f["name"],
-                f,
-                with_ids,
-                rows,
-                failed,
-                model_of,
-                of,
-                advice,
-                source,
-                context,
+            rows = mine.join(models, on="trace_id", how="left", maintain_order="left").select(
+                "trace_id",
+                model=pl.col("model").fill_null(UNKNOWN_MODEL),
+                steps=pl.col("steps"),
+                evidence=pl.col("evidence"),
+                verified=pl.lit(False),
             )
-            candidates.append(card)
+            candidates.append(_card("family", f["cluster_id"], f["name"], f, rows, known, of, advice, source, context))
     fig["fix_first"] = imp.fix_first(candidates)
 
 
-def _card(
-    kind, ident, name, figs, with_ids, rows, failed, model_of, of, advice, source, context
-) -> dict[str, Any]:
+def _card(kind, ident, name, figs, rows: pl.DataFrame, known: pl.DataFrame, of, advice, source, context) -> dict[str, Any]:
+    """One fix-first candidate. `rows`: trace_id, model, steps, evidence, verified, one per finding (a trace may
+    have several novel modes in one family); `known`: trace_id -> failed for traces with an outcome."""
+    per_trace = rows.unique("trace_id", keep="first", maintain_order=True).select("trace_id", "model")
     # Failed traces first, taking the models in turn so the links show the problem across models.
-    by_model: dict[str, list[str]] = {}
-    for tid in sorted(with_ids, key=lambda tid: (failed.get(tid) is not True, tid)):
-        by_model.setdefault(model_of.get(tid, UNKNOWN_MODEL), []).append(tid)
+    ordered = (
+        per_trace.join(known, on="trace_id", how="left")
+        .with_columns(later=pl.col("failed").fill_null(False).not_())
+        .sort(["later", "trace_id"])
+    )
+    firsts = ordered.group_by("model", maintain_order=True).head(imp.TRACE_LINKS)
+    by_model = {mo: ids for mo, ids in firsts.group_by("model", maintain_order=True).agg("trace_id").iter_rows()}
     links = [tid for group in zip_longest(*by_model.values()) for tid in group if tid][: imp.TRACE_LINKS]
+    counts = dict(per_trace.group_by("model").len().iter_rows())
     return {
         "kind": kind,
         "id": ident,
         "name": name,
         "checked": True,
-        "n_traces": len(with_ids),
+        "n_traces": per_trace.height,
         **{
             k: figs[k]
             for k in (
@@ -115,9 +116,9 @@ def _card(
                 "excess_failed",
             )
         },  # fmt: skip
-        "models": imp.per_model(with_ids, model_of, of),
+        "models": imp.per_model_counts(counts, of),
         "advice": advice,
         "advice_from": source or "the taxonomy's advice for this mode",
-        "evidence": imp.pick_quotes(rows, failed, context),
+        "evidence": imp.pick_quotes_frame(rows, known, context),
         "trace_ids": links,
     }

@@ -97,6 +97,21 @@ def impact_of(with_ids: set[str], universe: dict[str, bool]) -> dict[str, Any]:
     b = sum(1 for t in with_ids if universe.get(t) is False)
     c = sum(1 for t, f in universe.items() if f and t not in with_ids)
     d = sum(1 for t, f in universe.items() if not f and t not in with_ids)
+    return impact_from_counts(a, b, c, d)
+
+
+def impact_from_frames(with_ids: pl.DataFrame, universe: pl.DataFrame) -> dict[str, Any]:
+    """`impact_of` on frames: `with_ids` (trace_id, unique), `universe` (trace_id, failed) - for large runs."""
+    marked = universe.join(with_ids.select("trace_id", _with=pl.lit(True)), on="trace_id", how="left")
+    w, f = pl.col("_with").fill_null(False), pl.col("failed")
+    a, b, c, d = marked.select(
+        a=(w & f).sum(), b=(w & f.not_()).sum(), c=(w.not_() & f).sum(), d=(w.not_() & f.not_()).sum()
+    ).row(0)
+    return impact_from_counts(int(a), int(b), int(c), int(d))
+
+
+def impact_from_counts(a: int, b: int, c: int, d: int) -> dict[str, Any]:
+    """Impact figures from the 2x2 table: failed / completed with the mode (a, b) and without it (c, d)."""
     rr, lo, hi = risk_ratio(a, b, c, d)
     with_rate = a / (a + b) if a + b else None
     without = c / (c + d) if c + d else None
@@ -162,11 +177,51 @@ def pick_quotes(
     return chosen
 
 
+QUOTE_KEYS_PER_MODEL = 8  # quote candidates kept per model: rows of its first 8 distinct texts (3 can be chosen)
+QUOTE_KEYS_OVERALL = 16  # and rows of the first 16 distinct texts overall (at most 3 seen texts block the rest)
+
+
+def pick_quotes_frame(
+    rows: pl.DataFrame,
+    known: pl.DataFrame,
+    context: Callable[[str, list[int]], list[str]] | None = None,
+) -> list[dict[str, Any]]:
+    """`pick_quotes` for a frame of rows (trace_id, model, steps, evidence, verified) and `known` (trace_id,
+    failed), without a Python dict per row: the rows are ranked as `pick_quotes` ranks them and only those that
+    can be chosen are handed to it (per model the rows of its first distinct texts, and the rows of the first
+    distinct texts overall), so a mode found in a million traces costs a few hundred rows here."""
+    text = pl.col("evidence").fill_null("")
+    ranked = (
+        rows.join(known, on="trace_id", how="left", maintain_order="left")
+        .filter(text.str.strip_chars().str.len_chars() > 0)
+        .with_columns(
+            _r1=pl.col("failed").fill_null(False).not_(),
+            _r2=pl.col("verified").fill_null(False).not_(),
+            _r3=text.str.strip_chars().str.len_chars() < MIN_QUOTE_CHARS,
+            _k=text.str.replace_all(r"\s+", " ").str.strip_chars().str.to_lowercase().str.replace_all(r"\d+", "#"),
+        )
+        .sort(["_r1", "_r2", "_r3", "trace_id"], maintain_order=True)
+        .with_row_index("_i")
+    )
+    first = pl.col("_i").min()
+    keep = (first.over("_k").rank("dense") <= QUOTE_KEYS_OVERALL) | (
+        first.over(["model", "_k"]).rank("dense").over("model") <= QUOTE_KEYS_PER_MODEL
+    )
+    few = ranked.filter(keep)
+    failed = {tid: f for tid, f in few.select("trace_id", "failed").iter_rows() if f is not None}
+    return pick_quotes(few.select("trace_id", "model", "steps", "evidence", "verified").to_dicts(), failed, context)
+
+
 def per_model(with_ids: set[str], model_of: dict[str, str], of: dict[str, int]) -> list[dict[str, Any]]:
     """Per model: traces with it out of the model's traces it was judged on, most affected first."""
     counts: dict[str, int] = {}
     for t in with_ids:
         counts[model_of[t]] = counts.get(model_of[t], 0) + 1
+    return per_model_counts(counts, of)
+
+
+def per_model_counts(counts: dict[str, int], of: dict[str, int]) -> list[dict[str, Any]]:
+    """`per_model` from the count of traces with it per model."""
     out = []
     for model, n_of in of.items():
         k = counts.get(model, 0)

@@ -22,6 +22,24 @@ from trajfm.runfolder import RunFolder
 from trajfm.taxonomy import Taxonomy, load_taxonomy
 
 STAGE1_TABLES = ("traces", "steps", "diagnoses", "modes", "novel_modes")
+# Columns of the modes table the report reads only for detected modes (evidence, cited steps, rationale): they are
+# dropped (null) on the other rows while reading, which are most of the table (one row per mode per trace).
+DETECTED_ONLY = ("steps", "evidence", "evidence_step", "rationale")
+
+
+def _collect(run: RunFolder, table: str) -> pl.DataFrame:
+    """A whole table, read shard by shard through a lazy scan (no second copy while concatenating)."""
+    return run.scan_table(table).collect(engine="streaming")
+
+
+def _modes(run: RunFolder) -> pl.DataFrame:
+    """The modes table with the DETECTED_ONLY columns kept on detected rows only."""
+    hit = pl.col("detected").fill_null(False)
+    return (
+        run.scan_table("modes")
+        .with_columns([pl.when(hit).then(pl.col(c)).otherwise(None).alias(c) for c in DETECTED_ONLY])
+        .collect(engine="streaming")
+    )
 UNKNOWN_MODEL = "unknown"  # the model name shown for traces whose source names none
 
 
@@ -58,12 +76,12 @@ def taxonomy_of_run(manifest: dict[str, Any]) -> str:
 def load_run(path: Path | str, *, taxonomy: str | Path | None = None) -> RunTables:
     run = RunFolder.open(path, need=STAGE1_TABLES)
     manifest = run.read_manifest()
-    clusters = run.read_table("clusters") if run.has("clusters") else None
-    assignments = run.read_table("novel_assignments") if run.has("novel_assignments") else None
+    clusters = _collect(run, "clusters") if run.has("clusters") else None
+    assignments = _collect(run, "novel_assignments") if run.has("novel_assignments") else None
     if (clusters is None) != (assignments is None):
         # One without the other means a half-finished cluster stage; report it as not clustered.
         clusters = assignments = None
-    novel_modes = run.read_table("novel_modes")
+    novel_modes = _collect(run, "novel_modes")
     if assignments is not None:
         stale = set(assignments["novel_id"].to_list()) ^ set(novel_modes["novel_id"].to_list())
         if stale:
@@ -74,7 +92,7 @@ def load_run(path: Path | str, *, taxonomy: str | Path | None = None) -> RunTabl
                 "`trajfm report`"
             )
     tax = load_taxonomy(taxonomy if taxonomy is not None else taxonomy_of_run(manifest))
-    modes = run.read_table("modes")
+    modes = _modes(run)
     unknown = sorted(set(modes["mode_id"].unique().to_list()) - {m.id for m in tax.modes})
     if unknown:
         # Another taxonomy's ids would be dropped from every chart without a word: refuse instead.
@@ -85,9 +103,9 @@ def load_run(path: Path | str, *, taxonomy: str | Path | None = None) -> RunTabl
         )
     return RunTables(
         run=run,
-        traces=run.read_table("traces"),
+        traces=_collect(run, "traces"),
         steps=run.scan_table("steps"),
-        diagnoses=run.read_table("diagnoses"),
+        diagnoses=_collect(run, "diagnoses"),
         modes=modes,
         novel_modes=novel_modes,
         clusters=clusters,

@@ -31,8 +31,9 @@ EMPTY_RESULTS = ("", "[]", "{}", "null", "none", '""', "''")
 
 def with_scores(diag_ok: pl.DataFrame) -> pl.DataFrame:
     """`diag_ok` with `score` (0..1 or null) and `passed` (bool or null) per trace."""
-    rows = diag_ok.select(list(DIMENSION_KEYS)).to_dicts()
-    scored = [trace_score(r) for r in rows]
+    scored: list[tuple[float | None, bool | None]] = []
+    for part in diag_ok.select(list(DIMENSION_KEYS)).iter_slices(50_000):  # bounded Python rows at a time
+        scored.extend(trace_score(r) for r in part.iter_rows(named=True))
     return diag_ok.with_columns(
         score=pl.Series([s for s, _ in scored], dtype=pl.Float64),
         passed=pl.Series([p for _, p in scored], dtype=pl.Boolean),
