@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import re
-from itertools import compress
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -331,7 +330,7 @@ class AnyOf:
     Splitting `\\b(?:x|y)z` into `\\bxz` and `\\byz` keeps the order of the branches, so it is the same pattern;
     each part then opens with a literal, which `re` finds by a fast substring scan (see `_LeadingBoundary`)."""
 
-    __slots__ = ("alternatives", "pattern", "needles", "gate", "_by_needle", "_words", "_word_bits", "_plans",
+    __slots__ = ("alternatives", "pattern", "needles", "gate", "_by_needle", "_words", "_plans",
                  "_lists", "_gate_in", "_gate_over", "_absent_parent", "_slow")  # fmt: skip
 
     def __init__(self, *alternatives: Pattern, gate: tuple[str, ...] = ()) -> None:
@@ -370,7 +369,6 @@ class AnyOf:
         else:
             words = ()
         self._words = words
-        self._word_bits = tuple(1 << j for j in range(len(words)))
         self._gate_in = tuple(sum(1 << j for j, g in enumerate(words) if g in n) for n in order)
         self._gate_over = tuple(sum(1 << j for j, g in enumerate(words) if n in g) for n in order)
         # Per mask of words present: (alternatives live already, the needles left to look for). Built when a mask is
@@ -407,8 +405,11 @@ class AnyOf:
         words = self._words
         present = 0
         if words:
-            # the words' presence tested in one C loop (map/compress/sum): no bytecode per word
-            present = sum(compress(self._word_bits, map(low.__contains__, words)))
+            bit = 1
+            for w in words:  # (a plain loop: map over low.__contains__ costs more, its calls build argument tuples)
+                if w in low:
+                    present |= bit
+                bit <<= 1
             if not present:
                 return []  # no gate word, so no match
         live, absent, tests = self._plans.get(present) or self._plan(present)
@@ -428,7 +429,16 @@ class AnyOf:
             entries = tuple((a.fast, a.requires) for i, a in enumerate(self.alternatives) if live >> i & 1)
             if len(self._lists) < 4096:
                 self._lists[live] = entries
-        return [fast for fast, requires in entries if not requires or any(map(low.__contains__, requires))]
+        out = []
+        for fast, requires in entries:
+            if requires:  # (a plain loop: map over low.__contains__ or a generator costs more than the tests)
+                for n in requires:  # noqa: SIM110
+                    if n in low:
+                        break
+                else:
+                    continue
+            out.append(fast)
+        return out
 
     @staticmethod
     def _first(alts: list[re.Pattern[str] | _LeadingBoundary], low: str, pos: int) -> re.Match[str] | None:
