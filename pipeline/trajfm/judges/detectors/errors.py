@@ -49,8 +49,10 @@ _ERROR = tx.AnyOf(
     tx.Pattern(r"\bexecution failed\b", needles=("execution failed",)),
     tx.Pattern(
         r"\"(?:status|state|result)\"\s*:\s*\"(?:error|failure|failed)\"",
-        needles=('"status"', '"state"', '"result"'),
-        requires=('"error"', '"failure"', '"failed"'),
+        # (both sets must occur; the failing values are the needles: most JSON results hold a "status" field, few a
+        # failing value, so fewer texts get past the needles)
+        needles=('"error"', '"failure"', '"failed"'),
+        requires=('"status"', '"state"', '"result"'),
     ),
     tx.Pattern(r"\"error\"\s*:\s*\"[^\"]", needles=('"error"',)),
     tx.Pattern(
