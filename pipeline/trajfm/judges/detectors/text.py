@@ -239,10 +239,39 @@ class _LeadingBoundary:
             pos = m.end()
 
 
-def compile_fast(pattern: str, flags: int = 0) -> re.Pattern[str] | _LeadingBoundary:
+class _LineStart:
+    """A compiled MULTILINE `^X` searched as: a match of X at `pos` when a line starts there, else the first match of
+    `\\nX` (whose "\\n" `re` finds by a fast scan) and X's match right after its newline. `re` tries `^X` at every
+    position (`^` hides every literal). Same matches: with re.MULTILINE `^` holds at the text's start and right after
+    a "\\n", so the leftmost match of `^X` from `pos` is X's match at `pos` when `pos` starts a line, else X's match
+    just after the leftmost "\\n" at or after `pos` that X matches after. The match objects come from the compiled
+    `^X` (`match` at that position: same groups, same spans)."""
+
+    __slots__ = ("whole", "after_newline")
+
+    def __init__(self, whole: re.Pattern[str], after_newline: re.Pattern[str]) -> None:
+        self.whole = whole
+        self.after_newline = after_newline
+
+    def search(self, text: str, pos: int = 0) -> re.Match[str] | None:
+        if pos == 0 or text[pos - 1 : pos] == "\n":
+            m = self.whole.match(text, pos)
+            if m is not None:
+                return m
+        n = self.after_newline.search(text, pos)
+        return None if n is None else self.whole.match(text, n.start() + 1)
+
+    def finditer(self, text: str) -> list[re.Match[str]]:
+        return list(self.whole.finditer(text))
+
+
+def compile_fast(pattern: str, flags: int = 0) -> re.Pattern[str] | _LeadingBoundary | _LineStart:
     """`re.compile(pattern, flags)`, or for a pattern opening with `\\b` that binds the whole of it, the same
-    search run as `_LeadingBoundary` (only `search(text, pos)` and `finditer(text)` are offered)."""
+    search run as `_LeadingBoundary`, and for a MULTILINE one opening with `^` that binds the whole of it, as
+    `_LineStart` (only `search(text, pos)` and `finditer(text)` are offered)."""
     whole = re.compile(pattern, flags)
+    if pattern.startswith("^") and flags & re.M and not _top_level_branch(pattern):
+        return _LineStart(whole, re.compile(r"\n" + pattern[1:], flags))
     if (
         pattern.startswith("\\b")
         and not flags & (re.ASCII | re.LOCALE)
@@ -375,7 +404,7 @@ class AnyOf:
         # first seen: texts give few distinct masks, and the loop below then runs only over the undecided needles.
         self._plans: dict[int, tuple[int, int, tuple[tuple[int, str, int, int], ...]]] = {}
         # Per mask of live alternatives: (compiled alternative, its required words) in order.
-        self._lists: dict[int, tuple[tuple[re.Pattern[str] | _LeadingBoundary, tuple[str, ...]], ...]] = {}
+        self._lists: dict[int, tuple[tuple[re.Pattern[str] | _LeadingBoundary | _LineStart, tuple[str, ...]], ...]] = {}
         self._slow: re.Pattern[str] | None = None  # the whole alternation with re.IGNORECASE, for finditer
 
     def _plan(self, present: int) -> tuple[int, int, tuple[tuple[int, str, int, int], ...]]:
@@ -400,7 +429,7 @@ class AnyOf:
             self._plans[present] = got
         return got
 
-    def _live(self, low: str) -> list[re.Pattern[str] | _LeadingBoundary]:
+    def _live(self, low: str) -> list[re.Pattern[str] | _LeadingBoundary | _LineStart]:
         """The compiled alternatives that can match in `low` (their needles and required words occur), in order."""
         words = self._words
         present = 0
@@ -441,7 +470,7 @@ class AnyOf:
         return out
 
     @staticmethod
-    def _first(alts: list[re.Pattern[str] | _LeadingBoundary], low: str, pos: int) -> re.Match[str] | None:
+    def _first(alts: list[re.Pattern[str] | _LeadingBoundary | _LineStart], low: str, pos: int) -> re.Match[str] | None:
         best: re.Match[str] | None = None
         for fast in alts:
             m = fast.search(low, pos)
@@ -526,7 +555,7 @@ class Branches:
 
     __slots__ = ("branches",)
 
-    def __init__(self, *branches: tuple[re.Pattern[str] | _LeadingBoundary | AfterWords, tuple[str, ...]]) -> None:
+    def __init__(self, *branches: tuple[re.Pattern[str] | _LeadingBoundary | _LineStart | AfterWords, tuple[str, ...]]) -> None:
         self.branches = branches
 
     def findall(self, text: str) -> list[str]:
