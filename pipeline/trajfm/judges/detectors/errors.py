@@ -62,6 +62,9 @@ _ERROR = tx.AnyOf(
     tx.Pattern(r"\b(?:is|are) not supported\b", needles=(" not supported",)),
     tx.Pattern(r"\bnot supported (?:for|by|in)\b", needles=("not supported ",)),
     tx.Pattern(r"\bhttp ?[45]\d\d\b", needles=("http",)),
+    # every needle above holds one of these (so does every match): looked for first, they settle the needles that
+    # hold an absent one ("fail" stands for the four failed/failure needles, which most results hold none of)
+    gate=("exit", "http", "error", "fatal", "fail", "exception", "traceback", "timed out", "connection ", "not supported"),
 )
 # Exception class names ("KeyError:", "ValueError:") are matched case-sensitively on the original text, and
 # HTTP status codes separately: both are cheap literal-led searches run only when their keyword is present.
