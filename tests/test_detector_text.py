@@ -71,12 +71,33 @@ def test_leading_boundary_is_used_only_where_it_binds_the_whole_pattern() -> Non
     assert isinstance(tx.compile_fast(r"\bx", re.ASCII), re.Pattern)
 
 
+@pytest.mark.parametrize(
+    "pattern",
+    [r"^\s*(?:\[\s*\]|\{\s*\}|null|none)\s*$", r"^\W{0,3}(?:error|exception|traceback|fatal)\b", r"^$", r"^(?=.)",
+     r"^\s*(?P<a>x)+\s*$", r"^a|b"],
+)  # fmt: skip
+def test_line_start_matches_re(pattern: str) -> None:
+    """A MULTILINE pattern opening with `^` (`_LineStart`) gives `re`'s match from every start position."""
+    fast = tx.compile_fast(pattern, re.M)
+    plain = re.compile(pattern, re.M)
+    assert isinstance(fast, tx._LineStart) == (pattern != r"^a|b")  # the ^ binds only the first branch there
+    rnd = random.Random(5)
+    pieces = ("\n", " ", "\t", "[", "]", "{", "}", "null", "none", "x", "error", "!", "é", "a", "b", "exception")
+    texts = _texts(300) + ["".join(rnd.choice(pieces) for _ in range(rnd.randint(0, 20))) for _ in range(3000)]
+    for text in texts:
+        low = text.lower()
+        for pos in sorted({0, len(low) // 2, len(low), rnd.randint(0, len(low))}):
+            m, want = fast.search(low, pos), plain.search(low, pos)
+            assert (m and (m.span(), m.groups())) == (want and (want.span(), want.groups())), (pattern, text, pos)
+        assert _spans(list(fast.finditer(low))) == _spans(list(plain.finditer(low))), (pattern, text)
+
+
 @pytest.mark.parametrize("any_of", [_MISSING, _ERROR, _MALFORMED], ids=["missing", "error", "malformed"])
 def test_any_of_matches_the_single_alternation(any_of: tx.AnyOf) -> None:
     """The reference is the single alternation searched as `Pattern` always has: case-sensitively in the lower-cased
     text when lower-casing keeps its length (so a `[A-Z]` in a pattern matches nothing there), with
     re.IGNORECASE on the original text when it does not."""
-    flags = any_of.alternatives[0].fast.flags if isinstance(any_of.alternatives[0].fast, re.Pattern) else 0
+    flags = any_of.alternatives[0].slow.flags & ~re.I  # (`fast` may be a helper class, `slow` is always compiled)
     alternation = "|".join(f"(?:{a.pattern})" for a in any_of.alternatives)
     lowered, ignorecase = re.compile(alternation, flags), re.compile(alternation, flags | re.I)
     gate = any_of.gate

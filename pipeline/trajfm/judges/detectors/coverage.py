@@ -23,7 +23,9 @@ from trajfm.judges.detectors.base import Act, Finding, TraceView
 from trajfm.judges.detectors.completion import result_empty
 from trajfm.judges.detectors.errors import answer_admits_failure, result_failed
 
-_WORD = re.compile(r"[a-z][a-z\-]{2,}|\d+(?:\.\d+)?")
+# (`\d\d*` is `\d+`, written so that every branch opens with a character class: `re` then skips to the positions
+# that can start a match instead of trying each one)
+_WORD = re.compile(r"[a-z][a-z\-]{2,}|\d\d*(?:\.\d+)?")
 _STOP = frozenset(
     [
         "the",
@@ -282,7 +284,7 @@ _facts = tx.cached_for_short_text(_facts_of, maxsize=1024)
 
 _RUN = frozenset("abcdefghijklmnopqrstuvwxyz-")
 MAX_SEARCHED_WORDS = 12  # measured: one substring search costs about a twelfth of tokenizing a 2,000-character result
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_NUMBER = re.compile(r"\d\d*(?:\.\d+)?")  # `\d+(?:\.\d+)?` (`re` skips to the digits: see `_WORD`)
 
 
 def _is_word_of(text: str, word: str) -> bool:

@@ -49,8 +49,10 @@ _ERROR = tx.AnyOf(
     tx.Pattern(r"\bexecution failed\b", needles=("execution failed",)),
     tx.Pattern(
         r"\"(?:status|state|result)\"\s*:\s*\"(?:error|failure|failed)\"",
-        needles=('"status"', '"state"', '"result"'),
-        requires=('"error"', '"failure"', '"failed"'),
+        # (both sets must occur; the failing values are the needles: most JSON results hold a "status" field, few a
+        # failing value, so fewer texts get past the needles)
+        needles=('"error"', '"failure"', '"failed"'),
+        requires=('"status"', '"state"', '"result"'),
     ),
     tx.Pattern(r"\"error\"\s*:\s*\"[^\"]", needles=('"error"',)),
     tx.Pattern(
@@ -60,6 +62,9 @@ _ERROR = tx.AnyOf(
     tx.Pattern(r"\b(?:is|are) not supported\b", needles=(" not supported",)),
     tx.Pattern(r"\bnot supported (?:for|by|in)\b", needles=("not supported ",)),
     tx.Pattern(r"\bhttp ?[45]\d\d\b", needles=("http",)),
+    # every needle above holds one of these (so does every match): looked for first, they settle the needles that
+    # hold an absent one ("fail" stands for the four failed/failure needles, which most results hold none of)
+    gate=("exit", "http", "error", "fatal", "fail", "exception", "traceback", "timed out", "connection ", "not supported"),
 )
 # Exception class names ("KeyError:", "ValueError:") are matched case-sensitively on the original text, and
 # HTTP status codes separately: both are cheap literal-led searches run only when their keyword is present.

@@ -239,10 +239,39 @@ class _LeadingBoundary:
             pos = m.end()
 
 
-def compile_fast(pattern: str, flags: int = 0) -> re.Pattern[str] | _LeadingBoundary:
+class _LineStart:
+    """A compiled MULTILINE `^X` searched as: a match of X at `pos` when a line starts there, else the first match of
+    `\\nX` (whose "\\n" `re` finds by a fast scan) and X's match right after its newline. `re` tries `^X` at every
+    position (`^` hides every literal). Same matches: with re.MULTILINE `^` holds at the text's start and right after
+    a "\\n", so the leftmost match of `^X` from `pos` is X's match at `pos` when `pos` starts a line, else X's match
+    just after the leftmost "\\n" at or after `pos` that X matches after. The match objects come from the compiled
+    `^X` (`match` at that position: same groups, same spans)."""
+
+    __slots__ = ("whole", "after_newline")
+
+    def __init__(self, whole: re.Pattern[str], after_newline: re.Pattern[str]) -> None:
+        self.whole = whole
+        self.after_newline = after_newline
+
+    def search(self, text: str, pos: int = 0) -> re.Match[str] | None:
+        if pos == 0 or text[pos - 1 : pos] == "\n":
+            m = self.whole.match(text, pos)
+            if m is not None:
+                return m
+        n = self.after_newline.search(text, pos)
+        return None if n is None else self.whole.match(text, n.start() + 1)
+
+    def finditer(self, text: str) -> list[re.Match[str]]:
+        return list(self.whole.finditer(text))
+
+
+def compile_fast(pattern: str, flags: int = 0) -> re.Pattern[str] | _LeadingBoundary | _LineStart:
     """`re.compile(pattern, flags)`, or for a pattern opening with `\\b` that binds the whole of it, the same
-    search run as `_LeadingBoundary` (only `search(text, pos)` and `finditer(text)` are offered)."""
+    search run as `_LeadingBoundary`, and for a MULTILINE one opening with `^` that binds the whole of it, as
+    `_LineStart` (only `search(text, pos)` and `finditer(text)` are offered)."""
     whole = re.compile(pattern, flags)
+    if pattern.startswith("^") and flags & re.M and not _top_level_branch(pattern):
+        return _LineStart(whole, re.compile(r"\n" + pattern[1:], flags))
     if (
         pattern.startswith("\\b")
         and not flags & (re.ASCII | re.LOCALE)
@@ -330,9 +359,8 @@ class AnyOf:
     Splitting `\\b(?:x|y)z` into `\\bxz` and `\\byz` keeps the order of the branches, so it is the same pattern;
     each part then opens with a literal, which `re` finds by a fast substring scan (see `_LeadingBoundary`)."""
 
-    __slots__ = (
-        "alternatives", "pattern", "needles", "gate", "_by_needle", "_roots", "_always", "_slow", "_gate_in", "_gate_over"
-    )
+    __slots__ = ("alternatives", "pattern", "needles", "gate", "_by_needle", "_words", "_plans",
+                 "_lists", "_gate_in", "_gate_over", "_absent_parent", "_slow")  # fmt: skip
 
     def __init__(self, *alternatives: Pattern, gate: tuple[str, ...] = ()) -> None:
         """`gate`: lower-case words at least one of which the text must hold for any match (as `Pattern`'s
@@ -341,99 +369,108 @@ class AnyOf:
         self.gate = gate
         self.pattern = "|".join(a.pattern for a in alternatives)
         # Every needle of every alternative, when each alternative has some: text with none of them cannot match
-        # any alternative, and one pass of substring tests settles it (most steps contain no error word at all).
+        # any alternative.
         every = all(a.needles for a in alternatives)
         self.needles = tuple(dict.fromkeys(n for a in alternatives for n in a.needles)) if every else ()
-        # One pass over the needles of all alternatives says which alternatives can match (a bit per alternative),
-        # instead of each alternative testing its own needles: (needle, the alternatives it lets through).
+        # (needle, the alternatives it lets through, as a bit per alternative), shorter needles first.
         bits: dict[str, int] = {}
         for i, a in enumerate(alternatives):
             for n in a.needles:
                 bits[n] = bits.get(n, 0) | (1 << i)
-        # Shorter needles first, each with the longest shorter needle inside it (its parent, -1 for none): a needle
-        # whose parent is absent from a text is absent too, and is not searched for (substring tests on a long
-        # result are most of what these searches cost).
         order = sorted(bits, key=len)
-        self._by_needle = tuple(
-            (n, bits[n], max((j for j, m in enumerate(order[:k]) if m in n), key=lambda j: len(order[j]), default=-1))
+        self._by_needle = tuple((n, bits[n]) for n in order)
+        # Each needle's parent: the longest shorter needle inside it (-1 for none). A needle whose parent is absent
+        # from a text is absent too, and is not searched for (substring tests on a long result are most of what
+        # these searches cost).
+        self._absent_parent = tuple(
+            max((j for j, m in enumerate(order[:k]) if m in n), key=lambda j: len(order[j]), default=-1)
             for k, n in enumerate(order)
         )
-        # When every alternative has needles: the needles with no parent. Text holding none of them holds no needle
-        # at all, which one tight loop settles (most texts hold none).
-        self._roots = tuple(k for k, (_, _, parent) in enumerate(self._by_needle) if parent < 0) if every else ()
-        self._always = sum(1 << i for i, a in enumerate(alternatives) if not a.needles)
-        # With a gate, every gate word is looked for (a bit per gate word), and what that says settles needles without
-        # a search of their own: a needle holding an absent gate word is absent ("does not exist" without "exist"),
-        # one inside a present gate word is present ("with " in "with the"). Per needle: (the gate words it holds,
-        # the gate words that hold it), as bit masks.
-        self._gate_in = tuple(sum(1 << j for j, g in enumerate(gate) if g in n) for n, _, _ in self._by_needle)
-        self._gate_over = tuple(sum(1 << j for j, g in enumerate(gate) if n in g) for n, _, _ in self._by_needle)
+        # The words looked for first, all at once (a bit per word): the gate, or without one, when every alternative
+        # has needles, the needles with no parent (every needle holds one, so a text holding none of them holds
+        # no needle at all: most texts hold none). What they say settles needles without a search of their own:
+        # a needle holding an absent word is absent ("does not exist" without "exist"), one inside a present word
+        # is present ("with " in "with the"). Per needle: (the words it holds, the words that hold it), as masks.
+        if gate:
+            words = gate
+        elif every:
+            words = tuple(n for k, n in enumerate(order) if self._absent_parent[k] < 0)
+        else:
+            words = ()
+        self._words = words
+        self._gate_in = tuple(sum(1 << j for j, g in enumerate(words) if g in n) for n in order)
+        self._gate_over = tuple(sum(1 << j for j, g in enumerate(words) if n in g) for n in order)
+        # Per mask of words present: (alternatives live already, the needles left to look for). Built when a mask is
+        # first seen: texts give few distinct masks, and the loop below then runs only over the undecided needles.
+        self._plans: dict[int, tuple[int, int, tuple[tuple[int, str, int, int], ...]]] = {}
+        # Per mask of live alternatives: (compiled alternative, its required words) in order.
+        self._lists: dict[int, tuple[tuple[re.Pattern[str] | _LeadingBoundary | _LineStart, tuple[str, ...]], ...]] = {}
         self._slow: re.Pattern[str] | None = None  # the whole alternation with re.IGNORECASE, for finditer
 
-    def _live(self, low: str) -> list[re.Pattern[str] | _LeadingBoundary]:
-        """The compiled alternatives that can match in `low` (their needles and required words occur), in order."""
-        if self.gate:
-            return self._live_gated(low)
-        by_needle = self._by_needle
-        live = self._always
-        absent = 0  # the needles known to be absent, a bit per needle
-        if self._roots:
-            for k in self._roots:
-                n, bit, _ = by_needle[k]
-                if n in low:
-                    live |= bit
-                    break
+    def _plan(self, present: int) -> tuple[int, int, tuple[tuple[int, str, int, int], ...]]:
+        """(live, absent, tests) for a text holding the words of mask `present`: the alternatives that are live (no
+        needle, or a needle inside a present word), the needles known absent (bit per needle) and the needles
+        still to look for, as (index, needle, alternatives, parent index), shorter first."""
+        got = self._plans.get(present)
+        if got is not None:
+            return got
+        live = sum(1 << i for i, a in enumerate(self.alternatives) if not a.needles)
+        absent = 0
+        tests = []
+        for k, (n, bits) in enumerate(self._by_needle):
+            if self._gate_in[k] & ~present:
                 absent |= 1 << k
+            elif self._gate_over[k] & present:
+                live |= bits
             else:
-                return []  # no root, so no needle at all
-        for k, (n, bit, parent) in enumerate(by_needle):
-            if not bit & ~live or absent >> k & 1:
-                continue  # every alternative it lets through is live already, or it is known absent
+                tests.append((k, n, bits, self._absent_parent[k]))
+        got = (live, absent, tuple(tests))
+        if len(self._plans) < 4096:
+            self._plans[present] = got
+        return got
+
+    def _live(self, low: str) -> list[re.Pattern[str] | _LeadingBoundary | _LineStart]:
+        """The compiled alternatives that can match in `low` (their needles and required words occur), in order."""
+        words = self._words
+        present = 0
+        if words:
+            bit = 1
+            for w in words:  # (a plain loop: map over low.__contains__ costs more, its calls build argument tuples)
+                if w in low:
+                    present |= bit
+                bit <<= 1
+            if not present:
+                return []  # no gate word, so no match
+        live, absent, tests = self._plans.get(present) or self._plan(present)
+        for k, n, bits, parent in tests:
+            if not bits & ~live:
+                continue  # every alternative it lets through is live already
             if parent >= 0 and absent >> parent & 1:
                 absent |= 1 << k
             elif n in low:
-                live |= bit
-            else:
-                absent |= 1 << k
-        return self._compiled(live, low)
-
-    def _live_gated(self, low: str) -> list[re.Pattern[str] | _LeadingBoundary]:
-        """`_live` for an AnyOf with a gate (see `_gate_in`): the same alternatives, fewer substring searches."""
-        present = 0  # the gate words in `low`, a bit per gate word
-        bit = 1
-        for g in self.gate:
-            if g in low:
-                present |= bit
-            bit <<= 1
-        if not present:
-            return []  # no gate word, so no match
-        live = self._always
-        absent = 0
-        gate_in, gate_over = self._gate_in, self._gate_over
-        for k, (n, bits, parent) in enumerate(self._by_needle):
-            if not bits & ~live:
-                continue  # every alternative it lets through is live already
-            if gate_in[k] & ~present or (parent >= 0 and absent >> parent & 1):
-                absent |= 1 << k
-            elif gate_over[k] & present or n in low:
                 live |= bits
             else:
                 absent |= 1 << k
-        return self._compiled(live, low)
-
-    def _compiled(self, live: int, low: str) -> list[re.Pattern[str] | _LeadingBoundary]:
-        """The compiled alternatives whose bit is set in `live` and whose required words occur in `low`, in order."""
+        if not live:
+            return []
+        entries = self._lists.get(live)
+        if entries is None:
+            entries = tuple((a.fast, a.requires) for i, a in enumerate(self.alternatives) if live >> i & 1)
+            if len(self._lists) < 4096:
+                self._lists[live] = entries
         out = []
-        for alt in self.alternatives:
-            if live & 1 and not (alt.requires and _none_in(alt.requires, low)):
-                out.append(alt.fast)
-            live >>= 1
-            if not live:
-                break
+        for fast, requires in entries:
+            if requires:  # (a plain loop: map over low.__contains__ or a generator costs more than the tests)
+                for n in requires:  # noqa: SIM110
+                    if n in low:
+                        break
+                else:
+                    continue
+            out.append(fast)
         return out
 
     @staticmethod
-    def _first(alts: list[re.Pattern[str] | _LeadingBoundary], low: str, pos: int) -> re.Match[str] | None:
+    def _first(alts: list[re.Pattern[str] | _LeadingBoundary | _LineStart], low: str, pos: int) -> re.Match[str] | None:
         best: re.Match[str] | None = None
         for fast in alts:
             m = fast.search(low, pos)
@@ -518,7 +555,7 @@ class Branches:
 
     __slots__ = ("branches",)
 
-    def __init__(self, *branches: tuple[re.Pattern[str] | _LeadingBoundary | AfterWords, tuple[str, ...]]) -> None:
+    def __init__(self, *branches: tuple[re.Pattern[str] | _LeadingBoundary | _LineStart | AfterWords, tuple[str, ...]]) -> None:
         self.branches = branches
 
     def findall(self, text: str) -> list[str]:
