@@ -67,13 +67,12 @@ def compute_figures(
     dtraces = traces.join(diag.select("trace_id", "status", "task_completed"), on="trace_id", how="left")
     ok = _only_ok(dtraces, ok_ids)
     modes_ok = _only_ok(t.modes, ok_ids)
-    if modes_ok.select(pl.struct("trace_id", "mode_id").n_unique()).item() != modes_ok.height:
+    # A 64-bit hash per row finds duplicates without a table of the strings (a collision only costs the unique).
+    if modes_ok.select(pl.struct("trace_id", "mode_id").hash().is_duplicated().any()).item():
         modes_ok = modes_ok.unique(["trace_id", "mode_id"])
-    checked = (
-        modes_ok.filter(pl.col("detected").is_not_null())
-        .join(traces.select("trace_id", "agent_model"), on="trace_id", how="left")
-        .select("trace_id", "mode_id", "agent_model")
-    )
+    # (trace, mode) pairs with a verdict: most of the modes table, so without a model column (counted per model
+    # by a streaming join in `_models`).
+    checked = modes_ok.filter(pl.col("detected").is_not_null()).select("trace_id", "mode_id")
     flags = modes_ok.filter(pl.col("detected").fill_null(False)).join(
         traces.select("trace_id", "agent_model"), on="trace_id", how="left"
     )
@@ -224,7 +223,14 @@ def _taxonomy(t: RunTables, flags: pl.DataFrame, checked: pl.DataFrame, n_diag: 
 
 def _models(t: RunTables, ok, flags, checked, novel, scored, tool_res, bar) -> list[dict[str, Any]]:
     out = []
-    checked_of = {(mo, md): n for mo, md, n in checked.group_by("agent_model", "mode_id").len().iter_rows()}
+    per_model_mode = (
+        checked.lazy()
+        .join(ok.lazy().select("trace_id", "agent_model"), on="trace_id", how="left")
+        .group_by("agent_model", "mode_id")
+        .len()
+        .collect(engine="streaming")
+    )
+    checked_of = {(mo, md): n for mo, md, n in per_model_mode.iter_rows()}
     counts = ok.group_by("agent_model").len().sort(["len", "agent_model"], descending=[True, False])
     all_traces = dict(
         t.traces.with_columns(pl.col("agent_model").fill_null(UNKNOWN_MODEL))

@@ -24,8 +24,6 @@ def add_impact(t: RunTables, fig: dict[str, Any], ok, flags, checked, traces) ->
     models = traces.select("trace_id", model=pl.col("agent_model"))
     of_by_model = {m["model"]: m for m in fig["models"] if m["n_diagnosed"]}
     candidates: list[dict[str, Any]] = []
-    checked_by_mode = checked.select("mode_id", "trace_id").partition_by("mode_id", as_dict=True)
-    flags_by_mode = flags.partition_by("mode_id", as_dict=True)
 
     def context(trace_id: str, steps: list[int]) -> list[str]:
         """The texts a quote of this trace may come from: its cited steps first, then the final answer."""
@@ -38,8 +36,9 @@ def add_impact(t: RunTables, fig: dict[str, Any], ok, flags, checked, traces) ->
     for m in fig["taxonomy"]["modes"]:
         mode_id = m["mode_id"]
         empty = pl.DataFrame(schema={"trace_id": pl.String})
-        universe = checked_by_mode.get((mode_id,), empty).select("trace_id").join(known, on="trace_id")
-        mine = flags_by_mode.get((mode_id,))
+        universe = checked.filter(pl.col("mode_id") == mode_id).select("trace_id").join(known, on="trace_id")
+        flagged = flags.filter(pl.col("mode_id") == mode_id)
+        mine = flagged if flagged.height else None
         with_ids = empty if mine is None else mine.select("trace_id").unique()
         m.update(imp.impact_from_frames(with_ids, universe))
         if not m["checked"]:

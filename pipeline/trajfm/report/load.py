@@ -32,12 +32,17 @@ def _collect(run: RunFolder, table: str) -> pl.DataFrame:
     return run.scan_table(table).collect(engine="streaming")
 
 
-def _modes(run: RunFolder) -> pl.DataFrame:
-    """The modes table with the DETECTED_ONLY columns kept on detected rows only."""
+def _modes(run: RunFolder, tax: Taxonomy) -> pl.DataFrame:
+    """The modes table with the DETECTED_ONLY columns kept on detected rows only, and `mode_name` only where
+    the taxonomy does not name the mode (the report takes names from the taxonomy)."""
     hit = pl.col("detected").fill_null(False)
+    named = pl.col("mode_id").is_in([m.id for m in tax.modes])
     return (
         run.scan_table("modes")
-        .with_columns([pl.when(hit).then(pl.col(c)).otherwise(None).alias(c) for c in DETECTED_ONLY])
+        .with_columns(
+            *[pl.when(hit).then(pl.col(c)).otherwise(None).alias(c) for c in DETECTED_ONLY],
+            pl.when(named).then(None).otherwise(pl.col("mode_name")).alias("mode_name"),
+        )
         .collect(engine="streaming")
     )
 UNKNOWN_MODEL = "unknown"  # the model name shown for traces whose source names none
@@ -92,7 +97,7 @@ def load_run(path: Path | str, *, taxonomy: str | Path | None = None) -> RunTabl
                 "`trajfm report`"
             )
     tax = load_taxonomy(taxonomy if taxonomy is not None else taxonomy_of_run(manifest))
-    modes = _modes(run)
+    modes = _modes(run, tax)
     unknown = sorted(set(modes["mode_id"].unique().to_list()) - {m.id for m in tax.modes})
     if unknown:
         # Another taxonomy's ids would be dropped from every chart without a word: refuse instead.
