@@ -66,13 +66,14 @@ def compute_figures(
     ok_ids = diag_ok["trace_id"]
     dtraces = traces.join(diag.select("trace_id", "status", "task_completed"), on="trace_id", how="left")
     ok = _only_ok(dtraces, ok_ids)
-    modes_ok = _only_ok(t.modes, ok_ids)
-    # A 64-bit hash per row finds duplicates without a table of the strings (a collision only costs the unique).
+    modes_ok = _only_ok(t.modes, ok_ids)  # detected rows (load.py)
     if modes_ok.select(pl.struct("trace_id", "mode_id").hash().is_duplicated().any()).item():
         modes_ok = modes_ok.unique(["trace_id", "mode_id"])
-    # (trace, mode) pairs with a verdict: most of the modes table, so without a model column (counted per model
-    # by a streaming join in `_models`).
-    checked = modes_ok.filter(pl.col("detected").is_not_null()).select("trace_id", "mode_id")
+    # (trace, mode) pairs with a verdict: most of the modes table, so a lazy scan aggregated file by file (a
+    # 64-bit hash per row finds duplicates without a table of the strings; a collision only costs the unique).
+    checked = t.checked.filter(pl.col("trace_id").is_in(ok_ids.implode()))
+    if checked.select(pl.struct("trace_id", "mode_id").hash().is_duplicated().any()).collect(engine="streaming").item():
+        checked = checked.unique(["trace_id", "mode_id"])
     flags = modes_ok.filter(pl.col("detected").fill_null(False)).join(
         traces.select("trace_id", "agent_model"), on="trace_id", how="left"
     )
@@ -168,9 +169,9 @@ def _overview(t: RunTables, traces, diag, ok, flags, novel) -> dict[str, Any]:
     }
 
 
-def _taxonomy(t: RunTables, flags: pl.DataFrame, checked: pl.DataFrame, n_diag: int) -> dict[str, Any]:
+def _taxonomy(t: RunTables, flags: pl.DataFrame, checked: pl.LazyFrame, n_diag: int) -> dict[str, Any]:
     per_mode = dict(flags.group_by("mode_id").len().iter_rows())
-    n_checked = dict(checked.group_by("mode_id").len().iter_rows())
+    n_checked = dict(checked.group_by("mode_id").len().collect(engine="streaming").iter_rows())
     n_flags = flags.height
     known = {m.id for m in t.taxonomy.modes}
     modes: list[dict[str, Any]] = [

@@ -36,7 +36,12 @@ def add_impact(t: RunTables, fig: dict[str, Any], ok, flags, checked, traces) ->
     for m in fig["taxonomy"]["modes"]:
         mode_id = m["mode_id"]
         empty = pl.DataFrame(schema={"trace_id": pl.String})
-        universe = checked.filter(pl.col("mode_id") == mode_id).select("trace_id").join(known, on="trace_id")
+        universe = (
+            checked.filter(pl.col("mode_id") == mode_id)
+            .select("trace_id")
+            .collect(engine="streaming")
+            .join(known, on="trace_id")
+        )
         flagged = flags.filter(pl.col("mode_id") == mode_id)
         mine = flagged if flagged.height else None
         with_ids = empty if mine is None else mine.select("trace_id").unique()

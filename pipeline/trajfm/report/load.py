@@ -22,9 +22,6 @@ from trajfm.runfolder import RunFolder
 from trajfm.taxonomy import Taxonomy, load_taxonomy
 
 STAGE1_TABLES = ("traces", "steps", "diagnoses", "modes", "novel_modes")
-# Columns of the modes table the report reads only for detected modes (evidence, cited steps, rationale): they are
-# dropped (null) on the other rows while reading, which are most of the table (one row per mode per trace).
-DETECTED_ONLY = ("steps", "evidence", "evidence_step", "rationale")
 
 
 def _collect(run: RunFolder, table: str) -> pl.DataFrame:
@@ -32,19 +29,10 @@ def _collect(run: RunFolder, table: str) -> pl.DataFrame:
     return run.scan_table(table).collect(engine="streaming")
 
 
-def _modes(run: RunFolder, tax: Taxonomy) -> pl.DataFrame:
-    """The modes table with the DETECTED_ONLY columns kept on detected rows only, and `mode_name` only where
-    the taxonomy does not name the mode (the report takes names from the taxonomy)."""
-    hit = pl.col("detected").fill_null(False)
-    named = pl.col("mode_id").is_in([m.id for m in tax.modes])
-    return (
-        run.scan_table("modes")
-        .with_columns(
-            *[pl.when(hit).then(pl.col(c)).otherwise(None).alias(c) for c in DETECTED_ONLY],
-            pl.when(named).then(None).otherwise(pl.col("mode_name")).alias("mode_name"),
-        )
-        .collect(engine="streaming")
-    )
+def _modes(run: RunFolder) -> pl.DataFrame:
+    """The detected rows of the modes table (flags): the only rows the report reads whole. Verdicts that found
+    nothing, and modes not checked, are counted from `RunTables.checked`."""
+    return run.scan_table("modes").filter(pl.col("detected").fill_null(False)).collect(engine="streaming")
 UNKNOWN_MODEL = "unknown"  # the model name shown for traces whose source names none
 
 
@@ -56,12 +44,15 @@ class RunTables:
     traces: pl.DataFrame
     steps: pl.LazyFrame  # read lazily (the largest table): figures aggregate it, the drill-down reads its traces
     diagnoses: pl.DataFrame
-    modes: pl.DataFrame
+    modes: pl.DataFrame  # detected rows only (see `_modes`); what was checked is `checked`
     novel_modes: pl.DataFrame
     clusters: pl.DataFrame | None
     novel_assignments: pl.DataFrame | None
     manifest: dict[str, Any]
     taxonomy: Taxonomy
+    # (trace_id, mode_id) of every verdict (`detected` not null), a lazy scan of the modes table: one row per
+    # trace and checked mode, most of the table, so it is aggregated file by file and never held whole.
+    checked: pl.LazyFrame
 
     @property
     def clustered(self) -> bool:
@@ -97,8 +88,9 @@ def load_run(path: Path | str, *, taxonomy: str | Path | None = None) -> RunTabl
                 "`trajfm report`"
             )
     tax = load_taxonomy(taxonomy if taxonomy is not None else taxonomy_of_run(manifest))
-    modes = _modes(run, tax)
-    unknown = sorted(set(modes["mode_id"].unique().to_list()) - {m.id for m in tax.modes})
+    modes = _modes(run)
+    mode_ids = run.scan_table("modes").select("mode_id").unique().collect(engine="streaming")["mode_id"]
+    unknown = sorted(set(mode_ids.to_list()) - {m.id for m in tax.modes})
     if unknown:
         # Another taxonomy's ids would be dropped from every chart without a word: refuse instead.
         raise UsageError(
@@ -117,4 +109,5 @@ def load_run(path: Path | str, *, taxonomy: str | Path | None = None) -> RunTabl
         novel_assignments=assignments,
         manifest=manifest,
         taxonomy=tax,
+        checked=run.scan_table("modes").filter(pl.col("detected").is_not_null()).select("trace_id", "mode_id"),
     )
