@@ -100,7 +100,8 @@ def load_run(path: Path | str, *, taxonomy: str | Path | None = None) -> RunTabl
         )
     return RunTables(
         run=run,
-        traces=_collect(run, "traces"),
+        # The traces' `meta` (the source's own fields, a JSON string per trace) is shown nowhere in the report.
+        traces=run.scan_table("traces").with_columns(meta=pl.lit(None, pl.String)).collect(engine="streaming"),
         steps=run.scan_table("steps"),
         diagnoses=_collect(run, "diagnoses"),
         modes=modes,
