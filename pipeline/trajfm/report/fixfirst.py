@@ -35,7 +35,6 @@ def add_impact(t: RunTables, fig: dict[str, Any], ok, flags, checked, traces) ->
 
     for m in fig["taxonomy"]["modes"]:
         mode_id = m["mode_id"]
-        empty = pl.DataFrame(schema={"trace_id": pl.String})
         universe = (
             checked.filter(pl.col("mode_id") == mode_id)
             .select("trace_id")
@@ -43,19 +42,12 @@ def add_impact(t: RunTables, fig: dict[str, Any], ok, flags, checked, traces) ->
             .join(known, on="trace_id")
         )
         flagged = flags.filter(pl.col("mode_id") == mode_id)
-        mine = flagged if flagged.height else None
-        with_ids = empty if mine is None else mine.select("trace_id").unique()
-        m.update(imp.impact_from_frames(with_ids, universe))
+        m.update(imp.impact_from_frames(flagged.select("trace_id").unique(), universe))
         if not m["checked"]:
             continue
-        assert mine is not None or with_ids.height == 0
-        rows = (
-            pl.DataFrame(schema={"trace_id": pl.String, "model": pl.String, "steps": pl.List(pl.Int64),
-                                 "evidence": pl.String, "verified": pl.Boolean})
-            if mine is None
-            else mine.select("trace_id", model=pl.col("agent_model"), steps=pl.col("steps"),
-                             evidence=pl.col("evidence"), verified=pl.col("evidence_verified")).sort("trace_id")
-        )  # fmt: skip
+        rows = flagged.select(
+            "trace_id", "steps", "evidence", model=pl.col("agent_model"), verified=pl.col("evidence_verified")
+        ).sort("trace_id")
         try:
             advice = t.taxonomy.mode(mode_id).suggestion
         except KeyError:

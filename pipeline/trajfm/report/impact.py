@@ -85,23 +85,9 @@ def start_of(text: str, start: int, behind: int) -> int:
     return cuts[-1] if cuts else (0 if lo == 0 else start)
 
 
-def outcomes(ok: pl.DataFrame) -> dict[str, bool]:
-    """trace id -> failed, for diagnosed traces with a completion verdict."""
-    known = ok.filter(pl.col("task_completed").is_not_null())
-    return {tid: not done for tid, done in known.select("trace_id", "task_completed").iter_rows()}
-
-
-def impact_of(with_ids: set[str], universe: dict[str, bool]) -> dict[str, Any]:
-    """Impact figures of one mode or family; `universe` is trace id -> failed for the traces it is judged on."""
-    a = sum(1 for t in with_ids if universe.get(t) is True)
-    b = sum(1 for t in with_ids if universe.get(t) is False)
-    c = sum(1 for t, f in universe.items() if f and t not in with_ids)
-    d = sum(1 for t, f in universe.items() if not f and t not in with_ids)
-    return impact_from_counts(a, b, c, d)
-
-
 def impact_from_frames(with_ids: pl.DataFrame, universe: pl.DataFrame) -> dict[str, Any]:
-    """`impact_of` on frames: `with_ids` (trace_id, unique), `universe` (trace_id, failed) - for large runs."""
+    """Impact figures of one mode or family: `with_ids` (trace_id, unique) the traces it is on, `universe`
+    (trace_id, failed) the traces it is judged on. Joins, not Python sets: a mode may be on a million traces."""
     marked = universe.join(with_ids.select("trace_id", _with=pl.lit(True)), on="trace_id", how="left")
     w, f = pl.col("_with").fill_null(False), pl.col("failed")
     a, b, c, d = marked.select(
@@ -212,16 +198,9 @@ def pick_quotes_frame(
     return pick_quotes(few.select("trace_id", "model", "steps", "evidence", "verified").to_dicts(), failed, context)
 
 
-def per_model(with_ids: set[str], model_of: dict[str, str], of: dict[str, int]) -> list[dict[str, Any]]:
-    """Per model: traces with it out of the model's traces it was judged on, most affected first."""
-    counts: dict[str, int] = {}
-    for t in with_ids:
-        counts[model_of[t]] = counts.get(model_of[t], 0) + 1
-    return per_model_counts(counts, of)
-
-
 def per_model_counts(counts: dict[str, int], of: dict[str, int]) -> list[dict[str, Any]]:
-    """`per_model` from the count of traces with it per model."""
+    """Per model: traces with it (`counts`) out of the model's traces it was judged on (`of`), most affected
+    first."""
     out = []
     for model, n_of in of.items():
         k = counts.get(model, 0)

@@ -23,16 +23,6 @@ from trajfm.taxonomy import Taxonomy, load_taxonomy
 
 STAGE1_TABLES = ("traces", "steps", "diagnoses", "modes", "novel_modes")
 
-
-def _collect(run: RunFolder, table: str) -> pl.DataFrame:
-    """A whole table, read shard by shard through a lazy scan (no second copy while concatenating)."""
-    return run.scan_table(table).collect(engine="streaming")
-
-
-def _modes(run: RunFolder) -> pl.DataFrame:
-    """The detected rows of the modes table (flags): the only rows the report reads whole. Verdicts that found
-    nothing, and modes not checked, are counted from `RunTables.checked`."""
-    return run.scan_table("modes").filter(pl.col("detected").fill_null(False)).collect(engine="streaming")
 UNKNOWN_MODEL = "unknown"  # the model name shown for traces whose source names none
 
 
@@ -57,6 +47,17 @@ class RunTables:
     @property
     def clustered(self) -> bool:
         return self.clusters is not None and self.novel_assignments is not None
+
+
+def _collect(run: RunFolder, table: str) -> pl.DataFrame:
+    """A whole table, read shard by shard through a lazy scan (no second copy while concatenating)."""
+    return run.scan_table(table).collect(engine="streaming")
+
+
+def _modes(run: RunFolder) -> pl.DataFrame:
+    """The detected rows of the modes table (flags): the only rows the report reads whole. Verdicts that found
+    nothing, and modes not checked, are counted from `RunTables.checked`."""
+    return run.scan_table("modes").filter(pl.col("detected").fill_null(False)).collect(engine="streaming")
 
 
 def taxonomy_of_run(manifest: dict[str, Any]) -> str:
