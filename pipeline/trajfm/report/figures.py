@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from itertools import combinations
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import polars as pl
 
@@ -66,17 +66,11 @@ def compute_figures(
     ok_ids = diag_ok["trace_id"]
     dtraces = traces.join(diag.select("trace_id", "status", "task_completed"), on="trace_id", how="left")
     ok = _only_ok(dtraces, ok_ids)
-    modes_ok = _only_ok(t.modes, ok_ids)  # detected rows (load.py)
-    if modes_ok.select(pl.struct("trace_id", "mode_id").hash().is_duplicated().any()).item():
-        modes_ok = modes_ok.unique(["trace_id", "mode_id"])
-    # (trace, mode) pairs with a verdict: most of the modes table, so a lazy scan aggregated file by file (a
-    # 64-bit hash per row finds duplicates without a table of the strings; a collision only costs the unique).
-    checked = t.checked.filter(pl.col("trace_id").is_in(ok_ids.implode()))
-    if checked.select(pl.struct("trace_id", "mode_id").hash().is_duplicated().any()).collect(engine="streaming").item():
-        checked = checked.unique(["trace_id", "mode_id"])
-    flags = modes_ok.filter(pl.col("detected").fill_null(False)).join(
-        traces.select("trace_id", "agent_model"), on="trace_id", how="left"
-    )
+    # The detected modes (load.py), and every (trace, mode) pair with a verdict: most of the modes table, so a
+    # lazy scan aggregated file by file.
+    detected = _unique_pairs(_only_ok(t.modes, ok_ids))
+    checked = _unique_pairs(t.checked.filter(pl.col("trace_id").is_in(ok_ids.implode())))
+    flags = detected.join(traces.select("trace_id", "agent_model"), on="trace_id", how="left")
     novel = t.novel_modes.filter(pl.col("trace_id").is_in(ok_ids.implode()))
     n_diag = ok.height
     scored = sc.with_scores(diag_ok).join(traces.select("trace_id", "agent_model"), on="trace_id", how="left")
@@ -112,6 +106,16 @@ def compute_figures(
     figures["honesty"] = honesty(t, diag)
     figures["judge_quality"] = set_aside_summary(diag)
     return figures
+
+
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
+
+
+def _unique_pairs(frame: Frame) -> Frame:
+    """One row per (trace, mode): a 64-bit hash per row finds duplicates without a table of the strings, so the
+    copy `unique` makes is paid only when there are some (or on a hash collision)."""
+    probe = frame.lazy().select(pl.struct("trace_id", "mode_id").hash().is_duplicated().any())
+    return frame.unique(["trace_id", "mode_id"]) if probe.collect(engine="streaming").item() else frame
 
 
 def _only_ok(df: pl.DataFrame, ok_ids: pl.Series) -> pl.DataFrame:
