@@ -9,8 +9,8 @@ domain vocabulary (failure modes of a pump), not errors.
 For each run of consecutive failed calls at one agent level the detector classifies the reaction:
 - `error_retried_identically`: the next call repeats the failed call unchanged (same tool, same input);
 - `error_unresolved`: the agent changed its input but the tool kept failing and never succeeded;
-- `error_ignored`: the agent moved on (another tool, or finished) and neither fixed the call later nor said in
-  its final answer that something failed.
+- `error_ignored`: the agent moved on (another tool, or finished) and neither fixed the call later nor said
+  that something failed, in its final answer or in a message of its own before its next call.
 A failed call followed by a changed call that succeeds, or an honest final answer, yields no finding.
 """
 
@@ -21,7 +21,7 @@ import re
 
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.base import Act, Finding, TraceView
-from trajfm.traces.model import Step
+from trajfm.traces.model import Step, default_role
 
 ERROR_HEAD_CHARS = 400
 
@@ -176,6 +176,32 @@ def _call_error(view: TraceView, act: Act) -> re.Match[str] | None:
     return error_in(view, r)
 
 
+TOLD_CHARS = 1500  # how much of a message is read for a mention of the failure
+TOLD_SHARED_STEMS = 2  # stems a message must share with the error line to restate it
+
+
+def told_of_failure(view: TraceView, failed: Act, until: Act | None, error_line: str) -> bool:
+    """Did the agent tell someone (the user, another agent) about the failure in a message of its own between
+    the failed call and its next call? A conversational agent that explains a refused request ("exchanges can
+    only be processed for delivered orders") and goes on as agreed has not ignored the error, although its final
+    answer may speak only of what it then did. A mention is a message that admits a limitation
+    (`ADMITS_FAILURE`) or restates the error (`TOLD_SHARED_STEMS` word stems in common with its line)."""
+    if not view.messages or failed.result is None:
+        return False
+    start = failed.result.position
+    end = until.step.position if until is not None else None
+    said = tx.stems(error_line.lower())
+    for msg in view.messages:
+        if msg.position <= start or (msg.role or default_role(msg.kind, msg.agent)) != "agent":
+            continue
+        if end is not None and msg.position >= end:
+            break
+        text = msg.content[:TOLD_CHARS]
+        if ADMITS_FAILURE.search(text) or len(said & tx.stems(text.lower())) >= TOLD_SHARED_STEMS:
+            return True
+    return False
+
+
 def detect_error_recovery(view: TraceView) -> list[Finding]:
     out: list[Finding] = []
     acts = [a for a in view.main_acts if not a.is_finish]
@@ -245,7 +271,12 @@ def detect_error_recovery(view: TraceView) -> list[Finding]:
                     error=err_line,
                 )
             )
-        elif not later_success and not answer_admits and not recovered:
+        elif (
+            not later_success
+            and not answer_admits
+            and not recovered
+            and not told_of_failure(view, chain[-1], after, err_line)
+        ):
             nxt = f"moved on to {after.tool}" if after is not None and after.tool else "finished"
             out.append(
                 Finding.at(

@@ -605,3 +605,18 @@ def alternative_tool(a: str, b: str) -> bool:
         if w in _QUALIFIERS:
             return k >= 1 and len(wb) > k and wb[: k + 1] == wa[: k + 1] and wa != wb
     return False
+
+
+STEM = 5  # words are compared by their first letters: "cancel", "canceled", "cancellation" share "cance"
+_STEM_WORD = re.compile(r"[a-z]{4,}")
+
+
+def stems(text: str) -> set[str]:
+    """The stems (first STEM letters) of the words of four or more letters of a lower-cased text: enough to see
+    that a message and a tool name or an error speak of the same thing, with no vocabulary of any framework."""
+    return {w[:STEM] for w in _STEM_WORD.findall(text)}
+
+
+def name_stems(tool: str) -> set[str]:
+    """`stems` of a tool name's words (`name_words`)."""
+    return {w[:STEM] for w in name_words(tool) if len(w) >= 4}
