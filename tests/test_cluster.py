@@ -576,3 +576,37 @@ def test_resolve_embedder_auto_by_size_and_explicit_names_pass_through() -> None
         assert name == "minilm" and "not installed" in why
     for explicit in ("minilm", "minilm-int8", "fake"):
         assert resolve_embedder(explicit, 10**7) == (explicit, "as requested")
+
+
+def test_run_grouped_by_text_matches_clustering_every_mode(tmp_path: Path) -> None:
+    # `trajfm cluster` groups the novel modes by (title, description) in polars and clusters one item per group
+    # with its count; the tables must equal clustering every mode one by one. Texts repeat (dup) and some
+    # descriptions are empty, so groups of several modes, and empty texts, are both exercised.
+    items, _ = make_items(per_family=12, dup=6)
+    items += [Item("", t.title, "") for t in items[:5]]  # the same title with an empty description
+    csv = tmp_path / "modes.csv"
+    _write_csv(csv, items)
+    out = run_cluster(tmp_path / "run", ClusterOptions(from_csv=csv, embedder="fake", reducer="none"))
+    # the CSV path numbers the modes itself; cluster the same rows one by one, with its ids
+    modes = pl.read_parquet(tmp_path / "run" / "novel_modes.parquet")
+    one_by_one = [
+        Item(r["novel_id"], r["title"] or "", r["description"] or "") for r in modes.iter_rows(named=True)
+    ]
+    assert len({(i.title, i.description) for i in one_by_one}) < len(one_by_one)  # groups really form
+    cfg = ClusterConfig(reducer="none")
+    ref = cluster_items(one_by_one, embedder=FakeEmbedder(), config=cfg, taxonomy=load_taxonomy("mast"))
+    assert out.assignments.height == len(one_by_one)
+    assert out.assignments.equals(ref.assignments)
+    assert out.clusters.equals(ref.clusters)
+    assert out.manifest["counts"] == ref.manifest["counts"]
+    assert pl.read_parquet(tmp_path / "run" / "novel_assignments.parquet").equals(ref.assignments)
+
+
+def test_grouping_refuses_repeated_novel_ids() -> None:
+    from trajfm.clustering.stage import _text_groups
+
+    modes = pl.LazyFrame({"novel_id": ["a", "b", "a"], "title_k": ["x", "y", "z"], "description_k": ["", "", ""]})
+    with pytest.raises(UsageError, match="novel_id values must be unique"):
+        _text_groups(modes)
+    ok = _text_groups(modes.with_columns(novel_id=pl.Series(["c", "b", "a"])).with_columns(title_k=pl.lit("x")))
+    assert ok.to_dicts() == [{"title_k": "x", "description_k": "", "novel_id": "a", "count": 3}]

@@ -256,7 +256,11 @@ def cluster_items(
     baseline_centroids: np.ndarray | None = None,
     clusterer: Clusterer | None = None,
     reducer: Reducer | None = None,
+    counts: Sequence[int] | None = None,
 ) -> ClusterOutcome:
+    """Cluster `items`. With `counts`, item i stands for counts[i] novel modes with its title and description
+    (its novel_id the smallest of theirs): a large run is grouped by text in polars first (`stage.py`), so only
+    its distinct texts reach Python; every figure counts the modes, and the assignments have one row per item."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     mode = config.text_mode()
@@ -278,13 +282,17 @@ def cluster_items(
     texts = [item_text(prep(it.title or ""), prep(it.description or ""), mode) for it in items]
     if len({it.novel_id for it in items}) != len(items):
         raise UsageError("novel_id values must be unique; the input repeats at least one")
+    if counts is not None and len(counts) != len(items):
+        raise ValueError(f"{len(counts)} counts for {len(items)} items")
+    count = [1] * len(items) if counts is None else list(counts)
     by_text: dict[str, list[int]] = {}
     empty: list[int] = []
     for i, t in enumerate(texts):
         (by_text.setdefault(t, []) if t else empty).append(i)
     uniq = sorted(by_text, key=lambda t: (_key(t), t))
-    weights = np.array([len(by_text[t]) for t in uniq], dtype=np.float64)
-    n_items, n_unique = len(items), len(uniq)
+    weights = np.array([sum(count[i] for i in by_text[t]) for t in uniq], dtype=np.float64)
+    n_items, n_unique = sum(count), len(uniq)
+    n_empty = sum(count[i] for i in empty)
     # Representative (title, description) of a distinct text: its item with the smallest novel_id.
     rep_item = [min((items[i] for i in by_text[t]), key=lambda it: it.novel_id) for t in uniq]
     timings["prepare_s"] = time.perf_counter() - t0
@@ -384,7 +392,7 @@ def cluster_items(
     timings["label_rest_s"] = time.perf_counter() - t_rest
 
     # 5. outliers
-    n_out_items = int(weights[labels == -1].sum()) + len(empty)
+    n_out_items = int(weights[labels == -1].sum()) + n_empty
     share_before = n_out_items / n_items if n_items else 0.0
     assigned_mask = np.zeros(n_unique, dtype=bool)
     cluster_ids = sorted(set(labels.tolist()) - {-1})
@@ -402,7 +410,7 @@ def cluster_items(
             if sims[k] >= floor[k]:
                 labels[j] = cluster_ids[k]
                 assigned_mask[j] = True
-    n_out_after = int(weights[labels == -1].sum()) + len(empty)
+    n_out_after = int(weights[labels == -1].sum()) + n_empty
 
     # 6. stability (on the fitted labels, before any outlier assignment)
     t4 = time.perf_counter()
@@ -501,7 +509,7 @@ def cluster_items(
     xy = layout_2d(points) if n_unique else np.zeros((0, 2))
     rows = []
     for c in all_ids:
-        size = int(weights[labels == c].sum()) + (len(empty) if c == -1 else 0)
+        size = int(weights[labels == c].sum()) + (n_empty if c == -1 else 0)
         rows.append(
             {
                 "cluster_id": c,
@@ -524,8 +532,8 @@ def cluster_items(
                 "cluster_id": -1,
                 "name": naming.OUTLIER_NAME,
                 "keywords": [],
-                "size": len(empty),
-                "share": len(empty) / n_items,
+                "size": n_empty,
+                "share": n_empty / n_items,
                 "representatives": [],
                 "nearest_mode": None,
                 "similarity": None,
@@ -591,7 +599,7 @@ def cluster_items(
             "items": n_items,
             "distinct_texts": n_unique,
             "fitted_texts": n_fit,
-            "empty_texts": len(empty),
+            "empty_texts": n_empty,
             "clusters": len(real_ids),
             "novel_clusters": sum(1 for c in real_ids if nov[c][2]),
         },

@@ -116,6 +116,35 @@ def _items(df: pl.DataFrame) -> list[Item]:
     ]
 
 
+def _text_groups(modes: pl.LazyFrame) -> pl.DataFrame:
+    """One row per distinct (title, description) of the novel modes: the texts, the smallest novel_id (the one
+    `cluster_items` takes as a text's representative) and how many modes carry it, in a stable order. Fails
+    like `cluster_items` when a novel_id repeats."""
+    stats = modes.select(n=pl.len(), ids=pl.col("novel_id").n_unique()).collect(engine="streaming")
+    if stats["n"][0] != stats["ids"][0]:
+        raise UsageError("novel_id values must be unique; the input repeats at least one")
+    return (
+        modes.group_by("title_k", "description_k")
+        .agg(pl.col("novel_id").min(), count=pl.len())
+        .sort("novel_id")
+        .collect(engine="streaming")
+    )
+
+
+def _expand_assignments(modes: pl.LazyFrame, groups: pl.DataFrame, per_group: pl.DataFrame) -> pl.DataFrame:
+    """The assignment of each novel mode: its text group's (`per_group` has one row per group, keyed by the
+    group's smallest novel_id), joined in polars."""
+    keyed = groups.select("title_k", "description_k", rep="novel_id").join(
+        per_group.rename({"novel_id": "rep"}), on="rep"
+    )
+    return (
+        modes.join(keyed.drop("rep").lazy(), on=["title_k", "description_k"])
+        .select(per_group.columns)
+        .sort("novel_id")
+        .collect(engine="streaming")
+    )
+
+
 def baseline_centroids(
     baseline_dir: Path, *, config: ClusterConfig, embedder: Embedder, cache: EmbeddingCache | None
 ) -> tuple[np.ndarray, dict[str, Any]]:
@@ -197,9 +226,15 @@ def run_cluster(run_dir: Path | str, options: ClusterOptions | None = None) -> C
     from trajfm.engines import check_engine
 
     check_engine(opts.engine, opts.address)
-    # Only the three columns clustering needs are read, shard by shard when the table is sharded.
-    items = _items(run.scan_table("novel_modes").select("novel_id", "title", "description").collect())
-    embedder_name, embedder_why = resolve_embedder(opts.embedder, len(items), model_path=opts.model_path)
+    # Only the three columns clustering needs are read, shard by shard when the table is sharded, and grouped by
+    # text in polars: a large run repeats few distinct texts, and only those become Python objects.
+    modes = run.scan_table("novel_modes").select(
+        "novel_id", title_k=pl.col("title").fill_null(""), description_k=pl.col("description").fill_null("")
+    )
+    groups = _text_groups(modes)
+    items = [Item(*row) for row in groups.select("novel_id", "title_k", "description_k").iter_rows()]
+    counts = groups["count"].to_list()
+    embedder_name, embedder_why = resolve_embedder(opts.embedder, sum(counts), model_path=opts.model_path)
     embedder: Embedder = get_embedder(embedder_name, model_path=opts.model_path)
     if opts.engine == "ray":
         from trajfm.engines.ray_embed import RayEmbedder
@@ -220,6 +255,7 @@ def run_cluster(run_dir: Path | str, options: ClusterOptions | None = None) -> C
 
     outcome = cluster_items(
         items,
+        counts=counts,
         embedder=embedder,
         config=config,
         taxonomy=taxonomy,
@@ -227,6 +263,7 @@ def run_cluster(run_dir: Path | str, options: ClusterOptions | None = None) -> C
         namer=namer,
         baseline_centroids=base_cents,
     )
+    outcome.assignments = _expand_assignments(modes, groups, outcome.assignments)
     section = {
         "inputs": inputs,
         "options": {
