@@ -308,7 +308,7 @@ def test_bench_whowhen_rules_judge_beats_random_and_says_its_protocol(datasets_d
 def test_bench_lodo_protocol_fits_without_the_scored_dataset(datasets_dir: Path, tmp_path: Path) -> None:
     from trajfm.bench import run_bench
 
-    (res,) = run_bench(
+    (res, _outcomes) = run_bench(
         "agentrx", datasets_dir / "agentrx", out=tmp_path, protocol="lodo", fit_root=datasets_dir, limit=5
     )
     weights = json.loads((tmp_path / "root_cause_lodo.json").read_text())
@@ -334,9 +334,15 @@ def test_lodo_calibration_leaves_out_the_scored_dataset(datasets_dir: Path) -> N
 def test_bench_agentrx_slice(datasets_dir: Path) -> None:
     from trajfm.bench import run_bench
 
-    (res,) = run_bench("agentrx", datasets_dir / "agentrx", limit=5)
+    (res, outcomes) = run_bench("agentrx", datasets_dir / "agentrx", limit=5)
     _check_result(res, 5)
     assert res.part == "tau-bench retail"
+    # every run of the full file, its reward against the judge's own reading, beside constant verdicts
+    assert outcomes.part == "tau-bench retail outcomes" and outcomes.n_traces == outcomes.n_scored == 5
+    assert set(outcomes.baselines) == {"always succeeded", "always failed"}
+    readings = [r["judge_completed"] for r in outcomes.per_trace]
+    gold = [r["succeeded"] for r in outcomes.per_trace]
+    assert outcomes.metrics["outcome_acc"] == sum(a == b for a, b in zip(readings, gold, strict=True)) / 5
     assert any("Magentic-One part" in n for n in res.notes)
     cats = {r["pred_category"] for r in res.per_trace} - {None}
     from trajfm.taxonomy import load_taxonomy

@@ -53,6 +53,28 @@ def test_a_reward_below_one_marks_the_run_failed_and_a_reward_of_one_succeeded()
     assert (done.source_outcome, done.task_completed) == ("succeeded", True)
 
 
+def test_the_judges_own_reading_is_kept_beside_the_source_outcome() -> None:
+    # The reward decides task_completed; the rules' own reading (here: a clean chat without a final-answer field,
+    # so nothing says the task was done) stays in extra, for measuring the judge on traces without an outcome.
+    failed = RulesJudge().diagnose(chat(CLEAN_CHAT, reward=0.0), MAST)
+    assert failed.task_completed is False and failed.extra["judge_task_completed"] is None
+    answered = chat(CLEAN_CHAT, reward=0.0, final_answer="The answer is Mont Blanc.")
+    d = RulesJudge().diagnose(answered, MAST)
+    assert d.task_completed is False and d.extra["judge_task_completed"] is True
+    own = RulesJudge().diagnose(chat(CLEAN_CHAT, final_answer="The answer is Mont Blanc."), MAST)
+    assert own.extra["completion_basis"] == "judge" and own.extra["judge_task_completed"] is own.task_completed
+
+
+def test_outcome_scores_count_missing_readings_as_wrong() -> None:
+    from trajfm.bench.agentrx import outcome_scores
+
+    gold = [True, True, False, False]  # succeeded?
+    got = outcome_scores(gold, [True, False, False, None])
+    assert got["outcome_acc"] == 0.5
+    assert got["failed_precision"] == 0.5 and got["failed_recall"] == 0.5
+    assert outcome_scores(gold, [True] * 4) == {"outcome_acc": 0.5, "failed_precision": 0.0, "failed_recall": 0.0}
+
+
 def test_completed_trace_without_a_detected_failure_has_no_root_cause() -> None:
     d = RulesJudge().diagnose(chat(CLEAN_CHAT, is_correct=True), MAST)
     decisive = [f for f in d.extra["findings"] if FINDING_KINDS[f["kind"]].decisive]

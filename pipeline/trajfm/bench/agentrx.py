@@ -318,6 +318,80 @@ def _read_magentic_part(root: Path, limit: int | None) -> tuple[list[FailedRun],
     return runs, load_dataset_traces([r.source for r in runs if r.source.is_file()])
 
 
+OUTCOME_PART = "tau-bench retail outcomes"
+OUTCOME_METRICS = {
+    "outcome_acc": "task-completed accuracy of the judge's own reading (before the reward decides)",
+    "failed_precision": "precision of its 'failed' verdicts",
+    "failed_recall": "recall of the failed runs",
+}
+
+
+def _own_reading(d: Diagnosis) -> bool | None:
+    """The judge's reading of whether the task was done, before any outcome the trace records decided it."""
+    own = d.extra.get("judge_task_completed", d.task_completed) if d.extra else d.task_completed
+    return own if isinstance(own, bool) else None
+
+
+def outcome_scores(gold: list[bool], pred: list[bool | None]) -> dict[str, float]:
+    """Accuracy of completed/failed readings against the rewards (None, no reading, counts as wrong), and the
+    precision and recall of "failed"."""
+    hits = [p is not None and p == g for g, p in zip(gold, pred, strict=True)]
+    tp = sum(1 for g, p in zip(gold, pred, strict=True) if p is False and not g)
+    fp = sum(1 for g, p in zip(gold, pred, strict=True) if p is False and g)
+    fn = sum(1 for g, p in zip(gold, pred, strict=True) if p is not False and not g)
+    precision, recall, _ = m.prf(tp, fp, fn)
+    return {
+        "outcome_acc": sum(hits) / len(hits) if hits else m.NAN,
+        "failed_precision": precision,
+        "failed_recall": recall,
+    }
+
+
+def score_outcomes(path: Path, settings: BenchSettings) -> BenchResult | None:
+    """Every tau-bench run of `tau_retail/tau_dataset_full.json` (rewards 0/1): does the judge's own reading of
+    the outcome match the reward? The reward decides `task_completed` when a trace carries it, so the judge's
+    reading is taken from `extra["judge_task_completed"]` (the rules judge keeps it there; other judges' own
+    `task_completed` is used as it is)."""
+    file = path / "tau_retail" / "tau_dataset_full.json"
+    if not file.is_file():
+        return None
+    with Timer() as timer:
+        traces = [t for t in load_dataset_traces([file]) if t.reward is not None]
+        if settings.limit is not None:
+            traces = traces[: settings.limit]
+        gold = [t.reward is not None and t.reward >= 1 for t in traces]
+        judged, status = settings.judge_labelled(
+            traces, lambda t: t.trace_id, {t.trace_id: t for t in traces}, taxonomy="agentrx"
+        )
+        pred = [_own_reading(j.ok) if j.ok is not None else None for j in judged]
+        metrics = outcome_scores(gold, pred)
+    return BenchResult(
+        dataset="agentrx",
+        part=OUTCOME_PART,
+        judge=settings.judge,
+        path=str(file),
+        n_traces=len(traces),
+        n_scored=sum(1 for p in pred if p is not None),
+        metrics=metrics,
+        metric_names=OUTCOME_METRICS,
+        baselines={
+            "always succeeded": outcome_scores(gold, [True] * len(gold)),
+            "always failed": outcome_scores(gold, [False] * len(gold)),
+        },
+        published={},
+        notes=[
+            "The reward stays in each trace and decides task_completed; scored here is the judge's own reading "
+            "of the outcome, what it says of runs that record none. Baselines: a constant verdict."
+        ],
+        per_trace=[
+            {"trace_id": t.trace_id, "succeeded": g, "judge_completed": p, "status": j.status}
+            for t, g, p, j in zip(traces, gold, pred, judged, strict=True)
+        ],
+        judge_status=status,
+        seconds=timer.seconds,
+    )
+
+
 # (part, its label file under the agentrx folder, reader of its runs and traces), in the order they are scored.
 PARTS = (
     ("tau-bench retail", Path("ground_truth") / "tau_ground_truth.json", _read_tau_part),
@@ -342,4 +416,7 @@ def run(path: Path, settings: BenchSettings) -> list[BenchResult]:
         results.append(_score_part(part, runs, traces, settings, path=path, seconds_before=t0.seconds))
     if "Magentic-One" not in [part for part, _ in present]:  # then the one result is the tau-bench part
         results[0].notes.append("The Magentic-One part is not in this folder and was not measured.")
+    outcomes = score_outcomes(path, settings)
+    if outcomes is not None:
+        results.append(outcomes)
     return results

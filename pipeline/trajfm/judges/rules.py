@@ -454,7 +454,7 @@ class RulesJudge(Judge):
             # whether the task was done, unless a blocking finding already says it was not.
             completed = False if blocking else None
         outcome = source_outcome(trace)
-        basis = "judge"
+        basis, own_reading = "judge", completed
         if outcome is not None:
             # The trace's own record of the outcome (a reward, is_correct, a final review status) outranks the
             # rules' reading of it; `source_outcome` says so beside the verdict.
@@ -486,6 +486,9 @@ class RulesJudge(Judge):
             calls=0,
             extra={
                 "completion_basis": basis,
+                # The rules' own reading of the outcome, kept when the source's outcome decides `task_completed`:
+                # how often the two agree measures the judge on traces that carry no outcome.
+                "judge_task_completed": own_reading,
                 "root_cause_mode": root_mode,
                 "findings_off_by_default": [
                     {"kind": f.kind, "steps": f.steps, "detail": f.detail} for f in switched_off
