@@ -46,11 +46,14 @@ def _finite(x: Any) -> float | None:
 
 
 def figures_from_bench(
-    document: dict[str, Any], label: str, metrics: tuple[str, ...]
+    document: dict[str, Any], label: str, metrics: tuple[str, ...], part_name: str | None = None
 ) -> list[dict[str, Any]]:
-    """The report's figures for one bench.json document: its first part's `metrics`, each beside the best naive
-    baseline of the same run."""
-    part = document["parts"][0]
+    """The report's figures for one bench.json document: `metrics` of its part named `part_name` (None: its first
+    part), each beside the best naive baseline of the same run."""
+    parts = [p for p in document["parts"] if part_name is None or p.get("part") == part_name]
+    if not parts:
+        return []
+    part = parts[0]
     protocol = (document.get("options") or {}).get("protocol", "shipped")
     out = []
     for metric in metrics:
@@ -77,7 +80,7 @@ def figures_from_bench(
 def reliability_document(runs: Path) -> tuple[dict[str, Any], list[str]]:
     """The judge_reliability.json document from the bench.json files under RUNS, and the rows not found."""
     figures, missing, dates = [], [], []
-    for dataset, _folder, metrics, label in ROWS:
+    for dataset, _folder, part, metrics, label in ROWS:
         path = runs / dataset / "bench.json"
         if not path.is_file():
             missing.append(f"{label}: no {path}")
@@ -86,7 +89,7 @@ def reliability_document(runs: Path) -> tuple[dict[str, Any], list[str]]:
         if (document.get("options") or {}).get("judge", "rules") != "rules":
             missing.append(f"{label}: {path} scores another judge")
             continue
-        figures += figures_from_bench(document, label, metrics)
+        figures += figures_from_bench(document, label, metrics, part)
         dates.append(time.strftime("%Y-%m-%d", time.gmtime(path.stat().st_mtime)))
     protocols = sorted({f["protocol"] for f in figures})
     rules = {
@@ -124,7 +127,7 @@ def main() -> int:
     if args.run:
         from trajfm.bench import run_bench
 
-        for dataset, folder, _metrics, label in ROWS:
+        for dataset, folder, _part, _metrics, label in ROWS:
             if (args.runs / dataset / "bench.json").is_file():
                 continue
             path = args.datasets / folder if folder else REPO / "traces" / "assetops"

@@ -34,7 +34,7 @@ ROWS = (
         "agentrx",
         "tau-bench retail outcomes",
         ("outcome_acc",),
-        "AgentRx tau-bench retail, all 100 runs (not in issue 13's list)",
+        "AgentRx tau-bench retail, all 100 runs (rewards)",
     ),
     ("trail", "trail", None, ("location_f1", "category_f1_macro"), "TRAIL GAIA"),
     ("mast", "mast_mad_human", None, ("kappa",), "MAST human subset (unreliable labels)"),

@@ -37,7 +37,7 @@ def _bench_json(dataset: str, metrics: dict[str, float], baselines: dict[str, di
 
 def test_figures_are_the_bench_results_beside_their_best_naive_baseline(tmp_path: Path) -> None:
     script = _script()
-    (dataset, _folder, metrics, label), *_ = script.ROWS
+    (dataset, _folder, _part, metrics, label), *_ = script.ROWS
     first, *rest = metrics
     run = tmp_path / dataset
     run.mkdir()
