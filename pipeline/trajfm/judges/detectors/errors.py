@@ -192,7 +192,9 @@ def told_of_failure(view: TraceView, failed: Act, until: Act | None, error_line:
     end = until.step.position if until is not None else None
     said = tx.stems(error_line.lower())
     for msg in view.messages:
-        if msg.position <= start or (msg.role or default_role(msg.kind, msg.agent)) != "agent":
+        if msg.position <= start or msg.kind != "message":
+            continue  # (LLM spans and system text are not words addressed to anyone)
+        if (msg.role or default_role(msg.kind, msg.agent)) != "agent":
             continue
         if end is not None and msg.position >= end:
             break
