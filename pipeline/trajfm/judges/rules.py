@@ -514,7 +514,7 @@ def make_rules_judge(**options: Any) -> RulesJudge:
     so `--judge rules --model X` is an error rather than a silently ignored flag."""
     limit = options.pop("time_limit_s", None)
     given = sorted(
-        k for k, v in options.items() if v is not None and k not in ("concurrency", *_RULES_OPTIONS)
+        k for k, v in options.items() if v is not None and k != "concurrency" and k not in _RULES_OPTIONS
     )
     if given:
         raise JudgeError(
