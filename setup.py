@@ -24,7 +24,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 ROOT = Path(__file__).resolve().parent
@@ -37,20 +37,25 @@ COMPILED: tuple[str, ...] = _listing.COMPILED
 source_path = _listing.source_path
 
 
-class OptionalBuildExt(build_ext):
-    """build_ext that reports a failed compile and removes what it built, instead of failing the install: the
-    compiled modules share one runtime library, so either all of them are built or none is."""
+class MypycBuildExt(build_ext):
+    """build_ext that compiles the modules of `COMPILED` with mypyc (only here: the other setup.py commands, such as
+    the metadata pip asks for first, need no type-check), and that reports a failed compile and removes what it
+    built instead of failing the install: the compiled modules share one runtime library, so all or none."""
 
     def run(self) -> None:
+        built = ext_modules()
+        self.extensions[:] = built
+        self.distribution.ext_modules = built
+        if not built:
+            return
         try:
             super().run()
         except Exception as e:  # noqa: BLE001 (any compile failure falls back to the pure-Python package)
             print(f"trajfm: could not compile the rules judge with mypyc ({e}); using the pure-Python modules",
                   file=sys.stderr)  # fmt: skip
-            for ext in self.extensions:
+            for ext in built:
                 for base in {self.build_lib, str(ROOT / "pipeline")}:
-                    built = Path(base) / self.get_ext_filename(ext.name)
-                    built.unlink(missing_ok=True)
+                    (Path(base) / self.get_ext_filename(ext.name)).unlink(missing_ok=True)
 
 
 # Third-party packages the compiled modules reach only through other trajfm modules: not analysed for the build
@@ -90,4 +95,8 @@ def ext_modules() -> list:  # type: ignore[type-arg]
         return []
 
 
-setup(ext_modules=ext_modules(), cmdclass={"build_ext": OptionalBuildExt})
+# A placeholder that makes setuptools run build_ext (and build a platform wheel); `MypycBuildExt` replaces it with
+# mypyc's extensions, or with none.
+PLACEHOLDER = [] if os.environ.get("TRAJFM_PURE_PYTHON") else [Extension("trajfm_rules__mypyc", sources=[])]
+
+setup(ext_modules=PLACEHOLDER, cmdclass={"build_ext": MypycBuildExt})
