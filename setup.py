@@ -42,20 +42,23 @@ class MypycBuildExt(build_ext):
     the metadata pip asks for first, need no type-check), and that reports a failed compile and removes what it
     built instead of failing the install: the compiled modules share one runtime library, so all or none."""
 
+    def finalize_options(self) -> None:
+        if any(ext.name == PLACEHOLDER_NAME for ext in self.distribution.ext_modules or ()):
+            self.distribution.ext_modules = ext_modules()
+        super().finalize_options()
+
     def run(self) -> None:
-        built = ext_modules()
-        self.extensions[:] = built
-        self.distribution.ext_modules = built
-        if not built:
+        if not self.extensions:
             return
         try:
             super().run()
         except Exception as e:  # noqa: BLE001 (any compile failure falls back to the pure-Python package)
             print(f"trajfm: could not compile the rules judge with mypyc ({e}); using the pure-Python modules",
                   file=sys.stderr)  # fmt: skip
-            for ext in built:
+            for ext in self.extensions:
                 for base in {self.build_lib, str(ROOT / "pipeline")}:
                     (Path(base) / self.get_ext_filename(ext.name)).unlink(missing_ok=True)
+            self.extensions = []
 
 
 # Third-party packages the compiled modules reach only through other trajfm modules: not analysed for the build
@@ -97,6 +100,7 @@ def ext_modules() -> list:  # type: ignore[type-arg]
 
 # A placeholder that makes setuptools run build_ext (and build a platform wheel); `MypycBuildExt` replaces it with
 # mypyc's extensions, or with none.
-PLACEHOLDER = [] if os.environ.get("TRAJFM_PURE_PYTHON") else [Extension("trajfm_rules__mypyc", sources=[])]
+PLACEHOLDER_NAME = "trajfm_rules__mypyc"
+PLACEHOLDER = [] if os.environ.get("TRAJFM_PURE_PYTHON") else [Extension(PLACEHOLDER_NAME, sources=[])]
 
 setup(ext_modules=PLACEHOLDER, cmdclass={"build_ext": MypycBuildExt})
