@@ -52,6 +52,13 @@ class MypycBuildExt(build_ext):
             return
         try:
             super().run()
+            # Mark the build as newer than every source (trajfm.judges._compiled reads the times): an unchanged
+            # extension is not rebuilt, nor one whose generated code a comment-only edit left unchanged.
+            for ext in self.extensions:
+                for base in {self.build_lib, str(ROOT / "pipeline")}:
+                    built = Path(base) / self.get_ext_filename(ext.name)
+                    if built.exists():
+                        os.utime(built)
         except Exception as e:  # noqa: BLE001 (any compile failure falls back to the pure-Python package)
             print(f"trajfm: could not compile the rules judge with mypyc ({e}); using the pure-Python modules",
                   file=sys.stderr)  # fmt: skip
@@ -75,6 +82,7 @@ def _mypy_config() -> str:
     for key, value in conf.items():
         if key != "files":
             lines.append(f"{key} = {','.join(value) if isinstance(value, list) else value}")
+    lines.append("cache_dir = build/mypyc_cache")  # its own: these options would invalidate `python -m mypy`'s cache
     lines += ["[mypy-" + ",".join(f"{p},{p}.*" for p in SKIPPED) + "]", "follow_imports = skip"]
     path = ROOT / "build" / "mypyc.ini"
     path.parent.mkdir(exist_ok=True)
@@ -91,7 +99,7 @@ def ext_modules() -> list:  # type: ignore[type-arg]
         return mypycify(
             ["--config-file", _mypy_config(), *(str(source_path(Path("pipeline"), m)) for m in COMPILED)],
             opt_level="3",
-            group_name="trajfm_rules",
+            group_name=_listing.GROUP,
         )  # fmt: skip
     except (Exception, SystemExit) as e:  # noqa: BLE001 (mypyc exits on a type error)
         print(f"trajfm: mypyc is unavailable or failed ({e}); using the pure-Python modules", file=sys.stderr)
@@ -100,7 +108,7 @@ def ext_modules() -> list:  # type: ignore[type-arg]
 
 # A placeholder that makes setuptools run build_ext (and build a platform wheel); `MypycBuildExt` replaces it with
 # mypyc's extensions, or with none.
-PLACEHOLDER_NAME = "trajfm_rules__mypyc"
+PLACEHOLDER_NAME = f"{_listing.GROUP}__mypyc"
 PLACEHOLDER = [] if os.environ.get("TRAJFM_PURE_PYTHON") else [Extension(PLACEHOLDER_NAME, sources=[])]
 
 setup(ext_modules=PLACEHOLDER, cmdclass={"build_ext": MypycBuildExt})

@@ -43,6 +43,10 @@ COMPILED: tuple[str, ...] = (
     "trajfm.judges.rootcause.model",
 )
 
+# mypyc's name for the build; its runtime library, which holds the code of every compiled module (their own
+# extensions only load it), is GROUP + "__mypyc" beside the `trajfm` package.
+GROUP = "trajfm_rules"
+
 # An extension built from a source file is at least as new as it; a source this much newer was edited after the
 # build (the slack: installing a wheel writes its files in no particular order).
 STALE_AFTER_S = 2.0
@@ -56,6 +60,7 @@ def source_path(root: Path, module: str) -> Path:
 
 
 def _extension(source: Path) -> Path | None:
+    """The extension module beside `source` (same name, an extension suffix), if any."""
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
         ext = source.with_name(source.stem + suffix)
         if ext.exists():
@@ -94,8 +99,13 @@ def use() -> str:
             return STATE
         if missing:  # a partial build: they share a runtime, so all or none
             why = f"no extension for {', '.join(missing)}"
-        for source, ext in pairs:
-            if why is None and ext is not None and source.stat().st_mtime > ext.stat().st_mtime + STALE_AFTER_S:
+        # The runtime library is rebuilt whenever a source changes (a module's own extension need not be): a
+        # source newer than it was edited after the build.
+        shared = _extension(root / f"{GROUP}__mypyc.py")
+        if why is None and shared is None:
+            why = f"no {GROUP}__mypyc library"
+        for source, _ in pairs:
+            if why is None and shared is not None and source.stat().st_mtime > shared.stat().st_mtime + STALE_AFTER_S:
                 why = f"{source.name} was edited after its extension was built; `pip install -e .` compiles it"
     if why is None:
         STATE = "compiled (mypyc)"
