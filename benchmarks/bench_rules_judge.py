@@ -16,6 +16,7 @@ import statistics
 import time
 from pathlib import Path
 
+from trajfm.judges import _compiled
 from trajfm.judges.rules import RulesJudge
 from trajfm.taxonomy import load_taxonomy
 from trajfm.traces import load_traces
@@ -53,7 +54,7 @@ def bench(name: str, paths: list[Path], repeat: int) -> None:
         f"(max {max(chars) / 1000:.0f} K), median {statistics.median(steps):.0f} steps (nested included)\n"
         f"  CPU time per pass: best {best:.3f} s, median {median:.3f} s over {repeat} passes\n"
         f"  {len(traces) / best:,.0f} traces/s on one core (best pass), {len(traces) / median:,.0f} traces/s (median); "
-        f"{best / len(traces) * 1e6:,.0f} µs per trace"
+        f"{best / len(traces) * 1e6:,.0f} µs per trace; rules judge modules: {_compiled.STATE}"
     )
 
 

@@ -35,7 +35,7 @@ Contract:
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Final
 
 from trajfm.errors import JudgeError
 from trajfm.judges.base import Diagnosis, Judge, ModeFinding, NovelMode
@@ -53,15 +53,15 @@ from trajfm.judges.timelimit import time_limit
 from trajfm.taxonomy import Taxonomy
 from trajfm.traces.model import Trace
 
-_CALL_KINDS = frozenset({"action", "tool_call"})
-MAX_NOVEL = 3
-UNDETECTED_CONFIDENCE = 0.6
-DEFAULT_TIME_LIMIT_S = 60.0  # per trace; the judge does thousands of ordinary traces per second
+_CALL_KINDS: Final = frozenset({"action", "tool_call"})
+MAX_NOVEL: Final = 3
+UNDETECTED_CONFIDENCE: Final = 0.6
+DEFAULT_TIME_LIMIT_S: Final = 60.0  # per trace; the judge does thousands of ordinary traces per second
 
 
 # Kinds that say how a run ended, not why it failed: they sit at the end of the run, so they decide the root cause
 # only through where the run stopped progressing (`stalled_from`) or the fallbacks.
-END_OF_RUN_KINDS = frozenset({"premature_termination", "max_steps_reached", "continued_after_answer"})
+END_OF_RUN_KINDS: Final = frozenset({"premature_termination", "max_steps_reached", "continued_after_answer"})
 
 
 def select_root_cause(
@@ -191,9 +191,9 @@ def choose_root_cause(
     return step.index, agent, round(confidence, 3), root_cause_signal(table, i)
 
 
-_ROLE_USER = FEATURES.index("role_user")
-_ROLE_AGENT = FEATURES.index("role_agent")
-_ROLE_TOOL = FEATURES.index("role_tool")
+_ROLE_USER: Final = FEATURES.index("role_user")
+_ROLE_AGENT: Final = FEATURES.index("role_agent")
+_ROLE_TOOL: Final = FEATURES.index("role_tool")
 
 
 def root_cause_signal(table: StepTable, i: int) -> str | None:
@@ -508,8 +508,8 @@ class RulesJudge(Judge):
         )
 
 
-_LLM_ONLY = ("model", "base_url", "samples", "dry_run", "temperature", "seed", "redact")
-_RULES_OPTIONS = ("root_cause_model", "calibration", "all_detectors")
+_LLM_ONLY: Final = ("model", "base_url", "samples", "dry_run", "temperature", "seed", "redact")
+_RULES_OPTIONS: Final = ("root_cause_model", "calibration", "all_detectors")
 
 
 def make_rules_judge(**options: Any) -> RulesJudge:
@@ -517,7 +517,7 @@ def make_rules_judge(**options: Any) -> RulesJudge:
     so `--judge rules --model X` is an error rather than a silently ignored flag."""
     limit = options.pop("time_limit_s", None)
     given = sorted(
-        k for k, v in options.items() if v is not None and k not in ("concurrency", *_RULES_OPTIONS)
+        k for k, v in options.items() if v is not None and k != "concurrency" and k not in _RULES_OPTIONS
     )
     if given:
         raise JudgeError(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from typing import Final
 
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.base import Finding, TraceView
@@ -21,7 +22,7 @@ from trajfm.judges.detectors.base import Finding, TraceView
 # The environment's ways of saying an action was malformed, searched as three groups of branches (`tx.AnyOf`, the
 # same match as one alternation), each only when one of its keywords is in the text: the "tool ... not found"
 # branch would otherwise be tried at every "tool" and "action" of a result.
-_MALFORMED = tx.AnyOf(
+_MALFORMED: Final = tx.AnyOf(
     tx.Pattern(
         r"incorrectly formatted|improperly formatted|wrongly formatted|invalid (?:action|format|json|tool call|"
         r"tool name|function call|arguments?)\b|(?:could not|cannot|can't|unable to|failed to) (?:parse|decode)|"
@@ -50,7 +51,7 @@ _MALFORMED = tx.AnyOf(
     # every match holds one of these: looked for all at once, they settle most needles without a search of their own
     gate=("pars", "decode", "missing", "invalid", "unknown ", "no such ", "formatted", "not ", "malformed", "expecting "),
 )
-_TOOL_NAME_OK = re.compile(r"^[A-Za-z_][\w.\-:/ ]{0,80}$")
+_TOOL_NAME_OK: Final = re.compile(r"^[A-Za-z_][\w.\-:/ ]{0,80}$")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -117,8 +118,8 @@ def detect_invalid_actions(view: TraceView) -> list[Finding]:
 
 # Identifiers like "Unit 6", "AB01234", "x_1", "Block-2B": a word and a number. Months, units and trace
 # scaffolding words are not entities.
-_IDENT = re.compile(r"\b([A-Za-z]{2,12})[ _\-]?(\d{1,8}[A-Za-z]?)\b")
-_NOT_ENTITY = frozenset(
+_IDENT: Final = re.compile(r"\b([A-Za-z]{2,12})[ _\-]?(\d{1,8}[A-Za-z]?)\b")
+_NOT_ENTITY: Final = frozenset(
     [
         "step",
         "steps",
@@ -203,27 +204,27 @@ _NOT_ENTITY = frozenset(
         "number",
     ]
 )
-_TOOL_LIKE = re.compile(
+_TOOL_LIKE: Final = re.compile(
     r"\b[A-Z][A-Za-z]*(?:Agent|Tool|API)\b|(?:(?<=use )|(?<=call ))[a-z]+(?:_[a-z]+)+\b|"
     r"\b[a-z]+(?:reader|writer|agent|tool|api|search|lookup|finder|parser)\b"
 )
 # `_TOOL_LIKE.findall`, branch by branch (`tx.Branches`: same result), each tried only when its words occur: the
 # single alternation has no literal opening and is tried at every position of the reasoning.
-_TOOL_SUFFIXES = ("reader", "writer", "agent", "tool", "api", "search", "lookup", "finder", "parser")
-_TOOL_LIKE_BRANCHES = tx.Branches(
+_TOOL_SUFFIXES: Final = ("reader", "writer", "agent", "tool", "api", "search", "lookup", "finder", "parser")
+_TOOL_LIKE_BRANCHES: Final = tx.Branches(
     (tx.compile_fast(r"\b[A-Z][A-Za-z]*(?:Agent|Tool|API)\b"), ("Agent", "Tool", "API")),
     (tx.AfterWords(("use ", "call "), r"[a-z]+(?:_[a-z]+)+\b"), ()),
     (tx.compile_fast(r"\b[a-z]+(?:" + "|".join(_TOOL_SUFFIXES) + r")\b"), _TOOL_SUFFIXES),
 )
 # "<Tool> can ...; I will call it", "<Tool> handles this": the tool is announced as the subject.
-_SUBJECT_INTENT = (
+_SUBJECT_INTENT: Final = (
     r"\W+(?:can|will|handles|should|is able to)\b[^.\n]{0,80}\b(?:i will|i'll|let me|calling|call it|use it)"
 )
-_INTENT = (
+_INTENT: Final = (
     r"(?:use|call|query|ask|invoke|run|using|consult|request|via|delegate to|hand (?:it )?to|send (?:it )?to)"
 )
 # Every match of `_INTENT` or `_SUBJECT_INTENT` holds one of these: reasoning without any of them announces no tool.
-_INTENT_WORDS = (
+_INTENT_WORDS: Final = (
     "use", "call", "query", "ask", "invoke", "run", "using", "consult", "request", "via", "delegate to", "hand",
     "send", "i will", "i'll", "let me",
 )  # fmt: skip
@@ -252,7 +253,7 @@ def _idents_of(text: str) -> dict[str, set[str]]:
 
 
 # Tool arguments repeat across the traces of one agent (the same lookups).
-_idents = tx.cached_for_short_text(_idents_of, maxsize=4096)
+_idents: Final = tx.cached_for_short_text(_idents_of, maxsize=4096)
 
 
 def detect_action_reasoning_mismatch(view: TraceView) -> list[Finding]:

@@ -11,17 +11,18 @@ to the user (a sentence ending in "?" that asks which / what / could you / pleas
 from __future__ import annotations
 
 import re
+from typing import Final
 
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.base import Finding, TraceView
 
-_ENV_AMBIGUOUS = tx.Pattern(
+_ENV_AMBIGUOUS: Final = tx.Pattern(
     r"\b(?:ambiguous|multiple \w+ (?:match|found|named|with)|more than one (?:\w+ )?(?:match|entry|record|item)|"
     r"more than one \w+ (?:matches|named|with|found|exists)|which (?:one|of these)|"
     r"please (?:specify|clarify|be more specific)|did you mean|could refer to)\b",
     needles=("ambiguous", "multiple", "more than one", "which", "please", "did you mean", "could refer"),
 )
-_AGENT_ASSUMES = tx.Pattern(
+_AGENT_ASSUMES: Final = tx.Pattern(
     r"\b(?:(?:is|was|were|are|wasn't|isn't|weren't|aren't) not (?:specified|provided|given|mentioned|stated|clear)|"
     r"(?:wasn't|isn't|weren't|aren't) (?:specified|provided|given|mentioned|stated|clear)|"
     r"(?:not|never) (?:specified|provided|given|mentioned) (?:in|by) the (?:task|question|request|user)|"
@@ -51,11 +52,11 @@ _AGENT_ASSUMES = tx.Pattern(
         "take",
     ),
 )
-ASKS_USER = tx.Pattern(
+ASKS_USER: Final = tx.Pattern(
     r"(?:which|what|could you|can you|would you|do you|please (?:confirm|specify|clarify)|did you mean)[^?\n]{0,200}\?",
     needles=("?",),  # every match ends in one: text without a question mark asks nothing
 )
-_CLARIFY_TOOL = re.compile(r"ask|clarif|human|user_input|request_info", re.I)
+_CLARIFY_TOOL: Final = re.compile(r"ask|clarif|human|user_input|request_info", re.I)
 
 
 def detect_no_clarification(view: TraceView) -> list[Finding]:

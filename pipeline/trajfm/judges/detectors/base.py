@@ -20,21 +20,21 @@ status words, its nouns) reaches them only as `TraceView.vocab`, the format's da
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.formats import FormatVocabulary, vocabulary
 from trajfm.traces.model import Step, Trace
 
 # Step kinds written by the agent itself versus kinds that carry what the environment returned.
-AGENT_KINDS = frozenset({"thought", "action", "tool_call", "answer"})
-ACTION_KINDS = frozenset({"action", "tool_call"})
-RESULT_KINDS = frozenset({"observation", "tool_result"})
+AGENT_KINDS: Final = frozenset({"thought", "action", "tool_call", "answer"})
+ACTION_KINDS: Final = frozenset({"action", "tool_call"})
+RESULT_KINDS: Final = frozenset({"observation", "tool_result"})
 
 # Long observations (sub-agent JSON, file dumps) are only scanned up to this many characters: the signals the
 # detectors look for (an error prefix, a review status, "does not exist") sit near the top, and scanning whole
 # 100 KB dumps would cost more than every other detector together.
-SCAN_CHARS = 3000
+SCAN_CHARS: Final = 3000
 
 
 @dataclass(slots=True)
@@ -150,7 +150,7 @@ def previous_speaker(steps: list[Step], k: int) -> Step | None:
     return None
 
 
-_NO_TOKENS: frozenset[str] = frozenset()
+_NO_TOKENS: Final[frozenset[str]] = frozenset()
 
 
 def _tool_and_args(step: Step) -> tuple[str, str]:
@@ -167,7 +167,7 @@ def _signature_of(call: str) -> tuple[str, frozenset[str]]:
 
 
 # Calls repeat across the traces of one agent (the same tool asked the same thing).
-_signature = tx.cached_for_short_text(_signature_of, maxsize=4096)
+_signature: Final = tx.cached_for_short_text(_signature_of, maxsize=4096)
 
 
 def build_view(trace: Trace) -> TraceView:

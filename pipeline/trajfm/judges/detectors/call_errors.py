@@ -22,15 +22,17 @@ Only the head of a step is scanned (`ERROR_HEAD_CHARS`), like the other error de
 
 from __future__ import annotations
 
+from typing import Final
+
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.base import ACTION_KINDS, RESULT_KINDS, Finding, TraceView, previous_speaker
 from trajfm.traces.model import Step
 
-ERROR_HEAD_CHARS = 600
+ERROR_HEAD_CHARS: Final = 600
 
 # One branch at a time (`tx.AnyOf`: the same matches as their alternation), each searched only when its own words
 # occur; the gate is the coarser list the single pattern had (most results hold none of it).
-REJECTED_CALL = tx.AnyOf(
+REJECTED_CALL: Final = tx.AnyOf(
     tx.Pattern(r"unexpected keyword argument", needles=("unexpected keyword argument",)),
     tx.Pattern(
         r"missing \d+ required (?:positional |keyword-only )?arguments?", needles=("missing ",), requires=(" required ",)

@@ -21,16 +21,17 @@ multi-agent chats without tool calls and span trees are not checked. At most one
 from __future__ import annotations
 
 import re
+from typing import Final
 
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.base import RESULT_KINDS, Finding, TraceView
 from trajfm.traces.model import Step
 
-_USER_ROLES = frozenset({"user", "human", "customer", "client"})
+_USER_ROLES: Final = frozenset({"user", "human", "customer", "client"})
 # "11 available T-shirt options": a whole number, then one to three words; not part of an id, price, date or
 # version ("#A123", "$12", "12.5", "2024-07-15", "v2", "12:30", "3/4").
-_COUNT = re.compile(r"(?<![\w.$#/:,-])(\d{1,4}) (?:[A-Za-z][\w-]* ){0,2}[A-Za-z][\w-]*")
-_NUMBER = re.compile(r"\d+")
+_COUNT: Final = re.compile(r"(?<![\w.$#/:,-])(\d{1,4}) (?:[A-Za-z][\w-]* ){0,2}[A-Za-z][\w-]*")
+_NUMBER: Final = re.compile(r"\d+")
 
 
 def _checked(st: Step, callers: set[str]) -> bool:
@@ -72,14 +73,14 @@ def detect_unsupported_counts(view: TraceView) -> list[Finding]:
     return []
 
 
-_ABSENCE = re.compile(
+_ABSENCE: Final = re.compile(
     r"\b(?:does not|doesn't|did not|didn't|do not|don't) (?:have|include|contain|show|list) (?:a |an |any )?"
     r"([a-z]+)|\b(?:has|have|had|there (?:is|are|was|were)) no ([a-z]+)",
     re.I,
 )
-_ENTITY_ID = re.compile(r"#?[A-Za-z]*\d{4,}")
+_ENTITY_ID: Final = re.compile(r"#?[A-Za-z]*\d{4,}")
 # Nouns too general to name a field ("no problem", "no other option", "does not have any details").
-_VAGUE = frozenset(
+_VAGUE: Final = frozenset(
     [
         "other",
         "more",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Final
 
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.base import Act, Finding, TraceView
@@ -26,7 +27,7 @@ from trajfm.judges.detectors.errors import (
 )
 from trajfm.traces.model import Step
 
-_CLAIM = tx.Pattern(
+_CLAIM: Final = tx.Pattern(
     r"\b(?:successfully|success|accomplished|verified|(?:has|have) (?:now )?(?:been )?(?:successfully )?(?:[a-z]+ed|"
     r"done|sent|made|set up|written|run|forecast|built)\b|(?:task|request|analysis|job) (?:is|was|has been) (?:complete|"
     r"completed|done|finished)|completed (?:successfully|the task)|everything (?:was|is|has been) [a-z]+ed|"
@@ -50,7 +51,7 @@ _CLAIM = tx.Pattern(
 )
 # Results that came back empty. One alternation would run every branch at every position of a long JSON result;
 # searched as separate alternatives (`tx.AnyOf`, same match), each skips text without its keyword.
-_EMPTY = tx.AnyOf(
+_EMPTY: Final = tx.AnyOf(
     tx.Pattern(
         r"\b(?:0|zero|no) (?:observations|records|rows|results|entries|data points|items|matches)\b",
         needles=("0 ", "zero ", "no "),
@@ -87,8 +88,8 @@ def _empty_in(view: TraceView, step: Step) -> re.Match[str] | None:
     return m
 
 
-_NOT_FOUND_STATUS = frozenset({"404", "not_found", "not found", "notfound", "no_results", "empty"})
-STRUCTURE_CHARS = 400  # longer results are not parsed: a payload of that size is not an empty one
+_NOT_FOUND_STATUS: Final = frozenset({"404", "not_found", "not found", "notfound", "no_results", "empty"})
+STRUCTURE_CHARS: Final = 400  # longer results are not parsed: a payload of that size is not an empty one
 
 
 def structurally_empty(content: str) -> bool:
@@ -203,7 +204,7 @@ def detect_overstated_completion(view: TraceView) -> list[Finding]:
     ]
 
 
-_ACKNOWLEDGE = tx.Pattern(
+_ACKNOWLEDGE: Final = tx.Pattern(
     r"\b(?:did not (?:accomplish|complete|succeed)|failed|unsuccessful|incomplete|partial(?:ly)?|"
     r"verify|double[- ]check|re-?check|retry|try again|unable|could not|couldn't)\b",
 )

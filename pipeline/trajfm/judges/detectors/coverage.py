@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Final
 
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.ambiguity import ASKS_USER
@@ -25,8 +26,8 @@ from trajfm.judges.detectors.errors import answer_admits_failure, result_failed
 
 # (`\d\d*` is `\d+`, written so that every branch opens with a character class: `re` then skips to the positions
 # that can start a match instead of trying each one)
-_WORD = re.compile(r"[a-z][a-z\-]{2,}|\d\d*(?:\.\d+)?")
-_STOP = frozenset(
+_WORD: Final = re.compile(r"[a-z][a-z\-]{2,}|\d\d*(?:\.\d+)?")
+_STOP: Final = frozenset(
     [
         "the",
         "and",
@@ -136,18 +137,18 @@ _STOP = frozenset(
     ]
 )
 # Words that ask for a form of answer, not for work: handled by the output-format check.
-_FORMAT = re.compile(
+_FORMAT: Final = re.compile(
     r"\b(?:json|table|tabular|csv|list|bullet|numbered|reply|respond|return|format|summar\w*|present\w*|answer\w*|"
     r"words?|sentences?)\b",
     re.I,
 )
-_QUESTION = re.compile(
+_QUESTION: Final = re.compile(
     r"\?|^(?:what|which|how|when|where|who|whom|whose|why|is|are|can|could|does|do|did|should|will)\b", re.I
 )
-_SPLIT = re.compile(r"[,;:]|\band then\b|\bthen\b|\band\b|\bif\b|\.\s", re.I)
-_CONTEXT = re.compile(r"(?:based on|using|given|for|over|during|from|in|on|at|with)\b", re.I)
+_SPLIT: Final = re.compile(r"[,;:]|\band then\b|\bthen\b|\band\b|\bif\b|\.\s", re.I)
+_CONTEXT: Final = re.compile(r"(?:based on|using|given|for|over|during|from|in|on|at|with)\b", re.I)
 # Words that do not name a specific request: any data satisfies "data", any call "analyse".
-_GENERIC = frozenset(
+_GENERIC: Final = frozenset(
     [
         "data",
         "value",
@@ -183,7 +184,7 @@ _GENERIC = frozenset(
 )
 
 
-MAX_TASK_CHARS = 600
+MAX_TASK_CHARS: Final = 600
 
 
 def _stem(word: str) -> str:
@@ -201,7 +202,7 @@ def _stems_of(text: str) -> frozenset[str]:
 
 
 # Tasks, tool calls and their arguments repeat across the traces of one benchmark or production agent.
-_stems = tx.cached_for_short_text(_stems_of, maxsize=4096)
+_stems: Final = tx.cached_for_short_text(_stems_of, maxsize=4096)
 
 
 @lru_cache(maxsize=1024)
@@ -227,7 +228,7 @@ def _requests(task: str) -> tuple[tuple[str, frozenset[str]], ...]:
     return tuple(out)
 
 
-_USER_ROLES = frozenset({"user", "human", "customer", "client"})
+_USER_ROLES: Final = frozenset({"user", "human", "customer", "client"})
 
 
 def is_dialogue(view: TraceView) -> bool:
@@ -279,12 +280,12 @@ def _facts_of(text: str) -> frozenset[str]:
     return frozenset(_WORD.findall(text.lower())).difference(_STOP)  # faster than a filtering comprehension
 
 
-_facts = tx.cached_for_short_text(_facts_of, maxsize=1024)
+_facts: Final = tx.cached_for_short_text(_facts_of, maxsize=1024)
 
 
-_RUN = frozenset("abcdefghijklmnopqrstuvwxyz-")
-MAX_SEARCHED_WORDS = 12  # measured: one substring search costs about a twelfth of tokenizing a 2,000-character result
-_NUMBER = re.compile(r"\d\d*(?:\.\d+)?")  # `\d+(?:\.\d+)?` (`re` skips to the digits: see `_WORD`)
+_RUN: Final = frozenset("abcdefghijklmnopqrstuvwxyz-")
+MAX_SEARCHED_WORDS: Final = 12  # measured: one substring search costs about a twelfth of tokenizing a 2,000-character result
+_NUMBER: Final = re.compile(r"\d\d*(?:\.\d+)?")  # `\d+(?:\.\d+)?` (`re` skips to the digits: see `_WORD`)
 
 
 def _is_word_of(text: str, word: str) -> bool:
@@ -318,7 +319,7 @@ def _words_among(text: str, words: list[str], numbers: frozenset[str]) -> set[st
     return found
 
 
-MAX_NUMBER_RUNS = 8  # past this many runs of digits to read, one tokenization of the whole text is cheaper
+MAX_NUMBER_RUNS: Final = 8  # past this many runs of digits to read, one tokenization of the whole text is cheaper
 
 
 def _numbers_among(text: str, numbers: frozenset[str]) -> set[str]:

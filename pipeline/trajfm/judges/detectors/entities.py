@@ -15,6 +15,7 @@ An agent that tries an entity the *user* named and then reports it missing is be
 from __future__ import annotations
 
 import re
+from typing import Final
 
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.base import Act, Finding, TraceView
@@ -22,8 +23,8 @@ from trajfm.judges.detectors.errors import result_failed
 
 # One branch per literal opening (`tx.AnyOf`: the same matches as the single alternation
 # `\b(?:does not exist|doesn't exist|...)`), each searched only when its words occur in the result.
-_ENTITY_KINDS = r"(?:valid|known|recogni[sz]ed|registered|defined|listed)"
-_MISSING = tx.AnyOf(
+_ENTITY_KINDS: Final = r"(?:valid|known|recogni[sz]ed|registered|defined|listed)"
+_MISSING: Final = tx.AnyOf(
     tx.Pattern(r"\bdoes not exist", needles=("does not exist",)),
     tx.Pattern(r"\bdoesn't exist", needles=("doesn't exist",)),
     tx.Pattern(r"\bdo not exist", needles=("do not exist",)),
@@ -47,16 +48,16 @@ _MISSING = tx.AnyOf(
     ),
     gate=("exist", "found", "no such", "unknown", "not ", "registered", "named", "called", "with the", "with id"),
 )
-_AFTER = tx.Pattern(r"\b(?:named|called|no such \w+|unknown \w+|with (?:the )?(?:name|id))\s*$")
-_QUOTED = re.compile(r"[\"'‘“]([^\"'’”\n]{2,60})[\"'’”]")
+_AFTER: Final = tx.Pattern(r"\b(?:named|called|no such \w+|unknown \w+|with (?:the )?(?:name|id))\s*$")
+_QUOTED: Final = re.compile(r"[\"'‘“]([^\"'’”\n]{2,60})[\"'’”]")
 # An identifier ("AB01234", "Unit 6", "x_1", "Block 3 East") or a capitalised name of up to four words.
-_NAME = re.compile(
+_NAME: Final = re.compile(
     r"[A-Za-z][A-Za-z]*[ _\-]?\d+[A-Za-z0-9_\-]*(?: [A-Z][a-z]+)?|[A-Z][A-Za-z0-9]*(?:[ _\-][A-Z0-9][A-Za-z0-9]*){0,3}"
 )
-_NAME_AT_END = re.compile(r"(?:" + _NAME.pattern + r")[\"'’”]?\s*$")
-_COPULA_AT_END = re.compile(r"\s+(?:is|are|was|were|has been|have been|does|do|could|can)\s*$", re.I)
-_SEARCH_MISS = re.compile(r"\b(?:search|query|queries|results?|on (?:this|the) page|matching)\b", re.I)
-_NOT_NAMES = frozenset(
+_NAME_AT_END: Final = re.compile(r"(?:" + _NAME.pattern + r")[\"'’”]?\s*$")
+_COPULA_AT_END: Final = re.compile(r"\s+(?:is|are|was|were|has been|have been|does|do|could|can)\s*$", re.I)
+_SEARCH_MISS: Final = re.compile(r"\b(?:search|query|queries|results?|on (?:this|the) page|matching)\b", re.I)
+_NOT_NAMES: Final = frozenset(
     [
         "the",
         "error",

@@ -18,16 +18,17 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import Final
 
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.base import Act, Finding, TraceView
 from trajfm.traces.model import Step, default_role
 
-ERROR_HEAD_CHARS = 400
+ERROR_HEAD_CHARS: Final = 400
 
 # One alternative at a time (`tx.AnyOf`, same match as their alternation), each run only when its keyword is in
 # the text: most results contain "error" or "fail" somewhere, but few contain the words of every branch.
-_ERROR = tx.AnyOf(
+_ERROR: Final = tx.AnyOf(
     tx.Pattern(
         r"^\W{0,3}(?:error|exception|traceback|fatal)\b",
         re.M,
@@ -68,13 +69,13 @@ _ERROR = tx.AnyOf(
 )
 # Exception class names ("KeyError:", "ValueError:") are matched case-sensitively on the original text, and
 # HTTP status codes separately: both are cheap literal-led searches run only when their keyword is present.
-_EXCEPTION_NAME = re.compile(r"\b[A-Z][a-z]+(?:[A-Z][a-z]+)*(?:Error|Exception):")
+_EXCEPTION_NAME: Final = re.compile(r"\b[A-Z][a-z]+(?:[A-Z][a-z]+)*(?:Error|Exception):")
 # (`tx.compile_fast`: searched as the literal "status" then a boundary test; a leading `\b` hides the literal)
-_STATUS_CODE = tx.compile_fast(r"\bstatus(?: code)?:? [45]\d\d\b")
+_STATUS_CODE: Final = tx.compile_fast(r"\bstatus(?: code)?:? [45]\d\d\b")
 
 # A sub-agent's own verdict that it did not do the job ("status": "failed", "Task Status: incomplete"). The
 # generic status words are here; a framework's own ones come from its vocabulary file (`judges/formats/`).
-_REVIEW_FAILED_WORDS = ("not completed", "incomplete", "unsuccessful", "failed")
+_REVIEW_FAILED_WORDS: Final = ("not completed", "incomplete", "unsuccessful", "failed")
 
 
 @functools.lru_cache(maxsize=16)
@@ -89,10 +90,10 @@ def review_pattern(extra: tuple[str, ...] = ()) -> tx.Pattern:
     )
 
 
-REVIEW_FAILED = review_pattern()
+REVIEW_FAILED: Final = review_pattern()
 
 # Words of a final answer that admit a limitation: an honest answer is not an ignored error.
-ADMITS_FAILURE = tx.Pattern(
+ADMITS_FAILURE: Final = tx.Pattern(
     r"\b(?:error|errors|fail(?:ed|ing|ure to|s to)?|no results?|unable|could not|couldn't|cannot|can't|not (?:be )?(?:available|"
     r"possible|supported|retrieved|completed|found|able)|unfortunately|was not able|wasn't able|did not succeed|"
     r"no data|not accessible|unavailable)\b",
@@ -153,7 +154,7 @@ def result_failed(view: TraceView, act: Act) -> bool:
     return error_in(view, r) is not None or review_failed_in(view, r) is not None
 
 
-SAME_REQUEST = 0.5
+SAME_REQUEST: Final = 0.5
 
 
 def same_request(a: Act, b: Act) -> bool:

@@ -22,6 +22,7 @@ To support another taxonomy, add its name to `modes` of the kinds that fit; noth
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Final
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +38,7 @@ class KindSpec:
     slip: bool = False
 
 
-FINDING_KINDS: dict[str, KindSpec] = {
+FINDING_KINDS: Final[dict[str, KindSpec]] = {
     "repeated_action": KindSpec(
         "Step Repetition",
         # TRAIL: calling the same tool again and again (Resource Abuse) is also repeating work already done
@@ -266,7 +267,7 @@ FINDING_KINDS: dict[str, KindSpec] = {
 
 # A finding of the key kind explains findings of the listed kinds that share a step with it: an error the agent
 # hid behind a claim of success is reported as overstated completion, not also as an ignored error.
-SUPERSEDES: dict[str, tuple[str, ...]] = {
+SUPERSEDES: Final[dict[str, tuple[str, ...]]] = {
     "overstated_completion": ("error_ignored",),
     "unverified_subagent_failure": ("error_ignored",),
     # a call after the answer that retries a malformed call is explained by the invalid action

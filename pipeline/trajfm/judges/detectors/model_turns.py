@@ -25,34 +25,35 @@ model call (the framework hands the error back to the model). This module reads 
 from __future__ import annotations
 
 import re
+from typing import Final
 
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.base import Finding, TraceView
 from trajfm.judges.detectors.call_errors import REJECTED_CALL
 from trajfm.traces.model import Step
 
-INPUT_HEAD_CHARS = 600
+INPUT_HEAD_CHARS: Final = 600
 
 # Errors that say the model's output itself was wrong in form: the call's arguments, or the code the framework
 # could not parse or the interpreter refused (a forbidden import, assigning to a tool's name).
-_FORM_ERROR = tx.Pattern(
+_FORM_ERROR: Final = tx.Pattern(
     r"code (?:execution|parsing) failed|error in code parsing|interpretererror|syntaxerror|"
     r"(?:could|can)(?:not| not) be parsed|parsing error|agentparsingerror",
     needles=("code", "pars", "interpreter", "syntax"),
 )
 # The start of an error handed back to the model as its newest input ("Error:", "Error when executing tool ...").
-_INPUT_ERROR = tx.Pattern(
+_INPUT_ERROR: Final = tx.Pattern(
     r"(?:^|\n)\s*error\s*:|error when executing|code execution failed|error in code parsing|"
     r"(?:^|\n)\s*traceback|\b[a-z]+error: ",
     needles=("error", "traceback", "failed"),
 )
 # A finish call written as code by a code-writing agent ("final_answer(x)"); tool-calling agents name it in
 # `tool_name` instead.
-_FINISH_IN_CODE = re.compile(
+_FINISH_IN_CODE: Final = re.compile(
     r"\b(?:" + "|".join(re.escape(t) for t in sorted(tx.FINISH_TOOLS) if t.isidentifier()) + r")\s*\("
 )
 # Reasoning that says the answer is not grounded in anything the run retrieved.
-_HEDGE = tx.Pattern(
+_HEDGE: Final = tx.Pattern(
     r"\b(?:assum(?:e|ed|ing|ption)s?|typically|commonly (?:used|known|cited)|generally (?:known|accepted)|"
     r"well[- ]known|known to be|based on (?:my|general|common|prior|background) (?:knowledge|understanding)|"
     r"based on (?:what is|what's) (?:typically|commonly|generally)|from (?:memory|general knowledge)|"
@@ -81,7 +82,7 @@ _HEDGE = tx.Pattern(
     ),
 )
 # Reasoning that says something was looked up, checked or found: with nothing retrieved, a fabricated result.
-_CLAIMS_RETRIEVAL = tx.Pattern(
+_CLAIMS_RETRIEVAL: Final = tx.Pattern(
     r"\baccording to\b|\b(?:i|we) (?:have |had )?(?:found|verified|confirmed|checked|searched|looked up|retrieved|"
     r"located|obtained)\b|\bsearch(?:es)? (?:shows?|showed|returned|indicated?s?|confirm(?:s|ed)?)\b|"
     r"\bsources? (?:indicates?|states?|shows?|confirms?|reports?)\b|"
@@ -105,7 +106,7 @@ _CLAIMS_RETRIEVAL = tx.Pattern(
     ),
 )
 # The task tells the agent to verify its answer or to use its tools: an answer without evidence ignores that.
-_ASKS_VERIFICATION = tx.Pattern(
+_ASKS_VERIFICATION: Final = tx.Pattern(
     r"\b(?:run|perform|do|include) (?:the )?verification(?: steps?)?\b|\bverify (?:the|your|that|each|all)\b|"
     r"\bmust make sure\b|\bdouble[- ]check\b|\buse (?:the |your )?(?:provided|available|given) tools\b|"
     r"\bmust use (?:the |your )?tools?\b",
@@ -113,7 +114,7 @@ _ASKS_VERIFICATION = tx.Pattern(
 )
 # "I will ask our search_agent ...", "Now I'll call inspect_file_as_text ...": the reasoning names the call it is
 # about to make (a snake_case tool or agent name).
-_ANNOUNCES_CALL = re.compile(
+_ANNOUNCES_CALL: Final = re.compile(
     r"\b(?:I will|I'll|I need to|let me|we will|now)\s+(?:ask|use|call|query|send|delegate|hand)\w*\b"
     r"[^.\n]{0,60}?\b(?P<name>[a-z][a-z0-9]*_[a-z0-9_]+)\b",
     re.I,

@@ -33,6 +33,7 @@ Contract, framework-neutral (never looks at `Trace.source_format`):
 from __future__ import annotations
 
 import re
+from typing import Final
 
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.base import RESULT_KINDS, Act, TraceView, previous_speaker
@@ -42,10 +43,10 @@ from trajfm.traces.model import Step
 # An error label anywhere in the head ("Code output: Error: cannot open file", "Exception: no results"): tools
 # and terminals print one after their own prefix, where `errors.error_in` (which wants it at a line start, to
 # keep domain words such as "failure" out) does not look.
-_ERROR_LABEL = tx.Pattern(r"\b(?:error|exception|fatal)\s*:", needles=("error", "exception", "fatal"), folds=True)
-HEAD_CHARS = 400
+_ERROR_LABEL: Final = tx.Pattern(r"\b(?:error|exception|fatal)\s*:", needles=("error", "exception", "fatal"), folds=True)
+HEAD_CHARS: Final = 400
 # The environment failed, not the call: server errors, unavailability, timeouts, dropped connections, throttling.
-_ENVIRONMENT = tx.Pattern(
+_ENVIRONMENT: Final = tx.Pattern(
     r"\b(?:(?:http|status|error|code)\s*:?\s*5\d\d\b|5\d\d (?:internal server error|bad gateway|service unavailable|"
     r"gateway time-?out)|(?:service|endpoint|server|backend|host|api) (?:is )?(?:temporarily )?unavailable|"
     r"timed? ?out\b(?!\s*=)|connection (?:refused|reset|aborted|error|closed)|rate limit|too many requests|"
@@ -57,7 +58,7 @@ _ENVIRONMENT = tx.Pattern(
     folds=True,
 )
 # Steps that carry the environment's words rather than an agent's choice.
-_NOT_AGENT_KINDS = frozenset({"system", "observation", "tool_result"})
+_NOT_AGENT_KINDS: Final = frozenset({"system", "observation", "tool_result"})
 
 
 def _producer(view: TraceView, k: int) -> Step:
@@ -146,16 +147,16 @@ def _reaction(view: TraceView, k: int) -> Step | None:
     return None
 
 
-STALL_MIN_CALLS = 3
+STALL_MIN_CALLS: Final = 3
 # Information a result can add: numbers (readings, counts, ids) and names (capitalised words). Lower-case words
 # are not counted: results phrase the same nothing ("no change from the earlier answer", "nothing new") in ever
 # new words. Two new items at least, so one capitalised sentence opening ("Done:") is not news.
 # Searched as two patterns, numbers and names, each opening with a character class (`re` then skips to the positions
 # that can start a match): the same set as one alternation gives, as the two kinds share no character (digits and
 # dots, letters), so neither branch's matches change where the other's start; `[A-Z](?<!\w[A-Z])` is `\b[A-Z]`.
-_INFO_NUMBER = re.compile(r"\d\d*(?:\.\d+)?")
-_INFO_NAME = re.compile(r"[A-Z](?<!\w[A-Z])[A-Za-z]+")
-MIN_NEW_ITEMS = 2
+_INFO_NUMBER: Final = re.compile(r"\d\d*(?:\.\d+)?")
+_INFO_NAME: Final = re.compile(r"[A-Z](?<!\w[A-Z])[A-Za-z]+")
+MIN_NEW_ITEMS: Final = 2
 
 
 def _info_words(text: str) -> set[str]:

@@ -15,17 +15,18 @@ Both read the normalized trace only; the hand-off words are data (`judges/format
 from __future__ import annotations
 
 import re
+from typing import Final
 
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.base import ACTION_KINDS, Finding, TraceView
 from trajfm.judges.detectors.completion import structurally_empty
 from trajfm.judges.detectors.errors import error_in
 
-_FAILURE_START = re.compile(
+_FAILURE_START: Final = re.compile(
     r"^[^\n]{0,80}?\b(?:failed|failure|unable to|could not|cannot|no connection|not reachable|unreachable|denied)\b",
     re.I,
 )
-_HANDOFF_TEXT = tx.Pattern(
+_HANDOFF_TEXT: Final = tx.Pattern(
     r"\b(?:transferr?(?:ing|ed)?|connect(?:ing)?|hand(?:ing)? (?:you )?over|escalat(?:e|ing|ed))\b[^.\n]{0,40}"
     r"\b(?:a |an )?(?:human|live|real|support) (?:agent|representative|operator|person|colleague)",
     needles=("transfer", "connect", "hand", "escalat"),

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from typing import Final
 
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.base import Finding, TraceView
@@ -78,7 +79,7 @@ def _is_iso_date(answer: str) -> bool:
 
 # Units a task can ask for, grouped by what they measure. An answer breaks the request when it gives values in
 # another unit of the same group; an answer with no unit at all cannot be judged from the text.
-_UNIT_GROUPS: tuple[dict[str, re.Pattern[str]], ...] = (
+_UNIT_GROUPS: Final[tuple[dict[str, re.Pattern[str]], ...]] = (
     {
         "fahrenheit": re.compile(r"°\s?f\b|\bdeg\s?f\b|\bfahrenheit\b", re.I),
         "celsius": re.compile(r"°\s?c\b|\bdeg\s?c\b|\bcelsius\b", re.I),
@@ -100,13 +101,13 @@ def _uses_unit(answer: str, m: re.Match[str]) -> bool:
     return not any(p.search(answer) for u, p in group.items() if u != unit)
 
 
-_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "ten": 10, "a single": 1, "a": 1}
+_WORDS: Final = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "ten": 10, "a single": 1, "a": 1}
 
 FormatRule = tuple[tx.Pattern, str, Callable[[str, re.Match[str]], bool]]
 
 # (what the task says, the form it asks for, does the answer honour it). Case-insensitive `tx.Pattern`s searched in
 # the lower-cased task, each only when one of its words occurs there (most tasks ask for no form at all).
-FORMAT_RULES: tuple[FormatRule, ...] = (
+FORMAT_RULES: Final[tuple[FormatRule, ...]] = (
     (
         tx.Pattern(
             r"\b(?:in|as|using|return(?:ed)?|output|formatted as|respond with|give me)\s+(?:a\s+|valid\s+)?json\b|"
@@ -193,7 +194,7 @@ def _within_length(answer: str, m: re.Match[str]) -> bool:
 
 
 # The task rules out a report of failure as the answer ("Failure or 'I cannot answer' will not be tolerated").
-_FAILURE_FORBIDDEN = re.compile(
+_FAILURE_FORBIDDEN: Final = re.compile(
     r"\b(?:i cannot answer|none found|i don't know|unable to (?:answer|determine))\W{0,3}[^.\n]{0,40}?"
     r"\b(?:will not|won't|is not|are not) (?:be )?(?:tolerated|accepted|allowed)\b|"
     r"\b(?:do not|don't|never) (?:answer|reply|respond) (?:with )?\W?(?:i (?:cannot|can't|don't know)|unknown|none)\b",
@@ -239,7 +240,7 @@ def detect_output_format(view: TraceView) -> list[Finding]:
 # Searched in the lower-cased answer (`tx.Pattern`: case-insensitive without re.IGNORECASE's cost); a match's text is
 # taken from the answer itself. One branch at a time (`tx.AnyOf`: the same matches as their alternation), each
 # searched only when its own words occur: the alternation opens with no literal, so `re` tried it at every position.
-_ARTEFACT = tx.AnyOf(
+_ARTEFACT: Final = tx.AnyOf(
     tx.Pattern(r"(?:^|\s)#{1,4}\s*step\s*\d+\s*:", re.M, needles=("step",), requires=("#",)),
     tx.Pattern(r"\bthought\s*\d*\s*:", re.M, needles=("thought",)),
     tx.Pattern(r"\baction\s+input\s*\d*\s*:", re.M, needles=("action",), requires=("input",)),
@@ -256,8 +257,8 @@ _ARTEFACT = tx.AnyOf(
     tx.Pattern(r"\bassistant\s*:\s*$", re.M, needles=("assistant",)),
 )
 # `re.finditer(pattern, answer, re.I)`, skipped on answers without the words (`folds`: exactly re.I's matches).
-_FINAL_LABEL = tx.Pattern(r"\bfinal answer(?: is)?\s*:", needles=("final answer",), folds=True)
-_TRAILING_LABEL = tx.Pattern(
+_FINAL_LABEL: Final = tx.Pattern(r"\bfinal answer(?: is)?\s*:", needles=("final answer",), folds=True)
+_TRAILING_LABEL: Final = tx.Pattern(
     r"\b(?:question|thought|action|observation)\s*$", needles=("question", "thought", "action", "observation")
 )
 

@@ -10,11 +10,13 @@ clear.
 
 from __future__ import annotations
 
+from typing import Final
+
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.base import Act, Finding, TraceView
 from trajfm.judges.detectors.model_turns import is_model_span
 
-MIN_RUN = 3
+MIN_RUN: Final = 3
 
 
 def _is_search(a: Act) -> bool:

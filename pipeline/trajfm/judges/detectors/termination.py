@@ -19,16 +19,17 @@ symptom of how the run ended, so it can be the root cause (at the finishing step
 from __future__ import annotations
 
 import re
+from typing import Final
 
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.base import Finding, TraceView
 from trajfm.judges.detectors.errors import ADMITS_FAILURE
 
-_FINAL_MARK = re.compile(r"\bfinal answer\s*:", re.I)
+_FINAL_MARK: Final = re.compile(r"\bfinal answer\s*:", re.I)
 # The same, searched in a thought's lower-cased head (`TraceView.low`, memoised; a thought's head is its first
 # 3,000 characters) only when the words occur.
-_FINAL_MARK_FAST = tx.Pattern(_FINAL_MARK.pattern, needles=("final answer",), folds=True)
-_LIMIT = tx.Pattern(
+_FINAL_MARK_FAST: Final = tx.Pattern(_FINAL_MARK.pattern, needles=("final answer",), folds=True)
+_LIMIT: Final = tx.Pattern(
     r"\b(?:max(?:imum)?[ _](?:steps|iterations|turns|rounds)|step limit|iteration limit|recursion limit|turn limit)"
     r"[^.\n]{0,30}\b(?:reached|exceeded|hit)\b|\b(?:reached|exceeded|hit) (?:the )?(?:max(?:imum)?|step|iteration|turn)"
     r" (?:limit|number of (?:steps|iterations|turns))|\bagent stopped due to (?:iteration|time) limit",
@@ -37,7 +38,7 @@ _LIMIT = tx.Pattern(
     needles=("max", "limit", "number of"),
     requires=("reached", "exceeded", "hit", "stopped"),
 )
-_PENDING = tx.Pattern(
+_PENDING: Final = tx.Pattern(
     r"\b(?:next,? (?:i|we) (?:will|would|need|should|can)|i will now|i'll now|then (?:i|we) (?:will|would)|"
     r"still needs? to|remaining steps?|not yet (?:been )?(?:done|completed|performed|run|executed)|"
     r"to be (?:done|continued|completed)|once (?:the|this|that) [^.\n]{1,40} (?:is|are) (?:available|ready|done)|"
@@ -47,12 +48,12 @@ _PENDING = tx.Pattern(
     needles=("next", "now", "then ", "still need", "remaining step", "not yet", "to be ", "once ", "need to",
              "let me "),  # fmt: skip
 )
-CUT_OFF_MIN_ACTS = 6
+CUT_OFF_MIN_ACTS: Final = 6
 # Stopping on a hedge: sufficiency asserted by guess ("should be enough"), not established by a result.
 # Stopping on a guess, read as two word classes in one sentence rather than as set phrases: a hedge (should,
 # probably, I think, presumably, no need ...) followed within a few words by "this suffices" or "stop" (enough,
 # sufficient, already, conclude, wrap up, skip, the gist, further).
-_GUESSED_STOP = tx.Pattern(
+_GUESSED_STOP: Final = tx.Pattern(
     r"\b(?:should|ought to|probably|likely|i think|i guess|i suppose|presumably|seems?|no need)\b[^.!?;\n]{0,40}?"
     r"\b(?:enough|sufficient|suffices?|already|conclude|wrap (?:it )?up|skip|gist|further)\b",
     needles=(

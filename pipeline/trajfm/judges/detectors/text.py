@@ -9,21 +9,21 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from trajfm.judges.formats import vocabulary
 
 T = TypeVar("T")
 
-_WORD_RUN = re.compile(r"\w+")
-_TOKEN = re.compile(r"[a-z0-9_]+")
+_WORD_RUN: Final = re.compile(r"\w+")
+_TOKEN: Final = re.compile(r"[a-z0-9_]+")
 
 # Names agent frameworks give the "I am done, here is the answer" pseudo-tool: data (`judges/formats/_common.json`).
-FINISH_TOOLS = vocabulary(None).finish_tools
+FINISH_TOOLS: Final = vocabulary(None).finish_tools
 
 # "Tool Name: X , Tool Parameter: ...", "X[args]", "X(args)", "Action: X\nAction Input: args": the common ways an
 # action is written as plain text when the loader had no structured tool name.
-_ACTION_FORMS = (
+_ACTION_FORMS: Final = (
     re.compile(
         r"tool\s*name\s*:\s*(?P<tool>[^,\n]*?)\s*,\s*tool\s*parameter\s*:\s*(?P<args>.*)", re.I | re.S
     ),
@@ -35,7 +35,7 @@ _ACTION_FORMS = (
 
 
 # Every ASCII character that is not a word character (`\\w`: letters, digits, "_"), mapped to a space.
-_ASCII_NON_WORD = str.maketrans({chr(c): " " for c in range(128) if not (chr(c).isalnum() or chr(c) == "_")})
+_ASCII_NON_WORD: Final = str.maketrans({chr(c): " " for c in range(128) if not (chr(c).isalnum() or chr(c) == "_")})
 
 
 def normalise(text: str, limit: int = 4000) -> str:
@@ -135,7 +135,7 @@ def short(text: str, max_len: int = 80) -> str:
     return s if len(s) <= max_len else s[: max_len - 1].rstrip() + "…"
 
 
-CACHED_CHARS = 2000
+CACHED_CHARS: Final = 2000
 
 
 def cached_for_short_text(fn: Callable[[str], T], maxsize: int) -> Callable[[str], T]:
@@ -579,7 +579,7 @@ class Branches:
         return out
 
 
-_NAME_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+_NAME_WORD: Final = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -591,7 +591,7 @@ def name_words(tool: str) -> tuple[str, ...]:
 
 # Words that introduce how a tool looks something up ("..._by_email", "..._with_name"): what comes before them
 # names the operation, what follows the key it is looked up by.
-_QUALIFIERS = frozenset({"by", "with", "using", "via", "from"})
+_QUALIFIERS: Final = frozenset({"by", "with", "using", "via", "from"})
 
 
 def alternative_tool(a: str, b: str) -> bool:

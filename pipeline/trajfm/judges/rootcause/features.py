@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Final
 
 from trajfm.judges.detectors import FINDING_KINDS, Finding, TraceView
 from trajfm.judges.detectors.base import ACTION_KINDS, AGENT_KINDS, RESULT_KINDS
@@ -25,7 +26,7 @@ from trajfm.traces.model import Step, Trace
 # Chosen by leave-one-dataset-out hit rate on the visible sets (benchmarks/README.md, "root-cause step scorer"):
 # relative position, "after the first error", speaker share and other position-shaped features were dropped,
 # because what they learned on one dataset pointed the wrong way on the next.
-FEATURES: tuple[str, ...] = (
+FEATURES: Final[tuple[str, ...]] = (
     "role_agent",
     "role_tool",
     "role_user",
@@ -45,14 +46,14 @@ FEATURES: tuple[str, ...] = (
 
 # The plainest error signal any log shows (a traceback, a non-zero exit code, the word error or exception),
 # read in every step whoever wrote it; `_failed` (the detectors' stricter reading) is the other signal.
-_ERROR_WORD = re.compile(
+_ERROR_WORD: Final = re.compile(
     r"traceback \(most recent call last\)|exit ?code:? *[1-9]|\berror\b|\bexception\b", re.I
 )
 
 # Speaker names that are roles rather than agents: the person the agent serves.
-_USER_NAMES = frozenset({"user", "human", "customer"})
+_USER_NAMES: Final = frozenset({"user", "human", "customer"})
 # Span kinds (OpenInference `span_kind`) and the role of the step they stand for.
-_SPAN_ROLE = {"LLM": "agent", "TOOL": "tool", "RETRIEVER": "tool", "EMBEDDING": "tool"}
+_SPAN_ROLE: Final = {"LLM": "agent", "TOOL": "tool", "RETRIEVER": "tool", "EMBEDDING": "tool"}
 
 
 def step_role(step: Step) -> str:

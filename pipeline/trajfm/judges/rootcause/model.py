@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from operator import mul
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from trajfm.errors import UsageError
 from trajfm.judges.calibration import read_fitted_file
 from trajfm.judges.rootcause.features import FEATURES, StepTable
 
-DEFAULT_WEIGHTS = Path(__file__).with_name("root_cause_weights.json")
+DEFAULT_WEIGHTS: Final = Path(__file__).with_name("root_cause_weights.json")
 
 
 @dataclass(frozen=True)
