@@ -177,8 +177,8 @@ def _call_error(view: TraceView, act: Act) -> re.Match[str] | None:
     return error_in(view, r)
 
 
-TOLD_CHARS = 1500  # how much of a message is read for a mention of the failure
-TOLD_SHARED_STEMS = 2  # stems a message must share with the error line to restate it
+TOLD_CHARS: Final = 1500  # how much of a message is read for a mention of the failure
+TOLD_SHARED_STEMS: Final = 2  # stems a message must share with the error line to restate it
 
 
 def told_of_failure(view: TraceView, failed: Act, until: Act | None, error_line: str) -> bool:

@@ -607,8 +607,8 @@ def alternative_tool(a: str, b: str) -> bool:
     return False
 
 
-STEM = 5  # words are compared by their first letters: "cancel", "canceled", "cancellation" share "cance"
-_STEM_WORD = re.compile(r"[a-z]{4,}")
+STEM: Final = 5  # words are compared by their first letters: "cancel", "canceled", "cancellation" share "cance"
+_STEM_WORD: Final = re.compile(r"[a-z]{4,}")
 
 
 def stems(text: str) -> set[str]:
