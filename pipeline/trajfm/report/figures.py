@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from itertools import combinations
 from typing import Any, TypeVar, cast
 
 import polars as pl
@@ -74,7 +73,8 @@ def compute_figures(
     novel = t.novel_modes.filter(pl.col("trace_id").is_in(ok_ids.implode()))
     n_diag = ok.height
     scored = sc.with_scores(diag_ok).join(traces.select("trace_id", "agent_model"), on="trace_id", how="left")
-    tool_res = sc.tool_results(t.steps.filter(pl.col("trace_id").is_in(ok_ids.implode())))
+    # Tool results of usable traces, with their model: counted per trace by the streaming engine.
+    tool_res = sc.tool_results(t.steps.join(ok.lazy().select("trace_id", "agent_model"), on="trace_id"))
 
     figures: dict[str, Any] = {
         "overview": _overview(t, traces, diag, ok, flags, novel),
@@ -88,7 +88,7 @@ def compute_figures(
     }
     figures["overview"]["readiness"] = sc.readiness(scored, readiness_bar)
     figures["overview"]["dimensions"] = sc.dimension_rates(scored)
-    figures["overview"]["tool_call_success"] = sc.tool_call_success(tool_res, ok["trace_id"].to_list())
+    figures["overview"]["tool_call_success"] = sc.tool_call_success(tool_res)
     figures["scorecard"] = {
         "bar": readiness_bar,
         "dimensions": sc.dimension_definitions(),
@@ -97,7 +97,7 @@ def compute_figures(
     }
     figures["setup_gap"] = _setup_gap(figures["agent_setup"])
     figures["ambiguity"], by_model = ambiguity_figures(
-        t.steps, traces, ok, [m["model"] for m in figures["models"]]
+        t.steps, t.scan("traces").select("trace_id", "final_answer"), ok, [m["model"] for m in figures["models"]]
     )
     for m in figures["models"]:
         m["ambiguity"] = by_model[m["model"]]
@@ -185,8 +185,11 @@ def _taxonomy(t: RunTables, flags: pl.DataFrame, checked: pl.LazyFrame, n_diag: 
     # A judge may flag codes the taxonomy file does not list (e.g. a custom judge); show them, never drop them.
     extra = flags.filter(~pl.col("mode_id").is_in(list(known))).unique("mode_id").sort("mode_id")
     for r in (
-        t.modes.filter(pl.col("mode_id").is_in(extra["mode_id"].implode()))
-        .unique("mode_id")
+        t.flag_rows()
+        .filter(pl.col("mode_id").is_in(extra["mode_id"].implode()))
+        .select("mode_id", "mode_name", "category")
+        .collect(engine="streaming")
+        .unique("mode_id", keep="first", maintain_order=True)
         .sort("mode_id")
         .iter_rows(named=True)
     ):
@@ -271,7 +274,7 @@ def _models(t: RunTables, ok, flags, checked, novel, scored, tool_res, bar) -> l
                 },
                 "dimensions": sc.dimension_rates(mscored),
                 "readiness": sc.readiness(mscored, bar),
-                "tool_call_success": sc.tool_call_success(tool_res, mine["trace_id"].to_list()),
+                "tool_call_success": sc.tool_call_success(tool_res.filter(pl.col("agent_model") == model)),
             }
         )
     # Traces of a model whose every diagnosis failed still show up, with no rates.
@@ -296,7 +299,7 @@ def _models(t: RunTables, ok, flags, checked, novel, scored, tool_res, bar) -> l
 
 def _agent_setup(ok, flags, traces) -> list[dict[str, Any]]:
     out = []
-    any_mode = set(flags["trace_id"].to_list())
+    any_mode = flags["trace_id"].unique().implode()
     for multi in (False, True, None):
         allt = traces.filter(
             pl.col("multi_agent").is_null() if multi is None else pl.col("multi_agent") == multi
@@ -306,8 +309,7 @@ def _agent_setup(ok, flags, traces) -> list[dict[str, Any]]:
         mine = ok.filter(pl.col("multi_agent").is_null() if multi is None else pl.col("multi_agent") == multi)
         known = mine.filter(pl.col("task_completed").is_not_null())
         src = allt.filter(pl.col("is_correct").is_not_null())
-        ids = mine["trace_id"].to_list()
-        n_flags = flags.filter(pl.col("trace_id").is_in(ids)).height
+        n_flags = flags.filter(pl.col("trace_id").is_in(mine["trace_id"].implode())).height
         out.append(
             {
                 "setup": _setup_label(multi),
@@ -316,7 +318,7 @@ def _agent_setup(ok, flags, traces) -> list[dict[str, Any]]:
                 "completion": _rate(int(known["task_completed"].sum()), known.height),
                 "source_correct": _rate(int(src["is_correct"].sum()), src.height),
                 "modes_per_trace": (n_flags / mine.height) if mine.height else None,
-                "traces_with_any_mode": _rate(sum(1 for i in ids if i in any_mode), mine.height),
+                "traces_with_any_mode": _rate(mine.filter(pl.col("trace_id").is_in(any_mode)).height, mine.height),
             }
         )
     return out
@@ -403,9 +405,6 @@ def _novel(t: RunTables, novel: pl.DataFrame, n_diag: int, merges: list[dict[str
 
 
 def _feedback(t: RunTables, models: list[dict[str, Any]], flags: pl.DataFrame) -> list[dict[str, Any]]:
-    mode_rows = t.modes.filter(pl.col("detected")).join(
-        flags.select("trace_id", "mode_id", "agent_model"), on=["trace_id", "mode_id"], how="inner"
-    )
     out = []
     for m in models:
         ranked = sorted(
@@ -413,24 +412,28 @@ def _feedback(t: RunTables, models: list[dict[str, Any]], flags: pl.DataFrame) -
         )[:TOP_MODES_PER_MODEL]
         top = []
         for mode_id, rate in ranked:
+            # The flags of this model and mode with their text, read lazily: sorted and cut to the first
+            # EVIDENCE_PER_MODE by the streaming engine (a top-k), never held whole.
+            mine = flags.filter((pl.col("agent_model") == m["model"]) & (pl.col("mode_id") == mode_id))
             rows = (
-                (
-                    mode_mine := mode_rows.filter(
-                        (pl.col("agent_model") == m["model"]) & (pl.col("mode_id") == mode_id)
-                    )
-                )
+                t.flag_rows()
+                .filter(pl.col("mode_id") == mode_id)
+                .join(mine.lazy().select("trace_id"), on="trace_id", how="inner")
                 .with_columns(has_ev=pl.col("evidence").fill_null("").str.len_chars() > 0)
                 .sort(
                     ["has_ev", "evidence_verified", "trace_id"],
                     descending=[True, True, False],
                     nulls_last=True,
+                    maintain_order=True,
                 )
+                .head(EVIDENCE_PER_MODE)
+                .collect(engine="streaming")
             )
             try:
                 fm = t.taxonomy.mode(mode_id)
                 name, suggestion = fm.name, fm.suggestion
             except KeyError:
-                name = mode_mine["mode_name"][0] if mode_mine.height else mode_id
+                name = rows["mode_name"][0] if rows.height else mode_id
                 suggestion = ""
             top.append(
                 {
@@ -447,7 +450,7 @@ def _feedback(t: RunTables, models: list[dict[str, Any]], flags: pl.DataFrame) -
                             "verified": bool(r["evidence_verified"]),
                             "rationale": _excerpt(r["rationale"], 200),
                         }
-                        for r in rows.head(EVIDENCE_PER_MODE).iter_rows(named=True)
+                        for r in rows.iter_rows(named=True)
                     ],
                 }
             )
@@ -456,14 +459,22 @@ def _feedback(t: RunTables, models: list[dict[str, Any]], flags: pl.DataFrame) -
 
 
 def _cooccurrence(t: RunTables, flags: pl.DataFrame) -> dict[str, Any]:
-    per_trace = flags.group_by("trace_id").agg(pl.col("mode_id").sort())
-    order = [m.id for m in t.taxonomy.modes] + sorted(set(flags["mode_id"].to_list()) - set(t.taxonomy.ids))
-    present = [m for m in order if m in set(flags["mode_id"].to_list())]
-    single = Counter(flags["mode_id"].to_list())
-    pairs: Counter[tuple[str, str]] = Counter()
-    for ids in per_trace["mode_id"].to_list():
-        for a, b in combinations(sorted(set(ids)), 2):
-            pairs[(a, b)] += 1
+    single = Counter(dict(flags.group_by("mode_id").len().iter_rows()))
+    order = [m.id for m in t.taxonomy.modes] + sorted(set(single) - set(t.taxonomy.ids))
+    present = [m for m in order if m in single]
+    # Traces per pair of modes (a < b) flagged together: a self-join on the trace, counted by polars.
+    pair = flags.lazy().select("trace_id", "mode_id").unique()
+    pairs: Counter[tuple[str, str]] = Counter(
+        {
+            (a, b): n
+            for a, b, n in pair.join(pair, on="trace_id", suffix="_b")
+            .filter(pl.col("mode_id") < pl.col("mode_id_b"))
+            .group_by("mode_id", "mode_id_b")
+            .len()
+            .collect(engine="streaming")
+            .iter_rows()
+        }
+    )
     cells = []
     for a in present:
         for b in present:
@@ -476,17 +487,17 @@ def _cooccurrence(t: RunTables, flags: pl.DataFrame) -> dict[str, Any]:
 
 
 def _root_cause(t: RunTables, diag: pl.DataFrame) -> dict[str, Any]:
+    rc = diag.filter((pl.col("status") == "ok") & pl.col("root_cause_step").is_not_null()).select(
+        "trace_id", "root_cause_step"
+    )
     spans = (
         t.steps.lazy()
+        .join(rc.lazy().select("trace_id"), on="trace_id", how="semi")
         .group_by("trace_id")
         .agg(lo=pl.col("index").min(), hi=pl.col("index").max())
         .collect(engine="streaming")
     )
-    rc = (
-        diag.filter((pl.col("status") == "ok") & pl.col("root_cause_step").is_not_null())
-        .select("trace_id", "root_cause_step")
-        .join(spans, on="trace_id", how="left")
-    )
+    rc = rc.join(spans, on="trace_id", how="left")
     inside = rc.filter(
         pl.col("lo").is_not_null()
         & (pl.col("root_cause_step") >= pl.col("lo"))

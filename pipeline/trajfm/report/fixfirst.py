@@ -30,24 +30,31 @@ def add_impact(t: RunTables, fig: dict[str, Any], ok, flags, checked, traces) ->
         rows = t.steps.lazy().filter(pl.col("trace_id") == trace_id).collect()
         cited = rows.filter(pl.col("index").is_in(steps)) if steps else rows
         texts = [x for x in cited["content"].to_list() + cited["tool_input"].to_list() if x]
-        answer = t.traces.filter(pl.col("trace_id") == trace_id)["final_answer"].head(1).to_list()
+        answer = (
+            t.scan("traces").filter(pl.col("trace_id") == trace_id).select("final_answer").head(1).collect()
+        )["final_answer"].to_list()
         return texts + [(answer[0] if answer else None) or ""]
 
     for m in fig["taxonomy"]["modes"]:
         mode_id = m["mode_id"]
-        universe = (
-            checked.filter(pl.col("mode_id") == mode_id)
-            .select("trace_id")
-            .collect(engine="streaming")
-            .join(known, on="trace_id")
-        )
-        flagged = flags.filter(pl.col("mode_id") == mode_id)
+        # The traces the mode was checked on, with an outcome: a lazy join the 2x2 counts stream through.
+        universe = checked.lazy().filter(pl.col("mode_id") == mode_id).select("trace_id").join(known.lazy(), on="trace_id")
+        flagged = flags.filter(pl.col("mode_id") == mode_id).select("trace_id", "agent_model")
         m.update(imp.impact_from_frames(flagged.select("trace_id").unique(), universe))
         if not m["checked"]:
             continue
-        rows = flagged.select(
-            "trace_id", "steps", "evidence", model=pl.col("agent_model"), verified=pl.col("evidence_verified")
-        ).sort("trace_id")
+        # The flags' text, read for this mode only (one row per trace, as `flags` has).
+        rows = (
+            t.flag_rows()
+            .filter(pl.col("mode_id") == mode_id)
+            .join(flagged.lazy(), on="trace_id", how="inner")
+            .select(
+                "trace_id", "steps", "evidence", model=pl.col("agent_model"), verified=pl.col("evidence_verified")
+            )
+            .sort("trace_id", maintain_order=True)
+            .unique("trace_id", keep="first", maintain_order=True)
+            .collect(engine="streaming")
+        )
         try:
             advice = t.taxonomy.mode(mode_id).suggestion
         except KeyError:
