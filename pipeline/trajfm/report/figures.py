@@ -65,11 +65,13 @@ def compute_figures(
     ok_ids = diag_ok["trace_id"]
     dtraces = traces.join(diag.select("trace_id", "status", "task_completed"), on="trace_id", how="left")
     ok = _only_ok(dtraces, ok_ids)
-    # The detected modes (load.py), and every (trace, mode) pair with a verdict: most of the modes table, so a
-    # lazy scan aggregated file by file.
+    # The detected modes (load.py), and per mode and model the usable traces it was checked on (`_checked`).
     detected = _unique_pairs(_only_ok(t.modes, ok_ids))
-    checked = _unique_pairs(t.checked.filter(pl.col("trace_id").is_in(ok_ids.implode())))
     flags = detected.join(traces.select("trace_id", "agent_model"), on="trace_id", how="left")
+    known = ok.filter(pl.col("task_completed").is_not_null()).select(
+        "trace_id", failed=pl.col("task_completed").not_()
+    )
+    checked, cells = _checked(t, ok, known, flags)
     novel = t.novel_modes.filter(pl.col("trace_id").is_in(ok_ids.implode()))
     n_diag = ok.height
     scored = sc.with_scores(diag_ok).join(traces.select("trace_id", "agent_model"), on="trace_id", how="left")
@@ -102,7 +104,7 @@ def compute_figures(
     for m in figures["models"]:
         m["ambiguity"] = by_model[m["model"]]
     figures["feedback"] = _feedback(t, figures["models"], flags)
-    add_impact(t, figures, ok, flags, checked, traces)
+    add_impact(t, figures, ok, flags, cells, traces)
     figures["honesty"] = honesty(t, diag)
     figures["judge_quality"] = set_aside_summary(diag)
     return figures
@@ -116,6 +118,44 @@ def _unique_pairs(frame: Frame) -> Frame:
     copy `unique` makes is paid only when there are some (or on a hash collision)."""
     probe = frame.lazy().select(pl.struct("trace_id", "mode_id").hash().is_duplicated().any())
     return frame.unique(["trace_id", "mode_id"]) if probe.collect(engine="streaming").item() else frame
+
+
+def _checked(
+    t: RunTables, ok: pl.DataFrame, known: pl.DataFrame, flags: pl.DataFrame
+) -> tuple[pl.DataFrame, dict[str, tuple[int, int, int, int]]]:
+    """(mode_id, agent_model, len): usable traces each mode was checked on (a verdict, `detected` not null), per
+    model; and per mode the 2x2 table of `impact.impact_from_counts` over the checked traces with an outcome
+    (failed / completed, with / without the mode).
+
+    The verdicts are most of the modes table (a row per trace and mode): they are read one mode at a time by
+    the streaming engine, so at most one mode's trace ids (one per trace) are held, never the table."""
+    mode_ids = [m.id for m in t.taxonomy.modes] + sorted(
+        set(flags["mode_id"].unique().to_list()) - set(t.taxonomy.ids)
+    )
+    usable_traces = ok.lazy().select("trace_id", "agent_model")
+    counts: list[pl.DataFrame] = []
+    cells: dict[str, tuple[int, int, int, int]] = {}
+    for mode_id in mode_ids:
+        on = (
+            t.checked.filter(pl.col("mode_id") == mode_id)
+            .select("trace_id")
+            .join(usable_traces, on="trace_id", how="inner")
+            .collect(engine="streaming")
+        )
+        if on["trace_id"].is_duplicated().any():  # a (trace, mode) pair twice in the table counts once
+            on = on.unique("trace_id", keep="first", maintain_order=True)
+        counts.append(on.group_by("agent_model").len().select(pl.lit(mode_id).alias("mode_id"), "agent_model", "len"))
+        with_it = flags.filter(pl.col("mode_id") == mode_id).select("trace_id").unique()
+        marked = on.select("trace_id").join(known, on="trace_id").join(
+            with_it.with_columns(_with=pl.lit(True)), on="trace_id", how="left"
+        )
+        w, f = pl.col("_with").fill_null(False), pl.col("failed")
+        a, b, c, d = marked.select(
+            (w & f).sum(), (w & f.not_()).sum().alias("b"), (w.not_() & f).sum().alias("c"),
+            (w.not_() & f.not_()).sum().alias("d"),
+        ).row(0)  # fmt: skip
+        cells[mode_id] = (int(a), int(b), int(c), int(d))
+    return pl.concat(counts), cells
 
 
 def _only_ok(df: pl.DataFrame, ok_ids: pl.Series) -> pl.DataFrame:
@@ -173,9 +213,9 @@ def _overview(t: RunTables, traces, diag, ok, flags, novel) -> dict[str, Any]:
     }
 
 
-def _taxonomy(t: RunTables, flags: pl.DataFrame, checked: pl.LazyFrame, n_diag: int) -> dict[str, Any]:
+def _taxonomy(t: RunTables, flags: pl.DataFrame, checked: pl.DataFrame, n_diag: int) -> dict[str, Any]:
     per_mode = dict(flags.group_by("mode_id").len().iter_rows())
-    n_checked = dict(checked.group_by("mode_id").len().collect(engine="streaming").iter_rows())
+    n_checked = dict(checked.group_by("mode_id").agg(pl.col("len").sum()).iter_rows())
     n_flags = flags.height
     known = {m.id for m in t.taxonomy.modes}
     modes: list[dict[str, Any]] = [
@@ -231,14 +271,7 @@ def _taxonomy(t: RunTables, flags: pl.DataFrame, checked: pl.LazyFrame, n_diag: 
 
 def _models(t: RunTables, ok, flags, checked, novel, scored, tool_res, bar) -> list[dict[str, Any]]:
     out = []
-    per_model_mode = (
-        checked.lazy()
-        .join(ok.lazy().select("trace_id", "agent_model"), on="trace_id", how="left")
-        .group_by("agent_model", "mode_id")
-        .len()
-        .collect(engine="streaming")
-    )
-    checked_of = {(mo, md): n for mo, md, n in per_model_mode.iter_rows()}
+    checked_of = {(mo, md): n for md, mo, n in checked.iter_rows()}
     counts = ok.group_by("agent_model").len().sort(["len", "agent_model"], descending=[True, False])
     all_traces = dict(
         t.traces.with_columns(pl.col("agent_model").fill_null(UNKNOWN_MODEL))

@@ -13,8 +13,9 @@ from trajfm.report.advice import nearest_mode_advice
 from trajfm.report.load import UNKNOWN_MODEL, RunTables
 
 
-def add_impact(t: RunTables, fig: dict[str, Any], ok, flags, checked, traces) -> None:
-    """Impact fields on every mode and family, and the ranked `fix_first` list (see `impact.py`).
+def add_impact(t: RunTables, fig: dict[str, Any], ok, flags, cells, traces) -> None:
+    """Impact fields on every mode and family, and the ranked `fix_first` list (see `impact.py`). `cells`: per
+    mode the 2x2 counts over the traces it was checked on (`figures._checked`).
 
     Computed with polars joins, never a Python object per trace: a run of a million traces has a million
     trace ids per checked mode, which as Python sets and dicts cost gigabytes."""
@@ -37,10 +38,8 @@ def add_impact(t: RunTables, fig: dict[str, Any], ok, flags, checked, traces) ->
 
     for m in fig["taxonomy"]["modes"]:
         mode_id = m["mode_id"]
-        # The traces the mode was checked on, with an outcome: a lazy join the 2x2 counts stream through.
-        universe = checked.lazy().filter(pl.col("mode_id") == mode_id).select("trace_id").join(known.lazy(), on="trace_id")
+        m.update(imp.impact_from_counts(*cells.get(mode_id, (0, 0, 0, 0))))
         flagged = flags.filter(pl.col("mode_id") == mode_id).select("trace_id", "agent_model")
-        m.update(imp.impact_from_frames(flagged.select("trace_id").unique(), universe))
         if not m["checked"]:
             continue
         # The flags' text, read for this mode only (one row per trace, as `flags` has).
