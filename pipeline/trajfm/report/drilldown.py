@@ -94,14 +94,13 @@ def fit_caps(
 def build_drilldown(t: RunTables, budget: TextBudget | None = None) -> dict[str, Any]:
     budget = budget or TextBudget()
     n_total = t.traces.height
-    novel_modes = t.novel_modes
     # Only the shown traces' rows are read whole (texts included): the selection is made on the narrow columns.
-    traces, diagnoses, modes = t.scan("traces"), t.scan("diagnoses"), t.flag_rows()
+    traces, diagnoses, modes, novel_modes = t.scan("traces"), t.scan("diagnoses"), t.flag_rows(), t.scan("novel_modes")
     if n_total > budget.max_traces:
         found = pl.concat(
             [
                 t.modes.select("trace_id"),
-                novel_modes.select("trace_id"),
+                t.novel_modes.select("trace_id"),
                 t.diagnoses.filter(pl.col("status") != "ok").select("trace_id"),
             ]
         )["trace_id"]
@@ -119,6 +118,7 @@ def build_drilldown(t: RunTables, budget: TextBudget | None = None) -> dict[str,
         novel_modes = novel_modes.filter(pl.col("trace_id").is_in(shown_ids))
     traces = traces.collect(engine="streaming").with_columns(pl.col("agent_model").fill_null(UNKNOWN_MODEL))
     diagnoses, modes = diagnoses.collect(engine="streaming"), modes.collect(engine="streaming")
+    novel_modes = novel_modes.collect(engine="streaming")
     diag = {r["trace_id"]: r for r in diagnoses.unique("trace_id", keep="first").iter_rows(named=True)}
     detected = modes.filter(pl.col("detected")).sort(["trace_id", "mode_id"])
     findings: dict[str, list[dict[str, Any]]] = {}

@@ -392,7 +392,8 @@ def _novel(t: RunTables, novel: pl.DataFrame, n_diag: int, merges: list[dict[str
     n_out = t.novel_assignments.filter(pl.col("cluster_id") == -1).height
     families = []
     for c in t.clusters.sort(["cluster_id"]).iter_rows(named=True):
-        members = assign.filter(pl.col("cluster_id") == c["cluster_id"])
+        members = assign.filter(pl.col("cluster_id") == c["cluster_id"]).drop("title", "trace_id")
+        members = members.join(t.novel_texts(members["novel_id"]), on="novel_id", how="left", maintain_order="left")
         examples = members.sort(["probability", "novel_id"], descending=[True, False], nulls_last=True).head(
             EXAMPLES_PER_FAMILY
         )

@@ -74,7 +74,11 @@ def add_impact(t: RunTables, fig: dict[str, Any], ok, flags, cells, traces) -> N
             if f["is_outliers"]:
                 continue
             advice, source = nearest_mode_advice(t.taxonomy, f, names)
-            rows = mine.join(models, on="trace_id", how="left", maintain_order="left").select(
+            texts = t.novel_texts(mine["novel_id"]).select("novel_id", "steps", "evidence")
+            rows = (
+                mine.join(texts, on="novel_id", how="left", maintain_order="left")
+                .join(models, on="trace_id", how="left", maintain_order="left")
+            ).select(
                 "trace_id",
                 model=pl.col("model").fill_null(UNKNOWN_MODEL),
                 steps=pl.col("steps"),

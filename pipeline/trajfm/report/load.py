@@ -6,7 +6,8 @@ against (as recorded by extract in the manifest, `mast` when not recorded).
 
 Memory stays bounded by a batch plus a few narrow columns per trace, not by the run's text: the traces and
 diagnoses tables are held only as the columns the figures count (`TRACE_COLUMNS`, `DIAGNOSIS_COLUMNS`; no task,
-answer, summary or reply text), the modes table only as the (trace, mode) pairs of its flags. Everything else is
+answer, summary or reply text), the modes table only as the (trace, mode) pairs of its flags, the novel modes
+without their descriptions and evidence (`NOVEL_COLUMNS`). Everything else is
 a LazyFrame over the file or shards (`RunTables.scan`): the steps table, the verdicts (`checked`), and the text
 columns, which the figures aggregate with the streaming engine and the drill-down and quotes read for the few
 traces they show. Every table is checked against
@@ -31,6 +32,7 @@ STAGE1_TABLES = ("traces", "steps", "diagnoses", "modes", "novel_modes")
 UNKNOWN_MODEL = "unknown"  # the model name shown for traces whose source names none
 # The columns held in memory, one row per trace: what the figures count. Text columns are read through `scan`.
 TRACE_COLUMNS = ("trace_id", "agent_model", "multi_agent", "is_correct")
+NOVEL_COLUMNS = ("novel_id", "trace_id", "title")
 DIAGNOSIS_COLUMNS = (
     "trace_id", "judge", "judge_model", "status", "task_completed", "root_cause_step", "source_outcome",
     "tokens_in", "tokens_out", "latency_s", "calls", "cached", "judge_quality",
@@ -48,7 +50,7 @@ class RunTables:
     steps: pl.LazyFrame  # read lazily (the largest table): figures aggregate it, the drill-down reads its traces
     diagnoses: pl.DataFrame  # DIAGNOSIS_COLUMNS only; the whole table is `scan("diagnoses")`
     modes: pl.DataFrame  # (trace_id, mode_id) of the detected rows (see `_modes`); their text is `flag_rows()`
-    novel_modes: pl.DataFrame
+    novel_modes: pl.DataFrame  # NOVEL_COLUMNS only; the descriptions, steps and evidence are `novel_texts()`
     clusters: pl.DataFrame | None
     novel_assignments: pl.DataFrame | None
     manifest: dict[str, Any]
@@ -65,6 +67,14 @@ class RunTables:
         """The whole of a stage-1 table, lazily (the traces' `meta`, shown nowhere in the report, as null)."""
         lf = self.run.scan_table(table)
         return lf.with_columns(meta=pl.lit(None, pl.String)) if table == "traces" else lf
+
+    def novel_texts(self, novel_ids: pl.Series) -> pl.DataFrame:
+        """Every column of the novel modes `novel_ids` (read lazily, for the few the report shows or reads)."""
+        return (
+            self.scan("novel_modes")
+            .filter(pl.col("novel_id").is_in(novel_ids.implode()))
+            .collect(engine="streaming")
+        )
 
     def flag_rows(self) -> pl.LazyFrame:
         """Every column of the detected rows of the modes table, lazily (evidence, rationale, steps)."""
@@ -106,7 +116,7 @@ def load_run(path: Path | str, *, taxonomy: str | Path | None = None) -> RunTabl
     if (clusters is None) != (assignments is None):
         # One without the other means a half-finished cluster stage; report it as not clustered.
         clusters = assignments = None
-    novel_modes = _collect(run, "novel_modes")
+    novel_modes = run.scan_table("novel_modes").select(NOVEL_COLUMNS).collect(engine="streaming")
     if assignments is not None:
         stale = set(assignments["novel_id"].to_list()) ^ set(novel_modes["novel_id"].to_list())
         if stale:
