@@ -60,7 +60,9 @@ def compute_figures(
     merges: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     traces = t.traces.with_columns(pl.col("agent_model").fill_null(UNKNOWN_MODEL))
-    diag = t.diagnoses.unique("trace_id", keep="first", maintain_order=True)
+    diag = t.diagnoses  # one row per trace: the first where a trace was judged twice (no copy when none was)
+    if diag["trace_id"].is_duplicated().any():
+        diag = diag.unique("trace_id", keep="first", maintain_order=True)
     diag_ok = usable(diag)  # status ok, and not a degenerate reply set aside (report/judge_quality.py)
     ok_ids = diag_ok["trace_id"]
     dtraces = traces.join(diag.select("trace_id", "status", "task_completed"), on="trace_id", how="left")
@@ -74,7 +76,9 @@ def compute_figures(
     checked, cells = _checked(t, ok, known, flags)
     novel = t.novel_modes.filter(pl.col("trace_id").is_in(ok_ids.implode()))
     n_diag = ok.height
-    scored = sc.with_scores(diag_ok).join(traces.select("trace_id", "agent_model"), on="trace_id", how="left")
+    scored = sc.with_scores(diag_ok.select("trace_id", *DIMENSION_KEYS)).join(
+        traces.select("trace_id", "agent_model"), on="trace_id", how="left"
+    )
     # Tool results of usable traces, with their model: counted per trace by the streaming engine.
     tool_res = sc.tool_results(t.steps.join(ok.lazy().select("trace_id", "agent_model"), on="trace_id"))
 
@@ -188,7 +192,7 @@ def _overview(t: RunTables, traces, diag, ok, flags, novel) -> dict[str, Any]:
     return {
         "n_traces": traces.height,
         "n_diagnosed": n_diag,
-        "statuses": dict(sorted(Counter(diag["status"].to_list()).items())),
+        "statuses": dict(sorted(diag.group_by("status").len().iter_rows())),
         "n_models": traces["agent_model"].n_unique(),
         "models": [
             {"model": m, "n_traces": n}
