@@ -79,8 +79,7 @@ def compute_figures(
     scored = sc.with_scores(diag_ok.select("trace_id", *DIMENSION_KEYS)).join(
         traces.select("trace_id", "agent_model"), on="trace_id", how="left"
     )
-    # Tool results of usable traces, with their model: counted per trace by the streaming engine.
-    tool_res = sc.tool_results(t.steps.join(ok.lazy().select("trace_id", "agent_model"), on="trace_id"))
+    tool_res = sc.tool_results(t.steps, ok.select("trace_id", "agent_model"))  # per model
 
     figures: dict[str, Any] = {
         "overview": _overview(t, traces, diag, ok, flags, novel),

@@ -77,17 +77,18 @@ def readiness(rows: pl.DataFrame, bar: float) -> dict[str, Any]:
     }
 
 
-def tool_results(steps: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
-    """Per model (`steps` carry their trace's `agent_model`): tool results and how many came back without error
-    and not empty (aggregated by the streaming engine: one row per model is held)."""
+def tool_results(steps: pl.DataFrame | pl.LazyFrame, models: pl.DataFrame) -> pl.DataFrame:
+    """Per model of `models` (trace_id, agent_model: the traces counted): tool results and how many came back
+    without error and not empty. Counted per trace by the streaming engine first (only the per-trace counts are
+    held; a join of the steps themselves buffers their text), then summed per model."""
     res = steps.lazy().filter(pl.col("kind").is_in(list(RESULT_KINDS)))
     empty = pl.col("content").fill_null("").str.strip_chars().str.to_lowercase().is_in(list(EMPTY_RESULTS))
     return (
-        res.group_by("agent_model")
-        .agg(
-            calls=pl.len(),
-            ok_calls=(~pl.col("is_error").fill_null(False) & ~empty).sum().cast(pl.Int64),
-        )
+        res.group_by("trace_id")
+        .agg(calls=pl.len(), ok_calls=(~pl.col("is_error").fill_null(False) & ~empty).sum().cast(pl.Int64))
+        .join(models.lazy(), on="trace_id")
+        .group_by("agent_model")
+        .agg(pl.col("calls").sum(), pl.col("ok_calls").sum())
         .collect(engine="streaming")
     )
 
