@@ -17,7 +17,7 @@ Completion is the judge's `task_completed` over diagnosed traces that have it, a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import polars as pl
@@ -53,32 +53,39 @@ def with_roles(steps: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-BATCH_ROWS = 50_000  # candidate steps (or answers) handed to the Python regex at a time
+Parts = pl.DataFrame | pl.LazyFrame | Iterable[pl.LazyFrame]
+
+
+def _parts(frames: Parts) -> Iterable[pl.LazyFrame]:
+    return [frames.lazy()] if isinstance(frames, pl.DataFrame | pl.LazyFrame) else frames
 
 
 def _candidates(
-    steps: pl.DataFrame | pl.LazyFrame, role: str, kinds: tuple[str, ...] | None, chars: int, needles
+    steps: Parts, role: str, kinds: tuple[str, ...] | None, chars: int, needles
 ) -> Iterator[pl.DataFrame]:
     """Steps of `role` (and `kinds`) whose scanned head contains one of the pattern's needles (a cheap filter
-    before the regex), in table order, a batch at a time: the needle filter runs lazily over the whole table (it
-    does not depend on the role) in the streaming engine, so only one batch of the steps that may match is held."""
+    before the regex), in table order, a part of the table at a time (`RunTables.parts`): the needle filter
+    runs in polars on the part (it does not depend on the role), so only that part's steps that may match are
+    held while the regex runs on them."""
     head = pl.col("content").fill_null("").str.slice(0, chars)
-    rows = steps.lazy().select("trace_id", "position", "role", "kind", "agent", head.alias("head"))
-    if needles:
-        rows = rows.filter(pl.col("head").str.to_lowercase().str.contains_any(list(needles)))
-    for batch in rows.collect_batches(chunk_size=BATCH_ROWS, maintain_order=True):
-        found = with_roles(batch).filter(pl.col("role") == role)
+    for part in _parts(steps):
+        rows = part.select("trace_id", "position", "role", "kind", "agent", head.alias("head"))
+        if needles:
+            rows = rows.filter(pl.col("head").str.to_lowercase().str.contains_any(list(needles)))
+        found = with_roles(rows.collect()).filter(pl.col("role") == role)
         if kinds is not None:
             found = found.filter(pl.col("kind").is_in(kinds))
         yield found.select("trace_id", "position", "head")
 
 
-def ambiguous_traces(steps: pl.DataFrame | pl.LazyFrame, traces: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
-    """(trace_id, signal) of the flagged traces (signal: a key of SIGNALS), in no particular order.
+def ambiguous_traces(steps: Parts, traces: Parts) -> pl.DataFrame:
+    """(trace_id, signal) of the flagged traces (signal: a key of SIGNALS), in no particular order. `steps` and
+    `traces` (trace_id, final_answer) are frames, or the lazy parts of the tables (`RunTables.parts`), read one
+    at a time.
 
-    The regexes run in Python on the candidate rows a batch at a time; matches are kept as polars frames, and
-    the first signal of a trace (its lowest step position; on a tie, the agent's before the tool's, then table
-    order) is chosen by polars."""
+    The regexes run in Python on the candidate rows of one part at a time; matches are kept as polars frames,
+    and the first signal of a trace (its lowest step position; on a tie, the agent's before the tool's, then
+    table order) is chosen by polars."""
     matches: list[pl.DataFrame] = []
     seen = 0
     for rank, (role, kinds, chars, pattern, signal) in enumerate(
@@ -105,12 +112,12 @@ def ambiguous_traces(steps: pl.DataFrame | pl.LazyFrame, traces: pl.DataFrame | 
         else pl.DataFrame(schema={"trace_id": pl.String, "signal": pl.String})
     )
     asked: list[pl.DataFrame] = []
-    answers = (
-        traces.lazy()
-        .select("trace_id", answer=pl.col("final_answer").str.slice(0, ANSWER_CHARS))
-        .filter(pl.col("answer").str.contains("?", literal=True))  # ASKS_USER's needle: no "?", no match
-    )
-    for batch in answers.collect_batches(chunk_size=BATCH_ROWS, maintain_order=True):
+    for part in _parts(traces):
+        batch = (
+            part.select("trace_id", answer=pl.col("final_answer").str.slice(0, ANSWER_CHARS))
+            .filter(pl.col("answer").str.contains("?", literal=True))  # ASKS_USER's needle: no "?", no match
+            .collect()
+        )
         hit = [ASKS_USER.search(a) is not None for a in batch["answer"].to_list()]
         asked.append(batch.filter(pl.Series(hit, dtype=pl.Boolean)).select("trace_id", signal=pl.lit("asked")))
     if asked:
@@ -134,14 +141,14 @@ def _comparison(known: pl.DataFrame, flagged: pl.Series) -> dict[str, Any]:
 
 
 def ambiguity_figures(
-    steps: pl.DataFrame | pl.LazyFrame,
-    traces: pl.DataFrame | pl.LazyFrame,
+    steps: Parts,
+    traces: Parts,
     ok: pl.DataFrame,
     models: list[str],
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """The run-wide figures (the comparison over all diagnosed traces, how many traces each signal flagged) and
     the comparison per model of `models`. `ok`: the diagnosed traces (trace_id, agent_model, task_completed);
-    `traces`: trace_id and final_answer of every trace (a lazy scan is read a batch at a time)."""
+    `steps`, `traces` (trace_id, final_answer): frames, or the tables' lazy parts (see `ambiguous_traces`)."""
     ok_ids = ok["trace_id"].unique()
     flagged = ambiguous_traces(steps, traces).filter(pl.col("trace_id").is_in(ok_ids.implode()))
     known = ok.filter(pl.col("task_completed").is_not_null())

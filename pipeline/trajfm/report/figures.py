@@ -102,7 +102,10 @@ def compute_figures(
     }
     figures["setup_gap"] = _setup_gap(figures["agent_setup"])
     figures["ambiguity"], by_model = ambiguity_figures(
-        t.steps, t.scan("traces").select("trace_id", "final_answer"), ok, [m["model"] for m in figures["models"]]
+        t.parts("steps"),
+        (p.select("trace_id", "final_answer") for p in t.parts("traces")),
+        ok,
+        [m["model"] for m in figures["models"]],
     )
     for m in figures["models"]:
         m["ambiguity"] = by_model[m["model"]]

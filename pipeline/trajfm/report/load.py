@@ -17,18 +17,21 @@ modes than the ones in novel_modes.parquet (extract re-run since) are a `RunFold
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from trajfm import schemas
 from trajfm.errors import RunFolderError, UsageError
 from trajfm.runfolder import RunFolder
 from trajfm.taxonomy import Taxonomy, load_taxonomy
 
 STAGE1_TABLES = ("traces", "steps", "diagnoses", "modes", "novel_modes")
 
+PART_ROWS = 100_000  # rows of a table read at a time where Python looks at each (`RunTables.parts`)
 UNKNOWN_MODEL = "unknown"  # the model name shown for traces whose source names none
 # The columns held in memory, one row per trace: what the figures count. Text columns are read through `scan`.
 TRACE_COLUMNS = ("trace_id", "agent_model", "multi_agent", "is_correct")
@@ -67,6 +70,20 @@ class RunTables:
         """The whole of a stage-1 table, lazily (the traces' `meta`, shown nowhere in the report, as null)."""
         lf = self.run.scan_table(table)
         return lf.with_columns(meta=pl.lit(None, pl.String)) if table == "traces" else lf
+
+    def parts(self, table: str, rows: int = PART_ROWS) -> Iterator[pl.LazyFrame]:
+        """The table as consecutive lazy parts, in table order: each shard (or the single file), cut into
+        `rows`-row slices (parquet slices read only their row groups). For Python work on a table's rows that
+        must stay bounded by a part: `collect_batches` runs ahead of a slow consumer, so it is not used."""
+        self.run.scan_table(table)  # the checks (schema, run id) of the whole table
+        files = self.run.shard_paths(table) if self.run.is_sharded(table) else [self.run.table_file(table)]
+        for path in files:
+            n = pl.scan_parquet(path).select(pl.len()).collect().item()  # from the footer
+            part = pl.scan_parquet(path).select(list(schemas.TABLES[table])).cast(schemas.TABLES[table])  # type: ignore[arg-type]
+            if table == "traces":
+                part = part.with_columns(meta=pl.lit(None, pl.String))
+            for start in range(0, n, rows):
+                yield part.slice(start, rows)
 
     def novel_texts(self, novel_ids: pl.Series) -> pl.DataFrame:
         """Every column of the novel modes `novel_ids` (read lazily, for the few the report shows or reads)."""
