@@ -17,7 +17,7 @@ Completion is the judge's `task_completed` over diagnosed traces that have it, a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import polars as pl
@@ -53,7 +53,7 @@ def with_roles(steps: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-Parts = pl.DataFrame | pl.LazyFrame | Iterable[pl.LazyFrame]
+Parts = pl.DataFrame | pl.LazyFrame | Sequence[pl.LazyFrame]  # a sequence: the steps are read once per signal
 
 
 def _parts(frames: Parts) -> Iterable[pl.LazyFrame]:

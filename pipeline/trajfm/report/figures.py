@@ -102,8 +102,8 @@ def compute_figures(
     }
     figures["setup_gap"] = _setup_gap(figures["agent_setup"])
     figures["ambiguity"], by_model = ambiguity_figures(
-        t.parts("steps"),
-        (p.select("trace_id", "final_answer") for p in t.parts("traces")),
+        list(t.parts("steps")),  # read twice (once per signal)
+        [p.select("trace_id", "final_answer") for p in t.parts("traces")],
         ok,
         [m["model"] for m in figures["models"]],
     )
