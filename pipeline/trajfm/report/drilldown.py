@@ -95,7 +95,7 @@ def build_drilldown(t: RunTables, budget: TextBudget | None = None) -> dict[str,
     budget = budget or TextBudget()
     n_total = t.traces.height
     # Only the shown traces' rows are read whole (texts included): the selection is made on the narrow columns.
-    traces, diagnoses, modes, novel_modes = t.scan("traces"), t.scan("diagnoses"), t.flag_rows(), t.scan("novel_modes")
+    traces_q, diag_q, modes_q, novel_q = t.scan("traces"), t.scan("diagnoses"), t.flag_rows(), t.scan("novel_modes")
     if n_total > budget.max_traces:
         found = pl.concat(
             [
@@ -112,13 +112,13 @@ def build_drilldown(t: RunTables, budget: TextBudget | None = None) -> dict[str,
             .sort("_row")
         )
         shown_ids = shown["trace_id"].implode()
-        traces = traces.with_row_index("_row").filter(pl.col("_row").is_in(shown["_row"].implode())).drop("_row")
-        diagnoses = diagnoses.filter(pl.col("trace_id").is_in(shown_ids))
-        modes = modes.filter(pl.col("trace_id").is_in(shown_ids))
-        novel_modes = novel_modes.filter(pl.col("trace_id").is_in(shown_ids))
-    traces = traces.collect(engine="streaming").with_columns(pl.col("agent_model").fill_null(UNKNOWN_MODEL))
-    diagnoses, modes = diagnoses.collect(engine="streaming"), modes.collect(engine="streaming")
-    novel_modes = novel_modes.collect(engine="streaming")
+        traces_q = traces_q.with_row_index("_row").filter(pl.col("_row").is_in(shown["_row"].implode())).drop("_row")
+        diag_q = diag_q.filter(pl.col("trace_id").is_in(shown_ids))
+        modes_q = modes_q.filter(pl.col("trace_id").is_in(shown_ids))
+        novel_q = novel_q.filter(pl.col("trace_id").is_in(shown_ids))
+    traces = traces_q.collect(engine="streaming").with_columns(pl.col("agent_model").fill_null(UNKNOWN_MODEL))
+    diagnoses, modes = diag_q.collect(engine="streaming"), modes_q.collect(engine="streaming")
+    novel_modes = novel_q.collect(engine="streaming")
     diag = {r["trace_id"]: r for r in diagnoses.unique("trace_id", keep="first").iter_rows(named=True)}
     detected = modes.filter(pl.col("detected")).sort(["trace_id", "mode_id"])
     findings: dict[str, list[dict[str, Any]]] = {}
