@@ -134,33 +134,40 @@ def _checked(
     (failed / completed, with / without the mode).
 
     The verdicts are most of the modes table (a row per trace and mode): they are read one mode at a time by
-    the streaming engine, so at most one mode's trace ids (one per trace) are held, never the table."""
+    the streaming engine and joined to the usable traces into counts (model x outcome x flagged), so neither
+    the table nor one mode's trace ids are held; only the join's table of the usable traces."""
     mode_ids = [m.id for m in t.taxonomy.modes] + sorted(
         set(flags["mode_id"].unique().to_list()) - set(t.taxonomy.ids)
     )
-    usable_traces = ok.lazy().select("trace_id", "agent_model")
+    # One row per usable trace: its model and, where it has an outcome, whether it failed.
+    usable_traces = ok.select("trace_id", "agent_model").join(known, on="trace_id", how="left").lazy()
     counts: list[pl.DataFrame] = []
     cells: dict[str, tuple[int, int, int, int]] = {}
     for mode_id in mode_ids:
-        on = (
-            t.checked.filter(pl.col("mode_id") == mode_id)
-            .select("trace_id")
-            .join(usable_traces, on="trace_id", how="inner")
+        on = t.checked.filter(pl.col("mode_id") == mode_id).select("trace_id")
+        # A (trace, mode) pair twice in the table counts once; probed on 64-bit hashes (8 bytes a row).
+        if on.select(pl.col("trace_id").hash().is_duplicated().any()).collect(engine="streaming").item():
+            on = on.unique("trace_id", keep="first", maintain_order=True)
+        with_it = flags.filter(pl.col("mode_id") == mode_id).select("trace_id").unique()
+        cube = (
+            on.join(usable_traces, on="trace_id", how="inner")
+            .join(with_it.lazy().with_columns(_with=pl.lit(True)), on="trace_id", how="left")
+            .group_by("agent_model", "failed", pl.col("_with").fill_null(False))
+            .len()
             .collect(engine="streaming")
         )
-        if on["trace_id"].is_duplicated().any():  # a (trace, mode) pair twice in the table counts once
-            on = on.unique("trace_id", keep="first", maintain_order=True)
-        counts.append(on.group_by("agent_model").len().select(pl.lit(mode_id).alias("mode_id"), "agent_model", "len"))
-        with_it = flags.filter(pl.col("mode_id") == mode_id).select("trace_id").unique()
-        marked = on.select("trace_id").join(known, on="trace_id").join(
-            with_it.with_columns(_with=pl.lit(True)), on="trace_id", how="left"
-        )
-        w, f = pl.col("_with").fill_null(False), pl.col("failed")
-        a, b, c, d = marked.select(
-            (w & f).sum(), (w & f.not_()).sum().alias("b"), (w.not_() & f).sum().alias("c"),
-            (w.not_() & f.not_()).sum().alias("d"),
-        ).row(0)  # fmt: skip
-        cells[mode_id] = (int(a), int(b), int(c), int(d))
+        counts.append(cube.group_by("agent_model").agg(pl.col("len").sum()).select(
+            pl.lit(mode_id).alias("mode_id"), "agent_model", "len"
+        ))  # fmt: skip
+        n = {
+            (w, f): int(k)
+            for w, f, k in cube.filter(pl.col("failed").is_not_null())
+            .group_by("_with", "failed")
+            .agg(pl.col("len").sum())
+            .iter_rows()
+        }
+        cells[mode_id] = (n.get((True, True), 0), n.get((True, False), 0), n.get((False, True), 0),
+                          n.get((False, False), 0))  # fmt: skip
     return pl.concat(counts), cells
 
 
