@@ -78,8 +78,8 @@ class RunTables:
         self.run.scan_table(table)  # the checks (schema, run id) of the whole table
         files = self.run.shard_paths(table) if self.run.is_sharded(table) else [self.run.table_file(table)]
         for path in files:
-            n = pl.scan_parquet(path).select(pl.len()).collect().item()  # from the footer
-            part = pl.scan_parquet(path).select(list(schemas.TABLES[table])).cast(schemas.TABLES[table])  # type: ignore[arg-type]
+            n = pl.scan_parquet(path, glob=False).select(pl.len()).collect().item()  # from the footer
+            part = pl.scan_parquet(path, glob=False).select(list(schemas.TABLES[table])).cast(schemas.TABLES[table])  # type: ignore[arg-type]
             if table == "traces":
                 part = part.with_columns(meta=pl.lit(None, pl.String))
             for start in range(0, n, rows):
