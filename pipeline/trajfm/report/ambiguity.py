@@ -17,6 +17,7 @@ Completion is the judge's `task_completed` over diagnosed traces that have it, a
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import polars as pl
@@ -52,42 +53,82 @@ def with_roles(steps: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+Parts = pl.DataFrame | pl.LazyFrame | Sequence[pl.LazyFrame]  # a sequence: the steps are read once per signal
+
+
+def _parts(frames: Parts) -> Iterable[pl.LazyFrame]:
+    return [frames.lazy()] if isinstance(frames, pl.DataFrame | pl.LazyFrame) else frames
+
+
 def _candidates(
-    steps: pl.DataFrame | pl.LazyFrame, role: str, kinds: tuple[str, ...] | None, chars: int, needles
-) -> pl.DataFrame:
+    steps: Parts, role: str, kinds: tuple[str, ...] | None, chars: int, needles
+) -> Iterator[pl.DataFrame]:
     """Steps of `role` (and `kinds`) whose scanned head contains one of the pattern's needles (a cheap filter
-    before the regex). The needle filter runs first, lazily over the whole table (it does not depend on the
-    role), so only the steps that may match are held."""
+    before the regex), in table order, a part of the table at a time (`RunTables.parts`): the needle filter
+    runs in polars on the part (it does not depend on the role), so only that part's steps that may match are
+    held while the regex runs on them."""
     head = pl.col("content").fill_null("").str.slice(0, chars)
-    rows = steps.lazy().select("trace_id", "position", "role", "kind", "agent", head.alias("head"))
-    if needles:
-        rows = rows.filter(pl.col("head").str.to_lowercase().str.contains_any(list(needles)))
-    found = with_roles(rows.collect(engine="streaming")).filter(pl.col("role") == role)
-    if kinds is not None:
-        found = found.filter(pl.col("kind").is_in(kinds))
-    return found.select("trace_id", "position", "head")
+    for part in _parts(steps):
+        rows = part.select("trace_id", "position", "role", "kind", "agent", head.alias("head"))
+        if needles:
+            rows = rows.filter(pl.col("head").str.to_lowercase().str.contains_any(list(needles)))
+        found = with_roles(rows.collect()).filter(pl.col("role") == role)
+        if kinds is not None:
+            found = found.filter(pl.col("kind").is_in(kinds))
+        yield found.select("trace_id", "position", "head")
 
 
-def ambiguous_traces(steps: pl.DataFrame | pl.LazyFrame, traces: pl.DataFrame) -> dict[str, str]:
-    """trace id -> the signal that flags it (a key of SIGNALS), for flagged traces only."""
-    found: dict[str, tuple[int, str]] = {}
-    for role, kinds, chars, pattern, signal in (
-        ("agent", ("thought", "message"), AGENT_CHARS, _AGENT_ASSUMES, "assumes"),
-        ("tool", None, TOOL_CHARS, _ENV_AMBIGUOUS, "tool"),
+def ambiguous_traces(steps: Parts, traces: Parts) -> pl.DataFrame:
+    """(trace_id, signal) of the flagged traces (signal: a key of SIGNALS), in no particular order. `steps` and
+    `traces` (trace_id, final_answer) are frames, or the lazy parts of the tables (`RunTables.parts`), read one
+    at a time.
+
+    The regexes run in Python on the candidate rows of one part at a time; matches are kept as polars frames,
+    and the first signal of a trace (its lowest step position; on a tie, the agent's before the tool's, then
+    table order) is chosen by polars."""
+    matches: list[pl.DataFrame] = []
+    seen = 0
+    for rank, (role, kinds, chars, pattern, signal) in enumerate(
+        (
+            ("agent", ("thought", "message"), AGENT_CHARS, _AGENT_ASSUMES, "assumes"),
+            ("tool", None, TOOL_CHARS, _ENV_AMBIGUOUS, "tool"),
+        )
     ):
-        for tid, pos, head in _candidates(steps, role, kinds, chars, pattern.needles).iter_rows():
-            if (tid not in found or pos < found[tid][0]) and pattern.search(head):
-                found[tid] = (pos, signal)
-    flagged = {tid: signal for tid, (_, signal) in found.items()}
-    for tid, answer in traces.select("trace_id", "final_answer").iter_rows():
-        if tid not in flagged and answer and ASKS_USER.search(answer[:ANSWER_CHARS]):
-            flagged[tid] = "asked"
-    return flagged
+        for batch in _candidates(steps, role, kinds, chars, pattern.needles):
+            hit = [pattern.search(head) is not None for head in batch["head"].to_list()]
+            batch = batch.with_columns(
+                _hit=pl.Series(hit, dtype=pl.Boolean), _seq=pl.int_range(seen, seen + batch.height, dtype=pl.Int64)
+            )
+            seen += batch.height
+            matches.append(
+                batch.filter("_hit").select("trace_id", "position", "_seq", _rank=pl.lit(rank), signal=pl.lit(signal))
+            )
+    in_steps = (
+        pl.concat(matches)
+        .sort("position", "_rank", "_seq")
+        .unique("trace_id", keep="first")
+        .select("trace_id", "signal")
+        if matches
+        else pl.DataFrame(schema={"trace_id": pl.String, "signal": pl.String})
+    )
+    asked: list[pl.DataFrame] = []
+    for part in _parts(traces):
+        batch = (
+            part.select("trace_id", answer=pl.col("final_answer").str.slice(0, ANSWER_CHARS))
+            .filter(pl.col("answer").str.contains("?", literal=True))  # ASKS_USER's needle: no "?", no match
+            .collect()
+        )
+        hit = [ASKS_USER.search(a) is not None for a in batch["answer"].to_list()]
+        asked.append(batch.filter(pl.Series(hit, dtype=pl.Boolean)).select("trace_id", signal=pl.lit("asked")))
+    if asked:
+        answered = pl.concat(asked).join(in_steps, on="trace_id", how="anti")
+        return pl.concat([in_steps, answered.unique("trace_id", keep="first")])
+    return in_steps
 
 
-def _comparison(known: pl.DataFrame, flagged: set[str]) -> dict[str, Any]:
+def _comparison(known: pl.DataFrame, flagged: pl.Series) -> dict[str, Any]:
     """Completion on flagged traces and on the rest (`known`: diagnosed traces with a completion verdict)."""
-    is_flagged = pl.col("trace_id").is_in(list(flagged))
+    is_flagged = pl.col("trace_id").is_in(flagged.implode())
     amb, rest = known.filter(is_flagged), known.filter(~is_flagged)
     ambiguous = rate(int(amb["task_completed"].sum()), amb.height)
     others = rate(int(rest["task_completed"].sum()), rest.height)
@@ -100,22 +141,26 @@ def _comparison(known: pl.DataFrame, flagged: set[str]) -> dict[str, Any]:
 
 
 def ambiguity_figures(
-    steps: pl.DataFrame | pl.LazyFrame, traces: pl.DataFrame, ok: pl.DataFrame, models: list[str]
+    steps: Parts,
+    traces: Parts,
+    ok: pl.DataFrame,
+    models: list[str],
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """The run-wide figures (the comparison over all diagnosed traces, how many traces each signal flagged) and
-    the comparison per model of `models`. `ok`: the diagnosed traces (trace_id, agent_model, task_completed)."""
-    ok_ids = set(ok["trace_id"].to_list())
-    flagged = {tid: s for tid, s in ambiguous_traces(steps, traces).items() if tid in ok_ids}
+    the comparison per model of `models`. `ok`: the diagnosed traces (trace_id, agent_model, task_completed);
+    `steps`, `traces` (trace_id, final_answer): frames, or the tables' lazy parts (see `ambiguous_traces`)."""
+    ok_ids = ok["trace_id"].unique()
+    flagged = ambiguous_traces(steps, traces).filter(pl.col("trace_id").is_in(ok_ids.implode()))
     known = ok.filter(pl.col("task_completed").is_not_null())
-    by_signal = dict.fromkeys(SIGNALS, 0)
-    for signal in flagged.values():
-        by_signal[signal] += 1
+    counted = dict(flagged.group_by("signal").len().iter_rows())
+    by_signal = {signal: counted.get(signal, 0) for signal in SIGNALS}
+    ids = flagged["trace_id"]
     run_wide = {
         "signals": SIGNALS,
-        "n_flagged": len(flagged),
-        "of": len(ok_ids),
+        "n_flagged": flagged.height,
+        "of": ok_ids.len(),
         "by_signal": by_signal,
-        **_comparison(known, set(flagged)),
+        **_comparison(known, ids),
     }
-    per_model = {m: _comparison(known.filter(pl.col("agent_model") == m), set(flagged)) for m in models}
+    per_model = {m: _comparison(known.filter(pl.col("agent_model") == m), ids) for m in models}
     return run_wide, per_model

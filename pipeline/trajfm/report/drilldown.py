@@ -93,28 +93,32 @@ def fit_caps(
 
 def build_drilldown(t: RunTables, budget: TextBudget | None = None) -> dict[str, Any]:
     budget = budget or TextBudget()
-    traces = t.traces.with_columns(pl.col("agent_model").fill_null(UNKNOWN_MODEL))
-    n_total = traces.height
-    diagnoses, modes, novel_modes = t.diagnoses, t.modes, t.novel_modes
+    n_total = t.traces.height
+    # Only the shown traces' rows are read whole (texts included): the selection is made on the narrow columns.
+    traces_q, diag_q, modes_q, novel_q = t.scan("traces"), t.scan("diagnoses"), t.flag_rows(), t.scan("novel_modes")
     if n_total > budget.max_traces:
         found = pl.concat(
             [
-                modes.filter(pl.col("detected")).select("trace_id"),
-                novel_modes.select("trace_id"),
-                diagnoses.filter(pl.col("status") != "ok").select("trace_id"),
+                t.modes.select("trace_id"),
+                t.novel_modes.select("trace_id"),
+                t.diagnoses.filter(pl.col("status") != "ok").select("trace_id"),
             ]
         )["trace_id"]
-        traces = (
-            traces.with_row_index("_row")
+        shown = (
+            t.traces.select("trace_id")
+            .with_row_index("_row")
             .sort(~pl.col("trace_id").is_in(found.implode()), "_row")
             .head(budget.max_traces)
             .sort("_row")
-            .drop("_row")
         )
-        shown = traces["trace_id"].implode()
-        diagnoses = diagnoses.filter(pl.col("trace_id").is_in(shown))
-        modes = modes.filter(pl.col("trace_id").is_in(shown))
-        novel_modes = novel_modes.filter(pl.col("trace_id").is_in(shown))
+        shown_ids = shown["trace_id"].implode()
+        traces_q = traces_q.with_row_index("_row").filter(pl.col("_row").is_in(shown["_row"].implode())).drop("_row")
+        diag_q = diag_q.filter(pl.col("trace_id").is_in(shown_ids))
+        modes_q = modes_q.filter(pl.col("trace_id").is_in(shown_ids))
+        novel_q = novel_q.filter(pl.col("trace_id").is_in(shown_ids))
+    traces = traces_q.collect(engine="streaming").with_columns(pl.col("agent_model").fill_null(UNKNOWN_MODEL))
+    diagnoses, modes = diag_q.collect(engine="streaming"), modes_q.collect(engine="streaming")
+    novel_modes = novel_q.collect(engine="streaming")
     diag = {r["trace_id"]: r for r in diagnoses.unique("trace_id", keep="first").iter_rows(named=True)}
     detected = modes.filter(pl.col("detected")).sort(["trace_id", "mode_id"])
     findings: dict[str, list[dict[str, Any]]] = {}

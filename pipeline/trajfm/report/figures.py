@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from itertools import combinations
 from typing import Any, TypeVar, cast
 
 import polars as pl
@@ -61,20 +60,26 @@ def compute_figures(
     merges: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     traces = t.traces.with_columns(pl.col("agent_model").fill_null(UNKNOWN_MODEL))
-    diag = t.diagnoses.unique("trace_id", keep="first", maintain_order=True)
+    diag = t.diagnoses  # one row per trace: the first where a trace was judged twice (no copy when none was)
+    if diag["trace_id"].is_duplicated().any():
+        diag = diag.unique("trace_id", keep="first", maintain_order=True)
     diag_ok = usable(diag)  # status ok, and not a degenerate reply set aside (report/judge_quality.py)
     ok_ids = diag_ok["trace_id"]
     dtraces = traces.join(diag.select("trace_id", "status", "task_completed"), on="trace_id", how="left")
     ok = _only_ok(dtraces, ok_ids)
-    # The detected modes (load.py), and every (trace, mode) pair with a verdict: most of the modes table, so a
-    # lazy scan aggregated file by file.
+    # The detected modes (load.py), and per mode and model the usable traces it was checked on (`_checked`).
     detected = _unique_pairs(_only_ok(t.modes, ok_ids))
-    checked = _unique_pairs(t.checked.filter(pl.col("trace_id").is_in(ok_ids.implode())))
     flags = detected.join(traces.select("trace_id", "agent_model"), on="trace_id", how="left")
+    known = ok.filter(pl.col("task_completed").is_not_null()).select(
+        "trace_id", failed=pl.col("task_completed").not_()
+    )
+    checked, cells = _checked(t, ok, known, flags)
     novel = t.novel_modes.filter(pl.col("trace_id").is_in(ok_ids.implode()))
     n_diag = ok.height
-    scored = sc.with_scores(diag_ok).join(traces.select("trace_id", "agent_model"), on="trace_id", how="left")
-    tool_res = sc.tool_results(t.steps.filter(pl.col("trace_id").is_in(ok_ids.implode())))
+    scored = sc.with_scores(diag_ok.select("trace_id", *DIMENSION_KEYS)).join(
+        traces.select("trace_id", "agent_model"), on="trace_id", how="left"
+    )
+    tool_res = sc.tool_results(t.steps, ok.select("trace_id", "agent_model"))  # per model
 
     figures: dict[str, Any] = {
         "overview": _overview(t, traces, diag, ok, flags, novel),
@@ -88,7 +93,7 @@ def compute_figures(
     }
     figures["overview"]["readiness"] = sc.readiness(scored, readiness_bar)
     figures["overview"]["dimensions"] = sc.dimension_rates(scored)
-    figures["overview"]["tool_call_success"] = sc.tool_call_success(tool_res, ok["trace_id"].to_list())
+    figures["overview"]["tool_call_success"] = sc.tool_call_success(tool_res)
     figures["scorecard"] = {
         "bar": readiness_bar,
         "dimensions": sc.dimension_definitions(),
@@ -97,12 +102,15 @@ def compute_figures(
     }
     figures["setup_gap"] = _setup_gap(figures["agent_setup"])
     figures["ambiguity"], by_model = ambiguity_figures(
-        t.steps, traces, ok, [m["model"] for m in figures["models"]]
+        list(t.parts("steps")),  # read twice (once per signal)
+        [p.select("trace_id", "final_answer") for p in t.parts("traces")],
+        ok,
+        [m["model"] for m in figures["models"]],
     )
     for m in figures["models"]:
         m["ambiguity"] = by_model[m["model"]]
     figures["feedback"] = _feedback(t, figures["models"], flags)
-    add_impact(t, figures, ok, flags, checked, traces)
+    add_impact(t, figures, ok, flags, cells, traces)
     figures["honesty"] = honesty(t, diag)
     figures["judge_quality"] = set_aside_summary(diag)
     return figures
@@ -116,6 +124,51 @@ def _unique_pairs(frame: Frame) -> Frame:
     copy `unique` makes is paid only when there are some (or on a hash collision)."""
     probe = frame.lazy().select(pl.struct("trace_id", "mode_id").hash().is_duplicated().any())
     return frame.unique(["trace_id", "mode_id"]) if probe.collect(engine="streaming").item() else frame
+
+
+def _checked(
+    t: RunTables, ok: pl.DataFrame, known: pl.DataFrame, flags: pl.DataFrame
+) -> tuple[pl.DataFrame, dict[str, tuple[int, int, int, int]]]:
+    """(mode_id, agent_model, len): usable traces each mode was checked on (a verdict, `detected` not null), per
+    model; and per mode the 2x2 table of `impact.impact_from_counts` over the checked traces with an outcome
+    (failed / completed, with / without the mode).
+
+    The verdicts are most of the modes table (a row per trace and mode): they are read one mode at a time by
+    the streaming engine and joined to the usable traces into counts (model x outcome x flagged), so neither
+    the table nor one mode's trace ids are held; only the join's table of the usable traces."""
+    mode_ids = [m.id for m in t.taxonomy.modes] + sorted(
+        set(flags["mode_id"].unique().to_list()) - set(t.taxonomy.ids)
+    )
+    # One row per usable trace: its model and, where it has an outcome, whether it failed.
+    usable_traces = ok.select("trace_id", "agent_model").join(known, on="trace_id", how="left").lazy()
+    counts: list[pl.DataFrame] = []
+    cells: dict[str, tuple[int, int, int, int]] = {}
+    for mode_id in mode_ids:
+        on = t.checked.filter(pl.col("mode_id") == mode_id).select("trace_id")
+        # A (trace, mode) pair twice in the table counts once; probed on 64-bit hashes (8 bytes a row).
+        if on.select(pl.col("trace_id").hash().is_duplicated().any()).collect(engine="streaming").item():
+            on = on.unique("trace_id", keep="first", maintain_order=True)
+        with_it = flags.filter(pl.col("mode_id") == mode_id).select("trace_id").unique()
+        cube = (
+            on.join(usable_traces, on="trace_id", how="inner")
+            .join(with_it.lazy().with_columns(_with=pl.lit(True)), on="trace_id", how="left")
+            .group_by("agent_model", "failed", pl.col("_with").fill_null(False))
+            .len()
+            .collect(engine="streaming")
+        )
+        counts.append(cube.group_by("agent_model").agg(pl.col("len").sum()).select(
+            pl.lit(mode_id).alias("mode_id"), "agent_model", "len"
+        ))  # fmt: skip
+        n = {
+            (w, f): int(k)
+            for w, f, k in cube.filter(pl.col("failed").is_not_null())
+            .group_by("_with", "failed")
+            .agg(pl.col("len").sum())
+            .iter_rows()
+        }
+        cells[mode_id] = (n.get((True, True), 0), n.get((True, False), 0), n.get((False, True), 0),
+                          n.get((False, False), 0))  # fmt: skip
+    return pl.concat(counts), cells
 
 
 def _only_ok(df: pl.DataFrame, ok_ids: pl.Series) -> pl.DataFrame:
@@ -148,7 +201,7 @@ def _overview(t: RunTables, traces, diag, ok, flags, novel) -> dict[str, Any]:
     return {
         "n_traces": traces.height,
         "n_diagnosed": n_diag,
-        "statuses": dict(sorted(Counter(diag["status"].to_list()).items())),
+        "statuses": dict(sorted(diag.group_by("status").len().iter_rows())),
         "n_models": traces["agent_model"].n_unique(),
         "models": [
             {"model": m, "n_traces": n}
@@ -173,9 +226,9 @@ def _overview(t: RunTables, traces, diag, ok, flags, novel) -> dict[str, Any]:
     }
 
 
-def _taxonomy(t: RunTables, flags: pl.DataFrame, checked: pl.LazyFrame, n_diag: int) -> dict[str, Any]:
+def _taxonomy(t: RunTables, flags: pl.DataFrame, checked: pl.DataFrame, n_diag: int) -> dict[str, Any]:
     per_mode = dict(flags.group_by("mode_id").len().iter_rows())
-    n_checked = dict(checked.group_by("mode_id").len().collect(engine="streaming").iter_rows())
+    n_checked = dict(checked.group_by("mode_id").agg(pl.col("len").sum()).iter_rows())
     n_flags = flags.height
     known = {m.id for m in t.taxonomy.modes}
     modes: list[dict[str, Any]] = [
@@ -185,8 +238,11 @@ def _taxonomy(t: RunTables, flags: pl.DataFrame, checked: pl.LazyFrame, n_diag: 
     # A judge may flag codes the taxonomy file does not list (e.g. a custom judge); show them, never drop them.
     extra = flags.filter(~pl.col("mode_id").is_in(list(known))).unique("mode_id").sort("mode_id")
     for r in (
-        t.modes.filter(pl.col("mode_id").is_in(extra["mode_id"].implode()))
-        .unique("mode_id")
+        t.flag_rows()
+        .filter(pl.col("mode_id").is_in(extra["mode_id"].implode()))
+        .select("mode_id", "mode_name", "category")
+        .collect(engine="streaming")
+        .unique("mode_id", keep="first", maintain_order=True)
         .sort("mode_id")
         .iter_rows(named=True)
     ):
@@ -228,14 +284,7 @@ def _taxonomy(t: RunTables, flags: pl.DataFrame, checked: pl.LazyFrame, n_diag: 
 
 def _models(t: RunTables, ok, flags, checked, novel, scored, tool_res, bar) -> list[dict[str, Any]]:
     out = []
-    per_model_mode = (
-        checked.lazy()
-        .join(ok.lazy().select("trace_id", "agent_model"), on="trace_id", how="left")
-        .group_by("agent_model", "mode_id")
-        .len()
-        .collect(engine="streaming")
-    )
-    checked_of = {(mo, md): n for mo, md, n in per_model_mode.iter_rows()}
+    checked_of = {(mo, md): n for md, mo, n in checked.iter_rows()}
     counts = ok.group_by("agent_model").len().sort(["len", "agent_model"], descending=[True, False])
     all_traces = dict(
         t.traces.with_columns(pl.col("agent_model").fill_null(UNKNOWN_MODEL))
@@ -271,7 +320,7 @@ def _models(t: RunTables, ok, flags, checked, novel, scored, tool_res, bar) -> l
                 },
                 "dimensions": sc.dimension_rates(mscored),
                 "readiness": sc.readiness(mscored, bar),
-                "tool_call_success": sc.tool_call_success(tool_res, mine["trace_id"].to_list()),
+                "tool_call_success": sc.tool_call_success(tool_res.filter(pl.col("agent_model") == model)),
             }
         )
     # Traces of a model whose every diagnosis failed still show up, with no rates.
@@ -296,7 +345,7 @@ def _models(t: RunTables, ok, flags, checked, novel, scored, tool_res, bar) -> l
 
 def _agent_setup(ok, flags, traces) -> list[dict[str, Any]]:
     out = []
-    any_mode = set(flags["trace_id"].to_list())
+    any_mode = flags["trace_id"].unique().implode()
     for multi in (False, True, None):
         allt = traces.filter(
             pl.col("multi_agent").is_null() if multi is None else pl.col("multi_agent") == multi
@@ -306,8 +355,7 @@ def _agent_setup(ok, flags, traces) -> list[dict[str, Any]]:
         mine = ok.filter(pl.col("multi_agent").is_null() if multi is None else pl.col("multi_agent") == multi)
         known = mine.filter(pl.col("task_completed").is_not_null())
         src = allt.filter(pl.col("is_correct").is_not_null())
-        ids = mine["trace_id"].to_list()
-        n_flags = flags.filter(pl.col("trace_id").is_in(ids)).height
+        n_flags = flags.filter(pl.col("trace_id").is_in(mine["trace_id"].implode())).height
         out.append(
             {
                 "setup": _setup_label(multi),
@@ -316,7 +364,7 @@ def _agent_setup(ok, flags, traces) -> list[dict[str, Any]]:
                 "completion": _rate(int(known["task_completed"].sum()), known.height),
                 "source_correct": _rate(int(src["is_correct"].sum()), src.height),
                 "modes_per_trace": (n_flags / mine.height) if mine.height else None,
-                "traces_with_any_mode": _rate(sum(1 for i in ids if i in any_mode), mine.height),
+                "traces_with_any_mode": _rate(mine.filter(pl.col("trace_id").is_in(any_mode)).height, mine.height),
             }
         )
     return out
@@ -357,7 +405,8 @@ def _novel(t: RunTables, novel: pl.DataFrame, n_diag: int, merges: list[dict[str
     n_out = t.novel_assignments.filter(pl.col("cluster_id") == -1).height
     families = []
     for c in t.clusters.sort(["cluster_id"]).iter_rows(named=True):
-        members = assign.filter(pl.col("cluster_id") == c["cluster_id"])
+        members = assign.filter(pl.col("cluster_id") == c["cluster_id"]).drop("title", "trace_id")
+        members = members.join(t.novel_texts(members["novel_id"]), on="novel_id", how="left", maintain_order="left")
         examples = members.sort(["probability", "novel_id"], descending=[True, False], nulls_last=True).head(
             EXAMPLES_PER_FAMILY
         )
@@ -403,9 +452,6 @@ def _novel(t: RunTables, novel: pl.DataFrame, n_diag: int, merges: list[dict[str
 
 
 def _feedback(t: RunTables, models: list[dict[str, Any]], flags: pl.DataFrame) -> list[dict[str, Any]]:
-    mode_rows = t.modes.filter(pl.col("detected")).join(
-        flags.select("trace_id", "mode_id", "agent_model"), on=["trace_id", "mode_id"], how="inner"
-    )
     out = []
     for m in models:
         ranked = sorted(
@@ -413,24 +459,28 @@ def _feedback(t: RunTables, models: list[dict[str, Any]], flags: pl.DataFrame) -
         )[:TOP_MODES_PER_MODEL]
         top = []
         for mode_id, rate in ranked:
+            # The flags of this model and mode with their text, read lazily: sorted and cut to the first
+            # EVIDENCE_PER_MODE by the streaming engine (a top-k), never held whole.
+            mine = flags.filter((pl.col("agent_model") == m["model"]) & (pl.col("mode_id") == mode_id))
             rows = (
-                (
-                    mode_mine := mode_rows.filter(
-                        (pl.col("agent_model") == m["model"]) & (pl.col("mode_id") == mode_id)
-                    )
-                )
+                t.flag_rows()
+                .filter(pl.col("mode_id") == mode_id)
+                .join(mine.lazy().select("trace_id"), on="trace_id", how="inner")
                 .with_columns(has_ev=pl.col("evidence").fill_null("").str.len_chars() > 0)
                 .sort(
                     ["has_ev", "evidence_verified", "trace_id"],
                     descending=[True, True, False],
                     nulls_last=True,
+                    maintain_order=True,
                 )
+                .head(EVIDENCE_PER_MODE)
+                .collect(engine="streaming")
             )
             try:
                 fm = t.taxonomy.mode(mode_id)
                 name, suggestion = fm.name, fm.suggestion
             except KeyError:
-                name = mode_mine["mode_name"][0] if mode_mine.height else mode_id
+                name = rows["mode_name"][0] if rows.height else mode_id
                 suggestion = ""
             top.append(
                 {
@@ -447,7 +497,7 @@ def _feedback(t: RunTables, models: list[dict[str, Any]], flags: pl.DataFrame) -
                             "verified": bool(r["evidence_verified"]),
                             "rationale": _excerpt(r["rationale"], 200),
                         }
-                        for r in rows.head(EVIDENCE_PER_MODE).iter_rows(named=True)
+                        for r in rows.iter_rows(named=True)
                     ],
                 }
             )
@@ -456,14 +506,22 @@ def _feedback(t: RunTables, models: list[dict[str, Any]], flags: pl.DataFrame) -
 
 
 def _cooccurrence(t: RunTables, flags: pl.DataFrame) -> dict[str, Any]:
-    per_trace = flags.group_by("trace_id").agg(pl.col("mode_id").sort())
-    order = [m.id for m in t.taxonomy.modes] + sorted(set(flags["mode_id"].to_list()) - set(t.taxonomy.ids))
-    present = [m for m in order if m in set(flags["mode_id"].to_list())]
-    single = Counter(flags["mode_id"].to_list())
-    pairs: Counter[tuple[str, str]] = Counter()
-    for ids in per_trace["mode_id"].to_list():
-        for a, b in combinations(sorted(set(ids)), 2):
-            pairs[(a, b)] += 1
+    single = Counter(dict(flags.group_by("mode_id").len().iter_rows()))
+    order = [m.id for m in t.taxonomy.modes] + sorted(set(single) - set(t.taxonomy.ids))
+    present = [m for m in order if m in single]
+    # Traces per pair of modes (a < b) flagged together: a self-join on the trace, counted by polars.
+    pair = flags.lazy().select("trace_id", "mode_id").unique()
+    pairs: Counter[tuple[str, str]] = Counter(
+        {
+            (a, b): n
+            for a, b, n in pair.join(pair, on="trace_id", suffix="_b")
+            .filter(pl.col("mode_id") < pl.col("mode_id_b"))
+            .group_by("mode_id", "mode_id_b")
+            .len()
+            .collect(engine="streaming")
+            .iter_rows()
+        }
+    )
     cells = []
     for a in present:
         for b in present:
@@ -476,17 +534,17 @@ def _cooccurrence(t: RunTables, flags: pl.DataFrame) -> dict[str, Any]:
 
 
 def _root_cause(t: RunTables, diag: pl.DataFrame) -> dict[str, Any]:
+    rc = diag.filter((pl.col("status") == "ok") & pl.col("root_cause_step").is_not_null()).select(
+        "trace_id", "root_cause_step"
+    )
     spans = (
         t.steps.lazy()
+        .join(rc.lazy().select("trace_id"), on="trace_id", how="semi")
         .group_by("trace_id")
         .agg(lo=pl.col("index").min(), hi=pl.col("index").max())
         .collect(engine="streaming")
     )
-    rc = (
-        diag.filter((pl.col("status") == "ok") & pl.col("root_cause_step").is_not_null())
-        .select("trace_id", "root_cause_step")
-        .join(spans, on="trace_id", how="left")
-    )
+    rc = rc.join(spans, on="trace_id", how="left")
     inside = rc.filter(
         pl.col("lo").is_not_null()
         & (pl.col("root_cause_step") >= pl.col("lo"))

@@ -13,8 +13,9 @@ from trajfm.report.advice import nearest_mode_advice
 from trajfm.report.load import UNKNOWN_MODEL, RunTables
 
 
-def add_impact(t: RunTables, fig: dict[str, Any], ok, flags, checked, traces) -> None:
-    """Impact fields on every mode and family, and the ranked `fix_first` list (see `impact.py`).
+def add_impact(t: RunTables, fig: dict[str, Any], ok, flags, cells, traces) -> None:
+    """Impact fields on every mode and family, and the ranked `fix_first` list (see `impact.py`). `cells`: per
+    mode the 2x2 counts over the traces it was checked on (`figures._checked`).
 
     Computed with polars joins, never a Python object per trace: a run of a million traces has a million
     trace ids per checked mode, which as Python sets and dicts cost gigabytes."""
@@ -30,24 +31,29 @@ def add_impact(t: RunTables, fig: dict[str, Any], ok, flags, checked, traces) ->
         rows = t.steps.lazy().filter(pl.col("trace_id") == trace_id).collect()
         cited = rows.filter(pl.col("index").is_in(steps)) if steps else rows
         texts = [x for x in cited["content"].to_list() + cited["tool_input"].to_list() if x]
-        answer = t.traces.filter(pl.col("trace_id") == trace_id)["final_answer"].head(1).to_list()
+        answer = (
+            t.scan("traces").filter(pl.col("trace_id") == trace_id).select("final_answer").head(1).collect()
+        )["final_answer"].to_list()
         return texts + [(answer[0] if answer else None) or ""]
 
     for m in fig["taxonomy"]["modes"]:
         mode_id = m["mode_id"]
-        universe = (
-            checked.filter(pl.col("mode_id") == mode_id)
-            .select("trace_id")
-            .collect(engine="streaming")
-            .join(known, on="trace_id")
-        )
-        flagged = flags.filter(pl.col("mode_id") == mode_id)
-        m.update(imp.impact_from_frames(flagged.select("trace_id").unique(), universe))
+        m.update(imp.impact_from_counts(*cells.get(mode_id, (0, 0, 0, 0))))
+        flagged = flags.filter(pl.col("mode_id") == mode_id).select("trace_id", "agent_model")
         if not m["checked"]:
             continue
-        rows = flagged.select(
-            "trace_id", "steps", "evidence", model=pl.col("agent_model"), verified=pl.col("evidence_verified")
-        ).sort("trace_id")
+        # The flags' text, read for this mode only (one row per trace, as `flags` has).
+        rows = (
+            t.flag_rows()
+            .filter(pl.col("mode_id") == mode_id)
+            .join(flagged.lazy(), on="trace_id", how="inner")
+            .select(
+                "trace_id", "steps", "evidence", model=pl.col("agent_model"), verified=pl.col("evidence_verified")
+            )
+            .sort("trace_id", maintain_order=True)
+            .unique("trace_id", keep="first", maintain_order=True)
+            .collect(engine="streaming")
+        )
         try:
             advice = t.taxonomy.mode(mode_id).suggestion
         except KeyError:
@@ -68,7 +74,11 @@ def add_impact(t: RunTables, fig: dict[str, Any], ok, flags, checked, traces) ->
             if f["is_outliers"]:
                 continue
             advice, source = nearest_mode_advice(t.taxonomy, f, names)
-            rows = mine.join(models, on="trace_id", how="left", maintain_order="left").select(
+            texts = t.novel_texts(mine["novel_id"]).select("novel_id", "steps", "evidence")
+            rows = (
+                mine.join(texts, on="novel_id", how="left", maintain_order="left")
+                .join(models, on="trace_id", how="left", maintain_order="left")
+            ).select(
                 "trace_id",
                 model=pl.col("model").fill_null(UNKNOWN_MODEL),
                 steps=pl.col("steps"),

@@ -85,14 +85,21 @@ def start_of(text: str, start: int, behind: int) -> int:
     return cuts[-1] if cuts else (0 if lo == 0 else start)
 
 
-def impact_from_frames(with_ids: pl.DataFrame, universe: pl.DataFrame) -> dict[str, Any]:
+def impact_from_frames(with_ids: pl.DataFrame, universe: pl.DataFrame | pl.LazyFrame) -> dict[str, Any]:
     """Impact figures of one mode or family: `with_ids` (trace_id, unique) the traces it is on, `universe`
-    (trace_id, failed) the traces it is judged on. Joins, not Python sets: a mode may be on a million traces."""
-    marked = universe.join(with_ids.select("trace_id", _with=pl.lit(True)), on="trace_id", how="left")
+    (trace_id, failed) the traces it is judged on. Joins, not Python sets: a mode may be on a million traces;
+    a lazy `universe` is streamed through the counts, never held."""
+    marked = universe.lazy().join(
+        with_ids.lazy().select("trace_id", _with=pl.lit(True)), on="trace_id", how="left"
+    )
     w, f = pl.col("_with").fill_null(False), pl.col("failed")
-    a, b, c, d = marked.select(
-        a=(w & f).sum(), b=(w & f.not_()).sum(), c=(w.not_() & f).sum(), d=(w.not_() & f.not_()).sum()
-    ).row(0)
+    a, b, c, d = (
+        marked.select(
+            a=(w & f).sum(), b=(w & f.not_()).sum(), c=(w.not_() & f).sum(), d=(w.not_() & f.not_()).sum()
+        )
+        .collect(engine="streaming")
+        .row(0)
+    )
     return impact_from_counts(int(a), int(b), int(c), int(d))
 
 

@@ -19,7 +19,8 @@ from trajfm.judges.quality import QUALITY_OK, REASONS, set_aside_counts
 
 def usable(diag: pl.DataFrame) -> pl.DataFrame:
     quality = pl.col("judge_quality")
-    return diag.filter((pl.col("status") == "ok") & (quality.is_null() | (quality == QUALITY_OK)))
+    keep = ((pl.col("status") == "ok") & (quality.is_null() | (quality == QUALITY_OK))).fill_null(False)
+    return diag if diag.select(keep.all()).item() else diag.filter(keep)  # no copy when every reply counts
 
 
 def set_aside_summary(diag: pl.DataFrame) -> dict[str, Any]:

@@ -20,7 +20,13 @@ from typing import Any
 
 import polars as pl
 
-from trajfm.judges.dimensions import DIMENSION_KEYS, DIMENSIONS, POSITIVE_KEYS, trace_score
+from trajfm.judges.dimensions import (
+    DIMENSION_KEYS,
+    DIMENSIONS,
+    HALLUCINATION_PENALTY,
+    NEGATIVE_KEY,
+    POSITIVE_KEYS,
+)
 from trajfm.report.stats import mean_interval, pearson
 from trajfm.report.stats import rate as _rate
 
@@ -30,13 +36,16 @@ EMPTY_RESULTS = ("", "[]", "{}", "null", "none", '""', "''")
 
 
 def with_scores(diag_ok: pl.DataFrame) -> pl.DataFrame:
-    """`diag_ok` with `score` (0..1 or null) and `passed` (bool or null) per trace."""
-    scored: list[tuple[float | None, bool | None]] = []
-    for part in diag_ok.select(list(DIMENSION_KEYS)).iter_slices(50_000):  # bounded Python rows at a time
-        scored.extend(trace_score(r) for r in part.iter_rows(named=True))
+    """`diag_ok` with `score` (0..1 or null) and `passed` (bool or null) per trace: `trace_score` written as
+    polars expressions (the same float operations in the same order, so the same values), no Python row loop."""
+    positives = [pl.col(k) for k in POSITIVE_KEYS]
+    n_assessed = pl.sum_horizontal([c.is_not_null().cast(pl.Int64) for c in positives])
+    n_true = pl.sum_horizontal([c.fill_null(False).cast(pl.Int64) for c in positives])
+    hallucinates = pl.col(NEGATIVE_KEY).fill_null(False)
+    raw = n_true / n_assessed - pl.when(hallucinates).then(HALLUCINATION_PENALTY).otherwise(0.0)
     return diag_ok.with_columns(
-        score=pl.Series([s for s, _ in scored], dtype=pl.Float64),
-        passed=pl.Series([p for _, p in scored], dtype=pl.Boolean),
+        score=pl.when(n_assessed > 0).then(pl.when(raw < 0.0).then(0.0).otherwise(raw)).cast(pl.Float64),
+        passed=pl.when(n_assessed > 0).then((n_true == n_assessed) & hallucinates.not_()).cast(pl.Boolean),
     )
 
 
@@ -68,21 +77,25 @@ def readiness(rows: pl.DataFrame, bar: float) -> dict[str, Any]:
     }
 
 
-def tool_results(steps: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
-    """Per trace: tool results and how many came back without error and not empty (aggregated lazily: only
-    the per-trace counts are held)."""
+def tool_results(steps: pl.DataFrame | pl.LazyFrame, models: pl.DataFrame) -> pl.DataFrame:
+    """Per model of `models` (trace_id, agent_model: the traces counted): tool results and how many came back
+    without error and not empty. Counted per trace by the streaming engine first (only the per-trace counts are
+    held; a join of the steps themselves buffers their text), then summed per model."""
     res = steps.lazy().filter(pl.col("kind").is_in(list(RESULT_KINDS)))
     empty = pl.col("content").fill_null("").str.strip_chars().str.to_lowercase().is_in(list(EMPTY_RESULTS))
     return (
         res.group_by("trace_id")
         .agg(calls=pl.len(), ok_calls=(~pl.col("is_error").fill_null(False) & ~empty).sum().cast(pl.Int64))
+        .join(models.lazy(), on="trace_id")
+        .group_by("agent_model")
+        .agg(pl.col("calls").sum(), pl.col("ok_calls").sum())
         .collect(engine="streaming")
     )
 
 
-def tool_call_success(per_trace: pl.DataFrame, trace_ids: list[str]) -> dict[str, Any]:
-    mine = per_trace.filter(pl.col("trace_id").is_in(trace_ids))
-    return _rate(int(mine["ok_calls"].sum()), int(mine["calls"].sum()))
+def tool_call_success(per_model: pl.DataFrame) -> dict[str, Any]:
+    """Tool results without error and not empty over all tool results, of the models in `per_model`."""
+    return _rate(int(per_model["ok_calls"].sum()), int(per_model["calls"].sum()))
 
 
 def tool_call_correlation(models: list[dict[str, Any]]) -> dict[str, Any]:
