@@ -27,13 +27,32 @@ from trajfm.judges.detectors.errors import (
 )
 from trajfm.traces.model import Step
 
-_CLAIM: Final = tx.Pattern(
-    r"\b(?:successfully|success|accomplished|verified|(?:has|have) (?:now )?(?:been )?(?:successfully )?(?:[a-z]+ed|"
-    r"done|sent|made|set up|written|run|forecast|built)\b|(?:task|request|analysis|job) (?:is|was|has been) (?:complete|"
-    r"completed|done|finished)|completed (?:successfully|the task)|everything (?:was|is|has been) [a-z]+ed|"
-    r"all (?:requested |the )?(?:steps|tasks|items|data)[^.\n]{0,40}(?:complete|completed|done|retrieved)|"
-    r"as requested)\b",
-    needles=(
+# The alternation `\b(?:successfully|success|...|as requested)\b`, searched one branch at a time (`tx.AnyOf`: the same
+# match; each branch opens with a literal, where the alternation was tried at every position of the answer), each
+# only when its own words occur.
+_CLAIM: Final = tx.AnyOf(
+    tx.Pattern(r"\bsuccessfully\b", needles=("success",)),
+    tx.Pattern(r"\bsuccess\b", needles=("success",)),
+    tx.Pattern(r"\baccomplished\b", needles=("accomplished",)),
+    tx.Pattern(r"\bverified\b", needles=("verified",)),
+    tx.Pattern(
+        r"\b(?:has|have) (?:now )?(?:been )?(?:successfully )?(?:[a-z]+ed|done|sent|made|set up|written|run|forecast|"
+        r"built)\b",
+        needles=("has ", "have "),
+    ),
+    tx.Pattern(
+        r"\b(?:task|request|analysis|job) (?:is|was|has been) (?:complete|completed|done|finished)\b",
+        needles=("task", "request", "analysis", "job"),
+    ),
+    tx.Pattern(r"\bcompleted (?:successfully|the task)\b", needles=("completed",)),
+    tx.Pattern(r"\beverything (?:was|is|has been) [a-z]+ed\b", needles=("everything",)),
+    tx.Pattern(
+        r"\ball (?:requested |the )?(?:steps|tasks|items|data)[^.\n]{0,40}(?:complete|completed|done|retrieved)\b",
+        needles=("all ",),
+    ),
+    tx.Pattern(r"\bas requested\b", needles=("as requested",)),
+    # every match holds one of these (the single pattern's needles)
+    gate=(
         "success",
         "accomplished",
         "verified",
@@ -47,7 +66,7 @@ _CLAIM: Final = tx.Pattern(
         "everything",
         "all ",
         "as requested",
-    ),
+    ),  # fmt: skip
 )
 # Results that came back empty. One alternation would run every branch at every position of a long JSON result;
 # searched as separate alternatives (`tx.AnyOf`, same match), each skips text without its keyword.
