@@ -14,6 +14,7 @@ An agent that tries an entity the *user* named and then reports it missing is be
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Final
 
@@ -133,13 +134,23 @@ def names_missing(text: str, m: re.Match[str], nouns: tuple[str, ...] = ()) -> l
     return out
 
 
+@functools.lru_cache(maxsize=4096)
+def _mention_pattern(key: str) -> re.Pattern[str]:
+    """`key` as a whole word (not inside a longer word), compiled once per name rather than looked up in `re`'s
+    cache by a freshly built pattern string at every call."""
+    return re.compile(r"(?<!\w)" + re.escape(key) + r"(?!\w)")
+
+
 def _mentions(text_l: str, key: str) -> bool:
-    return re.search(r"(?<!\w)" + re.escape(key) + r"(?!\w)", text_l) is not None
+    return _mention_pattern(key).search(text_l) is not None
+
+
+_SENTENCE_END: Final = re.compile(r"(?<=[.!?\n])\s+")
 
 
 def _presents(answer_l: str, key: str) -> bool:
     """The answer names the entity, and not in a sentence saying it does not exist."""
-    for sentence in re.split(r"(?<=[.!?\n])\s+", answer_l):
+    for sentence in _SENTENCE_END.split(answer_l):
         if _mentions(sentence, key) and _MISSING.search(sentence, sentence) is None:
             return True
     return False
