@@ -14,7 +14,6 @@ An agent that tries an entity the *user* named and then reports it missing is be
 
 from __future__ import annotations
 
-import functools
 import re
 from typing import Final
 
@@ -134,15 +133,18 @@ def names_missing(text: str, m: re.Match[str], nouns: tuple[str, ...] = ()) -> l
     return out
 
 
-@functools.lru_cache(maxsize=4096)
-def _mention_pattern(key: str) -> re.Pattern[str]:
-    """`key` as a whole word (not inside a longer word), compiled once per name rather than looked up in `re`'s
-    cache by a freshly built pattern string at every call."""
-    return re.compile(r"(?<!\w)" + re.escape(key) + r"(?!\w)")
-
-
 def _mentions(text_l: str, key: str) -> bool:
-    return _mention_pattern(key).search(text_l) is not None
+    """Does `key` occur in `text_l` as a whole word (`(?<!\\w)key(?!\\w)`)? Found by substring search and a look at
+    the characters either side (`re` would try that pattern, whose lookbehind hides the literal, at every position)."""
+    n = len(key)
+    end = len(text_l)
+    i = text_l.find(key)
+    while i != -1:
+        e = i + n
+        if (i == 0 or not tx._is_word(text_l[i - 1])) and (e >= end or not tx._is_word(text_l[e])):
+            return True
+        i = text_l.find(key, i + 1)
+    return False
 
 
 _SENTENCE_END: Final = re.compile(r"(?<=[.!?\n])\s+")

@@ -191,9 +191,11 @@ def _call_error(view: TraceView, act: Act) -> re.Match[str] | None:
     r = act.result
     if r is None:
         return None
-    if review_failed_in(view, r) is not None and not r.is_error:
+    # (error_in first: without an error there is nothing to set aside, and most results hold none)
+    m = error_in(view, r)
+    if m is None or (review_failed_in(view, r) is not None and not r.is_error):
         return None
-    return error_in(view, r)
+    return m
 
 
 TOLD_CHARS: Final = 1500  # how much of a message is read for a mention of the failure
