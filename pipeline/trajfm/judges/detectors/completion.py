@@ -231,21 +231,22 @@ _ACKNOWLEDGE: Final = tx.Pattern(
 
 def detect_unverified_subagent_failure(view: TraceView) -> list[Finding]:
     out: list[Finding] = []
+    if answer_admits_failure(view):
+        return []  # the final answer says something went wrong
     acts = [a for a in view.main_acts if not a.is_finish]
-    answer_admits = answer_admits_failure(view)
+    last_call: dict[str, int] = {}  # tool -> position in `acts` of its last call
+    for k, a in enumerate(acts):
+        last_call[a.tool] = k
     for k, a in enumerate(acts):
         r = a.result
-        if r is None or r is a.step:
-            continue
+        if r is None or r is a.step or last_call[a.tool] > k:
+            continue  # (called again later: the agent rechecked, whatever this review said)
         m = review_failed_in(view, r)
         if m is None:
             continue
         later = acts[k + 1 :]
-        rechecked = any(b.tool == a.tool for b in later)
         nxt = later[0] if later else None
         next_thought = nxt.thought.content[:1500] if nxt is not None and nxt.thought is not None else ""
-        if rechecked or answer_admits:
-            continue
         if next_thought and _ACKNOWLEDGE.search(next_thought) and nxt is not None and nxt.tool == a.tool:
             continue
         status = m.group("status")
