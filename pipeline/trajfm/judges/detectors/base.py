@@ -19,6 +19,7 @@ status words, its nouns) reaches them only as `TraceView.vocab`, the format's da
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -233,7 +234,41 @@ def _signature_of(call: str) -> tuple[str, frozenset[str]]:
 
 
 # Calls repeat across the traces of one agent (the same tool asked the same thing).
-_signature: Final = tx.cached_for_short_text(_signature_of, maxsize=4096)
+_signature_cached: Final = functools.lru_cache(maxsize=4096)(_signature_of)
+
+
+def _signature(call: str) -> tuple[str, frozenset[str]]:
+    """`_signature_of`, cached for calls up to `tx.CACHED_CHARS` characters (as `tx.cached_for_short_text`, written
+    out: a module function is called directly, the closure that returns through Python's call protocol)."""
+    return _signature_cached(call) if len(call) <= tx.CACHED_CHARS else _signature_of(call)
+
+
+def _add_act(
+    step: Step,
+    group: tuple[str, int],
+    thought: Step | None,
+    result: Step | None,
+    finish_tools: frozenset[str],
+    acts: list[Act],
+    tools: set[str],
+    open_last: dict[tuple[str, int], Act],
+) -> Act:
+    """`build_view`'s record of one action (a module function: a compiled closure is called through Python's call
+    protocol, and this runs for every action of every trace)."""
+    if step.tool_name:  # `_tool_and_args` written out (a call per action costs more than its tests)
+        tool, args = step.tool_name.strip(), (step.tool_input or "").strip()
+    else:
+        tool, args = tx.parse_action_text(step.content)
+    # positionally: step, tool, args, signature, tokens, thought, result, group, next, is_finish
+    act = Act(step, tool, args, "", _NO_TOKENS, thought, result, group, None, tool.strip().lower() in finish_tools)
+    if tool:
+        tools.add(tool)
+    prev = open_last.get(group)
+    if prev is not None:
+        prev.next = act
+    open_last[group] = act
+    acts.append(act)
+    return act
 
 
 def build_view(trace: Trace) -> TraceView:
@@ -249,22 +284,6 @@ def build_view(trace: Trace) -> TraceView:
     open_acts: dict[tuple[str, int], Act] = {}  # the action in each group still waiting for its result
     open_last: dict[tuple[str, int], Act] = {}  # the latest action in each group
 
-    def add_act(step: Step, group: tuple[str, int], thought: Step | None, result: Step | None) -> Act:
-        if step.tool_name:  # `_tool_and_args` written out (a call per action costs more than its tests)
-            tool, args = step.tool_name.strip(), (step.tool_input or "").strip()
-        else:
-            tool, args = tx.parse_action_text(step.content)
-        # positionally: step, tool, args, signature, tokens, thought, result, group, next, is_finish
-        act = Act(step, tool, args, "", _NO_TOKENS, thought, result, group, None, tool.strip().lower() in finish_tools)
-        if tool:
-            tools.add(tool)
-        prev = open_last.get(group)
-        if prev is not None:
-            prev.next = act
-        open_last[group] = act
-        acts.append(act)
-        return act
-
     vocab = vocabulary(trace.source_format)
     finish_tools = vocab.finish_tools
     for step in trace.steps:
@@ -276,7 +295,7 @@ def build_view(trace: Trace) -> TraceView:
             continue
         if kind in ACTION_KINDS:
             thought = last_thought.pop((group[0], group[1], step.agent), None)
-            open_acts[group] = add_act(step, group, thought, None)
+            open_acts[group] = _add_act(step, group, thought, None, finish_tools, acts, tools, open_last)
             continue
         if kind in RESULT_KINDS:
             results.append(step)
@@ -284,7 +303,7 @@ def build_view(trace: Trace) -> TraceView:
             if closed is not None and closed.result is None:
                 closed.result = step
         elif kind == "span" and step.tool_name:
-            add_act(step, ("", 0), None, step)  # a tool span carries the call and its result in one step
+            _add_act(step, ("", 0), None, step, finish_tools, acts, tools, open_last)  # a tool span carries the call and its result in one step
         elif kind in ("message", "span", "system"):
             messages.append(step)
         else:
