@@ -320,7 +320,12 @@ def test_split_alternations_match_the_single_pattern(name: str) -> None:
     from trajfm.judges.detectors.errors import ADMITS_FAILURE
     from trajfm.judges.detectors.origin import _ENVIRONMENT
 
-    split = {"environment": _ENVIRONMENT, "assumes": _AGENT_ASSUMES, "claim": _CLAIM, "admits": ADMITS_FAILURE}[name]
+    split = {
+        "environment": _ENVIRONMENT,
+        "assumes": _AGENT_ASSUMES,
+        "claim": _CLAIM,
+        "admits": ADMITS_FAILURE,
+    }[name]
     pattern, needles, folds = _SPLIT_FROM[name]
     single = tx.Pattern(pattern, needles=needles, folds=folds)
     rnd = random.Random(11)

@@ -117,8 +117,19 @@ ADMITS_FAILURE: Final = tx.AnyOf(
     tx.Pattern(r"\bnot accessible\b", needles=("not accessible",)),
     tx.Pattern(r"\bunavailable\b", needles=("unavailable",)),
     # every match holds one of these (the single pattern's needles; most answers hold none)
-    gate=("error", "fail", "no result", "unable", "could", "can", "not ", "unfortunately", "wasn't able", "no data",
-          "unavailable"),  # fmt: skip
+    gate=(
+        "error",
+        "fail",
+        "no result",
+        "unable",
+        "could",
+        "can",
+        "not ",
+        "unfortunately",
+        "wasn't able",
+        "no data",
+        "unavailable",
+    ),
 )
 
 

@@ -73,8 +73,22 @@ _ENVIRONMENT: Final = tx.AnyOf(
     tx.Pattern(r"\braised inside", needles=("raised inside",), folds=True),
     tx.Pattern(r"\binternal (?:server )?error", needles=("internal ",), folds=True),
     # every match holds one of these (the single pattern's needles)
-    gate=("http", "status", "error", "code", "unavailable", "bad gateway", "gateway time", "tim", "connection ",
-          "rate limit", "too many requests", "upstream service", "raised inside", "internal "),  # fmt: skip
+    gate=(
+        "http",
+        "status",
+        "error",
+        "code",
+        "unavailable",
+        "bad gateway",
+        "gateway time",
+        "tim",
+        "connection ",
+        "rate limit",
+        "too many requests",
+        "upstream service",
+        "raised inside",
+        "internal ",
+    ),
 )
 # Steps that carry the environment's words rather than an agent's choice.
 _NOT_AGENT_KINDS: Final = frozenset({"system", "observation", "tool_result"})
