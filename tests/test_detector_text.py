@@ -257,3 +257,90 @@ def test_final_label_finds_what_ignorecase_finds() -> None:
     for _ in range(5000):
         text = "".join(rnd.choice(pieces) for _ in range(rnd.randint(0, 10)))
         assert _spans(_FINAL_LABEL.finditer(text, text.lower())) == _spans(list(plain.finditer(text))), text
+
+
+# Single alternations that the detectors now search branch by branch (`tx.AnyOf`), as they were written before the
+# split: (the pattern, its needles, folds). Each split must give the single pattern's match on every text.
+_SPLIT_FROM = {
+    "environment": (
+        r"\b(?:(?:http|status|error|code)\s*:?\s*5\d\d\b|5\d\d (?:internal server error|bad gateway|service unavailable|"
+        r"gateway time-?out)|(?:service|endpoint|server|backend|host|api) (?:is )?(?:temporarily )?unavailable|"
+        r"timed? ?out\b(?!\s*=)|connection (?:refused|reset|aborted|error|closed)|rate limit|too many requests|"
+        r"upstream service|raised inside|internal (?:server )?error)",
+        ("http", "status", "error", "code", "unavailable", "bad gateway", "gateway time", "tim", "connection ",
+         "rate limit", "too many requests", "upstream service", "raised inside", "internal "),
+        True,
+    ),
+    "assumes": (
+        r"\b(?:(?:is|was|were|are|wasn't|isn't|weren't|aren't) not (?:specified|provided|given|mentioned|stated|clear)|"
+        r"(?:wasn't|isn't|weren't|aren't) (?:specified|provided|given|mentioned|stated|clear)|"
+        r"(?:not|never) (?:specified|provided|given|mentioned) (?:in|by) the (?:task|question|request|user)|"
+        r"no [a-z ]{1,40} (?:was|were|is|are) (?:given|specified|provided|mentioned|named|stated)|"
+        r"unspecified|is ambiguous|unclear which|without (?:a |any )?(?:specific|specified)|presumably|"
+        r"(?:most likely|probably) (?:the user|they|you|this|it) (?:means?|meant|wants?|refers?)|"
+        r"i(?:'ll| will| shall)? assume|assuming (?:that |the |it |a |an )|i(?:'ll| will) (?:just )?(?:pick|choose|go with|"
+        r"default to|take)\b[^.\n]{0,40}\bas (?:the|a|an)\b|i(?:'ll| will) (?:just )?(?:pick|choose|go with|default to)|"
+        r"by default,? i(?:'ll| will))",
+        ("not ", "n't", "never", "no ", "unspecified", "ambiguous", "unclear", "without", "presumably", "likely",
+         "probably", "assum", "pick", "choose", "go with", "default", "take"),
+        False,
+    ),
+    "claim": (
+        r"\b(?:successfully|success|accomplished|verified|(?:has|have) (?:now )?(?:been )?(?:successfully )?(?:[a-z]+ed|"
+        r"done|sent|made|set up|written|run|forecast|built)\b|(?:task|request|analysis|job) (?:is|was|has been) (?:complete|"
+        r"completed|done|finished)|completed (?:successfully|the task)|everything (?:was|is|has been) [a-z]+ed|"
+        r"all (?:requested |the )?(?:steps|tasks|items|data)[^.\n]{0,40}(?:complete|completed|done|retrieved)|"
+        r"as requested)\b",
+        ("success", "accomplished", "verified", "has ", "have ", "task", "request", "analysis", "job", "completed",
+         "everything", "all ", "as requested"),
+        False,
+    ),
+    "admits": (
+        r"\b(?:error|errors|fail(?:ed|ing|ure to|s to)?|no results?|unable|could not|couldn't|cannot|can't|not (?:be )?(?:available|"
+        r"possible|supported|retrieved|completed|found|able)|unfortunately|was not able|wasn't able|did not succeed|"
+        r"no data|not accessible|unavailable)\b",
+        ("error", "fail", "no result", "unable", "could", "can", "not ", "unfortunately", "wasn't able", "no data",
+         "unavailable"),
+        False,
+    ),
+}  # fmt: skip
+_SPLIT_WORDS = (
+    "is not specified", "wasn't given", "no value was provided", "I'll assume", "assuming that ", "I will pick X as the",
+    "i'll go with", "by default, I'll", "probably the user means", "HTTP 503", "status: 502", "timed out",
+    "timeout = 3", "Connection refused", "rate limit", "Internal Server Error", "502 bad gateway", "successfully",
+    "has been completed", "have now sent", "all the steps done", "as requested", "task is done", "error", "errors",
+    "failed", "fails to", "cannot", "can't", "not be found", "no data", "unfortunately", "ı", "ſ", "İ", "Error 500",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(_SPLIT_FROM))
+def test_split_alternations_match_the_single_pattern(name: str) -> None:
+    from trajfm.judges.detectors.ambiguity import _AGENT_ASSUMES
+    from trajfm.judges.detectors.completion import _CLAIM
+    from trajfm.judges.detectors.errors import ADMITS_FAILURE
+    from trajfm.judges.detectors.origin import _ENVIRONMENT
+
+    split = {
+        "environment": _ENVIRONMENT,
+        "assumes": _AGENT_ASSUMES,
+        "claim": _CLAIM,
+        "admits": ADMITS_FAILURE,
+    }[name]
+    pattern, needles, folds = _SPLIT_FROM[name]
+    single = tx.Pattern(pattern, needles=needles, folds=folds)
+    rnd = random.Random(11)
+    pieces = _SPLIT_WORDS + FILLER
+    texts = _texts(300) + [
+        "".join(rnd.choice(pieces) + rnd.choice(("", " ", "\n", "a")) for _ in range(rnd.randint(1, 14)))
+        for _ in range(4000)
+    ]
+    hits = 0
+    for text in texts:
+        want, got = single.search(text), split.search(text)
+        assert (got and (got.span(), got.group(0))) == (want and (want.span(), want.group(0))), (name, text)
+        hits += want is not None
+        low = text.lower()
+        if len(low) == len(text):
+            want, got = single.search(text, low), split.search(text, low)
+            assert (got and got.span()) == (want and want.span()), (name, text)
+    assert hits > 300  # the texts do exercise the patterns

@@ -22,6 +22,7 @@ from typing import Any
 
 import polars as pl
 
+from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.ambiguity import _AGENT_ASSUMES, _ENV_AMBIGUOUS, ASKS_USER
 from trajfm.report.stats import gap_points, rate
 from trajfm.traces.model import default_role
@@ -88,13 +89,14 @@ def ambiguous_traces(steps: Parts, traces: Parts) -> pl.DataFrame:
     table order) is chosen by polars."""
     matches: list[pl.DataFrame] = []
     seen = 0
-    for rank, (role, kinds, chars, pattern, signal) in enumerate(
-        (
-            ("agent", ("thought", "message"), AGENT_CHARS, _AGENT_ASSUMES, "assumes"),
-            ("tool", None, TOOL_CHARS, _ENV_AMBIGUOUS, "tool"),
-        )
-    ):
-        for batch in _candidates(steps, role, kinds, chars, pattern.needles):
+    signals: tuple[tuple[str, tuple[str, ...] | None, int, tx.Pattern | tx.AnyOf, str], ...] = (
+        ("agent", ("thought", "message"), AGENT_CHARS, _AGENT_ASSUMES, "assumes"),
+        ("tool", None, TOOL_CHARS, _ENV_AMBIGUOUS, "tool"),
+    )
+    for rank, (role, kinds, chars, pattern, signal) in enumerate(signals):
+        # (an `AnyOf` split from one pattern keeps that pattern's needles as its gate: the same cheap filter)
+        needles = pattern.gate if isinstance(pattern, tx.AnyOf) and pattern.gate else pattern.needles
+        for batch in _candidates(steps, role, kinds, chars, needles):
             hit = [pattern.search(head) is not None for head in batch["head"].to_list()]
             batch = batch.with_columns(
                 _hit=pl.Series(hit, dtype=pl.Boolean), _seq=pl.int_range(seen, seen + batch.height, dtype=pl.Int64)

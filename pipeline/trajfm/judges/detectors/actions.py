@@ -253,7 +253,12 @@ def _idents_of(text: str) -> dict[str, set[str]]:
 
 
 # Tool arguments repeat across the traces of one agent (the same lookups).
-_idents: Final = tx.cached_for_short_text(_idents_of, maxsize=4096)
+_idents_cached: Final = functools.lru_cache(maxsize=4096)(_idents_of)
+
+
+def _idents(text: str) -> dict[str, set[str]]:
+    """`_idents_of`, cached for texts up to `tx.CACHED_CHARS` characters (`tx.cached_for_short_text` written out)."""
+    return _idents_cached(text) if len(text) <= tx.CACHED_CHARS else _idents_of(text)
 
 
 def detect_action_reasoning_mismatch(view: TraceView) -> list[Finding]:

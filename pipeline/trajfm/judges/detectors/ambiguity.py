@@ -22,17 +22,48 @@ _ENV_AMBIGUOUS: Final = tx.Pattern(
     r"please (?:specify|clarify|be more specific)|did you mean|could refer to)\b",
     needles=("ambiguous", "multiple", "more than one", "which", "please", "did you mean", "could refer"),
 )
-_AGENT_ASSUMES: Final = tx.Pattern(
-    r"\b(?:(?:is|was|were|are|wasn't|isn't|weren't|aren't) not (?:specified|provided|given|mentioned|stated|clear)|"
-    r"(?:wasn't|isn't|weren't|aren't) (?:specified|provided|given|mentioned|stated|clear)|"
-    r"(?:not|never) (?:specified|provided|given|mentioned) (?:in|by) the (?:task|question|request|user)|"
-    r"no [a-z ]{1,40} (?:was|were|is|are) (?:given|specified|provided|mentioned|named|stated)|"
-    r"unspecified|is ambiguous|unclear which|without (?:a |any )?(?:specific|specified)|presumably|"
-    r"(?:most likely|probably) (?:the user|they|you|this|it) (?:means?|meant|wants?|refers?)|"
-    r"i(?:'ll| will| shall)? assume|assuming (?:that |the |it |a |an )|i(?:'ll| will) (?:just )?(?:pick|choose|go with|"
-    r"default to|take)\b[^.\n]{0,40}\bas (?:the|a|an)\b|i(?:'ll| will) (?:just )?(?:pick|choose|go with|default to)|"
-    r"by default,? i(?:'ll| will))",
-    needles=(
+# The alternation `\b(?:(?:is|was|...) not (?:specified|...)|...|by default,? i(?:'ll| will))`, searched one branch
+# at a time (`tx.AnyOf`: the same match; each branch opens with a literal or a few, where the alternation was tried
+# at every position of the reasoning), each only when its own words occur.
+_AGENT_ASSUMES: Final = tx.AnyOf(
+    tx.Pattern(
+        r"\b(?:is|was|were|are|wasn't|isn't|weren't|aren't) not (?:specified|provided|given|mentioned|stated|clear)",
+        needles=("not ",),
+    ),
+    tx.Pattern(
+        r"\b(?:wasn't|isn't|weren't|aren't) (?:specified|provided|given|mentioned|stated|clear)",
+        needles=("n't",),
+    ),
+    tx.Pattern(
+        r"\b(?:not|never) (?:specified|provided|given|mentioned) (?:in|by) the (?:task|question|request|user)",
+        needles=("not ", "never"),
+    ),
+    tx.Pattern(
+        r"\bno [a-z ]{1,40} (?:was|were|is|are) (?:given|specified|provided|mentioned|named|stated)",
+        needles=("no ",),
+    ),
+    tx.Pattern(r"\bunspecified", needles=("unspecified",)),
+    tx.Pattern(r"\bis ambiguous", needles=("is ambiguous",)),
+    tx.Pattern(r"\bunclear which", needles=("unclear which",)),
+    tx.Pattern(r"\bwithout (?:a |any )?(?:specific|specified)", needles=("without",)),
+    tx.Pattern(r"\bpresumably", needles=("presumably",)),
+    tx.Pattern(
+        r"\b(?:most likely|probably) (?:the user|they|you|this|it) (?:means?|meant|wants?|refers?)",
+        needles=("likely", "probably"),
+    ),
+    tx.Pattern(r"\bi(?:'ll| will| shall)? assume", needles=("assume",)),
+    tx.Pattern(r"\bassuming (?:that |the |it |a |an )", needles=("assuming ",)),
+    tx.Pattern(
+        r"\bi(?:'ll| will) (?:just )?(?:pick|choose|go with|default to|take)\b[^.\n]{0,40}\bas (?:the|a|an)\b",
+        needles=("pick", "choose", "go with", "default", "take"),
+    ),
+    tx.Pattern(
+        r"\bi(?:'ll| will) (?:just )?(?:pick|choose|go with|default to)",
+        needles=("pick", "choose", "go with", "default"),
+    ),
+    tx.Pattern(r"\bby default,? i(?:'ll| will)", needles=("by default",)),
+    # every match holds one of these (the single pattern's needles)
+    gate=(
         "not ",
         "n't",
         "never",
@@ -50,7 +81,7 @@ _AGENT_ASSUMES: Final = tx.Pattern(
         "go with",
         "default",
         "take",
-    ),
+    ),  # fmt: skip
 )
 ASKS_USER: Final = tx.Pattern(
     r"(?:which|what|could you|can you|would you|do you|please (?:confirm|specify|clarify)|did you mean)[^?\n]{0,200}\?",

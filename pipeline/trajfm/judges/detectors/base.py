@@ -19,7 +19,8 @@ status words, its nouns) reaches them only as `TraceView.vocab`, the format's da
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import functools
+from dataclasses import dataclass
 from typing import Any, Final
 
 from trajfm.judges.detectors import text as tx
@@ -60,31 +61,67 @@ class Finding:
                    agent=step.agent, **extra)  # fmt: skip
 
 
-@dataclass(slots=True)
 class Act:
-    """One action of an agent: a tool call with the reasoning before it and the result after it."""
+    """One action of an agent: a tool call with the reasoning before it and the result after it.
+
+    A plain class with its own `__init__` (the fields and defaults a dataclass would give): compiled, it is built
+    without the interpreted `__init__` a dataclass generates (`build_view` makes one per action of every trace)."""
+
+    __slots__ = ("step", "tool", "args", "signature", "tokens", "thought", "result", "group", "next", "is_finish")  # fmt: skip
 
     step: Step
     tool: str  # normalised tool name ("" when the action names none)
     args: str  # the tool input as written
     signature: str  # normalised tool + args, for duplicate detection (set for main-level actions only)
     tokens: frozenset[str]  # tokens of the signature (main-level actions only)
-    thought: Step | None = None
-    result: Step | None = None
-    group: tuple[str, int] = ("", 0)  # (parent_id, depth): actions are only compared within one group
-    next: Act | None = None  # the next action in the same group
+    thought: Step | None
+    result: Step | None
+    group: tuple[str, int]  # (parent_id, depth): actions are only compared within one group
+    next: Act | None  # the next action in the same group
     # The tool ends the run in this trace's format (its vocabulary file's finish tools over the common list);
     # set by `build_view`.
-    is_finish: bool = False
+    is_finish: bool
+
+    def __init__(
+        self,
+        step: Step,
+        tool: str,
+        args: str,
+        signature: str,
+        tokens: frozenset[str],
+        thought: Step | None = None,
+        result: Step | None = None,
+        group: tuple[str, int] = ("", 0),
+        next: Act | None = None,  # noqa: A002 (the field's name)
+        is_finish: bool = False,
+    ) -> None:
+        self.step = step
+        self.tool = tool
+        self.args = args
+        self.signature = signature
+        self.tokens = tokens
+        self.thought = thought
+        self.result = result
+        self.group = group
+        self.next = next
+        self.is_finish = is_finish
+
+    def __repr__(self) -> str:
+        return f"Act(step={self.step.index}, tool={self.tool!r}, args={self.args!r})"
 
     @property
     def index(self) -> int:
         return self.step.index
 
 
-@dataclass(slots=True)
 class TraceView:
-    """A framework-independent reading of one trace, computed once and shared by every detector."""
+    """A framework-independent reading of one trace, computed once and shared by every detector.
+
+    A plain class with its own `__init__` (the fields and defaults a dataclass would give; a container left out
+    is a new empty one): compiled, it is built without the interpreted `__init__` a dataclass generates."""
+
+    __slots__ = ("trace", "acts", "thoughts", "results", "messages", "final_answer", "task", "tools", "main_acts",
+                 "result_heads", "memo", "vocab", "kinds", "lows")  # fmt: skip
 
     trace: Trace
     acts: list[Act]
@@ -93,20 +130,50 @@ class TraceView:
     messages: list[Step]
     final_answer: str
     task: str
-    tools: set[str] = field(default_factory=set)
-    main_acts: list[Act] = field(default_factory=list)  # actions of the top agent level (see build_view)
-    result_heads: dict[int, str] = field(default_factory=dict)  # position -> first SCAN_CHARS of a result
-    memo: dict[tuple[str, int], object] = field(
-        default_factory=dict
-    )  # (check, position) -> result, per trace
-    vocab: FormatVocabulary = field(default_factory=FormatVocabulary)  # the trace format's data file
+    tools: set[str]
+    main_acts: list[Act]  # actions of the top agent level (see build_view)
+    result_heads: dict[int, str]  # position -> first SCAN_CHARS of a result
+    memo: dict[tuple[str, int], object]  # (check, position) -> result, per trace
+    vocab: FormatVocabulary  # the trace format's data file
     # The step kinds the trace has: a detector that reads only spans or messages returns at once without them.
-    kinds: frozenset[str] = frozenset()
-    lows: dict[int, str] = field(default_factory=dict)  # position -> the lower-cased head (`low`), per trace
+    kinds: frozenset[str]
+    lows: dict[int, str]  # position -> the lower-cased head (`low`), per trace
 
-    def __post_init__(self) -> None:
-        if not self.kinds:  # a view built by hand: read them from the trace
-            self.kinds = frozenset([s.kind for s in self.trace.steps])
+    def __init__(
+        self,
+        trace: Trace,
+        acts: list[Act],
+        thoughts: list[Step],
+        results: list[Step],
+        messages: list[Step],
+        final_answer: str,
+        task: str,
+        tools: set[str] | None = None,
+        main_acts: list[Act] | None = None,
+        result_heads: dict[int, str] | None = None,
+        memo: dict[tuple[str, int], object] | None = None,
+        vocab: FormatVocabulary | None = None,
+        kinds: frozenset[str] = frozenset(),
+        lows: dict[int, str] | None = None,
+    ) -> None:
+        self.trace = trace
+        self.acts = acts
+        self.thoughts = thoughts
+        self.results = results
+        self.messages = messages
+        self.final_answer = final_answer
+        self.task = task
+        self.tools = set() if tools is None else tools
+        self.main_acts = [] if main_acts is None else main_acts
+        self.result_heads = {} if result_heads is None else result_heads
+        self.memo = {} if memo is None else memo
+        self.vocab = FormatVocabulary() if vocab is None else vocab
+        # a view built by hand without them: read them from the trace
+        self.kinds = kinds if kinds else frozenset([s.kind for s in trace.steps])
+        self.lows = {} if lows is None else lows
+
+    def __repr__(self) -> str:
+        return f"TraceView(trace={self.trace.trace_id!r}, acts={len(self.acts)})"
 
     def head(self, step: Step) -> str:
         """The scanned part of a step's content (long results are cut to SCAN_CHARS)."""
@@ -167,7 +234,41 @@ def _signature_of(call: str) -> tuple[str, frozenset[str]]:
 
 
 # Calls repeat across the traces of one agent (the same tool asked the same thing).
-_signature: Final = tx.cached_for_short_text(_signature_of, maxsize=4096)
+_signature_cached: Final = functools.lru_cache(maxsize=4096)(_signature_of)
+
+
+def _signature(call: str) -> tuple[str, frozenset[str]]:
+    """`_signature_of`, cached for calls up to `tx.CACHED_CHARS` characters (as `tx.cached_for_short_text`, written
+    out: a module function is called directly, the closure that returns through Python's call protocol)."""
+    return _signature_cached(call) if len(call) <= tx.CACHED_CHARS else _signature_of(call)
+
+
+def _add_act(
+    step: Step,
+    group: tuple[str, int],
+    thought: Step | None,
+    result: Step | None,
+    finish_tools: frozenset[str],
+    acts: list[Act],
+    tools: set[str],
+    open_last: dict[tuple[str, int], Act],
+) -> Act:
+    """`build_view`'s record of one action (a module function: a compiled closure is called through Python's call
+    protocol, and this runs for every action of every trace)."""
+    if step.tool_name:  # `_tool_and_args` written out (a call per action costs more than its tests)
+        tool, args = step.tool_name.strip(), (step.tool_input or "").strip()
+    else:
+        tool, args = tx.parse_action_text(step.content)
+    # positionally: step, tool, args, signature, tokens, thought, result, group, next, is_finish
+    act = Act(step, tool, args, "", _NO_TOKENS, thought, result, group, None, tool.strip().lower() in finish_tools)
+    if tool:
+        tools.add(tool)
+    prev = open_last.get(group)
+    if prev is not None:
+        prev.next = act
+    open_last[group] = act
+    acts.append(act)
+    return act
 
 
 def build_view(trace: Trace) -> TraceView:
@@ -183,22 +284,6 @@ def build_view(trace: Trace) -> TraceView:
     open_acts: dict[tuple[str, int], Act] = {}  # the action in each group still waiting for its result
     open_last: dict[tuple[str, int], Act] = {}  # the latest action in each group
 
-    def add_act(step: Step, group: tuple[str, int], thought: Step | None, result: Step | None) -> Act:
-        if step.tool_name:  # `_tool_and_args` written out (a call per action costs more than its tests)
-            tool, args = step.tool_name.strip(), (step.tool_input or "").strip()
-        else:
-            tool, args = tx.parse_action_text(step.content)
-        # positionally: step, tool, args, signature, tokens, thought, result, group, next, is_finish
-        act = Act(step, tool, args, "", _NO_TOKENS, thought, result, group, None, tool.strip().lower() in finish_tools)
-        if tool:
-            tools.add(tool)
-        prev = open_last.get(group)
-        if prev is not None:
-            prev.next = act
-        open_last[group] = act
-        acts.append(act)
-        return act
-
     vocab = vocabulary(trace.source_format)
     finish_tools = vocab.finish_tools
     for step in trace.steps:
@@ -210,7 +295,7 @@ def build_view(trace: Trace) -> TraceView:
             continue
         if kind in ACTION_KINDS:
             thought = last_thought.pop((group[0], group[1], step.agent), None)
-            open_acts[group] = add_act(step, group, thought, None)
+            open_acts[group] = _add_act(step, group, thought, None, finish_tools, acts, tools, open_last)
             continue
         if kind in RESULT_KINDS:
             results.append(step)
@@ -218,7 +303,7 @@ def build_view(trace: Trace) -> TraceView:
             if closed is not None and closed.result is None:
                 closed.result = step
         elif kind == "span" and step.tool_name:
-            add_act(step, ("", 0), None, step)  # a tool span carries the call and its result in one step
+            _add_act(step, ("", 0), None, step, finish_tools, acts, tools, open_last)  # a tool span carries the call and its result in one step
         elif kind in ("message", "span", "system"):
             messages.append(step)
         else:

@@ -27,13 +27,32 @@ from trajfm.judges.detectors.errors import (
 )
 from trajfm.traces.model import Step
 
-_CLAIM: Final = tx.Pattern(
-    r"\b(?:successfully|success|accomplished|verified|(?:has|have) (?:now )?(?:been )?(?:successfully )?(?:[a-z]+ed|"
-    r"done|sent|made|set up|written|run|forecast|built)\b|(?:task|request|analysis|job) (?:is|was|has been) (?:complete|"
-    r"completed|done|finished)|completed (?:successfully|the task)|everything (?:was|is|has been) [a-z]+ed|"
-    r"all (?:requested |the )?(?:steps|tasks|items|data)[^.\n]{0,40}(?:complete|completed|done|retrieved)|"
-    r"as requested)\b",
-    needles=(
+# The alternation `\b(?:successfully|success|...|as requested)\b`, searched one branch at a time (`tx.AnyOf`: the same
+# match; each branch opens with a literal, where the alternation was tried at every position of the answer), each
+# only when its own words occur.
+_CLAIM: Final = tx.AnyOf(
+    tx.Pattern(r"\bsuccessfully\b", needles=("success",)),
+    tx.Pattern(r"\bsuccess\b", needles=("success",)),
+    tx.Pattern(r"\baccomplished\b", needles=("accomplished",)),
+    tx.Pattern(r"\bverified\b", needles=("verified",)),
+    tx.Pattern(
+        r"\b(?:has|have) (?:now )?(?:been )?(?:successfully )?(?:[a-z]+ed|done|sent|made|set up|written|run|forecast|"
+        r"built)\b",
+        needles=("has ", "have "),
+    ),
+    tx.Pattern(
+        r"\b(?:task|request|analysis|job) (?:is|was|has been) (?:complete|completed|done|finished)\b",
+        needles=("task", "request", "analysis", "job"),
+    ),
+    tx.Pattern(r"\bcompleted (?:successfully|the task)\b", needles=("completed",)),
+    tx.Pattern(r"\beverything (?:was|is|has been) [a-z]+ed\b", needles=("everything",)),
+    tx.Pattern(
+        r"\ball (?:requested |the )?(?:steps|tasks|items|data)[^.\n]{0,40}(?:complete|completed|done|retrieved)\b",
+        needles=("all ",),
+    ),
+    tx.Pattern(r"\bas requested\b", needles=("as requested",)),
+    # every match holds one of these (the single pattern's needles)
+    gate=(
         "success",
         "accomplished",
         "verified",
@@ -47,7 +66,7 @@ _CLAIM: Final = tx.Pattern(
         "everything",
         "all ",
         "as requested",
-    ),
+    ),  # fmt: skip
 )
 # Results that came back empty. One alternation would run every branch at every position of a long JSON result;
 # searched as separate alternatives (`tx.AnyOf`, same match), each skips text without its keyword.
@@ -212,21 +231,22 @@ _ACKNOWLEDGE: Final = tx.Pattern(
 
 def detect_unverified_subagent_failure(view: TraceView) -> list[Finding]:
     out: list[Finding] = []
+    if answer_admits_failure(view):
+        return []  # the final answer says something went wrong
     acts = [a for a in view.main_acts if not a.is_finish]
-    answer_admits = answer_admits_failure(view)
+    last_call: dict[str, int] = {}  # tool -> position in `acts` of its last call
+    for k, a in enumerate(acts):
+        last_call[a.tool] = k
     for k, a in enumerate(acts):
         r = a.result
-        if r is None or r is a.step:
-            continue
+        if r is None or r is a.step or last_call[a.tool] > k:
+            continue  # (called again later: the agent rechecked, whatever this review said)
         m = review_failed_in(view, r)
         if m is None:
             continue
         later = acts[k + 1 :]
-        rechecked = any(b.tool == a.tool for b in later)
         nxt = later[0] if later else None
         next_thought = nxt.thought.content[:1500] if nxt is not None and nxt.thought is not None else ""
-        if rechecked or answer_admits:
-            continue
         if next_thought and _ACKNOWLEDGE.search(next_thought) and nxt is not None and nxt.tool == a.tool:
             continue
         status = m.group("status")

@@ -202,7 +202,12 @@ def _stems_of(text: str) -> frozenset[str]:
 
 
 # Tasks, tool calls and their arguments repeat across the traces of one benchmark or production agent.
-_stems: Final = tx.cached_for_short_text(_stems_of, maxsize=4096)
+_stems_cached: Final = lru_cache(maxsize=4096)(_stems_of)
+
+
+def _stems(text: str) -> frozenset[str]:
+    """`_stems_of`, cached for texts up to `tx.CACHED_CHARS` characters (`tx.cached_for_short_text` written out)."""
+    return _stems_cached(text) if len(text) <= tx.CACHED_CHARS else _stems_of(text)
 
 
 @lru_cache(maxsize=1024)
@@ -280,7 +285,12 @@ def _facts_of(text: str) -> frozenset[str]:
     return frozenset(_WORD.findall(text.lower())).difference(_STOP)  # faster than a filtering comprehension
 
 
-_facts: Final = tx.cached_for_short_text(_facts_of, maxsize=1024)
+_facts_cached: Final = lru_cache(maxsize=1024)(_facts_of)
+
+
+def _facts(text: str) -> frozenset[str]:
+    """`_facts_of`, cached for texts up to `tx.CACHED_CHARS` characters (`tx.cached_for_short_text` written out)."""
+    return _facts_cached(text) if len(text) <= tx.CACHED_CHARS else _facts_of(text)
 
 
 _RUN: Final = frozenset("abcdefghijklmnopqrstuvwxyz-")
@@ -365,8 +375,17 @@ def detect_calls_after_answer_known(view: TraceView) -> list[Finding]:
     # wanted has no stop words, so intersecting the raw words with it equals intersecting `_facts`.
     words = sorted(w for w in wanted if "a" <= w[0] <= "z")  # sorted: the same work in every run
     numbers = wanted.difference(words)
+    # (an ASCII head lowers to its memoised lower-cased form, `TraceView.low`, cut the same)
     results = [
-        _words_among(view.head(a.result)[:2000].lower(), words, numbers) for a in acts if a.result is not None
+        _words_among(
+            view.low(a.result)[:2000]
+            if view.head(a.result).isascii()
+            else view.head(a.result)[:2000].lower(),
+            words,
+            numbers,
+        )
+        for a in acts
+        if a.result is not None
     ]
     used = wanted & set().union(*results)
     if len(used) < 2:

@@ -134,12 +134,25 @@ def names_missing(text: str, m: re.Match[str], nouns: tuple[str, ...] = ()) -> l
 
 
 def _mentions(text_l: str, key: str) -> bool:
-    return re.search(r"(?<!\w)" + re.escape(key) + r"(?!\w)", text_l) is not None
+    """Does `key` occur in `text_l` as a whole word (`(?<!\\w)key(?!\\w)`)? Found by substring search and a look at
+    the characters either side (`re` would try that pattern, whose lookbehind hides the literal, at every position)."""
+    n = len(key)
+    end = len(text_l)
+    i = text_l.find(key)
+    while i != -1:
+        e = i + n
+        if (i == 0 or not tx._is_word(text_l[i - 1])) and (e >= end or not tx._is_word(text_l[e])):
+            return True
+        i = text_l.find(key, i + 1)
+    return False
+
+
+_SENTENCE_END: Final = re.compile(r"(?<=[.!?\n])\s+")
 
 
 def _presents(answer_l: str, key: str) -> bool:
     """The answer names the entity, and not in a sentence saying it does not exist."""
-    for sentence in re.split(r"(?<=[.!?\n])\s+", answer_l):
+    for sentence in _SENTENCE_END.split(answer_l):
         if _mentions(sentence, key) and _MISSING.search(sentence, sentence) is None:
             return True
     return False

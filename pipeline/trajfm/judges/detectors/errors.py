@@ -92,14 +92,44 @@ def review_pattern(extra: tuple[str, ...] = ()) -> tx.Pattern:
 
 REVIEW_FAILED: Final = review_pattern()
 
-# Words of a final answer that admit a limitation: an honest answer is not an ignored error.
-ADMITS_FAILURE: Final = tx.Pattern(
-    r"\b(?:error|errors|fail(?:ed|ing|ure to|s to)?|no results?|unable|could not|couldn't|cannot|can't|not (?:be )?(?:available|"
-    r"possible|supported|retrieved|completed|found|able)|unfortunately|was not able|wasn't able|did not succeed|"
-    r"no data|not accessible|unavailable)\b",
-    # every branch holds one of these (most answers hold none, and the alternation is then not run)
-    needles=("error", "fail", "no result", "unable", "could", "can", "not ", "unfortunately", "wasn't able",
-             "no data", "unavailable"),  # fmt: skip
+# Words of a final answer that admit a limitation: an honest answer is not an ignored error. The alternation
+# `\b(?:error|errors|fail(?:ed|ing|ure to|s to)?|...|unavailable)\b`, searched one branch at a time (`tx.AnyOf`: the
+# same match; each branch opens with a literal, where the alternation was tried at every position), each only when
+# its own words occur.
+ADMITS_FAILURE: Final = tx.AnyOf(
+    tx.Pattern(r"\berror\b", needles=("error",)),
+    tx.Pattern(r"\berrors\b", needles=("error",)),
+    tx.Pattern(r"\bfail(?:ed|ing|ure to|s to)?\b", needles=("fail",)),
+    tx.Pattern(r"\bno results?\b", needles=("no result",)),
+    tx.Pattern(r"\bunable\b", needles=("unable",)),
+    tx.Pattern(r"\bcould not\b", needles=("could not",)),
+    tx.Pattern(r"\bcouldn't\b", needles=("couldn't",)),
+    tx.Pattern(r"\bcannot\b", needles=("cannot",)),
+    tx.Pattern(r"\bcan't\b", needles=("can't",)),
+    tx.Pattern(
+        r"\bnot (?:be )?(?:available|possible|supported|retrieved|completed|found|able)\b", needles=("not ",)
+    ),
+    tx.Pattern(r"\bunfortunately\b", needles=("unfortunately",)),
+    tx.Pattern(r"\bwas not able\b", needles=("was not able",)),
+    tx.Pattern(r"\bwasn't able\b", needles=("wasn't able",)),
+    tx.Pattern(r"\bdid not succeed\b", needles=("did not succeed",)),
+    tx.Pattern(r"\bno data\b", needles=("no data",)),
+    tx.Pattern(r"\bnot accessible\b", needles=("not accessible",)),
+    tx.Pattern(r"\bunavailable\b", needles=("unavailable",)),
+    # every match holds one of these (the single pattern's needles; most answers hold none)
+    gate=(
+        "error",
+        "fail",
+        "no result",
+        "unable",
+        "could",
+        "can",
+        "not ",
+        "unfortunately",
+        "wasn't able",
+        "no data",
+        "unavailable",
+    ),
 )
 
 
@@ -172,9 +202,11 @@ def _call_error(view: TraceView, act: Act) -> re.Match[str] | None:
     r = act.result
     if r is None:
         return None
-    if review_failed_in(view, r) is not None and not r.is_error:
+    # (error_in first: without an error there is nothing to set aside, and most results hold none)
+    m = error_in(view, r)
+    if m is None or (review_failed_in(view, r) is not None and not r.is_error):
         return None
-    return error_in(view, r)
+    return m
 
 
 TOLD_CHARS: Final = 1500  # how much of a message is read for a mention of the failure

@@ -360,7 +360,7 @@ class AnyOf:
     each part then opens with a literal, which `re` finds by a fast substring scan (see `_LeadingBoundary`)."""
 
     __slots__ = ("alternatives", "pattern", "needles", "gate", "_by_needle", "_words", "_plans",
-                 "_lists", "_gate_in", "_gate_over", "_absent_parent", "_slow")  # fmt: skip
+                 "_lists", "_gate_in", "_gate_over", "_absent_parent", "_slow", "folds")  # fmt: skip
 
     def __init__(self, *alternatives: Pattern, gate: tuple[str, ...] = ()) -> None:
         """`gate`: lower-case words at least one of which the text must hold for any match (as `Pattern`'s
@@ -406,6 +406,11 @@ class AnyOf:
         # Per mask of live alternatives: (compiled alternative, its required words) in order.
         self._lists: dict[int, tuple[tuple[re.Pattern[str] | _LeadingBoundary | _LineStart, tuple[str, ...]], ...]] = {}
         self._slow: re.Pattern[str] | None = None  # the whole alternation with re.IGNORECASE, for finditer
+        # Alternatives split from one `Pattern` with `folds`: a text where re.IGNORECASE folds a letter lower-casing
+        # keeps is searched with re.IGNORECASE, as that pattern was.
+        self.folds = any(a.folds for a in alternatives)
+        if self.folds and not all(a.folds for a in alternatives):
+            raise ValueError("AnyOf: either every alternative folds or none does")
 
     def _plan(self, present: int) -> tuple[int, int, tuple[tuple[int, str, int, int], ...]]:
         """(live, absent, tests) for a text holding the words of mask `present`: the alternatives that are live (no
@@ -483,7 +488,7 @@ class AnyOf:
     def search(self, text: str, low: str | None = None) -> re.Match[str] | None:
         if low is None:
             low = text.lower()
-        if len(low) != len(text):
+        if len(low) != len(text) or (self.folds and not low.isascii() and ("ı" in low or "ſ" in low)):
             best: re.Match[str] | None = None
             for alt in self.alternatives:  # each falls back to re.IGNORECASE on the original text
                 m = alt.slow.search(text)
@@ -499,7 +504,7 @@ class AnyOf:
         """Every match, left to right, not overlapping (`re.finditer` of the alternation)."""
         if low is None:
             low = text.lower()
-        if len(low) != len(text):
+        if len(low) != len(text) or (self.folds and not low.isascii() and ("ı" in low or "ſ" in low)):
             if self._slow is None:
                 flags = {a.slow.flags for a in self.alternatives}
                 if len(flags) != 1:
