@@ -41,3 +41,16 @@ def test_pure_python_switch_imports_the_source() -> None:
     env = {**os.environ, "TRAJFM_PURE_PYTHON": "1", "PYTHONPATH": str(ROOT)}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.startswith("source (TRAJFM_PURE_PYTHON is set)"), out.stdout
+
+
+def test_pure_python_switch_holds_when_the_trace_model_is_imported_first() -> None:
+    """The trace model is compiled too; a program that imports it before any judge still gets the source under
+    TRAJFM_PURE_PYTHON=1 (`trajfm.traces` decides first)."""
+    code = (
+        "import trajfm.traces.model as m, trajfm.judges._compiled as c\n"
+        "assert m.__file__.endswith('.py'), m.__file__\n"
+        "print(c.STATE)\n"
+    )
+    env = {**os.environ, "TRAJFM_PURE_PYTHON": "1", "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("source (TRAJFM_PURE_PYTHON is set)"), out.stdout

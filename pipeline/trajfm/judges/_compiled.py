@@ -18,8 +18,11 @@ from importlib.machinery import ModuleSpec
 from pathlib import Path
 from types import ModuleType
 
-# The rules judge's per-trace code. Not compiled: `judges/detectors/__init__.py` and `detectors/repetition.py`,
-# whose functions tests replace at run time (a compiled caller in the same build calls the original directly).
+# The rules judge's per-trace code, and the trace model it reads (`trajfm.traces.model`: compiled, `Step` and `Trace`
+# are native classes, whose fields the compiled detectors read directly instead of through Python's attribute lookup;
+# their constructors then check the field types, as the annotations say). Not compiled: `judges/detectors/__init__.py`
+# and `detectors/repetition.py`, whose functions tests replace at run time (a compiled caller in the same build calls
+# the original directly). `trajfm.traces` imports this module first, so the choice is made before the model loads.
 COMPILED: tuple[str, ...] = (
     "trajfm.judges.rules",
     "trajfm.judges.detectors.actions",
@@ -41,6 +44,7 @@ COMPILED: tuple[str, ...] = (
     "trajfm.judges.detectors.text",
     "trajfm.judges.rootcause.features",
     "trajfm.judges.rootcause.model",
+    "trajfm.traces.model",
 )
 
 # mypyc's name for the build; its runtime library, which holds the code of every compiled module (their own

@@ -6,6 +6,10 @@ Public API: `load_traces(paths, format=None, strict=False) -> LoadResult(traces,
 formats are found through the `trajfm.formats` entry-point group like every other part (`trajfm.plugins`).
 """
 
+# The trace model is one of the modules compiled with mypyc (trajfm/judges/_compiled.py), which are used all together or
+# not at all: importing `_compiled` decides which (compiled, or source under TRAJFM_PURE_PYTHON) before the model is
+# imported, whichever part of the package a program imports first.
+from trajfm.judges import _compiled as _compiled
 from trajfm.traces._common import Source, StepBuilder, finish_trace
 from trajfm.traces.detect import FORMATS
 from trajfm.traces.detect import detect as detect_format
