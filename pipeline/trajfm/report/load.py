@@ -45,45 +45,73 @@ DIAGNOSIS_COLUMNS = (
 
 
 @dataclass(frozen=True)
+class Part:
+    """The rows of one batch of traces in every stage-1 table, lazily: one shard of each table when the run is
+    sharded (both engines write a batch's rows of every table into shards of one name), else the whole tables."""
+
+    index: int
+    traces: pl.LazyFrame  # every column (the traces' `meta` as null)
+    steps: pl.LazyFrame
+    diagnoses: pl.LazyFrame
+    modes: pl.LazyFrame
+    novel_modes: pl.LazyFrame
+
+
+@dataclass(frozen=True)
 class RunTables:
-    """Everything the report reads from one run folder."""
+    """Everything the report reads from one run folder: lazy scans of the tables, the run's small tables
+    (clusters, manifest, taxonomy) and, when clustered, the compact assignment lookup (`read_assignments`)."""
 
     run: RunFolder
-    traces: pl.DataFrame  # TRACE_COLUMNS only; the whole table is `scan("traces")`
     steps: pl.LazyFrame  # read lazily (the largest table): figures aggregate it, the drill-down reads its traces
-    diagnoses: pl.DataFrame  # DIAGNOSIS_COLUMNS only; the whole table is `scan("diagnoses")`
-    modes: pl.DataFrame  # (trace_id, mode_id) of the detected rows (see `_modes`); their text is `flag_rows()`
-    novel_modes: pl.DataFrame  # NOVEL_COLUMNS only; the descriptions, steps and evidence are `novel_texts()`
     clusters: pl.DataFrame | None
-    novel_assignments: pl.DataFrame | None
+    # One row per novel mode: key (64-bit hash of novel_id, or novel_id itself if two hashes collide), order (the
+    # novel_id's rank), cluster_id, probability, x, y. No id strings: a million novel modes hold ~48 MB.
+    assignments: pl.DataFrame | None
     manifest: dict[str, Any]
     taxonomy: Taxonomy
-    # (trace_id, mode_id) of every verdict (`detected` not null), a lazy scan of the modes table: one row per
-    # trace and checked mode, most of the table, so it is aggregated file by file and never held whole.
-    checked: pl.LazyFrame
+    key_is_hash: bool = True
+    sorted_assignments: bool = True  # assignments file rows in novel_id order: `order` is the row index
 
     @property
     def clustered(self) -> bool:
-        return self.clusters is not None and self.novel_assignments is not None
+        return self.clusters is not None and self.assignments is not None
 
     def scan(self, table: str) -> pl.LazyFrame:
         """The whole of a stage-1 table, lazily (the traces' `meta`, shown nowhere in the report, as null)."""
         lf = self.run.scan_table(table)
         return lf.with_columns(meta=pl.lit(None, pl.String)) if table == "traces" else lf
 
+    def trace_parts(self, *, whole: bool = False) -> list[Part]:
+        """The run as parts holding whole traces: one per shard name when every stage-1 table is sharded with the
+        same shard names (the layout both engines write: one batch of traces per shard name), else (or with
+        `whole`) one part of the whole tables. `figures.compute_figures` checks that each part's rows name only
+        its own traces and falls back to `whole` when they do not."""
+        names = None
+        if not whole and all(self.run.is_sharded(t) for t in STAGE1_TABLES):
+            per_table = [[p.name for p in self.run.shard_paths(t)] for t in STAGE1_TABLES]
+            if per_table[0] and all(n == per_table[0] for n in per_table[1:]):
+                names = per_table[0]
+        if names is None:
+            return [Part(0, self.scan("traces"), self.scan("steps"), self.scan("diagnoses"), self.scan("modes"),
+                         self.scan("novel_modes"))]  # fmt: skip
+        for t in STAGE1_TABLES:
+            self.run.scan_table(t)  # the checks (schema, run id) of the whole table
+
+        def shard(table: str, name: str) -> pl.LazyFrame:
+            lf = pl.scan_parquet(self.run.table_dir(table) / name, glob=False)
+            lf = lf.select(list(schemas.TABLES[table])).cast(schemas.TABLES[table])  # type: ignore[arg-type]
+            return lf.with_columns(meta=pl.lit(None, pl.String)) if table == "traces" else lf
+
+        return [Part(i, *(shard(t, n) for t in ("traces", "steps", "diagnoses", "modes", "novel_modes")))
+                for i, n in enumerate(names)]  # fmt: skip
+
     def parts(self, table: str, rows: int = PART_ROWS) -> Iterator[pl.LazyFrame]:
         """The table as consecutive lazy parts, in table order: each shard (or the single file), cut into
         `rows`-row slices (parquet slices read only their row groups). For Python work on a table's rows that
         must stay bounded by a part: `collect_batches` runs ahead of a slow consumer, so it is not used."""
         self.run.scan_table(table)  # the checks (schema, run id) of the whole table
-        files = self.run.shard_paths(table) if self.run.is_sharded(table) else [self.run.table_file(table)]
-        for path in files:
-            n = pl.scan_parquet(path, glob=False).select(pl.len()).collect().item()  # from the footer
-            part = pl.scan_parquet(path, glob=False).select(list(schemas.TABLES[table])).cast(schemas.TABLES[table])  # type: ignore[arg-type]
-            if table == "traces":
-                part = part.with_columns(meta=pl.lit(None, pl.String))
-            for start in range(0, n, rows):
-                yield part.slice(start, rows)
+        yield from _slices(self.run, table, rows)
 
     def novel_texts(self, novel_ids: pl.Series) -> pl.DataFrame:
         """Every column of the novel modes `novel_ids` (read lazily, for the few the report shows or reads)."""
@@ -93,9 +121,37 @@ class RunTables:
             .collect(engine="streaming")
         )
 
+    def novel_ids_of(self, orders: list[int]) -> dict[int, str]:
+        """order -> novel_id for a few assignment rows (`assignments.order`)."""
+        if not orders or self.assignments is None:
+            return {}
+        scan = self.run.scan_table("novel_assignments").select("novel_id")
+        if self.sorted_assignments:
+            scan = scan.with_row_index("order")
+        else:
+            scan = scan.with_columns(order=(pl.col("novel_id").rank("ordinal") - 1).cast(pl.UInt32))
+        got = scan.filter(pl.col("order").is_in(list(orders))).collect(engine="streaming")
+        return dict(zip(got["order"].to_list(), got["novel_id"].to_list(), strict=True))
+
     def flag_rows(self) -> pl.LazyFrame:
         """Every column of the detected rows of the modes table, lazily (evidence, rationale, steps)."""
         return self.run.scan_table("modes").filter(pl.col("detected").fill_null(False))
+
+
+def _slices(run: RunFolder, table: str, rows: int) -> Iterator[pl.LazyFrame]:
+    files = run.shard_paths(table) if run.is_sharded(table) else [run.table_file(table)]
+    for path in files:
+        n = pl.scan_parquet(path, glob=False).select(pl.len()).collect().item()  # from the footer
+        part = pl.scan_parquet(path, glob=False).select(list(schemas.TABLES[table])).cast(schemas.TABLES[table])  # type: ignore[arg-type]
+        if table == "traces":
+            part = part.with_columns(meta=pl.lit(None, pl.String))
+        for start in range(0, n, rows):
+            yield part.slice(start, rows)
+
+
+def novel_key(key_is_hash: bool) -> pl.Expr:
+    """The join key of a novel mode (see `RunTables.assignments`)."""
+    return pl.col("novel_id").hash() if key_is_hash else pl.col("novel_id")
 
 
 def _collect(run: RunFolder, table: str) -> pl.DataFrame:
@@ -103,16 +159,48 @@ def _collect(run: RunFolder, table: str) -> pl.DataFrame:
     return run.scan_table(table).collect(engine="streaming")
 
 
-def _modes(run: RunFolder) -> pl.DataFrame:
-    """(trace_id, mode_id) of the detected rows of the modes table (flags): the only rows the report holds.
-    Verdicts that found nothing, and modes not checked, are counted from `RunTables.checked`; the text of a flag
-    is read from `RunTables.flag_rows` for the few the report quotes."""
-    return (
-        run.scan_table("modes")
-        .filter(pl.col("detected").fill_null(False))
-        .select("trace_id", "mode_id")
-        .collect(engine="streaming")
-    )
+def _assignments(run: RunFolder) -> tuple[pl.DataFrame, bool, bool]:
+    """The assignment lookup (see `RunTables.assignments`), read a slice at a time, whether its key is the hash
+    and whether the file is in novel_id order (the cluster stage writes it so)."""
+    run.scan_table("novel_assignments")  # the checks
+    pieces, last, is_sorted, offset = [], None, True, 0
+    for part in _slices(run, "novel_assignments", PART_ROWS):
+        df = part.select("novel_id", "cluster_id", "probability", "x", "y").collect()
+        ids = df["novel_id"]
+        if is_sorted and ids.len():
+            is_sorted = ids.is_sorted() and (last is None or last <= ids[0])
+            last = ids[-1]
+        pieces.append(df.select(
+            key=pl.col("novel_id").hash(), order=pl.int_range(offset, offset + df.height, dtype=pl.UInt32),
+            cluster_id="cluster_id", probability="probability", x="x", y="y",
+        ))  # fmt: skip
+        offset += df.height
+    lookup = pl.concat(pieces) if pieces else pl.DataFrame(
+        schema={"key": pl.UInt64, "order": pl.UInt32, "cluster_id": pl.Int64, "probability": pl.Float64,
+                "x": pl.Float64, "y": pl.Float64}
+    )  # fmt: skip
+    del pieces
+    key_is_hash = not lookup["key"].is_duplicated().any()
+    if not key_is_hash or not is_sorted:  # a hash collision or a hand-written file: ids as they are (rare)
+        full = run.scan_table("novel_assignments").select(
+            "novel_id", "cluster_id", "probability", "x", "y",
+            order=(pl.col("novel_id").rank("ordinal") - 1).cast(pl.UInt32),
+        ).collect(engine="streaming")  # fmt: skip
+        lookup = full.select(
+            key=novel_key(key_is_hash), order="order", cluster_id="cluster_id", probability="probability",
+            x="x", y="y",
+        )  # fmt: skip
+    return lookup, key_is_hash, is_sorted
+
+
+def _stale(run: RunFolder, lookup: pl.DataFrame, key_is_hash: bool) -> int:
+    """How many novel ids are in one of novel_modes and novel_assignments but not the other (compared on the
+    lookup's key; the streaming joins hold the lookup's keys, not the novel modes')."""
+    keys = lookup.lazy().select("key").unique()
+    novel = run.scan_table("novel_modes").select(key=novel_key(key_is_hash))
+    missing = novel.join(keys, on="key", how="anti").unique().select(pl.len()).collect(engine="streaming").item()
+    matched = novel.join(keys, on="key", how="semi").unique().select(pl.len()).collect(engine="streaming").item()
+    return int(missing) + keys.select(pl.len()).collect().item() - int(matched)
 
 
 def taxonomy_of_run(manifest: dict[str, Any]) -> str:
@@ -128,23 +216,20 @@ def taxonomy_of_run(manifest: dict[str, Any]) -> str:
 def load_run(path: Path | str, *, taxonomy: str | Path | None = None) -> RunTables:
     run = RunFolder.open(path, need=STAGE1_TABLES)
     manifest = run.read_manifest()
-    clusters = _collect(run, "clusters") if run.has("clusters") else None
-    assignments = _collect(run, "novel_assignments") if run.has("novel_assignments") else None
-    if (clusters is None) != (assignments is None):
-        # One without the other means a half-finished cluster stage; report it as not clustered.
-        clusters = assignments = None
-    novel_modes = run.scan_table("novel_modes").select(NOVEL_COLUMNS).collect(engine="streaming")
+    has_both = run.has("clusters") and run.has("novel_assignments")
+    # One without the other means a half-finished cluster stage; report it as not clustered.
+    clusters = _collect(run, "clusters") if has_both else None
+    assignments, key_is_hash, is_sorted = _assignments(run) if has_both else (None, True, True)
     if assignments is not None:
-        stale = set(assignments["novel_id"].to_list()) ^ set(novel_modes["novel_id"].to_list())
+        stale = _stale(run, assignments, key_is_hash)
         if stale:
             # The families would point at novel modes that are gone (or miss new ones): never draw them.
             raise RunFolderError(
                 f"{run.table_path('clusters')} was made from other novel modes than {run.table_path('novel_modes')} "
-                f"({len(stale)} differ; extract was re-run since): run `trajfm cluster {run.root}` again, then "
+                f"({stale} differ; extract was re-run since): run `trajfm cluster {run.root}` again, then "
                 "`trajfm report`"
             )
     tax = load_taxonomy(taxonomy if taxonomy is not None else taxonomy_of_run(manifest))
-    modes = _modes(run)
     mode_ids = run.scan_table("modes").select("mode_id").unique().collect(engine="streaming")["mode_id"]
     unknown = sorted(set(mode_ids.to_list()) - {m.id for m in tax.modes})
     if unknown:
@@ -156,14 +241,11 @@ def load_run(path: Path | str, *, taxonomy: str | Path | None = None) -> RunTabl
         )
     return RunTables(
         run=run,
-        traces=run.scan_table("traces").select(TRACE_COLUMNS).collect(engine="streaming"),
         steps=run.scan_table("steps"),
-        diagnoses=run.scan_table("diagnoses").select(DIAGNOSIS_COLUMNS).collect(engine="streaming"),
-        modes=modes,
-        novel_modes=novel_modes,
         clusters=clusters,
-        novel_assignments=assignments,
+        assignments=assignments,
         manifest=manifest,
         taxonomy=tax,
-        checked=run.scan_table("modes").filter(pl.col("detected").is_not_null()).select("trace_id", "mode_id"),
+        key_is_hash=key_is_hash,
+        sorted_assignments=is_sorted,
     )
