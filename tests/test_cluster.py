@@ -602,11 +602,49 @@ def test_run_grouped_by_text_matches_clustering_every_mode(tmp_path: Path) -> No
     assert pl.read_parquet(tmp_path / "run" / "novel_assignments.parquet").equals(ref.assignments)
 
 
+def test_sharded_novel_modes_get_sharded_assignments_equal_to_one_file(tmp_path: Path) -> None:
+    # A large run's novel_modes table is a folder of shards; cluster then writes its assignments shard by shard
+    # (shard i holds the modes of shard i), so memory does not grow with the run. The rows must be the ones the
+    # single-file run gets, and the clusters identical.
+    import shutil
+
+    from trajfm.runfolder import RunFolder
+
+    items, _ = make_items(per_family=12, dup=6)
+    csv = tmp_path / "modes.csv"
+    _write_csv(csv, items)
+    whole = run_cluster(tmp_path / "whole", ClusterOptions(from_csv=csv, embedder="fake", reducer="none"))
+    shutil.copytree(tmp_path / "whole", tmp_path / "sharded")
+    run = RunFolder.open(tmp_path / "sharded")
+    modes = run.read_table("novel_modes")
+    run.remove_table("novel_modes")  # the single-file assignments stay: the sharded ones must replace them
+    bounds = [0, 7, 30, modes.height]  # uneven shards, rows in a different order than novel_id
+    spans = list(zip(bounds, bounds[1:], strict=False))
+    for i, (lo, hi) in enumerate(spans):
+        run.write_shard("novel_modes", i, modes.slice(lo, hi - lo).reverse())
+    out = run_cluster(tmp_path / "sharded", ClusterOptions(embedder="fake", reducer="none"))
+    assert out.assignments is None  # written to disk shard by shard, not held
+    assert whole.assignments is not None
+    again = RunFolder.open(tmp_path / "sharded")
+    assert again.is_sharded("novel_assignments") and len(again.shard_paths("novel_assignments")) == 3
+    assert not (tmp_path / "sharded" / "novel_assignments.parquet").exists()
+    got = again.read_table("novel_assignments")
+    assert got.sort("novel_id").equals(whole.assignments)
+    for shard, (lo, hi) in zip(again.shard_paths("novel_assignments"), spans, strict=True):
+        part = pl.read_parquet(shard)
+        assert part["novel_id"].to_list() == sorted(modes["novel_id"][lo:hi].to_list())
+    assert out.clusters.equals(whole.clusters)
+
+
 def test_grouping_refuses_repeated_novel_ids() -> None:
     from trajfm.clustering.stage import _text_groups
 
-    modes = pl.LazyFrame({"novel_id": ["a", "b", "a"], "title_k": ["x", "y", "z"], "description_k": ["", "", ""]})
+    modes = pl.LazyFrame(
+        {"novel_id": ["a", "b", "a"], "title_k": ["x", "y", "z"], "description_k": ["", "", ""]}
+    )
     with pytest.raises(UsageError, match="novel_id values must be unique"):
         _text_groups(modes)
-    ok = _text_groups(modes.with_columns(novel_id=pl.Series(["c", "b", "a"])).with_columns(title_k=pl.lit("x")))
+    ok = _text_groups(
+        modes.with_columns(novel_id=pl.Series(["c", "b", "a"])).with_columns(title_k=pl.lit("x"))
+    )
     assert ok.to_dicts() == [{"title_k": "x", "description_k": "", "novel_id": "a", "count": 3}]

@@ -101,7 +101,9 @@ class ClusterConfig:
 @dataclass
 class ClusterOutcome:
     clusters: pl.DataFrame
-    assignments: pl.DataFrame
+    # One row per novel mode. `run_cluster` on a run whose novel_modes table is sharded sets it to None: the
+    # assignments are then written shard by shard and read from the run folder (RUN/novel_assignments/).
+    assignments: pl.DataFrame | None
     manifest: dict[str, Any]
     centroids: dict[int, np.ndarray] = field(default_factory=dict)
 

@@ -116,12 +116,23 @@ def _items(df: pl.DataFrame) -> list[Item]:
     ]
 
 
+def _repeats_an_id(modes: pl.LazyFrame) -> bool:
+    """Whether a novel_id occurs twice. Checked on 64-bit hashes of the ids (8 bytes a mode, sorted in numpy:
+    a set of the id strings took about 1 GB at 3 million modes); equal hashes are confirmed on the ids
+    themselves, so a hash collision never refuses a run."""
+    hashes = modes.select(pl.col("novel_id").hash(seed=0)).collect(engine="streaming").to_series().to_numpy()
+    hashes.sort()
+    if not bool((hashes[1:] == hashes[:-1]).any()):
+        return False
+    stats = modes.select(n=pl.len(), ids=pl.col("novel_id").n_unique()).collect(engine="streaming")
+    return bool(stats["n"][0] != stats["ids"][0])
+
+
 def _text_groups(modes: pl.LazyFrame) -> pl.DataFrame:
     """One row per distinct (title, description) of the novel modes: the texts, the smallest novel_id (the one
     `cluster_items` takes as a text's representative) and how many modes carry it, in a stable order. Fails
     like `cluster_items` when a novel_id repeats."""
-    stats = modes.select(n=pl.len(), ids=pl.col("novel_id").n_unique()).collect(engine="streaming")
-    if stats["n"][0] != stats["ids"][0]:
+    if _repeats_an_id(modes):
         raise UsageError("novel_id values must be unique; the input repeats at least one")
     return (
         modes.group_by("title_k", "description_k")
@@ -131,18 +142,49 @@ def _text_groups(modes: pl.LazyFrame) -> pl.DataFrame:
     )
 
 
-def _expand_assignments(modes: pl.LazyFrame, groups: pl.DataFrame, per_group: pl.DataFrame) -> pl.DataFrame:
-    """The assignment of each novel mode: its text group's (`per_group` has one row per group, keyed by the
-    group's smallest novel_id), joined in polars."""
-    keyed = groups.select("title_k", "description_k", rep="novel_id").join(
-        per_group.rename({"novel_id": "rep"}), on="rep"
+def _text_keys(modes: pl.LazyFrame) -> pl.LazyFrame:
+    """The three columns clustering reads of the novel modes, with the texts null-filled (the group keys)."""
+    return modes.select(
+        "novel_id", title_k=pl.col("title").fill_null(""), description_k=pl.col("description").fill_null("")
     )
+
+
+def _keyed_assignments(groups: pl.DataFrame, per_group: pl.DataFrame) -> pl.DataFrame:
+    """One assignment row per text group (`per_group` is keyed by the group's smallest novel_id), keyed by the
+    group's (title_k, description_k) instead, ready to join onto the modes."""
     return (
-        modes.join(keyed.drop("rep").lazy(), on=["title_k", "description_k"])
-        .select(per_group.columns)
+        groups.select("title_k", "description_k", rep="novel_id")
+        .join(per_group.rename({"novel_id": "rep"}), on="rep")
+        .drop("rep")
+    )
+
+
+def _expand_assignments(modes: pl.LazyFrame, keyed: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """The assignment of each novel mode in `modes` (the `_text_keys` columns): its text group's row of
+    `keyed`, joined in polars, sorted by novel_id."""
+    return (
+        modes.join(keyed.lazy(), on=["title_k", "description_k"])
+        .select(columns)
         .sort("novel_id")
         .collect(engine="streaming")
     )
+
+
+def _write_assignment_shards(
+    stage: RunFolder, run: RunFolder, keyed: pl.DataFrame, columns: list[str]
+) -> int:
+    """The assignments of a sharded novel_modes table, written as shards of the same partition (shard i of
+    novel_assignments holds the modes of shard i of novel_modes, sorted by novel_id): only one shard's rows and
+    the per-text table are in memory at a time, so the memory does not grow with the run. Returns the rows."""
+    rows = 0
+    for index, shard in enumerate(run.shard_paths("novel_modes")):
+        part = pl.scan_parquet(shard, glob=False).cast(
+            {c: schemas.TABLES["novel_modes"][c] for c in ("novel_id", "title", "description")}  # type: ignore[dict-item]
+        )
+        df = _expand_assignments(_text_keys(part), keyed, columns)
+        stage.write_shard("novel_assignments", index, df)
+        rows += df.height
+    return rows
 
 
 def baseline_centroids(
@@ -228,9 +270,7 @@ def run_cluster(run_dir: Path | str, options: ClusterOptions | None = None) -> C
     check_engine(opts.engine, opts.address)
     # Only the three columns clustering needs are read, shard by shard when the table is sharded, and grouped by
     # text in polars: a large run repeats few distinct texts, and only those become Python objects.
-    modes = run.scan_table("novel_modes").select(
-        "novel_id", title_k=pl.col("title").fill_null(""), description_k=pl.col("description").fill_null("")
-    )
+    modes = _text_keys(run.scan_table("novel_modes"))
     groups = _text_groups(modes)
     items = [Item(*row) for row in groups.select("novel_id", "title_k", "description_k").iter_rows()]
     counts = groups["count"].to_list()
@@ -263,7 +303,14 @@ def run_cluster(run_dir: Path | str, options: ClusterOptions | None = None) -> C
         namer=namer,
         baseline_centroids=base_cents,
     )
-    outcome.assignments = _expand_assignments(modes, groups, outcome.assignments)
+    # A sharded novel_modes table (a large run) gets sharded assignments, written shard by shard below; a
+    # single-file one gets one file, held here.
+    per_group = outcome.assignments
+    assert per_group is not None  # cluster_items always returns its assignments
+    columns = per_group.columns
+    keyed = _keyed_assignments(groups, per_group)
+    sharded = run.is_sharded("novel_modes")
+    outcome.assignments = None if sharded else _expand_assignments(modes, keyed, columns)
     section = {
         "inputs": inputs,
         "options": {
@@ -299,7 +346,10 @@ def run_cluster(run_dir: Path | str, options: ClusterOptions | None = None) -> C
         replaces = ("clusters.parquet", "novel_assignments.parquet")
         with staged_run(run, seed_manifest=run.read_manifest(), run_id=run_id, replaces=replaces) as stage:
             stage.write_table("clusters", outcome.clusters)
-            stage.write_table("novel_assignments", outcome.assignments)
+            if outcome.assignments is None:
+                _write_assignment_shards(stage, run, keyed, columns)
+            else:
+                stage.write_table("novel_assignments", outcome.assignments)
             stage.update_manifest("cluster", section)
     outcome.manifest = section
     return outcome
