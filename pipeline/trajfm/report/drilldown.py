@@ -19,7 +19,7 @@ from typing import Any
 import polars as pl
 
 from trajfm.report.figures import UNKNOWN_MODEL
-from trajfm.report.load import RunTables, novel_key
+from trajfm.report.load import RunTables
 
 STEP_FIELDS = (
     "index",
@@ -127,11 +127,12 @@ def build_drilldown(
         )
         cited.setdefault(r["trace_id"], set()).update(r["steps"] or [])
     cluster_of: dict[str, int] = {}
-    if t.assignments is not None and novel_modes.height:  # the shown novel modes' families, from the lookup
-        keyed = novel_modes.select("novel_id", key=novel_key(t.key_is_hash))
+    if t.clustered and novel_modes.height:  # the shown novel modes' families
         cluster_of = dict(
-            keyed.join(t.assignments.select("key", "cluster_id"), on="key", how="inner")
+            t.scan_assignments()
+            .filter(pl.col("novel_id").is_in(novel_modes["novel_id"].implode()))
             .select("novel_id", "cluster_id")
+            .collect(engine="streaming")
             .iter_rows()
         )
     novel: dict[str, list[dict[str, Any]]] = {}

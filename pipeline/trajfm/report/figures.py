@@ -355,29 +355,26 @@ def _novel(t: RunTables, run: Run, f: _Totals, merges: list[dict[str, Any]]) -> 
         )
         base["families"] = []
         return base
-    assert t.clusters is not None and t.assignments is not None
+    assert t.clusters is not None
     # "New since baseline" means something only when the cluster stage was given a baseline run.
     cluster_stage = t.manifest.get("stages", {}).get("cluster", {})
     base["baseline_given"] = bool(
         cluster_stage.get("baseline") or (cluster_stage.get("options") or {}).get("baseline")
     )
-    n_items = t.assignments.height
-    n_out = t.assignments.filter(pl.col("cluster_id") == -1).height
+    n_items = t.n_assignments()
+    n_out = t.n_assignments(outliers=True)
     fam = run.families.total() if run.families.frames else pl.DataFrame(schema={"cluster_id": pl.Int64})
     n_traces = {c: int(n or 0) for c, n in fam.select("cluster_id", pl.col("n_traces") if "n_traces" in fam.columns else pl.lit(0)).iter_rows()}
-    # The examples: the first members by probability (then novel_id), from the lookup; their text read for them.
-    firsts = (
-        t.assignments.sort(["probability", "order"], descending=[True, False], nulls_last=True)
-        .group_by("cluster_id", maintain_order=True)
-        .head(EXAMPLES_PER_FAMILY)
+    # The examples: each family's first members by probability (then novel_id), kept by the pass; their text read.
+    firsts = run.examples.frame if run.examples.frame is not None else pl.DataFrame(
+        schema={"cluster_id": pl.Int64, "novel_id": pl.String}
     )
-    ids_of = t.novel_ids_of(firsts["order"].to_list())
-    texts = t.novel_texts(pl.Series(list(ids_of.values()), dtype=pl.String))
+    texts = t.novel_texts(firsts["novel_id"])
     text_of = {r["novel_id"]: r for r in texts.unique("novel_id", keep="first", maintain_order=True).iter_rows(named=True)}
     families = []
     for c in t.clusters.sort(["cluster_id"]).iter_rows(named=True):
-        examples = [text_of.get(ids_of[o], {"novel_id": ids_of[o]}) for o in
-                    firsts.filter(pl.col("cluster_id") == c["cluster_id"])["order"].to_list()]  # fmt: skip
+        examples = [text_of.get(i, {"novel_id": i}) for i in
+                    firsts.filter(pl.col("cluster_id") == c["cluster_id"])["novel_id"].to_list()]  # fmt: skip
         families.append(
             {
                 "cluster_id": c["cluster_id"],
@@ -543,13 +540,12 @@ def _points(t: RunTables, run: Run) -> list[dict[str, Any]]:
         for (c, x, y), g in probs.group_by(keys, maintain_order=True)
     }
     pts = pts.join(models, on=keys, how="left", maintain_order="left")
-    ids_of = t.novel_ids_of(pts["first"].to_list())
-    texts = t.novel_texts(pl.Series(list(ids_of.values()), dtype=pl.String)).unique("novel_id", keep="first")
+    texts = t.novel_texts(pts["first"]).unique("novel_id", keep="first")
     text_of = {r["novel_id"]: (r["title"], r["trace_id"]) for r in texts.iter_rows(named=True)}
     names = dict(t.clusters.select("cluster_id", "name").iter_rows())
     out = []
     for r in pts.iter_rows(named=True):
-        title, trace = text_of.get(ids_of[r["first"]], (None, None))
+        title, trace = text_of.get(r["first"], (None, None))
         out.append(
             {
                 "x": r["px"],

@@ -18,7 +18,7 @@ modes than the ones in novel_modes.parquet (extract re-run since) are a `RunFold
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,8 @@ DIAGNOSIS_COLUMNS = (
 @dataclass(frozen=True)
 class Part:
     """The rows of one batch of traces in every stage-1 table, lazily: one shard of each table when the run is
-    sharded (both engines write a batch's rows of every table into shards of one name), else the whole tables."""
+    sharded (both engines write a batch's rows of every table into shards of one name), else the whole tables;
+    and the same batch's novel_assignments shard when the cluster stage wrote it so (None: `RunTables.lookup`)."""
 
     index: int
     traces: pl.LazyFrame  # every column (the traces' `meta` as null)
@@ -55,38 +56,71 @@ class Part:
     diagnoses: pl.LazyFrame
     modes: pl.LazyFrame
     novel_modes: pl.LazyFrame
+    assignments: pl.LazyFrame | None = None
+
+
+ASSIGNMENT_COLUMNS = ("novel_id", "cluster_id", "probability", "x", "y")
 
 
 @dataclass(frozen=True)
 class RunTables:
-    """Everything the report reads from one run folder: lazy scans of the tables, the run's small tables
-    (clusters, manifest, taxonomy) and, when clustered, the compact assignment lookup (`read_assignments`)."""
+    """Everything the report reads from one run folder: lazy scans of the tables and the run's small tables
+    (clusters, manifest, taxonomy). Nothing per trace or per novel mode is held."""
 
     run: RunFolder
     steps: pl.LazyFrame  # read lazily (the largest table): figures aggregate it, the drill-down reads its traces
     clusters: pl.DataFrame | None
-    # One row per novel mode: key (64-bit hash of novel_id, or novel_id itself if two hashes collide), order (the
-    # novel_id's rank), cluster_id, probability, x, y. No id strings: a million novel modes hold ~48 MB.
-    assignments: pl.DataFrame | None
     manifest: dict[str, Any]
     taxonomy: Taxonomy
-    key_is_hash: bool = True
-    sorted_assignments: bool = True  # assignments file rows in novel_id order: `order` is the row index
+    # The cluster stage wrote novel_assignments shard by shard, shard i holding the novel modes of shard i of
+    # novel_modes (checked on read): each part reads its own. Else `lookup` holds them all (a single file).
+    assignments_aligned: bool = False
+    remap: dict[int, int] = field(default_factory=dict)  # families shown as one (`families.merge_near_identical`)
+    _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def clustered(self) -> bool:
-        return self.clusters is not None and self.assignments is not None
+        return self.clusters is not None
 
     def scan(self, table: str) -> pl.LazyFrame:
         """The whole of a stage-1 table, lazily (the traces' `meta`, shown nowhere in the report, as null)."""
         lf = self.run.scan_table(table)
         return lf.with_columns(meta=pl.lit(None, pl.String)) if table == "traces" else lf
 
+    def scan_assignments(self) -> pl.LazyFrame:
+        """novel_assignments (ASSIGNMENT_COLUMNS), the merged families' ids replaced."""
+        return _remapped(self.run.scan_table("novel_assignments").select(ASSIGNMENT_COLUMNS), self.remap)
+
+    def n_assignments(self, outliers: bool = False) -> int:
+        lf = self.scan_assignments()
+        if outliers:
+            lf = lf.filter(pl.col("cluster_id") == -1)
+        return int(lf.select(pl.len()).collect(engine="streaming").item())
+
+    def lookup(self) -> tuple[pl.DataFrame, bool]:
+        """Every novel mode's assignment, keyed by a 64-bit hash of its novel_id (by novel_id itself when two
+        hashes collide): key, cluster_id, probability, x, y, and whether the key is the hash. Only for runs whose
+        assignments are not written per shard (about 40 bytes a novel mode)."""
+        if "lookup" not in self._cache:
+            pieces = [
+                p.select(ASSIGNMENT_COLUMNS).collect().with_columns(key=pl.col("novel_id").hash()).drop("novel_id")
+                for p in _slices(self.run, "novel_assignments", PART_ROWS)
+            ]
+            lookup = pl.concat(pieces) if pieces else pl.DataFrame(
+                schema={"cluster_id": pl.Int64, "probability": pl.Float64, "x": pl.Float64, "y": pl.Float64,
+                        "key": pl.UInt64}
+            )  # fmt: skip
+            is_hash = not lookup["key"].is_duplicated().any()
+            if not is_hash:  # a collision (about 1 in 10^7 at a million modes): the ids themselves
+                lookup = self.scan_assignments().with_columns(key=pl.col("novel_id")).drop("novel_id").collect()
+            self._cache["lookup"] = (_remapped(lookup.lazy(), self.remap).collect(), is_hash)
+        return self._cache["lookup"]
+
     def trace_parts(self, *, whole: bool = False) -> list[Part]:
         """The run as parts holding whole traces: one per shard name when every stage-1 table is sharded with the
         same shard names (the layout both engines write: one batch of traces per shard name), else (or with
-        `whole`) one part of the whole tables. `figures.compute_figures` checks that each part's rows name only
-        its own traces and falls back to `whole` when they do not."""
+        `whole`) one part of the whole tables. `passes.accumulate` checks that each part's rows name only its
+        own traces and the caller falls back to `whole` when they do not."""
         names = None
         if not whole and all(self.run.is_sharded(t) for t in STAGE1_TABLES):
             per_table = [[p.name for p in self.run.shard_paths(t)] for t in STAGE1_TABLES]
@@ -97,14 +131,21 @@ class RunTables:
                          self.scan("novel_modes"))]  # fmt: skip
         for t in STAGE1_TABLES:
             self.run.scan_table(t)  # the checks (schema, run id) of the whole table
+        assign = self.run.shard_paths("novel_assignments") if self.clustered and self.assignments_aligned else None
+        if self.clustered:
+            self.run.scan_table("novel_assignments")
 
-        def shard(table: str, name: str) -> pl.LazyFrame:
-            lf = pl.scan_parquet(self.run.table_dir(table) / name, glob=False)
+        def shard(table: str, path: Path) -> pl.LazyFrame:
+            lf = pl.scan_parquet(path, glob=False)
             lf = lf.select(list(schemas.TABLES[table])).cast(schemas.TABLES[table])  # type: ignore[arg-type]
             return lf.with_columns(meta=pl.lit(None, pl.String)) if table == "traces" else lf
 
-        return [Part(i, *(shard(t, n) for t in ("traces", "steps", "diagnoses", "modes", "novel_modes")))
-                for i, n in enumerate(names)]  # fmt: skip
+        return [
+            Part(i, *(shard(t, self.run.table_dir(t) / n) for t in ("traces", "steps", "diagnoses", "modes", "novel_modes")),
+                 assignments=None if assign is None else
+                 _remapped(shard("novel_assignments", assign[i]).select(ASSIGNMENT_COLUMNS), self.remap))
+            for i, n in enumerate(names)
+        ]  # fmt: skip
 
     def parts(self, table: str, rows: int = PART_ROWS) -> Iterator[pl.LazyFrame]:
         """The table as consecutive lazy parts, in table order: each shard (or the single file), cut into
@@ -121,21 +162,13 @@ class RunTables:
             .collect(engine="streaming")
         )
 
-    def novel_ids_of(self, orders: list[int]) -> dict[int, str]:
-        """order -> novel_id for a few assignment rows (`assignments.order`)."""
-        if not orders or self.assignments is None:
-            return {}
-        scan = self.run.scan_table("novel_assignments").select("novel_id")
-        if self.sorted_assignments:
-            scan = scan.with_row_index("order")
-        else:
-            scan = scan.with_columns(order=(pl.col("novel_id").rank("ordinal") - 1).cast(pl.UInt32))
-        got = scan.filter(pl.col("order").is_in(list(orders))).collect(engine="streaming")
-        return dict(zip(got["order"].to_list(), got["novel_id"].to_list(), strict=True))
-
     def flag_rows(self) -> pl.LazyFrame:
         """Every column of the detected rows of the modes table, lazily (evidence, rationale, steps)."""
         return self.run.scan_table("modes").filter(pl.col("detected").fill_null(False))
+
+
+def _remapped(lf: pl.LazyFrame, remap: dict[int, int]) -> pl.LazyFrame:
+    return lf.with_columns(pl.col("cluster_id").replace(remap).cast(pl.Int64)) if remap else lf
 
 
 def _slices(run: RunFolder, table: str, rows: int) -> Iterator[pl.LazyFrame]:
@@ -149,58 +182,37 @@ def _slices(run: RunFolder, table: str, rows: int) -> Iterator[pl.LazyFrame]:
             yield part.slice(start, rows)
 
 
-def novel_key(key_is_hash: bool) -> pl.Expr:
-    """The join key of a novel mode (see `RunTables.assignments`)."""
-    return pl.col("novel_id").hash() if key_is_hash else pl.col("novel_id")
-
-
 def _collect(run: RunFolder, table: str) -> pl.DataFrame:
     """A whole table, read shard by shard through a lazy scan (no second copy while concatenating)."""
     return run.scan_table(table).collect(engine="streaming")
 
 
-def _assignments(run: RunFolder) -> tuple[pl.DataFrame, bool, bool]:
-    """The assignment lookup (see `RunTables.assignments`), read a slice at a time, whether its key is the hash
-    and whether the file is in novel_id order (the cluster stage writes it so)."""
-    run.scan_table("novel_assignments")  # the checks
-    pieces, last, is_sorted, offset = [], None, True, 0
-    for part in _slices(run, "novel_assignments", PART_ROWS):
-        df = part.select("novel_id", "cluster_id", "probability", "x", "y").collect()
-        ids = df["novel_id"]
-        if is_sorted and ids.len():
-            is_sorted = ids.is_sorted() and (last is None or last <= ids[0])
-            last = ids[-1]
-        pieces.append(df.select(
-            key=pl.col("novel_id").hash(), order=pl.int_range(offset, offset + df.height, dtype=pl.UInt32),
-            cluster_id="cluster_id", probability="probability", x="x", y="y",
-        ))  # fmt: skip
-        offset += df.height
-    lookup = pl.concat(pieces) if pieces else pl.DataFrame(
-        schema={"key": pl.UInt64, "order": pl.UInt32, "cluster_id": pl.Int64, "probability": pl.Float64,
-                "x": pl.Float64, "y": pl.Float64}
-    )  # fmt: skip
-    del pieces
-    key_is_hash = not lookup["key"].is_duplicated().any()
-    if not key_is_hash or not is_sorted:  # a hash collision or a hand-written file: ids as they are (rare)
-        full = run.scan_table("novel_assignments").select(
-            "novel_id", "cluster_id", "probability", "x", "y",
-            order=(pl.col("novel_id").rank("ordinal") - 1).cast(pl.UInt32),
-        ).collect(engine="streaming")  # fmt: skip
-        lookup = full.select(
-            key=novel_key(key_is_hash), order="order", cluster_id="cluster_id", probability="probability",
-            x="x", y="y",
-        )  # fmt: skip
-    return lookup, key_is_hash, is_sorted
+def _aligned(run: RunFolder) -> bool:
+    """Whether shard i of novel_assignments holds exactly the novel modes of shard i of novel_modes (the cluster
+    stage writes a sharded run's assignments so), checked a shard pair at a time."""
+    if not (run.is_sharded("novel_assignments") and run.is_sharded("novel_modes")):
+        return False
+    assign, novel = run.shard_paths("novel_assignments"), run.shard_paths("novel_modes")
+    if len(assign) != len(novel):
+        return False
+    for a, n in zip(assign, novel, strict=True):
+        ids_a = pl.scan_parquet(a, glob=False).select("novel_id").unique()
+        ids_n = pl.scan_parquet(n, glob=False).select("novel_id").unique()
+        differ = pl.concat([ids_a.join(ids_n, on="novel_id", how="anti"), ids_n.join(ids_a, on="novel_id", how="anti")])
+        if differ.select(pl.len()).collect().item():
+            return False
+    return True
 
 
-def _stale(run: RunFolder, lookup: pl.DataFrame, key_is_hash: bool) -> int:
-    """How many novel ids are in one of novel_modes and novel_assignments but not the other (compared on the
-    lookup's key; the streaming joins hold the lookup's keys, not the novel modes')."""
-    keys = lookup.lazy().select("key").unique()
-    novel = run.scan_table("novel_modes").select(key=novel_key(key_is_hash))
-    missing = novel.join(keys, on="key", how="anti").unique().select(pl.len()).collect(engine="streaming").item()
-    matched = novel.join(keys, on="key", how="semi").unique().select(pl.len()).collect(engine="streaming").item()
-    return int(missing) + keys.select(pl.len()).collect().item() - int(matched)
+def _stale(run: RunFolder) -> int:
+    """How many novel ids are in one of novel_modes and novel_assignments but not the other, compared on 64-bit
+    hashes by the streaming engine (it holds the distinct hashes of one table, 8 bytes a novel mode)."""
+    assign = run.scan_table("novel_assignments").select(key=pl.col("novel_id").hash()).unique()
+    novel = run.scan_table("novel_modes").select(key=pl.col("novel_id").hash())
+    missing = novel.join(assign, on="key", how="anti").unique().select(pl.len()).collect(engine="streaming").item()
+    matched = novel.join(assign, on="key", how="semi").unique().select(pl.len()).collect(engine="streaming").item()
+    n_assign = assign.select(pl.len()).collect(engine="streaming").item()
+    return int(missing) + int(n_assign) - int(matched)
 
 
 def taxonomy_of_run(manifest: dict[str, Any]) -> str:
@@ -216,12 +228,13 @@ def taxonomy_of_run(manifest: dict[str, Any]) -> str:
 def load_run(path: Path | str, *, taxonomy: str | Path | None = None) -> RunTables:
     run = RunFolder.open(path, need=STAGE1_TABLES)
     manifest = run.read_manifest()
-    has_both = run.has("clusters") and run.has("novel_assignments")
     # One without the other means a half-finished cluster stage; report it as not clustered.
+    has_both = run.has("clusters") and run.has("novel_assignments")
     clusters = _collect(run, "clusters") if has_both else None
-    assignments, key_is_hash, is_sorted = _assignments(run) if has_both else (None, True, True)
-    if assignments is not None:
-        stale = _stale(run, assignments, key_is_hash)
+    aligned = False
+    if has_both:
+        aligned = _aligned(run)
+        stale = 0 if aligned else _stale(run)
         if stale:
             # The families would point at novel modes that are gone (or miss new ones): never draw them.
             raise RunFolderError(
@@ -243,9 +256,7 @@ def load_run(path: Path | str, *, taxonomy: str | Path | None = None) -> RunTabl
         run=run,
         steps=run.scan_table("steps"),
         clusters=clusters,
-        assignments=assignments,
         manifest=manifest,
         taxonomy=tax,
-        key_is_hash=key_is_hash,
-        sorted_assignments=is_sorted,
+        assignments_aligned=aligned,
     )

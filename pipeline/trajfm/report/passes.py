@@ -29,7 +29,7 @@ from trajfm.report import impact as imp
 from trajfm.report import scorecard as sc
 from trajfm.report.ambiguity import ambiguous_traces
 from trajfm.report.judge_quality import usable
-from trajfm.report.load import UNKNOWN_MODEL, Part, RunTables, novel_key
+from trajfm.report.load import UNKNOWN_MODEL, Part, RunTables
 
 TRACE_COLUMNS = ("trace_id", "agent_model", "multi_agent", "is_correct")
 DIAGNOSIS_COLUMNS = (
@@ -39,6 +39,7 @@ DIAGNOSIS_COLUMNS = (
     "dim_hallucination",
 )  # fmt: skip
 EVIDENCE_PER_MODE = 3  # figures.EVIDENCE_PER_MODE
+EXAMPLES_PER_FAMILY = 3  # figures.EXAMPLES_PER_FAMILY
 NO_MODEL = "\x00"  # the key of scores whose trace has no model (Scores)
 REDUCE_EVERY = 32  # parts of an aggregate held before they are summed into one frame
 
@@ -156,6 +157,7 @@ class Run:
     family_model: Sums = field(default_factory=lambda: Sums(("cluster_id", "model")))
     keywords_found: set[tuple[int, str]] = field(default_factory=set)
     points: Sums = field(default_factory=lambda: Sums(("cluster_id", "px", "py"), mins=("first",)))
+    examples: Firsts = field(default_factory=lambda: Firsts(_example_firsts))
     point_models: Sums = field(default_factory=lambda: Sums(("cluster_id", "px", "py", "model")))
     point_probs: Sums = field(default_factory=lambda: Sums(("cluster_id", "px", "py", "probability")))
     feedback: Firsts = field(default_factory=lambda: Firsts(_feedback_firsts))
@@ -172,6 +174,12 @@ def _feedback_firsts(df: pl.DataFrame) -> pl.DataFrame:
         .group_by(["agent_model", "mode_id"], maintain_order=True)
         .head(EVIDENCE_PER_MODE)
     )  # fmt: skip
+
+
+def _example_firsts(df: pl.DataFrame) -> pl.DataFrame:
+    return df.sort(["probability", "novel_id"], descending=[True, False], nulls_last=True, maintain_order=True).group_by(
+        "cluster_id", maintain_order=True
+    ).head(EXAMPLES_PER_FAMILY)
 
 
 def _link_firsts(df: pl.DataFrame) -> pl.DataFrame:
@@ -404,24 +412,29 @@ def _families(
     t: RunTables, part: Part, run: Run, traces: pl.DataFrame, novel: pl.DataFrame, novel_ok: pl.DataFrame,
     known: pl.DataFrame, keywords: dict[int, list[str]],
 ) -> None:  # fmt: skip
-    assert t.assignments is not None
-    keyed = novel.with_columns(key=novel_key(t.key_is_hash))
-    look = t.assignments.filter(pl.col("key").is_in(keyed["key"].implode()))
-    members = keyed.join(look, on="key", how="inner").sort("order", maintain_order=True)
+    if part.assignments is not None:  # this batch's assignments shard
+        members = novel.join(part.assignments.collect(), on="novel_id", how="inner")
+    else:
+        lookup, is_hash = t.lookup()
+        keyed = novel.with_columns(key=pl.col("novel_id").hash() if is_hash else pl.col("novel_id"))
+        look = lookup.filter(pl.col("key").is_in(keyed["key"].implode()))
+        members = keyed.join(look, on="key", how="inner").drop("key")
+    members = members.sort("novel_id", maintain_order=True)
+    run.examples.add(_example_firsts(members.select("cluster_id", "novel_id", "probability")))
     run.families.add(members.group_by("cluster_id").agg(n_traces=pl.col("trace_id").drop_nulls().n_unique()))
     # Map points: novel modes with a position, by family and rounded position.
     pts = members.filter(pl.col("x").is_not_null() & pl.col("y").is_not_null()).join(
         traces.select("trace_id", model=pl.col("agent_model")), on="trace_id", how="left"
     ).with_columns(px=pl.col("x").round(3), py=pl.col("y").round(3))
-    run.points.add(pts.group_by("cluster_id", "px", "py").agg(count=pl.len(), first=pl.col("order").min()))
+    run.points.add(pts.group_by("cluster_id", "px", "py").agg(count=pl.len(), first=pl.col("novel_id").min()))
     run.point_models.add(pts.group_by("cluster_id", "px", "py", "model").agg(n=pl.len()))
     run.point_probs.add(pts.group_by("cluster_id", "px", "py", "probability").agg(n=pl.len()))
     # Keywords: which of a family's keywords occur, as whole words, in one of its members' title or description.
     want = {c: ks for c, ks in keywords.items() if any((c, k) not in run.keywords_found for k in ks)}
     if want:
-        texts = part.novel_modes.select("novel_id", "title", "description").collect().with_columns(
-            key=novel_key(t.key_is_hash)
-        ).join(members.select("key", "cluster_id"), on="key", how="inner")  # fmt: skip
+        texts = part.novel_modes.select("novel_id", "title", "description").collect().join(
+            members.select("novel_id", "cluster_id"), on="novel_id", how="inner"
+        )
         from trajfm.report.families import keyword_in
 
         for c, title, description in texts.select("cluster_id", "title", "description").iter_rows():
