@@ -27,8 +27,10 @@ def honesty(t: RunTables, run: Run) -> dict[str, Any]:
     declared = [d for d in (extract.get("corpus_declarations") or []) if isinstance(d, dict)]
     data = judge_reliability()
     judges = []
-    for name in sorted(run.judge_names, key=lambda j: (j is not None, j or "")):  # as polars sorts: null first
-        known = data.get(name)
+    for name in sorted(
+        run.judge_names, key=lambda j: (j is not None, j or "")
+    ):  # as polars sorts: null first
+        known = data.get(name) if name is not None else None
         judges.append(
             {
                 "judge": name,

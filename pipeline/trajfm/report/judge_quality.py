@@ -34,7 +34,9 @@ def set_aside_from(n_ok: int, n_usable: int, labels: pl.DataFrame) -> dict[str, 
     return {
         "n": n_ok - n_usable,
         "of": n_ok,
-        "reasons": [{"code": code, "why": REASONS[code], "n": counts[code]} for code in REASONS if counts[code]],
+        "reasons": [
+            {"code": code, "why": REASONS[code], "n": counts[code]} for code in REASONS if counts[code]
+        ],
     }
 
 

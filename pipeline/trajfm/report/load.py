@@ -141,7 +141,9 @@ class RunTables:
             return lf.with_columns(meta=pl.lit(None, pl.String)) if table == "traces" else lf
 
         return [
-            Part(i, *(shard(t, self.run.table_dir(t) / n) for t in ("traces", "steps", "diagnoses", "modes", "novel_modes")),
+            Part(i, shard("traces", self.run.table_dir("traces") / n), shard("steps", self.run.table_dir("steps") / n),
+                 shard("diagnoses", self.run.table_dir("diagnoses") / n), shard("modes", self.run.table_dir("modes") / n),
+                 shard("novel_modes", self.run.table_dir("novel_modes") / n),
                  assignments=None if assign is None else
                  _remapped(shard("novel_assignments", assign[i]).select(ASSIGNMENT_COLUMNS), self.remap))
             for i, n in enumerate(names)

@@ -15,7 +15,7 @@ What each aggregate is, and the definitions it serves, is in `figures.py`; this 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from itertools import chain
@@ -113,7 +113,12 @@ class Scores:
         return _Values(self.lut, [c[m == code] for c, m in zip(self.codes, self.model_codes, strict=True)])
 
 
-class _Values:
+class _Values(Collection[float]):
+    """Scores given back in table order (sized and iterable twice, as `stats.mean_interval` needs)."""
+
+    def __contains__(self, value: object) -> bool:
+        return any(v == value for v in self)
+
     def __init__(self, lut: list[float], chunks: list[np.ndarray]) -> None:
         self.lut, self.chunks = lut, chunks
         self.n = sum(len(c) for c in chunks)
@@ -134,10 +139,14 @@ class Run:
     ok: Sums = field(default_factory=lambda: Sums(("agent_model", "multi_agent")))
     statuses: Sums = field(default_factory=lambda: Sums(("status",)))
     judges: Sums = field(default_factory=lambda: Sums(("judge", "judge_model")))
-    spend: dict[str, int] = field(default_factory=lambda: dict.fromkeys(("calls", "tokens_in", "tokens_out", "cached"), 0))
+    spend: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(("calls", "tokens_in", "tokens_out", "cached"), 0)
+    )
     latency: list[float] = field(default_factory=list)
     quality: Sums = field(default_factory=lambda: Sums(("judge_quality",)))
-    diag_ok: dict[str, int] = field(default_factory=lambda: {"status_ok": 0, "usable": 0, "source_outcome": 0})
+    diag_ok: dict[str, int] = field(
+        default_factory=lambda: {"status_ok": 0, "usable": 0, "source_outcome": 0}
+    )
     judge_names: set[str | None] = field(default_factory=set)
     mode_model: Sums = field(default_factory=lambda: Sums(("agent_model", "mode_id")))
     combos: Sums = field(default_factory=lambda: Sums(("combo",)))
@@ -177,14 +186,18 @@ def _feedback_firsts(df: pl.DataFrame) -> pl.DataFrame:
 
 
 def _example_firsts(df: pl.DataFrame) -> pl.DataFrame:
-    return df.sort(["probability", "novel_id"], descending=[True, False], nulls_last=True, maintain_order=True).group_by(
-        "cluster_id", maintain_order=True
-    ).head(EXAMPLES_PER_FAMILY)
+    return (
+        df.sort(["probability", "novel_id"], descending=[True, False], nulls_last=True, maintain_order=True)
+        .group_by("cluster_id", maintain_order=True)
+        .head(EXAMPLES_PER_FAMILY)
+    )
 
 
 def _link_firsts(df: pl.DataFrame) -> pl.DataFrame:
-    return df.sort(["later", "trace_id"], maintain_order=True).group_by(["card", "model"], maintain_order=True).head(
-        imp.TRACE_LINKS
+    return (
+        df.sort(["later", "trace_id"], maintain_order=True)
+        .group_by(["card", "model"], maintain_order=True)
+        .head(imp.TRACE_LINKS)
     )
 
 
@@ -201,7 +214,9 @@ def accumulate(
     run = Run()
     offset = 0
     for part in parts:
-        if not _part(t, part, run, offset, max_traces=max_traces, whole=len(parts) == 1, keywords=keywords or {}):
+        if not _part(
+            t, part, run, offset, max_traces=max_traces, whole=len(parts) == 1, keywords=keywords or {}
+        ):
             return None
         offset = run.n_traces
     return run
@@ -212,12 +227,27 @@ def _sum_col(df: pl.DataFrame, col: str) -> int:
 
 
 def _part(
-    t: RunTables, part: Part, run: Run, offset: int, *, max_traces: int, whole: bool, keywords: dict[int, list[str]]
+    t: RunTables,
+    part: Part,
+    run: Run,
+    offset: int,
+    *,
+    max_traces: int,
+    whole: bool,
+    keywords: dict[int, list[str]],
 ) -> bool:
     check = not whole
-    traces = part.traces.select(TRACE_COLUMNS).collect().with_columns(pl.col("agent_model").fill_null(UNKNOWN_MODEL))
+    traces = (
+        part.traces.select(TRACE_COLUMNS)
+        .collect()
+        .with_columns(pl.col("agent_model").fill_null(UNKNOWN_MODEL))
+    )
     diag = part.diagnoses.select(DIAGNOSIS_COLUMNS).collect()
-    modes = part.modes.filter(pl.col("detected").is_not_null()).select("trace_id", "mode_id", "detected").collect()
+    modes = (
+        part.modes.filter(pl.col("detected").is_not_null())
+        .select("trace_id", "mode_id", "detected")
+        .collect()
+    )
     novel = part.novel_modes.select("novel_id", "trace_id", "title").collect()
     ids = traces["trace_id"].implode()
     if check and any(
@@ -229,11 +259,11 @@ def _part(
          diag.filter(pl.col("status") != "ok").select("trace_id")]
     )["trace_id"].implode()  # fmt: skip
     is_found = traces.select(pl.col("trace_id").is_in(found))["trace_id"].to_numpy()
-    rows = np.arange(offset, offset + traces.height)
+    numbers = np.arange(offset, offset + traces.height)
     if len(run.shown_found) < max_traces:
-        run.shown_found.extend(rows[is_found][: max_traces - len(run.shown_found)].tolist())
+        run.shown_found.extend(numbers[is_found][: max_traces - len(run.shown_found)].tolist())
     if len(run.shown_rest) < max_traces:
-        run.shown_rest.extend(rows[~is_found][: max_traces - len(run.shown_rest)].tolist())
+        run.shown_rest.extend(numbers[~is_found][: max_traces - len(run.shown_rest)].tolist())
     run.n_traces += traces.height
 
     if diag["trace_id"].is_duplicated().any():  # the first row where a trace was judged twice
@@ -243,11 +273,17 @@ def _part(
     ok = traces.join(diag.select("trace_id", "status", "task_completed"), on="trace_id", how="left").filter(
         pl.col("trace_id").is_in(ok_ids)
     )
-    known = ok.filter(pl.col("task_completed").is_not_null()).select("trace_id", failed=pl.col("task_completed").not_())
-    flags = modes.filter(pl.col("detected") & pl.col("trace_id").is_in(ok_ids)).select("trace_id", "mode_id").unique(
-        maintain_order=True
+    known = ok.filter(pl.col("task_completed").is_not_null()).select(
+        "trace_id", failed=pl.col("task_completed").not_()
     )
-    flags = flags.join(traces.select("trace_id", "agent_model"), on="trace_id", how="left", maintain_order="left")
+    flags = (
+        modes.filter(pl.col("detected") & pl.col("trace_id").is_in(ok_ids))
+        .select("trace_id", "mode_id")
+        .unique(maintain_order=True)
+    )
+    flags = flags.join(
+        traces.select("trace_id", "agent_model"), on="trace_id", how="left", maintain_order="left"
+    )
     novel_ok = novel.filter(pl.col("trace_id").is_in(ok_ids))
     steps = (
         part.steps.select("trace_id", "index", "kind", "is_error", "content")
@@ -260,7 +296,9 @@ def _part(
                 pl.col("kind").is_in(list(sc.RESULT_KINDS))
                 & ~pl.col("is_error").fill_null(False)
                 & ~sc.EMPTY.fill_null(False)
-            ).sum().cast(pl.Int64),
+            )
+            .sum()
+            .cast(pl.Int64),
         )
         .collect()
     )
@@ -277,13 +315,10 @@ def _part(
         [p.select("trace_id", "final_answer") for p in t.parts("traces")] if whole
         else [part.traces.select("trace_id", "final_answer")],
     ).filter(pl.col("trace_id").is_in(ok["trace_id"].implode()))  # fmt: skip
-    okf = (
-        ok.join(per_trace, on="trace_id", how="left")
-        .with_columns(
-            n_flags=pl.col("n_flags").fill_null(0),
-            has_novel=pl.col("trace_id").is_in(novel_ok["trace_id"].implode()),
-            _flagged=pl.col("trace_id").is_in(amb["trace_id"].implode()),
-        )
+    okf = ok.join(per_trace, on="trace_id", how="left").with_columns(
+        n_flags=pl.col("n_flags").fill_null(0),
+        has_novel=pl.col("trace_id").is_in(novel_ok["trace_id"].implode()),
+        _flagged=pl.col("trace_id").is_in(amb["trace_id"].implode()),
     )
     run.ok.add(okf.group_by("agent_model", "multi_agent").agg(
         n_diag=pl.len(), n_known=pl.col("task_completed").is_not_null().sum(),
@@ -355,8 +390,10 @@ def _part(
     run.self_judged.add(sc.self_judged(diag_ok, traces))
 
     # Root cause position (over diagnoses with status ok, as before the usable filter).
-    rc = status_ok.filter(pl.col("root_cause_step").is_not_null()).select("trace_id", "root_cause_step").join(
-        steps.select("trace_id", "lo", "hi"), on="trace_id", how="left"
+    rc = (
+        status_ok.filter(pl.col("root_cause_step").is_not_null())
+        .select("trace_id", "root_cause_step")
+        .join(steps.select("trace_id", "lo", "hi"), on="trace_id", how="left")
     )
     inside = rc.filter(
         pl.col("lo").is_not_null() & (pl.col("root_cause_step") >= pl.col("lo")) & (pl.col("root_cause_step") <= pl.col("hi"))
@@ -400,7 +437,9 @@ def _cards(run: Run, rows: pl.DataFrame, known: pl.DataFrame) -> None:
     """Links (failed traces first, per model) and quote candidates of fix-first cards (`card`: mode:ID or
     family:ID); `rows` one per finding (trace_id, model, steps, evidence, verified), in the card's order."""
     rows = rows.select("card", "trace_id", "model", "steps", "evidence", "verified")
-    per_trace = rows.unique(["card", "trace_id"], keep="first", maintain_order=True).select("card", "trace_id", "model")
+    per_trace = rows.unique(["card", "trace_id"], keep="first", maintain_order=True).select(
+        "card", "trace_id", "model"
+    )
     run.links.add(_link_firsts(
         per_trace.join(known, on="trace_id", how="left").with_columns(later=pl.col("failed").fill_null(False).not_())
         .select("card", "model", "later", "trace_id")
@@ -423,17 +462,21 @@ def _families(
     run.examples.add(_example_firsts(members.select("cluster_id", "novel_id", "probability")))
     run.families.add(members.group_by("cluster_id").agg(n_traces=pl.col("trace_id").drop_nulls().n_unique()))
     # Map points: novel modes with a position, by family and rounded position.
-    pts = members.filter(pl.col("x").is_not_null() & pl.col("y").is_not_null()).join(
-        traces.select("trace_id", model=pl.col("agent_model")), on="trace_id", how="left"
-    ).with_columns(px=pl.col("x").round(3), py=pl.col("y").round(3))
+    pts = (
+        members.filter(pl.col("x").is_not_null() & pl.col("y").is_not_null())
+        .join(traces.select("trace_id", model=pl.col("agent_model")), on="trace_id", how="left")
+        .with_columns(px=pl.col("x").round(3), py=pl.col("y").round(3))
+    )
     run.points.add(pts.group_by("cluster_id", "px", "py").agg(count=pl.len(), first=pl.col("novel_id").min()))
     run.point_models.add(pts.group_by("cluster_id", "px", "py", "model").agg(n=pl.len()))
     run.point_probs.add(pts.group_by("cluster_id", "px", "py", "probability").agg(n=pl.len()))
     # Keywords: which of a family's keywords occur, as whole words, in one of its members' title or description.
     want = {c: ks for c, ks in keywords.items() if any((c, k) not in run.keywords_found for k in ks)}
     if want:
-        texts = part.novel_modes.select("novel_id", "title", "description").collect().join(
-            members.select("novel_id", "cluster_id"), on="novel_id", how="inner"
+        texts = (
+            part.novel_modes.select("novel_id", "title", "description")
+            .collect()
+            .join(members.select("novel_id", "cluster_id"), on="novel_id", how="inner")
         )
         from trajfm.report.families import keyword_in
 
@@ -460,13 +503,17 @@ def _families(
         )
     )  # fmt: skip
     run.family_model.add(
-        rows.unique(["card", "trace_id"]).group_by(pl.col("card").str.slice(7).cast(pl.Int64).alias("cluster_id"), "model").agg(n=pl.len())
+        rows.unique(["card", "trace_id"])
+        .group_by(pl.col("card").str.slice(7).cast(pl.Int64).alias("cluster_id"), "model")
+        .agg(n=pl.len())
     )
     _cards(run, rows, known)
 
 
 def exact_mean(values: pl.DataFrame, col: str) -> float | None:
     """The mean of a column given as (value, n) counts, correctly rounded."""
-    total = sum((Fraction(v) * n for v, n in values.select(col, "n").iter_rows() if v is not None), Fraction(0))
+    total = sum(
+        (Fraction(v) * n for v, n in values.select(col, "n").iter_rows() if v is not None), Fraction(0)
+    )
     count = int(values.filter(pl.col(col).is_not_null())["n"].sum())
     return float(total / count) if count else None

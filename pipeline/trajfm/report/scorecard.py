@@ -179,4 +179,6 @@ def self_judged(diag: pl.DataFrame, traces: pl.DataFrame) -> pl.DataFrame:
 def judge_is_agent(pairs: pl.DataFrame) -> list[dict[str, Any]]:
     """Models judged by a judge model of the same name (the agent grading itself): a warning for the report.
     `pairs`: `self_judged` summed over the run."""
-    return [{"model": m, "judge_model": j, "n_traces": n} for m, j, n in pairs.sort("agent_model").iter_rows()]
+    return [
+        {"model": m, "judge_model": j, "n_traces": n} for m, j, n in pairs.sort("agent_model").iter_rows()
+    ]
