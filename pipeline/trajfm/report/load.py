@@ -1,18 +1,15 @@
 """Read what stage 3 needs from a run folder.
 
-`load_run(path)` returns a `RunTables`: the stage-1 tables (required), the stage-2 tables (optional: absent when
-the cluster stage was skipped, e.g. a run with no novel modes), the manifest and the taxonomy the run was judged
-against (as recorded by extract in the manifest, `mast` when not recorded).
+`load_run(path)` returns a `RunTables`: lazy scans of the stage-1 tables (required), the clusters (optional:
+absent when the cluster stage was skipped, e.g. a run with no novel modes), the manifest and the taxonomy the run
+was judged against (as recorded by extract in the manifest, `mast` when not recorded).
 
-Memory stays bounded by a batch plus a few narrow columns per trace, not by the run's text: the traces and
-diagnoses tables are held only as the columns the figures count (`TRACE_COLUMNS`, `DIAGNOSIS_COLUMNS`; no task,
-answer, summary or reply text), the modes table only as the (trace, mode) pairs of its flags, the novel modes
-without their descriptions and evidence (`NOVEL_COLUMNS`). Everything else is
-a LazyFrame over the file or shards (`RunTables.scan`): the steps table, the verdicts (`checked`), and the text
-columns, which the figures aggregate with the streaming engine and the drill-down and quotes read for the few
-traces they show. Every table is checked against
+Nothing per trace or per novel mode is held here: the figures are computed by one pass over the run's parts
+(`RunTables.trace_parts`: the same-named shard of every table, a batch of whole traces; `passes.py`), and the
+drill-down and quotes read the text of the few traces they show. Every table is checked against
 `trajfm.schemas` on read, so a wrong column is a `SchemaError` naming the file. Clusters made from other novel
-modes than the ones in novel_modes.parquet (extract re-run since) are a `RunFolderError` asking to re-cluster.
+modes than the ones in novel_modes (extract re-run since) are a `RunFolderError` asking to re-cluster: checked a
+shard pair at a time when the cluster stage wrote the assignments per shard, else on 64-bit hashes of the ids.
 """
 
 from __future__ import annotations
@@ -33,15 +30,6 @@ STAGE1_TABLES = ("traces", "steps", "diagnoses", "modes", "novel_modes")
 
 PART_ROWS = 100_000  # rows of a table read at a time where Python looks at each (`RunTables.parts`)
 UNKNOWN_MODEL = "unknown"  # the model name shown for traces whose source names none
-# The columns held in memory, one row per trace: what the figures count. Text columns are read through `scan`.
-TRACE_COLUMNS = ("trace_id", "agent_model", "multi_agent", "is_correct")
-NOVEL_COLUMNS = ("novel_id", "trace_id", "title")
-DIAGNOSIS_COLUMNS = (
-    "trace_id", "judge", "judge_model", "status", "task_completed", "root_cause_step", "source_outcome",
-    "tokens_in", "tokens_out", "latency_s", "calls", "cached", "judge_quality",
-    "dim_task_completion", "dim_data_retrieval", "dim_result_verification", "dim_sequence", "dim_clarity",
-    "dim_hallucination",
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
