@@ -120,8 +120,7 @@ def _repeats_an_id(modes: pl.LazyFrame) -> bool:
     """Whether a novel_id occurs twice. Checked on 64-bit hashes of the ids (8 bytes a mode, sorted in numpy:
     a set of the id strings took about 1 GB at 3 million modes); equal hashes are confirmed on the ids
     themselves, so a hash collision never refuses a run."""
-    hashes = modes.select(pl.col("novel_id").hash(seed=0)).collect(engine="streaming").to_series().to_numpy()
-    hashes.sort()
+    hashes = np.sort(modes.select(pl.col("novel_id").hash(seed=0)).collect(engine="streaming").to_series().to_numpy())
     if not bool((hashes[1:] == hashes[:-1]).any()):
         return False
     stats = modes.select(n=pl.len(), ids=pl.col("novel_id").n_unique()).collect(engine="streaming")
