@@ -14,10 +14,10 @@ shard pair at a time when the cluster stage wrote the assignments per shard, els
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import polars as pl
 
@@ -104,7 +104,7 @@ class RunTables:
             self._cache["lookup"] = (_remapped(lookup.lazy(), self.remap).collect(), is_hash)
         return self._cache["lookup"]
 
-    def trace_parts(self, *, whole: bool = False) -> list[Part]:
+    def trace_parts(self, *, whole: bool = False) -> Sequence[Part]:
         """The run as parts holding whole traces: one per shard name when every stage-1 table is sharded with the
         same shard names (the layout both engines write: one batch of traces per shard name), else (or with
         `whole`) one part of the whole tables. `passes.accumulate` checks that each part's rows name only its
@@ -123,19 +123,7 @@ class RunTables:
         if self.clustered:
             self.run.scan_table("novel_assignments")
 
-        def shard(table: str, path: Path) -> pl.LazyFrame:
-            lf = pl.scan_parquet(path, glob=False)
-            lf = lf.select(list(schemas.TABLES[table])).cast(schemas.TABLES[table])  # type: ignore[arg-type]
-            return lf.with_columns(meta=pl.lit(None, pl.String)) if table == "traces" else lf
-
-        return [
-            Part(i, shard("traces", self.run.table_dir("traces") / n), shard("steps", self.run.table_dir("steps") / n),
-                 shard("diagnoses", self.run.table_dir("diagnoses") / n), shard("modes", self.run.table_dir("modes") / n),
-                 shard("novel_modes", self.run.table_dir("novel_modes") / n),
-                 assignments=None if assign is None else
-                 _remapped(shard("novel_assignments", assign[i]).select(ASSIGNMENT_COLUMNS), self.remap))
-            for i, n in enumerate(names)
-        ]  # fmt: skip
+        return _Parts(self, names, assign)
 
     def parts(self, table: str, rows: int = PART_ROWS) -> Iterator[pl.LazyFrame]:
         """The table as consecutive lazy parts, in table order: each shard (or the single file), cut into
@@ -155,6 +143,39 @@ class RunTables:
     def flag_rows(self) -> pl.LazyFrame:
         """Every column of the detected rows of the modes table, lazily (evidence, rationale, steps)."""
         return self.run.scan_table("modes").filter(pl.col("detected").fill_null(False))
+
+
+class _Parts(Sequence[Part]):
+    """The parts of a sharded run, each made when it is asked for: a LazyFrame that has been collected keeps its
+    file's metadata (about 100 KB a shard), so parts made all at once and kept grew with the run."""
+
+    def __init__(self, t: RunTables, names: list[str], assign: list[Path] | None) -> None:
+        self.t, self.names, self.assign = t, names, assign
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    @overload
+    def __getitem__(self, i: int) -> Part: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Part]: ...
+    def __getitem__(self, i: int | slice) -> Part | Sequence[Part]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        n, run = self.names[i], self.t.run
+        return Part(
+            i, _shard(run, "traces", run.table_dir("traces") / n), _shard(run, "steps", run.table_dir("steps") / n),
+            _shard(run, "diagnoses", run.table_dir("diagnoses") / n), _shard(run, "modes", run.table_dir("modes") / n),
+            _shard(run, "novel_modes", run.table_dir("novel_modes") / n),
+            assignments=None if self.assign is None else
+            _remapped(_shard(run, "novel_assignments", self.assign[i]).select(ASSIGNMENT_COLUMNS), self.t.remap),
+        )  # fmt: skip
+
+
+def _shard(run: RunFolder, table: str, path: Path) -> pl.LazyFrame:
+    lf = pl.scan_parquet(path, glob=False)
+    lf = lf.select(list(schemas.TABLES[table])).cast(schemas.TABLES[table])  # type: ignore[arg-type]
+    return lf.with_columns(meta=pl.lit(None, pl.String)) if table == "traces" else lf
 
 
 def _remapped(lf: pl.LazyFrame, remap: dict[int, int]) -> pl.LazyFrame:

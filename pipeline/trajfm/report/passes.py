@@ -15,7 +15,7 @@ What each aggregate is, and the definitions it serves, is in `figures.py`; this 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from itertools import chain
@@ -207,7 +207,7 @@ def _quote_firsts(df: pl.DataFrame) -> pl.DataFrame:
 
 
 def accumulate(
-    t: RunTables, parts: list[Part], *, max_traces: int, keywords: dict[int, list[str]] | None = None
+    t: RunTables, parts: Sequence[Part], *, max_traces: int, keywords: dict[int, list[str]] | None = None
 ) -> Run | None:
     """The pass (see the module docstring); None when there are several parts and a part's rows name traces
     outside it (with one part, the whole tables, nothing is checked)."""
