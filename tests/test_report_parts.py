@@ -67,6 +67,10 @@ def test_figures_do_not_depend_on_how_the_run_is_cut(
     assert len(tables.trace_parts()) == 3
     assert tables.assignments_aligned == (assignments == "shards")
     got, _ = run_figures(run)
+    # A float sum (polars' per chunk, as before) may differ in its last digits with how the table is cut.
+    assert got["overview"].pop("judge_latency_s") == pytest.approx(
+        want["overview"].pop("judge_latency_s"), rel=1e-12
+    )
     assert got == want
     # parts: how many the pass used (cut by rows, a part's rows name traces of other parts: one part, the whole)
     from trajfm.report.passes import accumulate

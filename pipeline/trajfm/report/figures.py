@@ -185,7 +185,7 @@ def _overview(run: Run, f: _Totals) -> dict[str, Any]:
         "tokens_in": run.spend["tokens_in"],
         "tokens_out": run.spend["tokens_out"],
         "cached": run.spend["cached"],
-        "judge_latency_s": float(run.latency),  # correctly rounded
+        "judge_latency_s": run.latency,
     }
 
 
