@@ -142,6 +142,20 @@ def _comparison(known: pl.DataFrame, flagged: pl.Series) -> dict[str, Any]:
     }
 
 
+def comparison_from(counts: pl.DataFrame) -> dict[str, Any]:
+    """`_comparison` from counts of diagnosed traces with a completion verdict: (_flagged, n_known,
+    n_completed) rows, summed here."""
+    amb, rest = counts.filter(pl.col("_flagged")), counts.filter(~pl.col("_flagged"))
+    ambiguous = rate(int(amb["n_completed"].sum()), int(amb["n_known"].sum()))
+    others = rate(int(rest["n_completed"].sum()), int(rest["n_known"].sum()))
+    gap = gap_points(others, ambiguous)
+    return {
+        "ambiguous": ambiguous,
+        "rest": others,
+        **(gap or dict.fromkeys(("drop_points", "ci_low", "ci_high"))),
+    }
+
+
 def ambiguity_figures(
     steps: Parts,
     traces: Parts,

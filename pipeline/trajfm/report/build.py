@@ -15,15 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import polars as pl
-
 from trajfm.errors import UsageError
 from trajfm.report.advice import AdviceOptions, LlmAdviser, write_family_advice
 from trajfm.report.baseline import compare
 from trajfm.report.charts import build_charts
 from trajfm.report.drilldown import TextBudget, build_drilldown
 from trajfm.report.families import merge_near_identical
-from trajfm.report.figures import UNKNOWN_MODEL, compute_figures, run_metadata
+from trajfm.report.figures import compute, compute_figures, run_metadata
 from trajfm.report.load import RunTables, load_run
 from trajfm.report.render import clean_json, render_html
 from trajfm.report.scorecard import DEFAULT_READINESS_BAR
@@ -31,8 +29,6 @@ from trajfm.report.summary import summary_json, summary_markdown
 from trajfm.runfolder import atomic_write_text
 from trajfm.runlock import recover, run_lock
 from trajfm.safetext import show_bidi
-
-MAP_TITLE_CHARS = 140
 
 
 @dataclass
@@ -47,49 +43,6 @@ class ReportResult:
     timings: dict[str, float] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
     step_chars_shown: int = 0  # the drill-down's per-step cap after fitting the text budget
-
-
-def map_points(t: RunTables) -> list[dict[str, Any]]:
-    """The 2-D map's points (empty when the run was not clustered): novel modes of one family at the same place
-    (identical texts embed identically) are one point whose `count` sizes it, so 305 items never show as 12
-    indistinguishable dots."""
-    if not t.clustered:
-        return []
-    assert t.clusters is not None and t.novel_assignments is not None
-    pts = (
-        t.novel_assignments.filter(pl.col("x").is_not_null() & pl.col("y").is_not_null())
-        .join(t.novel_modes.select("novel_id", "trace_id", "title"), on="novel_id", how="left")
-        .join(t.clusters.select("cluster_id", pl.col("name").alias("family")), on="cluster_id", how="left")
-        .join(
-            t.traces.select("trace_id", pl.col("agent_model").fill_null(UNKNOWN_MODEL).alias("model")),
-            on="trace_id",
-            how="left",
-        )
-        .with_columns(px=pl.col("x").round(3), py=pl.col("y").round(3))
-        .sort("novel_id")
-        .group_by("cluster_id", "px", "py", maintain_order=True)
-        .agg(
-            family=pl.col("family").first(),
-            title=pl.col("title").first(),
-            trace=pl.col("trace_id").first(),
-            models=pl.col("model").n_unique(),
-            probability=pl.col("probability").mean(),
-            count=pl.len(),
-        )
-    )
-    return [
-        {
-            "x": r["px"],
-            "y": r["py"],
-            "family": r["family"] or f"cluster {r['cluster_id']}",
-            "title": (r["title"] or "")[:MAP_TITLE_CHARS],
-            "trace": r["trace"],
-            "models": r["models"],
-            "probability": r["probability"],
-            "count": r["count"],
-        }
-        for r in pts.iter_rows(named=True)
-    ]
 
 
 def run_figures(
@@ -149,7 +102,9 @@ def _build_report(
         adviser = LlmAdviser(advice.base_url, advice.model, redact=advice.redact,
                              cache_path=tables.run.cache_dir / "advice_cache.json")  # fmt: skip
     t0 = lap("load", t0)
-    figures = compute_figures(tables, readiness_bar=readiness_bar, merges=merges)
+    budget = budget or TextBudget()
+    computed = compute(tables, readiness_bar=readiness_bar, merges=merges, max_traces=budget.max_traces)
+    figures = computed.figures
     if adviser is not None:
         write_family_advice(figures, adviser)
     figures["baseline"] = None
@@ -165,9 +120,9 @@ def _build_report(
         figures["baseline"] = compare(figures, old, str(baseline))
     meta = run_metadata(tables.manifest)
     t0 = lap("figures", t0)
-    charts = build_charts(figures, map_points(tables))
+    charts = build_charts(figures, computed.points)
     t0 = lap("charts", t0)
-    drill = build_drilldown(tables, budget)
+    drill = build_drilldown(tables, budget, computed.shown_rows, computed.n_traces)
     drill_total = drill.pop("n_traces_total")
     t0 = lap("drilldown", t0)
     generated_at = time.strftime("%Y-%m-%d %H:%M:%S %Z")

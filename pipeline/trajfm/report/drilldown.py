@@ -91,32 +91,24 @@ def fit_caps(
         scale /= 2
 
 
-def build_drilldown(t: RunTables, budget: TextBudget | None = None) -> dict[str, Any]:
+def build_drilldown(
+    t: RunTables, budget: TextBudget | None = None, shown_rows: list[int] | None = None, n_total: int | None = None
+) -> dict[str, Any]:
+    """`shown_rows`: the rows of the traces table shown (`figures.compute` picks them in its pass: the first
+    `max_traces` with a finding, in table order, then the others); None shows every trace."""
     budget = budget or TextBudget()
-    n_total = t.traces.height
-    # Only the shown traces' rows are read whole (texts included): the selection is made on the narrow columns.
+    # Only the shown traces' rows are read whole (texts included).
     traces_q, diag_q, modes_q, novel_q = t.scan("traces"), t.scan("diagnoses"), t.flag_rows(), t.scan("novel_modes")
-    if n_total > budget.max_traces:
-        found = pl.concat(
-            [
-                t.modes.select("trace_id"),
-                t.novel_modes.select("trace_id"),
-                t.diagnoses.filter(pl.col("status") != "ok").select("trace_id"),
-            ]
-        )["trace_id"]
-        shown = (
-            t.traces.select("trace_id")
-            .with_row_index("_row")
-            .sort(~pl.col("trace_id").is_in(found.implode()), "_row")
-            .head(budget.max_traces)
-            .sort("_row")
-        )
-        shown_ids = shown["trace_id"].implode()
-        traces_q = traces_q.with_row_index("_row").filter(pl.col("_row").is_in(shown["_row"].implode())).drop("_row")
+    if shown_rows is not None:
+        traces_q = traces_q.with_row_index("_row").filter(pl.col("_row").is_in(shown_rows)).drop("_row")
+    traces = traces_q.collect(engine="streaming").with_columns(pl.col("agent_model").fill_null(UNKNOWN_MODEL))
+    if n_total is None:
+        n_total = t.scan("traces").select(pl.len()).collect().item()
+    if shown_rows is not None:
+        shown_ids = traces["trace_id"].implode()
         diag_q = diag_q.filter(pl.col("trace_id").is_in(shown_ids))
         modes_q = modes_q.filter(pl.col("trace_id").is_in(shown_ids))
         novel_q = novel_q.filter(pl.col("trace_id").is_in(shown_ids))
-    traces = traces_q.collect(engine="streaming").with_columns(pl.col("agent_model").fill_null(UNKNOWN_MODEL))
     diagnoses, modes = diag_q.collect(engine="streaming"), modes_q.collect(engine="streaming")
     novel_modes = novel_q.collect(engine="streaming")
     diag = {r["trace_id"]: r for r in diagnoses.unique("trace_id", keep="first").iter_rows(named=True)}
@@ -135,8 +127,14 @@ def build_drilldown(t: RunTables, budget: TextBudget | None = None) -> dict[str,
         )
         cited.setdefault(r["trace_id"], set()).update(r["steps"] or [])
     cluster_of: dict[str, int] = {}
-    if t.novel_assignments is not None:
-        cluster_of = dict(t.novel_assignments.select("novel_id", "cluster_id").iter_rows())
+    if t.clustered and novel_modes.height:  # the shown novel modes' families
+        cluster_of = dict(
+            t.scan_assignments()
+            .filter(pl.col("novel_id").is_in(novel_modes["novel_id"].implode()))
+            .select("novel_id", "cluster_id")
+            .collect(engine="streaming")
+            .iter_rows()
+        )
     novel: dict[str, list[dict[str, Any]]] = {}
     for r in novel_modes.sort(["trace_id", "novel_id"]).iter_rows(named=True):
         novel.setdefault(r["trace_id"], []).append(
@@ -154,7 +152,7 @@ def build_drilldown(t: RunTables, budget: TextBudget | None = None) -> dict[str,
             cited.setdefault(tid, set()).add(d["root_cause_step"])
 
     wanted = t.steps.lazy()
-    if traces.height < n_total:
+    if shown_rows is not None:
         wanted = wanted.filter(pl.col("trace_id").is_in(traces["trace_id"].implode()))
     steps = wanted.collect().sort(["trace_id", "position"])
     step_rows = list(steps.iter_rows(named=True))

@@ -92,7 +92,7 @@ def base_name(name: str | None) -> str:
 def merge_near_identical(t: RunTables) -> tuple[RunTables, list[dict[str, Any]]]:
     if not t.clustered:
         return t, []
-    assert t.clusters is not None and t.novel_assignments is not None
+    assert t.clusters is not None
     groups: dict[str, list[dict[str, Any]]] = {}
     for c in t.clusters.filter(pl.col("cluster_id") != -1).sort("cluster_id").iter_rows(named=True):
         groups.setdefault(base_name(c["name"]).casefold(), []).append(c)
@@ -135,7 +135,7 @@ def merge_near_identical(t: RunTables) -> tuple[RunTables, list[dict[str, Any]]]
         )
     if not merges:
         return t, []
-    total = t.novel_assignments.height
+    total = t.n_assignments()
     rows = []
     for c in t.clusters.iter_rows(named=True):
         if c["cluster_id"] in remap:
@@ -143,10 +143,20 @@ def merge_near_identical(t: RunTables) -> tuple[RunTables, list[dict[str, Any]]]
         c = replaced.get(c["cluster_id"], c)
         rows.append(dict(c, share=(c["size"] / total) if total else None))
     clusters = pl.DataFrame(rows, schema=t.clusters.schema)
-    assignments = t.novel_assignments.with_columns(
-        pl.col("cluster_id").replace(remap).cast(pl.Int64)
-    )
-    return dataclasses.replace(t, clusters=clusters, novel_assignments=assignments), merges
+    return dataclasses.replace(t, clusters=clusters, remap=remap, _cache={}), merges
+
+
+def keyword_in(keyword: str, text: str | None) -> bool:
+    """Whether `keyword` occurs, as whole words, in `text` (spacing and case ignored)."""
+    words = keyword.casefold().split()
+    corpus = " ".join((text or "").split()).casefold()
+    return bool(words) and re.search(r"(?<!\w)" + re.escape(" ".join(words)) + r"(?!\w)", corpus) is not None
+
+
+def readable(keyword: str) -> bool:
+    """Neither starts nor ends with a function word."""
+    words = keyword.casefold().split()
+    return bool(words) and words[0] not in FUNCTION_WORDS and words[-1] not in FUNCTION_WORDS
 
 
 def readable_keywords(keywords: list[str], texts: list[str], limit: int = 6) -> list[str]:

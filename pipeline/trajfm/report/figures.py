@@ -21,19 +21,21 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import Any, TypeVar, cast
+from dataclasses import dataclass
+from typing import Any, cast
 
 import polars as pl
 
 from trajfm.judges.dimensions import DIMENSION_KEYS
 from trajfm.report import impact as imp
 from trajfm.report import scorecard as sc
-from trajfm.report.ambiguity import ambiguity_figures
-from trajfm.report.families import readable_keywords
+from trajfm.report.ambiguity import SIGNALS, comparison_from
+from trajfm.report.families import readable
 from trajfm.report.fixfirst import add_impact
 from trajfm.report.honesty import honesty
-from trajfm.report.judge_quality import set_aside_summary, usable
+from trajfm.report.judge_quality import set_aside_from
 from trajfm.report.load import UNKNOWN_MODEL, RunTables
+from trajfm.report.passes import Run, accumulate, exact_mean
 from trajfm.report.stats import gap_points
 from trajfm.report.stats import rate as _rate
 
@@ -42,6 +44,9 @@ EVIDENCE_PER_MODE = 3
 EXAMPLES_PER_FAMILY = 3
 EXCERPT_CHARS = 300
 ROOT_CAUSE_BINS = 10
+KEYWORDS_PER_FAMILY = 6
+MAP_TITLE_CHARS = 140
+__all__ = ["UNKNOWN_MODEL", "Computed", "compute", "compute_figures", "run_metadata"]
 
 
 def _excerpt(text: str | None, limit: int = EXCERPT_CHARS) -> str:
@@ -53,207 +58,167 @@ def _setup_label(multi: bool | None) -> str:
     return "unknown" if multi is None else ("multi-agent" if multi else "single-agent")
 
 
+@dataclass
+class Computed:
+    """Every figure (summary.json's content), the 2-D map's points and the traces the drill-down shows (rows of
+    the traces table, in table order; None: all of them)."""
+
+    figures: dict[str, Any]
+    points: list[dict[str, Any]]
+    shown_rows: list[int] | None
+    n_traces: int
+
+
 def compute_figures(
     t: RunTables,
     *,
     readiness_bar: float = sc.DEFAULT_READINESS_BAR,
     merges: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    traces = t.traces.with_columns(pl.col("agent_model").fill_null(UNKNOWN_MODEL))
-    diag = t.diagnoses  # one row per trace: the first where a trace was judged twice (no copy when none was)
-    if diag["trace_id"].is_duplicated().any():
-        diag = diag.unique("trace_id", keep="first", maintain_order=True)
-    diag_ok = usable(diag)  # status ok, and not a degenerate reply set aside (report/judge_quality.py)
-    ok_ids = diag_ok["trace_id"]
-    dtraces = traces.join(diag.select("trace_id", "status", "task_completed"), on="trace_id", how="left")
-    ok = _only_ok(dtraces, ok_ids)
-    # The detected modes (load.py), and per mode and model the usable traces it was checked on (`_checked`).
-    detected = _unique_pairs(_only_ok(t.modes, ok_ids))
-    flags = detected.join(traces.select("trace_id", "agent_model"), on="trace_id", how="left")
-    known = ok.filter(pl.col("task_completed").is_not_null()).select(
-        "trace_id", failed=pl.col("task_completed").not_()
-    )
-    checked, cells = _checked(t, ok, known, flags)
-    novel = t.novel_modes.filter(pl.col("trace_id").is_in(ok_ids.implode()))
-    n_diag = ok.height
-    scored = sc.with_scores(diag_ok.select("trace_id", *DIMENSION_KEYS)).join(
-        traces.select("trace_id", "agent_model"), on="trace_id", how="left"
-    )
-    tool_res = sc.tool_results(t.steps, ok.select("trace_id", "agent_model"))  # per model
+    return compute(t, readiness_bar=readiness_bar, merges=merges).figures
 
-    figures: dict[str, Any] = {
-        "overview": _overview(t, traces, diag, ok, flags, novel),
-        "taxonomy": _taxonomy(t, flags, checked, n_diag),
-        "models": _models(t, ok, flags, checked, novel, scored, tool_res, readiness_bar),
-        "agent_setup": _agent_setup(ok, flags, traces),
-        "novel": _novel(t, novel, n_diag, merges or []),
-        "feedback": [],
-        "cooccurrence": _cooccurrence(t, flags),
-        "root_cause": _root_cause(t, diag),
+
+def compute(
+    t: RunTables,
+    *,
+    readiness_bar: float = sc.DEFAULT_READINESS_BAR,
+    merges: list[dict[str, Any]] | None = None,
+    max_traces: int = 10_000,
+) -> Computed:
+    """One pass over the run's parts (`passes.py`), then the figures from what it kept."""
+    keywords = {
+        c["cluster_id"]: [k for k in (c["keywords"] or []) if readable(k)]
+        for c in (t.clusters.iter_rows(named=True) if t.clusters is not None else [])
     }
-    figures["overview"]["readiness"] = sc.readiness(scored, readiness_bar)
-    figures["overview"]["dimensions"] = sc.dimension_rates(scored)
-    figures["overview"]["tool_call_success"] = sc.tool_call_success(tool_res)
+    run = accumulate(t, t.trace_parts(), max_traces=max_traces, keywords=keywords)
+    if run is None:  # parts that are not batches of whole traces: the whole tables as one part
+        run = accumulate(t, t.trace_parts(whole=True), max_traces=max_traces, keywords=keywords)
+    assert run is not None
+    f = _Totals(run)
+    figures: dict[str, Any] = {
+        "overview": _overview(run, f),
+        "taxonomy": _taxonomy(t, run, f),
+        "models": _models(t, run, f, readiness_bar),
+        "agent_setup": _agent_setup(f),
+        "novel": _novel(t, run, f, merges or []),
+        "feedback": [],
+        "cooccurrence": _cooccurrence(t, f),
+        "root_cause": _root_cause(run),
+    }
+    figures["overview"]["readiness"] = sc.readiness_from(
+        run.scores.values() if run.scores is not None else run.all_scores, f.dim_counts(None)["passed"],
+        f.dim_counts(None), readiness_bar,
+    )  # fmt: skip
+    figures["overview"]["dimensions"] = sc.dimension_rates_from(f.dim_counts(None))
+    figures["overview"]["tool_call_success"] = _rate(f.tool_ok, f.tool_calls)
     figures["scorecard"] = {
         "bar": readiness_bar,
         "dimensions": sc.dimension_definitions(),
         "tool_calls": sc.tool_call_correlation([m for m in figures["models"] if m["n_diagnosed"]]),
-        "judge_is_agent": sc.judge_is_agent(diag_ok, traces),
+        "judge_is_agent": sc.judge_is_agent(run.self_judged.total()),
     }
     figures["setup_gap"] = _setup_gap(figures["agent_setup"])
-    figures["ambiguity"], by_model = ambiguity_figures(
-        list(t.parts("steps")),  # read twice (once per signal)
-        [p.select("trace_id", "final_answer") for p in t.parts("traces")],
-        ok,
-        [m["model"] for m in figures["models"]],
-    )
+    figures["ambiguity"], by_model = _ambiguity(run, f, [m["model"] for m in figures["models"]])
     for m in figures["models"]:
         m["ambiguity"] = by_model[m["model"]]
-    figures["feedback"] = _feedback(t, figures["models"], flags)
-    add_impact(t, figures, ok, flags, cells, traces)
-    figures["honesty"] = honesty(t, diag)
-    figures["judge_quality"] = set_aside_summary(diag)
-    return figures
+    figures["feedback"] = _feedback(t, run, figures["models"])
+    add_impact(t, figures, run, f)
+    figures["honesty"] = honesty(t, run)
+    figures["judge_quality"] = set_aside_from(run.diag_ok["status_ok"], run.diag_ok["usable"], run.quality.total())
+    shown = None
+    if run.n_traces > max_traces:
+        shown = sorted((run.shown_found + run.shown_rest)[:max_traces])
+    return Computed(figures, _points(t, run), shown, run.n_traces)
 
 
-Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
+class _Totals:
+    """The pass's aggregates summed over parts, and lookups of them."""
+
+    def __init__(self, run: Run) -> None:
+        self.traces = run.traces.total()
+        self.ok = run.ok.total()
+        self.mode_model = run.mode_model.total()
+        self.cube = run.cube.total()
+        self.dims = run.dims.total()
+        tools = run.tools.total()
+        self.tools = {m: (int(c), int(k)) for m, c, k in tools.select("agent_model", "calls", "ok_calls").iter_rows()}
+        self.tool_calls = sum(c for c, _ in self.tools.values())
+        self.tool_ok = sum(k for _, k in self.tools.values())
+        self.combos = [(list(c), int(n)) for c, n in run.combos.total().iter_rows()]
+        self.n_diag = int(self.ok["n_diag"].sum())
+        self.n_flags = int(self.mode_model["n"].sum())
+
+    def dim_counts(self, model: str | None) -> dict[str, tuple[int, int]]:
+        """Per dimension and "passed": (true, assessed), of one model (None: every scored trace)."""
+        rows = self.dims if model is None else self.dims.filter(pl.col("agent_model") == model)
+        return {k: (int(rows[f"{k}:n"].sum()), int(rows[f"{k}:of"].sum())) for k in (*DIMENSION_KEYS, "passed")}
 
 
-def _unique_pairs(frame: Frame) -> Frame:
-    """One row per (trace, mode): a 64-bit hash per row finds duplicates without a table of the strings, so the
-    copy `unique` makes is paid only when there are some (or on a hash collision)."""
-    probe = frame.lazy().select(pl.struct("trace_id", "mode_id").hash().is_duplicated().any())
-    return frame.unique(["trace_id", "mode_id"]) if probe.collect(engine="streaming").item() else frame
-
-
-def _checked(
-    t: RunTables, ok: pl.DataFrame, known: pl.DataFrame, flags: pl.DataFrame
-) -> tuple[pl.DataFrame, dict[str, tuple[int, int, int, int]]]:
-    """(mode_id, agent_model, len): usable traces each mode was checked on (a verdict, `detected` not null), per
-    model; and per mode the 2x2 table of `impact.impact_from_counts` over the checked traces with an outcome
-    (failed / completed, with / without the mode).
-
-    The verdicts are most of the modes table (a row per trace and mode): they are read one mode at a time by
-    the streaming engine and joined to the usable traces into counts (model x outcome x flagged), so neither
-    the table nor one mode's trace ids are held; only the join's table of the usable traces."""
-    mode_ids = [m.id for m in t.taxonomy.modes] + sorted(
-        set(flags["mode_id"].unique().to_list()) - set(t.taxonomy.ids)
-    )
-    # One row per usable trace: its model and, where it has an outcome, whether it failed.
-    usable_traces = ok.select("trace_id", "agent_model").join(known, on="trace_id", how="left").lazy()
-    counts: list[pl.DataFrame] = []
-    cells: dict[str, tuple[int, int, int, int]] = {}
-    for mode_id in mode_ids:
-        on = t.checked.filter(pl.col("mode_id") == mode_id).select("trace_id")
-        # A (trace, mode) pair twice in the table counts once; probed on 64-bit hashes (8 bytes a row).
-        if on.select(pl.col("trace_id").hash().is_duplicated().any()).collect(engine="streaming").item():
-            on = on.unique("trace_id", keep="first", maintain_order=True)
-        with_it = flags.filter(pl.col("mode_id") == mode_id).select("trace_id").unique()
-        cube = (
-            on.join(usable_traces, on="trace_id", how="inner")
-            .join(with_it.lazy().with_columns(_with=pl.lit(True)), on="trace_id", how="left")
-            .group_by("agent_model", "failed", pl.col("_with").fill_null(False))
-            .len()
-            .collect(engine="streaming")
-        )
-        counts.append(cube.group_by("agent_model").agg(pl.col("len").sum()).select(
-            pl.lit(mode_id).alias("mode_id"), "agent_model", "len"
-        ))  # fmt: skip
-        n = {
-            (w, f): int(k)
-            for w, f, k in cube.filter(pl.col("failed").is_not_null())
-            .group_by("_with", "failed")
-            .agg(pl.col("len").sum())
-            .iter_rows()
-        }
-        cells[mode_id] = (n.get((True, True), 0), n.get((True, False), 0), n.get((False, True), 0),
-                          n.get((False, False), 0))  # fmt: skip
-    return pl.concat(counts), cells
-
-
-def _only_ok(df: pl.DataFrame, ok_ids: pl.Series) -> pl.DataFrame:
-    """The rows of usable traces; the frame itself when every row is (no copy of a large table)."""
-    keep = pl.col("trace_id").is_in(ok_ids.implode())
-    return df if df.select(keep.all()).item() else df.filter(keep)
-
-
-def _setup_gap(setups: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """Single- minus multi-agent task completion, in points, with a Newcombe 95% interval."""
-    by = {s["setup"]: s["completion"] for s in setups}
-    single, multi = by.get("single-agent"), by.get("multi-agent")
-    gap = gap_points(single, multi) if single and multi else None
-    return None if gap is None else {"single": single["rate"], "multi": multi["rate"], **gap}  # type: ignore[index]
-
-
-def _overview(t: RunTables, traces, diag, ok, flags, novel) -> dict[str, Any]:
-    n_diag = ok.height
-    known = ok.filter(pl.col("task_completed").is_not_null())
-    n_completed = int(known["task_completed"].sum())
-    src = traces.filter(pl.col("is_correct").is_not_null())
-    n_any = flags["trace_id"].n_unique()
-    n_novel_traces = novel["trace_id"].n_unique()
+def _overview(run: Run, f: _Totals) -> dict[str, Any]:
+    n_diag = f.n_diag
+    n_known, n_completed = int(f.ok["n_known"].sum()), int(f.ok["n_completed"].sum())
+    n_any = int(f.ok["n_any"].sum())
     judges = (
-        diag.group_by("judge", "judge_model")
-        .len()
-        .sort(["len", "judge"], descending=[True, False])
+        run.judges.total()
+        .sort(["n", "judge"], descending=[True, False])
         .iter_rows()
     )
+    models = f.traces.group_by("agent_model").agg(pl.col("n").sum())
     return {
-        "n_traces": traces.height,
+        "n_traces": int(f.traces["n"].sum()),
         "n_diagnosed": n_diag,
-        "statuses": dict(sorted(diag.group_by("status").len().iter_rows())),
-        "n_models": traces["agent_model"].n_unique(),
+        "statuses": dict(sorted((s, int(n)) for s, n in run.statuses.total().iter_rows())),
+        "n_models": models.height,
         "models": [
-            {"model": m, "n_traces": n}
-            for m, n in traces.group_by("agent_model")
-            .len()
-            .sort(["len", "agent_model"], descending=[True, False])
-            .iter_rows()
+            {"model": m, "n_traces": int(n)}
+            for m, n in models.sort(["n", "agent_model"], descending=[True, False]).iter_rows()
         ],
-        "judges": [{"judge": j, "judge_model": jm, "n_traces": n} for j, jm, n in judges],
-        "completion": _rate(n_completed, known.height),
-        "source_correct": _rate(int(src["is_correct"].sum()), src.height),
-        "n_flags": flags.height,
-        "modes_per_trace": (flags.height / n_diag) if n_diag else None,
+        "judges": [{"judge": j, "judge_model": jm, "n_traces": int(n)} for j, jm, n in judges],
+        "completion": _rate(n_completed, n_known),
+        "source_correct": _rate(int(f.traces["src_true"].sum()), int(f.traces["n_src"].sum())),
+        "n_flags": f.n_flags,
+        "modes_per_trace": (f.n_flags / n_diag) if n_diag else None,
         "traces_with_any_mode": _rate(n_any, n_diag),
-        "n_novel_modes": novel.height,
-        "traces_with_novel": _rate(n_novel_traces, n_diag),
-        "calls": int(diag["calls"].fill_null(0).sum()),
-        "tokens_in": int(diag["tokens_in"].fill_null(0).sum()),
-        "tokens_out": int(diag["tokens_out"].fill_null(0).sum()),
-        "cached": int(diag["cached"].fill_null(False).sum()),
-        "judge_latency_s": float(diag["latency_s"].fill_null(0.0).sum()),
+        "n_novel_modes": int(run.titles.total()["n"].sum()),
+        "traces_with_novel": _rate(int(f.ok["n_novel_traces"].sum()), n_diag),
+        "calls": run.spend["calls"],
+        "tokens_in": run.spend["tokens_in"],
+        "tokens_out": run.spend["tokens_out"],
+        "cached": run.spend["cached"],
+        "judge_latency_s": run.latency,
     }
 
 
-def _taxonomy(t: RunTables, flags: pl.DataFrame, checked: pl.DataFrame, n_diag: int) -> dict[str, Any]:
-    per_mode = dict(flags.group_by("mode_id").len().iter_rows())
-    n_checked = dict(checked.group_by("mode_id").agg(pl.col("len").sum()).iter_rows())
-    n_flags = flags.height
+def _taxonomy(t: RunTables, run: Run, f: _Totals) -> dict[str, Any]:
+    per_mode = {m: int(n) for m, n in f.mode_model.group_by("mode_id").agg(pl.col("n").sum()).iter_rows()}
+    n_checked = {m: int(n) for m, n in f.cube.group_by("mode_id").agg(pl.col("n").sum()).iter_rows()}
+    n_flags = f.n_flags
+    n_diag = f.n_diag
     known = {m.id for m in t.taxonomy.modes}
     modes: list[dict[str, Any]] = [
         {"mode_id": m.id, "name": m.name, "category": m.category, "category_name": m.category_name}
         for m in t.taxonomy.modes
     ]
     # A judge may flag codes the taxonomy file does not list (e.g. a custom judge); show them, never drop them.
-    extra = flags.filter(~pl.col("mode_id").is_in(list(known))).unique("mode_id").sort("mode_id")
-    for r in (
-        t.flag_rows()
-        .filter(pl.col("mode_id").is_in(extra["mode_id"].implode()))
-        .select("mode_id", "mode_name", "category")
-        .collect(engine="streaming")
-        .unique("mode_id", keep="first", maintain_order=True)
-        .sort("mode_id")
-        .iter_rows(named=True)
-    ):
-        modes.append(
-            {
-                "mode_id": r["mode_id"],
-                "name": r["mode_name"],
-                "category": r["category"],
-                "category_name": t.taxonomy.categories.get(r["category"], r["category"]),
-            }
-        )
+    extra = sorted(set(per_mode) - known)
+    if extra:
+        for r in (
+            t.flag_rows()
+            .filter(pl.col("mode_id").is_in(extra))
+            .select("mode_id", "mode_name", "category")
+            .collect(engine="streaming")
+            .unique("mode_id", keep="first", maintain_order=True)
+            .sort("mode_id")
+            .iter_rows(named=True)
+        ):
+            modes.append(
+                {
+                    "mode_id": r["mode_id"],
+                    "name": r["mode_name"],
+                    "category": r["category"],
+                    "category_name": t.taxonomy.categories.get(r["category"], r["category"]),
+                }
+            )
     for m in modes:
         n = per_mode.get(m["mode_id"], 0)
         of = n_checked.get(m["mode_id"], 0)
@@ -267,48 +232,47 @@ def _taxonomy(t: RunTables, flags: pl.DataFrame, checked: pl.DataFrame, n_diag: 
     cat_of = {m["mode_id"]: m["category"] for m in modes}
     categories = []
     for cat in dict.fromkeys(m["category"] for m in modes):
-        mode_ids = [k for k, c in cat_of.items() if c == cat]
-        in_cat = flags.filter(pl.col("mode_id").is_in(mode_ids))
+        mode_ids = {k for k, c in cat_of.items() if c == cat}
+        in_cat = sum(per_mode.get(k, 0) for k in mode_ids)
+        n_traces = sum(n for combo, n in f.combos if mode_ids.intersection(combo))
         categories.append(
             {
                 "category": cat,
                 "name": t.taxonomy.categories.get(cat, cat),
-                "n_flags": in_cat.height,
-                "share_flags": (in_cat.height / n_flags) if n_flags else None,
-                "n_traces": in_cat["trace_id"].n_unique(),
-                "share_traces": (in_cat["trace_id"].n_unique() / n_diag) if n_diag else None,
+                "n_flags": in_cat,
+                "share_flags": (in_cat / n_flags) if n_flags else None,
+                "n_traces": n_traces,
+                "share_traces": (n_traces / n_diag) if n_diag else None,
             }
         )
     return {"name": t.taxonomy.name, "title": t.taxonomy.title, "modes": modes, "categories": categories}
 
 
-def _models(t: RunTables, ok, flags, checked, novel, scored, tool_res, bar) -> list[dict[str, Any]]:
+def _models(t: RunTables, run: Run, f: _Totals, bar: float) -> list[dict[str, Any]]:
     out = []
-    checked_of = {(mo, md): n for md, mo, n in checked.iter_rows()}
-    counts = ok.group_by("agent_model").len().sort(["len", "agent_model"], descending=[True, False])
-    all_traces = dict(
-        t.traces.with_columns(pl.col("agent_model").fill_null(UNKNOWN_MODEL))
-        .group_by("agent_model")
-        .len()
-        .iter_rows()
-    )
-    novel_by_model = novel.join(ok.select("trace_id", "agent_model"), on="trace_id")
-    for model, n in counts.iter_rows():
-        mine = ok.filter(pl.col("agent_model") == model)
-        known = mine.filter(pl.col("task_completed").is_not_null())
-        mflags = flags.filter(pl.col("agent_model") == model)
-        per_mode = dict(mflags.group_by("mode_id").len().iter_rows())
-        mscored = scored.filter(pl.col("agent_model") == model)
+    checked_of = {
+        (mo, md): int(n)
+        for md, mo, n in f.cube.group_by("mode_id", "agent_model").agg(pl.col("n").sum()).iter_rows()
+    }
+    by_model = f.ok.group_by("agent_model").agg(pl.exclude("multi_agent").sum())
+    counts = by_model.sort(["n_diag", "agent_model"], descending=[True, False])
+    all_traces = {m: int(n) for m, n in f.traces.group_by("agent_model").agg(pl.col("n").sum()).iter_rows()}
+    for r in counts.iter_rows(named=True):
+        model, n = r["agent_model"], int(r["n_diag"])
+        per_mode = {
+            md: int(k) for md, k in f.mode_model.filter(pl.col("agent_model") == model).select("mode_id", "n").iter_rows()
+        }
+        dims = f.dim_counts(model)
+        scores = run.scores.values(model, every=False) if run.scores is not None else run.score_lists.get(model, [])
+        calls, ok_calls = f.tools.get(model, (0, 0))
         out.append(
             {
                 "model": model,
                 "n_traces": all_traces.get(model, n),
                 "n_diagnosed": n,
-                "completion": _rate(int(known["task_completed"].sum()), known.height),
-                "modes_per_trace": mflags.height / n,
-                "traces_with_novel": _rate(
-                    novel_by_model.filter(pl.col("agent_model") == model)["trace_id"].n_unique(), n
-                ),
+                "completion": _rate(int(r["n_completed"]), int(r["n_known"])),
+                "modes_per_trace": int(r["n_flags"]) / n,
+                "traces_with_novel": _rate(int(r["n_novel_traces"]), n),
                 "modes": {
                     m.id: _rate(per_mode.get(m.id, 0), checked_of.get((model, m.id), 0))
                     for m in t.taxonomy.modes
@@ -318,14 +282,15 @@ def _models(t: RunTables, ok, flags, checked, novel, scored, tool_res, bar) -> l
                     for k, v in per_mode.items()
                     if k not in t.taxonomy.ids
                 },
-                "dimensions": sc.dimension_rates(mscored),
-                "readiness": sc.readiness(mscored, bar),
-                "tool_call_success": sc.tool_call_success(tool_res.filter(pl.col("agent_model") == model)),
+                "dimensions": sc.dimension_rates_from(dims),
+                "readiness": sc.readiness_from(scores, dims["passed"], dims, bar),
+                "tool_call_success": _rate(ok_calls, calls),
             }
         )
     # Traces of a model whose every diagnosis failed still show up, with no rates.
+    diagnosed = set(counts["agent_model"].to_list())
     for model, n in sorted(all_traces.items()):
-        if model not in counts["agent_model"].to_list():
+        if model not in diagnosed:
             out.append(
                 {
                     "model": model,
@@ -336,80 +301,80 @@ def _models(t: RunTables, ok, flags, checked, novel, scored, tool_res, bar) -> l
                     "traces_with_novel": _rate(0, 0),
                     "modes": {m.id: _rate(0, 0) for m in t.taxonomy.modes},
                     "dimensions": {k: _rate(0, 0) for k in DIMENSION_KEYS},
-                    "readiness": sc.readiness(scored.clear(), bar),
+                    "readiness": sc.readiness_from([], (0, 0), {}, bar),
                     "tool_call_success": _rate(0, 0),
                 }
             )
     return out
 
 
-def _agent_setup(ok, flags, traces) -> list[dict[str, Any]]:
+def _agent_setup(f: _Totals) -> list[dict[str, Any]]:
     out = []
-    any_mode = flags["trace_id"].unique().implode()
     for multi in (False, True, None):
-        allt = traces.filter(
-            pl.col("multi_agent").is_null() if multi is None else pl.col("multi_agent") == multi
-        )
-        if allt.height == 0:
+        pick = pl.col("multi_agent").is_null() if multi is None else pl.col("multi_agent") == multi
+        allt = f.traces.filter(pick)
+        n_all = int(allt["n"].sum())
+        if n_all == 0:
             continue
-        mine = ok.filter(pl.col("multi_agent").is_null() if multi is None else pl.col("multi_agent") == multi)
-        known = mine.filter(pl.col("task_completed").is_not_null())
-        src = allt.filter(pl.col("is_correct").is_not_null())
-        n_flags = flags.filter(pl.col("trace_id").is_in(mine["trace_id"].implode())).height
+        mine = f.ok.filter(pick)
+        n_mine = int(mine["n_diag"].sum())
+        n_flags = int(mine["n_flags"].sum())
         out.append(
             {
                 "setup": _setup_label(multi),
-                "n_traces": allt.height,
-                "n_diagnosed": mine.height,
-                "completion": _rate(int(known["task_completed"].sum()), known.height),
-                "source_correct": _rate(int(src["is_correct"].sum()), src.height),
-                "modes_per_trace": (n_flags / mine.height) if mine.height else None,
-                "traces_with_any_mode": _rate(mine.filter(pl.col("trace_id").is_in(any_mode)).height, mine.height),
+                "n_traces": n_all,
+                "n_diagnosed": n_mine,
+                "completion": _rate(int(mine["n_completed"].sum()), int(mine["n_known"].sum())),
+                "source_correct": _rate(int(allt["src_true"].sum()), int(allt["n_src"].sum())),
+                "modes_per_trace": (n_flags / n_mine) if n_mine else None,
+                "traces_with_any_mode": _rate(int(mine["n_any"].sum()), n_mine),
             }
         )
     return out
 
 
-def _novel(t: RunTables, novel: pl.DataFrame, n_diag: int, merges: list[dict[str, Any]]) -> dict[str, Any]:
+def _novel(t: RunTables, run: Run, f: _Totals, merges: list[dict[str, Any]]) -> dict[str, Any]:
+    titles = run.titles.total()
+    n_novel = int(titles["n"].sum())
     top_titles = [
-        {"title": title, "n": n}
-        for title, n in novel.group_by("title")
-        .len()
-        .sort(["len", "title"], descending=[True, False])
-        .head(15)
-        .iter_rows()
+        {"title": title, "n": int(n)}
+        for title, n in titles.sort(["n", "title"], descending=[True, False]).head(15).iter_rows()
     ]
     base: dict[str, Any] = {
         "clustered": t.clustered,
-        "n_novel_modes": novel.height,
-        "n_distinct_titles": novel["title"].n_unique(),
+        "n_novel_modes": n_novel,
+        "n_distinct_titles": titles.height,
         "top_titles": top_titles,
         "merged": merges,
     }
     if not t.clustered:
         base["note"] = "The cluster stage was not run for this run folder (no clusters.parquet): " + (
             "there are no novel failure modes to group."
-            if novel.height == 0
+            if n_novel == 0
             else "run `trajfm cluster RUN` and then `trajfm report RUN` to group the novel modes into families."
         )
         base["families"] = []
         return base
-    assert t.clusters is not None and t.novel_assignments is not None
+    assert t.clusters is not None
     # "New since baseline" means something only when the cluster stage was given a baseline run.
     cluster_stage = t.manifest.get("stages", {}).get("cluster", {})
     base["baseline_given"] = bool(
         cluster_stage.get("baseline") or (cluster_stage.get("options") or {}).get("baseline")
     )
-    assign = t.novel_assignments.join(t.novel_modes, on="novel_id", how="left")
-    n_items = t.novel_assignments.height
-    n_out = t.novel_assignments.filter(pl.col("cluster_id") == -1).height
+    n_items = t.n_assignments()
+    n_out = t.n_assignments(outliers=True)
+    fam = run.families.total() if run.families.frames else pl.DataFrame(schema={"cluster_id": pl.Int64})
+    n_traces = {c: int(n or 0) for c, n in fam.select("cluster_id", pl.col("n_traces") if "n_traces" in fam.columns else pl.lit(0)).iter_rows()}
+    # The examples: each family's first members by probability (then novel_id), kept by the pass; their text read.
+    firsts = run.examples.frame if run.examples.frame is not None else pl.DataFrame(
+        schema={"cluster_id": pl.Int64, "novel_id": pl.String}
+    )
+    texts = t.novel_texts(firsts["novel_id"])
+    text_of = {r["novel_id"]: r for r in texts.unique("novel_id", keep="first", maintain_order=True).iter_rows(named=True)}
     families = []
     for c in t.clusters.sort(["cluster_id"]).iter_rows(named=True):
-        members = assign.filter(pl.col("cluster_id") == c["cluster_id"]).drop("title", "trace_id")
-        members = members.join(t.novel_texts(members["novel_id"]), on="novel_id", how="left", maintain_order="left")
-        examples = members.sort(["probability", "novel_id"], descending=[True, False], nulls_last=True).head(
-            EXAMPLES_PER_FAMILY
-        )
+        examples = [text_of.get(i, {"novel_id": i}) for i in
+                    firsts.filter(pl.col("cluster_id") == c["cluster_id"])["novel_id"].to_list()]  # fmt: skip
         families.append(
             {
                 "cluster_id": c["cluster_id"],
@@ -417,11 +382,10 @@ def _novel(t: RunTables, novel: pl.DataFrame, n_diag: int, merges: list[dict[str
                 "is_outliers": c["cluster_id"] == -1,
                 "size": c["size"],
                 "share": c["share"],
-                "n_traces": members["trace_id"].drop_nulls().n_unique(),
-                "keywords": readable_keywords(
-                    list(c["keywords"] or []),
-                    members["title"].drop_nulls().to_list() + members["description"].drop_nulls().to_list(),
-                ),
+                "n_traces": n_traces.get(c["cluster_id"], 0),
+                "keywords": [
+                    k for k in (c["keywords"] or []) if readable(k) and (c["cluster_id"], k) in run.keywords_found
+                ][:KEYWORDS_PER_FAMILY],
                 "nearest_mode": c["nearest_mode"],
                 "similarity": c["similarity"],
                 "is_novel": c["is_novel"],
@@ -431,13 +395,13 @@ def _novel(t: RunTables, novel: pl.DataFrame, n_diag: int, merges: list[dict[str
                 "examples": [
                     {
                         "novel_id": e["novel_id"],
-                        "trace_id": e["trace_id"],
-                        "title": e["title"],
-                        "description": _excerpt(e["description"]),
-                        "steps": list(e["steps"] or []),
-                        "evidence": _excerpt(e["evidence"]),
+                        "trace_id": e.get("trace_id"),
+                        "title": e.get("title"),
+                        "description": _excerpt(e.get("description")),
+                        "steps": list(e.get("steps") or []),
+                        "evidence": _excerpt(e.get("evidence")),
                     }
-                    for e in examples.iter_rows(named=True)
+                    for e in examples
                 ],
             }
         )
@@ -451,31 +415,19 @@ def _novel(t: RunTables, novel: pl.DataFrame, n_diag: int, merges: list[dict[str
     return base
 
 
-def _feedback(t: RunTables, models: list[dict[str, Any]], flags: pl.DataFrame) -> list[dict[str, Any]]:
+def _feedback(t: RunTables, run: Run, models: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
+    firsts = run.feedback.frame
     for m in models:
         ranked = sorted(
             ((k, v) for k, v in m["modes"].items() if v["n"] > 0), key=lambda kv: (-kv[1]["n"], kv[0])
         )[:TOP_MODES_PER_MODEL]
         top = []
         for mode_id, rate in ranked:
-            # The flags of this model and mode with their text, read lazily: sorted and cut to the first
-            # EVIDENCE_PER_MODE by the streaming engine (a top-k), never held whole.
-            mine = flags.filter((pl.col("agent_model") == m["model"]) & (pl.col("mode_id") == mode_id))
-            rows = (
-                t.flag_rows()
-                .filter(pl.col("mode_id") == mode_id)
-                .join(mine.lazy().select("trace_id"), on="trace_id", how="inner")
-                .with_columns(has_ev=pl.col("evidence").fill_null("").str.len_chars() > 0)
-                .sort(
-                    ["has_ev", "evidence_verified", "trace_id"],
-                    descending=[True, True, False],
-                    nulls_last=True,
-                    maintain_order=True,
-                )
-                .head(EVIDENCE_PER_MODE)
-                .collect(engine="streaming")
-            )
+            # The first flags of this model and mode with their text (has evidence, verified, trace id), kept by
+            # the pass from each part's first ones.
+            assert firsts is not None
+            rows = firsts.filter((pl.col("agent_model") == m["model"]) & (pl.col("mode_id") == mode_id))
             try:
                 fm = t.taxonomy.mode(mode_id)
                 name, suggestion = fm.name, fm.suggestion
@@ -505,23 +457,16 @@ def _feedback(t: RunTables, models: list[dict[str, Any]], flags: pl.DataFrame) -
     return out
 
 
-def _cooccurrence(t: RunTables, flags: pl.DataFrame) -> dict[str, Any]:
-    single = Counter(dict(flags.group_by("mode_id").len().iter_rows()))
+def _cooccurrence(t: RunTables, f: _Totals) -> dict[str, Any]:
+    single: Counter[str] = Counter()
+    pairs: Counter[tuple[str, str]] = Counter()
+    for combo, n in f.combos:  # the sorted modes of a trace, and how many traces have exactly these
+        for i, a in enumerate(combo):
+            single[a] += n
+            for b in combo[i + 1 :]:
+                pairs[(a, b)] += n
     order = [m.id for m in t.taxonomy.modes] + sorted(set(single) - set(t.taxonomy.ids))
     present = [m for m in order if m in single]
-    # Traces per pair of modes (a < b) flagged together: a self-join on the trace, counted by polars.
-    pair = flags.lazy().select("trace_id", "mode_id").unique()
-    pairs: Counter[tuple[str, str]] = Counter(
-        {
-            (a, b): n
-            for a, b, n in pair.join(pair, on="trace_id", suffix="_b")
-            .filter(pl.col("mode_id") < pl.col("mode_id_b"))
-            .group_by("mode_id", "mode_id_b")
-            .len()
-            .collect(engine="streaming")
-            .iter_rows()
-        }
-    )
     cells = []
     for a in present:
         for b in present:
@@ -533,38 +478,95 @@ def _cooccurrence(t: RunTables, flags: pl.DataFrame) -> dict[str, Any]:
     return {"modes": present, "cells": cells, "top_pairs": top_pairs}
 
 
-def _root_cause(t: RunTables, diag: pl.DataFrame) -> dict[str, Any]:
-    rc = diag.filter((pl.col("status") == "ok") & pl.col("root_cause_step").is_not_null()).select(
-        "trace_id", "root_cause_step"
-    )
-    spans = (
-        t.steps.lazy()
-        .join(rc.lazy().select("trace_id"), on="trace_id", how="semi")
-        .group_by("trace_id")
-        .agg(lo=pl.col("index").min(), hi=pl.col("index").max())
-        .collect(engine="streaming")
-    )
-    rc = rc.join(spans, on="trace_id", how="left")
-    inside = rc.filter(
-        pl.col("lo").is_not_null()
-        & (pl.col("root_cause_step") >= pl.col("lo"))
-        & (pl.col("root_cause_step") <= pl.col("hi"))
-    ).with_columns(
-        rel=pl.when(pl.col("hi") > pl.col("lo"))
-        .then((pl.col("root_cause_step") - pl.col("lo")) / (pl.col("hi") - pl.col("lo")))
-        .otherwise(0.0)
-    )
+def _root_cause(run: Run) -> dict[str, Any]:
+    values = run.rc_values.total().sort("rel")
     bins = [0] * ROOT_CAUSE_BINS
-    for rel in inside["rel"].to_list():
-        bins[min(int(rel * ROOT_CAUSE_BINS), ROOT_CAUSE_BINS - 1)] += 1
+    for rel, n in values.iter_rows():
+        bins[min(int(rel * ROOT_CAUSE_BINS), ROOT_CAUSE_BINS - 1)] += int(n)
+    n_inside = run.rc["inside"]
     return {
-        "n_with_root_cause": rc.height,
-        "n_outside_trace": rc.height - inside.height,
-        "median_position": float(cast(float, inside["rel"].median())) if inside.height else None,
+        "n_with_root_cause": run.rc["n_with"],
+        "n_outside_trace": run.rc["n_with"] - n_inside,
+        "median_position": _median(values, n_inside),
         "bins": [
             {"lo": i / ROOT_CAUSE_BINS, "hi": (i + 1) / ROOT_CAUSE_BINS, "n": n} for i, n in enumerate(bins)
         ],
     }
+
+
+def _median(values: pl.DataFrame, n: int) -> float | None:
+    """The median of `n` values given as sorted (rel, n) counts: polars' median of the one or two middle values,
+    which is its median of all of them."""
+    if not n:
+        return None
+    middle, seen = [], 0
+    wanted = [(n - 1) // 2, n // 2]
+    for rel, k in values.iter_rows():
+        while wanted and wanted[0] < seen + k:
+            middle.append(rel)
+            wanted.pop(0)
+        seen += k
+    return float(cast(float, pl.Series(middle, dtype=pl.Float64).median()))
+
+
+def _ambiguity(run: Run, f: _Totals, models: list[str]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The ambiguity figures (`ambiguity.py`) from the pass's counts."""
+    amb = run.amb.total()
+    signals = {s: int(n) for s, n in run.amb_signals.total().iter_rows()}
+    run_wide = {
+        "signals": SIGNALS,
+        "n_flagged": sum(signals.values()),
+        "of": f.n_diag,
+        "by_signal": {signal: signals.get(signal, 0) for signal in SIGNALS},
+        **comparison_from(amb),
+    }
+    per_model = {m: comparison_from(amb.filter(pl.col("agent_model") == m)) for m in models}
+    return run_wide, per_model
+
+
+def _points(t: RunTables, run: Run) -> list[dict[str, Any]]:
+    """The 2-D map's points (empty when the run was not clustered): novel modes of one family at the same place
+    (identical texts embed identically) are one point whose `count` sizes it, so 305 items never show as 12
+    indistinguishable dots."""
+    if not t.clustered or not run.points.frames:
+        return []
+    assert t.clusters is not None
+    keys = ["cluster_id", "px", "py"]
+    pts = run.points.total().sort("first")
+    models = run.point_models.total().group_by(keys).agg(models=pl.len())
+    probs = run.point_probs.total()
+    mean = {
+        (c, x, y): exact_mean(g, "probability")
+        for (c, x, y), g in probs.group_by(keys, maintain_order=True)
+    }
+    pts = pts.join(models, on=keys, how="left", maintain_order="left")
+    texts = t.novel_texts(pts["first"]).unique("novel_id", keep="first")
+    text_of = {r["novel_id"]: (r["title"], r["trace_id"]) for r in texts.iter_rows(named=True)}
+    names = dict(t.clusters.select("cluster_id", "name").iter_rows())
+    out = []
+    for r in pts.iter_rows(named=True):
+        title, trace = text_of.get(r["first"], (None, None))
+        out.append(
+            {
+                "x": r["px"],
+                "y": r["py"],
+                "family": names.get(r["cluster_id"]) or f"cluster {r['cluster_id']}",
+                "title": (title or "")[:MAP_TITLE_CHARS],
+                "trace": trace,
+                "models": r["models"],
+                "probability": mean[(r["cluster_id"], r["px"], r["py"])],
+                "count": r["count"],
+            }
+        )
+    return out
+
+
+def _setup_gap(setups: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Single- minus multi-agent task completion, in points, with a Newcombe 95% interval."""
+    by = {s["setup"]: s["completion"] for s in setups}
+    single, multi = by.get("single-agent"), by.get("multi-agent")
+    gap = gap_points(single, multi) if single and multi else None
+    return None if gap is None else {"single": single["rate"], "multi": multi["rate"], **gap}  # type: ignore[index]
 
 
 def run_metadata(manifest: dict[str, Any]) -> dict[str, Any]:

@@ -10,20 +10,25 @@ import polars as pl
 
 from trajfm.report import impact as imp
 from trajfm.report.advice import nearest_mode_advice
-from trajfm.report.load import UNKNOWN_MODEL, RunTables
+from trajfm.report.load import RunTables
+from trajfm.report.passes import Run
 
 
-def add_impact(t: RunTables, fig: dict[str, Any], ok, flags, cells, traces) -> None:
-    """Impact fields on every mode and family, and the ranked `fix_first` list (see `impact.py`). `cells`: per
-    mode the 2x2 counts over the traces it was checked on (`figures._checked`).
+def add_impact(t: RunTables, fig: dict[str, Any], run: Run, f: Any) -> None:
+    """Impact fields on every mode and family, and the ranked `fix_first` list (see `impact.py`), from the pass's
+    counts (`passes.py`): per mode the 2x2 counts over the traces it was checked on, per family the traces with
+    it among the usable ones with an outcome, and per card the first links and the quote candidates.
 
-    Computed with polars joins, never a Python object per trace: a run of a million traces has a million
-    trace ids per checked mode, which as Python sets and dicts cost gigabytes."""
-    known = ok.filter(pl.col("task_completed").is_not_null()).select(
-        "trace_id", failed=pl.col("task_completed").not_()
-    )
-    models = traces.select("trace_id", model=pl.col("agent_model"))
+    Computed from counts and a few rows per card, never a Python object per trace: a run of a million traces has
+    a million trace ids per checked mode, which as Python sets and dicts cost gigabytes."""
+    n_known, n_completed = int(f.ok["n_known"].sum()), int(f.ok["n_completed"].sum())
+    n_failed = n_known - n_completed
     of_by_model = {m["model"]: m for m in fig["models"] if m["n_diagnosed"]}
+    cells: dict[str, dict[tuple[bool, bool], int]] = {}
+    for mode_id, w, failed, n in (
+        f.cube.filter(pl.col("failed").is_not_null()).group_by("mode_id", "_with", "failed").agg(pl.col("n").sum()).iter_rows()
+    ):
+        cells.setdefault(mode_id, {})[(w, failed)] = int(n)
     candidates: list[dict[str, Any]] = []
 
     def context(trace_id: str, steps: list[int]) -> list[str]:
@@ -36,95 +41,92 @@ def add_impact(t: RunTables, fig: dict[str, Any], ok, flags, cells, traces) -> N
         )["final_answer"].to_list()
         return texts + [(answer[0] if answer else None) or ""]
 
+    cards = _Cards(run, context)
     for m in fig["taxonomy"]["modes"]:
         mode_id = m["mode_id"]
-        m.update(imp.impact_from_counts(*cells.get(mode_id, (0, 0, 0, 0))))
-        flagged = flags.filter(pl.col("mode_id") == mode_id).select("trace_id", "agent_model")
+        c = cells.get(mode_id, {})
+        m.update(imp.impact_from_counts(c.get((True, True), 0), c.get((True, False), 0), c.get((False, True), 0),
+                                        c.get((False, False), 0)))  # fmt: skip
         if not m["checked"]:
             continue
-        # The flags' text, read for this mode only (one row per trace, as `flags` has).
-        rows = (
-            t.flag_rows()
-            .filter(pl.col("mode_id") == mode_id)
-            .join(flagged.lazy(), on="trace_id", how="inner")
-            .select(
-                "trace_id", "steps", "evidence", model=pl.col("agent_model"), verified=pl.col("evidence_verified")
-            )
-            .sort("trace_id", maintain_order=True)
-            .unique("trace_id", keep="first", maintain_order=True)
-            .collect(engine="streaming")
-        )
+        counts = {
+            mo: int(n) for mo, n in f.mode_model.filter(pl.col("mode_id") == mode_id).select("agent_model", "n").iter_rows()
+        }
         try:
             advice = t.taxonomy.mode(mode_id).suggestion
         except KeyError:
             advice = ""
         of = {name: mm["modes"].get(mode_id, {"of": 0})["of"] for name, mm in of_by_model.items()}
-        candidates.append(_card("mode", mode_id, m["name"], m, rows, known, of, advice, "", context))
+        candidates.append(cards.card("mode", mode_id, m["name"], m, counts, of, advice, ""))
     nv = fig["novel"]
     if nv["clustered"]:
-        assert t.novel_assignments is not None
-        members = t.novel_assignments.join(t.novel_modes, on="novel_id", how="inner").filter(
-            pl.col("trace_id").is_in(ok["trace_id"].implode())
-        )
+        fam = run.families.total() if run.families.frames else pl.DataFrame(schema={"cluster_id": pl.Int64})
+        ab = {
+            c: (int(a or 0), int(b or 0))
+            for c, a, b in fam.select(
+                "cluster_id", *(pl.col(k) if k in fam.columns else pl.lit(0).alias(k) for k in ("a", "b"))
+            ).iter_rows()
+        }
+        fam_model = run.family_model.total() if run.family_model.frames else None
         of = {name: mm["n_diagnosed"] for name, mm in of_by_model.items()}
         names = {mode["mode_id"]: mode["name"] for mode in fig["taxonomy"]["modes"]}
-        for f in nv["families"]:
-            mine = members.filter(pl.col("cluster_id") == f["cluster_id"]).sort("novel_id")
-            f.update(imp.impact_from_frames(mine.select("trace_id").unique(), known), checked=True)
-            if f["is_outliers"]:
+        for fa in nv["families"]:
+            a, b = ab.get(fa["cluster_id"], (0, 0))
+            fa.update(imp.impact_from_counts(a, b, n_failed - a, n_completed - b), checked=True)
+            if fa["is_outliers"]:
                 continue
-            advice, source = nearest_mode_advice(t.taxonomy, f, names)
-            texts = t.novel_texts(mine["novel_id"]).select("novel_id", "steps", "evidence")
-            rows = (
-                mine.join(texts, on="novel_id", how="left", maintain_order="left")
-                .join(models, on="trace_id", how="left", maintain_order="left")
-            ).select(
-                "trace_id",
-                model=pl.col("model").fill_null(UNKNOWN_MODEL),
-                steps=pl.col("steps"),
-                evidence=pl.col("evidence"),
-                verified=pl.lit(False),
-            )
-            candidates.append(_card("family", f["cluster_id"], f["name"], f, rows, known, of, advice, source, context))
+            advice, source = nearest_mode_advice(t.taxonomy, fa, names)
+            counts = (
+                {}
+                if fam_model is None
+                else {mo: int(n) for mo, n in fam_model.filter(pl.col("cluster_id") == fa["cluster_id"]).select("model", "n").iter_rows()}
+            )  # fmt: skip
+            candidates.append(cards.card("family", fa["cluster_id"], fa["name"], fa, counts, of, advice, source))
     fig["fix_first"] = imp.fix_first(candidates)
 
 
-def _card(kind, ident, name, figs, rows: pl.DataFrame, known: pl.DataFrame, of, advice, source, context) -> dict[str, Any]:
-    """One fix-first candidate. `rows`: trace_id, model, steps, evidence, verified, one per finding (a trace may
-    have several novel modes in one family); `known`: trace_id -> failed for traces with an outcome."""
-    per_trace = rows.unique("trace_id", keep="first", maintain_order=True).select("trace_id", "model")
-    # Failed traces first, taking the models in turn so the links show the problem across models.
-    ordered = (
-        per_trace.join(known, on="trace_id", how="left")
-        .with_columns(later=pl.col("failed").fill_null(False).not_())
-        .sort(["later", "trace_id"])
-    )
-    firsts = ordered.group_by("model", maintain_order=True).head(imp.TRACE_LINKS)
-    by_model = {mo: ids for mo, ids in firsts.group_by("model", maintain_order=True).agg("trace_id").iter_rows()}
-    links = [tid for group in zip_longest(*by_model.values()) for tid in group if tid][: imp.TRACE_LINKS]
-    counts = dict(per_trace.group_by("model").len().iter_rows())
-    return {
-        "kind": kind,
-        "id": ident,
-        "name": name,
-        "checked": True,
-        "n_traces": per_trace.height,
-        **{
-            k: figs[k]
-            for k in (
-                "failed_with",
-                "completed_with",
-                "fail_rate_with",
-                "fail_rate_without",
-                "lift",
-                "lift_ci_low",
-                "lift_ci_high",
-                "excess_failed",
-            )
-        },  # fmt: skip
-        "models": imp.per_model_counts(counts, of),
-        "advice": advice,
-        "advice_from": source or "the taxonomy's advice for this mode",
-        "evidence": imp.pick_quotes_frame(rows, known, context),
-        "trace_ids": links,
-    }
+class _Cards:
+    def __init__(self, run: Run, context: Any) -> None:
+        self.links = run.links.frame
+        self.quotes = run.quotes.frame
+        self.context = context
+
+    def card(self, kind, ident, name, figs, counts: dict[str, int], of, advice, source) -> dict[str, Any]:
+        """One fix-first candidate: `counts` per model the traces with it."""
+        key = f"{kind}:{ident}"
+        links: list[str] = []
+        if self.links is not None:
+            # Failed traces first, taking the models in turn so the links show the problem across models.
+            firsts = self.links.filter(pl.col("card") == key)
+            by_model = {mo: ids for mo, ids in firsts.group_by("model", maintain_order=True).agg("trace_id").iter_rows()}
+            links = [tid for group in zip_longest(*by_model.values()) for tid in group if tid][: imp.TRACE_LINKS]
+        quotes = (
+            imp.pick_from_candidates(self.quotes.filter(pl.col("card") == key), self.context)
+            if self.quotes is not None
+            else []
+        )
+        return {
+            "kind": kind,
+            "id": ident,
+            "name": name,
+            "checked": True,
+            "n_traces": sum(counts.values()),
+            **{
+                k: figs[k]
+                for k in (
+                    "failed_with",
+                    "completed_with",
+                    "fail_rate_with",
+                    "fail_rate_without",
+                    "lift",
+                    "lift_ci_low",
+                    "lift_ci_high",
+                    "excess_failed",
+                )
+            },  # fmt: skip
+            "models": imp.per_model_counts(counts, of),
+            "advice": advice,
+            "advice_from": source or "the taxonomy's advice for this mode",
+            "evidence": quotes,
+            "trace_ids": links,
+        }

@@ -8,9 +8,8 @@ import json
 from importlib import resources
 from typing import Any
 
-import polars as pl
-
 from trajfm.report.load import RunTables
+from trajfm.report.passes import Run
 
 
 @functools.cache
@@ -21,15 +20,17 @@ def judge_reliability() -> dict[str, Any]:
     return json.loads(text)
 
 
-def honesty(t: RunTables, diag: pl.DataFrame) -> dict[str, Any]:
+def honesty(t: RunTables, run: Run) -> dict[str, Any]:
     """What a reader needs to weigh the figures: synthetic corpus, judge reliability, sampling and limits."""
     extract = t.manifest.get("stages", {}).get("extract", {})
     options = extract.get("options") if isinstance(extract.get("options"), dict) else {}
     declared = [d for d in (extract.get("corpus_declarations") or []) if isinstance(d, dict)]
     data = judge_reliability()
     judges = []
-    for (name,) in diag.select("judge").unique().sort("judge").iter_rows():
-        known = data.get(name)
+    for name in sorted(
+        run.judge_names, key=lambda j: (j is not None, j or "")
+    ):  # as polars sorts: null first
+        known = data.get(name) if name is not None else None
         judges.append(
             {
                 "judge": name,
@@ -38,10 +39,6 @@ def honesty(t: RunTables, diag: pl.DataFrame) -> dict[str, Any]:
                 "caveat": known.get("caveat") if known else "No accuracy figures are known for this judge.",
             }
         )
-    ok = diag.filter(pl.col("status") == "ok")
-    recorded = (
-        ok.filter(pl.col("source_outcome").is_not_null()).height if "source_outcome" in ok.columns else 0
-    )
     limit = options.get("limit")
     sample = options.get("sample")
     return {
@@ -49,7 +46,7 @@ def honesty(t: RunTables, diag: pl.DataFrame) -> dict[str, Any]:
         "corpus_declarations": declared,
         "judges": judges,
         # diagnosed traces whose task-completion verdict is the outcome the trace itself records
-        "outcome_from_source": {"n": recorded, "of": ok.height},
+        "outcome_from_source": {"n": run.diag_ok["source_outcome"], "of": run.diag_ok["status_ok"]},
         "sampling": {
             "limit": limit,
             "sample": sample,

@@ -174,19 +174,15 @@ QUOTE_KEYS_PER_MODEL = 8  # quote candidates kept per model: rows of its first 8
 QUOTE_KEYS_OVERALL = 16  # and rows of the first 16 distinct texts overall (at most 3 seen texts block the rest)
 
 
-def pick_quotes_frame(
-    rows: pl.DataFrame,
-    known: pl.DataFrame,
-    context: Callable[[str, list[int]], list[str]] | None = None,
-) -> list[dict[str, Any]]:
-    """`pick_quotes` for a frame of rows (trace_id, model, steps, evidence, verified) and `known` (trace_id,
-    failed), without a Python dict per row: the rows are ranked as `pick_quotes` ranks them and only those that
-    can be chosen are handed to it (per model the rows of its first distinct texts, and the rows of the first
-    distinct texts overall, the first row of each), so at most 8 per model and 16 more reach it."""
+def quote_candidates(rows: pl.DataFrame) -> pl.DataFrame:
+    """The rows of `rows` (trace_id, model, steps, evidence, verified, failed) that `pick_quotes` can choose,
+    ranked as it ranks them: per model the rows of its first distinct texts, and the rows of the first distinct
+    texts overall, the first row of each, so at most 8 per model and 16 more. Applied to the candidates of
+    several parts of a run, concatenated in run order, it gives the candidates of the whole run (a row among
+    the run's first texts is among its part's first texts)."""
     text = pl.col("evidence").fill_null("")
     ranked = (
-        rows.join(known, on="trace_id", how="left", maintain_order="left")
-        .filter(text.str.strip_chars().str.len_chars() > 0)
+        rows.filter(text.str.strip_chars().str.len_chars() > 0)
         .with_columns(
             _r1=pl.col("failed").fill_null(False).not_(),
             _r2=pl.col("verified").fill_null(False).not_(),
@@ -204,9 +200,27 @@ def pick_quotes_frame(
         (first.over("_k").rank("dense") <= QUOTE_KEYS_OVERALL)
         | (first.over(["model", "_k"]).rank("dense").over("model") <= QUOTE_KEYS_PER_MODEL)
     )
-    few = ranked.filter(keep)
+    return ranked.filter(keep).drop("_i", "_r1", "_r2", "_r3", "_k")
+
+
+def pick_from_candidates(
+    few: pl.DataFrame, context: Callable[[str, list[int]], list[str]] | None = None
+) -> list[dict[str, Any]]:
+    """`pick_quotes` over `quote_candidates`."""
     failed = {tid: f for tid, f in few.select("trace_id", "failed").iter_rows() if f is not None}
     return pick_quotes(few.select("trace_id", "model", "steps", "evidence", "verified").to_dicts(), failed, context)
+
+
+def pick_quotes_frame(
+    rows: pl.DataFrame,
+    known: pl.DataFrame,
+    context: Callable[[str, list[int]], list[str]] | None = None,
+) -> list[dict[str, Any]]:
+    """`pick_quotes` for a frame of rows (trace_id, model, steps, evidence, verified) and `known` (trace_id,
+    failed), without a Python dict per row (see `quote_candidates`)."""
+    return pick_from_candidates(
+        quote_candidates(rows.join(known, on="trace_id", how="left", maintain_order="left")), context
+    )
 
 
 def per_model_counts(counts: dict[str, int], of: dict[str, int]) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ Definitions (tests recompute them from the tables):
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import polars as pl
@@ -33,6 +34,7 @@ from trajfm.report.stats import rate as _rate
 DEFAULT_READINESS_BAR = 85.0
 RESULT_KINDS = ("observation", "tool_result")
 EMPTY_RESULTS = ("", "[]", "{}", "null", "none", '""', "''")
+EMPTY = pl.col("content").fill_null("").str.strip_chars().str.to_lowercase().is_in(list(EMPTY_RESULTS))
 
 
 def with_scores(diag_ok: pl.DataFrame) -> pl.DataFrame:
@@ -47,6 +49,33 @@ def with_scores(diag_ok: pl.DataFrame) -> pl.DataFrame:
         score=pl.when(n_assessed > 0).then(pl.when(raw < 0.0).then(0.0).otherwise(raw)).cast(pl.Float64),
         passed=pl.when(n_assessed > 0).then((n_true == n_assessed) & hallucinates.not_()).cast(pl.Boolean),
     )
+
+
+def dimension_rates_from(dims: dict[str, tuple[int, int]]) -> dict[str, dict[str, Any]]:
+    """`dimension_rates` from counts: per dimension (true, assessed)."""
+    return {key: _rate(*dims.get(key, (0, 0))) for key in DIMENSION_KEYS}
+
+
+def readiness_from(
+    scores: Collection[float], passed: tuple[int, int], dims: dict[str, tuple[int, int]], bar: float
+) -> dict[str, Any]:
+    """`readiness` from the scores (in table order) and counts: passed (true, not null), per dimension (true,
+    assessed)."""
+    mean, lo, hi = mean_interval(scores)
+    assessed = [k for k in DIMENSION_KEYS if dims.get(k, (0, 0))[1]]
+    score = None if mean is None else 100 * mean
+    return {
+        "score": score,
+        "ci_low": None if lo is None else 100 * lo,
+        "ci_high": None if hi is None else 100 * hi,
+        "n_scored": len(scores),
+        "pass_share": _rate(*passed),
+        "bar": bar,
+        "meets": None if score is None else score >= bar,
+        "meets_surely": None if lo is None else 100 * lo >= bar,
+        "dims_assessed": assessed,
+        "positive_dims_assessed": [k for k in POSITIVE_KEYS if k in assessed],
+    }
 
 
 def dimension_rates(rows: pl.DataFrame) -> dict[str, dict[str, Any]]:
@@ -82,7 +111,7 @@ def tool_results(steps: pl.DataFrame | pl.LazyFrame, models: pl.DataFrame) -> pl
     without error and not empty. Counted per trace by the streaming engine first (only the per-trace counts are
     held; a join of the steps themselves buffers their text), then summed per model."""
     res = steps.lazy().filter(pl.col("kind").is_in(list(RESULT_KINDS)))
-    empty = pl.col("content").fill_null("").str.strip_chars().str.to_lowercase().is_in(list(EMPTY_RESULTS))
+    empty = EMPTY
     return (
         res.group_by("trace_id")
         .agg(calls=pl.len(), ok_calls=(~pl.col("is_error").fill_null(False) & ~empty).sum().cast(pl.Int64))
@@ -126,9 +155,9 @@ def dimension_definitions() -> list[dict[str, Any]]:
     ]
 
 
-def judge_is_agent(diag: pl.DataFrame, traces: pl.DataFrame) -> list[dict[str, Any]]:
-    """Models judged by a judge model of the same name (the agent grading itself): a warning for the report."""
-    pairs = (
+def self_judged(diag: pl.DataFrame, traces: pl.DataFrame) -> pl.DataFrame:
+    """(agent_model, judge_model, n): traces whose judge model has the agent's model's name (or the reverse)."""
+    return (
         diag.filter(pl.col("judge_model").is_not_null())
         .join(traces.select("trace_id", "agent_model"), on="trace_id")
         .filter(
@@ -143,7 +172,13 @@ def judge_is_agent(diag: pl.DataFrame, traces: pl.DataFrame) -> list[dict[str, A
             )
         )
         .group_by("agent_model", "judge_model")
-        .len()
-        .sort("agent_model")
+        .agg(n=pl.len())
     )
-    return [{"model": m, "judge_model": j, "n_traces": n} for m, j, n in pairs.iter_rows()]
+
+
+def judge_is_agent(pairs: pl.DataFrame) -> list[dict[str, Any]]:
+    """Models judged by a judge model of the same name (the agent grading itself): a warning for the report.
+    `pairs`: `self_judged` summed over the run."""
+    return [
+        {"model": m, "judge_model": j, "n_traces": n} for m, j, n in pairs.sort("agent_model").iter_rows()
+    ]

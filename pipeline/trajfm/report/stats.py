@@ -5,6 +5,7 @@ records summary.json holds."""
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from typing import Any
 
 Z95 = 1.959963984540054
@@ -47,7 +48,9 @@ def gap_points(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any] 
     }
 
 
-def mean_interval(values: list[float], z: float = Z95) -> tuple[float | None, float | None, float | None]:
+def mean_interval(
+    values: Collection[float], z: float = Z95
+) -> tuple[float | None, float | None, float | None]:
     """(mean, 95% low, 95% high) by the normal approximation (sample standard deviation); the interval is None
     below two values. Used for the readiness score, a mean of per-trace scores in [0, 1]."""
     n = len(values)
