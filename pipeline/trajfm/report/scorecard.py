@@ -52,15 +52,15 @@ def with_scores(diag_ok: pl.DataFrame) -> pl.DataFrame:
 
 
 def dimension_rates_from(dims: dict[str, tuple[int, int]]) -> dict[str, dict[str, Any]]:
-    """`dimension_rates` from counts: per dimension (true, assessed)."""
+    """Per dimension, the rate of true among the assessed, from counts {dimension: (true, assessed)}."""
     return {key: _rate(*dims.get(key, (0, 0))) for key in DIMENSION_KEYS}
 
 
 def readiness_from(
     scores: Collection[float], passed: tuple[int, int], dims: dict[str, tuple[int, int]], bar: float
 ) -> dict[str, Any]:
-    """`readiness` from the scores (in table order) and counts: passed (true, not null), per dimension (true,
-    assessed)."""
+    """The readiness figures from the scores (in table order) and counts: passed (true, not null), per dimension
+    (true, assessed)."""
     mean, lo, hi = mean_interval(scores)
     assessed = [k for k in DIMENSION_KEYS if dims.get(k, (0, 0))[1]]
     score = None if mean is None else 100 * mean
@@ -70,34 +70,6 @@ def readiness_from(
         "ci_high": None if hi is None else 100 * hi,
         "n_scored": len(scores),
         "pass_share": _rate(*passed),
-        "bar": bar,
-        "meets": None if score is None else score >= bar,
-        "meets_surely": None if lo is None else 100 * lo >= bar,
-        "dims_assessed": assessed,
-        "positive_dims_assessed": [k for k in POSITIVE_KEYS if k in assessed],
-    }
-
-
-def dimension_rates(rows: pl.DataFrame) -> dict[str, dict[str, Any]]:
-    out = {}
-    for key in DIMENSION_KEYS:
-        col = rows[key].drop_nulls()
-        out[key] = _rate(int(col.sum()), col.len())
-    return out
-
-
-def readiness(rows: pl.DataFrame, bar: float) -> dict[str, Any]:
-    scores = rows["score"].drop_nulls().to_list()
-    mean, lo, hi = mean_interval(scores)
-    passed = rows["passed"].drop_nulls()
-    assessed = [k for k in DIMENSION_KEYS if rows[k].drop_nulls().len()]
-    score = None if mean is None else 100 * mean
-    return {
-        "score": score,
-        "ci_low": None if lo is None else 100 * lo,
-        "ci_high": None if hi is None else 100 * hi,
-        "n_scored": len(scores),
-        "pass_share": _rate(int(passed.sum()), passed.len()),
         "bar": bar,
         "meets": None if score is None else score >= bar,
         "meets_surely": None if lo is None else 100 * lo >= bar,
