@@ -31,6 +31,13 @@ def test_all_or_none_of_the_modules_are_compiled() -> None:
     assert all(compiled) == _compiled.STATE.startswith("compiled"), _compiled.STATE
 
 
+def _assert_pure_python_run(code: str) -> None:
+    """Run `code` in a fresh interpreter with TRAJFM_PURE_PYTHON=1; it must print the source state."""
+    env = {**os.environ, "TRAJFM_PURE_PYTHON": "1", "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("source (TRAJFM_PURE_PYTHON is set)"), out.stdout
+
+
 def test_pure_python_switch_imports_the_source() -> None:
     code = (
         "import importlib, trajfm.judges._compiled as c\n"
@@ -38,9 +45,7 @@ def test_pure_python_switch_imports_the_source() -> None:
         "assert all(f.endswith('.py') for f in files), files\n"
         "print(c.STATE)\n"
     )
-    env = {**os.environ, "TRAJFM_PURE_PYTHON": "1", "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.startswith("source (TRAJFM_PURE_PYTHON is set)"), out.stdout
+    _assert_pure_python_run(code)
 
 
 def test_pure_python_switch_holds_when_the_trace_model_is_imported_first() -> None:
@@ -51,6 +56,4 @@ def test_pure_python_switch_holds_when_the_trace_model_is_imported_first() -> No
         "assert m.__file__.endswith('.py'), m.__file__\n"
         "print(c.STATE)\n"
     )
-    env = {**os.environ, "TRAJFM_PURE_PYTHON": "1", "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.startswith("source (TRAJFM_PURE_PYTHON is set)"), out.stdout
+    _assert_pure_python_run(code)

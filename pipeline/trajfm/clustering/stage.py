@@ -171,19 +171,16 @@ def _expand_assignments(modes: pl.LazyFrame, keyed: pl.DataFrame, columns: list[
 
 def _write_assignment_shards(
     stage: RunFolder, run: RunFolder, keyed: pl.DataFrame, columns: list[str]
-) -> int:
+) -> None:
     """The assignments of a sharded novel_modes table, written as shards of the same partition (shard i of
     novel_assignments holds the modes of shard i of novel_modes, sorted by novel_id): only one shard's rows and
-    the per-text table are in memory at a time, so the memory does not grow with the run. Returns the rows."""
-    rows = 0
+    the per-text table are in memory at a time, so the memory does not grow with the run."""
     for index, shard in enumerate(run.shard_paths("novel_modes")):
         part = pl.scan_parquet(shard, glob=False).cast(
             {c: schemas.TABLES["novel_modes"][c] for c in ("novel_id", "title", "description")}  # type: ignore[dict-item]
         )
         df = _expand_assignments(_text_keys(part), keyed, columns)
         stage.write_shard("novel_assignments", index, df)
-        rows += df.height
-    return rows
 
 
 def baseline_centroids(
