@@ -108,3 +108,28 @@ def test_time_limit_option_is_validated() -> None:
         rules.make_rules_judge(time_limit_s="abc")
     assert rules.make_rules_judge(time_limit_s=0).time_limit_s is None
     assert rules.make_rules_judge().time_limit_s == rules.DEFAULT_TIME_LIMIT_S
+
+
+def test_tool_system_and_user_text_is_not_repeated_reasoning() -> None:
+    out = "exitcode: 0 (execution succeeded)\nCode output: nothing was printed by the script at all"
+    steps = [
+        Step(position=i, index=i, kind="message", content=c, step_id=str(i), agent=a, role=r)
+        for i, (a, r, c) in enumerate(
+            [("runner", "tool", out), ("boss", "system", PLAN), ("runner", "tool", out), ("boss", "system", PLAN)]
+        )
+    ]
+    view = types.SimpleNamespace(acts=[], messages=steps, thoughts=[])
+    assert repetition.detect_repeated_thoughts(view) == []
+
+
+def test_a_template_shared_by_speakers_is_not_a_restatement_but_the_words_inside_it_are() -> None:
+    banner = "[Team log] You are one of several cooperating roles working on the customer's request.\n"
+    turns = [
+        ("planner", banner + "We should start by collecting the requirements for the new report from the team."),
+        ("coder", banner + "I have written the function that builds the weekly report table from the raw rows."),
+        ("planner", banner + "Next we should review the table layout together before sending it to the client."),
+        ("coder", banner + "The layout review is done; I moved the totals column to the right-hand side."),
+    ]
+    assert repetition.detect_repeated_thoughts(_view(turns)) == []  # only the banner repeats
+    again = [*turns, ("planner", banner + turns[2][1].split("\n", 1)[1])]
+    assert [f.steps for f in repetition.detect_repeated_thoughts(_view(again))] == [[2, 4]]

@@ -359,3 +359,56 @@ def test_taxonomy_root_cause_fallback_is_validated() -> None:
         parse_taxonomy(json.dumps({**base, "root_cause_fallback": {"planner": "x"}}), "test")
     for name in ("mast", "trail", "agentrx"):
         assert load_taxonomy(name).root_cause_fallback  # the built-in taxonomies ship one
+
+
+def _service_chat(turns: list[tuple[str, str, str | None]], **trace_fields: object) -> Trace:
+    """A customer-service style run: (role, content, tool) per step; role user, agent, call or result."""
+    kinds = {"user": "message", "agent": "message", "call": "tool_call", "result": "tool_result"}
+    roles = {"user": "user", "agent": "agent", "call": "agent", "result": "tool"}
+    steps = [
+        Step(
+            position=i,
+            index=i + 1,
+            kind=kinds[r],  # type: ignore[arg-type]
+            content=c,
+            agent="customer" if r == "user" else "helper",
+            role=roles[r],
+            tool_name=tool,
+            tool_input=c if r == "call" else None,
+        )
+        for i, (r, c, tool) in enumerate(turns)
+    ]
+    answer = turns[-1][1] if turns[-1][0] == "agent" else None
+    return Trace(  # type: ignore[arg-type]
+        trace_id="s", source_path="s.json", source_format="test", steps=steps, final_answer=answer, **trace_fields
+    )
+
+
+CLEAN_SERVICE = [
+    ("user", "Hi, I would like to send back one of the lamps from my last purchase.", None),
+    ("agent", "Sure. Which lamp would you like to send back?", None),
+    ("user", "The black desk lamp, please.", None),
+    ("call", '{"item": "black desk lamp"}', "return_item"),
+    ("result", '{"status": "return requested", "item": "black desk lamp"}', "return_item"),
+    ("agent", "Your return of the black desk lamp is requested.", None),
+]
+
+
+def test_failed_run_with_nothing_against_the_agent_blames_the_request_it_carried_out() -> None:
+    d = RulesJudge().diagnose(_service_chat(CLEAN_SERVICE, is_correct=False), MAST)
+    assert d.task_completed is False
+    assert (d.root_cause_step, d.root_cause_agent) == (3, "customer")  # the request the return call carried out
+    assert d.root_cause_confidence == 0.5
+    assert d.extra["root_cause_mode"]["signal"] == "user"
+
+
+def test_user_request_is_not_blamed_when_the_agent_erred_or_the_user_spoke_once() -> None:
+    erred = [*CLEAN_SERVICE[:4], ("result", "Error: item not found in any order", "return_item"), CLEAN_SERVICE[5]]
+    d = RulesJudge().diagnose(_service_chat(erred, is_correct=False), MAST)
+    assert d.root_cause_agent == "helper"
+    once = [("user", "Send back the black desk lamp from my last purchase.", None), *CLEAN_SERVICE[3:]]
+    d = RulesJudge().diagnose(_service_chat(once, is_correct=False), MAST)
+    assert d.root_cause_agent == "helper"
+    # the same clean run not known to have failed names no root cause at all
+    d = RulesJudge().diagnose(_service_chat(CLEAN_SERVICE, is_correct=True), MAST)
+    assert d.root_cause_step is None

@@ -167,12 +167,20 @@ def choose_root_cause(
     otherwise (None, None, None). The model scores every candidate step on framework-neutral features, among them
     the rules' evidence-based pick (`evidence_pick`), so when the evidence is weak it falls back on the positional
     priors it learned (the last agent step, the speaker before the first error). The agent is the chosen step's
-    speaker; for a tool or environment step, the agent whose step came before it (the one that asked for it)."""
+    speaker; for a tool or environment step, the agent whose step came before it (the one that asked for it).
+    A failed run with no evidence at all against the agent (no decisive finding, no error) in a conversation the
+    user takes part in is laid at the user's request that the first state-changing call carried out
+    (`carried_out_request`), with confidence `USER_REQUEST_CONFIDENCE`."""
     decisive = [f for f in findings if FINDING_KINDS[f.kind].decisive and f.steps]
     if not decisive and not known_failed:
         return None, None, None, None
     picked = evidence_pick(decisive, trace, view)
     table = step_features(view, findings, picked[0] if picked else None)
+    if picked is None and not decisive:
+        asked = carried_out_request(view, table)
+        if asked is not None:
+            step = table.steps[asked]
+            return step.index, step.agent, USER_REQUEST_CONFIDENCE, "user"
     best = model.pick(table)
     if best is None:
         return None, None, None, None
@@ -189,6 +197,28 @@ def choose_root_cause(
     if agent is None:
         agent = step.agent or (trace.agents[0] if trace.agents else None)
     return step.index, agent, round(confidence, 3), root_cause_signal(table, i)
+
+
+# Not measured: no visible labelled set outside AgentRx blames a user, so the confidence of a user-request root
+# cause is an even chance, not a fitted figure.
+USER_REQUEST_CONFIDENCE: Final = 0.5
+
+
+def carried_out_request(view: TraceView, table: StepTable) -> int | None:
+    """The candidate number of the user's request that a failed run's first state-changing call carried out, when
+    the user takes part in the conversation (speaks again after the opening request) and the agent's side shows
+    nothing wrong (the caller checks: no decisive finding, no error). Explaining away: an agent that did what it
+    was asked without a visible slip, in a run that still failed, most likely did the wrong thing because it was
+    asked for the wrong thing. None when the user spoke once (a task given up front), when no call changed
+    state, or when no user turn comes before that call."""
+    users = [i for i, role in enumerate(table.roles) if role == "user"]
+    if len(users) < 2:
+        return None
+    change = first_state_change(view)
+    if change is None:
+        return None
+    before = [i for i in users if table.steps[i].position < change.position]
+    return before[-1] if before else None
 
 
 _ROLE_USER: Final = FEATURES.index("role_user")

@@ -5,6 +5,9 @@ Jaccard similarity is at least `NEAR_DUPLICATE`, at a later step of the same age
 not fail (a repeat after an error is a retry; `errors.py` judges those). Finish-style pseudo-tools never count.
 Reasoning repeats only matters in logs without actions (multi-agent chat logs): there a message that repeats an
 earlier message of the same speaker, identically or near-identically and long enough to carry content, counts.
+Only an agent's own messages are reasoning: system prompts, tool or executor output and the user's turns are not.
+Text that several speakers share again and again (a framework's role-play preamble, a log banner) is a template,
+not anyone's reasoning: lines that recur in the messages of two or more speakers are dropped before comparing.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ from trajfm.traces.model import Step
 NEAR_DUPLICATE = 0.85
 MIN_TOKENS = 3  # "list items" twice is too short to call near-duplicate by tokens alone
 MIN_THOUGHT_CHARS = 40
+TEMPLATE_MESSAGES = 3  # a line in this many messages of two or more speakers is a template
+# Step roles whose text is not an agent's reasoning (a step without a role may be an agent's).
+_NOT_REASONING = frozenset({"system", "tool", "user"})
 
 
 def _same_call(a: Act, b: Act) -> tuple[bool, bool]:
@@ -147,6 +153,26 @@ def _similar_earlier(
     return found
 
 
+def _own_text(units: list[Step]) -> list[str]:
+    """Each message's text without its template lines: lines (stripped, non-empty) that recur in at least
+    `TEMPLATE_MESSAGES` messages of at least two speakers, the wrapper a framework puts around every agent's turn.
+    (A line one other speaker quotes once is a quote, not a template.) One pass to count, one to filter."""
+    owner: dict[str, str | None] = {}  # line -> the first speaker who used it
+    mixed: set[str] = set()  # lines used by two or more speakers
+    count: Counter[str] = Counter()  # line -> messages holding it
+    split = [st.content.splitlines() for st in units]
+    for st, lines in zip(units, split, strict=True):
+        for line in {raw.strip() for raw in lines}:
+            if line:
+                count[line] += 1
+                if owner.setdefault(line, st.agent) != st.agent:
+                    mixed.add(line)
+    shared = {line for line in mixed if count[line] >= TEMPLATE_MESSAGES}
+    if not shared:
+        return [st.content for st in units]
+    return ["\n".join([raw for raw in lines if raw.strip() not in shared]) for lines in split]
+
+
 def detect_repeated_thoughts(view: TraceView) -> list[Finding]:
     """A message that restates an earlier one of the same speaker, exactly (after normalising) or with token
     Jaccard >= NEAR_THOUGHT. Linear in the trace: exact repeats by hashing, near ones by `_similar_earlier`."""
@@ -154,14 +180,17 @@ def detect_repeated_thoughts(view: TraceView) -> list[Finding]:
         # With actions, a restated thought followed by a different action is not a repeated step (and one
         # followed by the same action is already a repeated action): only action-less logs are judged here.
         return []
-    units = [m for m in view.messages if m.kind == "message"] or view.thoughts
+    units = [m for m in view.messages if m.kind == "message" and m.role not in _NOT_REASONING] or [
+        t for t in view.thoughts if t.role not in _NOT_REASONING
+    ]
+    own = _own_text(units)
     seen: dict[tuple[str | None, str], int] = {}  # (agent, normalised thought) -> index of first occurrence
     candidates: list[tuple[frozenset[str], int, str | None]] = []
     repeats: list[tuple[Step, int | None, bool]] = []  # (step, first index when exact, exact?)
-    for st in units:
-        if len(st.content) < MIN_THOUGHT_CHARS:
+    for st, text in zip(units, own, strict=True):
+        if len(text) < MIN_THOUGHT_CHARS:
             continue
-        norm = tx.normalise(st.content, limit=1500)
+        norm = tx.normalise(text, limit=1500)
         first = seen.get((st.agent, norm))
         if first is not None and first != st.index:
             repeats.append((st, first, True))
