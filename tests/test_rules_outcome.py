@@ -412,3 +412,34 @@ def test_user_request_is_not_blamed_when_the_agent_erred_or_the_user_spoke_once(
     # the same clean run not known to have failed names no root cause at all
     d = RulesJudge().diagnose(_service_chat(CLEAN_SERVICE, is_correct=True), MAST)
     assert d.root_cause_step is None
+
+
+def test_user_request_rule_on_a_loaded_tau_bench_run(tmp_path: Path) -> None:
+    """Through the tau-bench loader: the reward says failed, the agent's calls all went through, and the
+    customer changed the request mid-conversation; the customer's request before the write call is blamed."""
+    from trajfm.bench.core import load_dataset_traces
+
+    def call(cid: str, name: str, args: str) -> dict[str, object]:
+        return {"id": cid, "type": "function", "function": {"name": name, "arguments": args}}
+
+    traj = [
+        {"role": "system", "content": "# Shop policy"},
+        {"role": "user", "content": "Hi, I want to send back the lamp from order #12."},
+        {"role": "assistant", "content": None, "tool_calls": [call("c1", "get_order_details", '{"order_id": "#12"}')]},
+        {"role": "tool", "tool_call_id": "c1", "name": "get_order_details", "content": '{"items": ["lamp", "mug"]}'},
+        {"role": "assistant", "content": "Order #12 holds a lamp and a mug. Which items should be returned?"},
+        {"role": "user", "content": "Actually, send back the mug as well as the lamp."},
+        {"role": "assistant", "content": None, "tool_calls": [call("c2", "return_items", '{"items": ["lamp", "mug"]}')]},
+        {"role": "tool", "tool_call_id": "c2", "name": "return_items", "content": '{"status": "return requested"}'},
+        {"role": "assistant", "content": "The return of the lamp and the mug is requested."},
+    ]
+    for i, msg in enumerate(traj, start=1):
+        msg["index"] = i
+    path = tmp_path / "runs.json"
+    path.write_text(json.dumps([{"task_id": 1, "reward": 0.0, "trial": 0, "traj": traj}]), encoding="utf-8")
+    (trace,) = load_dataset_traces([path])
+    d = RulesJudge().diagnose(trace, load_taxonomy("agentrx"))
+    assert d.source_outcome == "failed" and d.task_completed is False
+    user_turns = [s for s in trace.steps if s.role == "user"]
+    assert d.root_cause_step == user_turns[-1].index  # the change of request the return call carried out
+    assert d.root_cause_agent == user_turns[-1].agent
