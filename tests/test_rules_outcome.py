@@ -400,6 +400,7 @@ def test_failed_run_with_nothing_against_the_agent_blames_the_request_it_carried
     assert (d.root_cause_step, d.root_cause_agent) == (3, "customer")  # the request the return call carried out
     assert d.root_cause_confidence == 0.5
     assert d.extra["root_cause_mode"]["signal"] == "user"
+    assert "root cause placed at step 3, at the user's request" in d.summary
 
 
 def test_user_request_is_not_blamed_when_the_agent_erred_or_the_user_spoke_once() -> None:
@@ -409,6 +410,7 @@ def test_user_request_is_not_blamed_when_the_agent_erred_or_the_user_spoke_once(
     once = [("user", "Send back the black desk lamp from my last purchase.", None), *CLEAN_SERVICE[3:]]
     d = RulesJudge().diagnose(_service_chat(once, is_correct=False), MAST)
     assert d.root_cause_agent == "helper"
+    assert f"root cause placed at step {d.root_cause_step}, where the step scorer" in d.summary
     # the same clean run not known to have failed names no root cause at all
     d = RulesJudge().diagnose(_service_chat(CLEAN_SERVICE, is_correct=True), MAST)
     assert d.root_cause_step is None

@@ -159,9 +159,10 @@ def choose_root_cause(
     model: RootCauseModel,
     *,
     known_failed: bool,
-) -> tuple[int | None, str | None, float | None, str | None]:
-    """(step, agent, confidence, signal) of the root cause, chosen by the scored step model (`judges.rootcause`);
-    `signal` is who acted at that step (`root_cause_signal`).
+) -> tuple[int | None, str | None, float | None, str | None, str | None]:
+    """(step, agent, confidence, signal, basis) of the root cause, chosen by the scored step model
+    (`judges.rootcause`); `signal` is who acted at that step (`root_cause_signal`); `basis` says what placed it:
+    "user request" (`carried_out_request`), else "scorer".
 
     A root cause is named exactly when a decisive finding fired or the trace's own record says the run failed;
     otherwise (None, None, None). The model scores every candidate step on framework-neutral features, among them
@@ -173,17 +174,17 @@ def choose_root_cause(
     (`carried_out_request`), with confidence `USER_REQUEST_CONFIDENCE`."""
     decisive = [f for f in findings if FINDING_KINDS[f.kind].decisive and f.steps]
     if not decisive and not known_failed:
-        return None, None, None, None
+        return None, None, None, None, None
     picked = evidence_pick(decisive, trace, view)
     table = step_features(view, findings, picked[0] if picked else None)
     if picked is None and not decisive:
         asked = carried_out_request(view, table)
         if asked is not None:
             step = table.steps[asked]
-            return step.index, step.agent, USER_REQUEST_CONFIDENCE, "user"
+            return step.index, step.agent, USER_REQUEST_CONFIDENCE, "user", "user request"
     best = model.pick(table)
     if best is None:
-        return None, None, None, None
+        return None, None, None, None, None
     i, confidence = best
     step = table.steps[i]
     agent = step.agent if table.roles[i] in ("agent", "user") else None
@@ -196,7 +197,7 @@ def choose_root_cause(
         agent = table.steps[nearest[0]].agent if nearest else None
     if agent is None:
         agent = step.agent or (trace.agents[0] if trace.agents else None)
-    return step.index, agent, round(confidence, 3), root_cause_signal(table, i)
+    return step.index, agent, round(confidence, 3), root_cause_signal(table, i), "scorer"
 
 
 # Not measured: no visible labelled set outside AgentRx blames a user, so the confidence of a user-request root
@@ -302,7 +303,9 @@ def _novel_description(group: list[Finding]) -> str:
     return " ".join(parts)
 
 
-def _summary(findings: list[Finding], trace: Trace, completed: bool | None, root: int | None) -> str:
+def _summary(
+    findings: list[Finding], trace: Trace, completed: bool | None, root: int | None, basis: str | None = None
+) -> str:
     n_steps = len(trace.step_indices())
     if not findings:
         ending = (
@@ -310,7 +313,16 @@ def _summary(findings: list[Finding], trace: Trace, completed: bool | None, root
             if (trace.final_answer or "").strip()
             else "no final answer recorded"
         )
-        return f"No failure signal found in {n_steps} steps; {ending}."
+        told = f"No failure signal found in {n_steps} steps; {ending}."
+        if completed is False and root is not None:
+            where = (
+                "at the user's request that the first state-changing call carried out, since nothing in the "
+                "agent's own steps shows a slip"
+                if basis == "user request"
+                else "where the step scorer's structural features point (no detector evidence)"
+            )
+            told += f" The run is recorded as failed: root cause placed at step {root}, {where}."
+        return told
     lead = next((f for f in findings if f.steps and min(f.steps) == root), findings[0])
     kinds = sorted({FINDING_KINDS[f.kind].title.lower() for f in findings if f is not lead})
     more = f"; also {', '.join(kinds)}" if kinds else ""
@@ -489,7 +501,7 @@ class RulesJudge(Judge):
             # The trace's own record of the outcome (a reward, is_correct, a final review status) outranks the
             # rules' reading of it; `source_outcome` says so beside the verdict.
             completed, basis = outcome == "succeeded", "source"
-        root_step, root_agent, root_conf, root_signal = choose_root_cause(
+        root_step, root_agent, root_conf, root_signal, root_basis = choose_root_cause(
             findings, trace, view, self.root_cause, known_failed=completed is False
         )
         root_mode = root_cause_mode(modes, root_step, root_signal, taxonomy)
@@ -500,7 +512,7 @@ class RulesJudge(Judge):
             prompt_version=RULES_VERSION,
             status="ok",
             task_completed=completed,
-            summary=_summary(findings, trace, completed, root_step),
+            summary=_summary(findings, trace, completed, root_step, root_basis),
             root_cause_step=root_step,
             root_cause_agent=root_agent,
             root_cause_confidence=root_conf,
