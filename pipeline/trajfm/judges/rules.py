@@ -18,7 +18,9 @@ Contract:
   `judges/formats/`), that outcome decides it, and `Diagnosis.source_outcome` records it beside the verdict.
 - The root cause (step, agent, confidence) is named exactly when a decisive finding fired or the run is known to
   have failed, and then always; it is chosen by the scored step model of `judges.rootcause` (`choose_root_cause`),
-  whose features include the rules' own evidence-based pick (`evidence_pick`). `select_root_cause` is that older
+  whose features include the rules' own evidence-based pick (`evidence_pick`); a known failure with no evidence
+  against the agent, in a conversation the user speaks in again, goes to the user's request that the first
+  state-changing call carried out (`carried_out_request`). `select_root_cause` is that older
   rule with its positional fallbacks, kept for callers that want a rule without fitted weights.
   `Diagnosis.extra["root_cause_mode"]` files the root cause under a mode (`root_cause_mode`): the detected mode at
   the root-cause step, else the most confident detected one (basis "finding"); with none detected, the
