@@ -21,12 +21,9 @@ import numpy as np
 from scipy.optimize import minimize
 
 from trajfm.bench.lodo import FOLDERS
-from trajfm.bench.rootcause_data import ROOT_CAUSE_DATASETS, labelled_failures
+from trajfm.bench.rootcause_data import ROOT_CAUSE_DATASETS, labelled_failures, step_table
 from trajfm.clustering.embed import get_embedder
 from trajfm.judges.calibration import load_calibration
-from trajfm.judges.detectors import FINDING_KINDS, build_view, run_detectors
-from trajfm.judges.rootcause.features import step_features
-from trajfm.judges.rules import evidence_pick
 
 REPO = Path(__file__).resolve().parents[1]
 PROTOTYPES = (
@@ -52,11 +49,7 @@ def load(root: Path) -> dict[str, list[Example]]:
     for name in ROOT_CAUSE_DATASETS:
         raw = []
         for trace, gold in labelled_failures(name, root / FOLDERS[name]):
-            view = build_view(trace)
-            found = [f for f in run_detectors(trace, view=view) if f.kind not in off]
-            decisive = [f for f in found if FINDING_KINDS[f.kind].decisive and f.steps]
-            picked = evidence_pick(decisive, trace, view)
-            table = step_features(view, found, picked[0] if picked else None)
+            table = step_table(trace, off)
             hits = [i for i, s in enumerate(table.steps) if s.index in gold]
             raw.append(
                 (

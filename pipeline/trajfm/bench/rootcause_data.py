@@ -14,7 +14,7 @@ from pathlib import Path
 
 from trajfm.bench.core import load_dataset_traces
 from trajfm.judges.detectors import FINDING_KINDS, build_view, run_detectors
-from trajfm.judges.rootcause.features import step_features
+from trajfm.judges.rootcause.features import StepTable, step_features
 from trajfm.judges.rootcause.fit import Example
 from trajfm.traces.model import Trace
 
@@ -55,20 +55,25 @@ def labelled_failures(dataset: str, path: Path) -> list[tuple[Trace, set[int]]]:
     return []
 
 
+def step_table(trace: Trace, off: frozenset[str] = frozenset()) -> StepTable:
+    """The root-cause candidates of a trace and their feature rows, computed the way the rules judge computes them
+    (`off`: the finding kinds the judge's calibration switches off, dropped here too)."""
+    from trajfm.judges.rules import evidence_pick
+
+    view = build_view(trace)
+    findings = [f for f in run_detectors(trace, view=view) if f.kind not in off]
+    decisive = [f for f in findings if FINDING_KINDS[f.kind].decisive and f.steps]
+    picked = evidence_pick(decisive, trace, view)
+    return step_features(view, findings, picked[0] if picked else None)
+
+
 def examples(
     pairs: list[tuple[Trace, set[int]]], dataset: str, off: frozenset[str] = frozenset()
 ) -> list[Example]:
-    """Feature tables of labelled failed traces, computed the way the rules judge computes them (`off`: the finding
-    kinds the judge's calibration switches off, dropped here too)."""
-    from trajfm.judges.rules import evidence_pick
-
+    """Feature tables of labelled failed traces (`step_table`), with the candidates the labels point at."""
     out = []
     for trace, gold in pairs:
-        view = build_view(trace)
-        findings = [f for f in run_detectors(trace, view=view) if f.kind not in off]
-        decisive = [f for f in findings if FINDING_KINDS[f.kind].decisive and f.steps]
-        picked = evidence_pick(decisive, trace, view)
-        table = step_features(view, findings, picked[0] if picked else None)
+        table = step_table(trace, off)
         hits = [i for i, s in enumerate(table.steps) if s.index in gold]
         out.append(Example(dataset=dataset, rows=table.rows, gold=hits))
     return out
