@@ -4,7 +4,8 @@
 
 Reads Who&When, AgentRx and TRAIL from DIR (default ../shared/datasets or $TRAJFM_DATASETS), computes the step
 features the judge computes at run time, fits a conditional logit (each dataset weighs the same) and writes
-`pipeline/trajfm/judges/rootcause/root_cause_weights.json`. Prints, per dataset, the in-sample hit rate of the
+`pipeline/trajfm/judges/rootcause/root_cause_weights.json`, with the user-request rule's firings and hits on the
+same traces (its confidence). Prints, per dataset, the in-sample hit rate of the
 top-scored step (in-sample: for left-out figures run `trajfm bench DATASET PATH --protocol lodo`).
 """
 
@@ -15,7 +16,7 @@ import json
 import os
 from pathlib import Path
 
-from trajfm.bench.rootcause_data import ROOT_CAUSE_DATASETS, examples, labelled_failures
+from trajfm.bench.rootcause_data import ROOT_CAUSE_DATASETS, examples, labelled_failures, user_request_counts
 from trajfm.judges.calibration import load_calibration
 from trajfm.judges.rootcause.fit import DEFAULT_L2, fit
 from trajfm.judges.rootcause.model import DEFAULT_WEIGHTS
@@ -34,16 +35,25 @@ def main() -> int:
     off = frozenset(load_calibration().disabled_kinds())  # run calibrate_detectors.py first
     print(f"finding kinds off by default (shipped calibration): {', '.join(sorted(off)) or 'none'}")
     by_set = {}
+    fired = agreed = 0
     for name in ROOT_CAUSE_DATASETS:
         folder = args.datasets / FOLDERS[name]
         if folder.is_dir():
-            by_set[name] = examples(labelled_failures(name, folder), name, off)
-            print(f"{name}: {len(by_set[name])} labelled failed traces")
+            pairs = labelled_failures(name, folder)
+            by_set[name] = examples(pairs, name, off)
+            n, k = user_request_counts(pairs, off)
+            fired, agreed = fired + n, agreed + k
+            print(f"{name}: {len(by_set[name])} labelled failed traces; user-request rule fired {n}, at a "
+                  f"labelled step {k}")
     model = fit([e for ex in by_set.values() for e in ex], l2=args.l2)
     for name, ex in by_set.items():
         hits = sum(1 for e in ex if (p := model.pick_rows(e.rows)) is not None and p in e.gold)
         print(f"  in-sample top-step hit rate on {name}: {hits / max(len(ex), 1):.3f}")
     doc = model.to_dict()
+    doc["user_request"] = {"fired": fired, "agreed": agreed}
+    confidence = model.__class__.from_dict(doc).user_request_confidence()
+    print(f"user-request root cause: fired {fired}, agreed {agreed}, confidence "
+          f"{'unmeasured (default)' if confidence is None else confidence}")
     doc["notes"] = "fitted by benchmarks/fit_root_cause.py on the visible labelled sets (in-sample for them)"
     args.out.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     print(json.dumps(doc["weights"], indent=1))

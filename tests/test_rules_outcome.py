@@ -14,7 +14,7 @@ from trajfm.judges.detectors import FINDING_KINDS, build_view
 from trajfm.judges.rootcause.features import FEATURES, candidates, step_features, step_role
 from trajfm.judges.rootcause.fit import Example, fit
 from trajfm.judges.rootcause.model import RootCauseModel, load_model
-from trajfm.judges.rules import RulesJudge
+from trajfm.judges.rules import USER_REQUEST_CONFIDENCE, RulesJudge
 from trajfm.taxonomy import load_taxonomy
 from trajfm.traces.model import Step, Trace
 
@@ -398,9 +398,32 @@ def test_failed_run_with_nothing_against_the_agent_blames_the_request_it_carried
     d = RulesJudge().diagnose(_service_chat(CLEAN_SERVICE, is_correct=False), MAST)
     assert d.task_completed is False
     assert (d.root_cause_step, d.root_cause_agent) == (3, "customer")  # the request the return call carried out
-    assert d.root_cause_confidence == 0.5
+    # the rule's precision measured on the shipped model's fitting sets, not a constant
+    measured = load_model().user_request_confidence()
+    assert measured is not None and d.root_cause_confidence == measured
     assert d.extra["root_cause_mode"]["signal"] == "user"
     assert "root cause placed at step 3, at the user's request" in d.summary
+
+
+def test_user_request_confidence_is_measured_or_an_even_chance(tmp_path: Path) -> None:
+    """The confidence of a user-request root cause is the rule's smoothed precision from the model file; a file
+    that measured it on too few failures (or not at all) leaves the unmeasured default."""
+    shipped = load_model().to_dict()
+    for n, (row, expected) in enumerate((
+        ({"fired": 8, "agreed": 1}, round(2 / 10, 3)),
+        ({"fired": 6, "agreed": 6}, round(7 / 8, 3)),
+        ({"fired": 4, "agreed": 4}, None),  # under MIN_MEASURED firings: not measured
+        (None, None),
+    )):
+        doc = {k: v for k, v in shipped.items() if k != "user_request"}
+        if row is not None:
+            doc["user_request"] = row
+        assert RootCauseModel.from_dict(doc).user_request_confidence() == expected
+        path = tmp_path / f"model{n}.json"  # one file per case: models are cached per path
+        path.write_text(json.dumps(doc), encoding="utf-8")
+        d = RulesJudge(root_cause_model=str(path)).diagnose(_service_chat(CLEAN_SERVICE, is_correct=False), MAST)
+        assert d.root_cause_step == 3
+        assert d.root_cause_confidence == (USER_REQUEST_CONFIDENCE if expected is None else expected)
 
 
 def test_user_request_is_not_blamed_when_the_agent_erred_or_the_user_spoke_once() -> None:

@@ -34,7 +34,12 @@ def lodo_judge_options(
     dataset: str, path: Path, out: Path, fit_root: Path | None = None
 ) -> tuple[dict[str, Any], str]:
     from trajfm.bench.calibrate import measure
-    from trajfm.bench.rootcause_data import ROOT_CAUSE_DATASETS, examples, labelled_failures
+    from trajfm.bench.rootcause_data import (
+        ROOT_CAUSE_DATASETS,
+        examples,
+        labelled_failures,
+        user_request_counts,
+    )
     from trajfm.judges.calibration import Calibration, measured
     from trajfm.judges.rootcause.fit import fit
 
@@ -48,11 +53,15 @@ def lodo_judge_options(
     off = frozenset(Calibration.from_dict(cal_doc).disabled_kinds())
     used: list[str] = []
     data = []
+    fired = agreed = 0
     for name in ROOT_CAUSE_DATASETS:
         folder = root / FOLDERS[name]
         if name == dataset or not folder.is_dir():
             continue
-        ex = examples(labelled_failures(name, folder), name, off)
+        pairs = labelled_failures(name, folder)
+        ex = examples(pairs, name, off)
+        n, k = user_request_counts(pairs, off)
+        fired, agreed = fired + n, agreed + k
         if ex:
             used.append(f"{name} ({len(ex)})")
             data += ex
@@ -64,11 +73,13 @@ def lodo_judge_options(
     model = fit(data)
     weights = out / "root_cause_lodo.json"
     doc = model.to_dict()
+    doc["user_request"] = {"fired": fired, "agreed": agreed}
     doc["notes"] = f"lodo: fitted without {dataset}"
     weights.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     note = (
         f"protocol lodo: root-cause step scorer fitted on {', '.join(used)} only, not on {dataset} "
         f"({weights.name}); detector precision measured on {', '.join(cal_used) or 'nothing'} "
-        f"({calibration.name}; off: {', '.join(sorted(off)) or 'none'})"
+        f"({calibration.name}; off: {', '.join(sorted(off)) or 'none'}); user-request root cause on the same "
+        f"fitting sets: fired {fired}, at a labelled step {agreed}"
     )
     return {"root_cause_model": str(weights), "calibration": str(calibration)}, note

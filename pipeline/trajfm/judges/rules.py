@@ -173,7 +173,8 @@ def choose_root_cause(
     speaker; for a tool or environment step, the agent whose step came before it (the one that asked for it).
     A failed run with no evidence at all against the agent (no decisive finding, no error) in a conversation the
     user takes part in is laid at the user's request that the first state-changing call carried out
-    (`carried_out_request`), with confidence `USER_REQUEST_CONFIDENCE`."""
+    (`carried_out_request`), with that rule's precision measured on the fitting sets (`RootCauseModel.
+    user_request_confidence`), or `USER_REQUEST_CONFIDENCE` where it was not measured."""
     decisive = [f for f in findings if FINDING_KINDS[f.kind].decisive and f.steps]
     if not decisive and not known_failed:
         return None, None, None, None, None
@@ -183,7 +184,9 @@ def choose_root_cause(
         asked = carried_out_request(view, table)
         if asked is not None:
             step = table.steps[asked]
-            return step.index, step.agent, USER_REQUEST_CONFIDENCE, "user", "user request"
+            measured = model.user_request_confidence()
+            confidence = USER_REQUEST_CONFIDENCE if measured is None else measured
+            return step.index, step.agent, confidence, "user", "user request"
     best = model.pick(table)
     if best is None:
         return None, None, None, None, None
@@ -202,8 +205,9 @@ def choose_root_cause(
     return step.index, agent, round(confidence, 3), root_cause_signal(table, i), "scorer"
 
 
-# Not measured: no visible labelled set outside AgentRx blames a user, so the confidence of a user-request root
-# cause is an even chance, not a fitted figure.
+# Where the fitting sets did not measure the user-request rule (it fired on fewer than `MIN_MEASURED` of their
+# labelled failures: under --protocol lodo without AgentRx, the only visible set that blames a user), its
+# confidence is an even chance, not a fitted figure.
 USER_REQUEST_CONFIDENCE: Final = 0.5
 
 

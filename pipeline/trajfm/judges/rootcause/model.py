@@ -6,6 +6,10 @@ Contract:
   compute is an error (the file was written for another version of `features.FEATURES`).
 - `RootCauseModel.pick(table)` returns the candidate with the highest score (the earliest on ties) and its
   softmax probability, which the rules judge reports as the root cause's confidence.
+- `user_request` (optional) `{"fired": n, "agreed": k}`: how often the rules judge's user-request root cause
+  (`rules.carried_out_request`) placed a labelled failed run's root cause, and how often at a labelled step, on
+  the fitting sets. `user_request_confidence()` is its Laplace-smoothed precision (k + 1) / (n + 2) when it fired
+  at least `MIN_MEASURED` times, else None (not measured).
 - The shipped weights (`root_cause_weights.json` beside this module) are fitted by
   `benchmarks/fit_root_cause.py` on the visible labelled sets; `trajfm bench --protocol lodo` refits them without
   the dataset it scores.
@@ -25,6 +29,7 @@ from trajfm.judges.calibration import read_fitted_file
 from trajfm.judges.rootcause.features import FEATURES, StepTable
 
 DEFAULT_WEIGHTS: Final = Path(__file__).with_name("root_cause_weights.json")
+MIN_MEASURED: Final = 5  # as for a detector's precision (`judges.calibration`)
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,13 @@ class RootCauseModel:
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.info, "weights": dict(zip(FEATURES, self.weights, strict=True))}
+
+    def user_request_confidence(self) -> float | None:
+        row = self.info.get("user_request")
+        if not isinstance(row, dict):
+            return None
+        n, k = int(row.get("fired", 0)), int(row.get("agreed", 0))
+        return round((k + 1) / (n + 2), 3) if n >= MIN_MEASURED else None
 
     def scores(self, table: StepTable) -> list[float]:
         w = self.weights
