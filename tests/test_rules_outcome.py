@@ -468,3 +468,29 @@ def test_user_request_rule_on_a_loaded_tau_bench_run(tmp_path: Path) -> None:
     user_turns = [s for s in trace.steps if s.role == "user"]
     assert d.root_cause_step == user_turns[-1].index  # the change of request the return call carried out
     assert d.root_cause_agent == user_turns[-1].agent
+
+
+@pytest.mark.parametrize(
+    ("result", "says_error"),
+    [
+        ('{"status": "ok", "error": null, "items": 2}', False),  # an empty error field is no error
+        ('{"result": 3, "exception": ""}', False),
+        ("Command finished with no error.", False),
+        ('{"error": "order not found"}', True),
+        ("Traceback (most recent call last):\n  File x.py\nValueError: bad", True),
+        ("Error: permission denied", True),
+    ],
+)
+def test_error_word_feature_reads_empty_error_fields_as_no_error(result: str, says_error: bool) -> None:
+    """The root-cause feature "error_word_next" (an error word in the step after a candidate) does not fire on a
+    result whose error field is empty, a shape many tool APIs return on success."""
+    turns = [
+        ("user", "Please look up my parcel.", None),
+        ("call", '{"parcel": "p1"}', "lookup"),
+        ("result", result, "lookup"),
+        ("agent", "Here is what I found.", None),
+    ]
+    trace = _service_chat(turns)
+    table = step_features(build_view(trace), [], None)
+    call = next(i for i, s in enumerate(table.steps) if s.kind == "tool_call")
+    assert table.rows[call][FEATURES.index("error_word_next")] == float(says_error)

@@ -45,9 +45,14 @@ FEATURES: Final[tuple[str, ...]] = (
 )
 
 # The plainest error signal any log shows (a traceback, a non-zero exit code, the word error or exception),
-# read in every step whoever wrote it; `_failed` (the detectors' stricter reading) is the other signal.
+# read in every step whoever wrote it; `_failed` (the detectors' stricter reading) is the other signal. The word
+# does not count where it says there was none: an empty error field of a result (`"error": null`, `error=None`,
+# `"exception": ""`) or "no error" / "without error".
 _ERROR_WORD: Final = re.compile(
-    r"traceback \(most recent call last\)|exit ?code:? *[1-9]|\berror\b|\bexception\b", re.I
+    r"traceback \(most recent call last\)|exit ?code:? *[1-9]"
+    r"|(?<!\bno )(?<!without )\b(?:error|exception)\b"
+    r"(?![\"']?\s*[:=]\s*(?:null|none|nil|false|0|\"\"|''|\[\]|\{\})(?![\w.]))",
+    re.I,
 )
 
 # Speaker names that are roles rather than agents: the person the agent serves.
