@@ -494,3 +494,30 @@ def test_error_word_feature_reads_empty_error_fields_as_no_error(result: str, sa
     table = step_features(build_view(trace), [], None)
     call = next(i for i, s in enumerate(table.steps) if s.kind == "tool_call")
     assert table.rows[call][FEATURES.index("error_word_next")] == float(says_error)
+
+
+@pytest.mark.parametrize(
+    ("result", "empty"),
+    [
+        ("None", True),
+        ("Output:\n[]", True),
+        ("Execution logs:\n\nLast output:\nNone", True),  # nothing printed, nothing returned
+        # data printed, then the None a print call returns, as code-running agents show after every snippet
+        ("Execution logs:\nFound 3 files: a.py, b.py, c.py\nLast output:\nNone", False),
+        ("row 1\nnull\nrow 3", False),
+    ],
+)
+def test_a_line_holding_none_is_empty_only_when_nothing_else_came_back(result: str, empty: bool) -> None:
+    from trajfm.judges.detectors.completion import result_empty
+
+    trace = _service_chat(
+        [
+            ("user", "Which files mention the parser?", None),
+            ("call", "print(search('parser'))", "run_code"),
+            ("result", result, "run_code"),
+            ("agent", "Done.", None),
+        ]
+    )
+    view = build_view(trace)
+    (act,) = [a for a in view.acts if a.tool == "run_code"]
+    assert result_empty(view, act) is empty

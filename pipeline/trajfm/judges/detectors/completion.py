@@ -89,8 +89,21 @@ _EMPTY: Final = tx.AnyOf(
     tx.Pattern(
         r"\b(?:result|response|list|dataset|result set) (?:is|was|are|were) empty\b", needles=(" empty",)
     ),
-    tx.Pattern(r"^\s*(?:\[\s*\]|\{\s*\}|null|none)\s*$", re.M),
 )
+# A line that is only an empty value. It makes the result empty only when every other line is a label (ends in a
+# colon) or blank: "Output:\nNone" came back empty, but "Found 3 files: a, b, c\nNone" printed data and then the
+# return value of a print call, which code-running agents show after every snippet.
+_EMPTY_LINE: Final = re.compile(r"^\s*(?:\[\s*\]|\{\s*\}|null|none)\s*$", re.M)
+
+
+def _bare_empty_value(low: str) -> re.Match[str] | None:
+    m = _EMPTY_LINE.search(low)
+    if m is None:
+        return None
+    rest = low[: m.start()] + low[m.end() :]
+    if all(line.rstrip().endswith(":") for line in rest.splitlines() if line.strip()):
+        return m
+    return None
 
 
 def _empty_in(view: TraceView, step: Step) -> re.Match[str] | None:
@@ -100,7 +113,8 @@ def _empty_in(view: TraceView, step: Step) -> re.Match[str] | None:
     if key in view.memo:
         return view.memo[key]  # type: ignore[return-value]
     head = view.head(step)
-    m = _EMPTY.search(head[:1500], view.low(step)[:1500])
+    low = view.low(step)[:1500]
+    m = _EMPTY.search(head[:1500], low) or _bare_empty_value(low)
     if m is None and structurally_empty(step.content):
         m = re.search(r"\S[^\n]*", head)
     view.memo[key] = m
