@@ -521,3 +521,22 @@ def test_a_line_holding_none_is_empty_only_when_nothing_else_came_back(result: s
     view = build_view(trace)
     (act,) = [a for a in view.acts if a.tool == "run_code"]
     assert result_empty(view, act) is empty
+
+
+@pytest.mark.parametrize(
+    ("result", "ends_on_failure"),
+    [
+        ("Failure modes for pump P-101: seal leak, bearing wear", False),  # domain data about failures
+        ("failed logins: 3 in the last hour", False),
+        ("Access denied rate: 0.1% over the last month", False),
+        ("Upload failed due to size limit", True),
+        ("Permission denied", True),
+        ("Connection failure\nretry later", True),
+    ],
+)
+def test_failure_words_end_a_run_only_as_verdicts(result: str, ends_on_failure: bool) -> None:
+    """A last result that talks about failures (a failure-mode table, a count of failed logins) is data; one that
+    says the call failed ends the run on a failure."""
+    t = tool_chat([("lookup", '{"id": "P-101"}', result)], "Here is what the lookup returned.")
+    kinds = [f["kind"] for f in RulesJudge().diagnose(t, MAST).extra["findings"]]
+    assert ("ended_on_failure" in kinds) is ends_on_failure

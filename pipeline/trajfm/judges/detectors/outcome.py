@@ -22,8 +22,14 @@ from trajfm.judges.detectors.base import ACTION_KINDS, Finding, TraceView
 from trajfm.judges.detectors.completion import structurally_empty
 from trajfm.judges.detectors.errors import error_in
 
+# "failed", "failure" and "denied" are verdicts only where the sentence ends on them or goes on with why, how or
+# what for ("Speed test failed: no connection", "Upload failed due to size", "Access denied."); followed by a
+# noun they describe the world ("Failure modes for pump P-101: seal leak", "failed logins: 3"), which is data.
 _FAILURE_START: Final = re.compile(
-    r"^[^\n]{0,80}?\b(?:failed|failure|unable to|could not|cannot|no connection|not reachable|unreachable|denied)\b",
+    r"^[^\n]{0,80}?\b(?:"
+    r"(?:failed|failure|denied)(?=[ \t]*(?:\n|$|[:;,.!?)\]-]|(?:to|with|while|during|when|because|due|after|for|"
+    r"on|in|at|by|\d)\b))"
+    r"|unable to|could not|cannot|no connection|not reachable|unreachable)\b",
     re.I,
 )
 _HANDOFF_TEXT: Final = tx.Pattern(
