@@ -540,3 +540,27 @@ def test_failure_words_end_a_run_only_as_verdicts(result: str, ends_on_failure: 
     t = tool_chat([("lookup", '{"id": "P-101"}', result)], "Here is what the lookup returned.")
     kinds = [f["kind"] for f in RulesJudge().diagnose(t, MAST).extra["findings"]]
     assert ("ended_on_failure" in kinds) is ends_on_failure
+
+
+@pytest.mark.parametrize(
+    ("result", "answer", "failed"),
+    [
+        # data that mentions errors: a log the agent read, search results about error pages
+        ("ERROR 2024-01-02 10:41:07 pump 3 tripped\nINFO 2024-01-02 10:45:00 restarted", "Pump 3 tripped once.", False),
+        ("1. HTTP 404 Not Found - a reference page\n2. Handling 404 errors in web apps", "Two pages cover it.", False),
+        # an empty result the answer passes on as the answer
+        ('{"tickets": [], "total": 0}', "There are no open tickets.", False),
+        # the same shapes as failures of the call
+        ("ERROR: connection refused by 10.0.0.4", "Done.", True),
+        ("HTTP 404 Not Found", "Done.", True),
+        ("Traceback (most recent call last):\n  File 'a.py'\nKeyError: 'x'", "Done.", True),
+        ('{"tickets": [], "total": 0}', "Here are your three open tickets: T1, T2 and T3.", True),
+    ],
+)
+def test_results_that_talk_about_errors_are_not_failed_calls(result: str, answer: str, failed: bool) -> None:
+    """Ordinary data must not read as a failed call: an error-level log line with its timestamp, a list of
+    search results about HTTP errors, an empty list the final answer reports as empty. The same words as the
+    result's own verdict still do."""
+    t = tool_chat([("lookup", '{"q": "x"}', result)], answer)
+    kinds = {f["kind"] for f in RulesJudge().diagnose(t, MAST).extra["findings"]}
+    assert bool(kinds & {"ended_on_failure", "error_ignored", "error_unresolved"}) is failed, kinds

@@ -2,7 +2,8 @@
 
 An error is a result (observation, tool result, chat message from a tool or terminal) flagged `is_error` by the
 loader or whose opening text reads as an error (an exception name, "error encountered", "execution failed", a
-non-zero exit code, an HTTP 4xx/5xx, a JSON status of "error"). Only the head of a result is scanned: errors
+non-zero exit code, an HTTP 4xx/5xx in its first line, a JSON status of "error"; a log record's level, as in
+"ERROR 2024-01-02 12:00 pump tripped", is the log's data, not an error of the call). Only the head of a result is scanned: errors
 announce themselves at the start, and the body of a long result is data, where words like "failure" are
 domain vocabulary (failure modes of a pump), not errors.
 
@@ -30,7 +31,8 @@ ERROR_HEAD_CHARS: Final = 400
 # the text: most results contain "error" or "fail" somewhere, but few contain the words of every branch.
 _ERROR: Final = tx.AnyOf(
     tx.Pattern(
-        r"^\W{0,3}(?:error|exception|traceback|fatal)\b",
+        # not a log record's level ("ERROR 2024-01-02 12:00:01 pump tripped"): a log the agent read is data
+        r"^\W{0,3}(?:error|exception|traceback|fatal)\b(?![\s:|\]-]{0,3}(?:\d{4}-\d\d-\d\d|\d\d?:\d\d:\d\d|\d\d/\d\d/\d))",
         re.M,
         needles=("error", "exception", "traceback", "fatal"),
     ),
@@ -62,7 +64,9 @@ _ERROR: Final = tx.AnyOf(
     ),
     tx.Pattern(r"\b(?:is|are) not supported\b", needles=(" not supported",)),
     tx.Pattern(r"\bnot supported (?:for|by|in)\b", needles=("not supported ",)),
-    tx.Pattern(r"\bhttp ?[45]\d\d\b", needles=("http",)),
+    # an HTTP error status in the result's first line, unless that line is an item of a list (search results
+    # about "HTTP 404" pages are data)
+    tx.Pattern(r"\A\s*(?!\d{1,3}[.)]\s|[-*\u2022]\s)[^\n]{0,120}?\bhttp ?[45]\d\d\b", needles=("http",)),
     # every needle above holds one of these (so does every match): looked for first, they settle the needles that
     # hold an absent one ("fail" stands for the four failed/failure needles, which most results hold none of)
     gate=("exit", "http", "error", "fatal", "fail", "exception", "traceback", "timed out", "connection ", "not supported"),

@@ -2,8 +2,9 @@
 
 `ended_on_failure`: the last result the run received (the last tool result, observation or tool span, or the last
 message of a tool or environment speaker) reads as a failure (an error the detectors recognise, a structurally
-empty result, or a plain failure word at its start: "failed", "unable", "no connection"), and no agent call came
-after it. Whatever the final words say, the run stopped on a failure.
+empty result, or a plain failure verdict at its start: "failed", "unable", "no connection"), and no agent call came
+after it. Whatever the final words say, the run stopped on a failure; only an empty result that the final answer
+passes on as the answer ("there are no open tickets") is what there was to find, not a failure.
 
 `handed_to_human`: the run's last call hands the conversation to a person (a tool whose name holds one of the
 format vocabulary's `handoff_words`), or the final answer says it is transferring the user to a human: the task
@@ -32,6 +33,9 @@ _FAILURE_START: Final = re.compile(
     r"|unable to|could not|cannot|no connection|not reachable|unreachable)\b",
     re.I,
 )
+# A final answer that passes an empty result on as the answer ("There are no open tickets"): the run ended on an
+# empty result, but that was what there was to find, not a failure.
+_REPORTS_NOTHING: Final = re.compile(r"\b(?:no|none|nothing|zero|not any|empty|0)\b", re.I)
 _HANDOFF_TEXT: Final = tx.Pattern(
     r"\b(?:transferr?(?:ing|ed)?|connect(?:ing)?|hand(?:ing)? (?:you )?over|escalat(?:e|ing|ed))\b[^.\n]{0,40}"
     r"\b(?:a |an )?(?:human|live|real|support) (?:agent|representative|operator|person|colleague)",
@@ -56,7 +60,7 @@ def detect_ended_on_failure(view: TraceView) -> list[Finding]:
     text = view.head(last_result)
     if m is None:
         m = _FAILURE_START.search(text[:300])
-    if m is None and structurally_empty(last_result.content):
+    if m is None and structurally_empty(last_result.content) and not _REPORTS_NOTHING.search(view.final_answer[:600]):
         m = re.search(r"\S[^\n]*", text)
     if m is None:
         return []
