@@ -564,3 +564,32 @@ def test_results_that_talk_about_errors_are_not_failed_calls(result: str, answer
     t = tool_chat([("lookup", '{"q": "x"}', result)], answer)
     kinds = {f["kind"] for f in RulesJudge().diagnose(t, MAST).extra["findings"]}
     assert bool(kinds & {"ended_on_failure", "error_ignored", "error_unresolved"}) is failed, kinds
+
+
+def test_a_count_read_off_a_result_list_is_supported_and_a_wrong_one_is_not() -> None:
+    papers = '[{"title": "GNNs at scale"}, {"title": "Message passing revisited"}]'
+    right = tool_chat([("search_papers", '{"q": "graph networks"}', papers)], "I found 2 papers: both from 2023.")
+    wrong = tool_chat([("search_papers", '{"q": "graph networks"}', papers)], "I found 3 papers on the topic.")
+    listing = tool_chat([("list_assets", '{"site": "A"}', "P-1\nP-2\nP-3")], "Site A has 3 pumps.")
+
+    def kinds(t: Trace) -> list[str]:
+        return [f["kind"] for f in RulesJudge().diagnose(t, MAST).extra["findings"]]
+
+    assert "unsupported_count" not in kinds(right)
+    assert "unsupported_count" in kinds(wrong)
+    assert "unsupported_count" not in kinds(listing)
+
+
+@pytest.mark.parametrize(
+    ("result", "failed"),
+    [
+        ('{"id": 42, "state": "failed", "reason": "out of memory"}', False),  # the job failed, the call did not
+        ('{"job_id": "j7", "status": "error", "error": "disk quota"}', False),
+        ('{"status": "error", "message": "unknown job"}', True),  # the call's own status
+        ('{"request_id": "r-1", "status": "error", "error": "invalid token"}', True),  # an id of the request
+    ],
+)
+def test_a_records_failed_state_is_data_not_a_failed_call(result: str, failed: bool) -> None:
+    t = tool_chat([("get_job", '{"id": 42}', result)], "Here is the job's status.")
+    kinds = {f["kind"] for f in RulesJudge().diagnose(t, MAST).extra["findings"]}
+    assert bool(kinds & {"ended_on_failure", "error_ignored", "error_unresolved"}) is failed, kinds

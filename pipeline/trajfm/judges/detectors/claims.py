@@ -4,8 +4,8 @@
 
 In a log where an agent calls tools and talks to a user (a tool-calling chat), what the agent tells the user
 about the world should come from the results it got. A count ("11 available options", "3 orders") whose number
-appears in no earlier step (task, system prompt, user message, tool call or result) was worked out by the agent
-itself from a result, and counting entries of a long result by reading is where models misread: the finding
+appears in no earlier step (task, system prompt, user message, tool call or result) and is not the length of a list
+in a result (a JSON list, or a listing's lines) was worked out by the agent itself from a result, and counting entries of a long result by reading is where models misread: the finding
 points at that message. Only whole numbers followed by a word are counts; amounts with decimals are usually
 sums the agent computed, and they are not checked.
 
@@ -20,8 +20,9 @@ multi-agent chats without tool calls and span trees are not checked. At most one
 
 from __future__ import annotations
 
+import json
 import re
-from typing import Final
+from typing import Any, Final
 
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.base import RESULT_KINDS, Finding, TraceView
@@ -37,6 +38,42 @@ _NUMBER: Final = re.compile(r"\d+")
 def _checked(st: Step, callers: set[str]) -> bool:
     """A message an agent that makes tool calls sent (not the user's side): where counts are checked."""
     return st.kind == "message" and st.agent in callers and (st.agent or "").lower() not in _USER_ROLES
+
+
+LIST_CHARS: Final = 200_000  # longer results are not parsed for their list lengths
+
+
+def _list_lengths(text: str) -> set[str]:
+    """The counts a result's structure states without writing them: the length of every list in a JSON result
+    (to three levels), and for a plain-text listing its number of non-blank lines. "I found 2 papers" after a
+    two-element list is a count the agent read off correctly; "3 papers" after it is not."""
+    body = text.strip()
+    if not body:
+        return set()
+    if body[0] in "[{" and len(body) <= LIST_CHARS:
+        try:
+            value = json.loads(body)
+        except ValueError:
+            value = None
+        if value is not None:
+            out: set[str] = set()
+            _collect(value, out, 3)
+            return out
+    lines = [line for line in body.splitlines() if line.strip()]
+    return {str(len(lines))} if len(lines) > 1 else set()
+
+
+def _collect(value: Any, out: set[str], depth: int) -> None:
+    if isinstance(value, list):
+        out.add(str(len(value)))
+        children: Any = value
+    elif isinstance(value, dict):
+        children = value.values()
+    else:
+        return
+    if depth > 1:
+        for child in children:
+            _collect(child, out, depth - 1)
 
 
 def detect_unsupported_counts(view: TraceView) -> list[Finding]:
@@ -68,6 +105,8 @@ def detect_unsupported_counts(view: TraceView) -> list[Finding]:
                         )
                     ]
         seen.update(_NUMBER.findall(text))
+        if st.kind in RESULT_KINDS:
+            seen.update(_list_lengths(text))
         if st.tool_input:
             seen.update(_NUMBER.findall(st.tool_input))
     return []

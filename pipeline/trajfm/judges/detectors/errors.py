@@ -157,10 +157,17 @@ def error_in(view: TraceView, step: Step) -> re.Match[str] | None:
     return m
 
 
+# A JSON result that is a record of something (it has an "id" or "<thing>_id" key, other than an id of the request
+# itself) reports that thing's state: {"id": 42, "state": "failed"} is a job that failed, not a call that did.
+_RECORD_ID: Final = re.compile(r'"(?!(?:request|trace|correlation|error)_id")(?:id|\w+_id)"\s*:')
+
+
 def _error_in(view: TraceView, step: Step) -> re.Match[str] | None:
     head = view.head(step)[:ERROR_HEAD_CHARS]
     low = view.low(step)[:ERROR_HEAD_CHARS]
     m = _ERROR.search(head, low)
+    if m is not None and m.re.pattern.startswith('\\"') and _RECORD_ID.search(low) and not step.is_error:
+        m = None  # a record's own status field ("state": "failed"), or its "error" field: data about the record
     if m is None and ("error:" in low or "exception:" in low):
         m = _EXCEPTION_NAME.search(head)
     # (every match has a space then a 4 or 5: most results with a "status" field hold neither)
