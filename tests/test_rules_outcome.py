@@ -584,7 +584,9 @@ def test_a_count_read_off_a_result_list_is_supported_and_a_wrong_one_is_not() ->
     ("result", "failed"),
     [
         ('{"id": 42, "state": "failed", "reason": "out of memory"}', False),  # the job failed, the call did not
-        ('{"job_id": "j7", "status": "error", "error": "disk quota"}', False),
+        ('{"job_id": "j7", "status": "error", "message": "disk quota exceeded"}', False),
+        ('{"id": "T-9", "title": "Login fails with a timeout error", "status": "open"}', False),  # a ticket's words
+        ('{"user_id": "u1", "error": "user not found"}', True),  # an error field beside the id: the call's
         ('{"status": "error", "message": "unknown job"}', True),  # the call's own status
         ('{"request_id": "r-1", "status": "error", "error": "invalid token"}', True),  # an id of the request
     ],

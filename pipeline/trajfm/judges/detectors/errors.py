@@ -18,6 +18,7 @@ A failed call followed by a changed call that succeeds, or an honest final answe
 from __future__ import annotations
 
 import functools
+import json
 import re
 from typing import Final
 
@@ -26,6 +27,16 @@ from trajfm.judges.detectors.base import Act, Finding, TraceView
 from trajfm.traces.model import Step, default_role
 
 ERROR_HEAD_CHARS: Final = 400
+
+# A JSON result's own verdict: a failing status, or a non-empty "error" field.
+_JSON_STATUS: Final = tx.Pattern(
+    r"\"(?:status|state|result)\"\s*:\s*\"(?:error|failure|failed)\"",
+    # (both sets must occur; the failing values are the needles: most JSON results hold a "status" field, few a
+    # failing value, so fewer texts get past the needles)
+    needles=('"error"', '"failure"', '"failed"'),
+    requires=('"status"', '"state"', '"result"'),
+)
+_JSON_ERROR_FIELD: Final = tx.Pattern(r"\"error\"\s*:\s*\"[^\"]", needles=('"error"',))
 
 # One alternative at a time (`tx.AnyOf`, same match as their alternation), each run only when its keyword is in
 # the text: most results contain "error" or "fail" somewhere, but few contain the words of every branch.
@@ -50,14 +61,8 @@ _ERROR: Final = tx.AnyOf(
     ),
     tx.Pattern(r"\bexit ?code:? ?[1-9]", needles=("exit",)),
     tx.Pattern(r"\bexecution failed\b", needles=("execution failed",)),
-    tx.Pattern(
-        r"\"(?:status|state|result)\"\s*:\s*\"(?:error|failure|failed)\"",
-        # (both sets must occur; the failing values are the needles: most JSON results hold a "status" field, few a
-        # failing value, so fewer texts get past the needles)
-        needles=('"error"', '"failure"', '"failed"'),
-        requires=('"status"', '"state"', '"result"'),
-    ),
-    tx.Pattern(r"\"error\"\s*:\s*\"[^\"]", needles=('"error"',)),
+    _JSON_STATUS,
+    _JSON_ERROR_FIELD,
     tx.Pattern(
         r"\b(?:timed out|timeout error|connection (?:refused|reset|error))",
         needles=("timed out", "timeout error", "connection "),
@@ -162,12 +167,31 @@ def error_in(view: TraceView, step: Step) -> re.Match[str] | None:
 _RECORD_ID: Final = re.compile(r'"(?!(?:request|trace|correlation|error)_id")(?:id|\w+_id)"\s*:')
 
 
+JSON_CHARS: Final = 200_000  # longer results are not parsed as JSON (their text is searched as it is)
+
+
+def _is_json(content: str) -> bool:
+    """Is the whole result one JSON object or list? (Asked only of record-like results whose head matched an
+    error pattern.)"""
+    body = content.strip()
+    if body[:1] not in ("{", "[") or len(body) > JSON_CHARS:
+        return False
+    try:
+        json.loads(body)
+    except ValueError:
+        return False
+    return True
+
+
 def _error_in(view: TraceView, step: Step) -> re.Match[str] | None:
     head = view.head(step)[:ERROR_HEAD_CHARS]
     low = view.low(step)[:ERROR_HEAD_CHARS]
     m = _ERROR.search(head, low)
-    if m is not None and m.re.pattern.startswith('\\"') and _RECORD_ID.search(low) and not step.is_error:
-        m = None  # a record's own status field ("state": "failed"), or its "error" field: data about the record
+    if m is not None and not step.is_error and _RECORD_ID.search(low) and _is_json(step.content):
+        # A record with its own id: its status and the words of its values are the record's ("state": "failed"
+        # of a job, "title": "Login fails with timeout error" of a ticket); only an "error" field beside it says
+        # the call went wrong ({"user_id": "u1", "error": "user not found"}).
+        return _JSON_ERROR_FIELD.search(head, low)
     if m is None and ("error:" in low or "exception:" in low):
         m = _EXCEPTION_NAME.search(head)
     # (every match has a space then a 4 or 5: most results with a "status" field hold neither)
