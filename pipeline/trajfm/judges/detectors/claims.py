@@ -89,10 +89,15 @@ def detect_unsupported_counts(view: TraceView) -> list[Finding]:
     if last < 0:
         return []
     seen: set[str] = set(_NUMBER.findall(view.task))
+    unparsed: list[str] = []  # results whose list lengths are not in `seen` yet: parsed only when a count needs them
     for st in steps[: last + 1]:
         text = st.content or ""
         if _checked(st, callers):
             for m in _COUNT.finditer(text):
+                if m.group(1) not in seen and unparsed:
+                    for result in unparsed:
+                        seen.update(_list_lengths(result))
+                    unparsed.clear()
                 if m.group(1) not in seen:
                     return [
                         Finding.at(
@@ -106,7 +111,7 @@ def detect_unsupported_counts(view: TraceView) -> list[Finding]:
                     ]
         seen.update(_NUMBER.findall(text))
         if st.kind in RESULT_KINDS:
-            seen.update(_list_lengths(text))
+            unparsed.append(text)
         if st.tool_input:
             seen.update(_NUMBER.findall(st.tool_input))
     return []
