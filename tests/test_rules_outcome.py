@@ -595,3 +595,21 @@ def test_a_records_failed_state_is_data_not_a_failed_call(result: str, failed: b
     t = tool_chat([("get_job", '{"id": 42}', result)], "Here is the job's status.")
     kinds = {f["kind"] for f in RulesJudge().diagnose(t, MAST).extra["findings"]}
     assert bool(kinds & {"ended_on_failure", "error_ignored", "error_unresolved"}) is failed, kinds
+
+
+@pytest.mark.parametrize(
+    ("result", "failed"),
+    [
+        # code the agent read or printed names exceptions without raising them
+        ("def load(p):\n    try:\n        return open(p).read()\n    except FileNotFoundError:\n        return None", False),
+        ("--- a/x.py\n+++ b/x.py\n+    except KeyError:\n+        pass", False),
+        ('def get(k):\n    """Look k up.\n\n    :raises KeyError: if k is missing\n    """', False),
+        # an exception the call raised
+        ("Execution logs:\nZeroDivisionError: division by zero", True),
+        ("requests.exceptions.HTTPError: 404 Client Error", True),
+    ],
+)
+def test_exception_names_in_code_are_not_errors_of_the_call(result: str, failed: bool) -> None:
+    t = tool_chat([("run_code", '{"code": "..."}', result)], "Here is what I found.")
+    kinds = {f["kind"] for f in RulesJudge().diagnose(t, MAST).extra["findings"]}
+    assert bool(kinds & {"ended_on_failure", "error_ignored", "error_unresolved"}) is failed, kinds

@@ -78,7 +78,8 @@ _ERROR: Final = tx.AnyOf(
 )
 # Exception class names ("KeyError:", "ValueError:") are matched case-sensitively on the original text, and
 # HTTP status codes separately: both are cheap literal-led searches run only when their keyword is present.
-_EXCEPTION_NAME: Final = re.compile(r"\b[A-Z][a-z]+(?:[A-Z][a-z]+)*(?:Error|Exception):")
+# Not where code names one: "except KeyError:" in a source listing or a diff, ":raises KeyError:" in a docstring.
+_EXCEPTION_NAME: Final = re.compile(r"(?<!except )(?<!raises )\b[A-Z][A-Za-z0-9]*(?:Error|Exception):")
 # (`tx.compile_fast`: searched as the literal "status" then a boundary test; a leading `\b` hides the literal)
 _STATUS_CODE: Final = tx.compile_fast(r"\bstatus(?: code)?:? [45]\d\d\b")
 
