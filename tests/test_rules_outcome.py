@@ -604,6 +604,7 @@ def test_a_records_failed_state_is_data_not_a_failed_call(result: str, failed: b
         ("def load(p):\n    try:\n        return open(p).read()\n    except FileNotFoundError:\n        return None", False),
         ("--- a/x.py\n+++ b/x.py\n+    except KeyError:\n+        pass", False),
         ('def get(k):\n    """Look k up.\n\n    :raises KeyError: if k is missing\n    """', False),
+        ("error.log\ntraceback.py\napp.py", False),  # a directory listing
         # an exception the call raised
         ("Execution logs:\nZeroDivisionError: division by zero", True),
         ("requests.exceptions.HTTPError: 404 Client Error", True),

@@ -43,7 +43,9 @@ _JSON_ERROR_FIELD: Final = tx.Pattern(r"\"error\"\s*:\s*\"[^\"]", needles=('"err
 _ERROR: Final = tx.AnyOf(
     tx.Pattern(
         # not a log record's level ("ERROR 2024-01-02 12:00:01 pump tripped"): a log the agent read is data
-        r"^\W{0,3}(?:error|exception|traceback|fatal)\b(?![\s:|\]-]{0,3}(?:\d{4}-\d\d-\d\d|\d\d?:\d\d:\d\d|\d\d/\d\d/\d))",
+        # nor a file name ("error.log", "traceback.py" in a listing)
+        r"^\W{0,3}(?:error|exception|traceback|fatal)\b(?![.\-/]\w)"
+        r"(?![\s:|\]-]{0,3}(?:\d{4}-\d\d-\d\d|\d\d?:\d\d:\d\d|\d\d/\d\d/\d))",
         re.M,
         needles=("error", "exception", "traceback", "fatal"),
     ),
