@@ -614,3 +614,19 @@ def test_exception_names_in_code_are_not_errors_of_the_call(result: str, failed:
     t = tool_chat([("run_code", '{"code": "..."}', result)], "Here is what I found.")
     kinds = {f["kind"] for f in RulesJudge().diagnose(t, MAST).extra["findings"]}
     assert bool(kinds & {"ended_on_failure", "error_ignored", "error_unresolved"}) is failed, kinds
+
+
+@pytest.mark.parametrize(
+    ("answer", "pending"),
+    [
+        ("Order O-5 is placed. Once the parcel is ready in the shop, you can pick it up.", False),  # the user's step
+        ("Order O-5 is placed. I will now close this request.", False),  # ending, not work
+        ("Order O-5 is placed. Once the invoice is ready, I will email it.", True),
+        ("I will now check the stock before placing the order.", True),
+    ],
+)
+def test_announced_work_is_the_agents_own_not_the_users_or_the_goodbye(answer: str, pending: bool) -> None:
+    t = tool_chat([("place_order", '{"item": "lamp"}', '{"order_id": "O-5", "status": "placed"}')], answer)
+    found = RulesJudge().diagnose(t, MAST).extra["findings"]
+    announced = [f for f in found if f["kind"] == "premature_termination" and "announces work" in f["detail"]]
+    assert bool(announced) is pending
