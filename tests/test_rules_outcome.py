@@ -630,3 +630,19 @@ def test_announced_work_is_the_agents_own_not_the_users_or_the_goodbye(answer: s
     found = RulesJudge().diagnose(t, MAST).extra["findings"]
     announced = [f for f in found if f["kind"] == "premature_termination" and "announces work" in f["detail"]]
     assert bool(announced) is pending
+
+
+def test_polling_a_changing_status_is_waiting_not_repeating() -> None:
+    def job(*states: str) -> Trace:
+        calls = [("get_job_status", '{"job": 42}', f'{{"job": 42, "state": "{s}"}}') for s in states]
+        return tool_chat([("start_export", '{"table": "sales"}', '{"job": 42}'), *calls], "Job 42 finished.")
+
+    def kinds(t: Trace) -> list[str]:
+        return [f["kind"] for f in RulesJudge().diagnose(t, MAST).extra["findings"]]
+
+    assert "repeated_action" not in kinds(job("running", "running, 80%", "done"))
+    assert "repeated_action" in kinds(job("running", "running"))  # the same answer twice: nothing new was learnt
+    # the exemption is vocabulary data, not a rule about one tool
+    from trajfm.judges.formats import vocabulary
+
+    assert "status" in vocabulary(None).polling_words

@@ -2,7 +2,9 @@
 
 An action repeats when the same tool is called with the same (normalised) input, or with inputs whose token
 Jaccard similarity is at least `NEAR_DUPLICATE`, at a later step of the same agent level, and the first call did
-not fail (a repeat after an error is a retry; `errors.py` judges those). Finish-style pseudo-tools never count.
+not fail (a repeat after an error is a retry; `errors.py` judges those). Finish-style pseudo-tools never count,
+nor does polling: a tool named for a changing state (the format vocabulary's `polling_words`: a status, a health
+check) that answered differently the second time.
 Reasoning repeats only matters in logs without actions (multi-agent chat logs): there a message that repeats an
 earlier message of the same speaker, identically or near-identically and long enough to carry content, counts.
 Only an agent's own messages are reasoning: system prompts, tool or executor output and the user's turns are not.
@@ -47,6 +49,16 @@ def _same_call(a: Act, b: Act) -> tuple[bool, bool]:
     return False, False
 
 
+def _polled(view: TraceView, a: Act, b: Act) -> bool:
+    """Is `b` a poll of a state that changed since `a`: a tool whose name holds one of the format vocabulary's
+    `polling_words` (a job's status, a health check) that answered differently the second time? Waiting for a
+    job to finish is not repeating a step."""
+    words = view.vocab.polling_words
+    if not words or words.isdisjoint(tx.name_words(a.tool)):
+        return False
+    return a.result is not None and b.result is not None and a.result.content != b.result.content
+
+
 def detect_repeated_actions(view: TraceView) -> list[Finding]:
     out: list[Finding] = []
     reported: set[int] = set()  # positions already named as a repeat
@@ -65,13 +77,15 @@ def detect_repeated_actions(view: TraceView) -> list[Finding]:
                 if first.index == later.index:
                     continue
                 same, exact = _same_call(first, later)
-                if not same:
+                if not same or _polled(view, first, later):
                     continue
                 # A repeat right after a failed call is a retry, judged by the error detector.
                 if result_failed(view, first):
                     break
                 repeats = [first] + [
-                    x for x in acts[j:] if _same_call(first, x)[0] and x.index != first.index
+                    x
+                    for x in acts[j:]
+                    if _same_call(first, x)[0] and x.index != first.index and not _polled(view, first, x)
                 ]
                 for x in repeats:
                     reported.add(x.step.position)
