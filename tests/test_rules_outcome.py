@@ -542,6 +542,13 @@ def test_failure_words_end_a_run_only_as_verdicts(result: str, ends_on_failure: 
     assert ("ended_on_failure" in kinds) is ends_on_failure
 
 
+def _call_failed(tool: str, result: str, answer: str) -> bool:
+    """Did the rules judge read a one-call chat's result as a failed call (an error finding, or ending on one)?"""
+    t = tool_chat([(tool, '{"q": "x"}', result)], answer)
+    kinds = {f["kind"] for f in RulesJudge().diagnose(t, MAST).extra["findings"]}
+    return bool(kinds & {"ended_on_failure", "error_ignored", "error_unresolved"})
+
+
 @pytest.mark.parametrize(
     ("result", "answer", "failed"),
     [
@@ -561,9 +568,7 @@ def test_results_that_talk_about_errors_are_not_failed_calls(result: str, answer
     """Ordinary data must not read as a failed call: an error-level log line with its timestamp, a list of
     search results about HTTP errors, an empty list the final answer reports as empty. The same words as the
     result's own verdict still do."""
-    t = tool_chat([("lookup", '{"q": "x"}', result)], answer)
-    kinds = {f["kind"] for f in RulesJudge().diagnose(t, MAST).extra["findings"]}
-    assert bool(kinds & {"ended_on_failure", "error_ignored", "error_unresolved"}) is failed, kinds
+    assert _call_failed("lookup", result, answer) is failed
 
 
 def test_a_count_read_off_a_result_list_is_supported_and_a_wrong_one_is_not() -> None:
@@ -592,9 +597,7 @@ def test_a_count_read_off_a_result_list_is_supported_and_a_wrong_one_is_not() ->
     ],
 )
 def test_a_records_failed_state_is_data_not_a_failed_call(result: str, failed: bool) -> None:
-    t = tool_chat([("get_job", '{"id": 42}', result)], "Here is the job's status.")
-    kinds = {f["kind"] for f in RulesJudge().diagnose(t, MAST).extra["findings"]}
-    assert bool(kinds & {"ended_on_failure", "error_ignored", "error_unresolved"}) is failed, kinds
+    assert _call_failed("get_job", result, "Here is the job's status.") is failed
 
 
 @pytest.mark.parametrize(
@@ -611,9 +614,7 @@ def test_a_records_failed_state_is_data_not_a_failed_call(result: str, failed: b
     ],
 )
 def test_exception_names_in_code_are_not_errors_of_the_call(result: str, failed: bool) -> None:
-    t = tool_chat([("run_code", '{"code": "..."}', result)], "Here is what I found.")
-    kinds = {f["kind"] for f in RulesJudge().diagnose(t, MAST).extra["findings"]}
-    assert bool(kinds & {"ended_on_failure", "error_ignored", "error_unresolved"}) is failed, kinds
+    assert _call_failed("run_code", result, "Here is what I found.") is failed
 
 
 @pytest.mark.parametrize(
