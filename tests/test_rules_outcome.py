@@ -647,3 +647,26 @@ def test_polling_a_changing_status_is_waiting_not_repeating() -> None:
     from trajfm.judges.formats import vocabulary
 
     assert "status" in vocabulary(None).polling_words
+
+
+def test_running_a_check_again_after_an_edit_is_verification_not_repetition() -> None:
+    """The same test command before and after an edit, with a new result: the agent checked its change. The same
+    read of a record after a change elsewhere, with the same answer: a repeated step."""
+
+    def kinds(calls: list[tuple[str, str, str]], answer: str) -> list[str]:
+        return [f["kind"] for f in RulesJudge().diagnose(tool_chat(calls, answer), MAST).extra["findings"]]
+
+    fix = [
+        ("run_tests", "pytest tests/test_math.py -q", "F.\nFAILED tests/test_math.py::test_add\n1 failed, 1 passed"),
+        ("read_file", "math_utils.py", "def add(a, b):\n    return a + b + 1"),
+        ("edit_file", "math_utils.py: return a + b", "File edited."),
+        ("run_tests", "pytest tests/test_math.py -q", "..\n2 passed in 0.01s"),
+    ]
+    found = kinds(fix, "Fixed add() in math_utils.py (it added 1); both tests pass now.")
+    assert "repeated_action" not in found and "continued_after_answer" not in found
+    reread = [
+        ("get_record", '{"id": "r1"}', '{"id": "r1", "state": "open"}'),
+        ("update_record", '{"id": "r2", "state": "closed"}', '{"id": "r2", "state": "closed"}'),
+        ("get_record", '{"id": "r1"}', '{"id": "r1", "state": "open"}'),
+    ]
+    assert "repeated_action" in kinds(reread, "Record r2 is closed; r1 is still open.")

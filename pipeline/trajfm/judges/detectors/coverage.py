@@ -9,7 +9,8 @@ question is not a premature ending.
 
 `continued_after_answer` (looping after the answer): every fact of the final answer that came from a tool
 (words and numbers of the answer that are not in the task but are in some result) was already known after call
-k, yet the agent made two or more further calls, none of which failed, whose results the answer does not use.
+k, yet the agent made two or more further calls, none of which failed or changed state (an edit or an update is
+the task's work), whose results the answer does not use.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from trajfm.judges.detectors.ambiguity import ASKS_USER
 from trajfm.judges.detectors.base import Act, Finding, TraceView
 from trajfm.judges.detectors.completion import result_empty
 from trajfm.judges.detectors.errors import answer_admits_failure, result_failed
+from trajfm.judges.detectors.origin import changes_state
 
 # (`\d\d*` is `\d+`, written so that every branch opens with a character class: `re` then skips to the positions
 # that can start a match instead of trying each one)
@@ -402,6 +404,8 @@ def detect_calls_after_answer_known(view: TraceView) -> list[Finding]:
     extra = acts[ready + 1 :]
     if len(extra) < 2 or any(result_failed(view, a) or result_empty(view, a) for a in extra):
         return []
+    if any(changes_state(view, a) for a in extra):
+        return []  # the run went on to change the world (an edit, an update): that is the task's work, not a loop
     earlier = acts[: ready + 1]
     if all(any(a.tool == b.tool and tx.jaccard(a.tokens, b.tokens) >= 0.85 for b in earlier) for a in extra):
         return []  # every extra call repeats an earlier one: that is step repetition, reported as such

@@ -236,11 +236,17 @@ def stalled_from(view: TraceView) -> Step | None:
     return acts[k].step
 
 
+def changes_state(view: TraceView, a: Act) -> bool:
+    """Is this a call of a state-changing tool (its name starts with one of the vocabulary's
+    `state_changing_verbs`: update_order, edit_file, send_email), not a finish pseudo-tool?"""
+    words = tx.name_words(a.tool)
+    return bool(words) and words[0] in view.vocab.state_changing_verbs and not a.is_finish
+
+
 def first_state_change(view: TraceView) -> Step | None:
     """The first main-level call of a state-changing tool (see the module docstring), or None."""
     for a in view.main_acts:
-        words = tx.name_words(a.tool)
-        if words and words[0] in view.vocab.state_changing_verbs and not a.is_finish:
+        if changes_state(view, a):
             return a.step
     return None
 

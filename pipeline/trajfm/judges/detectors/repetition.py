@@ -4,7 +4,8 @@ An action repeats when the same tool is called with the same (normalised) input,
 Jaccard similarity is at least `NEAR_DUPLICATE`, at a later step of the same agent level, and the first call did
 not fail (a repeat after an error is a retry; `errors.py` judges those). Finish-style pseudo-tools never count,
 nor does polling: a tool named for a changing state (the format vocabulary's `polling_words`: a status, a health
-check) that answered differently the second time.
+check) that answered differently the second time, nor a call made again after a state-changing call in between
+that then answered differently (running the tests again after an edit checks the edit).
 Reasoning repeats only matters in logs without actions (multi-agent chat logs): there a message that repeats an
 earlier message of the same speaker, identically or near-identically and long enough to carry content, counts.
 Only an agent's own messages are reasoning: system prompts, tool or executor output and the user's turns are not.
@@ -20,6 +21,7 @@ from collections import Counter
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.base import Act, Finding, TraceView
 from trajfm.judges.detectors.errors import result_failed
+from trajfm.judges.detectors.origin import changes_state
 from trajfm.traces.model import Step
 
 NEAR_DUPLICATE = 0.85
@@ -59,6 +61,16 @@ def _polled(view: TraceView, a: Act, b: Act) -> bool:
     return a.result is not None and b.result is not None and a.result.content != b.result.content
 
 
+def _rechecked(view: TraceView, acts: list[Act], i: int, j: int) -> bool:
+    """Is acts[j] a check of a change: a state-changing call (`origin.changes_state`: an edit, an update) came
+    between acts[i] and acts[j], and acts[j] answered differently? Running the tests again after an edit and
+    seeing them pass checks the edit; reading an untouched record again, with the same answer, repeats a step."""
+    a, b = acts[i].result, acts[j].result
+    if a is None or b is None or a.content == b.content:
+        return False
+    return any(changes_state(view, x) for x in acts[i + 1 : j])
+
+
 def detect_repeated_actions(view: TraceView) -> list[Finding]:
     out: list[Finding] = []
     reported: set[int] = set()  # positions already named as a repeat
@@ -77,15 +89,18 @@ def detect_repeated_actions(view: TraceView) -> list[Finding]:
                 if first.index == later.index:
                     continue
                 same, exact = _same_call(first, later)
-                if not same or _polled(view, first, later):
+                if not same or _polled(view, first, later) or _rechecked(view, acts, i, j):
                     continue
                 # A repeat right after a failed call is a retry, judged by the error detector.
                 if result_failed(view, first):
                     break
                 repeats = [first] + [
                     x
-                    for x in acts[j:]
-                    if _same_call(first, x)[0] and x.index != first.index and not _polled(view, first, x)
+                    for k, x in enumerate(acts[j:], start=j)
+                    if _same_call(first, x)[0]
+                    and x.index != first.index
+                    and not _polled(view, first, x)
+                    and not _rechecked(view, acts, i, k)
                 ]
                 for x in repeats:
                     reported.add(x.step.position)
