@@ -19,7 +19,7 @@ from pathlib import Path
 from trajfm.bench.rootcause_data import ROOT_CAUSE_DATASETS, examples, labelled_failures, user_request_counts
 from trajfm.judges.calibration import load_calibration
 from trajfm.judges.rootcause.fit import DEFAULT_L2, fit
-from trajfm.judges.rootcause.model import DEFAULT_WEIGHTS
+from trajfm.judges.rootcause.model import DEFAULT_WEIGHTS, RootCauseModel
 
 REPO = Path(__file__).resolve().parents[1]
 FOLDERS = {"whowhen": "who_and_when", "agentrx": "agentrx", "trail": "trail"}
@@ -51,7 +51,7 @@ def main() -> int:
         print(f"  in-sample top-step hit rate on {name}: {hits / max(len(ex), 1):.3f}")
     doc = model.to_dict()
     doc["user_request"] = {"fired": fired, "agreed": agreed}
-    confidence = model.__class__.from_dict(doc).user_request_confidence()
+    confidence = RootCauseModel.from_dict(doc).user_request_confidence()
     print(f"user-request root cause: fired {fired}, agreed {agreed}, confidence "
           f"{'unmeasured (default)' if confidence is None else confidence}")
     doc["notes"] = "fitted by benchmarks/fit_root_cause.py on the visible labelled sets (in-sample for them)"

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from trajfm.bench.core import load_dataset_traces
-from trajfm.judges.detectors import FINDING_KINDS, TraceView, build_view, run_detectors
+from trajfm.judges.detectors import FINDING_KINDS, build_view, run_detectors
 from trajfm.judges.rootcause.features import StepTable, step_features
 from trajfm.judges.rootcause.fit import Example
 from trajfm.traces.model import Trace
@@ -55,41 +55,34 @@ def labelled_failures(dataset: str, path: Path) -> list[tuple[Trace, set[int]]]:
     return []
 
 
-def _judged(trace: Trace, off: frozenset[str]) -> tuple[TraceView, bool, StepTable]:
-    """(view, whether evidence points at the agent, root-cause candidate table) of a trace, computed the way the
-    rules judge computes them (`off`: the finding kinds the judge's calibration switches off, dropped here too).
-    Evidence points at the agent when a decisive finding fired or the rules' evidence pick named a step."""
+def step_table(trace: Trace, off: frozenset[str] = frozenset()) -> StepTable:
+    """The root-cause candidates of a trace and their feature rows, computed the way the rules judge computes them
+    (`off`: the finding kinds the judge's calibration switches off, dropped here too)."""
     from trajfm.judges.rules import evidence_pick
 
     view = build_view(trace)
     findings = [f for f in run_detectors(trace, view=view) if f.kind not in off]
     decisive = [f for f in findings if FINDING_KINDS[f.kind].decisive and f.steps]
     picked = evidence_pick(decisive, trace, view)
-    table = step_features(view, findings, picked[0] if picked else None)
-    return view, bool(decisive) or picked is not None, table
-
-
-def step_table(trace: Trace, off: frozenset[str] = frozenset()) -> StepTable:
-    """The root-cause candidates of a trace and their feature rows, computed the way the rules judge computes them
-    (`off`: the finding kinds the judge's calibration switches off, dropped here too)."""
-    return _judged(trace, off)[2]
+    return step_features(view, findings, picked[0] if picked else None)
 
 
 def user_request_counts(pairs: list[tuple[Trace, set[int]]], off: frozenset[str] = frozenset()) -> tuple[int, int]:
     """(fired, agreed) of the rules judge's user-request root cause (`rules.carried_out_request`) on labelled
-    failed traces: how often it places the root cause (no evidence against the agent, a user who speaks again)
-    and how often the step it places is a labelled one. Its measured precision is that rule's confidence."""
-    from trajfm.judges.rules import carried_out_request
+    failed traces: how often the judge's own root-cause choice (`rules.choose_root_cause`, the run known to have
+    failed) places it there, and how often at a labelled step. Its measured precision is that rule's confidence."""
+    from trajfm.judges.rootcause.model import load_model
+    from trajfm.judges.rules import choose_root_cause
 
+    model = load_model()  # not used when the rule fires: it decides before the scorer is asked
     fired = agreed = 0
     for trace, gold in pairs:
-        view, evidence, table = _judged(trace, off)
-        if evidence:
-            continue
-        asked = carried_out_request(view, table)
-        if asked is not None:
+        view = build_view(trace)
+        findings = [f for f in run_detectors(trace, view=view) if f.kind not in off]
+        step, _, _, _, basis = choose_root_cause(findings, trace, view, model, known_failed=True)
+        if basis == "user request":
             fired += 1
-            agreed += int(table.steps[asked].index in gold)
+            agreed += int(step in gold)
     return fired, agreed
 
 

@@ -5,8 +5,8 @@
 In a log where an agent calls tools and talks to a user (a tool-calling chat), what the agent tells the user
 about the world should come from the results it got. A count ("11 available options", "3 orders") whose number
 appears in no earlier step (task, system prompt, user message, tool call or result) and is not the length of a list
-in a result (a JSON list, or a listing's lines) was worked out by the agent itself from a result, and counting entries of a long result by reading is where models misread: the finding
-points at that message. Only whole numbers followed by a word are counts; amounts with decimals are usually
+in a result (a JSON list, or a listing's lines) was worked out by the agent itself from a result, and counting
+entries of a long result by reading is where models misread: the finding points at that message. Only whole numbers followed by a word are counts; amounts with decimals are usually
 sums the agent computed, and they are not checked.
 
 `contradicted_absence`: the agent says an entity has no X ("item #A115 does not have a serial number") while
@@ -20,7 +20,6 @@ multi-agent chats without tool calls and span trees are not checked. At most one
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any, Final
 
@@ -40,26 +39,16 @@ def _checked(st: Step, callers: set[str]) -> bool:
     return st.kind == "message" and st.agent in callers and (st.agent or "").lower() not in _USER_ROLES
 
 
-LIST_CHARS: Final = 200_000  # longer results are not parsed for their list lengths
-
-
 def _list_lengths(text: str) -> set[str]:
     """The counts a result's structure states without writing them: the length of every list in a JSON result
     (to three levels), and for a plain-text listing its number of non-blank lines. "I found 2 papers" after a
     two-element list is a count the agent read off correctly; "3 papers" after it is not."""
-    body = text.strip()
-    if not body:
-        return set()
-    if body[0] in "[{" and len(body) <= LIST_CHARS:
-        try:
-            value = json.loads(body)
-        except ValueError:
-            value = None
-        if value is not None:
-            out: set[str] = set()
-            _collect(value, out, 3)
-            return out
-    lines = [line for line in body.splitlines() if line.strip()]
+    value = tx.json_container(text)
+    if value is not None:
+        out: set[str] = set()
+        _collect(value, out, 3)
+        return out
+    lines = [line for line in text.splitlines() if line.strip()]
     return {str(len(lines))} if len(lines) > 1 else set()
 
 

@@ -18,7 +18,6 @@ A failed call followed by a changed call that succeeds, or an honest final answe
 from __future__ import annotations
 
 import functools
-import json
 import re
 from typing import Final
 
@@ -28,14 +27,7 @@ from trajfm.traces.model import Step, default_role
 
 ERROR_HEAD_CHARS: Final = 400
 
-# A JSON result's own verdict: a failing status, or a non-empty "error" field.
-_JSON_STATUS: Final = tx.Pattern(
-    r"\"(?:status|state|result)\"\s*:\s*\"(?:error|failure|failed)\"",
-    # (both sets must occur; the failing values are the needles: most JSON results hold a "status" field, few a
-    # failing value, so fewer texts get past the needles)
-    needles=('"error"', '"failure"', '"failed"'),
-    requires=('"status"', '"state"', '"result"'),
-)
+# A JSON result's non-empty "error" field (also asked alone of a record, `_error_in`).
 _JSON_ERROR_FIELD: Final = tx.Pattern(r"\"error\"\s*:\s*\"[^\"]", needles=('"error"',))
 
 # One alternative at a time (`tx.AnyOf`, same match as their alternation), each run only when its keyword is in
@@ -63,7 +55,13 @@ _ERROR: Final = tx.AnyOf(
     ),
     tx.Pattern(r"\bexit ?code:? ?[1-9]", needles=("exit",)),
     tx.Pattern(r"\bexecution failed\b", needles=("execution failed",)),
-    _JSON_STATUS,
+    tx.Pattern(
+        r"\"(?:status|state|result)\"\s*:\s*\"(?:error|failure|failed)\"",
+        # (both sets must occur; the failing values are the needles: most JSON results hold a "status" field, few a
+        # failing value, so fewer texts get past the needles)
+        needles=('"error"', '"failure"', '"failed"'),
+        requires=('"status"', '"state"', '"result"'),
+    ),
     _JSON_ERROR_FIELD,
     tx.Pattern(
         r"\b(?:timed out|timeout error|connection (?:refused|reset|error))",
@@ -170,27 +168,11 @@ def error_in(view: TraceView, step: Step) -> re.Match[str] | None:
 _RECORD_ID: Final = re.compile(r'"(?!(?:request|trace|correlation|error)_id")(?:id|\w+_id)"\s*:')
 
 
-JSON_CHARS: Final = 200_000  # longer results are not parsed as JSON (their text is searched as it is)
-
-
-def _is_json(content: str) -> bool:
-    """Is the whole result one JSON object or list? (Asked only of record-like results whose head matched an
-    error pattern.)"""
-    body = content.strip()
-    if body[:1] not in ("{", "[") or len(body) > JSON_CHARS:
-        return False
-    try:
-        json.loads(body)
-    except ValueError:
-        return False
-    return True
-
-
 def _error_in(view: TraceView, step: Step) -> re.Match[str] | None:
     head = view.head(step)[:ERROR_HEAD_CHARS]
     low = view.low(step)[:ERROR_HEAD_CHARS]
     m = _ERROR.search(head, low)
-    if m is not None and not step.is_error and _RECORD_ID.search(low) and _is_json(step.content):
+    if m is not None and not step.is_error and _RECORD_ID.search(low) and tx.json_container(step.content) is not None:
         # A record with its own id: its status and the words of its values are the record's ("state": "failed"
         # of a job, "title": "Login fails with timeout error" of a ticket); only an "error" field beside it says
         # the call went wrong ({"user_id": "u1", "error": "user not found"}).

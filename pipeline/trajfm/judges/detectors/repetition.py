@@ -51,23 +51,18 @@ def _same_call(a: Act, b: Act) -> tuple[bool, bool]:
     return False, False
 
 
-def _polled(view: TraceView, a: Act, b: Act) -> bool:
-    """Is `b` a poll of a state that changed since `a`: a tool whose name holds one of the format vocabulary's
-    `polling_words` (a job's status, a health check) that answered differently the second time? Waiting for a
-    job to finish is not repeating a step."""
-    words = view.vocab.polling_words
-    if not words or words.isdisjoint(tx.name_words(a.tool)):
-        return False
-    return a.result is not None and b.result is not None and a.result.content != b.result.content
-
-
-def _rechecked(view: TraceView, acts: list[Act], i: int, j: int) -> bool:
-    """Is acts[j] a check of a change: a state-changing call (`origin.changes_state`: an edit, an update) came
-    between acts[i] and acts[j], and acts[j] answered differently? Running the tests again after an edit and
-    seeing them pass checks the edit; reading an untouched record again, with the same answer, repeats a step."""
+def _saw_a_change(view: TraceView, acts: list[Act], i: int, j: int) -> bool:
+    """Did acts[j], the same call as acts[i], read a state that changed in between? It answered differently, and
+    either its tool polls a state that changes by itself (a name holding one of the format vocabulary's
+    `polling_words`: a job's status, a health check) or a state-changing call (`origin.changes_state`: an edit, an
+    update) came between. Waiting for a job, or running the tests again after an edit and seeing them pass, is
+    not repeating a step; reading an untouched record again, with the same answer, is."""
     a, b = acts[i].result, acts[j].result
     if a is None or b is None or a.content == b.content:
         return False
+    words = view.vocab.polling_words
+    if words and not words.isdisjoint(tx.name_words(acts[i].tool)):
+        return True
     return any(changes_state(view, x) for x in acts[i + 1 : j])
 
 
@@ -89,7 +84,7 @@ def detect_repeated_actions(view: TraceView) -> list[Finding]:
                 if first.index == later.index:
                     continue
                 same, exact = _same_call(first, later)
-                if not same or _polled(view, first, later) or _rechecked(view, acts, i, j):
+                if not same or _saw_a_change(view, acts, i, j):
                     continue
                 # A repeat right after a failed call is a retry, judged by the error detector.
                 if result_failed(view, first):
@@ -99,8 +94,7 @@ def detect_repeated_actions(view: TraceView) -> list[Finding]:
                     for k, x in enumerate(acts[j:], start=j)
                     if _same_call(first, x)[0]
                     and x.index != first.index
-                    and not _polled(view, first, x)
-                    and not _rechecked(view, acts, i, k)
+                    and not _saw_a_change(view, acts, i, k)
                 ]
                 for x in repeats:
                     reported.add(x.step.position)

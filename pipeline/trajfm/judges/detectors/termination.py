@@ -39,7 +39,8 @@ _LIMIT: Final = tx.Pattern(
     requires=("reached", "exceeded", "hit", "stopped"),
 )
 _PENDING: Final = tx.Pattern(
-    r"\b(?:next,? (?:i|we) (?:will|would|need|should|can)|(?:i will|i'll) now(?! (?:close|end|finish|conclude|wrap|stop|sign off|say goodbye)\b)|then (?:i|we) (?:will|would)|"
+    r"\b(?:next,? (?:i|we) (?:will|would|need|should|can)|"
+    r"(?:i will|i'll) now(?! (?:close|end|finish|conclude|wrap|stop|sign off|say goodbye)\b)|then (?:i|we) (?:will|would)|"
     r"still needs? to|remaining steps?|not yet (?:been )?(?:done|completed|performed|run|executed)|"
     r"to be (?:done|continued|completed)|once (?:the|this|that) [^.\n]{1,40} (?:is|are) (?:available|ready|done),? "
     r"(?:i|we)\b|(?:i|we)(?: will|'ll| can| would) [^.\n]{1,60}? once (?:the|this|that) [^.\n]{1,40} (?:is|are) "

@@ -7,9 +7,10 @@ rules judge must handle thousands of traces per second on one core.
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Callable
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 from trajfm.judges.formats import vocabulary
 
@@ -625,3 +626,17 @@ def stems(text: str) -> set[str]:
 def name_stems(tool: str) -> set[str]:
     """`stems` of a tool name's words (`name_words`)."""
     return {w[:STEM] for w in name_words(tool) if len(w) >= 4}
+
+
+JSON_CHARS: Final = 200_000  # longer results are not parsed as JSON (their text is searched as it is)
+
+
+def json_container(text: str) -> Any:
+    """The JSON object or list a whole result holds, or None (not one, or over `JSON_CHARS` long)."""
+    body = text.strip()
+    if body[:1] not in ("{", "[") or len(body) > JSON_CHARS:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
