@@ -8,8 +8,9 @@ Contract:
 - `REQUIREMENTS`: the pinned packages (`llama-cpp-python[server]`, compiled from source on install, and the
   Gemma 3 270M GGUF package with its four chunk packages). `install(timeout_s)` pip-installs them into the
   running interpreter with a build set up for speed and portability (`BUILD_ENV`: no multimodal library, no
-  llama.cpp examples, tests or tools; all cores; AVX2 code rather than the build CPU's own, see `BUILD_ENV`), taking a wheel from `WHEEL_CACHE` when one was built before, and returns
-  an `InstallResult` (ok, seconds, the log's tail).
+  llama.cpp examples, tests or tools; all cores; AVX2 code rather than the build CPU's own, see `BUILD_ENV`),
+  taking a wheel from `WHEEL_CACHE` when one was built before, and returns an `InstallResult` (ok, seconds, the
+  log's tail).
 - `server_missing()`: None when `llama_cpp.server` can be imported, else why not (for a skip reason).
 - `model_path(cache_dir)`: the GGUF file, assembled once from the package into `cache_dir` (default
   `$TRAJFM_MODEL_CACHE`, else ~/.cache/trajfm/models; never inside a repository); the package checks its sha256.
@@ -49,7 +50,7 @@ BUILD_ENV = {
     "CMAKE_BUILD_PARALLEL_LEVEL": str(os.cpu_count() or 2),
 }
 DEFAULT_CTX = 8192
-# Wheels built before (`python -m pip wheel ...` into this folder, or copied from pip's cache): found first, so a
+# Wheels built before (`python -m pip wheel ...` into this folder, with BUILD_ENV's CMAKE_ARGS): found first, so a
 # machine that compiled llama.cpp once installs it in seconds. A fresh machine compiles.
 WHEEL_CACHE = Path(os.environ.get("TRAJFM_WHEEL_CACHE") or Path.home() / ".cache" / "trajfm" / "wheels")
 
