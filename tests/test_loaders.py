@@ -247,6 +247,24 @@ def test_split_turns_is_one_turn_without_speakers() -> None:
     assert split_turns("just text\nmore") == [(None, "message", "just text\nmore", None)]
 
 
+def test_bare_name_lines_inside_a_framed_log_are_text_not_speakers() -> None:
+    # A Magentic-One console log quotes its team list ("Assistant: A helpful ...", "FileSurfer: An agent ...") and
+    # a ChatDev turn holds "PowerPoint: ..." in a document: once framed speaker lines mark the turns, such bare
+    # "Name:" lines continue the turn they are in.
+    log = "\n".join([
+        "---------- user ----------", "Find the file.",
+        "---------- MagenticOneOrchestrator ----------", "Our team is:",
+        "Assistant: A helpful and general-purpose AI assistant.", "FileSurfer: An agent that can handle local files.",
+        "---------- FileSurfer ----------", "Slides: 3", "PowerPoint: the deck is open",
+    ])  # fmt: skip
+    turns = split_turns(log)
+    assert [who for who, _, _, _ in turns] == ["user", "MagenticOneOrchestrator", "FileSurfer"]
+    assert "Assistant: A helpful" in turns[1][2] and "PowerPoint:" in turns[2][2]
+    # Without framed speaker lines, the bare ones are the turns (a MetaGPT-style "SimpleCoder:" log).
+    plain = split_turns("SimpleCoder: here is the code\nx = 1\nSimpleTester: tests pass")
+    assert [who for who, _, _, _ in plain] == ["SimpleCoder", "SimpleTester"]
+
+
 def test_chat_jsonl_per_line_per_file_and_gzip() -> None:
     result = load_traces([FIX / "chat"])
     assert not result.failures

@@ -9,6 +9,8 @@ list becomes one step per message; a list of log lines or a `content` log is spl
 Splitting: each line is matched against a few anchored speaker patterns (ChatDev "[ts INFO] Role: **",
 loguru "ts | LEVEL | module:fn:line - Name(Role): ", MetaGPT "FROM: X TO:", AppWorld "Response from X Agent",
 Magentic-One "---------- X ----------", AG2 "X (to Y):", HyperAgent "X's Response:", "User:"/"Assistant:").
+The bare "Name:" patterns ("SimpleCoder:", "Assistant:") count only in a log with fewer than two framed speaker
+lines: inside a ChatDev or Magentic-One log, "PowerPoint: ..." or a team list's "Assistant: A helpful ..." is text.
 A matching line starts a new turn (kind "message", agent = speaker); other lines continue the current turn; text
 before the first speaker line is a preamble step without agent. Fewer than two speaker lines -> one step holding
 the whole text. No text is dropped: the steps' contents joined by newlines give back the log. `Step.index` is
@@ -33,26 +35,32 @@ from trajfm.traces.model import Trace
 FORMAT = "mast"
 
 _TS = r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}"
-# (pattern, kind); the optional group "who" is the speaker. Tried in order: the first that matches wins.
-_SPEAKERS: list[tuple[str, str]] = [
-    (rf"\[{_TS} INFO\] (?P<who>[A-Za-z][A-Za-z ]{{0,40}}): \*\*", "message"),  # ChatDev role line
-    (rf"\[{_TS} INFO\] \*\*\[(?P<who>[^\]]{{1,60}})\]\*\*", "system"),  # ChatDev section header
-    (rf"{_TS}\.\d+ \| *[A-Z]+ *\| [\w.]+:\w+:\d+ - (?:\w+)\((?P<who>\w+)\): ", "message"),  # MetaGPT loguru
-    (rf"{_TS}\.\d+ \| *[A-Z]+ *\| (?:[\w]+\.)*(?P<who>\w+):\w+:\d+ - ", "message"),  # loguru module
-    (rf"\[{_TS}\] FROM: (?P<who>\S+) TO:", "message"),  # MetaGPT message log
-    (r"(?P<who>[A-Z][a-z]+(?:[A-Z][a-z0-9]*)+):(?:\s|$)", "message"),  # "SimpleCoder:"
-    (r"\s*Response from (?P<who>.{1,60}? Agent)\s*$", "message"),  # AppWorld
-    (r"\s*(?:Message to .{1,60} Agent|Code Execution Output)\s*$", "observation"),  # AppWorld input/output
-    (r"-{5,} (?P<who>\S.{0,60}?) -{5,}\s*$", "message"),  # Magentic-One console
-    (r"(?P<who>\w[\w .-]{0,60}) \(to \w[\w .-]{0,60}\):\s*$", "message"),  # AG2 console
-    (r"\S+ - INFO - (?P<who>[\w -]{1,60})'s Response:", "message"),  # HyperAgent
-    (r"(?P<who>User|Assistant|System|Human|AI|USER|ASSISTANT|SYSTEM)\s*:(?:\s|$)", "message"),
+# (pattern, kind, bare: a "Name:" line with no framing of its own); the optional group "who" is the speaker.
+# Tried in order: the first that matches wins.
+_SPEAKERS: list[tuple[str, str, bool]] = [
+    (rf"\[{_TS} INFO\] (?P<who>[A-Za-z][A-Za-z ]{{0,40}}): \*\*", "message", False),  # ChatDev role line
+    (rf"\[{_TS} INFO\] \*\*\[(?P<who>[^\]]{{1,60}})\]\*\*", "system", False),  # ChatDev section header
+    (rf"{_TS}\.\d+ \| *[A-Z]+ *\| [\w.]+:\w+:\d+ - (?:\w+)\((?P<who>\w+)\): ", "message", False),  # MetaGPT loguru
+    (rf"{_TS}\.\d+ \| *[A-Z]+ *\| (?:[\w]+\.)*(?P<who>\w+):\w+:\d+ - ", "message", False),  # loguru module
+    (rf"\[{_TS}\] FROM: (?P<who>\S+) TO:", "message", False),  # MetaGPT message log
+    (r"(?P<who>[A-Z][a-z]+(?:[A-Z][a-z0-9]*)+):(?:\s|$)", "message", True),  # "SimpleCoder:"
+    (r"\s*Response from (?P<who>.{1,60}? Agent)\s*$", "message", False),  # AppWorld
+    (r"\s*(?:Message to .{1,60} Agent|Code Execution Output)\s*$", "observation", False),  # AppWorld input/output
+    (r"-{5,} (?P<who>\S.{0,60}?) -{5,}\s*$", "message", False),  # Magentic-One console
+    (r"(?P<who>\w[\w .-]{0,60}) \(to \w[\w .-]{0,60}\):\s*$", "message", False),  # AG2 console
+    (r"\S+ - INFO - (?P<who>[\w -]{1,60})'s Response:", "message", False),  # HyperAgent
+    (r"(?P<who>User|Assistant|System|Human|AI|USER|ASSISTANT|SYSTEM)\s*:(?:\s|$)", "message", True),
 ]
+# Bare "Name:" patterns carry no framing of their own: in a log whose turns a framed pattern (timestamps, dashes,
+# "Response from") already marks, a line such as "PowerPoint: ..." or "Assistant: A helpful assistant" is text
+# inside a turn (a quoted team list, a document), not a new speaker. They count only without a framed pattern.
+_BARE = frozenset(i for i, (_, _, bare) in enumerate(_SPEAKERS) if bare)
+MIN_FRAMED = 2  # framed speaker lines needed before the bare ones stop counting
 # One anchored alternation, so each line costs one match call in C; group p<i> tells which pattern matched.
 _SPEAKER_RE = re.compile(
-    "|".join(f"(?P<p{i}>{pat.replace('(?P<who>', f'(?P<w{i}>')})" for i, (pat, _) in enumerate(_SPEAKERS))
+    "|".join(f"(?P<p{i}>{pat.replace('(?P<who>', f'(?P<w{i}>')})" for i, (pat, _, _) in enumerate(_SPEAKERS))
 )
-_KINDS = [kind for _, kind in _SPEAKERS]
+_KINDS = [kind for _, kind, _ in _SPEAKERS]
 _MAX_LINE_FOR_MATCH = 400  # speaker lines are short; skipping long lines keeps matching cheap on dumps
 
 
@@ -101,14 +109,18 @@ def split_turns(text: str) -> list[tuple[str | None, str, str, str | None]]:
     speaker; their name is returned as `header`.
     """
     lines = text.split("\n")
-    starts: list[tuple[int, str | None, str, str | None]] = []
+    matched: list[tuple[int, int, re.Match[str]]] = []  # (line number, pattern index, match)
     for n, line in enumerate(lines):
         if not line or len(line) > _MAX_LINE_FOR_MATCH:
             continue
         m = _SPEAKER_RE.match(line)
-        if m is None:
-            continue
-        i = int((m.lastgroup or "p0")[1:])
+        if m is not None:
+            matched.append((n, int((m.lastgroup or "p0")[1:]), m))
+    if sum(1 for _, i, _ in matched if i not in _BARE) >= MIN_FRAMED:
+        matched = [hit for hit in matched if hit[1] not in _BARE]
+    starts: list[tuple[int, str | None, str, str | None]] = []
+    for n, i, m in matched:
+        line = lines[n]
         kind = _KINDS[i]
         who = m.groupdict().get(f"w{i}")
         who = who.strip() if who else None
