@@ -571,6 +571,46 @@ def test_results_that_talk_about_errors_are_not_failed_calls(result: str, answer
     assert _call_failed("lookup", result, answer) is failed
 
 
+_SOURCE = """def connect(host):
+    try:
+        return open_socket(host)
+    except OSError as exc:
+        logger.error("Failed to connect to %s: %s", host, exc)
+        raise ConnectionError(f"Error occurred while connecting to {host}") from exc
+"""
+
+
+@pytest.mark.parametrize(
+    ("result", "failed"),
+    [
+        # source code the agent read: the error phrases are string literals of the code
+        (_SOURCE, False),
+        # a traceback quotes the failing line of code, and its last line is the verdict
+        ('Traceback (most recent call last):\n  File "net.py", line 6\n    raise RuntimeError("failed to connect")\n'
+         "RuntimeError: failed to connect", True),
+        ('print("Error occurred")  # a demo\nError occurred while reading config.toml', True),
+        # a condition in documentation, and a document with a heading
+        ("If the request timed out, raise the timeout in settings.toml.", False),
+        ("## Troubleshooting\nConnection refused means the server is down.", False),
+        ("The request timed out after 30 s.", True),
+        # a tally printed by the agent's code, and an error message with a code
+        ("ok        120\nerror       3\nfailed      2\nName: status, dtype: int64", False),
+        ("Error 503: service unavailable", True),
+        # a list of records, each with its own status, and one response with a failed status
+        ('[{"name": "build", "status": "failed"}, {"name": "test", "status": "ok"}]', False),
+        ('{"status": "failed", "reason": "quota exceeded"}', True),
+        # search results that name an exception, and the exception itself
+        ("1. KeyError - Python docs\n2. How to handle KeyError: use dict.get()", False),
+        ("KeyError: 'sku'", True),
+    ],
+)
+def test_error_phrases_in_code_documents_and_tallies_are_content(result: str, failed: bool) -> None:
+    """An error phrase is the result's verdict only where the result says it: not inside a string literal of
+    code the agent read, a condition or a document's section, a row of counts, one record of a list, or a list
+    item of search results. The same phrases standing as the result's own message still fail the call."""
+    assert _call_failed("run", result, "Here is what I found.") is failed
+
+
 def test_a_count_read_off_a_result_list_is_supported_and_a_wrong_one_is_not() -> None:
     papers = '[{"title": "GNNs at scale"}, {"title": "Message passing revisited"}]'
     right = tool_chat([("search_papers", '{"q": "graph networks"}', papers)], "I found 2 papers: both from 2023.")

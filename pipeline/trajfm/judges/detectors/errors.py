@@ -168,17 +168,82 @@ def error_in(view: TraceView, step: Step) -> re.Match[str] | None:
 _RECORD_ID: Final = re.compile(r'"(?!(?:request|trace|correlation|error)_id")(?:id|\w+_id)"\s*:')
 
 
+# Where an error phrase is content, not the result's verdict (asked only of a match, so only of the few results
+# that hold one):
+# - a document: a result that opens with a Markdown heading (a README's "## Troubleshooting" section);
+_DOCUMENT: Final = re.compile(r"\A\s*#{1,6} \S")
+# - a string literal in a line of code: `logger.error("Failed to connect ...")`, `raise X(f"Error occurred ...")`,
+#   `msg = "timed out"` (the line before the phrase ends inside a quote opened after a call's "(" or an "=");
+_IN_CODE_STRING: Final = re.compile(r"""(?:[\w)\]]\(|[^=!<>]=)\s*[rRbBfFuU]{0,2}["'][^"'\n]*\Z""")
+# - a hypothetical: the sentence before the phrase makes it a condition ("If the request timed out, ...");
+_HYPOTHETICAL: Final = re.compile(r"\b(?:if|when|whenever|unless|in case)\b[^.!?;\n]*\Z", re.I)
+# - a row of a table or a tally: a label and a number and nothing else ("error        3" of value_counts()).
+_TALLY_ROW: Final = re.compile(r"\W{0,3}[A-Za-z][\w ]{0,30}?(?:[ \t]{2,}|\t)\d[\d,.]*%?[ \t]*")
+# A list item ("2. How to handle KeyError: ...", "- ValueError: ..." in search results) names an exception; an
+# error report does not start with a list marker.
+_LIST_ITEM: Final = re.compile(r"\s*(?:\d{1,3}[.)]|[-*\u2022])\s")
+VERDICT_TRIES: Final = 4  # phrases set aside before a result is read as holding no error phrase
+
+
+def _line_span(text: str, at: int) -> tuple[int, int]:
+    start = text.rfind("\n", 0, at) + 1
+    end = text.find("\n", at)
+    return start, len(text) if end < 0 else end
+
+
+def _not_a_verdict(head: str, m: re.Match[str]) -> bool:
+    """Is this error phrase content of the result (code, a condition, a tally row) rather than its verdict?"""
+    start, end = _line_span(head, m.start())
+    before = head[start : m.start()]
+    return bool(
+        _IN_CODE_STRING.search(before)
+        or _HYPOTHETICAL.search(before)
+        or _TALLY_ROW.fullmatch(head, start, end)
+    )
+
+
+def _first_verdict(head: str, low: str, m: re.Match[str] | None) -> re.Match[str] | None:
+    """The first error phrase of the head that is a verdict: a phrase that is content (`_not_a_verdict`) has its
+    line blanked (same length, so positions hold) and the head is searched again, `VERDICT_TRIES` times at most."""
+    for _ in range(VERDICT_TRIES):
+        if m is None or not _not_a_verdict(head, m):
+            return m
+        start, end = _line_span(head, m.start())
+        blank = " " * (end - start)
+        head, low = head[:start] + blank + head[end:], low[:start] + blank + low[end:]
+        m = _ERROR.search(head, low)
+    return None
+
+
+def _exception_named(head: str) -> re.Match[str] | None:
+    """An exception class name with its colon ("KeyError: 'x'") outside a list item and a line of code."""
+    for m in _EXCEPTION_NAME.finditer(head):
+        start, _ = _line_span(head, m.start())
+        if not _LIST_ITEM.match(head, start) and not _IN_CODE_STRING.search(head, start, m.start()):
+            return m
+    return None
+
+
 def _error_in(view: TraceView, step: Step) -> re.Match[str] | None:
     head = view.head(step)[:ERROR_HEAD_CHARS]
     low = view.low(step)[:ERROR_HEAD_CHARS]
     m = _ERROR.search(head, low)
-    if m is not None and not step.is_error and _RECORD_ID.search(low) and tx.json_container(step.content) is not None:
-        # A record with its own id: its status and the words of its values are the record's ("state": "failed"
-        # of a job, "title": "Login fails with timeout error" of a ticket); only an "error" field beside it says
-        # the call went wrong ({"user_id": "u1", "error": "user not found"}).
-        return _JSON_ERROR_FIELD.search(head, low)
-    if m is None and ("error:" in low or "exception:" in low):
-        m = _EXCEPTION_NAME.search(head)
+    if m is not None and not step.is_error:
+        if _DOCUMENT.match(head):
+            return None
+        doc = tx.json_container(step.content) if head.lstrip()[:1] in ("{", "[") else None
+        if isinstance(doc, list) and sum(isinstance(x, dict) for x in doc) >= 2:
+            # A list of records: a "status": "failed" or an "error" in one of them is that record's (a job of
+            # several that failed), not the call's.
+            return None
+        if doc is not None and _RECORD_ID.search(low):
+            # A record with its own id: its status and the words of its values are the record's ("state":
+            # "failed" of a job, "title": "Login fails with timeout error" of a ticket); only an "error" field
+            # beside it says the call went wrong ({"user_id": "u1", "error": "user not found"}).
+            return _JSON_ERROR_FIELD.search(head, low)
+        m = _first_verdict(head, low, m)
+    if m is None and ("error:" in low or "exception:" in low) and not _DOCUMENT.match(head):
+        m = _exception_named(head)
     # (every match has a space then a 4 or 5: most results with a "status" field hold neither)
     if m is None and "status" in low and len(low) == len(head) and (" 4" in low or " 5" in low):
         m = _STATUS_CODE.search(low)
