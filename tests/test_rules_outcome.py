@@ -132,6 +132,30 @@ def test_multi_agent_chat_root_cause_follows_the_error_not_the_orchestrator() ->
     assert d.root_cause_agent == "Coder" and d.root_cause_step == 5
 
 
+def test_an_error_is_blamed_on_the_code_a_coordinator_passed_on_not_on_the_coordinator() -> None:
+    """The coordinator asks the terminal to run the coder's script ("please run the script" between the code and
+    its output): the first error's producer is the message that holds the code. Without code in the two messages
+    before, the nearest other speaker's message stays the producer."""
+    from trajfm.judges.detectors.origin import first_error_origin
+
+    forwarded = [
+        ("human", "How many rows of sales.csv have a negative amount?"),
+        ("Orchestrator", "Coder, please write a script that counts them."),
+        ("Coder", "```python\nimport pandas as pd\nprint((pd.read_csv('sales.csv')['amount'] < 0).sum())\n```"),
+        ("Orchestrator", "ComputerTerminal, please run the script."),
+        ("ComputerTerminal", "The script exited with code 1.\nTraceback (most recent call last):\nKeyError: 'amount'"),
+    ]
+    origin = first_error_origin(build_view(chat(forwarded)))
+    assert origin is not None and (origin.index, origin.agent) == (2, "Coder")
+    asked = [
+        ("human", "Open the quarterly report."),
+        ("Planner", "FileReader, open reports/q3.pdf."),
+        ("FileReader", "Error: reports/q3.pdf does not exist."),
+    ]
+    origin = first_error_origin(build_view(chat(asked)))
+    assert origin is not None and (origin.index, origin.agent) == (1, "Planner")
+
+
 def test_step_roles_and_candidates_are_framework_neutral() -> None:
     assert step_role(Step(0, 0, "tool_result", "x")) == "tool"
     assert step_role(Step(0, 0, "tool_call", "x")) == "agent"

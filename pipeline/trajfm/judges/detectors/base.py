@@ -206,15 +206,28 @@ class TraceView:
         return self.trace.steps[-1].index if self.trace.steps else None
 
 
+CODE_LOOKBACK: Final = 2  # messages by other speakers looked through for the code a message answers
+
+
 def previous_speaker(steps: list[Step], k: int) -> Step | None:
-    """The nearest chat message before position `k` written by another speaker than `steps[k]`'s: in a chat log
-    the one whose code or request a message answers."""
+    """The chat message before position `k`, by another speaker than `steps[k]`'s, whose code or request the
+    message answers: the nearest one, unless it holds no code block and the one before it (of the last
+    `CODE_LOOKBACK` by other speakers) does. A coordinator's "please run the script" between the code and the
+    terminal's output passes the code on; the code's author wrote what ran."""
     speaker = steps[k].agent
+    nearest: Step | None = None
+    seen = 0
     for j in range(k - 1, -1, -1):
         prev = steps[j]
         if prev.kind == "message" and prev.agent != speaker:
-            return prev
-    return None
+            if prev.content.find("```", 0, 4000) != -1:
+                return prev
+            if nearest is None:
+                nearest = prev
+            seen += 1
+            if seen >= CODE_LOOKBACK:
+                break
+    return nearest
 
 
 _NO_TOKENS: Final[frozenset[str]] = frozenset()

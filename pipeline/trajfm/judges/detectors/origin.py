@@ -11,7 +11,8 @@ Contract, framework-neutral (never looks at `Trace.source_format`):
   agent of the trace that answers under its own name, that agent's result: the sub-agent failed); for a chat
   message (a terminal speaking in a multi-agent log without tool calls; where there are tool calls, errors come
   back as tool results and messages are participants speaking), the nearest earlier message by another
-  speaker, the one whose code or request produced the output; otherwise the step itself (an error span).
+  speaker, the one whose code or request produced the output (`base.previous_speaker`: the code's author when a
+  coordinator's message only passed that code on to the terminal); otherwise the step itself (an error span).
   On Who&When's labelled logs this "blame the producer of the first error" rule finds the experts' decisive step
   far more often than any other signal the rules see (see `trajfm bench whowhen`).
   Two kinds of error are not blamed on the call. A failure of the environment itself (an HTTP 5xx, "service" or
