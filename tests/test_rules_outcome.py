@@ -156,6 +156,26 @@ def test_an_error_is_blamed_on_the_code_a_coordinator_passed_on_not_on_the_coord
     assert origin is not None and (origin.index, origin.agent) == (1, "Planner")
 
 
+@pytest.mark.parametrize(
+    ("ending", "limit"),
+    [
+        ("Max rounds (20) reached.", True),
+        ("Max time (1500s) reached.", True),
+        ("The job's time limit was exceeded.", True),
+        ("The maximum time for a single page load is 30 s; the page loaded in 2 s.", False),
+    ],
+)
+def test_a_coordinator_that_reports_its_round_or_time_limit_ends_on_the_limit(ending: str, limit: bool) -> None:
+    msgs = [
+        ("human", "Which year did the east wing of the museum open?"),
+        ("Orchestrator", "WebSurfer, please find the year the east wing opened."),
+        ("WebSurfer", "I scrolled down the museum's history page; it lists the west wing only."),
+        ("Orchestrator", ending),
+    ]
+    kinds = [f["kind"] for f in RulesJudge().diagnose(chat(msgs), MAST).extra["findings"]]
+    assert ("max_steps_reached" in kinds) is limit
+
+
 def test_step_roles_and_candidates_are_framework_neutral() -> None:
     assert step_role(Step(0, 0, "tool_result", "x")) == "tool"
     assert step_role(Step(0, 0, "tool_call", "x")) == "agent"

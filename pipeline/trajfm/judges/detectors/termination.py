@@ -3,7 +3,7 @@
 `continued_after_answer`: the agent wrote its final answer (a "Final Answer:" in its reasoning or a finish-style
 action) and then kept calling tools at later steps, or at the same step called a tool instead of finishing.
 
-`max_steps_reached`: the trace says a step or iteration limit was hit, or `Trace.meta["max_steps"]` is reached,
+`max_steps_reached`: the trace says a step, iteration, round or time limit was hit, or `Trace.meta["max_steps"]` is reached,
 or the run stops without a final answer or finish action after many calls (it was cut off, not finished).
 
 `premature_termination`: the run ended without a final answer after only a few calls, or the final answer (or
@@ -30,7 +30,8 @@ _FINAL_MARK: Final = re.compile(r"\bfinal answer\s*:", re.I)
 # 3,000 characters) only when the words occur.
 _FINAL_MARK_FAST: Final = tx.Pattern(_FINAL_MARK.pattern, needles=("final answer",), folds=True)
 _LIMIT: Final = tx.Pattern(
-    r"\b(?:max(?:imum)?[ _](?:steps|iterations|turns|rounds)|step limit|iteration limit|recursion limit|turn limit)"
+    r"\b(?:max(?:imum)?[ _](?:steps|iterations|turns|rounds|time)|step limit|iteration limit|recursion limit|turn limit"
+    r"|time limit)"
     r"[^.\n]{0,30}\b(?:reached|exceeded|hit)\b|\b(?:reached|exceeded|hit) (?:the )?(?:max(?:imum)?|step|iteration|turn)"
     r" (?:limit|number of (?:steps|iterations|turns))|\bagent stopped due to (?:iteration|time) limit",
     # Every match holds "max" or "limit" or "number of" (the limit named), and "reached", "exceeded", "hit" or
