@@ -3,8 +3,8 @@
 `continued_after_answer`: the agent wrote its final answer (a "Final Answer:" in its reasoning or a finish-style
 action) and then kept calling tools at later steps, or at the same step called a tool instead of finishing.
 
-`max_steps_reached`: the trace says a step, iteration, round or time limit was hit, or `Trace.meta["max_steps"]` is reached,
-or the run stops without a final answer or finish action after many calls (it was cut off, not finished).
+`max_steps_reached`: the trace says a step, iteration, round or time limit was hit, or `Trace.meta["max_steps"]` is
+reached, or the run stops without a final answer or finish action after many calls (it was cut off, not finished).
 
 `premature_termination`: the run ended without a final answer after only a few calls, or the final answer (or
 the last reasoning) still announces work to be done ("next I will", "still need to", "once the data is
