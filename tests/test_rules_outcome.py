@@ -176,6 +176,26 @@ def test_a_coordinator_that_reports_its_round_or_time_limit_ends_on_the_limit(en
     assert ("max_steps_reached" in kinds) is limit
 
 
+def test_an_error_label_inside_code_or_a_list_item_is_not_an_error_signal() -> None:
+    """A chat message holding code that prints "Error: ..." or a list of search results naming "KeyError:" shows
+    no error; the terminal's "Error: ..." line that follows does."""
+    from trajfm.judges.detectors.origin import first_error_origin
+
+    code = '```python\nif not rows:\n    print("Error: no rows")\nelse:\n    print(len(rows))\n```'
+    clean = [
+        ("human", "Count the rows."),
+        ("Planner", "Coder, please count the rows."),
+        ("Coder", code),
+        ("Terminal", "12"),
+        ("Researcher", "Search results:\n1. Python docs - KeyError: raised for a missing key\n2. dict.get()"),
+        ("Planner", "There are 12 rows."),
+    ]
+    assert first_error_origin(build_view(chat(clean))) is None
+    failing = [*clean[:3], ("Terminal", "Error: no rows")]
+    origin = first_error_origin(build_view(chat(failing)))
+    assert origin is not None and origin.agent == "Coder"
+
+
 def test_step_roles_and_candidates_are_framework_neutral() -> None:
     assert step_role(Step(0, 0, "tool_result", "x")) == "tool"
     assert step_role(Step(0, 0, "tool_call", "x")) == "agent"

@@ -215,6 +215,18 @@ def _first_verdict(head: str, low: str, m: re.Match[str] | None) -> re.Match[str
     return None
 
 
+def verdict_label_in(label: tx.Pattern, head: str, low: str) -> re.Match[str] | None:
+    """The first match of an error label ("Error:", "Exception:") that is a verdict: not in a document, a string
+    literal of code, a condition, a tally row or a list item (`_not_a_verdict`, `_LIST_ITEM`)."""
+    if _DOCUMENT.match(head):
+        return None
+    for m in label.finditer(head, low):
+        start, _ = _line_span(head, m.start())
+        if not _not_a_verdict(head, m) and not _LIST_ITEM.match(head, start):
+            return m
+    return None
+
+
 def _exception_named(head: str) -> re.Match[str] | None:
     """An exception class name with its colon ("KeyError: 'x'") outside a list item and a line of code."""
     for m in _EXCEPTION_NAME.finditer(head):

@@ -38,7 +38,7 @@ from typing import Final
 
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.base import RESULT_KINDS, Act, TraceView, previous_speaker
-from trajfm.judges.detectors.errors import error_in
+from trajfm.judges.detectors.errors import error_in, verdict_label_in
 from trajfm.traces.model import Step
 
 # An error label anywhere in the head ("Code output: Error: cannot open file", "Exception: no results"): tools
@@ -121,7 +121,7 @@ def _failed(view: TraceView, step: Step) -> bool:
     v = view.memo.get(key)
     if v is None:
         v = view.memo[key] = error_in(view, step) is not None or bool(
-            _ERROR_LABEL.search(view.head(step)[:HEAD_CHARS], view.low(step)[:HEAD_CHARS])
+            verdict_label_in(_ERROR_LABEL, view.head(step)[:HEAD_CHARS], view.low(step)[:HEAD_CHARS])
         )
     return v  # type: ignore[return-value]
 
