@@ -196,6 +196,26 @@ def test_an_error_label_inside_code_or_a_list_item_is_not_an_error_signal() -> N
     assert origin is not None and origin.agent == "Coder"
 
 
+def test_a_coordinators_same_run_request_after_a_code_fix_is_not_an_identical_retry() -> None:
+    """"Please run the code." said again after the coder changed the code runs new code: not a retry of the
+    failing one. The coder sending the same code again after the error is."""
+
+    def kinds(fixed_code: str) -> list[str]:
+        msgs = [
+            ("human", "Sum column B of data.csv."),
+            ("Coder", "```python\nprint(read_csv('data.csv')['B'].sum())\n```"),
+            ("Orchestrator", "ComputerTerminal, please run the code."),
+            ("ComputerTerminal", "exitcode: 1 (execution failed)\nFileNotFoundError: data.csv"),
+            ("Coder", fixed_code),
+            ("Orchestrator", "ComputerTerminal, please run the code."),
+            ("ComputerTerminal", "exitcode: 0 (execution succeeded)\n42"),
+        ]
+        return [f["kind"] for f in RulesJudge().diagnose(chat(msgs), MAST).extra["findings"]]
+
+    assert "error_retried_identically" not in kinds("```python\nprint(read_csv('data/data.csv')['B'].sum())\n```")
+    assert "error_retried_identically" in kinds("```python\nprint(read_csv('data.csv')['B'].sum())\n```")
+
+
 def test_step_roles_and_candidates_are_framework_neutral() -> None:
     assert step_role(Step(0, 0, "tool_result", "x")) == "tool"
     assert step_role(Step(0, 0, "tool_call", "x")) == "agent"

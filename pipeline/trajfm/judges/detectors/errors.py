@@ -22,7 +22,7 @@ import re
 from typing import Final
 
 from trajfm.judges.detectors import text as tx
-from trajfm.judges.detectors.base import Act, Finding, TraceView
+from trajfm.judges.detectors.base import Act, Finding, TraceView, previous_speaker
 from trajfm.traces.model import Step, default_role
 
 ERROR_HEAD_CHARS: Final = 400
@@ -438,7 +438,8 @@ def detect_message_errors(view: TraceView) -> list[Finding]:
         m = error_in(view, msg)
         if m is None:
             continue
-        before = msgs[k - 1] if k > 0 else None
+        # the message whose code or request produced the error (the code's author when a coordinator passed it on)
+        before = previous_speaker(msgs, k)
         again = msgs[k + 1 :]
         if (
             before is not None
