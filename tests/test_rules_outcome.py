@@ -686,6 +686,9 @@ _SOURCE = """def connect(host):
         # search results that name an exception, and the exception itself
         ("1. KeyError - Python docs\n2. How to handle KeyError: use dict.get()", False),
         ("KeyError: 'sku'", True),
+        # a discussion that refers to the exit code already seen, and a run that reports its own
+        ("Could you share the code that results in the exit code 1 and the odd output?", False),
+        ("Process finished with exit code 1", True),
     ],
 )
 def test_error_phrases_in_code_documents_and_tallies_are_content(result: str, failed: bool) -> None:

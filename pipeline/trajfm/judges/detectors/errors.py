@@ -53,7 +53,8 @@ _ERROR: Final = tx.AnyOf(
         r"(?:status|error|code))",
         needles=("failed ",),
     ),
-    tx.Pattern(r"\bexit ?code:? ?[1-9]", needles=("exit",)),
+    # (not "the exit code 1" of a discussion that refers to an exit code already seen)
+    tx.Pattern(r"(?<!\bthe )\bexit ?code:? ?[1-9]", needles=("exit",)),
     tx.Pattern(r"\bexecution failed\b", needles=("execution failed",)),
     tx.Pattern(
         r"\"(?:status|state|result)\"\s*:\s*\"(?:error|failure|failed)\"",
