@@ -698,6 +698,18 @@ def test_error_phrases_in_code_documents_and_tallies_are_content(result: str, fa
     assert _call_failed("run", result, "Here is what I found.") is failed
 
 
+def test_an_exceptions_repr_is_an_error_and_the_same_words_in_source_code_are_not() -> None:
+    from trajfm.judges.detectors.errors import error_in
+
+    def reads_as_error(result: str) -> bool:
+        t = tool_chat([("run", "{}", result), ("run", "{}", "ok")], "Done.")
+        view = build_view(t)
+        return error_in(view, t.steps[2]) is not None
+
+    assert reads_as_error("ConnectionError('failed to connect to db.internal:5432')")
+    assert not reads_as_error("    raise ConnectionError('failed to connect to db.internal:5432')")
+
+
 def test_a_count_read_off_a_result_list_is_supported_and_a_wrong_one_is_not() -> None:
     papers = '[{"title": "GNNs at scale"}, {"title": "Message passing revisited"}]'
     right = tool_chat([("search_papers", '{"q": "graph networks"}', papers)], "I found 2 papers: both from 2023.")

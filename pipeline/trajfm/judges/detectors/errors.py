@@ -176,6 +176,8 @@ _DOCUMENT: Final = re.compile(r"\A\s*#{1,6} \S")
 # - a string literal in a line of code: `logger.error("Failed to connect ...")`, `raise X(f"Error occurred ...")`,
 #   `msg = "timed out"` (the line before the phrase ends inside a quote opened after a call's "(" or an "=");
 _IN_CODE_STRING: Final = re.compile(r"""(?:[\w)\]]\(|[^=!<>]=)\s*[rRbBfFuU]{0,2}["'][^"'\n]*\Z""")
+#   (but a line that opens with an exception's repr, "ConnectionError('failed to connect')", is a reported error);
+_EXCEPTION_REPR: Final = re.compile(r"\W{0,3}[A-Z]\w*(?:Error|Exception)\(")
 # - a hypothetical: the sentence before the phrase makes it a condition ("If the request timed out, ...");
 _HYPOTHETICAL: Final = re.compile(r"\b(?:if|when|whenever|unless|in case)\b[^.!?;\n]*\Z", re.I)
 # - a row of a table or a tally: a label and a number and nothing else ("error        3" of value_counts()).
@@ -197,7 +199,7 @@ def _not_a_verdict(head: str, m: re.Match[str]) -> bool:
     start, end = _line_span(head, m.start())
     before = head[start : m.start()]
     return bool(
-        _IN_CODE_STRING.search(before)
+        (_IN_CODE_STRING.search(before) and not _EXCEPTION_REPR.match(before))
         or _HYPOTHETICAL.search(before)
         or _TALLY_ROW.fullmatch(head, start, end)
     )
