@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
 from typing import Final
 
 from trajfm.judges.detectors import text as tx
@@ -218,25 +219,19 @@ def _first_verdict(head: str, low: str, m: re.Match[str] | None) -> re.Match[str
     return None
 
 
-def verdict_label_in(label: tx.Pattern, head: str, low: str) -> re.Match[str] | None:
-    """The first match of an error label ("Error:", "Exception:") that is a verdict: not in a document, a string
-    literal of code, a condition, a tally row or a list item (`_not_a_verdict`, `_LIST_ITEM`)."""
-    if _DOCUMENT.match(head):
-        return None
-    for m in label.finditer(head, low):
+def _first_in_place(head: str, matches: Iterable[re.Match[str]]) -> re.Match[str] | None:
+    """The first of these matches that stands as a verdict: not content (`_not_a_verdict`) nor in a list item."""
+    for m in matches:
         start, _ = _line_span(head, m.start())
         if not _not_a_verdict(head, m) and not _LIST_ITEM.match(head, start):
             return m
     return None
 
 
-def _exception_named(head: str) -> re.Match[str] | None:
-    """An exception class name with its colon ("KeyError: 'x'") outside a list item and a line of code."""
-    for m in _EXCEPTION_NAME.finditer(head):
-        start, _ = _line_span(head, m.start())
-        if not _LIST_ITEM.match(head, start) and not _IN_CODE_STRING.search(head, start, m.start()):
-            return m
-    return None
+def verdict_label_in(label: tx.Pattern, head: str, low: str) -> re.Match[str] | None:
+    """The first match of an error label ("Error:", "Exception:") that is a verdict: not in a document, a string
+    literal of code, a condition, a tally row or a list item."""
+    return None if _DOCUMENT.match(head) else _first_in_place(head, label.finditer(head, low))
 
 
 def _error_in(view: TraceView, step: Step) -> re.Match[str] | None:
@@ -258,7 +253,8 @@ def _error_in(view: TraceView, step: Step) -> re.Match[str] | None:
             return _JSON_ERROR_FIELD.search(head, low)
         m = _first_verdict(head, low, m)
     if m is None and ("error:" in low or "exception:" in low) and not _DOCUMENT.match(head):
-        m = _exception_named(head)
+        # an exception class name with its colon ("KeyError: 'x'"), where it stands as the verdict
+        m = _first_in_place(head, _EXCEPTION_NAME.finditer(head))
     # (every match has a space then a 4 or 5: most results with a "status" field hold neither)
     if m is None and "status" in low and len(low) == len(head) and (" 4" in low or " 5" in low):
         m = _STATUS_CODE.search(low)
