@@ -710,6 +710,29 @@ def test_an_exceptions_repr_is_an_error_and_the_same_words_in_source_code_are_no
     assert not reads_as_error("    raise ConnectionError('failed to connect to db.internal:5432')")
 
 
+def test_a_bug_reproduced_on_purpose_is_not_a_failed_call() -> None:
+    """A coding agent runs a script to reproduce the reported bug, sees its traceback and edits the code: the
+    traceback is the bug found, not an error the agent ignored. The same traceback from a run not announced as a
+    reproduction, and a reproduction script that could not even start, are still failed calls."""
+
+    def kinds(command: str, result: str) -> list[str]:
+        calls = [
+            ("bash", command, result),
+            ("edit_file", "parser.py: return tokens", "File edited."),
+            ("read_file", "parser.py", "def parse(s):\n    return s.split()"),
+        ]
+        answer = "parse() now returns its tokens."
+        return [f["kind"] for f in RulesJudge().diagnose(tool_chat(calls, answer), MAST).extra["findings"]]
+
+    traceback = 'Traceback (most recent call last):\n  File "reproduce.py", line 2\nValueError: bad token'
+    assert "error_ignored" not in kinds("python reproduce.py", traceback)
+    assert "error_ignored" in kinds("python main.py --input a.txt", traceback)
+    assert "error_ignored" in kinds("pytohn reproduce.py", "bash: pytohn: command not found\nexit code: 127")
+    from trajfm.judges.formats import vocabulary
+
+    assert "reproduce" in vocabulary(None).reproduction_words  # the words are vocabulary data
+
+
 def test_a_count_read_off_a_result_list_is_supported_and_a_wrong_one_is_not() -> None:
     papers = '[{"title": "GNNs at scale"}, {"title": "Message passing revisited"}]'
     right = tool_chat([("search_papers", '{"q": "graph networks"}', papers)], "I found 2 papers: both from 2023.")

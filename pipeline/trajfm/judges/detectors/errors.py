@@ -12,7 +12,10 @@ For each run of consecutive failed calls at one agent level the detector classif
 - `error_unresolved`: the agent changed its input but the tool kept failing and never succeeded;
 - `error_ignored`: the agent moved on (another tool, or finished) and neither fixed the call later nor said
   that something failed, in its final answer or in a message of its own before its next call.
-A failed call followed by a changed call that succeeds, or an honest final answer, yields no finding.
+A failed call followed by a changed call that succeeds, or an honest final answer, yields no finding; so does a
+run the agent announced as reproducing a failure that then raised (`meant_to_fail`: the bug found).
+An error phrase counts only as the result's verdict: not inside code, a condition, a document, a tally row, one
+record of a list or a list item (`_not_a_verdict`).
 """
 
 from __future__ import annotations
@@ -333,6 +336,25 @@ def told_of_failure(view: TraceView, failed: Act, until: Act | None, error_line:
     return False
 
 
+_WORD: Final = re.compile(r"[a-z]+")
+
+
+def meant_to_fail(view: TraceView, act: Act) -> bool:
+    """Did the agent say this call runs something to reproduce a failure (a word of the vocabulary's
+    `reproduction_words` in the reasoning before it, its input or its tool: "let me reproduce the bug",
+    `python reproduce.py`), and did the program it ran raise (a traceback or an exception name in the result)?
+    Then the traceback is the bug found, not a failed call. A run that could not start ("can't open file",
+    "command not found") still failed."""
+    words = view.vocab.reproduction_words
+    if not words or act.result is None:
+        return False
+    head = view.head(act.result)[:ERROR_HEAD_CHARS]
+    if "Traceback" not in head and _EXCEPTION_NAME.search(head) is None:
+        return False
+    said = " ".join((act.thought.content[:1500] if act.thought is not None else "", act.args[:500], act.tool))
+    return not words.isdisjoint(_WORD.findall(said.lower()))
+
+
 def detect_error_recovery(view: TraceView) -> list[Finding]:
     out: list[Finding] = []
     acts = [a for a in view.main_acts if not a.is_finish]
@@ -342,7 +364,7 @@ def detect_error_recovery(view: TraceView) -> list[Finding]:
     while i < n:
         first = acts[i]
         m = _call_error(view, first)
-        if m is None:
+        if m is None or meant_to_fail(view, first):
             i += 1
             continue
         # Collect the run of consecutive failed calls starting here.

@@ -20,7 +20,9 @@ Contract, framework-neutral (never looks at `Trace.source_format`):
   the callee, an "internal error"): the call was fine, the service was not, so the step blamed is the agent's
   reaction, the next agent step by another speaker. And an error the agent recovered from (a later call of the
   same tool, or of an alternative tool of the same operation (`text.alternative_tool`: the same words up to a
-  qualifier, `lookup_account_by_email` then `lookup_account_by_phone`), succeeded): the run went on past it, so it did not decide the outcome.
+  qualifier, `lookup_account_by_email` then `lookup_account_by_phone`), succeeded): the run went on past it, so
+  it did not decide the outcome. Nor is a bug reproduced on purpose (`errors.meant_to_fail`): its traceback is
+  what the agent was looking for.
 - `first_reply(view)`: the first agent step after the opening one (the task statement, or an agent restating
   it), skipping system steps and tool output: the earliest point at which an agent made a choice.
 - `stalled_from(view)`: the first call of the run's trailing stretch of at least `STALL_MIN_CALLS` calls whose
@@ -38,7 +40,7 @@ from typing import Final
 
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.base import RESULT_KINDS, Act, TraceView, previous_speaker
-from trajfm.judges.detectors.errors import error_in, verdict_label_in
+from trajfm.judges.detectors.errors import error_in, meant_to_fail, verdict_label_in
 from trajfm.traces.model import Step
 
 # An error label anywhere in the head ("Code output: Error: cannot open file", "Exception: no results"): tools
@@ -156,7 +158,7 @@ def _first_error_origin(view: TraceView) -> Step | None:
             continue
         if _failed(view, step):
             act = acts_by_result.get(id(step))
-            if act is not None and _recovered(view, act):
+            if act is not None and (_recovered(view, act) or meant_to_fail(view, act)):
                 continue
             # only the error's own words, not a traceback's source lines ("timeout=timeout")
             if _ENVIRONMENT.search(view.head(step)[:HEAD_CHARS].split("Traceback", 1)[0]):

@@ -10,7 +10,8 @@ merged over `_common.json` (what many frameworks share). Keys a file may hold: `
 `review_succeeded` (lower-case review statuses that record the run's outcome), `finish_tools` (tool names that end
 a run), `state_changing_verbs` (leading words of tool names that write), `handoff_words` (words of tool names that hand
 the conversation to a person), `polling_words` (words of tool names that read a state that changes by itself: a
-job's status, a health check), `subagent_review_failed` (status words a
+job's status, a health check), `reproduction_words` (words with which an agent says a
+run is meant to reproduce a failure: the failure it shows is expected), `subagent_review_failed` (status words a
 sub-agent's review uses for a failed sub-task), `entity_nouns` (nouns its "no X named Y" results use),
 `novel_family_titles` (the title a family has in this framework's own catalogue), `about` (what the file is
 for). Unknown keys are an error, so a typo does not silently disable a hint.
@@ -33,6 +34,7 @@ _KEYS = {
     "state_changing_verbs",
     "handoff_words",
     "polling_words",
+    "reproduction_words",
     "subagent_review_failed",
     "entity_nouns",
     "novel_family_titles",
@@ -47,6 +49,7 @@ class FormatVocabulary:
     state_changing_verbs: frozenset[str] = frozenset()
     handoff_words: frozenset[str] = frozenset()
     polling_words: frozenset[str] = frozenset()
+    reproduction_words: frozenset[str] = frozenset()
     subagent_review_failed: tuple[str, ...] = ()
     entity_nouns: tuple[str, ...] = ()
     novel_family_titles: tuple[tuple[str, str], ...] = ()
@@ -87,6 +90,7 @@ def vocabulary(source_format: str | None) -> FormatVocabulary:
         state_changing_verbs=frozenset(words("state_changing_verbs")),
         handoff_words=frozenset(words("handoff_words")),
         polling_words=frozenset(words("polling_words")),
+        reproduction_words=frozenset(words("reproduction_words")),
         subagent_review_failed=tuple(dict.fromkeys(words("subagent_review_failed"))),
         entity_nouns=tuple(dict.fromkeys(words("entity_nouns"))),
         novel_family_titles=tuple(
