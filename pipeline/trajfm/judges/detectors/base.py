@@ -206,6 +206,13 @@ class TraceView:
         return self.trace.steps[-1].index if self.trace.steps else None
 
 
+def changes_state(view: TraceView, a: Act) -> bool:
+    """Is this a call of a state-changing tool (its name starts with one of the vocabulary's
+    `state_changing_verbs`: update_order, edit_file, send_email), not a finish pseudo-tool?"""
+    words = tx.name_words(a.tool)
+    return bool(words) and words[0] in view.vocab.state_changing_verbs and not a.is_finish
+
+
 CODE_LOOKBACK: Final = 2  # messages by other speakers looked through for the code a message answers
 
 

@@ -21,10 +21,9 @@ from typing import Final
 
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.ambiguity import ASKS_USER
-from trajfm.judges.detectors.base import Act, Finding, TraceView
+from trajfm.judges.detectors.base import Act, Finding, TraceView, changes_state
 from trajfm.judges.detectors.completion import result_empty
 from trajfm.judges.detectors.errors import answer_admits_failure, result_failed
-from trajfm.judges.detectors.origin import changes_state
 
 # (`\d\d*` is `\d+`, written so that every branch opens with a character class: `re` then skips to the positions
 # that can start a match instead of trying each one)

@@ -39,7 +39,7 @@ import re
 from typing import Final
 
 from trajfm.judges.detectors import text as tx
-from trajfm.judges.detectors.base import RESULT_KINDS, Act, TraceView, previous_speaker
+from trajfm.judges.detectors.base import RESULT_KINDS, Act, TraceView, changes_state, previous_speaker
 from trajfm.judges.detectors.errors import error_in, meant_to_fail, verdict_label_in
 from trajfm.traces.model import Step
 
@@ -237,13 +237,6 @@ def stalled_from(view: TraceView) -> Step | None:
     if len(acts) - k < STALL_MIN_CALLS:
         return None
     return acts[k].step
-
-
-def changes_state(view: TraceView, a: Act) -> bool:
-    """Is this a call of a state-changing tool (its name starts with one of the vocabulary's
-    `state_changing_verbs`: update_order, edit_file, send_email), not a finish pseudo-tool?"""
-    words = tx.name_words(a.tool)
-    return bool(words) and words[0] in view.vocab.state_changing_verbs and not a.is_finish
 
 
 def first_state_change(view: TraceView) -> Step | None:

@@ -19,9 +19,8 @@ import math
 from collections import Counter
 
 from trajfm.judges.detectors import text as tx
-from trajfm.judges.detectors.base import Act, Finding, TraceView
+from trajfm.judges.detectors.base import Act, Finding, TraceView, changes_state
 from trajfm.judges.detectors.errors import result_failed
-from trajfm.judges.detectors.origin import changes_state
 from trajfm.traces.model import Step
 
 NEAR_DUPLICATE = 0.85
@@ -54,7 +53,7 @@ def _same_call(a: Act, b: Act) -> tuple[bool, bool]:
 def _saw_a_change(view: TraceView, acts: list[Act], i: int, j: int) -> bool:
     """Did acts[j], the same call as acts[i], read a state that changed in between? It answered differently, and
     either its tool polls a state that changes by itself (a name holding one of the format vocabulary's
-    `polling_words`: a job's status, a health check) or a state-changing call (`origin.changes_state`: an edit, an
+    `polling_words`: a job's status, a health check) or a state-changing call (`base.changes_state`: an edit, an
     update) came between. Waiting for a job, or running the tests again after an edit and seeing them pass, is
     not repeating a step; reading an untouched record again, with the same answer, is."""
     a, b = acts[i].result, acts[j].result
