@@ -478,6 +478,39 @@ CLEAN_SERVICE = [
 ]
 
 
+def test_a_refusal_the_agent_reasons_about_or_tells_after_a_lookup_is_not_ignored() -> None:
+    """After a refused call the agent may look things up before it tells the user, or reason in a think tool:
+    either way it did not move on as if the call had worked. Telling nobody before the next call that changes
+    something is still an ignored error."""
+
+    def kinds(middle: list[tuple[str, str, str | None]]) -> list[str]:
+        turns = [
+            ("user", "Please swap the blue kettle in order 17 for the red one.", None),
+            ("call", '{"order": 17, "item": "blue kettle", "new": "red kettle"}', "exchange_items"),
+            ("result", "Error: new item red kettle not found or available", "exchange_items"),
+            *middle,
+            ("call", '{"order": 17, "item": "blue kettle"}', "return_items"),
+            ("result", '{"order": 17, "returned": ["blue kettle"]}', "return_items"),
+            ("agent", "The blue kettle from order 17 is on its way back for a refund.", None),
+        ]
+        return [f["kind"] for f in RulesJudge().diagnose(_service_chat(turns), MAST).extra["findings"]]
+
+    lookup = [
+        ("call", '{"product": "kettle"}', "get_product_details"),
+        ("result", '{"red kettle": {"available": false}}', "get_product_details"),
+    ]
+    told = [("agent", "The red kettle is not available right now. Shall I return the blue one instead?", None),
+            ("user", "Yes, please return it.", None)]  # fmt: skip
+    thought = [("call", "The red kettle is not available, so the exchange cannot go through; a return can.", "think"),
+               ("result", "", "think")]  # fmt: skip
+    assert "error_ignored" not in kinds([*lookup, *told])
+    assert "error_ignored" not in kinds(thought)
+    assert "error_ignored" in kinds(lookup)
+    from trajfm.judges.formats import vocabulary
+
+    assert "think" in vocabulary(None).reasoning_tools  # the words are vocabulary data
+
+
 def test_failed_run_with_nothing_against_the_agent_blames_the_request_it_carried_out() -> None:
     d = RulesJudge().diagnose(_service_chat(CLEAN_SERVICE, is_correct=False), MAST)
     assert d.task_completed is False

@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from typing import Final
 
 from trajfm.judges.detectors import text as tx
-from trajfm.judges.detectors.base import Act, Finding, TraceView, previous_speaker
+from trajfm.judges.detectors.base import Act, Finding, TraceView, changes_state, previous_speaker
 from trajfm.traces.model import Step, default_role
 
 ERROR_HEAD_CHARS: Final = 400
@@ -314,23 +314,34 @@ TOLD_SHARED_STEMS: Final = 2  # stems a message must share with the error line t
 
 def told_of_failure(view: TraceView, failed: Act, until: Act | None, error_line: str) -> bool:
     """Did the agent tell someone (the user, another agent) about the failure in a message of its own between
-    the failed call and its next call? A conversational agent that explains a refused request ("exchanges can
+    the failed call and `until` (the next call that changes something; None: the end)? A conversational agent that explains a refused request ("exchanges can
     only be processed for delivered orders") and goes on as agreed has not ignored the error, although its final
-    answer may speak only of what it then did. A mention is a message that admits a limitation
+    answer may speak only of what it then did. The input of a think tool (`reasoning_tools` of the format's
+vocabulary) counts as the agent's own words too. A mention is a message that admits a limitation
     (`ADMITS_FAILURE`) or restates the error (`TOLD_SHARED_STEMS` word stems in common with its line)."""
-    if not view.messages or failed.result is None:
+    if failed.result is None:
         return False
     start = failed.result.position
     end = until.step.position if until is not None else None
     said = tx.stems(error_line.lower())
-    for msg in view.messages:
-        if msg.position <= start or msg.kind != "message":
-            continue  # (LLM spans and system text are not words addressed to anyone)
-        if (msg.role or default_role(msg.kind, msg.agent)) != "agent":
-            continue
-        if end is not None and msg.position >= end:
-            break
-        text = msg.content[:TOLD_CHARS]
+    texts = [
+        msg.content
+        for msg in view.messages
+        # (LLM spans and system text are not words addressed to anyone)
+        if msg.position > start and msg.kind == "message" and (end is None or msg.position < end)
+        and (msg.role or default_role(msg.kind, msg.agent)) == "agent"
+    ]  # fmt: skip
+    # the input of a think tool is the agent's own reasoning about what happened
+    thinking = view.vocab.reasoning_tools
+    if thinking:
+        texts += [
+            a.args
+            for a in view.main_acts
+            if a.step.position > start and (end is None or a.step.position < end)
+            and not thinking.isdisjoint(tx.name_words(a.tool))
+        ]  # fmt: skip
+    for text in texts:
+        text = text[:TOLD_CHARS]
         if ADMITS_FAILURE.search(text) or len(said & tx.stems(text.lower())) >= TOLD_SHARED_STEMS:
             return True
     return False
@@ -428,7 +439,11 @@ def detect_error_recovery(view: TraceView) -> list[Finding]:
             not later_success
             and not answer_admits
             and not recovered
-            and not told_of_failure(view, chain[-1], after, err_line)
+            # the window for telling: up to the next call that changes something (looking things up first, then
+            # telling the user, is not moving on as if the call had worked)
+            and not told_of_failure(
+                view, chain[-1], next((a for a in acts[j:] if changes_state(view, a)), None), err_line
+            )
         ):
             nxt = f"moved on to {after.tool}" if after is not None and after.tool else "finished"
             out.append(

@@ -11,7 +11,8 @@ merged over `_common.json` (what many frameworks share). Keys a file may hold: `
 a run), `state_changing_verbs` (leading words of tool names that write), `handoff_words` (words of tool names that hand
 the conversation to a person), `polling_words` (words of tool names that read a state that changes by itself: a
 job's status, a health check), `reproduction_words` (words with which an agent says a
-run is meant to reproduce a failure: the failure it shows is expected), `subagent_review_failed` (status words a
+run is meant to reproduce a failure: the failure it shows is expected), `reasoning_tools` (words of tool names
+whose input is the agent's own thought: a think tool), `subagent_review_failed` (status words a
 sub-agent's review uses for a failed sub-task), `entity_nouns` (nouns its "no X named Y" results use),
 `novel_family_titles` (the title a family has in this framework's own catalogue), `about` (what the file is
 for). Unknown keys are an error, so a typo does not silently disable a hint.
@@ -35,6 +36,7 @@ _KEYS = {
     "handoff_words",
     "polling_words",
     "reproduction_words",
+    "reasoning_tools",
     "subagent_review_failed",
     "entity_nouns",
     "novel_family_titles",
@@ -50,6 +52,7 @@ class FormatVocabulary:
     handoff_words: frozenset[str] = frozenset()
     polling_words: frozenset[str] = frozenset()
     reproduction_words: frozenset[str] = frozenset()
+    reasoning_tools: frozenset[str] = frozenset()
     subagent_review_failed: tuple[str, ...] = ()
     entity_nouns: tuple[str, ...] = ()
     novel_family_titles: tuple[tuple[str, str], ...] = ()
@@ -91,6 +94,7 @@ def vocabulary(source_format: str | None) -> FormatVocabulary:
         handoff_words=frozenset(words("handoff_words")),
         polling_words=frozenset(words("polling_words")),
         reproduction_words=frozenset(words("reproduction_words")),
+        reasoning_tools=frozenset(words("reasoning_tools")),
         subagent_review_failed=tuple(dict.fromkeys(words("subagent_review_failed"))),
         entity_nouns=tuple(dict.fromkeys(words("entity_nouns"))),
         novel_family_titles=tuple(
