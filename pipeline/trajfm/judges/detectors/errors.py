@@ -324,12 +324,14 @@ vocabulary) counts as the agent's own words too. A mention is a message that adm
     start = failed.result.position
     end = until.step.position if until is not None else None
     said = tx.stems(error_line.lower())
+    final = view.final_answer.strip()
     texts = [
         msg.content
         for msg in view.messages
-        # (LLM spans and system text are not words addressed to anyone)
+        # (LLM spans and system text are not words addressed to anyone; the final answer is judged on its own:
+        # it may name what the agent did instead, which is not telling of the failure)
         if msg.position > start and msg.kind == "message" and (end is None or msg.position < end)
-        and (msg.role or default_role(msg.kind, msg.agent)) == "agent"
+        and (msg.role or default_role(msg.kind, msg.agent)) == "agent" and msg.content.strip() != final
     ]  # fmt: skip
     # the input of a think tool is the agent's own reasoning about what happened
     thinking = view.vocab.reasoning_tools
