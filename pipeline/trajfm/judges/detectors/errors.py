@@ -314,11 +314,12 @@ TOLD_SHARED_STEMS: Final = 2  # stems a message must share with the error line t
 
 def told_of_failure(view: TraceView, failed: Act, until: Act | None, error_line: str) -> bool:
     """Did the agent tell someone (the user, another agent) about the failure in a message of its own between
-    the failed call and `until` (the next call that changes something; None: the end)? A conversational agent that explains a refused request ("exchanges can
-    only be processed for delivered orders") and goes on as agreed has not ignored the error, although its final
-    answer may speak only of what it then did. The input of a think tool (`reasoning_tools` of the format's
-vocabulary) counts as the agent's own words too. A mention is a message that admits a limitation
-    (`ADMITS_FAILURE`) or restates the error (`TOLD_SHARED_STEMS` word stems in common with its line)."""
+    the failed call and `until` (the next call that changes something; None: the end)? A conversational agent
+    that explains a refused request ("exchanges can only be processed for delivered orders") and goes on as
+    agreed has not ignored the error, although its final answer may speak only of what it then did. The input
+    of a think tool (`reasoning_tools` of the format's vocabulary) counts as the agent's own words too; the final
+    answer does not. A mention is a message that admits a limitation (`ADMITS_FAILURE`) or restates the error
+    (`TOLD_SHARED_STEMS` word stems in common with its line)."""
     if failed.result is None:
         return False
     start = failed.result.position
