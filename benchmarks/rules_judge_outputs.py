@@ -106,6 +106,11 @@ def main() -> int:
                       f"{str(new.get(field))[:400]}")
     for key in list(ref)[:5]:
         print(f"MISSING now: {key}")
+    if diffs:
+        per_input: dict[str, int] = {}
+        for key, _, _ in diffs:
+            per_input[key.split("/", 1)[0]] = per_input.get(key.split("/", 1)[0], 0) + 1
+        print("differing rows per input: " + ", ".join(f"{k} {v}" for k, v in sorted(per_input.items())))
     print(f"compared {seen} rows: {len(diffs)} differ, {len(ref)} in the reference only")
     return 1 if diffs or ref else 0
 

@@ -466,3 +466,29 @@ def test_agentrx_magentic_part_from_handmade_files(tmp_path: Path) -> None:
     assert row["status"] == "ok"  # loaded through the Magentic-One loader and judged
     # Speakers for the baselines come from the loaded trace: 5 steps, uniform guess.
     assert res.baselines["random (expected)"]["step_acc"] == pytest.approx(1 / 5)
+
+
+def test_agentrx_magentic_runs_without_an_outcome_are_judged_as_the_failed_runs_they_are(tmp_path: Path) -> None:
+    """AgentRx labels failed runs only. A Magentic-One log records no outcome, so the bench marks it failed (as the
+    tau-bench rewards of 0 do): the judge then names a root cause although no detector fires on this quiet log."""
+    from trajfm.bench import run_bench
+
+    (tmp_path / "magentic_dataset").mkdir()
+    (tmp_path / "ground_truth").mkdir()
+    messages = [
+        {"role": "human", "content": "Which river runs through the old town?"},
+        {"role": "Orchestrator (thought)", "content": "Ask WebSurfer to look it up."},
+        {"role": "Orchestrator (-> WebSurfer)", "content": "Please search for the river of the old town."},
+        {"role": "WebSurfer", "content": "I typed 'old town river' into the search bar. The page lists a canal."},
+        {"role": "Orchestrator (thought)", "content": "The answer is the canal."},
+    ]
+    (tmp_path / "magentic_dataset" / "3.json").write_text(json.dumps(messages))
+    labels = [{"trajectory_id": 3, "failures": [
+        {"failure_id": 1, "step_number": 4, "failure_category": "Misinterpretation of Tool Output",
+         "failed_agent": "WebSurfer"}], "root_cause": {"failure_id": 1}}]  # fmt: skip
+    (tmp_path / "ground_truth" / "magentic_one_ground_truth.json").write_text(json.dumps(labels))
+    (res,) = run_bench("agentrx", tmp_path)
+    row = res.per_trace[0]
+    assert row["status"] == "ok"
+    assert row["pred_step"] in range(1, 6) and row["pred_agent"] in ("Orchestrator", "WebSurfer", "human")
+    assert any("judged as the failed runs" in n for n in res.notes)

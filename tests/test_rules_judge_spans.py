@@ -4,6 +4,8 @@ call rather than on the tool span. Hand-built span trees, one model call per spa
 
 from __future__ import annotations
 
+import json
+
 from trajfm.judges.detectors import run_detectors
 from trajfm.judges.evidence import verify_evidence
 from trajfm.judges.rules import RulesJudge
@@ -222,3 +224,52 @@ def test_unsupported_answer_ignores_an_instruction_to_verify_only_when_the_task_
     found = findings(t, "verification_instruction_ignored")
     assert len(found) == 1 and found[0].evidence.lower() in t.task.lower()
     assert "instruction_non_compliance" in {m.mode_id for m in ALL.diagnose(t, TRAIL).detected}
+
+
+def _model_call_span(span_id: str, second: int, prompt: str, tool: str, arguments: str) -> dict:
+    """An OpenInference LLM span (TRAIL's shape) whose reply is a tool call."""
+    prefix = "llm.output_messages.0.message.tool_calls.0.tool_call.function"
+    return {
+        "timestamp": f"2025-03-01T10:00:{second:02d}.000000Z", "trace_id": "t-plan", "span_id": span_id,
+        "parent_span_id": "root", "span_name": "LiteLLMModel.__call__", "status_code": "Ok",
+        "span_attributes": {
+            "openinference.span.kind": "LLM",
+            "llm.input_messages.0.message.role": "user",
+            "llm.input_messages.0.message.content": prompt,
+            "llm.output_messages.0.message.role": "assistant",
+            "llm.output_messages.0.message.content": "",
+            f"{prefix}.name": tool,
+            f"{prefix}.arguments": arguments,
+        },
+        "child_spans": [],
+    }  # fmt: skip
+
+
+def test_a_model_calls_prompt_is_not_read_as_its_call_input(tmp_path) -> None:
+    """A model span keeps its newest prompt as tool_input; a prompt opening with a bracket ("[PLAN]: ...") is not
+    call input that fails to parse. The call's own arguments are what `invalid_action` checks."""
+    from trajfm.traces import load_traces
+
+    doc = {
+        "trace_id": "t-plan",
+        "spans": [
+            {
+                "timestamp": "2025-03-01T10:00:00.000000Z", "trace_id": "t-plan", "span_id": "root",
+                "parent_span_id": None, "span_name": "ToolCallingAgent.run", "status_code": "Ok",
+                "span_attributes": {"openinference.span.kind": "AGENT", "input.value": '{"task": "Find it"}'},
+                "child_spans": [
+                    _model_call_span("ok", 1, "[PLAN]: 1. search the web. 2. read the page.", "web_search",
+                                     '{"query": "museum opening hours"}'),
+                    _model_call_span("bad", 2, "[FACTS]: none yet", "web_search", '{"query": "museum'),
+                ],
+            }
+        ],
+    }  # fmt: skip
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    trace = load_traces([path]).traces[0]
+    by_id = {s.step_id: s for s in trace.steps}
+    assert by_id["ok"].meta["call_arguments"] == '{"query": "museum opening hours"}'
+    assert by_id["ok"].tool_input.startswith("[PLAN]")  # the prompt stays where the loader's contract puts it
+    flagged = {s for f in findings(trace, "invalid_action") for s in f.steps}
+    assert flagged == {by_id["bad"].index}

@@ -15,6 +15,7 @@ agreement (the judge's root-cause category, run with `taxonomy/agentrx.json`, ag
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -245,6 +246,21 @@ def match_traces(runs: list[FailedRun], traces: list[Trace]) -> dict[str, Trace]
     return out
 
 
+def mark_known_failed(traces: Iterable[Trace]) -> int:
+    """Mark failed every trace that records no outcome of its own; return how many were marked.
+
+    Every labelled AgentRx run failed: the labels name the failure that sank it, and the benchmark asks where it
+    started. The tau-bench records carry that as a reward of 0; the Magentic-One logs carry no outcome, so without
+    this the judge would treat them as runs of unknown outcome and name a root cause only where a detector fired.
+    """
+    marked = 0
+    for t in traces:
+        if t.is_correct is None and t.reward is None:
+            t.is_correct = False
+            marked += 1
+    return marked
+
+
 def _fill_from_traces(runs: list[FailedRun], matched: dict[str, Trace]) -> None:
     """Runs read from labels only (Magentic-One) take their speakers and contents from the loaded trace."""
     for r in runs:
@@ -265,6 +281,7 @@ def _score_part(
 ) -> BenchResult:
     with Timer() as timer:
         matched = match_traces(runs, traces)
+        marked = mark_known_failed(matched.values())
         _fill_from_traces(runs, matched)
         judged, status = settings.judge_labelled(runs, lambda r: r.run_id, matched, taxonomy="agentrx")
         preds: list[tuple[str | None, int | None, str | None]] = []
@@ -301,7 +318,15 @@ def _score_part(
         baselines=naive_baselines(runs),
         published={},
         published_source="AgentRx publishes its own scores per domain; none are listed in ../shared/datasets/README.md",
-        notes=not_loaded_notes(len(runs), len(matched), "runs", "wrong"),
+        notes=not_loaded_notes(len(runs), len(matched), "runs", "wrong")
+        + (
+            [
+                f"{marked} of {len(matched)} runs record no outcome in their file; judged as the failed runs the "
+                "labels say they are (AgentRx labels failed runs only)."
+            ]
+            if marked
+            else []
+        ),
         per_trace=per_trace,
         judge_status=status,
         seconds=seconds_before + timer.seconds,

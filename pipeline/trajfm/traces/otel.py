@@ -12,7 +12,7 @@ Contract: one step per span, kind "span", `Step.index` = position in start-time 
 order), `step_id` = span_id, `parent_id` = parent span id, depth = nesting depth. OpenInference attributes fill
 the step: LLM spans -> content = output messages (and the tool call they make, whose name is tool_name),
 tool_input = the newest input message only (the earlier ones repeat what other spans hold; their count is in
-meta), model and token counts in meta; TOOL spans -> tool_name = `tool.name`, tool_input = `input.value`,
+meta), the arguments of the tool call it makes in meta `call_arguments`, model and token counts in meta; TOOL spans -> tool_name = `tool.name`, tool_input = `input.value`,
 content = `output.value`; other spans -> tool_input = their input value, content = their output. Span kind and
 name are in `meta`. Status error (or an exception event) -> is_error, and the status message is appended to the
 content. Agent = the nearest enclosing AGENT span's name. Role: TOOL / RETRIEVER / EMBEDDING / RERANKER spans ->
@@ -349,6 +349,7 @@ def _build(spans: list[_Span], source: Source, record: str | None) -> Trace:
                 args = to_text(
                     attrs.get("llm.output_messages.0.message.tool_calls.0.tool_call.function.arguments")
                 )
+                meta["call_arguments"] = args  # the call's own input (tool_input holds the prompt)
                 rendered = f"{call}({args})"
                 content = f"{content}\n{rendered}" if content else rendered
             inputs = _messages(attrs, "llm.input_messages")
