@@ -108,6 +108,16 @@ def test_answer_before_any_tool_result_is_unsupported_and_maps_to_trail_and_mast
     assert "3.2" in {m.mode_id for m in ALL.diagnose(t, MAST).detected}
 
 
+def test_a_plan_that_mentions_the_final_answer_in_prose_is_not_a_finish_call() -> None:
+    """ "answer", "done" and "submit" are finish names and English words: "derive the final answer (the total)" in a
+    plan is prose, "final_answer(42)" in code is the call."""
+    b = Spans()
+    s1 = b.step()
+    b.model(s1, "1. Count the papers.\n2. Derive the final answer (i.e., the total count) and submit (once checked).")
+    t = b.trace()
+    assert findings(t, "unsupported_answer") == []
+
+
 def test_answer_after_a_tool_result_is_supported_unless_it_says_it_assumed() -> None:
     b = Spans()
     s1 = b.step()

@@ -48,9 +48,10 @@ _INPUT_ERROR: Final = tx.Pattern(
     needles=("error", "traceback", "failed"),
 )
 # A finish call written as code by a code-writing agent ("final_answer(x)"); tool-calling agents name it in
-# `tool_name` instead.
+# `tool_name` instead. The parenthesis follows the name directly: several finish names are English words, and
+# prose puts a space before a parenthesis ("derive the final answer (the total count)").
 _FINISH_IN_CODE: Final = re.compile(
-    r"\b(?:" + "|".join(re.escape(t) for t in sorted(tx.FINISH_TOOLS) if t.isidentifier()) + r")\s*\("
+    r"\b(?:" + "|".join(re.escape(t) for t in sorted(tx.FINISH_TOOLS) if t.isidentifier()) + r")\("
 )
 # Reasoning that says the answer is not grounded in anything the run retrieved.
 _HEDGE: Final = tx.Pattern(
