@@ -3,8 +3,9 @@
     python benchmarks/calibrate_detectors.py [--datasets DIR] [--out FILE]
 
 TRAIL (span-level error locations) and the MAST human subset (per-mode labels) are the sets whose labels can call
-a finding wrong (see `trajfm.bench.calibrate`). Prints per kind: findings, agreed, precision, and whether the kind
-is on by default (kinds under 0.5 precision on at least `min_findings` findings are off). Writes
+a finding wrong (see `trajfm.bench.calibrate`). Prints per trace shape (span trees, message logs) and kind:
+findings, agreed, precision, and whether the kind is on by default on that shape (kinds under 0.5 precision on at
+least `min_findings` findings of a shape are off on it). Writes
 `pipeline/trajfm/judges/detector_calibration.json`. In-sample for TRAIL and MAST; `trajfm bench --protocol lodo`
 re-measures without the scored set.
 """
@@ -17,7 +18,7 @@ import os
 from pathlib import Path
 
 from trajfm.bench.calibrate import measure
-from trajfm.judges.calibration import DEFAULT_CALIBRATION, Calibration, measured
+from trajfm.judges.calibration import DEFAULT_CALIBRATION, SHAPES, Calibration, measured
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -35,14 +36,18 @@ def main() -> int:
     doc = measured(counts, used)
     doc["notes"] = "measured by benchmarks/calibrate_detectors.py (in-sample for the datasets listed)"
     cal = Calibration.from_dict(doc)
-    print(f"measured on {', '.join(used)}")
-    print(f"{'kind':34s} {'findings':>8s} {'agreed':>6s} {'precision':>9s}  default")
-    for kind, (n, k) in sorted(counts.items()):
-        p = f"{k / n:.3f}" if n else "-"
-        state = (
-            "off" if not cal.enabled(kind) else ("on" if kind in cal.precision else "on (too few to measure)")
-        )
-        print(f"{kind:34s} {n:8d} {k:6d} {p:>9s}  {state}")
+    for shape in SHAPES:
+        table = cal.for_shape(shape)
+        print(f"{shape} traces: measured on {', '.join(used.get(shape, [])) or 'nothing'}")
+        print(f"  {'kind':34s} {'findings':>8s} {'agreed':>6s} {'precision':>9s}  default")
+        for kind, (n, k) in sorted(counts.get(shape, {}).items()):
+            p = f"{k / n:.3f}" if n else "-"
+            state = (
+                "off"
+                if not table.enabled(kind)
+                else ("on" if kind in table.precision else "on (too few to measure)")
+            )
+            print(f"  {kind:34s} {n:8d} {k:6d} {p:>9s}  {state}")
     args.out.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
     return 0

@@ -32,7 +32,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS)
     ap.add_argument("--l2", type=float, default=DEFAULT_L2)
     args = ap.parse_args()
-    off = frozenset(load_calibration().disabled_kinds())  # run calibrate_detectors.py first
+    off = load_calibration().off_by_shape()  # run calibrate_detectors.py first
     print(f"finding kinds off by default (shipped calibration): {', '.join(sorted(off)) or 'none'}")
     by_set = {}
     fired = agreed = 0

@@ -43,7 +43,7 @@ def _unit(a: np.ndarray) -> np.ndarray:
 
 
 def load(root: Path) -> dict[str, list[Example]]:
-    off = frozenset(load_calibration().disabled_kinds())
+    off = load_calibration().off_by_shape()
     emb = get_embedder("minilm")
     data: dict[str, list[Example]] = {}
     for name in ROOT_CAUSE_DATASETS:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from trajfm.judges.base import Diagnosis
+from trajfm.judges.calibration import trace_shape
 from trajfm.judges.detectors import FINDING_KINDS
 from trajfm.judges.rules import RulesJudge
 from trajfm.taxonomy import Taxonomy, load_taxonomy
@@ -43,7 +44,7 @@ def contract_breaches(trace: Trace, d: Diagnosis, taxonomy: Taxonomy) -> list[st
     checked = {
         m
         for k, spec in FINDING_KINDS.items()
-        if k not in JUDGE.off
+        if k not in JUDGE.off_by_shape[trace_shape(trace)]
         for m in spec.modes.get(taxonomy.name, ())
     }
     for m in d.modes:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from trajfm.judges.detectors import run_detectors
 from trajfm.judges.evidence import verify_evidence
 from trajfm.judges.rules import RulesJudge
@@ -39,8 +41,12 @@ class Spans:
         content = f"[status error] {error}" if error else ""
         return self._add("span", content, self.root, is_error=bool(error), meta={"span_kind": "CHAIN"})
 
-    def model(self, parent: str, output: str, newest_input: str = "", tool: str | None = None) -> str:
-        meta = {"span_kind": "LLM", "model": "m"}
+    def model(
+        self, parent: str, output: str, newest_input: str = "", tool: str | None = None, arguments: str | None = None
+    ) -> str:
+        meta: dict[str, object] = {"span_kind": "LLM", "model": "m"}
+        if arguments is not None:
+            meta["call_arguments"] = arguments  # as the otel loader keeps a tool call's own input
         return self._add("span", output, parent, tool_input=newest_input, tool_name=tool, meta=meta)
 
     def tool(self, parent: str, name: str, args: str, output: str, error: bool = False) -> str:
@@ -283,3 +289,66 @@ def test_a_model_calls_prompt_is_not_read_as_its_call_input(tmp_path) -> None:
     assert by_id["ok"].tool_input.startswith("[PLAN]")  # the prompt stays where the loader's contract puts it
     flagged = {s for f in findings(trace, "invalid_action") for s in f.steps}
     assert flagged == {by_id["bad"].index}
+
+
+def _searches(queries: list[str], *, tool_spans: bool) -> Trace:
+    """A tool-calling agent's searches, each written by a model span whose prompt is the same plan; with
+    `tool_spans`, each call is also run by a tool span (input = the call's arguments)."""
+    b = Spans(agent="ToolCallingAgent")
+    for q in queries:
+        s = b.step()
+        args = json.dumps({"query": q})
+        b.model(s, f"web_search({args})", "[PLAN]: 1. search the web. 2. read a page.", tool="web_search", arguments=args)
+        if tool_spans:
+            b.tool(s, "web_search", args, f"Results for {q}: a page about {q}.")
+    return b.trace()
+
+
+@pytest.mark.parametrize("tool_spans", [True, False])
+def test_calls_with_the_same_prompt_but_different_queries_are_not_repeats(tool_spans: bool) -> None:
+    """A model span's act holds its prompt; two calls written from the same plan are compared by what they sent
+    (the tool span's input, or the model span's own call arguments where no tool span runs the tool)."""
+    t = _searches(["oldest bridge in the city", "river ferry timetable 1920"], tool_spans=tool_spans)
+    assert findings(t, "repeated_action") == []
+
+
+@pytest.mark.parametrize("tool_spans", [True, False])
+def test_the_same_query_twice_is_one_repeat_not_two(tool_spans: bool) -> None:
+    """The model span that wrote a call and the tool span that ran it are one call: the same query sent twice is
+    one repeated action of two calls, placed on the model calls that wrote them."""
+    t = _searches(["oldest bridge in the city", "oldest bridge in the city"], tool_spans=tool_spans)
+    found = findings(t, "repeated_action")
+    models = [s.index for s in t.steps if s.meta.get("span_kind") == "LLM"]
+    assert len(found) == 1 and found[0].steps == models
+    assert "2 times" in found[0].detail
+
+
+def test_a_recorded_python_call_is_reduced_to_its_arguments(tmp_path) -> None:
+    """A tool span's input recorded as a wrapped Python call ({"args": [], "kwargs": {...}} plus the wrapper's own
+    flags) is the call's arguments only: the flags, the same for every call, would make different calls look
+    alike."""
+    from trajfm.traces import load_traces
+
+    def tool_span(span_id: str, value: str) -> dict:
+        return {
+            "timestamp": "2025-03-01T10:00:01.000000Z", "trace_id": "t", "span_id": span_id, "parent_span_id": "root",
+            "span_name": "SearchTool", "status_code": "Ok",
+            "span_attributes": {"openinference.span.kind": "TOOL", "tool.name": "web_search", "input.value": value,
+                                "output.value": "results"},
+            "child_spans": [],
+        }  # fmt: skip
+
+    wrapped = json.dumps({"args": [], "sanitize_inputs_outputs": True, "kwargs": {"query": "ferry"}})
+    positional = json.dumps({"args": ["ferry"], "kwargs": {}})
+    other = json.dumps({"args": [], "kwargs": {"query": "ferry"}, "context": {"user": "x"}})  # not only flags
+    doc = {"trace_id": "t", "spans": [{
+        "timestamp": "2025-03-01T10:00:00.000000Z", "trace_id": "t", "span_id": "root", "parent_span_id": None,
+        "span_name": "Agent.run", "status_code": "Ok", "span_attributes": {"openinference.span.kind": "AGENT"},
+        "child_spans": [tool_span("w", wrapped), tool_span("p", positional), tool_span("o", other)],
+    }]}  # fmt: skip
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    by_id = {s.step_id: s for s in load_traces([path]).traces[0].steps}
+    assert json.loads(by_id["w"].tool_input) == {"query": "ferry"}
+    assert json.loads(by_id["p"].tool_input) == {"args": ["ferry"], "kwargs": {}}
+    assert by_id["o"].tool_input == other

@@ -269,11 +269,16 @@ def test_rules_judge_takes_a_root_cause_model_option(tmp_path: Path) -> None:
     assert (d.root_cause_step, d.root_cause_agent) == (3, "Planner")
 
 
-def _calibration_file(tmp_path: Path, kinds: dict[str, tuple[int, int]]) -> str:
+def _calibration_file(
+    tmp_path: Path, kinds: dict[str, tuple[int, int]], spans: dict[str, tuple[int, int]] | None = None
+) -> str:
+    """A calibration file: `kinds` measured on message logs, `spans` (default: the same) on span trees."""
     from trajfm.judges.calibration import measured
 
     f = tmp_path / f"cal{len(list(tmp_path.glob('cal*.json')))}.json"  # a new path: loads are cached per path
-    f.write_text(json.dumps(measured(kinds, ["x"])))
+    per_shape = {"messages": kinds, "spans": kinds if spans is None else spans}
+    doc = measured(per_shape, {"messages": ["x"], "spans": ["y"]})
+    f.write_text(json.dumps(doc))
     return str(f)
 
 
@@ -295,7 +300,7 @@ def test_calibration_sets_confidence_and_switches_off_imprecise_kinds(tmp_path: 
     m13 = next(m for m in d.modes if m.mode_id == "1.3")
     assert m13.detected is True and m13.confidence == round(38 / 40, 3)  # (agreed + 1) / (findings + 2)
     imprecise = RulesJudge(calibration=_calibration_file(tmp_path, {"repeated_thought": (30, 3)}))
-    assert "repeated_thought" in imprecise.off
+    assert "repeated_thought" in imprecise.off_by_shape["messages"]
     d = imprecise.diagnose(chat(REPEATING), MAST)
     assert "repeated_thought" not in [f["kind"] for f in d.extra["findings"]]
     # the detector that emits only that kind is not even run (run_detectors skip_kinds)
@@ -327,9 +332,29 @@ def test_shipped_calibration_is_measured_data() -> None:
     from trajfm.judges.calibration import DEFAULT_CALIBRATION
 
     doc = json.loads(DEFAULT_CALIBRATION.read_text())
-    assert set(doc["measured_on"]) <= {"trail", "mast"} and doc["measured_on"]
-    for row in doc["kinds"].values():
-        assert 0 <= row["agreed"] <= row["findings"]
+    assert set(doc["shapes"]) == {"spans", "messages"}
+    assert doc["shapes"]["spans"]["measured_on"] == ["trail"]  # TRAIL's traces are span trees
+    assert doc["shapes"]["messages"]["measured_on"] == ["mast"]  # the MAST subset's are message logs
+    for table in doc["shapes"].values():
+        for row in table["kinds"].values():
+            assert 0 <= row["agreed"] <= row["findings"]
+
+
+def test_precision_measured_on_one_trace_shape_decides_only_for_that_shape(tmp_path: Path) -> None:
+    """A kind measured imprecise on span trees is off there and stays on for message logs, where nothing measured
+    it; the same kind measured imprecise on message logs is off for them."""
+    from trajfm.judges.calibration import Calibration, trace_shape
+
+    only_spans = RulesJudge(calibration=_calibration_file(tmp_path, {}, spans={"repeated_thought": (30, 3)}))
+    assert "repeated_thought" in only_spans.off_by_shape["spans"]
+    assert "repeated_thought" not in only_spans.off_by_shape["messages"]
+    assert trace_shape(chat(REPEATING)) == "messages"
+    found = [f["kind"] for f in only_spans.diagnose(chat(REPEATING), MAST).extra["findings"]]
+    assert "repeated_thought" in found
+    # A version-1 file (one table) applies to every shape.
+    one_table = {"repeated_thought": {"findings": 30, "agreed": 3}}
+    v1 = Calibration.from_dict({"version": 1, "measured_on": ["x"], "kinds": one_table})
+    assert all("repeated_thought" in off for off in v1.off_by_shape().values())
 
 
 def tool_chat(calls: list[tuple[str, str, str]], answer: str) -> Trace:

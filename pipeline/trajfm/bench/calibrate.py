@@ -6,7 +6,8 @@ Which labels can say a finding is right or wrong:
 - MAST human subset: per trace and mode, so a finding agrees when a MAST mode its kind maps to is labelled present.
 Who&When and AgentRx label only the decisive step of a failed run: a finding at another step may well be right,
 so they cannot measure precision and are not used here. The bundled corpus's labels are planted by our own
-generator, so it is not used either.
+generator, so it is not used either. Counts are kept per trace shape (`judges.calibration.trace_shape`): TRAIL's
+traces are span trees, the MAST subset's are message logs.
 """
 
 from __future__ import annotations
@@ -14,19 +15,26 @@ from __future__ import annotations
 from pathlib import Path
 
 from trajfm.bench.core import load_dataset_traces
+from trajfm.judges.calibration import trace_shape
 from trajfm.judges.detectors import FINDING_KINDS, build_view, run_detectors
+from trajfm.traces.model import Trace
 
 CALIBRATION_DATASETS = ("trail", "mast")
 
 
-def _add(counts: dict[str, tuple[int, int]], kind: str, agreed: bool) -> None:
-    n, k = counts.get(kind, (0, 0))
-    counts[kind] = (n + 1, k + int(agreed))
+Counts = dict[str, dict[str, tuple[int, int]]]  # {trace shape: {kind: (findings, agreed)}}
 
 
-def kind_counts(dataset: str, path: Path) -> dict[str, tuple[int, int]]:
-    """{kind: (findings, agreed with the labels)} on one dataset folder (see the module docstring)."""
-    counts: dict[str, tuple[int, int]] = {}
+def _add(counts: Counts, trace: Trace, kind: str, agreed: bool) -> None:
+    table = counts.setdefault(trace_shape(trace), {})
+    n, k = table.get(kind, (0, 0))
+    table[kind] = (n + 1, k + int(agreed))
+
+
+def kind_counts(dataset: str, path: Path) -> Counts:
+    """{trace shape: {kind: (findings, agreed with the labels)}} on one dataset folder (see the module docstring;
+    shapes: `judges.calibration.trace_shape`)."""
+    counts: Counts = {}
     if dataset == "trail":
         from trajfm.bench import trail as tr
 
@@ -35,7 +43,7 @@ def kind_counts(dataset: str, path: Path) -> dict[str, tuple[int, int]]:
             for f in run_detectors(trace, view=build_view(trace)):
                 if f.steps:
                     hit = any(spans_of.get(i, set()) & g.gold_locations for i in f.steps)
-                    _add(counts, f.kind, hit)
+                    _add(counts, trace, f.kind, hit)
     elif dataset == "mast":
         from trajfm.bench import mast as ma
 
@@ -49,22 +57,25 @@ def kind_counts(dataset: str, path: Path) -> dict[str, tuple[int, int]]:
             for f in run_detectors(t, view=build_view(t)):
                 modes = [m for m in FINDING_KINDS[f.kind].modes.get("mast", ()) if m in r.gold]
                 if modes:
-                    _add(counts, f.kind, any(r.gold[m] for m in modes))
+                    _add(counts, t, f.kind, any(r.gold[m] for m in modes))
     return counts
 
 
-def measure(root: Path, *, exclude: str | None = None) -> tuple[dict[str, tuple[int, int]], list[str]]:
-    """Pooled counts over the calibration datasets found under ROOT, leaving out `exclude`."""
+def measure(root: Path, *, exclude: str | None = None) -> tuple[Counts, dict[str, list[str]]]:
+    """Pooled counts per trace shape over the calibration datasets found under ROOT, leaving out `exclude`, and per
+    shape the datasets that had traces of it."""
     from trajfm.bench.lodo import FOLDERS
 
-    total: dict[str, tuple[int, int]] = {}
-    used = []
+    total: Counts = {}
+    used: dict[str, list[str]] = {}
     for name in CALIBRATION_DATASETS:
         folder = root / FOLDERS[name]
         if name == exclude or not folder.exists():
             continue
-        used.append(name)
-        for kind, (n, k) in kind_counts(name, folder).items():
-            n0, k0 = total.get(kind, (0, 0))
-            total[kind] = (n0 + n, k0 + k)
+        for shape, table in kind_counts(name, folder).items():
+            used.setdefault(shape, []).append(name)
+            into = total.setdefault(shape, {})
+            for kind, (n, k) in table.items():
+                n0, k0 = into.get(kind, (0, 0))
+                into[kind] = (n0 + n, k0 + k)
     return total, used

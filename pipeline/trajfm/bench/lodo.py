@@ -50,7 +50,7 @@ def lodo_judge_options(
     cal_doc["notes"] = f"lodo: measured without {dataset}"
     calibration = out / "calibration_lodo.json"
     calibration.write_text(json.dumps(cal_doc, indent=1) + "\n", encoding="utf-8")
-    off = frozenset(Calibration.from_dict(cal_doc).disabled_kinds())
+    off = Calibration.from_dict(cal_doc).off_by_shape()
     used: list[str] = []
     data = []
     fired = agreed = 0
@@ -78,8 +78,13 @@ def lodo_judge_options(
     weights.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     note = (
         f"protocol lodo: root-cause step scorer fitted on {', '.join(used)} only, not on {dataset} "
-        f"({weights.name}); detector precision measured on {', '.join(cal_used) or 'nothing'} "
-        f"({calibration.name}; off: {', '.join(sorted(off)) or 'none'}); user-request root cause on the same "
+        f"({weights.name}); detector precision measured per trace shape ({calibration.name}): "
+        + "; ".join(
+            f"{shape} on {', '.join(cal_used.get(shape, [])) or 'nothing'} "
+            f"(off: {', '.join(sorted(off[shape])) or 'none'})"
+            for shape in sorted(off)
+        )
+        + "; user-request root cause on the same "
         f"fitting sets: fired {fired}, at a labelled step {agreed}"
     )
     return {"root_cause_model": str(weights), "calibration": str(calibration)}, note

@@ -10,9 +10,11 @@ features are exactly those the judge computes at run time.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from trajfm.bench.core import load_dataset_traces
+from trajfm.judges.calibration import trace_shape
 from trajfm.judges.detectors import FINDING_KINDS, build_view, run_detectors
 from trajfm.judges.rootcause.features import StepTable, step_features
 from trajfm.judges.rootcause.fit import Example
@@ -55,19 +57,26 @@ def labelled_failures(dataset: str, path: Path) -> list[tuple[Trace, set[int]]]:
     return []
 
 
-def step_table(trace: Trace, off: frozenset[str] = frozenset()) -> StepTable:
+def _off_for(trace: Trace, off: Mapping[str, frozenset[str]] | None) -> frozenset[str]:
+    return off.get(trace_shape(trace), frozenset()) if off else frozenset()
+
+
+def step_table(trace: Trace, off: Mapping[str, frozenset[str]] | None = None) -> StepTable:
     """The root-cause candidates of a trace and their feature rows, computed the way the rules judge computes them
-    (`off`: the finding kinds the judge's calibration switches off, dropped here too)."""
+    (`off`: per trace shape, the finding kinds the judge's calibration switches off, dropped here too)."""
     from trajfm.judges.rules import evidence_pick
 
     view = build_view(trace)
-    findings = [f for f in run_detectors(trace, view=view) if f.kind not in off]
+    skip = _off_for(trace, off)
+    findings = [f for f in run_detectors(trace, view=view) if f.kind not in skip]
     decisive = [f for f in findings if FINDING_KINDS[f.kind].decisive and f.steps]
     picked = evidence_pick(decisive, trace, view)
     return step_features(view, findings, picked[0] if picked else None)
 
 
-def user_request_counts(pairs: list[tuple[Trace, set[int]]], off: frozenset[str] = frozenset()) -> tuple[int, int]:
+def user_request_counts(
+    pairs: list[tuple[Trace, set[int]]], off: Mapping[str, frozenset[str]] | None = None
+) -> tuple[int, int]:
     """(fired, agreed) of the rules judge's user-request root cause (`rules.carried_out_request`) on labelled
     failed traces: how often the judge's own root-cause choice (`rules.choose_root_cause`, the run known to have
     failed) places it there, and how often at a labelled step. Its measured precision is that rule's confidence."""
@@ -78,7 +87,8 @@ def user_request_counts(pairs: list[tuple[Trace, set[int]]], off: frozenset[str]
     fired = agreed = 0
     for trace, gold in pairs:
         view = build_view(trace)
-        findings = [f for f in run_detectors(trace, view=view) if f.kind not in off]
+        skip = _off_for(trace, off)
+        findings = [f for f in run_detectors(trace, view=view) if f.kind not in skip]
         step, _, _, _, basis = choose_root_cause(findings, trace, view, model, known_failed=True)
         if basis == "user request":
             fired += 1
@@ -87,7 +97,7 @@ def user_request_counts(pairs: list[tuple[Trace, set[int]]], off: frozenset[str]
 
 
 def examples(
-    pairs: list[tuple[Trace, set[int]]], dataset: str, off: frozenset[str] = frozenset()
+    pairs: list[tuple[Trace, set[int]]], dataset: str, off: Mapping[str, frozenset[str]] | None = None
 ) -> list[Example]:
     """Feature tables of labelled failed traces (`step_table`), with the candidates the labels point at."""
     out = []

@@ -8,8 +8,9 @@ Contract:
   (rules miss things); one that no rule checks is `detected = None` ("not checked"), confidence 0.0, and says so
   in its rationale: never `False`, since nothing looked.
 - Confidence: a detected mode's confidence is its best finding kind's precision measured on human-labelled sets
-  (`judges/calibration.py`, data in `detector_calibration.json`); kinds measured under 0.5 precision are off by
-  default (`all_detectors=True` turns them on), and a mode only they check is not checked (null).
+  of traces of the same shape, span trees or message logs (`judges/calibration.py`, data in
+  `detector_calibration.json`); kinds measured under 0.5 precision on a shape are off by default on it
+  (`all_detectors=True` turns them on), and a mode only they check is not checked (null) on traces of that shape.
 - Novel modes: a finding whose kind has a novel family, or that fits no mode of the taxonomy in use, becomes a
   `NovelMode` (one per family per trace, at most `MAX_NOVEL`), titled by the family and the tool involved and
   described with the tools and error text of the actual trace.
@@ -41,7 +42,7 @@ from typing import Any, Final
 
 from trajfm.errors import JudgeError
 from trajfm.judges.base import Diagnosis, Judge, ModeFinding, NovelMode
-from trajfm.judges.calibration import load_calibration
+from trajfm.judges.calibration import SHAPES, load_calibration, trace_shape
 from trajfm.judges.detectors import FINDING_KINDS, Finding, TraceView, build_view, run_detectors
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.actions import bad_tool_name
@@ -366,21 +367,29 @@ class RulesJudge(Judge):
         self.root_cause_path = root_cause_model
         self.root_cause = load_model(root_cause_model)
         self.calibration = load_calibration(calibration)
-        # Kinds measured under 0.5 precision are off unless all_detectors (judges/calibration.py).
-        self.off = frozenset() if all_detectors else frozenset(self.calibration.disabled_kinds())
+        # Per trace shape, the kinds measured under 0.5 precision on it are off unless all_detectors
+        # (judges/calibration.py).
+        self.off_by_shape: dict[str, frozenset[str]] = (
+            dict.fromkeys(SHAPES, frozenset()) if all_detectors else self.calibration.off_by_shape()
+        )
         self._checked: dict[str, tuple[frozenset[str], dict[str, list[str]]]] = {}
         # the detectors' mapping per taxonomy name
         self._rule_maps: dict[str, dict[str, tuple[str, ...]]] = {}
-        # per taxonomy object (by identity, the object kept): its mode ids and the verdicts of modes without a finding
-        self._plans: dict[int, tuple[Taxonomy, frozenset[str], tuple[tuple[str, bool | None, str, float], ...]]] = {}
+        # per taxonomy object (by identity, the object kept) and trace shape: its mode ids and the verdicts of modes
+        # without a finding
+        self._plans: dict[
+            tuple[int, str], tuple[Taxonomy, frozenset[str], tuple[tuple[str, bool | None, str, float], ...]]
+        ] = {}
 
     def cache_material(self) -> dict[str, Any]:
         return {
             "judge": self.name,
             "version": RULES_VERSION,
             "root_cause": self.root_cause.to_dict(),
-            "calibration": dict(sorted(self.calibration.precision.items())),
-            "off": sorted(self.off),
+            "calibration": {
+                shape: dict(sorted(self.calibration.for_shape(shape).precision.items())) for shape in SHAPES
+            },
+            "off": {shape: sorted(self.off_by_shape[shape]) for shape in SHAPES},
         }
 
     def manifest_info(self) -> dict[str, Any]:
@@ -388,26 +397,29 @@ class RulesJudge(Judge):
             "judge": self.name,
             "model": None,
             "prompt_version": RULES_VERSION,
-            "detectors": sorted(set(FINDING_KINDS) - self.off),
-            "detectors_off_by_default": sorted(self.off),
+            "detectors": sorted(FINDING_KINDS),
+            "detectors_off_by_default": {shape: sorted(self.off_by_shape[shape]) for shape in SHAPES},
             "root_cause_model": self.root_cause.source,
             "calibration": self.calibration.source,
         }
 
-    def _confidence(self, f: Finding) -> float:
-        measured = self.calibration.confidence(f.kind)
+    def _confidence(self, f: Finding, shape: str) -> float:
+        measured = self.calibration.for_shape(shape).confidence(f.kind)
         return measured if measured is not None else _confidence(f)
 
     def _checked_modes(
-        self, taxonomy: Taxonomy, rule_map: dict[str, tuple[str, ...]]
+        self, taxonomy: Taxonomy, rule_map: dict[str, tuple[str, ...]], shape: str
     ) -> tuple[frozenset[str], dict[str, list[str]]]:
-        """(modes some enabled kind checks, {mode: the off kinds that alone would check it}) for a taxonomy."""
-        key = f"{taxonomy.name}@{taxonomy.version}" + (":own-rules" if taxonomy.rule_map is not None else "")
+        """(modes some enabled kind checks, {mode: the off kinds that alone would check it}) for a taxonomy and a
+        trace shape."""
+        own = ":own-rules" if taxonomy.rule_map is not None else ""
+        key = f"{taxonomy.name}@{taxonomy.version}/{shape}{own}"
         got = self._checked.get(key)
         if got is None:
-            on = {m for k, modes in rule_map.items() if k not in self.off for m in modes}
+            off = self.off_by_shape[shape]
+            on = {m for k, modes in rule_map.items() if k not in off for m in modes}
             only_off: dict[str, list[str]] = {}
-            for k in sorted(self.off):
+            for k in sorted(off):
                 for m in rule_map.get(k, ()):
                     if m not in on:
                         only_off.setdefault(m, []).append(k)
@@ -415,14 +427,16 @@ class RulesJudge(Judge):
         return got
 
     def _mode_plan(
-        self, taxonomy: Taxonomy, rule_map: dict[str, tuple[str, ...]]
+        self, taxonomy: Taxonomy, rule_map: dict[str, tuple[str, ...]], shape: str
     ) -> tuple[frozenset[str], tuple[tuple[str, bool | None, str, float], ...]]:
         """(the taxonomy's mode ids, per mode in order: (id, detected, rationale, confidence) of its verdict when no
-        finding maps to it). Computed once per taxonomy (a frozen object: kept by identity, with a reference)."""
-        got = self._plans.get(id(taxonomy))
+        finding maps to it) on traces of one shape. Computed once per taxonomy (a frozen object: kept by identity,
+        with a reference) and shape."""
+        got = self._plans.get((id(taxonomy), shape))
         if got is not None and got[0] is taxonomy:
             return got[1], got[2]
-        checked, only_off = self._checked_modes(taxonomy, rule_map)
+        checked, only_off = self._checked_modes(taxonomy, rule_map, shape)
+        precision = self.calibration.for_shape(shape).precision
         plan: list[tuple[str, bool | None, str, float]] = []
         for mode in taxonomy.modes:
             if mode.id in checked:
@@ -431,12 +445,15 @@ class RulesJudge(Judge):
                 # Not checked is not absent: null, so reports and counts leave it out.
                 why = "no rule checks this mode"
                 if mode.id in only_off:
-                    kinds = ", ".join(f"{k} ({self.calibration.precision[k]:.2f})" for k in only_off[mode.id])
-                    why = f"its only rules are off by default, measured precision under 0.5: {kinds}"
+                    kinds = ", ".join(f"{k} ({precision[k]:.2f})" for k in only_off[mode.id])
+                    why = (
+                        f"its only rules are off by default on {shape} traces, measured precision under 0.5: "
+                        f"{kinds}"
+                    )
                 plan.append((mode.id, None, f"not checked: {why}", 0.0))
         entry = (taxonomy, frozenset(taxonomy.ids), tuple(plan))
         if len(self._plans) < 64:
-            self._plans[id(taxonomy)] = entry
+            self._plans[(id(taxonomy), shape)] = entry
         return entry[1], entry[2]
 
     def diagnose(self, trace: Trace, taxonomy: Taxonomy) -> Diagnosis:
@@ -450,16 +467,18 @@ class RulesJudge(Judge):
     def _diagnose(self, trace: Trace, taxonomy: Taxonomy) -> Diagnosis:
         started = time.perf_counter()
         view = build_view(trace)  # built once, read by every detector and by root-cause selection
-        findings = run_detectors(trace, view=view, skip_kinds=self.off)
-        switched_off = [f for f in findings if f.kind in self.off]
+        shape = trace_shape(trace)
+        off = self.off_by_shape[shape]
+        findings = run_detectors(trace, view=view, skip_kinds=off)
+        switched_off = [f for f in findings if f.kind in off]
         if switched_off:
-            findings = [f for f in findings if f.kind not in self.off]
+            findings = [f for f in findings if f.kind not in off]
         rule_map = self._rule_maps.get(taxonomy.name) if taxonomy.rule_map is None else taxonomy.rule_map
         if rule_map is None:
             rule_map = self._rule_maps[taxonomy.name] = _rule_map(taxonomy)
         by_mode: dict[str, list[Finding]] = {}
         novel_groups: dict[str, list[Finding]] = {}
-        mode_ids, plan = self._mode_plan(taxonomy, rule_map)
+        mode_ids, plan = self._mode_plan(taxonomy, rule_map, shape)
         for f in findings:
             spec = FINDING_KINDS[f.kind]
             mapped = [m for m in rule_map.get(f.kind, ()) if m in mode_ids]
@@ -472,7 +491,9 @@ class RulesJudge(Judge):
         for mode_id, undetected, rationale, confidence in plan:
             hits = by_mode.get(mode_id)
             if hits:
-                best = max(hits, key=self._confidence)
+                confidences = [self._confidence(f, shape) for f in hits]
+                top = max(confidences)
+                best = hits[confidences.index(top)]
                 modes.append(
                     ModeFinding(
                         mode_id=mode_id,
@@ -480,7 +501,7 @@ class RulesJudge(Judge):
                         steps=sorted({s for f in hits for s in f.steps}),
                         evidence=best.evidence,
                         rationale="; ".join(dict.fromkeys(f.detail for f in hits[:4])),
-                        confidence=round(max(self._confidence(f) for f in hits), 3),
+                        confidence=round(top, 3),
                     )
                 )
             else:

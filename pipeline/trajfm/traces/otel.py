@@ -12,8 +12,10 @@ Contract: one step per span, kind "span", `Step.index` = position in start-time 
 order), `step_id` = span_id, `parent_id` = parent span id, depth = nesting depth. OpenInference attributes fill
 the step: LLM spans -> content = output messages (and the tool call they make, whose name is tool_name),
 tool_input = the newest input message only (the earlier ones repeat what other spans hold; their count is in
-meta), the arguments of the tool call it makes in meta `call_arguments`, model and token counts in meta; TOOL spans -> tool_name = `tool.name`, tool_input = `input.value`,
-content = `output.value`; other spans -> tool_input = their input value, content = their output. Span kind and
+meta), the arguments of the tool call it makes in meta `call_arguments`, model and token counts in meta; TOOL
+spans -> tool_name = `tool.name`, tool_input = `input.value` (a recorded Python call {"args", "kwargs", wrapper
+flags} reduced to its arguments), content = `output.value`; other spans -> tool_input = their input value,
+content = their output. Span kind and
 name are in `meta`. Status error (or an exception event) -> is_error, and the status message is appended to the
 content. Agent = the nearest enclosing AGENT span's name. Role: TOOL / RETRIEVER / EMBEDDING / RERANKER spans ->
 tool, the rest (LLM, AGENT, CHAIN, untyped) -> agent.
@@ -29,7 +31,7 @@ from typing import Any
 import orjson
 
 from trajfm.traces._common import Source, StepBuilder, finish_trace, unwrap_tool_result
-from trajfm.traces.fields import loads_maybe, opt_float, opt_str, to_text
+from trajfm.traces.fields import dumps, loads_maybe, opt_float, opt_str, to_text
 from trajfm.traces.format import Format, key_fit
 from trajfm.traces.model import Trace
 
@@ -179,6 +181,30 @@ def _messages(attrs: dict[str, Any], prefix: str, infix: str = ".message") -> li
             break
         out.append((str(role or ""), to_text(content)))
     return out
+
+
+# A Python call recorded by an instrumentation: positional args, keyword args and the wrapper's own flags.
+_CALL_RECORD_KEYS = frozenset({"args", "kwargs"})
+
+
+def _call_arguments(text: str) -> str:
+    """A tool span's input, reduced to the arguments the tool got. Instrumentations that wrap a Python call record
+    it as {"args": [...], "kwargs": {...}} plus flags of the wrapper itself (say "sanitize_inputs_outputs"); those
+    flags are the same for every call, so they are dropped: only keyword arguments (and positional ones, if any)
+    are the call's input. Anything else is returned unchanged."""
+    s = text.strip()
+    if not s.startswith("{") or '"kwargs"' not in s[:4000]:
+        return text
+    decoded = loads_maybe(s)
+    if not isinstance(decoded, dict) or not decoded.keys() >= _CALL_RECORD_KEYS:
+        return text
+    args, kwargs = decoded.get("args"), decoded.get("kwargs")
+    if not isinstance(kwargs, dict) or not isinstance(args, list):
+        return text
+    flags = [v for k, v in decoded.items() if k not in _CALL_RECORD_KEYS]
+    if any(not isinstance(v, bool | int | float | str | None) for v in flags):
+        return text  # more than flags beside args and kwargs: not a plain call record
+    return dumps({"args": args, "kwargs": kwargs} if args else kwargs)
 
 
 def _value_text(value: Any) -> str:
@@ -376,6 +402,8 @@ def _build(spans: list[_Span], source: Source, record: str | None) -> Trace:
                 input_value = attrs.get("gen_ai.tool.call.arguments", attrs.get("traceloop.entity.input"))
             if input_value is not None:
                 tool_input = to_text(input_value)
+                if kind in _TOOL_SPAN_KINDS:
+                    tool_input = _call_arguments(tool_input)
             if kind in _TOOL_SPAN_KINDS and output_value is not None:
                 # MCP content envelopes and JSON-in-string results: decode before the error check, keep the raw.
                 result = unwrap_tool_result(output_value)

@@ -19,8 +19,10 @@ import math
 from collections import Counter
 
 from trajfm.judges.detectors import text as tx
+from trajfm.judges.detectors.actions import call_input
 from trajfm.judges.detectors.base import Act, Finding, TraceView, changes_state
 from trajfm.judges.detectors.errors import result_failed
+from trajfm.judges.detectors.model_turns import is_model_span
 from trajfm.traces.model import Step
 
 NEAR_DUPLICATE = 0.85
@@ -65,13 +67,41 @@ def _saw_a_change(view: TraceView, acts: list[Act], i: int, j: int) -> bool:
     return any(changes_state(view, x) for x in acts[i + 1 : j])
 
 
+def _as_its_call(a: Act) -> Act:
+    """A model span's act compared by the call it made: its `args` hold the model's prompt (the otel loader keeps
+    the newest input message as `tool_input`), the call's own input is `call_input`."""
+    sent = call_input(a)
+    if sent is a.args:
+        return a
+    signature = tx.normalise(f"{a.tool} {sent}")
+    return Act(a.step, a.tool, sent, signature, frozenset(tx.tokens(signature)), a.thought, a.result, a.group,
+               a.next, a.is_finish)  # fmt: skip
+
+
+def _calls_to_compare(view: TraceView) -> list[Act]:
+    """The main acts, each call once. In a span tree a call shows twice: the model span that wrote it and the tool
+    span that ran it. Where tool spans run a tool, its calls are compared by those (their input is what the tool
+    got); a model span's call is compared by its own arguments only where no tool span runs that tool."""
+    run_by_tool_spans = {
+        a.tool.lower() for a in view.main_acts if a.step.kind == "span" and not is_model_span(a.step)
+    }
+    out = []
+    for a in view.main_acts:
+        if a.is_finish or not (a.tool or a.args):
+            continue
+        if a.step.kind == "span" and is_model_span(a.step):
+            if a.tool.lower() in run_by_tool_spans:
+                continue
+            a = _as_its_call(a)
+        out.append(a)
+    return out
+
+
 def detect_repeated_actions(view: TraceView) -> list[Finding]:
     out: list[Finding] = []
     reported: set[int] = set()  # positions already named as a repeat
     by_group: dict[tuple[str, int], list[Act]] = {}
-    for a in view.main_acts:
-        if a.is_finish or not (a.tool or a.args):
-            continue
+    for a in _calls_to_compare(view):
         by_group.setdefault(a.group, []).append(a)
     for acts in by_group.values():
         for j in range(1, len(acts)):
