@@ -440,12 +440,19 @@ def test_cli_reports_bad_options_without_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in missing.output
 
 
+def _magentic_part(root: Path, run_id: int, messages: list[dict], failures: list[dict], root_failure: object) -> None:
+    """Write one Magentic-One run and its AgentRx label in the part's documented layout under ROOT."""
+    (root / "magentic_dataset").mkdir()
+    (root / "ground_truth").mkdir()
+    (root / "magentic_dataset" / f"{run_id}.json").write_text(json.dumps(messages))
+    labels = [{"trajectory_id": run_id, "failures": failures, "root_cause": {"failure_id": root_failure}}]
+    (root / "ground_truth" / "magentic_one_ground_truth.json").write_text(json.dumps(labels))
+
+
 def test_agentrx_magentic_part_from_handmade_files(tmp_path: Path) -> None:
     """The Magentic-One part of AgentRx (absent from ../shared/datasets) is read from its documented layout."""
     from trajfm.bench import run_bench
 
-    (tmp_path / "magentic_dataset").mkdir()
-    (tmp_path / "ground_truth").mkdir()
     messages = [
         {"role": "human", "content": "Find the opening hours of the museum."},
         {"role": "Orchestrator (thought)", "content": "Ask WebSurfer to open the museum site."},
@@ -453,12 +460,11 @@ def test_agentrx_magentic_part_from_handmade_files(tmp_path: Path) -> None:
         {"role": "WebSurfer", "content": "Error: the page returned HTTP 404 not found."},
         {"role": "Orchestrator (thought)", "content": "The museum is open 9 to 5."},
     ]
-    (tmp_path / "magentic_dataset" / "7.json").write_text(json.dumps(messages))
-    labels = [{"trajectory_id": 7, "failures": [
+    failures = [
         {"failure_id": 1, "step_number": 3, "failure_category": "Invalid Invocation", "failed_agent": "WebSurfer"},
         {"failure_id": 2, "step_number": 5, "failure_category": "Invention of New Information",
-         "failed_agent": "Orchestrator"}], "root_cause": {"failure_id": "2"}}]  # fmt: skip
-    (tmp_path / "ground_truth" / "magentic_one_ground_truth.json").write_text(json.dumps(labels))
+         "failed_agent": "Orchestrator"}]  # fmt: skip
+    _magentic_part(tmp_path, 7, messages, failures, "2")  # the root cause's id as a string, as the data has it
     (res,) = run_bench("agentrx", tmp_path)
     assert res.part == "Magentic-One" and res.n_traces == 1
     row = res.per_trace[0]
@@ -475,8 +481,6 @@ def test_agentrx_magentic_runs_without_an_outcome_are_judged_as_the_failed_runs_
     tau-bench rewards of 0 do): the judge then names a root cause although no detector fires on this quiet log."""
     from trajfm.bench import run_bench
 
-    (tmp_path / "magentic_dataset").mkdir()
-    (tmp_path / "ground_truth").mkdir()
     messages = [
         {"role": "human", "content": "Which river runs through the old town?"},
         {"role": "Orchestrator (thought)", "content": "Ask WebSurfer to look it up."},
@@ -484,11 +488,9 @@ def test_agentrx_magentic_runs_without_an_outcome_are_judged_as_the_failed_runs_
         {"role": "WebSurfer", "content": "I typed 'old town river' into the search bar. The page lists a canal."},
         {"role": "Orchestrator (thought)", "content": "The answer is the canal."},
     ]
-    (tmp_path / "magentic_dataset" / "3.json").write_text(json.dumps(messages))
-    labels = [{"trajectory_id": 3, "failures": [
-        {"failure_id": 1, "step_number": 4, "failure_category": "Misinterpretation of Tool Output",
-         "failed_agent": "WebSurfer"}], "root_cause": {"failure_id": 1}}]  # fmt: skip
-    (tmp_path / "ground_truth" / "magentic_one_ground_truth.json").write_text(json.dumps(labels))
+    failures = [{"failure_id": 1, "step_number": 4, "failure_category": "Misinterpretation of Tool Output",
+                 "failed_agent": "WebSurfer"}]  # fmt: skip
+    _magentic_part(tmp_path, 3, messages, failures, 1)
     (res,) = run_bench("agentrx", tmp_path)
     row = res.per_trace[0]
     assert row["status"] == "ok"
