@@ -352,3 +352,32 @@ def test_a_recorded_python_call_is_reduced_to_its_arguments(tmp_path) -> None:
     assert json.loads(by_id["w"].tool_input) == {"query": "ferry"}
     assert json.loads(by_id["p"].tool_input) == {"args": ["ferry"], "kwargs": {}}
     assert by_id["o"].tool_input == other
+
+
+def _code_run(first_code: str, first_output: str) -> Trace:
+    """A code-writing agent: one step runs `first_code` and prints `first_output`, the next answers. Every step's
+    output carries the framework's own wording around it, as smolagents writes it."""
+    b = Spans()
+    s1 = b.step()
+    b.steps[-1].content = first_output  # a step span's content is its output, as the otel loader reads it
+    b.model(s1, f"Thought: look first.\nCode:\n```py\n{first_code}\n```", "Task: fix the parser")
+    s2 = b.step()
+    b.steps[-1].content = "Execution logs:\nLast output from code snippet:\nthe slice [1:] drops the first field"
+    b.model(s2, "Thought: done.\nCode:\n```py\nfinal_answer('the slice [1:] drops the first field')\n```", "Observation")
+    b.tool(s2, "final_answer", '{"answer": "the slice"}', "")
+    return b.trace(answer="the slice [1:] drops the first field")
+
+
+def test_a_code_agents_own_execution_output_is_something_returned() -> None:
+    """A code-writing agent's observations are its steps' output, not tool spans: a file it read before answering
+    is evidence. Output that only echoes the code's own strings ("print(task)") is not."""
+    read = _code_run(
+        "print(open('src/parser.py').read())",
+        "Execution logs:\ndef parse(text):\n    return text.split(',')[1:]\nLast output from code snippet:\nNone",
+    )
+    assert findings(read, "unsupported_answer") == []
+    echoed = _code_run(
+        'task = "Please find the census figures for 2011."\nprint(task)',
+        "Execution logs:\nPlease find the census figures for 2011.\nLast output from code snippet:\nNone",
+    )
+    assert [f.kind for f in findings(echoed, "unsupported_answer")] == ["unsupported_answer"]

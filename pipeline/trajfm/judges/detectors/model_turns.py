@@ -13,7 +13,8 @@ model call (the framework hands the error back to the model). This module reads 
   call of the same agent whose input reports an error (where the failure shows up in the model's own context and
   where a reader of the trace meets it).
 - `unsupported_answer` (`detect_unsupported_answers`): a model call issues the final answer (a finish tool, or
-  code that calls one) although no tool or other agent had returned anything before it in the run, or while its
+  code that calls one) although no tool, other agent or earlier run of its own code (a step output holding words
+  the code did not write: `_informative_step_outputs`) had returned anything before it in the run, or while its
   own reasoning says the answer rests on assumptions, typical values or general knowledge. When the task tells
   the agent to verify its answer or to use its tools, such an answer also ignores that instruction
   (`verification_instruction_ignored`); when its reasoning says it looked something up although nothing had
@@ -196,13 +197,51 @@ def _issues_finish(step: Step) -> bool:
     return bool(_FINISH_IN_CODE.search(step.content[:20000]))
 
 
+NEW_WORDS: Final = 3  # words an execution output must hold that its code did not write, to count as a result
+_WORDS: Final = re.compile(r"[a-z0-9_]+")
+
+
+def _informative_step_outputs(steps: list[Step]) -> dict[str, int]:
+    """{step span id: position of its last model call} for the framework steps of a code-writing agent (spans
+    directly under an agent run, neither a model call nor a tool) whose output holds at least `NEW_WORDS` words
+    that the step's own model calls did not write and that are not the framework's wording around every output (a
+    word in more than half of the steps' outputs). Such output came back from running the code: a file read, a
+    computed value. Output that only echoes the code's own strings ("print(task)") is not something returned."""
+    agent_ids = {s.step_id for s in steps if _is_agent_span(s)}
+    runs = [
+        s for s in steps
+        if s.kind == "span" and s.parent_id in agent_ids and not s.tool_name and not s.is_error
+        and not is_model_span(s) and s.content.strip()
+    ]  # fmt: skip
+    if not runs:
+        return {}
+    words_of = {s.step_id: set(_WORDS.findall(s.content[:20000].lower())) for s in runs}
+    frequency: dict[str, int] = {}
+    for words in words_of.values():
+        for w in words:
+            frequency[w] = frequency.get(w, 0) + 1
+    framework = {w for w, n in frequency.items() if len(runs) >= 2 and n * 2 > len(runs)}
+    written: dict[str, set[str]] = {}
+    last_call: dict[str, int] = {}
+    for s in steps:
+        if s.parent_id in words_of and is_model_span(s):
+            written.setdefault(s.parent_id, set()).update(_WORDS.findall(s.content[:20000].lower()))
+            last_call[s.parent_id] = max(last_call.get(s.parent_id, -1), s.position)
+    out: dict[str, int] = {}
+    for sid, words in words_of.items():
+        if sid in last_call and len(words - written.get(sid, set()) - framework) >= NEW_WORDS:
+            out[sid] = last_call[sid]
+    return out
+
+
 def detect_unsupported_answers(view: TraceView) -> list[Finding]:
     steps = view.trace.steps
     if "span" not in view.kinds or not any(is_model_span(s) for s in steps):
         return []
     out: list[Finding] = []
-    evidence_seen = False  # has any tool or other agent returned something before this point?
+    evidence_seen = False  # has any tool, other agent or code run returned something before this point?
     agents_seen: set[str | None] = set()
+    informative = _informative_step_outputs(steps)
     for step in steps:
         if step.kind == "span" and step.tool_name and not is_model_span(step):
             if not tx.is_finish_tool(step.tool_name) and step.content.strip():
@@ -215,6 +254,10 @@ def detect_unsupported_answers(view: TraceView) -> list[Finding]:
             continue
         if not is_model_span(step) or not _issues_finish(step):
             continue
+        if not evidence_seen and any(
+            last < step.position and sid != step.parent_id for sid, last in informative.items()
+        ):
+            evidence_seen = True  # an earlier step's code ran and returned something (not this answer's own step)
         text = step.content[:20000]
         hedge = _HEDGE.search(text, text.lower())
         if evidence_seen and hedge is None:
@@ -224,9 +267,9 @@ def detect_unsupported_answers(view: TraceView) -> list[Finding]:
             why = f'its reasoning rests on assumptions ("{tx.short(evidence, 80)}")'
         else:
             evidence = tx.quote(text, max_len=160)
-            why = "no tool or other agent had returned anything before it"
+            why = "no tool, other agent or run of its own code had returned anything before it"
         if not evidence_seen and hedge is not None:
-            why += ", and no tool or other agent had returned anything before it"
+            why += ", and no tool, other agent or run of its own code had returned anything before it"
         out.append(
             Finding.at(
                 "unsupported_answer",
