@@ -340,6 +340,20 @@ def test_shipped_calibration_is_measured_data() -> None:
             assert 0 <= row["agreed"] <= row["findings"]
 
 
+def test_a_malformed_calibration_file_is_a_clear_error(tmp_path: Path) -> None:
+    from trajfm.errors import UsageError
+
+    for doc, says in (
+        ({"version": 2, "shapes": [1, 2]}, '"shapes" must map'),
+        ({"version": 2, "shapes": {"span": {"kinds": {}}}}, "unknown trace shape(s) ['span']"),
+    ):
+        path = tmp_path / f"bad{len(says)}.json"
+        path.write_text(json.dumps(doc))
+        with pytest.raises(UsageError) as err:
+            RulesJudge(calibration=str(path))
+        assert says in str(err.value) and str(path) in str(err.value)
+
+
 def test_precision_measured_on_one_trace_shape_decides_only_for_that_shape(tmp_path: Path) -> None:
     """A kind measured imprecise on span trees is off there and stays on for message logs, where nothing measured
     it; the same kind measured imprecise on message logs is off for them."""

@@ -82,10 +82,17 @@ class Calibration:
     @classmethod
     def from_dict(cls, doc: dict[str, Any], source: str = "") -> Calibration:
         min_n = int(doc.get("min_findings", 5))
+        where = f"detector calibration file {source}" if source else "detector calibration"
         if "shapes" in doc:
+            tables = doc.get("shapes")
+            if not isinstance(tables, dict) or not all(isinstance(t, dict) for t in tables.values()):
+                raise UsageError(f'{where}: "shapes" must map each trace shape to {{"measured_on", "kinds"}}')
+            unknown = sorted(set(tables) - set(SHAPES))
+            if unknown:
+                raise UsageError(f"{where}: unknown trace shape(s) {unknown}; the shapes are {list(SHAPES)}")
             shapes = {
                 shape: KindCalibration.from_table(t.get("kinds") or {}, t.get("measured_on") or [], min_n)
-                for shape, t in (doc.get("shapes") or {}).items()
+                for shape, t in tables.items()
             }
         else:  # version 1: one table for every shape
             one = KindCalibration.from_table(doc.get("kinds") or {}, doc.get("measured_on") or [], min_n)
