@@ -220,7 +220,7 @@ def _informative_step_outputs(steps: list[Step]) -> dict[str, int]:
     for words in words_of.values():
         for w in words:
             frequency[w] = frequency.get(w, 0) + 1
-    framework = {w for w, n in frequency.items() if len(runs) >= 2 and n * 2 > len(runs)}
+    framework = {w for w, n in frequency.items() if n * 2 > len(runs)} if len(runs) >= 2 else set()
     written: dict[str, set[str]] = {}
     last_call: dict[str, int] = {}
     for s in steps:
@@ -241,7 +241,7 @@ def detect_unsupported_answers(view: TraceView) -> list[Finding]:
     out: list[Finding] = []
     evidence_seen = False  # has any tool, other agent or code run returned something before this point?
     agents_seen: set[str | None] = set()
-    informative = _informative_step_outputs(steps)
+    informative: dict[str, int] | None = None  # read from the step outputs only when an answer needs it
     for step in steps:
         if step.kind == "span" and step.tool_name and not is_model_span(step):
             if not tx.is_finish_tool(step.tool_name) and step.content.strip():
@@ -254,10 +254,11 @@ def detect_unsupported_answers(view: TraceView) -> list[Finding]:
             continue
         if not is_model_span(step) or not _issues_finish(step):
             continue
-        if not evidence_seen and any(
-            last < step.position and sid != step.parent_id for sid, last in informative.items()
-        ):
-            evidence_seen = True  # an earlier step's code ran and returned something (not this answer's own step)
+        if not evidence_seen:
+            if informative is None:
+                informative = _informative_step_outputs(steps)
+            # an earlier step's code ran and returned something (not this answer's own step)
+            evidence_seen = any(last < step.position and sid != step.parent_id for sid, last in informative.items())
         text = step.content[:20000]
         hedge = _HEDGE.search(text, text.lower())
         if evidence_seen and hedge is None:
