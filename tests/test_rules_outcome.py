@@ -156,6 +156,28 @@ def test_an_error_is_blamed_on_the_code_a_coordinator_passed_on_not_on_the_coord
     assert origin is not None and (origin.index, origin.agent) == (1, "Planner")
 
 
+def test_a_rejected_call_in_an_executors_output_is_blamed_once_on_the_code_that_ran() -> None:
+    """A chat log whose executor output is an observation step no action owns, delivered twice (once as the
+    execution output, once relayed to the agent under another header): one call was rejected, so there is one
+    finding, on the agent message whose code ran, not two on the executor's outputs."""
+    msgs = [
+        ("user", "message", "Send my playlists to Ana."),
+        ("Planner", "message", "```python\nsend(app='music', text='playlists', token='x1')\n```"),
+        ("environment", "observation", "Execution output\nTypeError: send() got an unexpected keyword argument 'token'"),
+        ("environment", "observation", "Relayed to Planner\nTypeError: send() got an unexpected keyword argument 'token'"),
+        ("Planner", "message", "The token goes inside the text. I will try again."),
+    ]
+    steps = [
+        Step(position=i, index=i, kind=k, content=c, agent=a, role="tool" if k == "observation" else "agent")
+        for i, (a, k, c) in enumerate(msgs)
+    ]
+    trace = Trace(trace_id="x", source_path="x.json", source_format="test", steps=steps, is_correct=False)
+    d = RulesJudge(all_detectors=True).diagnose(trace, MAST)
+    rejected = [f for f in d.extra["findings"] if f["kind"] == "invalid_action"]
+    assert [f["steps"] for f in rejected] == [[1]]
+    assert (d.root_cause_step, d.root_cause_agent) == (1, "Planner")
+
+
 @pytest.mark.parametrize(
     ("ending", "limit"),
     [

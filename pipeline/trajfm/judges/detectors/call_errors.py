@@ -16,7 +16,8 @@ A rejected form is a formatting problem of the caller, not of the tool, so the f
   was written by a model (it has a model name or is an action/tool call), else the span itself;
 - span without a tool name (a step span whose output says the model output could not be parsed): the last model
   span nested under it, else the nearest earlier model span;
-- chat message: the nearest earlier message by another speaker.
+- chat message, or a result no action owns (an executor's output in a chat log): the nearest earlier message
+  by another speaker (`base.previous_speaker`).
 Only the head of a step is scanned (`ERROR_HEAD_CHARS`), like the other error detectors.
 """
 
@@ -66,6 +67,11 @@ def _caller(view: TraceView, k: int) -> Step:
         for act in view.acts:
             if act.result is err and act.step is not err:
                 return act.step
+        # A result no action owns: in a chat log, an executor's output answers the message whose code it ran.
+        # (Relayed again under another header, it answers the same message: one rejected call, one finding.)
+        answered = previous_speaker(steps, k)
+        if answered is not None:
+            return answered
     if err.kind == "span":
         if err.tool_name:
             for j in range(k - 1, -1, -1):
