@@ -176,6 +176,10 @@ def test_a_rejected_call_in_an_executors_output_is_blamed_once_on_the_code_that_
     rejected = [f for f in d.extra["findings"] if f["kind"] == "invalid_action"]
     assert [f["steps"] for f in rejected] == [[1]]
     assert (d.root_cause_step, d.root_cause_agent) == (1, "Planner")
+    from trajfm.judges.detectors.origin import first_error_origin
+
+    origin = first_error_origin(build_view(trace))  # the first error's producer, a root-cause feature
+    assert origin is not None and (origin.index, origin.agent) == (1, "Planner")
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,8 @@ Contract, framework-neutral (never looks at `Trace.source_format`):
   to the step that *caused* it: for the result of an action, that action (or, when the call went to another
   agent of the trace that answers under its own name, that agent's result: the sub-agent failed); for a chat
   message (a terminal speaking in a multi-agent log without tool calls; where there are tool calls, errors come
-  back as tool results and messages are participants speaking), the nearest earlier message by another
+  back as tool results and messages are participants speaking) or a result no action owns (an executor's output
+  logged as an observation between chat messages), the nearest earlier message by another
   speaker, the one whose code or request produced the output (`base.previous_speaker`: the code's author when a
   coordinator's message only passed that code on to the terminal); otherwise the step itself (an error span).
   On Who&When's labelled logs this "blame the producer of the first error" rule finds the experts' decisive step
@@ -112,7 +113,8 @@ def _producer(view: TraceView, k: int) -> Step:
                 ):
                     return err
                 return act.step
-    if err.kind == "message":
+    if err.kind == "message" or err.kind in RESULT_KINDS:
+        # a chat message, or a result no action owns (an executor's output in a chat log): the message it answers
         return previous_speaker(steps, k) or err
     return err
 
