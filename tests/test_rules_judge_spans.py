@@ -381,3 +381,31 @@ def test_a_code_agents_own_execution_output_is_something_returned() -> None:
         "Execution logs:\nPlease find the census figures for 2011.\nLast output from code snippet:\nNone",
     )
     assert [f.kind for f in findings(echoed, "unsupported_answer")] == ["unsupported_answer"]
+
+
+def test_the_first_errors_producer_in_a_span_tree_is_the_model_call_that_wrote_the_failing_call() -> None:
+    """A framework step span reports the error of the call its model span wrote: the error's producer (a
+    root-cause feature) is that model span, not the step span or the tool span. A call that a later call of the
+    same tool got past is not the first error, whichever span reports it."""
+    from trajfm.judges.detectors import build_view
+    from trajfm.judges.detectors.origin import first_error_origin
+
+    def run(retried: bool) -> tuple[Trace, str]:
+        b = Spans("ToolCallingAgent")
+        s1 = b.step("AgentExecutionError: Error when executing tool web_search: Exception: No results found")
+        first = b.model(s1, 'web_search({"query": "x y z"})', "Plan: search", tool="web_search",
+                        arguments='{"query": "x y z"}')  # fmt: skip
+        b.tool(s1, "web_search", '{"query": "x y z"}', "Exception: No results found", error=True)
+        if retried:
+            s2 = b.step()
+            b.model(s2, 'web_search({"query": "x"})', "Error: no results", tool="web_search",
+                            arguments='{"query": "x"}')  # fmt: skip
+            b.tool(s2, "web_search", '{"query": "x"}', "1. A page about x")
+        s3 = b.step("AgentExecutionError: Code execution failed: NameError: name 'y' is not defined")
+        code = b.model(s3, "print(y)", "Observation: 1. A page about x")
+        return b.trace(), first if not retried else code
+
+    for retried in (False, True):
+        trace, expected = run(retried)
+        origin = first_error_origin(build_view(trace))
+        assert origin is not None and origin.step_id == expected, (retried, origin)

@@ -13,7 +13,10 @@ Contract, framework-neutral (never looks at `Trace.source_format`):
   back as tool results and messages are participants speaking) or a result no action owns (an executor's output
   logged as an observation between chat messages), the nearest earlier message by another
   speaker, the one whose code or request produced the output (`base.previous_speaker`: the code's author when a
-  coordinator's message only passed that code on to the terminal); otherwise the step itself (an error span).
+  coordinator's message only passed that code on to the terminal); in a span tree, for a tool span the model span
+  that issued its call (`model_turns.calling_model_spans`), and for a framework step span (one that ran a model
+  output: its code failed, its call was rejected) the last model span nested directly under it; otherwise the
+  step itself (a failed model call, a span with nothing under it).
   On Who&When's labelled logs this "blame the producer of the first error" rule finds the experts' decisive step
   far more often than any other signal the rules see (see `trajfm bench whowhen`).
   Two kinds of error are not blamed on the call. A failure of the environment itself (an HTTP 5xx, "service" or
@@ -42,6 +45,7 @@ from typing import Final
 from trajfm.judges.detectors import text as tx
 from trajfm.judges.detectors.base import RESULT_KINDS, Act, TraceView, changes_state, previous_speaker
 from trajfm.judges.detectors.errors import error_in, meant_to_fail, verdict_label_in
+from trajfm.judges.detectors.model_turns import calling_model_spans, is_model_span
 from trajfm.traces.model import Step
 
 # An error label anywhere in the head ("Code output: Error: cannot open file", "Exception: no results"): tools
@@ -116,6 +120,17 @@ def _producer(view: TraceView, k: int) -> Step:
     if err.kind == "message" or err.kind in RESULT_KINDS:
         # a chat message, or a result no action owns (an executor's output in a chat log): the message it answers
         return previous_speaker(steps, k) or err
+    if err.kind == "span" and not is_model_span(err):
+        # A span tree: a tool span ran the call a model span wrote; a framework step span reports what went wrong
+        # with the model output it ran (its code failed, its call was rejected), the last model span under it.
+        if err.tool_name:
+            caller = calling_model_spans(steps).get(err.index)
+            if caller is not None:
+                return next(s for s in steps if s.index == caller)
+            return err
+        nested = [s for s in steps[k + 1 :] if s.parent_id == err.step_id and is_model_span(s)]
+        if nested:
+            return nested[-1]
     return err
 
 
@@ -151,6 +166,7 @@ def first_error_origin(view: TraceView) -> Step | None:
 
 def _first_error_origin(view: TraceView) -> Step | None:
     acts_by_result = {id(a.result): a for a in view.acts if a.result is not None}
+    acts_by_step = {id(a.step): a for a in view.acts}
     # In a log with tool calls, errors come back as tool results; a message there is a participant speaking
     # ("splitting the payment is not supported" is an answer, not a failure of the previous speaker).
     shown_by = ("span",) if view.acts else ("message", "span")
@@ -168,7 +184,13 @@ def _first_error_origin(view: TraceView) -> Step | None:
                 if reaction is not None:
                     return reaction
                 continue
-            return _producer(view, k)
+            producer = _producer(view, k)
+            # A step span reporting the failed call of the model span under it reports that call's error: the same
+            # exemptions apply (recovered by a later call, a bug reproduced on purpose).
+            made = acts_by_step.get(id(producer)) if producer is not step else None
+            if made is not None and made is not act and (_recovered(view, made) or meant_to_fail(view, made)):
+                continue
+            return producer
     return None
 
 
