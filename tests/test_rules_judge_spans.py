@@ -409,3 +409,38 @@ def test_the_first_errors_producer_in_a_span_tree_is_the_model_call_that_wrote_t
         trace, expected = run(retried)
         origin = first_error_origin(build_view(trace))
         assert origin is not None and origin.step_id == expected, (retried, origin)
+
+
+def test_a_call_in_a_span_tree_is_one_act_written_by_the_model_and_answered_by_the_tool() -> None:
+    """The model span that wrote a call and the tool span that ran it are one call: one act, at the model span
+    (the choice), with the call's own arguments (not the model's prompt) and the tool span's output as its result.
+    A tool span no model span wrote stays an act of its own."""
+    from trajfm.judges.detectors import build_view
+
+    b = Spans("ToolCallingAgent")
+    s1 = b.step()
+    written = b.model(s1, 'web_search({"query": "x"})', "Task: find x", tool="web_search",
+                      arguments='{"query": "x"}')  # fmt: skip
+    ran = b.tool(s1, "web_search", '{"query": "x"}', "1. A page about x")
+    s2 = b.step()
+    alone = b.tool(s2, "visit_page", '{"url": "https://example.org/x"}', "Page text about x")
+    trace = b.trace()
+    acts = build_view(trace).acts
+    assert [(a.step.step_id, a.tool, a.args, a.result.step_id if a.result else None) for a in acts] == [
+        (written, "web_search", '{"query": "x"}', ran),
+        (alone, "visit_page", '{"url": "https://example.org/x"}', alone),
+    ]
+
+
+def test_the_same_failed_call_sent_again_in_a_span_tree_is_an_identical_retry_not_moving_on() -> None:
+    """Three model spans send page_down with the same bad argument and each tool span fails: the agent repeated the
+    identical call. It did not "move on to page_down without fixing the call" after each failure."""
+    b = Spans("ToolCallingAgent")
+    for _ in range(3):
+        s = b.step("AgentExecutionError: Error when executing tool page_down: TypeError: unexpected keyword argument ''")
+        b.model(s, 'page_down({"": ""})', "Observation: ...", tool="page_down", arguments='{"": ""}')
+        b.tool(s, "page_down", '{"": ""}', "TypeError: PageDownTool.forward() got an unexpected keyword argument ''",
+               error=True)  # fmt: skip
+    trace = b.trace()
+    kinds = [f.kind for f in run_detectors(trace) if f.kind.startswith("error_")]
+    assert kinds == ["error_retried_identically"]

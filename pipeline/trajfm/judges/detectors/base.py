@@ -13,7 +13,9 @@ Contract:
 The view is built once per trace and shared by all detectors: it pairs each action with the thought before it
 and the observation after it, independent of the agent framework. A ReAct log (thought/action/observation), a
 tool-calling chat (tool_call/tool_result), a multi-agent chat log (message) and a span tree (span) all become the
-same `Act` records; detectors never look at `Trace.source_format`. What one framework alone says (its review
+same `Act` records; detectors never look at `Trace.source_format`. In a span tree one call is one act: the model
+span that wrote it (the choice; `args` its own arguments, meta `call_arguments`) answered by the tool span of the
+same parent that ran it (`result`); a tool span no model span wrote is an act of its own, its result itself. What one framework alone says (its review
 status words, its nouns) reaches them only as `TraceView.vocab`, the format's data file (`judges/formats/`).
 """
 
@@ -303,6 +305,8 @@ def build_view(trace: Trace) -> TraceView:
     last_thought: dict[tuple[str, int, str | None], Step] = {}
     open_acts: dict[tuple[str, int], Act] = {}  # the action in each group still waiting for its result
     open_last: dict[tuple[str, int], Act] = {}  # the latest action in each group
+    # span trees: the model span's call still waiting for the tool span that runs it, by (parent, tool name)
+    calls: dict[tuple[str | None, str], Act] = {}
 
     vocab = vocabulary(trace.source_format)
     finish_tools = vocab.finish_tools
@@ -323,7 +327,24 @@ def build_view(trace: Trace) -> TraceView:
             if closed is not None and closed.result is None:
                 closed.result = step
         elif kind == "span" and step.tool_name:
-            _add_act(step, ("", 0), None, step, finish_tools, acts, tools, open_last)  # a tool span carries the call and its result in one step
+            meta = step.meta
+            if meta.get("span_kind") == "LLM" or meta.get("model"):
+                # A model span that wrote a call: the call's act, until the tool span that runs it brings its result.
+                # Its `tool_input` is the model's prompt (the otel loader's contract), its call's own input is meta
+                # `call_arguments`.
+                act = _add_act(step, ("", 0), None, step, finish_tools, acts, tools, open_last)
+                own = meta.get("call_arguments")
+                if isinstance(own, str):
+                    act.args = own.strip()
+                calls[(step.parent_id, step.tool_name.strip().lower())] = act
+            else:
+                caller = calls.pop((step.parent_id, step.tool_name.strip().lower()), None)
+                if caller is not None and caller.result is caller.step:
+                    # the tool span that ran it: one call, one act (written by the model span, answered by the tool)
+                    caller.result = step
+                    results.append(step)
+                else:  # a tool span no model span of its parent wrote: it carries the call and its result
+                    _add_act(step, ("", 0), None, step, finish_tools, acts, tools, open_last)
         elif kind in ("message", "span", "system"):
             messages.append(step)
         else:

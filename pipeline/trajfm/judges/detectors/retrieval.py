@@ -44,8 +44,8 @@ def detect_search_churn(view: TraceView) -> list[Finding]:
             )
 
     for a in view.main_acts:
-        if is_model_span(a.step):
-            continue  # a model span naming a tool wrote the call; the tool span after it is the call
+        if is_model_span(a.step) and a.result is a.step:
+            continue  # a model span's call that no tool span ran (`base.build_view` pairs those that ran)
         if _is_search(a):
             run.append(a)
             continue
