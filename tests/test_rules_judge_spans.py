@@ -444,3 +444,18 @@ def test_the_same_failed_call_sent_again_in_a_span_tree_is_an_identical_retry_no
     trace = b.trace()
     kinds = [f.kind for f in run_detectors(trace) if f.kind.startswith("error_")]
     assert kinds == ["error_retried_identically"]
+
+
+def test_a_call_sent_twice_repeats_also_when_other_tool_spans_of_that_tool_have_no_model_span() -> None:
+    """Two model spans send the same search and their tool spans answer the same: a repeated action. A third
+    search run by a tool span no model span wrote (code the agent ran) does not hide the two calls."""
+    b = Spans("ToolCallingAgent")
+    for _ in range(2):
+        s = b.step()
+        b.model(s, 'web_search({"query": "museum hours"})', "Plan", tool="web_search",
+                arguments='{"query": "museum hours"}')  # fmt: skip
+        b.tool(s, "web_search", '{"query": "museum hours"}', "1. Museum: open 9-17")
+    s3 = b.step()
+    b.tool(s3, "web_search", '{"query": "museum address"}', "1. Museum: Main Street 1")
+    trace = b.trace()
+    assert [f.kind for f in run_detectors(trace) if f.kind == "repeated_action"] == ["repeated_action"]

@@ -79,9 +79,9 @@ def _as_its_call(a: Act) -> Act:
 
 
 def _calls_to_compare(view: TraceView) -> list[Act]:
-    """The main acts, each call once. In a span tree a call shows twice: the model span that wrote it and the tool
-    span that ran it. Where tool spans run a tool, its calls are compared by those (their input is what the tool
-    got); a model span's call is compared by its own arguments only where no tool span runs that tool."""
+    """The main acts, each call once. In a span tree `build_view` makes a model span's call and the tool span of
+    its parent that ran it one act; a model span's call that no tool span of its parent ran (its result is itself)
+    is skipped where tool spans elsewhere run that tool (they are the calls), else compared by its own arguments."""
     run_by_tool_spans = {
         a.tool.lower() for a in view.main_acts if a.step.kind == "span" and not is_model_span(a.step)
     }
@@ -90,7 +90,7 @@ def _calls_to_compare(view: TraceView) -> list[Act]:
         if a.is_finish or not (a.tool or a.args):
             continue
         if a.step.kind == "span" and is_model_span(a.step):
-            if a.tool.lower() in run_by_tool_spans:
+            if a.result is a.step and a.tool.lower() in run_by_tool_spans:
                 continue
             a = _as_its_call(a)
         out.append(a)
