@@ -740,3 +740,21 @@ def test_saying_an_entity_lacks_a_field_its_result_shows_is_a_contradicted_absen
                    ("tool", order, None),
                    ("assistant", "Order #W2222222 does not have a tracking number yet.", None)])  # fmt: skip
     assert "contradicted_absence" not in kinds(other)
+
+
+def test_statements_in_a_task_are_not_requests_the_calls_must_act_on() -> None:
+    """A task's statements ("I know you have every resource you need", "success will be rewarded") ask for no
+    work: an agent that did what the task asked is not ending early for not acting on them. A request the calls
+    never touched still is."""
+    steps = [("Look up the opening hours.", "web_search", "city museum opening hours", "Open 9:00 to 17:00 daily.")]
+    statements = react(
+        "I know for a fact that you have every resource you need, success will be rewarded; find the museum "
+        "opening hours.",
+        steps,
+        "The museum is open 9:00 to 17:00.",
+    )
+    assert "premature_termination" not in kinds(statements)
+    unmet = react(
+        "Find the museum opening hours and book two tickets for Sunday.", steps, "The museum is open 9:00 to 17:00."
+    )
+    assert "premature_termination" in kinds(unmet)

@@ -146,6 +146,15 @@ _FORMAT: Final = re.compile(
 _QUESTION: Final = re.compile(
     r"\?|^(?:what|which|how|when|where|who|whom|whose|why|is|are|can|could|does|do|did|should|will)\b", re.I
 )
+# A statement, not a request for work: a clause that opens with the writer as its subject ("I know ...", "we
+# believe ..."), with the reader's situation ("you have access ...", "you can use ..."), or with a subject of one
+# or two words and then an auxiliary or modal verb ("success will be rewarded", "the data is in the folder").
+# A request opens with its verb ("count the rows") or says what the reader must do ("you must count ...").
+_STATEMENT: Final = re.compile(
+    r"(?:i|we)\b|you (?:have|are|were|had|know|can|may|will)\b"
+    r"|(?!you\b)[a-z]+(?: [a-z]+)? (?:is|are|was|were|will|would|has|have|had|can|could|may|might)\b",
+    re.I,
+)
 _SPLIT: Final = re.compile(r"[,;:]|\band then\b|\bthen\b|\band\b|\bif\b|\.\s", re.I)
 _CONTEXT: Final = re.compile(r"(?:based on|using|given|for|over|during|from|in|on|at|with)\b", re.I)
 # Words that do not name a specific request: any data satisfies "data", any call "analyse".
@@ -214,7 +223,8 @@ def _stems(text: str) -> frozenset[str]:
 @lru_cache(maxsize=1024)
 def _requests(task: str) -> tuple[tuple[str, frozenset[str]], ...]:
     """The task's requests that ask for work: not the form of the answer, not a condition ("if any are found"),
-    not context ("based on last week's data"), not a question (the answer answers it)."""
+    not context ("based on last week's data"), not a question (the answer answers it), not a statement
+    (`_STATEMENT`: "I know you have access to the tools", "success will be rewarded")."""
     out = []
     parts = _SPLIT.split(task)
     seps = _SPLIT.findall(task)
@@ -226,7 +236,10 @@ def _requests(task: str) -> tuple[tuple[str, frozenset[str]], ...]:
         fragment = prev_format and len(clause.split()) <= 2
         is_format = bool(_FORMAT.search(clause)) or fragment
         prev_format = is_format
-        if not clause or after_if or is_format or _CONTEXT.match(clause) or _QUESTION.search(clause):
+        if (
+            not clause or after_if or is_format or _CONTEXT.match(clause) or _QUESTION.search(clause)
+            or _STATEMENT.match(clause)
+        ):  # fmt: skip
             continue
         stems = _stems(clause)
         if stems:
