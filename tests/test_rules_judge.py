@@ -758,3 +758,30 @@ def test_statements_in_a_task_are_not_requests_the_calls_must_act_on() -> None:
         "Find the museum opening hours and book two tickets for Sunday.", steps, "The museum is open 9:00 to 17:00."
     )
     assert "premature_termination" in kinds(unmet)
+
+
+def test_the_same_call_answered_differently_after_another_tool_moved_what_it_reads_is_not_a_repeat() -> None:
+    """Searching a page for the same words after opening another page reads something else: not a repeated step.
+    The same search on the same page, answered the same, is."""
+    moved = react(
+        "Find when the two museums opened.",
+        [
+            ("Open the first page.", "open_page", "museum-a", "Museum A. Opened in 1901."),
+            ("Find the year.", "find_in_page", "year the museum opened", "Opened in 1901."),
+            ("Open the second page.", "open_page", "museum-b", "Museum B. Opened in 1955."),
+            ("Find the year.", "find_in_page", "year the museum opened", "Opened in 1955."),
+        ],
+        "Museum A opened in 1901 and museum B in 1955.",
+    )
+    assert "repeated_action" not in kinds(moved)
+    same = react(
+        "Find when the museum opened.",
+        [
+            ("Open the page.", "open_page", "museum-a", "Museum A. Opened in 1901."),
+            ("Find the year.", "find_in_page", "year the museum opened", "Opened in 1901."),
+            ("Note it down.", "take_note", "1901", "noted"),
+            ("Find the year again.", "find_in_page", "year the museum opened", "Opened in 1901."),
+        ],
+        "Museum A opened in 1901.",
+    )
+    assert "repeated_action" in kinds(same)

@@ -5,7 +5,8 @@ Jaccard similarity is at least `NEAR_DUPLICATE`, at a later step of the same age
 not fail (a repeat after an error is a retry; `errors.py` judges those). Finish-style pseudo-tools never count,
 nor does polling: a tool named for a changing state (the format vocabulary's `polling_words`: a status, a health
 check) that answered differently the second time, nor a call made again after a state-changing call in between
-that then answered differently (running the tests again after an edit checks the edit).
+that then answered differently (running the tests again after an edit checks the edit), nor the exact same call
+answered differently after a call of another tool (searching a newly opened page for the same words).
 Reasoning repeats only matters in logs without actions (multi-agent chat logs): there a message that repeats an
 earlier message of the same speaker, identically or near-identically and long enough to carry content, counts.
 Only an agent's own messages are reasoning: system prompts, tool or executor output and the user's turns are not.
@@ -55,15 +56,19 @@ def _same_call(a: Act, b: Act) -> tuple[bool, bool]:
 def _saw_a_change(view: TraceView, acts: list[Act], i: int, j: int) -> bool:
     """Did acts[j], the same call as acts[i], read a state that changed in between? It answered differently, and
     either its tool polls a state that changes by itself (a name holding one of the format vocabulary's
-    `polling_words`: a job's status, a health check) or a state-changing call (`base.changes_state`: an edit, an
-    update) came between. Waiting for a job, or running the tests again after an edit and seeing them pass, is
-    not repeating a step; reading an untouched record again, with the same answer, is."""
+    `polling_words`: a job's status, a health check), or its input was exactly the same and a call of another tool
+    came between (that call moved what it reads: searching a page for the same words after opening another page),
+    or a state-changing call (`base.changes_state`: an edit, an update) came between. Waiting for a job, running
+    the tests again after an edit and seeing them pass, or finding a word on a new page is not repeating a step;
+    reading an untouched record again, with the same answer, is."""
     a, b = acts[i].result, acts[j].result
     if a is None or b is None or a.content == b.content:
         return False
     words = view.vocab.polling_words
     if words and not words.isdisjoint(tx.name_words(acts[i].tool)):
         return True
+    if acts[i].signature == acts[j].signature and any(x.tool != acts[i].tool for x in acts[i + 1 : j]):
+        return True  # the same input read something else: a call of another tool in between moved what it reads
     return any(changes_state(view, x) for x in acts[i + 1 : j])
 
 
