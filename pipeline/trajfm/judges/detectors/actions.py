@@ -17,7 +17,7 @@ import re
 from typing import Final
 
 from trajfm.judges.detectors import text as tx
-from trajfm.judges.detectors.base import Act, Finding, TraceView
+from trajfm.judges.detectors.base import Finding, TraceView
 
 # The environment's ways of saying an action was malformed, searched as three groups of branches (`tx.AnyOf`, the
 # same match as one alternation), each only when one of its keywords is in the text: the "tool ... not found"
@@ -77,16 +77,6 @@ def _bad_json_input(args: str) -> bool:
     return False
 
 
-def call_input(a: Act) -> str:
-    """The input the call itself sent. A model span that makes a call keeps its prompt as `tool_input` (so `a.args`
-    is the prompt) and the call's own arguments in meta `call_arguments`."""
-    if a.step.kind == "span":
-        own = a.step.meta.get("call_arguments")
-        if isinstance(own, str):
-            return own
-    return a.args
-
-
 def detect_invalid_actions(view: TraceView) -> list[Finding]:
     out: list[Finding] = []
     for a in view.main_acts:
@@ -108,8 +98,8 @@ def detect_invalid_actions(view: TraceView) -> list[Finding]:
                     if a.tool
                     else "the action could not be read as a tool call"
                 )
-            elif _bad_json_input(sent := call_input(a)):
-                src = a.step.tool_input if a.step.tool_input and sent in a.step.tool_input else content
+            elif _bad_json_input(a.args):  # the call's own input (`base.build_view`: not a model span's prompt)
+                src = a.step.tool_input if a.step.tool_input and a.args in a.step.tool_input else content
                 evidence = tx.quote(src, max_len=120)
                 reason = f"the input to {a.tool} opens as JSON but does not parse"
         if reason and evidence:

@@ -20,7 +20,6 @@ import math
 from collections import Counter
 
 from trajfm.judges.detectors import text as tx
-from trajfm.judges.detectors.actions import call_input
 from trajfm.judges.detectors.base import Act, Finding, TraceView, changes_state
 from trajfm.judges.detectors.errors import result_failed
 from trajfm.judges.detectors.model_turns import is_model_span
@@ -72,21 +71,11 @@ def _saw_a_change(view: TraceView, acts: list[Act], i: int, j: int) -> bool:
     return any(changes_state(view, x) for x in acts[i + 1 : j])
 
 
-def _as_its_call(a: Act) -> Act:
-    """A model span's act compared by the call it made: its `args` hold the model's prompt (the otel loader keeps
-    the newest input message as `tool_input`), the call's own input is `call_input`."""
-    sent = call_input(a)
-    if sent is a.args:
-        return a
-    signature = tx.normalise(f"{a.tool} {sent}")
-    return Act(a.step, a.tool, sent, signature, frozenset(tx.tokens(signature)), a.thought, a.result, a.group,
-               a.next, a.is_finish)  # fmt: skip
-
-
 def _calls_to_compare(view: TraceView) -> list[Act]:
     """The main acts, each call once. In a span tree `build_view` makes a model span's call and the tool span of
     its parent that ran it one act; a model span's call that no tool span of its parent ran (its result is itself)
-    is skipped where tool spans elsewhere run that tool (they are the calls), else compared by its own arguments."""
+    is skipped where tool spans elsewhere run that tool (they are the calls), else compared like any call (its
+    `args` are the call's own arguments, `base.build_view`)."""
     run_by_tool_spans = {
         a.tool.lower() for a in view.main_acts if a.step.kind == "span" and not is_model_span(a.step)
     }
@@ -94,10 +83,11 @@ def _calls_to_compare(view: TraceView) -> list[Act]:
     for a in view.main_acts:
         if a.is_finish or not (a.tool or a.args):
             continue
-        if a.step.kind == "span" and is_model_span(a.step):
-            if a.result is a.step and a.tool.lower() in run_by_tool_spans:
-                continue
-            a = _as_its_call(a)
+        if (
+            a.step.kind == "span" and is_model_span(a.step) and a.result is a.step
+            and a.tool.lower() in run_by_tool_spans
+        ):  # fmt: skip
+            continue
         out.append(a)
     return out
 
