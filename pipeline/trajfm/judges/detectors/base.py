@@ -293,6 +293,11 @@ def _add_act(
     return act
 
 
+def is_model_span(step: Step) -> bool:
+    """A span of a model call (OpenInference span kind LLM, or a span that names its model)."""
+    return step.kind == "span" and (step.meta.get("span_kind") == "LLM" or bool(step.meta.get("model")))
+
+
 def build_view(trace: Trace) -> TraceView:
     """Pair actions with their reasoning and results. Linear in the number of steps."""
     acts: list[Act] = []
@@ -327,13 +332,12 @@ def build_view(trace: Trace) -> TraceView:
             if closed is not None and closed.result is None:
                 closed.result = step
         elif kind == "span" and step.tool_name:
-            meta = step.meta
-            if meta.get("span_kind") == "LLM" or meta.get("model"):
+            if is_model_span(step):
                 # A model span that wrote a call: the call's act, until the tool span that runs it brings its result.
                 # Its `tool_input` is the model's prompt (the otel loader's contract), its call's own input is meta
                 # `call_arguments`.
                 act = _add_act(step, ("", 0), None, step, finish_tools, acts, tools, open_last)
-                own = meta.get("call_arguments")
+                own = step.meta.get("call_arguments")
                 if isinstance(own, str):
                     act.args = own.strip()
                 calls[(step.parent_id, step.tool_name.strip().lower())] = act

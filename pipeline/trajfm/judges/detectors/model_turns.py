@@ -29,7 +29,7 @@ import re
 from typing import Final
 
 from trajfm.judges.detectors import text as tx
-from trajfm.judges.detectors.base import Finding, TraceView
+from trajfm.judges.detectors.base import Finding, TraceView, is_model_span
 from trajfm.judges.detectors.call_errors import REJECTED_CALL
 from trajfm.traces.model import Step
 
@@ -121,10 +121,6 @@ _ANNOUNCES_CALL: Final = re.compile(
     r"[^.\n]{0,60}?\b(?P<name>[a-z][a-z0-9]*_[a-z0-9_]+)\b",
     re.I,
 )
-
-
-def is_model_span(step: Step) -> bool:
-    return step.kind == "span" and (step.meta.get("span_kind") == "LLM" or bool(step.meta.get("model")))
 
 
 def _is_agent_span(step: Step) -> bool:
