@@ -215,6 +215,34 @@ def test_error_ignored_only_when_the_answer_hides_it() -> None:
     assert "error_ignored" not in kinds(honest)
 
 
+def test_a_refused_read_followed_by_a_read_elsewhere_is_not_ignored() -> None:
+    """A page that refuses access cannot be fixed by the agent: opening another page (or the same address through
+    another tool) that answers is the repair, not moving on as if it had worked. A call that raised, or a change
+    that failed, is not repaired that way."""
+
+    def trace(first: tuple[str, str, str], second: tuple[str, str, str]) -> Trace:
+        return react(
+            "Find the year the bridge opened.",
+            [("Open the page.", *first), ("Try again.", *second)],
+            "It opened in 1932.",
+        )
+
+    refused = ("open_page", "url=https://a.example/bridge", "HTTP 403 Forbidden: access denied")
+    elsewhere = ("open_page", "url=https://archive.example.net/page?id=77", "Opened 1932.")
+    assert "error_ignored" not in kinds(trace(refused, elsewhere))
+    assert "error_ignored" not in kinds(
+        trace(refused, ("archived_copy", "url=https://a.example/bridge", "Snapshot: opened 1932."))
+    )
+    # another kind of read is not this read done elsewhere; nor is another read after a call that raised
+    assert "error_ignored" in kinds(trace(refused, ("web_search", "query=bridge opening year", "1932 (wiki)")))
+    crashed = ("open_page", "url=https://a.example/bridge", "TypeError: open_page() got an unexpected keyword")
+    assert "error_ignored" in kinds(trace(crashed, elsewhere))
+    # a change that was refused is not repaired by changing something else
+    update = ("update_record", "record=bridge-7 field=opened value=1932", "HTTP 403 Forbidden")
+    other = ("update_record", "record=tunnel-2 field=length value=880", "Updated.")
+    assert "error_ignored" in kinds(trace(update, other))
+
+
 def test_invalid_action_from_rejection_and_from_malformed_tool_name() -> None:
     rejected = react(
         "List the sites.",

@@ -13,7 +13,9 @@ For each run of consecutive failed calls at one agent level the detector classif
 - `error_ignored`: the agent moved on (another tool, or finished) and neither fixed the call later nor said
   that something failed, in its final answer or in a message of its own before its next call.
 A failed call followed by a changed call that succeeds, or an honest final answer, yields no finding; so does a
-run the agent announced as reproducing a failure that then raised (`meant_to_fail`: the bug found).
+run the agent announced as reproducing a failure that then raised (`meant_to_fail`: the bug found). One failed
+read followed at once by a successful read from elsewhere (`read_elsewhere`) is not ignored: the agent looked
+for what it could not read in another place.
 An error phrase counts only as the result's verdict: not inside code, a condition, a document, a tally row, one
 record of a list or a list item (`_not_a_verdict`).
 """
@@ -296,6 +298,31 @@ def same_request(a: Act, b: Act) -> bool:
     return tx.jaccard(a.tokens, b.tokens) >= SAME_REQUEST
 
 
+# An error that says the source refused the read or holds nothing under that name: an HTTP status of refusal or
+# absence (401, 403, 404, 410, 451), "not found", "no results", "forbidden", "access denied", "unauthorized".
+_SOURCE_REFUSED: Final = re.compile(
+    r"\b(?:40[134]|410|451)\b|not ?found|\bno (?:such|results?\b)|\bforbidden\b|\baccess denied\b|\bunauthori[sz]ed\b",
+    re.I,
+)
+
+
+def read_elsewhere(view: TraceView, failed: Act, b: Act, error_line: str) -> bool:
+    """Is `b` the agent reading what `failed` could not read, from elsewhere? The error says the source refused
+    the read or has nothing there (`_SOURCE_REFUSED`: an HTTP 403 or 404, "not found", "no results"), neither
+    call changes anything (`base.changes_state`), and `b` is the same tool with other input (a page refused, so
+    another page; nothing under one key or query, so another) or another tool given the same input
+    (`SAME_REQUEST`: the archived copy of the refused page). The agent cannot fix a call the source refuses;
+    going to another source is the repair. A failed change is not repaired by changing something else, and a
+    call that raised (a bad argument, a crash) is not repaired by the next different call."""
+    if b.is_finish or _SOURCE_REFUSED.search(error_line) is None:
+        return False
+    if changes_state(view, failed) or changes_state(view, b):
+        return False
+    if b.tool == failed.tool:
+        return b.signature != failed.signature
+    return bool(failed.tokens) and bool(b.tokens) and tx.jaccard(failed.tokens, b.tokens) >= SAME_REQUEST
+
+
 def _call_error(view: TraceView, act: Act) -> re.Match[str] | None:
     """An error of this call that is not just a sub-agent's negative review (reviews.py judges those)."""
     r = act.result
@@ -442,6 +469,13 @@ def detect_error_recovery(view: TraceView) -> list[Finding]:
             not later_success
             and not answer_admits
             and not recovered
+            # a read that failed once, then a successful read from elsewhere: not moving on as if it had worked
+            and not (
+                len(chain) == 1
+                and after is not None
+                and read_elsewhere(view, first, after, err_line)
+                and not result_failed(view, after)
+            )
             # the window for telling: up to the next call that changes something (looking things up first, then
             # telling the user, is not moving on as if the call had worked)
             and not told_of_failure(
