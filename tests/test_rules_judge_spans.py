@@ -459,3 +459,25 @@ def test_a_call_sent_twice_repeats_also_when_other_tool_spans_of_that_tool_have_
     b.tool(s3, "web_search", '{"query": "museum address"}', "1. Museum: Main Street 1")
     trace = b.trace()
     assert [f.kind for f in run_detectors(trace) if f.kind == "repeated_action"] == ["repeated_action"]
+
+
+def test_a_rejected_call_and_the_first_error_are_blamed_on_the_same_model_span() -> None:
+    """A code agent's model span writes code (no tool name of its own) that calls a tool, and the tool span rejects
+    the call's form. Both the rejected call (`invalid_action`) and the first error's producer point at that model
+    span, the one of the same step, not at an earlier turn's model span that happened to call the same tool."""
+    from trajfm.judges.detectors import build_view
+    from trajfm.judges.detectors.origin import first_error_origin
+
+    b = Spans("CodeAgent")
+    s1 = b.step()
+    earlier = b.model(s1, 'page_down({})', "Plan: read on", tool="page_down", arguments="{}")
+    b.tool(s1, "page_down", "{}", "Viewport position: page 2")
+    s2 = b.step()
+    writer = b.model(s2, "Code:\n```py\npage_down(page='next')\n```", "Observation: Viewport position: page 2")
+    b.tool(s2, "page_down", '{"page": "next"}', "TypeError: page_down() got an unexpected keyword argument 'page'",
+           error=True)  # fmt: skip
+    t = b.trace()
+    blamed = {i for f in findings(t, "invalid_action") for i in f.steps}
+    assert index_of(t, writer) in blamed and index_of(t, earlier) not in blamed
+    origin = first_error_origin(build_view(t))
+    assert origin is not None and origin.step_id == writer

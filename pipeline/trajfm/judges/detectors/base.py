@@ -298,6 +298,43 @@ def is_model_span(step: Step) -> bool:
     return step.kind == "span" and (step.meta.get("span_kind") == "LLM" or bool(step.meta.get("model")))
 
 
+def calling_model_spans(trace_steps: list[Step]) -> dict[int, int]:
+    """Step index of each tool span -> step index of the model call that issued it: the nearest earlier model
+    span under the same parent (the framework step that ran both), else the nearest earlier model span of the same
+    agent. Empty when the trace has no model spans."""
+    out: dict[int, int] = {}
+    last_by_parent: dict[str | None, Step] = {}
+    last_by_agent: dict[str | None, Step] = {}
+    for s in trace_steps:
+        if is_model_span(s):
+            last_by_parent[s.parent_id] = s
+            last_by_agent[s.agent] = s
+        elif s.kind == "span" and s.tool_name:
+            caller = last_by_parent.get(s.parent_id) or last_by_agent.get(s.agent)
+            if caller is not None:
+                out[s.index] = caller.index
+    return out
+
+
+def call_writer(view: TraceView, span: Step) -> Step | None:
+    """The model span that wrote the call a tool span ran: the model span whose action took this span as its
+    result (`build_view` pairs them by parent and tool name), else `calling_model_spans`'s pairing (the nearest
+    earlier model span of the same parent, else of the same agent); None for a span no model span precedes. The
+    one rule the blame of a rejected call (`call_errors`) and of the first error (`origin`) share."""
+    for act in view.acts:
+        if act.result is span and act.step is not span:
+            return act.step
+    key = ("calling_model_spans", -1)
+    cached = view.memo.get(key)
+    if cached is None:
+        cached = view.memo[key] = calling_model_spans(view.trace.steps)
+    callers: dict[int, int] = cached  # type: ignore[assignment]
+    caller = callers.get(span.index)
+    if caller is None:
+        return None
+    return next((s for s in view.trace.steps if s.index == caller), None)
+
+
 def build_view(trace: Trace) -> TraceView:
     """Pair actions with their reasoning and results. Linear in the number of steps."""
     acts: list[Act] = []

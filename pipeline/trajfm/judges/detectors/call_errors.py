@@ -12,8 +12,9 @@ layouts it does not reach, where the rejection shows up away from the call:
 
 A rejected form is a formatting problem of the caller, not of the tool, so the finding points at the caller:
 - result of an action: the action;
-- span with a tool name: the nearest earlier step (or descendant of the same parent) naming the same tool that
-  was written by a model (it has a model name or is an action/tool call), else the span itself;
+- a model span: itself (its own output was rejected);
+- a tool span: the model span that wrote its call (`base.call_writer`, the rule the first-error origin uses too),
+  else the span itself;
 - span without a tool name (a step span whose output says the model output could not be parsed): the last model
   span nested under it, else the nearest earlier model span;
 - chat message, or a result no action owns (an executor's output in a chat log): the nearest earlier message
@@ -26,7 +27,15 @@ from __future__ import annotations
 from typing import Final
 
 from trajfm.judges.detectors import text as tx
-from trajfm.judges.detectors.base import ACTION_KINDS, RESULT_KINDS, Finding, TraceView, previous_speaker
+from trajfm.judges.detectors.base import (
+    ACTION_KINDS,
+    RESULT_KINDS,
+    Finding,
+    TraceView,
+    call_writer,
+    is_model_span,
+    previous_speaker,
+)
 from trajfm.traces.model import Step
 
 ERROR_HEAD_CHARS: Final = 600
@@ -73,12 +82,10 @@ def _caller(view: TraceView, k: int) -> Step:
         if answered is not None:
             return answered
     if err.kind == "span":
+        if is_model_span(err):
+            return err  # the model call itself: its own output was rejected
         if err.tool_name:
-            for j in range(k - 1, -1, -1):
-                prev = steps[j]
-                if prev.tool_name == err.tool_name and _written_by_model(prev):
-                    return prev
-            return err
+            return call_writer(view, err) or err
         nested = [s for s in steps[k + 1 :] if s.parent_id == err.step_id and _written_by_model(s)]
         if nested:
             return nested[-1]

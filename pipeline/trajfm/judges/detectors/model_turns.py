@@ -29,7 +29,7 @@ import re
 from typing import Final
 
 from trajfm.judges.detectors import text as tx
-from trajfm.judges.detectors.base import Finding, TraceView, is_model_span
+from trajfm.judges.detectors.base import Finding, TraceView, calling_model_spans, is_model_span
 from trajfm.judges.detectors.call_errors import REJECTED_CALL
 from trajfm.traces.model import Step
 
@@ -332,24 +332,6 @@ def detect_announced_calls_not_made(view: TraceView) -> list[Finding]:
                 tool=name,
             )
         )
-    return out
-
-
-def calling_model_spans(trace_steps: list[Step]) -> dict[int, int]:
-    """Step index of each tool span -> step index of the model call that issued it: the nearest earlier model
-    span under the same parent (the framework step that ran both), else the nearest earlier model span of the same
-    agent. Empty when the trace has no model spans."""
-    out: dict[int, int] = {}
-    last_by_parent: dict[str | None, Step] = {}
-    last_by_agent: dict[str | None, Step] = {}
-    for s in trace_steps:
-        if is_model_span(s):
-            last_by_parent[s.parent_id] = s
-            last_by_agent[s.agent] = s
-        elif s.kind == "span" and s.tool_name:
-            caller = last_by_parent.get(s.parent_id) or last_by_agent.get(s.agent)
-            if caller is not None:
-                out[s.index] = caller.index
     return out
 
 

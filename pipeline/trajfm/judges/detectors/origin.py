@@ -14,7 +14,7 @@ Contract, framework-neutral (never looks at `Trace.source_format`):
   logged as an observation between chat messages), the nearest earlier message by another
   speaker, the one whose code or request produced the output (`base.previous_speaker`: the code's author when a
   coordinator's message only passed that code on to the terminal); in a span tree, for a tool span the model span
-  that issued its call (`model_turns.calling_model_spans`), and for a framework step span (one that ran a model
+  that issued its call (`base.call_writer`), and for a framework step span (one that ran a model
   output: its code failed, its call was rejected) the last model span nested directly under it; otherwise the
   step itself (a failed model call, a span with nothing under it).
   On Who&When's labelled logs this "blame the producer of the first error" rule finds the experts' decisive step
@@ -43,9 +43,16 @@ import re
 from typing import Final
 
 from trajfm.judges.detectors import text as tx
-from trajfm.judges.detectors.base import RESULT_KINDS, Act, TraceView, changes_state, previous_speaker
+from trajfm.judges.detectors.base import (
+    RESULT_KINDS,
+    Act,
+    TraceView,
+    call_writer,
+    changes_state,
+    is_model_span,
+    previous_speaker,
+)
 from trajfm.judges.detectors.errors import error_in, meant_to_fail, verdict_label_in
-from trajfm.judges.detectors.model_turns import calling_model_spans, is_model_span
 from trajfm.traces.model import Step
 
 # An error label anywhere in the head ("Code output: Error: cannot open file", "Exception: no results"): tools
@@ -124,10 +131,7 @@ def _producer(view: TraceView, k: int) -> Step:
         # A span tree: a tool span ran the call a model span wrote; a framework step span reports what went wrong
         # with the model output it ran (its code failed, its call was rejected), the last model span under it.
         if err.tool_name:
-            caller = calling_model_spans(steps).get(err.index)
-            if caller is not None:
-                return next(s for s in steps if s.index == caller)
-            return err
+            return call_writer(view, err) or err
         nested = [s for s in steps[k + 1 :] if s.parent_id == err.step_id and is_model_span(s)]
         if nested:
             return nested[-1]
