@@ -29,7 +29,7 @@ import re
 from typing import Final
 
 from trajfm.judges.detectors import text as tx
-from trajfm.judges.detectors.base import Finding, TraceView, calling_model_spans, is_model_span
+from trajfm.judges.detectors.base import Finding, TraceView, call_writer, calling_model_spans, is_model_span
 from trajfm.judges.detectors.call_errors import REJECTED_CALL
 from trajfm.traces.model import Step
 
@@ -337,12 +337,16 @@ def detect_announced_calls_not_made(view: TraceView) -> list[Finding]:
 
 def relocate_to_callers(view: TraceView, findings: list[Finding]) -> list[Finding]:
     """In span trees, point findings at the model call that issued a tool call rather than at the tool span: the
-    model wrote the call (its arguments, its repetition, what it did with the error), the tool only ran it."""
-    if "span" not in view.kinds:
+    model wrote the call (its arguments, its repetition, what it did with the error), the tool only ran it. The
+    writer is `base.call_writer`'s, the one the blame of errors uses."""
+    if "span" not in view.kinds or not calling_model_spans(view.trace.steps):
         return findings  # no tool or model spans: nothing to relocate
-    callers = calling_model_spans(view.trace.steps)
-    if not callers:
-        return findings
+    tool_spans = {s.index: s for s in view.trace.steps if s.kind == "span" and s.tool_name and not is_model_span(s)}
+    writers: dict[int, int] = {}
     for f in findings:
-        f.steps = list(dict.fromkeys(callers.get(i, i) for i in f.steps))
+        for i in f.steps:
+            if i in tool_spans and i not in writers:
+                w = call_writer(view, tool_spans[i])
+                writers[i] = i if w is None else w.index
+        f.steps = list(dict.fromkeys(writers.get(i, i) for i in f.steps))
     return findings
