@@ -153,6 +153,27 @@ def test_near_duplicate_action_counts_but_a_different_request_does_not() -> None
     assert "repeated_action" not in kinds(different)
 
 
+def test_two_addresses_that_share_most_words_are_two_pages_not_a_repeat() -> None:
+    """An input that is one identifier (a URL, a path) names one thing: "/datasets/acme/weather-archive" and the
+    same address with "/viewer" added are two pages, however many words they share. A "#fragment" only scrolls
+    the same page, so that visit is a repeat."""
+
+    def visits(first: str, second: str) -> Trace:
+        return react(
+            "Which columns does the weather archive have?",
+            [
+                ("Open the dataset page.", "open_page", json.dumps({"url": first}), "Page: weather archive."),
+                ("Open it again.", "open_page", json.dumps({"url": second}), "Page: weather archive."),
+            ],
+            "It has date and temperature columns.",
+        )
+
+    page = "https://data.example.org/datasets/acme/weather-archive-daily-records"
+    assert "repeated_action" not in kinds(visits(page, page + "/viewer"))
+    assert "repeated_action" in kinds(visits(page, page + "#columns"))
+    assert "repeated_action" in kinds(visits(page, page))
+
+
 ERROR = "Error encountered: Execution failed while calling the Tool. Details: service unavailable (HTTP 503)"
 
 

@@ -16,6 +16,7 @@ not anyone's reasoning: lines that recur in the messages of two or more speakers
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 
@@ -48,8 +49,33 @@ def _same_call(a: Act, b: Act) -> tuple[bool, bool]:
         and len(b.tokens) >= MIN_TOKENS
         and tx.jaccard(a.tokens, b.tokens) >= NEAR_DUPLICATE
     ):
+        # Two identifiers that share most of their words still name two things ("/datasets/x" and
+        # "/datasets/x/viewer" are two pages); only a URL's #fragment, which scrolls the same page, is set aside.
+        ia, ib = _identifier(a.args), _identifier(b.args)
+        if ia is not None and ib is not None and ia != ib:
+            return False, False
         return True, False
     return False, False
+
+
+def _identifier(args: str) -> str | None:
+    """A call's input when it is one identifier: a single value with no whitespace in it (a URL, a file path, a
+    key), bare or as the only field of a JSON object; without a URL's "#fragment". None for anything else."""
+    text = args.strip()
+    if text.startswith("{"):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return None
+        if not isinstance(value, dict) or len(value) != 1:
+            return None
+        only = next(iter(value.values()))
+        if not isinstance(only, str):
+            return None
+        text = only.strip()
+    if not text or any(c.isspace() for c in text):
+        return None
+    return text.split("#", 1)[0]
 
 
 def _saw_a_change(view: TraceView, acts: list[Act], i: int, j: int) -> bool:
