@@ -481,3 +481,17 @@ def test_a_rejected_call_and_the_first_error_are_blamed_on_the_same_model_span()
     assert index_of(t, writer) in blamed and index_of(t, earlier) not in blamed
     origin = first_error_origin(build_view(t))
     assert origin is not None and origin.step_id == writer
+
+
+def test_a_model_span_without_a_model_name_is_still_the_writer_of_a_rejected_output() -> None:
+    """An instrumentation that marks a model call by its span kind alone (LLM, no model name) still names the
+    writer: a step span that could not parse its model output blames the model span nested under it."""
+    b = Spans("CodeAgent")
+    s1 = b.step()
+    earlier = b.model(s1, 'web_search({"query": "x"})', "Plan", tool="web_search", arguments='{"query": "x"}')
+    b.tool(s1, "web_search", '{"query": "x"}', "1. A page about x")
+    s2 = b.step("AgentParsingError: Error in code parsing: the code could not be parsed")
+    nameless = b._add("span", "Thoughts: done\nCode: final_answer(42", s2, meta={"span_kind": "LLM"})
+    t = b.trace()
+    blamed = {i for f in findings(t, "invalid_action") for i in f.steps}
+    assert index_of(t, nameless) in blamed and index_of(t, earlier) not in blamed

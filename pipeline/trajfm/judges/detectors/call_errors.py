@@ -66,7 +66,8 @@ REJECTED_CALL: Final = tx.AnyOf(
 
 
 def _written_by_model(step: Step) -> bool:
-    return step.kind in ACTION_KINDS or bool(step.meta.get("model"))
+    """An action, or a model call's span (`base.is_model_span`, as `origin` reads it), or a step naming its model."""
+    return step.kind in ACTION_KINDS or is_model_span(step) or bool(step.meta.get("model"))
 
 
 def _caller(view: TraceView, k: int) -> Step:
