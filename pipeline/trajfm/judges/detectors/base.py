@@ -316,6 +316,15 @@ def calling_model_spans(trace_steps: list[Step]) -> dict[int, int]:
     return out
 
 
+def view_callers(view: TraceView) -> dict[int, int]:
+    """`calling_model_spans` of the view's trace, computed once per trace."""
+    key = ("calling_model_spans", -1)
+    cached = view.memo.get(key)
+    if cached is None:
+        cached = view.memo[key] = calling_model_spans(view.trace.steps)
+    return cached  # type: ignore[return-value]
+
+
 def call_writer(view: TraceView, span: Step) -> Step | None:
     """The model span that wrote the call a tool span ran: the model span whose action took this span as its
     result (`build_view` pairs them by parent and tool name), else `calling_model_spans`'s pairing (the nearest
@@ -324,12 +333,7 @@ def call_writer(view: TraceView, span: Step) -> Step | None:
     for act in view.acts:
         if act.result is span and act.step is not span:
             return act.step
-    key = ("calling_model_spans", -1)
-    cached = view.memo.get(key)
-    if cached is None:
-        cached = view.memo[key] = calling_model_spans(view.trace.steps)
-    callers: dict[int, int] = cached  # type: ignore[assignment]
-    caller = callers.get(span.index)
+    caller = view_callers(view).get(span.index)
     if caller is None:
         return None
     return next((s for s in view.trace.steps if s.index == caller), None)

@@ -29,7 +29,7 @@ import re
 from typing import Final
 
 from trajfm.judges.detectors import text as tx
-from trajfm.judges.detectors.base import Finding, TraceView, call_writer, calling_model_spans, is_model_span
+from trajfm.judges.detectors.base import Finding, TraceView, call_writer, is_model_span, view_callers
 from trajfm.judges.detectors.call_errors import REJECTED_CALL
 from trajfm.traces.model import Step
 
@@ -339,7 +339,7 @@ def relocate_to_callers(view: TraceView, findings: list[Finding]) -> list[Findin
     """In span trees, point findings at the model call that issued a tool call rather than at the tool span: the
     model wrote the call (its arguments, its repetition, what it did with the error), the tool only ran it. The
     writer is `base.call_writer`'s, the one the blame of errors uses."""
-    if "span" not in view.kinds or not calling_model_spans(view.trace.steps):
+    if "span" not in view.kinds or not view_callers(view):
         return findings  # no tool or model spans: nothing to relocate
     tool_spans = {s.index: s for s in view.trace.steps if s.kind == "span" and s.tool_name and not is_model_span(s)}
     writers: dict[int, int] = {}
