@@ -330,9 +330,18 @@ def call_writer(view: TraceView, span: Step) -> Step | None:
     result (`build_view` pairs them by parent and tool name), else `calling_model_spans`'s pairing (the nearest
     earlier model span of the same parent, else of the same agent); None for a span no model span precedes. The
     one rule the blame of a rejected call (`call_errors`) and of the first error (`origin`) share."""
-    for act in view.acts:
-        if act.result is span and act.step is not span:
-            return act.step
+    key = ("call_owners", -1)
+    cached = view.memo.get(key)
+    if cached is None:  # result position -> the step of the first act it answers, once per trace
+        first: dict[int, Step] = {}
+        for a in view.acts:
+            if a.result is not None and a.result is not a.step:
+                first.setdefault(a.result.position, a.step)
+        cached = view.memo[key] = first
+    owners: dict[int, Step] = cached  # type: ignore[assignment]
+    owner = owners.get(span.position)
+    if owner is not None:
+        return owner
     caller = view_callers(view).get(span.index)
     if caller is None:
         return None
