@@ -496,3 +496,72 @@ def test_agentrx_magentic_runs_without_an_outcome_are_judged_as_the_failed_runs_
     assert row["status"] == "ok"
     assert row["pred_step"] in range(1, 6) and row["pred_agent"] in ("Orchestrator", "WebSurfer", "human")
     assert any("judged as the failed runs" in n for n in res.notes)
+
+
+def test_agentrx_magentic_labels_from_a_repository_checkout_with_an_unusable_label(tmp_path: Path) -> None:
+    """A checkout of the AgentRx repository keeps its files under data/. A label whose root cause names no failure
+    leaves out that run only, with a note naming it; a label naming the agent by its role form ("Orchestrator
+    (-> WebSurfer)") is the same agent as the loaded speaker "Orchestrator"."""
+    from trajfm.bench import run_bench
+
+    data = tmp_path / "data"
+    (data / "magentic_dataset").mkdir(parents=True)
+    (data / "ground_truth").mkdir()
+    messages = [
+        {"role": "human", "content": "Which river runs through the old town?"},
+        {"role": "Orchestrator (thought)", "content": "Ask WebSurfer to look it up."},
+        {"role": "Orchestrator (-> WebSurfer)", "content": "Please search for the river of the old town."},
+        {"role": "WebSurfer", "content": "Error: the page returned HTTP 404 not found."},
+        {"role": "Orchestrator (thought)", "content": "The answer is the canal."},
+    ]
+    for run_id in ("a1", "b2"):
+        (data / "magentic_dataset" / f"{run_id}.json").write_text(json.dumps(messages))
+    labels = [
+        {"trajectory_id": "a1", "root_cause": {"failure_id": 1},
+         "failures": [{"failure_id": 1, "step_number": 3, "failure_category": "Invalid Invocation",
+                       "failed_agent": "Orchestrator (-> WebSurfer)"}]},
+        {"trajectory_id": "b2", "root_cause": {"failure_id": 9},
+         "failures": [{"failure_id": 1, "step_number": 4, "failure_category": "Invalid Invocation",
+                       "failed_agent": "WebSurfer"}]},
+    ]  # fmt: skip
+    (data / "ground_truth" / "magentic_one_ground_truth.json").write_text(json.dumps(labels))
+    (res,) = run_bench("agentrx", tmp_path)
+    assert res.part == "Magentic-One" and res.n_traces == 1
+    assert [row["trajectory_id"] for row in res.per_trace] == ["a1"]
+    left_out = [n for n in res.notes if "left out" in n]
+    assert len(left_out) == 1 and "trajectory b2" in left_out[0] and "'9' names no failure" in left_out[0]
+    # The baseline "first step of the labelled agent" finds the Orchestrator's first message (step 2) although the
+    # label spells the agent in its role form.
+    assert bl.first_step_of(["human", "Orchestrator", "Orchestrator", "WebSurfer"], "Orchestrator (-> WebSurfer)") == (
+        "Orchestrator",
+        1,
+    )
+    # The judge blames the Orchestrator's request that the failing page load answered (step 3), which is the
+    # labelled root cause; its agent matches the label's role form.
+    row = res.per_trace[0]
+    assert (row["pred_step"], row["pred_agent"], row["gold_agent"]) == (3, "Orchestrator", "Orchestrator (-> WebSurfer)")
+    assert res.metrics["agent_acc"] == 1.0 and res.metrics["step_acc"] == 1.0
+
+
+def test_agent_names_compare_without_a_role_annotation() -> None:
+    assert bl.agent_key(" Orchestrator (-> WebSurfer) ") == bl.agent_key("orchestrator") == "orchestrator"
+    assert bl.agent_key("Orchestrator (thought)") == "orchestrator"
+    assert bl.agent_key("Verification_Expert") == "verification_expert"
+    assert bl.agent_key("WebSurfer") != bl.agent_key("Orchestrator")
+    assert bl.expected_random_agent(["Orchestrator", "WebSurfer"], "Orchestrator (-> WebSurfer)") == 0.5
+
+
+def test_trail_parts_found_in_a_repository_checkout(tmp_path: Path) -> None:
+    """TRAIL's repository keeps data/ and the label folders under benchmarking/; the trail folder itself is also
+    accepted, and a folder holding neither gets the error naming the layout."""
+    from trajfm.bench import trail as tr
+
+    bench_dir = tmp_path / "trail-benchmark" / "benchmarking"
+    (bench_dir / "data" / "SWE Bench").mkdir(parents=True)
+    (bench_dir / "processed_annotations_swe_bench").mkdir()
+    for root in (tmp_path / "trail-benchmark", bench_dir):
+        assert tr.find_parts(root) == [
+            ("SWE Bench", bench_dir / "data" / "SWE Bench", bench_dir / "processed_annotations_swe_bench")
+        ]
+    with pytest.raises(UsageError, match="no TRAIL data"):
+        tr.find_parts(tmp_path)

@@ -653,7 +653,11 @@ def _parse_judge_options(pairs: list[str]) -> dict[str, object]:
 @app.command()
 def bench(
     dataset: str = typer.Argument(..., help="whowhen | agentrx | trail | mast | assetops"),
-    path: str = typer.Argument(..., help="The dataset folder (e.g. ../shared/datasets/who_and_when)."),
+    path: str = typer.Argument(
+        ...,
+        help="The dataset folder (e.g. ../shared/datasets/who_and_when), or a checkout of the dataset's repository "
+        "(AgentRx's files under data/, TRAIL's under benchmarking/ are found there).",
+    ),
     out: str = typer.Option(..., "--out", "-o", help="Run folder to write bench.json into."),
     judge: str = typer.Option("rules", "--judge", "-j", help="Registered judge name: rules, llm, ..."),
     judge_option: list[str] | None = typer.Option(  # noqa: B008 - typer's declaration style

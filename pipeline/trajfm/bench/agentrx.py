@@ -27,6 +27,7 @@ from trajfm.bench.core import (
     BenchSettings,
     LabelNormaliser,
     Timer,
+    layout_root,
     load_dataset_traces,
     not_loaded_notes,
     read_json_lenient,
@@ -66,14 +67,32 @@ class FailedRun:
     raw_category: str
 
 
-def _root_failure(gt: dict[str, Any], where: str) -> dict[str, Any]:
-    want = str(gt.get("root_cause", {}).get("failure_id", "")).strip()
-    for f in gt.get("failures", []):
+def _root_failure(gt: dict[str, Any], where: str, skipped: list[str]) -> _Root | None:
+    """The failure `root_cause.failure_id` names (ids compared as text: one release stores an int id as a string),
+    with its 1-based step number as an int; None, and a line in `skipped`, when the label cannot be used (the id
+    names no failure, or the step number is not a number). One unusable label leaves out that run only."""
+    tid = gt.get("trajectory_id")
+    want = str((gt.get("root_cause") or {}).get("failure_id", "")).strip()
+    for f in gt.get("failures") or []:
         if str(f.get("failure_id", "")).strip() == want:
-            return f
-    raise UsageError(
-        f"{where}: trajectory {gt.get('trajectory_id')}: root_cause.failure_id {want!r} names no failure"
+            try:
+                step = int(str(f.get("step_number")).strip())
+            except ValueError:
+                skipped.append(f"{where}: trajectory {tid}: root-cause step_number {f.get('step_number')!r} is "
+                               "not a number; the run is left out")  # fmt: skip
+                return None
+            return _Root(step, str(f.get("failed_agent", "")), str(f.get("failure_category", "")))
+    skipped.append(
+        f"{where}: trajectory {tid}: root_cause.failure_id {want!r} names no failure; the run is left out"
     )
+    return None
+
+
+@dataclass(frozen=True)
+class _Root:
+    step: int
+    agent: str
+    category: str
 
 
 def _tau_speaker_content(item: dict[str, Any]) -> tuple[str | None, str]:
@@ -90,7 +109,10 @@ def tau_runs_file(root: Path) -> Path:
     return failed if failed.is_file() else root / "tau_retail" / "tau_dataset_full.json"
 
 
-def read_tau(root: Path, *, limit: int | None = None) -> list[FailedRun]:
+def read_tau(root: Path, *, limit: int | None = None, skipped: list[str] | None = None) -> list[FailedRun]:
+    """The labelled tau-bench runs; a label that cannot be used (no such run, no such root failure) is left out
+    with a line in `skipped`."""
+    skipped = [] if skipped is None else skipped
     gt_path = root / "ground_truth" / "tau_ground_truth.json"
     # The failed-runs file holds every labelled run (the "full" file lacks task ids 104 and 105).
     runs_path = tau_runs_file(root)
@@ -102,9 +124,14 @@ def read_tau(root: Path, *, limit: int | None = None) -> list[FailedRun]:
     for gt in labels[: limit if limit is not None else None]:
         key = str(gt["trajectory_id"])
         if key not in by_task:
-            raise UsageError(f"{gt_path}: trajectory {key} has no run with that task_id in {runs_path}")
+            skipped.append(
+                f"{gt_path}: trajectory {key} has no run with that task_id in {runs_path}; left out"
+            )
+            continue
         record_no, record = by_task[key]
-        failure = _root_failure(gt, str(gt_path))
+        failure = _root_failure(gt, str(gt_path), skipped)
+        if failure is None:
+            continue
         pairs = [_tau_speaker_content(item) for item in record["traj"]]
         out.append(
             FailedRun(
@@ -114,17 +141,21 @@ def read_tau(root: Path, *, limit: int | None = None) -> list[FailedRun]:
                 record=record_no,
                 speakers=[p[0] for p in pairs],
                 contents=[p[1] for p in pairs],
-                root_step=int(failure["step_number"]),
-                root_agent=str(failure["failed_agent"]),
-                root_category=norm(str(failure["failure_category"])),
-                raw_category=str(failure["failure_category"]),
+                root_step=failure.step,
+                root_agent=failure.agent,
+                root_category=norm(failure.category),
+                raw_category=failure.category,
             )
         )
     return out
 
 
-def read_magentic(root: Path, *, limit: int | None = None) -> list[FailedRun]:
-    """The Magentic-One part: labels only; speakers come from the loaded traces (format not seen here)."""
+def read_magentic(
+    root: Path, *, limit: int | None = None, skipped: list[str] | None = None
+) -> list[FailedRun]:
+    """The Magentic-One part: labels only; speakers come from the loaded traces (format not seen here). A label
+    that cannot be used is left out with a line in `skipped`."""
+    skipped = [] if skipped is None else skipped
     gt_path = root / "ground_truth" / "magentic_one_ground_truth.json"
     labels = read_json_lenient(gt_path)
     norm = category_normaliser()
@@ -132,7 +163,9 @@ def read_magentic(root: Path, *, limit: int | None = None) -> list[FailedRun]:
     for gt in labels[: limit if limit is not None else None]:
         key = str(gt["trajectory_id"])
         src = root / "magentic_dataset" / f"{key}.json"
-        root_f = _root_failure(gt, str(gt_path))
+        root_f = _root_failure(gt, str(gt_path), skipped)
+        if root_f is None:
+            continue
         out.append(
             FailedRun(
                 run_id=key,
@@ -141,10 +174,10 @@ def read_magentic(root: Path, *, limit: int | None = None) -> list[FailedRun]:
                 record=None,
                 speakers=[],
                 contents=[],
-                root_step=int(root_f["step_number"]),
-                root_agent=str(root_f["failed_agent"]),
-                root_category=norm(str(root_f["failure_category"])),
-                raw_category=str(root_f["failure_category"]),
+                root_step=root_f.step,
+                root_agent=root_f.agent,
+                root_category=norm(root_f.category),
+                raw_category=root_f.category,
             )
         )
     return out
@@ -166,7 +199,7 @@ def root_cause_category(d: Diagnosis) -> str | None:
 
 
 def _agent_name(name: str | None) -> str | None:
-    return name.strip().lower() if name else None
+    return bl.agent_key(name) if name else None
 
 
 def score(runs: list[FailedRun], preds: list[tuple[str | None, int | None, str | None]]) -> dict[str, float]:
@@ -223,9 +256,9 @@ def naive_baselines(runs: list[FailedRun]) -> dict[str, dict[str, float]]:
 
 
 def _last_of(speakers: list[str | None], agent: str) -> tuple[str | None, int]:
-    want = agent.lower()
+    want = bl.agent_key(agent)
     for pos in range(len(speakers) - 1, -1, -1):
-        if (speakers[pos] or "").lower() == want:
+        if bl.agent_key(speakers[pos]) == want:
             return speakers[pos], pos
     return bl.last_position(speakers)
 
@@ -270,6 +303,14 @@ def _fill_from_traces(runs: list[FailedRun], matched: dict[str, Trace]) -> None:
             r.contents = [s.content for s in t.steps]
 
 
+def _skipped_note(skipped: list[str]) -> list[str]:
+    """One note for the labels left out (they are not scored at all), quoting the first few reasons."""
+    if not skipped:
+        return []
+    shown = "; ".join(skipped[:3]) + (f"; and {len(skipped) - 3} more" if len(skipped) > 3 else "")
+    return [f"{len(skipped)} labelled run(s) left out, their labels unusable: {shown}"]
+
+
 def _score_part(
     part: str,
     runs: list[FailedRun],
@@ -278,6 +319,7 @@ def _score_part(
     *,
     path: Path,
     seconds_before: float,
+    skipped: list[str],
 ) -> BenchResult:
     with Timer() as timer:
         matched = match_traces(runs, traces)
@@ -318,7 +360,8 @@ def _score_part(
         baselines=naive_baselines(runs),
         published={},
         published_source="AgentRx publishes its own scores per domain; none are listed in ../shared/datasets/README.md",
-        notes=not_loaded_notes(len(runs), len(matched), "runs", "wrong")
+        notes=_skipped_note(skipped)
+        + not_loaded_notes(len(runs), len(matched), "runs", "wrong")
         + (
             [
                 f"{marked} of {len(matched)} runs record no outcome in their file; judged as the failed runs the "
@@ -333,14 +376,16 @@ def _score_part(
     )
 
 
-def _read_tau_part(root: Path, limit: int | None) -> tuple[list[FailedRun], list[Trace]]:
-    runs = read_tau(root, limit=limit)
-    return runs, load_dataset_traces([tau_runs_file(root)])
+def _read_tau_part(root: Path, limit: int | None) -> tuple[list[FailedRun], list[Trace], list[str]]:
+    skipped: list[str] = []
+    runs = read_tau(root, limit=limit, skipped=skipped)
+    return runs, load_dataset_traces([tau_runs_file(root)]), skipped
 
 
-def _read_magentic_part(root: Path, limit: int | None) -> tuple[list[FailedRun], list[Trace]]:
-    runs = read_magentic(root, limit=limit)
-    return runs, load_dataset_traces([r.source for r in runs if r.source.is_file()])
+def _read_magentic_part(root: Path, limit: int | None) -> tuple[list[FailedRun], list[Trace], list[str]]:
+    skipped: list[str] = []
+    runs = read_magentic(root, limit=limit, skipped=skipped)
+    return runs, load_dataset_traces([r.source for r in runs if r.source.is_file()]), skipped
 
 
 OUTCOME_PART = "tau-bench retail outcomes"
@@ -425,9 +470,11 @@ PARTS = (
 
 
 def run(path: Path, settings: BenchSettings) -> list[BenchResult]:
-    """Score a judge on the AgentRx parts found under PATH (the agentrx folder)."""
+    """Score a judge on the AgentRx parts found under PATH (the agentrx folder, or a checkout of AgentRx's
+    repository, whose files sit under data/)."""
     if not path.is_dir():
         raise UsageError(f"AgentRx path {path} is not a folder; pass the agentrx folder")
+    path = layout_root(path, lambda p: any((p / labels).is_file() for _, labels, _ in PARTS), ("data",))
     present = [(part, read) for part, labels, read in PARTS if (path / labels).is_file()]
     if not present:
         raise UsageError(
@@ -437,8 +484,10 @@ def run(path: Path, settings: BenchSettings) -> list[BenchResult]:
     results = []
     for part, read in present:
         with Timer() as t0:
-            runs, traces = read(path, settings.limit)
-        results.append(_score_part(part, runs, traces, settings, path=path, seconds_before=t0.seconds))
+            runs, traces, skipped = read(path, settings.limit)
+        results.append(
+            _score_part(part, runs, traces, settings, path=path, seconds_before=t0.seconds, skipped=skipped)
+        )
     if "Magentic-One" not in [part for part, _ in present]:  # then the one result is the tau-bench part
         results[0].notes.append("The Magentic-One part is not in this folder and was not measured.")
     outcomes = score_outcomes(path, settings)

@@ -58,13 +58,23 @@ def last_position(speakers: Sequence[str | None]) -> tuple[str | None, int]:
     return fixed_position(speakers, len(speakers) - 1)
 
 
+def agent_key(name: str | None) -> str:
+    """An agent's name for comparing a prediction with a label: case and surrounding space ignored, and a trailing
+    annotation in parentheses dropped ("Orchestrator (-> WebSurfer)" and "Orchestrator (thought)" are the
+    Orchestrator speaking; a label may name the agent either way)."""
+    text = (name or "").strip()
+    if text.endswith(")") and " (" in text:
+        text = text[: text.index(" (")].strip() or text
+    return text.lower()
+
+
 def first_step_of(
     speakers: Sequence[str | None], agent: str, *, fallback_position: int = 0
 ) -> tuple[str | None, int]:
     """The first step spoken by `agent` (case-insensitive), else the fallback position."""
-    want = agent.strip().lower()
+    want = agent_key(agent)
     for pos, sp in enumerate(speakers):
-        if sp and sp.strip().lower() == want:
+        if sp and agent_key(sp) == want:
             return sp, pos
     return fixed_position(speakers, fallback_position)
 
@@ -83,10 +93,10 @@ def most_common(values: Sequence[str]) -> str | None:
 
 def expected_random_agent(speakers: Sequence[str | None], gold_agent: str) -> float:
     """Expected agent accuracy of a uniform guess among the distinct speakers of the trace."""
-    names = {s.strip().lower() for s in speakers if s}
+    names = {agent_key(s) for s in speakers if s}
     if not names:
         return 0.0
-    return (1.0 / len(names)) if gold_agent.strip().lower() in names else 0.0
+    return (1.0 / len(names)) if agent_key(gold_agent) in names else 0.0
 
 
 def expected_random_step(n_steps: int, gold_step: int, tol: int = 0, first: int = 0) -> float:

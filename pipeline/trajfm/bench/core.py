@@ -235,6 +235,18 @@ class BenchSettings:
         return judged, status
 
 
+def layout_root(path: Path, holds: Callable[[Path], bool], inner: Sequence[str]) -> Path:
+    """The folder that holds a dataset's layout: PATH itself when `holds(PATH)`, else the first of its `inner`
+    sub-folders that does (a checkout of the dataset's repository keeps its files one level down, in data/ or
+    benchmarking/), else PATH (whose error then names the layout expected)."""
+    if holds(path):
+        return path
+    for name in inner:
+        if holds(path / name):
+            return path / name
+    return path
+
+
 def not_loaded_notes(n_labelled: int, n_loaded: int, items: str, scored_as: str) -> list[str]:
     """The note saying how many labelled items had no loaded trace and how they were scored (none when all did)."""
     missing = n_labelled - n_loaded

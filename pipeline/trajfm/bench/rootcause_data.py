@@ -40,7 +40,7 @@ def labelled_failures(dataset: str, path: Path) -> list[tuple[Trace, set[int]]]:
         for _part, labels, read in ax.PARTS:
             if not (path / labels).is_file():
                 continue
-            failed, traces = read(path, None)
+            failed, traces, _skipped = read(path, None)
             by_run = ax.match_traces(failed, traces)
             out += [(by_run[r.run_id], {r.root_step}) for r in failed if r.run_id in by_run]
         return out

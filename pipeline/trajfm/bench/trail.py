@@ -29,6 +29,7 @@ from trajfm.bench.core import (
     BenchSettings,
     LabelNormaliser,
     Timer,
+    layout_root,
     load_dataset_traces,
     not_loaded_notes,
     read_json_lenient,
@@ -85,7 +86,9 @@ def category_normaliser() -> LabelNormaliser:
 
 
 def find_parts(path: Path) -> list[tuple[str, Path, Path]]:
-    """(part name, raw trace folder, label folder) for every part under PATH with both folders."""
+    """(part name, raw trace folder, label folder) for every part under PATH with both folders. PATH is the trail
+    folder, or a checkout of TRAIL's repository (whose files sit under benchmarking/)."""
+    path = layout_root(path, lambda p: (p / "data").is_dir(), ("benchmarking",))
     data = path / "data"
     if not data.is_dir():
         raise UsageError(

@@ -120,7 +120,7 @@ def read_runs(part_dir: Path, *, limit: int | None = None) -> list[FailedRun]:
 
 
 def _same_agent(pred: str | None, gold: str) -> bool:
-    return pred is not None and pred.strip().lower() == gold.strip().lower()
+    return pred is not None and bl.agent_key(pred) == bl.agent_key(gold)
 
 
 def score(runs: list[FailedRun], predictions: list[tuple[str | None, int | None]]) -> dict[str, float]:
