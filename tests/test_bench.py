@@ -565,3 +565,37 @@ def test_trail_parts_found_in_a_repository_checkout(tmp_path: Path) -> None:
         ]
     with pytest.raises(UsageError, match="no TRAIL data"):
         tr.find_parts(tmp_path)
+
+
+def _whowhen_log(agent: str, step: int) -> dict:
+    history = [
+        {"role": "human", "content": "How many moons does the planet have?"},
+        {"role": "Orchestrator (-> WebSurfer)", "content": "Search for the planet's moons."},
+        {"role": "WebSurfer", "content": "Error: the page could not be loaded (HTTP 404)."},
+        {"role": "Orchestrator (thought)", "content": "The answer is 3."},
+    ]
+    return {"history": history, "mistake_agent": agent, "mistake_step": str(step), "question": "q"}
+
+
+def test_whowhen_bad_log_is_left_out_and_both_parts_are_scored(tmp_path: Path) -> None:
+    """One file that is not a labelled log (no mistake_step; bad JSON) leaves out that file only, with a note
+    naming it; with both parts present, no result says the Hand-Crafted part is missing. A part whose every file is
+    bad is an error naming the file."""
+    from trajfm.bench import run_bench
+    from trajfm.bench import whowhen as ww
+
+    for part in ("Algorithm-Generated", "Hand-Crafted"):
+        (tmp_path / part).mkdir()
+        (tmp_path / part / "1.json").write_text(json.dumps(_whowhen_log("Orchestrator", 1)))
+    (tmp_path / "Hand-Crafted" / "2.json").write_text(json.dumps({"history": []}))
+    (tmp_path / "Hand-Crafted" / "3.json").write_text("{not json")
+    results = run_bench("whowhen", tmp_path)
+    assert [(r.part, r.n_traces) for r in results] == [("Algorithm-Generated", 1), ("Hand-Crafted", 1)]
+    assert not any("was not measured" in n for r in results for n in r.notes)
+    (left_out,) = [n for n in results[1].notes if "left out" in n]
+    assert left_out.startswith("2 file(s) left out") and "2.json" in left_out and "3.json" in left_out
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "9.json").write_text(json.dumps({"history": [], "mistake_agent": "x", "mistake_step": "three"}))
+    with pytest.raises(UsageError, match="9.json: not a labelled Who&When log"):
+        ww.read_runs(bad)

@@ -25,7 +25,7 @@ from trajfm.bench.core import (
     not_loaded_notes,
     read_json_lenient,
 )
-from trajfm.errors import UsageError
+from trajfm.errors import TraceLoadError, UsageError
 from trajfm.traces.model import Trace
 
 PARTS = ("Algorithm-Generated", "Hand-Crafted")
@@ -89,33 +89,49 @@ def _speaker(item: dict[str, Any]) -> str | None:
     return role or None
 
 
-def read_runs(part_dir: Path, *, limit: int | None = None) -> list[FailedRun]:
-    """Read the labelled logs of one part, in a stable order (numeric file names sort numerically)."""
+def read_runs(
+    part_dir: Path, *, limit: int | None = None, skipped: list[str] | None = None
+) -> list[FailedRun]:
+    """Read the labelled logs of one part, in a stable order (numeric file names sort numerically). A file that is
+    not a labelled Who&When log (bad JSON, no history or labels) is left out with a line in `skipped`; when no file
+    of the part is one, that is an error naming the first."""
+    skipped = [] if skipped is None else skipped
     files = [part_dir] if part_dir.is_file() else list(part_dir.glob("*.json"))
     files.sort(key=lambda p: (int(p.stem) if p.stem.isdigit() else 10**9, p.name))
     if limit is not None:
         files = files[:limit]
     runs = []
+    problems = []
     for f in files:
-        raw = read_json_lenient(f)
         try:
+            raw = read_json_lenient(f)
             history = raw["history"]
             step = int(str(raw["mistake_step"]).strip())
             agent = str(raw["mistake_agent"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise UsageError(
-                f"{f}: not a Who&When log ({exc!r}); it needs history, mistake_agent and mistake_step"
-            ) from exc
+            if not isinstance(history, list):
+                raise TypeError(f"history is a {type(history).__name__}, not a list")
+            speakers = [_speaker(h) for h in history]
+            contents = [str(h.get("content") or "") for h in history]
+        except (KeyError, TypeError, ValueError, AttributeError, TraceLoadError) as exc:
+            problems.append(
+                f"{f}: not a labelled Who&When log ({exc}); it needs history, mistake_agent and mistake_step"
+            )
+            continue
         runs.append(
             FailedRun(
                 path=f,
                 rel=f.name,
-                speakers=[_speaker(h) for h in history],
-                contents=[str(h.get("content") or "") for h in history],
+                speakers=speakers,
+                contents=contents,
                 mistake_agent=agent,
                 mistake_step=step,
             )
         )
+    if problems and not runs:
+        raise UsageError(
+            problems[0] + (f" (and {len(problems) - 1} more files like it)" if len(problems) > 1 else "")
+        )
+    skipped += problems
     return runs
 
 
@@ -175,9 +191,11 @@ def match_traces(runs: list[FailedRun], traces: list[Trace]) -> dict[str, Trace]
 def run(path: Path, settings: BenchSettings) -> list[BenchResult]:
     """Score a judge on every Who&When part found under PATH."""
     results = []
-    for part, part_dir in find_parts(path):
+    parts = find_parts(path)
+    for part, part_dir in parts:
         with Timer() as timer:
-            runs = read_runs(part_dir, limit=settings.limit)
+            skipped: list[str] = []
+            runs = read_runs(part_dir, limit=settings.limit, skipped=skipped)
             traces = load_dataset_traces([r.path for r in runs])
             matched = match_traces(runs, traces)
             judged, status = settings.judge_labelled(runs, lambda r: r.rel, matched, taxonomy="mast")
@@ -199,10 +217,11 @@ def run(path: Path, settings: BenchSettings) -> list[BenchResult]:
                 )
             metrics = score(runs, predictions)
         notes = []
-        if part == "Algorithm-Generated":
-            notes.append(
-                "The Hand-Crafted (Magentic-One) part is not in ../shared/datasets and was not measured."
-            )
+        if part == "Algorithm-Generated" and "Hand-Crafted" not in [name for name, _ in parts]:
+            notes.append("The Hand-Crafted (Magentic-One) part is not in this folder and was not measured.")
+        if skipped:
+            shown = "; ".join(skipped[:3]) + (f"; and {len(skipped) - 3} more" if len(skipped) > 3 else "")
+            notes.append(f"{len(skipped)} file(s) left out, not labelled Who&When logs: {shown}")
         notes += not_loaded_notes(len(runs), len(matched), "logs", "wrong")
         results.append(
             BenchResult(
