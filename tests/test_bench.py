@@ -599,3 +599,25 @@ def test_whowhen_bad_log_is_left_out_and_both_parts_are_scored(tmp_path: Path) -
     (bad / "9.json").write_text(json.dumps({"history": [], "mistake_agent": "x", "mistake_step": "three"}))
     with pytest.raises(UsageError, match="9.json: not a labelled Who&When log"):
         ww.read_runs(bad)
+
+
+def test_trail_unreadable_trace_is_left_out_with_a_note(tmp_path: Path) -> None:
+    """A labelled TRAIL trace whose raw file is not JSON (or holds no span tree) is left out of the part with a note
+    naming it; the other traces of the part are still read."""
+    from trajfm.bench import trail as tr
+
+    traces_dir, labels_dir = tmp_path / "data" / "SWE Bench", tmp_path / "processed_annotations_swe_bench"
+    traces_dir.mkdir(parents=True)
+    labels_dir.mkdir()
+    span = {"span_id": "s1", "span_attributes": {"openinference.span.kind": "LLM"}, "child_spans": []}
+    (traces_dir / "good.json").write_text(json.dumps({"spans": [span]}))
+    (traces_dir / "broken.json").write_text('{"spans": [')
+    (traces_dir / "listed.json").write_text(json.dumps([span]))
+    label = {"errors": [{"category": "Formatting Errors", "location": "s1"}]}
+    for name in ("good", "broken", "listed"):
+        (labels_dir / f"{name}.json").write_text(json.dumps(label))
+    gold, notes = tr.read_part(traces_dir, labels_dir, tr.category_normaliser())
+    assert [g.trace_file.name for g in gold] == ["good.json"]
+    assert gold[0].errors == [("s1", "formatting_errors")] and gold[0].llm_spans == {"s1"}
+    (note,) = [n for n in notes if "left out" in n]
+    assert note.startswith("2 labelled traces could not be read") and "broken.json" in note and "listed.json" in note

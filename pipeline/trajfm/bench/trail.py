@@ -17,7 +17,6 @@ id), so a finding's steps become span ids through the loaded trace.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ from trajfm.bench.core import (
     not_loaded_notes,
     read_json_lenient,
 )
-from trajfm.errors import UsageError
+from trajfm.errors import TraceLoadError, UsageError
 from trajfm.judges.base import Diagnosis
 from trajfm.taxonomy import load_taxonomy
 from trajfm.traces.model import Trace
@@ -136,27 +135,38 @@ def read_part(
     if limit is not None:
         label_files = label_files[:limit]
     out = []
+    unreadable = []
     for lf in label_files:
-        labels = read_json_lenient(lf)
-        errors = []
-        for e in labels.get("errors", []):
-            cat = norm(str(e.get("category", "")))
-            if cat is not None and e.get("location"):
-                errors.append((str(e["location"]), cat))
-        raw = json.loads((traces_dir / lf.name).read_text(encoding="utf-8"))
-        spans = _walk_spans(raw)
+        try:
+            labels = read_json_lenient(lf)
+            errors = []
+            for e in labels.get("errors") or []:
+                cat = norm(str(e.get("category", "")))
+                if cat is not None and e.get("location"):
+                    errors.append((str(e["location"]), cat))
+            spans = _walk_spans(read_json_lenient(traces_dir / lf.name))
+            llm_spans = {
+                str(s["span_id"])
+                for s in spans
+                if (s.get("span_attributes") or {}).get("openinference.span.kind") == "LLM"
+            }
+            error_spans = {str(s["span_id"]) for s in spans if _span_shows_error(s)}
+        except (TraceLoadError, AttributeError, TypeError, KeyError) as exc:
+            unreadable.append(f"{lf.name} ({exc!r})")
+            continue
         out.append(
             LabelledTrace(
                 trace_file=traces_dir / lf.name,
                 label_file=lf,
                 errors=errors,
-                llm_spans={
-                    str(s["span_id"])
-                    for s in spans
-                    if (s.get("span_attributes") or {}).get("openinference.span.kind") == "LLM"
-                },
-                error_spans={str(s["span_id"]) for s in spans if _span_shows_error(s)},
+                llm_spans=llm_spans,
+                error_spans=error_spans,
             )
+        )
+    if unreadable:
+        notes.append(
+            f"{len(unreadable)} labelled traces could not be read (label or raw trace file) and are left out: "
+            + "; ".join(unreadable[:3])
         )
     if norm.unknown:
         notes.append(f"category spellings not in taxonomy/trail.json, dropped: {dict(norm.unknown)}")
