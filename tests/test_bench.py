@@ -621,3 +621,47 @@ def test_trail_unreadable_trace_is_left_out_with_a_note(tmp_path: Path) -> None:
     assert gold[0].errors == [("s1", "formatting_errors")] and gold[0].llm_spans == {"s1"}
     (note,) = [n for n in notes if "left out" in n]
     assert note.startswith("2 labelled traces could not be read") and "broken.json" in note and "listed.json" in note
+
+
+def _tau_call(cid: str, name: str, args: str) -> dict:
+    return {"id": cid, "type": "function", "function": {"name": name, "arguments": args}}
+
+
+def test_tau_bench_outcome_reading_on_a_results_folder(tmp_path: Path) -> None:
+    """`trajfm bench tau` scores the judge's own outcome reading against each run's reward, on every results file
+    under a folder; a file that is not runs is named in a note, and a folder without rewards is an error."""
+    from trajfm.bench import run_bench
+
+    booked = [
+        {"role": "system", "content": "# Booking policy"},
+        {"role": "user", "content": "Please book seat 4A on flight 12."},
+        {"role": "assistant", "content": None, "tool_calls": [_tau_call("c1", "book_seat", '{"seat": "4A"}')]},
+        {"role": "tool", "tool_call_id": "c1", "name": "book_seat", "content": '{"status": "booked", "seat": "4A"}'},
+        {"role": "assistant", "content": "Seat 4A on flight 12 is booked for you."},
+    ]
+    refused = [
+        {"role": "system", "content": "# Booking policy"},
+        {"role": "user", "content": "Please book seat 9C on flight 30."},
+        {"role": "assistant", "content": None, "tool_calls": [_tau_call("c1", "book_seat", '{"seat": "9C"}')]},
+        {"role": "tool", "tool_call_id": "c1", "name": "book_seat", "content": "Error: seat 9C is not available"},
+        {"role": "assistant", "content": "Sorry, I could not book seat 9C: it is not available."},
+    ]
+    runs = [
+        {"task_id": 1, "reward": 1.0, "trial": 0, "info": {}, "traj": booked},
+        {"task_id": 2, "reward": 0.0, "trial": 0, "info": {}, "traj": refused},
+    ]
+    (tmp_path / "airline").mkdir()
+    (tmp_path / "airline" / "results.json").write_text(json.dumps(runs))
+    (tmp_path / "airline" / "notes.json").write_text(json.dumps({"comment": "not a run"}))
+    (res,) = run_bench("tau", tmp_path / "airline", out=tmp_path / "run")
+    assert (res.dataset, res.n_traces) == ("tau", 2)
+    readings = {row["trace_id"].rsplit("#", 1)[-1]: (row["succeeded"], row["judge_completed"]) for row in res.per_trace}
+    assert sorted(readings.values(), key=lambda v: not v[0]) == [(True, True), (False, False)]
+    assert res.metrics["outcome_acc"] == 1.0 and res.baselines["always failed"]["outcome_acc"] == 0.5
+    assert any("notes.json" in n and "not read as runs" in n for n in res.notes)
+    assert json.loads((tmp_path / "run" / "bench.json").read_text())
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "x.json").write_text(json.dumps([{"task_id": 1, "traj": booked}]))
+    with pytest.raises(UsageError, match="carries a reward"):
+        run_bench("tau", empty)

@@ -652,7 +652,7 @@ def _parse_judge_options(pairs: list[str]) -> dict[str, object]:
 
 @app.command()
 def bench(
-    dataset: str = typer.Argument(..., help="whowhen | agentrx | trail | mast | assetops"),
+    dataset: str = typer.Argument(..., help="whowhen | agentrx | trail | mast | assetops | tau (tau-bench runs with rewards: outcome accuracy)"),
     path: str = typer.Argument(
         ...,
         help="The dataset folder (e.g. ../shared/datasets/who_and_when), or a checkout of the dataset's repository "

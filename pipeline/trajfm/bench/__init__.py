@@ -1,6 +1,6 @@
 """`trajfm bench`: score a judge on public human-labelled traces with each dataset's own metric.
 
-One module per dataset (`whowhen`, `agentrx`, `trail`, `mast`, `assetops`), each exposing
+One module per dataset (`whowhen`, `agentrx`, `trail`, `mast`, `assetops`, `tau`), each exposing
 `run(path, settings: BenchSettings) -> list[BenchResult]` (one result per dataset part).
 `run_bench` runs one, writes RUN/bench.json, and returns the results; `trajfm.bench.table` prints them beside the
 published and naive baselines. Shared scoring lives in `metrics`, naive guesses in `baselines`.
@@ -15,7 +15,7 @@ from typing import Any
 from trajfm.bench.core import BenchResult, BenchSettings, merge_results, write_bench_json
 from trajfm.errors import UsageError
 
-DATASETS = ("whowhen", "agentrx", "trail", "mast", "assetops")
+DATASETS = ("whowhen", "agentrx", "trail", "mast", "assetops", "tau")
 PROTOCOLS = ("shipped", "lodo")
 PROTOCOL_NOTES = {
     "shipped": "protocol shipped: the judge as installed; its root-cause weights were fitted on the visible "

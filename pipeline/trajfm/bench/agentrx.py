@@ -419,14 +419,24 @@ def outcome_scores(gold: list[bool], pred: list[bool | None]) -> dict[str, float
 
 def score_outcomes(path: Path, settings: BenchSettings) -> BenchResult | None:
     """Every tau-bench run of `tau_retail/tau_dataset_full.json` (rewards 0/1): does the judge's own reading of
-    the outcome match the reward? The reward decides `task_completed` when a trace carries it, so the judge's
-    reading is taken from `extra["judge_task_completed"]` (the rules judge keeps it there; other judges' own
-    `task_completed` is used as it is)."""
+    the outcome match the reward? (`score_outcome_traces`.)"""
     file = path / "tau_retail" / "tau_dataset_full.json"
     if not file.is_file():
         return None
+    return score_outcome_traces(
+        load_dataset_traces([file]), settings, dataset="agentrx", part=OUTCOME_PART, path=file
+    )
+
+
+def score_outcome_traces(
+    loaded: list[Trace], settings: BenchSettings, *, dataset: str, part: str, path: Path
+) -> BenchResult:
+    """The judge's own reading of each run's outcome against the run's reward (1 = succeeded). The reward decides
+    `task_completed` when a trace carries it, so the judge's reading is taken from `extra["judge_task_completed"]`
+    (the rules judge keeps it there; other judges' own `task_completed` is used as it is). Runs without a reward
+    are not scored."""
     with Timer() as timer:
-        traces = [t for t in load_dataset_traces([file]) if t.reward is not None]
+        traces = [t for t in loaded if t.reward is not None]
         if settings.limit is not None:
             traces = traces[: settings.limit]
         gold = [t.reward is not None and t.reward >= 1 for t in traces]
@@ -435,11 +445,12 @@ def score_outcomes(path: Path, settings: BenchSettings) -> BenchResult | None:
         )
         pred = [_own_reading(j.ok) if j.ok is not None else None for j in judged]
         metrics = outcome_scores(gold, pred)
+    unrewarded = len(loaded) - sum(1 for t in loaded if t.reward is not None)
     return BenchResult(
-        dataset="agentrx",
-        part=OUTCOME_PART,
+        dataset=dataset,
+        part=part,
         judge=settings.judge,
-        path=str(file),
+        path=str(path),
         n_traces=len(traces),
         n_scored=sum(1 for p in pred if p is not None),
         metrics=metrics,
@@ -452,7 +463,8 @@ def score_outcomes(path: Path, settings: BenchSettings) -> BenchResult | None:
         notes=[
             "The reward stays in each trace and decides task_completed; scored here is the judge's own reading "
             "of the outcome, what it says of runs that record none. Baselines: a constant verdict."
-        ],
+        ]
+        + ([f"{unrewarded} loaded runs carry no reward and are not scored."] if unrewarded else []),
         per_trace=[
             {"trace_id": t.trace_id, "succeeded": g, "judge_completed": p, "status": j.status}
             for t, g, p, j in zip(traces, gold, pred, judged, strict=True)
